@@ -1,0 +1,90 @@
+"""The ``tms-phases`` command line.
+
+Each subcommand lives in its own module exposing ``HELP`` (one line), ``add_arguments(parser)``
+and ``run(args) -> int``. Modules are imported lazily, only for the subcommand being run, so that
+``tms-phases kgons`` never pays for importing torch or PyMC.
+
+Bad input raises :class:`comparisons.errors.InputError`; :func:`main` prints its message on one
+line to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from .errors import InputError
+
+__all__ = ["main", "SUBCOMMANDS"]
+
+#: subcommand name -> (module path, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "kgons": ("comparisons.cli_theory", "table of the k-gon critical points (phases) for c features"),
+    "theory": ("comparisons.cli_theory", "free-energy theory: crossings and dominant phase against n"),
+    "bayes": ("bayes_tms.cli", "NUTS posterior sweep over a ladder of n and the Bayesian phase occupancy"),
+    "sgd": ("sgd_tms.cli", "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2, no usage dump
+        raise InputError(f"{self.prog}: {message}")
+
+    def _get_value(self, action, arg_string):  # keep InputError messages from type= functions
+        try:
+            return super()._get_value(action, arg_string)
+        except argparse.ArgumentError as exc:
+            cause = exc.__context__
+            if isinstance(cause, InputError):
+                raise InputError(f"{self.prog}: {cause}") from None
+            raise
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser; import the module of subcommand ``only`` (or of every subcommand)."""
+    parser = _Parser(
+        prog="tms-phases",
+        description="Phase transitions in the Toy Model of Superposition: theory (k-gons, free "
+        "energy), Bayesian posteriors sampled with NUTS, SGD trajectories with LLC estimates.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:  # engine not installed in this environment
+                continue
+            getattr(module, f"add_{name.replace('-', '_')}_arguments", module.add_arguments)(p)
+            p.set_defaults(_run=getattr(module, f"run_{name.replace('-', '_')}", getattr(module, "run", None)))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``tms-phases``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        parser = build_parser(command if command in SUBCOMMANDS else None)
+        args = parser.parse_args(argv)
+        if getattr(args, "_run", None) is None:
+            parser.print_help()
+            return 0 if not argv or argv[0] in ("-h", "--help") else 2
+        return int(args._run(args) or 0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `tms-phases kgons | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: finished parts are kept; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""``tms-phases kgons`` and ``tms-phases theory``: the enumeration table and the free-energy theory."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+
+from .errors import InputError
+from .theory import crossings, dominant_intervals, enumerate_phases
+
+FORMATS_KGONS = ("table", "json", "csv")
+FORMATS_THEORY = ("table", "json")
+
+
+def _features(value: str) -> int:
+    try:
+        c = int(value)
+    except ValueError:
+        raise InputError(f"--features: expected an integer from 2 to 8, got {value!r}") from None
+    if not 2 <= c <= 8:
+        raise InputError(f"--features: expected an integer from 2 to 8, got {c}")
+    return c
+
+
+def _n_max(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise InputError(f"--n-max: expected a number above 10, got {value!r}") from None
+    if not (n > 10 and math.isfinite(n)):
+        raise InputError(f"--n-max: expected a number above 10, got {value}")
+    return n
+
+
+def _format(choices: tuple[str, ...]):
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise InputError(f"--format: expected one of {', '.join(choices)}, got {value!r}")
+        return value
+    return parse
+
+
+def add_kgons_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
+                        help="number of features c, 2 to 8 (hidden dimension r = 2); default 6")
+    parser.add_argument("--format", type=_format(FORMATS_KGONS), default="table",
+                        help="table (human), json (list of objects) or csv; default table")
+
+
+def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
+                        help="number of features c, 2 to 8; default 6")
+    parser.add_argument("--n-max", type=_n_max, default=1e6, metavar="N",
+                        help="largest sample size considered for crossings; default 1e6")
+    parser.add_argument("--format", type=_format(FORMATS_THEORY), default="table",
+                        help="table (human) or json; default table")
+
+
+add_arguments = add_kgons_arguments
+
+_COLUMNS = ["label", "k", "sigma", "phi", "length", "bias", "loss", "prior_term", "llc", "grad_norm",
+            "hessian_rank"]
+
+
+def _rows(c: int) -> list[dict]:
+    return [p.to_dict() for p in enumerate_phases(c)]
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    def fmt(v) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return "yes" if v else ""
+        if isinstance(v, float):
+            return f"{v:.3e}" if v != 0 and abs(v) < 1e-4 else f"{v:.6g}"
+        return str(v)
+
+    cells = [[fmt(r[k]) for k in columns] for r in rows]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(columns)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(columns, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def run_kgons(args: argparse.Namespace) -> int:
+    rows = _rows(args.features)
+    if args.format == "json":
+        print(json.dumps([{k: r[k] for k in _COLUMNS} for r in rows], indent=2))
+    elif args.format == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=_COLUMNS + ["llc_bound", "on_wall"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        print(buf.getvalue(), end="")
+    else:
+        print(f"k-gon critical points of the TMS potential, r = 2, c = {args.features} "
+              f"(loss = population loss L; H = 3cL; llc '-' where L is not C^2: see llc_bound)")
+        print(_table(rows, _COLUMNS + ["llc_bound", "on_wall"]))
+    return 0
+
+
+def run_theory(args: argparse.Namespace) -> int:
+    phases = enumerate_phases(args.features)
+    cross = crossings(phases, n_max=args.n_max)
+    dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max)
+    if args.format == "json":
+        print(json.dumps({"features": args.features, "phases": _rows(args.features), "crossings": cross,
+                          "dominant": dom}, indent=2))
+        return 0
+    print(f"Free energy F_n = n L + llc log n + |w*|^2/2 (prior N(0,1), beta = 1), c = {args.features}")
+    print("llc: theory where L is C^2 at the phase, else the Hessian-rank bound (marked *)\n")
+    print(_table([{"phase": p.label, "loss": p.loss, "llc": p.llc if p.llc is not None else f"{p.llc_bound:g}*",
+                   "prior_term": p.prior_term} for p in phases], ["phase", "loss", "llc", "prior_term"]))
+    print(f"\nDominant phase as n grows from 10 to {args.n_max:g}:")
+    print(_table(dom, ["n_from", "n_to", "phase"]))
+    relevant = {d["phase"] for d in dom}
+    shown = [e for e in cross if e["from"] in relevant and e["to"] in relevant]
+    print(f"\nCrossings among the dominant phases ({len(shown)} of {len(cross)}; --format json lists all):")
+    print(_table(shown, ["from", "to", "n"]))
+    return 0
+
+
+run = run_kgons

@@ -1,0 +1,40 @@
+"""Exceptions shared by every package of the project.
+
+Bad input is raised once, at the boundary, as :class:`InputError` with a message of the form
+"expected X, got Y". The command line maps it to exit code 2 and prints the message on one line.
+Numerical failures (divergences, NaN chains) are *data*, not exceptions: they are flagged in the
+outputs and counted in reports.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputError", "check_positive_int", "check_finite_array"]
+
+from typing import Any
+
+
+class InputError(ValueError):
+    """Invalid user input: the message names the bad value and what is allowed."""
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer ``>= minimum``, else raise InputError."""
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+        hasattr(value, "__index__")
+    ):
+        raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise InputError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def check_finite_array(name: str, value: Any):
+    """Return ``value`` as a float ndarray if every entry is finite, else raise InputError."""
+    import numpy as np
+
+    arr = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise InputError(f"{name}: expected finite values, got {bad} NaN/inf entries")
+    return arr

@@ -1,0 +1,90 @@
+"""Atomic file output shared by the engines and the reports.
+
+Every file the project writes goes through :func:`atomic_path`: the content is written to a
+temporary file in the same folder and renamed into place, so an interrupted run never leaves a
+half-written result that a later run could mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+__all__ = ["atomic_path", "write_json", "write_text", "write_netcdf", "save_figure", "check_writable_dir"]
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_netcdf(obj: Any, path: str | os.PathLike) -> Path:
+    """Write an ``xarray.Dataset`` or ArviZ ``InferenceData`` to netCDF atomically (h5netcdf)."""
+    with atomic_path(path) as tmp:
+        if hasattr(obj, "to_netcdf") and hasattr(obj, "groups"):  # InferenceData
+            obj.to_netcdf(str(tmp), engine="h5netcdf")
+        else:
+            obj.to_netcdf(tmp, engine="h5netcdf")
+    return Path(path)
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save a matplotlib figure atomically (format from the suffix of ``path``) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def check_writable_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` if needed and check that files can be written there, else InputError."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise InputError(f"--out: expected a writable folder, got {str(path)!r} ({exc.strerror})") from None
+    return path

@@ -1,0 +1,62 @@
+"""``tms-phases kgons`` and ``tms-phases theory``: outputs and one-line errors."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from comparisons.cli import main
+
+KEYS = {"label", "k", "sigma", "phi", "length", "bias", "loss", "prior_term", "llc", "grad_norm", "hessian_rank"}
+
+
+def test_kgons_json_csv_and_table(capsys):
+    assert main(["kgons", "--features", "6", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(rows[0]) and rows[0]["label"] == "6"
+    assert all(r["grad_norm"] < 1e-8 for r in rows)
+    six = rows[0]
+    assert six["llc"] == 8.5 and six["hessian_rank"] == 17
+    assert main(["kgons", "-c", "5", "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert table[0]["label"] == "5" and KEYS <= set(table[0])
+    assert main(["kgons", "-c", "4"]) == 0
+    assert "4+" not in capsys.readouterr().out.split()[:3]
+
+
+def test_theory_json(capsys):
+    assert main(["theory", "--features", "6", "--n-max", "1e5", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"phases", "crossings", "dominant"} <= set(out)
+    assert all(set(e) == {"from", "to", "n"} and 1 <= e["n"] <= 1e5 for e in out["crossings"])
+    assert out["dominant"][-1]["phase"] == "6" and out["dominant"][-1]["n_to"] == 1e5
+    five_six = [e for e in out["crossings"] if (e["from"], e["to"]) == ("5", "6")]
+    assert len(five_six) == 1 and out["dominant"][-1]["n_from"] == pytest.approx(five_six[0]["n"])
+    assert main(["theory", "-c", "6"]) == 0
+    assert "Dominant phase" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["kgons", "--features", "9"], "--features: expected an integer from 2 to 8, got 9"),
+    (["kgons", "--features", "six"], "--features"),
+    (["kgons", "--format", "xml"], "--format: expected one of table, json, csv"),
+    (["theory", "--n-max", "-5"], "--n-max: expected a number above 10"),
+    (["theory", "--format", "csv"], "--format"),
+    (["nonsense"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_console_script_is_installed():
+    out = subprocess.run([sys.executable, "-m", "comparisons.cli", "kgons", "-c", "2"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "2" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "comparisons.cli", "kgons", "-c", "1"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
