@@ -1,0 +1,189 @@
+"""Relating the Bayesian and the dynamical phase transitions: pure functions on the engines' tables.
+
+Inputs are the files the engines write, read as data (``../shared/tms-study.md`` section 6 and
+the ``bayes``/``sgd`` commands):
+
+- Bayesian occupancy: rows ``(n, phase, fraction, lower, upper, chains)``;
+- Bayesian transitions: ``{"from", "to", "n", "lower", "upper", "predicted_n"}``;
+- SGD plateaus: rows ``(run, order, phase, start_step, end_step, loss, llc)``.
+
+Every verdict comes with the numbers it was computed from.
+"""
+
+from __future__ import annotations
+
+__all__ = ["dominant_sequence", "bayes_moves", "sgd_moves", "Verdict", "monotone_verdict",
+           "prediction_verdict", "transition_comparison", "path_distribution", "phase_coordinates"]
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .theory.classify import UNCLASSIFIED
+from .theory.free_energy import effective_llc
+from .theory.kgons import Phase
+
+
+def dominant_sequence(occupancy: Sequence[Mapping]) -> list[dict]:
+    """Dominant (largest-fraction) classified phase at each n, merged into n ranges.
+
+    Parameters
+    ----------
+    occupancy : sequence of mappings with keys ``n, phase, fraction``
+
+    Returns
+    -------
+    list of ``{"phase", "n_from", "n_to", "fraction"}`` in increasing n (``fraction``: the largest
+    fraction the phase reached within its range).
+    """
+    by_n: dict[float, tuple[str, float]] = {}
+    for row in occupancy:
+        if row["phase"] == UNCLASSIFIED:
+            continue
+        n, f = float(row["n"]), float(row["fraction"])
+        if n not in by_n or f > by_n[n][1]:
+            by_n[n] = (str(row["phase"]), f)
+    out: list[dict] = []
+    for n in sorted(by_n):
+        phase, f = by_n[n]
+        if out and out[-1]["phase"] == phase:
+            out[-1]["n_to"] = n
+            out[-1]["fraction"] = max(out[-1]["fraction"], f)
+        else:
+            out.append({"phase": phase, "n_from": n, "n_to": n, "fraction": f})
+    return out
+
+
+def bayes_moves(occupancy: Sequence[Mapping]) -> list[tuple[str, str]]:
+    """Successive changes of the dominant phase as n grows: ``[(from, to), ...]``."""
+    seq = dominant_sequence(occupancy)
+    return [(a["phase"], b["phase"]) for a, b in zip(seq[:-1], seq[1:])]
+
+
+def sgd_moves(plateaus: Sequence[Mapping]) -> list[tuple[int, str, str]]:
+    """Consecutive classified plateaus of each run: ``[(run, from, to), ...]``.
+
+    Unclassified plateaus are skipped (a move is recorded between the classified ones around
+    them), repeated labels are merged.
+    """
+    runs: dict[int, list[tuple[int, str]]] = {}
+    for row in plateaus:
+        if row["phase"] == UNCLASSIFIED:
+            continue
+        runs.setdefault(int(row["run"]), []).append((int(row["order"]), str(row["phase"])))
+    moves = []
+    for run, items in sorted(runs.items()):
+        labels = [p for _, p in sorted(items)]
+        for a, b in zip(labels[:-1], labels[1:]):
+            if a != b:
+                moves.append((run, a, b))
+    return moves
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A yes/no answer with the numbers behind it."""
+
+    question: str
+    answer: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.question} **{self.answer}**: {self.detail}"
+
+
+def phase_coordinates(phases: Sequence[Phase], llc: Mapping[str, float] | None = None) -> dict[str, tuple[float, float]]:
+    """``label -> (population loss, learning coefficient)`` (theory, or ``llc`` overrides)."""
+    return {p.label: (p.loss, effective_llc(p, llc)) for p in phases}
+
+
+def monotone_verdict(process: str, moves: Iterable[tuple[str, str]],
+                     coords: Mapping[str, tuple[float, float]]) -> Verdict:
+    """Do all ``moves`` go to lower loss and higher-or-equal LLC?
+
+    ``coords`` maps a label to ``(loss, llc)``; moves with a label missing from it are counted
+    as undecidable and reported.
+    """
+    moves = list(moves)
+    good, bad, unknown = 0, [], 0
+    for a, b in moves:
+        if a not in coords or b not in coords:
+            unknown += 1
+            continue
+        (la, ka), (lb, kb) = coords[a], coords[b]
+        if lb < la and kb >= ka:
+            good += 1
+        else:
+            bad.append(f"{a}->{b}")
+    decided = good + len(bad)
+    if decided == 0:
+        return Verdict(f"{process}: lower loss and higher LLC at every transition?", "no data",
+                       f"{len(moves)} transitions, none between known phases")
+    answer = "yes" if not bad else ("mostly" if good / decided >= 0.8 else "no")
+    common = Counter(bad).most_common(3)
+    detail = f"{good} of {decided} transitions ({100 * good / decided:.0f}%)"
+    if common:
+        detail += "; exceptions: " + ", ".join(f"{m} x{k}" for m, k in common)
+    if unknown:
+        detail += f"; {unknown} involve phases without theory coordinates"
+    return Verdict(f"{process}: lower loss and higher LLC at every transition?", answer, detail)
+
+
+def prediction_verdict(transitions: Sequence[Mapping]) -> list[Verdict]:
+    """For each measured Bayesian switch: does the free-energy prediction fall in its interval?"""
+    out = []
+    for t in transitions:
+        pred, lo, hi = t.get("predicted_n"), t.get("lower"), t.get("upper")
+        q = f"Bayesian switch {t['from']} -> {t['to']} where the free energy predicts?"
+        if pred is None or lo is None or hi is None or not np.isfinite([pred, lo, hi]).all():
+            out.append(Verdict(q, "undecided", f"measured n = {t.get('n')}, interval [{lo}, {hi}], "
+                               f"predicted {pred}"))
+            continue
+        ok = lo <= pred <= hi
+        ratio = pred / t["n"] if t.get("n") else float("nan")
+        out.append(Verdict(q, "yes" if ok else "no",
+                           f"measured n = {t['n']:.0f} (interval {lo:.0f} to {hi:.0f}), predicted "
+                           f"{pred:.0f} (predicted/measured = {ratio:.2f})"))
+    return out
+
+
+def transition_comparison(bayes_transitions: Sequence[Mapping], sgd: Sequence[tuple[int, str, str]],
+                          n_runs: int) -> list[dict]:
+    """Side-by-side table: every move seen in either process.
+
+    Returns rows ``{"from", "to", "bayes_n", "bayes_interval", "predicted_n", "sgd_count",
+    "sgd_runs_fraction"}``; ``bayes_n`` is None for moves the posterior does not make.
+    """
+    counts = Counter((a, b) for _, a, b in sgd)
+    runs_with = {k: len({r for r, a, b in sgd if (a, b) == k}) for k in counts}
+    rows = {}
+    for t in bayes_transitions:
+        key = (t["from"], t["to"])
+        rows[key] = {"from": key[0], "to": key[1], "bayes_n": t.get("n"),
+                     "bayes_interval": (t.get("lower"), t.get("upper")), "predicted_n": t.get("predicted_n"),
+                     "sgd_count": counts.get(key, 0),
+                     "sgd_runs_fraction": runs_with.get(key, 0) / n_runs if n_runs else float("nan")}
+    for key, k in counts.items():
+        if key not in rows:
+            rows[key] = {"from": key[0], "to": key[1], "bayes_n": None, "bayes_interval": (None, None),
+                         "predicted_n": None, "sgd_count": k,
+                         "sgd_runs_fraction": runs_with[key] / n_runs if n_runs else float("nan")}
+    return sorted(rows.values(), key=lambda r: (r["bayes_n"] is None, r["bayes_n"] or 0, -r["sgd_count"]))
+
+
+def path_distribution(plateaus: Sequence[Mapping]) -> list[tuple[str, int, float]]:
+    """Distinct SGD phase paths (classified plateaus, repeats merged): ``(path, runs, fraction)``."""
+    runs: dict[int, list[tuple[int, str]]] = {}
+    for row in plateaus:
+        runs.setdefault(int(row["run"]), [])
+        if row["phase"] != UNCLASSIFIED:
+            runs[int(row["run"])].append((int(row["order"]), str(row["phase"])))
+    paths = []
+    for items in runs.values():
+        labels = [p for _, p in sorted(items)]
+        merged = [p for i, p in enumerate(labels) if i == 0 or p != labels[i - 1]]
+        paths.append(" -> ".join(merged) if merged else "(none classified)")
+    total = len(paths)
+    return [(p, k, k / total) for p, k in Counter(paths).most_common()]

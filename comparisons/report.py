@@ -1,0 +1,307 @@
+"""The Bayesian-versus-dynamical report: figures, verdicts, ``report.md`` and ``report.html``.
+
+The report reads what the engines wrote (``bayes/occupancy.csv``, ``bayes/transitions.json``,
+``sgd/sequences.csv``, ...) as data; it never imports the engines. Either half may be missing,
+and the report then says so.
+"""
+
+from __future__ import annotations
+
+__all__ = ["load_bayes", "load_sgd", "plot_phase_gallery", "plot_comparison", "plot_transition_matrix",
+           "build_report", "write_report"]
+
+import csv
+import json
+import platform
+from collections import Counter
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import __version__
+from .compare import (bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
+                      phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
+from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from .io import save_figure, write_text
+from .theory import dominant_intervals, enumerate_phases
+from .theory.kgons import Phase
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for k, v in row.items():
+            try:
+                row[k] = float(v) if v not in ("", None) else float("nan")
+            except (TypeError, ValueError):
+                pass
+    return rows
+
+
+def load_bayes(folder: Path) -> dict | None:
+    """The Bayesian sweep's tables, or None when ``folder/occupancy.csv`` is missing."""
+    folder = Path(folder)
+    if not (folder / "occupancy.csv").exists():
+        return None
+    out: dict[str, Any] = {"dir": folder, "occupancy": _read_csv(folder / "occupancy.csv")}
+    for row in out["occupancy"]:
+        row["phase"] = str(row["phase"]).removesuffix(".0")
+    tr = folder / "transitions.json"
+    out["transitions"] = json.loads(tr.read_text()) if tr.exists() else []
+    diag = folder / "diagnostics.csv"
+    out["diagnostics"] = _read_csv(diag) if diag.exists() else []
+    png = folder / "occupancy.png"
+    out["figure"] = png if png.exists() else None
+    return out
+
+
+def load_sgd(folder: Path) -> dict | None:
+    """The SGD ensemble's tables, or None when ``folder/sequences.csv`` is missing."""
+    folder = Path(folder)
+    if not (folder / "sequences.csv").exists():
+        return None
+    plateaus = _read_csv(folder / "sequences.csv")
+    for row in plateaus:
+        row["phase"] = str(row["phase"]).removesuffix(".0")
+    out: dict[str, Any] = {"dir": folder, "plateaus": plateaus,
+                           "runs": len({int(r["run"]) for r in plateaus})}
+    for name in ("staircase", "plateaus"):
+        png = folder / f"{name}.png"
+        out[f"{name}_figure"] = png if png.exists() else None
+    return out
+
+
+def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12) -> Path:
+    """Each phase as arrows (columns of W) in the plane; biases written at the arrow tips."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = list(phases)[:max_phases]
+    cols = min(4, len(shown))
+    rows = int(np.ceil(len(shown) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    lim = 1.25 * max(max(np.linalg.norm(p.W, axis=0).max(), 0.3) for p in shown)
+    for ax, p in zip(axes.ravel(), shown):
+        ax.add_patch(plt.Circle((0, 0), 0.05 * lim, color="0.8"))
+        for i in range(p.c):
+            w, bias = p.W[:, i], p.b[i]
+            if np.linalg.norm(w) > 1e-9:
+                off = bias <= -(w @ w)
+                ax.annotate("", xy=w, xytext=(0, 0), arrowprops=dict(
+                    arrowstyle="->", color="0.6" if off else "C0", lw=1.6, ls="--" if off else "-"))
+                ax.text(*(w * 1.12), f"{bias:+.2f}", fontsize=7, ha="center", va="center")
+        plus = int(np.sum((np.linalg.norm(p.W, axis=0) < 1e-9) & (p.b > 0)))
+        ax.set_title(f"{p.label}   L={p.loss:.4f}" + (f"  ({plus} x b=+{1 / (2 * p.c):.3f})" if plus else ""),
+                     fontsize=9)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(shown):]:
+        ax.axis("off")
+    fig.suptitle("k-gon critical points: columns of W (dashed: switched off), biases at the tips", fontsize=10)
+    return save_figure(fig, path)
+
+
+def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequence[Mapping],
+                    plateaus: Sequence[Mapping], moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
+    """Loss (x) against LLC (y): Bayesian dominant phases, SGD plateaus, and the moves of each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    seen = {s["phase"] for s in bayes_seq} | {str(r["phase"]) for r in plateaus}
+    for label, (loss, llc) in coords.items():
+        if label in seen:
+            ax.plot(loss, llc, "k+", ms=10)
+            ax.annotate(label, (loss, llc), textcoords="offset points", xytext=(6, -10), fontsize=8)
+    pl = [(r["loss"], r["llc"]) for r in plateaus if np.isfinite(r.get("llc", np.nan))]
+    if pl:
+        x, y = np.array(pl).T
+        ax.scatter(x, y, s=10, alpha=0.35, color="C1", label="SGD plateaus (measured loss, SGLD LLC)")
+    for (a, b), k in Counter((a, b) for _, a, b in moves_sgd).items():
+        if a in coords and b in coords:
+            ax.annotate("", xy=coords[b], xytext=coords[a], arrowprops=dict(
+                arrowstyle="->", color="C1", lw=0.6 + 2.5 * k / max(1, len(moves_sgd)), alpha=0.7,
+                connectionstyle="arc3,rad=0.15"))
+    for s in bayes_seq:
+        if s["phase"] in coords:
+            ax.plot(*coords[s["phase"]], "o", color="C0", ms=9, alpha=0.8)
+            ax.annotate(f"n {s['n_from']:.0f}-{s['n_to']:.0f}", coords[s["phase"]], textcoords="offset points",
+                        xytext=(6, 6), fontsize=8, color="C0")
+    for a, b in zip(bayes_seq[:-1], bayes_seq[1:]):
+        if a["phase"] in coords and b["phase"] in coords:
+            ax.annotate("", xy=coords[b["phase"]], xytext=coords[a["phase"]],
+                        arrowprops=dict(arrowstyle="-|>", color="C0", lw=2.2))
+    ax.plot([], [], "o", color="C0", label="Bayesian dominant phase (n range), theory coordinates")
+    ax.plot([], [], "k+", label="phase: theory loss and LLC (bound on walls)")
+    ax.set_xlabel("population loss L")
+    ax.set_ylabel("learning coefficient (LLC)")
+    ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing) transitions")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def plot_transition_matrix(moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
+    """Heat map of SGD transition counts (row: from, column: to)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted({a for _, a, _ in moves_sgd} | {b for _, _, b in moves_sgd})
+    idx = {lab: i for i, lab in enumerate(labels)}
+    M = np.zeros((len(labels), len(labels)), dtype=int)
+    for _, a, b in moves_sgd:
+        M[idx[a], idx[b]] += 1
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * max(len(labels), 2), 1.0 + 0.6 * max(len(labels), 2)))
+    ax.imshow(M, cmap="Blues")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if M[i, j]:
+                ax.text(j, i, str(M[i, j]), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=45)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("to")
+    ax.set_ylabel("from")
+    ax.set_title("SGD transitions between phases (counts over runs)")
+    return save_figure(fig, path)
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "tms-phases": __version__}
+    for name in ("numpy", "scipy", "xarray", "torch", "pymc", "pytensor", "arviz", "nutpie"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config: Mapping[str, Any],
+                 timings: Mapping[str, float]) -> list:
+    """Compute the figures and verdicts and return the report as a list of document blocks."""
+    out = Path(out)
+    phases = enumerate_phases(c)
+    sgd_llc: dict[str, float] = {}
+    if sgd:
+        per: dict[str, list[float]] = {}
+        for r in sgd["plateaus"]:
+            if np.isfinite(r.get("llc", np.nan)):
+                per.setdefault(r["phase"], []).append(r["llc"])
+        sgd_llc = {k: float(np.median(v)) for k, v in per.items()}
+    coords = phase_coordinates(phases)
+    blocks: list = [Heading(f"Phase transitions in the Toy Model of Superposition (c = {c}, r = 2)", 1),
+                    Paragraph("Generated by `tms-phases reproduce`. Theory from the closed-form potential; "
+                              "Bayesian occupancy from NUTS chains; dynamics from an SGD ensemble with "
+                              "SGLD estimates of the local learning coefficient.")]
+
+    # --- verdicts first: they are what a reader looks for
+    verdicts = []
+    b_moves = bayes_moves(bayes["occupancy"]) if bayes else []
+    s_moves = sgd_moves(sgd["plateaus"]) if sgd else []
+    if bayes:
+        verdicts.append(monotone_verdict("Bayesian (n increasing)", b_moves, coords))
+        verdicts.extend(prediction_verdict(bayes["transitions"]))
+    if sgd:
+        sgd_coords = {k: (coords[k][0], sgd_llc.get(k, coords[k][1])) for k in coords}
+        verdicts.append(monotone_verdict("SGD (time increasing; measured LLC where available)",
+                                         [(a, b) for _, a, b in s_moves], sgd_coords))
+    if bayes and sgd:
+        only_b = sorted(set(b_moves) - {(a, b) for _, a, b in s_moves})
+        only_s = sorted({(a, b) for _, a, b in s_moves} - set(b_moves))
+        both = sorted(set(b_moves) & {(a, b) for _, a, b in s_moves})
+        blocks_v = [f"Transitions in both processes: {', '.join(f'{a}->{b}' for a, b in both) or 'none'}",
+                    f"Only Bayesian: {', '.join(f'{a}->{b}' for a, b in only_b) or 'none'}",
+                    f"Only SGD: {', '.join(f'{a}->{b}' for a, b in only_s) or 'none'}"]
+    else:
+        blocks_v = []
+    blocks += [Heading("Verdicts"), Bullets([v.line() for v in verdicts] + blocks_v or ["no engine output found"])]
+
+    # --- theory
+    gallery = plot_phase_gallery(phases, out / "phases.png")
+    dom = dominant_intervals(phases, 10, 1e6)
+    blocks += [Heading("The phases (theory)"),
+               Table(["phase", "loss", "LLC theory", "LLC estimate (SGD plateaus, median)", "prior term"],
+                     [[p.label, p.loss, p.llc if p.llc is not None else f"<= {p.llc_bound:g} (wall)",
+                       sgd_llc.get(p.label), p.prior_term] for p in phases[:14]],
+                     caption="lowest-loss phases; the full list: tms-phases kgons --features " + str(c)),
+               Figure(gallery, "k-gon critical points"),
+               Table(["from n", "to n", "dominant phase (free energy)"],
+                     [[d["n_from"], d["n_to"], d["phase"]] for d in dom],
+                     caption="F_n = n L + llc log n + |w*|^2 / 2")]
+
+    # --- Bayesian
+    blocks.append(Heading("Bayesian: posterior phase occupancy against n"))
+    if bayes:
+        seq = dominant_sequence(bayes["occupancy"])
+        if bayes.get("figure"):
+            blocks.append(Figure(bayes["figure"], "phase fractions over NUTS draws with bootstrap 90% bands; "
+                                                  "vertical lines: free-energy crossings"))
+        blocks.append(Table(["phase", "dominant from n", "to n", "largest fraction"],
+                            [[s["phase"], s["n_from"], s["n_to"], s["fraction"]] for s in seq]))
+        if bayes["transitions"]:
+            blocks.append(Table(["from", "to", "n", "lower", "upper", "predicted n"],
+                                [[t["from"], t["to"], t.get("n"), t.get("lower"), t.get("upper"),
+                                  t.get("predicted_n")] for t in bayes["transitions"]],
+                                caption="measured switches of the dominant phase"))
+    else:
+        seq = []
+        blocks.append(Paragraph("Not run (no bayes/occupancy.csv)."))
+
+    # --- SGD
+    blocks.append(Heading("Dynamical: SGD trajectories"))
+    if sgd:
+        for key, cap in (("staircase_figure", "loss and LLC against step; k-gon loss levels as lines"),
+                         ("plateaus_figure", "plateau loss against plateau LLC")):
+            if sgd.get(key):
+                blocks.append(Figure(sgd[key], cap))
+        if s_moves:
+            blocks.append(Figure(plot_transition_matrix(s_moves, out / "sgd_transitions.png"),
+                                 "SGD transition counts"))
+        paths = path_distribution(sgd["plateaus"])
+        blocks.append(Table(["path", "runs", "fraction"], [list(p) for p in paths[:12]],
+                            caption=f"distinct phase paths over {sgd['runs']} runs"))
+    else:
+        blocks.append(Paragraph("Not run (no sgd/sequences.csv)."))
+
+    # --- the comparison
+    blocks.append(Heading("Bayesian versus dynamical"))
+    if bayes or sgd:
+        fig = plot_comparison(coords, seq, sgd["plateaus"] if sgd else [], s_moves, out / "comparison.png")
+        blocks.append(Figure(fig, "loss against LLC: Bayesian dominant phases and SGD plateaus"))
+        rows = transition_comparison(bayes["transitions"] if bayes else [], s_moves, sgd["runs"] if sgd else 0)
+        blocks.append(Table(["from", "to", "Bayesian n", "interval", "predicted n", "SGD count", "SGD runs"],
+                            [[r["from"], r["to"], r["bayes_n"],
+                              "-" if r["bayes_interval"][0] is None else
+                              f"{r['bayes_interval'][0]:.0f}-{r['bayes_interval'][1]:.0f}",
+                              r["predicted_n"], r["sgd_count"], r["sgd_runs_fraction"]] for r in rows]))
+
+    # --- provenance
+    versions = _package_versions()
+    blocks += [Heading("Reproducibility"),
+               Code(json.dumps({"config": config, "versions": versions,
+                                "wall_seconds": {k: round(v, 1) for k, v in timings.items()}}, indent=2, default=str))]
+    return blocks
+
+
+def write_report(out: Path, c: int, bayes_dir: Path | None, sgd_dir: Path | None,
+                 config: Mapping[str, Any], timings: Mapping[str, float]) -> tuple[Path, Path]:
+    """Write ``report.md`` and the self-contained ``report.html`` into ``out``."""
+    out = Path(out)
+    bayes = load_bayes(bayes_dir) if bayes_dir else None
+    sgd = load_sgd(sgd_dir) if sgd_dir else None
+    blocks = build_report(out, c, bayes, sgd, config, timings)
+    md = write_text(out / "report.md", to_markdown(blocks, out))
+    html = write_text(out / "report.html", to_html(blocks, f"TMS phase transitions, c = {c}"))
+    return md, html

@@ -1,0 +1,99 @@
+"""Verdicts on synthetic inputs with known answers, and the report files."""
+
+import csv
+import json
+
+import pytest
+
+from comparisons.compare import (bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
+                                 phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
+from comparisons.report import write_report
+from comparisons.theory import enumerate_phases
+
+OCC = [  # n, phase, fraction
+    (100, "5", 0.7), (100, "4", 0.2), (100, "unclassified", 0.1),
+    (300, "5", 0.6), (300, "6", 0.3),
+    (600, "6", 0.5), (600, "5", 0.45),
+    (1000, "6", 0.9), (1000, "unclassified", 0.95),  # unclassified never dominates
+]
+OCC_ROWS = [{"n": n, "phase": p, "fraction": f, "lower": f - 0.1, "upper": f + 0.1, "chains": 8} for n, p, f in OCC]
+PLATEAUS = [
+    {"run": 0, "order": 0, "phase": "4", "start_step": 0, "end_step": 10, "loss": 0.11, "llc": 6.0},
+    {"run": 0, "order": 1, "phase": "4+", "start_step": 10, "end_step": 20, "loss": 0.104, "llc": 6.5},
+    {"run": 0, "order": 2, "phase": "5", "start_step": 20, "end_step": 30, "loss": 0.069, "llc": 7.0},
+    {"run": 1, "order": 0, "phase": "4", "start_step": 0, "end_step": 10, "loss": 0.11, "llc": 6.0},
+    {"run": 1, "order": 1, "phase": "unclassified", "start_step": 10, "end_step": 12, "loss": 0.1, "llc": 6.1},
+    {"run": 1, "order": 2, "phase": "5", "start_step": 12, "end_step": 30, "loss": 0.069, "llc": 7.1},
+    {"run": 2, "order": 0, "phase": "5", "start_step": 0, "end_step": 30, "loss": 0.069, "llc": 7.0},
+    {"run": 2, "order": 1, "phase": "4", "start_step": 30, "end_step": 40, "loss": 0.11, "llc": 6.0},
+]
+
+
+def test_dominant_sequence_and_moves():
+    seq = dominant_sequence(OCC_ROWS)
+    assert [(s["phase"], s["n_from"], s["n_to"]) for s in seq] == [("5", 100, 300), ("6", 600, 1000)]
+    assert bayes_moves(OCC_ROWS) == [("5", "6")]
+    assert sgd_moves(PLATEAUS) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5"), (2, "5", "4")]
+
+
+def test_monotone_verdict_counts_exceptions():
+    coords = {"4": (0.11, 6.0), "4+": (0.104, 6.5), "5": (0.069, 7.0), "6": (0.048, 8.5)}
+    v = monotone_verdict("SGD", [(a, b) for _, a, b in sgd_moves(PLATEAUS)], coords)
+    assert v.answer == "no" and "3 of 4" in v.detail  # 75% is below the 80% of "mostly" and "5->4 x1" in v.detail
+    assert monotone_verdict("B", [("5", "6")], coords).answer == "yes"
+    assert monotone_verdict("B", [("6", "5")], coords).answer == "no"
+    assert monotone_verdict("B", [("x", "y")], coords).answer == "no data"
+    # with the real c = 6 theory, 5 -> 6 lowers the loss and raises the LLC
+    assert monotone_verdict("B", [("5", "6")], phase_coordinates(enumerate_phases(6))).answer == "yes"
+
+
+def test_prediction_verdict():
+    yes, no, und = prediction_verdict([
+        {"from": "5", "to": "6", "n": 550, "lower": 450, "upper": 700, "predicted_n": 601},
+        {"from": "4", "to": "5", "n": 150, "lower": 120, "upper": 180, "predicted_n": 10.5},
+        {"from": "6", "to": "7", "n": 900, "lower": None, "upper": None, "predicted_n": 1000},
+    ])
+    assert (yes.answer, no.answer, und.answer) == ("yes", "no", "undecided")
+    assert "1.09" in yes.detail  # predicted / measured
+
+
+def test_transition_comparison_and_paths():
+    rows = transition_comparison([{"from": "5", "to": "6", "n": 600, "lower": 500, "upper": 700,
+                                   "predicted_n": 601}], sgd_moves(PLATEAUS), n_runs=3)
+    first = rows[0]
+    assert (first["from"], first["to"], first["sgd_count"]) == ("5", "6", 0)
+    four_five = next(r for r in rows if (r["from"], r["to"]) == ("4", "5"))
+    assert four_five["bayes_n"] is None and four_five["sgd_runs_fraction"] == pytest.approx(1 / 3)
+    paths = dict((p, k) for p, k, _ in path_distribution(PLATEAUS))
+    assert paths == {"4 -> 4+ -> 5": 1, "4 -> 5": 1, "5 -> 4": 1}
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_report_files_from_synthetic_engine_outputs(tmp_path):
+    (tmp_path / "bayes").mkdir()
+    (tmp_path / "sgd").mkdir()
+    write_csv(tmp_path / "bayes" / "occupancy.csv", OCC_ROWS)
+    (tmp_path / "bayes" / "transitions.json").write_text(json.dumps(
+        [{"from": "5", "to": "6", "n": 450, "lower": 300, "upper": 600, "predicted_n": 601.0}]))
+    write_csv(tmp_path / "sgd" / "sequences.csv", PLATEAUS)
+    md, html = write_report(tmp_path, 6, tmp_path / "bayes", tmp_path / "sgd", {"preset": "test"}, {"bayes": 1.0})
+    text = md.read_text()
+    for fragment in ("## Verdicts", "Bayesian switch 5 -> 6", "**yes**", "## Bayesian versus dynamical",
+                     "comparison.png", "phases.png", "4 -> 4+ -> 5", '"preset": "test"', "numpy"):
+        assert fragment in text, fragment
+    for png in ("phases.png", "comparison.png", "sgd_transitions.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    page = html.read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
+
+
+def test_report_without_engine_outputs_says_so(tmp_path):
+    md, _ = write_report(tmp_path, 5, tmp_path / "nope", None, {}, {})
+    text = md.read_text()
+    assert "Not run (no bayes/occupancy.csv)" in text and "Not run (no sgd/sequences.csv)" in text
