@@ -1,0 +1,46 @@
+"""The sweep flags every engine CLI shares, and their translation into :func:`run_sweep` arguments."""
+
+from __future__ import annotations
+
+__all__ = ["add_sweep_arguments", "sweep_kwargs"]
+
+import argparse
+from typing import Any
+
+from ..config_file import positive_int_arg
+from ..errors import InputError
+from .runner import EXECUTORS
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--executor --workers --scheduler --dask-local --retries --no-progress --config``."""
+    g = parser.add_argument_group("sweep execution")
+    g.add_argument("--executor", choices=EXECUTORS, default="auto",
+                   help="where tasks run (default: auto: process pool, in-process for one task, "
+                        "Dask when --scheduler/--dask-local is given)")
+    g.add_argument("--workers", type=positive_int_arg("--workers"), default=None,
+                   help="worker processes (default: the usable CPU cores)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask distributed scheduler address, e.g. tcp://host:8786 (needs the dask extra)")
+    g.add_argument("--dask-local", action="store_true",
+                   help="run on a local Dask cluster (needs the dask extra)")
+    g.add_argument("--retries", type=positive_int_arg("--retries", minimum=0), default=2,
+                   help="extra attempts for a task that raises (default: 2)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--config", default=None, metavar="TOML",
+                   help="TOML file whose [subcommand] table gives defaults; explicit flags win")
+
+
+def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Return ``executor, workers, scheduler, retries, progress`` for :func:`run_sweep` from ``args``."""
+    scheduler = getattr(args, "scheduler", None)
+    if getattr(args, "dask_local", False):
+        if scheduler is not None:
+            raise InputError(f"--dask-local: expected no --scheduler with it, got {scheduler!r}")
+        scheduler = "local"
+    executor = getattr(args, "executor", "auto")
+    if scheduler is not None and executor in ("inline", "process"):
+        flag = "--dask-local" if scheduler == "local" else "--scheduler"
+        raise InputError(f"{flag}: expected --executor auto or dask with it, got {executor!r}")
+    return {"executor": executor, "workers": getattr(args, "workers", None), "scheduler": scheduler,
+            "retries": getattr(args, "retries", 2), "progress": not getattr(args, "no_progress", False)}

@@ -1,0 +1,162 @@
+"""Tasks of a sweep and the key that names their results.
+
+A :class:`Task` is one independent unit of work (one n of a NUTS ladder, one block of SGD runs,
+one block of checkpoints for the LLC). Its *key* is the sha256 of the canonical JSON of everything
+that determines its result: the task itself (name, configuration, seed), the result-format
+version of the code that computes it and the versions of the packages that change its numbers.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Task", "task_key", "canonical_json", "derive_seed"]
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import InputError
+
+_MAX_SEED = 2**128
+
+
+def _plain(name: str, value: Any) -> Any:
+    """Return ``value`` as plain JSON data (dict/list/str/int/float/bool/None) or raise InputError."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(f"{name}: expected finite numbers in a task configuration, got {value!r}")
+        return float(value)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InputError(f"{name}: expected string keys in a task configuration, got {k!r}")
+            out[k] = _plain(f"{name}.{k}", v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy scalar
+        return _plain(name, value.item())
+    raise InputError(f"{name}: expected JSON data (numbers, strings, lists, dicts) in a task "
+                     f"configuration, got {type(value).__name__}")
+
+
+def canonical_json(obj: Any) -> str:
+    """Serialise ``obj`` to canonical JSON: sorted keys, no whitespace, plain ASCII."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One independent unit of work of a sweep.
+
+    Parameters
+    ----------
+    name : str
+        Human-readable label shown in progress and failure reports (e.g. ``"bayes n=100"``);
+        part of the key, so two task kinds sharing a store never collide.
+    config : mapping
+        Everything that determines the result, as JSON data (numbers, strings, booleans, None,
+        lists, string-keyed dicts; numpy scalars are converted). Tuples become lists.
+    seed : int
+        Root seed of every random stream of the task (``>= 0``). The task function derives its
+        streams from it (``numpy.random.SeedSequence(task.seed)``), never from the worker, so a
+        result does not depend on which executor or worker computed it.
+
+    Notes
+    -----
+    Tasks compare and hash by their canonical JSON, so equal configurations written in different
+    key orders are the same task.
+    """
+
+    name: str
+    config: Mapping[str, Any]
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InputError(f"task name: expected a non-empty string, got {self.name!r}")
+        if not isinstance(self.config, Mapping):
+            raise InputError(f"task {self.name!r} config: expected a dict, got {type(self.config).__name__}")
+        object.__setattr__(self, "config", _plain(f"task {self.name!r} config", self.config))
+        seed = self.seed
+        if isinstance(seed, bool) or not hasattr(seed, "__index__") or not 0 <= int(seed) < _MAX_SEED:
+            raise InputError(f"task {self.name!r} seed: expected an integer in [0, 2**128), got {seed!r}")
+        object.__setattr__(self, "seed", int(seed))
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the task as plain JSON data ``{"name", "config", "seed"}``."""
+        return {"name": self.name, "config": self.config, "seed": self.seed}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Task":
+        """Inverse of :meth:`to_json`."""
+        return cls(name=data["name"], config=data["config"], seed=data["seed"])
+
+    def seed_sequence(self):
+        """Return ``numpy.random.SeedSequence(self.seed)``, the root of the task's streams."""
+        import numpy as np
+
+        return np.random.SeedSequence(self.seed)
+
+    def rng(self):
+        """Return a fresh ``numpy.random.Generator`` seeded from :meth:`seed_sequence`."""
+        import numpy as np
+
+        return np.random.default_rng(self.seed_sequence())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and canonical_json(self.to_json()) == canonical_json(other.to_json())
+
+    def __hash__(self) -> int:
+        return hash(canonical_json(self.to_json()))
+
+
+def task_key(task: Task, result_format: int | str = 1, versions: Mapping[str, str] | None = None) -> str:
+    """Return the sha256 hex digest that names the result of ``task``.
+
+    Parameters
+    ----------
+    task : Task
+    result_format : int or str
+        Version of the layout/meaning of the result, bumped by the engine whenever the task
+        function changes what it returns; old results are then recomputed, not misread.
+    versions : mapping of str to str, optional
+        Versions of the packages that change results (e.g. ``{"torch": torch.__version__}``).
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+    """
+    payload = {
+        "task": task.to_json(),
+        "result_format": _plain("result_format", result_format),
+        "versions": {str(k): str(v) for k, v in dict(versions or {}).items()},
+    }
+    return hashlib.sha256(canonical_json(payload).encode("ascii")).hexdigest()
+
+
+def derive_seed(root: int, *path: int) -> int:
+    """Derive a task seed from a root seed and an index path, via ``numpy.random.SeedSequence``.
+
+    ``derive_seed(seed, i)`` is the first 128 bits of the state of the child
+    ``SeedSequence(seed).spawn(i + 1)[i]``, so per-task seeds are independent streams that do not
+    depend on how many tasks there are or on who runs them.
+
+    Examples
+    --------
+    >>> derive_seed(0, 3) == derive_seed(0, 3) != derive_seed(0, 4)
+    True
+    """
+    import numpy as np
+
+    root = int(root)
+    seq = np.random.SeedSequence(root, spawn_key=tuple(int(p) for p in path))
+    lo, hi = seq.generate_state(2, dtype=np.uint64)
+    return int(lo) | (int(hi) << 64)

@@ -1,0 +1,106 @@
+"""Task functions for the sweep tests, and a small sweep run as a subprocess.
+
+Used as a module (``import sweep_worker``; the process and Dask executors pickle its functions
+by name) and as a script::
+
+    python tests/sweep_worker.py OUT EXECUTOR   # 12 tasks into OUT/store, assembled OUT/final.npz
+
+Environment: ``SWEEP_TEST_SLEEP`` seconds slept per task (default 0), ``SWEEP_TEST_LOG`` a file
+that gets one line per computed task. Neither enters a task's configuration, so neither changes
+its key or its result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _log(task) -> None:
+    log = os.environ.get("SWEEP_TEST_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{task.name}\n")
+
+
+def seeded_result(task):
+    """A seeded numpy result: a Dataset for ``kind == "dataset"``, else a dict of arrays."""
+    time.sleep(float(os.environ.get("SWEEP_TEST_SLEEP", "0")))
+    rng = task.rng()
+    n = int(task.config["n"])
+    x = rng.normal(size=(3, 4)) * n
+    _log(task)
+    if task.config.get("kind") == "dataset":
+        import xarray as xr
+
+        return xr.Dataset({"x": (("run", "feature"), x)}, coords={"run": np.arange(3)},
+                          attrs={"n": n, "seed": str(task.seed)})
+    return {"x": x, "n": np.int64(n)}
+
+
+def flaky(task):
+    """Raise the first time (creating the marker file of ``config["marker"]``), then succeed."""
+    marker = Path(task.config["marker"])
+    if not marker.exists():
+        marker.write_text("failed once\n")
+        raise RuntimeError(f"transient failure of {task.name}")
+    return seeded_result(task)
+
+
+def sometimes_fails(task):
+    """Always raise for ``config["fail"]``; an ordinary seeded result otherwise."""
+    if task.config.get("fail"):
+        raise ValueError(f"task {task.name} cannot\nwork")
+    return seeded_result(task)
+
+
+def make_tasks(count: int = 12):
+    from comparisons.sweep import Task, derive_seed
+
+    return [Task(f"n={100 * (i + 1)}", {"n": 100 * (i + 1), "kind": "dataset" if i % 3 == 0 else "arrays"},
+                 seed=derive_seed(7, i)) for i in range(count)]
+
+
+def assemble(results) -> np.ndarray:
+    """Stack the ``x`` of every result (Dataset or dict) into one array."""
+    return np.stack([np.asarray(r["x"]) for r in results])
+
+
+def main(argv=None) -> int:
+    from comparisons.errors import InputError
+    from comparisons.io import atomic_path
+    from comparisons.sweep import ResultStore, SweepInterrupted, run_sweep
+
+    out, executor = (argv or sys.argv[1:])[:2]
+    try:
+        store = ResultStore(Path(out) / "store", result_format=1, versions={"numpy": np.__version__})
+        result = run_sweep(make_tasks(), seeded_result, store, executor=executor, workers=2,
+                           progress=False)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SweepInterrupted:
+        return 130
+    if result.ok:
+        with atomic_path(Path(out) / "final.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, x=assemble(result.results))
+    return result.exit_status()
+
+
+def dies_once(task):
+    """Kill the worker process the first time (marker file), then succeed."""
+    if task.config.get("die") and not Path(task.config["marker"]).exists():
+        marker = Path(task.config["marker"])
+        marker.write_text("died once\n")
+        os._exit(3)
+    return seeded_result(task)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Flag parsers and the TOML configuration file: one-line InputErrors, explicit flags win."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from comparisons.config_file import (apply_config_defaults, check_positive_float, find_config_arg,
+                                     int_list_arg, load_config_section, merge_config, parse_float_list,
+                                     parse_int_list, positive_float_arg, positive_int_arg)
+from comparisons.errors import InputError
+
+
+def test_sweep_imports_neither_engines_nor_dask():
+    code = ("import sys, comparisons.sweep, comparisons.config_file; "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True).stdout.split())
+    assert not mods & {"torch", "pymc", "pytensor", "arviz", "dask", "distributed"}
+
+
+def test_list_parsers():
+    assert parse_int_list("--n", "100,200") == (100, 200)
+    assert parse_int_list("--n", "100 200, 300") == (100, 200, 300)
+    assert parse_int_list("--n", [100, 200]) == (100, 200)
+    assert parse_float_list("--beta", "0.5,2") == (0.5, 2.0)
+    assert check_positive_float("--lr", "1e-3") == 1e-3
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: parse_int_list("--n", "100,abc"), "--n: expected a comma-separated list of integers >= 1, got '100,abc'"),
+    (lambda: parse_int_list("--n", "100,0"), "--n: expected a comma-separated list of integers >= 1, got 0"),
+    (lambda: parse_int_list("--n", ""), "--n: expected a comma-separated list of integers >= 1, got ''"),
+    (lambda: parse_int_list("--n", [1.5]), "--n: expected a comma-separated list of integers >= 1, got [1.5]"),
+    (lambda: parse_float_list("--beta", "1,inf"), "--beta: expected a finite number > 0, got 'inf'"),
+    (lambda: check_positive_float("--lr", 0), "--lr: expected a finite number > 0, got 0"),
+    (lambda: positive_int_arg("--workers")("0"), "--workers: expected an integer >= 1, got 0"),
+    (lambda: positive_int_arg("--draws")("ten"), "--draws: expected an integer >= 1, got 'ten'"),
+    (lambda: positive_float_arg("--lr")("-1"), "--lr: expected a finite number > 0, got '-1'"),
+])
+def test_bad_flag_values_are_one_line_input_errors(call, message):
+    with pytest.raises(InputError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    p.add_argument("--config")
+    p.add_argument("--n", type=int_list_arg("--n"), default=(100,))
+    p.add_argument("--runs", type=positive_int_arg("--runs"), default=10)
+    p.add_argument("--target-accept", type=positive_float_arg("--target-accept"), default=0.8)
+    p.add_argument("--executor", choices=["inline", "process"], default="inline")
+    p.add_argument("--dask-local", action="store_true")
+    return p
+
+
+def test_toml_section_under_explicit_flags(tmp_path):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('[sgd]\nn = [200, 400]\nruns = 5\ntarget-accept = 0.9\ndask_local = true\n'
+                   '[bayes]\nruns = 7\n')
+    argv = ["--config", str(cfg), "--runs", "3"]
+    parser = _parser()
+    assert find_config_arg(argv) == str(cfg) and find_config_arg([f"--config={cfg}"]) == str(cfg)
+    assert find_config_arg(["--runs", "3"]) is None
+    applied = apply_config_defaults(parser, find_config_arg(argv), "sgd")
+    assert applied == {"n": (200, 400), "runs": 5, "target_accept": 0.9, "dask_local": True}
+    args = parser.parse_args(argv)
+    assert (args.n, args.runs, args.target_accept, args.dask_local, args.executor) == (
+        (200, 400), 3, 0.9, True, "inline")
+    assert load_config_section(cfg, "bayes") == {"runs": 7}
+    assert merge_config({"runs": 7}, {"runs": 2}, ["runs"]) == {"runs": 2}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[sgd]\nwarmup = 3\n", "[sgd]: unknown key 'warmup'; expected one of "
+     "dask_local, executor, n, runs, target_accept"),
+    ("[sgd]\nruns = 0\n", "--config [sgd] runs: expected an integer >= 1, got 0"),
+    ("[sgd]\nn = [100, -5]\n", "--config [sgd] n: expected a comma-separated list of integers >= 1, got -5"),
+    ("[sgd]\nexecutor = 'dask'\n", "--config [sgd] executor: expected one of inline, process, got 'dask'"),
+    ("[sgd]\ndask_local = 'yes'\n", "--config [sgd] dask_local: expected true or false, got 'yes'"),
+    ("[bayes]\nruns = 3\n", "expected a [sgd] table, got tables bayes"),
+    ("[sgd\n", "expected valid TOML"),
+])
+def test_bad_toml_is_one_line_input_error(tmp_path, text, message):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(text)
+    with pytest.raises(InputError) as info:
+        apply_config_defaults(_parser(), cfg, "sgd")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_config_file_and_unknown_merge_key(tmp_path):
+    with pytest.raises(InputError, match="--config: expected a readable TOML file, got .*nope.toml"):
+        load_config_section(tmp_path / "nope.toml", "sgd")
+    with pytest.raises(InputError, match="config: unknown key 'lrr'; expected one of lr, runs"):
+        merge_config({"lrr": 1}, {}, ["runs", "lr"])
+    with pytest.raises(InputError, match="--config: expected a TOML file path, got nothing"):
+        find_config_arg(["--config"])
+
+
+@pytest.mark.parametrize("module", ["comparisons.config_file", "comparisons.sweep.task"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_sweep_flags_translate_to_run_sweep_arguments(tmp_path):
+    from comparisons.sweep import add_sweep_arguments, sweep_kwargs
+
+    parser = argparse.ArgumentParser()
+    add_sweep_arguments(parser)
+    assert sweep_kwargs(parser.parse_args([])) == {
+        "executor": "auto", "workers": None, "scheduler": None, "retries": 2, "progress": True}
+    assert sweep_kwargs(parser.parse_args(["--dask-local", "--workers", "2"]))["scheduler"] == "local"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[sgd]\nretries = 5\nworkers = 3\n")
+    apply_config_defaults(parser, cfg, "sgd")
+    kw = sweep_kwargs(parser.parse_args(["--config", str(cfg), "--workers", "1"]))
+    assert (kw["retries"], kw["workers"]) == (5, 1)
+    with pytest.raises(InputError, match="--dask-local: expected no --scheduler with it"):
+        sweep_kwargs(parser.parse_args(["--dask-local", "--scheduler", "tcp://h:1"]))
+    with pytest.raises(InputError, match="--scheduler: expected --executor auto or dask with it, got 'process'"):
+        sweep_kwargs(parser.parse_args(["--executor", "process", "--scheduler", "tcp://h:1"]))
