@@ -1,0 +1,26 @@
+"""Bayesian phase transitions of the Toy Model of Superposition: PyMC posterior, NUTS sweeps over
+n, phase occupancy with bootstrap intervals.
+
+Importing this package loads neither PyMC nor PyTensor (they are imported inside the functions
+that need them), writes no files and adds no log handlers. It never imports ``sgd_tms`` or torch.
+"""
+
+from .config import BACKENDS, PRESETS, BayesConfig, preset_config
+from .likelihood import (OneHotArrays, dense_loss, onehot_arrays, onehot_loss, onehot_loss_fused,
+                         onehot_loss_grad_numpy)
+from .model import build_model, model_data
+from .occupancy import chain_summary, diagnostics_table, family, occupancy_table, transitions
+from .pipeline import run_bayes
+from .plots import plot_occupancy
+from .sampling import (add_derived, check_posterior, nested_data, posterior_path, read_posterior,
+                       run_sweep, sample_posterior)
+
+__all__ = [
+    "BACKENDS", "PRESETS", "BayesConfig", "preset_config",
+    "OneHotArrays", "onehot_arrays", "dense_loss", "onehot_loss", "onehot_loss_fused",
+    "onehot_loss_grad_numpy", "build_model", "model_data",
+    "sample_posterior", "add_derived", "run_sweep", "read_posterior", "check_posterior",
+    "posterior_path", "nested_data",
+    "occupancy_table", "chain_summary", "transitions", "diagnostics_table", "family",
+    "run_bayes", "plot_occupancy",
+]

@@ -1,0 +1,91 @@
+"""``tms-phases bayes``: NUTS posterior sweep over a ladder of n and the phase occupancy."""
+
+from __future__ import annotations
+
+__all__ = ["HELP", "add_arguments", "run", "config_from_args"]
+
+import argparse
+
+from comparisons.errors import InputError
+
+HELP = "NUTS posterior sweep over a ladder of n and the Bayesian phase occupancy"
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise InputError(f"--n: expected comma-separated integers, got {text!r}") from None
+    if not vals or any(v <= 0 for v in vals):
+        raise InputError(f"--n: expected positive sample sizes, got {text!r}")
+    return tuple(sorted(set(vals)))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``tms-phases bayes`` (explicit flags override the preset's values)."""
+    parser.description = (
+        "Sample the tempered TMS posterior p(W,b|D_n) ∝ N(0,σ²) exp(-n β L_n) with NUTS at each n "
+        "of a ladder (nested data: the first n samples of one seeded stream), classify every draw "
+        "into a k-gon phase, and write per-n InferenceData (.nc), occupancy.csv, transitions.json, "
+        "diagnostics.csv and occupancy.png. Chains start from independent prior draws.")
+    parser.add_argument("--features", type=int, default=None, metavar="C",
+                        help="number of features c (default 6)")
+    parser.add_argument("--hidden", type=int, default=None, metavar="R", help="hidden dimension r (default 2)")
+    parser.add_argument("--n", type=_int_list, default=None, metavar="N1,N2,...",
+                        help="comma-separated ladder of sample sizes")
+    parser.add_argument("--chains", type=int, default=None, metavar="K",
+                        help="NUTS chains per n, each initialised from the prior")
+    parser.add_argument("--draws", type=int, default=None, metavar="D", help="kept draws per chain")
+    parser.add_argument("--tune", type=int, default=None, metavar="T", help="tuning (warm-up) steps per chain")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="root seed of the data stream and of the sampler (default 0)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output folder; re-running with the same folder resumes (finished n are kept)")
+    parser.add_argument("--backend", choices=None, default=None, metavar="{pymc,nutpie}",
+                        help="NUTS implementation: pymc (default without a preset) or nutpie "
+                        "(optional extra, much faster; presets use it when installed)")
+    parser.add_argument("--preset", default=None, metavar="{quick,paper}",
+                        help="quick: a few minutes, locates the c=6 switches; paper: c=6 ladder of "
+                        "18 n from 100 to 2000 (c=4/5: 100..600), 64 chains, 500 tune + 500 draws")
+    parser.add_argument("--beta", type=float, default=None, help="inverse temperature β (default 1)")
+    parser.add_argument("--prior-sigma", type=float, default=None, help="prior scale σ (default 1)")
+    parser.add_argument("--target-accept", type=float, default=None,
+                        help="NUTS target acceptance (default 0.9; higher = fewer divergences)")
+    parser.add_argument("--cores", type=int, default=None, help="parallel chains (default 2)")
+    parser.add_argument("--bootstrap", type=int, default=None, help="bootstrap replicates over chains (default 1000)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def config_from_args(args: argparse.Namespace):
+    """Build the :class:`~bayes_tms.BayesConfig` from parsed flags (preset first, flags on top)."""
+    from .config import BayesConfig, preset_config
+
+    fields = {"hidden": args.hidden, "ns": args.n, "chains": args.chains, "draws": args.draws,
+              "tune": args.tune, "seed": args.seed, "backend": args.backend, "beta": args.beta,
+              "prior_sigma": args.prior_sigma, "target_accept": args.target_accept,
+              "cores": args.cores, "bootstrap": args.bootstrap}
+    if args.backend is not None and args.backend not in ("pymc", "nutpie"):
+        raise InputError(f"--backend: expected pymc or nutpie, got {args.backend!r}")
+    features = 6 if args.features is None else args.features
+    if args.preset is not None:
+        return preset_config(args.preset, features, **fields)
+    if args.n is None:
+        raise InputError("--n: expected a ladder of sample sizes (or a --preset), got none")
+    return BayesConfig(features=features, **{k: v for k, v in fields.items() if v is not None})
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the job described by ``args``; print a short summary; return the exit status."""
+    import json
+
+    from .pipeline import run_bayes
+
+    config = config_from_args(args)
+    summary = run_bayes(config, args.out, progress=not args.no_progress)
+    print(f"bayes: {len(config.ns)} n x {config.chains} chains x {config.draws} draws "
+          f"({config.backend}) in {summary['wall_s']:.1f} s sampling; "
+          f"{summary['divergences']} divergences in {summary['draws_total']} draws")
+    for t in summary["transitions"]:
+        print(json.dumps(t))
+    print(f"outputs in {args.out}")
+    return 0

@@ -1,0 +1,204 @@
+"""Phase occupancy of the posterior against ``n``, with bootstrap intervals over chains.
+
+Estimator (documented choice): chains start from independent prior draws and, at large ``n``, do
+not cross between phases, so each chain is one (correlated) sample of "which basin". The
+occupancy of phase ``p`` at ``n`` is the fraction of all draws labelled ``p``; its 95% interval is
+the percentile bootstrap over chains (chains resampled with replacement, ``B`` replicates,
+seeded). Each chain's phase is the majority label of its draws, and the number of label changes
+between consecutive classified draws is reported as its within-chain switches.
+
+Transitions: the dominant phase (largest fraction, ``"unclassified"`` excluded) is tracked along
+the ladder; where it changes from ``A`` to ``B`` the switch point is the log-linear interpolation
+of the root of ``f_B - f_A`` between neighbouring ``n``; its interval is the 2.5-97.5 percentile
+of the same root over bootstrap replicates (a replicate without a sign change contributes the
+ladder edge, so the interval is honest about censoring). Families (``"5"`` = ``5, 5+, 5-, ...``)
+are tracked the same way.
+"""
+
+from __future__ import annotations
+
+__all__ = ["family", "chain_summary", "occupancy_table", "transitions", "diagnostics_table",
+           "predicted_crossing"]
+
+import re
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from comparisons.theory import UNCLASSIFIED, crossings, dominant_intervals, enumerate_phases
+
+
+def family(label: str) -> str:
+    """The k-gon family of a phase label: ``"5+-"`` -> ``"5"``; unclassified stays."""
+    m = re.match(r"^(\d+)", str(label))
+    return m.group(1) if m else str(label)
+
+
+def _labels(idata, level: str) -> np.ndarray:
+    lab = idata.posterior["phase"].transpose("chain", "draw").values.astype(str)
+    if level == "family":
+        lab = np.vectorize(family, otypes=[str])(lab) if lab.size else lab
+    return lab
+
+
+def chain_summary(idata, level: str = "phase") -> list[dict]:
+    """Per chain: ``{"chain", "phase" (majority label), "switches", "classified"}``."""
+    lab = _labels(idata, level)
+    out = []
+    for ci, row in enumerate(lab):
+        vals, counts = np.unique(row, return_counts=True)
+        cls = row[row != UNCLASSIFIED]
+        switches = int(np.sum(cls[1:] != cls[:-1])) if cls.size > 1 else 0
+        out.append({"chain": ci, "phase": str(vals[np.argmax(counts)]), "switches": switches,
+                    "classified": float(cls.size / row.size)})
+    return out
+
+
+def _boot_indices(n_chains: int, B: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, n_chains, size=(B, n_chains))
+
+
+def _fractions(lab: np.ndarray, names: Sequence[str], idx: np.ndarray | None = None) -> np.ndarray:
+    """Fractions per name: shape (len(names),) or (B, len(names)) with chain indices ``idx``."""
+    per_chain = np.stack([(lab == nm).mean(axis=1) for nm in names], axis=-1)  # (chains, P)
+    if idx is None:
+        return per_chain.mean(axis=0)
+    return per_chain[idx].mean(axis=1)  # (B, P)
+
+
+def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: int = 0,
+                    level: str = "phase", alpha: float = 0.05) -> tuple[list[dict], dict]:
+    """Rows ``{n, phase, fraction, lower, upper, chains}`` for every ``n`` and observed phase.
+
+    ``chains`` is the number of chains whose majority label is ``phase``. Also returns the
+    bootstrap replicates ``{n: (names, boot (B, P), point (P,))}`` used by :func:`transitions`.
+    """
+    rows, reps = [], {}
+    for n in sorted(posteriors):
+        lab = _labels(posteriors[n], level)
+        names = sorted(set(np.unique(lab)) | {UNCLASSIFIED}, key=lambda s: (s == UNCLASSIFIED, s))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, int(n), 7]))
+        idx = _boot_indices(lab.shape[0], B, rng)
+        point = _fractions(lab, names)
+        boot = _fractions(lab, names, idx)
+        lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+        majority = [c["phase"] for c in chain_summary(posteriors[n], level)]
+        for j, nm in enumerate(names):
+            rows.append({"n": int(n), "phase": nm, "fraction": float(point[j]), "lower": float(lo[j]),
+                         "upper": float(hi[j]), "chains": int(sum(m == nm for m in majority))})
+        reps[int(n)] = (names, boot, point)
+    return rows, reps
+
+
+def _dominant(names, frac) -> str:
+    order = [j for j in np.argsort(-np.asarray(frac)) if names[j] != UNCLASSIFIED]
+    return names[order[0]] if order else UNCLASSIFIED
+
+
+def _root(ns: np.ndarray, d: np.ndarray, start: int) -> float:
+    """Log-linear root of ``d`` (negative before, >= 0 after) scanning from ``start``."""
+    for i in range(start, len(ns) - 1):
+        if d[i] < 0 <= d[i + 1]:
+            t = -d[i] / (d[i + 1] - d[i])
+            return float(np.exp(np.log(ns[i]) + t * (np.log(ns[i + 1]) - np.log(ns[i]))))
+    return float(ns[-1]) if d[-1] < 0 else float(ns[0])
+
+
+def predicted_crossing(a: str, b: str, near: float, features: int, level: str = "phase",
+                       prior_sigma: float = 1.0, n_max: float = 1e5) -> float | None:
+    """Free-energy prediction of the ``a -> b`` switch nearest ``near`` (theory layer).
+
+    Phase level: the crossings of ``F_n(a) = F_n(b)``. Family level: the boundaries of the
+    theory's dominant-phase intervals whose families go ``a -> b``, else the crossings of any
+    members of the two families.
+    """
+    phases = enumerate_phases(features)
+    if level == "phase":
+        cand = [e["n"] for e in crossings([p for p in phases if p.label in (a, b)], n_max=n_max,
+                                          prior_sigma=prior_sigma)]
+    else:
+        iv = dominant_intervals(phases, n_min=10.0, n_max=n_max, prior_sigma=prior_sigma)
+        cand = [x["n_to"] for x, y in zip(iv[:-1], iv[1:])
+                if family(x["phase"]) == a and family(y["phase"]) == b]
+        if not cand:
+            sub = [p for p in phases if family(p.label) in (a, b)]
+            cand = [e["n"] for e in crossings(sub, n_max=n_max, prior_sigma=prior_sigma)
+                    if {family(e["from"]), family(e["to"])} == {a, b}]
+    if not cand:
+        return None
+    return float(min(cand, key=lambda v: abs(np.log(v) - np.log(near))))
+
+
+def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase",
+                prior_sigma: float = 1.0, alpha: float = 0.05) -> list[dict]:
+    """Changes of the dominant phase along the ladder, with bootstrap intervals.
+
+    Returns a list of ``{"from", "to", "n", "lower", "upper", "predicted_n", "n_before",
+    "n_after", "level"}``.
+    """
+    ns = np.array(sorted(reps), dtype=float)
+    if len(ns) < 2:
+        return []
+    dom = [_dominant(reps[int(n)][0], reps[int(n)][2]) for n in ns]
+    out = []
+    for i in range(len(ns) - 1):
+        a, b = dom[i], dom[i + 1]
+        if a == b:
+            continue
+
+        def frac(n, name, boot=None):
+            names, bt, pt = reps[int(n)]
+            if name not in names:
+                return np.zeros(bt.shape[0]) if boot else 0.0
+            j = names.index(name)
+            return bt[:, j] if boot else pt[j]
+
+        d = np.array([frac(n, b) - frac(n, a) for n in ns])
+        start = max(0, i - 0)
+        n_hat = _root(ns, d, start) if d[i] < 0 <= d[i + 1] else float(np.sqrt(ns[i] * ns[i + 1]))
+        db = np.stack([frac(n, b, True) - frac(n, a, True) for n in ns], axis=1)  # (B, len(ns))
+        roots = np.array([_root(ns, row, 0) for row in db])
+        lo, hi = np.quantile(roots, [alpha / 2, 1 - alpha / 2])
+        out.append({"from": a, "to": b, "n": n_hat, "lower": float(min(lo, n_hat)),
+                    "upper": float(max(hi, n_hat)),
+                    "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma),
+                    "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level})
+    return out
+
+
+def diagnostics_table(posteriors: Mapping[int, object]) -> list[dict]:
+    """Per ``n``: one row for all chains and one per majority phase.
+
+    Columns ``n, phase, chains, draws, divergences, mean_tree_depth, max_tree_depth, switches,
+    rhat_loss, ess_bulk_loss, ess_tail_loss``. R-hat and ESS are of the empirical loss (an
+    invariant of the symmetries) over the chains of that phase (NaN with fewer than 2 chains);
+    raw-coordinate R-hat is meaningless on this posterior.
+    """
+    import arviz as az
+
+    rows = []
+    for n in sorted(posteriors):
+        idata = posteriors[n]
+        summ = chain_summary(idata)
+        stats = idata.sample_stats
+        div = stats["diverging"].transpose("chain", "draw").values.astype(bool)
+        depth = (stats["tree_depth"].transpose("chain", "draw").values
+                 if "tree_depth" in stats else np.full(div.shape, np.nan))
+        loss = idata.posterior["empirical_loss"].transpose("chain", "draw").values
+        groups = [("all", np.arange(len(summ)))]
+        for p in sorted({s["phase"] for s in summ}):
+            groups.append((p, np.array([s["chain"] for s in summ if s["phase"] == p])))
+        for name, ch in groups:
+            r = {"n": int(n), "phase": name, "chains": int(len(ch)), "draws": int(loss.shape[1]),
+                 "divergences": int(div[ch].sum()), "mean_tree_depth": float(np.nanmean(depth[ch])),
+                 "max_tree_depth": float(np.nanmax(depth[ch])),
+                 "switches": int(sum(summ[c]["switches"] for c in ch)),
+                 "rhat_loss": np.nan, "ess_bulk_loss": np.nan, "ess_tail_loss": np.nan}
+            if len(ch) >= 2 and loss.shape[1] >= 4:
+                arr = loss[ch]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r["rhat_loss"] = float(az.rhat(arr))
+                    r["ess_bulk_loss"] = float(az.ess(arr, method="bulk"))
+                    r["ess_tail_loss"] = float(az.ess(arr, method="tail"))
+            rows.append(r)
+    return rows

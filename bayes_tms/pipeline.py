@@ -1,0 +1,73 @@
+"""The whole Bayesian job: sweep, occupancy, transitions, diagnostics, figure, files."""
+
+from __future__ import annotations
+
+__all__ = ["run_bayes", "write_csv"]
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+from comparisons.io import check_writable_dir, save_figure, write_json, write_text
+from comparisons.theory import dominant_intervals, enumerate_phases
+
+from .config import BayesConfig
+from .occupancy import diagnostics_table, occupancy_table, transitions
+from .plots import plot_occupancy
+from .sampling import run_sweep
+
+
+def write_csv(path, rows, columns) -> Path:
+    """Write ``rows`` (dicts) with ``columns`` to CSV atomically; NaN written as empty."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
+                        (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in r.items()})
+    return write_text(path, buf.getvalue())
+
+
+def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True) -> dict:
+    """Run the sweep and write every output into ``out_dir``.
+
+    Files: ``posterior_nNNNNN.nc`` per ``n``, ``occupancy.csv`` (``n, phase, fraction, lower,
+    upper, chains``), ``occupancy_family.csv`` (same, by k-gon family), ``transitions.json``
+    (dominant-phase changes by phase and by family, each ``{"from", "to", "n", "lower", "upper",
+    "predicted_n", ...}``), ``diagnostics.csv``, ``occupancy.png`` and ``config.json``.
+
+    Returns
+    -------
+    dict
+        ``{"wall_s", "transitions", "divergences", "draws_total"}``.
+    """
+    out = check_writable_dir(out_dir)
+    write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash()})
+    t0 = time.perf_counter()
+    posts = run_sweep(config, out, progress=progress)
+    wall = time.perf_counter() - t0
+    rows, reps = occupancy_table(posts, B=config.bootstrap, seed=config.seed)
+    frows, freps = occupancy_table(posts, B=config.bootstrap, seed=config.seed, level="family")
+    cols = ["n", "phase", "fraction", "lower", "upper", "chains"]
+    write_csv(out / "occupancy.csv", rows, cols)
+    write_csv(out / "occupancy_family.csv", frows, cols)
+    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma)
+             + transitions(freps, features=config.features, level="family",
+                           prior_sigma=config.prior_sigma))
+    write_json(out / "transitions.json", trans)
+    diag = diagnostics_table(posts)
+    write_csv(out / "diagnostics.csv", diag,
+              ["n", "phase", "chains", "draws", "divergences", "mean_tree_depth", "max_tree_depth",
+               "switches", "rhat_loss", "ess_bulk_loss", "ess_tail_loss"])
+    theory = []
+    if config.hidden == 2:
+        theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
+                                    n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma)
+    fig = plot_occupancy(rows, features=config.features, theory=theory,
+                         observed=[t for t in trans if t["level"] == "family"])
+    save_figure(fig, out / "occupancy.png")
+    div = sum(r["divergences"] for r in diag if r["phase"] == "all")
+    return {"wall_s": wall, "transitions": trans, "divergences": div,
+            "draws_total": len(config.ns) * config.chains * config.draws}

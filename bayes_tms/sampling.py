@@ -1,0 +1,283 @@
+"""NUTS on the TMS posterior: one ``n`` (:func:`sample_posterior`) and a ladder (:func:`run_sweep`).
+
+Chain initialisation (documented choice): every chain starts from an independent draw of the
+prior ``N(0, prior_sigma^2)`` (PyMC: explicit ``initvals`` drawn from the chain's own stream;
+nutpie: ``default_initialization_strategy="prior"``, seeded). At large ``n`` chains do not cross
+between phases, so the occupancy is estimated from many prior-initialised chains (see
+:mod:`bayes_tms.occupancy`) and within-chain switches are counted.
+"""
+
+from __future__ import annotations
+
+__all__ = ["sample_posterior", "add_derived", "run_sweep", "posterior_path", "read_posterior",
+           "check_posterior", "nested_data", "n_seed"]
+
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from comparisons.errors import InputError, check_finite_array
+from comparisons.io import write_netcdf
+from comparisons.theory import (classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
+                                is_onehot, onehot_summary, population_loss, sample_inputs)
+
+from .config import BayesConfig
+from .model import build_model, check_data, model_data
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tms-phases")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def n_seed(config: BayesConfig, n: int) -> np.random.SeedSequence:
+    """The seed sequence of sample size ``n``: ``SeedSequence([seed, n])``."""
+    return np.random.SeedSequence([int(config.seed), int(n)])
+
+
+def nested_data(config: BayesConfig) -> np.ndarray:
+    """The data stream ``x[max(ns), c]``; data set ``n`` is ``x[:n]`` (prefix-stable)."""
+    return sample_inputs(max(config.ns), config.features, config.seed)
+
+
+def _prior_initvals(config: BayesConfig, rngs: list[np.random.Generator]) -> list[dict]:
+    s = config.prior_sigma
+    return [{"W": rng.normal(0.0, s, (config.hidden, config.features)),
+             "b": rng.normal(0.0, s, config.features)} for rng in rngs]
+
+
+class _Compiled:
+    """Cache of one compiled model per (likelihood kind, back-end), re-used across ``n``."""
+
+    def __init__(self) -> None:
+        self.models: dict[tuple, Any] = {}
+
+
+def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: _Compiled | None = None):
+    """NUTS draws from ``p(W, b | x)`` with ``config.chains`` prior-initialised chains.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, c)
+        The data set (one-hot rows select the exact fast likelihood).
+    config : BayesConfig
+        Sampler settings; the seed used is ``SeedSequence([config.seed, n])``.
+    progress : bool
+        Show the back-end's progress bar.
+    cache : optional
+        Compiled-model cache shared across calls (used by :func:`run_sweep`).
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``posterior``: ``W (chain, draw, hidden, feature)``, ``b (chain, draw, feature)`` and the
+        derived ``empirical_loss``, ``population_loss``, ``phase`` (str), ``phase_distance``, all
+        ``(chain, draw)``; ``sample_stats`` with ``diverging`` and ``tree_depth``; provenance in
+        ``attrs`` (see :func:`add_derived`).
+
+    Notes
+    -----
+    This is the only caller of ``pm.sample`` and ``nutpie.sample`` in the project.
+    """
+    x = check_data(x)
+    if x.shape[1] != config.features:
+        raise InputError(f"x: expected {config.features} features, got {x.shape[1]}")
+    n = x.shape[0]
+    ss = n_seed(config, n)
+    chain_ss = ss.spawn(config.chains)
+    cache = cache or _Compiled()
+    kind = "onehot" if (config.likelihood == "auto" and is_onehot(x)) else (
+        "dense" if config.likelihood == "auto" else config.likelihood)
+    key = (kind, config.backend, config.hidden, config.features, config.beta, config.prior_sigma)
+    data = model_data(x, kind)
+    if config.backend == "nutpie":
+        idata = _sample_nutpie(x, kind, key, data, config, ss, progress, cache)
+    else:
+        idata = _sample_pymc(x, kind, key, data, config, chain_ss, progress, cache)
+    return add_derived(idata, x, config)
+
+
+def _sample_pymc(x, kind, key, data, config, chain_ss, progress, cache):
+    import pymc as pm
+
+    if key not in cache.models:
+        cache.models[key] = build_model(x, hidden=config.hidden, beta=config.beta,
+                                        prior_sigma=config.prior_sigma, likelihood=kind)
+    model = cache.models[key]
+    rngs = [np.random.default_rng(s) for s in chain_ss]
+    # one root seed (PyMC spawns per-chain streams from it); the prior starts come from the
+    # chains' own streams above
+    seed = int(chain_ss[0].spawn(1)[0].generate_state(1)[0])
+    with model:
+        pm.set_data(data)
+        idata = pm.sample(
+            draws=config.draws, tune=config.tune, chains=config.chains,
+            cores=min(config.cores, config.chains), random_seed=seed,
+            initvals=_prior_initvals(config, rngs), target_accept=config.target_accept,
+            init="adapt_diag", progressbar=progress, compute_convergence_checks=False,
+            return_inferencedata=True,
+            idata_kwargs={"log_likelihood": False},
+        )
+    stats = idata.sample_stats
+    keep = [v for v in ("diverging", "tree_depth", "step_size", "acceptance_rate", "energy", "lp")
+            if v in stats]
+    idata.sample_stats = stats[keep]
+    return _strip_data_groups(idata)
+
+
+def _sample_nutpie(x, kind, key, data, config, ss, progress, cache):
+    try:
+        import nutpie
+    except ImportError:
+        raise InputError("backend: expected an installed nutpie for 'nutpie' "
+                         "(pip install 'tms-phases[nutpie]'), got none") from None
+    from .likelihood import register_numba
+
+    if key not in cache.models:
+        register_numba()
+        model = build_model(x, hidden=config.hidden, beta=config.beta,
+                            prior_sigma=config.prior_sigma, likelihood=kind)
+        cache.models[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="prior")
+    compiled = cache.models[key].with_data(**data)
+    idata = nutpie.sample(compiled, draws=config.draws, tune=config.tune, chains=config.chains,
+                          cores=config.cores, seed=int(ss.generate_state(1)[0]),
+                          progress_bar=progress, save_warmup=False,
+                          target_accept=config.target_accept)
+    stats = idata.sample_stats
+    out = stats[[v for v in ("diverging", "step_size", "energy", "logp") if v in stats]]
+    if "depth" in stats:
+        out["tree_depth"] = stats["depth"]
+    idata.sample_stats = out
+    return _strip_data_groups(idata)
+
+
+def _strip_data_groups(idata):
+    for g in ("constant_data", "observed_data", "warmup_posterior", "warmup_sample_stats",
+              "unconstrained_posterior"):
+        if g in idata.groups():
+            del idata[g]
+    post = idata.posterior[["W", "b"]]
+    post.attrs = {}
+    idata.posterior = post
+    return idata
+
+
+def add_derived(idata, x, config: BayesConfig):
+    """Add the per-draw derived variables and the provenance ``attrs`` to ``idata`` (in place).
+
+    Derived (dims ``chain, draw``): ``empirical_loss`` ``L_n``, ``population_loss`` ``L``,
+    ``phase`` (label from :func:`comparisons.theory.classify`, ``"unclassified"`` when no phase
+    is near) and ``phase_distance``. Attrs: ``n``, ``beta``, ``prior_sigma``, ``seed``,
+    ``features``, ``hidden``, ``backend``, ``likelihood``, ``chains``, ``draws``, ``tune``,
+    ``target_accept``, ``package_version``, ``config_hash`` (:meth:`BayesConfig.hash`),
+    ``n_divergent``, ``initialisation``.
+    """
+    import xarray as xr
+
+    post = idata.posterior
+    W = post["W"].transpose("chain", "draw", "hidden", "feature").values
+    b = post["b"].transpose("chain", "draw", "feature").values
+    dims = ("chain", "draw")
+    if is_onehot(x):
+        emp = empirical_loss_onehot(W, b, onehot_summary(x))
+    else:
+        emp = np.stack([empirical_loss(W[:, d], b[:, d], x) for d in range(W.shape[1])], axis=1)
+    pop = population_loss(W, b)
+    phases = enumerate_phases(config.features, config.hidden) if config.hidden == 2 else None
+    if phases is not None:
+        labels, dist = classify(W, b, phases)
+    else:
+        labels, dist = np.full(W.shape[:2], "unclassified"), np.full(W.shape[:2], np.nan)
+    post["empirical_loss"] = xr.DataArray(emp, dims=dims)
+    post["population_loss"] = xr.DataArray(pop, dims=dims)
+    post["phase"] = xr.DataArray(np.asarray(labels, dtype=str), dims=dims)
+    post["phase_distance"] = xr.DataArray(dist, dims=dims)
+    n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else -1
+    attrs = {
+        "n": int(x.shape[0]), "beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
+        "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
+        "backend": config.backend, "likelihood": config.likelihood, "chains": int(config.chains),
+        "draws": int(config.draws), "tune": int(config.tune),
+        "target_accept": float(config.target_accept), "package_version": _version(),
+        "config_hash": config.hash(), "n_divergent": n_div,
+        "initialisation": "independent prior draws N(0, prior_sigma^2) per chain",
+        "seed_rule": "SeedSequence([seed, n]).spawn(chains); data = sample_inputs(n_max, c, seed)[:n]",
+    }
+    post.attrs.update(attrs)
+    idata.posterior = post
+    return idata
+
+
+def check_posterior(idata, config: BayesConfig | None = None, n: int | None = None) -> None:
+    """Validate the posterior data contract (``../shared/tms-study.md`` section 6); InputError if not."""
+    post = getattr(idata, "posterior", None)
+    if post is None:
+        raise InputError("posterior: expected an InferenceData with a posterior group, got none")
+    want = {"W": ("chain", "draw", "hidden", "feature"), "b": ("chain", "draw", "feature"),
+            "empirical_loss": ("chain", "draw"), "population_loss": ("chain", "draw"),
+            "phase": ("chain", "draw"), "phase_distance": ("chain", "draw")}
+    for name, dims in want.items():
+        if name not in post or tuple(post[name].dims) != dims:
+            got = tuple(post[name].dims) if name in post else "missing"
+            raise InputError(f"posterior.{name}: expected dims {dims}, got {got}")
+    for key in ("n", "beta", "prior_sigma", "seed", "config_hash", "package_version"):
+        if key not in post.attrs:
+            raise InputError(f"posterior.attrs: expected key {key!r}, got keys {sorted(post.attrs)}")
+    if config is not None and post.attrs["config_hash"] != config.hash():
+        raise InputError(f"posterior: expected config hash {config.hash()}, got {post.attrs['config_hash']}")
+    if n is not None and int(post.attrs["n"]) != int(n):
+        raise InputError(f"posterior: expected n = {n}, got {post.attrs['n']}")
+    check_finite_array("posterior.W", post["W"].values)
+
+
+def posterior_path(out_dir, n: int) -> Path:
+    return Path(out_dir) / f"posterior_n{int(n):05d}.nc"
+
+
+def read_posterior(path, config: BayesConfig | None = None, n: int | None = None):
+    """Read a posterior netCDF file fully into memory and validate it."""
+    import arviz as az
+
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    idata.load() if hasattr(idata, "load") else None
+    for g in idata.groups():
+        idata[g] = idata[g].load()
+    post = idata.posterior
+    if post["phase"].dtype.kind not in "US":  # netCDF may return object strings
+        post["phase"] = post["phase"].astype(str)
+    check_posterior(idata, config, n)
+    return idata
+
+
+def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True) -> dict[int, Any]:
+    """Sample every ``n`` of ``config.ns`` and write ``posterior_nNNNNN.nc`` into ``out_dir``.
+
+    Resumable: an ``n`` whose file exists, reads back and carries the same config hash is
+    skipped (the seed rule makes its draws identical to a fresh run). Returns ``{n: idata}``.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    x_all = nested_data(config)
+    cache = _Compiled()
+    results: dict[int, Any] = {}
+    bar = tqdm(config.ns, desc="bayes sweep", unit="n", disable=not progress)
+    for n in bar:
+        bar.set_postfix(n=n)
+        path = posterior_path(out_dir, n)
+        if path.exists():
+            try:
+                results[n] = read_posterior(path, config, n)
+                continue
+            except (InputError, OSError, ValueError, KeyError):
+                pass  # damaged or from another configuration: sample again
+        idata = sample_posterior(x_all[:n], config, progress=progress and bool(os.isatty(2)),
+                                 cache=cache)
+        write_netcdf(idata, path)
+        results[n] = idata
+    return results

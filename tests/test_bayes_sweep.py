@@ -1,0 +1,157 @@
+"""Sampling, sweep files, round trip, reproducibility, occupancy and bad inputs (tiny sizes)."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from comparisons.cli import main
+from comparisons.errors import InputError
+from comparisons.theory import sample_inputs
+
+from bayes_tms import (BayesConfig, occupancy_table, read_posterior, run_sweep, sample_posterior,
+                       transitions)
+
+TINY = dict(features=4, ns=(40, 80), chains=2, draws=15, tune=15, cores=1, bootstrap=50)
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    cfg = BayesConfig(**TINY)
+    return cfg, out, run_sweep(cfg, out, progress=False)
+
+
+def test_sweep_contract_and_round_trip(tiny_sweep):
+    cfg, out, res = tiny_sweep
+    for n in cfg.ns:
+        idata = res[n]
+        post = idata.posterior
+        assert post["W"].dims == ("chain", "draw", "hidden", "feature")
+        assert post["b"].dims == ("chain", "draw", "feature")
+        assert post["W"].shape == (2, 15, 2, 4)
+        for v in ("empirical_loss", "population_loss", "phase", "phase_distance"):
+            assert post[v].dims == ("chain", "draw")
+        for k in ("n", "beta", "prior_sigma", "seed", "package_version", "config_hash"):
+            assert k in post.attrs
+        assert post.attrs["n"] == n
+        back = read_posterior(out / f"posterior_n{n:05d}.nc", cfg, n)
+        for v in ("W", "b", "empirical_loss", "population_loss", "phase_distance"):
+            np.testing.assert_array_equal(back.posterior[v].values, post[v].values)
+        np.testing.assert_array_equal(back.posterior["phase"].values.astype(str),
+                                      post["phase"].values.astype(str))
+        assert dict(back.posterior.attrs)["config_hash"] == cfg.hash()
+        assert "diverging" in back.sample_stats
+
+
+def test_resume_skips_intact_files_and_resamples_broken_ones(tiny_sweep):
+    cfg, out, res = tiny_sweep
+    p = out / "posterior_n00080.nc"
+    before = p.stat().st_mtime_ns
+    p40 = out / "posterior_n00040.nc"
+    p40.write_bytes(b"not a netcdf file")
+    res2 = run_sweep(cfg, out, progress=False)
+    assert p.stat().st_mtime_ns == before
+    np.testing.assert_array_equal(res2[40].posterior["W"].values, res[40].posterior["W"].values)
+
+
+def test_same_seed_same_draws_and_nested_data():
+    cfg = BayesConfig(**{**TINY, "ns": (30,)})
+    x = sample_inputs(30, 4, 0)
+    a = sample_posterior(x, cfg, progress=False)
+    b = sample_posterior(x, cfg, progress=False)
+    np.testing.assert_array_equal(a.posterior["W"].values, b.posterior["W"].values)
+    c = sample_posterior(x, cfg.replace(seed=1), progress=False)
+    assert not np.array_equal(a.posterior["W"].values, c.posterior["W"].values)
+
+
+def test_occupancy_and_transitions_on_synthetic_labels():
+    import xarray as xr
+
+    class Fake:
+        def __init__(self, labels):
+            self.posterior = xr.Dataset({"phase": (("chain", "draw"), np.array(labels))})
+
+    ns = [100, 200, 400, 800]
+    probs = [0.1, 0.3, 0.7, 0.9]  # chains in phase "6" with rising probability
+    rng = np.random.default_rng(0)
+    posts = {}
+    for n, p in zip(ns, probs):
+        chains = [["6"] * 20 if rng.random() < p else ["5"] * 20 for _ in range(40)]
+        posts[n] = Fake(chains)
+    rows, reps = occupancy_table(posts, B=200, seed=1)
+    for r in rows:
+        assert r["lower"] <= r["fraction"] <= r["upper"]
+    tr = transitions(reps, features=6)
+    assert len(tr) == 1 and tr[0]["from"] == "5" and tr[0]["to"] == "6"
+    assert 100 <= tr[0]["n"] <= 800 and tr[0]["lower"] <= tr[0]["n"] <= tr[0]["upper"]
+    assert abs(tr[0]["predicted_n"] - 601) < 5
+
+
+def test_cli_end_to_end_writes_all_files(tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = main(["bayes", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "12",
+               "--tune", "12", "--seed", "3", "--cores", "1", "--bootstrap", "20", "--out", str(out),
+               "--no-progress"])
+    assert rc == 0
+    for f in ("posterior_n00040.nc", "posterior_n00080.nc", "occupancy.csv", "transitions.json",
+              "diagnostics.csv", "occupancy.png", "config.json"):
+        assert (out / f).is_file(), f
+    header = (out / "occupancy.csv").read_text().splitlines()[0]
+    assert header == "n,phase,fraction,lower,upper,chains"
+    trans = json.loads((out / "transitions.json").read_text())
+    assert isinstance(trans, list)
+    for t in trans:
+        assert {"from", "to", "n", "lower", "upper", "predicted_n"} <= set(t)
+    assert "divergences" in (out / "diagnostics.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["--n", "0,100"], "--n"),
+    (["--n", "100", "--chains", "0"], "chains"),
+    (["--n", "100", "--backend", "stan"], "backend"),
+    (["--n", "abc"], "--n"),
+    (["--n", "100", "--preset", "huge"], "preset"),
+])
+def test_cli_bad_inputs_exit_2_with_one_line(tmp_path, capsys, argv, word):
+    rc = main(["bayes", "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and word in err
+
+
+def test_api_bad_inputs():
+    cfg = BayesConfig(**TINY)
+    with pytest.raises(InputError, match="chains"):
+        BayesConfig(**{**TINY, "chains": 0})
+    with pytest.raises(InputError, match="n"):
+        BayesConfig(**{**TINY, "ns": (0, 10)})
+    with pytest.raises(InputError, match="backend"):
+        BayesConfig(**{**TINY, "backend": "stan"})
+    x = sample_inputs(20, 4, 0)
+    x[3, 1] = np.nan
+    with pytest.raises(InputError, match="finite"):
+        sample_posterior(x, cfg, progress=False)
+    with pytest.raises(InputError, match="features"):
+        sample_posterior(sample_inputs(20, 5, 0), cfg, progress=False)
+
+
+def test_import_is_cheap_and_layered():
+    import subprocess
+
+    code = ("import sys, bayes_tms; bad = [m for m in ('torch', 'sgd_tms', 'pymc', 'pytensor') "
+            "if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_nutpie_backend_runs_and_is_seeded():
+    pytest.importorskip("nutpie")
+    cfg = BayesConfig(**{**TINY, "ns": (50,), "backend": "nutpie", "chains": 2})
+    x = sample_inputs(50, 4, 0)
+    a = sample_posterior(x, cfg, progress=False)
+    b = sample_posterior(x, cfg, progress=False)
+    assert a.posterior["W"].shape == (2, 15, 2, 4)
+    np.testing.assert_array_equal(a.posterior["W"].values, b.posterior["W"].values)
+    assert "tree_depth" in a.sample_stats
