@@ -16,7 +16,8 @@ from comparisons.theory import dominant_intervals, enumerate_phases
 from .config import BayesConfig
 from .occupancy import diagnostics_table, occupancy_table, transitions
 from .plots import plot_occupancy
-from .sampling import run_sweep
+from .reweight import reweighted_occupancy
+from .sampling import nested_data, run_sweep
 
 
 def write_csv(path, rows, columns) -> Path:
@@ -34,7 +35,10 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True) -> dict:
     """Run the sweep and write every output into ``out_dir``.
 
     Files: ``posterior_nNNNNN.nc`` per ``n``, ``occupancy.csv`` (``n, phase, fraction, lower,
-    upper, chains``), ``occupancy_family.csv`` (same, by k-gon family), ``transitions.json``
+    upper, chains``: posterior mass by ladder bridge reweighting, :mod:`bayes_tms.reweight`),
+    ``occupancy_family.csv`` (same, by k-gon family), ``occupancy_raw.csv`` (plain fractions of
+    draws, biased where chains cannot cross between phases), ``log_mass.csv`` (log posterior
+    mass per phase: minus the measured local free energy), ``transitions.json``
     (dominant-phase changes by phase and by family, each ``{"from", "to", "n", "lower", "upper",
     "predicted_n", ...}``), ``diagnostics.csv``, ``occupancy.png`` and ``config.json``.
 
@@ -48,11 +52,18 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     posts = run_sweep(config, out, progress=progress)
     wall = time.perf_counter() - t0
-    rows, reps = occupancy_table(posts, B=config.bootstrap, seed=config.seed)
-    frows, freps = occupancy_table(posts, B=config.bootstrap, seed=config.seed, level="family")
+    # raw: fractions of draws (valid where chains mix); primary: ladder bridge reweighting,
+    # which needs no mixing between phases (bayes_tms.reweight)
+    raw, _ = occupancy_table(posts, B=config.bootstrap, seed=config.seed)
+    x = nested_data(config)
     cols = ["n", "phase", "fraction", "lower", "upper", "chains"]
+    rows, reps, logs = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap, seed=config.seed)
+    frows, freps, _ = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap,
+                                           seed=config.seed, level="family")
     write_csv(out / "occupancy.csv", rows, cols)
     write_csv(out / "occupancy_family.csv", frows, cols)
+    write_csv(out / "occupancy_raw.csv", raw, cols)
+    write_csv(out / "log_mass.csv", logs, ["n", "phase", "log_mass", "lower", "upper"])
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma)
              + transitions(freps, features=config.features, level="family",
                            prior_sigma=config.prior_sigma))
@@ -65,7 +76,7 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True) -> dict:
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
                                     n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma)
-    fig = plot_occupancy(rows, features=config.features, theory=theory,
+    fig = plot_occupancy(rows, features=config.features, theory=theory, raw=raw,
                          observed=[t for t in trans if t["level"] == "family"])
     save_figure(fig, out / "occupancy.png")
     div = sum(r["divergences"] for r in diag if r["phase"] == "all")

@@ -10,7 +10,8 @@ import numpy as np
 
 
 def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict] = (),
-                   observed: Sequence[dict] = (), min_fraction: float = 0.05, title: str | None = None):
+                   observed: Sequence[dict] = (), min_fraction: float = 0.05, title: str | None = None,
+                   raw: Sequence[dict] = ()):
     """Phase fractions with 95% bootstrap bands against ``n``.
 
     Parameters
@@ -23,7 +24,9 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
     observed : sequence of dict
         Observed transitions (:func:`bayes_tms.transitions`), drawn as shaded intervals.
     min_fraction : float
-        Phases whose fraction never reaches this are grouped as "other".
+        Phases whose fraction never reaches this are not drawn.
+    raw : sequence of dict, optional
+        Plain draw fractions (same columns), drawn as thin dashed lines for comparison.
 
     Returns
     -------
@@ -44,6 +47,10 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
         line, = ax.plot(n, f, marker="o", ms=3, label=p, ls=":" if p == "unclassified" else "-")
         ax.fill_between(n, [r["lower"] for r in rr], [r["upper"] for r in rr], alpha=0.2,
                         color=line.get_color())
+        rw = sorted((r for r in raw if r["phase"] == p), key=lambda r: r["n"])
+        if rw:
+            ax.plot([r["n"] for r in rw], [r["fraction"] for r in rw], ls="--", lw=0.8,
+                    color=line.get_color(), alpha=0.7)
     for a, b in zip(theory[:-1], theory[1:]):
         ax.axvline(a["n_to"], color="k", ls="--", lw=0.8)
         ax.text(a["n_to"], 1.01, f"{a['phase']}→{b['phase']}", rotation=90, va="bottom", ha="center",
@@ -53,7 +60,7 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
     ax.set_xlabel("n (log scale)")
-    ax.set_ylabel("fraction of posterior draws")
+    ax.set_ylabel("posterior mass (dashed: raw draw fraction)" if raw else "fraction of posterior draws")
     ax.set_title(title or f"TMS posterior phase occupancy, c = {features} (95% bootstrap over chains)",
                  fontsize=9, pad=30)
     ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))

@@ -1,0 +1,185 @@
+"""``tms-phases sgd``: train an SGD ensemble, estimate the LLC along it, segment the phases.
+
+Writes into ``--out``: ``trajectory.nc`` (the trajectory Dataset with LLC), ``sequences.csv``,
+``transitions.csv``, ``paths.csv``, ``time_in_phase.csv``, ``summary.json``, ``staircase.png`` and
+``plateaus.png``. Re-running with the same settings reuses an intact ``trajectory.nc`` (training
+and/or LLC are skipped when their configuration hashes match).
+"""
+
+from __future__ import annotations
+
+__all__ = ["add_arguments", "run"]
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+HELP = "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except None (those come from the preset)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``sgd`` options on ``parser``."""
+    parser.formatter_class = _Formatter
+    parser.epilog = ("Unset training options take the preset's value (paper: c=6, r=2, n=1000, batch 20, "
+                     "lr 0.005, 4500 epochs, 4-gon + N(0, 0.01^2) init, checkpoint every 30 epochs). "
+                     "LLC defaults follow the paper: full-batch localised SGLD, step 1e-3, gamma 1, "
+                     "500 draws, beta = 1/log n.")
+    g = parser.add_argument_group("ensemble and training")
+    g.add_argument("--runs", type=int, default=None, help="number of SGD runs in the ensemble (preset paper: 100, quick: 8)")
+    g.add_argument("--preset", default="paper", help="starting configuration: 'paper' or 'quick' (small smoke test)")
+    g.add_argument("--seed", type=int, default=None, help="root seed of data, init, minibatch order and SGLD noise")
+    g.add_argument("--out", required=True, help="output folder (created; existing results are reused)")
+    g.add_argument("--epochs", type=int, default=None, help="training epochs")
+    g.add_argument("--lr", type=float, default=None, help="learning rate")
+    g.add_argument("--batch-size", type=int, default=None, help="minibatch size")
+    g.add_argument("--n", type=int, default=None, help="training samples per run")
+    g.add_argument("--features", type=int, default=None, help="number of features c")
+    g.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default=None, help="optimiser")
+    g.add_argument("--init", choices=("kgon", "gaussian"), default=None,
+                   help="initialisation: k-gon + Gaussian noise, or Gaussian with --init-scale")
+    g.add_argument("--init-k", type=int, default=None, help="k of the k-gon initialisation")
+    g.add_argument("--init-noise", type=float, default=None, help="std of the noise added to the k-gon")
+    g.add_argument("--init-scale", type=float, default=None, help="std of the Gaussian initialisation")
+    g.add_argument("--shared-data", action="store_true", default=None,
+                   help="one training set for all runs (default: one per run)")
+    g.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every this many epochs (0: off)")
+    g.add_argument("--log-checkpoints", type=int, default=None, help="extra checkpoints on a log grid of this many epochs")
+    g.add_argument("--dtype", choices=("float32", "float64"), default=None, help="floating point type")
+    g.add_argument("--device", default=None, help="'cpu' or 'cuda' (if available)")
+    g.add_argument("--threads", type=int, default=None, help="torch threads for training (1 is fastest on CPU)")
+    l = parser.add_argument_group("LLC estimation (localised SGLD)")
+    l.add_argument("--no-llc", action="store_true", help="skip the LLC estimation")
+    l.add_argument("--llc-chains", type=int, default=4, help="SGLD chains per checkpoint")
+    l.add_argument("--llc-draws", type=int, default=500, help="SGLD steps per chain")
+    l.add_argument("--llc-burn-in", type=int, default=0, help="leading draws left out of the average")
+    l.add_argument("--llc-step", type=float, default=1e-3, help="SGLD step size epsilon")
+    l.add_argument("--llc-gamma", type=float, default=1.0, help="localisation strength gamma")
+    l.add_argument("--llc-beta", type=float, default=None, help="inverse temperature (default 1/log n)")
+    l.add_argument("--llc-escape-fraction", type=float, default=0.5,
+                   help="a chain escaped if more than this share of its draws lies below L_n(w*)")
+    l.add_argument("--llc-thin", type=int, default=10, help="keep every k-th draw in the stored loss traces")
+    l.add_argument("--llc-chunk", type=int, default=0, help="checkpoints per tensor program (0: all; lower to save memory)")
+    l.add_argument("--llc-threads", type=int, default=1, help="torch threads for the LLC estimation")
+    l.add_argument("--llc-dtype", choices=("float32", "float64"), default="float32",
+                   help="precision of the SGLD chains (float32: about 2x faster)")
+    o = parser.add_argument_group("output")
+    o.add_argument("--force", action="store_true", help="recompute even if an intact trajectory.nc matches")
+    o.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    o.add_argument("--plot-runs", type=int, default=4, help="runs drawn in staircase.png")
+
+
+def _configs(args):
+    from .config import LLCConfig, preset
+
+    tc = preset(args.preset, runs=args.runs, seed=args.seed, epochs=args.epochs, lr=args.lr,
+                batch_size=args.batch_size, n=args.n, features=args.features,
+                optimizer=args.optimizer, init=args.init, init_k=args.init_k,
+                init_noise=args.init_noise, init_scale=args.init_scale,
+                shared_data=args.shared_data, checkpoint_every=args.checkpoint_every,
+                log_checkpoints=args.log_checkpoints, dtype=args.dtype, device=args.device,
+                threads=args.threads)
+    lc = None if args.no_llc else LLCConfig(
+        step_size=args.llc_step, gamma=args.llc_gamma, beta=args.llc_beta, chains=args.llc_chains,
+        draws=args.llc_draws, burn_in=args.llc_burn_in, escape_fraction=args.llc_escape_fraction,
+        thin=args.llc_thin, seed=tc.seed, chunk=args.llc_chunk, threads=args.llc_threads,
+        dtype=args.llc_dtype)
+    return tc, lc
+
+
+def _existing(path: Path):
+    from comparisons.errors import InputError
+
+    from .train import load_trajectory
+
+    if not path.is_file():
+        return None
+    try:
+        return load_trajectory(path)
+    except InputError as exc:
+        print(f"note: {path.name} unreadable, recomputing ({exc})", file=sys.stderr)
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``sgd`` subcommand; returns the exit status."""
+    import numpy as np
+
+    from comparisons.io import check_writable_dir, save_figure, write_json, write_text
+
+    from .config import config_hash
+    from .llc import estimate_llc
+    from .model import resolve_device
+    from .phases import (count_paper_sequence, label_checkpoints, path_fractions, phase_sequences,
+                         plateau_rank_correlation, time_in_phase, transition_counts)
+    from .plots import plateau_figure, staircase_figure
+    from .train import llc_config_of, save_trajectory, train
+
+    tc, lc = _configs(args)
+    resolve_device(tc.device)
+    out = check_writable_dir(args.out)
+    path = out / "trajectory.nc"
+    progress = not args.no_progress
+    timings: dict[str, float] = {}
+    ds = None if args.force else _existing(path)
+    if ds is not None and ds.attrs.get("train_config_hash") != config_hash(tc):
+        ds = None
+    if ds is None:
+        print(f"training {tc.runs} runs x {tc.epochs} epochs ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        ds = train(tc, progress=progress)
+        timings["train_s"] = time.perf_counter() - t0
+        save_trajectory(ds, path)
+    else:
+        print(f"reusing training in {path}", file=sys.stderr)
+    if lc is not None:
+        done = llc_config_of(ds) == lc and "llc" in ds and not args.force
+        if not done:
+            print(f"LLC at {ds.sizes['run'] * ds.sizes['step']} checkpoints x {lc.chains} chains ...",
+                  file=sys.stderr)
+            t0 = time.perf_counter()
+            ds = estimate_llc(ds, lc, progress=progress)
+            timings["llc_s"] = time.perf_counter() - t0
+            save_trajectory(ds, path)
+        else:
+            print("reusing LLC estimates", file=sys.stderr)
+    ds = label_checkpoints(ds)
+    seq = phase_sequences(ds)
+    write_text(out / "sequences.csv", seq.drop(columns="points").to_csv(index=False))
+    write_text(out / "transitions.csv", transition_counts(seq).to_csv(index=False))
+    paths = path_fractions(seq, runs=ds.sizes["run"])
+    write_text(out / "paths.csv", paths.to_csv(index=False))
+    write_text(out / "time_in_phase.csv", time_in_phase(seq).to_csv(index=False))
+    rho, n_plat = plateau_rank_correlation(seq)
+    summary = {
+        "runs": int(ds.sizes["run"]), "checkpoints": int(ds.sizes["step"]),
+        "plateaus": int(len(seq)), "paper_sequence_runs": count_paper_sequence(seq),
+        "spearman_loss_llc": rho if rho == rho else None, "spearman_plateaus": n_plat,
+        "final_phase_counts": {str(k): int(v) for k, v in
+                               zip(*np.unique(ds["phase"].values[:, -1], return_counts=True))},
+        "top_paths": paths.head(10).to_dict(orient="records"),
+        "timings_s": timings, "train_config": json.loads(ds.attrs["train_config"]),
+        "config_hash": ds.attrs.get("config_hash"),
+    }
+    if "llc" in ds:
+        summary["llc_chains_escaped"] = int(ds["llc_escaped"].sum())
+        summary["llc_chains_nonfinite"] = int(ds["llc_nonfinite"].sum())
+        summary["llc_chains_total"] = int(ds["llc_escaped"].size)
+        summary["llc_checkpoints_without_estimate"] = int(ds["llc"].isnull().sum())
+    write_json(out / "summary.json", summary)
+    save_figure(staircase_figure(ds, max_runs=args.plot_runs), out / "staircase.png")
+    save_figure(plateau_figure(seq, ds.sizes["feature"]), out / "plateaus.png")
+    print(f"{summary['plateaus']} plateaus in {summary['runs']} runs; paper sequence (4-family then 5) "
+          f"in {summary['paper_sequence_runs']} runs; Spearman(loss, LLC) over plateaus = {rho:.3f}")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,262 @@
+"""Frozen, validated configuration of an SGD ensemble and of the LLC estimation along it.
+
+Each parameter has one home: :class:`TrainConfig` for training, :class:`LLCConfig` for the
+estimator. Both are stored (as JSON) in the ``attrs`` of the trajectory Dataset together with a
+hash, and read back from there by whoever needs them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TrainConfig", "LLCConfig", "PRESETS", "preset", "config_hash", "package_version"]
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from comparisons.errors import InputError, check_positive_int
+
+_OPTIMIZERS = ("sgd", "momentum", "adam")
+_INITS = ("kgon", "gaussian")
+
+
+def _pos(name: str, value: float, allow_zero: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        rel = ">= 0" if allow_zero else "> 0"
+        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Configuration of one ensemble of SGD runs (defaults: the paper's protocol, section 5).
+
+    Attributes
+    ----------
+    runs : int
+        Ensemble size ``R``.
+    features, hidden : int
+        ``c`` and ``r`` (r = 2 for the k-gon theory).
+    n : int
+        Training samples per run.
+    batch_size : int
+        Minibatch size; each epoch visits a fresh random permutation, the last batch may be short.
+    lr : float
+        Learning rate.
+    epochs : int
+    optimizer : {"sgd", "momentum", "adam"}
+    momentum : float
+        Momentum coefficient (optimizer "momentum").
+    betas : tuple of float
+        Adam coefficients.
+    init : {"kgon", "gaussian"}
+        ``kgon``: a regular ``init_k``-gon of unit length and zero bias (the 4-gon is the critical
+        point ``(1, 0)``; for other k the solved ``l*, b*`` when it exists) at a uniformly random
+        rotation, plus ``N(0, init_noise^2)`` on every parameter; ``gaussian``: every parameter
+        ``N(0, init_scale^2)``.
+    init_k : int
+    init_noise, init_scale : float
+    shared_data : bool
+        One data set for all runs (drawn from the root seed) instead of one per run.
+    checkpoint_every : int
+        Checkpoint every this many epochs (0: none on the regular grid).
+    log_checkpoints : int
+        Additional checkpoints on a log-spaced grid of this many epochs in ``[1, epochs]``.
+    seed : int
+        Root of every random stream (``numpy.random.SeedSequence``).
+    dtype : {"float32", "float64"}
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    threads : int
+        Torch intra-op threads during training (1 is fastest for tiny tensors); restored after.
+    """
+
+    runs: int = 100
+    features: int = 6
+    hidden: int = 2
+    n: int = 1000
+    batch_size: int = 20
+    lr: float = 0.005
+    epochs: int = 4500
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    betas: tuple = (0.9, 0.999)
+    init: str = "kgon"
+    init_k: int = 4
+    init_noise: float = 0.01
+    init_scale: float = 1.0
+    shared_data: bool = False
+    checkpoint_every: int = 30
+    log_checkpoints: int = 0
+    seed: int = 0
+    dtype: str = "float64"
+    device: str = "cpu"
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        check_positive_int("runs", self.runs)
+        check_positive_int("features", self.features, minimum=2)
+        check_positive_int("hidden", self.hidden)
+        check_positive_int("n", self.n)
+        check_positive_int("batch_size", self.batch_size)
+        if self.batch_size > self.n:
+            raise InputError(f"batch_size: expected at most n = {self.n}, got {self.batch_size}")
+        _pos("lr", self.lr)
+        check_positive_int("epochs", self.epochs)
+        if self.optimizer not in _OPTIMIZERS:
+            raise InputError(f"optimizer: expected one of {_OPTIMIZERS}, got {self.optimizer!r}")
+        if not 0 <= self.momentum < 1:
+            raise InputError(f"momentum: expected 0 <= momentum < 1, got {self.momentum!r}")
+        object.__setattr__(self, "betas", tuple(float(x) for x in self.betas))
+        if self.init not in _INITS:
+            raise InputError(f"init: expected one of {_INITS}, got {self.init!r}")
+        if self.init == "kgon" and not 2 <= self.init_k <= self.features:
+            raise InputError(f"init_k: expected 2 <= k <= features = {self.features}, got {self.init_k!r}")
+        if self.init == "kgon" and self.hidden != 2:
+            raise InputError(f"hidden: k-gon initialisation needs hidden = 2, got {self.hidden}")
+        _pos("init_noise", self.init_noise, allow_zero=True)
+        _pos("init_scale", self.init_scale, allow_zero=True)
+        check_positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
+        check_positive_int("log_checkpoints", self.log_checkpoints, minimum=0)
+        check_positive_int("seed", self.seed, minimum=0)
+        check_positive_int("threads", self.threads)
+        if self.dtype not in ("float32", "float64"):
+            raise InputError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+        if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise InputError(f"device: expected 'cpu' or 'cuda', got {self.device!r}")
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def checkpoint_epochs(self) -> list[int]:
+        """Sorted epochs after which parameters are recorded (always including 0 = the init)."""
+        import numpy as np
+
+        epochs = {0}
+        if self.checkpoint_every:
+            epochs.update(range(self.checkpoint_every, self.epochs + 1, self.checkpoint_every))
+        if self.log_checkpoints:
+            grid = np.geomspace(1, self.epochs, self.log_checkpoints)
+            epochs.update(int(round(e)) for e in grid)
+        epochs.add(self.epochs)
+        return sorted(epochs)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**{k: (tuple(v) if k == "betas" else v) for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class LLCConfig:
+    """Localised SGLD estimator of the LLC (paper defaults, section 4-5 of the study).
+
+    Attributes
+    ----------
+    step_size : float
+        SGLD step ``epsilon`` (paper: 1e-3).
+    gamma : float
+        Localisation strength (paper: 1).
+    beta : float or None
+        Inverse temperature; None means ``beta* = 1 / log n``.
+    chains : int
+        Chains per checkpoint.
+    draws : int
+        SGLD steps per chain (paper: 500).
+    burn_in : int
+        Leading draws left out of the average (paper: none stated; default 0).
+    escape_fraction : float
+        A chain has *escaped* when more than this share of its kept draws lies below
+        ``L_n(w*)``: it found a lower-loss region, and its average is not an LLC of ``w*``.
+    thin : int
+        Keep every ``thin``-th draw in the recorded per-chain loss traces.
+    seed : int
+        Root seed of the SGLD noise.
+    chunk : int
+        Checkpoints per run processed in one tensor program (bounds memory; 0 = all at once).
+    threads : int
+        Torch intra-op threads during estimation.
+    dtype : {"float32", "float64"}
+        Precision of the SGLD chains (float32 is about twice as fast on CPU; the one-hot loss
+        agrees with the float64 reference to ~1e-6 relative).
+    """
+
+    step_size: float = 1e-3
+    gamma: float = 1.0
+    beta: float | None = None
+    chains: int = 4
+    draws: int = 500
+    burn_in: int = 0
+    escape_fraction: float = 0.5
+    thin: int = 10
+    seed: int = 0
+    chunk: int = 0
+    threads: int = 1
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float64"):
+            raise InputError(f"llc dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+        _pos("llc step_size", self.step_size)
+        _pos("llc gamma", self.gamma, allow_zero=True)
+        if self.beta is not None:
+            _pos("llc beta", self.beta)
+        check_positive_int("llc chains", self.chains)
+        check_positive_int("llc draws", self.draws)
+        check_positive_int("llc burn_in", self.burn_in, minimum=0)
+        if self.burn_in >= self.draws:
+            raise InputError(f"llc burn_in: expected fewer than draws = {self.draws}, got {self.burn_in}")
+        if not (isinstance(self.escape_fraction, (int, float)) and 0 < self.escape_fraction <= 1):
+            raise InputError(f"llc escape_fraction: expected a number in (0, 1], got {self.escape_fraction!r}")
+        check_positive_int("llc thin", self.thin)
+        check_positive_int("llc seed", self.seed, minimum=0)
+        check_positive_int("llc chunk", self.chunk, minimum=0)
+        check_positive_int("llc threads", self.threads)
+
+    def beta_for(self, n: int) -> float:
+        """``beta`` or, when unset, ``1 / log n``."""
+        return self.beta if self.beta is not None else 1.0 / math.log(n)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LLCConfig":
+        return cls(**d)
+
+
+#: named starting points; the CLI applies explicit flags on top
+PRESETS: dict[str, dict] = {
+    "paper": {},
+    "quick": {"runs": 8, "n": 200, "epochs": 60, "checkpoint_every": 10},
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    """A :class:`TrainConfig` from a named preset with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise InputError(f"preset: expected one of {sorted(PRESETS)}, got {name!r}")
+    return TrainConfig(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def config_hash(*configs) -> str:
+    """Short SHA-256 of the configs' JSON (stable key order)."""
+    blob = json.dumps([c.to_dict() for c in configs], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tms-phases")
+    except Exception:  # pragma: no cover - not installed
+        return "unknown"
+

@@ -1,0 +1,206 @@
+"""Optimisers and samplers as BlackJAX-style kernels over plain tensors.
+
+A kernel is a pair ``init(position) -> State`` and ``step(rng, state, batch=None) ->
+(State, Info)``; positions are tuples of tensors (here ``(W, b)``, batched over leading dims),
+states and infos are NamedTuples, and nothing passed in is mutated. SGD, momentum, Adam and SGLD
+share this contract, so :func:`run_steps` drives all of them.
+
+Every kernel takes a ``grad_fn(position, batch) -> (loss, grads)`` where ``grads`` is a tuple
+shaped like ``position`` and ``loss`` may be None (not computed).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Kernel", "StepInfo", "SGDState", "MomentumState", "AdamState", "SGLDState",
+    "sgd", "momentum", "adam", "sgld", "run_steps",
+]
+
+import math
+from typing import Any, Callable, Iterable, NamedTuple
+
+import torch
+
+from comparisons.errors import InputError
+
+Position = tuple  # tuple of tensors
+GradFn = Callable[[Position, Any], tuple]
+
+
+class Kernel(NamedTuple):
+    """``init(position) -> State`` and ``step(rng, state, batch=None) -> (State, StepInfo)``."""
+
+    init: Callable
+    step: Callable
+
+
+class StepInfo(NamedTuple):
+    """What one step saw: the loss at the position the step started from (or None)."""
+
+    loss: torch.Tensor | None
+
+
+class SGDState(NamedTuple):
+    position: Position
+    step: int
+
+
+class MomentumState(NamedTuple):
+    position: Position
+    velocity: Position
+    step: int
+
+
+class AdamState(NamedTuple):
+    position: Position
+    m: Position
+    v: Position
+    step: int
+
+
+class SGLDState(NamedTuple):
+    position: Position
+    center: Position
+    step: int
+
+
+def _check_rate(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise InputError(f"{name}: expected a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def sgd(grad_fn: GradFn, lr: float) -> Kernel:
+    """Plain (minibatch) gradient descent ``w <- w - lr grad L_batch(w)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> k = sgd(lambda p, batch: (None, (2 * p[0],)), lr=0.25)
+    >>> state, _ = k.step(None, k.init((torch.tensor([1.0]),)))
+    >>> state.position[0]
+    tensor([0.5000])
+    """
+    lr = _check_rate("lr", lr)
+
+    def init(position: Position) -> SGDState:
+        return SGDState(tuple(position), 0)
+
+    def step(rng, state: SGDState, batch=None):
+        loss, grads = grad_fn(state.position, batch)
+        pos = tuple(torch.add(p, g, alpha=-lr) for p, g in zip(state.position, grads))
+        return SGDState(pos, state.step + 1), StepInfo(loss)
+
+    return Kernel(init, step)
+
+
+def momentum(grad_fn: GradFn, lr: float, beta: float = 0.9, nesterov: bool = False) -> Kernel:
+    """Heavy-ball momentum as in ``torch.optim.SGD(momentum=beta)``: ``v <- beta v + g``, ``w <- w - lr v``."""
+    lr = _check_rate("lr", lr)
+    if not 0 <= beta < 1:
+        raise InputError(f"momentum: expected 0 <= beta < 1, got {beta!r}")
+
+    def init(position: Position) -> MomentumState:
+        return MomentumState(tuple(position), tuple(torch.zeros_like(p) for p in position), 0)
+
+    def step(rng, state: MomentumState, batch=None):
+        loss, grads = grad_fn(state.position, batch)
+        vel = tuple(beta * v + g for v, g in zip(state.velocity, grads))
+        upd = tuple(g + beta * v for g, v in zip(grads, vel)) if nesterov else vel
+        pos = tuple(p - lr * u for p, u in zip(state.position, upd))
+        return MomentumState(pos, vel, state.step + 1), StepInfo(loss)
+
+    return Kernel(init, step)
+
+
+def adam(grad_fn: GradFn, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+         eps: float = 1e-8) -> Kernel:
+    """Adam (Kingma & Ba 2015) with bias correction, as ``torch.optim.Adam`` without weight decay."""
+    lr = _check_rate("lr", lr)
+    b1, b2 = betas
+    if not (0 <= b1 < 1 and 0 <= b2 < 1):
+        raise InputError(f"betas: expected two numbers in [0, 1), got {betas!r}")
+
+    def init(position: Position) -> AdamState:
+        z = tuple(torch.zeros_like(p) for p in position)
+        return AdamState(tuple(position), z, z, 0)
+
+    def step(rng, state: AdamState, batch=None):
+        loss, grads = grad_fn(state.position, batch)
+        t = state.step + 1
+        m = tuple(b1 * mm + (1 - b1) * g for mm, g in zip(state.m, grads))
+        v = tuple(b2 * vv + (1 - b2) * g * g for vv, g in zip(state.v, grads))
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        pos = tuple(p - lr * (mm / c1) / ((vv / c2).sqrt() + eps)
+                    for p, mm, vv in zip(state.position, m, v))
+        return AdamState(pos, m, v, t), StepInfo(loss)
+
+    return Kernel(init, step)
+
+
+def sgld(grad_fn: GradFn, step_size: float, nbeta: float, gamma: float = 1.0,
+         noise: float = 1.0) -> Kernel:
+    """Localised SGLD (Lau et al. 2023, arXiv 2308.12108) around the initial position ``w*``.
+
+    Parameters
+    ----------
+    grad_fn : callable
+        ``(position, batch) -> (loss, grads)`` of the empirical loss ``L_n``.
+    step_size : float
+        ``epsilon``.
+    nbeta : float
+        ``n beta``, the inverse temperature times the sample size.
+    gamma : float
+        Strength of the localising term ``(gamma/2) |w - w*|^2``.
+    noise : float
+        Scale of the injected noise (1 = Langevin; 0 gives gradient descent on
+        ``n beta L_n + (gamma/2)|w - w*|^2`` with rate ``epsilon/2``).
+
+    Notes
+    -----
+    ``w <- w - (epsilon/2) (n beta grad L_n(w) + gamma (w - w*)) + N(0, noise^2 epsilon)``.
+    ``init(position)`` takes ``w* = position``; the info's loss is ``L_n`` at the position the
+    step started from, so ``draws`` steps record ``L_n(w_0 = w*), ..., L_n(w_{draws-1})``.
+    """
+    step_size = _check_rate("step_size", step_size)
+    if not (math.isfinite(nbeta) and nbeta > 0):
+        raise InputError(f"nbeta: expected a finite number > 0, got {nbeta!r}")
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise InputError(f"gamma: expected a finite number >= 0, got {gamma!r}")
+    scale = math.sqrt(step_size) * noise
+
+    def init(position: Position) -> SGLDState:
+        return SGLDState(tuple(position), tuple(position), 0)
+
+    def step(rng, state: SGLDState, batch=None):
+        loss, grads = grad_fn(state.position, batch)
+        pos = []
+        for p, g, c in zip(state.position, grads, state.center):
+            drift = nbeta * g + gamma * (p - c) if gamma else nbeta * g
+            new = p - (step_size / 2) * drift
+            if scale:
+                new = new + scale * torch.randn(p.shape, generator=rng, dtype=p.dtype,
+                                                device=p.device)
+            pos.append(new)
+        return SGLDState(tuple(pos), state.center, state.step + 1), StepInfo(loss)
+
+    return Kernel(init, step)
+
+
+def run_steps(kernel: Kernel, state, rng, batches: Iterable, record: bool = False):
+    """Drive any kernel over ``batches`` (use ``[None] * k`` for full-batch kernels).
+
+    Returns
+    -------
+    state
+        The final state.
+    losses : Tensor, shape (steps, ...) or None
+        The per-step ``StepInfo.loss`` stacked along a new leading axis when ``record``.
+    """
+    losses = [] if record else None
+    step = kernel.step
+    for batch in batches:
+        state, info = step(rng, state, batch)
+        if record:
+            losses.append(info.loss)
+    return state, (torch.stack(losses) if record and losses else None)

@@ -1,0 +1,268 @@
+"""Training an ensemble of TMS models with minibatch SGD (or momentum/Adam) as one tensor program.
+
+:func:`train` returns the trajectory ``xarray.Dataset`` of the data contract
+(``../shared/tms-study.md`` section 6): ``W (run, step, hidden, feature)``, ``b (run, step,
+feature)``, ``loss (run, step)`` (empirical, on the run's full training set) and
+``population_loss (run, step)`` (exact, from :mod:`comparisons.theory`).
+
+Randomness: run ``r`` draws its data set, its initialisation and its minibatch order from
+``SeedSequence(seed, spawn_key=(r, 0|1|2))``, so a run's trajectory does not depend on how many
+other runs share the ensemble (the tests check ensemble == loop of single runs).
+"""
+
+from __future__ import annotations
+
+__all__ = ["train", "initial_parameters", "training_data", "make_kernel", "validate_trajectory",
+           "train_config_of", "llc_config_of",
+           "save_trajectory", "load_trajectory", "threads"]
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import xarray as xr
+
+from comparisons.errors import InputError
+from comparisons.io import write_netcdf
+from comparisons.theory import kgon_point, population_loss, sample_inputs, solve_kgon
+
+from .config import LLCConfig, TrainConfig, config_hash, package_version
+from .kernels import Kernel, adam, momentum, run_steps, sgd
+from .model import empirical_loss, minibatch_loss_and_grad, resolve_device, resolve_dtype
+
+#: epochs of minibatch permutations drawn per call of the run's generator (fixed, so that the
+#: random stream does not depend on the checkpoint grid)
+PERM_CHUNK = 50
+_SHARED_KEY = 2**31
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Set torch's intra-op thread count inside the block and restore it after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _seq(seed: int, *key: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(seed, spawn_key=tuple(key))
+
+
+def training_data(config: TrainConfig, run_ids: Sequence[int]) -> np.ndarray:
+    """Training inputs ``x[R, n, c]`` (``[1, n, c]`` with ``shared_data``)."""
+    if config.shared_data:
+        return sample_inputs(config.n, config.features, np.random.default_rng(_seq(config.seed, _SHARED_KEY)))[None]
+    return np.stack([sample_inputs(config.n, config.features, np.random.default_rng(_seq(config.seed, r, 0)))
+                     for r in run_ids])
+
+
+def initial_parameters(config: TrainConfig, run_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Initial ``W[R, r, c]``, ``b[R, c]`` per :class:`TrainConfig` ``init``.
+
+    ``kgon``: the regular ``init_k``-gon at its solved ``(l*, b*)`` (lowest-loss root; the 4-gon
+    is ``(1, 0)``) in the first ``k`` columns at a uniform random rotation, the other columns zero
+    with bias 0 (so that ``+`` decorations are reachable), plus ``N(0, init_noise^2)`` noise.
+    """
+    c, r = config.features, config.hidden
+    if config.init == "kgon":
+        roots = solve_kgon(config.init_k, c)
+        if not roots:
+            raise InputError(f"init_k: expected k with a regular k-gon critical point in c = {c}, got {config.init_k}")
+        length, bias = min(roots, key=lambda lb: float(population_loss(*kgon_point(config.init_k, c, *lb))))
+    Ws, bs = [], []
+    for run in run_ids:
+        rng = np.random.default_rng(_seq(config.seed, run, 1))
+        if config.init == "kgon":
+            W, b = kgon_point(config.init_k, c, length, bias, rotation=rng.uniform(0, 2 * np.pi))
+            b[config.init_k:] = 0.0
+            W = W + config.init_noise * rng.standard_normal(W.shape)
+            b = b + config.init_noise * rng.standard_normal(b.shape)
+        else:
+            W = config.init_scale * rng.standard_normal((r, c))
+            b = config.init_scale * rng.standard_normal(c)
+        Ws.append(W)
+        bs.append(b)
+    return np.stack(Ws), np.stack(bs)
+
+
+def _grad_fn(position, batch):
+    W, b = position
+    return minibatch_loss_and_grad(W, b, batch, with_loss=False)
+
+
+def make_kernel(config: TrainConfig, grad_fn=_grad_fn) -> Kernel:
+    """The optimiser kernel named by ``config.optimizer``."""
+    if config.optimizer == "sgd":
+        return sgd(grad_fn, config.lr)
+    if config.optimizer == "momentum":
+        return momentum(grad_fn, config.lr, config.momentum)
+    return adam(grad_fn, config.lr, config.betas)
+
+
+def _order_generators(config: TrainConfig, run_ids: Sequence[int]) -> list[np.random.Generator]:
+    return [np.random.default_rng(_seq(config.seed, run, 2)) for run in run_ids]
+
+
+def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
+          progress: bool = False) -> xr.Dataset:
+    """Train the ensemble and return its trajectory Dataset.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    run_ids : sequence of int, optional
+        Which runs of the ensemble to train (default ``range(config.runs)``); run ``r`` is the
+        same whatever else is trained with it.
+    progress : bool
+        Show a tqdm bar over epochs.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``W (run, step, hidden, feature)``, ``b (run, step, feature)``, ``loss (run, step)``,
+        ``population_loss (run, step)``, coordinate ``epoch (step)``, the data ``x (run|data,
+        sample, feature)`` and attrs ``train_config`` (JSON), ``config_hash``, ``seed``,
+        ``version``.
+    """
+    if not isinstance(config, TrainConfig):
+        raise InputError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    run_ids = list(range(config.runs) if run_ids is None else run_ids)
+    dtype = resolve_dtype(config.dtype)
+    device = resolve_device(config.device)
+    x_np = training_data(config, run_ids)
+    W0, b0 = initial_parameters(config, run_ids)
+    R, n, c, B = len(run_ids), config.n, config.features, config.batch_size
+    ckpts = config.checkpoint_epochs()
+    ck_set = set(ckpts)
+    gens = _order_generators(config, run_ids)
+    kernel = make_kernel(config)
+    X = torch.as_tensor(x_np, dtype=dtype, device=device)
+    Xr = X.expand(R, -1, -1)
+    hist_W, hist_b = [], []
+    with threads(config.threads), torch.inference_mode():
+        state = kernel.init((torch.as_tensor(W0, dtype=dtype, device=device),
+                             torch.as_tensor(b0, dtype=dtype, device=device)))
+        hist_W.append(state.position[0].cpu())
+        hist_b.append(state.position[1].cpu())
+        bar = _bar(config.epochs, "train", progress)
+        nb = -(-n // B)
+        full = n // B * B
+        offsets = (torch.arange(R) * n).reshape(R, 1)
+        Xflat = Xr.reshape(R * n, c) if X.shape[0] == R else None
+        perms = None
+        for epoch in range(config.epochs):
+            if epoch % PERM_CHUNK == 0:
+                perms = np.stack([g.permuted(np.tile(np.arange(n), (PERM_CHUNK, 1)), axis=1)
+                                  for g in gens], 1)  # (chunk, R, n)
+            perm = torch.from_numpy(perms[epoch % PERM_CHUNK])
+            if Xflat is not None:
+                perm = perm + offsets
+                rows = Xflat[perm.to(device)]  # (R, n, c): each run's data in its own order
+            else:
+                rows = X[0][perm.to(device)]
+            # batch-major contiguous layout: batches[s] is (R, B, c)
+            batches = list(rows[:, :full].reshape(R, nb if full == n else nb - 1, B, c).transpose(0, 1)
+                           .contiguous().unbind(0))
+            if full < n:
+                batches.append(rows[:, full:].contiguous())
+            state, _ = run_steps(kernel, state, None, batches)
+            if epoch + 1 in ck_set:
+                hist_W.append(state.position[0].cpu())
+                hist_b.append(state.position[1].cpu())
+            bar.update(1)
+        bar.close()
+        Wh = torch.stack(hist_W, 1)  # (R, T, r, c)
+        bh = torch.stack(hist_b, 1)
+        loss = empirical_loss(Wh.to(device), bh.to(device), X).cpu().numpy()
+    Wn, bn = Wh.numpy().astype(np.float64), bh.numpy().astype(np.float64)
+    ds = xr.Dataset(
+        {
+            "W": (("run", "step", "hidden", "feature"), Wn),
+            "b": (("run", "step", "feature"), bn),
+            "loss": (("run", "step"), loss.astype(np.float64)),
+            "population_loss": (("run", "step"), population_loss(Wn, bn)),
+            "x": (("data", "sample", "feature"), x_np),
+        },
+        coords={
+            "run": np.asarray(run_ids, dtype=np.int64),
+            "step": np.asarray(ckpts, dtype=np.int64) * config.steps_per_epoch,
+            "epoch": ("step", np.asarray(ckpts, dtype=np.int64)),
+            "hidden": np.arange(config.hidden),
+            "feature": np.arange(c),
+        },
+        attrs={
+            "train_config": json.dumps(config.to_dict(), sort_keys=True),
+            "config_hash": config_hash(config),
+            "train_config_hash": config_hash(config),
+            "seed": config.seed,
+            "n": config.n,
+            "version": package_version(),
+            "description": "TMS SGD trajectory ensemble (sgd_tms)",
+        },
+    )
+    ds["loss"].attrs["long_name"] = "empirical loss L_n on the run's training set"
+    ds["population_loss"].attrs["long_name"] = "exact population loss L (comparisons.theory)"
+    ds["x"].attrs["long_name"] = "training inputs (one data set per run, or one shared)"
+    return ds
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=0.5)
+
+
+_REQUIRED = {
+    "W": ("run", "step", "hidden", "feature"),
+    "b": ("run", "step", "feature"),
+    "loss": ("run", "step"),
+}
+
+
+def validate_trajectory(ds: xr.Dataset) -> xr.Dataset:
+    """Check the trajectory data contract; return ``ds`` or raise InputError."""
+    if not isinstance(ds, xr.Dataset):
+        raise InputError(f"trajectory: expected an xarray.Dataset, got {type(ds).__name__}")
+    for name, dims in _REQUIRED.items():
+        if name not in ds:
+            raise InputError(f"trajectory: expected variable {name!r}, got {sorted(ds.data_vars)}")
+        if tuple(ds[name].dims) != dims:
+            raise InputError(f"trajectory: expected {name} dims {dims}, got {tuple(ds[name].dims)}")
+    if "train_config" not in ds.attrs:
+        raise InputError("trajectory: expected attrs['train_config'], got none")
+    return ds
+
+
+def train_config_of(ds: xr.Dataset) -> TrainConfig:
+    """The :class:`TrainConfig` stored in a trajectory's attrs."""
+    return TrainConfig.from_dict(json.loads(ds.attrs["train_config"]))
+
+
+def llc_config_of(ds: xr.Dataset) -> LLCConfig | None:
+    """The :class:`LLCConfig` stored in a trajectory's attrs, or None before estimation."""
+    s = ds.attrs.get("llc_config")
+    return LLCConfig.from_dict(json.loads(s)) if s else None
+
+
+def save_trajectory(ds: xr.Dataset, path: str | Path) -> Path:
+    """Validate and write atomically to netCDF (h5netcdf)."""
+    return write_netcdf(validate_trajectory(ds), path)
+
+
+def load_trajectory(path: str | Path) -> xr.Dataset:
+    """Read a trajectory written by :func:`save_trajectory` (fully loaded, file closed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"trajectory: expected an existing netCDF file, got {str(path)!r}")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+    except (OSError, ValueError) as exc:
+        raise InputError(f"trajectory: expected a readable netCDF file, got {str(path)!r} ({exc})") from None
+    return validate_trajectory(ds)
