@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "theory": ("comparisons.cli_theory", "free-energy theory: crossings and dominant phase against n"),
     "bayes": ("bayes_tms.cli", "NUTS posterior sweep over a ladder of n and the Bayesian phase occupancy"),
     "sgd": ("sgd_tms.cli", "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"),
+    "reproduce": ("comparisons.cli_reproduce", "theory + Bayesian sweep + SGD ensemble -> one report"),
 }
 
 

@@ -136,7 +136,8 @@ def prediction_verdict(transitions: Sequence[Mapping]) -> list[Verdict]:
     out = []
     for t in transitions:
         pred, lo, hi = t.get("predicted_n"), t.get("lower"), t.get("upper")
-        q = f"Bayesian switch {t['from']} -> {t['to']} where the free energy predicts?"
+        level = " (families)" if t.get("level") == "family" else ""
+        q = f"Bayesian switch {t['from']} -> {t['to']}{level} where the free energy predicts?"
         if pred is None or lo is None or hi is None or not np.isfinite([pred, lo, hi]).all():
             out.append(Verdict(q, "undecided", f"measured n = {t.get('n')}, interval [{lo}, {hi}], "
                                f"predicted {pred}"))
@@ -160,6 +161,8 @@ def transition_comparison(bayes_transitions: Sequence[Mapping], sgd: Sequence[tu
     runs_with = {k: len({r for r, a, b in sgd if (a, b) == k}) for k in counts}
     rows = {}
     for t in bayes_transitions:
+        if t.get("level", "phase") != "phase":
+            continue
         key = (t["from"], t["to"])
         rows[key] = {"from": key[0], "to": key[1], "bayes_n": t.get("n"),
                      "bayes_interval": (t.get("lower"), t.get("upper")), "predicted_n": t.get("predicted_n"),

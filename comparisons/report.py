@@ -251,10 +251,11 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
         blocks.append(Table(["phase", "dominant from n", "to n", "largest fraction"],
                             [[s["phase"], s["n_from"], s["n_to"], s["fraction"]] for s in seq]))
         if bayes["transitions"]:
-            blocks.append(Table(["from", "to", "n", "lower", "upper", "predicted n"],
-                                [[t["from"], t["to"], t.get("n"), t.get("lower"), t.get("upper"),
-                                  t.get("predicted_n")] for t in bayes["transitions"]],
-                                caption="measured switches of the dominant phase"))
+            blocks.append(Table(["level", "from", "to", "n", "lower", "upper", "predicted n"],
+                                [[t.get("level", "phase"), t["from"], t["to"], t.get("n"), t.get("lower"),
+                                  t.get("upper"), t.get("predicted_n")] for t in bayes["transitions"]],
+                                caption="measured switches of the dominant phase (95% bootstrap interval "
+                                        "over chains) and the free-energy prediction"))
     else:
         seq = []
         blocks.append(Paragraph("Not run (no bayes/occupancy.csv)."))

@@ -1,0 +1,138 @@
+"""``tms-phases reproduce``: theory, Bayesian sweep, SGD ensemble with LLCs, one report.
+
+Each stage writes into its own folder under ``--out`` (``theory/``, ``bayes/``, ``sgd/``) through
+the engines' own commands, which resume: a re-run with the same folder reuses every finished
+posterior (one file per n) and an intact SGD trajectory whose configuration matches, so only the
+tables, figures and the report are recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import InputError
+
+#: preset -> (bayes arguments, sgd arguments); ``{c}`` is the number of features
+PRESETS: dict[str, tuple[list[str], list[str]]] = {
+    "quick": (["--preset", "quick"], ["--preset", "paper", "--runs", "32"]),
+    "paper": (["--preset", "paper"], ["--preset", "paper", "--runs", "100"]),
+    # a test-only size: seconds, exercises every stage and every file of the report
+    "tiny": (["--n", "100,200,300", "--chains", "4", "--draws", "30", "--tune", "30", "--backend", "pymc",
+              "--bootstrap", "50", "--cores", "1"],
+             ["--preset", "quick", "--runs", "3", "--epochs", "20", "--checkpoint-every", "5",
+              "--llc-draws", "20", "--llc-chains", "2"]),
+}
+
+
+def _preset(value: str) -> str:
+    if value not in PRESETS:
+        raise InputError(f"--preset: expected one of quick, paper (or tiny, for tests), got {value!r}")
+    return value
+
+
+def _features(value: str) -> int:
+    try:
+        c = int(value)
+    except ValueError:
+        raise InputError(f"--features: expected an integer from 4 to 6, got {value!r}") from None
+    if c not in (4, 5, 6):
+        raise InputError(f"--features: expected 4, 5 or 6 (the presets' settings), got {c}")
+    return c
+
+
+def _seed(value: str) -> int:
+    try:
+        s = int(value)
+    except ValueError:
+        s = -1
+    if s < 0:
+        raise InputError(f"--seed: expected a non-negative integer, got {value!r}")
+    return s
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (24 chains), 32 SGD runs of the "
+                     "paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
+                     "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
+                     "report.html into --out; re-running with the same --out reuses finished parts.")
+    parser.add_argument("--preset", type=_preset, default="quick", help="quick or paper")
+    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
+                        help="number of features (4, 5 or 6)")
+    parser.add_argument("--out", default="tms-report", metavar="DIR", help="output folder")
+    parser.add_argument("--seed", type=_seed, default=0, help="root seed of both engines")
+    parser.add_argument("--skip-bayes", action="store_true", help="leave out the Bayesian sweep")
+    parser.add_argument("--skip-sgd", action="store_true", help="leave out the SGD ensemble")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def engine_arguments(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The exact ``tms-phases bayes`` and ``tms-phases sgd`` argument lists of this run."""
+    bayes, sgd = PRESETS[args.preset]
+    out = Path(args.out)
+    common = ["--features", str(args.features), "--seed", str(args.seed)]
+    quiet = ["--no-progress"] if args.no_progress else []
+    return {"bayes": ["bayes", *bayes, *common, "--out", str(out / "bayes"), *quiet],
+            "sgd": ["sgd", *sgd, *common, "--out", str(out / "sgd"), *quiet]}
+
+
+def run(args: argparse.Namespace) -> int:
+    from .cli import main
+    from .compare import bayes_moves
+    from .io import check_writable_dir, write_json, write_text
+    from .report import load_bayes, write_report
+    from .theory import crossings, dominant_intervals, enumerate_phases
+
+    out = check_writable_dir(args.out)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    phases = enumerate_phases(args.features)
+    theory = {"features": args.features, "phases": [p.to_dict() for p in phases],
+              "crossings": crossings(phases, 1e6), "dominant": dominant_intervals(phases, 10, 1e6)}
+    write_json(out / "theory" / "theory.json", theory)
+    timings["theory"] = time.perf_counter() - t0
+    engines = engine_arguments(args)
+    for stage in ("bayes", "sgd"):
+        if getattr(args, f"skip_{stage}"):
+            continue
+        print(f"== {stage}: tms-phases {' '.join(engines[stage])}", file=sys.stderr)
+        t0 = time.perf_counter()
+        status = main(engines[stage])
+        timings[stage] = time.perf_counter() - t0
+        if status != 0:
+            print(f"error: the {stage} stage failed (exit {status}); finished parts are kept in {out}",
+                  file=sys.stderr)
+            return status
+    t0 = time.perf_counter()
+    config = {"preset": args.preset, "features": args.features, "seed": args.seed,
+              "commands": {k: "tms-phases " + " ".join(v) for k, v in engines.items()
+                           if not getattr(args, f"skip_{k}")}}
+    md, html = write_report(out, args.features, None if args.skip_bayes else out / "bayes",
+                            None if args.skip_sgd else out / "sgd", config, timings)
+    timings["report"] = time.perf_counter() - t0
+    write_json(out / "reproduce.json", {"config": config, "wall_seconds": timings})
+    bayes = None if args.skip_bayes else load_bayes(out / "bayes")
+    lines = [f"theory (c = {args.features}): dominant phases "
+             + " -> ".join(f"{d['phase']} (n < {d['n_to']:.0f})" for d in theory["dominant"][-3:])]
+    if bayes:
+        lines.append("Bayesian dominant phase along n: "
+                     + (", ".join(f"{a} -> {b}" for a, b in bayes_moves(bayes["occupancy"])) or "no change"))
+        for t in bayes["transitions"]:
+            if t.get("level", "phase") == "phase":
+                lines.append(f"  switch {t['from']} -> {t['to']} at n = {t['n']:.0f} "
+                             f"[{t['lower']:.0f}, {t['upper']:.0f}]; free energy predicts {t['predicted_n']}")
+    summary = Path(out / "sgd" / "summary.json")
+    if not args.skip_sgd and summary.exists():
+        s = json.loads(summary.read_text())
+        lines.append(f"SGD: {s['runs']} runs, {s['plateaus']} plateaus, Spearman(loss, LLC) = "
+                     f"{s.get('spearman_loss_llc')}; most common path: "
+                     f"{s['top_paths'][0]['path'] if s.get('top_paths') else '-'}")
+    lines.append(f"report: {md} and {html} (wall: "
+                 + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ")")
+    write_text(out / "summary.txt", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
