@@ -18,14 +18,14 @@ are tracked the same way.
 from __future__ import annotations
 
 __all__ = ["family", "chain_summary", "occupancy_table", "transitions", "diagnostics_table",
-           "predicted_crossing"]
+           "predicted_crossing", "predicted_crossing_laplace"]
 
 import re
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from comparisons.theory import UNCLASSIFIED, crossings, dominant_intervals, enumerate_phases
+from comparisons.theory import UNCLASSIFIED, crossings, dominant_intervals, enumerate_phases, laplace_crossing
 
 
 def family(label: str) -> str:
@@ -129,12 +129,25 @@ def predicted_crossing(a: str, b: str, near: float, features: int, level: str = 
     return float(min(cand, key=lambda v: abs(np.log(v) - np.log(near))))
 
 
+def predicted_crossing_laplace(a: str, b: str, features: int, prior_sigma: float = 1.0) -> float | None:
+    """The ``a -> b`` crossing of the Laplace free energies with their O(1) terms.
+
+    :func:`comparisons.theory.laplace_crossing` between the phases labelled ``a`` and ``b`` (for
+    families, their undecorated members); None where either sits on a wall or they do not cross.
+    """
+    by = {p.label: p for p in enumerate_phases(features)}
+    if a not in by or b not in by:
+        return None
+    return laplace_crossing(by[a], by[b], prior_sigma=prior_sigma)
+
+
 def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase",
                 prior_sigma: float = 1.0, alpha: float = 0.05) -> list[dict]:
     """Changes of the dominant phase along the ladder, with bootstrap intervals.
 
-    Returns a list of ``{"from", "to", "n", "lower", "upper", "predicted_n", "n_before",
-    "n_after", "level"}``.
+    Returns a list of ``{"from", "to", "n", "lower", "upper", "predicted_n",
+    "predicted_n_laplace", "n_before", "n_after", "level"}``: ``predicted_n`` from the asymptotic
+    formula, ``predicted_n_laplace`` with the O(1) terms (:mod:`comparisons.theory.laplace`).
     """
     ns = np.array(sorted(reps), dtype=float)
     if len(ns) < 2:
@@ -162,6 +175,7 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
         out.append({"from": a, "to": b, "n": n_hat, "lower": float(min(lo, n_hat)),
                     "upper": float(max(hi, n_hat)),
                     "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma),
+                    "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma),
                     "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level})
     return out
 

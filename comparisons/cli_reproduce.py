@@ -123,8 +123,11 @@ def run(args: argparse.Namespace) -> int:
                      + (", ".join(f"{a} -> {b}" for a, b in bayes_moves(bayes["occupancy"])) or "no change"))
         for t in bayes["transitions"]:
             if t.get("level", "phase") == "phase":
+                lap = t.get("predicted_n_laplace")
                 lines.append(f"  switch {t['from']} -> {t['to']} at n = {t['n']:.0f} "
-                             f"[{t['lower']:.0f}, {t['upper']:.0f}]; free energy predicts {t['predicted_n']}")
+                             f"[{t['lower']:.0f}, {t['upper']:.0f}]; free energy predicts "
+                             f"{t['predicted_n']:.0f} (asymptotic)"
+                             + (f", {lap:.0f} (with O(1) terms)" if lap is not None else ""))
     summary = Path(out / "sgd" / "summary.json")
     if not args.skip_sgd and summary.exists():
         s = json.loads(summary.read_text())

@@ -57,6 +57,9 @@ def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest sample size considered for crossings; default 1e6")
     parser.add_argument("--format", type=_format(FORMATS_THEORY), default="table",
                         help="table (human) or json; default table")
+    parser.add_argument("--laplace", action="store_true",
+                        help="also the crossings of the free energies with their O(1) terms (Laplace on "
+                             "the curved directions, Monte Carlo flat volume; C^2 phases only; slower)")
 
 
 add_arguments = add_kgons_arguments
@@ -103,13 +106,32 @@ def run_kgons(args: argparse.Namespace) -> int:
     return 0
 
 
+def _laplace_crossings(phases, n_max: float) -> list[dict]:
+    from itertools import combinations
+
+    from .theory import laplace_crossing, laplace_free_energy
+
+    smooth = [p for p in phases if not p.on_wall and not p.phi]
+    out = []
+    for a, b in combinations(smooth, 2):
+        n = laplace_crossing(a, b, n_max=min(n_max, 1e5))
+        if n is not None:
+            lo = laplace_free_energy([a, b], [n * 0.9])
+            first, second = (a, b) if lo[0, 0] < lo[1, 0] else (b, a)
+            out.append({"from": first.label, "to": second.label, "n": n})
+    return sorted(out, key=lambda e: e["n"])
+
+
 def run_theory(args: argparse.Namespace) -> int:
     phases = enumerate_phases(args.features)
     cross = crossings(phases, n_max=args.n_max)
     dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max)
+    lap = _laplace_crossings(phases, args.n_max) if args.laplace else None
     if args.format == "json":
-        print(json.dumps({"features": args.features, "phases": _rows(args.features), "crossings": cross,
-                          "dominant": dom}, indent=2))
+        out = {"features": args.features, "phases": _rows(args.features), "crossings": cross, "dominant": dom}
+        if lap is not None:
+            out["laplace_crossings"] = lap
+        print(json.dumps(out, indent=2))
         return 0
     print(f"Free energy F_n = n L + llc log n + |w*|^2/2 (prior N(0,1), beta = 1), c = {args.features}")
     print("llc: theory where L is C^2 at the phase, else the Hessian-rank bound (marked *)\n")
@@ -121,6 +143,9 @@ def run_theory(args: argparse.Namespace) -> int:
     shown = [e for e in cross if e["from"] in relevant and e["to"] in relevant]
     print(f"\nCrossings among the dominant phases ({len(shown)} of {len(cross)}; --format json lists all):")
     print(_table(shown, ["from", "to", "n"]))
+    if lap is not None:
+        print("\nCrossings of the free energies with O(1) terms (Laplace + flat volume; C^2 phases only):")
+        print(_table(lap, ["from", "to", "n"]))
     return 0
 
 

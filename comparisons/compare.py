@@ -132,21 +132,30 @@ def monotone_verdict(process: str, moves: Iterable[tuple[str, str]],
 
 
 def prediction_verdict(transitions: Sequence[Mapping]) -> list[Verdict]:
-    """For each measured Bayesian switch: does the free-energy prediction fall in its interval?"""
+    """For each measured Bayesian switch: does each free-energy prediction fall in its interval?
+
+    Two predictions are judged where present: ``predicted_n`` (the asymptotic formula
+    ``n L + lambda log n + |w*|^2/2``) and ``predicted_n_laplace`` (with the O(1) terms).
+    """
     out = []
+    kinds = (("predicted_n", "asymptotic free energy"), ("predicted_n_laplace", "free energy with O(1) terms"))
     for t in transitions:
-        pred, lo, hi = t.get("predicted_n"), t.get("lower"), t.get("upper")
+        lo, hi = t.get("lower"), t.get("upper")
         level = " (families)" if t.get("level") == "family" else ""
-        q = f"Bayesian switch {t['from']} -> {t['to']}{level} where the free energy predicts?"
-        if pred is None or lo is None or hi is None or not np.isfinite([pred, lo, hi]).all():
-            out.append(Verdict(q, "undecided", f"measured n = {t.get('n')}, interval [{lo}, {hi}], "
-                               f"predicted {pred}"))
-            continue
-        ok = lo <= pred <= hi
-        ratio = pred / t["n"] if t.get("n") else float("nan")
-        out.append(Verdict(q, "yes" if ok else "no",
-                           f"measured n = {t['n']:.0f} (interval {lo:.0f} to {hi:.0f}), predicted "
-                           f"{pred:.0f} (predicted/measured = {ratio:.2f})"))
+        for key, name in kinds:
+            if key not in t:
+                continue
+            pred = t[key]
+            q = f"Bayesian switch {t['from']} -> {t['to']}{level} where the {name} predicts?"
+            if pred is None or lo is None or hi is None or not np.isfinite([pred, lo, hi]).all():
+                out.append(Verdict(q, "undecided", f"measured n = {t.get('n')}, interval [{lo}, {hi}], "
+                                   f"predicted {pred}"))
+                continue
+            ok = lo <= pred <= hi
+            ratio = pred / t["n"] if t.get("n") else float("nan")
+            out.append(Verdict(q, "yes" if ok else "no",
+                               f"measured n = {t['n']:.0f} (interval {lo:.0f} to {hi:.0f}), predicted "
+                               f"{pred:.0f} (predicted/measured = {ratio:.2f})"))
     return out
 
 
@@ -166,12 +175,13 @@ def transition_comparison(bayes_transitions: Sequence[Mapping], sgd: Sequence[tu
         key = (t["from"], t["to"])
         rows[key] = {"from": key[0], "to": key[1], "bayes_n": t.get("n"),
                      "bayes_interval": (t.get("lower"), t.get("upper")), "predicted_n": t.get("predicted_n"),
+                     "predicted_n_laplace": t.get("predicted_n_laplace"),
                      "sgd_count": counts.get(key, 0),
                      "sgd_runs_fraction": runs_with.get(key, 0) / n_runs if n_runs else float("nan")}
     for key, k in counts.items():
         if key not in rows:
             rows[key] = {"from": key[0], "to": key[1], "bayes_n": None, "bayes_interval": (None, None),
-                         "predicted_n": None, "sgd_count": k,
+                         "predicted_n": None, "predicted_n_laplace": None, "sgd_count": k,
                          "sgd_runs_fraction": runs_with[key] / n_runs if n_runs else float("nan")}
     return sorted(rows.values(), key=lambda r: (r["bayes_n"] is None, r["bayes_n"] or 0, -r["sgd_count"]))
 

@@ -251,9 +251,11 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
         blocks.append(Table(["phase", "dominant from n", "to n", "largest fraction"],
                             [[s["phase"], s["n_from"], s["n_to"], s["fraction"]] for s in seq]))
         if bayes["transitions"]:
-            blocks.append(Table(["level", "from", "to", "n", "lower", "upper", "predicted n"],
+            blocks.append(Table(["level", "from", "to", "n", "lower", "upper", "predicted n (asymptotic)",
+                                 "predicted n (with O(1) terms)"],
                                 [[t.get("level", "phase"), t["from"], t["to"], t.get("n"), t.get("lower"),
-                                  t.get("upper"), t.get("predicted_n")] for t in bayes["transitions"]],
+                                  t.get("upper"), t.get("predicted_n"), t.get("predicted_n_laplace")]
+                                 for t in bayes["transitions"]],
                                 caption="measured switches of the dominant phase (95% bootstrap interval "
                                         "over chains) and the free-energy prediction"))
     else:
@@ -282,11 +284,15 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
         fig = plot_comparison(coords, seq, sgd["plateaus"] if sgd else [], s_moves, out / "comparison.png")
         blocks.append(Figure(fig, "loss against LLC: Bayesian dominant phases and SGD plateaus"))
         rows = transition_comparison(bayes["transitions"] if bayes else [], s_moves, sgd["runs"] if sgd else 0)
-        blocks.append(Table(["from", "to", "Bayesian n", "interval", "predicted n", "SGD count", "SGD runs"],
+        blocks.append(Table(["from", "to", "Bayesian n", "interval", "predicted n", "predicted n (O(1))",
+                             "SGD count", "SGD runs"],
                             [[r["from"], r["to"], r["bayes_n"],
                               "-" if r["bayes_interval"][0] is None else
                               f"{r['bayes_interval'][0]:.0f}-{r['bayes_interval'][1]:.0f}",
-                              r["predicted_n"], r["sgd_count"], r["sgd_runs_fraction"]] for r in rows]))
+                              r["predicted_n"], r.get("predicted_n_laplace"), r["sgd_count"],
+                              r["sgd_runs_fraction"]] for r in rows],
+                            caption="moves made by each process: the critical n of each Bayesian switch "
+                                    "and how often SGD makes the same move"))
 
     # --- provenance
     versions = _package_versions()

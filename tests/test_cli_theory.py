@@ -37,6 +37,10 @@ def test_theory_json(capsys):
     assert len(five_six) == 1 and out["dominant"][-1]["n_from"] == pytest.approx(five_six[0]["n"])
     assert main(["theory", "-c", "6"]) == 0
     assert "Dominant phase" in capsys.readouterr().out
+    assert main(["theory", "-c", "6", "--laplace", "--format", "json"]) == 0
+    lap = json.loads(capsys.readouterr().out)["laplace_crossings"]
+    five_six = next(e for e in lap if (e["from"], e["to"]) == ("5", "6"))
+    assert 100 < five_six["n"] < out["dominant"][-1]["n_from"]  # the O(1) terms bring it earlier
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -48,12 +48,14 @@ def test_monotone_verdict_counts_exceptions():
 
 
 def test_prediction_verdict():
-    yes, no, und = prediction_verdict([
+    yes, no, und, lap_yes = prediction_verdict([
         {"from": "5", "to": "6", "n": 550, "lower": 450, "upper": 700, "predicted_n": 601},
         {"from": "4", "to": "5", "n": 150, "lower": 120, "upper": 180, "predicted_n": 10.5},
         {"from": "6", "to": "7", "n": 900, "lower": None, "upper": None, "predicted_n": 1000},
+        {"from": "5", "to": "6", "n": 236, "lower": 218, "upper": 278, "predicted_n_laplace": 225},
     ])
-    assert (yes.answer, no.answer, und.answer) == ("yes", "no", "undecided")
+    assert (yes.answer, no.answer, und.answer, lap_yes.answer) == ("yes", "no", "undecided", "yes")
+    assert "O(1) terms" in lap_yes.question
     assert "1.09" in yes.detail  # predicted / measured
 
 

@@ -20,3 +20,7 @@ __all__ = [
     "forward", "free_energy", "gram", "hessian", "kgon_point", "phase_distances", "phase_label",
     "population_loss", "population_loss_grad", "sample_inputs", "solve_kgon",
 ]
+
+from .laplace import LaplaceTerms, laplace_crossing, laplace_free_energy, laplace_terms  # noqa: E402
+
+__all__ += ["LaplaceTerms", "laplace_crossing", "laplace_free_energy", "laplace_terms"]

@@ -1,0 +1,131 @@
+"""``tms-phases free-energy``: the Bayes free energy measured by SMC against the asymptotic formula."""
+
+from __future__ import annotations
+
+__all__ = ["HELP", "add_arguments", "run"]
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from .config_file import int_list_arg, positive_float_arg, positive_int_arg
+from .errors import InputError
+
+HELP = "Bayes free energy -log Z_n by SMC and local free energies per phase vs the asymptotic formula"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``tms-phases free-energy``."""
+    parser.description = (
+        "Measure the Bayes free energy -log Z_n = -log E_prior[exp(-n β L_n)] of the TMS posterior "
+        "(prior N(0,σ²)) at each n of a ladder with PyMC's sequential Monte Carlo (pm.sample_smc, "
+        "fixed-length random-walk MH mutations), classify the final SMC particles into phases "
+        "(a global occupancy estimate), and compare with Watanabe's asymptotic "
+        "F_n(α) = n L(w*) + λ log n + |w*|²/2σ² up to one constant fitted at the smallest n. "
+        "Local free energies F_n(α) = -log Z_n - log mass_n(α) use the SMC particle fractions and, "
+        "with --bayes-dir, the ladder-bridge log_mass.csv of a `tms-phases bayes` run (same "
+        "--features and --seed: data set n is the first n samples of one seeded stream). Writes "
+        "free_energy.csv, free_energy_phases.csv, smc_occupancy.csv, crossings_measured.json and "
+        "free_energy.png into --out.")
+    parser.add_argument("--features", type=positive_int_arg("--features", 2), default=6, metavar="C",
+                        help="number of features c (default 6; hidden dimension r = 2)")
+    parser.add_argument("--n", type=int_list_arg("--n", 2), required=True, metavar="N1,N2,...",
+                        help="comma-separated ladder of sample sizes (n >= 2)")
+    parser.add_argument("--particles", type=positive_int_arg("--particles", 10), default=1000, metavar="P",
+                        help="SMC particles per run (default 1000)")
+    parser.add_argument("--runs", type=positive_int_arg("--runs", 1), default=2, metavar="R",
+                        help="independent SMC runs per n; their spread is the error bar of log Z_n (default 2)")
+    parser.add_argument("--mutation-steps", type=positive_int_arg("--mutation-steps", 1), default=100,
+                        metavar="K", help="random-walk MH steps per tempering stage (default 100)")
+    parser.add_argument("--bayes-dir", default=None, metavar="DIR",
+                        help="folder of a `tms-phases bayes` run whose log_mass.csv gives the phase "
+                        "masses (NUTS + ladder bridge); its config must match --features/--seed")
+    parser.add_argument("--seed", type=positive_int_arg("--seed", 0), default=0, metavar="S",
+                        help="root seed of the data stream and of SMC (default 0)")
+    parser.add_argument("--beta", type=positive_float_arg("--beta"), default=1.0, help="inverse temperature β (default 1)")
+    parser.add_argument("--prior-sigma", type=positive_float_arg("--prior-sigma"), default=1.0,
+                        help="prior scale σ (default 1)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _read_bayes_dir(path: str, args: argparse.Namespace) -> list[dict]:
+    d = Path(path)
+    lm, cfg = d / "log_mass.csv", d / "config.json"
+    if not lm.is_file():
+        raise InputError(f"--bayes-dir: expected a folder with log_mass.csv, got {path!r}")
+    if cfg.is_file():
+        conf = json.loads(cfg.read_text())
+        for key, want in (("features", args.features), ("seed", args.seed), ("beta", args.beta),
+                          ("prior_sigma", args.prior_sigma)):
+            if key in conf and float(conf[key]) != float(want):
+                raise InputError(f"--bayes-dir: expected a run with {key} = {want}, got {conf[key]}")
+    with open(lm, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("log_mass", "") != ""]
+    for r in rows:
+        r["n"] = int(r["n"])
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the SMC ladder, compare, write the files; return the exit status."""
+    import numpy as np
+
+    from bayes_tms.pipeline import write_csv
+    from bayes_tms.smc import smc_ladder
+
+    from .free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
+                                       plot_free_energy)
+    from .io import check_writable_dir, save_figure, write_json
+    from .theory import enumerate_phases, sample_inputs
+
+    if args.features > 8:
+        raise InputError(f"--features: expected 2 <= c <= 8 (k-gon theory), got {args.features}")
+    bridge = _read_bayes_dir(args.bayes_dir, args) if args.bayes_dir else []
+    out = check_writable_dir(args.out)
+    ns = sorted(args.n)
+    phases = enumerate_phases(args.features)
+    x_all = sample_inputs(max(ns), args.features, args.seed)
+    results = smc_ladder(x_all, ns, seed=args.seed, particles=args.particles, runs=args.runs,
+                         mutation_steps=args.mutation_steps, beta=args.beta,
+                         prior_sigma=args.prior_sigma, progress=not args.no_progress)
+    logz = np.array([r.log_evidence_mean for r in results])
+    se = np.array([r.log_evidence_se for r in results])
+    spread = np.array([np.ptp(r.log_evidence) if r.log_evidence.size > 1 else np.nan for r in results])
+    ev_rows, const = evidence_table(ns, logz, se, phases, prior_sigma=args.prior_sigma, spread=spread)
+    for row, r in zip(ev_rows, results):
+        row.update(particles=r.particles, runs=r.log_evidence.size, stages=r.stages, wall_s=r.wall_s)
+    occ = [row for r in results for row in r.fractions(seed=args.seed)]
+    evidence = {r.n: (r.log_evidence_mean, r.log_evidence_se) for r in results}
+    smc_mass = [{"n": o["n"], "phase": o["phase"], "log_mass": float(np.log(o["fraction"])),
+                 "lower": float(np.log(o["lower"])) if o["lower"] > 0 else float(np.log(o["fraction"])),
+                 "upper": float(np.log(o["upper"]))} for o in occ if o["fraction"] > 0]
+    phase_rows = local_free_energies(evidence, smc_mass, phases, const, args.prior_sigma, "smc_particles")
+    if bridge:
+        phase_rows += local_free_energies(evidence, bridge, phases, const, args.prior_sigma, "nuts_bridge")
+    primary = [r for r in phase_rows if r["method"] == ("nuts_bridge" if bridge else "smc_particles")]
+    cross = measured_crossings(primary, phases, prior_sigma=args.prior_sigma)
+    for c in cross:
+        c["method"] = primary[0]["method"] if primary else ""
+    write_csv(out / "free_energy.csv", ev_rows,
+              ["n", "log_evidence", "se", "spread", "free_energy", "asymptotic_min_F", "asymptotic_lse_F",
+               "constant", "dominant_asymptotic", "particles", "runs", "stages", "wall_s"])
+    write_csv(out / "free_energy_phases.csv", phase_rows,
+              ["n", "phase", "method", "measured_F", "lower", "upper", "asymptotic_F"])
+    write_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "particles"])
+    write_json(out / "crossings_measured.json", cross)
+    fig = plot_free_energy(ev_rows, phase_rows, cross, features=args.features)
+    save_figure(fig, out / "free_energy.png")
+    write_json(out / "config.json", {"features": args.features, "n": ns, "particles": args.particles,
+                                     "runs": args.runs, "mutation_steps": args.mutation_steps,
+                                     "seed": args.seed, "beta": args.beta, "prior_sigma": args.prior_sigma,
+                                     "bayes_dir": args.bayes_dir, "kernel": "fixed-MH",
+                                     "constant_fitted_at_n": ns[0]})
+    print(f"free-energy: {len(ns)} n x {args.runs} SMC runs x {args.particles} particles in "
+          f"{sum(r.wall_s for r in results):.1f} s; constant C = {const:.3f} (fitted at n = {ns[0]})")
+    for c in cross:
+        if c["dominant"]:
+            print(json.dumps(c))
+    print(f"outputs in {args.out}")
+    return 0

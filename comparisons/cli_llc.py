@@ -1,0 +1,188 @@
+"""``tms-phases llc``: the local learning coefficient of a phase by NUTS or SGLD, and sweeps.
+
+Single estimate::
+
+    tms-phases llc --features 6 --phase 6 --n 10000 --method sgld --format json
+
+prints ``{"phase", "n", "method", "llc", "se", "theory"}`` (``theory`` is ``Phase.llc``, or null on
+a non-C^2 wall). Sweep (any of ``--phases/--ns/--methods`` with ``--out DIR``) writes
+``DIR/llc_table.csv`` (one row per phase x n x method, written as rows finish) and
+``DIR/llc_vs_n.png``. ``--calibrate --steps ... --gammas ...`` writes ``DIR/calibration.csv``:
+the SGLD step x gamma sweep at ``--phase``/``--n`` against NUTS at each gamma.
+
+The engines are imported inside :func:`run`, never at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from .config_file import float_list_arg, positive_float_arg, positive_int_arg
+from .errors import InputError
+
+HELP = "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"
+FORMATS = ("text", "json")
+
+
+def _n(name: str):
+    """Sample size >= 2; accepts ``10000`` and ``1e4``."""
+    def parse(text: str) -> int:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: expected an integer >= 2, got {text!r}") from None
+        if not (math.isfinite(value) and value == int(value) and value >= 2):
+            raise InputError(f"{name}: expected an integer >= 2, got {text!r}")
+        return int(value)
+    return parse
+
+
+def _n_list(text: str) -> tuple[int, ...]:
+    parts = [p for p in str(text).replace(",", " ").split()]
+    if not parts:
+        raise InputError(f"--ns: expected a comma-separated list of integers >= 2, got {text!r}")
+    return tuple(_n("--ns")(p) for p in parts)
+
+
+def _choice(name: str, choices: tuple[str, ...]):
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise InputError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+        return value
+    return parse
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    from .llc_accuracy import METHODS
+
+    return tuple(_choice("--methods", METHODS)(m) for m in str(text).replace(",", " ").split())
+
+
+def _labels(text: str) -> tuple[str, ...]:
+    labels = tuple(str(text).replace(",", " ").split())
+    if not labels:
+        raise InputError(f"--phases: expected a comma-separated list of phase labels, got {text!r}")
+    return labels
+
+
+def _features(value: str) -> int:
+    try:
+        c = int(value)
+    except ValueError:
+        raise InputError(f"--features: expected an integer from 2 to 8, got {value!r}") from None
+    if not 2 <= c <= 8:
+        raise InputError(f"--features: expected an integer from 2 to 8, got {c}")
+    return c
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
+                        help="number of features c, 2 to 8 (r = 2); default 6")
+    parser.add_argument("--phase", metavar="LABEL", help="phase label (see `tms-phases kgons`)")
+    parser.add_argument("--n", type=_n("--n"), metavar="N", help="sample size (>= 2; 1e4 accepted)")
+    parser.add_argument("--method", type=_choice("--method", ("nuts", "sgld")), default="nuts",
+                        help="nuts (exact MCMC, default) or sgld")
+    parser.add_argument("--format", type=_choice("--format", FORMATS), default="text",
+                        help="text or json; default text")
+    parser.add_argument("--seed", type=positive_int_arg("--seed", minimum=0), default=0,
+                        help="seed of the data (sample_inputs) and of the sampler; default 0")
+    parser.add_argument("--gamma", type=positive_float_arg("--gamma"), default=1.0,
+                        help="localisation strength gamma; default 1")
+    parser.add_argument("--chains", type=positive_int_arg("--chains"), default=None,
+                        help="chains (default NUTS 4, SGLD 32)")
+    parser.add_argument("--draws", type=positive_int_arg("--draws"), default=None,
+                        help="draws per chain (default NUTS 1000, SGLD 8000 steps incl. burn-in)")
+    parser.add_argument("--warmup", type=positive_int_arg("--warmup", minimum=0), default=None,
+                        help="NUTS tuning steps / SGLD burn-in (default 1000 / 2000)")
+    parser.add_argument("--step", type=positive_float_arg("--step"), default=None,
+                        help="SGLD step size (default 0.1 / (n beta*), the calibrated choice)")
+    sweep = parser.add_argument_group("sweep (needs --out)")
+    sweep.add_argument("--phases", type=_labels, default=None, metavar="L1,L2",
+                       help="phases of the table (default for c = 6: 4,4+,4++,5,5+,6)")
+    sweep.add_argument("--ns", type=_n_list, default=None, metavar="N1,N2",
+                       help="sample sizes (default 1e3,5e3,1e4,1e5)")
+    sweep.add_argument("--methods", type=_methods, default=None, metavar="M1,M2",
+                       help="methods (default nuts,sgld)")
+    sweep.add_argument("--calibrate", action="store_true",
+                       help="SGLD step x gamma sweep at --phase/--n against NUTS (writes calibration.csv)")
+    sweep.add_argument("--steps", type=float_list_arg("--steps"), default=(0.01, 0.03, 0.1, 0.3, 1.0),
+                       metavar="S1,S2", help="calibration steps as epsilon * n beta; default 0.01..1")
+    sweep.add_argument("--gammas", type=float_list_arg("--gammas"), default=(1.0, 10.0, 100.0),
+                       metavar="G1,G2", help="calibration gammas; default 1,10,100")
+    sweep.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="folder for the sweep's llc_table.csv and llc_vs_n.png")
+
+
+def _sampler_kwargs(args) -> dict:
+    return {"seed": args.seed, "gamma": args.gamma, "chains": args.chains, "draws": args.draws,
+            "warmup": args.warmup, "step_size": args.step}
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import llc_accuracy as acc
+    from .io import check_writable_dir, write_text
+
+    if args.draws is not None and args.warmup is not None and args.method == "sgld" \
+            and args.warmup >= args.draws:
+        raise InputError(f"--warmup: expected fewer than --draws = {args.draws} for SGLD, got {args.warmup}")
+    sweep = args.out is not None
+    if not sweep and (args.phases or args.ns or args.methods or args.calibrate):
+        raise InputError("--out: expected a folder for the sweep (--phases/--ns/--methods/--calibrate), got none")
+    if sweep:
+        out = check_writable_dir(args.out)
+        if args.calibrate:
+            if args.phase is None or args.n is None:
+                raise InputError("--calibrate: expected --phase and --n, got "
+                                 f"--phase {args.phase!r} --n {args.n!r}")
+            acc.theory_llc(args.features, args.phase)
+            ds = acc.calibration_table(args.features, args.phase, args.n, args.steps, args.gammas,
+                                       seed=args.seed, chains=args.chains, draws=args.draws,
+                                       warmup=args.warmup)
+            write_text(out / "calibration.csv", ds.to_dataframe().to_csv())
+            print(f"wrote {out / 'calibration.csv'}")
+            return 0
+        kw = _sampler_kwargs(args)
+        rows = []
+        for row in acc.iter_accuracy_rows(args.features, args.phases or ([args.phase] if args.phase else None),
+                                          args.ns or ((args.n,) if args.n else (1000, 5000, 10_000, 100_000)),
+                                          args.methods or acc.METHODS, **kw):
+            rows.append(row)
+            write_text(out / "llc_table.csv", acc.rows_to_csv(rows))
+            if args.format == "text":
+                print(f"{row['phase']:>5} n={row['n']:<8d} {row['method']:<5} llc={row['llc']:.3f} "
+                      f"+- {row['se']:.3f}  theory={row['theory']:g} ({row['theory_kind']})  "
+                      f"{row['wall_s']:.1f}s", flush=True)
+        acc.plot_llc_vs_n(rows, out / "llc_vs_n.png")
+        if args.format == "json":
+            print(json.dumps(rows, indent=2))
+        else:
+            print(f"wrote {out / 'llc_table.csv'} and {out / 'llc_vs_n.png'}")
+        return 0
+    if args.phase is None or args.n is None:
+        raise InputError(f"llc: expected --phase and --n, got --phase {args.phase!r} --n {args.n!r}")
+    acc.theory_llc(args.features, args.phase)  # label check before any sampling
+    if args.method == "nuts":
+        try:
+            import bayes_tms  # noqa: F401
+        except ImportError:
+            raise InputError("--method: expected an installed bayes_tms (PyMC) for nuts, got none") from None
+    row = acc.llc_estimate(args.features, args.phase, args.n, args.method, **_sampler_kwargs(args))
+    from .theory import enumerate_phases
+
+    exact = next(p for p in enumerate_phases(args.features) if p.label == args.phase).llc
+    if args.format == "json":
+        print(json.dumps({"phase": row["phase"], "n": row["n"], "method": row["method"],
+                          "llc": row["llc"], "se": row["se"], "theory": exact}))
+    else:
+        th = f"{exact:g}" if exact is not None else f"none (non-C^2; rank/2 bound {row['theory']:g})"
+        print(f"phase {row['phase']} (c = {args.features}), n = {row['n']}, {row['method']}: "
+              f"llc = {row['llc']:.3f} +- {row['se']:.3f}; theory {th}; {row['diagnostic']}; "
+              f"{row['wall_s']:.1f}s")
+    return 0
+
+
+add_llc_arguments = add_arguments
+run_llc = run

@@ -1,0 +1,242 @@
+"""How accurate are the LLC estimates? NUTS and SGLD against the k-gon theory, across n.
+
+One row per (phase, n, method): the localised LLC estimate ``lambda_hat(w*)`` at the enumerated
+phase ``w*`` (``../shared/tms-study.md`` section 4), on the data set ``sample_inputs(n, c, seed)``
+(prefix-stable: the data sets of a ladder of n are nested), beside ``Phase.llc`` where ``L`` is
+C^2 at the phase, else the upper bound ``Phase.llc_bound`` (``theory_kind`` "bound").
+
+Both engines are imported lazily, inside the functions that run them: importing this module
+loads neither torch nor PyMC. NUTS (:func:`bayes_tms.nuts_llc`) samples the localised tempered
+posterior exactly; SGLD (:func:`sgd_tms.calibration.sgld_point_llc`) with
+:func:`sgd_tms.calibration.recommended_config` unless a step size is given.
+"""
+
+from __future__ import annotations
+
+__all__ = ["METHODS", "DEFAULT_LABELS", "theory_llc", "llc_estimate", "iter_accuracy_rows",
+           "rows_to_csv", "plot_llc_vs_n", "calibration_table", "COLUMNS"]
+
+import csv
+import io
+import math
+import time
+from typing import Iterable, Iterator, Sequence
+
+from .errors import InputError, check_positive_int
+from .theory import enumerate_phases, sample_inputs
+
+METHODS = ("nuts", "sgld")
+
+#: phases of the accuracy table per c
+DEFAULT_LABELS = {6: ("4", "4+", "4++", "5", "5+", "6"), 7: ("5", "5+", "6", "6+", "7")}
+
+COLUMNS = ["phase", "n", "method", "llc", "se", "theory", "theory_kind", "rel_error", "gamma",
+           "nbeta", "wall_s", "diagnostic"]
+
+
+def _phase(c: int, label: str):
+    c = check_positive_int("features", c, minimum=2)
+    phases = {p.label: p for p in enumerate_phases(c)}
+    if label not in phases:
+        raise InputError(f"phase: expected one of {', '.join(phases)} for c = {c}, got {label!r}")
+    return phases[label]
+
+
+def theory_llc(c: int, label: str) -> tuple[float, str]:
+    """Theoretical LLC of phase ``label`` in ``c`` features and its kind.
+
+    Returns
+    -------
+    value : float
+        ``Phase.llc`` (Hessian rank / 2) where ``L`` is C^2 at the phase, else ``Phase.llc_bound``.
+    kind : {"exact", "bound"}
+
+    Examples
+    --------
+    >>> theory_llc(6, "6"), theory_llc(6, "4")
+    ((8.5, 'exact'), (7.5, 'bound'))
+    """
+    p = _phase(c, label)
+    return (float(p.llc), "exact") if p.llc is not None else (float(p.llc_bound), "bound")
+
+
+def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamma: float = 1.0,
+                 chains: int | None = None, draws: int | None = None, warmup: int | None = None,
+                 step_size: float | None = None, progress: bool = False) -> dict:
+    """LLC at phase ``label`` from ``n`` samples by ``method``; one table row.
+
+    Parameters
+    ----------
+    c : int
+        Features (r = 2).
+    label : str
+        Phase label of :func:`comparisons.theory.enumerate_phases`.
+    n : int
+        Sample size, ``>= 2`` (``beta* = 1/log n``).
+    method : {"nuts", "sgld"}
+    seed : int
+        Seeds the data (``sample_inputs(n, c, seed)``) and the sampler.
+    gamma : float
+        Localisation strength.
+    chains, draws, warmup : int, optional
+        Sampler sizes (NUTS: default 4, 1000, 1000 tuning; SGLD: the recommended 32, 8000,
+        2000 burn-in; ``draws`` counts SGLD steps including the burn-in).
+    step_size : float, optional
+        SGLD step (default ``STEP_NBETA / (n beta)``); ignored by NUTS.
+
+    Returns
+    -------
+    dict
+        Keys :data:`COLUMNS`; ``diagnostic`` is NUTS divergences + ESS or SGLD MALA acceptance,
+        below-start fraction and mean distance from ``w*``.
+    """
+    if method not in METHODS:
+        raise InputError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    n = check_positive_int("n", n, minimum=2)
+    p = _phase(c, label)
+    theory, kind = theory_llc(c, label)
+    x = sample_inputs(n, c, seed)
+    if method == "nuts":
+        from bayes_tms import nuts_llc
+
+        kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("tune", warmup)) if v is not None}
+        t0 = time.perf_counter()
+        est = nuts_llc(p.W, p.b, x, gamma=gamma, seed=seed, progress=progress, **kw)
+        wall = time.perf_counter() - t0
+        diag = f"divergences={est.divergences} ess={est.ess:.0f}"
+    else:
+        import dataclasses
+
+        from sgd_tms.calibration import recommended_config, sgld_point_llc
+
+        kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("burn_in", warmup)) if v is not None}
+        cfg = recommended_config(n, gamma=gamma, seed=seed, **kw)
+        if step_size is not None:
+            cfg = dataclasses.replace(cfg, step_size=step_size)
+        est = sgld_point_llc(p.W, p.b, x, cfg, progress=progress)
+        wall = est.wall_s
+        diag = (f"accept={est.accept:.4f} below={est.below_fraction:.3f} "
+                f"distance={est.distance:.3f} escaped={est.escaped}")
+    llc = float(est.llc)
+    return {"phase": label, "n": n, "method": method, "llc": llc, "se": float(est.se),
+            "theory": theory, "theory_kind": kind,
+            "rel_error": (llc - theory) / theory if math.isfinite(llc) else math.nan,
+            "gamma": gamma, "nbeta": float(est.nbeta), "wall_s": wall, "diagnostic": diag}
+
+
+def iter_accuracy_rows(c: int = 6, labels: Sequence[str] | None = None,
+                       ns: Sequence[int] = (1000, 5000, 10_000, 100_000),
+                       methods: Sequence[str] = METHODS, **kwargs) -> Iterator[dict]:
+    """Yield :func:`llc_estimate` rows for every phase x n x method (phases outer, n inner).
+
+    ``labels`` defaults to :data:`DEFAULT_LABELS` of ``c`` (every k-gon with k >= c - 2
+    otherwise); ``kwargs`` go to :func:`llc_estimate`. Inputs are checked before any sampling.
+    """
+    if labels is None:
+        labels = DEFAULT_LABELS.get(c) or tuple(p.label for p in enumerate_phases(c)
+                                               if p.k >= c - 2 and "-" not in p.label)
+    for lab in labels:
+        _phase(c, lab)
+    for m in methods:
+        if m not in METHODS:
+            raise InputError(f"method: expected one of {', '.join(METHODS)}, got {m!r}")
+    ns = [check_positive_int("n", n, minimum=2) for n in ns]
+    for lab in labels:
+        for n in ns:
+            for m in methods:
+                yield llc_estimate(c, lab, n, m, **kwargs)
+
+
+def rows_to_csv(rows: Iterable[dict]) -> str:
+    """CSV text of table rows (columns :data:`COLUMNS`)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def plot_llc_vs_n(rows: Sequence[dict], path) -> None:
+    """``llc_vs_n.png``: estimate (+- 2 se) against n per phase and method, theory as a line.
+
+    One panel per phase; a dashed theory line where the theory is exact, dotted where it is the
+    Hessian-rank upper bound (non-C^2 phases).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import save_figure
+
+    labels = list(dict.fromkeys(r["phase"] for r in rows))
+    if not labels:
+        raise InputError("rows: expected at least one estimate to plot, got none")
+    cols = min(3, len(labels))
+    nrows = math.ceil(len(labels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    markers = {"nuts": ("o", "C0"), "sgld": ("s", "C1")}
+    for ax, lab in zip(axes.flat, labels):
+        sub = [r for r in rows if r["phase"] == lab]
+        for k, m in enumerate(METHODS):
+            pts = sorted((r["n"], r["llc"], r["se"]) for r in sub if r["method"] == m)
+            if not pts:
+                continue
+            mk, col = markers[m]
+            ns = [p[0] * (1.04 if k else 0.96) for p in pts]
+            ax.errorbar(ns, [p[1] for p in pts], yerr=[2 * p[2] if math.isfinite(p[2]) else 0 for p in pts],
+                        fmt=mk + "-", color=col, ms=4, capsize=2, label=m.upper())
+        th, kind = sub[0]["theory"], sub[0]["theory_kind"]
+        ax.axhline(th, color="k", ls="--" if kind == "exact" else ":",
+                   label="theory" if kind == "exact" else "rank/2 bound")
+        ax.set_xscale("log")
+        ax.set_title(f"phase {lab}")
+        ax.set_xlabel("n")
+        ax.set_ylabel("LLC estimate")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(labels):]:
+        ax.set_visible(False)
+    fig.suptitle("Localised LLC (beta* = 1/log n) against n: NUTS, SGLD and theory")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def calibration_table(c: int, label: str, n: int, step_nbetas: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0),
+                      gammas: Sequence[float] = (1.0, 10.0, 100.0), *, seed: int = 0,
+                      nuts_draws: int = 2000, chains: int | None = None, draws: int | None = None,
+                      warmup: int | None = None):
+    """SGLD step size x gamma sweep at phase ``label`` with the NUTS value at each gamma as reference.
+
+    Parameters
+    ----------
+    step_nbetas : sequence of float
+        Step sizes as ``epsilon n beta`` (converted with ``beta* = 1/log n``).
+    gammas : sequence of float
+    nuts_draws : int
+        Draws (and tuning steps) of each of 4 NUTS chains for the reference.
+    chains, draws, warmup : int, optional
+        SGLD sizes (default :func:`sgd_tms.calibration.recommended_config`).
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`sgd_tms.calibration.calibration_sweep` output plus ``theory`` in attrs.
+    """
+    from bayes_tms import nuts_llc
+    from sgd_tms.calibration import calibration_sweep, recommended_config
+
+    n = check_positive_int("n", n, minimum=2)
+    p = _phase(c, label)
+    x = sample_inputs(n, c, seed)
+    nbeta = n / math.log(n)
+    ref, rse = {}, {}
+    for g in gammas:
+        est = nuts_llc(p.W, p.b, x, gamma=float(g), seed=seed, draws=nuts_draws, tune=nuts_draws)
+        ref[float(g)], rse[float(g)] = est.llc, est.se
+    kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("burn_in", warmup)) if v is not None}
+    ds = calibration_sweep(p.W, p.b, x, [s / nbeta for s in step_nbetas], gammas, reference=ref,
+                           reference_se=rse, config=recommended_config(n, seed=seed, **kw), seed=seed)
+    theory, kind = theory_llc(c, label)
+    ds.attrs.update({"phase": label, "features": c, "theory": theory, "theory_kind": kind})
+    return ds
