@@ -76,7 +76,9 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True) -> dict:
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
                                     n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma)
-    fig = plot_occupancy(rows, features=config.features, theory=theory, raw=raw,
+    refined = [{"from": t["from"], "to": t["to"], "n": t["predicted_n_laplace"]} for t in trans
+               if t["level"] == "phase" and t.get("predicted_n_laplace")]
+    fig = plot_occupancy(rows, features=config.features, theory=theory, raw=raw, refined=refined,
                          observed=[t for t in trans if t["level"] == "family"])
     save_figure(fig, out / "occupancy.png")
     div = sum(r["divergences"] for r in diag if r["phase"] == "all")

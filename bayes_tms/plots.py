@@ -11,7 +11,7 @@ import numpy as np
 
 def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict] = (),
                    observed: Sequence[dict] = (), min_fraction: float = 0.05, title: str | None = None,
-                   raw: Sequence[dict] = ()):
+                   raw: Sequence[dict] = (), refined: Sequence[dict] = ()):
     """Phase fractions with 95% bootstrap bands against ``n``.
 
     Parameters
@@ -27,6 +27,9 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
         Phases whose fraction never reaches this are not drawn.
     raw : sequence of dict, optional
         Plain draw fractions (same columns), drawn as thin dashed lines for comparison.
+    refined : sequence of dict, optional
+        ``{"from", "to", "n"}`` crossings of the free energies with their O(1) terms, drawn as
+        dotted red vertical lines.
 
     Returns
     -------
@@ -55,6 +58,10 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
         ax.axvline(a["n_to"], color="k", ls="--", lw=0.8)
         ax.text(a["n_to"], 1.01, f"{a['phase']}→{b['phase']}", rotation=90, va="bottom", ha="center",
                 fontsize=7, transform=ax.get_xaxis_transform())
+    for t in refined:
+        ax.axvline(t["n"], color="C3", ls=":", lw=1.2)
+        ax.text(t["n"], 1.01, f"{t['from']}→{t['to']} (O(1))", rotation=90, va="bottom", ha="center",
+                fontsize=7, color="C3", transform=ax.get_xaxis_transform())
     for t in observed:
         ax.axvspan(t["lower"], t["upper"], color="grey", alpha=0.12)
     ax.set_xscale("log")
@@ -62,6 +69,6 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
     ax.set_xlabel("n (log scale)")
     ax.set_ylabel("posterior mass (dashed: raw draw fraction)" if raw else "fraction of posterior draws")
     ax.set_title(title or f"TMS posterior phase occupancy, c = {features} (95% bootstrap over chains)",
-                 fontsize=9, pad=30)
+                 fontsize=9, pad=48)
     ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
