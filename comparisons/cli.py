@@ -5,7 +5,8 @@ and ``run(args) -> int``. Modules are imported lazily, only for the subcommand b
 ``tms-phases kgons`` never pays for importing torch or PyMC.
 
 Bad input raises :class:`comparisons.errors.InputError`; :func:`main` prints its message on one
-line to stderr and exits with status 2.
+line to stderr and exits with status 2. ``--config FILE.toml`` gives any subcommand its defaults
+from the file's ``[subcommand]`` table (keys are the long flag names); explicit flags win.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from .config_file import apply_config_defaults, find_config_arg
 from .errors import InputError
 
 __all__ = ["main", "SUBCOMMANDS"]
@@ -63,6 +65,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 continue
             getattr(module, f"add_{name.replace('-', '_')}_arguments", module.add_arguments)(p)
             p.set_defaults(_run=getattr(module, f"run_{name.replace('-', '_')}", getattr(module, "run", None)))
+            if "--config" not in p._option_string_actions:
+                p.add_argument("--config", default=None, metavar="TOML",
+                               help=f"TOML file whose [{name}] table gives defaults; explicit flags win")
     return parser
 
 
@@ -72,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     try:
         parser = build_parser(command if command in SUBCOMMANDS else None)
+        config_path = find_config_arg(argv)
+        if config_path is not None and command in SUBCOMMANDS:
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            apply_config_defaults(sub.choices[command], config_path, command)
         args = parser.parse_args(argv)
         if getattr(args, "_run", None) is None:
             parser.print_help()

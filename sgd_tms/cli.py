@@ -75,8 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="precision of the SGLD chains (float32: about 2x faster)")
     o = parser.add_argument_group("output")
     o.add_argument("--force", action="store_true", help="recompute even if an intact trajectory.nc matches")
-    o.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     o.add_argument("--plot-runs", type=int, default=4, help="runs drawn in staircase.png")
+    o.add_argument("--block-runs", type=int, default=None,
+                   help="runs per task of the sweep (default: all runs in one batched task; smaller "
+                        "blocks spread the work over processes or a Dask cluster)")
+    from comparisons.sweep import add_sweep_arguments
+
+    add_sweep_arguments(parser)
 
 
 def _configs(args):
@@ -117,13 +122,14 @@ def run(args: argparse.Namespace) -> int:
 
     from comparisons.io import check_writable_dir, save_figure, write_json, write_text
 
+    from comparisons.errors import InputError
+
     from .config import config_hash
-    from .llc import estimate_llc
     from .model import resolve_device
     from .phases import (count_paper_sequence, label_checkpoints, path_fractions, phase_sequences,
                          plateau_rank_correlation, time_in_phase, transition_counts)
     from .plots import plateau_figure, staircase_figure
-    from .train import llc_config_of, save_trajectory, train
+    from .train import save_trajectory
 
     tc, lc = _configs(args)
     resolve_device(tc.device)
@@ -132,27 +138,35 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     timings: dict[str, float] = {}
     ds = None if args.force else _existing(path)
-    if ds is not None and ds.attrs.get("train_config_hash") != config_hash(tc):
+    wanted = config_hash(tc) if lc is None else config_hash(tc, lc)
+    if ds is not None and (ds.attrs.get("train_config_hash") != config_hash(tc)
+                           or (lc is not None and ds.attrs.get("config_hash") != wanted)):
         ds = None
     if ds is None:
-        print(f"training {tc.runs} runs x {tc.epochs} epochs ...", file=sys.stderr)
+        import functools
+
+        import torch
+
+        from comparisons.sweep import ResultStore, run_sweep, sweep_kwargs
+
+        from .blocks import BLOCK_FORMAT, assemble, block_tasks, run_block
+
+        if args.block_runs is not None and args.block_runs < 1:
+            raise InputError(f"--block-runs: expected an integer >= 1, got {args.block_runs}")
+        tasks = block_tasks(tc, lc, args.block_runs)
+        store = ResultStore(out / "tasks", result_format=BLOCK_FORMAT, versions={"torch": torch.__version__})
+        print(f"training {tc.runs} runs x {tc.epochs} epochs" + ("" if lc is None else " and their LLC")
+              + f" in {len(tasks)} task(s) ...", file=sys.stderr)
         t0 = time.perf_counter()
-        ds = train(tc, progress=progress)
-        timings["train_s"] = time.perf_counter() - t0
+        res = run_sweep(tasks, functools.partial(run_block, progress=progress and len(tasks) == 1), store,
+                        desc="sgd blocks", **sweep_kwargs(args))
+        if not res.ok:
+            return res.exit_status()
+        timings["train_and_llc_s"] = time.perf_counter() - t0
+        ds = assemble(list(res.results))
         save_trajectory(ds, path)
     else:
-        print(f"reusing training in {path}", file=sys.stderr)
-    if lc is not None:
-        done = llc_config_of(ds) == lc and "llc" in ds and not args.force
-        if not done:
-            print(f"LLC at {ds.sizes['run'] * ds.sizes['step']} checkpoints x {lc.chains} chains ...",
-                  file=sys.stderr)
-            t0 = time.perf_counter()
-            ds = estimate_llc(ds, lc, progress=progress)
-            timings["llc_s"] = time.perf_counter() - t0
-            save_trajectory(ds, path)
-        else:
-            print("reusing LLC estimates", file=sys.stderr)
+        print(f"reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
     ds = label_checkpoints(ds)
     seq = phase_sequences(ds)
     write_text(out / "sequences.csv", seq.drop(columns="points").to_csv(index=False))

@@ -64,3 +64,18 @@ def test_console_script_is_installed():
     bad = subprocess.run([sys.executable, "-m", "comparisons.cli", "kgons", "-c", "1"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_config_file_gives_defaults_and_flags_win(tmp_path, capsys):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('[kgons]\nfeatures = 4\nformat = "json"\n\n[theory]\nn-max = 5000\n')
+    assert main(["kgons", "--config", str(cfg)]) == 0
+    assert {r["label"] for r in json.loads(capsys.readouterr().out)} >= {"4", "3+"}
+    assert main(["kgons", "--config", str(cfg), "--features", "5"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "5"
+    assert main(["theory", "--config", str(cfg), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dominant"][-1]["n_to"] == 5000
+    cfg.write_text("[kgons]\nfeaturs = 4\n")
+    assert main(["kgons", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'featurs'" in err and err.count("\n") == 1

@@ -13,8 +13,11 @@ from .runner import EXECUTORS
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--executor --workers --scheduler --dask-local --retries --no-progress --config``."""
-    g = parser.add_argument_group("sweep execution")
+    """Add ``--executor --workers --scheduler --dask-local --retries --no-progress --config``.
+
+    Options the parser already has (e.g. a command's own ``--no-progress``) are left as they are.
+    """
+    g = _Tolerant(parser.add_argument_group("sweep execution"), parser)
     g.add_argument("--executor", choices=EXECUTORS, default="auto",
                    help="where tasks run (default: auto: process pool, in-process for one task, "
                         "Dask when --scheduler/--dask-local is given)")
@@ -29,6 +32,18 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--config", default=None, metavar="TOML",
                    help="TOML file whose [subcommand] table gives defaults; explicit flags win")
+
+
+class _Tolerant:
+    """An argument group that skips options its parser already defines."""
+
+    def __init__(self, group, parser: argparse.ArgumentParser) -> None:
+        self._group, self._parser = group, parser
+
+    def add_argument(self, *flags, **kwargs):
+        if any(f in self._parser._option_string_actions for f in flags):
+            return None
+        return self._group.add_argument(*flags, **kwargs)
 
 
 def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:

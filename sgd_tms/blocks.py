@@ -1,0 +1,61 @@
+"""The SGD job as a grid of run blocks for :func:`comparisons.sweep.run_sweep`.
+
+A block trains runs ``lo..hi-1`` of the ensemble (run ``r`` is the same in any block: its data,
+initialisation and minibatch order come from ``SeedSequence(seed, spawn_key=(r, ...))``) and,
+when asked, estimates the LLC at every checkpoint of those runs with SGLD noise seeded by the
+block's task seed. The block size is part of the configuration, never the number of workers, so
+any executor gives the same results.
+"""
+
+from __future__ import annotations
+
+__all__ = ["block_tasks", "run_block", "assemble"]
+
+import dataclasses
+
+import xarray as xr
+
+from comparisons.sweep import Task, derive_seed
+
+from .config import LLCConfig, TrainConfig
+from .llc import estimate_llc
+from .train import train
+
+#: version of what a block returns; bump when its content changes
+BLOCK_FORMAT = 1
+
+
+def block_tasks(tc: TrainConfig, lc: LLCConfig | None, block_runs: int | None = None) -> list[Task]:
+    """One task per block of ``block_runs`` runs (default: all runs in one block)."""
+    size = block_runs or tc.runs
+    tasks = []
+    for i, lo in enumerate(range(0, tc.runs, size)):
+        hi = min(tc.runs, lo + size)
+        config = {"train": tc.to_dict(), "llc": None if lc is None else lc.to_dict(), "runs": [lo, hi]}
+        tasks.append(Task(f"sgd runs {lo}-{hi - 1}", config, seed=derive_seed(tc.seed, i)))
+    return tasks
+
+
+def run_block(task: Task, progress: bool = False) -> xr.Dataset:
+    """Train (and estimate the LLC of) the runs of one block; a module-level task function."""
+    cfg = task.config
+    tc = TrainConfig.from_dict(cfg["train"])
+    lo, hi = cfg["runs"]
+    ds = train(tc, run_ids=range(lo, hi), progress=progress)
+    if cfg["llc"] is not None:
+        lc = LLCConfig.from_dict(cfg["llc"])
+        if (lo, hi) != (0, tc.runs):  # one noise stream per block
+            lc = dataclasses.replace(lc, seed=int(task.seed))
+        ds = estimate_llc(ds, lc, progress=progress)
+    return ds
+
+
+def assemble(blocks: list[xr.Dataset]) -> xr.Dataset:
+    """Concatenate block Datasets along ``run`` (shared data kept once)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    shared = [v for v in blocks[0].data_vars if "run" not in blocks[0][v].dims]
+    out = xr.concat([b.drop_vars(shared) for b in blocks], dim="run", combine_attrs="override")
+    for v in shared:
+        out[v] = blocks[0][v]
+    return out

@@ -1,0 +1,68 @@
+"""The sweep runner under a real engine: SIGKILL and resume, executors agree, bad flags."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from comparisons.cli import main
+
+TINY = ["sgd", "--preset", "quick", "--runs", "4", "--epochs", "30", "--checkpoint-every", "10",
+        "--llc-draws", "20", "--llc-chains", "2", "--block-runs", "1", "--no-progress"]
+
+
+def trajectory(out: Path) -> xr.Dataset:
+    with xr.open_dataset(out / "trajectory.nc", engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def results(out: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (out / "tasks" / "results").glob("*") if p.suffix == ".nc"}
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_result_without_recomputing(tmp_path):
+    ref, out = tmp_path / "ref", tmp_path / "killed"
+    assert main(TINY + ["--out", str(ref), "--executor", "inline"]) == 0
+    cmd = [sys.executable, "-m", "comparisons.cli", *TINY, "--out", str(out), "--executor", "inline"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(results(out)) < 2 and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = results(out)
+    assert 1 <= len(before) < 4, "kill the sweep part way"
+    assert not (out / "trajectory.nc").exists()
+    assert main(TINY + ["--out", str(out), "--executor", "inline"]) == 0
+    after = results(out)
+    assert all(after[k] == t for k, t in before.items()), "finished blocks were recomputed"
+    a, b = trajectory(ref), trajectory(out)
+    for v in ("W", "b", "loss", "llc"):
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+
+
+def test_process_pool_and_dask_local_cluster_give_identical_results(tmp_path):
+    pytest.importorskip("distributed")
+    assert main(TINY + ["--out", str(tmp_path / "pool"), "--executor", "process", "--workers", "2"]) == 0
+    assert main(TINY + ["--out", str(tmp_path / "dask"), "--dask-local", "--workers", "2"]) == 0
+    a, b = trajectory(tmp_path / "pool"), trajectory(tmp_path / "dask")
+    for v in ("W", "b", "loss", "llc"):
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--block-runs", "0"], "--block-runs: expected an integer >= 1"),
+    (["--executor", "mpi"], "--executor"),
+    (["--workers", "0"], "--workers"),
+    (["--retries", "-1"], "--retries"),
+])
+def test_bad_sweep_flags(tmp_path, capsys, extra, fragment):
+    assert main(TINY + ["--out", str(tmp_path)] + extra) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
