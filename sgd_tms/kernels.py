@@ -12,7 +12,7 @@ shaped like ``position`` and ``loss`` may be None (not computed).
 from __future__ import annotations
 
 __all__ = [
-    "Kernel", "StepInfo", "SGDState", "MomentumState", "AdamState", "SGLDState",
+    "Kernel", "StepInfo", "SGDState", "MomentumState", "AdamState", "SGLDState", "SGLDInfo",
     "sgd", "momentum", "adam", "sgld", "run_steps",
 ]
 
@@ -59,9 +59,43 @@ class AdamState(NamedTuple):
 
 
 class SGLDState(NamedTuple):
+    """SGLD state; ``loss``/``grads`` cache ``L_n`` and its gradient at ``position`` (filled only
+    by a kernel built with ``diagnostics=True``, which evaluates them once per step)."""
+
     position: Position
     center: Position
     step: int
+    loss: torch.Tensor | None = None
+    grads: Position | None = None
+
+
+class SGLDInfo(NamedTuple):
+    """What one diagnostic SGLD step saw (every field shaped like the loss: the batch dims).
+
+    Attributes
+    ----------
+    loss : Tensor
+        ``L_n`` at the position the step started from.
+    accept : Tensor
+        Metropolis-adjusted (MALA) acceptance probability ``min(1, pi(w') q(w | w') /
+        (pi(w) q(w' | w)))`` of the step's proposal ``w'`` under the localised tempered target
+        ``pi ∝ exp(-n beta L_n - (gamma/2)|w - w*|^2)``; the proposal is always taken (this is
+        SGLD), the number measures how far the discretisation is from exact.
+    distance : Tensor
+        ``|w - w*|`` (all parameters) at the position the step started from.
+    """
+
+    loss: torch.Tensor
+    accept: torch.Tensor
+    distance: torch.Tensor
+
+
+def _sumsq(tensors, ndim: int) -> torch.Tensor:
+    """Sum of squares of each tensor over its dims beyond the first ``ndim`` (batch) dims."""
+    total = 0
+    for t in tensors:
+        total = total + t.square().reshape(*t.shape[:ndim], -1).sum(-1)
+    return total
 
 
 def _check_rate(name: str, value: float) -> float:
@@ -139,7 +173,7 @@ def adam(grad_fn: GradFn, lr: float, betas: tuple[float, float] = (0.9, 0.999),
 
 
 def sgld(grad_fn: GradFn, step_size: float, nbeta: float, gamma: float = 1.0,
-         noise: float = 1.0) -> Kernel:
+         noise: float = 1.0, diagnostics: bool = False) -> Kernel:
     """Localised SGLD (Lau et al. 2023, arXiv 2308.12108) around the initial position ``w*``.
 
     Parameters
@@ -155,6 +189,12 @@ def sgld(grad_fn: GradFn, step_size: float, nbeta: float, gamma: float = 1.0,
     noise : float
         Scale of the injected noise (1 = Langevin; 0 gives gradient descent on
         ``n beta L_n + (gamma/2)|w - w*|^2`` with rate ``epsilon/2``).
+    diagnostics : bool
+        If True, ``step`` returns :class:`SGLDInfo` (loss, MALA acceptance of the proposal,
+        distance from ``w*``) instead of :class:`StepInfo`. The loss and gradient at the proposal,
+        which the acceptance needs, are cached in the state and reused by the next step, so this
+        costs one evaluation of ``grad_fn`` per step as before (plus one at ``init``-time on the
+        first step); ``grad_fn`` must then return the loss. Same noise stream, same trajectory.
 
     Notes
     -----
@@ -184,23 +224,69 @@ def sgld(grad_fn: GradFn, step_size: float, nbeta: float, gamma: float = 1.0,
             pos.append(new)
         return SGLDState(tuple(pos), state.center, state.step + 1), StepInfo(loss)
 
-    return Kernel(init, step)
+    def potential(pos, loss, grads, center):
+        """``U = n beta L_n + (gamma/2)|w - w*|^2`` and its gradient."""
+        diffs = [p - c for p, c in zip(pos, center)]
+        U = nbeta * loss + (gamma / 2) * _sumsq(diffs, loss.dim()) if gamma else nbeta * loss
+        dU = [nbeta * g + gamma * d if gamma else nbeta * g for g, d in zip(grads, diffs)]
+        return U, dU, diffs
+
+    def step_diag(rng, state: SGLDState, batch=None):
+        if state.grads is None:
+            loss, grads = grad_fn(state.position, batch)
+        else:
+            loss, grads = state.loss, state.grads
+        if loss is None:
+            raise InputError("grad_fn: expected a loss (diagnostics=True), got None")
+        nb = loss.dim()
+        U0, dU0, diffs0 = potential(state.position, loss, grads, state.center)
+        new = []
+        for p, d in zip(state.position, dU0):
+            w = p - (step_size / 2) * d
+            if scale:
+                w = w + scale * torch.randn(p.shape, generator=rng, dtype=p.dtype, device=p.device)
+            new.append(w)
+        new = tuple(new)
+        loss1, grads1 = grad_fn(new, batch)
+        U1, dU1, _ = potential(new, loss1, grads1, state.center)
+        if scale:
+            var2 = 2 * scale**2  # 2 noise^2 epsilon
+            fwd = _sumsq([w - p + (step_size / 2) * d for w, p, d in zip(new, state.position, dU0)], nb)
+            bwd = _sumsq([p - w + (step_size / 2) * d for w, p, d in zip(new, state.position, dU1)], nb)
+            log_a = -(U1 - U0) - (bwd - fwd) / var2
+            accept = torch.exp(torch.clamp(torch.nan_to_num(log_a, nan=-float("inf")), max=0.0))
+        else:
+            accept = torch.full_like(loss, float("nan"))
+        info = SGLDInfo(loss, accept, torch.sqrt(_sumsq(diffs0, nb)))
+        return SGLDState(new, state.center, state.step + 1, loss1, tuple(grads1)), info
+
+    return Kernel(init, step_diag if diagnostics else step)
 
 
-def run_steps(kernel: Kernel, state, rng, batches: Iterable, record: bool = False):
+def run_steps(kernel: Kernel, state, rng, batches: Iterable, record: bool | str = False):
     """Drive any kernel over ``batches`` (use ``[None] * k`` for full-batch kernels).
+
+    Parameters
+    ----------
+    record : bool or "info"
+        False: record nothing; True: the per-step loss; ``"info"``: every field of the info.
 
     Returns
     -------
     state
         The final state.
-    losses : Tensor, shape (steps, ...) or None
-        The per-step ``StepInfo.loss`` stacked along a new leading axis when ``record``.
+    recorded : Tensor, shape (steps, ...), or Info of such Tensors, or None
+        The per-step ``StepInfo.loss`` stacked along a new leading axis when ``record`` is True;
+        with ``record="info"`` an info NamedTuple whose every field is stacked so.
     """
-    losses = [] if record else None
+    infos = [] if record else None
     step = kernel.step
     for batch in batches:
         state, info = step(rng, state, batch)
         if record:
-            losses.append(info.loss)
-    return state, (torch.stack(losses) if record and losses else None)
+            infos.append(info if record == "info" else info.loss)
+    if not infos:
+        return state, None
+    if record == "info":
+        return state, type(infos[0])(*(torch.stack(f) for f in zip(*infos)))
+    return state, torch.stack(infos)

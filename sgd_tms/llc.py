@@ -45,6 +45,14 @@ class LLCResult(NamedTuple):
     escaped, nonfinite : ndarray of bool, shape (D, M)
     below_fraction : ndarray, shape (D, M)
         Share of kept draws with ``L_n < L_n(w*)``.
+    accept : ndarray, shape (D, M), or None
+        Mean over kept steps of the MALA acceptance probability of each SGLD proposal under the
+        localised tempered target (``diagnostics=True`` only; ~1 when the step is small enough
+        for the discretisation bias to be negligible).
+    distance : ndarray, shape (D, M), or None
+        Mean over kept draws of ``|w - w*|`` (``diagnostics=True`` only).
+    max_distance : ndarray, shape (D, M), or None
+        Largest ``|w - w*|`` over all draws (``diagnostics=True`` only).
     """
 
     llc: np.ndarray
@@ -53,11 +61,14 @@ class LLCResult(NamedTuple):
     escaped: np.ndarray
     nonfinite: np.ndarray
     below_fraction: np.ndarray
+    accept: np.ndarray | None = None
+    distance: np.ndarray | None = None
+    max_distance: np.ndarray | None = None
 
 
 def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCConfig,
              rng: torch.Generator | None, progress: bool = False, noise: float = 1.0,
-             loss_and_grad=None, n: int | None = None) -> LLCResult:
+             loss_and_grad=None, n: int | None = None, diagnostics: bool = False) -> LLCResult:
     """Run localised SGLD from every ``(W, b)`` at once and estimate the LLC of each chain.
 
     Parameters
@@ -77,6 +88,9 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
         model here).
     n : int, optional
         Sample size in ``n beta`` (default ``data.n``; ``data`` may then be None).
+    diagnostics : bool
+        Also record the MALA acceptance of every SGLD proposal and the distance from ``w*``
+        (fields ``accept``, ``distance``, ``max_distance``); same noise, same trajectory.
 
     Returns
     -------
@@ -85,13 +99,18 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
     n = data.n if n is None else n
     nbeta = n * config.beta_for(n)
     lg = loss_and_grad or (lambda Wp, bp: onehot_loss_and_grad(Wp, bp, data))
-    kernel = sgld(lambda pos, batch: lg(*pos), config.step_size, nbeta, config.gamma, noise)
+    kernel = sgld(lambda pos, batch: lg(*pos), config.step_size, nbeta, config.gamma, noise,
+                  diagnostics=diagnostics)
     state = kernel.init((W, b))
     bar = _bar(config.draws, "llc", progress)
     steps = (bar.update(1) for _ in range(config.draws))
-    _, losses = run_steps(kernel, state, rng, steps, record=True)
+    _, rec = run_steps(kernel, state, rng, steps, record="info" if diagnostics else True)
     bar.close()
-    losses = torch.movedim(losses, 0, -1).cpu().numpy().astype(np.float64)  # (D, M, draws)
+
+    def last(t: torch.Tensor) -> np.ndarray:  # (draws, D, M) -> (D, M, draws)
+        return torch.movedim(t, 0, -1).cpu().numpy().astype(np.float64)
+
+    losses = last(rec.loss if diagnostics else rec)
     init = losses[..., 0]
     kept = losses[..., config.burn_in:]
     nonfinite = ~np.all(np.isfinite(kept), axis=-1)
@@ -100,7 +119,12 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
         llc = nbeta * (np.mean(kept, axis=-1) - init)
     escaped = ~nonfinite & (below > config.escape_fraction)
     llc = np.where(nonfinite, np.nan, llc)
-    return LLCResult(llc, init, losses, escaped, nonfinite, below)
+    if not diagnostics:
+        return LLCResult(llc, init, losses, escaped, nonfinite, below)
+    dist = last(rec.distance)
+    return LLCResult(llc, init, losses, escaped, nonfinite, below,
+                     accept=last(rec.accept)[..., config.burn_in:].mean(-1),
+                     distance=dist[..., config.burn_in:].mean(-1), max_distance=dist.max(-1))
 
 
 def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool = False,

@@ -1,0 +1,120 @@
+"""``tms-phases llc``: JSON keys, sweep outputs (mocked sampler), one-line errors with exit 2."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+from types import SimpleNamespace
+
+import pytest
+
+from comparisons import llc_accuracy
+from comparisons.cli import main
+
+KEYS = {"phase", "n", "method", "llc", "se", "theory"}
+
+
+def test_sgld_json_keys(capsys):
+    rc = main(["llc", "--features", "6", "--phase", "6", "--n", "2e3", "--method", "sgld", "--format", "json",
+               "--chains", "4", "--draws", "300", "--warmup", "100"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == KEYS
+    assert out["phase"] == "6" and out["n"] == 2000 and out["method"] == "sgld" and out["theory"] == 8.5
+    assert out["llc"] > 0 and out["se"] > 0
+
+
+def test_theory_is_null_on_a_wall(capsys):
+    rc = main(["llc", "--phase", "4", "--n", "500", "--method", "sgld", "--format", "json", "--chains", "2",
+               "--draws", "50", "--warmup", "10"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["theory"] is None
+
+
+def test_nuts_json_keys_with_a_stub_sampler(capsys, monkeypatch):
+    bayes_tms = pytest.importorskip("bayes_tms")
+    assert callable(bayes_tms.nuts_llc)
+    seen = {}
+
+    def stub(W0, b0, x, **kw):
+        seen.update(kw, n=len(x))
+        return SimpleNamespace(llc=8.4, se=0.1, ess=400.0, nbeta=len(x) / math.log(len(x)), divergences=0)
+
+    monkeypatch.setattr(bayes_tms, "nuts_llc", stub)
+    assert main(["llc", "--phase", "6", "--n", "1000", "--method", "nuts", "--format", "json",
+                 "--draws", "100", "--warmup", "50", "--gamma", "10"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == KEYS and out == {"phase": "6", "n": 1000, "method": "nuts", "llc": 8.4, "se": 0.1,
+                                        "theory": 8.5}
+    assert seen["draws"] == 100 and seen["tune"] == 50 and seen["gamma"] == 10.0 and seen["n"] == 1000
+
+
+@pytest.mark.slow
+def test_nuts_json_keys(capsys):
+    pytest.importorskip("bayes_tms")
+    pytest.importorskip("pymc")
+
+    rc = main(["llc", "--features", "6", "--phase", "6", "--n", "1000", "--method", "nuts", "--format", "json",
+               "--chains", "2", "--draws", "100", "--warmup", "100"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == KEYS and out["method"] == "nuts" and out["llc"] == out["llc"]
+
+
+def test_text_output_names_the_diagnostics(capsys):
+    assert main(["llc", "--phase", "5", "--n", "1000", "--method", "sgld", "--chains", "2", "--draws", "60",
+                 "--warmup", "10"]) == 0
+    text = capsys.readouterr().out
+    assert "llc =" in text and "accept=" in text and "theory 7" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--phase", "9", "--n", "100", "--method", "sgld"], "phase: expected one of"),
+    (["--phase", "7", "--n", "100", "--method", "sgld"], "for c = 6, got '7'"),
+    (["--phase", "6", "--n", "1", "--method", "sgld"], "--n: expected an integer >= 2"),
+    (["--phase", "6", "--n", "1.5e3x", "--method", "sgld"], "--n: expected an integer >= 2"),
+    (["--phase", "6", "--n", "100", "--method", "mcmc"], "--method: expected one of nuts, sgld"),
+    (["--phase", "6", "--n", "100", "--method", "sgld", "--step", "0"], "--step: expected a finite number > 0"),
+    (["--phase", "6", "--n", "100", "--method", "sgld", "--step=-1e-3"], "--step: expected a finite number > 0"),
+    (["--n", "100"], "expected --phase and --n"),
+    (["--phase", "6", "--n", "100", "--ns", "100,200"], "--out: expected a folder"),
+    (["--phase", "6", "--n", "100", "--method", "sgld", "--draws", "10", "--warmup", "10"], "--warmup"),
+])
+def test_bad_inputs_give_one_line_and_exit_2(argv, message, capsys):
+    assert main(["llc", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def _fake_estimate(c, label, n, method, **kw):
+    theory, kind = llc_accuracy.theory_llc(c, label)
+    llc = theory * (1 + 1 / n ** 0.5)
+    return {"phase": label, "n": n, "method": method, "llc": llc, "se": 0.1, "theory": theory,
+            "theory_kind": kind, "rel_error": llc / theory - 1, "gamma": kw.get("gamma", 1.0),
+            "nbeta": 1.0, "wall_s": 0.0, "diagnostic": "mock"}
+
+
+def test_sweep_writes_csv_and_figure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(llc_accuracy, "llc_estimate", _fake_estimate)
+    rc = main(["llc", "--features", "6", "--phases", "6,5+,4", "--ns", "1e3,1e4", "--methods", "nuts,sgld",
+               "--out", str(tmp_path)])
+    assert rc == 0
+    rows = list(csv.DictReader(open(tmp_path / "llc_table.csv")))
+    assert len(rows) == 12 and set(llc_accuracy.COLUMNS) == set(rows[0])
+    assert {r["theory_kind"] for r in rows if r["phase"] == "4"} == {"bound"}
+    assert (tmp_path / "llc_vs_n.png").stat().st_size > 1000
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_sweep_rejects_bad_labels_before_sampling(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(llc_accuracy, "llc_estimate", lambda *a, **k: pytest.fail("sampled"))
+    assert main(["llc", "--phases", "6,8", "--out", str(tmp_path)]) == 2
+    assert "phase: expected one of" in capsys.readouterr().err
+
+
+def test_cli_module_imports_no_engine():
+    code = ("import sys, comparisons.cli_llc, comparisons.llc_accuracy; "
+            "print(any(m in sys.modules for m in ('torch', 'pymc', 'sgd_tms', 'bayes_tms')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
