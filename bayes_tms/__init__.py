@@ -8,6 +8,7 @@ that need them), writes no files and adds no log handlers. It never imports ``sg
 from .config import BACKENDS, PRESETS, BayesConfig, preset_config
 from .likelihood import (OneHotArrays, dense_loss, onehot_arrays, onehot_loss, onehot_loss_fused,
                          onehot_loss_grad_numpy)
+from .llc import LLCEstimate, loss_llc, nuts_llc, nuts_llc_table
 from .model import build_model, model_data
 from .occupancy import chain_summary, diagnostics_table, family, occupancy_table, transitions
 from .pipeline import run_bayes
@@ -23,4 +24,5 @@ __all__ = [
     "posterior_path", "nested_data",
     "occupancy_table", "chain_summary", "transitions", "diagnostics_table", "family",
     "run_bayes", "plot_occupancy",
+    "LLCEstimate", "nuts_llc", "loss_llc", "nuts_llc_table",
 ]

@@ -115,14 +115,9 @@ def _sample_pymc(x, kind, key, data, config, chain_ss, progress, cache):
     seed = int(chain_ss[0].spawn(1)[0].generate_state(1)[0])
     with model:
         pm.set_data(data)
-        idata = pm.sample(
-            draws=config.draws, tune=config.tune, chains=config.chains,
-            cores=min(config.cores, config.chains), random_seed=seed,
-            initvals=_prior_initvals(config, rngs), target_accept=config.target_accept,
-            init="adapt_diag", progressbar=progress, compute_convergence_checks=False,
-            return_inferencedata=True,
-            idata_kwargs={"log_likelihood": False},
-        )
+    idata = _run_nuts(model, "pymc", draws=config.draws, tune=config.tune, chains=config.chains,
+                      cores=config.cores, seed=seed, target_accept=config.target_accept,
+                      progress=progress, initvals=_prior_initvals(config, rngs))
     stats = idata.sample_stats
     keep = [v for v in ("diverging", "tree_depth", "step_size", "acceptance_rate", "energy", "lp")
             if v in stats]
@@ -144,16 +139,39 @@ def _sample_nutpie(x, kind, key, data, config, ss, progress, cache):
                             prior_sigma=config.prior_sigma, likelihood=kind)
         cache.models[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="prior")
     compiled = cache.models[key].with_data(**data)
-    idata = nutpie.sample(compiled, draws=config.draws, tune=config.tune, chains=config.chains,
-                          cores=config.cores, seed=int(ss.generate_state(1)[0]),
-                          progress_bar=progress, save_warmup=False,
-                          target_accept=config.target_accept)
+    idata = _run_nuts(compiled, "nutpie", draws=config.draws, tune=config.tune, chains=config.chains,
+                      cores=config.cores, seed=int(ss.generate_state(1)[0]),
+                      target_accept=config.target_accept, progress=progress)
     stats = idata.sample_stats
     out = stats[[v for v in ("diverging", "step_size", "energy", "logp") if v in stats]]
     if "depth" in stats:
         out["tree_depth"] = stats["depth"]
     idata.sample_stats = out
     return _strip_data_groups(idata)
+
+
+def _run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores: int, seed: int,
+              target_accept: float, progress: bool, initvals=None):
+    """The one call of ``pm.sample`` / ``nutpie.sample`` in the project.
+
+    ``model`` is a ``pymc.Model`` (``backend="pymc"``; started at ``initvals`` or at the model's
+    initial point, no jitter) or a compiled nutpie model with its data set (``backend="nutpie"``).
+    Returns the raw InferenceData (no warm-up groups for nutpie).
+    """
+    if backend == "nutpie":
+        import nutpie
+
+        return nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores, seed=int(seed),
+                             progress_bar=progress, save_warmup=False, target_accept=target_accept)
+    import pymc as pm
+
+    with model:
+        return pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=min(cores, chains), random_seed=int(seed),
+            initvals=initvals, target_accept=target_accept, init="adapt_diag",
+            progressbar=progress, compute_convergence_checks=False, return_inferencedata=True,
+            idata_kwargs={"log_likelihood": False},
+        )
 
 
 def _strip_data_groups(idata):

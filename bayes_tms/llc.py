@@ -1,0 +1,432 @@
+"""Local learning coefficient by exact MCMC: NUTS on the localised tempered posterior.
+
+``lambda_hat(w*) = n beta* (E[L_n(w)] - L_n(w*))`` (Lau et al., arXiv 2308.12108), the expectation
+over
+
+``p(w) ∝ exp(-n beta* L_n(w) - (gamma / 2) |w - w*|^2)``,   ``beta* = 1 / log n``
+
+(``../shared/tms-study.md`` section 4). There is no prior term: the Gaussian localisation is the
+only other factor. NUTS samples this density exactly (no step-size bias, unlike SGLD), so the
+estimate is biased only by the localisation (``gamma > 0`` pulls the draws towards ``w*``; it
+matters when ``gamma`` is comparable to the curvature ``n beta* L''``) and by ``n beta*`` being
+finite (the RLCT is the ``n beta* -> inf`` limit of the estimator).
+
+The standard error comes from the effective sample size of the ``L_n`` trace pooled over chains
+(ArviZ bulk ESS): ``se = n beta* sd(L_n) / sqrt(ESS)``.
+
+Implementation: the localised density is written as ``u ~ Normal(0, gamma^{-1/2})`` for the
+displacement and ``w = w* + u``, plus the potential ``-n beta* L_n(w)``; ``w*``, the data and
+``n beta*`` live in ``pm.Data`` containers so that one compiled model serves every centre, data
+set and temperature. Chains start at ``w*`` (``u = 0``, no jitter).
+"""
+
+from __future__ import annotations
+
+__all__ = ["LLCEstimate", "nuts_llc", "loss_llc", "nuts_llc_table", "LLC_BACKENDS"]
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from comparisons.errors import InputError, check_finite_array, check_positive_int
+
+#: accepted values of ``backend``
+LLC_BACKENDS = ("auto", "pymc", "nutpie")
+
+
+@dataclass(frozen=True, eq=False)
+class LLCEstimate:
+    """One NUTS estimate of the local learning coefficient.
+
+    Attributes
+    ----------
+    llc : float
+        ``lambda_hat = nbeta (mean_loss - loss_at_center)``.
+    se : float
+        Monte Carlo standard error ``nbeta sd(L_n) / sqrt(ess)``.
+    ess : float
+        Bulk effective sample size of the ``L_n`` trace (all chains pooled).
+    n : int
+        Sample size (``None``-like 0 for a generic loss without data).
+    nbeta : float
+        ``n beta*`` used.
+    gamma : float
+        Localisation strength.
+    chains, draws : int
+    loss_at_center : float
+        ``L_n(w*)``.
+    mean_loss : float
+        ``E[L_n]`` over the localised posterior.
+    divergences : int
+        Divergent NUTS transitions (kept draws).
+    trace : xarray.DataArray
+        ``L_n`` per draw, dims ``(chain, draw)``.
+    backend : str
+        ``"pymc"`` or ``"nutpie"``.
+    """
+
+    llc: float
+    se: float
+    ess: float
+    n: int
+    nbeta: float
+    gamma: float
+    chains: int
+    draws: int
+    loss_at_center: float
+    mean_loss: float
+    divergences: int
+    trace: Any = field(repr=False)
+    backend: str = "pymc"
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (everything but the trace)."""
+        return {"llc": self.llc, "se": self.se, "ess": self.ess, "n": self.n, "nbeta": self.nbeta,
+                "gamma": self.gamma, "chains": self.chains, "draws": self.draws,
+                "loss_at_center": self.loss_at_center, "mean_loss": self.mean_loss,
+                "divergences": self.divergences, "backend": self.backend}
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+def _positive_float(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected a positive number, got {value!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise InputError(f"{name}: expected a positive number, got {value!r}")
+    return v
+
+
+def _resolve_backend(backend: str) -> str:
+    if backend not in LLC_BACKENDS:
+        raise InputError(f"backend: expected one of {', '.join(LLC_BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        from .config import nutpie_available
+
+        return "nutpie" if nutpie_available() else "pymc"
+    if backend == "nutpie":
+        from .config import nutpie_available
+
+        if not nutpie_available():
+            raise InputError("backend: expected an installed nutpie for 'nutpie', got none")
+    return backend
+
+
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    return np.random.SeedSequence(check_positive_int("seed", seed, minimum=0))
+
+
+def _nbeta(n: int, nbeta) -> float:
+    if nbeta is None:
+        return n / np.log(n)
+    return _positive_float("nbeta", nbeta)
+
+
+def _check_common(gamma, chains, draws, tune) -> tuple[float, int, int, int]:
+    gamma = _positive_float("gamma", gamma)
+    chains = check_positive_int("chains", chains)
+    draws = check_positive_int("draws", draws)
+    tune = check_positive_int("tune", tune, minimum=0)
+    return gamma, chains, draws, tune
+
+
+# -- models --------------------------------------------------------------------------------------
+
+def _loss_model(loss_fn: Callable, d: int):
+    """Localised model of a generic loss of a parameter vector of length ``d``."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        center = pm.Data("center", np.zeros(d))
+        nbeta = pm.Data("nbeta", np.asarray(1.0))
+        scale = pm.Data("scale", np.asarray(1.0))
+        u = pm.Normal("u", 0.0, scale, shape=d)
+        loss = pm.Deterministic("loss", loss_fn(center + u))
+        pm.Potential("loglik", -nbeta * loss)
+    return model
+
+
+def _tms_model(kind: str, hidden: int, features: int, data: dict):
+    """Localised TMS model (fast one-hot or dense likelihood); data in ``pm.Data`` containers."""
+    import pymc as pm
+
+    from .likelihood import dense_loss, onehot_loss_fused
+
+    coords = {"hidden": np.arange(hidden), "feature": np.arange(features)}
+    with pm.Model(coords=coords) as model:
+        d = {k: pm.Data(k, v) for k, v in data.items()}
+        dW = pm.Normal("dW", 0.0, d["scale"], dims=("hidden", "feature"))
+        db = pm.Normal("db", 0.0, d["scale"], dims="feature")
+        W = d["W0"] + dW
+        b = d["b0"] + db
+        if kind == "onehot":
+            loss = onehot_loss_fused(W, b, d["oh_mu"], d["oh_prefix"], d["oh_start"], d["oh_end"],
+                                     d["oh_sumsq"], d["n_obs"])
+        else:
+            loss = dense_loss(W, b, d["x"], d["n_obs"])
+        loss = pm.Deterministic("loss", loss)
+        pm.Potential("loglik", -d["nbeta"] * loss)
+    return model
+
+
+#: compiled localised models keyed by (kind, backend, shape...); data are swapped per call
+_CACHE: dict[tuple, Any] = {}
+
+
+def _prepared(key: tuple, build: Callable, backend: str, data: dict):
+    """The model for ``key`` (built once) with ``data`` set: a pymc Model or a nutpie model."""
+    if key not in _CACHE:
+        model = build()
+        if backend == "nutpie":
+            import nutpie
+
+            from .likelihood import register_numba
+
+            register_numba()
+            _CACHE[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="support_point")
+        else:
+            _CACHE[key] = model
+    obj = _CACHE[key]
+    if backend == "nutpie":
+        return obj.with_data(**data)
+    import pymc as pm
+
+    with obj:
+        pm.set_data(data)
+    return obj
+
+
+def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, loss_at_center: float,
+              chains: int, draws: int, tune: int, ss: np.random.SeedSequence, progress: bool,
+              target_accept: float, cores: int) -> LLCEstimate:
+    import arviz as az
+    import xarray as xr
+
+    from .sampling import _run_nuts
+
+    idata = _run_nuts(prepared, backend, draws=draws, tune=tune, chains=chains, cores=cores,
+                      seed=int(ss.generate_state(1)[0]), target_accept=target_accept,
+                      progress=progress)
+    loss = np.asarray(idata.posterior["loss"].transpose("chain", "draw").values, dtype=float)
+    trace = xr.DataArray(loss, dims=("chain", "draw"), name="empirical_loss",
+                         attrs={"n": n, "nbeta": nbeta, "gamma": gamma})
+    stats = idata.sample_stats
+    div = int(stats["diverging"].sum()) if "diverging" in stats else -1
+    finite = np.isfinite(loss)
+    if not finite.all():  # a NaN chain is data: drop it, keep the rest
+        keep = finite.all(axis=1)
+        loss = loss[keep]
+    if loss.size == 0:
+        return LLCEstimate(np.nan, np.nan, 0.0, n, nbeta, gamma, chains, draws, loss_at_center,
+                           np.nan, div, trace, backend)
+    mean = float(loss.mean())
+    sd = float(loss.std(ddof=1)) if loss.size > 1 else np.nan
+    if loss.shape[1] >= 4:
+        ess = float(az.ess(loss, method="bulk"))
+    else:
+        ess = float(loss.size)
+    se = nbeta * sd / np.sqrt(ess) if ess > 0 else np.nan
+    return LLCEstimate(llc=float(nbeta * (mean - loss_at_center)), se=float(se), ess=ess, n=n,
+                       nbeta=nbeta, gamma=gamma, chains=chains, draws=draws,
+                       loss_at_center=float(loss_at_center), mean_loss=mean, divergences=div,
+                       trace=trace, backend=backend)
+
+
+# -- public --------------------------------------------------------------------------------------
+
+def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chains: int = 4,
+             draws: int = 1000, tune: int = 1000, seed: int | np.random.SeedSequence = 0,
+             backend: str = "auto", progress: bool = False, target_accept: float = 0.9,
+             cores: int | None = None) -> LLCEstimate:
+    """LLC of the TMS loss at ``w* = (W0, b0)`` by NUTS on the localised tempered posterior.
+
+    Parameters
+    ----------
+    W0 : array_like, shape (r, c)
+        Centre ``w*``: weights.
+    b0 : array_like, shape (c,)
+        Centre ``w*``: biases.
+    x : array_like, shape (n, c)
+        Data (the targets are the inputs); one-hot rows ``mu e_j`` select the exact fast
+        likelihood automatically. ``n >= 2``.
+    gamma : float
+        Localisation strength (> 0).
+    nbeta : float, optional
+        ``n beta*``; default ``n / log n`` (``beta* = 1 / log n``).
+    chains, draws, tune : int
+        NUTS chains (each started at ``w*``), kept draws and warm-up steps per chain.
+    seed : int or numpy.random.SeedSequence
+        Root of the sampler's randomness.
+    backend : {"auto", "pymc", "nutpie"}
+        ``"auto"``: nutpie when installed, else PyMC.
+    progress : bool
+        Show the sampler's progress bar.
+    target_accept : float
+        NUTS step-size adaptation target.
+    cores : int, optional
+        Parallel chains (default ``min(chains, 2)``; PyMC with one core avoids process start-up).
+
+    Returns
+    -------
+    LLCEstimate
+        ``llc``, ``se`` (from the ESS of the ``L_n`` trace), ``trace (chain, draw)`` and the
+        settings.
+
+    Notes
+    -----
+    ``lambda_hat = n beta* (E[L_n] - L_n(w*))`` over ``exp(-n beta* L_n(w) - gamma |w - w*|^2 / 2)``
+    (no prior term). Compiled models are cached per (likelihood, back-end, r, c): repeated calls
+    pay only for sampling.
+
+    Examples
+    --------
+    >>> from comparisons.theory import enumerate_phases, sample_inputs
+    >>> p = next(q for q in enumerate_phases(6) if q.label == "6")
+    >>> est = nuts_llc(p.W, p.b, sample_inputs(10_000, 6, 0), draws=300, tune=300)  # doctest: +SKIP
+    >>> abs(est.llc - p.llc) < 3 * est.se + 0.1 * p.llc  # doctest: +SKIP
+    True
+    """
+    from .model import check_data, model_data, resolve_likelihood
+
+    gamma, chains, draws, tune = _check_common(gamma, chains, draws, tune)
+    backend = _resolve_backend(backend)
+    W0 = check_finite_array("W0", W0)
+    b0 = check_finite_array("b0", b0)
+    if W0.ndim != 2 or b0.ndim != 1 or b0.shape[0] != W0.shape[1]:
+        raise InputError(f"w*: expected W0 of shape (r, c) and b0 of shape (c,), got {W0.shape} and {b0.shape}")
+    x = check_data(x)
+    if x.shape[1] != W0.shape[1]:
+        raise InputError(f"x: expected {W0.shape[1]} features (columns of W0), got {x.shape[1]}")
+    n = check_positive_int("n (rows of x)", x.shape[0], minimum=2)
+    nb = _nbeta(n, nbeta)
+    ss = _seed_sequence(seed)
+    kind = resolve_likelihood(x, "auto")
+    r, c = W0.shape
+    data = dict(model_data(x, kind))
+    data.update(W0=W0, b0=b0, nbeta=np.asarray(nb), scale=np.asarray(gamma ** -0.5))
+    key = ("tms", kind, backend, r, c)
+    prepared = _prepared(key, lambda: _tms_model(kind, r, c, data), backend, data)
+    loss0 = _tms_loss(W0, b0, x)
+    return _estimate(prepared, backend, n=n, nbeta=nb, gamma=gamma, loss_at_center=loss0,
+                     chains=chains, draws=draws, tune=tune, ss=ss, progress=progress,
+                     target_accept=_accept(target_accept), cores=cores or min(chains, 2))
+
+
+def _accept(v) -> float:
+    v = _positive_float("target_accept", v)
+    if not v < 1:
+        raise InputError(f"target_accept: expected a number in (0, 1), got {v!r}")
+    return v
+
+
+def _tms_loss(W0: np.ndarray, b0: np.ndarray, x: np.ndarray) -> float:
+    from comparisons.theory import empirical_loss, empirical_loss_onehot, is_onehot, onehot_summary
+
+    if is_onehot(x):
+        return float(empirical_loss_onehot(W0, b0, onehot_summary(x)))
+    return float(empirical_loss(W0, b0, x))
+
+
+def loss_llc(loss_fn: Callable, w0, *, n: int, gamma: float = 1.0, nbeta: float | None = None,
+             chains: int = 4, draws: int = 1000, tune: int = 1000,
+             seed: int | np.random.SeedSequence = 0, backend: str = "auto", progress: bool = False,
+             target_accept: float = 0.9, cores: int | None = None, name: str | None = None) -> LLCEstimate:
+    """LLC of a generic loss ``K(w)`` at ``w0`` by NUTS (the engine of :func:`nuts_llc`).
+
+    Parameters
+    ----------
+    loss_fn : callable
+        Maps a PyTensor vector ``w`` of length ``d`` to a scalar PyTensor expression ``K(w)``
+        (e.g. ``lambda w: (w ** 2).sum()``); it plays the role of ``L_n``.
+    w0 : array_like, shape (d,)
+        Centre ``w*``.
+    n : int
+        The sample size the temperature refers to (``n >= 2``; ``nbeta`` defaults to ``n / log n``).
+    name : str, optional
+        Key of the compiled-model cache; give one per distinct ``loss_fn`` to reuse compilation
+        across calls (default: no caching).
+    Other parameters as in :func:`nuts_llc`.
+
+    Returns
+    -------
+    LLCEstimate
+        With ``lambda_hat = nbeta (E[K] - K(w0))``.
+    """
+    gamma, chains, draws, tune = _check_common(gamma, chains, draws, tune)
+    backend = _resolve_backend(backend)
+    n = check_positive_int("n", n, minimum=2)
+    nb = _nbeta(n, nbeta)
+    w0 = check_finite_array("w0", w0).ravel()
+    ss = _seed_sequence(seed)
+    data = {"center": w0, "nbeta": np.asarray(nb), "scale": np.asarray(gamma ** -0.5)}
+    key = ("loss", name, backend, w0.size) if name is not None else ("loss", id(loss_fn), object())
+    prepared = _prepared(key, lambda: _loss_model(loss_fn, w0.size), backend, data)
+    if name is None:
+        _CACHE.pop(key, None)
+    import pytensor
+    import pytensor.tensor as pt
+
+    w = pt.vector("w")
+    loss0 = float(pytensor.function([w], loss_fn(w))(w0))
+    return _estimate(prepared, backend, n=n, nbeta=nb, gamma=gamma, loss_at_center=loss0,
+                     chains=chains, draws=draws, tune=tune, ss=ss, progress=progress,
+                     target_accept=_accept(target_accept), cores=cores or min(chains, 2))
+
+
+def nuts_llc_table(points: Sequence, ns: Iterable[int], *, features: int | None = None,
+                   data_seed: int = 0, seed: int = 0, progress: bool = False, **kwargs) -> list[dict]:
+    """NUTS-LLC at several centres and sample sizes (rows of an accuracy table).
+
+    Parameters
+    ----------
+    points : sequence of Phase or of (label, W0, b0)
+        Centres ``w*``; a :class:`comparisons.theory.Phase` also supplies the theory
+        (``llc``, or ``llc_bound`` on a non-C^2 wall).
+    ns : iterable of int
+        Sample sizes; data set ``n`` is ``sample_inputs(n_max, c, data_seed)[:n]`` (nested).
+    features : int, optional
+        ``c`` (default: the columns of the first centre).
+    data_seed, seed : int
+        Data stream seed; sampler root seed (the run at ``(point i, n)`` uses
+        ``SeedSequence([seed, i, n])``).
+    **kwargs
+        Passed to :func:`nuts_llc` (``gamma``, ``chains``, ``draws``, ``tune``, ``backend``...).
+
+    Returns
+    -------
+    list of dict
+        ``{phase, n, llc, se, ess, theory, theory_kind, nbeta, gamma, divergences, ...}``.
+    """
+    from tqdm.auto import tqdm
+
+    from comparisons.theory import sample_inputs
+
+    ns = sorted(check_positive_int("n", v, minimum=2) for v in ns)
+    if not ns:
+        raise InputError("ns: expected at least one sample size, got none")
+    items = []
+    for p in points:
+        if hasattr(p, "W") and hasattr(p, "label"):
+            th, kind = (p.llc, "llc") if p.llc is not None else (p.llc_bound, "llc_bound")
+            items.append((p.label, np.asarray(p.W), np.asarray(p.b), th, kind))
+        else:
+            label, W0, b0 = p
+            items.append((str(label), np.asarray(W0, float), np.asarray(b0, float), None, ""))
+    if not items:
+        raise InputError("points: expected at least one centre, got none")
+    c = features or items[0][1].shape[1]
+    x_all = sample_inputs(max(ns), c, data_seed)
+    rows = []
+    bar = tqdm(total=len(items) * len(ns), desc="nuts llc", disable=not progress)
+    for i, (label, W0, b0, th, kind) in enumerate(items):
+        for n in ns:
+            est = nuts_llc(W0, b0, x_all[:n], seed=np.random.SeedSequence([seed, i, n]), **kwargs)
+            rows.append({"phase": label, "n": n, **est.to_dict(), "theory": th, "theory_kind": kind})
+            bar.update(1)
+    bar.close()
+    return rows
