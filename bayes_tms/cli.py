@@ -54,6 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cores", type=int, default=None, help="parallel chains (default 2)")
     parser.add_argument("--bootstrap", type=int, default=None, help="bootstrap replicates over chains (default 1000)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    from comparisons.sweep import add_sweep_arguments
+
+    add_sweep_arguments(parser)
+    # one rung at a time in this process by default: the NUTS back-ends run chains in parallel
+    parser.set_defaults(executor="inline")
+    for action in parser._actions:
+        if action.dest == "executor":
+            action.help = ("where the rungs (one task per n) run (default: inline, since the NUTS back-ends "
+                           "already run chains in parallel; process pool; Dask with --scheduler/--dask-local)")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -80,8 +89,14 @@ def run(args: argparse.Namespace) -> int:
 
     from .pipeline import run_bayes
 
+    from comparisons.sweep import sweep_kwargs
+
     config = config_from_args(args)
-    summary = run_bayes(config, args.out, progress=not args.no_progress)
+    if (args.scheduler or args.dask_local) and args.executor == "inline":
+        args.executor = "dask"
+    kw = sweep_kwargs(args)
+    kw.pop("progress")
+    summary = run_bayes(config, args.out, progress=not args.no_progress, **kw)
     print(f"bayes: {len(config.ns)} n x {config.chains} chains x {config.draws} draws "
           f"({config.backend}) in {summary['wall_s']:.1f} s sampling; "
           f"{summary['divergences']} divergences in {summary['draws_total']} draws")

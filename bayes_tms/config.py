@@ -68,6 +68,9 @@ class BayesConfig:
             check_positive_int("n", n)
         if len(set(self.ns)) != len(self.ns) or list(self.ns) != sorted(self.ns):
             raise InputError(f"n: expected increasing distinct sample sizes, got {list(self.ns)}")
+        if min(self.ns) < self.features:
+            raise InputError(f"n: expected sample sizes >= the number of features c = {self.features}, "
+                             f"got {min(self.ns)}")
         check_positive_int("chains", self.chains)
         check_positive_int("draws", self.draws)
         check_positive_int("tune", self.tune, minimum=0)

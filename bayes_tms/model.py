@@ -13,6 +13,7 @@ __all__ = ["build_model", "model_data", "resolve_likelihood", "check_data"]
 
 import numpy as np
 
+from comparisons.config_file import check_positive_float
 from comparisons.errors import InputError, check_finite_array, check_positive_int
 from comparisons.theory import is_onehot
 
@@ -83,8 +84,8 @@ def build_model(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: float = 1
 
     x = check_data(x)
     hidden = check_positive_int("hidden", hidden)
-    beta = _positive("beta", beta)
-    prior_sigma = _positive("prior_sigma", prior_sigma)
+    beta = check_positive_float("beta", beta)
+    prior_sigma = check_positive_float("prior_sigma", prior_sigma)
     kind = resolve_likelihood(x, likelihood)
     c = x.shape[1]
     coords = {"hidden": np.arange(hidden), "feature": np.arange(c)}
@@ -102,13 +103,3 @@ def build_model(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: float = 1
         pm.Potential("loglik", -data["n_obs"] * np.asarray(beta, dtype="float64") * loss)
     model.tms_likelihood = kind  # read by the sampler and the benchmark
     return model
-
-
-def _positive(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: expected a positive number, got {value!r}") from None
-    if not (np.isfinite(v) and v > 0):
-        raise InputError(f"{name}: expected a positive number, got {value!r}")
-    return v

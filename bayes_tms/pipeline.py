@@ -31,7 +31,7 @@ def write_csv(path, rows, columns) -> Path:
     return write_text(path, buf.getvalue())
 
 
-def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True) -> dict:
+def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -> dict:
     """Run the sweep and write every output into ``out_dir``.
 
     Files: ``posterior_nNNNNN.nc`` per ``n``, ``occupancy.csv`` (``n, phase, fraction, lower,
@@ -42,6 +42,9 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True) -> dict:
     (dominant-phase changes by phase and by family, each ``{"from", "to", "n", "lower", "upper",
     "predicted_n", ...}``), ``diagnostics.csv``, ``occupancy.png`` and ``config.json``.
 
+    ``sweep`` keywords (``executor``, ``workers``, ``scheduler``, ``retries``) go to
+    :func:`bayes_tms.sampling.run_sweep`.
+
     Returns
     -------
     dict
@@ -50,7 +53,7 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True) -> dict:
     out = check_writable_dir(out_dir)
     write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash()})
     t0 = time.perf_counter()
-    posts = run_sweep(config, out, progress=progress)
+    posts = run_sweep(config, out, progress=progress, **sweep)
     wall = time.perf_counter() - t0
     # raw: fractions of draws (valid where chains mix); primary: ladder bridge reweighting,
     # which needs no mixing between phases (bayes_tms.reweight)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array
-from comparisons.io import write_netcdf
+from comparisons.io import atomic_path, write_netcdf
 from comparisons.theory import (classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
                                 is_onehot, onehot_summary, population_loss, sample_inputs)
 
@@ -272,30 +272,86 @@ def read_posterior(path, config: BayesConfig | None = None, n: int | None = None
     return idata
 
 
-def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True) -> dict[int, Any]:
-    """Sample every ``n`` of ``config.ns`` and write ``posterior_nNNNNN.nc`` into ``out_dir``.
+#: format of a rung's stored result; bump when what :func:`sample_rung` returns changes
+RUNG_FORMAT = 1
+_WORKER_CACHE = _Compiled()  # compiled models reused by the rungs a worker samples
 
-    Resumable: an ``n`` whose file exists, reads back and carries the same config hash is
-    skipped (the seed rule makes its draws identical to a fresh run). Returns ``{n: idata}``.
+
+def rung_tasks(config: BayesConfig) -> list:
+    """One :class:`comparisons.sweep.Task` per ``n`` of the ladder (keyed by the draws' settings)."""
+    from comparisons.sweep import Task
+
+    base = config.posterior_dict()
+    return [Task(f"bayes n={n}", {**base, "n": int(n)}, seed=config.seed) for n in config.ns]
+
+
+def sample_rung(task, cores: int = 2):
+    """Sample the posterior of one rung; the module-level task function of :func:`run_sweep`.
+
+    ``cores`` (parallel chains) does not change the draws, so it is not part of the task's key.
+    Returns the InferenceData as an ``xarray.DataTree`` (the results store writes it as netCDF).
     """
-    from tqdm.auto import tqdm
+    cfg = dict(task.config)
+    n = cfg.pop("n")
+    config = BayesConfig(**cfg, ns=(n,), cores=cores)
+    x = sample_inputs(n, config.features, config.seed)  # prefix-stable: the first n rows of the stream
+    return sample_posterior(x, config, progress=False, cache=_WORKER_CACHE).to_datatree()
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("pymc", "pytensor", "nutpie", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: str = "inline",
+              workers: int | None = None, scheduler=None, retries: int = 2) -> dict[int, Any]:
+    """Sample every ``n`` of ``config.ns`` through the sweep runner; write ``posterior_nNNNNN.nc``.
+
+    Each rung is one task of :func:`comparisons.sweep.run_sweep`, stored under ``out_dir/tasks``
+    by a hash of its settings and the sampler versions, written atomically. A re-run skips every
+    intact rung, recomputes missing or corrupt ones, and gives the same draws (the seed rule
+    depends on ``n`` only). ``posterior_nNNNNN.nc`` are hard links to the stored results (copies
+    where links are impossible). The default executor is in-process: the NUTS back-ends already
+    run chains in parallel. Returns ``{n: idata}``; raises InputError naming the failed rungs.
+    """
+    import shutil
+
+    import arviz as az
+
+    from comparisons.sweep import ResultStore
+    from comparisons.sweep import run_sweep as sweep
 
     out_dir = Path(out_dir)
-    x_all = nested_data(config)
-    cache = _Compiled()
+    store = ResultStore(out_dir / "tasks", result_format=RUNG_FORMAT, versions=_versions())
+    import functools
+
+    res = sweep(rung_tasks(config), functools.partial(sample_rung, cores=config.cores), store, executor=executor, workers=workers,
+                scheduler=scheduler, retries=retries, progress=progress, desc="bayes sweep")
+    if not res.ok:
+        res.exit_status()
+        raise InputError(f"bayes sweep: {len(res.failures)} of {len(res.tasks)} rungs failed "
+                         f"(first: {res.failures[0].error}); finished rungs are kept, re-run to resume")
     results: dict[int, Any] = {}
-    bar = tqdm(config.ns, desc="bayes sweep", unit="n", disable=not progress)
-    for n in bar:
-        bar.set_postfix(n=n)
-        path = posterior_path(out_dir, n)
-        if path.exists():
-            try:
-                results[n] = read_posterior(path, config, n)
-                continue
-            except (InputError, OSError, ValueError, KeyError):
-                pass  # damaged or from another configuration: sample again
-        idata = sample_posterior(x_all[:n], config, progress=progress and bool(os.isatty(2)),
-                                 cache=cache)
-        write_netcdf(idata, path)
+    for n, tree, src in zip(config.ns, res.results, res.paths):
+        dst = posterior_path(out_dir, n)
+        if not (dst.exists() and os.path.samefile(src, dst)):
+            with atomic_path(dst) as tmp:
+                tmp.unlink()
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    shutil.copyfile(src, tmp)
+        idata = az.InferenceData.from_datatree(tree)
+        post = idata.posterior
+        if post["phase"].dtype.kind not in "US":
+            post["phase"] = post["phase"].astype(str)
+        check_posterior(idata, config, n)
         results[n] = idata
     return results

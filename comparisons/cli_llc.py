@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 
 from .config_file import float_list_arg, positive_float_arg, positive_int_arg
+from .cli_theory import _features
 from .errors import InputError
 
 HELP = "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"
@@ -66,16 +67,6 @@ def _labels(text: str) -> tuple[str, ...]:
     if not labels:
         raise InputError(f"--phases: expected a comma-separated list of phase labels, got {text!r}")
     return labels
-
-
-def _features(value: str) -> int:
-    try:
-        c = int(value)
-    except ValueError:
-        raise InputError(f"--features: expected an integer from 2 to 8, got {value!r}") from None
-    if not 2 <= c <= 8:
-        raise InputError(f"--features: expected an integer from 2 to 8, got {c}")
-    return c
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -100,6 +100,9 @@ class TrainConfig:
         check_positive_int("features", self.features, minimum=2)
         check_positive_int("hidden", self.hidden)
         check_positive_int("n", self.n)
+        if self.n < self.features:
+            raise InputError(f"n: expected at least the number of features c = {self.features} samples, "
+                             f"got {self.n}")
         check_positive_int("batch_size", self.batch_size)
         if self.batch_size > self.n:
             raise InputError(f"batch_size: expected at most n = {self.n}, got {self.batch_size}")

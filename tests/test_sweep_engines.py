@@ -66,3 +66,45 @@ def test_bad_sweep_flags(tmp_path, capsys, extra, fragment):
     assert main(TINY + ["--out", str(tmp_path)] + extra) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1
+
+
+BAYES = ["bayes", "--features", "6", "--n", "100,200", "--chains", "2", "--draws", "20", "--tune", "20",
+         "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress"]
+
+
+def test_bayes_rungs_corrupt_result_is_recomputed_others_reused(tmp_path):
+    out = tmp_path / "b"
+    assert main(BAYES + ["--out", str(out)]) == 0
+    first = results(out)
+    assert len(first) == 2
+    victim = sorted(first)[0]
+    path = out / "tasks" / "results" / victim
+    path.write_bytes(path.read_bytes()[:100])  # truncate: no longer intact
+    ref = {n: np.array(xr.open_dataset(out / f"posterior_n{n:05d}.nc", group="posterior", engine="h5netcdf").W)
+           for n in (100, 200)}
+    assert main(BAYES + ["--out", str(out)]) == 0
+    again = results(out)
+    assert again[victim] != first[victim]
+    assert all(again[k] == t for k, t in first.items() if k != victim)
+    for n in (100, 200):
+        with xr.open_dataset(out / f"posterior_n{n:05d}.nc", group="posterior", engine="h5netcdf") as ds:
+            np.testing.assert_array_equal(ds.W.values, ref[n])
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (BAYES[:4] + ["4"] + BAYES[5:], "n: expected sample sizes >= the number of features c = 6, got 4"),
+    (BAYES[:8] + ["0"] + BAYES[9:], "draws: expected an integer >= 1, got 0"),
+    (["sgd", "--preset", "quick", "--n", "3"], "n: expected at least the number of features c = 6"),
+    (["kgons", "--features", "1"], "--features: expected an integer from 2 to 8"),
+])
+def test_each_bad_input_gets_its_one_line_message(tmp_path, capsys, argv, fragment):
+    assert main(argv + ["--out", str(tmp_path / "x")] if argv[0] != "kgons" else argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(BAYES + ["--out", str(blocker / "sub")]) == 2
+    assert "--out: expected a writable folder" in capsys.readouterr().err
