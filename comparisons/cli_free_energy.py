@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prior scale σ (default 1)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from .sweep import add_sweep_arguments
+
+    add_sweep_arguments(parser)
+    parser.set_defaults(executor="inline")  # one n at a time unless asked: SMC is CPU-bound
 
 
 def _read_bayes_dir(path: str, args: argparse.Namespace) -> list[dict]:
@@ -68,17 +72,23 @@ def _read_bayes_dir(path: str, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    return {name: metadata.version(name) for name in ("pymc", "pytensor", "numpy")}
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the SMC ladder, compare, write the files; return the exit status."""
     import numpy as np
 
     from bayes_tms.pipeline import write_csv
-    from bayes_tms.smc import smc_ladder
+    from bayes_tms.smc import smc_task, smc_tasks
 
     from .free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
                                        plot_free_energy)
     from .io import check_writable_dir, save_figure, write_json
-    from .theory import enumerate_phases, sample_inputs
+    from .theory import enumerate_phases
 
     if args.features > 8:
         raise InputError(f"--features: expected 2 <= c <= 8 (k-gon theory), got {args.features}")
@@ -86,10 +96,17 @@ def run(args: argparse.Namespace) -> int:
     out = check_writable_dir(args.out)
     ns = sorted(args.n)
     phases = enumerate_phases(args.features)
-    x_all = sample_inputs(max(ns), args.features, args.seed)
-    results = smc_ladder(x_all, ns, seed=args.seed, particles=args.particles, runs=args.runs,
-                         mutation_steps=args.mutation_steps, beta=args.beta,
-                         prior_sigma=args.prior_sigma, progress=not args.no_progress)
+    from .sweep import ResultStore, run_sweep, sweep_kwargs
+
+    if (args.scheduler or args.dask_local) and args.executor == "inline":
+        args.executor = "dask"
+    tasks = smc_tasks(args.features, ns, seed=args.seed, particles=args.particles, runs=args.runs,
+                      mutation_steps=args.mutation_steps, beta=args.beta, prior_sigma=args.prior_sigma)
+    store = ResultStore(out / "tasks", result_format=1, versions=_versions())
+    res = run_sweep(tasks, smc_task, store, desc="smc", **sweep_kwargs(args))
+    if not res.ok:
+        return res.exit_status()
+    results = list(res.results)
     logz = np.array([r.log_evidence_mean for r in results])
     se = np.array([r.log_evidence_se for r in results])
     spread = np.array([np.ptp(r.log_evidence) if r.log_evidence.size > 1 else np.nan for r in results])

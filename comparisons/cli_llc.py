@@ -105,6 +105,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        metavar="G1,G2", help="calibration gammas; default 1,10,100")
     sweep.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="folder for the sweep's llc_table.csv and llc_vs_n.png")
+    _add_sweep(parser)
+
+
+def _add_sweep(parser: argparse.ArgumentParser) -> None:
+    from .sweep import add_sweep_arguments
+
+    add_sweep_arguments(parser)
+    parser.set_defaults(executor="inline")  # the samplers use the cores themselves
 
 
 def _sampler_kwargs(args) -> dict:
@@ -135,14 +143,27 @@ def run(args: argparse.Namespace) -> int:
             write_text(out / "calibration.csv", ds.to_dataframe().to_csv())
             print(f"wrote {out / 'calibration.csv'}")
             return 0
+        from .sweep import ResultStore, run_sweep, sweep_kwargs
+
         kw = _sampler_kwargs(args)
-        rows = []
-        for row in acc.iter_accuracy_rows(args.features, args.phases or ([args.phase] if args.phase else None),
-                                          args.ns or ((args.n,) if args.n else (1000, 5000, 10_000, 100_000)),
-                                          args.methods or acc.METHODS, **kw):
-            rows.append(row)
-            write_text(out / "llc_table.csv", acc.rows_to_csv(rows))
-            if args.format == "text":
+        kw.pop("progress", None)
+        tasks = acc.llc_tasks(args.features, args.phases or ([args.phase] if args.phase else None),
+                              args.ns or ((args.n,) if args.n else (1000, 5000, 10_000, 100_000)),
+                              args.methods or acc.METHODS, **kw)
+        if (args.scheduler or args.dask_local) and args.executor == "inline":
+            args.executor = "dask"
+        from importlib import metadata
+
+        versions = {m: metadata.version(m) for m in ("torch", "pymc", "pytensor", "numpy")}
+        res = run_sweep(tasks, acc.llc_task, ResultStore(out / "tasks", result_format=1, versions=versions),
+                        desc="llc",
+                        **sweep_kwargs(args))
+        if not res.ok:
+            return res.exit_status()
+        rows = list(res.results)
+        write_text(out / "llc_table.csv", acc.rows_to_csv(rows))
+        if args.format == "text":
+            for row in rows:
                 print(f"{row['phase']:>5} n={row['n']:<8d} {row['method']:<5} llc={row['llc']:.3f} "
                       f"+- {row['se']:.3f}  theory={row['theory']:g} ({row['theory_kind']})  "
                       f"{row['wall_s']:.1f}s", flush=True)

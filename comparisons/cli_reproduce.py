@@ -68,6 +68,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bayes", action="store_true", help="leave out the Bayesian sweep")
     parser.add_argument("--skip-sgd", action="store_true", help="leave out the SGD ensemble")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    from .sweep import add_sweep_arguments
+
+    add_sweep_arguments(parser)  # forwarded to both engines when given
+    parser.set_defaults(executor=None, retries=None)
+
+
+def _sweep_flags(args: argparse.Namespace) -> list[str]:
+    flags = []
+    for name in ("executor", "workers", "scheduler", "retries"):
+        value = getattr(args, name, None)
+        if value is not None:
+            flags += [f"--{name}", str(value)]
+    if getattr(args, "dask_local", False):
+        flags.append("--dask-local")
+    return flags
 
 
 def engine_arguments(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -76,8 +91,9 @@ def engine_arguments(args: argparse.Namespace) -> dict[str, list[str]]:
     out = Path(args.out)
     common = ["--features", str(args.features), "--seed", str(args.seed)]
     quiet = ["--no-progress"] if args.no_progress else []
-    return {"bayes": ["bayes", *bayes, *common, "--out", str(out / "bayes"), *quiet],
-            "sgd": ["sgd", *sgd, *common, "--out", str(out / "sgd"), *quiet]}
+    sweep = _sweep_flags(args)
+    return {"bayes": ["bayes", *bayes, *common, "--out", str(out / "bayes"), *quiet, *sweep],
+            "sgd": ["sgd", *sgd, *common, "--out", str(out / "sgd"), *quiet, *sweep]}
 
 
 def run(args: argparse.Namespace) -> int:

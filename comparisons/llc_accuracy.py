@@ -155,6 +155,16 @@ def iter_accuracy_rows(c: int = 6, labels: Sequence[str] | None = None,
     ``labels`` defaults to :data:`DEFAULT_LABELS` of ``c`` (every k-gon with k >= c - 2
     otherwise); ``kwargs`` go to :func:`llc_estimate`. Inputs are checked before any sampling.
     """
+    labels, ns = _checked_grid(c, labels, ns, methods)
+    for lab in labels:
+        for n in ns:
+            for m in methods:
+                yield llc_estimate(c, lab, n, m, **kwargs)
+
+
+def _checked_grid(c: int, labels: Sequence[str] | None, ns: Sequence[int],
+                  methods: Sequence[str]) -> tuple[tuple[str, ...], list[int]]:
+    """Default and validate the phase labels, sample sizes and methods of a table."""
     if labels is None:
         labels = DEFAULT_LABELS.get(c) or tuple(p.label for p in enumerate_phases(c)
                                                if p.k >= c - 2 and "-" not in p.label)
@@ -163,11 +173,7 @@ def iter_accuracy_rows(c: int = 6, labels: Sequence[str] | None = None,
     for m in methods:
         if m not in METHODS:
             raise InputError(f"method: expected one of {', '.join(METHODS)}, got {m!r}")
-    ns = [check_positive_int("n", n, minimum=2) for n in ns]
-    for lab in labels:
-        for n in ns:
-            for m in methods:
-                yield llc_estimate(c, lab, n, m, **kwargs)
+    return tuple(labels), [check_positive_int("n", n, minimum=2) for n in ns]
 
 
 def rows_to_csv(rows: Iterable[dict]) -> str:
@@ -263,3 +269,23 @@ def calibration_table(c: int, label: str, n: int, step_nbetas: Sequence[float] =
     theory, kind = theory_llc(c, label)
     ds.attrs.update({"phase": label, "features": c, "theory": theory, "theory_kind": kind})
     return ds
+
+
+def llc_tasks(c: int, labels: Sequence[str] | None, ns: Sequence[int], methods: Sequence[str] = METHODS,
+              **kwargs) -> list:
+    """One :class:`comparisons.sweep.Task` per phase x n x method (the rows of the table).
+
+    Inputs are checked here, before any sampling; ``kwargs`` go to :func:`llc_estimate` and are
+    part of each task's key.
+    """
+    from .sweep import Task
+
+    labels, ns = _checked_grid(c, labels, ns, methods)
+    return [Task(f"llc {lab} n={n} {m}", {"c": c, "label": lab, "n": n, "method": m, **kwargs},
+                 seed=int(kwargs.get("seed", 0))) for lab in labels for n in ns for m in methods]
+
+
+def llc_task(task) -> dict:
+    """Run one task of :func:`llc_tasks`: one table row (module level, for any executor)."""
+    cfg = dict(task.config)
+    return llc_estimate(cfg.pop("c"), cfg.pop("label"), cfg.pop("n"), cfg.pop("method"), **cfg)

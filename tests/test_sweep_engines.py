@@ -77,11 +77,13 @@ def test_bayes_rungs_corrupt_result_is_recomputed_others_reused(tmp_path):
     assert main(BAYES + ["--out", str(out)]) == 0
     first = results(out)
     assert len(first) == 2
+    ref = {}
+    for n in (100, 200):
+        with xr.open_dataset(out / f"posterior_n{n:05d}.nc", group="posterior", engine="h5netcdf") as ds:
+            ref[n] = ds.W.values.copy()
     victim = sorted(first)[0]
     path = out / "tasks" / "results" / victim
     path.write_bytes(path.read_bytes()[:100])  # truncate: no longer intact
-    ref = {n: np.array(xr.open_dataset(out / f"posterior_n{n:05d}.nc", group="posterior", engine="h5netcdf").W)
-           for n in (100, 200)}
     assert main(BAYES + ["--out", str(out)]) == 0
     again = results(out)
     assert again[victim] != first[victim]
