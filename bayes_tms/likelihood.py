@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from comparisons.errors import InputError
-from comparisons.theory import is_onehot
+from comparisons.theory import onehot_summary
 
 #: names of the likelihood implementations accepted by :func:`bayes_tms.build_model`
 LIKELIHOODS = ("auto", "dense", "onehot")
@@ -80,18 +80,12 @@ def onehot_arrays(x: np.ndarray) -> OneHotArrays:
 
     All-zero rows are counted under feature 0 (their loss does not depend on the feature).
     """
-    x = np.asarray(x, dtype=float)
-    if not is_onehot(x):
-        raise InputError("x: expected one-hot rows x = mu e_j with mu >= 0, got other data")
-    n, c = x.shape
-    feature = np.argmax(x, axis=1)
-    mags = x[np.arange(n), feature]
-    order = np.lexsort((mags, feature))
-    mu = mags[order]
-    counts = np.bincount(feature, minlength=c)
+    summary = onehot_summary(x)  # validates; magnitudes sorted per feature (the numpy twin's layout)
+    n, c, counts = summary.n, summary.c, summary.counts
+    mu = np.concatenate([summary.mu[j, :counts[j]] for j in range(c)])
     end = np.cumsum(counts).astype(np.int64)
     start = (end - counts).astype(np.int64)
-    keys = mu + _BLOCK * feature[order]
+    keys = mu + _BLOCK * np.repeat(np.arange(c), counts)
     prefix = np.zeros((n + 1, 3))
     prefix[1:] = np.cumsum(mu[:, None] ** np.arange(3), axis=0)
     return OneHotArrays(n=n, c=c, mu=mu, keys=keys, prefix=prefix, start=start, end=end,
