@@ -18,11 +18,39 @@ Implementation: the localised density is written as ``u ~ Normal(0, gamma^{-1/2}
 displacement and ``w = w* + u``, plus the potential ``-n beta* L_n(w)``; ``w*``, the data and
 ``n beta*`` live in ``pm.Data`` containers so that one compiled model serves every centre, data
 set and temperature. Chains start at ``w*`` (``u = 0``, no jitter).
+
+Basin restriction (``restrict="basin"``). The LLC of a critical point is a property of its
+neighbourhood (Watanabe's RLCT of ``L`` near ``w*``), so the right target is the localised tempered
+posterior *restricted to the basin of the phase*: at a saddle of ``L`` (the 5-gon, 5+, the 4-gons
+of c = 6) the unrestricted density ``exp(-n beta* L_n - gamma |w - w*|^2 / 2)`` puts almost all of
+its mass in a lower-loss phase once ``n beta*`` is large (a dead column comes alive, a ``+`` column
+grows into a polygon vertex) and ``lambda_hat`` goes very negative. The basin is the set where
+every column keeps the role it has at ``w*`` (the roles of :mod:`comparisons.theory.classify`,
+``P = PRESENT_NORM``):
+
+- present and firing (``|W_j| >= P``, ``|W_j|^2 + b_j > 0``): stays so;
+- present and switched off (a ``-``): ``|W_j| >= P``, ``|W_j|^2 + b_j <= 0``;
+- ``+`` (absent, ``b_j > 0``): ``|W_j| < P``, ``b_j > 0``;
+- dead (absent, ``b_j <= 0``): ``|W_j| < P`` and ``|W_j|^2 + b_j <= 0``, i.e. the unit never fires
+  for its own feature (``mu <= 1``). This is stricter than the classifier's "absent, ``b_j <= 0``":
+  the classifier's set contains a half-alive column (``|W_j| ~ 0.37``, ``b_j ~ 0``) whose
+  population loss at the 5-gon is ``0.0669 < L(5) = 0.0687``, an escape of ``n beta* * 0.0019``
+  nats (16 at n = 1e5); inside the never-firing set the minimum of ``L`` is ``L(w*)`` (checked by
+  constrained optimisation at 5 and 5+).
+
+It is a hard constraint: a PyTensor ``switch`` on these invariants (column norms and biases,
+invariant under the O(2) symmetry) adds ``-inf`` to the log density outside. NUTS handles it
+exactly (a leapfrog step that leaves the set ends the trajectory; PyMC and nutpie report it as a
+divergence, so with ``restrict="basin"`` the ``divergences`` count includes boundary hits).
+Inside the set the dead-column directions are exactly flat up to the soft walls of the cross terms,
+so they add ``O((n beta*)^{-1/2})`` to the estimate, as they should (``lambda`` counts them as 0).
 """
+
 
 from __future__ import annotations
 
-__all__ = ["LLCEstimate", "nuts_llc", "loss_llc", "nuts_llc_table", "LLC_BACKENDS"]
+__all__ = ["LLCEstimate", "nuts_llc", "loss_llc", "nuts_llc_table", "LLC_BACKENDS", "RESTRICTS",
+           "basin_roles", "in_basin"]
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -33,6 +61,12 @@ from comparisons.errors import InputError, check_finite_array, check_positive_in
 
 #: accepted values of ``backend``
 LLC_BACKENDS = ("auto", "pymc", "nutpie")
+#: accepted values of ``restrict``
+RESTRICTS = ("auto", "basin", None)
+
+#: column roles of the basin (see the module docstring)
+ROLE_FIRING, ROLE_OFF, ROLE_PLUS, ROLE_DEAD = 0, 1, 2, 3
+_ROLE_NAMES = ("present-firing", "present-off", "plus", "dead")
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +98,17 @@ class LLCEstimate:
         ``L_n`` per draw, dims ``(chain, draw)``.
     backend : str
         ``"pymc"`` or ``"nutpie"``.
+    restrict : str or None
+        ``"basin"`` when the target was restricted to the basin of ``w*``, else ``None``.
+    basin_fraction : float
+        Fraction of the kept draws inside the basin of ``w*`` (:func:`in_basin`; 1 by
+        construction when restricted; NaN for a generic loss). Below 1 without the restriction
+        means the localised posterior left the phase.
+    failed_chains : int
+        Chains left out because their warm-up failed: a non-finite loss, or a final step size
+        below ``1/STUCK_STEP_RATIO`` of the median over chains (such a chain barely moves, so its
+        mean loss sits near ``w*`` or wherever it started; seen at n >= 1e5). Failures are data:
+        counted here, never averaged in.
     """
 
     llc: float
@@ -79,13 +124,17 @@ class LLCEstimate:
     divergences: int
     trace: Any = field(repr=False)
     backend: str = "pymc"
+    restrict: str | None = None
+    basin_fraction: float = float("nan")
+    failed_chains: int = 0
 
     def to_dict(self) -> dict:
         """JSON-ready summary (everything but the trace)."""
         return {"llc": self.llc, "se": self.se, "ess": self.ess, "n": self.n, "nbeta": self.nbeta,
                 "gamma": self.gamma, "chains": self.chains, "draws": self.draws,
                 "loss_at_center": self.loss_at_center, "mean_loss": self.mean_loss,
-                "divergences": self.divergences, "backend": self.backend}
+                "divergences": self.divergences, "backend": self.backend, "restrict": self.restrict,
+                "basin_fraction": self.basin_fraction, "failed_chains": self.failed_chains}
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -135,6 +184,90 @@ def _check_common(gamma, chains, draws, tune) -> tuple[float, int, int, int]:
     return gamma, chains, draws, tune
 
 
+# -- basin ---------------------------------------------------------------------------------------
+
+def basin_roles(W0, b0) -> np.ndarray:
+    """Role code of every column of ``w* = (W0, b0)`` (the classifier's rule, PRESENT_NORM).
+
+    Returns
+    -------
+    ndarray of int, shape (c,)
+        ``ROLE_FIRING`` (present, ``|W_j|^2 + b_j > 0``), ``ROLE_OFF`` (present, not firing),
+        ``ROLE_PLUS`` (absent, ``b_j > 0``) or ``ROLE_DEAD`` (absent, ``b_j <= 0``).
+    """
+    from comparisons.theory import PRESENT_NORM
+
+    W0 = np.asarray(W0, dtype=float)
+    b0 = np.asarray(b0, dtype=float)
+    norm2 = np.sum(W0**2, axis=0)
+    present = norm2 >= PRESENT_NORM**2
+    fires = norm2 + b0 > 0
+    return np.where(present, np.where(fires, ROLE_FIRING, ROLE_OFF),
+                    np.where(b0 > 0, ROLE_PLUS, ROLE_DEAD)).astype(np.int64)
+
+
+def in_basin(W, b, roles) -> np.ndarray:
+    """Whether ``(W, b)`` (batched: ``W[..., r, c]``, ``b[..., c]``) lies in the basin of ``roles``.
+
+    The numpy twin of the model's constraint: every column keeps its role, a dead column never
+    fires for its own feature (``|W_j|^2 + b_j <= 0``). See the module docstring.
+    """
+    from comparisons.theory import PRESENT_NORM
+
+    W = np.asarray(W, dtype=float)
+    b = np.asarray(b, dtype=float)
+    roles = np.asarray(roles)
+    norm2 = np.sum(W**2, axis=-2)
+    present = norm2 >= PRESENT_NORM**2
+    fires = norm2 + b > 0
+    ok = np.select([roles == ROLE_FIRING, roles == ROLE_OFF, roles == ROLE_PLUS],
+                   [present & fires, present & ~fires, ~present & (b > 0)], ~present & ~fires)
+    return ok.all(axis=-1)
+
+
+def _basin_logp(W, b, roles):
+    """PyTensor ``0`` inside the basin of ``roles`` and ``-inf`` outside (invariant quantities)."""
+    import pytensor.tensor as pt
+
+    from comparisons.theory import PRESENT_NORM
+
+    norm2 = (W**2).sum(axis=0)
+    present = pt.ge(norm2, PRESENT_NORM**2)
+    fires = pt.gt(norm2 + b, 0.0)
+    absent, off = pt.invert(present), pt.invert(fires)
+    ok = pt.switch(pt.eq(roles, ROLE_FIRING), present & fires,
+                   pt.switch(pt.eq(roles, ROLE_OFF), present & off,
+                             pt.switch(pt.eq(roles, ROLE_PLUS), absent & pt.gt(b, 0.0), absent & off)))
+    return pt.switch(pt.all(ok), 0.0, -np.inf)
+
+
+def _resolve_restrict(restrict, W0: np.ndarray, b0: np.ndarray) -> str | None:
+    """``"basin"`` or ``None``; ``"auto"`` restricts when ``w*`` is a classified phase.
+
+    ``"auto"``: ``"basin"`` when ``r = 2`` and :func:`comparisons.theory.classify` labels ``w*``
+    as an enumerated phase (every phase, the global minimum included: a chain of the unrestricted
+    6-gon target that falls into the 5-gon basin during warm-up never returns at large ``n``),
+    ``None`` for an unclassified centre (a generic SGD checkpoint far from every phase). An
+    explicit ``"basin"`` works for any ``w*`` that lies in its own basin.
+    """
+    if restrict not in RESTRICTS:
+        raise InputError(f"restrict: expected one of 'auto', 'basin', None, got {restrict!r}")
+    if restrict is None:
+        return None
+    inside = bool(in_basin(W0, b0, basin_roles(W0, b0)))
+    if restrict == "auto":
+        if W0.shape[0] != 2 or not inside:
+            return None
+        from comparisons.theory import UNCLASSIFIED, classify
+
+        label, _ = classify(W0[None], b0[None])
+        return None if str(label[0]) == UNCLASSIFIED else "basin"
+    if not inside:
+        raise InputError("restrict: expected a centre inside its own basin (a dead column must not fire "
+                         "for its own feature: |W_j|^2 + b_j <= 0), got one outside")
+    return "basin"
+
+
 # -- models --------------------------------------------------------------------------------------
 
 def _loss_model(loss_fn: Callable, d: int):
@@ -151,8 +284,11 @@ def _loss_model(loss_fn: Callable, d: int):
     return model
 
 
-def _tms_model(kind: str, hidden: int, features: int, data: dict):
-    """Localised TMS model (fast one-hot or dense likelihood); data in ``pm.Data`` containers."""
+def _tms_model(kind: str, hidden: int, features: int, data: dict, restrict: bool = False):
+    """Localised TMS model (fast one-hot or dense likelihood); data in ``pm.Data`` containers.
+
+    ``restrict``: add the basin constraint (``-inf`` outside; column roles in ``data["roles"]``).
+    """
     import pymc as pm
 
     from .likelihood import dense_loss, onehot_loss_fused
@@ -171,6 +307,8 @@ def _tms_model(kind: str, hidden: int, features: int, data: dict):
             loss = dense_loss(W, b, d["x"], d["n_obs"])
         loss = pm.Deterministic("loss", loss)
         pm.Potential("loglik", -d["nbeta"] * loss)
+        if restrict:
+            pm.Potential("basin", _basin_logp(W, b, d["roles"]))
     return model
 
 
@@ -201,9 +339,14 @@ def _prepared(key: tuple, build: Callable, backend: str, data: dict):
     return obj
 
 
+#: a chain whose adapted step size is this many times below the median is a failed warm-up
+STUCK_STEP_RATIO = 5.0
+
+
 def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, loss_at_center: float,
               chains: int, draws: int, tune: int, ss: np.random.SeedSequence, progress: bool,
-              target_accept: float, cores: int) -> LLCEstimate:
+              target_accept: float, cores: int, restrict: str | None = None,
+              basin: tuple | None = None) -> LLCEstimate:
     import arviz as az
     import xarray as xr
 
@@ -217,13 +360,22 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
                          attrs={"n": n, "nbeta": nbeta, "gamma": gamma})
     stats = idata.sample_stats
     div = int(stats["diverging"].sum()) if "diverging" in stats else -1
-    finite = np.isfinite(loss)
-    if not finite.all():  # a NaN chain is data: drop it, keep the rest
-        keep = finite.all(axis=1)
-        loss = loss[keep]
+    frac = float("nan")
+    if basin is not None:  # (W0, b0, roles): fraction of draws inside the basin of w*
+        W0, b0, roles = basin
+        post = idata.posterior
+        dW = post["dW"].transpose("chain", "draw", "hidden", "feature").values
+        db = post["db"].transpose("chain", "draw", "feature").values
+        frac = float(np.mean(in_basin(W0 + dW, b0 + db, roles)))
+    keep = np.isfinite(loss).all(axis=1)  # a NaN chain is data: drop it, keep the rest
+    if "step_size" in stats and loss.shape[0] >= 3:
+        step = np.asarray(stats["step_size"].transpose("chain", "draw").values, dtype=float)[:, -1]
+        keep &= step >= np.median(step) / STUCK_STEP_RATIO
+    failed = int((~keep).sum())
+    loss = loss[keep]
     if loss.size == 0:
         return LLCEstimate(np.nan, np.nan, 0.0, n, nbeta, gamma, chains, draws, loss_at_center,
-                           np.nan, div, trace, backend)
+                           np.nan, div, trace, backend, restrict, frac, failed)
     mean = float(loss.mean())
     sd = float(loss.std(ddof=1)) if loss.size > 1 else np.nan
     if loss.shape[1] >= 4:
@@ -234,7 +386,8 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
     return LLCEstimate(llc=float(nbeta * (mean - loss_at_center)), se=float(se), ess=ess, n=n,
                        nbeta=nbeta, gamma=gamma, chains=chains, draws=draws,
                        loss_at_center=float(loss_at_center), mean_loss=mean, divergences=div,
-                       trace=trace, backend=backend)
+                       trace=trace, backend=backend, restrict=restrict, basin_fraction=frac,
+                       failed_chains=failed)
 
 
 # -- public --------------------------------------------------------------------------------------
@@ -242,7 +395,7 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
 def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chains: int = 4,
              draws: int = 1000, tune: int = 1000, seed: int | np.random.SeedSequence = 0,
              backend: str = "auto", progress: bool = False, target_accept: float = 0.9,
-             cores: int | None = None) -> LLCEstimate:
+             cores: int | None = None, restrict: str | None = "auto") -> LLCEstimate:
     """LLC of the TMS loss at ``w* = (W0, b0)`` by NUTS on the localised tempered posterior.
 
     Parameters
@@ -270,12 +423,17 @@ def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chain
         NUTS step-size adaptation target.
     cores : int, optional
         Parallel chains (default ``min(chains, 2)``; PyMC with one core avoids process start-up).
+    restrict : {"auto", "basin", None}
+        ``"basin"``: sample the localised posterior restricted to the basin of ``w*`` (every
+        column keeps its role; ``-inf`` log density outside; module docstring). ``None``: the
+        unrestricted density. ``"auto"`` (default): ``"basin"`` when ``w*`` is a classified phase
+        (``r = 2``), else ``None``.
 
     Returns
     -------
     LLCEstimate
-        ``llc``, ``se`` (from the ESS of the ``L_n`` trace), ``trace (chain, draw)`` and the
-        settings.
+        ``llc``, ``se`` (from the ESS of the ``L_n`` trace), ``trace (chain, draw)``, the
+        settings, ``restrict`` and ``basin_fraction`` (draws inside the basin of ``w*``).
 
     Notes
     -----
@@ -307,14 +465,20 @@ def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chain
     ss = _seed_sequence(seed)
     kind = resolve_likelihood(x, "auto")
     r, c = W0.shape
+    restrict = _resolve_restrict(restrict, W0, b0)
+    roles = basin_roles(W0, b0)
     data = dict(model_data(x, kind))
     data.update(W0=W0, b0=b0, nbeta=np.asarray(nb), scale=np.asarray(gamma ** -0.5))
-    key = ("tms", kind, backend, r, c)
-    prepared = _prepared(key, lambda: _tms_model(kind, r, c, data), backend, data)
+    if restrict:
+        data["roles"] = roles
+    key = ("tms", kind, backend, r, c, restrict)
+    prepared = _prepared(key, lambda: _tms_model(kind, r, c, data, restrict=bool(restrict)),
+                         backend, data)
     loss0 = _tms_loss(W0, b0, x)
     return _estimate(prepared, backend, n=n, nbeta=nb, gamma=gamma, loss_at_center=loss0,
                      chains=chains, draws=draws, tune=tune, ss=ss, progress=progress,
-                     target_accept=_accept(target_accept), cores=cores or min(chains, 2))
+                     target_accept=_accept(target_accept), cores=cores or min(chains, 2),
+                     restrict=restrict, basin=(W0, b0, roles))
 
 
 def _accept(v) -> float:

@@ -88,3 +88,82 @@ def test_six_gon_llc_close_to_theory():
     est = nuts_llc(p.W, p.b, sample_inputs(10_000, 6, 0), gamma=10.0, chains=4, draws=1000,
                    tune=1000, seed=0)
     assert abs(est.llc - p.llc) < 4 * est.se + 0.05 * p.llc, (est.llc, est.se)
+
+
+# -- basin restriction ----------------------------------------------------------------------------
+
+def _phase6(label):
+    return next(q for q in enumerate_phases(6) if q.label == label)
+
+
+def test_basin_roles_and_membership():
+    from bayes_tms.llc import ROLE_DEAD, ROLE_FIRING, ROLE_PLUS, basin_roles, in_basin
+
+    five, plus = _phase6("5"), _phase6("5+")
+    assert list(basin_roles(five.W, five.b)) == [ROLE_FIRING] * 5 + [ROLE_DEAD]
+    assert list(basin_roles(plus.W, plus.b)) == [ROLE_FIRING] * 5 + [ROLE_PLUS]
+    roles = basin_roles(five.W, five.b)
+    assert in_basin(five.W, five.b, roles)
+    W, b = five.W.copy(), five.b.copy()
+    W[:, 5] = [0.4, 0.0]  # half-alive: |W_j|^2 + b_j = 0.16 - 0.25 < 0, still dead
+    assert in_basin(W, b, roles)
+    b[5] = -0.1  # now fires for its own feature: outside (the classifier would still say "absent")
+    assert not in_basin(W, b, roles)
+    assert not in_basin(plus.W, plus.b, roles)  # b_j > 0: the 5+ is outside the basin of 5
+    # batched
+    Wb = np.stack([five.W, W]); bb = np.stack([five.b, b])
+    assert in_basin(Wb, bb, roles).tolist() == [True, False]
+
+
+def test_basin_logp_is_minus_inf_outside():
+    import pytensor
+    import pytensor.tensor as pt
+
+    from bayes_tms.llc import _basin_logp, basin_roles
+
+    five = _phase6("5")
+    W, b = pt.matrix("W"), pt.vector("b")
+    f = pytensor.function([W, b], _basin_logp(W, b, basin_roles(five.W, five.b)))
+    assert f(five.W, five.b) == 0.0
+    bad_b = five.b.copy(); bad_b[5] = 0.01  # dead bias turns positive (-> 5+)
+    assert f(five.W, bad_b) == -np.inf
+    bad_W = five.W.copy(); bad_W[:, 5] = [0.6, 0.0]  # dead column becomes present
+    assert f(bad_W, five.b) == -np.inf
+    bad_W = five.W.copy(); bad_W[:, 0] *= 0.3  # a polygon column collapses
+    assert f(bad_W, five.b) == -np.inf
+
+
+def test_restrict_resolution_and_errors():
+    from bayes_tms.llc import _resolve_restrict
+
+    six, five = _phase6("6"), _phase6("5")
+    assert _resolve_restrict("auto", six.W, six.b) == "basin"
+    assert _resolve_restrict("auto", five.W, five.b) == "basin"
+    assert _resolve_restrict(None, five.W, five.b) is None
+    rng = np.random.default_rng(0)
+    assert _resolve_restrict("auto", rng.normal(0, 0.3, (2, 6)), np.full(6, 0.3)) is None
+    with pytest.raises(InputError, match="restrict: expected one of") as exc:
+        nuts_llc(five.W, five.b, sample_inputs(50, 6, 0), restrict="hull")
+    assert "\n" not in str(exc.value)
+    W = five.W.copy(); W[:, 5] = [0.4, 0.0]; b = five.b.copy(); b[5] = 0.0  # fires: outside
+    with pytest.raises(InputError, match="restrict: expected a centre inside its own basin"):
+        nuts_llc(W, b, sample_inputs(50, 6, 0), restrict="basin")
+
+
+def test_basin_restriction_keeps_five_gon_chain_in_its_basin():
+    """At large n beta the unrestricted localised posterior of the 5-gon (a saddle of L) leaves
+    the basin (the dead column revives or its bias turns positive, towards 5+ / 6) and the
+    estimate goes very negative; restricted, every draw stays in the basin. Crafted so that the
+    escape is immediate: the dead bias starts at -1e-3 (same L as the 5-gon, the dead directions
+    are flat), and turning it positive gains ~ n beta (L(5) - L(5+)) ~ 140 nats."""
+    five = _phase6("5")
+    b0 = five.b.copy()
+    b0[5] = -1e-3
+    x = sample_inputs(2000, 6, 0)
+    kw = dict(gamma=1e3, nbeta=2e4, chains=2, draws=150, tune=150, seed=1, backend="pymc", cores=1)
+    free = nuts_llc(five.W, b0, x, restrict=None, **kw)
+    assert free.restrict is None
+    assert free.basin_fraction < 0.5 and free.llc < 0, (free.basin_fraction, free.llc)
+    held = nuts_llc(five.W, b0, x, restrict="basin", **kw)
+    assert held.restrict == "basin" and held.basin_fraction == 1.0
+    assert held.llc > 0 and held.to_dict()["restrict"] == "basin"
