@@ -167,3 +167,14 @@ def test_basin_restriction_keeps_five_gon_chain_in_its_basin():
     held = nuts_llc(five.W, b0, x, restrict="basin", **kw)
     assert held.restrict == "basin" and held.basin_fraction == 1.0
     assert held.llc > 0 and held.to_dict()["restrict"] == "basin"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["5", "5+", "6"])
+def test_restricted_nuts_llc_within_five_percent_of_theory_at_n_1e5(label):
+    from comparisons.theory import enumerate_phases, sample_inputs
+
+    p = next(q for q in enumerate_phases(6) if q.label == label)
+    est = nuts_llc(p.W, p.b, sample_inputs(100_000, 6, 0), gamma=10.0, chains=6, draws=1000, tune=1000, seed=0)
+    assert est.basin_fraction == 1.0 and est.chains - est.failed_chains >= 3
+    assert abs(est.llc - p.llc) < max(0.05 * p.llc, 3 * est.se)
