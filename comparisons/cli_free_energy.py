@@ -131,6 +131,20 @@ def run(args: argparse.Namespace) -> int:
     write_csv(out / "free_energy_phases.csv", phase_rows,
               ["n", "phase", "method", "measured_F", "lower", "upper", "asymptotic_F"])
     write_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "particles"])
+    if args.bayes_dir:  # the second occupancy estimate beside the NUTS one and the theory
+        from .free_energy_measured import occupancy_side_by_side
+        from .theory import dominant_phase
+
+        def read(name):
+            path = Path(args.bayes_dir) / name
+            return list(csv.DictReader(open(path, newline=""))) if path.exists() else []
+
+        theory = dict(zip(ns, (str(v) for v in dominant_phase(phases, np.array(ns, dtype=float),
+                                                               prior_sigma=args.prior_sigma))))
+        side = occupancy_side_by_side(occ, read("occupancy.csv"), read("occupancy_raw.csv"), theory)
+        write_csv(out / "occupancy_compare.csv", side,
+                  ["n", "phase", "smc", "smc_lower", "smc_upper", "nuts", "nuts_lower", "nuts_upper",
+                   "nuts_raw", "theory_dominant"])
     write_json(out / "crossings_measured.json", cross)
     fig = plot_free_energy(ev_rows, phase_rows, cross, features=args.features)
     save_figure(fig, out / "free_energy.png")

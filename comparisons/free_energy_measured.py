@@ -259,3 +259,41 @@ def plot_free_energy(evidence_rows: Sequence[Mapping], phase_rows: Sequence[Mapp
     ax2.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def occupancy_side_by_side(smc: Sequence[Mapping], nuts: Sequence[Mapping], nuts_raw: Sequence[Mapping] = (),
+                           theory: Mapping[float, str] | None = None) -> list[dict]:
+    """Phase fractions at each ``n`` by every method, one row per ``(n, phase)``.
+
+    Parameters
+    ----------
+    smc : rows ``{n, phase, fraction, lower, upper}`` of the SMC particles (``smc_occupancy.csv``)
+    nuts : the same columns from NUTS with ladder bridge reweighting (``occupancy.csv``)
+    nuts_raw : the same from raw NUTS draw fractions (``occupancy_raw.csv``)
+    theory : optional ``{n: dominant phase of the asymptotic free energy}``
+
+    Returns
+    -------
+    list of dict
+        ``{n, phase, smc, smc_lower, smc_upper, nuts, nuts_lower, nuts_upper, nuts_raw,
+        theory_dominant}``, NaN where a method has no value at that ``n`` (ladders may differ).
+    """
+    def index(rows):
+        return {(int(float(r["n"])), str(r["phase"])): r for r in rows}
+
+    s, b, raw = index(smc), index(nuts), index(nuts_raw)
+    keys = sorted(set(s) | set(b), key=lambda k: (k[0], k[1]))
+    nan = float("nan")
+    out = []
+    for n, phase in keys:
+        rs, rb, rr = s.get((n, phase)), b.get((n, phase)), raw.get((n, phase))
+        out.append({"n": n, "phase": phase,
+                    "smc": float(rs["fraction"]) if rs else nan,
+                    "smc_lower": float(rs["lower"]) if rs else nan,
+                    "smc_upper": float(rs["upper"]) if rs else nan,
+                    "nuts": float(rb["fraction"]) if rb else nan,
+                    "nuts_lower": float(rb["lower"]) if rb else nan,
+                    "nuts_upper": float(rb["upper"]) if rb else nan,
+                    "nuts_raw": float(rr["fraction"]) if rr else nan,
+                    "theory_dominant": (theory or {}).get(n, "")})
+    return out

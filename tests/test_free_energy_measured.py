@@ -100,3 +100,18 @@ def test_cli_free_energy_bad_input_exit_2(argv, match, capsys, tmp_path):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err
+
+
+def test_occupancy_side_by_side_joins_methods_on_n_and_phase():
+    from comparisons.free_energy_measured import occupancy_side_by_side
+
+    smc = [{"n": 200, "phase": "5", "fraction": 0.3, "lower": 0.2, "upper": 0.4},
+           {"n": 300, "phase": "6", "fraction": 0.5, "lower": 0.4, "upper": 0.6}]
+    nuts = [{"n": "200", "phase": "5", "fraction": "0.25", "lower": "0.2", "upper": "0.3"},
+            {"n": "250", "phase": "6", "fraction": "0.4", "lower": "0.3", "upper": "0.5"}]
+    raw = [{"n": "200", "phase": "5", "fraction": "0.6", "lower": "0.5", "upper": "0.7"}]
+    rows = occupancy_side_by_side(smc, nuts, raw, {200: "5", 300: "6"})
+    assert [(r["n"], r["phase"]) for r in rows] == [(200, "5"), (250, "6"), (300, "6")]
+    first = rows[0]
+    assert (first["smc"], first["nuts"], first["nuts_raw"], first["theory_dominant"]) == (0.3, 0.25, 0.6, "5")
+    assert np.isnan(rows[1]["smc"]) and np.isnan(rows[2]["nuts"]) and rows[1]["theory_dominant"] == ""
