@@ -326,7 +326,10 @@ def _prepared(key: tuple, build: Callable, backend: str, data: dict):
             from .likelihood import register_numba
 
             register_numba()
-            _CACHE[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="support_point")
+            # chains start exactly at w* (no jitter): a jittered dead column can start outside
+            # the basin, where the restricted log density is -inf
+            _CACHE[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="support_point",
+                                                    jitter_rvs=set())
         else:
             _CACHE[key] = model
     obj = _CACHE[key]
@@ -352,9 +355,11 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
 
     from .sampling import _run_nuts
 
+    # nutpie: every chain starts exactly at w* (u = 0); its default start can fall outside the basin
+    init = None if backend != "nutpie" else np.zeros(prepared.n_dim)
     idata = _run_nuts(prepared, backend, draws=draws, tune=tune, chains=chains, cores=cores,
                       seed=int(ss.generate_state(1)[0]), target_accept=target_accept,
-                      progress=progress)
+                      progress=progress, init_mean=init)
     loss = np.asarray(idata.posterior["loss"].transpose("chain", "draw").values, dtype=float)
     trace = xr.DataArray(loss, dims=("chain", "draw"), name="empirical_loss",
                          attrs={"n": n, "nbeta": nbeta, "gamma": gamma})
@@ -471,14 +476,26 @@ def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chain
     data.update(W0=W0, b0=b0, nbeta=np.asarray(nb), scale=np.asarray(gamma ** -0.5))
     if restrict:
         data["roles"] = roles
-    key = ("tms", kind, backend, r, c, restrict)
-    prepared = _prepared(key, lambda: _tms_model(kind, r, c, data, restrict=bool(restrict)),
-                         backend, data)
     loss0 = _tms_loss(W0, b0, x)
-    return _estimate(prepared, backend, n=n, nbeta=nb, gamma=gamma, loss_at_center=loss0,
-                     chains=chains, draws=draws, tune=tune, ss=ss, progress=progress,
-                     target_accept=_accept(target_accept), cores=cores or min(chains, 2),
-                     restrict=restrict, basin=(W0, b0, roles))
+    accept = _accept(target_accept)
+
+    def run(be: str) -> LLCEstimate:
+        prepared = _prepared(("tms", kind, be, r, c, restrict),
+                             lambda: _tms_model(kind, r, c, data, restrict=bool(restrict)), be, data)
+        return _estimate(prepared, be, n=n, nbeta=nb, gamma=gamma, loss_at_center=loss0,
+                         chains=chains, draws=draws, tune=tune, ss=ss, progress=progress,
+                         target_accept=accept, cores=cores or min(chains, 2),
+                         restrict=restrict, basin=(W0, b0, roles))
+
+    try:
+        return run(backend)
+    except RuntimeError as exc:
+        # nutpie sometimes refuses to start inside the restricted basin with several dead columns
+        # ("All initialization points failed", seen for the 5-gon at c = 7 with >= 4 chains);
+        # PyMC starts every chain at w* and samples the same target
+        if backend != "nutpie" or "initialization" not in str(exc):
+            raise
+        return run("pymc")
 
 
 def _accept(v) -> float:

@@ -151,18 +151,21 @@ def _sample_nutpie(x, kind, key, data, config, ss, progress, cache):
 
 
 def _run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores: int, seed: int,
-              target_accept: float, progress: bool, initvals=None):
+              target_accept: float, progress: bool, initvals=None, init_mean=None):
     """The one call of ``pm.sample`` / ``nutpie.sample`` in the project.
 
     ``model`` is a ``pymc.Model`` (``backend="pymc"``; started at ``initvals`` or at the model's
     initial point, no jitter) or a compiled nutpie model with its data set (``backend="nutpie"``).
+    ``init_mean`` (nutpie): every chain starts at this unconstrained point.
     Returns the raw InferenceData (no warm-up groups for nutpie).
     """
     if backend == "nutpie":
         import nutpie
 
+        extra = {} if init_mean is None else {"init_mean": np.asarray(init_mean, dtype=float)}
         return nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores, seed=int(seed),
-                             progress_bar=progress, save_warmup=False, target_accept=target_accept)
+                             progress_bar=progress, save_warmup=False, target_accept=target_accept,
+                             **extra)
     import pymc as pm
 
     with model:
