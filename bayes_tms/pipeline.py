@@ -16,7 +16,7 @@ from comparisons.theory import dominant_intervals, enumerate_phases
 from .config import BayesConfig
 from .occupancy import diagnostics_table, occupancy_table, transitions
 from .plots import plot_occupancy
-from .reweight import reweighted_occupancy
+from .reweight import reweighted_occupancy, rung_deltas
 from .sampling import nested_data, run_sweep
 
 
@@ -60,9 +60,11 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
     raw, _ = occupancy_table(posts, B=config.bootstrap, seed=config.seed)
     x = nested_data(config)
     cols = ["n", "phase", "fraction", "lower", "upper", "chains"]
-    rows, reps, logs = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap, seed=config.seed)
+    deltas = rung_deltas(posts, x, config.beta)  # shared by both labelling levels
+    rows, reps, logs = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap, seed=config.seed,
+                                            deltas=deltas)
     frows, freps, _ = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap,
-                                           seed=config.seed, level="family")
+                                           seed=config.seed, level="family", deltas=deltas)
     write_csv(out / "occupancy.csv", rows, cols)
     write_csv(out / "occupancy_family.csv", frows, cols)
     write_csv(out / "occupancy_raw.csv", raw, cols)

@@ -24,7 +24,7 @@ whole chain of ratios.
 
 from __future__ import annotations
 
-__all__ = ["block_losses", "reweighted_occupancy"]
+__all__ = ["block_losses", "rung_deltas", "reweighted_occupancy"]
 
 from typing import Mapping
 
@@ -61,9 +61,20 @@ def _log_mean(cnt: np.ndarray, s: np.ndarray, shift: float, idx: np.ndarray) -> 
         return np.where(c > 0, np.log(t) + shift - np.log(np.maximum(c, 1)), -np.inf)
 
 
+def rung_deltas(posteriors: Mapping[int, object], x: np.ndarray, beta: float = 1.0) -> dict:
+    """``beta Delta_k`` at both rungs of every neighbouring pair: ``{(n, m): (at n, at m)}``.
+
+    The costly part of :func:`reweighted_occupancy` and independent of the labelling level, so
+    callers estimating several levels compute it once and pass it in.
+    """
+    ns = sorted(int(n) for n in posteriors)
+    return {(n, m): (block_losses(posteriors[n], x[n:m]) * beta, block_losses(posteriors[m], x[n:m]) * beta)
+            for n, m in zip(ns[:-1], ns[1:])}
+
+
 def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, beta: float = 1.0,
                          B: int = 1000, seed: int = 0, level: str = "phase",
-                         alpha: float = 0.05) -> tuple[list[dict], dict, list[dict]]:
+                         alpha: float = 0.05, deltas: dict | None = None) -> tuple[list[dict], dict, list[dict]]:
     """Posterior mass of every phase at every ``n`` by ladder bridge sampling.
 
     Parameters
@@ -78,6 +89,8 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
     B : int
         Bootstrap replicates (chains resampled at every ``n``).
     level : {"phase", "family"}
+    deltas : dict, optional
+        :func:`rung_deltas` of the same posteriors, data and ``beta`` (computed when absent).
 
     Returns
     -------
@@ -91,6 +104,8 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
         local free energy relative to the whole posterior.
     """
     ns = sorted(int(n) for n in posteriors)
+    if deltas is None:
+        deltas = rung_deltas(posteriors, x, beta)
     labs = {n: _labels(posteriors[n], level) for n in ns}
     names = sorted(set().union(*(set(np.unique(v)) for v in labs.values())) | {UNCLASSIFIED},
                    key=lambda s: (s == UNCLASSIFIED, s))
@@ -110,8 +125,7 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
             logZ[0, :, j] = np.log(cnt[idx[n0]].sum(axis=1) / labs[n0][idx[n0]].size)
     for k in range(len(ns) - 1):
         n, m = ns[k], ns[k + 1]
-        delta_n = block_losses(posteriors[n], x[n:m]) * beta
-        delta_m = block_losses(posteriors[m], x[n:m]) * beta
+        delta_n, delta_m = deltas[(n, m)]
         seen = np.isfinite(logZ[k])  # (R, P)
         frac_m = np.stack([(labs[m] == nm).sum(axis=1)[idx[m]].sum(axis=1) / labs[m][idx[m]].size
                            for nm in names], axis=1)
