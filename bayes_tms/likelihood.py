@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from comparisons.errors import InputError
 from comparisons.theory import onehot_summary
 
 #: names of the likelihood implementations accepted by :func:`bayes_tms.build_model`

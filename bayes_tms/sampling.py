@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array
-from comparisons.io import atomic_path, write_netcdf
+from comparisons.io import atomic_path
 from comparisons.theory import (classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
                                 is_onehot, onehot_summary, population_loss, sample_inputs)
 

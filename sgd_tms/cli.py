@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         ds = assemble(list(res.results))
         save_trajectory(ds, path)
     else:
-        print(f"reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
+        print("reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
     ds = label_checkpoints(ds)
     seq = phase_sequences(ds)
     write_text(out / "sequences.csv", seq.drop(columns="points").to_csv(index=False))

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from .kgons import Phase, enumerate_phases, phase_label
+from .kgons import Phase, enumerate_phases
 
 UNCLASSIFIED = "unclassified"
 #: a column shorter than this is treated as absent (polygon columns have l* >= 1)
@@ -133,7 +133,6 @@ def _structure(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     order = np.argsort(ang, axis=1)
     P = np.take_along_axis(W, order[:, None, :], axis=2)  # present columns first, by angle
     ang_s = np.take_along_axis(ang, order, axis=1)
-    c = W.shape[-1]
     convex = np.ones(W.shape[0], dtype=bool)
     for kk in np.unique(k):
         sel = k == kk
@@ -155,7 +154,6 @@ def _structure(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
         e2 = nxt - pts
         cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
         convex[sel] = np.all(gaps < np.pi, axis=1) & np.all(cross > 0, axis=1)
-    del c
     return k, sigma, phi, convex
 
 
