@@ -29,9 +29,13 @@ __all__ = [
 import argparse
 import math
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
 
 from .errors import InputError, check_positive_int
 from .io import check_writable_dir

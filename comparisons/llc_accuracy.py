@@ -192,9 +192,6 @@ def plot_llc_vs_n(rows: Sequence[dict], path) -> None:
     One panel per phase; a dashed theory line where the theory is exact, dotted where it is the
     Hessian-rank upper bound (non-C^2 phases).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .io import save_figure

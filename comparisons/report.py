@@ -75,9 +75,6 @@ def load_sgd(folder: Path) -> dict | None:
 
 def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12) -> Path:
     """Each phase as arrows (columns of W) in the plane; biases written at the arrow tips."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown = list(phases)[:max_phases]
@@ -111,9 +108,6 @@ def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12
 def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequence[Mapping],
                     plateaus: Sequence[Mapping], moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
     """Loss (x) against LLC (y): Bayesian dominant phases, SGD plateaus, and the moves of each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
@@ -152,9 +146,6 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
 
 def plot_transition_matrix(moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
     """Heat map of SGD transition counts (row: from, column: to)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = sorted({a for _, a, _ in moves_sgd} | {b for _, _, b in moves_sgd})
@@ -246,8 +237,10 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
     if bayes:
         seq = dominant_sequence(bayes["occupancy"])
         if bayes.get("figure"):
-            blocks.append(Figure(bayes["figure"], "phase fractions over NUTS draws with bootstrap 90% bands; "
-                                                  "vertical lines: free-energy crossings"))
+            blocks.append(Figure(bayes["figure"], "posterior mass per phase by ladder-bridge reweighting, with "
+                                                  "95% bootstrap bands over chains; dashed: raw draw fractions; "
+                                                  "vertical lines: free-energy crossings (dotted red: with O(1) "
+                                                  "terms)"))
         blocks.append(Table(["phase", "dominant from n", "to n", "largest fraction"],
                             [[s["phase"], s["n_from"], s["n_to"], s["fraction"]] for s in seq]))
         if bayes["transitions"]:

@@ -22,9 +22,6 @@ def staircase_figure(ds: xr.Dataset, runs: Sequence[int] | None = None, max_runs
 
     Returns a matplotlib Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     run_vals = list(ds["run"].values)
@@ -69,9 +66,6 @@ def plateau_figure(seq: pd.DataFrame, c: int):
     Phases with a theoretical LLC (C^2 points) are drawn as black stars at ``(L, llc)``; wall
     phases (no closed-form LLC) as open triangles at their Hessian-rank bound ``llc_bound``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
