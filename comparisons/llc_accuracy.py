@@ -1,7 +1,7 @@
 """How accurate are the LLC estimates? NUTS and SGLD against the k-gon theory, across n.
 
 One row per (phase, n, method): the localised LLC estimate ``lambda_hat(w*)`` at the enumerated
-phase ``w*`` (``../shared/tms-study.md`` section 4), on the data set ``sample_inputs(n, c, seed)``
+phase ``w*`` (``docs/study.md`` section 4), on the data set ``sample_inputs(n, c, seed)``
 (prefix-stable: the data sets of a ladder of n are nested), beside ``Phase.llc`` where ``L`` is
 C^2 at the phase, else the upper bound ``Phase.llc_bound`` (``theory_kind`` "bound").
 

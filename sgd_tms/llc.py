@@ -1,6 +1,6 @@
 """Local learning coefficient along SGD trajectories by localised SGLD, batched.
 
-Estimator (Lau et al. 2023, arXiv 2308.12108; ``../shared/tms-study.md`` section 4):
+Estimator (Lau et al. 2023, arXiv 2308.12108; ``docs/study.md`` section 4):
 ``lambda_hat(w*) = n beta (E[L_n(w)] - L_n(w*))``, the expectation over SGLD draws from the
 localised tempered posterior ``exp(-n beta L_n(w) - (gamma/2)|w - w*|^2)``, ``beta = 1/log n``
 by default. Every checkpoint of every run gets ``chains`` chains; all of them (runs x checkpoints

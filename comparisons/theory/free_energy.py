@@ -1,6 +1,6 @@
 """Asymptotic local free energies of the phases and the sample sizes where they cross.
 
-Watanabe's asymptotics for the local free energy of phase ``alpha`` (``../shared/tms-study.md``
+Watanabe's asymptotics for the local free energy of phase ``alpha`` (``docs/study.md``
 section 4), for the posterior ``phi(w) exp(-n L_n(w))`` with prior ``N(0, prior_sigma^2)``:
 
 ``F_n(alpha) = n L(w*_alpha) + lambda_alpha log n + |w*_alpha|^2 / (2 prior_sigma^2)``
