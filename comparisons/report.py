@@ -114,12 +114,14 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
     seen = {s["phase"] for s in bayes_seq} | {str(r["phase"]) for r in plateaus}
     for label, (loss, llc) in coords.items():
         if label in seen:
-            ax.plot(loss, llc, "k+", ms=10)
-            ax.annotate(label, (loss, llc), textcoords="offset points", xytext=(6, -10), fontsize=8)
-    pl = [(r["loss"], r["llc"]) for r in plateaus if np.isfinite(r.get("llc", np.nan))]
-    if pl:
-        x, y = np.array(pl).T
-        ax.scatter(x, y, s=10, alpha=0.35, color="C1", label="SGD plateaus (measured loss, SGLD LLC)")
+            ax.plot(loss, llc, "k+", ms=10, zorder=4)
+            ax.annotate(label, (loss, llc), textcoords="offset points", xytext=(7, -13), fontsize=8, zorder=5,
+                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+    pl = [(str(r["phase"]), r["loss"], r["llc"]) for r in plateaus if np.isfinite(r.get("llc", np.nan))]
+    for i, name in enumerate(sorted({p for p, _, _ in pl}, key=lambda p: -coords.get(p, (0, 0))[0])):
+        x, y = np.array([(a, b) for p, a, b in pl if p == name]).T
+        ax.scatter(x, y, s=12, alpha=0.5, color=f"C{(i + 1) % 10}", marker="s" if name == "unclassified" else "o",
+                   label=f"SGD plateaus in {name} (measured loss, SGLD LLC)")
     for (a, b), k in Counter((a, b) for _, a, b in moves_sgd).items():
         if a in coords and b in coords:
             ax.annotate("", xy=coords[b], xytext=coords[a], arrowprops=dict(
@@ -127,19 +129,21 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
                 connectionstyle="arc3,rad=0.15"))
     for s in bayes_seq:
         if s["phase"] in coords:
-            ax.plot(*coords[s["phase"]], "o", color="C0", ms=9, alpha=0.8)
-            ax.annotate(f"n {s['n_from']:.0f}-{s['n_to']:.0f}", coords[s["phase"]], textcoords="offset points",
-                        xytext=(6, 6), fontsize=8, color="C0")
+            ax.plot(*coords[s["phase"]], "o", color="C0", ms=9, alpha=0.6, zorder=3)
+            span = (f"n = {s['n_from']:.0f}" if round(s["n_from"]) == round(s["n_to"])
+                    else f"n {s['n_from']:.0f}-{s['n_to']:.0f}")
+            ax.annotate(span, coords[s["phase"]], textcoords="offset points", xytext=(6, 7), fontsize=8,
+                        color="C0")
     for a, b in zip(bayes_seq[:-1], bayes_seq[1:]):
         if a["phase"] in coords and b["phase"] in coords:
             ax.annotate("", xy=coords[b["phase"]], xytext=coords[a["phase"]],
-                        arrowprops=dict(arrowstyle="-|>", color="C0", lw=2.2))
+                        arrowprops=dict(arrowstyle="-|>", color="C0", lw=2.2, shrinkA=6, shrinkB=6))
     ax.plot([], [], "o", color="C0", label="Bayesian dominant phase (n range), theory coordinates")
     ax.plot([], [], "k+", label="phase: theory loss and LLC (bound on walls)")
     ax.set_xlabel("population loss L")
     ax.set_ylabel("learning coefficient (LLC)")
     ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing) transitions")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
