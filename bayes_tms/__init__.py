@@ -6,8 +6,7 @@ that need them), writes no files and adds no log handlers. It never imports ``sg
 """
 
 from .config import BACKENDS, PRESETS, BayesConfig, preset_config
-from .likelihood import (OneHotArrays, dense_loss, onehot_arrays, onehot_loss, onehot_loss_fused,
-                         onehot_loss_grad_numpy)
+from .likelihood import OneHotArrays, dense_loss, onehot_arrays, onehot_loss_fused
 from .llc import LLCEstimate, loss_llc, nuts_llc, nuts_llc_table
 from .model import build_model, model_data
 from .occupancy import chain_summary, diagnostics_table, family, occupancy_table, transitions
@@ -18,8 +17,7 @@ from .sampling import (add_derived, check_posterior, nested_data, posterior_path
 
 __all__ = [
     "BACKENDS", "PRESETS", "BayesConfig", "preset_config",
-    "OneHotArrays", "onehot_arrays", "dense_loss", "onehot_loss", "onehot_loss_fused",
-    "onehot_loss_grad_numpy", "build_model", "model_data",
+    "OneHotArrays", "onehot_arrays", "dense_loss", "onehot_loss_fused", "build_model", "model_data",
     "sample_posterior", "add_derived", "run_sweep", "read_posterior", "check_posterior",
     "posterior_path", "nested_data",
     "occupancy_table", "chain_summary", "transitions", "diagnostics_table", "family",

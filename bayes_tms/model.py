@@ -13,8 +13,7 @@ __all__ = ["build_model", "model_data", "resolve_likelihood", "check_data"]
 
 import numpy as np
 
-from comparisons.config_file import check_positive_float
-from comparisons.errors import InputError, check_finite_array, check_positive_int
+from comparisons.errors import InputError, check_finite_array, check_positive_float, check_positive_int
 from comparisons.theory import is_onehot
 
 from .likelihood import LIKELIHOODS, dense_loss, onehot_arrays, onehot_loss_fused

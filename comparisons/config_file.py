@@ -27,7 +27,6 @@ __all__ = [
 ]
 
 import argparse
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
@@ -37,7 +36,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
     import tomli as tomllib
 
-from .errors import InputError, check_positive_int
+from .errors import InputError, check_positive_float, check_positive_int
 from .io import check_writable_dir
 
 
@@ -88,20 +87,6 @@ def parse_int_list(name: str, value: Any, minimum: int = 1) -> tuple[int, ...]:
             raise InputError(f"{name}: expected {expected}, got {number}")
         out.append(number)
     return tuple(out)
-
-
-def check_positive_float(name: str, value: Any, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float if it is finite and ``> 0`` (``>= 0`` with ``allow_zero``)."""
-    rel = ">= 0" if allow_zero else "> 0"
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}") from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
-    return number
 
 
 def parse_float_list(name: str, value: Any, allow_zero: bool = False) -> tuple[float, ...]:

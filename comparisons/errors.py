@@ -8,8 +8,9 @@ outputs and counted in reports.
 
 from __future__ import annotations
 
-__all__ = ["InputError", "check_positive_int", "check_finite_array"]
+__all__ = ["InputError", "check_positive_int", "check_positive_float", "check_finite_array"]
 
+import math
 from typing import Any
 
 
@@ -27,6 +28,20 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if value < minimum:
         raise InputError(f"{name}: expected an integer >= {minimum}, got {value}")
     return value
+
+
+def check_positive_float(name: str, value: Any, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float if it is finite and ``> 0`` (``>= 0`` with ``allow_zero``)."""
+    rel = ">= 0" if allow_zero else "> 0"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}") from None
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
+    return number
 
 
 def check_finite_array(name: str, value: Any):

@@ -10,8 +10,8 @@ from comparisons.theory import (empirical_loss, empirical_loss_grad, empirical_l
 pytensor = pytest.importorskip("pytensor")
 import pytensor.tensor as pt  # noqa: E402
 
-from bayes_tms import (build_model, dense_loss, onehot_arrays, onehot_loss,  # noqa: E402
-                       onehot_loss_fused, onehot_loss_grad_numpy)
+from bayes_tms import build_model, dense_loss, onehot_arrays, onehot_loss_fused  # noqa: E402
+from bayes_tms.fused_op import onehot_loss_grad_numpy  # noqa: E402
 
 C = 5
 
@@ -56,10 +56,7 @@ def _compiled(kind, x):
         loss = dense_loss(W, b, pt.constant(x))
     else:
         d = onehot_arrays(x)
-        if kind == "graph":
-            loss = onehot_loss(W, b, d.keys, d.prefix, d.start, d.end, d.sumsq, float(d.n), c=d.c)
-        else:
-            loss = onehot_loss_fused(W, b, d.mu, d.prefix, d.start, d.end, d.sumsq, float(d.n))
+        loss = onehot_loss_fused(W, b, d.mu, d.prefix, d.start, d.end, d.sumsq, float(d.n))
     gW, gb = pytensor.grad(loss, [W, b])
     return pytensor.function([W, b], [loss, gW, gb])
 
@@ -67,7 +64,7 @@ def _compiled(kind, x):
 @pytest.fixture(scope="module")
 def functions():
     x = _data_with_dyadic_points()
-    return x, {k: _compiled(k, x) for k in ("dense", "graph", "fused")}
+    return x, {k: _compiled(k, x) for k in ("dense", "fused")}
 
 
 def _close(u, v, rtol=1e-9):
@@ -86,10 +83,8 @@ def test_fast_equals_dense_value_and_gradient(functions, k):
     gW, gb = empirical_loss_grad(W, b, x)
     assert _close(ref[1], gW) and _close(ref[2], gb)
     assert _close(empirical_loss_onehot(W, b, onehot_summary(x)), ref[0])
-    for kind in ("graph", "fused"):
-        out = fns[kind](W, b)
-        for u, v in zip(out, ref):
-            assert _close(u, v), (kind, u, v)
+    for u, v in zip(fns["fused"](W, b), ref):
+        assert _close(u, v), (u, v)
     num = onehot_loss_grad_numpy(W, b, *[getattr(onehot_arrays(x), f) for f in
                                          ("mu", "prefix", "start", "end", "sumsq")], x.shape[0])
     for u, v in zip(num, ref):
