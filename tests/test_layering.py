@@ -1,9 +1,11 @@
 """The layering cannot rot silently: the theory imports no engine, the engines not each other."""
 
+import ast
 import doctest
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +39,85 @@ def test_engines_never_import_each_other(engine, forbidden):
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+# --- the source, read as data: who imports whom ------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("comparisons", "bayes_tms", "sgd_tms")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, name: str | None = None) -> set[str]:
+    """Absolute names of the project modules that ``path`` (module ``name``) imports.
+
+    Relative imports are resolved; ``from a.b import c`` yields both ``a.b`` and ``a.b.c``.
+    """
+    name = name or module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+        else:
+            continue
+        out |= {n for n in names if n.split(".")[0] in PACKAGES}
+    return out
+
+
+def project_graph() -> dict[str, set[str]]:
+    """Module -> project modules it imports (names reduced to modules that exist)."""
+    files = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    graph = {}
+    for mod, path in files.items():
+        deps = set()
+        for name in imports_of(path):
+            while name and name not in files:  # `from pkg.mod import func` -> pkg.mod
+                name = name.rpartition(".")[0]
+            if name and name != mod:
+                deps.add(name)
+        graph[mod] = deps
+    return graph
+
+
+def test_no_import_cycles():
+    graph = project_graph()
+    # a package's __init__ re-exporting its modules is not a cycle of the code
+    edges = {m: {d for d in deps if not (graph.get(d) is not None and d == m.rpartition(".")[0])}
+             for m, deps in graph.items()}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(m, stack):
+        state[m] = 1
+        for d in sorted(edges.get(m, ())):
+            if state.get(d) == 1:
+                cycles.append(" -> ".join(stack[stack.index(d):] + [d]))
+            elif d not in state:
+                visit(d, stack + [d])
+        state[m] = 2
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_scanner_resolves_absolute_and_relative_imports(tmp_path):
+    planted = tmp_path / "x.py"
+    planted.write_text("import numpy\nfrom comparisons.sweep import Task\nfrom ..theory import classify\n"
+                       "from . import plots\n")
+    found = imports_of(planted, "bayes_tms.sub.x")
+    assert {"comparisons.sweep", "bayes_tms.theory.classify", "bayes_tms.sub.plots"} <= found
+    assert not any(n.startswith("numpy") for n in found)
