@@ -8,13 +8,15 @@ from .classify import (DEFAULT_MAX_DISTANCE, PRESENT_NORM, UNCLASSIFIED, classif
 from .free_energy import (critical_sample_sizes, crossings, dominant_intervals, dominant_phase,
                           effective_llc, free_energy)
 from .kgons import Phase, enumerate_phases, hessian, kgon_point, phase_label, solve_kgon
-from .onehot import OneHotData, empirical_loss_onehot, is_onehot, onehot_summary
+from .onehot import (NestedOneHot, OneHotData, empirical_loss_onehot, empirical_loss_onehot_grad,
+                     is_onehot, nested_loss_grad, nested_onehot_summary, onehot_summary)
 from .potential import (empirical_loss, empirical_loss_grad, forward, gram, population_loss,
                         population_loss_grad, sample_inputs)
 
 __all__ = [
     "DEFAULT_MAX_DISTANCE", "PRESENT_NORM", "UNCLASSIFIED", "OneHotData", "Phase", "classify",
-    "empirical_loss_onehot", "is_onehot", "onehot_summary",
+    "empirical_loss_onehot", "empirical_loss_onehot_grad", "is_onehot", "onehot_summary",
+    "NestedOneHot", "nested_onehot_summary", "nested_loss_grad",
     "classify_dataarrays", "critical_sample_sizes", "crossings", "dominant_intervals",
     "dominant_phase", "effective_llc", "empirical_loss", "empirical_loss_grad", "enumerate_phases",
     "forward", "free_energy", "gram", "hessian", "kgon_point", "phase_distances", "phase_label",

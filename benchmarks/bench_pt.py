@@ -1,0 +1,106 @@
+"""Wall time and mixing of parallel tempering over the n-ladder of the TMS posterior.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_pt.py --scale quick --beta 1.0 --seed 0
+    python benchmarks/bench_pt.py --scale paper --beta 0.5 --min-round-trips 50
+
+``quick``: the ``n`` of the ``quick`` preset of :mod:`bayes_tms.config` (c = 6, up to 1200).
+``paper``: 12 geometric rungs from 16 to 2000 (rungs are inserted by the refinement as needed);
+the run continues in chunks until every copy has ``--min-round-trips`` round trips (or
+``--max-sweeps``). Prints the ladder, swap acceptances, round trips, HMC acceptance, the phase
+fractions per rung (:func:`comparisons.theory.classify`) and the 5 -> 6 switch ``n``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from bayes_tms.config import PRESETS
+from bayes_tms.pt import PTConfig, pt_diagnostics, run, sample_tms_pt, to_inference_data
+from comparisons.theory import classify, enumerate_phases
+
+
+def _ladder(scale: str, c: int) -> tuple[int, ...]:
+    if scale == "quick":
+        return tuple(PRESETS["quick"][c]["ns"])
+    return tuple(int(v) for v in np.unique(np.round(np.geomspace(16, 2000, 12)).astype(int)))
+
+
+def switch_n(ns, frac5, frac6):
+    """First rung from which P('6') > P('5') at every larger rung (None if never)."""
+    above = np.asarray(frac6) > np.asarray(frac5)
+    for k in range(len(ns)):
+        if above[k:].all():
+            return int(ns[k])
+    return None
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", choices=("quick", "paper"), default="quick")
+    ap.add_argument("--features", type=int, default=6)
+    ap.add_argument("--beta", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--copies", type=int, default=8)
+    ap.add_argument("--sweeps", type=int, default=1000)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--leapfrog", type=int, default=10)
+    ap.add_argument("--thin", type=int, default=2)
+    ap.add_argument("--min-round-trips", type=int, default=0,
+                    help="keep sampling in chunks of --sweeps until every copy has this many")
+    ap.add_argument("--max-sweeps", type=int, default=20000)
+    ap.add_argument("--json", help="write the summary here")
+    args = ap.parse_args(argv)
+
+    c = args.features
+    cfg = PTConfig(ns=_ladder(args.scale, c), features=c, beta=args.beta, seed=args.seed,
+                   copies=args.copies, sweeps=args.sweeps, warmup=args.warmup,
+                   leapfrog=args.leapfrog, thin=args.thin)
+    t0 = time.perf_counter()
+    res = sample_tms_pt(cfg)
+    state = res.state
+    while state.round_trips.min() < args.min_round_trips and state.kept_sweeps < args.max_sweeps:
+        state = run(state, res.target, args.sweeps)
+    wall = time.perf_counter() - t0
+    diag = pt_diagnostics(state, res.diagnostics.attrs)
+    posts = to_inference_data(state, res.target, rungs="all", attrs=res.attrs, loss_name=res.attrs["loss_name"])
+    phases = enumerate_phases(c)
+    ns = state.ns.tolist()
+    frac = {}
+    for n in ns:
+        post = posts[n].posterior
+        labels, _ = classify(post["W"].values, post["b"].values, phases)
+        frac[n] = {lab: float(np.mean(labels == lab)) for lab in ("6", "5", "5+", "4")}
+        frac[n]["other"] = 1.0 - sum(frac[n].values())
+    f5 = [frac[n]["5"] + frac[n]["5+"] for n in ns]
+    f6 = [frac[n]["6"] for n in ns]
+    summary = {
+        "scale": args.scale, "beta": args.beta, "seed": args.seed, "copies": args.copies,
+        "wall_s": round(wall, 1), "sweeps_after_warmup": state.kept_sweeps,
+        "requested_ns": list(cfg.ns), "ladder": ns, "ladder_converged": bool(diag.attrs["ladder_converged"]),
+        "swap_accept": [round(float(a), 3) for a in diag["swap_accept"].values],
+        "round_trips": diag["round_trips"].values.tolist(),
+        "hmc_accept": [round(float(a), 3) for a in diag["hmc_accept"].values],
+        "phase_fractions": {str(n): {k: round(v, 3) for k, v in frac[n].items()} for n in ns},
+        "switch_n_5_to_6": switch_n(ns, f5, f6),
+    }
+    print(f"wall {summary['wall_s']} s, {state.kept_sweeps} sweeps after warm-up, ladder {ns}")
+    print("swap accept", summary["swap_accept"])
+    print("round trips per copy", summary["round_trips"])
+    print("hmc accept", summary["hmc_accept"])
+    for n in ns:
+        print(f"  n={n:5d}  " + "  ".join(f"{k}:{v:.2f}" for k, v in frac[n].items()))
+    print("5 -> 6 switch n:", summary["switch_n_5_to_6"])
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(summary, fh, indent=1)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
