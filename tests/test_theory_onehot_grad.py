@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from bayes_tms.likelihood import onehot_arrays, onehot_loss_grad_numpy
+from bayes_tms.fused_op import onehot_loss_grad_numpy
+from bayes_tms.likelihood import onehot_arrays
 from comparisons.errors import InputError
 from comparisons.theory import (empirical_loss, empirical_loss_grad, empirical_loss_onehot,
                                 empirical_loss_onehot_grad, nested_loss_grad, nested_onehot_summary,
