@@ -30,7 +30,7 @@ the flat volume against direct computations.
 
 from __future__ import annotations
 
-__all__ = ["LaplaceTerms", "laplace_terms", "laplace_free_energy", "laplace_crossing"]
+__all__ = ["LAPLACE_WINDOW", "LaplaceTerms", "laplace_terms", "laplace_free_energy", "laplace_crossing"]
 
 import math
 from dataclasses import dataclass
@@ -147,16 +147,40 @@ def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, sa
     return out
 
 
-def laplace_crossing(a: Phase, b: Phase, n_min: float = 20.0, n_max: float = 1e4, prior_sigma: float = 1.0,
-                     samples: int = 200_000, seed: int = 0, beta: float = 1.0) -> float | None:
+#: default window of effective sample sizes ``n beta`` searched by :func:`laplace_crossing`; below
+#: about 20 the posterior is not concentrated enough for the Laplace terms to mean anything
+LAPLACE_WINDOW = (20.0, 1e4)
+
+
+def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: float | None = None,
+                     prior_sigma: float = 1.0, samples: int = 200_000, seed: int = 0,
+                     beta: float = 1.0) -> float | None:
     """Smallest ``n`` in ``[n_min, n_max]`` where the Laplace free energies of ``a`` and ``b`` cross.
 
-    The search runs in the effective sample size ``m = n beta`` (on ``[n_min beta, n_max beta]``)
-    and returns ``m / beta``. None when they do not cross there or a phase has no Laplace value
-    (wall).
+    Parameters
+    ----------
+    a, b : Phase
+    n_min, n_max : float, optional
+        Window in sample sizes ``n``. Defaults: the effective sizes :data:`LAPLACE_WINDOW`, i.e.
+        ``n`` in ``[20 / beta, 1e4 / beta]`` (the validity of the Laplace terms is a matter of
+        ``n beta``), so that the default crossing scales exactly as ``1 / beta``.
+    prior_sigma : float
+    samples, seed : int
+        Monte Carlo of the flat volume (:func:`laplace_free_energy`).
+    beta : float
+        Inverse temperature (> 0).
+
+    Returns
+    -------
+    float or None
+        The search runs in the effective sample size ``m = n beta`` and returns ``m / beta``.
+        None when they do not cross there or a phase has no Laplace value (wall).
     """
     beta = check_beta(beta)
-    m_min, m_max = effective_sample_size(n_min, beta), effective_sample_size(n_max, beta)
+    m_min = LAPLACE_WINDOW[0] if n_min is None else effective_sample_size(n_min, beta)
+    m_max = LAPLACE_WINDOW[1] if n_max is None else effective_sample_size(n_max, beta)
+    if not (0 < m_min < m_max and math.isfinite(m_max)):
+        raise InputError(f"n range: expected 0 < n_min < n_max < inf, got [{n_min}, {n_max}]")
     grid = np.geomspace(m_min, m_max, 80)
     F = laplace_free_energy([a, b], grid, prior_sigma, samples, seed)
     if np.isnan(F).any():
