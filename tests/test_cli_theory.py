@@ -98,3 +98,18 @@ def test_theory_at_beta_moves_every_prediction_by_one_over_beta(capsys):
     assert main(["theory", "-c", "6", "--beta", "0.5"]) == 0
     table = capsys.readouterr().out
     assert "beta = 0.5" in table and f"{half['dominant'][-1]['n_from']:.6g}" in table
+
+
+def test_config_file_sets_beta(tmp_path, capsys):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('[theory]\nbeta = 0.25\nformat = "json"\n')
+    assert main(["theory", "--config", str(cfg)]) == 0
+    quarter = json.loads(capsys.readouterr().out)
+    assert main(["theory", "--config", str(cfg), "--beta", "1"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert quarter["beta"] == 0.25 and one["beta"] == 1.0
+    assert quarter["dominant"][-1]["n_from"] == pytest.approx(4 * one["dominant"][-1]["n_from"], rel=1e-9)
+    cfg.write_text("[theory]\nbeta = -1\n")
+    assert main(["theory", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "beta: expected a positive finite number, got -1" in err and err.count("\n") == 1
