@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder; re-running with the same folder resumes (finished n are kept)")
     parser.add_argument("--backend", choices=None, default=None, metavar="{pymc,nutpie}",
-                        help="NUTS implementation: pymc (default without a preset) or nutpie "
-                        "(optional extra, much faster; presets use it when installed)")
+                        help="NUTS implementation: nutpie (optional extra, much faster) or pymc "
+                        "(default: nutpie when installed, else pymc)")
     parser.add_argument("--preset", default=None, metavar="{quick,paper}",
                         help="quick: a few minutes, locates the c=6 switches; paper: c=6 ladder of "
                         "18 n from 100 to 2000 (c=4/5: 100..600), 64 chains, 500 tune + 500 draws")
@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """Build the :class:`~bayes_tms.BayesConfig` from parsed flags (preset first, flags on top)."""
-    from .config import BayesConfig, preset_config
+    from .config import BayesConfig, nutpie_available, preset_config
 
     fields = {"hidden": args.hidden, "ns": args.n, "chains": args.chains, "draws": args.draws,
               "tune": args.tune, "seed": args.seed, "backend": args.backend, "beta": args.beta,
@@ -80,13 +80,13 @@ def config_from_args(args: argparse.Namespace):
         return preset_config(args.preset, features, **fields)
     if args.n is None:
         raise InputError("--n: expected a ladder of sample sizes (or a --preset), got none")
+    if fields["backend"] is None:  # the same default as the presets
+        fields["backend"] = "nutpie" if nutpie_available() else "pymc"
     return BayesConfig(features=features, **{k: v for k, v in fields.items() if v is not None})
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the job described by ``args``; print a short summary; return the exit status."""
-    import json
-
     from .pipeline import run_bayes
 
     from comparisons.sweep import sweep_kwargs
@@ -101,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
           f"({config.backend}) in {summary['wall_s']:.1f} s sampling; "
           f"{summary['divergences']} divergences in {summary['draws_total']} draws")
     for t in summary["transitions"]:
-        print(json.dumps(t))
-    print(f"outputs in {args.out}")
+        pred = ", ".join(f"{t[k]:.0f} ({name})" for k, name in (("predicted_n", "asymptotic"),
+                                                               ("predicted_n_laplace", "with O(1) terms"))
+                         if t.get(k) is not None)
+        print(f"  {t['level']} switch {t['from']} -> {t['to']} at n = {t['n']:.0f} "
+              f"[{t['lower']:.0f}, {t['upper']:.0f}]" + (f"; free energy predicts {pred}" if pred else ""))
+    print(f"outputs in {args.out} (transitions.json has every field)")
     return 0

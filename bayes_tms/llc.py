@@ -5,7 +5,7 @@ over
 
 ``p(w) ∝ exp(-n beta* L_n(w) - (gamma / 2) |w - w*|^2)``,   ``beta* = 1 / log n``
 
-(``../shared/tms-study.md`` section 4). There is no prior term: the Gaussian localisation is the
+(``docs/study.md`` section 4). There is no prior term: the Gaussian localisation is the
 only other factor. NUTS samples this density exactly (no step-size bias, unlike SGLD), so the
 estimate is biased only by the localisation (``gamma > 0`` pulls the draws towards ``w*``; it
 matters when ``gamma`` is comparable to the curvature ``n beta* L''``) and by ``n beta*`` being

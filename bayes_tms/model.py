@@ -1,6 +1,6 @@
 """The TMS posterior as a PyMC model built from a data array.
 
-``p(W, b | D_n) ∝ N(W, b; 0, prior_sigma^2) exp(-n beta L_n(W, b))`` (``../shared/tms-study.md``
+``p(W, b | D_n) ∝ N(W, b; 0, prior_sigma^2) exp(-n beta L_n(W, b))`` (``docs/study.md``
 section 4), with ``W`` of dims ``(hidden, feature)`` and ``b`` of dims ``(feature,)``. The
 likelihood enters through ``pm.Potential("loglik", -n beta L_n)``; its data live in ``pm.Data``
 containers so that one compiled model serves every ``n`` (:func:`model_data` gives the arrays for

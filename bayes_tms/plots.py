@@ -35,9 +35,6 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))

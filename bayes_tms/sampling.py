@@ -235,7 +235,7 @@ def add_derived(idata, x, config: BayesConfig):
 
 
 def check_posterior(idata, config: BayesConfig | None = None, n: int | None = None) -> None:
-    """Validate the posterior data contract (``../shared/tms-study.md`` section 6); InputError if not."""
+    """Validate the posterior data contract (``docs/study.md`` section 6); InputError if not."""
     post = getattr(idata, "posterior", None)
     if post is None:
         raise InputError("posterior: expected an InferenceData with a posterior group, got none")

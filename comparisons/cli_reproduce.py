@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from .config_file import DefaultsHelpFormatter
 from .errors import InputError
 
 #: preset -> (bayes arguments, sgd arguments); ``{c}`` is the number of features
@@ -55,7 +56,7 @@ def _seed(value: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = DefaultsHelpFormatter
     parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (24 chains), 32 SGD runs of the "
                      "paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
                      "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
@@ -147,8 +148,9 @@ def run(args: argparse.Namespace) -> int:
     summary = Path(out / "sgd" / "summary.json")
     if not args.skip_sgd and summary.exists():
         s = json.loads(summary.read_text())
+        rho = s.get("spearman_loss_llc")
         lines.append(f"SGD: {s['runs']} runs, {s['plateaus']} plateaus, Spearman(loss, LLC) = "
-                     f"{s.get('spearman_loss_llc')}; most common path: "
+                     f"{'-' if rho is None else f'{rho:.3f}'}; most common path: "
                      f"{s['top_paths'][0]['path'] if s.get('top_paths') else '-'}")
     lines.append(f"report: {md} and {html} (wall: "
                  + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ")")

@@ -1,6 +1,6 @@
 """Relating the Bayesian and the dynamical phase transitions: pure functions on the engines' tables.
 
-Inputs are the files the engines write, read as data (``../shared/tms-study.md`` section 6 and
+Inputs are the files the engines write, read as data (``docs/study.md`` section 6 and
 the ``bayes``/``sgd`` commands):
 
 - Bayesian occupancy: rows ``(n, phase, fraction, lower, upper, chains)``;

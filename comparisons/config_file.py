@@ -23,18 +23,36 @@ __all__ = [
     "parse_int_list", "parse_float_list", "check_positive_float", "check_choice",
     "int_list_arg", "float_list_arg", "positive_int_arg", "positive_float_arg",
     "load_config_section", "merge_config", "apply_config_defaults", "find_config_arg",
-    "check_positive_int", "check_writable_dir",
+    "check_positive_int", "check_writable_dir", "DefaultsHelpFormatter",
 ]
 
 import argparse
 import math
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
+
 from .errors import InputError, check_positive_int
 from .io import check_writable_dir
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Append ``(default: X)`` to a flag's help only where it says something.
+
+    Left out for defaults of None or False (the value then comes from a preset or means "off")
+    and for help texts that already state their default.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 # -- values -------------------------------------------------------------------------------------

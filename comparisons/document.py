@@ -11,6 +11,7 @@ __all__ = ["Heading", "Paragraph", "Table", "Figure", "Bullets", "Code", "to_mar
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, Union
@@ -94,28 +95,59 @@ th{background:#f3f3f3}caption{caption-side:top;font-style:italic;text-align:left
 figcaption{font-style:italic;color:#555}pre{background:#f6f6f6;padding:8px;overflow-x:auto}"""
 
 
+#: inline Markdown outside code spans -> HTML, applied to already escaped text
+_INLINE = [
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
+    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r"<a href='\2'>\1</a>"),
+]
+
+
+def inline_html(text: str) -> str:
+    """Escape ``text`` and render its inline Markdown (code, bold, italics, links) as HTML.
+
+    Code spans are rendered first and their contents shielded, so ``*`` inside backticks stays
+    literal; the result is always well-formed (every opened tag is closed in the same text).
+    """
+    parts = re.split(r"(`[^`]+`)", text)
+    out = []
+    for part in parts:
+        if len(part) > 1 and part.startswith("`") and part.endswith("`"):
+            out.append(f"<code>{html.escape(part[1:-1])}</code>")
+            continue
+        s = html.escape(part)
+        for pattern, repl in _INLINE:
+            s = pattern.sub(repl, s)
+        out.append(s)
+    return "".join(out)
+
+
 def to_html(blocks: Sequence[Block], title: str) -> str:
-    """Render ``blocks`` as one self-contained HTML page (figures embedded as base64 PNG)."""
+    """Render ``blocks`` as one self-contained HTML page (figures embedded as base64 PNG).
+
+    Inline Markdown in paragraphs, bullets, captions and table cells is rendered
+    (:func:`inline_html`), so the page shows what ``report.md`` means, not its syntax.
+    """
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
            f"<style>{_CSS}</style></head><body>"]
     for b in blocks:
         if isinstance(b, Heading):
             out.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
         elif isinstance(b, Paragraph):
-            out.append(f"<p>{html.escape(b.text)}</p>")
+            out.append(f"<p>{inline_html(b.text)}</p>")
         elif isinstance(b, Bullets):
-            out.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in b.items) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{inline_html(i)}</li>" for i in b.items) + "</ul>")
         elif isinstance(b, Code):
             out.append(f"<pre>{html.escape(b.text)}</pre>")
         elif isinstance(b, Table):
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in b.columns)
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+            body = "".join("<tr>" + "".join(f"<td>{inline_html(_cell(v))}</td>" for v in row) + "</tr>"
                            for row in b.rows)
-            cap = f"<caption>{html.escape(b.caption)}</caption>" if b.caption else ""
+            cap = f"<caption>{inline_html(b.caption)}</caption>" if b.caption else ""
             out.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif isinstance(b, Figure):
             data = base64.b64encode(Path(b.path).read_bytes()).decode("ascii")
             out.append(f"<figure><img alt='{html.escape(b.caption)}' style='max-width:100%' width='{b.width}' "
-                       f"src='data:image/png;base64,{data}'><figcaption>{html.escape(b.caption)}</figcaption></figure>")
+                       f"src='data:image/png;base64,{data}'><figcaption>{inline_html(b.caption)}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out)

@@ -204,9 +204,6 @@ def plot_free_energy(evidence_rows: Sequence[Mapping], phase_rows: Sequence[Mapp
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))

@@ -1,7 +1,7 @@
 """How accurate are the LLC estimates? NUTS and SGLD against the k-gon theory, across n.
 
 One row per (phase, n, method): the localised LLC estimate ``lambda_hat(w*)`` at the enumerated
-phase ``w*`` (``../shared/tms-study.md`` section 4), on the data set ``sample_inputs(n, c, seed)``
+phase ``w*`` (``docs/study.md`` section 4), on the data set ``sample_inputs(n, c, seed)``
 (prefix-stable: the data sets of a ladder of n are nested), beside ``Phase.llc`` where ``L`` is
 C^2 at the phase, else the upper bound ``Phase.llc_bound`` (``theory_kind`` "bound").
 
@@ -192,9 +192,6 @@ def plot_llc_vs_n(rows: Sequence[dict], path) -> None:
     One panel per phase; a dashed theory line where the theory is exact, dotted where it is the
     Hessian-rank upper bound (non-C^2 phases).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .io import save_figure

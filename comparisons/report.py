@@ -75,9 +75,6 @@ def load_sgd(folder: Path) -> dict | None:
 
 def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12) -> Path:
     """Each phase as arrows (columns of W) in the plane; biases written at the arrow tips."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown = list(phases)[:max_phases]
@@ -111,21 +108,20 @@ def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12
 def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequence[Mapping],
                     plateaus: Sequence[Mapping], moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
     """Loss (x) against LLC (y): Bayesian dominant phases, SGD plateaus, and the moves of each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     seen = {s["phase"] for s in bayes_seq} | {str(r["phase"]) for r in plateaus}
     for label, (loss, llc) in coords.items():
         if label in seen:
-            ax.plot(loss, llc, "k+", ms=10)
-            ax.annotate(label, (loss, llc), textcoords="offset points", xytext=(6, -10), fontsize=8)
-    pl = [(r["loss"], r["llc"]) for r in plateaus if np.isfinite(r.get("llc", np.nan))]
-    if pl:
-        x, y = np.array(pl).T
-        ax.scatter(x, y, s=10, alpha=0.35, color="C1", label="SGD plateaus (measured loss, SGLD LLC)")
+            ax.plot(loss, llc, "k+", ms=10, zorder=4)
+            ax.annotate(label, (loss, llc), textcoords="offset points", xytext=(7, -13), fontsize=8, zorder=5,
+                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+    pl = [(str(r["phase"]), r["loss"], r["llc"]) for r in plateaus if np.isfinite(r.get("llc", np.nan))]
+    for i, name in enumerate(sorted({p for p, _, _ in pl}, key=lambda p: -coords.get(p, (0, 0))[0])):
+        x, y = np.array([(a, b) for p, a, b in pl if p == name]).T
+        ax.scatter(x, y, s=12, alpha=0.5, color=f"C{(i + 1) % 10}", marker="s" if name == "unclassified" else "o",
+                   label=f"SGD plateaus in {name} (measured loss, SGLD LLC)")
     for (a, b), k in Counter((a, b) for _, a, b in moves_sgd).items():
         if a in coords and b in coords:
             ax.annotate("", xy=coords[b], xytext=coords[a], arrowprops=dict(
@@ -133,28 +129,27 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
                 connectionstyle="arc3,rad=0.15"))
     for s in bayes_seq:
         if s["phase"] in coords:
-            ax.plot(*coords[s["phase"]], "o", color="C0", ms=9, alpha=0.8)
-            ax.annotate(f"n {s['n_from']:.0f}-{s['n_to']:.0f}", coords[s["phase"]], textcoords="offset points",
-                        xytext=(6, 6), fontsize=8, color="C0")
+            ax.plot(*coords[s["phase"]], "o", color="C0", ms=9, alpha=0.6, zorder=3)
+            span = (f"n = {s['n_from']:.0f}" if round(s["n_from"]) == round(s["n_to"])
+                    else f"n {s['n_from']:.0f}-{s['n_to']:.0f}")
+            ax.annotate(span, coords[s["phase"]], textcoords="offset points", xytext=(6, 7), fontsize=8,
+                        color="C0")
     for a, b in zip(bayes_seq[:-1], bayes_seq[1:]):
         if a["phase"] in coords and b["phase"] in coords:
             ax.annotate("", xy=coords[b["phase"]], xytext=coords[a["phase"]],
-                        arrowprops=dict(arrowstyle="-|>", color="C0", lw=2.2))
+                        arrowprops=dict(arrowstyle="-|>", color="C0", lw=2.2, shrinkA=6, shrinkB=6))
     ax.plot([], [], "o", color="C0", label="Bayesian dominant phase (n range), theory coordinates")
     ax.plot([], [], "k+", label="phase: theory loss and LLC (bound on walls)")
     ax.set_xlabel("population loss L")
     ax.set_ylabel("learning coefficient (LLC)")
     ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing) transitions")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
 
 def plot_transition_matrix(moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
     """Heat map of SGD transition counts (row: from, column: to)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = sorted({a for _, a, _ in moves_sgd} | {b for _, _, b in moves_sgd})
@@ -246,8 +241,10 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
     if bayes:
         seq = dominant_sequence(bayes["occupancy"])
         if bayes.get("figure"):
-            blocks.append(Figure(bayes["figure"], "phase fractions over NUTS draws with bootstrap 90% bands; "
-                                                  "vertical lines: free-energy crossings"))
+            blocks.append(Figure(bayes["figure"], "posterior mass per phase by ladder-bridge reweighting, with "
+                                                  "95% bootstrap bands over chains; dashed: raw draw fractions; "
+                                                  "vertical lines: free-energy crossings (dotted red: with O(1) "
+                                                  "terms)"))
         blocks.append(Table(["phase", "dominant from n", "to n", "largest fraction"],
                             [[s["phase"], s["n_from"], s["n_to"], s["fraction"]] for s in seq]))
         if bayes["transitions"]:

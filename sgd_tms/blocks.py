@@ -2,16 +2,14 @@
 
 A block trains runs ``lo..hi-1`` of the ensemble (run ``r`` is the same in any block: its data,
 initialisation and minibatch order come from ``SeedSequence(seed, spawn_key=(r, ...))``) and,
-when asked, estimates the LLC at every checkpoint of those runs with SGLD noise seeded by the
-block's task seed. The block size is part of the configuration, never the number of workers, so
-any executor gives the same results.
+when asked, estimates the LLC at every checkpoint of those runs. The SGLD noise is keyed by
+(run, step, chain) (:class:`sgd_tms.kernels.KeyedNoise`), so the block size changes no number:
+any blocking and any executor give the same results.
 """
 
 from __future__ import annotations
 
 __all__ = ["block_tasks", "run_block", "assemble"]
-
-import dataclasses
 
 import xarray as xr
 
@@ -22,7 +20,7 @@ from .llc import estimate_llc
 from .train import train
 
 #: version of what a block returns; bump when its content changes
-BLOCK_FORMAT = 1
+BLOCK_FORMAT = 2  # 2: SGLD noise keyed by (run, step, chain)
 
 
 def block_tasks(tc: TrainConfig, lc: LLCConfig | None, block_runs: int | None = None) -> list[Task]:
@@ -43,10 +41,7 @@ def run_block(task: Task, progress: bool = False) -> xr.Dataset:
     lo, hi = cfg["runs"]
     ds = train(tc, run_ids=range(lo, hi), progress=progress)
     if cfg["llc"] is not None:
-        lc = LLCConfig.from_dict(cfg["llc"])
-        if (lo, hi) != (0, tc.runs):  # one noise stream per block
-            lc = dataclasses.replace(lc, seed=int(task.seed))
-        ds = estimate_llc(ds, lc, progress=progress)
+        ds = estimate_llc(ds, LLCConfig.from_dict(cfg["llc"]), progress=progress)
     return ds
 
 

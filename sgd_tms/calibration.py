@@ -1,7 +1,7 @@
 """Calibration of the SGLD estimate of the local learning coefficient.
 
 The estimator is the one of :mod:`sgd_tms.llc` (Lau et al. 2023, arXiv 2308.12108;
-``../shared/tms-study.md`` section 4):
+``docs/study.md`` section 4):
 ``lambda_hat(w*) = n beta (E[L_n(w)] - L_n(w*))`` over the localised tempered posterior
 ``pi(w) ∝ exp(-n beta L_n(w) - (gamma/2)|w - w*|^2)``. SGLD samples ``pi`` only approximately
 (the Euler discretisation is never corrected); an exact sampler of the same ``pi`` (NUTS,

@@ -19,18 +19,11 @@ from pathlib import Path
 HELP = "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults, except None (those come from the preset)."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``sgd`` options on ``parser``."""
-    parser.formatter_class = _Formatter
+    from comparisons.config_file import DefaultsHelpFormatter
+
+    parser.formatter_class = DefaultsHelpFormatter
     parser.epilog = ("Unset training options take the preset's value (paper: c=6, r=2, n=1000, batch 20, "
                      "lr 0.005, 4500 epochs, 4-gon + N(0, 0.01^2) init, checkpoint every 30 epochs). "
                      "LLC defaults follow the paper: full-batch localised SGLD, step 1e-3, gamma 1, "

@@ -184,6 +184,8 @@ class LLCConfig:
         Root seed of the SGLD noise.
     chunk : int
         Checkpoints per run processed in one tensor program (bounds memory; 0 = all at once).
+        Changes no number (the noise is keyed by run, step and chain), so it is left out of
+        :func:`config_hash`.
     threads : int
         Torch intra-op threads during estimation.
     dtype : {"float32", "float64"}
@@ -203,6 +205,9 @@ class LLCConfig:
     chunk: int = 0
     threads: int = 1
     dtype: str = "float32"
+
+    #: fields that change how the work is laid out but no result
+    EXECUTION_FIELDS = ("chunk",)
 
     def __post_init__(self) -> None:
         if self.dtype not in ("float32", "float64"):
@@ -250,8 +255,9 @@ def preset(name: str, **overrides) -> TrainConfig:
 
 
 def config_hash(*configs) -> str:
-    """Short SHA-256 of the configs' JSON (stable key order)."""
-    blob = json.dumps([c.to_dict() for c in configs], sort_keys=True)
+    """Short SHA-256 of the configs' JSON (stable key order), without their execution-only fields."""
+    blob = json.dumps([{k: v for k, v in c.to_dict().items() if k not in getattr(c, "EXECUTION_FIELDS", ())}
+                       for c in configs], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

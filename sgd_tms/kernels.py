@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "Kernel", "StepInfo", "SGDState", "MomentumState", "AdamState", "SGLDState", "SGLDInfo",
-    "sgd", "momentum", "adam", "sgld", "run_steps",
+    "sgd", "momentum", "adam", "sgld", "run_steps", "KeyedNoise", "mix64",
 ]
 
 import math
@@ -24,6 +24,101 @@ import torch
 from comparisons.errors import InputError
 
 Position = tuple  # tuple of tensors
+
+# splitmix64 constants as signed int64 (torch has no uint64 arithmetic; products wrap mod 2^64)
+_GOLDEN = 0x9E3779B97F4A7C15 - 2**64
+_MIX1 = 0xBF58476D1CE4E5B9 - 2**64
+_MIX2 = 0x94D049BB133111EB - 2**64
+_LOW26 = (1 << 26) - 1
+
+
+def _shift_right(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns (``>>`` on int64 is arithmetic)."""
+    return (x >> s) & ((1 << (64 - s)) - 1)
+
+
+def mix64(x: torch.Tensor) -> torch.Tensor:
+    """The splitmix64 finaliser on int64 tensors: a bijective, well-mixing 64-bit hash.
+
+    Parameters
+    ----------
+    x : Tensor of int64, any shape
+        Bit patterns (read as unsigned 64-bit integers).
+
+    Returns
+    -------
+    Tensor of int64, same shape
+    """
+    x = (x ^ _shift_right(x, 30)) * _MIX1
+    x = (x ^ _shift_right(x, 27)) * _MIX2
+    return x ^ _shift_right(x, 31)
+
+
+class KeyedNoise:
+    """Counter-based Gaussian noise: each chain's noise is a pure function of its key and step.
+
+    A ``torch.Generator`` hands out numbers in call order, so the noise a chain receives depends
+    on how many other chains share its tensor program (chunks of checkpoints, blocks of runs).
+    Here the noise of element ``e`` of parameter ``i`` of the chain with key ``k`` at step ``t``
+    is ``BoxMuller(mix64(mix64(k + (8 t + i) golden) + (e + 1) golden))`` (the hash's low and
+    high 26 bits are the two uniforms, so ``|z| < 6.1``: a tail of probability 1e-9 is cut), the
+    same whatever is batched beside it.
+
+    Parameters
+    ----------
+    keys : Tensor of int64, shape (...)
+        One key per chain; the leading shape of every position tensor it is used with.
+
+    Examples
+    --------
+    >>> import torch
+    >>> noise = KeyedNoise.from_ids(0, torch.arange(3))
+    >>> a = noise.normal(5, 0, (3, 2), torch.float64, "cpu")
+    >>> b = KeyedNoise.from_ids(0, torch.arange(1, 2)).normal(5, 0, (1, 2), torch.float64, "cpu")
+    >>> bool(torch.equal(a[1:2], b))
+    True
+    """
+
+    def __init__(self, keys: torch.Tensor) -> None:
+        if keys.dtype != torch.int64:
+            raise InputError(f"keys: expected an int64 tensor, got {keys.dtype}")
+        self.keys = keys
+
+    @classmethod
+    def from_ids(cls, seed: int, *ids: torch.Tensor) -> "KeyedNoise":
+        """Keys from a root ``seed`` and integer id tensors (broadcast together), e.g. (run, step, chain)."""
+        key = mix64(torch.tensor(int(seed), dtype=torch.int64) * _GOLDEN + 1)
+        for part in ids:
+            key = mix64((key ^ mix64(torch.as_tensor(part, dtype=torch.int64) + 1)) * _GOLDEN)
+        return cls(key)
+
+    def reshape(self, *shape: int) -> "KeyedNoise":
+        """The same keys with another leading shape (e.g. ``(R, T, K) -> (R, T * K)``)."""
+        return KeyedNoise(self.keys.reshape(*shape))
+
+    def normal(self, step: int, index: int, shape: tuple, dtype: torch.dtype, device) -> torch.Tensor:
+        """Standard normal noise of ``shape`` (leading dims: the keys' shape) for ``(step, index)``."""
+        lead = tuple(self.keys.shape)
+        if tuple(shape[:len(lead)]) != lead:
+            raise InputError(f"noise shape: expected leading dims {lead}, got {tuple(shape)}")
+        m = math.prod(shape[len(lead):])
+        keys = self.keys.to(device)
+        counter = torch.tensor(8 * int(step) + int(index), dtype=torch.int64, device=device)
+        base = mix64(keys + counter * _GOLDEN)
+        ctr = torch.arange(1, m + 1, dtype=torch.int64, device=device) * _GOLDEN
+        h = mix64(base.unsqueeze(-1) + ctr)  # (..., m): 64 bits per element, two 26-bit uniforms
+        work = torch.float64 if dtype == torch.float64 else torch.float32
+        u1 = ((h & _LOW26).to(work) + 0.5) * 2.0**-26
+        u2 = (_shift_right(h, 38).to(work) + 0.5) * 2.0**-26
+        z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2 * math.pi) * u2)  # |z| < 6.1
+        return z.reshape(shape).to(dtype)
+
+
+def _gaussian(rng, step: int, index: int, p: torch.Tensor) -> torch.Tensor:
+    """Noise shaped like ``p``: from a :class:`KeyedNoise` or a ``torch.Generator``."""
+    if isinstance(rng, KeyedNoise):
+        return rng.normal(step, index, tuple(p.shape), p.dtype, p.device)
+    return torch.randn(p.shape, generator=rng, dtype=p.dtype, device=p.device)
 GradFn = Callable[[Position, Any], tuple]
 
 
@@ -215,12 +310,11 @@ def sgld(grad_fn: GradFn, step_size: float, nbeta: float, gamma: float = 1.0,
     def step(rng, state: SGLDState, batch=None):
         loss, grads = grad_fn(state.position, batch)
         pos = []
-        for p, g, c in zip(state.position, grads, state.center):
+        for i, (p, g, c) in enumerate(zip(state.position, grads, state.center)):
             drift = nbeta * g + gamma * (p - c) if gamma else nbeta * g
             new = p - (step_size / 2) * drift
             if scale:
-                new = new + scale * torch.randn(p.shape, generator=rng, dtype=p.dtype,
-                                                device=p.device)
+                new = new + scale * _gaussian(rng, state.step, i, p)
             pos.append(new)
         return SGLDState(tuple(pos), state.center, state.step + 1), StepInfo(loss)
 
@@ -241,10 +335,10 @@ def sgld(grad_fn: GradFn, step_size: float, nbeta: float, gamma: float = 1.0,
         nb = loss.dim()
         U0, dU0, diffs0 = potential(state.position, loss, grads, state.center)
         new = []
-        for p, d in zip(state.position, dU0):
+        for i, (p, d) in enumerate(zip(state.position, dU0)):
             w = p - (step_size / 2) * d
             if scale:
-                w = w + scale * torch.randn(p.shape, generator=rng, dtype=p.dtype, device=p.device)
+                w = w + scale * _gaussian(rng, state.step, i, p)
             new.append(w)
         new = tuple(new)
         loss1, grads1 = grad_fn(new, batch)

@@ -1,6 +1,6 @@
 """Local learning coefficient along SGD trajectories by localised SGLD, batched.
 
-Estimator (Lau et al. 2023, arXiv 2308.12108; ``../shared/tms-study.md`` section 4):
+Estimator (Lau et al. 2023, arXiv 2308.12108; ``docs/study.md`` section 4):
 ``lambda_hat(w*) = n beta (E[L_n(w)] - L_n(w*))``, the expectation over SGLD draws from the
 localised tempered posterior ``exp(-n beta L_n(w) - (gamma/2)|w - w*|^2)``, ``beta = 1/log n``
 by default. Every checkpoint of every run gets ``chains`` chains; all of them (runs x checkpoints
@@ -26,7 +26,7 @@ import xarray as xr
 from comparisons.errors import InputError
 
 from .config import LLCConfig, config_hash
-from .kernels import run_steps, sgld
+from .kernels import KeyedNoise, run_steps, sgld
 from .model import OneHotTensors, onehot_loss_and_grad, onehot_tensors, resolve_device, resolve_dtype
 from .train import _bar, threads, train_config_of, validate_trajectory
 
@@ -67,7 +67,7 @@ class LLCResult(NamedTuple):
 
 
 def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCConfig,
-             rng: torch.Generator | None, progress: bool = False, noise: float = 1.0,
+             rng: torch.Generator | KeyedNoise | None, progress: bool = False, noise: float = 1.0,
              loss_and_grad=None, n: int | None = None, diagnostics: bool = False) -> LLCResult:
     """Run localised SGLD from every ``(W, b)`` at once and estimate the LLC of each chain.
 
@@ -79,8 +79,9 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
     data : OneHotTensors
         ``D`` data sets (or 1, shared).
     config : LLCConfig
-    rng : torch.Generator
-        Source of the Langevin noise.
+    rng : torch.Generator or KeyedNoise
+        Source of the Langevin noise (a :class:`~sgd_tms.kernels.KeyedNoise` with keys of shape
+        ``(D, M)`` makes each chain's noise independent of what else is batched).
     noise : float
         Noise scale (1: SGLD; 0: deterministic descent, for tests).
     loss_and_grad : callable, optional
@@ -176,19 +177,22 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
     trace = np.empty((R, T, K, len(thin_idx)), dtype=np.float32)
     Wall = ds["W"].transpose("run", "step", "hidden", "feature").values
     ball = ds["b"].transpose("run", "step", "feature").values
+    # SGLD noise keyed by (run, step, chain): chunks of checkpoints and blocks of runs see the
+    # same numbers as one program over the whole trajectory
+    run_ids = torch.as_tensor(ds["run"].values.astype(np.int64))
+    step_ids = torch.as_tensor(ds["step"].values.astype(np.int64))
     with threads(config.threads), torch.inference_mode():
         data = onehot_tensors(ds["x"].values, dtype=tdtype, device=tdev)
-        for ci, t0 in enumerate(range(0, T, chunk)):
+        for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
             Tc = t1 - t0
             W = torch.as_tensor(Wall[:, t0:t1], dtype=tdtype, device=tdev)
             b = torch.as_tensor(ball[:, t0:t1], dtype=tdtype, device=tdev)
             W = W.unsqueeze(2).expand(R, Tc, K, r, c).reshape(R, Tc * K, r, c)
             b = b.unsqueeze(2).expand(R, Tc, K, c).reshape(R, Tc * K, c)
-            gen = torch.Generator(device=tdev)
-            gen.manual_seed(int(np.random.SeedSequence(config.seed, spawn_key=(ci,))
-                                .generate_state(1, np.uint64)[0] >> np.uint64(1)))
-            res = sgld_llc(W, b, data, config, gen, progress=progress)
+            noise = KeyedNoise.from_ids(config.seed, run_ids.view(R, 1, 1), step_ids[t0:t1].view(1, Tc, 1),
+                                        torch.arange(K).view(1, 1, K)).reshape(R, Tc * K)
+            res = sgld_llc(W, b, data, config, noise, progress=progress)
             sl = (slice(None), slice(t0, t1))
             llc[sl] = res.llc.reshape(R, Tc, K)
             init[sl] = res.init_loss.reshape(R, Tc, K)

@@ -2,7 +2,7 @@
 
 Parameters of an ensemble are plain tensors ``W[..., r, c]`` and ``b[..., c]`` (leading dims:
 runs, or runs x checkpoints x chains). Model ``f(x) = ReLU(W^T W x + b)``, loss
-``|x - f(x)|^2`` summed over features and averaged over samples (``../shared/tms-study.md``
+``|x - f(x)|^2`` summed over features and averaged over samples (``docs/study.md``
 section 1). Gradients are written by hand: for the tiny matrices of TMS the autograd tape costs
 more than the arithmetic.
 

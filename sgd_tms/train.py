@@ -1,7 +1,7 @@
 """Training an ensemble of TMS models with minibatch SGD (or momentum/Adam) as one tensor program.
 
 :func:`train` returns the trajectory ``xarray.Dataset`` of the data contract
-(``../shared/tms-study.md`` section 6): ``W (run, step, hidden, feature)``, ``b (run, step,
+(``docs/study.md`` section 6): ``W (run, step, hidden, feature)``, ``b (run, step,
 feature)``, ``loss (run, step)`` (empirical, on the run's full training set) and
 ``population_loss (run, step)`` (exact, from :mod:`comparisons.theory`).
 

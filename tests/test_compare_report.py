@@ -2,11 +2,13 @@
 
 import csv
 import json
+from html.parser import HTMLParser
 
 import pytest
 
 from comparisons.compare import (bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
                                  phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
+from comparisons.document import inline_html
 from comparisons.report import write_report
 from comparisons.theory import enumerate_phases
 
@@ -39,7 +41,8 @@ def test_dominant_sequence_and_moves():
 def test_monotone_verdict_counts_exceptions():
     coords = {"4": (0.11, 6.0), "4+": (0.104, 6.5), "5": (0.069, 7.0), "6": (0.048, 8.5)}
     v = monotone_verdict("SGD", [(a, b) for _, a, b in sgd_moves(PLATEAUS)], coords)
-    assert v.answer == "no" and "3 of 4" in v.detail  # 75% is below the 80% of "mostly" and "5->4 x1" in v.detail
+    assert v.answer == "no" and "3 of 4" in v.detail  # 75% is below the 80% of "mostly"
+    assert "5->4 x1" in v.detail
     assert monotone_verdict("B", [("5", "6")], coords).answer == "yes"
     assert monotone_verdict("B", [("6", "5")], coords).answer == "no"
     assert monotone_verdict("B", [("x", "y")], coords).answer == "no data"
@@ -93,6 +96,61 @@ def test_report_files_from_synthetic_engine_outputs(tmp_path):
         assert (tmp_path / png).stat().st_size > 1000
     page = html.read_text()
     assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
+    assert_valid_html(page)
+    assert "<strong>yes</strong>" in page and "**" not in _text_of(page)
+
+
+VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+
+class _Checker(HTMLParser):
+    """Tag-balance checker: every non-void element closed, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] not in ("style", "code", "pre"):
+            self.text.append(data)
+
+
+def _text_of(page: str) -> str:
+    p = _Checker()
+    p.feed(page)
+    return "".join(p.text)
+
+
+def assert_valid_html(page: str) -> None:
+    p = _Checker()
+    p.feed(page)
+    p.close()
+    assert page.lower().startswith("<!doctype html>")
+    assert not p.errors and not p.stack, (p.errors, p.stack)
+
+
+def test_inline_markdown_is_rendered_and_escaped():
+    out = inline_html("a **yes**, `x*y*` and *em*, 2*3*4 <b> [link](https://example.org)")
+    assert out == ("a <strong>yes</strong>, <code>x*y*</code> and <em>em</em>, 2*3*4 &lt;b&gt; "
+                   "<a href='https://example.org'>link</a>")
+    assert_valid_html("<!doctype html><html><body><p>" + out + "</p></body></html>")
+
+
+def test_html_checker_catches_broken_markup():
+    with pytest.raises(AssertionError):
+        assert_valid_html("<!doctype html><html><body><p><b>x</p></body></html>")
 
 
 def test_report_without_engine_outputs_says_so(tmp_path):

@@ -1,6 +1,5 @@
 """The notebooks (jupytext percent format) execute end to end at a tiny scale."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -22,4 +21,7 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     errors = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
-    assert os.environ["TMS_NOTEBOOK_SCALE"] == "tiny"
+    executed = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert executed and all(cell.get("execution_count") for cell in executed), "a code cell did not run"
+    if path.stem == "02_bayesian_transitions":  # the notebook's run left its outputs where it was told
+        assert (tmp_path / "notebook-bayes" / "occupancy.csv").stat().st_size > 0

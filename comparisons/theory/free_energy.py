@@ -1,6 +1,6 @@
 """Asymptotic local free energies of the phases and the sample sizes where they cross.
 
-Watanabe's asymptotics for the local free energy of phase ``alpha`` (``../shared/tms-study.md``
+Watanabe's asymptotics for the local free energy of phase ``alpha`` (``docs/study.md``
 section 4), for the tempered posterior ``phi(w) exp(-n beta L_n(w))`` with prior
 ``N(0, prior_sigma^2)``:
 
@@ -17,8 +17,8 @@ sizes scale as ``n_cr(beta) = n_cr(1) / beta``.
 
 from __future__ import annotations
 
-__all__ = ["check_beta", "effective_sample_size", "effective_llc", "free_energy", "crossings", "critical_sample_sizes", "dominant_phase",
-           "dominant_intervals"]
+__all__ = ["check_beta", "effective_sample_size", "effective_llc", "free_energy", "crossings",
+           "critical_sample_sizes", "dominant_phase", "dominant_intervals"]
 
 from typing import Mapping, Sequence
 

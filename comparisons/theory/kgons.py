@@ -1,6 +1,6 @@
 """Enumeration of the k-gon critical points of the TMS potential for ``r = 2``.
 
-A *phase* is a decorated regular k-gon (``../shared/tms-study.md`` section 3):
+A *phase* is a decorated regular k-gon (``docs/study.md`` section 3):
 
 - ``k`` live columns of common length ``l*`` at angles ``2 pi j / k``, biases ``b*``;
 - ``sigma`` dead columns (``W_i = 0``) with positive bias ``1/(2c)`` (the ``+`` decorations);

@@ -1,6 +1,6 @@
 """The TMS potential: the exact population loss, its gradient, and the empirical loss.
 
-Model (``../shared/tms-study.md`` section 1): ``f(x; W, b) = ReLU(W^T W x + b)`` with ``W`` of
+Model (``docs/study.md`` section 1): ``f(x; W, b) = ReLU(W^T W x + b)`` with ``W`` of
 shape ``(r, c)`` and ``b`` of shape ``(c,)``; inputs ``x = mu e_j`` with ``j`` uniform on the ``c``
 features and ``mu ~ U[0, 1]``; loss ``|x - f(x)|^2`` (not halved).
 
