@@ -7,25 +7,36 @@ the percentile bootstrap over chains (chains resampled with replacement, ``B`` r
 seeded). Each chain's phase is the majority label of its draws, and the number of label changes
 between consecutive classified draws is reported as its within-chain switches.
 
-Transitions: the dominant phase (largest fraction, ``"unclassified"`` excluded) is tracked along
-the ladder; where it changes from ``A`` to ``B`` the switch point is the log-linear interpolation
-of the root of ``f_B - f_A`` between neighbouring ``n``; its interval is the 2.5-97.5 percentile
-of the same root over bootstrap replicates (a replicate without a sign change contributes the
-ladder edge, so the interval is honest about censoring). Families (``"5"`` = ``5, 5+, 5-, ...``)
-are tracked the same way.
+Dominance (:func:`dominance`, :func:`dominance_table`): the dominant phase at ``n`` is the
+plurality of *all* posterior mass, ``"unclassified"`` competing like any label
+(``dominant_all``). The plurality among classified draws only is ``dominant_classified``; the two
+differ exactly when the unclassified mass is the largest, and then ``classified_leads`` is False:
+that phase leads only among classified draws and is reported as such, with the
+``unclassified_fraction`` at that ``n``.
+
+Transitions: the classified plurality is tracked along the ladder (only phases have free energies
+to compare with); where it changes from ``A`` to ``B`` the switch point is the log-linear
+interpolation of the root of ``f_B - f_A`` between neighbouring ``n``; its interval is the
+2.5-97.5 percentile of the same root over bootstrap replicates (a replicate without a sign change
+contributes the ladder edge, so the interval is honest about censoring). Each transition also
+carries the dominance on both sides, so a switch between phases that lead only the classified
+draws is flagged (``"dominance": "classified_only"``) rather than presented as a change of the
+dominant phase. Families (``"5"`` = ``5, 5+, 5-, ...``) are tracked the same way. Predictions are
+at the run's inverse temperature ``beta`` (they depend on ``n beta`` only).
 """
 
 from __future__ import annotations
 
-__all__ = ["family", "chain_summary", "occupancy_table", "transitions", "diagnostics_table",
-           "predicted_crossing", "predicted_crossing_laplace"]
+__all__ = ["family", "chain_summary", "occupancy_table", "dominance", "dominance_table", "transitions",
+           "diagnostics_table", "predicted_crossing", "predicted_crossing_laplace"]
 
 import re
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from comparisons.theory import UNCLASSIFIED, crossings, dominant_intervals, enumerate_phases, laplace_crossing
+from comparisons.theory import (UNCLASSIFIED, check_beta, crossings, dominant_intervals, enumerate_phases,
+                                laplace_crossing)
 
 
 def family(label: str) -> str:
@@ -90,9 +101,56 @@ def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: in
     return rows, reps
 
 
+def dominance(names: Sequence[str], frac: np.ndarray) -> dict:
+    """Who leads the posterior mass at one ``n``.
+
+    Parameters
+    ----------
+    names : sequence of str, length P
+        Labels, possibly including ``"unclassified"``.
+    frac : array_like, shape (P,)
+        Their fractions of the posterior mass (summing to one over all labels).
+
+    Returns
+    -------
+    dict
+        ``dominant_all``: plurality of all mass, ``"unclassified"`` competing like any label;
+        ``dominant_classified``: plurality among the classified labels (``"unclassified"`` when
+        there are none); ``unclassified_fraction``: mass of ``"unclassified"``;
+        ``classified_leads``: True when the two agree, i.e. the classified plurality is the
+        plurality of all mass, False when it leads only among classified draws. Ties go to the
+        first label in ``names`` order.
+    """
+    frac = np.asarray(frac, dtype=float)
+    order = [int(j) for j in np.argsort(-frac, kind="stable")]
+    top_all = names[order[0]] if order else UNCLASSIFIED
+    cls = [j for j in order if names[j] != UNCLASSIFIED]
+    top_cls = names[cls[0]] if cls else UNCLASSIFIED
+    unc = float(sum(frac[j] for j in range(len(names)) if names[j] == UNCLASSIFIED))
+    return {"dominant_all": str(top_all), "dominant_classified": str(top_cls), "unclassified_fraction": unc,
+            "classified_leads": bool(top_all == top_cls)}
+
+
+def dominance_table(reps: Mapping[int, tuple]) -> list[dict]:
+    """:func:`dominance` at every ``n`` of the ladder.
+
+    Parameters
+    ----------
+    reps : mapping n -> (names, boot (B, P), point (P,))
+        As returned by :func:`occupancy_table` or :func:`bayes_tms.reweight.reweighted_occupancy`.
+
+    Returns
+    -------
+    list of dict
+        ``{"n", "dominant_all", "dominant_classified", "unclassified_fraction",
+        "classified_leads"}`` sorted by ``n``.
+    """
+    return [{"n": int(n), **dominance(reps[n][0], reps[n][2])} for n in sorted(reps)]
+
+
 def _dominant(names, frac) -> str:
-    order = [j for j in np.argsort(-np.asarray(frac)) if names[j] != UNCLASSIFIED]
-    return names[order[0]] if order else UNCLASSIFIED
+    """The classified plurality (the phase tracked by :func:`transitions`)."""
+    return dominance(names, frac)["dominant_classified"]
 
 
 def _root(ns: np.ndarray, d: np.ndarray, start: int) -> float:
@@ -105,54 +163,80 @@ def _root(ns: np.ndarray, d: np.ndarray, start: int) -> float:
 
 
 def predicted_crossing(a: str, b: str, near: float, features: int, level: str = "phase",
-                       prior_sigma: float = 1.0, n_max: float = 1e5) -> float | None:
+                       prior_sigma: float = 1.0, n_max: float = 1e5, beta: float = 1.0) -> float | None:
     """Free-energy prediction of the ``a -> b`` switch nearest ``near`` (theory layer).
 
     Phase level: the crossings of ``F_n(a) = F_n(b)``. Family level: the boundaries of the
     theory's dominant-phase intervals whose families go ``a -> b``, else the crossings of any
-    members of the two families.
+    members of the two families. All at inverse temperature ``beta`` (the posterior
+    ``exp(-n beta L_n)``), so the prediction scales as ``1 / beta``.
     """
     phases = enumerate_phases(features)
     if level == "phase":
         cand = [e["n"] for e in crossings([p for p in phases if p.label in (a, b)], n_max=n_max,
-                                          prior_sigma=prior_sigma)]
+                                          prior_sigma=prior_sigma, beta=beta)]
     else:
-        iv = dominant_intervals(phases, n_min=10.0, n_max=n_max, prior_sigma=prior_sigma)
+        iv = dominant_intervals(phases, n_min=10.0, n_max=n_max, prior_sigma=prior_sigma, beta=beta)
         cand = [x["n_to"] for x, y in zip(iv[:-1], iv[1:])
                 if family(x["phase"]) == a and family(y["phase"]) == b]
         if not cand:
             sub = [p for p in phases if family(p.label) in (a, b)]
-            cand = [e["n"] for e in crossings(sub, n_max=n_max, prior_sigma=prior_sigma)
+            cand = [e["n"] for e in crossings(sub, n_max=n_max, prior_sigma=prior_sigma, beta=beta)
                     if {family(e["from"]), family(e["to"])} == {a, b}]
     if not cand:
         return None
     return float(min(cand, key=lambda v: abs(np.log(v) - np.log(near))))
 
 
-def predicted_crossing_laplace(a: str, b: str, features: int, prior_sigma: float = 1.0) -> float | None:
+def predicted_crossing_laplace(a: str, b: str, features: int, prior_sigma: float = 1.0,
+                               beta: float = 1.0) -> float | None:
     """The ``a -> b`` crossing of the Laplace free energies with their O(1) terms.
 
     :func:`comparisons.theory.laplace_crossing` between the phases labelled ``a`` and ``b`` (for
-    families, their undecorated members); None where either sits on a wall or they do not cross.
+    families, their undecorated members) at inverse temperature ``beta``; None where either sits
+    on a wall or they do not cross.
     """
     by = {p.label: p for p in enumerate_phases(features)}
     if a not in by or b not in by:
         return None
-    return laplace_crossing(by[a], by[b], prior_sigma=prior_sigma)
+    return laplace_crossing(by[a], by[b], prior_sigma=prior_sigma, beta=beta)
 
 
 def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase",
-                prior_sigma: float = 1.0, alpha: float = 0.05) -> list[dict]:
-    """Changes of the dominant phase along the ladder, with bootstrap intervals.
+                prior_sigma: float = 1.0, alpha: float = 0.05, beta: float = 1.0) -> list[dict]:
+    """Changes of the (classified) dominant phase along the ladder, with bootstrap intervals.
 
-    Returns a list of ``{"from", "to", "n", "lower", "upper", "predicted_n",
-    "predicted_n_laplace", "n_before", "n_after", "level"}``: ``predicted_n`` from the asymptotic
-    formula, ``predicted_n_laplace`` with the O(1) terms (:mod:`comparisons.theory.laplace`).
+    Parameters
+    ----------
+    reps : mapping n -> (names, boot (B, P), point (P,))
+        From :func:`occupancy_table` or :func:`bayes_tms.reweight.reweighted_occupancy`.
+    features : int
+    level : {"phase", "family"}
+    prior_sigma : float
+    alpha : float
+        Two-sided level of the bootstrap interval.
+    beta : float
+        Inverse temperature of the run; the predictions are made at it.
+
+    Returns
+    -------
+    list of dict
+        ``{"from", "to", "n", "lower", "upper", "predicted_n", "predicted_n_laplace",
+        "n_before", "n_after", "level"}``: ``from``/``to`` are the classified pluralities at
+        ``n_before``/``n_after`` (:func:`dominance`), ``predicted_n`` from the asymptotic formula,
+        ``predicted_n_laplace`` with the O(1) terms (:mod:`comparisons.theory.laplace`), both at
+        ``beta``. Also ``"beta"``; ``"dominant_all_before"``/``"dominant_all_after"`` and
+        ``"unclassified_before"``/``"unclassified_after"`` (the plurality of all mass and the
+        unclassified fraction at ``n_before``/``n_after``); and ``"dominance"``: ``"all"`` when
+        ``from`` leads all the mass at ``n_before`` and ``to`` at ``n_after``, else
+        ``"classified_only"`` (the switch is between phases that lead only the classified draws).
     """
+    beta = check_beta(beta)
     ns = np.array(sorted(reps), dtype=float)
     if len(ns) < 2:
         return []
-    dom = [_dominant(reps[int(n)][0], reps[int(n)][2]) for n in ns]
+    doms = [dominance(reps[int(n)][0], reps[int(n)][2]) for n in ns]
+    dom = [d["dominant_classified"] for d in doms]
     out = []
     for i in range(len(ns) - 1):
         a, b = dom[i], dom[i + 1]
@@ -174,9 +258,15 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
         lo, hi = np.quantile(roots, [alpha / 2, 1 - alpha / 2])
         out.append({"from": a, "to": b, "n": n_hat, "lower": float(min(lo, n_hat)),
                     "upper": float(max(hi, n_hat)),
-                    "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma),
-                    "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma),
-                    "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level})
+                    "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma, beta=beta),
+                    "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta),
+                    "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level, "beta": float(beta),
+                    "dominant_all_before": doms[i]["dominant_all"],
+                    "dominant_all_after": doms[i + 1]["dominant_all"],
+                    "unclassified_before": doms[i]["unclassified_fraction"],
+                    "unclassified_after": doms[i + 1]["unclassified_fraction"],
+                    "dominance": ("all" if doms[i]["classified_leads"] and doms[i + 1]["classified_leads"]
+                                  else "classified_only")})
     return out
 
 

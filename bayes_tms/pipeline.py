@@ -69,9 +69,9 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
     write_csv(out / "occupancy_family.csv", frows, cols)
     write_csv(out / "occupancy_raw.csv", raw, cols)
     write_csv(out / "log_mass.csv", logs, ["n", "phase", "log_mass", "lower", "upper"])
-    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma)
+    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
              + transitions(freps, features=config.features, level="family",
-                           prior_sigma=config.prior_sigma))
+                           prior_sigma=config.prior_sigma, beta=config.beta))
     write_json(out / "transitions.json", trans)
     diag = diagnostics_table(posts)
     write_csv(out / "diagnostics.csv", diag,
@@ -80,7 +80,8 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
-                                    n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma)
+                                    n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma,
+                                    beta=config.beta)
     refined = [{"from": t["from"], "to": t["to"], "n": t["predicted_n_laplace"]} for t in trans
                if t["level"] == "phase" and t.get("predicted_n_laplace")]
     fig = plot_occupancy(rows, features=config.features, theory=theory, raw=raw, refined=refined,

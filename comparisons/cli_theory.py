@@ -9,7 +9,7 @@ import json
 import math
 
 from .errors import InputError
-from .theory import crossings, dominant_intervals, enumerate_phases
+from .theory import check_beta, crossings, dominant_intervals, enumerate_phases
 
 FORMATS_KGONS = ("table", "json", "csv")
 FORMATS_THEORY = ("table", "json")
@@ -35,6 +35,17 @@ def _n_max(value: str) -> float:
     return n
 
 
+def _beta(value: str) -> float:
+    try:
+        b = float(value)
+    except ValueError:
+        raise InputError(f"--beta: expected a positive finite number, got {value!r}") from None
+    try:
+        return check_beta(b)
+    except InputError:
+        raise InputError(f"--beta: expected a positive finite number, got {value}") from None
+
+
 def _format(choices: tuple[str, ...]):
     def parse(value: str) -> str:
         if value not in choices:
@@ -57,6 +68,9 @@ def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest sample size considered for crossings; default 1e6")
     parser.add_argument("--format", type=_format(FORMATS_THEORY), default="table",
                         help="table (human) or json; default table")
+    parser.add_argument("--beta", type=_beta, default=1.0, metavar="B",
+                        help="inverse temperature of the posterior exp(-n beta L_n); every prediction "
+                             "depends on n beta only, so crossings scale as 1/beta; default 1")
     parser.add_argument("--laplace", action="store_true",
                         help="also the crossings of the free energies with their O(1) terms (Laplace on "
                              "the curved directions, Monte Carlo flat volume; C^2 phases only; slower)")
@@ -106,7 +120,7 @@ def run_kgons(args: argparse.Namespace) -> int:
     return 0
 
 
-def _laplace_crossings(phases, n_max: float) -> list[dict]:
+def _laplace_crossings(phases, n_max: float, beta: float = 1.0) -> list[dict]:
     from itertools import combinations
 
     from .theory import laplace_crossing, laplace_free_energy
@@ -114,26 +128,29 @@ def _laplace_crossings(phases, n_max: float) -> list[dict]:
     smooth = [p for p in phases if not p.on_wall and not p.phi]
     out = []
     for a, b in combinations(smooth, 2):
-        n = laplace_crossing(a, b, n_max=min(n_max, 1e5))
+        n = laplace_crossing(a, b, n_max=min(n_max, 1e5), beta=beta)
         if n is not None:
-            lo = laplace_free_energy([a, b], [n * 0.9])
+            lo = laplace_free_energy([a, b], [n * 0.9], beta=beta)
             first, second = (a, b) if lo[0, 0] < lo[1, 0] else (b, a)
             out.append({"from": first.label, "to": second.label, "n": n})
     return sorted(out, key=lambda e: e["n"])
 
 
 def run_theory(args: argparse.Namespace) -> int:
+    beta = getattr(args, "beta", 1.0)
     phases = enumerate_phases(args.features)
-    cross = crossings(phases, n_max=args.n_max)
-    dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max)
-    lap = _laplace_crossings(phases, args.n_max) if args.laplace else None
+    cross = crossings(phases, n_max=args.n_max, beta=beta)
+    dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max, beta=beta)
+    lap = _laplace_crossings(phases, args.n_max, beta) if args.laplace else None
     if args.format == "json":
-        out = {"features": args.features, "phases": _rows(args.features), "crossings": cross, "dominant": dom}
+        out = {"features": args.features, "beta": beta, "phases": _rows(args.features), "crossings": cross,
+               "dominant": dom}
         if lap is not None:
             out["laplace_crossings"] = lap
         print(json.dumps(out, indent=2))
         return 0
-    print(f"Free energy F_n = n L + llc log n + |w*|^2/2 (prior N(0,1), beta = 1), c = {args.features}")
+    print(f"Free energy F_n = n beta L + llc log(n beta) + |w*|^2/2 (prior N(0,1), beta = {beta:g}), "
+          f"c = {args.features}")
     print("llc: theory where L is C^2 at the phase, else the Hessian-rank bound (marked *)\n")
     print(_table([{"phase": p.label, "loss": p.loss, "llc": p.llc if p.llc is not None else f"{p.llc_bound:g}*",
                    "prior_term": p.prior_term} for p in phases], ["phase", "loss", "llc", "prior_term"]))

@@ -49,6 +49,10 @@ def test_theory_json(capsys):
     (["kgons", "--format", "xml"], "--format: expected one of table, json, csv"),
     (["theory", "--n-max", "-5"], "--n-max: expected a number above 10"),
     (["theory", "--format", "csv"], "--format"),
+    (["theory", "--beta", "0"], "--beta: expected a positive finite number, got 0"),
+    (["theory", "--beta=-2"], "--beta: expected a positive finite number, got -2"),
+    (["theory", "--beta", "inf"], "--beta: expected a positive finite number, got inf"),
+    (["theory", "--beta", "hot"], "--beta: expected a positive finite number, got 'hot'"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
@@ -79,3 +83,33 @@ def test_config_file_gives_defaults_and_flags_win(tmp_path, capsys):
     assert main(["kgons", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "unknown key 'featurs'" in err and err.count("\n") == 1
+
+
+def test_theory_at_beta_moves_every_prediction_by_one_over_beta(capsys):
+    assert main(["theory", "-c", "6", "--n-max", "1e5", "--format", "json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["beta"] == 1.0
+    assert main(["theory", "-c", "6", "--n-max", "2e5", "--beta", "0.5", "--format", "json"]) == 0
+    half = json.loads(capsys.readouterr().out)
+    assert half["beta"] == 0.5
+    assert [d["phase"] for d in half["dominant"]] == [d["phase"] for d in one["dominant"]]
+    for a, b in zip(one["dominant"][1:], half["dominant"][1:]):
+        assert b["n_from"] == pytest.approx(2 * a["n_from"], rel=1e-9)
+    assert main(["theory", "-c", "6", "--beta", "0.5"]) == 0
+    table = capsys.readouterr().out
+    assert "beta = 0.5" in table and f"{half['dominant'][-1]['n_from']:.6g}" in table
+
+
+def test_config_file_sets_beta(tmp_path, capsys):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('[theory]\nbeta = 0.25\nformat = "json"\n')
+    assert main(["theory", "--config", str(cfg)]) == 0
+    quarter = json.loads(capsys.readouterr().out)
+    assert main(["theory", "--config", str(cfg), "--beta", "1"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert quarter["beta"] == 0.25 and one["beta"] == 1.0
+    assert quarter["dominant"][-1]["n_from"] == pytest.approx(4 * one["dominant"][-1]["n_from"], rel=1e-9)
+    cfg.write_text("[theory]\nbeta = -1\n")
+    assert main(["theory", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "beta: expected a positive finite number, got -1" in err and err.count("\n") == 1

@@ -81,3 +81,39 @@ def test_llc_override_and_bad_inputs():
         crossings(phases, n_max=np.inf)
     with pytest.raises(InputError):
         free_energy(phases, 10.0, prior_sigma=0.0)
+
+
+def test_beta_one_is_the_default_and_critical_sizes_scale_as_one_over_beta():
+    phases = enumerate_phases(6)
+    by = {p.label: p for p in phases}
+    n = np.array([50.0, 600.0, 5e4])
+    np.testing.assert_array_equal(free_energy(phases, n, beta=1.0), free_energy(phases, n))
+    assert crossings(phases, 1e5, beta=1.0) == crossings(phases, 1e5)
+    # F at (n, beta) is F at (n beta, 1): the tempered posterior depends on n beta only
+    np.testing.assert_allclose(free_energy(phases, n, beta=0.25), free_energy(phases, 0.25 * n), rtol=1e-12)
+    (n1,) = critical_sample_sizes(by["5"], by["6"])
+    (n_half,) = critical_sample_sizes(by["5"], by["6"], beta=0.5)
+    (n_three,) = critical_sample_sizes(by["5"], by["6"], n_max=1e7, beta=1 / 3)
+    assert n_half == pytest.approx(2 * n1, rel=1e-10) and n_three == pytest.approx(3 * n1, rel=1e-10)
+    assert n_half != pytest.approx(n1, rel=0.1)  # beta does move the prediction
+    for beta in (0.5, 2.0):
+        c1 = crossings(phases, 1e6, 10.0)
+        cb = crossings(phases, 1e6 / beta, 10.0 / beta, beta=beta)
+        assert [(e["from"], e["to"]) for e in cb] == [(e["from"], e["to"]) for e in c1]
+        np.testing.assert_allclose([e["n"] * beta for e in cb], [e["n"] for e in c1], rtol=1e-9)
+        d1 = dominant_intervals(phases, 10.0, 1e6)
+        db = dominant_intervals(phases, 10.0 / beta, 1e6 / beta, beta=beta)
+        assert [d["phase"] for d in db] == [d["phase"] for d in d1]
+        np.testing.assert_allclose([d["n_from"] * beta for d in db], [d["n_from"] for d in d1], rtol=1e-9)
+        mids = np.array([np.sqrt(d["n_from"] * d["n_to"]) for d in db])
+        assert list(dominant_phase(phases, mids, beta=beta)) == [d["phase"] for d in db]
+
+
+@pytest.mark.parametrize("beta", [0.0, -1.0, np.inf, np.nan, "hot"])
+def test_bad_beta_is_an_input_error_naming_the_value(beta):
+    phases = enumerate_phases(4)
+    for call in (lambda: free_energy(phases, 10.0, beta=beta), lambda: crossings(phases, beta=beta),
+                 lambda: dominant_intervals(phases, beta=beta), lambda: dominant_phase(phases, 10.0, beta=beta),
+                 lambda: critical_sample_sizes(phases[0], phases[1], beta=beta)):
+        with pytest.raises(InputError, match=r"beta: expected a positive finite number, got " + repr(beta)[:3]):
+            call()

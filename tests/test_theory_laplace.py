@@ -72,3 +72,24 @@ def test_c6_five_to_six_crossing_moves_earlier_with_the_order_one_terms():
     with pytest.raises(InputError):
         laplace_free_energy([P["6"]], [10.0], samples=10)
     assert math.isfinite(laplace_free_energy([P["6"]], [10.0])[0, 0])
+
+
+def test_laplace_depends_on_n_beta_only_and_its_crossing_scales_as_one_over_beta():
+    P = by_label(6)
+    pair = [P["5"], P["6"]]
+    n = np.array([100.0, 400.0])
+    np.testing.assert_array_equal(laplace_free_energy(pair, n, samples=20_000, beta=1.0),
+                                  laplace_free_energy(pair, n, samples=20_000))
+    np.testing.assert_allclose(laplace_free_energy(pair, n, samples=20_000, beta=0.5),
+                               laplace_free_energy(pair, 0.5 * n, samples=20_000), rtol=1e-12)
+    n1 = laplace_crossing(P["5"], P["6"], samples=20_000)
+    n_half = laplace_crossing(P["5"], P["6"], samples=20_000, beta=0.5)  # default window scales too
+    assert n1 is not None and n_half is not None
+    assert n_half == pytest.approx(2 * n1, rel=1e-5)
+    assert laplace_crossing(P["5"], P["6"], n_min=40.0, n_max=2e4, samples=20_000, beta=0.5) == pytest.approx(n_half)
+    # an explicit window is in sample sizes n: at beta = 1/2 it reaches effective sizes below 20
+    assert laplace_crossing(P["5"], P["6"], n_min=20.0, n_max=1e4, samples=20_000, beta=0.5) < 40.0
+    with pytest.raises(InputError, match="beta"):
+        laplace_free_energy(pair, n, beta=0.0)
+    with pytest.raises(InputError, match="beta"):
+        laplace_crossing(P["5"], P["6"], beta=float("nan"))

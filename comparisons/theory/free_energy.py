@@ -1,18 +1,24 @@
 """Asymptotic local free energies of the phases and the sample sizes where they cross.
 
 Watanabe's asymptotics for the local free energy of phase ``alpha`` (``docs/study.md``
-section 4), for the posterior ``phi(w) exp(-n L_n(w))`` with prior ``N(0, prior_sigma^2)``:
+section 4), for the tempered posterior ``phi(w) exp(-n beta L_n(w))`` with prior
+``N(0, prior_sigma^2)``:
 
-``F_n(alpha) = n L(w*_alpha) + lambda_alpha log n + |w*_alpha|^2 / (2 prior_sigma^2)``
+``F_n(alpha) = n beta L(w*_alpha) + lambda_alpha log(n beta) + |w*_alpha|^2 / (2 prior_sigma^2)``
 
 (up to a constant shared by all phases). The posterior mass of phase ``alpha`` is roughly
 proportional to ``exp(-F_n(alpha))``, so the dominant phase is the one of least ``F_n``.
+
+For the population posterior the inverse temperature enters only through the effective sample
+size ``n beta`` (:func:`effective_sample_size`, the one place where the substitution is made):
+every prediction at ``beta`` is the ``beta = 1`` prediction at ``n beta``, so critical sample
+sizes scale as ``n_cr(beta) = n_cr(1) / beta``.
 """
 
 from __future__ import annotations
 
-__all__ = ["effective_llc", "free_energy", "crossings", "critical_sample_sizes", "dominant_phase",
-           "dominant_intervals"]
+__all__ = ["check_beta", "effective_sample_size", "effective_llc", "free_energy", "crossings",
+           "critical_sample_sizes", "dominant_phase", "dominant_intervals"]
 
 from typing import Mapping, Sequence
 
@@ -21,6 +27,36 @@ from scipy import optimize
 
 from ..errors import InputError
 from .kgons import Phase
+
+
+def check_beta(beta: float) -> float:
+    """``beta`` as a float if it is a positive finite number, else :class:`InputError`."""
+    try:
+        value = float(beta)
+    except (TypeError, ValueError):
+        raise InputError(f"beta: expected a positive finite number, got {beta!r}") from None
+    if not (value > 0 and np.isfinite(value)):
+        raise InputError(f"beta: expected a positive finite number, got {beta!r}")
+    return value
+
+
+def effective_sample_size(n: np.ndarray | float, beta: float = 1.0) -> np.ndarray | float:
+    """The effective sample size ``n beta`` of the tempered posterior ``exp(-n beta L_n)``.
+
+    The only place where the inverse temperature enters the theory: every free energy below is a
+    function of ``n beta``, and a crossing found at effective size ``m`` sits at ``n = m / beta``.
+
+    Parameters
+    ----------
+    n : float or array_like, any shape
+    beta : float
+        Inverse temperature, positive and finite (``beta = 1`` returns ``n`` unchanged).
+
+    Returns
+    -------
+    float or ndarray, shape of ``n``
+    """
+    return n * check_beta(beta)
 
 
 def effective_llc(phase: Phase, llc: Mapping[str, float] | None = None) -> float:
@@ -41,8 +77,8 @@ def _coefficients(phases: Sequence[Phase], llc, prior_sigma: float) -> np.ndarra
 
 
 def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str, float] | None = None,
-                prior_sigma: float = 1.0) -> np.ndarray:
-    """``F_n`` of every phase at every ``n``.
+                prior_sigma: float = 1.0, beta: float = 1.0) -> np.ndarray:
+    """``F_n`` of every phase at every ``n`` (tempered at inverse temperature ``beta``).
 
     Parameters
     ----------
@@ -52,6 +88,8 @@ def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str
     llc : mapping label -> float, optional
         Learning coefficients replacing the theoretical ones.
     prior_sigma : float
+    beta : float
+        Inverse temperature (> 0); ``F`` is evaluated at the effective sample size ``n beta``.
 
     Returns
     -------
@@ -70,10 +108,11 @@ def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str
     n = np.asarray(n, dtype=float)
     if np.any(~(n > 0)):
         raise InputError(f"n: expected positive sample sizes, got {n[~(n > 0)].ravel()[:3].tolist()}")
+    m = effective_sample_size(n, beta)
     coef = _coefficients(phases, llc, prior_sigma)
-    shape = (len(phases),) + (1,) * n.ndim
+    shape = (len(phases),) + (1,) * m.ndim
     L, lam, prior = (coef[:, i].reshape(shape) for i in range(3))
-    return n * L + lam * np.log(n) + prior
+    return m * L + lam * np.log(m) + prior
 
 
 def _roots(dL: float, dlam: float, dprior: float, n_min: float, n_max: float) -> list[float]:
@@ -97,50 +136,57 @@ def _roots(dL: float, dlam: float, dprior: float, n_min: float, n_max: float) ->
 
 
 def crossings(phases: Sequence[Phase], n_max: float = 1e6, n_min: float = 1.0,
-              llc: Mapping[str, float] | None = None, prior_sigma: float = 1.0) -> list[dict]:
+              llc: Mapping[str, float] | None = None, prior_sigma: float = 1.0,
+              beta: float = 1.0) -> list[dict]:
     """Every ``n`` in ``[n_min, n_max]`` where two phases' free energies are equal.
+
+    The roots are found in the effective sample size ``m = n beta`` (on ``[n_min beta, n_max
+    beta]``) and reported as ``n = m / beta``, so ``n_cr(beta) = n_cr(1) / beta``.
 
     Returns a list of ``{"from": a, "to": b, "n": n}`` sorted by ``n``: ``from`` is the phase of
     lower ``F_n`` just below ``n`` (the one being overtaken), ``to`` the one just above.
     """
     if not (0 < n_min < n_max) or not np.isfinite(n_max):
         raise InputError(f"n range: expected 0 < n_min < n_max < inf, got [{n_min}, {n_max}]")
+    beta = check_beta(beta)
+    m_min, m_max = effective_sample_size(n_min, beta), effective_sample_size(n_max, beta)
     coef = _coefficients(phases, llc, prior_sigma)
     out = []
     for i in range(len(phases)):
         for j in range(i + 1, len(phases)):
             d = coef[i] - coef[j]
-            for n in _roots(d[0], d[1], d[2], n_min, n_max):
-                slope = d[0] + d[1] / n  # d/dn (F_i - F_j)
+            for m in _roots(d[0], d[1], d[2], m_min, m_max):
+                slope = d[0] + d[1] / m  # d/dm (F_i - F_j), same sign as d/dn
                 a, b = (i, j) if slope > 0 else (j, i)  # F_i rises above F_j: i is overtaken
-                out.append({"from": phases[a].label, "to": phases[b].label, "n": float(n)})
+                out.append({"from": phases[a].label, "to": phases[b].label, "n": float(m / beta)})
     return sorted(out, key=lambda e: (e["n"], e["from"], e["to"]))
 
 
 def critical_sample_sizes(a: Phase, b: Phase, n_max: float = 1e6, llc: Mapping[str, float] | None = None,
-                          prior_sigma: float = 1.0) -> list[float]:
-    """The roots in ``n`` of ``F_n(a) = F_n(b)`` on ``[1, n_max]``."""
-    return [e["n"] for e in crossings([a, b], n_max=n_max, llc=llc, prior_sigma=prior_sigma)]
+                          prior_sigma: float = 1.0, beta: float = 1.0) -> list[float]:
+    """The roots in ``n`` of ``F_n(a) = F_n(b)`` on ``[1, n_max]`` at inverse temperature ``beta``."""
+    return [e["n"] for e in crossings([a, b], n_max=n_max, llc=llc, prior_sigma=prior_sigma, beta=beta)]
 
 
 def dominant_phase(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str, float] | None = None,
-                   prior_sigma: float = 1.0) -> np.ndarray:
-    """Label of the phase of least ``F_n`` at each ``n``; shape of ``n``."""
-    F = free_energy(phases, n, llc, prior_sigma)
+                   prior_sigma: float = 1.0, beta: float = 1.0) -> np.ndarray:
+    """Label of the phase of least ``F_n`` at each ``n`` (inverse temperature ``beta``); shape of ``n``."""
+    F = free_energy(phases, n, llc, prior_sigma, beta)
     labels = np.array([p.label for p in phases], dtype=object)
     return np.asarray(labels[np.argmin(F, axis=0)], dtype=str)
 
 
 def dominant_intervals(phases: Sequence[Phase], n_min: float = 10.0, n_max: float = 1e6,
-                       llc: Mapping[str, float] | None = None, prior_sigma: float = 1.0) -> list[dict]:
-    """The sequence of dominant phases as ``n`` grows from ``n_min`` to ``n_max``.
+                       llc: Mapping[str, float] | None = None, prior_sigma: float = 1.0,
+                       beta: float = 1.0) -> list[dict]:
+    """The sequence of dominant phases as ``n`` grows from ``n_min`` to ``n_max`` at inverse temperature ``beta``.
 
     Returns ``[{"n_from", "n_to", "phase"}, ...]``: contiguous intervals with their minimiser of
     ``F_n``; the boundaries are exact crossings of the two phases involved.
     """
-    cuts = sorted({n_min, n_max, *(e["n"] for e in crossings(phases, n_max, n_min, llc, prior_sigma))})
+    cuts = sorted({n_min, n_max, *(e["n"] for e in crossings(phases, n_max, n_min, llc, prior_sigma, beta))})
     mids = np.sqrt(np.array(cuts[:-1]) * np.array(cuts[1:]))
-    winners = dominant_phase(phases, mids, llc, prior_sigma)
+    winners = dominant_phase(phases, mids, llc, prior_sigma, beta)
     out: list[dict] = []
     for lo, hi, w in zip(cuts[:-1], cuts[1:], winners):
         if out and out[-1]["phase"] == w:

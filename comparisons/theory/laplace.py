@@ -19,6 +19,10 @@ C^2 this module evaluates, with the prior ``N(0, sigma^2)`` on every parameter,
   ``b_i <= 0``) with the exact population loss, so that the soft edges of the flat region count
   at finite ``n``.
 
+At inverse temperature ``beta`` (posterior ``phi(w) exp(-n beta L_n(w))``) every ``n`` above is
+the effective sample size ``n beta`` (:func:`comparisons.theory.free_energy.effective_sample_size`),
+so Laplace crossings scale as ``n_cr(beta) = n_cr(1) / beta`` too.
+
 Phases on non-C^2 walls (the 4-gon family) have no Gaussian approximation here: their value is
 NaN. This refinement is ours, not the paper's; the tests check the orbit count and length and
 the flat volume against direct computations.
@@ -26,7 +30,7 @@ the flat volume against direct computations.
 
 from __future__ import annotations
 
-__all__ = ["LaplaceTerms", "laplace_terms", "laplace_free_energy", "laplace_crossing"]
+__all__ = ["LAPLACE_WINDOW", "LaplaceTerms", "laplace_terms", "laplace_free_energy", "laplace_crossing"]
 
 import math
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ from scipy import optimize
 
 from ..errors import InputError
 from .classify import PRESENT_NORM
+from .free_energy import check_beta, effective_sample_size
 from .kgons import RANK_TOL, Phase, hessian
 from .potential import population_loss
 
@@ -93,7 +98,7 @@ def _flat_volume(p: Phase, dead: tuple[int, ...], n: np.ndarray, sigma: float, s
 
 
 def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, samples: int = 200_000,
-                        seed: int | np.random.Generator = 0) -> np.ndarray:
+                        seed: int | np.random.Generator = 0, beta: float = 1.0) -> np.ndarray:
     """``-log Z_alpha(n)`` of each phase with its O(1) terms; NaN for phases on walls.
 
     Parameters
@@ -105,6 +110,8 @@ def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, sa
         Monte Carlo samples of the dead columns for the flat volume ``V_n``.
     seed : int or Generator
         The same seed gives the same values (common random numbers across ``n``).
+    beta : float
+        Inverse temperature (> 0): the terms are evaluated at the effective sample size ``n beta``.
 
     Returns
     -------
@@ -125,6 +132,7 @@ def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, sa
         raise InputError(f"prior_sigma: expected a positive number, got {prior_sigma}")
     if samples < 1000:
         raise InputError(f"samples: expected at least 1000 Monte Carlo samples, got {samples}")
+    n = effective_sample_size(n, beta)  # from here on n is the effective sample size n beta
     out = np.full((len(phases), n.size), np.nan)
     for j, p in enumerate(phases):
         t = laplace_terms(p)
@@ -139,13 +147,41 @@ def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, sa
     return out
 
 
-def laplace_crossing(a: Phase, b: Phase, n_min: float = 20.0, n_max: float = 1e4, prior_sigma: float = 1.0,
-                     samples: int = 200_000, seed: int = 0) -> float | None:
+#: default window of effective sample sizes ``n beta`` searched by :func:`laplace_crossing`; below
+#: about 20 the posterior is not concentrated enough for the Laplace terms to mean anything
+LAPLACE_WINDOW = (20.0, 1e4)
+
+
+def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: float | None = None,
+                     prior_sigma: float = 1.0, samples: int = 200_000, seed: int = 0,
+                     beta: float = 1.0) -> float | None:
     """Smallest ``n`` in ``[n_min, n_max]`` where the Laplace free energies of ``a`` and ``b`` cross.
 
-    None when they do not cross there or a phase has no Laplace value (wall).
+    Parameters
+    ----------
+    a, b : Phase
+    n_min, n_max : float, optional
+        Window in sample sizes ``n``. Defaults: the effective sizes :data:`LAPLACE_WINDOW`, i.e.
+        ``n`` in ``[20 / beta, 1e4 / beta]`` (the validity of the Laplace terms is a matter of
+        ``n beta``), so that the default crossing scales exactly as ``1 / beta``.
+    prior_sigma : float
+    samples, seed : int
+        Monte Carlo of the flat volume (:func:`laplace_free_energy`).
+    beta : float
+        Inverse temperature (> 0).
+
+    Returns
+    -------
+    float or None
+        The search runs in the effective sample size ``m = n beta`` and returns ``m / beta``.
+        None when they do not cross there or a phase has no Laplace value (wall).
     """
-    grid = np.geomspace(n_min, n_max, 80)
+    beta = check_beta(beta)
+    m_min = LAPLACE_WINDOW[0] if n_min is None else effective_sample_size(n_min, beta)
+    m_max = LAPLACE_WINDOW[1] if n_max is None else effective_sample_size(n_max, beta)
+    if not (0 < m_min < m_max and math.isfinite(m_max)):
+        raise InputError(f"n range: expected 0 < n_min < n_max < inf, got [{n_min}, {n_max}]")
+    grid = np.geomspace(m_min, m_max, 80)
     F = laplace_free_energy([a, b], grid, prior_sigma, samples, seed)
     if np.isnan(F).any():
         return None
@@ -159,4 +195,4 @@ def laplace_crossing(a: Phase, b: Phase, n_min: float = 20.0, n_max: float = 1e4
         f = laplace_free_energy([a, b], [x], prior_sigma, samples, seed)
         return float(f[0, 0] - f[1, 0])
 
-    return float(optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-3))
+    return float(optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-3 * beta) / beta)
