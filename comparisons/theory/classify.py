@@ -279,9 +279,11 @@ def hull_structure(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _classify_hull(Wf: np.ndarray, bf: np.ndarray, phases: Sequence[Phase]) -> tuple[np.ndarray, np.ndarray]:
     """Hull labels and distances on flattened ``Wf[m, 2, c]``, ``bf[m, c]``."""
     k, sigma, phi = hull_structure(Wf, bf)
-    code = (k * 16 + sigma) * 16 + phi
+    base = Wf.shape[-1] + 1  # k, sigma, phi <= c: one integer per structure
+    code = (k * base + sigma) * base + phi
     uniq, inv = np.unique(code, return_inverse=True)
-    names = np.array([phase_label(int(u) // 256, int(u) // 16 % 16, int(u) % 16) for u in uniq], dtype=object)
+    names = np.array([phase_label(int(u) // base**2, int(u) // base % base, int(u) % base) for u in uniq],
+                     dtype=object)
     labels = names[inv.reshape(-1)].astype(str)
     dist = np.full(Wf.shape[0], np.nan)
     by_label = {p.label: p for p in phases}
