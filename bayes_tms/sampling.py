@@ -9,7 +9,7 @@ between phases, so the occupancy is estimated from many prior-initialised chains
 
 from __future__ import annotations
 
-__all__ = ["sample_posterior", "add_derived", "run_sweep", "posterior_path", "read_posterior",
+__all__ = ["sample_posterior", "add_derived", "derived_draws", "run_sweep", "posterior_path", "read_posterior",
            "check_posterior", "nested_data", "n_seed"]
 
 import os
@@ -188,6 +188,33 @@ def _strip_data_groups(idata):
     return idata
 
 
+def derived_draws(W: np.ndarray, b: np.ndarray, x: np.ndarray | None, *, features: int, hidden: int = 2,
+                  rule: str = "gated") -> dict[str, np.ndarray]:
+    """Per-draw invariants of draws ``W (..., r, c)``, ``b (..., c)``: what a phase reading needs.
+
+    Returns ``empirical_loss`` ``L_n`` on ``x`` (left out when ``x`` is None, e.g. for a
+    population posterior), ``population_loss`` ``L``, ``phase`` (label of
+    :func:`comparisons.theory.classify` with ``rule``; ``"unclassified"`` for ``r != 2``) and
+    ``phase_distance``, each of shape ``(...)``.
+    """
+    out = {}
+    if x is not None:
+        if is_onehot(x):
+            out["empirical_loss"] = empirical_loss_onehot(W, b, onehot_summary(x))
+        else:
+            flat_W, flat_b = W.reshape((-1,) + W.shape[-2:]), b.reshape((-1, b.shape[-1]))
+            out["empirical_loss"] = np.array([empirical_loss(w, v, x) for w, v in zip(flat_W, flat_b)]
+                                             ).reshape(W.shape[:-2])
+    out["population_loss"] = population_loss(W, b)
+    if hidden == 2:
+        labels, dist = classify(W, b, enumerate_phases(features, hidden), rule=rule)
+    else:
+        labels, dist = np.full(W.shape[:-2], "unclassified"), np.full(W.shape[:-2], np.nan)
+    out["phase"] = np.asarray(labels, dtype=str)
+    out["phase_distance"] = np.asarray(dist, dtype=float)
+    return out
+
+
 def add_derived(idata, x, config: BayesConfig):
     """Add the per-draw derived variables and the provenance ``attrs`` to ``idata`` (in place).
 
@@ -203,21 +230,8 @@ def add_derived(idata, x, config: BayesConfig):
     post = idata.posterior
     W = post["W"].transpose("chain", "draw", "hidden", "feature").values
     b = post["b"].transpose("chain", "draw", "feature").values
-    dims = ("chain", "draw")
-    if is_onehot(x):
-        emp = empirical_loss_onehot(W, b, onehot_summary(x))
-    else:
-        emp = np.stack([empirical_loss(W[:, d], b[:, d], x) for d in range(W.shape[1])], axis=1)
-    pop = population_loss(W, b)
-    phases = enumerate_phases(config.features, config.hidden) if config.hidden == 2 else None
-    if phases is not None:
-        labels, dist = classify(W, b, phases)
-    else:
-        labels, dist = np.full(W.shape[:2], "unclassified"), np.full(W.shape[:2], np.nan)
-    post["empirical_loss"] = xr.DataArray(emp, dims=dims)
-    post["population_loss"] = xr.DataArray(pop, dims=dims)
-    post["phase"] = xr.DataArray(np.asarray(labels, dtype=str), dims=dims)
-    post["phase_distance"] = xr.DataArray(dist, dims=dims)
+    for name, value in derived_draws(W, b, x, features=config.features, hidden=config.hidden).items():
+        post[name] = xr.DataArray(value, dims=("chain", "draw"))
     n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else -1
     attrs = {
         "n": int(x.shape[0]), "beta": float(config.beta), "prior_sigma": float(config.prior_sigma),

@@ -27,3 +27,7 @@ __all__ = [
 from .laplace import LaplaceTerms, laplace_crossing, laplace_free_energy, laplace_terms  # noqa: E402
 
 __all__ += ["LaplaceTerms", "laplace_crossing", "laplace_free_energy", "laplace_terms"]
+
+from .streams import child_seed, child_sequence  # noqa: E402
+
+__all__ += ["child_seed", "child_sequence"]

@@ -1,0 +1,313 @@
+"""The Bayesian job with replica exchange: one PT run per data set and convention, and the spread.
+
+A *run* (:func:`run_pt`) samples the ladder of one data set at one inverse temperature with
+:func:`bayes_tms.pt.sample_tms_pt`, checkpointing the sampler state so that an interrupted run
+resumes, and writes
+
+- ``posterior_nNNNNN.nc`` per requested ``n`` (with ``empirical_loss``, ``population_loss``,
+  ``phase`` and ``phase_distance`` per draw; ``chain`` is the PT copy),
+- ``pt_diagnostics.nc`` (swap acceptance per pair, round trips per copy, replica-index traces),
+- ``occupancy.csv`` / ``occupancy_family.csv`` (``n, phase, fraction, lower, upper, chains``:
+  draw fractions, valid because the replicas cross between phases, with 95% bootstrap intervals
+  over copies), ``transitions.json`` (switches of the dominant phase with the free-energy
+  predictions at the run's ``beta``), ``diagnostics.csv`` (per ``n``: R-hat and ESS of the loss
+  across copies, HMC acceptance, swap acceptance to the next rung, round trips, ``mixed``) and
+  ``occupancy.png``.
+
+A *study* (:func:`run_pt_study`) repeats the run over ``datasets`` data sets for each named
+convention (:data:`CONVENTIONS`) and, optionally, on the population loss (no data noise), and
+writes ``switches.csv`` (one row per run and switch) and ``switch_summary.csv`` (per convention
+and switch: mean, sd and each value over data sets, the population value and the predictions).
+"""
+
+from __future__ import annotations
+
+__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "run_pt", "run_pt_study", "switch_summary"]
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError, check_positive_int
+from ..io import atomic_path, check_writable_dir, save_figure, write_json, write_netcdf, write_text
+from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
+
+#: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
+#: observation model with sigma = 1 of the authors' public NUTS code (log-lik -|x - f|^2 / 2)
+CONVENTIONS = {"tempered": 1.0, "gaussian-sigma1": 0.5}
+#: a rung whose loss R-hat across copies exceeds this, or whose copies made fewer round trips
+#: than MIN_ROUND_TRIPS on average, is flagged as not mixed
+MIXED_RHAT = 1.05
+MIN_ROUND_TRIPS = 5
+STATE_FILE = "pt_state.npz"
+DONE_FILE = "done.json"
+OCC_COLUMNS = ["n", "phase", "fraction", "lower", "upper", "chains"]
+DIAG_COLUMNS = ["n", "inserted", "copies", "draws", "rhat_loss", "ess_bulk_loss", "ess_tail_loss",
+                "hmc_accept", "step_size", "swap_accept_next", "round_trips_mean", "round_trips_min",
+                "mixed"]
+
+
+def _csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> Path:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
+                        (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in r.items()})
+    return write_text(path, buf.getvalue())
+
+
+def _diagnostics(posts: dict, diag, beta: float) -> list[dict]:
+    """Per requested ``n``: convergence of an invariant (the loss) and the PT mixing numbers."""
+    import arviz as az
+
+    ns = [int(v) for v in diag["rung"].values]
+    trips = diag["round_trips"].values
+    swap = diag["swap_accept"].values
+    rows = []
+    for n, idata in sorted(posts.items()):
+        k = ns.index(n)
+        post = idata.posterior
+        name = "empirical_loss" if "empirical_loss" in post else "population_loss"
+        loss = post[name].transpose("chain", "draw").values
+        r = {"n": n, "inserted": bool(post.attrs.get("inserted", False)), "copies": loss.shape[0],
+             "draws": loss.shape[1], "rhat_loss": np.nan, "ess_bulk_loss": np.nan, "ess_tail_loss": np.nan,
+             "hmc_accept": float(diag["hmc_accept"].values[k]), "step_size": float(diag["step_size"].values[k]),
+             "swap_accept_next": float(swap[k]) if k < len(swap) else np.nan,
+             "round_trips_mean": float(np.mean(trips)), "round_trips_min": int(np.min(trips))}
+        if loss.shape[0] >= 2 and loss.shape[1] >= 4:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r["rhat_loss"] = float(az.rhat(loss))
+                r["ess_bulk_loss"] = float(az.ess(loss, method="bulk"))
+                r["ess_tail_loss"] = float(az.ess(loss, method="tail"))
+        r["mixed"] = bool(np.isfinite(r["rhat_loss"]) and r["rhat_loss"] <= MIXED_RHAT
+                          and r["round_trips_mean"] >= MIN_ROUND_TRIPS)
+        rows.append(r)
+    return rows
+
+
+def _config_key(config) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True)
+
+
+def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progress: bool = True,
+           chunk: int = 50) -> dict:
+    """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
+
+    Resumable: the sampler state is saved atomically every ``chunk`` sweeps to
+    ``pt_state.npz``; the same call continues from it (bit-identical to an uninterrupted run).
+    A finished folder (``done.json`` with the same configuration) is only re-analysed.
+
+    Returns
+    -------
+    dict
+        ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
+    """
+    from bayes_tms.occupancy import occupancy_table, transitions
+    from bayes_tms.plots import plot_occupancy
+    from bayes_tms.pt import PTConfig, load_state, resume_tms_pt, sample_tms_pt, save_state
+    from bayes_tms.sampling import derived_draws, posterior_path
+
+    if not isinstance(config, PTConfig):
+        raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
+    check_positive_int("bootstrap", bootstrap, minimum=10)
+    out = check_writable_dir(out_dir)
+    key = _config_key(config)
+    done_path, state_path = out / DONE_FILE, out / STATE_FILE
+    done = json.loads(done_path.read_text()) if done_path.exists() else None
+    cached = bool(done and done.get("config") == key)
+    x = None if config.population else sample_inputs(max(config.ns), config.features, config.seed)
+    t0 = time.perf_counter()
+    if not cached:
+        write_json(out / "config.json", {**config.to_dict(), "rule": rule})
+
+        def checkpoint(state):
+            with atomic_path(state_path) as tmp:
+                save_state(state, tmp)
+
+        state = None
+        if state_path.exists():
+            state = load_state(state_path)
+            if json.dumps(state.settings.get("meta", {}).get("config", {}), sort_keys=True) != key:
+                state = None  # a state of another configuration: start afresh
+        if state is not None:
+            print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
+            result = resume_tms_pt(state, x, progress=progress, callback=checkpoint, chunk=chunk)
+        else:
+            result = sample_tms_pt(config, x, progress=progress, callback=checkpoint, chunk=chunk)
+        posts, diag = result.posteriors, result.diagnostics
+        for n, idata in posts.items():
+            post = idata.posterior
+            W = post["W"].transpose("chain", "draw", "hidden", "feature").values
+            b = post["b"].transpose("chain", "draw", "feature").values
+            for name, value in derived_draws(W, b, None if x is None else x[:n], features=config.features,
+                                             hidden=config.hidden, rule=rule).items():
+                post[name] = (("chain", "draw"), value)
+            post.attrs.update({"classifier": rule, "config": key})
+            write_netcdf(idata, posterior_path(out, n))
+        write_netcdf(diag, out / "pt_diagnostics.nc")
+        compute = time.perf_counter() - t0
+        write_json(done_path, {"config": key, "compute_s": compute})
+        state_path.unlink(missing_ok=True)
+    else:
+        import arviz as az
+        import xarray as xr
+
+        posts = {}
+        for n in config.ns:
+            idata = az.from_netcdf(str(posterior_path(out, n)), engine="h5netcdf")
+            for g in idata.groups():
+                idata[g] = idata[g].load()
+            idata.posterior["phase"] = idata.posterior["phase"].astype(str)
+            posts[int(n)] = idata
+        with xr.open_dataset(out / "pt_diagnostics.nc", engine="h5netcdf") as ds:
+            diag = ds.load()
+        compute = float(done.get("compute_s", float("nan")))
+    raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bootstrap"))
+    fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bootstrap"), level="family")
+    _csv(out / "occupancy.csv", raw, OCC_COLUMNS)
+    _csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
+    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
+             + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
+                           beta=config.beta))
+    write_json(out / "transitions.json", trans)
+    diag_rows = _diagnostics(posts, diag, config.beta)
+    _csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
+    theory = []
+    if config.hidden == 2:
+        theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
+                                    n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma, beta=config.beta)
+    label = "population loss" if config.population else f"data set seed {config.seed}"
+    fig = plot_occupancy(raw, features=config.features, theory=theory,
+                         observed=[t for t in trans if t["level"] == "phase"],
+                         title=f"PT occupancy, c = {config.features}, beta = {config.beta:g}, {label} "
+                               f"({rule} classifier; 95% bootstrap over {config.copies} copies)")
+    save_figure(fig, out / "occupancy.png")
+    mixed = all(r["mixed"] for r in diag_rows)
+    return {"transitions": trans, "diagnostics": diag_rows, "wall_s": time.perf_counter() - t0,
+            "compute_s": compute, "cached": cached, "mixed": mixed}
+
+
+def _phase_switches(trans: Sequence[dict]) -> list[dict]:
+    return [t for t in trans if t.get("level") == "phase"]
+
+
+def switch_summary(rows: Sequence[dict]) -> list[dict]:
+    """Per (convention, from, to): mean, sd and each value of the switch ``n`` over data sets.
+
+    ``rows`` are the rows of ``switches.csv`` (``convention, beta, dataset, from, to, n, lower,
+    upper, predicted_n, predicted_n_laplace, mixed``; ``dataset = "population"`` for the
+    population loss). The population value and the predictions are carried beside the spread.
+    """
+    out = []
+    keys = sorted({(r["convention"], r["from"], r["to"]) for r in rows})
+    for conv, a, b in keys:
+        sel = [r for r in rows if (r["convention"], r["from"], r["to"]) == (conv, a, b)]
+        data = [float(r["n"]) for r in sel if r["dataset"] != "population"]
+        pop = [float(r["n"]) for r in sel if r["dataset"] == "population"]
+        out.append({"convention": conv, "beta": sel[0]["beta"], "from": a, "to": b,
+                    "datasets": len(data), "mean": float(np.mean(data)) if data else np.nan,
+                    "sd": float(np.std(data, ddof=1)) if len(data) > 1 else np.nan,
+                    "values": " ".join(f"{v:.0f}" for v in data),
+                    "population": pop[0] if pop else np.nan,
+                    "predicted_n": sel[0].get("predicted_n"), "predicted_n_laplace": sel[0].get("predicted_n_laplace"),
+                    "all_mixed": all(bool(r["mixed"]) for r in sel)})
+    return out
+
+
+SWITCH_COLUMNS = ["convention", "beta", "dataset", "seed", "from", "to", "n", "lower", "upper", "predicted_n",
+                  "predicted_n_laplace", "dominance", "mixed"]
+SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "mean", "sd", "values", "population",
+                   "predicted_n", "predicted_n_laplace", "all_mixed"]
+
+
+def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[str] = ("tempered",),
+                 population: bool = True, rule: str = "gated", bootstrap: int = 1000,
+                 progress: bool = True) -> dict:
+    """PT over ``datasets`` data sets per convention (plus the population loss), and the spread.
+
+    Data set ``k`` of every convention is the same stream, seeded ``child_seed(config.seed,
+    "bayes", "dataset", k)`` (its PT randomness comes from the same seed, see
+    :class:`bayes_tms.pt.PTConfig`), so conventions are compared on the same data. Each run goes
+    to ``out/<convention>/data<k>`` (or ``population``) and resumes there.
+
+    Returns
+    -------
+    dict
+        ``{"switches": rows of switches.csv, "summary": rows of switch_summary.csv}``.
+    """
+    check_positive_int("datasets", datasets, minimum=1)
+    unknown = [c for c in conventions if c not in CONVENTIONS]
+    if unknown or not conventions:
+        raise InputError(f"conventions: expected some of {', '.join(CONVENTIONS)}, got {list(conventions)}")
+    out = check_writable_dir(out_dir)
+    runs = []
+    for conv in conventions:
+        for k in range(datasets):
+            runs.append((conv, str(k), dataclasses.replace(config, beta=CONVENTIONS[conv], population=False,
+                                                           seed=child_seed(config.seed, "bayes", "dataset", k))))
+        if population:
+            runs.append((conv, "population", dataclasses.replace(config, beta=CONVENTIONS[conv], population=True)))
+    rows = []
+    for i, (conv, ds, cfg) in enumerate(runs):
+        folder = out / conv / ("population" if ds == "population" else f"data{int(ds):02d}")
+        print(f"[{i + 1}/{len(runs)}] PT {conv} (beta = {cfg.beta:g}), "
+              f"{'population loss' if ds == 'population' else f'data set {ds}'} -> {folder}", file=sys.stderr)
+        res = run_pt(cfg, folder, rule=rule, bootstrap=bootstrap, progress=progress)
+        for t in _phase_switches(res["transitions"]):
+            rows.append({"convention": conv, "beta": cfg.beta, "dataset": ds, "seed": cfg.seed, "from": t["from"],
+                         "to": t["to"], "n": t["n"], "lower": t["lower"], "upper": t["upper"],
+                         "predicted_n": t.get("predicted_n"), "predicted_n_laplace": t.get("predicted_n_laplace"),
+                         "dominance": t.get("dominance", ""), "mixed": res["mixed"]})
+    _csv(out / "switches.csv", rows, SWITCH_COLUMNS)
+    summary = switch_summary(rows)
+    _csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
+    if rows:
+        save_figure(plot_switches(rows), out / "switches.png")
+    return {"switches": rows, "summary": summary}
+
+
+def plot_switches(rows: Sequence[dict]):
+    """Switch ``n`` per data set and convention (dots, with intervals), population value (star),
+    and the free-energy predictions (asymptotic: dashed; with O(1) terms: dotted); log ``n``."""
+    import matplotlib.pyplot as plt
+
+    pairs = sorted({(r["from"], r["to"]) for r in rows})
+    convs = sorted({r["convention"] for r in rows}, key=lambda c: -CONVENTIONS.get(c, 0))
+    fig, axes = plt.subplots(1, len(convs), figsize=(4.5 * len(convs), 3.6), squeeze=False, sharey=True)
+    for ax, conv in zip(axes[0], convs):
+        for j, (a, b) in enumerate(pairs):
+            sel = [r for r in rows if r["convention"] == conv and (r["from"], r["to"]) == (a, b)]
+            data = [r for r in sel if r["dataset"] != "population"]
+            y = j + np.linspace(-0.25, 0.25, max(len(data), 1))[:len(data)]
+            for yy, r in zip(y, data):
+                ax.plot([r["lower"], r["upper"]], [yy, yy], color="C0", lw=0.8, alpha=0.6)
+                ax.plot(r["n"], yy, "o", color="C0" if r["mixed"] else "C3", ms=4)
+            for r in sel:
+                if r["dataset"] == "population":
+                    ax.plot(r["n"], j, "*", color="k", ms=11, label="population loss" if j == 0 else None)
+                for key, ls, name in (("predicted_n", "--", "asymptotic"), ("predicted_n_laplace", ":", "O(1) terms")):
+                    if r.get(key):
+                        ax.plot([r[key]] * 2, [j - 0.4, j + 0.4], color="C2", ls=ls, lw=1.2)
+        ax.set_xscale("log")
+        ax.set_yticks(range(len(pairs)), [f"{a} → {b}" for a, b in pairs])
+        ax.set_xlabel("n (log scale)")
+        ax.set_title(f"{conv} (beta = {CONVENTIONS.get(conv, float('nan')):g})", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0, 0].plot([], [], "o", color="C0", label="data set (95% interval)")
+    axes[0, 0].plot([], [], "o", color="C3", label="data set, not mixed")
+    axes[0, 0].plot([], [], "--", color="C2", label="free energy (asymptotic)")
+    axes[0, 0].plot([], [], ":", color="C2", label="with O(1) terms")
+    axes[0, 0].legend(fontsize=7, loc="best")
+    fig.suptitle("Switches of the dominant phase: one per data set, and the population loss", fontsize=10)
+    fig.tight_layout()
+    return fig
