@@ -54,7 +54,7 @@ from __future__ import annotations
 
 __all__ = ["PTConfig", "PTTarget", "PTState", "PTInfo", "PTResult", "init", "step", "run",
            "swap_log_ratio", "save_state", "load_state", "tms_target", "refine_ladder",
-           "sample_tms_pt", "to_inference_data", "pt_diagnostics", "round_trip_update"]
+           "sample_tms_pt", "resume_tms_pt", "to_inference_data", "pt_diagnostics", "round_trip_update"]
 
 import json
 import math
@@ -137,7 +137,7 @@ class PTConfig:
     def __post_init__(self) -> None:
         ns = self.ns
         if isinstance(ns, (list, np.ndarray)):
-            object.__setattr__(self, "ns", tuple(int(n) for n in ns))
+            object.__setattr__(self, "ns", tuple(check_positive_int("ns", n) for n in ns))
             ns = self.ns
         if not isinstance(ns, tuple) or not ns:
             raise InputError(f"ns: expected a non-empty sequence of sample sizes, got {ns!r}")
@@ -878,6 +878,37 @@ def pt_diagnostics(state: PTState, attrs: dict | None = None):
     return ds
 
 
+def _tms_data(config: PTConfig, x):
+    if config.population:
+        return None
+    c = config.features
+    x = sample_inputs(max(config.ns), c, config.seed) if x is None else np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[0] < max(config.ns) or x.shape[1] != c:
+        raise InputError(f"x: expected shape (>= {max(config.ns)}, {c}), got {x.shape}")
+    return x
+
+
+def _tms_maker(config: PTConfig, x):
+    def make_target(ns):
+        return tms_target(ns, x=x, features=config.features, hidden=config.hidden, beta=config.beta,
+                          prior_sigma=config.prior_sigma, population=config.population)
+    return make_target
+
+
+def _tms_result(config: PTConfig, state: PTState, target: PTTarget, record: dict) -> PTResult:
+    attrs = {"beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
+             "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
+             "population": int(config.population), "copies": int(config.copies),
+             "requested_ns": list(config.ns), "ladder_converged": int(record["converged"]),
+             "ladder_rounds": json.dumps(record["rounds"]), "config": json.dumps(config.to_dict())}
+    loss_name = "population_loss" if config.population else "empirical_loss"
+    post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population")}
+    post_attrs["loss_name"] = loss_name
+    posteriors = to_inference_data(state, target, rungs="requested", attrs=post_attrs, loss_name=loss_name)
+    return PTResult(posteriors=posteriors, diagnostics=pt_diagnostics(state, attrs), state=state,
+                    target=target, attrs=post_attrs)
+
+
 def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bool = False,
                   callback: Callable[[PTState], Any] | None = None, chunk: int = 100) -> PTResult:
     """Parallel tempering over the ``n``-ladder of the TMS posterior.
@@ -891,7 +922,8 @@ def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bo
     progress : bool
         tqdm progress bars.
     callback, chunk
-        Passed to :func:`run` for the main run (e.g. to checkpoint with :func:`save_state`).
+        Passed to :func:`run` for the main run, e.g. ``lambda s: save_state(s, path)`` to
+        checkpoint; continue an interrupted run with :func:`resume_tms_pt`.
 
     Returns
     -------
@@ -900,16 +932,8 @@ def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bo
     """
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
-    c = config.features
-    if not config.population:
-        x = sample_inputs(max(config.ns), c, config.seed) if x is None else np.asarray(x, dtype=float)
-        if x.ndim != 2 or x.shape[0] < max(config.ns) or x.shape[1] != c:
-            raise InputError(f"x: expected shape (>= {max(config.ns)}, {c}), got {x.shape}")
-
-    def make_target(ns):
-        return tms_target(ns, x=x, features=c, hidden=config.hidden, beta=config.beta,
-                          prior_sigma=config.prior_sigma, population=config.population)
-
+    x = _tms_data(config, x)
+    make_target = _tms_maker(config, x)
     pilot_ss, main_ss = np.random.SeedSequence(config.seed).spawn(2)
     requested_ns = np.asarray(config.ns, dtype=np.int64)
     record: dict = {"rounds": [], "converged": True}
@@ -923,21 +947,30 @@ def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bo
             leapfrog=config.leapfrog, target_accept=config.target_accept, progress=progress)
         positions, step_size = pilot.positions, pilot.step_size
     target = make_target(ns)
-    attrs = {"beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
-             "seed": int(config.seed), "features": int(c), "hidden": int(config.hidden),
-             "population": int(config.population), "copies": int(config.copies),
-             "requested_ns": requested_ns.tolist(), "ladder_converged": int(record["converged"]),
-             "ladder_rounds": json.dumps(record["rounds"]), "config": json.dumps(config.to_dict())}
     state = init(target, config.copies, main_ss, positions=positions, step_size=step_size,
                  warmup=config.warmup, leapfrog=config.leapfrog, thin=config.thin,
                  target_accept=config.target_accept, requested=np.isin(ns, requested_ns),
-                 metadata={"config": config.to_dict()})
+                 metadata={"config": config.to_dict(), "ladder_record": record})
     state = run(state, target, config.warmup + config.sweeps, callback=callback, chunk=chunk,
                 progress=progress)
-    loss_name = "population_loss" if config.population else "empirical_loss"
-    post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population")}
-    post_attrs["loss_name"] = loss_name
-    posteriors = to_inference_data(state, target, rungs="requested", attrs=post_attrs, loss_name=loss_name)
-    return PTResult(posteriors=posteriors, diagnostics=pt_diagnostics(state, attrs), state=state,
-                    target=target, attrs=post_attrs)
+    return _tms_result(config, state, target, record)
 
+
+def resume_tms_pt(state: PTState, x: np.ndarray | None = None, *, progress: bool = False,
+                  callback: Callable[[PTState], Any] | None = None, chunk: int = 100) -> PTResult:
+    """Finish a :func:`sample_tms_pt` run from a saved state (e.g. ``load_state(path)``).
+
+    The configuration, ladder and refinement record are read from the state; ``x`` must be the
+    data stream of the original run when it was not the default one. The draws are bit-identical
+    to those of an uninterrupted run.
+    """
+    meta = state.settings.get("meta", {})
+    if "config" not in meta:
+        raise InputError("state: expected a state written by sample_tms_pt (no config in its metadata)")
+    cfg = dict(meta["config"])
+    cfg["ns"] = tuple(cfg["ns"])
+    config = PTConfig(**cfg)
+    target = _tms_maker(config, _tms_data(config, x))(state.ns)
+    remaining = config.warmup + config.sweeps - int(state.sweep)
+    state = run(state, target, max(remaining, 0), callback=callback, chunk=chunk, progress=progress)
+    return _tms_result(config, state, target, meta.get("ladder_record", {"rounds": [], "converged": True}))

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from bayes_tms.pt import (PTConfig, PTTarget, init, load_state, refine_ladder, round_trip_update,
-                          run, sample_tms_pt, save_state, swap_log_ratio, tms_target)
+from bayes_tms.pt import (PTConfig, PTTarget, init, load_state, refine_ladder, resume_tms_pt,
+                          round_trip_update, run, sample_tms_pt, save_state, swap_log_ratio,
+                          tms_target)
 from comparisons.errors import InputError
 from comparisons.theory import empirical_loss, population_loss, sample_inputs
 
@@ -213,6 +214,29 @@ def test_interrupt_save_load_resume_is_bit_identical(tmp_path):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     assert resumed.rng_state == full.rng_state
     assert full.draws.shape[1] == (total - 25) // 2 + 1
+
+
+def test_sample_tms_pt_resumes_from_a_checkpoint(tmp_path):
+    cfg = PTConfig(**{**SMALL, "min_swap_accept": 0.2, "sweeps": 60}, seed=2)
+    full = sample_tms_pt(cfg, chunk=25)
+    path = tmp_path / "ckpt.npz"
+    calls = []
+
+    def checkpoint(s):
+        save_state(s, path)
+        calls.append(s.sweep)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sample_tms_pt(cfg, chunk=25, callback=checkpoint)
+    assert calls == [25, 50]
+    resumed = resume_tms_pt(load_state(path))
+    np.testing.assert_array_equal(resumed.state.draws, full.state.draws)
+    np.testing.assert_array_equal(resumed.state.draw_replica, full.state.draw_replica)
+    assert resumed.diagnostics.attrs["ladder_rounds"] == full.diagnostics.attrs["ladder_rounds"]
+    a, b = resumed.posteriors[80].posterior, full.posteriors[80].posterior
+    np.testing.assert_array_equal(a["W"].values, b["W"].values)
 
 
 def test_seed_may_be_a_generator():
