@@ -54,6 +54,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cores", type=int, default=None, help="parallel chains (default 2)")
     parser.add_argument("--bootstrap", type=int, default=None, help="bootstrap replicates over chains (default 1000)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--sampler", default="nuts", choices=("nuts", "pt"),
+                        help="nuts: prior-initialised NUTS chains per n, occupancy by ladder-bridge "
+                        "reweighting; pt: replica exchange over the n-ladder (draw fractions, every "
+                        "neighbour swap accepting >= 0.2) (default: nuts)")
+    pt = parser.add_argument_group("replica exchange (--sampler pt)")
+    pt.add_argument("--copies", type=int, default=None, metavar="K",
+                    help="independent PT ensembles, the chains of R-hat and of the intervals (default 8)")
+    pt.add_argument("--sweeps", type=int, default=None, metavar="S", help="kept sweeps (default 600)")
+    pt.add_argument("--warmup", type=int, default=None, metavar="W",
+                    help="warm-up sweeps, step sizes adapted (default 200)")
+    pt.add_argument("--leapfrog", type=int, default=None, metavar="L", help="largest leapfrog steps per HMC move (default 10)")
+    pt.add_argument("--classifier", default="gated", choices=("gated", "hull"),
+                    help="gated: labels only near an enumerated phase, else unclassified; hull: the "
+                    "paper's rule, every draw labelled (default: gated)")
+    pt.add_argument("--datasets", type=int, default=None, metavar="D",
+                    help="repeat over D data sets (seeds from the root seed) and write switches.csv; "
+                    "default: one run on the data of --seed")
+    pt.add_argument("--conventions", default=None, metavar="NAMES",
+                    help="with --datasets: comma-separated likelihood conventions, tempered (beta 1) "
+                    "and/or gaussian-sigma1 (beta 1/2; the paper's code); default: tempered")
+    pt.add_argument("--population", action="store_true",
+                    help="sample exp(-n beta L) with the closed-form population loss (no data noise); "
+                    "with --datasets: add the population run beside the data sets")
     from comparisons.sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
@@ -87,6 +110,10 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run the job described by ``args``; print a short summary; return the exit status."""
+    if args.sampler == "pt":
+        from comparisons.jobs.bayes_pt import run_cli
+
+        return run_cli(args)
     from .pipeline import run_bayes
 
     from comparisons.sweep import sweep_kwargs

@@ -79,7 +79,7 @@ def _diagnostics(posts: dict, diag, beta: float) -> list[dict]:
         post = idata.posterior
         name = "empirical_loss" if "empirical_loss" in post else "population_loss"
         loss = post[name].transpose("chain", "draw").values
-        r = {"n": n, "inserted": bool(post.attrs.get("inserted", False)), "copies": loss.shape[0],
+        r = {"n": n, "inserted": bool(post.attrs.get("inserted", 0)), "copies": loss.shape[0],
              "draws": loss.shape[1], "rhat_loss": np.nan, "ess_bulk_loss": np.nan, "ess_tail_loss": np.nan,
              "hmc_accept": float(diag["hmc_accept"].values[k]), "step_size": float(diag["step_size"].values[k]),
              "swap_accept_next": float(swap[k]) if k < len(swap) else np.nan,
@@ -153,6 +153,7 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
                                              hidden=config.hidden, rule=rule).items():
                 post[name] = (("chain", "draw"), value)
             post.attrs.update({"classifier": rule, "config": key})
+            post.attrs.update({k: int(v) for k, v in post.attrs.items() if isinstance(v, (bool, np.bool_))})
             write_netcdf(idata, posterior_path(out, n))
         write_netcdf(diag, out / "pt_diagnostics.nc")
         compute = time.perf_counter() - t0
@@ -311,3 +312,77 @@ def plot_switches(rows: Sequence[dict]):
     fig.suptitle("Switches of the dominant phase: one per data set, and the population loss", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+#: preset -> features -> PTConfig fields (the ladders of the NUTS presets; see bayes_tms.config)
+PT_PRESETS = {"quick": dict(copies=8, sweeps=600, warmup=200), "paper": dict(copies=8, sweeps=1500, warmup=300)}
+
+
+def config_from_args(args) -> tuple:
+    """``(PTConfig, options)`` from the ``tms-phases bayes --sampler pt`` flags."""
+    from bayes_tms.config import PRESETS
+    from bayes_tms.pt import PTConfig
+
+    c = 6 if args.features is None else args.features
+    fields: dict = {}
+    if args.preset is not None:
+        if args.preset not in PT_PRESETS or c not in PRESETS.get(args.preset, {}):
+            raise InputError(f"--preset: expected quick or paper for c in 4, 5, 6, got {args.preset!r} with c = {c}")
+        fields.update(PT_PRESETS[args.preset], ns=PRESETS[args.preset][c]["ns"])
+    elif args.n is None:
+        raise InputError("--n: expected a ladder of sample sizes (or a --preset), got none")
+    for flag, name in (("n", "ns"), ("copies", "copies"), ("sweeps", "sweeps"), ("warmup", "warmup"),
+                       ("leapfrog", "leapfrog"), ("seed", "seed"), ("beta", "beta"), ("prior_sigma", "prior_sigma"),
+                       ("hidden", "hidden")):
+        if getattr(args, flag, None) is not None:
+            fields[name] = getattr(args, flag)
+    ignored = [f"--{f}" for f in ("chains", "draws", "tune", "backend", "target_accept")
+               if getattr(args, f.replace("-", "_"), None) is not None]
+    if ignored:
+        raise InputError(f"{', '.join(ignored)}: NUTS flags, not used by --sampler pt "
+                         "(use --copies, --sweeps, --warmup)")
+    config = PTConfig(features=c, population=bool(args.population), **fields)
+    conventions = ("tempered",) if args.conventions is None else tuple(
+        v for v in args.conventions.replace(" ", "").split(",") if v)
+    bad = [v for v in conventions if v not in CONVENTIONS]
+    if bad or not conventions:
+        raise InputError(f"--conventions: expected some of {', '.join(CONVENTIONS)}, got {args.conventions!r}")
+    if args.conventions is not None and args.datasets is None:
+        raise InputError("--conventions: expected together with --datasets, got it alone (use --beta for one run)")
+    if args.datasets is not None:
+        check_positive_int("--datasets", args.datasets)
+        if args.beta is not None:
+            raise InputError("--beta: expected --conventions with --datasets (each names its beta), got --beta")
+    check_positive_int("--bootstrap", 1000 if args.bootstrap is None else args.bootstrap, minimum=10)
+    return config, {"datasets": args.datasets, "conventions": conventions, "rule": args.classifier,
+                    "bootstrap": 1000 if args.bootstrap is None else args.bootstrap}
+
+
+def run_cli(args) -> int:
+    """``tms-phases bayes --sampler pt``: one run, or a study over data sets; prints a summary."""
+    config, opts = config_from_args(args)
+    progress = not args.no_progress
+    if opts["datasets"] is None:
+        res = run_pt(config, args.out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
+        note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
+        print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "
+              f"beta = {config.beta:g}{', population loss' if config.population else ''}: "
+              f"{res['wall_s']:.1f} s{note}; mixed at every n: {'yes' if res['mixed'] else 'NO (see diagnostics.csv)'}")
+        for t in res["transitions"]:
+            pred = ", ".join(f"{t[k]:.0f} ({name})" for k, name in (("predicted_n", "asymptotic"),
+                                                                   ("predicted_n_laplace", "with O(1) terms"))
+                             if t.get(k) is not None)
+            print(f"  {t['level']} switch {t['from']} -> {t['to']} at n = {t['n']:.0f} "
+                  f"[{t['lower']:.0f}, {t['upper']:.0f}]" + (f"; free energy predicts {pred}" if pred else ""))
+    else:
+        res = run_pt_study(config, args.out, datasets=opts["datasets"], conventions=opts["conventions"],
+                           population=bool(args.population), rule=opts["rule"], bootstrap=opts["bootstrap"],
+                           progress=progress)
+        for r in res["summary"]:
+            print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f}, "
+                  f"sd {r['sd']:.0f} over {r['datasets']} data sets [{r['values']}]; population "
+                  f"{r['population']:.0f}; predicted {r['predicted_n'] or float('nan'):.0f} (asymptotic), "
+                  f"{r['predicted_n_laplace'] or float('nan'):.0f} (O(1))"
+                  + ("" if r["all_mixed"] else "; NOT all runs mixed"))
+    print(f"outputs in {args.out}")
+    return 0

@@ -1,0 +1,95 @@
+"""The PT job: files, resume after an interruption, cached re-runs, the switch summary, bad flags."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bayes_tms.pt import PTConfig
+from comparisons.cli import main
+from comparisons.jobs import bayes_pt
+from comparisons.jobs.bayes_pt import run_pt, run_pt_study, switch_summary
+
+TINY = dict(ns=(20, 40, 80), copies=2, sweeps=24, warmup=10, pilot_sweeps=10, pilot_warmup=10, features=4,
+            leapfrog=4, seed=3)
+
+
+def test_run_writes_every_file_and_a_rerun_is_cached(tmp_path):
+    res = run_pt(PTConfig(**TINY), tmp_path, progress=False, bootstrap=50)
+    for name in ("posterior_n00020.nc", "posterior_n00080.nc", "pt_diagnostics.nc", "occupancy.csv",
+                 "occupancy_family.csv", "transitions.json", "diagnostics.csv", "occupancy.png", "done.json"):
+        assert (tmp_path / name).exists(), name
+    assert not (tmp_path / bayes_pt.STATE_FILE).exists()
+    assert {r["n"] for r in res["diagnostics"]} == {20, 40, 80}
+    assert not res["cached"]
+    again = run_pt(PTConfig(**TINY), tmp_path, progress=False, bootstrap=50)
+    assert again["cached"] and again["transitions"] == json.loads((tmp_path / "transitions.json").read_text())
+
+
+def test_interrupted_run_resumes_to_the_same_draws(tmp_path, monkeypatch):
+    import bayes_tms.pt as pt
+    import arviz as az
+
+    ref = tmp_path / "ref"
+    run_pt(PTConfig(**TINY), ref, progress=False, bootstrap=50, chunk=8)
+    out = tmp_path / "cut"
+    saves = []
+    real = pt.save_state
+
+    def save_then_stop(state, path):
+        real(state, path)
+        saves.append(state.sweep)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pt, "save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_pt(PTConfig(**TINY), out, progress=False, bootstrap=50, chunk=8)
+    assert (out / bayes_pt.STATE_FILE).exists() and not (out / bayes_pt.DONE_FILE).exists()
+    monkeypatch.setattr(pt, "save_state", real)
+    run_pt(PTConfig(**TINY), out, progress=False, bootstrap=50, chunk=8)
+    for n in TINY["ns"]:
+        a = az.from_netcdf(str(ref / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior["W"].values
+        b = az.from_netcdf(str(out / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior["W"].values
+        np.testing.assert_array_equal(a, b)
+
+
+def test_switch_summary_spread_and_population():
+    rows = [{"convention": "tempered", "beta": 1.0, "dataset": str(k), "from": "5", "to": "6", "n": v,
+             "predicted_n": 601.0, "predicted_n_laplace": 225.0, "mixed": True}
+            for k, v in enumerate([240.0, 260.0, 300.0])]
+    rows.append({**rows[0], "dataset": "population", "n": 276.0})
+    (s,) = switch_summary(rows)
+    assert s["datasets"] == 3 and s["mean"] == pytest.approx(800 / 3)
+    assert s["sd"] == pytest.approx(np.std([240, 260, 300], ddof=1)) and s["population"] == 276.0
+    assert s["values"] == "240 260 300" and s["all_mixed"]
+
+
+def test_study_runs_each_convention_on_the_same_data(tmp_path):
+    cfg = PTConfig(**{**TINY, "ns": (20, 40), "sweeps": 12})
+    res = run_pt_study(cfg, tmp_path, datasets=2, conventions=("tempered", "gaussian-sigma1"), population=True,
+                       bootstrap=20, progress=False)
+    assert (tmp_path / "switches.csv").exists() and (tmp_path / "switch_summary.csv").exists()
+    seeds = {}
+    for conv in ("tempered", "gaussian-sigma1"):
+        for k in range(2):
+            conf = json.loads((tmp_path / conv / f"data{k:02d}" / "config.json").read_text())
+            seeds.setdefault(k, set()).add(conf["seed"])
+            assert conf["beta"] == bayes_pt.CONVENTIONS[conv]
+        assert json.loads((tmp_path / conv / "population" / "config.json").read_text())["population"]
+    assert all(len(v) == 1 for v in seeds.values()) and seeds[0] != seeds[1]
+    assert all(r["convention"] in bayes_pt.CONVENTIONS for r in res["switches"])
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--chains", "4"], "--chains: NUTS flags"),
+    (["--datasets", "0"], "--datasets"),
+    (["--datasets", "2", "--conventions", "tempered,nope"], "--conventions"),
+    (["--conventions", "tempered"], "--conventions: expected together with --datasets"),
+    (["--datasets", "2", "--beta", "0.5"], "--beta"),
+    (["--copies", "0"], "copies"),
+])
+def test_bad_pt_flags_exit_2_with_one_line(tmp_path, capsys, argv, fragment):
+    code = main(["bayes", "--sampler", "pt", "--n", "20,40", "--out", str(tmp_path), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment in err and "\n" not in err
