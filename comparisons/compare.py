@@ -27,7 +27,11 @@ from .theory.kgons import Phase
 
 
 def dominant_sequence(occupancy: Sequence[Mapping]) -> list[dict]:
-    """Dominant (largest-fraction) classified phase at each n, merged into n ranges.
+    """Leading classified phase at each n, merged into n ranges, with the unclassified share.
+
+    The plurality of *all* mass may be ``"unclassified"``; the sequence follows the leading
+    classified phase (the only ones with a free-energy prediction) and says, per range, whether
+    that phase also led all of the mass or only the classified draws.
 
     Parameters
     ----------
@@ -35,24 +39,31 @@ def dominant_sequence(occupancy: Sequence[Mapping]) -> list[dict]:
 
     Returns
     -------
-    list of ``{"phase", "n_from", "n_to", "fraction"}`` in increasing n (``fraction``: the largest
-    fraction the phase reached within its range).
+    list of ``{"phase", "n_from", "n_to", "fraction", "unclassified", "leads_all_mass"}`` in
+    increasing n: ``fraction`` is the largest fraction the phase reached within its range,
+    ``unclassified`` the largest unclassified share there, and ``leads_all_mass`` whether the
+    phase's fraction was at least the unclassified share at every n of the range.
     """
     by_n: dict[float, tuple[str, float]] = {}
+    unclassified: dict[float, float] = {}
     for row in occupancy:
-        if row["phase"] == UNCLASSIFIED:
-            continue
         n, f = float(row["n"]), float(row["fraction"])
+        if row["phase"] == UNCLASSIFIED:
+            unclassified[n] = f
+            continue
         if n not in by_n or f > by_n[n][1]:
             by_n[n] = (str(row["phase"]), f)
     out: list[dict] = []
     for n in sorted(by_n):
         phase, f = by_n[n]
+        u = unclassified.get(n, 0.0)
         if out and out[-1]["phase"] == phase:
-            out[-1]["n_to"] = n
-            out[-1]["fraction"] = max(out[-1]["fraction"], f)
+            last = out[-1]
+            last.update(n_to=n, fraction=max(last["fraction"], f), unclassified=max(last["unclassified"], u),
+                        leads_all_mass=last["leads_all_mass"] and f >= u)
         else:
-            out.append({"phase": phase, "n_from": n, "n_to": n, "fraction": f})
+            out.append({"phase": phase, "n_from": n, "n_to": n, "fraction": f, "unclassified": u,
+                        "leads_all_mass": f >= u})
     return out
 
 

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import __version__
+from .analysis import OCCUPANCY_COMPARE_COLUMNS, agreement, long_occupancy, mixing_verdict
 from .compare import (bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
                       phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
@@ -183,8 +184,95 @@ def _package_versions() -> dict[str, str]:
     return out
 
 
+def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
+    """The convergence table of the Bayesian run and its verdict (every n, flagged where not mixed)."""
+    if not diagnostics:
+        return []
+    answer, flagged = mixing_verdict(diagnostics)
+    rows = [r for r in diagnostics if str(r.get("phase", "all")) == "all"]
+    pt = "swap_accept_next" in rows[0]
+    if pt:
+        cols = ["n", "copies", "draws", "rhat_loss", "ess_bulk_loss", "hmc_accept", "swap_accept_next",
+                "round_trips_mean", "mixed"]
+    else:
+        cols = ["n", "chains", "draws", "rhat_loss", "ess_bulk_loss", "divergences", "switches"]
+    note = ("" if answer != "no" else
+            f" Estimates at n = {', '.join(str(n) for n in flagged)} rest on chains that did not mix: "
+            "their intervals understate the uncertainty.")
+    return [Paragraph(f"Chains mixed at every n (R-hat of the loss <= 1.05"
+                      + (", at least 5 round trips per copy" if pt else "") + f")? **{answer}**." + note),
+            Table(cols, [[r.get(k) for k in cols] for r in rows],
+                  caption="convergence per n: R-hat and bulk ESS of the loss (an invariant of the symmetries)"
+                          + ("; swap acceptance to the next rung and round trips of the replica exchange" if pt
+                             else "; NUTS divergences and within-chain phase switches"))]
+
+
+def comparison_blocks(out: Path, primary: dict | None, second: dict | None, names=("pt", "nuts_bridge")) -> list:
+    """Two occupancy estimators side by side: ``occupancy_compare.csv`` and where they agree."""
+    if not (primary and second):
+        return []
+    rows = long_occupancy({names[0]: primary["occupancy"], names[1]: second["occupancy"]})
+    _write_rows(out / "occupancy_compare.csv", rows, OCCUPANCY_COMPARE_COLUMNS)
+    ag = agreement(rows, *names)
+    shown = ", ".join(f"n = {n} {p}: {fa:.2f} vs {fb:.2f}" for n, p, fa, fb in ag["disagree"][:8])
+    blocks = [Heading("Bayesian: two estimators of the occupancy"),
+              Paragraph(f"`{names[0]}` against `{names[1]}` on the same data, at the {len(ag['ns'])} common n: "
+                        f"the 95% intervals overlap in **{ag['agree']} of {ag['cells']}** cells (phase and n with "
+                        f"a fraction of at least 0.05 in either)."
+                        + (f" They disagree at {shown}." if ag["disagree"] else "")
+                        + " The table is `occupancy_compare.csv`.")]
+    ta = {(t["from"], t["to"], t.get("level")): t for t in primary["transitions"]}
+    tb = {(t["from"], t["to"], t.get("level")): t for t in second["transitions"]}
+    both = [k for k in ta if k in tb and k[2] == "phase"]
+    if both:
+        blocks.append(Table(["from", "to", f"n ({names[0]})", "interval", f"n ({names[1]})", "interval"],
+                            [[a, b, ta[(a, b, lv)]["n"], f"{ta[(a, b, lv)]['lower']:.0f}-{ta[(a, b, lv)]['upper']:.0f}",
+                              tb[(a, b, lv)]["n"], f"{tb[(a, b, lv)]['lower']:.0f}-{tb[(a, b, lv)]['upper']:.0f}"]
+                             for a, b, lv in both], caption="the same switches by both estimators"))
+    return blocks
+
+
+def study_blocks(study_dir: Path | None) -> list:
+    """The switch over many data sets and both likelihood conventions (``switch_summary.csv``)."""
+    if study_dir is None or not (Path(study_dir) / "switch_summary.csv").exists():
+        return []
+    summary = _read_csv(Path(study_dir) / "switch_summary.csv")
+    blocks = [Heading("Bayesian: the switch over data sets and conventions"),
+              Paragraph("One data set is one draw of a random switch point. Each row: the switch n over the "
+                        "data sets (mean, sd, each value), on the population loss (no data noise), and the "
+                        "free-energy predictions at that beta. The O(1) prediction is judged against the "
+                        "population value.")]
+    rows = []
+    for r in summary:
+        pop, lap = r.get("population"), r.get("predicted_n_laplace")
+        judged = ("-" if not (isinstance(pop, float) and isinstance(lap, float) and np.isfinite([pop, lap]).all())
+                  else f"{lap / pop:.2f}")
+        rows.append([r["convention"], r["beta"], f"{r['from']} -> {r['to']}".replace(".0", ""), r["datasets"],
+                     r["mean"], r["sd"], str(r["values"]), pop, r.get("predicted_n"), lap, judged,
+                     "yes" if str(r.get("all_mixed")).lower() in ("true", "1", "1.0") else "no"])
+    blocks.append(Table(["convention", "beta", "switch", "data sets", "mean n", "sd", "values", "population",
+                         "predicted (asymptotic)", "predicted (O(1))", "O(1) / population", "all mixed"], rows,
+                        caption="tempered: beta = 1; gaussian-sigma1: beta = 1/2, the convention of the "
+                                "authors' public NUTS code"))
+    png = Path(study_dir) / "switches.png"
+    if png.exists():
+        blocks.append(Figure(png, "switch n per data set (dots with 95% intervals), population loss (star), "
+                                  "predictions (green)"))
+    return blocks
+
+
+def _write_rows(path: Path, rows: Sequence[Mapping], columns: Sequence[str]) -> Path:
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return write_text(path, buf.getvalue())
+
+
 def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config: Mapping[str, Any],
-                 timings: Mapping[str, float]) -> list:
+                 timings: Mapping[str, float], second: dict | None = None, study_dir: Path | None = None) -> list:
     """Compute the figures and verdicts and return the report as a list of document blocks."""
     out = Path(out)
     phases = enumerate_phases(c)
@@ -245,19 +333,28 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
                                                   "95% bootstrap bands over chains; dashed: raw draw fractions; "
                                                   "vertical lines: free-energy crossings (dotted red: with O(1) "
                                                   "terms)"))
-        blocks.append(Table(["phase", "dominant from n", "to n", "largest fraction"],
-                            [[s["phase"], s["n_from"], s["n_to"], s["fraction"]] for s in seq]))
+        blocks.append(Table(["phase", "leads from n", "to n", "largest fraction", "unclassified (max)",
+                             "leads all mass"],
+                            [[s["phase"], s["n_from"], s["n_to"], s["fraction"], s["unclassified"],
+                              "yes" if s["leads_all_mass"] else "classified draws only"] for s in seq],
+                            caption="the leading classified phase along n; where the unclassified share is "
+                                    "larger, the phase leads the classified draws only"))
         if bayes["transitions"]:
             blocks.append(Table(["level", "from", "to", "n", "lower", "upper", "predicted n (asymptotic)",
-                                 "predicted n (with O(1) terms)"],
+                                 "predicted n (with O(1) terms)", "beta"],
                                 [[t.get("level", "phase"), t["from"], t["to"], t.get("n"), t.get("lower"),
-                                  t.get("upper"), t.get("predicted_n"), t.get("predicted_n_laplace")]
+                                  t.get("upper"), t.get("predicted_n"), t.get("predicted_n_laplace"),
+                                  t.get("beta", 1.0)]
                                  for t in bayes["transitions"]],
                                 caption="measured switches of the dominant phase (95% bootstrap interval "
-                                        "over chains) and the free-energy prediction"))
+                                        "over chains) and the free-energy predictions at the run's beta"))
+        blocks += bayes_diagnostics_blocks(bayes.get("diagnostics", []))
     else:
         seq = []
         blocks.append(Paragraph("Not run (no bayes/occupancy.csv)."))
+
+    blocks += comparison_blocks(out, bayes, second)
+    blocks += study_blocks(study_dir)
 
     # --- SGD
     blocks.append(Heading("Dynamical: SGD trajectories"))
@@ -300,12 +397,19 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
 
 
 def write_report(out: Path, c: int, bayes_dir: Path | None, sgd_dir: Path | None,
-                 config: Mapping[str, Any], timings: Mapping[str, float]) -> tuple[Path, Path]:
-    """Write ``report.md`` and the self-contained ``report.html`` into ``out``."""
+                 config: Mapping[str, Any], timings: Mapping[str, float], second_bayes_dir: Path | None = None,
+                 study_dir: Path | None = None) -> tuple[Path, Path]:
+    """Write ``report.md`` and the self-contained ``report.html`` into ``out``.
+
+    ``second_bayes_dir`` holds a second estimator of the same occupancy (e.g. the NUTS ladder
+    bridge beside replica exchange): both go side by side into ``occupancy_compare.csv``.
+    ``study_dir`` holds the switch over many data sets (``switch_summary.csv``).
+    """
     out = Path(out)
     bayes = load_bayes(bayes_dir) if bayes_dir else None
+    second = load_bayes(second_bayes_dir) if second_bayes_dir else None
     sgd = load_sgd(sgd_dir) if sgd_dir else None
-    blocks = build_report(out, c, bayes, sgd, config, timings)
+    blocks = build_report(out, c, bayes, sgd, config, timings, second=second, study_dir=study_dir)
     md = write_text(out / "report.md", to_markdown(blocks, out))
     html = write_text(out / "report.html", to_html(blocks, f"TMS phase transitions, c = {c}"))
     return md, html

@@ -16,7 +16,7 @@ OCC = [  # n, phase, fraction
     (100, "5", 0.7), (100, "4", 0.2), (100, "unclassified", 0.1),
     (300, "5", 0.6), (300, "6", 0.3),
     (600, "6", 0.5), (600, "5", 0.45),
-    (1000, "6", 0.9), (1000, "unclassified", 0.95),  # unclassified never dominates
+    (1000, "6", 0.9), (1000, "unclassified", 0.95),  # 6 leads the classified draws only
 ]
 OCC_ROWS = [{"n": n, "phase": p, "fraction": f, "lower": f - 0.1, "upper": f + 0.1, "chains": 8} for n, p, f in OCC]
 PLATEAUS = [
@@ -34,6 +34,8 @@ PLATEAUS = [
 def test_dominant_sequence_and_moves():
     seq = dominant_sequence(OCC_ROWS)
     assert [(s["phase"], s["n_from"], s["n_to"]) for s in seq] == [("5", 100, 300), ("6", 600, 1000)]
+    # at n = 1000 the unclassified mass (0.95) exceeds the leading phase's (0.9): said, not hidden
+    assert [(s["leads_all_mass"], s["unclassified"]) for s in seq] == [(True, 0.1), (False, 0.95)]
     assert bayes_moves(OCC_ROWS) == [("5", "6")]
     assert sgd_moves(PLATEAUS) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5"), (2, "5", "4")]
 
@@ -157,3 +159,22 @@ def test_report_without_engine_outputs_says_so(tmp_path):
     md, _ = write_report(tmp_path, 5, tmp_path / "nope", None, {}, {})
     text = md.read_text()
     assert "Not run (no bayes/occupancy.csv)" in text and "Not run (no sgd/sequences.csv)" in text
+
+
+def test_occupancy_estimators_side_by_side_and_mixing_flags(tmp_path):
+    from comparisons.analysis import agreement, long_occupancy, mixing_verdict
+
+    a = [{"n": 100, "phase": "5", "fraction": 0.6, "lower": 0.5, "upper": 0.7},
+         {"n": 200, "phase": "6", "fraction": 0.8, "lower": 0.7, "upper": 0.9}]
+    b = [{"n": 100.0, "phase": "5", "fraction": 0.65, "lower": 0.55, "upper": 0.75},
+         {"n": 200.0, "phase": "6", "fraction": 0.3, "lower": 0.2, "upper": 0.4},
+         {"n": 300.0, "phase": "6", "fraction": 0.9, "lower": 0.8, "upper": 1.0}]
+    rows = long_occupancy({"pt": a, "bridge": b})
+    assert {r["n"] for r in rows} == {100, 200, 300} and all(isinstance(r["phase"], str) for r in rows)
+    ag = agreement(rows, "pt", "bridge")
+    assert ag["ns"] == [100, 200] and (ag["agree"], ag["cells"]) == (1, 2)
+    assert ag["disagree"] == [(200, "6", 0.8, 0.3)]
+    assert mixing_verdict([{"n": 1, "phase": "all", "rhat_loss": 1.8}, {"n": 2, "phase": "all", "rhat_loss": 1.0},
+                           {"n": 2, "phase": "5", "rhat_loss": 9.0}]) == ("no", [1])
+    assert mixing_verdict([{"n": 1, "mixed": "True"}, {"n": 2, "mixed": "False"}]) == ("no", [2])
+    assert mixing_verdict([]) == ("no data", [])
