@@ -58,6 +58,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array, check_positive_int
+from comparisons.theory import llc_beta
 
 #: accepted values of ``backend``
 LLC_BACKENDS = ("auto", "pymc", "nutpie")
@@ -172,7 +173,7 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
 
 def _nbeta(n: int, nbeta) -> float:
     if nbeta is None:
-        return n / np.log(n)
+        return n * llc_beta(n)
     return _positive_float("nbeta", nbeta)
 
 

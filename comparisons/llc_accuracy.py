@@ -23,7 +23,7 @@ import time
 from typing import Iterable, Iterator, Sequence
 
 from .errors import InputError, check_positive_int
-from .theory import enumerate_phases, sample_inputs
+from .theory import enumerate_phases, llc_beta, sample_inputs
 
 METHODS = ("nuts", "sgld")
 
@@ -78,7 +78,7 @@ def quadratic_llc(c: int, label: str, n: int, gamma: float = 1.0) -> float:
     8.43
     """
     p = _phase(c, label)
-    nbeta = n / math.log(check_positive_int("n", n, minimum=2))
+    nbeta = n * llc_beta(check_positive_int("n", n, minimum=2))
     h = [float(e) for e in p.hessian_eigenvalues if e > 1e-6]
     return sum(0.5 * nbeta * e / (nbeta * e + gamma) for e in h)
 
@@ -255,7 +255,7 @@ def calibration_table(c: int, label: str, n: int, step_nbetas: Sequence[float] =
     n = check_positive_int("n", n, minimum=2)
     p = _phase(c, label)
     x = sample_inputs(n, c, seed)
-    nbeta = n / math.log(n)
+    nbeta = n * llc_beta(n)
     ref, rse = {}, {}
     for g in gammas:
         est = nuts_llc(p.W, p.b, x, gamma=float(g), seed=seed, draws=nuts_draws, tune=nuts_draws)

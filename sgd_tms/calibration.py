@@ -38,6 +38,7 @@ import torch
 import xarray as xr
 
 from comparisons.errors import InputError, check_positive_int
+from comparisons.theory import llc_beta
 
 from .config import LLCConfig
 from .llc import sgld_llc
@@ -72,7 +73,7 @@ def recommended_config(n: int, *, gamma: float = 1.0, chains: int = 32, draws: i
     the k-gons of c = 6 (measured by :func:`calibration_sweep`); a smaller step only slows mixing.
     """
     n = check_positive_int("n", n, minimum=2)
-    nbeta = n / math.log(n)
+    nbeta = n * llc_beta(n)
     return LLCConfig(step_size=STEP_NBETA / nbeta, gamma=gamma, chains=chains, draws=draws,
                      burn_in=burn_in, seed=seed, dtype="float64")
 

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from comparisons.errors import InputError, check_positive_int
+from comparisons.theory import llc_beta
 
 _OPTIMIZERS = ("sgd", "momentum", "adam")
 _INITS = ("kgon", "gaussian")
@@ -230,7 +231,7 @@ class LLCConfig:
 
     def beta_for(self, n: int) -> float:
         """``beta`` or, when unset, ``1 / log n``."""
-        return self.beta if self.beta is not None else 1.0 / math.log(n)
+        return self.beta if self.beta is not None else llc_beta(n)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

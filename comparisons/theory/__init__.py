@@ -5,7 +5,7 @@ This subpackage imports neither torch nor PyMC; both engines import it, never ea
 
 from .classify import (DEFAULT_MAX_DISTANCE, HULL_TOL, PRESENT_NORM, RULES, UNCLASSIFIED, classify,
                        classify_dataarrays, hull_structure, hull_vertices, phase_distances)
-from .free_energy import (check_beta, critical_sample_sizes, crossings, dominant_intervals, dominant_phase,
+from .free_energy import (llc_beta, check_beta, critical_sample_sizes, crossings, dominant_intervals, dominant_phase,
                           effective_llc, effective_sample_size, free_energy)
 from .kgons import Phase, enumerate_phases, hessian, kgon_point, phase_label, solve_kgon
 from .onehot import (NestedOneHot, OneHotData, empirical_loss_onehot, empirical_loss_onehot_grad,
@@ -13,7 +13,7 @@ from .onehot import (NestedOneHot, OneHotData, empirical_loss_onehot, empirical_
 from .potential import (empirical_loss, empirical_loss_grad, forward, gram, population_loss,
                         population_loss_grad, sample_inputs)
 
-__all__ = [
+__all__ = ["llc_beta", 
     "HULL_TOL", "RULES", "check_beta", "effective_sample_size", "hull_structure", "hull_vertices",
     "DEFAULT_MAX_DISTANCE", "PRESENT_NORM", "UNCLASSIFIED", "OneHotData", "Phase", "classify",
     "empirical_loss_onehot", "empirical_loss_onehot_grad", "is_onehot", "onehot_summary",

@@ -17,7 +17,7 @@ sizes scale as ``n_cr(beta) = n_cr(1) / beta``.
 
 from __future__ import annotations
 
-__all__ = ["check_beta", "effective_sample_size", "effective_llc", "free_energy", "crossings",
+__all__ = ["check_beta", "effective_sample_size", "llc_beta", "effective_llc", "free_energy", "crossings",
            "critical_sample_sizes", "dominant_phase", "dominant_intervals"]
 
 from typing import Mapping, Sequence
@@ -27,6 +27,18 @@ from scipy import optimize
 
 from ..errors import InputError
 from .kgons import Phase
+
+
+def llc_beta(n: float) -> float:
+    """``beta* = 1 / log n``: the inverse temperature of the LLC estimator (Watanabe's WBIC).
+
+    The one definition in the project; ``n beta* = n / log n`` is the tempered posterior's
+    effective sample size in every LLC estimate (SGLD and NUTS alike).
+    """
+    n = float(n)
+    if not (np.isfinite(n) and n > 1):
+        raise InputError(f"n: expected a sample size > 1 for beta* = 1/log n, got {n!r}")
+    return 1.0 / float(np.log(n))
 
 
 def check_beta(beta: float) -> float:
