@@ -21,7 +21,7 @@ with the fused one-hot likelihood (c = 6) one evaluation costs ~20-40 us, so the
 
 from __future__ import annotations
 
-__all__ = ["SMCResult", "smc_log_evidence", "smc_ladder", "smc_model_evidence", "SMC_KERNELS"]
+__all__ = ["SMCResult", "smc_log_evidence", "smc_model_evidence", "SMC_KERNELS"]
 
 import time
 import warnings
@@ -274,30 +274,6 @@ def smc_model_evidence(model, *, particles: int = 1000, runs: int = 2,
     return logz, idata, wall
 
 
-def smc_ladder(x_all, ns: Iterable[int], *, seed: int = 0, progress: bool = False,
-               **kwargs: Any) -> list[SMCResult]:
-    """:func:`smc_log_evidence` at every ``n`` of a ladder on nested data ``x_all[:n]``.
-
-    One model is built and compiled once; run ``n`` uses ``SeedSequence([seed, n])``.
-    """
-    from tqdm.auto import tqdm
-
-    x_all = check_data(x_all)
-    ns = sorted(set(check_positive_int("n", v, minimum=2) for v in ns))
-    if not ns or ns[-1] > x_all.shape[0]:
-        raise InputError(f"n: expected sample sizes up to {x_all.shape[0]}, got {ns}")
-    kind = resolve_likelihood(x_all, "auto")
-    model = build_model(x_all[:ns[0]], hidden=kwargs.get("hidden", 2), beta=kwargs.get("beta", 1.0),
-                        prior_sigma=kwargs.get("prior_sigma", 1.0), likelihood=kind)
-    out = []
-    bar = tqdm(ns, desc="smc", unit="n", disable=not progress)
-    for n in bar:
-        bar.set_postfix(n=n)
-        out.append(smc_log_evidence(x_all[:n], seed=np.random.SeedSequence([int(_root(seed)), n]),
-                                    model=model, **kwargs))
-    return out
-
-
 def _root(seed) -> int:
     if isinstance(seed, np.random.SeedSequence):
         return int(seed.generate_state(1)[0])
@@ -322,8 +298,8 @@ def smc_tasks(features: int, ns: Iterable[int], *, seed: int = 0, **kwargs: Any)
 def smc_task(task) -> SMCResult:
     """Run one task of :func:`smc_tasks` (module level, so any executor can run it).
 
-    Same draws as :func:`smc_ladder` on the nested stream: data ``sample_inputs(n, c, seed)`` is
-    the first ``n`` rows of that stream, and run ``n`` uses ``SeedSequence([seed, n])``.
+    Data ``sample_inputs(n, c, seed)`` is the first ``n`` rows of the nested stream, and run ``n``
+    uses ``SeedSequence([seed, n])``.
     """
     from comparisons.theory import sample_inputs
 

@@ -13,14 +13,14 @@ posterior exactly; SGLD (:func:`sgd_tms.calibration.sgld_point_llc`) with
 
 from __future__ import annotations
 
-__all__ = ["METHODS", "DEFAULT_LABELS", "theory_llc", "quadratic_llc", "llc_estimate", "iter_accuracy_rows",
+__all__ = ["METHODS", "DEFAULT_LABELS", "theory_llc", "quadratic_llc", "llc_estimate",
            "rows_to_csv", "plot_llc_vs_n", "calibration_table", "COLUMNS"]
 
 import csv
 import io
 import math
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 from .errors import InputError, check_positive_int
 from .theory import enumerate_phases, llc_beta, sample_inputs
@@ -145,21 +145,6 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
             "theory": theory, "theory_kind": kind, "quadratic": quadratic_llc(c, label, n, gamma),
             "rel_error": (llc - theory) / theory if math.isfinite(llc) else math.nan,
             "gamma": gamma, "nbeta": float(est.nbeta), "wall_s": wall, "diagnostic": diag}
-
-
-def iter_accuracy_rows(c: int = 6, labels: Sequence[str] | None = None,
-                       ns: Sequence[int] = (1000, 5000, 10_000, 100_000),
-                       methods: Sequence[str] = METHODS, **kwargs) -> Iterator[dict]:
-    """Yield :func:`llc_estimate` rows for every phase x n x method (phases outer, n inner).
-
-    ``labels`` defaults to :data:`DEFAULT_LABELS` of ``c`` (every k-gon with k >= c - 2
-    otherwise); ``kwargs`` go to :func:`llc_estimate`. Inputs are checked before any sampling.
-    """
-    labels, ns = _checked_grid(c, labels, ns, methods)
-    for lab in labels:
-        for n in ns:
-            for m in methods:
-                yield llc_estimate(c, lab, n, m, **kwargs)
 
 
 def _checked_grid(c: int, labels: Sequence[str] | None, ns: Sequence[int],

@@ -199,7 +199,7 @@ def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
     note = ("" if answer != "no" else
             f" Estimates at n = {', '.join(str(n) for n in flagged)} rest on chains that did not mix: "
             "their intervals understate the uncertainty.")
-    return [Paragraph(f"Chains mixed at every n (R-hat of the loss <= 1.05"
+    return [Paragraph("Chains mixed at every n (R-hat of the loss <= 1.05"
                       + (", at least 5 round trips per copy" if pt else "") + f")? **{answer}**." + note),
             Table(cols, [[r.get(k) for k in cols] for r in rows],
                   caption="convergence per n: R-hat and bulk ESS of the loss (an invariant of the symmetries)"
