@@ -12,8 +12,8 @@ from .model import build_model, model_data
 from .occupancy import chain_summary, diagnostics_table, family, occupancy_table, transitions
 from .pipeline import run_bayes
 from .plots import plot_occupancy
-from .pt import (PTConfig, PTResult, PTState, PTTarget, load_state, pt_diagnostics, sample_tms_pt,
-                 save_state, tms_target)
+from .pt import (PTConfig, PTResult, PTState, PTTarget, load_state, pt_diagnostics, resume_tms_pt,
+                 sample_tms_pt, save_state, tms_target)
 from .sampling import (add_derived, check_posterior, nested_data, posterior_path, read_posterior,
                        run_sweep, sample_posterior)
 
@@ -25,6 +25,6 @@ __all__ = [
     "occupancy_table", "chain_summary", "transitions", "diagnostics_table", "family",
     "run_bayes", "plot_occupancy",
     "LLCEstimate", "nuts_llc", "loss_llc", "nuts_llc_table",
-    "PTConfig", "PTResult", "PTState", "PTTarget", "sample_tms_pt", "tms_target", "save_state",
-    "load_state", "pt_diagnostics",
+    "PTConfig", "PTResult", "PTState", "PTTarget", "sample_tms_pt", "resume_tms_pt", "tms_target",
+    "save_state", "load_state", "pt_diagnostics",
 ]

@@ -47,7 +47,19 @@ Reproducibility and resume
 Everything the next sweep needs, including the bit-generator state, is in :class:`PTState`;
 :func:`save_state` / :func:`load_state` round-trip it exactly (``.npz`` with a JSON header), so a
 run interrupted after any sweep and resumed with ``run(load_state(p), target, remaining)`` gives
-bit-identical draws to an uninterrupted run. The same seed gives the same draws.
+bit-identical draws to an uninterrupted run; :func:`resume_tms_pt` does this for a checkpoint of
+:func:`sample_tms_pt` (its configuration and ladder travel in ``state.settings["meta"]``). The same
+seed gives the same draws.
+
+Example
+-------
+>>> from bayes_tms.pt import PTConfig, sample_tms_pt
+>>> res = sample_tms_pt(PTConfig(ns=(20, 40), features=4, copies=2, sweeps=20, warmup=10,
+...                              pilot_sweeps=10, pilot_warmup=10))
+>>> res.posteriors[40].posterior["W"].dims
+('chain', 'draw', 'hidden', 'feature')
+>>> sorted(res.diagnostics.data_vars)[:3]
+['hmc_accept', 'n_hi', 'n_lo']
 """
 
 from __future__ import annotations

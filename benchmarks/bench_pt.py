@@ -8,8 +8,10 @@ Usage (from the repository root)::
 ``quick``: the ``n`` of the ``quick`` preset of :mod:`bayes_tms.config` (c = 6, up to 1200).
 ``paper``: 12 geometric rungs from 16 to 2000 (rungs are inserted by the refinement as needed);
 the run continues in chunks until every copy has ``--min-round-trips`` round trips (or
-``--max-sweeps``). Prints the ladder, swap acceptances, round trips, HMC acceptance, the phase
-fractions per rung (:func:`comparisons.theory.classify`) and the 5 -> 6 switch ``n``.
+``--max-sweeps``). Prints the ladder, swap acceptances, round trips, HMC acceptance, the draw
+fractions per rung of the k-gon families 6, 5 (``5``, ``5+``, ...), 4, of unclassified draws
+(:func:`comparisons.theory.classify`) and of the rest, and the 5 -> 6 switch ``n``: the first
+rung from which family 6 outweighs family 5 at every larger rung.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 
 from bayes_tms.config import PRESETS
 from bayes_tms.pt import PTConfig, pt_diagnostics, run, sample_tms_pt, to_inference_data
-from comparisons.theory import classify, enumerate_phases
+from bayes_tms.occupancy import family
+from comparisons.theory import UNCLASSIFIED, classify, enumerate_phases
 
 
 def _ladder(scale: str, c: int) -> tuple[int, ...]:
@@ -32,7 +35,7 @@ def _ladder(scale: str, c: int) -> tuple[int, ...]:
 
 
 def switch_n(ns, frac5, frac6):
-    """First rung from which P('6') > P('5') at every larger rung (None if never)."""
+    """First rung from which family 6 outweighs family 5 at every larger rung (None if never)."""
     above = np.asarray(frac6) > np.asarray(frac5)
     for k in range(len(ns)):
         if above[k:].all():
@@ -75,9 +78,11 @@ def main(argv=None) -> dict:
     for n in ns:
         post = posts[n].posterior
         labels, _ = classify(post["W"].values, post["b"].values, phases)
-        frac[n] = {lab: float(np.mean(labels == lab)) for lab in ("6", "5", "5+", "4")}
-        frac[n]["other"] = 1.0 - sum(frac[n].values())
-    f5 = [frac[n]["5"] + frac[n]["5+"] for n in ns]
+        fam = np.vectorize(family, otypes=[str])(labels)  # "5+-" -> "5"
+        frac[n] = {f: float(np.mean(fam == f)) for f in ("6", "5", "4")}
+        frac[n]["unclassified"] = float(np.mean(labels == UNCLASSIFIED))
+        frac[n]["other"] = max(0.0, 1.0 - sum(frac[n].values()))
+    f5 = [frac[n]["5"] for n in ns]
     f6 = [frac[n]["6"] for n in ns]
     summary = {
         "scale": args.scale, "beta": args.beta, "seed": args.seed, "copies": args.copies,

@@ -134,6 +134,15 @@ def test_population_target_uses_population_loss():
     np.testing.assert_allclose(g[..., 3], fd, rtol=1e-5, atol=1e-5)
 
 
+def test_population_run_reports_population_loss():
+    res = sample_tms_pt(PTConfig(ns=(20, 80), features=4, copies=2, sweeps=20, warmup=10,
+                                 pilot_sweeps=10, pilot_warmup=10, population=True))
+    post = res.posteriors[80].posterior
+    assert post.attrs["population"] == 1 and "empirical_loss" not in post
+    np.testing.assert_allclose(post["population_loss"].values,
+                               population_loss(post["W"].values, post["b"].values), rtol=1e-9, atol=1e-12)
+
+
 def test_tms_gradient_matches_finite_differences():
     c = 4
     x = sample_inputs(80, c, 0)

@@ -142,15 +142,20 @@ def _loss_grad_from_sums(W: np.ndarray, a: np.ndarray, bi: np.ndarray, sums: tup
     ``sumsq`` (shape ``(...)``) is ``sum_k |x_k|^2``; ``n`` broadcasts against ``(...)``.
     """
     s0, s1, s2 = sums
-    t = np.eye(a.shape[-1])
-    per = a * a * s2 + 2 * a * bi * s1 + bi * bi * s0 - 2 * t * (a * s2 + bi * s1)
+    # u = a S_2 + b S_1 and v = a S_1 + b S_0: the bracket is a u + b v - 2 t u, G = 2 (u - t S_2)
+    # and d(n L_n)/db_i = 2 sum_j (v - t S_1); t = delta_ij only touches the diagonals
+    u = a * s2 + bi * s1
+    v = a * s1 + bi * s0
     n = np.asarray(n, dtype=float)
-    loss = (sumsq + per.sum(axis=(-2, -1))) / n
+    diag_u = np.diagonal(u, axis1=-2, axis2=-1).sum(axis=-1)
+    loss = (sumsq + (a * u + bi * v).sum(axis=(-2, -1)) - 2 * diag_u) / n
     if not grad:
         return loss
-    G = 2 * (a * s2 + bi * s1 - t * s2)
-    gb = (2 * (a * s1 + bi * s0 - t * s1)).sum(axis=-1) / n[..., None]
-    gW = np.einsum("...rj,...ij->...ri", W, G + np.swapaxes(G, -1, -2)) / n[..., None, None]
+    gb = 2 * (v.sum(axis=-1) - np.diagonal(s1, axis1=-2, axis2=-1)) / n[..., None]
+    M = u + np.swapaxes(u, -1, -2)  # (G + G^T) / 2 off the diagonal
+    d = np.arange(a.shape[-1])
+    M[..., d, d] -= 2 * s2[..., d, d]
+    gW = (2 / n[..., None, None]) * (W @ M)  # M is symmetric: (W M)_rk = sum_j W_rj M_jk
     return loss, gW, gb
 
 
