@@ -340,11 +340,18 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
                             caption="the leading classified phase along n; where the unclassified share is "
                                     "larger, the phase leads the classified draws only"))
         if bayes["transitions"]:
+            _, flagged = mixing_verdict(bayes.get("diagnostics", []))
+
+            def mixed(t):
+                around = {int(t[k]) for k in ("n_before", "n_after") if t.get(k) is not None}
+                return "-" if not around else ("no: n = " + ", ".join(map(str, sorted(around & set(flagged))))
+                                               if around & set(flagged) else "yes")
+
             blocks.append(Table(["level", "from", "to", "n", "lower", "upper", "predicted n (asymptotic)",
-                                 "predicted n (with O(1) terms)", "beta"],
+                                 "predicted n (with O(1) terms)", "beta", "chains mixed around it"],
                                 [[t.get("level", "phase"), t["from"], t["to"], t.get("n"), t.get("lower"),
                                   t.get("upper"), t.get("predicted_n"), t.get("predicted_n_laplace"),
-                                  t.get("beta", 1.0)]
+                                  t.get("beta", 1.0), mixed(t)]
                                  for t in bayes["transitions"]],
                                 caption="measured switches of the dominant phase (95% bootstrap interval "
                                         "over chains) and the free-energy predictions at the run's beta"))
