@@ -157,8 +157,9 @@ def _worker_init() -> None:
 class _Book:
     """Attempts, failures and progress of one sweep (lives in the parent process)."""
 
-    def __init__(self, tasks, store, retries, bar):
+    def __init__(self, tasks, store, retries, bar, validate=None):
         self.tasks, self.store, self.retries, self.bar = tasks, store, retries, bar
+        self.validate = validate
         self.attempts = [0] * len(tasks)
         self.failures: dict[int, TaskFailure] = {}
         self.computed: list[int] = []
@@ -167,6 +168,12 @@ class _Book:
         """Record the outcome of an attempt at task ``i``; True if it should be retried."""
         task = self.tasks[i]
         self.attempts[i] += 1
+        if out.ok and self.validate is not None:
+            try:
+                self.validate(task, out.value)
+            except Exception as exc:  # an incomplete or non-finite result is never stored
+                out = _Outcome(False, None, f"invalid result: {_one_line(exc)}",
+                               traceback.format_exc(), out.elapsed)
         if out.ok:
             try:
                 self.store.write(task, out.value, elapsed_s=round(out.elapsed, 6), attempts=self.attempts[i])
@@ -295,7 +302,7 @@ def _dask_pool(client):
 def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultStore | str | os.PathLike,
               *, executor: str = "auto", workers: int | None = None, scheduler: Any = None,
               retries: int = 2, progress: bool = True, load: bool = True,
-              desc: str = "sweep") -> SweepResult:
+              desc: str = "sweep", validate: Callable[[Task, Any], None] | None = None) -> SweepResult:
     """Compute every task whose result is not intact in ``store``, then return all results.
 
     Parameters
@@ -328,6 +335,12 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
         Read every result back from the store into ``SweepResult.results``.
     desc : str
         Label of the progress bar.
+    validate : callable, optional
+        ``validate(task, result)`` raises if ``result`` must not count as finished (NaN draws,
+        missing chains, too few draws). It runs on every freshly computed result before it is
+        written (a failing one is an ordinary failed attempt, retried and never stored) and on
+        every intact stored result before it is reused (a failing one is removed and recomputed,
+        with a warning naming the task).
 
     Returns
     -------
@@ -345,6 +358,8 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
     tasks = _check_tasks(tasks)
     if not callable(fn):
         raise InputError(f"fn: expected a callable fn(task), got {type(fn).__name__}")
+    if validate is not None and not callable(validate):
+        raise InputError(f"validate: expected a callable validate(task, result), got {type(validate).__name__}")
     if executor not in EXECUTORS:
         raise InputError(f"executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers is not None:
@@ -370,6 +385,8 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
     todo: list[int] = list(range(len(tasks)))
     try:
         reused = [i for i, t in enumerate(tasks) if store.is_intact(t)]
+        if validate is not None:
+            reused = [i for i in reused if _still_valid(tasks[i], store, validate)]
         todo = [i for i in range(len(tasks)) if i not in set(reused)]
         n_workers = min(workers or default_workers(), max(len(todo), 1))
         kind = executor
@@ -378,7 +395,7 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
                 "inline" if len(todo) <= 1 or n_workers == 1 else "process")
         bar = tqdm(total=len(tasks), initial=len(reused), desc=desc, unit="task",
                    disable=not progress, file=sys.stderr)
-        book = _Book(tasks, store, retries, bar)
+        book = _Book(tasks, store, retries, bar, validate)
         if todo:
             if kind == "inline":
                 _run_inline(fn, todo, book)
@@ -413,6 +430,18 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
                        failures=tuple(failed[i] for i in sorted(failed)),
                        computed=tuple(tasks[i].name for i in sorted(book.computed)),
                        reused=tuple(tasks[i].name for i in reused), store=store)
+
+
+def _still_valid(task: Task, store: ResultStore, validate: Callable[[Task, Any], None]) -> bool:
+    """Validate a stored result; remove it (and say so) if it must be recomputed."""
+    try:
+        validate(task, store.load(task))
+    except Exception as exc:
+        print(f"warning: task {task.name!r}: stored result is invalid ({_one_line(exc)}); "
+              f"recomputing it", file=sys.stderr)
+        store.remove(task)
+        return False
+    return True
 
 
 def _check_picklable(fn: Callable) -> None:
