@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -192,18 +191,11 @@ def test_process_pool_reports_failures_and_survives_a_dying_worker(tmp_path, log
         assert_same(a, b)
 
 
-def _wait_for_results(results_dir: Path, count: int, proc: subprocess.Popen, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(list(results_dir.glob("*.json"))) >= count:
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError(f"no {count} results after {timeout} s")
-
-
-def _spawn_worker(out: Path, executor: str, log: Path, sleep: float) -> subprocess.Popen:
-    env = {**os.environ, "SWEEP_TEST_LOG": str(log), "SWEEP_TEST_SLEEP": str(sleep)}
+def _spawn_worker(out: Path, executor: str, log: Path, sleep: float, **fault: int) -> subprocess.Popen:
+    """Run the 12-task sweep as a script; ``fault`` (e.g. ``kill_after=4``) stops it at a
+    deterministic point (see ``sweep_worker.install_faults``), never after a delay."""
+    env = {**os.environ, "SWEEP_TEST_LOG": str(log), "SWEEP_TEST_SLEEP": str(sleep),
+           **{f"SWEEP_TEST_{k.upper()}": str(v) for k, v in fault.items()}}
     return subprocess.Popen([sys.executable, str(WORKER), str(out), executor], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -234,15 +226,13 @@ def _check_resumed(tmp_path, out: Path, before: dict[str, int], log2: Path) -> N
 
 def test_sigkill_part_way_then_rerun_resumes_without_recomputing(tmp_path):
     out = tmp_path / "killed"
-    proc = _spawn_worker(out, "process", tmp_path / "log1", sleep=0.3)
+    # the sweep SIGKILLs its process group (itself and its pool workers) after the 4th seal
+    proc = _spawn_worker(out, "process", tmp_path / "log1", sleep=0.0, kill_after=4)
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
     results = out / "store" / "results"
-    try:
-        _wait_for_results(results, 4, proc)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its pool workers, at once
-        proc.communicate()
     before = {p.stem: p.stat().st_mtime_ns for p in results.glob("*.json")}
-    assert 4 <= len(before) < 12 and not (out / "final.npz").exists()
+    assert len(before) == 4 and not (out / "final.npz").exists()
     rerun = _spawn_worker(out, "process", tmp_path / "log2", sleep=0.0)
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -251,21 +241,20 @@ def test_sigkill_part_way_then_rerun_resumes_without_recomputing(tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     out = tmp_path / "interrupted"
-    proc = _spawn_worker(out, "process", tmp_path / "log1", sleep=0.3)
-    results = out / "store" / "results"
+    # the sweep gets SIGINT (Ctrl-C) right after its 2nd result is sealed
+    proc = _spawn_worker(out, "process", tmp_path / "log1", sleep=0.0, int_after=2)
     try:
-        _wait_for_results(results, 2, proc)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    results = out / "store" / "results"
     assert proc.returncode == 130, err
     assert "sweep interrupted" in err and "re-run the same command to resume" in err
     assert "Traceback" not in err
     assert not (out / "store" / "sweep-store.lock").exists()
     before = {p.stem: p.stat().st_mtime_ns for p in results.glob("*.json")}
-    assert len(before) < 12
+    assert len(before) == 2
     rerun = _spawn_worker(out, "inline", tmp_path / "log2", sleep=0.0)
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
