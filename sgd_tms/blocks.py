@@ -21,8 +21,8 @@ from .config import LLCConfig, TrainConfig
 from .llc import estimate_llc
 from .train import train
 
-#: version of what a block returns; bump when its content changes
-BLOCK_FORMAT = 1
+#: version of what a block returns; bump when its content changes (2: diverged, diverged_step)
+BLOCK_FORMAT = 2
 
 
 def block_tasks(tc: TrainConfig, lc: LLCConfig | None, block_runs: int | None = None) -> list[Task]:

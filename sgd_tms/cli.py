@@ -102,6 +102,27 @@ def _configs(args):
     return tc, lc
 
 
+#: files written from the trajectory (removed when there is nothing to analyse)
+_DERIVED = ("sequences.csv", "transitions.csv", "paths.csv", "time_in_phase.csv", "staircase.png",
+            "plateaus.png")
+
+
+class _AllDiverged(Exception):
+    """Every run of the ensemble diverged."""
+
+
+def _ranges(ids: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    parts, start = [], None
+    for i, r in enumerate(ids):
+        if start is None:
+            start = r
+        if i + 1 == len(ids) or ids[i + 1] != r + 1:
+            parts.append(str(start) if start == r else f"{start}-{r}")
+            start = None
+    return ", ".join(parts)
+
+
 def _existing(path: Path):
     from comparisons.errors import InputError
 
@@ -117,7 +138,15 @@ def _existing(path: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ``sgd`` subcommand; returns the exit status."""
+    """Run the ``sgd`` subcommand; returns the exit status (1 when every run diverged)."""
+    try:
+        return _run(args)
+    except _AllDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from comparisons.io import check_writable_dir, save_figure, write_json, write_text
@@ -129,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from .phases import (count_paper_sequence, label_checkpoints, path_fractions, phase_sequences,
                          plateau_rank_correlation, time_in_phase, transition_counts)
     from .plots import plateau_figure, staircase_figure
-    from .train import save_trajectory
+    from .train import diverged_runs, save_trajectory
 
     tc, lc = _configs(args)
     resolve_device(tc.device)
@@ -167,11 +196,28 @@ def run(args: argparse.Namespace) -> int:
         save_trajectory(ds, path)
     else:
         print("reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
+    diverged = diverged_runs(ds)
+    if diverged:
+        steps = {int(r): int(s) for r, s in zip(ds["run"].values, ds["diverged_step"].values) if s >= 0} \
+            if "diverged_step" in ds else {}
+        if len(diverged) == ds.sizes["run"]:
+            for name in _DERIVED:  # no tables from an earlier run beside this trajectory
+                (out / name).unlink(missing_ok=True)
+            write_json(out / "summary.json", {
+                "runs": int(ds.sizes["run"]), "diverged_runs": diverged, "diverged_steps": steps,
+                "error": "every run diverged", "timings_s": timings,
+                "train_config": json.loads(ds.attrs["train_config"]), "config_hash": ds.attrs.get("config_hash")})
+            raise _AllDiverged(f"all {len(diverged)} runs diverged (non-finite or exploding weights, "
+                               f"first at step {min(steps.values()) if steps else '?'}); nothing to "
+                               f"analyse; lower --lr (got {tc.lr:g}); trajectory.nc and summary.json "
+                               f"are in {out}")
+        print(f"warning: {len(diverged)} of {ds.sizes['run']} runs diverged and are left out of the "
+              f"analysis: runs {_ranges(diverged)} (lower --lr, got {tc.lr:g})", file=sys.stderr)
     ds = label_checkpoints(ds)
     seq = phase_sequences(ds)
     write_text(out / "sequences.csv", seq.drop(columns="points").to_csv(index=False))
     write_text(out / "transitions.csv", transition_counts(seq).to_csv(index=False))
-    paths = path_fractions(seq, runs=ds.sizes["run"])
+    paths = path_fractions(seq, runs=ds.sizes["run"] - len(diverged))
     write_text(out / "paths.csv", paths.to_csv(index=False))
     write_text(out / "time_in_phase.csv", time_in_phase(seq).to_csv(index=False))
     rho, n_plat = plateau_rank_correlation(seq)
@@ -182,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         "final_phase_counts": {str(k): int(v) for k, v in
                                zip(*np.unique(ds["phase"].values[:, -1], return_counts=True))},
         "top_paths": paths.head(10).to_dict(orient="records"),
+        "diverged_runs": diverged,
         "timings_s": timings, "train_config": json.loads(ds.attrs["train_config"]),
         "config_hash": ds.attrs.get("config_hash"),
     }
