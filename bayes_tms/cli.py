@@ -18,7 +18,9 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise InputError(f"--n: expected comma-separated integers, got {text!r}") from None
     if not vals or any(v <= 0 for v in vals):
         raise InputError(f"--n: expected positive sample sizes, got {text!r}")
-    return tuple(sorted(set(vals)))
+    if list(vals) != sorted(set(vals)):
+        raise InputError(f"--n: expected increasing distinct sample sizes, got {', '.join(map(str, vals))}")
+    return vals
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

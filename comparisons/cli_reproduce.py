@@ -96,6 +96,27 @@ def engine_arguments(args: argparse.Namespace) -> dict[str, list[str]]:
             "sgd": ["sgd", *sgd, *common, "--out", str(out / "sgd"), *quiet, *sweep]}
 
 
+def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str]]) -> None:
+    """Parse each stage's command line and build its configuration; InputError if any is bad.
+
+    Without this a bad SGD setting would only surface after the whole Bayesian sweep.
+    """
+    from .cli import build_parser
+
+    for stage, argv in engines.items():
+        if getattr(args, f"skip_{stage}"):
+            continue
+        parsed = build_parser(stage).parse_args(argv)
+        if stage == "bayes":
+            from bayes_tms.cli import config_from_args
+
+            config_from_args(parsed)
+        else:
+            from sgd_tms.cli import _configs
+
+            _configs(parsed)
+
+
 def run(args: argparse.Namespace) -> int:
     from .cli import main
     from .compare import bayes_moves
@@ -104,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     from .theory import crossings, dominant_intervals, enumerate_phases
 
     out = check_writable_dir(args.out)
+    engines = engine_arguments(args)
+    check_engine_arguments(args, engines)  # every stage's inputs, before the first one starts
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     phases = enumerate_phases(args.features)
@@ -111,7 +134,6 @@ def run(args: argparse.Namespace) -> int:
               "crossings": crossings(phases, 1e6), "dominant": dominant_intervals(phases, 10, 1e6)}
     write_json(out / "theory" / "theory.json", theory)
     timings["theory"] = time.perf_counter() - t0
-    engines = engine_arguments(args)
     for stage in ("bayes", "sgd"):
         if getattr(args, f"skip_{stage}"):
             continue

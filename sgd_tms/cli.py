@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 HELP = "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"
+#: largest c the k-gon enumeration (comparisons.theory.enumerate_phases) covers
+THEORY_MAX_FEATURES = 8
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -75,7 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="precision of the SGLD chains (float32: about 2x faster)")
     o = parser.add_argument_group("output")
     o.add_argument("--force", action="store_true", help="recompute even if an intact trajectory.nc matches")
-    o.add_argument("--plot-runs", type=int, default=4, help="runs drawn in staircase.png")
+    from comparisons.config_file import positive_int_arg
+
+    o.add_argument("--plot-runs", type=positive_int_arg("--plot-runs"), default=4, help="runs drawn in staircase.png")
     o.add_argument("--block-runs", type=int, default=None,
                    help="runs per task of the sweep (default: all runs in one batched task; smaller "
                         "blocks spread the work over processes or a Dask cluster)")
@@ -99,6 +103,11 @@ def _configs(args):
         draws=args.llc_draws, burn_in=args.llc_burn_in, escape_fraction=args.llc_escape_fraction,
         thin=args.llc_thin, seed=tc.seed, chunk=args.llc_chunk, threads=args.llc_threads,
         dtype=args.llc_dtype)
+    if tc.hidden == 2 and tc.features > THEORY_MAX_FEATURES:  # the phase labels need the k-gon theory
+        from comparisons.errors import InputError
+
+        raise InputError(f"--features: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
+                         f"label the checkpoints), got {tc.features}")
     return tc, lc
 
 

@@ -129,6 +129,7 @@ class _Outcome(NamedTuple):
     error: str
     traceback: str
     elapsed: float
+    final: bool = False  # bad input (InputError): the same again on every attempt, not retried
 
 
 def _one_line(exc: BaseException) -> str:
@@ -142,7 +143,8 @@ def _call(fn: Callable[[Task], Any], task: Task) -> _Outcome:
     try:
         value = fn(task)
     except Exception as exc:
-        return _Outcome(False, None, _one_line(exc), traceback.format_exc(), time.perf_counter() - start)
+        return _Outcome(False, None, _one_line(exc), traceback.format_exc(), time.perf_counter() - start,
+                        final=isinstance(exc, InputError))
     return _Outcome(True, value, "", "", time.perf_counter() - start)
 
 
@@ -184,7 +186,7 @@ class _Book:
                 self.computed.append(i)
                 self.bar.update(1)
                 return False
-        if self.attempts[i] <= self.retries:
+        if self.attempts[i] <= self.retries and not out.final:
             self.bar.write(f"warning: task {task.name!r} attempt {self.attempts[i]} failed "
                            f"({out.error}); retrying", file=sys.stderr)
             return True
@@ -328,7 +330,8 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
         ready ``Client``.
     retries : int, default 2
         Extra attempts for a task that raises (a worker that dies counts as an attempt for each
-        task it had in flight).
+        task it had in flight). A task raising :class:`~comparisons.errors.InputError` (bad input:
+        it would fail the same way again) is not retried.
     progress : bool, default True
         Show a tqdm bar on stderr.
     load : bool, default True

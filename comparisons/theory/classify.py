@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_finite_array
 from .kgons import Phase, enumerate_phases
 
 UNCLASSIFIED = "unclassified"
@@ -185,7 +185,7 @@ def classify(W: np.ndarray, b: np.ndarray, phases: Sequence[Phase] | None = None
     >>> str(labels[0]), float(dist[0]) < 1e-9
     ('6', True)
     """
-    W, b = _check(W, b)
+    W, b = _check(check_finite_array("W", W), check_finite_array("b", b))
     c = W.shape[-1]
     phases = tuple(enumerate_phases(c) if phases is None else phases)
     batch = W.shape[:-2]

@@ -21,7 +21,7 @@ __all__ = [
 
 import numpy as np
 
-from ..errors import InputError, check_positive_int
+from ..errors import InputError, check_finite_array, check_positive_int
 
 
 def sample_inputs(n: int, c: int, rng: np.random.Generator | int | None) -> np.ndarray:
@@ -123,7 +123,7 @@ def population_loss(W: np.ndarray, b: np.ndarray) -> np.ndarray:
     >>> float(population_loss(np.zeros((2, 3)), np.zeros(3)))  # everything dead: 1/3
     0.3333333333333333
     """
-    W, a, b, t, m0, m1, m2, c = _pair_terms(W, b)
+    W, a, b, t, m0, m1, m2, c = _pair_terms(check_finite_array("W", W), check_finite_array("b", b))
     integral = t / 3.0 + a * a * m2 + 2 * a * b * m1 + b * b * m0 - 2 * t * (a * m2 + b * m1)
     return integral.sum(axis=(-2, -1)) / c
 
@@ -138,7 +138,7 @@ def population_loss_grad(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.n
     active interval. With ``G = dL/da`` and ``a = W^T W``: ``dL/dW = W (G + G^T)``. The loss is
     C^1 everywhere (C^2 except where a kink meets ``mu = 0`` or ``mu = 1``).
     """
-    W, a, b, t, m0, m1, m2, c = _pair_terms(W, b)
+    W, a, b, t, m0, m1, m2, c = _pair_terms(check_finite_array("W", W), check_finite_array("b", b))
     G = (2 * a * m2 + 2 * b * m1 - 2 * t * m2) / c
     gb = ((2 * a * m1 + 2 * b * m0 - 2 * t * m1) / c).sum(axis=-1)
     gW = np.einsum("...rj,...ij->...ri", W, G + np.swapaxes(G, -1, -2))
