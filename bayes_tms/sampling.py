@@ -401,7 +401,8 @@ def _versions() -> dict[str, str]:
 
 
 def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: str = "inline",
-              workers: int | None = None, scheduler=None, retries: int = 2) -> dict[int, Any]:
+              workers: int | None = None, scheduler=None, retries: int = 2,
+              timing: dict | None = None) -> dict[int, Any]:
     """Sample every ``n`` of ``config.ns`` through the sweep runner; write ``posterior_nNNNNN.nc``.
 
     Each rung is one task of :func:`comparisons.sweep.run_sweep`, stored under ``out_dir/tasks``
@@ -410,6 +411,14 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
     depends on ``n`` only). ``posterior_nNNNNN.nc`` are hard links to the stored results (copies
     where links are impossible). The default executor is in-process: the NUTS back-ends already
     run chains in parallel. Returns ``{n: idata}``; raises InputError naming the failed rungs.
+
+    ``posterior_nNNNNN.nc`` files of ``n`` outside this ladder (left by an earlier run with a
+    longer ``--n``) are taken out of the folder so that it describes this ladder only; no draws
+    are lost: a file that is a link to a stored result is unlinked (the result stays in
+    ``out_dir/tasks`` and a re-run with that ``n`` reuses it), any other is moved to
+    ``out_dir/unused/``. ``timing`` (a dict), if given, receives ``compute_s`` (seconds of
+    sampling behind every rung, reused ones included, from the store), ``computed`` and
+    ``cached`` (rung counts).
     """
     import shutil
 
@@ -425,6 +434,8 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
     res = sweep(rung_tasks(config), functools.partial(sample_rung, cores=config.cores), store, executor=executor, workers=workers,
                 scheduler=scheduler, retries=retries, progress=progress, desc="bayes sweep",
                 validate=validate_rung)
+    if timing is not None:
+        timing.update(compute_s=res.total_compute_s, computed=len(res.computed), cached=len(res.reused))
     if not res.ok:
         res.exit_status()
         raise InputError(f"bayes sweep: {len(res.failures)} of {len(res.tasks)} rungs failed "
@@ -445,4 +456,30 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
             post["phase"] = post["phase"].astype(str)
         check_posterior(idata, config, n)
         results[n] = idata
+    _set_aside_stale(out_dir, config.ns, store)
     return results
+
+
+def _set_aside_stale(out_dir: Path, ns, store) -> list[Path]:
+    """Take ``posterior_n*.nc`` of rungs outside ``ns`` out of ``out_dir`` (see :func:`run_sweep`)."""
+    import re
+    import sys
+
+    keep = {posterior_path(out_dir, n).name for n in ns}
+    stored = list(store.results_dir.glob("*.nc"))
+    moved = []
+    for path in sorted(Path(out_dir).glob("posterior_n*.nc")):
+        if path.name in keep or not re.fullmatch(r"posterior_n\d+\.nc", path.name):
+            continue
+        if any(os.path.samefile(path, s) for s in stored):
+            path.unlink()
+        else:
+            dst = Path(out_dir) / "unused" / path.name
+            dst.parent.mkdir(exist_ok=True)
+            os.replace(path, dst)
+        moved.append(path)
+    if moved:
+        print(f"note: {len(moved)} posterior file(s) of n outside this ladder "
+              f"({', '.join(p.name for p in moved)}) taken out of {out_dir}; their draws stay in "
+              f"{store.results_dir.parent} (add the n back to --n to restore them)", file=sys.stderr)
+    return moved

@@ -192,19 +192,33 @@ def _run(args: argparse.Namespace) -> int:
         if args.block_runs is not None and args.block_runs < 1:
             raise InputError(f"--block-runs: expected an integer >= 1, got {args.block_runs}")
         tasks = block_tasks(tc, lc, args.block_runs)
+        kw = sweep_kwargs(args)
+        from comparisons.cost import confirm, sgd_seconds
+
+        confirm(sgd_seconds(tc, lc), f"{tc.runs} runs x {tc.epochs} epochs"
+                + ("" if lc is None else f" and the LLC at {len(tc.checkpoint_epochs())} checkpoints"),
+                getattr(args, "yes", False))
         store = ResultStore(out / "tasks", result_format=BLOCK_FORMAT, versions={"torch": torch.__version__})
         print(f"training {tc.runs} runs x {tc.epochs} epochs" + ("" if lc is None else " and their LLC")
               + f" in {len(tasks)} task(s) ...", file=sys.stderr)
         t0 = time.perf_counter()
         res = run_sweep(tasks, functools.partial(run_block, progress=progress and len(tasks) == 1), store,
-                        desc="sgd blocks", **sweep_kwargs(args))
+                        desc="sgd blocks", **kw)
         if not res.ok:
             return res.exit_status()
-        timings["train_and_llc_s"] = time.perf_counter() - t0
+        timings["this_run_s"] = time.perf_counter() - t0
+        # the computation behind the blocks, reused ones with the time they took then
+        timings["train_and_llc_s"] = res.total_compute_s
+        timings["cached"] = bool(res.reused)
         ds = assemble(list(res.results))
+        ds.attrs["compute_s"] = res.total_compute_s
         save_trajectory(ds, path)
     else:
         print("reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
+        if "compute_s" in ds.attrs:
+            timings["train_and_llc_s"] = float(ds.attrs["compute_s"])
+        timings["this_run_s"] = 0.0
+        timings["cached"] = True
     diverged = diverged_runs(ds)
     if diverged:
         steps = {int(r): int(s) for r, s in zip(ds["run"].values, ds["diverged_step"].values) if s >= 0} \

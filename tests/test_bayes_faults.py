@@ -107,8 +107,7 @@ def test_a_poisoned_stored_rung_is_recomputed_with_a_message_naming_n(fake, tmp_
     store = _store(tmp_path)
     task = sampling.rung_tasks(CFG)[1]
     fake.plan = {80: [failure]}
-    bad = sampling.add_derived(fake(np.zeros((80, 4)), None, None, None, CFG, None, False, None),
-                               np.eye(4)[np.arange(80) % 4], CFG)
+    bad = fake(np.zeros((80, 4)), None, None, None, CFG, None, False, None)
     store.write(task, bad.to_datatree())  # bypasses validation, like the old code did
     assert store.is_intact(task)
     fake.calls.clear()
@@ -166,3 +165,45 @@ def test_cli_ctrl_c_then_the_same_command_resumes(fake, tmp_path, capsys):
     assert fake.calls == [80, 120]
     assert sorted(p.name for p in out.glob("posterior_n*.nc")) == [
         "posterior_n00040.nc", "posterior_n00080.nc", "posterior_n00120.nc"]
+
+
+# -- output folders (issue 12, item 5) -----------------------------------------------------------
+def test_shorter_ladder_takes_stale_posteriors_out_of_the_folder_but_keeps_their_draws(fake, tmp_path, capsys):
+    import dataclasses
+
+    sampling.run_sweep(CFG, tmp_path, progress=False)
+    assert len(list(tmp_path.glob("posterior_n*.nc"))) == 3
+    foreign = tmp_path / "posterior_n00999.nc"  # not a link to the store: moved, not deleted
+    foreign.write_bytes(b"draws from somewhere else")
+    short = dataclasses.replace(CFG, ns=(40, 80))
+    fake.calls.clear()
+    sampling.run_sweep(short, tmp_path, progress=False)
+    err = capsys.readouterr().err
+    assert fake.calls == []
+    assert sorted(p.name for p in tmp_path.glob("posterior_n*.nc")) == ["posterior_n00040.nc",
+                                                                       "posterior_n00080.nc"]
+    assert "posterior_n00120.nc" in err and "posterior_n00999.nc" in err
+    assert (tmp_path / "unused" / "posterior_n00999.nc").read_bytes() == b"draws from somewhere else"
+    store = _store(tmp_path)
+    assert store.is_intact(sampling.rung_tasks(CFG)[2])  # n=120 still in the store
+    sampling.run_sweep(CFG, tmp_path, progress=False)  # the long ladder again: nothing resampled
+    assert fake.calls == [] and (tmp_path / "posterior_n00120.nc").exists()
+
+
+def test_cached_rerun_reports_the_compute_time_marked_cached(fake, tmp_path, capsys):
+    import json
+
+    from comparisons.cli import main
+
+    out = tmp_path / "X"
+    assert main(CLI + ["--out", str(out)]) == 0
+    first = json.loads((out / "timing.json").read_text())
+    assert first["cached"] is False and first["rungs_cached"] == 0 and first["compute_s"] > 0
+    seals = [json.loads(p.read_text()) for p in (out / "tasks" / "results").glob("*.json")]
+    assert first["compute_s"] == pytest.approx(sum(s["elapsed_s"] for s in seals))
+    capsys.readouterr()
+    assert main(CLI + ["--out", str(out)]) == 0
+    again = json.loads((out / "timing.json").read_text())
+    assert again["cached"] is True and again["rungs_cached"] == 3
+    assert again["compute_s"] == pytest.approx(first["compute_s"])  # the computation, not the cache hit
+    assert "3 of 3 rungs cached" in capsys.readouterr().out

@@ -91,7 +91,7 @@ def test_cli_all_runs_diverged_is_a_one_line_error_and_a_consistent_folder(tmp_p
             "--no-progress", "--executor", "inline"]
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 2 and err.splitlines()[-1].startswith("error: all 2 runs diverged")
+    assert err.count("error") == 1 and err.splitlines()[-1].startswith("error: all 2 runs diverged")
     assert "Traceback" not in err and "lower --lr (got 10)" in err
     assert not (out / "sequences.csv").exists()
     summary = json.loads((out / "summary.json").read_text())

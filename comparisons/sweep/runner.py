@@ -76,6 +76,9 @@ class SweepResult:
     computed, reused : tuple of str
         Names of the tasks computed by this call and of those found intact in the store.
     store : ResultStore
+    compute_s : tuple of float or None
+        Seconds each task's result took to compute, read from its seal (so a result reused from
+        an earlier run reports the time it took then); None for a failed task.
     """
 
     tasks: tuple[Task, ...]
@@ -85,6 +88,12 @@ class SweepResult:
     computed: tuple[str, ...]
     reused: tuple[str, ...]
     store: ResultStore = field(repr=False)
+    compute_s: tuple[float | None, ...] = ()
+
+    @property
+    def total_compute_s(self) -> float:
+        """Seconds of computation behind every result (this call's and the reused ones)."""
+        return float(sum(s for s in self.compute_s if s is not None))
 
     @property
     def ok(self) -> bool:
@@ -429,10 +438,16 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
     failed = book.failures
     results = tuple(None if i in failed or not load else store.load(t) for i, t in enumerate(tasks))
     paths = tuple(None if i in failed else store.path_of(t) for i, t in enumerate(tasks))
+    compute_s = tuple(None if i in failed else _elapsed(store.info(t)) for i, t in enumerate(tasks))
     return SweepResult(tasks=tasks, results=results, paths=paths,
                        failures=tuple(failed[i] for i in sorted(failed)),
                        computed=tuple(tasks[i].name for i in sorted(book.computed)),
-                       reused=tuple(tasks[i].name for i in reused), store=store)
+                       reused=tuple(tasks[i].name for i in reused), store=store, compute_s=compute_s)
+
+
+def _elapsed(seal: dict) -> float | None:
+    value = seal.get("elapsed_s")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _still_valid(task: Task, store: ResultStore, validate: Callable[[Task, Any], None]) -> bool:
