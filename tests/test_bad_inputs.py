@@ -320,3 +320,28 @@ def test_api_raises_input_error_naming_the_value(call, fragment):
         call()
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
+
+
+MORE_API = [
+    pytest.param(lambda th: th.population_loss(np.zeros((3, 2, 4)), np.zeros((5, 4))), "(5, 4)",
+                 id="population_loss batch shapes"),
+    pytest.param(lambda th: th.population_loss_grad(np.eye(2, 4), np.array([0, np.nan, 0, 0])), "nan",
+                 id="population_loss_grad NaN b"),
+    pytest.param(lambda th: th.empirical_loss(np.eye(2, 4), np.zeros(4), np.full((3, 4), np.inf)), "inf",
+                 id="empirical_loss inf x"),
+    pytest.param(lambda th: th.empirical_loss(np.eye(2, 4), np.zeros(4), np.zeros((3, 5))), "(3, 5)",
+                 id="empirical_loss x columns"),
+    pytest.param(lambda th: th.forward(np.full((2, 4), np.nan), np.zeros(4), np.zeros((3, 4))), "nan",
+                 id="forward NaN W"),
+    pytest.param(lambda th: th.empirical_loss_grad(np.eye(2, 4), np.zeros(3), np.zeros((3, 4))), "(3,)",
+                 id="empirical_loss_grad shapes"),
+]
+
+
+@pytest.mark.parametrize("call, fragment", MORE_API)
+def test_potential_functions_refuse_nan_and_bad_shapes(call, fragment):
+    from comparisons import theory
+
+    with pytest.raises(InputError) as info:
+        call(theory)
+    assert fragment in str(info.value)
