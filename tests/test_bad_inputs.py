@@ -156,6 +156,7 @@ def _cases():
     for name, v in [("--ns", ""), ("--ns", "1"), ("--methods", "foo"), ("--phases", ""), ("--steps", "0"),
                     ("--steps", "nan"), ("--gammas", "-1")]:
         add(LLC + ["--out", OUT], name, v, v or name)
+    add(LLC + ["--out", OUT], "--phases", "4,nope", "'nope'")
     cases.append(pytest.param(["llc", "--features", "4", "--calibrate", "--out", OUT], "--calibrate",
                               id="llc calibrate without phase"))
     add(LLC + ["--ns", "1000"], "--out", "", "--out")
