@@ -313,3 +313,56 @@ def test_process_executor_needs_a_picklable_function(tmp_path):
     with pytest.raises(InputError, match="fn: expected a module-level function for executor 'process'"):
         run_sweep(sweep_worker.make_tasks(2), lambda t: 1, tmp_path, executor="process", progress=False)
     assert not (tmp_path / "sweep-store.lock").exists()
+
+
+# -- result validation and bad-input failures (issue 12) -----------------------------------------
+def _reject_big(task, result) -> None:
+    if np.asarray(result["x"]).shape == (3, 4) and task.config["n"] >= 300:
+        raise ValueError(f"n={task.config['n']}: result rejected")
+
+
+def test_a_result_that_fails_validation_is_never_stored(tmp_path):
+    tasks = sweep_worker.make_tasks(4)
+    res = run_sweep(tasks, sweep_worker.seeded_result, store_at(tmp_path), executor="inline",
+                    retries=1, progress=False, validate=_reject_big)
+    assert [f.name for f in res.failures] == ["n=300", "n=400"]
+    assert all(f.attempts == 2 and "invalid result" in f.error and "n=300" in res.failures[0].error
+               for f in res.failures)
+    store = store_at(tmp_path)
+    assert [store.status(t) for t in tasks] == ["intact", "intact", "missing", "missing"]
+
+
+def test_a_stored_result_that_fails_validation_is_recomputed_with_a_warning(tmp_path, capsys):
+    tasks = sweep_worker.make_tasks(4)
+    first = run_sweep(tasks, sweep_worker.seeded_result, store_at(tmp_path), executor="inline", progress=False)
+    assert first.ok and all(s is not None and s >= 0 for s in first.compute_s)
+    calls = []
+
+    def fixed(task):
+        calls.append(task.name)
+        return sweep_worker.seeded_result(task)
+
+    once = {"n=200"}
+
+    def reject_stored(task, result):  # rejects the stored n=200 once, accepts the recomputed one
+        if task.name in once:
+            once.discard(task.name)
+            raise ValueError("NaN draws")
+
+    again = run_sweep(tasks, fixed, store_at(tmp_path), executor="inline", progress=False,
+                      validate=reject_stored)
+    assert calls == ["n=200"] and again.ok and again.computed == ("n=200",)
+    assert "task 'n=200': stored result is invalid (ValueError: NaN draws); recomputing" in capsys.readouterr().err
+    assert again.compute_s[0] == first.compute_s[0]  # a reused result keeps its compute time
+
+
+def test_a_task_raising_input_error_is_not_retried(tmp_path):
+    calls = []
+
+    def bad(task):
+        calls.append(task.name)
+        raise InputError("features: expected 2 <= c <= 8, got 9")
+
+    res = run_sweep(sweep_worker.make_tasks(1), bad, store_at(tmp_path), executor="inline", retries=2,
+                    progress=False)
+    assert calls == ["n=100"] and res.failures[0].attempts == 1
