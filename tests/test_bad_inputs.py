@@ -189,10 +189,15 @@ CLI_CASES = _cases()
 
 
 @pytest.mark.parametrize("argv, fragment", CLI_CASES)
-def test_cli_refuses_bad_input_on_one_line_before_any_work(argv, fragment, tmp_path, capsys, no_work):
+def test_cli_refuses_bad_input_on_one_line_before_any_work(argv, fragment, tmp_path, capsys, no_work,
+                                                           monkeypatch):
     out = tmp_path / "o"
     argv = [a.replace(OUT, str(out)) for a in argv]
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # a case that fell back to the current folder would write here
     status = main(argv)
+    assert not any(cwd.iterdir()), "wrote into the current folder"
     err = capsys.readouterr().err
     assert status == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
