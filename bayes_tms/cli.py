@@ -18,7 +18,9 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise InputError(f"--n: expected comma-separated integers, got {text!r}") from None
     if not vals or any(v <= 0 for v in vals):
         raise InputError(f"--n: expected positive sample sizes, got {text!r}")
-    return tuple(sorted(set(vals)))
+    if list(vals) != sorted(set(vals)):
+        raise InputError(f"--n: expected increasing distinct sample sizes, got {', '.join(map(str, vals))}")
+    return vals
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,9 +125,17 @@ def run(args: argparse.Namespace) -> int:
         args.executor = "dask"
     kw = sweep_kwargs(args)
     kw.pop("progress")
+    from comparisons.cost import bayes_seconds, confirm
+    from comparisons.io import check_writable_dir
+
+    check_writable_dir(args.out)
+    confirm(bayes_seconds(config), f"{len(config.ns)} n x {config.chains} chains x "
+            f"{config.draws + config.tune} steps ({config.backend})", getattr(args, "yes", False))
     summary = run_bayes(config, args.out, progress=not args.no_progress, **kw)
+    cached = (f" ({summary['rungs_cached']} of {summary['rungs']} rungs cached; sampling all of them "
+              f"took {summary['compute_s']:.1f} s)" if summary.get("rungs_cached") else "")
     print(f"bayes: {len(config.ns)} n x {config.chains} chains x {config.draws} draws "
-          f"({config.backend}) in {summary['wall_s']:.1f} s sampling; "
+          f"({config.backend}) in {summary['wall_s']:.1f} s sampling{cached}; "
           f"{summary['divergences']} divergences in {summary['draws_total']} draws")
     for t in summary["transitions"]:
         pred = ", ".join(f"{t[k]:.0f} ({name})" for k, name in (("predicted_n", "asymptotic"),

@@ -13,6 +13,11 @@ import numpy as np
 from comparisons.errors import InputError, check_positive_int
 
 BACKENDS = ("pymc", "nutpie")
+#: largest c the k-gon enumeration covers (comparisons.theory.enumerate_phases), needed to
+#: classify draws when hidden = 2
+THEORY_MAX_FEATURES = 8
+#: largest sample size of a ladder (the data stream sample_inputs(max n, c) is held in memory)
+MAX_N = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,11 @@ class BayesConfig:
             check_positive_int("n", n)
         if len(set(self.ns)) != len(self.ns) or list(self.ns) != sorted(self.ns):
             raise InputError(f"n: expected increasing distinct sample sizes, got {list(self.ns)}")
+        if self.hidden == 2 and self.features > THEORY_MAX_FEATURES:
+            raise InputError(f"features: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
+                             f"classify the draws), got {self.features}")
+        if max(self.ns) > MAX_N:
+            raise InputError(f"n: expected sample sizes <= {MAX_N}, got {max(self.ns)}")
         if min(self.ns) < self.features:
             raise InputError(f"n: expected sample sizes >= the number of features c = {self.features}, "
                              f"got {min(self.ns)}")

@@ -48,13 +48,21 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
     Returns
     -------
     dict
-        ``{"wall_s", "transitions", "divergences", "draws_total"}``.
+        ``{"wall_s", "compute_s", "rungs_cached", "rungs", "transitions", "divergences",
+        "draws_total"}``: ``wall_s`` is this call's sampling time, ``compute_s`` the sampling time
+        behind every rung (rungs reused from the store count with the time they took when they
+        were computed). Both go to ``timing.json`` too.
     """
     out = check_writable_dir(out_dir)
     write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash()})
     t0 = time.perf_counter()
-    posts = run_sweep(config, out, progress=progress, **sweep)
+    timing: dict = {}
+    posts = run_sweep(config, out, progress=progress, timing=timing, **sweep)
     wall = time.perf_counter() - t0
+    cached = timing.get("cached", 0)
+    write_json(out / "timing.json", {"wall_s": wall, "compute_s": timing.get("compute_s", wall),
+                                     "rungs": len(config.ns), "rungs_cached": cached,
+                                     "cached": cached > 0})
     # raw: fractions of draws (valid where chains mix); primary: ladder bridge reweighting,
     # which needs no mixing between phases (bayes_tms.reweight)
     raw, _ = occupancy_table(posts, B=config.bootstrap, seed=config.seed)
@@ -88,5 +96,6 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
                          observed=[t for t in trans if t["level"] == "family"])
     save_figure(fig, out / "occupancy.png")
     div = sum(r["divergences"] for r in diag if r["phase"] == "all")
-    return {"wall_s": wall, "transitions": trans, "divergences": div,
+    return {"wall_s": wall, "compute_s": timing.get("compute_s", wall), "rungs_cached": cached,
+            "rungs": len(config.ns), "transitions": trans, "divergences": div,
             "draws_total": len(config.ns) * config.chains * config.draws}

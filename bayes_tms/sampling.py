@@ -10,8 +10,10 @@ between phases, so the occupancy is estimated from many prior-initialised chains
 from __future__ import annotations
 
 __all__ = ["sample_posterior", "add_derived", "derived_draws", "run_sweep", "posterior_path", "read_posterior",
-           "check_posterior", "nested_data", "n_seed"]
+           "check_posterior", "check_complete", "validate_rung", "nested_data", "n_seed",
+           "SamplingIncomplete"]
 
+import contextlib
 import os
 from importlib import metadata
 from pathlib import Path
@@ -43,6 +45,76 @@ def n_seed(config: BayesConfig, n: int) -> np.random.SeedSequence:
 def nested_data(config: BayesConfig) -> np.ndarray:
     """The data stream ``x[max(ns), c]``; data set ``n`` is ``x[:n]`` (prefix-stable)."""
     return sample_inputs(max(config.ns), config.features, config.seed)
+
+
+class SamplingIncomplete(RuntimeError):
+    """The back-end returned fewer chains or draws than asked for, or non-finite draws."""
+
+
+def check_complete(idata, *, chains: int, draws: int, n: int | None = None) -> None:
+    """Raise :class:`SamplingIncomplete` unless every chain holds ``draws`` finite draws.
+
+    A back-end interrupted part way (nutpie returns the trace so far on Ctrl-C; PyMC returns
+    truncated chains) or one whose chains failed leaves NaN-filled chains, zero or too few draws;
+    such a result must never be stored as a finished rung.
+    """
+    where = f"n={n}: " if n is not None else ""
+    post = getattr(idata, "posterior", None)
+    if post is None or "W" not in post or "b" not in post:
+        raise SamplingIncomplete(f"{where}expected posterior draws of W and b, got none")
+    got_chains, got_draws = int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0))
+    if got_chains != chains or got_draws != draws:
+        raise SamplingIncomplete(f"{where}expected {chains} chains x {draws} draws, got "
+                                 f"{got_chains} x {got_draws} (interrupted or failed sampling)")
+    bad = []
+    for name in ("W", "b", "empirical_loss", "population_loss"):
+        if name in post:
+            v = post[name]
+            other = [d for d in v.dims if d != "chain"]
+            ok = np.isfinite(v.values.astype(float)).reshape(v.sizes["chain"], -1).all(axis=1) \
+                if other else np.isfinite(v.values.astype(float))
+            bad.extend(int(c) for c in np.flatnonzero(~ok))
+    if bad:
+        chains_bad = sorted(set(bad))
+        raise SamplingIncomplete(f"{where}expected finite draws in every chain, got NaN/inf in "
+                                 f"{len(chains_bad)} of {chains} chains {chains_bad}")
+
+
+@contextlib.contextmanager
+def _interrupt_guard():
+    """Re-raise a Ctrl-C that the NUTS back-end swallowed.
+
+    ``nutpie.sample`` catches KeyboardInterrupt and returns the partial trace; ``pm.sample``
+    returns truncated chains. This records a SIGINT received during the block and raises
+    KeyboardInterrupt when the block returns, so the sweep stops instead of storing the rung.
+    A process that ignores SIGINT (a pool worker) keeps ignoring it.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        yield
+        return
+    hit: list[int] = []
+
+    def handler(signum, frame):
+        hit.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if hit:
+        raise KeyboardInterrupt
 
 
 def _prior_initvals(config: BayesConfig, rngs: list[np.random.Generator]) -> list[dict]:
@@ -99,6 +171,7 @@ def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: _C
         idata = _sample_nutpie(x, kind, key, data, config, ss, progress, cache)
     else:
         idata = _sample_pymc(x, kind, key, data, config, chain_ss, progress, cache)
+    check_complete(idata, chains=config.chains, draws=config.draws, n=n)
     return add_derived(idata, x, config)
 
 
@@ -163,12 +236,13 @@ def _run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores:
         import nutpie
 
         extra = {} if init_mean is None else {"init_mean": np.asarray(init_mean, dtype=float)}
-        return nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores, seed=int(seed),
-                             progress_bar=progress, save_warmup=False, target_accept=target_accept,
-                             **extra)
+        with _interrupt_guard():
+            return nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores,
+                                 seed=int(seed), progress_bar=progress, save_warmup=False,
+                                 target_accept=target_accept, **extra)
     import pymc as pm
 
-    with model:
+    with _interrupt_guard(), model:
         return pm.sample(
             draws=draws, tune=tune, chains=chains, cores=min(cores, chains), random_seed=int(seed),
             initvals=initvals, target_accept=target_accept, init="adapt_diag",
@@ -315,6 +389,19 @@ def sample_rung(task, cores: int = 2):
     return sample_posterior(x, config, progress=False, cache=_WORKER_CACHE).to_datatree()
 
 
+def validate_rung(task, tree) -> None:
+    """Task validator of the bayes sweep: a stored rung must hold every chain's finite draws.
+
+    Raises :class:`SamplingIncomplete` naming the rung's ``n`` otherwise, so the sweep runner
+    never stores such a result and recomputes one found in the store.
+    """
+    import arviz as az
+
+    idata = tree if hasattr(tree, "posterior") else az.InferenceData.from_datatree(tree)
+    cfg = task.config
+    check_complete(idata, chains=int(cfg["chains"]), draws=int(cfg["draws"]), n=int(cfg["n"]))
+
+
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -328,7 +415,8 @@ def _versions() -> dict[str, str]:
 
 
 def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: str = "inline",
-              workers: int | None = None, scheduler=None, retries: int = 2) -> dict[int, Any]:
+              workers: int | None = None, scheduler=None, retries: int = 2,
+              timing: dict | None = None) -> dict[int, Any]:
     """Sample every ``n`` of ``config.ns`` through the sweep runner; write ``posterior_nNNNNN.nc``.
 
     Each rung is one task of :func:`comparisons.sweep.run_sweep`, stored under ``out_dir/tasks``
@@ -337,6 +425,14 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
     depends on ``n`` only). ``posterior_nNNNNN.nc`` are hard links to the stored results (copies
     where links are impossible). The default executor is in-process: the NUTS back-ends already
     run chains in parallel. Returns ``{n: idata}``; raises InputError naming the failed rungs.
+
+    ``posterior_nNNNNN.nc`` files of ``n`` outside this ladder (left by an earlier run with a
+    longer ``--n``) are taken out of the folder so that it describes this ladder only; no draws
+    are lost: a file that is a link to a stored result is unlinked (the result stays in
+    ``out_dir/tasks`` and a re-run with that ``n`` reuses it), any other is moved to
+    ``out_dir/unused/``. ``timing`` (a dict), if given, receives ``compute_s`` (seconds of
+    sampling behind every rung, reused ones included, from the store), ``computed`` and
+    ``cached`` (rung counts).
     """
     import shutil
 
@@ -350,7 +446,10 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
     import functools
 
     res = sweep(rung_tasks(config), functools.partial(sample_rung, cores=config.cores), store, executor=executor, workers=workers,
-                scheduler=scheduler, retries=retries, progress=progress, desc="bayes sweep")
+                scheduler=scheduler, retries=retries, progress=progress, desc="bayes sweep",
+                validate=validate_rung)
+    if timing is not None:
+        timing.update(compute_s=res.total_compute_s, computed=len(res.computed), cached=len(res.reused))
     if not res.ok:
         res.exit_status()
         raise InputError(f"bayes sweep: {len(res.failures)} of {len(res.tasks)} rungs failed "
@@ -371,4 +470,30 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
             post["phase"] = post["phase"].astype(str)
         check_posterior(idata, config, n)
         results[n] = idata
+    _set_aside_stale(out_dir, config.ns, store)
     return results
+
+
+def _set_aside_stale(out_dir: Path, ns, store) -> list[Path]:
+    """Take ``posterior_n*.nc`` of rungs outside ``ns`` out of ``out_dir`` (see :func:`run_sweep`)."""
+    import re
+    import sys
+
+    keep = {posterior_path(out_dir, n).name for n in ns}
+    stored = list(store.results_dir.glob("*.nc"))
+    moved = []
+    for path in sorted(Path(out_dir).glob("posterior_n*.nc")):
+        if path.name in keep or not re.fullmatch(r"posterior_n\d+\.nc", path.name):
+            continue
+        if any(os.path.samefile(path, s) for s in stored):
+            path.unlink()
+        else:
+            dst = Path(out_dir) / "unused" / path.name
+            dst.parent.mkdir(exist_ok=True)
+            os.replace(path, dst)
+        moved.append(path)
+    if moved:
+        print(f"note: {len(moved)} posterior file(s) of n outside this ladder "
+              f"({', '.join(p.name for p in moved)}) taken out of {out_dir}; their draws stay in "
+              f"{store.results_dir.parent} (add the n back to --n to restore them)", file=sys.stderr)
+    return moved

@@ -72,12 +72,25 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_out(argv: Sequence[str]) -> None:
+    """Refuse an empty ``--out`` (``--out ''`` or ``--out=``): it would write into the current folder."""
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "--out" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--out="):
+            value = arg.split("=", 1)[1]
+        if value is not None and not value.strip():
+            raise InputError(f"--out: expected a folder path, got {value!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``tms-phases``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MPLBACKEND", "Agg")  # the CLI only writes figures to files
     command = next((a for a in argv if not a.startswith("-")), None)
     try:
+        _check_out(argv)
         parser = build_parser(command if command in SUBCOMMANDS else None)
         config_path = find_config_arg(argv)
         if config_path is not None and command in SUBCOMMANDS:

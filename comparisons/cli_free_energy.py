@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.features > 8:
         raise InputError(f"--features: expected 2 <= c <= 8 (k-gon theory), got {args.features}")
+    if list(args.n) != sorted(set(args.n)):
+        raise InputError(f"--n: expected increasing distinct sample sizes, got {', '.join(map(str, args.n))}")
     bridge = _read_bayes_dir(args.bayes_dir, args) if args.bayes_dir else []
     out = check_writable_dir(args.out)
     ns = sorted(args.n)

@@ -155,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
         from importlib import metadata
 
         versions = {m: metadata.version(m) for m in ("torch", "pymc", "pytensor", "numpy")}
+        from .cost import confirm, llc_seconds
+
+        confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", getattr(args, "yes", False))
         res = run_sweep(tasks, acc.llc_task, ResultStore(out / "tasks", result_format=1, versions=versions),
                         desc="llc",
                         **sweep_kwargs(args))
@@ -181,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
             import bayes_tms  # noqa: F401
         except ImportError:
             raise InputError("--method: expected an installed bayes_tms (PyMC) for nuts, got none") from None
+    from .cost import confirm, llc_seconds
+
+    confirm(llc_seconds([{"method": args.method, **_sampler_kwargs(args)}]), "one LLC estimate",
+            getattr(args, "yes", False))
     row = acc.llc_estimate(args.features, args.phase, args.n, args.method, **_sampler_kwargs(args))
     from .theory import enumerate_phases
 

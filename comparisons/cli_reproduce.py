@@ -97,6 +97,48 @@ def engine_arguments(args: argparse.Namespace) -> dict[str, list[str]]:
             "sgd": ["sgd", *sgd, *common, "--out", str(out / "sgd"), *quiet, *sweep]}
 
 
+def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
+    """``(compute seconds, cached)`` an engine recorded in its folder (None if it recorded none)."""
+    try:
+        if stage == "bayes":
+            t = json.loads((folder / "timing.json").read_text())
+            return float(t["compute_s"]), bool(t.get("cached"))
+        t = json.loads((folder / "summary.json").read_text()).get("timings_s", {})
+        value = t.get("train_and_llc_s")
+        return (float(value) if value is not None else None), bool(t.get("cached"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, False
+
+
+def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str]]) -> None:
+    """Parse each stage's command line and build its configuration; InputError if any is bad.
+
+    Without this a bad SGD setting would only surface after the whole Bayesian sweep.
+    """
+    from .cli import build_parser
+
+    from .cost import bayes_seconds, confirm, sgd_seconds
+
+    seconds, parts = 0.0, []
+    for stage, argv in engines.items():
+        if getattr(args, f"skip_{stage}"):
+            continue
+        parsed = build_parser(stage).parse_args(argv)
+        if stage == "bayes":
+            from bayes_tms.cli import config_from_args
+
+            seconds += bayes_seconds(config_from_args(parsed))
+        else:
+            from sgd_tms.cli import _configs
+
+            seconds += sgd_seconds(*_configs(parsed))
+        parts.append(stage)
+    confirm(seconds, " + ".join(parts) + " stages", getattr(args, "yes", False))
+    for argv in engines.values():  # confirmed once for the whole run
+        if "--yes" not in argv:
+            argv.append("--yes")
+
+
 def run(args: argparse.Namespace) -> int:
     from .cli import main
     from .compare import bayes_moves
@@ -105,21 +147,28 @@ def run(args: argparse.Namespace) -> int:
     from .theory import crossings, dominant_intervals, enumerate_phases
 
     out = check_writable_dir(args.out)
-    timings: dict[str, float] = {}
+    engines = engine_arguments(args)
+    check_engine_arguments(args, engines)  # every stage's inputs, before the first one starts
+    timings: dict[str, float] = {}  # seconds of computation behind each stage's results
+    this_run: dict[str, float] = {}  # seconds this call spent (small when results were reused)
+    cached: list[str] = []  # stages whose results (some or all) were computed by an earlier run
     t0 = time.perf_counter()
     phases = enumerate_phases(args.features)
     theory = {"features": args.features, "phases": [p.to_dict() for p in phases],
               "crossings": crossings(phases, 1e6), "dominant": dominant_intervals(phases, 10, 1e6)}
     write_json(out / "theory" / "theory.json", theory)
     timings["theory"] = time.perf_counter() - t0
-    engines = engine_arguments(args)
     for stage in ("bayes", "sgd"):
         if getattr(args, f"skip_{stage}"):
             continue
         print(f"== {stage}: tms-phases {' '.join(engines[stage])}", file=sys.stderr)
         t0 = time.perf_counter()
         status = main(engines[stage])
-        timings[stage] = time.perf_counter() - t0
+        this_run[stage] = time.perf_counter() - t0
+        compute, was_cached = _engine_compute(out / stage, stage)
+        timings[stage] = compute if was_cached and compute is not None else this_run[stage]
+        if was_cached:
+            cached.append(stage)
         if status != 0:
             print(f"error: the {stage} stage failed (exit {status}); finished parts are kept in {out}",
                   file=sys.stderr)
@@ -129,9 +178,11 @@ def run(args: argparse.Namespace) -> int:
               "commands": {k: "tms-phases " + " ".join(v) for k, v in engines.items()
                            if not getattr(args, f"skip_{k}")}}
     md, html = write_report(out, args.features, None if args.skip_bayes else out / "bayes",
-                            None if args.skip_sgd else out / "sgd", config, timings)
+                            None if args.skip_sgd else out / "sgd", config, timings,
+                            cached=cached, this_run=this_run)
     timings["report"] = time.perf_counter() - t0
-    write_json(out / "reproduce.json", {"config": config, "wall_seconds": timings})
+    write_json(out / "reproduce.json", {"config": config, "wall_seconds": timings, "cached": cached,
+                                        "this_run_seconds": this_run})
     bayes = None if args.skip_bayes else load_bayes(out / "bayes")
     lines = [f"theory (c = {args.features}): dominant phases "
              + " -> ".join(f"{d['phase']} (n < {d['n_to']:.0f})" for d in theory["dominant"][-3:])]
@@ -153,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
                      f"{'-' if rho is None else f'{rho:.3f}'}; most common path: "
                      f"{s['top_paths'][0]['path'] if s.get('top_paths') else '-'}")
     lines.append(f"report: {md} and {html} (wall: "
-                 + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ")")
+                 + ", ".join(f"{k} {v:.0f} s" + (" (cached)" if k in cached else "") for k, v in timings.items())
+                 + ")")
     write_text(out / "summary.txt", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -48,8 +48,15 @@ def check_finite_array(name: str, value: Any):
     """Return ``value`` as a float ndarray if every entry is finite, else raise InputError."""
     import numpy as np
 
-    arr = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise InputError(f"{name}: expected finite values, got {bad} NaN/inf entries")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected an array of numbers, got {type(value).__name__}") from None
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = int(arr.size - np.count_nonzero(finite))
+        where = tuple(int(i) for i in np.argwhere(~finite)[0]) if arr.ndim else ()
+        first = arr[where] if arr.ndim else arr
+        raise InputError(f"{name}: expected finite values, got {bad} NaN/inf entries "
+                         f"(first: {float(first)} at index {where})")
     return arr

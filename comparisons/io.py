@@ -82,7 +82,12 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
 
 
 def check_writable_dir(path: str | os.PathLike) -> Path:
-    """Create ``path`` if needed and check that files can be written there, else InputError."""
+    """Create ``path`` if needed and check that files can be written there, else InputError.
+
+    An empty path is refused (``Path("")`` would silently mean the current folder).
+    """
+    if isinstance(path, str) and not path.strip():
+        raise InputError(f"--out: expected a folder path, got {path!r}")
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)

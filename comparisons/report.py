@@ -272,8 +272,16 @@ def _write_rows(path: Path, rows: Sequence[Mapping], columns: Sequence[str]) -> 
 
 
 def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config: Mapping[str, Any],
-                 timings: Mapping[str, float], second: dict | None = None, study_dir: Path | None = None) -> list:
-    """Compute the figures and verdicts and return the report as a list of document blocks."""
+                 timings: Mapping[str, float], cached: Sequence[str] = (),
+                 this_run: Mapping[str, float] | None = None, second: dict | None = None,
+                 study_dir: Path | None = None) -> list:
+    """Compute the figures and verdicts and return the report as a list of document blocks.
+
+    ``timings`` are the seconds of computation behind each stage's results; stages in ``cached``
+    were (partly) computed by an earlier run, their time is the one recorded then and they are
+    marked ``(cached)``; ``this_run`` gives what this run spent. ``second`` is a second estimator
+    of the Bayesian occupancy, ``study_dir`` the switch over many data sets.
+    """
     out = Path(out)
     phases = enumerate_phases(c)
     sgd_llc: dict[str, float] = {}
@@ -399,12 +407,16 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
     versions = _package_versions()
     blocks += [Heading("Reproducibility"),
                Code(json.dumps({"config": config, "versions": versions,
-                                "wall_seconds": {k: round(v, 1) for k, v in timings.items()}}, indent=2, default=str))]
+                                "wall_seconds": {k + (" (cached)" if k in cached else ""): round(v, 1)
+                                                 for k, v in timings.items()},
+                                **({"this_run_seconds": {k: round(v, 1) for k, v in this_run.items()}}
+                                   if this_run else {})}, indent=2, default=str))]
     return blocks
 
 
 def write_report(out: Path, c: int, bayes_dir: Path | None, sgd_dir: Path | None,
-                 config: Mapping[str, Any], timings: Mapping[str, float], second_bayes_dir: Path | None = None,
+                 config: Mapping[str, Any], timings: Mapping[str, float], cached: Sequence[str] = (),
+                 this_run: Mapping[str, float] | None = None, second_bayes_dir: Path | None = None,
                  study_dir: Path | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and the self-contained ``report.html`` into ``out``.
 
@@ -416,7 +428,8 @@ def write_report(out: Path, c: int, bayes_dir: Path | None, sgd_dir: Path | None
     bayes = load_bayes(bayes_dir) if bayes_dir else None
     second = load_bayes(second_bayes_dir) if second_bayes_dir else None
     sgd = load_sgd(sgd_dir) if sgd_dir else None
-    blocks = build_report(out, c, bayes, sgd, config, timings, second=second, study_dir=study_dir)
+    blocks = build_report(out, c, bayes, sgd, config, timings, cached, this_run, second=second,
+                          study_dir=study_dir)
     md = write_text(out / "report.md", to_markdown(blocks, out))
     html = write_text(out / "report.html", to_html(blocks, f"TMS phase transitions, c = {c}"))
     return md, html

@@ -20,7 +20,8 @@ from .llc import estimate_llc
 from .train import train
 
 #: version of what a block returns; bump when its content changes
-BLOCK_FORMAT = 2  # 2: SGLD noise keyed by (run, step, chain)
+#: (2: SGLD noise keyed by (run, step, chain); the diverged and diverged_step variables)
+BLOCK_FORMAT = 2
 
 
 def block_tasks(tc: TrainConfig, lc: LLCConfig | None, block_runs: int | None = None) -> list[Task]:

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 HELP = "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"
+#: largest c the k-gon enumeration (comparisons.theory.enumerate_phases) covers
+THEORY_MAX_FEATURES = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="precision of the SGLD chains (float32: about 2x faster)")
     o = parser.add_argument_group("output")
     o.add_argument("--force", action="store_true", help="recompute even if an intact trajectory.nc matches")
-    o.add_argument("--plot-runs", type=int, default=4, help="runs drawn in staircase.png")
+    from comparisons.config_file import positive_int_arg
+
+    o.add_argument("--plot-runs", type=positive_int_arg("--plot-runs"), default=4, help="runs drawn in staircase.png")
     o.add_argument("--block-runs", type=int, default=None,
                    help="runs per task of the sweep (default: all runs in one batched task; smaller "
                         "blocks spread the work over processes or a Dask cluster)")
@@ -92,7 +96,33 @@ def _configs(args):
         draws=args.llc_draws, burn_in=args.llc_burn_in, escape_fraction=args.llc_escape_fraction,
         thin=args.llc_thin, seed=tc.seed, chunk=args.llc_chunk, threads=args.llc_threads,
         dtype=args.llc_dtype)
+    if tc.hidden == 2 and tc.features > THEORY_MAX_FEATURES:  # the phase labels need the k-gon theory
+        from comparisons.errors import InputError
+
+        raise InputError(f"--features: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
+                         f"label the checkpoints), got {tc.features}")
     return tc, lc
+
+
+#: files written from the trajectory (removed when there is nothing to analyse)
+_DERIVED = ("sequences.csv", "transitions.csv", "paths.csv", "time_in_phase.csv", "staircase.png",
+            "plateaus.png")
+
+
+class _AllDiverged(Exception):
+    """Every run of the ensemble diverged."""
+
+
+def _ranges(ids: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    parts, start = [], None
+    for i, r in enumerate(ids):
+        if start is None:
+            start = r
+        if i + 1 == len(ids) or ids[i + 1] != r + 1:
+            parts.append(str(start) if start == r else f"{start}-{r}")
+            start = None
+    return ", ".join(parts)
 
 
 def _existing(path: Path):
@@ -110,7 +140,15 @@ def _existing(path: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ``sgd`` subcommand; returns the exit status."""
+    """Run the ``sgd`` subcommand; returns the exit status (1 when every run diverged)."""
+    try:
+        return _run(args)
+    except _AllDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from comparisons.io import check_writable_dir, save_figure, write_json, write_text
@@ -122,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     from .phases import (count_paper_sequence, label_checkpoints, path_fractions, phase_sequences,
                          plateau_rank_correlation, time_in_phase, transition_counts)
     from .plots import plateau_figure, staircase_figure
-    from .train import save_trajectory
+    from .train import diverged_runs, save_trajectory
 
     tc, lc = _configs(args)
     resolve_device(tc.device)
@@ -147,24 +185,55 @@ def run(args: argparse.Namespace) -> int:
         if args.block_runs is not None and args.block_runs < 1:
             raise InputError(f"--block-runs: expected an integer >= 1, got {args.block_runs}")
         tasks = block_tasks(tc, lc, args.block_runs)
+        kw = sweep_kwargs(args)
+        from comparisons.cost import confirm, sgd_seconds
+
+        confirm(sgd_seconds(tc, lc), f"{tc.runs} runs x {tc.epochs} epochs"
+                + ("" if lc is None else f" and the LLC at {len(tc.checkpoint_epochs())} checkpoints"),
+                getattr(args, "yes", False))
         store = ResultStore(out / "tasks", result_format=BLOCK_FORMAT, versions={"torch": torch.__version__})
         print(f"training {tc.runs} runs x {tc.epochs} epochs" + ("" if lc is None else " and their LLC")
               + f" in {len(tasks)} task(s) ...", file=sys.stderr)
         t0 = time.perf_counter()
         res = run_sweep(tasks, functools.partial(run_block, progress=progress and len(tasks) == 1), store,
-                        desc="sgd blocks", **sweep_kwargs(args))
+                        desc="sgd blocks", **kw)
         if not res.ok:
             return res.exit_status()
-        timings["train_and_llc_s"] = time.perf_counter() - t0
+        timings["this_run_s"] = time.perf_counter() - t0
+        # the computation behind the blocks, reused ones with the time they took then
+        timings["train_and_llc_s"] = res.total_compute_s
+        timings["cached"] = bool(res.reused)
         ds = assemble(list(res.results))
+        ds.attrs["compute_s"] = res.total_compute_s
         save_trajectory(ds, path)
     else:
         print("reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
+        if "compute_s" in ds.attrs:
+            timings["train_and_llc_s"] = float(ds.attrs["compute_s"])
+        timings["this_run_s"] = 0.0
+        timings["cached"] = True
+    diverged = diverged_runs(ds)
+    if diverged:
+        steps = {int(r): int(s) for r, s in zip(ds["run"].values, ds["diverged_step"].values) if s >= 0} \
+            if "diverged_step" in ds else {}
+        if len(diverged) == ds.sizes["run"]:
+            for name in _DERIVED:  # no tables from an earlier run beside this trajectory
+                (out / name).unlink(missing_ok=True)
+            write_json(out / "summary.json", {
+                "runs": int(ds.sizes["run"]), "diverged_runs": diverged, "diverged_steps": steps,
+                "error": "every run diverged", "timings_s": timings,
+                "train_config": json.loads(ds.attrs["train_config"]), "config_hash": ds.attrs.get("config_hash")})
+            raise _AllDiverged(f"all {len(diverged)} runs diverged (non-finite or exploding weights, "
+                               f"first at step {min(steps.values()) if steps else '?'}); nothing to "
+                               f"analyse; lower --lr (got {tc.lr:g}); trajectory.nc and summary.json "
+                               f"are in {out}")
+        print(f"warning: {len(diverged)} of {ds.sizes['run']} runs diverged and are left out of the "
+              f"analysis: runs {_ranges(diverged)} (lower --lr, got {tc.lr:g})", file=sys.stderr)
     ds = label_checkpoints(ds)
     seq = phase_sequences(ds)
     write_text(out / "sequences.csv", seq.drop(columns="points").to_csv(index=False))
     write_text(out / "transitions.csv", transition_counts(seq).to_csv(index=False))
-    paths = path_fractions(seq, runs=ds.sizes["run"])
+    paths = path_fractions(seq, runs=ds.sizes["run"] - len(diverged))
     write_text(out / "paths.csv", paths.to_csv(index=False))
     write_text(out / "time_in_phase.csv", time_in_phase(seq).to_csv(index=False))
     rho, n_plat = plateau_rank_correlation(seq)
@@ -175,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
         "final_phase_counts": {str(k): int(v) for k, v in
                                zip(*np.unique(ds["phase"].values[:, -1], return_counts=True))},
         "top_paths": paths.head(10).to_dict(orient="records"),
+        "diverged_runs": diverged,
         "timings_s": timings, "train_config": json.loads(ds.attrs["train_config"]),
         "config_hash": ds.attrs.get("config_hash"),
     }

@@ -19,6 +19,8 @@ from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import llc_beta
 
 _OPTIMIZERS = ("sgd", "momentum", "adam")
+#: most training values (data sets x n x features) held in memory: 2**28 float64 = 2 GiB
+MAX_DATA_VALUES = 2**28
 _INITS = ("kgon", "gaussian")
 
 
@@ -104,6 +106,10 @@ class TrainConfig:
         if self.n < self.features:
             raise InputError(f"n: expected at least the number of features c = {self.features} samples, "
                              f"got {self.n}")
+        sets = 1 if self.shared_data else self.runs
+        if sets * self.n * self.features > MAX_DATA_VALUES:
+            raise InputError(f"n: expected data sets x n x features <= {MAX_DATA_VALUES} values in memory, "
+                             f"got {sets} x {self.n} x {self.features} (n = {self.n})")
         check_positive_int("batch_size", self.batch_size)
         if self.batch_size > self.n:
             raise InputError(f"batch_size: expected at most n = {self.n}, got {self.batch_size}")

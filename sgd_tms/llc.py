@@ -154,6 +154,8 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
         ``llc_n_escaped``/``llc_n_nonfinite (run, step)``, ``llc_below_fraction (run, step,
         chain)``, and ``loss_trace (run, step, chain, draw)`` (``L_n`` at every ``thin``-th draw,
         float32). Attrs gain ``llc_config``, ``llc_beta``, ``llc_nbeta`` and the combined hash.
+        Checkpoints with non-finite parameters (runs that diverged in training) get ``llc`` NaN
+        and are counted neither as escaped nor as non-finite chains.
     """
     config = config or LLCConfig()
     if not isinstance(config, LLCConfig):
@@ -181,6 +183,12 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
     # same numbers as one program over the whole trajectory
     run_ids = torch.as_tensor(ds["run"].values.astype(np.int64))
     step_ids = torch.as_tensor(ds["step"].values.astype(np.int64))
+    # checkpoints of diverged runs (non-finite parameters) get no estimate: SGLD starts them at 0
+    # (cheap, finite, no warnings) and their results are discarded below
+    skip = ~(np.isfinite(Wall).all(axis=(-2, -1)) & np.isfinite(ball).all(axis=-1))  # (R, T)
+    if skip.any():
+        Wall, ball = Wall.copy(), ball.copy()
+        Wall[skip], ball[skip] = 0.0, 0.0
     with threads(config.threads), torch.inference_mode():
         data = onehot_tensors(ds["x"].values, dtype=tdtype, device=tdev)
         for t0 in range(0, T, chunk):
@@ -200,7 +208,10 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
             nonf[sl] = res.nonfinite.reshape(R, Tc, K)
             below[sl] = res.below_fraction.reshape(R, Tc, K)
             trace[sl] = res.loss_trace.reshape(R, Tc, K, -1)[..., thin_idx]
-    valid = ~esc & ~nonf
+    if skip.any():
+        llc[skip], init[skip], below[skip], trace[skip] = np.nan, np.nan, np.nan, np.nan
+        esc[skip], nonf[skip] = False, False
+    valid = ~esc & ~nonf & ~skip[..., None]
     n_valid = valid.sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         vals = np.where(valid, llc, 0.0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __all__ = ["Plateau", "label_checkpoints", "segment_run", "phase_sequences", "transition_counts",
            "transition_matrix", "time_in_phase", "path_fractions", "plateau_rank_correlation",
-           "count_paper_sequence", "PLATEAU_RTOL", "PLATEAU_ATOL", "PLATEAU_MIN_POINTS"]
+           "count_paper_sequence", "DIVERGED", "PLATEAU_RTOL", "PLATEAU_ATOL", "PLATEAU_MIN_POINTS"]
 
 from typing import NamedTuple, Sequence
 
@@ -41,10 +41,26 @@ class Plateau(NamedTuple):
     points: int
 
 
+#: label of the checkpoints of a run after it diverged (non-finite parameters)
+DIVERGED = "diverged"
+
+
 def label_checkpoints(ds: xr.Dataset) -> xr.Dataset:
-    """Add ``phase (run, step)`` and ``phase_distance (run, step)`` from the theory classifier."""
-    phase, dist = classify_dataarrays(ds["W"], ds["b"])
-    return ds.assign(phase=phase.astype(str), phase_distance=dist)
+    """Add ``phase (run, step)`` and ``phase_distance (run, step)`` from the theory classifier.
+
+    Checkpoints with non-finite parameters (a diverged run, see :func:`sgd_tms.train.train`) are
+    labelled ``"diverged"`` with distance NaN; they are not passed to the classifier.
+    """
+    W, b = ds["W"], ds["b"]
+    bad = ~(np.isfinite(W).all(("hidden", "feature")) & np.isfinite(b).all("feature"))
+    if bool(bad.any()):
+        W, b = W.where(~bad, 0.0), b.where(~bad, 0.0)
+    phase, dist = classify_dataarrays(W, b)
+    phase = phase.astype(str)
+    if bool(bad.any()):
+        phase = phase.astype(object).where(~bad, DIVERGED).astype(str)
+        dist = dist.where(~bad)
+    return ds.assign(phase=phase, phase_distance=dist)
 
 
 def segment_run(steps: Sequence[int], loss: Sequence[float], labels: Sequence[str],
@@ -104,13 +120,17 @@ def phase_sequences(ds: xr.Dataset, **kwargs) -> pd.DataFrame:
     """One row per plateau: ``run, order, phase, start_step, end_step, loss, llc, points``.
 
     Labels checkpoints first if ``ds`` has no ``phase``; ``kwargs`` go to :func:`segment_run`.
+    Runs flagged ``diverged`` are left out.
     """
     if "phase" not in ds:
         ds = label_checkpoints(ds)
     steps = ds["step"].values
     rows = []
     has_llc = "llc" in ds
+    skip = np.asarray(ds["diverged"].values, dtype=bool) if "diverged" in ds else np.zeros(ds.sizes["run"], bool)
     for i, run in enumerate(ds["run"].values):
+        if skip[i]:
+            continue
         plats = segment_run(steps, ds["loss"].values[i], ds["phase"].values[i],
                             ds["llc"].values[i] if has_llc else None, **kwargs)
         rows += [{"run": int(run), **p._asdict()} for p in plats]
@@ -164,10 +184,12 @@ def plateau_rank_correlation(seq: pd.DataFrame) -> tuple[float, int]:
     """Spearman rank correlation of plateau loss against plateau LLC, and the number of plateaus."""
     from scipy.stats import spearmanr
 
-    ok = seq[np.isfinite(seq["llc"]) & np.isfinite(seq["loss"])]
-    if len(ok) < 3:
-        return float("nan"), len(ok)
-    return float(spearmanr(ok["loss"], ok["llc"]).statistic), len(ok)
+    llc = pd.to_numeric(seq["llc"], errors="coerce").astype(float)
+    loss = pd.to_numeric(seq["loss"], errors="coerce").astype(float)
+    ok = (np.isfinite(llc) & np.isfinite(loss)).to_numpy()
+    if ok.sum() < 3:
+        return float("nan"), int(ok.sum())
+    return float(spearmanr(loss[ok], llc[ok]).statistic), int(ok.sum())
 
 
 def _k(label: str) -> int:

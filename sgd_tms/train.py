@@ -12,7 +12,7 @@ other runs share the ensemble (the tests check ensemble == loop of single runs).
 
 from __future__ import annotations
 
-__all__ = ["train", "initial_parameters", "training_data", "make_kernel", "validate_trajectory",
+__all__ = ["train", "diverged_runs", "DIVERGENCE_BOUND", "initial_parameters", "training_data", "make_kernel", "validate_trajectory",
            "train_config_of", "llc_config_of",
            "save_trajectory", "load_trajectory", "threads"]
 
@@ -37,6 +37,36 @@ from .model import empirical_loss, minibatch_loss_and_grad, resolve_device, reso
 #: random stream does not depend on the checkpoint grid)
 PERM_CHUNK = 50
 _SHARED_KEY = 2**31
+#: a run whose parameters are non-finite or exceed this magnitude has diverged (TMS optima have
+#: entries of order 1; an exploding run passes 1e6 within a few steps of its blow-up)
+DIVERGENCE_BOUND = 1e6
+
+
+def _runaway(position: tuple) -> torch.Tensor:
+    """``(R,)`` bool: runs whose parameters are non-finite or larger than DIVERGENCE_BOUND."""
+    bad = None
+    for t in position:
+        flat = t.reshape(t.shape[0], -1)
+        b = ~(flat.abs() <= DIVERGENCE_BOUND).all(dim=1)  # NaN compares False: counted bad
+        bad = b if bad is None else bad | b
+    return bad
+
+
+def _reset_runs(state, mask: torch.Tensor):
+    """Zero every per-run tensor of an optimiser state where ``mask (R,)`` is True.
+
+    A diverged run is parked at 0 (finite, cheap, no overflow warnings) and its checkpoints are
+    reported as NaN afterwards; the other runs of the batched program are untouched.
+    """
+    def fix(value):
+        if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == mask.shape[0]:
+            m = mask.reshape((-1,) + (1,) * (value.ndim - 1))
+            return torch.where(m, torch.zeros((), dtype=value.dtype, device=value.device), value)
+        if isinstance(value, tuple) and not hasattr(value, "_fields"):
+            return tuple(fix(v) for v in value)
+        return value
+
+    return type(state)(*(fix(v) for v in state))
 
 
 @contextlib.contextmanager
@@ -127,8 +157,16 @@ def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
     xarray.Dataset
         ``W (run, step, hidden, feature)``, ``b (run, step, feature)``, ``loss (run, step)``,
         ``population_loss (run, step)``, coordinate ``epoch (step)``, the data ``x (run|data,
-        sample, feature)`` and attrs ``train_config`` (JSON), ``config_hash``, ``seed``,
-        ``version``.
+        sample, feature)``, ``diverged (run)`` (bool) and ``diverged_step (run)`` (-1 if not
+        diverged), and attrs ``train_config`` (JSON), ``config_hash``, ``seed``, ``version``.
+
+    Notes
+    -----
+    Divergence is data, not an error: after every epoch each run whose parameters are non-finite
+    or exceed :data:`DIVERGENCE_BOUND` in magnitude is flagged, ``diverged_step`` records the
+    step at the end of that epoch, the run is parked at zero (no overflow warnings, the other
+    runs are unaffected) and its ``W``, ``b``, ``loss`` and ``population_loss`` are NaN at every
+    checkpoint from that epoch on.
     """
     if not isinstance(config, TrainConfig):
         raise InputError(f"config: expected a TrainConfig, got {type(config).__name__}")
@@ -156,6 +194,7 @@ def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
         offsets = (torch.arange(R) * n).reshape(R, 1)
         Xflat = Xr.reshape(R * n, c) if X.shape[0] == R else None
         perms = None
+        div_epoch = np.full(R, -1, dtype=np.int64)
         for epoch in range(config.epochs):
             if epoch % PERM_CHUNK == 0:
                 perms = np.stack([g.permuted(np.tile(np.arange(n), (PERM_CHUNK, 1)), axis=1)
@@ -172,6 +211,11 @@ def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
             if full < n:
                 batches.append(rows[:, full:].contiguous())
             state, _ = run_steps(kernel, state, None, batches)
+            bad = _runaway(state.position)
+            if bool(bad.any()):
+                bad_np = bad.cpu().numpy()
+                div_epoch[bad_np & (div_epoch < 0)] = epoch + 1
+                state = _reset_runs(state, bad)
             if epoch + 1 in ck_set:
                 hist_W.append(state.position[0].cpu())
                 hist_b.append(state.position[1].cpu())
@@ -179,14 +223,22 @@ def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
         bar.close()
         Wh = torch.stack(hist_W, 1)  # (R, T, r, c)
         bh = torch.stack(hist_b, 1)
-        loss = empirical_loss(Wh.to(device), bh.to(device), X).cpu().numpy()
+        loss = empirical_loss(Wh.to(device), bh.to(device), X).cpu().numpy().astype(np.float64)
     Wn, bn = Wh.numpy().astype(np.float64), bh.numpy().astype(np.float64)
+    ck_epochs = np.asarray(ckpts, dtype=np.int64)
+    gone = (div_epoch[:, None] >= 0) & (ck_epochs[None, :] >= div_epoch[:, None])  # (R, T)
+    Wn[gone], bn[gone], loss[gone] = np.nan, np.nan, np.nan
+    pop = np.full(loss.shape, np.nan)
+    if (~gone).any():
+        pop[~gone] = population_loss(Wn[~gone], bn[~gone])
     ds = xr.Dataset(
         {
             "W": (("run", "step", "hidden", "feature"), Wn),
             "b": (("run", "step", "feature"), bn),
-            "loss": (("run", "step"), loss.astype(np.float64)),
-            "population_loss": (("run", "step"), population_loss(Wn, bn)),
+            "loss": (("run", "step"), loss),
+            "population_loss": (("run", "step"), pop),
+            "diverged": (("run",), div_epoch >= 0),
+            "diverged_step": (("run",), np.where(div_epoch >= 0, div_epoch * config.steps_per_epoch, -1)),
             "x": (("data", "sample", "feature"), x_np),
         },
         coords={
@@ -209,7 +261,17 @@ def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
     ds["loss"].attrs["long_name"] = "empirical loss L_n on the run's training set"
     ds["population_loss"].attrs["long_name"] = "exact population loss L (comparisons.theory)"
     ds["x"].attrs["long_name"] = "training inputs (one data set per run, or one shared)"
+    ds["diverged"].attrs["long_name"] = (f"run diverged: parameters non-finite or above "
+                                         f"{DIVERGENCE_BOUND:g} in magnitude")
+    ds["diverged_step"].attrs["long_name"] = "step at the end of the epoch of divergence (-1: none)"
     return ds
+
+
+def diverged_runs(ds: xr.Dataset) -> list[int]:
+    """Run ids flagged ``diverged`` in a trajectory (none for files without the flag)."""
+    if "diverged" not in ds:
+        return []
+    return [int(r) for r in ds["run"].values[np.asarray(ds["diverged"].values, dtype=bool)]]
 
 
 def _bar(total: int, desc: str, enabled: bool):

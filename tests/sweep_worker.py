@@ -4,15 +4,22 @@ Used as a module (``import sweep_worker``; the process and Dask executors pickle
 by name) and as a script::
 
     python tests/sweep_worker.py OUT EXECUTOR   # 12 tasks into OUT/store, assembled OUT/final.npz
+    python tests/sweep_worker.py cli ARGS...    # comparisons.cli.main(ARGS), with the faults below
 
 Environment: ``SWEEP_TEST_SLEEP`` seconds slept per task (default 0), ``SWEEP_TEST_LOG`` a file
 that gets one line per computed task. Neither enters a task's configuration, so neither changes
 its key or its result.
+
+Faults at a deterministic point (no timing): ``SWEEP_TEST_KILL_AFTER=K`` SIGKILLs the whole
+process group (the sweep and its pool workers) right after the K-th result is sealed in the
+store; ``SWEEP_TEST_KILL_BEFORE_SEAL=K`` does so after the K-th payload is written but before
+its seal; ``SWEEP_TEST_INT_AFTER=K`` sends SIGINT (Ctrl-C) to the sweep after the K-th seal.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -70,12 +77,48 @@ def assemble(results) -> np.ndarray:
     return np.stack([np.asarray(r["x"]) for r in results])
 
 
+def install_faults() -> None:
+    """Patch the results store to kill or interrupt this process at the point the env asks for."""
+    from comparisons.sweep import store as store_mod
+
+    kill_after = int(os.environ.get("SWEEP_TEST_KILL_AFTER", "0"))
+    kill_before_seal = int(os.environ.get("SWEEP_TEST_KILL_BEFORE_SEAL", "0"))
+    int_after = int(os.environ.get("SWEEP_TEST_INT_AFTER", "0"))
+    if not (kill_after or kill_before_seal or int_after):
+        return
+    writes = [0]
+    write, write_json = store_mod.ResultStore.write, store_mod.write_json
+
+    def sealing(path, obj):
+        if kill_before_seal and writes[0] + 1 == kill_before_seal and Path(path).parent.name == "results":
+            os.killpg(os.getpgid(0), signal.SIGKILL)  # payload on disk, no seal
+        return write_json(path, obj)
+
+    def counted_write(self, task, value, **info):
+        out = write(self, task, value, **info)
+        writes[0] += 1
+        if kill_after and writes[0] == kill_after:
+            os.killpg(os.getpgid(0), signal.SIGKILL)
+        if int_after and writes[0] == int_after:
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    store_mod.write_json = sealing
+    store_mod.ResultStore.write = counted_write
+
+
 def main(argv=None) -> int:
     from comparisons.errors import InputError
     from comparisons.io import atomic_path
     from comparisons.sweep import ResultStore, SweepInterrupted, run_sweep
 
-    out, executor = (argv or sys.argv[1:])[:2]
+    argv = list(sys.argv[1:] if argv is None else argv)
+    install_faults()
+    if argv[0] == "cli":
+        from comparisons.cli import main as cli_main
+
+        return cli_main(argv[1:])
+    out, executor = argv[:2]
     try:
         store = ResultStore(Path(out) / "store", result_format=1, versions={"numpy": np.__version__})
         result = run_sweep(make_tasks(), seeded_result, store, executor=executor, workers=2,

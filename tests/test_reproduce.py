@@ -31,6 +31,13 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
         assert (out / f).stat().st_mtime_ns == t, f"{f} was recomputed"
     info = json.loads((out / "reproduce.json").read_text())
     assert info["config"]["preset"] == "tiny" and "bayes" in info["wall_seconds"]
+    # the cached re-run reports the time the computation took, marked cached
+    assert info["cached"] == ["bayes", "sgd"]
+    timing = json.loads((out / "bayes" / "timing.json").read_text())
+    assert timing["cached"] and info["wall_seconds"]["bayes"] == timing["compute_s"] > 0
+    sgd = json.loads((out / "sgd" / "summary.json").read_text())["timings_s"]
+    assert sgd["cached"] and info["wall_seconds"]["sgd"] == sgd["train_and_llc_s"] > 0
+    assert '"bayes (cached)"' in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("argv, fragment", [

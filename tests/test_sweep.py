@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -192,18 +191,11 @@ def test_process_pool_reports_failures_and_survives_a_dying_worker(tmp_path, log
         assert_same(a, b)
 
 
-def _wait_for_results(results_dir: Path, count: int, proc: subprocess.Popen, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(list(results_dir.glob("*.json"))) >= count:
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError(f"no {count} results after {timeout} s")
-
-
-def _spawn_worker(out: Path, executor: str, log: Path, sleep: float) -> subprocess.Popen:
-    env = {**os.environ, "SWEEP_TEST_LOG": str(log), "SWEEP_TEST_SLEEP": str(sleep)}
+def _spawn_worker(out: Path, executor: str, log: Path, sleep: float, **fault: int) -> subprocess.Popen:
+    """Run the 12-task sweep as a script; ``fault`` (e.g. ``kill_after=4``) stops it at a
+    deterministic point (see ``sweep_worker.install_faults``), never after a delay."""
+    env = {**os.environ, "SWEEP_TEST_LOG": str(log), "SWEEP_TEST_SLEEP": str(sleep),
+           **{f"SWEEP_TEST_{k.upper()}": str(v) for k, v in fault.items()}}
     return subprocess.Popen([sys.executable, str(WORKER), str(out), executor], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -234,15 +226,13 @@ def _check_resumed(tmp_path, out: Path, before: dict[str, int], log2: Path) -> N
 
 def test_sigkill_part_way_then_rerun_resumes_without_recomputing(tmp_path):
     out = tmp_path / "killed"
-    proc = _spawn_worker(out, "process", tmp_path / "log1", sleep=0.3)
+    # the sweep SIGKILLs its process group (itself and its pool workers) after the 4th seal
+    proc = _spawn_worker(out, "process", tmp_path / "log1", sleep=0.0, kill_after=4)
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
     results = out / "store" / "results"
-    try:
-        _wait_for_results(results, 4, proc)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its pool workers, at once
-        proc.communicate()
     before = {p.stem: p.stat().st_mtime_ns for p in results.glob("*.json")}
-    assert 4 <= len(before) < 12 and not (out / "final.npz").exists()
+    assert len(before) == 4 and not (out / "final.npz").exists()
     rerun = _spawn_worker(out, "process", tmp_path / "log2", sleep=0.0)
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -251,21 +241,20 @@ def test_sigkill_part_way_then_rerun_resumes_without_recomputing(tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     out = tmp_path / "interrupted"
-    proc = _spawn_worker(out, "process", tmp_path / "log1", sleep=0.3)
-    results = out / "store" / "results"
+    # the sweep gets SIGINT (Ctrl-C) right after its 2nd result is sealed
+    proc = _spawn_worker(out, "process", tmp_path / "log1", sleep=0.0, int_after=2)
     try:
-        _wait_for_results(results, 2, proc)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    results = out / "store" / "results"
     assert proc.returncode == 130, err
     assert "sweep interrupted" in err and "re-run the same command to resume" in err
     assert "Traceback" not in err
     assert not (out / "store" / "sweep-store.lock").exists()
     before = {p.stem: p.stat().st_mtime_ns for p in results.glob("*.json")}
-    assert len(before) < 12
+    assert len(before) == 2
     rerun = _spawn_worker(out, "inline", tmp_path / "log2", sleep=0.0)
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -324,3 +313,56 @@ def test_process_executor_needs_a_picklable_function(tmp_path):
     with pytest.raises(InputError, match="fn: expected a module-level function for executor 'process'"):
         run_sweep(sweep_worker.make_tasks(2), lambda t: 1, tmp_path, executor="process", progress=False)
     assert not (tmp_path / "sweep-store.lock").exists()
+
+
+# -- result validation and bad-input failures (issue 12) -----------------------------------------
+def _reject_big(task, result) -> None:
+    if np.asarray(result["x"]).shape == (3, 4) and task.config["n"] >= 300:
+        raise ValueError(f"n={task.config['n']}: result rejected")
+
+
+def test_a_result_that_fails_validation_is_never_stored(tmp_path):
+    tasks = sweep_worker.make_tasks(4)
+    res = run_sweep(tasks, sweep_worker.seeded_result, store_at(tmp_path), executor="inline",
+                    retries=1, progress=False, validate=_reject_big)
+    assert [f.name for f in res.failures] == ["n=300", "n=400"]
+    assert all(f.attempts == 2 and "invalid result" in f.error and "n=300" in res.failures[0].error
+               for f in res.failures)
+    store = store_at(tmp_path)
+    assert [store.status(t) for t in tasks] == ["intact", "intact", "missing", "missing"]
+
+
+def test_a_stored_result_that_fails_validation_is_recomputed_with_a_warning(tmp_path, capsys):
+    tasks = sweep_worker.make_tasks(4)
+    first = run_sweep(tasks, sweep_worker.seeded_result, store_at(tmp_path), executor="inline", progress=False)
+    assert first.ok and all(s is not None and s >= 0 for s in first.compute_s)
+    calls = []
+
+    def fixed(task):
+        calls.append(task.name)
+        return sweep_worker.seeded_result(task)
+
+    once = {"n=200"}
+
+    def reject_stored(task, result):  # rejects the stored n=200 once, accepts the recomputed one
+        if task.name in once:
+            once.discard(task.name)
+            raise ValueError("NaN draws")
+
+    again = run_sweep(tasks, fixed, store_at(tmp_path), executor="inline", progress=False,
+                      validate=reject_stored)
+    assert calls == ["n=200"] and again.ok and again.computed == ("n=200",)
+    assert "task 'n=200': stored result is invalid (ValueError: NaN draws); recomputing" in capsys.readouterr().err
+    assert again.compute_s[0] == first.compute_s[0]  # a reused result keeps its compute time
+
+
+def test_a_task_raising_input_error_is_not_retried(tmp_path):
+    calls = []
+
+    def bad(task):
+        calls.append(task.name)
+        raise InputError("features: expected 2 <= c <= 8, got 9")
+
+    res = run_sweep(sweep_worker.make_tasks(1), bad, store_at(tmp_path), executor="inline", retries=2,
+                    progress=False)
+    assert calls == ["n=100"] and res.failures[0].attempts == 1

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,22 +25,35 @@ def results(out: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in (out / "tasks" / "results").glob("*") if p.suffix == ".nc"}
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_result_without_recomputing(tmp_path):
+WORKER = Path(__file__).with_name("sweep_worker.py")
+
+
+def _run_killed(out: Path, **fault: int) -> int:
+    """Run the TINY sweep in a subprocess that SIGKILLs itself at the point ``fault`` names."""
+    env = {**os.environ, **{f"SWEEP_TEST_{k.upper()}": str(v) for k, v in fault.items()}}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, str(WORKER), "cli", *TINY, "--out", str(out), "--executor", "inline"],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True)
+    return proc.returncode
+
+
+@pytest.mark.parametrize("fault", [{"kill_after": 2}, {"kill_before_seal": 3}])
+def test_sigkill_then_resume_gives_the_uninterrupted_result_without_recomputing(tmp_path, fault):
+    """SIGKILL at a deterministic point (after the 2nd seal, or between the 3rd payload and its
+    seal): the re-run recomputes only what was not sealed and equals an uninterrupted run."""
     ref, out = tmp_path / "ref", tmp_path / "killed"
     assert main(TINY + ["--out", str(ref), "--executor", "inline"]) == 0
-    cmd = [sys.executable, "-m", "comparisons.cli", *TINY, "--out", str(out), "--executor", "inline"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(results(out)) < 2 and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert _run_killed(out, **fault) == -signal.SIGKILL
     before = results(out)
-    assert 1 <= len(before) < 4, "kill the sweep part way"
+    sealed = {k: t for k, t in before.items()
+              if (out / "tasks" / "results" / k).with_suffix(".json").exists()}
+    assert len(sealed) == 2, "killed after exactly two sealed blocks"
+    assert len(before) == (3 if "kill_before_seal" in fault else 2)
     assert not (out / "trajectory.nc").exists()
     assert main(TINY + ["--out", str(out), "--executor", "inline"]) == 0
     after = results(out)
-    assert all(after[k] == t for k, t in before.items()), "finished blocks were recomputed"
+    assert all(after[k] == t for k, t in sealed.items()), "finished blocks were recomputed"
     a, b = trajectory(ref), trajectory(out)
     for v in ("W", "b", "loss", "llc"):
         np.testing.assert_array_equal(a[v].values, b[v].values)

@@ -13,7 +13,7 @@ from .runner import EXECUTORS
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--executor --workers --scheduler --dask-local --retries --no-progress --config``.
+    """Add ``--executor --workers --scheduler --dask-local --retries --no-progress --config --yes``.
 
     Options the parser already has (e.g. a command's own ``--no-progress``) are left as they are.
     """
@@ -30,6 +30,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--retries", type=positive_int_arg("--retries", minimum=0), default=2,
                    help="extra attempts for a task that raises (default: 2)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--yes", action="store_true",
+                   help="start even if the run is estimated to take more than one hour "
+                        "(the estimate is printed first; see comparisons.cost)")
     g.add_argument("--config", default=None, metavar="TOML",
                    help="TOML file whose [subcommand] table gives defaults; explicit flags win")
 

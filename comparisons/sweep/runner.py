@@ -76,6 +76,9 @@ class SweepResult:
     computed, reused : tuple of str
         Names of the tasks computed by this call and of those found intact in the store.
     store : ResultStore
+    compute_s : tuple of float or None
+        Seconds each task's result took to compute, read from its seal (so a result reused from
+        an earlier run reports the time it took then); None for a failed task.
     """
 
     tasks: tuple[Task, ...]
@@ -85,6 +88,12 @@ class SweepResult:
     computed: tuple[str, ...]
     reused: tuple[str, ...]
     store: ResultStore = field(repr=False)
+    compute_s: tuple[float | None, ...] = ()
+
+    @property
+    def total_compute_s(self) -> float:
+        """Seconds of computation behind every result (this call's and the reused ones)."""
+        return float(sum(s for s in self.compute_s if s is not None))
 
     @property
     def ok(self) -> bool:
@@ -129,6 +138,7 @@ class _Outcome(NamedTuple):
     error: str
     traceback: str
     elapsed: float
+    final: bool = False  # bad input (InputError): the same again on every attempt, not retried
 
 
 def _one_line(exc: BaseException) -> str:
@@ -142,7 +152,8 @@ def _call(fn: Callable[[Task], Any], task: Task) -> _Outcome:
     try:
         value = fn(task)
     except Exception as exc:
-        return _Outcome(False, None, _one_line(exc), traceback.format_exc(), time.perf_counter() - start)
+        return _Outcome(False, None, _one_line(exc), traceback.format_exc(), time.perf_counter() - start,
+                        final=isinstance(exc, InputError))
     return _Outcome(True, value, "", "", time.perf_counter() - start)
 
 
@@ -157,8 +168,9 @@ def _worker_init() -> None:
 class _Book:
     """Attempts, failures and progress of one sweep (lives in the parent process)."""
 
-    def __init__(self, tasks, store, retries, bar):
+    def __init__(self, tasks, store, retries, bar, validate=None):
         self.tasks, self.store, self.retries, self.bar = tasks, store, retries, bar
+        self.validate = validate
         self.attempts = [0] * len(tasks)
         self.failures: dict[int, TaskFailure] = {}
         self.computed: list[int] = []
@@ -167,6 +179,12 @@ class _Book:
         """Record the outcome of an attempt at task ``i``; True if it should be retried."""
         task = self.tasks[i]
         self.attempts[i] += 1
+        if out.ok and self.validate is not None:
+            try:
+                self.validate(task, out.value)
+            except Exception as exc:  # an incomplete or non-finite result is never stored
+                out = _Outcome(False, None, f"invalid result: {_one_line(exc)}",
+                               traceback.format_exc(), out.elapsed)
         if out.ok:
             try:
                 self.store.write(task, out.value, elapsed_s=round(out.elapsed, 6), attempts=self.attempts[i])
@@ -177,7 +195,7 @@ class _Book:
                 self.computed.append(i)
                 self.bar.update(1)
                 return False
-        if self.attempts[i] <= self.retries:
+        if self.attempts[i] <= self.retries and not out.final:
             self.bar.write(f"warning: task {task.name!r} attempt {self.attempts[i]} failed "
                            f"({out.error}); retrying", file=sys.stderr)
             return True
@@ -295,7 +313,7 @@ def _dask_pool(client):
 def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultStore | str | os.PathLike,
               *, executor: str = "auto", workers: int | None = None, scheduler: Any = None,
               retries: int = 2, progress: bool = True, load: bool = True,
-              desc: str = "sweep") -> SweepResult:
+              desc: str = "sweep", validate: Callable[[Task, Any], None] | None = None) -> SweepResult:
     """Compute every task whose result is not intact in ``store``, then return all results.
 
     Parameters
@@ -321,13 +339,20 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
         ready ``Client``.
     retries : int, default 2
         Extra attempts for a task that raises (a worker that dies counts as an attempt for each
-        task it had in flight).
+        task it had in flight). A task raising :class:`~comparisons.errors.InputError` (bad input:
+        it would fail the same way again) is not retried.
     progress : bool, default True
         Show a tqdm bar on stderr.
     load : bool, default True
         Read every result back from the store into ``SweepResult.results``.
     desc : str
         Label of the progress bar.
+    validate : callable, optional
+        ``validate(task, result)`` raises if ``result`` must not count as finished (NaN draws,
+        missing chains, too few draws). It runs on every freshly computed result before it is
+        written (a failing one is an ordinary failed attempt, retried and never stored) and on
+        every intact stored result before it is reused (a failing one is removed and recomputed,
+        with a warning naming the task).
 
     Returns
     -------
@@ -345,6 +370,8 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
     tasks = _check_tasks(tasks)
     if not callable(fn):
         raise InputError(f"fn: expected a callable fn(task), got {type(fn).__name__}")
+    if validate is not None and not callable(validate):
+        raise InputError(f"validate: expected a callable validate(task, result), got {type(validate).__name__}")
     if executor not in EXECUTORS:
         raise InputError(f"executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers is not None:
@@ -370,6 +397,8 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
     todo: list[int] = list(range(len(tasks)))
     try:
         reused = [i for i, t in enumerate(tasks) if store.is_intact(t)]
+        if validate is not None:
+            reused = [i for i in reused if _still_valid(tasks[i], store, validate)]
         todo = [i for i in range(len(tasks)) if i not in set(reused)]
         n_workers = min(workers or default_workers(), max(len(todo), 1))
         kind = executor
@@ -378,7 +407,7 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
                 "inline" if len(todo) <= 1 or n_workers == 1 else "process")
         bar = tqdm(total=len(tasks), initial=len(reused), desc=desc, unit="task",
                    disable=not progress, file=sys.stderr)
-        book = _Book(tasks, store, retries, bar)
+        book = _Book(tasks, store, retries, bar, validate)
         if todo:
             if kind == "inline":
                 _run_inline(fn, todo, book)
@@ -409,10 +438,28 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
     failed = book.failures
     results = tuple(None if i in failed or not load else store.load(t) for i, t in enumerate(tasks))
     paths = tuple(None if i in failed else store.path_of(t) for i, t in enumerate(tasks))
+    compute_s = tuple(None if i in failed else _elapsed(store.info(t)) for i, t in enumerate(tasks))
     return SweepResult(tasks=tasks, results=results, paths=paths,
                        failures=tuple(failed[i] for i in sorted(failed)),
                        computed=tuple(tasks[i].name for i in sorted(book.computed)),
-                       reused=tuple(tasks[i].name for i in reused), store=store)
+                       reused=tuple(tasks[i].name for i in reused), store=store, compute_s=compute_s)
+
+
+def _elapsed(seal: dict) -> float | None:
+    value = seal.get("elapsed_s")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _still_valid(task: Task, store: ResultStore, validate: Callable[[Task, Any], None]) -> bool:
+    """Validate a stored result; remove it (and say so) if it must be recomputed."""
+    try:
+        validate(task, store.load(task))
+    except Exception as exc:
+        print(f"warning: task {task.name!r}: stored result is invalid ({_one_line(exc)}); "
+              f"recomputing it", file=sys.stderr)
+        store.remove(task)
+        return False
+    return True
 
 
 def _check_picklable(fn: Callable) -> None:

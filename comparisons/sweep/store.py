@@ -157,6 +157,10 @@ class ResultStore:
             return "corrupt"
         return "intact"
 
+    def info(self, task: Task) -> dict:
+        """The seal of ``task``'s result (task, size, ``elapsed_s`` of its computation, ...), or {}."""
+        return self._read_seal(self.key(task)) or {}
+
     def is_intact(self, task: Task) -> bool:
         """True if the result of ``task`` exists and matches its seal."""
         return self.status(task) == "intact"

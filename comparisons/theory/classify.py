@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_finite_array
 from .kgons import Phase, enumerate_phases, phase_label
 
 UNCLASSIFIED = "unclassified"
@@ -335,7 +335,7 @@ def classify(W: np.ndarray, b: np.ndarray, phases: Sequence[Phase] | None = None
     """
     if rule not in RULES:
         raise InputError(f"rule: expected one of {', '.join(RULES)}, got {rule!r}")
-    W, b = _check(W, b)
+    W, b = _check(check_finite_array("W", W), check_finite_array("b", b))
     c = W.shape[-1]
     phases = tuple(enumerate_phases(c) if phases is None else phases)
     batch = W.shape[:-2]

@@ -118,8 +118,9 @@ def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str
     (False, True)
     """
     n = np.asarray(n, dtype=float)
-    if np.any(~(n > 0)):
-        raise InputError(f"n: expected positive sample sizes, got {n[~(n > 0)].ravel()[:3].tolist()}")
+    if np.any(~(n > 0) | np.isinf(n)):
+        bad = ~(n > 0) | np.isinf(n)
+        raise InputError(f"n: expected finite positive sample sizes, got {n[bad].ravel()[:3].tolist()}")
     m = effective_sample_size(n, beta)
     coef = _coefficients(phases, llc, prior_sigma)
     shape = (len(phases),) + (1,) * m.ndim

@@ -21,7 +21,7 @@ __all__ = [
 
 import numpy as np
 
-from ..errors import InputError, check_positive_int
+from ..errors import InputError, check_finite_array, check_positive_int
 
 
 def sample_inputs(n: int, c: int, rng: np.random.Generator | int | None) -> np.ndarray:
@@ -80,11 +80,29 @@ def _active_moments(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return hi - lo, (hi**2 - lo**2) / 2.0, (hi**3 - lo**3) / 3.0
 
 
+def _check_shapes(W: np.ndarray, b: np.ndarray) -> None:
+    """InputError unless ``W[..., r, c]`` and ``b[..., c]`` have broadcastable batch shapes."""
+    ok = W.ndim >= 2 and b.ndim >= 1 and b.shape[-1] == W.shape[-1]
+    if ok:
+        try:
+            np.broadcast_shapes(W.shape[:-2], b.shape[:-1])
+        except ValueError:
+            ok = False
+    if not ok:
+        raise InputError(f"expected W[..., r, c] and b[..., c], got shapes {W.shape} and {b.shape}")
+
+
+def _check_x(x, c: int) -> np.ndarray:
+    x = check_finite_array("x", x)
+    if x.ndim != 2 or x.shape[1] != c:
+        raise InputError(f"x: expected shape (n, c = {c}), got {x.shape}")
+    return x
+
+
 def _pair_terms(W: np.ndarray, b: np.ndarray):
     W = np.asarray(W, dtype=float)
     b = np.asarray(b, dtype=float)
-    if W.ndim < 2 or b.shape[-1] != W.shape[-1]:
-        raise InputError(f"expected W[..., r, c] and b[..., c], got shapes {W.shape} and {b.shape}")
+    _check_shapes(W, b)
     c = W.shape[-1]
     a = gram(W)  # a[..., i, j]: output i, input feature j
     bi = b[..., :, None]
@@ -123,7 +141,7 @@ def population_loss(W: np.ndarray, b: np.ndarray) -> np.ndarray:
     >>> float(population_loss(np.zeros((2, 3)), np.zeros(3)))  # everything dead: 1/3
     0.3333333333333333
     """
-    W, a, b, t, m0, m1, m2, c = _pair_terms(W, b)
+    W, a, b, t, m0, m1, m2, c = _pair_terms(check_finite_array("W", W), check_finite_array("b", b))
     integral = t / 3.0 + a * a * m2 + 2 * a * b * m1 + b * b * m0 - 2 * t * (a * m2 + b * m1)
     return integral.sum(axis=(-2, -1)) / c
 
@@ -138,7 +156,7 @@ def population_loss_grad(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.n
     active interval. With ``G = dL/da`` and ``a = W^T W``: ``dL/dW = W (G + G^T)``. The loss is
     C^1 everywhere (C^2 except where a kink meets ``mu = 0`` or ``mu = 1``).
     """
-    W, a, b, t, m0, m1, m2, c = _pair_terms(W, b)
+    W, a, b, t, m0, m1, m2, c = _pair_terms(check_finite_array("W", W), check_finite_array("b", b))
     G = (2 * a * m2 + 2 * b * m1 - 2 * t * m2) / c
     gb = ((2 * a * m1 + 2 * b * m0 - 2 * t * m1) / c).sum(axis=-1)
     gW = np.einsum("...rj,...ij->...ri", W, G + np.swapaxes(G, -1, -2))
@@ -146,10 +164,13 @@ def population_loss_grad(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def forward(W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Model output ``ReLU(W^T W x + b)`` for ``x[n, c]``; shape ``(..., n, c)``."""
-    W = np.asarray(W, dtype=float)
-    b = np.asarray(b, dtype=float)
-    x = np.asarray(x, dtype=float)
+    """Model output ``ReLU(W^T W x + b)`` for ``x[n, c]``; shape ``(..., n, c)``.
+
+    InputError on non-finite inputs or mismatched shapes.
+    """
+    W, b = check_finite_array("W", W), check_finite_array("b", b)
+    _check_shapes(W, b)
+    x = _check_x(x, W.shape[-1])
     pre = np.einsum("...ij,nj->...ni", gram(W), x) + b[..., None, :]
     return np.maximum(pre, 0.0)
 
@@ -165,7 +186,7 @@ def empirical_loss(W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
     >>> abs(float(empirical_loss(W, b, x) - population_loss(W, b))) < 1e-2
     True
     """
-    x = np.asarray(x, dtype=float)
+    x = check_finite_array("x", x)
     if x.ndim != 2:
         raise InputError(f"x: expected shape (n, c), got {x.shape}")
     return ((x - forward(W, b, x)) ** 2).sum(axis=-1).mean(axis=-1)
@@ -173,10 +194,11 @@ def empirical_loss(W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def empirical_loss_grad(W: np.ndarray, b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of :func:`empirical_loss` (ReLU derivative taken as 0 at 0)."""
-    W = np.asarray(W, dtype=float)
-    x = np.asarray(x, dtype=float)
+    W, b = check_finite_array("W", W), check_finite_array("b", b)
+    _check_shapes(W, b)
+    x = _check_x(x, W.shape[-1])
     n = x.shape[0]
-    pre = np.einsum("...ij,nj->...ni", gram(W), x) + np.asarray(b, dtype=float)[..., None, :]
+    pre = np.einsum("...ij,nj->...ni", gram(W), x) + b[..., None, :]
     r = np.where(pre > 0, 2.0 * (np.maximum(pre, 0.0) - x), 0.0) / n  # dL/dpre, (..., n, c)
     gb = r.sum(axis=-2)
     Ga = np.einsum("...ni,nj->...ij", r, x)  # dL/da_ij
