@@ -71,8 +71,9 @@ __all__ = ["PTConfig", "PTTarget", "PTState", "PTInfo", "PTResult", "init", "ste
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 

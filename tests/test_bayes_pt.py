@@ -114,7 +114,7 @@ def test_swap_log_ratio_matches_bruteforce(parity):
                      - _logp_bruteforce(wa, na, x, c, beta, sigma) - _logp_bruteforce(wb, nb, x, c, beta, sigma))
             assert log_ratio[ci, k] == pytest.approx(brute, rel=1e-9, abs=1e-9)
 
-            def block(w):  # n_b L_b - n_a L_a: the loss summed over rows n_a .. n_b
+            def block(w, na=na, nb=nb):  # n_b L_b - n_a L_a: the loss summed over rows n_a .. n_b
                 W, b = w[: 2 * c].reshape(2, c), w[2 * c:]
                 return (nb - na) * float(empirical_loss(W, b, x[na:nb]))
             assert log_ratio[ci, k] == pytest.approx(beta * (block(wb) - block(wa)), rel=1e-9, abs=1e-9)
