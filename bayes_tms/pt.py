@@ -39,8 +39,8 @@ Output layout
   ``ladder`` (every rung's ``n``), ``inserted`` (whether this rung was inserted).
 - ``diagnostics``: one ``xarray.Dataset`` (see :func:`pt_diagnostics`) with ``swap_accept
   (pair)``, ``swap_accept_copy (copy, pair)``, ``round_trips (copy)``, ``replica_index (copy,
-  draw, rung)``, ``step_size (rung)``, ``hmc_accept (rung)``, ``requested (rung)`` and the ladder
-  refinement record in ``attrs``.
+  draw, rung)``, ``step_size (rung)``, ``hmc_accept (rung)``, ``divergences (rung)``,
+  ``requested (rung)`` and the ladder refinement record in ``attrs``.
 
 Reproducibility and resume
 --------------------------
@@ -58,8 +58,8 @@ Example
 ...                              pilot_sweeps=10, pilot_warmup=10))
 >>> res.posteriors[40].posterior["W"].dims
 ('chain', 'draw', 'hidden', 'feature')
->>> sorted(res.diagnostics.data_vars)[:3]
-['hmc_accept', 'n_hi', 'n_lo']
+>>> res.diagnostics["swap_accept"].dims, res.diagnostics["replica_index"].dims
+(('pair',), ('copy', 'draw', 'rung'))
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ __all__ = ["PTConfig", "PTTarget", "PTState", "PTInfo", "PTResult", "init", "ste
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -83,6 +84,7 @@ from comparisons.theory import (nested_loss_grad, nested_onehot_summary, populat
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
 _DA_GAMMA, _DA_T0, _DA_KAPPA = 0.05, 10.0, 0.75
 _JITTER = (0.8, 1.2)
+_DIVERGENCE = 1000.0  # energy error that marks a divergent trajectory (as in Stan)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,6 +243,8 @@ class PTState(NamedTuple):
         Per neighbour pair ``(r, r+1)``, after warm-up.
     hmc_accept_sum : (C, R) float
         Sum of HMC acceptance probabilities after warm-up.
+    divergences : (C, R) int
+        HMC trajectories after warm-up whose energy error exceeded 1000 or was not finite.
     step_size : (R,)
         Current (after warm-up: final) base leapfrog step size per rung.
     da : (4, R)
@@ -267,6 +271,7 @@ class PTState(NamedTuple):
     swap_attempts: np.ndarray
     swap_accepts: np.ndarray
     hmc_accept_sum: np.ndarray
+    divergences: np.ndarray
     step_size: np.ndarray
     da: np.ndarray
     sweep: int
@@ -363,6 +368,7 @@ def init(target: PTTarget, copies: int, seed, *, positions: np.ndarray | None = 
         swap_attempts=np.zeros((copies, max(R - 1, 0)), dtype=np.int64),
         swap_accepts=np.zeros((copies, max(R - 1, 0)), dtype=np.int64),
         hmc_accept_sum=np.zeros((copies, R)),
+        divergences=np.zeros((copies, R), dtype=np.int64),
         step_size=eps, da=da, sweep=0,
         ns=np.asarray(target.ns, dtype=np.int64),
         requested=np.ones(R, dtype=bool) if requested is None else np.asarray(requested, dtype=bool),
@@ -383,7 +389,7 @@ def _rng_state(rng: np.random.Generator) -> dict:
 # one sweep
 
 def _hmc(state: PTState, target: PTTarget, rng: np.random.Generator):
-    """One vectorised HMC move on every replica; returns (q, lp, g, accept_prob)."""
+    """One vectorised HMC move on every replica; returns (q, lp, g, accept_prob, divergent)."""
     q0, lp0, g0 = state.positions, state.logdensity, state.grad
     L_max = int(state.settings["leapfrog"])
     n_steps = int(rng.integers(math.ceil(L_max / 2), L_max + 1))
@@ -400,12 +406,13 @@ def _hmc(state: PTState, target: PTTarget, rng: np.random.Generator):
             p = p + (eps if k < n_steps - 1 else 0.5 * eps) * g
         log_alpha = (lp - 0.5 * (p * p).sum(-1)) - (lp0 - 0.5 * (p0 * p0).sum(-1))
     log_alpha = np.where(np.isnan(log_alpha), -np.inf, log_alpha)
+    divergent = log_alpha < -_DIVERGENCE
     accept = log_u < log_alpha
     prob = np.exp(np.minimum(log_alpha, 0.0))
     q = np.where(accept[..., None], q, q0)
     lp = np.where(accept, lp, lp0)
     g = np.where(accept[..., None], g, g0)
-    return q, lp, g, prob
+    return q, lp, g, prob, divergent
 
 
 def _pairs(R: int, parity: int) -> np.ndarray:
@@ -486,7 +493,7 @@ def step(state: PTState, target: PTTarget) -> tuple[PTState, PTInfo]:
     C, R, _ = state.positions.shape
     warmup = int(state.settings["warmup"])
     in_warmup = state.sweep < warmup
-    q, lp, g, prob = _hmc(state, target, rng)
+    q, lp, g, prob, divergent = _hmc(state, target, rng)
     step_size, da = state.step_size, state.da
     if in_warmup:
         da = _dual_average(da, prob.mean(axis=0), state.sweep + 1, float(state.settings["target_accept"]))
@@ -511,7 +518,7 @@ def step(state: PTState, target: PTTarget) -> tuple[PTState, PTInfo]:
     sweep = state.sweep + 1
     counting = not in_warmup
     swap_attempts, swap_accepts = state.swap_attempts, state.swap_accepts
-    round_trips, hmc_sum = state.round_trips, state.hmc_accept_sum
+    round_trips, hmc_sum, divergences = state.round_trips, state.hmc_accept_sum, state.divergences
     if counting:
         swap_attempts = swap_attempts.copy()
         swap_accepts = swap_accepts.copy()
@@ -519,11 +526,12 @@ def step(state: PTState, target: PTTarget) -> tuple[PTState, PTInfo]:
         swap_accepts[:, pairs] += accepted
         round_trips = round_trips + completed
         hmc_sum = hmc_sum + prob
+        divergences = divergences + divergent
     thin = int(state.settings["thin"])
     kept = counting and (state.sweep - warmup) % thin == 0
     new = state._replace(positions=q, logdensity=lp, grad=g, replica=replica, direction=direction,
                          round_trips=round_trips, swap_attempts=swap_attempts, swap_accepts=swap_accepts,
-                         hmc_accept_sum=hmc_sum, step_size=step_size, da=da, sweep=sweep,
+                         hmc_accept_sum=hmc_sum, divergences=divergences, step_size=step_size, da=da, sweep=sweep,
                          rng_state=_rng_state(rng))
     return new, PTInfo(hmc_accept=prob, pairs=pairs, swap_log_ratio=log_ratio,
                        swap_accepted=accepted, kept=kept)
@@ -611,7 +619,7 @@ def run(state: PTState, target: PTTarget, sweeps: int, *, chunk: int = 100,
 # serialisation
 
 _ARRAYS = ("positions", "logdensity", "grad", "replica", "direction", "round_trips", "swap_attempts",
-           "swap_accepts", "hmc_accept_sum", "step_size", "da", "ns", "requested", "draws",
+           "swap_accepts", "hmc_accept_sum", "divergences", "step_size", "da", "ns", "requested", "draws",
            "draw_logdensity", "draw_replica")
 
 
@@ -857,7 +865,7 @@ def pt_diagnostics(state: PTState, attrs: dict | None = None):
     (copy, pair)``, ``swap_attempts (copy, pair)``, ``n_lo, n_hi (pair)``, ``round_trips (copy)``,
     ``replica_index (copy, draw, rung)`` (walker id at each rung for each kept draw),
     ``step_size (rung)``, ``hmc_accept (rung)`` (mean acceptance probability after warm-up),
-    ``requested (rung)``; coordinate ``rung`` holds the sample sizes ``n``.
+    ``divergences (rung)`` (summed over copies, after warm-up), ``requested (rung)``; coordinate ``rung`` holds the sample sizes ``n``.
     """
     import xarray as xr
 
@@ -879,6 +887,7 @@ def pt_diagnostics(state: PTState, attrs: dict | None = None):
             "replica_index": (("copy", "draw", "rung"), state.draw_replica),
             "step_size": (("rung",), state.step_size),
             "hmc_accept": (("rung",), state.hmc_accept_sum.mean(axis=0) / kept),
+            "divergences": (("rung",), state.divergences.sum(axis=0)),
             "requested": (("rung",), state.requested),
         },
         coords={"rung": ns, "pair": np.arange(R - 1), "copy": np.arange(C), "draw": np.arange(K)},

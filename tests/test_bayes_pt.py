@@ -114,7 +114,7 @@ def test_swap_log_ratio_matches_bruteforce(parity):
                      - _logp_bruteforce(wa, na, x, c, beta, sigma) - _logp_bruteforce(wb, nb, x, c, beta, sigma))
             assert log_ratio[ci, k] == pytest.approx(brute, rel=1e-9, abs=1e-9)
 
-            def block(w):  # n_b L_b - n_a L_a: the loss summed over rows n_a .. n_b
+            def block(w, na=na, nb=nb):  # n_b L_b - n_a L_a: the loss summed over rows n_a .. n_b
                 W, b = w[: 2 * c].reshape(2, c), w[2 * c:]
                 return (nb - na) * float(empirical_loss(W, b, x[na:nb]))
             assert log_ratio[ci, k] == pytest.approx(beta * (block(wb) - block(wa)), rel=1e-9, abs=1e-9)
@@ -186,6 +186,7 @@ def test_same_seed_same_draws_and_output_layout():
     R = len(a.state.ns)
     assert d["swap_accept"].dims == ("pair",) and d.sizes["pair"] == R - 1
     assert d["round_trips"].dims == ("copy",)
+    assert d["divergences"].dims == ("rung",) and int(d["divergences"].sum()) == 0
     assert d["replica_index"].dims == ("copy", "draw", "rung") and d.sizes["draw"] == 40
     perm = np.sort(d["replica_index"].values, axis=-1)
     assert np.all(perm == np.arange(R))  # a permutation of the walkers at every draw
@@ -219,7 +220,8 @@ def test_interrupt_save_load_resume_is_bit_identical(tmp_path):
     assert loaded.sweep == 30
     resumed = run(loaded, target, total - loaded.sweep, chunk=20)
     for name in ("draws", "draw_logdensity", "draw_replica", "positions", "logdensity", "grad",
-                 "replica", "round_trips", "swap_accepts", "step_size"):
+                 "replica", "direction", "round_trips", "swap_accepts", "swap_attempts", "hmc_accept_sum",
+                 "divergences", "step_size", "da"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     assert resumed.rng_state == full.rng_state
     assert full.draws.shape[1] == (total - 25) // 2 + 1
