@@ -67,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pt.add_argument("--warmup", type=int, default=None, metavar="W",
                     help="warm-up sweeps, step sizes adapted (default 200)")
     pt.add_argument("--leapfrog", type=int, default=None, metavar="L", help="largest leapfrog steps per HMC move (default 10)")
+    pt.add_argument("--thin", type=int, default=None, metavar="T", help="keep every T-th sweep (default 1)")
     pt.add_argument("--classifier", default="gated", choices=("gated", "hull"),
                     help="gated: labels only near an enumerated phase, else unclassified; hull: the "
                     "paper's rule, every draw labelled (default: gated)")

@@ -687,6 +687,12 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
             return nested_loss_grad(W, b, nested)
 
     def logdensity_and_grad(q: np.ndarray):
+        # a diverging leapfrog trajectory can leave the floats: such a state has density 0 (and
+        # is rejected), but the loss functions refuse non-finite input, so evaluate it at 0
+        bad = ~np.isfinite(q).all(-1)
+        if bad.any():
+            logp, g = logdensity_and_grad(np.where(bad[..., None], 0.0, q))
+            return np.where(bad, -np.inf, logp), np.where(bad[..., None], 0.0, g)
         W = q[..., :rc].reshape(q.shape[:-1] + (r, c))
         b = q[..., rc:]
         L, gW, gb = loss_grad(W, b)

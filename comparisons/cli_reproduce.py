@@ -17,16 +17,33 @@ from pathlib import Path
 from .config_file import DefaultsHelpFormatter
 from .errors import InputError
 
-#: preset -> (bayes arguments, sgd arguments); ``{c}`` is the number of features
-PRESETS: dict[str, tuple[list[str], list[str]]] = {
-    "quick": (["--preset", "quick"], ["--preset", "paper", "--runs", "32"]),
-    "paper": (["--preset", "paper"], ["--preset", "paper", "--runs", "100"]),
+#: the study over data sets and conventions (paper preset): both named likelihood conventions,
+#: 8 data sets each, and the population loss
+STUDY = ["--datasets", "8", "--conventions", "tempered,gaussian-sigma1", "--population"]
+#: preset -> stage -> its ``tms-phases`` arguments; stages run in this order. ``bayes`` is the NUTS
+#: ladder bridge, ``bayes_pt`` replica exchange on the same data (the second estimator beside it),
+#: ``bayes_study`` replica exchange over many data sets and both conventions
+PRESETS: dict[str, dict[str, list[str]]] = {
+    "quick": {"bayes": ["bayes", "--preset", "quick"],
+              "bayes_pt": ["bayes", "--sampler", "pt", "--preset", "quick"],
+              "sgd": ["sgd", "--preset", "paper", "--runs", "32"]},
+    "paper": {"bayes": ["bayes", "--preset", "paper"],
+              "bayes_pt": ["bayes", "--sampler", "pt", "--preset", "paper"],
+              "bayes_study": ["bayes", "--sampler", "pt", "--preset", "paper", *STUDY],
+              "sgd": ["sgd", "--preset", "paper", "--runs", "100"]},
     # a test-only size: seconds, exercises every stage and every file of the report
-    "tiny": (["--n", "100,200,300", "--chains", "4", "--draws", "30", "--tune", "30", "--backend", "pymc",
-              "--bootstrap", "50", "--cores", "1"],
-             ["--preset", "quick", "--runs", "3", "--epochs", "20", "--checkpoint-every", "5",
-              "--llc-draws", "20", "--llc-chains", "2"]),
+    "tiny": {"bayes": ["bayes", "--n", "100,200,300", "--chains", "4", "--draws", "30", "--tune", "30",
+                       "--backend", "pymc", "--bootstrap", "50", "--cores", "1"],
+             "bayes_pt": ["bayes", "--sampler", "pt", "--n", "100,200,300", "--copies", "2", "--sweeps", "20",
+                          "--warmup", "10", "--bootstrap", "50"],
+             "bayes_study": ["bayes", "--sampler", "pt", "--n", "100,200", "--copies", "2", "--sweeps", "10",
+                             "--warmup", "5", "--bootstrap", "20", "--datasets", "2", "--conventions",
+                             "tempered,gaussian-sigma1", "--population"],
+             "sgd": ["sgd", "--preset", "quick", "--runs", "3", "--epochs", "20", "--checkpoint-every", "5",
+                     "--llc-draws", "20", "--llc-chains", "2"]},
 }
+#: which --skip flag leaves a stage out
+SKIP = {"bayes": "skip_bayes", "bayes_pt": "skip_bayes", "bayes_study": "skip_bayes", "sgd": "skip_sgd"}
 
 
 def _preset(value: str) -> str:
@@ -87,20 +104,23 @@ def _sweep_flags(args: argparse.Namespace) -> list[str]:
 
 
 def engine_arguments(args: argparse.Namespace) -> dict[str, list[str]]:
-    """The exact ``tms-phases bayes`` and ``tms-phases sgd`` argument lists of this run."""
-    bayes, sgd = PRESETS[args.preset]
+    """The exact ``tms-phases`` argument list of each stage of this run (skipped stages left out)."""
     out = Path(args.out)
     common = ["--features", str(args.features), "--seed", str(args.seed)]
     quiet = ["--no-progress"] if args.no_progress else []
     sweep = _sweep_flags(args)
-    return {"bayes": ["bayes", *bayes, *common, "--out", str(out / "bayes"), *quiet, *sweep],
-            "sgd": ["sgd", *sgd, *common, "--out", str(out / "sgd"), *quiet, *sweep]}
+    return {stage: [*argv, *common, "--out", str(out / stage), *quiet,
+                    *(sweep if argv[:3] != ["bayes", "--sampler", "pt"] else [])]
+            for stage, argv in PRESETS[args.preset].items() if not getattr(args, SKIP[stage])}
 
 
 def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
     """``(compute seconds, cached)`` an engine recorded in its folder (None if it recorded none)."""
     try:
         if stage == "bayes":
+            t = json.loads((folder / "timing.json").read_text())
+            return float(t["compute_s"]), bool(t.get("cached"))
+        if stage.startswith("bayes_"):
             t = json.loads((folder / "timing.json").read_text())
             return float(t["compute_s"]), bool(t.get("cached"))
         t = json.loads((folder / "summary.json").read_text()).get("timings_s", {})
@@ -121,10 +141,13 @@ def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str
 
     seconds, parts = 0.0, []
     for stage, argv in engines.items():
-        if getattr(args, f"skip_{stage}"):
-            continue
-        parsed = build_parser(stage).parse_args(argv)
-        if stage == "bayes":
+        parsed = build_parser(argv[0]).parse_args(argv)
+        if stage.startswith("bayes_"):
+            from .jobs.bayes_pt import config_from_args as pt_config, pt_seconds
+
+            config, opts = pt_config(parsed)
+            seconds += pt_seconds(config, opts)
+        elif stage == "bayes":
             from bayes_tms.cli import config_from_args
 
             seconds += bayes_seconds(config_from_args(parsed))
@@ -158,9 +181,7 @@ def run(args: argparse.Namespace) -> int:
               "crossings": crossings(phases, 1e6), "dominant": dominant_intervals(phases, 10, 1e6)}
     write_json(out / "theory" / "theory.json", theory)
     timings["theory"] = time.perf_counter() - t0
-    for stage in ("bayes", "sgd"):
-        if getattr(args, f"skip_{stage}"):
-            continue
+    for stage in engines:
         print(f"== {stage}: tms-phases {' '.join(engines[stage])}", file=sys.stderr)
         t0 = time.perf_counter()
         status = main(engines[stage])
@@ -175,11 +196,12 @@ def run(args: argparse.Namespace) -> int:
             return status
     t0 = time.perf_counter()
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
-              "commands": {k: "tms-phases " + " ".join(v) for k, v in engines.items()
-                           if not getattr(args, f"skip_{k}")}}
-    md, html = write_report(out, args.features, None if args.skip_bayes else out / "bayes",
-                            None if args.skip_sgd else out / "sgd", config, timings,
-                            cached=cached, this_run=this_run)
+              "commands": {k: "tms-phases " + " ".join(v) for k, v in engines.items()}}
+    md, html = write_report(out, args.features, out / "bayes" if "bayes" in engines else None,
+                            out / "sgd" if "sgd" in engines else None, config, timings,
+                            cached=cached, this_run=this_run,
+                            second_bayes_dir=out / "bayes_pt" if "bayes_pt" in engines else None,
+                            study_dir=out / "bayes_study" if "bayes_study" in engines else None)
     timings["report"] = time.perf_counter() - t0
     write_json(out / "reproduce.json", {"config": config, "wall_seconds": timings, "cached": cached,
                                         "this_run_seconds": this_run})

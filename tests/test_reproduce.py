@@ -10,7 +10,8 @@ FILES = ["report.md", "report.html", "reproduce.json", "summary.txt", "phases.pn
          "theory/theory.json", "bayes/occupancy.csv", "bayes/occupancy_raw.csv", "bayes/log_mass.csv",
          "bayes/transitions.json", "bayes/diagnostics.csv", "bayes/occupancy.png", "bayes/posterior_n00100.nc",
          "sgd/trajectory.nc", "sgd/sequences.csv", "sgd/transitions.csv", "sgd/staircase.png",
-         "sgd/plateaus.png"]
+         "sgd/plateaus.png", "bayes_pt/occupancy.csv", "bayes_pt/diagnostics.csv", "bayes_pt/pt_diagnostics.nc",
+         "bayes_study/switches.csv", "bayes_study/switch_summary.csv", "occupancy_compare.csv"]
 
 
 def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, capsys):
@@ -22,7 +23,9 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
     assert "report:" in printed and "theory (c = 6)" in printed
     report = (out / "report.md").read_text()
     for section in ("## Verdicts", "## The phases (theory)", "## Bayesian: posterior phase occupancy",
-                    "## Dynamical: SGD trajectories", "## Bayesian versus dynamical", "## Reproducibility"):
+                    "## Dynamical: SGD trajectories", "## Bayesian versus dynamical", "## Reproducibility",
+                    "## Bayesian: two estimators of the occupancy",
+                    "## Bayesian: the switch over data sets and conventions"):
         assert section in report
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 5
     stamps = {f: (out / f).stat().st_mtime_ns for f in ("bayes/posterior_n00100.nc", "sgd/trajectory.nc")}
@@ -32,7 +35,7 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
     info = json.loads((out / "reproduce.json").read_text())
     assert info["config"]["preset"] == "tiny" and "bayes" in info["wall_seconds"]
     # the cached re-run reports the time the computation took, marked cached
-    assert info["cached"] == ["bayes", "sgd"]
+    assert info["cached"] == ["bayes", "bayes_pt", "bayes_study", "sgd"]
     timing = json.loads((out / "bayes" / "timing.json").read_text())
     assert timing["cached"] and info["wall_seconds"]["bayes"] == timing["compute_s"] > 0
     sgd = json.loads((out / "sgd" / "summary.json").read_text())["timings_s"]

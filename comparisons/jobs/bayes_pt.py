@@ -244,7 +244,8 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
     Returns
     -------
     dict
-        ``{"switches": rows of switches.csv, "summary": rows of switch_summary.csv}``.
+        ``{"switches": rows of switches.csv, "summary": rows of switch_summary.csv, "compute_s":
+        seconds of sampling behind them, "cached": whether every run was reused}``.
     """
     check_positive_int("datasets", datasets, minimum=1)
     unknown = [c for c in conventions if c not in CONVENTIONS]
@@ -258,12 +259,14 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
                                                            seed=child_seed(config.seed, "bayes", "dataset", k))))
         if population:
             runs.append((conv, "population", dataclasses.replace(config, beta=CONVENTIONS[conv], population=True)))
-    rows = []
+    rows, compute, cached = [], 0.0, True
     for i, (conv, ds, cfg) in enumerate(runs):
         folder = out / conv / ("population" if ds == "population" else f"data{int(ds):02d}")
         print(f"[{i + 1}/{len(runs)}] PT {conv} (beta = {cfg.beta:g}), "
               f"{'population loss' if ds == 'population' else f'data set {ds}'} -> {folder}", file=sys.stderr)
         res = run_pt(cfg, folder, rule=rule, bootstrap=bootstrap, progress=progress)
+        compute += res["compute_s"]
+        cached = cached and res["cached"]
         for t in _phase_switches(res["transitions"]):
             rows.append({"convention": conv, "beta": cfg.beta, "dataset": ds, "seed": cfg.seed, "from": t["from"],
                          "to": t["to"], "n": t["n"], "lower": t["lower"], "upper": t["upper"],
@@ -274,7 +277,7 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
     _csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
     if rows:
         save_figure(plot_switches(rows), out / "switches.png")
-    return {"switches": rows, "summary": summary}
+    return {"switches": rows, "summary": summary, "compute_s": compute, "cached": cached}
 
 
 def plot_switches(rows: Sequence[dict]):
@@ -314,8 +317,27 @@ def plot_switches(rows: Sequence[dict]):
     return fig
 
 
-#: preset -> features -> PTConfig fields (the ladders of the NUTS presets; see bayes_tms.config)
-PT_PRESETS = {"quick": dict(copies=8, sweeps=600, warmup=200), "paper": dict(copies=8, sweeps=1500, warmup=300)}
+#: preset -> PTConfig fields. The ladders are the NUTS presets' (bayes_tms.config.PRESETS), so that
+#: both estimators report the same n; the paper ladder starts lower (16, 32, 64), where the
+#: posterior mixes freely. Paper: about 50 round trips per copy at c = 6.
+PT_PRESETS = {"quick": dict(copies=8, sweeps=1000, warmup=300, thin=2),
+              "paper": dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64))}
+#: seconds per leapfrog step of one replica (numpy gradient of the exact one-hot loss, 2 cores)
+PT_REPLICA_STEP_S = 2.5e-5
+
+
+def pt_seconds(config, opts: dict | None = None) -> float:
+    """Rough seconds of a PT job: replicas x (pilot + warm-up + kept sweeps) x mean leapfrog steps.
+
+    Inserted rungs are guessed at half the requested ones again; a study multiplies by its runs.
+    """
+    replicas = config.copies * len(config.ns) * 1.5
+    sweeps = config.warmup + config.sweeps + 2 * (config.pilot_warmup + config.pilot_sweeps)
+    seconds = replicas * sweeps * 0.75 * config.leapfrog * PT_REPLICA_STEP_S
+    opts = opts or {}
+    if opts.get("datasets"):
+        seconds *= len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
+    return seconds
 
 
 def config_from_args(args) -> tuple:
@@ -328,11 +350,13 @@ def config_from_args(args) -> tuple:
     if args.preset is not None:
         if args.preset not in PT_PRESETS or c not in PRESETS.get(args.preset, {}):
             raise InputError(f"--preset: expected quick or paper for c in 4, 5, 6, got {args.preset!r} with c = {c}")
-        fields.update(PT_PRESETS[args.preset], ns=PRESETS[args.preset][c]["ns"])
+        preset = dict(PT_PRESETS[args.preset])
+        extra = preset.pop("extra_ns", ())
+        fields.update(preset, ns=tuple(sorted(set(extra) | set(PRESETS[args.preset][c]["ns"]))))
     elif args.n is None:
         raise InputError("--n: expected a ladder of sample sizes (or a --preset), got none")
     for flag, name in (("n", "ns"), ("copies", "copies"), ("sweeps", "sweeps"), ("warmup", "warmup"),
-                       ("leapfrog", "leapfrog"), ("seed", "seed"), ("beta", "beta"), ("prior_sigma", "prior_sigma"),
+                       ("leapfrog", "leapfrog"), ("thin", "thin"), ("seed", "seed"), ("beta", "beta"), ("prior_sigma", "prior_sigma"),
                        ("hidden", "hidden")):
         if getattr(args, flag, None) is not None:
             fields[name] = getattr(args, flag)
@@ -360,10 +384,18 @@ def config_from_args(args) -> tuple:
 
 def run_cli(args) -> int:
     """``tms-phases bayes --sampler pt``: one run, or a study over data sets; prints a summary."""
+    from ..cost import confirm
+
     config, opts = config_from_args(args)
+    out = check_writable_dir(args.out)
+    runs = (1 if opts["datasets"] is None else
+            len(opts["conventions"]) * (opts["datasets"] + bool(args.population)))
+    confirm(pt_seconds(config, opts), f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
+            f"{config.warmup + config.sweeps} sweeps", getattr(args, "yes", False))
     progress = not args.no_progress
     if opts["datasets"] is None:
-        res = run_pt(config, args.out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
+        res = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
+        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
         print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "
               f"beta = {config.beta:g}{', population loss' if config.population else ''}: "
@@ -375,9 +407,10 @@ def run_cli(args) -> int:
             print(f"  {t['level']} switch {t['from']} -> {t['to']} at n = {t['n']:.0f} "
                   f"[{t['lower']:.0f}, {t['upper']:.0f}]" + (f"; free energy predicts {pred}" if pred else ""))
     else:
-        res = run_pt_study(config, args.out, datasets=opts["datasets"], conventions=opts["conventions"],
+        res = run_pt_study(config, out, datasets=opts["datasets"], conventions=opts["conventions"],
                            population=bool(args.population), rule=opts["rule"], bootstrap=opts["bootstrap"],
                            progress=progress)
+        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         for r in res["summary"]:
             print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f}, "
                   f"sd {r['sd']:.0f} over {r['datasets']} data sets [{r['values']}]; population "
