@@ -9,20 +9,16 @@ between phases, so the occupancy is estimated from many prior-initialised chains
 
 from __future__ import annotations
 
-__all__ = ["sample_posterior", "add_derived", "derived_draws", "run_sweep", "posterior_path", "read_posterior",
-           "check_posterior", "check_complete", "validate_rung", "nested_data", "n_seed",
-           "SamplingIncomplete"]
+__all__ = ["sample_posterior", "add_derived", "derived_draws", "read_posterior", "check_posterior",
+           "check_complete", "nested_data", "n_seed", "SamplingIncomplete"]
 
 import contextlib
-import os
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array
-from comparisons.io import atomic_path
 from comparisons.theory import (classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
                                 is_onehot, onehot_summary, population_loss, sample_inputs)
 
@@ -344,10 +340,6 @@ def check_posterior(idata, config: BayesConfig | None = None, n: int | None = No
     check_finite_array("posterior.W", post["W"].values)
 
 
-def posterior_path(out_dir, n: int) -> Path:
-    return Path(out_dir) / f"posterior_n{int(n):05d}.nc"
-
-
 def read_posterior(path, config: BayesConfig | None = None, n: int | None = None):
     """Read a posterior netCDF file fully into memory and validate it."""
     import arviz as az
@@ -363,137 +355,3 @@ def read_posterior(path, config: BayesConfig | None = None, n: int | None = None
     return idata
 
 
-#: format of a rung's stored result; bump when what :func:`sample_rung` returns changes
-RUNG_FORMAT = 1
-_WORKER_CACHE = _Compiled()  # compiled models reused by the rungs a worker samples
-
-
-def rung_tasks(config: BayesConfig) -> list:
-    """One :class:`comparisons.sweep.Task` per ``n`` of the ladder (keyed by the draws' settings)."""
-    from comparisons.sweep import Task
-
-    base = config.posterior_dict()
-    return [Task(f"bayes n={n}", {**base, "n": int(n)}, seed=config.seed) for n in config.ns]
-
-
-def sample_rung(task, cores: int = 2):
-    """Sample the posterior of one rung; the module-level task function of :func:`run_sweep`.
-
-    ``cores`` (parallel chains) does not change the draws, so it is not part of the task's key.
-    Returns the InferenceData as an ``xarray.DataTree`` (the results store writes it as netCDF).
-    """
-    cfg = dict(task.config)
-    n = cfg.pop("n")
-    config = BayesConfig(**cfg, ns=(n,), cores=cores)
-    x = sample_inputs(n, config.features, config.seed)  # prefix-stable: the first n rows of the stream
-    return sample_posterior(x, config, progress=False, cache=_WORKER_CACHE).to_datatree()
-
-
-def validate_rung(task, tree) -> None:
-    """Task validator of the bayes sweep: a stored rung must hold every chain's finite draws.
-
-    Raises :class:`SamplingIncomplete` naming the rung's ``n`` otherwise, so the sweep runner
-    never stores such a result and recomputes one found in the store.
-    """
-    import arviz as az
-
-    idata = tree if hasattr(tree, "posterior") else az.InferenceData.from_datatree(tree)
-    cfg = task.config
-    check_complete(idata, chains=int(cfg["chains"]), draws=int(cfg["draws"]), n=int(cfg["n"]))
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for name in ("pymc", "pytensor", "nutpie", "numpy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: str = "inline",
-              workers: int | None = None, scheduler=None, retries: int = 2,
-              timing: dict | None = None) -> dict[int, Any]:
-    """Sample every ``n`` of ``config.ns`` through the sweep runner; write ``posterior_nNNNNN.nc``.
-
-    Each rung is one task of :func:`comparisons.sweep.run_sweep`, stored under ``out_dir/tasks``
-    by a hash of its settings and the sampler versions, written atomically. A re-run skips every
-    intact rung, recomputes missing or corrupt ones, and gives the same draws (the seed rule
-    depends on ``n`` only). ``posterior_nNNNNN.nc`` are hard links to the stored results (copies
-    where links are impossible). The default executor is in-process: the NUTS back-ends already
-    run chains in parallel. Returns ``{n: idata}``; raises InputError naming the failed rungs.
-
-    ``posterior_nNNNNN.nc`` files of ``n`` outside this ladder (left by an earlier run with a
-    longer ``--n``) are taken out of the folder so that it describes this ladder only; no draws
-    are lost: a file that is a link to a stored result is unlinked (the result stays in
-    ``out_dir/tasks`` and a re-run with that ``n`` reuses it), any other is moved to
-    ``out_dir/unused/``. ``timing`` (a dict), if given, receives ``compute_s`` (seconds of
-    sampling behind every rung, reused ones included, from the store), ``computed`` and
-    ``cached`` (rung counts).
-    """
-    import shutil
-
-    import arviz as az
-
-    from comparisons.sweep import ResultStore
-    from comparisons.sweep import run_sweep as sweep
-
-    out_dir = Path(out_dir)
-    store = ResultStore(out_dir / "tasks", result_format=RUNG_FORMAT, versions=_versions())
-    import functools
-
-    res = sweep(rung_tasks(config), functools.partial(sample_rung, cores=config.cores), store, executor=executor, workers=workers,
-                scheduler=scheduler, retries=retries, progress=progress, desc="bayes sweep",
-                validate=validate_rung)
-    if timing is not None:
-        timing.update(compute_s=res.total_compute_s, computed=len(res.computed), cached=len(res.reused))
-    if not res.ok:
-        res.exit_status()
-        raise InputError(f"bayes sweep: {len(res.failures)} of {len(res.tasks)} rungs failed "
-                         f"(first: {res.failures[0].error}); finished rungs are kept, re-run to resume")
-    results: dict[int, Any] = {}
-    for n, tree, src in zip(config.ns, res.results, res.paths):
-        dst = posterior_path(out_dir, n)
-        if not (dst.exists() and os.path.samefile(src, dst)):
-            with atomic_path(dst) as tmp:
-                tmp.unlink()
-                try:
-                    os.link(src, tmp)
-                except OSError:
-                    shutil.copyfile(src, tmp)
-        idata = az.InferenceData.from_datatree(tree)
-        post = idata.posterior
-        if post["phase"].dtype.kind not in "US":
-            post["phase"] = post["phase"].astype(str)
-        check_posterior(idata, config, n)
-        results[n] = idata
-    _set_aside_stale(out_dir, config.ns, store)
-    return results
-
-
-def _set_aside_stale(out_dir: Path, ns, store) -> list[Path]:
-    """Take ``posterior_n*.nc`` of rungs outside ``ns`` out of ``out_dir`` (see :func:`run_sweep`)."""
-    import re
-    import sys
-
-    keep = {posterior_path(out_dir, n).name for n in ns}
-    stored = list(store.results_dir.glob("*.nc"))
-    moved = []
-    for path in sorted(Path(out_dir).glob("posterior_n*.nc")):
-        if path.name in keep or not re.fullmatch(r"posterior_n\d+\.nc", path.name):
-            continue
-        if any(os.path.samefile(path, s) for s in stored):
-            path.unlink()
-        else:
-            dst = Path(out_dir) / "unused" / path.name
-            dst.parent.mkdir(exist_ok=True)
-            os.replace(path, dst)
-        moved.append(path)
-    if moved:
-        print(f"note: {len(moved)} posterior file(s) of n outside this ladder "
-              f"({', '.join(p.name for p in moved)}) taken out of {out_dir}; their draws stay in "
-              f"{store.results_dir.parent} (add the n back to --n to restore them)", file=sys.stderr)
-    return moved

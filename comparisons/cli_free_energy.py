@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the SMC ladder, compare, write the files; return the exit status."""
     import numpy as np
 
-    from bayes_tms.pipeline import write_csv
+    from .io import write_csv
     from bayes_tms.smc import smc_task, smc_tasks
 
     from .free_energy_measured import (evidence_table, local_free_energies, measured_crossings,

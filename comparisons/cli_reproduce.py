@@ -148,7 +148,7 @@ def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str
             config, opts = pt_config(parsed)
             seconds += pt_seconds(config, opts)
         elif stage == "bayes":
-            from bayes_tms.cli import config_from_args
+            from .cli_bayes import config_from_args
 
             seconds += bayes_seconds(config_from_args(parsed))
         else:

@@ -1,4 +1,4 @@
-"""Atomic file output shared by the engines and the reports.
+"""Atomic file output of the jobs and the reports (the engines write nothing).
 
 Every file the project writes goes through :func:`atomic_path`: the content is written to a
 temporary file in the same folder and renamed into place, so an interrupted run never leaves a
@@ -7,10 +7,14 @@ half-written result that a later run could mistake for a finished one.
 
 from __future__ import annotations
 
-__all__ = ["atomic_path", "write_json", "write_text", "write_netcdf", "save_figure", "check_writable_dir"]
+__all__ = ["atomic_path", "write_json", "write_text", "write_csv", "write_netcdf", "save_figure",
+           "check_writable_dir"]
 
 import contextlib
+import csv
+import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -96,3 +100,17 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise InputError(f"--out: expected a writable folder, got {str(path)!r} ({exc.strerror})") from None
     return path
+
+
+def write_csv(path, rows, columns) -> Path:
+    """Write ``rows`` (dicts) with ``columns`` to CSV atomically; NaN written as empty.
+
+    Floats are written with 6 significant digits; keys outside ``columns`` are ignored.
+    """
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
+                        (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in r.items()})
+    return write_text(path, buf.getvalue())

@@ -24,7 +24,7 @@ from .analysis import OCCUPANCY_COMPARE_COLUMNS, agreement, long_occupancy, mixi
 from .compare import (bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
                       phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from .io import save_figure, write_text
+from .io import save_figure, write_csv, write_text
 from .theory import dominant_intervals, enumerate_phases
 from .theory.kgons import Phase
 
@@ -212,7 +212,7 @@ def comparison_blocks(out: Path, primary: dict | None, second: dict | None, name
     if not (primary and second):
         return []
     rows = long_occupancy({names[0]: primary["occupancy"], names[1]: second["occupancy"]})
-    _write_rows(out / "occupancy_compare.csv", rows, OCCUPANCY_COMPARE_COLUMNS)
+    write_csv(out / "occupancy_compare.csv", rows, OCCUPANCY_COMPARE_COLUMNS)
     ag = agreement(rows, *names)
     shown = ", ".join(f"n = {n} {p}: {fa:.2f} vs {fb:.2f}" for n, p, fa, fb in ag["disagree"][:8])
     blocks = [Heading("Bayesian: two estimators of the occupancy"),
@@ -259,16 +259,6 @@ def study_blocks(study_dir: Path | None) -> list:
         blocks.append(Figure(png, "switch n per data set (dots with 95% intervals), population loss (star), "
                                   "predictions (green)"))
     return blocks
-
-
-def _write_rows(path: Path, rows: Sequence[Mapping], columns: Sequence[str]) -> Path:
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return write_text(path, buf.getvalue())
 
 
 def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config: Mapping[str, Any],

@@ -30,9 +30,10 @@ import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bayes_tms import preset_config, run_bayes
+from bayes_tms import preset_config
 from bayes_tms.reweight import reweighted_occupancy
-from bayes_tms.sampling import nested_data, read_posterior, posterior_path
+from bayes_tms.sampling import nested_data, read_posterior
+from comparisons.jobs.bayes import posterior_path, run_bayes
 
 TINY = os.environ.get("TMS_NOTEBOOK_SCALE") == "tiny"
 OUT = Path(os.environ.get("TMS_NOTEBOOK_OUT", "runs")) / "notebook-bayes"

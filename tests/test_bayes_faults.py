@@ -16,6 +16,7 @@ from comparisons.sweep import ResultStore, SweepInterrupted
 from comparisons.theory import enumerate_phases
 
 import bayes_tms.sampling as sampling
+import comparisons.jobs.bayes as bayes_job
 from bayes_tms import BayesConfig
 
 CFG = BayesConfig(features=4, ns=(40, 80, 120), chains=4, draws=12, tune=5, cores=1, bootstrap=20)
@@ -62,19 +63,19 @@ def fake(monkeypatch):
 
 
 def _store(out):
-    return ResultStore(out / "tasks", result_format=sampling.RUNG_FORMAT, versions=sampling._versions())
+    return ResultStore(out / "tasks", result_format=bayes_job.RUNG_FORMAT, versions=bayes_job._versions())
 
 
 def test_nan_chains_are_never_stored_and_a_retry_recomputes_them(fake, tmp_path):
     fake.plan = {80: ["nan", "nan", "nan"]}
     with pytest.raises(InputError, match="n=80"):
-        sampling.run_sweep(CFG, tmp_path, progress=False, retries=2)
+        bayes_job.run_sweep(CFG, tmp_path, progress=False, retries=2)
     store = _store(tmp_path)
-    tasks = sampling.rung_tasks(CFG)
+    tasks = bayes_job.rung_tasks(CFG)
     assert [store.is_intact(t) for t in tasks] == [True, False, True]
     assert not (tmp_path / "posterior_n00080.nc").exists()
     fake.calls.clear()
-    res = sampling.run_sweep(CFG, tmp_path, progress=False)
+    res = bayes_job.run_sweep(CFG, tmp_path, progress=False)
     assert fake.calls == [80]  # only the failed rung is sampled again
     assert np.isfinite(res[80].posterior["W"].values).all()
 
@@ -82,7 +83,7 @@ def test_nan_chains_are_never_stored_and_a_retry_recomputes_them(fake, tmp_path)
 @pytest.mark.parametrize("failure", ["nan", "short"])
 def test_one_bad_attempt_is_retried_not_kept(fake, tmp_path, failure):
     fake.plan = {40: [failure]}
-    res = sampling.run_sweep(CFG, tmp_path, progress=False, retries=1)
+    res = bayes_job.run_sweep(CFG, tmp_path, progress=False, retries=1)
     assert fake.calls == [40, 40, 80, 120]
     assert res[40].posterior.sizes["draw"] == CFG.draws
 
@@ -90,13 +91,13 @@ def test_one_bad_attempt_is_retried_not_kept(fake, tmp_path, failure):
 def test_ctrl_c_mid_sweep_stops_at_once_and_the_same_call_resumes(fake, tmp_path):
     fake.plan = {80: ["interrupt"]}
     with pytest.raises(SweepInterrupted):
-        sampling.run_sweep(CFG, tmp_path, progress=False, retries=2)
+        bayes_job.run_sweep(CFG, tmp_path, progress=False, retries=2)
     assert fake.calls == [40, 80]  # no retry of the interrupted rung, no later rung
     store = _store(tmp_path)
-    assert [store.is_intact(t) for t in sampling.rung_tasks(CFG)] == [True, False, False]
+    assert [store.is_intact(t) for t in bayes_job.rung_tasks(CFG)] == [True, False, False]
     assert not (tmp_path / "tasks" / "sweep-store.lock").exists()
     fake.calls.clear()
-    res = sampling.run_sweep(CFG, tmp_path, progress=False)
+    res = bayes_job.run_sweep(CFG, tmp_path, progress=False)
     assert fake.calls == [80, 120]
     assert sorted(res) == [40, 80, 120]
 
@@ -105,13 +106,13 @@ def test_ctrl_c_mid_sweep_stops_at_once_and_the_same_call_resumes(fake, tmp_path
 def test_a_poisoned_stored_rung_is_recomputed_with_a_message_naming_n(fake, tmp_path, capsys, failure):
     """A store written by an older version (NaN chains stored as finished) heals on re-run."""
     store = _store(tmp_path)
-    task = sampling.rung_tasks(CFG)[1]
+    task = bayes_job.rung_tasks(CFG)[1]
     fake.plan = {80: [failure]}
     bad = fake(np.zeros((80, 4)), None, None, None, CFG, None, False, None)
     store.write(task, bad.to_datatree())  # bypasses validation, like the old code did
     assert store.is_intact(task)
     fake.calls.clear()
-    res = sampling.run_sweep(CFG, tmp_path, progress=False)
+    res = bayes_job.run_sweep(CFG, tmp_path, progress=False)
     err = capsys.readouterr().err
     assert "n=80" in err and "recomputing" in err
     assert sorted(fake.calls) == [40, 80, 120]
@@ -171,13 +172,13 @@ def test_cli_ctrl_c_then_the_same_command_resumes(fake, tmp_path, capsys):
 def test_shorter_ladder_takes_stale_posteriors_out_of_the_folder_but_keeps_their_draws(fake, tmp_path, capsys):
     import dataclasses
 
-    sampling.run_sweep(CFG, tmp_path, progress=False)
+    bayes_job.run_sweep(CFG, tmp_path, progress=False)
     assert len(list(tmp_path.glob("posterior_n*.nc"))) == 3
     foreign = tmp_path / "posterior_n00999.nc"  # not a link to the store: moved, not deleted
     foreign.write_bytes(b"draws from somewhere else")
     short = dataclasses.replace(CFG, ns=(40, 80))
     fake.calls.clear()
-    sampling.run_sweep(short, tmp_path, progress=False)
+    bayes_job.run_sweep(short, tmp_path, progress=False)
     err = capsys.readouterr().err
     assert fake.calls == []
     assert sorted(p.name for p in tmp_path.glob("posterior_n*.nc")) == ["posterior_n00040.nc",
@@ -185,8 +186,8 @@ def test_shorter_ladder_takes_stale_posteriors_out_of_the_folder_but_keeps_their
     assert "posterior_n00120.nc" in err and "posterior_n00999.nc" in err
     assert (tmp_path / "unused" / "posterior_n00999.nc").read_bytes() == b"draws from somewhere else"
     store = _store(tmp_path)
-    assert store.is_intact(sampling.rung_tasks(CFG)[2])  # n=120 still in the store
-    sampling.run_sweep(CFG, tmp_path, progress=False)  # the long ladder again: nothing resampled
+    assert store.is_intact(bayes_job.rung_tasks(CFG)[2])  # n=120 still in the store
+    bayes_job.run_sweep(CFG, tmp_path, progress=False)  # the long ladder again: nothing resampled
     assert fake.calls == [] and (tmp_path / "posterior_n00120.nc").exists()
 
 

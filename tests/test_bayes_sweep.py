@@ -10,8 +10,8 @@ from comparisons.cli import main
 from comparisons.errors import InputError
 from comparisons.theory import sample_inputs
 
-from bayes_tms import (BayesConfig, occupancy_table, read_posterior, run_sweep, sample_posterior,
-                       transitions)
+from bayes_tms import BayesConfig, occupancy_table, read_posterior, sample_posterior, transitions
+from comparisons.jobs.bayes import run_sweep
 
 TINY = dict(features=4, ns=(40, 80), chains=2, draws=15, tune=15, cores=1, bootstrap=50)
 

@@ -26,16 +26,14 @@ __all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "run_pt", "run_pt_stu
 
 import dataclasses
 import json
-import math
 import sys
 import time
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import InputError, check_positive_int
-from ..io import atomic_path, check_writable_dir, save_figure, write_json, write_netcdf, write_text
+from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
@@ -51,19 +49,6 @@ OCC_COLUMNS = ["n", "phase", "fraction", "lower", "upper", "chains"]
 DIAG_COLUMNS = ["n", "inserted", "copies", "draws", "rhat_loss", "ess_bulk_loss", "ess_tail_loss",
                 "hmc_accept", "step_size", "swap_accept_next", "round_trips_mean", "round_trips_min",
                 "mixed"]
-
-
-def _csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> Path:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
-                        (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in r.items()})
-    return write_text(path, buf.getvalue())
 
 
 def _diagnostics(posts: dict, diag, beta: float) -> list[dict]:
@@ -115,7 +100,9 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
     from bayes_tms.occupancy import occupancy_table, transitions
     from bayes_tms.plots import plot_occupancy
     from bayes_tms.pt import PTConfig, load_state, resume_tms_pt, sample_tms_pt, save_state
-    from bayes_tms.sampling import derived_draws, posterior_path
+    from bayes_tms.sampling import derived_draws
+
+    from .bayes import posterior_path
 
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
@@ -175,14 +162,14 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
         compute = float(done.get("compute_s", float("nan")))
     raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bootstrap"))
     fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bootstrap"), level="family")
-    _csv(out / "occupancy.csv", raw, OCC_COLUMNS)
-    _csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
+    write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
+    write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
              + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
                            beta=config.beta))
     write_json(out / "transitions.json", trans)
     diag_rows = _diagnostics(posts, diag, config.beta)
-    _csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
+    write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
@@ -272,9 +259,9 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
                          "to": t["to"], "n": t["n"], "lower": t["lower"], "upper": t["upper"],
                          "predicted_n": t.get("predicted_n"), "predicted_n_laplace": t.get("predicted_n_laplace"),
                          "dominance": t.get("dominance", ""), "mixed": res["mixed"]})
-    _csv(out / "switches.csv", rows, SWITCH_COLUMNS)
+    write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)
     summary = switch_summary(rows)
-    _csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
+    write_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
     if rows:
         save_figure(plot_switches(rows), out / "switches.png")
     return {"switches": rows, "summary": summary, "compute_s": compute, "cached": cached}

@@ -1,0 +1,239 @@
+"""The NUTS Bayesian job: the ladder of rungs through the sweep runner, and its files.
+
+Each rung (one ``n``) is one task of :func:`comparisons.sweep.run_sweep`, stored by a hash of
+its settings; :func:`run_bayes` then computes the occupancy (ladder-bridge reweighting and raw
+draw fractions), the transitions with the free-energy predictions at the run's beta, the
+diagnostics and the figure, and writes them into the output folder. The engine
+(:mod:`bayes_tms`) samples and returns labelled data; this module decides what is run and
+where it is stored.
+"""
+
+from __future__ import annotations
+
+__all__ = ["run_bayes", "run_sweep", "rung_tasks", "sample_rung", "validate_rung", "posterior_path",
+           "RUNG_FORMAT"]
+
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bayes_tms.config import BayesConfig
+from bayes_tms.occupancy import diagnostics_table, occupancy_table, transitions
+from bayes_tms.plots import plot_occupancy
+from bayes_tms.reweight import reweighted_occupancy, rung_deltas
+from bayes_tms.sampling import _Compiled, check_complete, check_posterior, nested_data, sample_posterior
+
+from ..errors import InputError
+from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json
+from ..theory import dominant_intervals, enumerate_phases, sample_inputs
+
+
+def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -> dict:
+    """Run the sweep and write every output into ``out_dir``.
+
+    Files: ``posterior_nNNNNN.nc`` per ``n``, ``occupancy.csv`` (``n, phase, fraction, lower,
+    upper, chains``: posterior mass by ladder bridge reweighting, :mod:`bayes_tms.reweight`),
+    ``occupancy_family.csv`` (same, by k-gon family), ``occupancy_raw.csv`` (plain fractions of
+    draws, biased where chains cannot cross between phases), ``log_mass.csv`` (log posterior
+    mass per phase: minus the measured local free energy), ``transitions.json``
+    (dominant-phase changes by phase and by family, each ``{"from", "to", "n", "lower", "upper",
+    "predicted_n", ...}``), ``diagnostics.csv``, ``occupancy.png`` and ``config.json``.
+
+    ``sweep`` keywords (``executor``, ``workers``, ``scheduler``, ``retries``) go to
+    :func:`run_sweep`.
+
+    Returns
+    -------
+    dict
+        ``{"wall_s", "compute_s", "rungs_cached", "rungs", "transitions", "divergences",
+        "draws_total"}``: ``wall_s`` is this call's sampling time, ``compute_s`` the sampling time
+        behind every rung (rungs reused from the store count with the time they took when they
+        were computed). Both go to ``timing.json`` too.
+    """
+    out = check_writable_dir(out_dir)
+    write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash()})
+    t0 = time.perf_counter()
+    timing: dict = {}
+    posts = run_sweep(config, out, progress=progress, timing=timing, **sweep)
+    wall = time.perf_counter() - t0
+    cached = timing.get("cached", 0)
+    write_json(out / "timing.json", {"wall_s": wall, "compute_s": timing.get("compute_s", wall),
+                                     "rungs": len(config.ns), "rungs_cached": cached,
+                                     "cached": cached > 0})
+    # raw: fractions of draws (valid where chains mix); primary: ladder bridge reweighting,
+    # which needs no mixing between phases (bayes_tms.reweight)
+    raw, _ = occupancy_table(posts, B=config.bootstrap, seed=config.seed)
+    x = nested_data(config)
+    cols = ["n", "phase", "fraction", "lower", "upper", "chains"]
+    deltas = rung_deltas(posts, x, config.beta)  # shared by both labelling levels
+    rows, reps, logs = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap, seed=config.seed,
+                                            deltas=deltas)
+    frows, freps, _ = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap,
+                                           seed=config.seed, level="family", deltas=deltas)
+    write_csv(out / "occupancy.csv", rows, cols)
+    write_csv(out / "occupancy_family.csv", frows, cols)
+    write_csv(out / "occupancy_raw.csv", raw, cols)
+    write_csv(out / "log_mass.csv", logs, ["n", "phase", "log_mass", "lower", "upper"])
+    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
+             + transitions(freps, features=config.features, level="family",
+                           prior_sigma=config.prior_sigma, beta=config.beta))
+    write_json(out / "transitions.json", trans)
+    diag = diagnostics_table(posts)
+    write_csv(out / "diagnostics.csv", diag,
+              ["n", "phase", "chains", "draws", "divergences", "mean_tree_depth", "max_tree_depth",
+               "switches", "rhat_loss", "ess_bulk_loss", "ess_tail_loss"])
+    theory = []
+    if config.hidden == 2:
+        theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
+                                    n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma,
+                                    beta=config.beta)
+    refined = [{"from": t["from"], "to": t["to"], "n": t["predicted_n_laplace"]} for t in trans
+               if t["level"] == "phase" and t.get("predicted_n_laplace")]
+    fig = plot_occupancy(rows, features=config.features, theory=theory, raw=raw, refined=refined,
+                         observed=[t for t in trans if t["level"] == "family"])
+    save_figure(fig, out / "occupancy.png")
+    div = sum(r["divergences"] for r in diag if r["phase"] == "all")
+    return {"wall_s": wall, "compute_s": timing.get("compute_s", wall), "rungs_cached": cached,
+            "rungs": len(config.ns), "transitions": trans, "divergences": div,
+            "draws_total": len(config.ns) * config.chains * config.draws}
+
+
+def posterior_path(out_dir, n: int) -> Path:
+    """The file of the posterior at ``n`` in a Bayesian output folder: ``posterior_nNNNNN.nc``."""
+    return Path(out_dir) / f"posterior_n{int(n):05d}.nc"
+
+
+#: format of a rung's stored result; bump when what :func:`sample_rung` returns changes
+RUNG_FORMAT = 1
+_WORKER_CACHE = _Compiled()  # compiled models reused by the rungs a worker samples
+
+
+def rung_tasks(config: BayesConfig) -> list:
+    """One :class:`comparisons.sweep.Task` per ``n`` of the ladder (keyed by the draws' settings)."""
+    from ..sweep import Task
+
+    base = config.posterior_dict()
+    return [Task(f"bayes n={n}", {**base, "n": int(n)}, seed=config.seed) for n in config.ns]
+
+
+def sample_rung(task, cores: int = 2):
+    """Sample the posterior of one rung; the module-level task function of :func:`run_sweep`.
+
+    ``cores`` (parallel chains) does not change the draws, so it is not part of the task's key.
+    Returns the InferenceData as an ``xarray.DataTree`` (the results store writes it as netCDF).
+    """
+    cfg = dict(task.config)
+    n = cfg.pop("n")
+    config = BayesConfig(**cfg, ns=(n,), cores=cores)
+    x = sample_inputs(n, config.features, config.seed)  # prefix-stable: the first n rows of the stream
+    return sample_posterior(x, config, progress=False, cache=_WORKER_CACHE).to_datatree()
+
+
+def validate_rung(task, tree) -> None:
+    """Task validator of the bayes sweep: a stored rung must hold every chain's finite draws.
+
+    Raises :class:`SamplingIncomplete` naming the rung's ``n`` otherwise, so the sweep runner
+    never stores such a result and recomputes one found in the store.
+    """
+    import arviz as az
+
+    idata = tree if hasattr(tree, "posterior") else az.InferenceData.from_datatree(tree)
+    cfg = task.config
+    check_complete(idata, chains=int(cfg["chains"]), draws=int(cfg["draws"]), n=int(cfg["n"]))
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("pymc", "pytensor", "nutpie", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: str = "inline",
+              workers: int | None = None, scheduler=None, retries: int = 2,
+              timing: dict | None = None) -> dict[int, Any]:
+    """Sample every ``n`` of ``config.ns`` through the sweep runner; write ``posterior_nNNNNN.nc``.
+
+    Each rung is one task of :func:`comparisons.sweep.run_sweep`, stored under ``out_dir/tasks``
+    by a hash of its settings and the sampler versions, written atomically. A re-run skips every
+    intact rung, recomputes missing or corrupt ones, and gives the same draws (the seed rule
+    depends on ``n`` only). ``posterior_nNNNNN.nc`` are hard links to the stored results (copies
+    where links are impossible). The default executor is in-process: the NUTS back-ends already
+    run chains in parallel. Returns ``{n: idata}``; raises InputError naming the failed rungs.
+
+    ``posterior_nNNNNN.nc`` files of ``n`` outside this ladder (left by an earlier run with a
+    longer ``--n``) are taken out of the folder so that it describes this ladder only; no draws
+    are lost: a file that is a link to a stored result is unlinked (the result stays in
+    ``out_dir/tasks`` and a re-run with that ``n`` reuses it), any other is moved to
+    ``out_dir/unused/``. ``timing`` (a dict), if given, receives ``compute_s`` (seconds of
+    sampling behind every rung, reused ones included, from the store), ``computed`` and
+    ``cached`` (rung counts).
+    """
+    import shutil
+
+    import arviz as az
+
+    from ..sweep import ResultStore
+    from ..sweep import run_sweep as sweep
+
+    out_dir = Path(out_dir)
+    store = ResultStore(out_dir / "tasks", result_format=RUNG_FORMAT, versions=_versions())
+    res = sweep(rung_tasks(config), functools.partial(sample_rung, cores=config.cores), store, executor=executor, workers=workers,
+                scheduler=scheduler, retries=retries, progress=progress, desc="bayes sweep",
+                validate=validate_rung)
+    if timing is not None:
+        timing.update(compute_s=res.total_compute_s, computed=len(res.computed), cached=len(res.reused))
+    if not res.ok:
+        res.exit_status()
+        raise InputError(f"bayes sweep: {len(res.failures)} of {len(res.tasks)} rungs failed "
+                         f"(first: {res.failures[0].error}); finished rungs are kept, re-run to resume")
+    results: dict[int, Any] = {}
+    for n, tree, src in zip(config.ns, res.results, res.paths):
+        dst = posterior_path(out_dir, n)
+        if not (dst.exists() and os.path.samefile(src, dst)):
+            with atomic_path(dst) as tmp:
+                tmp.unlink()
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    shutil.copyfile(src, tmp)
+        idata = az.InferenceData.from_datatree(tree)
+        post = idata.posterior
+        if post["phase"].dtype.kind not in "US":
+            post["phase"] = post["phase"].astype(str)
+        check_posterior(idata, config, n)
+        results[n] = idata
+    _set_aside_stale(out_dir, config.ns, store)
+    return results
+
+
+def _set_aside_stale(out_dir: Path, ns, store) -> list[Path]:
+    """Take ``posterior_n*.nc`` of rungs outside ``ns`` out of ``out_dir`` (see :func:`run_sweep`)."""
+    import re
+
+    keep = {posterior_path(out_dir, n).name for n in ns}
+    stored = list(store.results_dir.glob("*.nc"))
+    moved = []
+    for path in sorted(Path(out_dir).glob("posterior_n*.nc")):
+        if path.name in keep or not re.fullmatch(r"posterior_n\d+\.nc", path.name):
+            continue
+        if any(os.path.samefile(path, s) for s in stored):
+            path.unlink()
+        else:
+            dst = Path(out_dir) / "unused" / path.name
+            dst.parent.mkdir(exist_ok=True)
+            os.replace(path, dst)
+        moved.append(path)
+    if moved:
+        print(f"note: {len(moved)} posterior file(s) of n outside this ladder "
+              f"({', '.join(p.name for p in moved)}) taken out of {out_dir}; their draws stay in "
+              f"{store.results_dir.parent} (add the n back to --n to restore them)", file=sys.stderr)
+    return moved
