@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--init-k", type=int, default=None, help="k of the k-gon initialisation")
     g.add_argument("--init-length", type=float, default=None,
                    help="polygon length of --init kgon (default: the critical length l*)")
-    g.add_argument("--init-noise", type=float, default=None, help="std of the noise added to the k-gon")
+    g.add_argument("--init-noise", type=float, default=None, help="std of the noise added to --init kgon and paper")
     g.add_argument("--init-scale", type=float, default=None, help="std of the Gaussian initialisation")
     g.add_argument("--shared-data", action="store_true", default=None,
                    help="one training set for all runs (default: one per run)")
