@@ -1,9 +1,10 @@
 """``tms-phases sgd``: train an SGD ensemble, estimate the LLC along it, segment the phases.
 
 Writes into ``--out``: ``trajectory.nc`` (the trajectory Dataset with LLC), ``sequences.csv``,
-``transitions.csv``, ``paths.csv``, ``time_in_phase.csv``, ``summary.json``, ``staircase.png`` and
-``plateaus.png``. Re-running with the same settings reuses an intact ``trajectory.nc`` (training
-and/or LLC are skipped when their configuration hashes match).
+``transitions.csv``, ``paths.csv`` (structural labels), ``paths_by_loss.csv`` (loss-level labels),
+``labelling_comparison.csv`` (paths under both), ``time_in_phase.csv``, ``summary.json``,
+``staircase.png`` and ``plateaus.png``. Re-running with the same settings reuses an intact
+``trajectory.nc`` (training and/or LLC are skipped when their configuration hashes match).
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--n", type=int, default=None, help="training samples per run")
     g.add_argument("--features", type=int, default=None, help="number of features c")
     g.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default=None, help="optimiser")
-    g.add_argument("--init", choices=("kgon", "gaussian"), default=None,
-                   help="initialisation: k-gon + Gaussian noise, or Gaussian with --init-scale")
+    g.add_argument("--init", choices=("kgon", "paper", "gaussian"), default=None,
+                   help="initialisation: kgon (preset default: randomly rotated --init-k-gon + noise), "
+                        "paper (the 4-gon of length 1, all biases 0, + noise), gaussian (--init-scale)")
     g.add_argument("--init-k", type=int, default=None, help="k of the k-gon initialisation")
-    g.add_argument("--init-noise", type=float, default=None, help="std of the noise added to the k-gon")
+    g.add_argument("--init-length", type=float, default=None,
+                   help="polygon length of --init kgon (default: the critical length l*)")
+    g.add_argument("--init-noise", type=float, default=None, help="std of the noise added to --init kgon and paper")
     g.add_argument("--init-scale", type=float, default=None, help="std of the Gaussian initialisation")
     g.add_argument("--shared-data", action="store_true", default=None,
                    help="one training set for all runs (default: one per run)")
@@ -87,7 +91,7 @@ def _configs(args):
     tc = preset(args.preset, runs=args.runs, seed=args.seed, epochs=args.epochs, lr=args.lr,
                 batch_size=args.batch_size, n=args.n, features=args.features,
                 optimizer=args.optimizer, init=args.init, init_k=args.init_k,
-                init_noise=args.init_noise, init_scale=args.init_scale,
+                init_length=args.init_length, init_noise=args.init_noise, init_scale=args.init_scale,
                 shared_data=args.shared_data, checkpoint_every=args.checkpoint_every,
                 log_checkpoints=args.log_checkpoints, dtype=args.dtype, device=args.device,
                 threads=args.threads)
@@ -157,6 +161,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from .config import config_hash
     from .model import resolve_device
+    from .phases import compare_labellings
     from .phases import (count_paper_sequence, label_checkpoints, path_fractions, phase_sequences,
                          plateau_rank_correlation, time_in_phase, transition_counts)
     from .plots import plateau_figure, staircase_figure
@@ -235,6 +240,10 @@ def _run(args: argparse.Namespace) -> int:
     write_text(out / "transitions.csv", transition_counts(seq).to_csv(index=False))
     paths = path_fractions(seq, runs=ds.sizes["run"] - len(diverged))
     write_text(out / "paths.csv", paths.to_csv(index=False))
+    cmp = compare_labellings(ds)
+    write_text(out / "paths_by_loss.csv",
+               path_fractions(phase_sequences(ds, "loss"), runs=ds.sizes["run"]).to_csv(index=False))
+    write_text(out / "labelling_comparison.csv", cmp.paths.to_csv(index=False))
     write_text(out / "time_in_phase.csv", time_in_phase(seq).to_csv(index=False))
     rho, n_plat = plateau_rank_correlation(seq)
     summary = {
@@ -253,6 +262,8 @@ def _run(args: argparse.Namespace) -> int:
         summary["llc_chains_nonfinite"] = int(ds["llc_nonfinite"].sum())
         summary["llc_chains_total"] = int(ds["llc_escaped"].size)
         summary["llc_checkpoints_without_estimate"] = int(ds["llc"].isnull().sum())
+    summary["labelling_agreement"] = {"checkpoints": cmp.checkpoints, "agreement": cmp.agreement,
+                                      "agreement_classified": cmp.agreement_classified}
     write_json(out / "summary.json", summary)
     save_figure(staircase_figure(ds, max_runs=args.plot_runs), out / "staircase.png")
     save_figure(plateau_figure(seq, ds.sizes["feature"]), out / "plateaus.png")

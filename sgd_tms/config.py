@@ -21,7 +21,8 @@ from comparisons.theory import llc_beta
 _OPTIMIZERS = ("sgd", "momentum", "adam")
 #: most training values (data sets x n x features) held in memory: 2**28 float64 = 2 GiB
 MAX_DATA_VALUES = 2**28
-_INITS = ("kgon", "gaussian")
+#: named initialisations (see :class:`TrainConfig` ``init``); the first is the default
+_INITS = ("kgon", "paper", "gaussian")
 
 
 def _pos(name: str, value: float, allow_zero: bool = False) -> float:
@@ -54,13 +55,34 @@ class TrainConfig:
         Momentum coefficient (optimizer "momentum").
     betas : tuple of float
         Adam coefficients.
-    init : {"kgon", "gaussian"}
-        ``kgon``: a regular ``init_k``-gon of unit length and zero bias (the 4-gon is the critical
-        point ``(1, 0)``; for other k the solved ``l*, b*`` when it exists) at a uniformly random
-        rotation, plus ``N(0, init_noise^2)`` on every parameter; ``gaussian``: every parameter
-        ``N(0, init_scale^2)``.
+    init : {"kgon", "paper", "gaussian"}
+        Named initialisation (:func:`sgd_tms.train.initial_parameters`).
+
+        ``kgon`` (default): a regular ``init_k``-gon at its solved critical ``(l*, b*)`` (the
+        4-gon is ``(1, 0)``; with ``init_length`` set, that length and the same ``b*``) in the
+        first ``k`` columns at a uniformly random rotation, the other columns zero with bias 0,
+        plus ``N(0, init_noise^2)`` on every entry of ``W`` and ``b``.
+
+        ``paper``: the paper's start (section 5): the 4-gon of length 1 at angles ``2 pi j / 4``
+        (no rotation) in the first 4 columns, the other columns zero, all biases 0, plus
+        ``N(0, init_noise^2)`` on every entry. It differs from the default ``kgon`` with
+        ``init_k = 4`` only by the random rotation, an exact symmetry of SGD on this model (the
+        loss depends on ``W`` through ``W^T W`` and the noise is isotropic), so the two give the
+        same distribution of trajectories up to rotation (different draws for a given seed).
+        Needs ``init_k = 4``.
+
+        ``gaussian``: every entry of ``W`` and ``b`` i.i.d. ``N(0, init_scale^2)``.
     init_k : int
-    init_noise, init_scale : float
+        ``k`` of the ``kgon`` initialisation.
+    init_length : float or None
+        Polygon length of the ``kgon`` initialisation; None (default) is the solved ``l*``.
+        Only valid with ``init = "kgon"``.
+    init_noise : float
+        Standard deviation of the noise of ``kgon`` and ``paper`` (default 0.01, the paper's).
+    init_scale : float
+        Standard deviation of ``gaussian`` (default 1: a column then has mean length
+        ``sqrt(pi / 2) = 1.25``, the scale of the k-gon lengths ``l* = 1 .. 1.32`` for c = 6,
+        and the biases span the range ``[-l*^2, 1/(2c)]`` where they matter).
     shared_data : bool
         One data set for all runs (drawn from the root seed) instead of one per run.
     checkpoint_every : int
@@ -88,6 +110,7 @@ class TrainConfig:
     betas: tuple = (0.9, 0.999)
     init: str = "kgon"
     init_k: int = 4
+    init_length: float | None = None
     init_noise: float = 0.01
     init_scale: float = 1.0
     shared_data: bool = False
@@ -126,6 +149,14 @@ class TrainConfig:
             raise InputError(f"init_k: expected 2 <= k <= features = {self.features}, got {self.init_k!r}")
         if self.init == "kgon" and self.hidden != 2:
             raise InputError(f"hidden: k-gon initialisation needs hidden = 2, got {self.hidden}")
+        if self.init == "paper" and self.init_k != 4:
+            raise InputError(f"init_k: the paper initialisation is the 4-gon, expected 4, got {self.init_k!r}")
+        if self.init == "paper" and self.hidden != 2:
+            raise InputError(f"hidden: the paper initialisation needs hidden = 2, got {self.hidden}")
+        if self.init_length is not None:
+            if self.init != "kgon":
+                raise InputError(f"init_length: only for init = 'kgon', got init = {self.init!r}")
+            object.__setattr__(self, "init_length", _pos("init_length", self.init_length))
         _pos("init_noise", self.init_noise, allow_zero=True)
         _pos("init_scale", self.init_scale, allow_zero=True)
         check_positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
@@ -155,8 +186,12 @@ class TrainConfig:
         return sorted(epochs)
 
     def to_dict(self) -> dict:
+        """JSON-ready fields; ``init_length`` is left out while None, so that the stored
+        configuration (and :func:`config_hash`) of every earlier trajectory stays the same."""
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
+        if d["init_length"] is None:
+            del d["init_length"]
         return d
 
     @classmethod

@@ -93,24 +93,49 @@ def training_data(config: TrainConfig, run_ids: Sequence[int]) -> np.ndarray:
 
 
 def initial_parameters(config: TrainConfig, run_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Initial ``W[R, r, c]``, ``b[R, c]`` per :class:`TrainConfig` ``init``.
+    """Initial parameters of each run, per the named :class:`TrainConfig` ``init``.
 
+    Parameters
+    ----------
+    config : TrainConfig
+        ``init`` names the scheme (``"kgon"``, ``"paper"``, ``"gaussian"``; described in
+        :class:`TrainConfig`); ``init_k``, ``init_length``, ``init_noise``, ``init_scale`` and
+        ``seed`` parametrise it.
+    run_ids : sequence of int, length R
+        Run ``r`` draws from ``SeedSequence(seed, spawn_key=(r, 1))`` only, so its start does not
+        depend on the other runs.
+
+    Returns
+    -------
+    W : ndarray, shape (R, hidden, features)
+    b : ndarray, shape (R, features)
+
+    Notes
+    -----
     ``kgon``: the regular ``init_k``-gon at its solved ``(l*, b*)`` (lowest-loss root; the 4-gon
-    is ``(1, 0)``) in the first ``k`` columns at a uniform random rotation, the other columns zero
-    with bias 0 (so that ``+`` decorations are reachable), plus ``N(0, init_noise^2)`` noise.
+    is ``(1, 0)``; ``init_length`` replaces ``l*``) in the first ``k`` columns at a uniform random
+    rotation, the other columns zero with bias 0 (so that ``+`` decorations are reachable), plus
+    ``N(0, init_noise^2)`` noise. ``paper``: the same construction for the 4-gon of length 1 and
+    bias 0 without the rotation. ``gaussian``: ``N(0, init_scale^2)`` entries.
     """
     c, r = config.features, config.hidden
+    k = 4 if config.init == "paper" else config.init_k
     if config.init == "kgon":
-        roots = solve_kgon(config.init_k, c)
+        roots = solve_kgon(k, c)
         if not roots:
-            raise InputError(f"init_k: expected k with a regular k-gon critical point in c = {c}, got {config.init_k}")
-        length, bias = min(roots, key=lambda lb: float(population_loss(*kgon_point(config.init_k, c, *lb))))
+            raise InputError(f"init_k: expected k with a regular k-gon critical point in c = {c}, got {k}")
+        length, bias = min(roots, key=lambda lb: float(population_loss(*kgon_point(k, c, *lb))))
+        if config.init_length is not None:
+            length = config.init_length
+    elif config.init == "paper":
+        length, bias = 1.0, 0.0
     Ws, bs = [], []
     for run in run_ids:
         rng = np.random.default_rng(_seq(config.seed, run, 1))
-        if config.init == "kgon":
-            W, b = kgon_point(config.init_k, c, length, bias, rotation=rng.uniform(0, 2 * np.pi))
-            b[config.init_k:] = 0.0
+        if config.init in ("kgon", "paper"):
+            rotation = rng.uniform(0, 2 * np.pi) if config.init == "kgon" else 0.0
+            W, b = kgon_point(k, c, length, bias, rotation=rotation)
+            b[k:] = 0.0
             W = W + config.init_noise * rng.standard_normal(W.shape)
             b = b + config.init_noise * rng.standard_normal(b.shape)
         else:
