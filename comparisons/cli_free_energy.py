@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .io import write_csv
-    from bayes_tms.smc import smc_task, smc_tasks
+    from .jobs.free_energy import smc_task, smc_tasks
 
     from .free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
                                        plot_free_energy)

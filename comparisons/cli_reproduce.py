@@ -152,7 +152,7 @@ def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str
 
             seconds += bayes_seconds(config_from_args(parsed))
         else:
-            from sgd_tms.cli import _configs
+            from .cli_sgd import _configs
 
             seconds += sgd_seconds(*_configs(parsed))
         parts.append(stage)

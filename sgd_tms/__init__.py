@@ -20,7 +20,7 @@ from .phases import (LabellingComparison, Plateau, compare_labellings, count_pap
                      count_subsequence, default_loss_tolerance, label_by_loss, label_checkpoints,
                      loss_levels, path_fractions, phase_sequences, plateau_rank_correlation,
                      segment_run, time_in_phase, transition_counts, transition_matrix)
-from .train import (initial_parameters, llc_config_of, load_trajectory, save_trajectory, train,
+from .train import (initial_parameters, llc_config_of, load_trajectory, train,
                     train_config_of, training_data, validate_trajectory)
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
     "label_by_loss", "label_checkpoints", "llc_config_of", "load_trajectory", "loss_levels",
     "minibatch_loss_and_grad", "momentum", "onehot_loss_and_grad", "onehot_tensors",
     "path_fractions", "phase_sequences", "plateau_rank_correlation", "population_loss",
-    "population_loss_and_grad", "preset", "run_steps", "save_trajectory", "segment_run", "sgd",
+    "population_loss_and_grad", "preset", "run_steps", "segment_run", "sgd",
     "sgld", "sgld_llc", "time_in_phase", "train", "train_config_of", "training_data",
     "transition_counts", "transition_matrix", "validate_trajectory",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 __all__ = ["train", "diverged_runs", "DIVERGENCE_BOUND", "initial_parameters", "training_data", "make_kernel", "validate_trajectory",
            "train_config_of", "llc_config_of",
-           "save_trajectory", "load_trajectory", "threads"]
+           "load_trajectory", "threads"]
 
 import contextlib
 import json
@@ -26,7 +26,6 @@ import torch
 import xarray as xr
 
 from comparisons.errors import InputError
-from comparisons.io import write_netcdf
 from comparisons.theory import kgon_point, population_loss, sample_inputs, solve_kgon
 
 from .config import LLCConfig, TrainConfig, config_hash, package_version
@@ -337,13 +336,8 @@ def llc_config_of(ds: xr.Dataset) -> LLCConfig | None:
     return LLCConfig.from_dict(json.loads(s)) if s else None
 
 
-def save_trajectory(ds: xr.Dataset, path: str | Path) -> Path:
-    """Validate and write atomically to netCDF (h5netcdf)."""
-    return write_netcdf(validate_trajectory(ds), path)
-
-
 def load_trajectory(path: str | Path) -> xr.Dataset:
-    """Read a trajectory written by :func:`save_trajectory` (fully loaded, file closed)."""
+    """Read a trajectory netCDF file (:func:`comparisons.jobs.sgd.save_trajectory`), fully loaded, validated."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"trajectory: expected an existing netCDF file, got {str(path)!r}")

@@ -91,6 +91,17 @@ def project_graph() -> dict[str, set[str]]:
     return graph
 
 
+#: what an engine may import from comparisons: the numpy truth and the error types
+ENGINE_MAY_IMPORT = ("comparisons.theory", "comparisons.errors")
+
+
+def test_engines_import_only_theory_and_errors_from_comparisons():
+    bad = sorted(f"{mod} imports {dep}" for mod, deps in project_graph().items()
+                 if mod.split(".")[0] in ("bayes_tms", "sgd_tms") for dep in deps
+                 if dep.startswith("comparisons") and not dep.startswith(ENGINE_MAY_IMPORT))
+    assert not bad, "\n".join(bad)
+
+
 def test_no_import_cycles():
     graph = project_graph()
     # a package's __init__ re-exporting its modules is not a cycle of the code

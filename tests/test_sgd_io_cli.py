@@ -10,8 +10,9 @@ import xarray as xr
 
 from comparisons.cli import main
 from comparisons.errors import InputError
+from comparisons.jobs.sgd import save_trajectory
 from sgd_tms import (LLCConfig, TrainConfig, estimate_llc, llc_config_of, load_trajectory,
-                     path_fractions, save_trajectory, segment_run, train,
+                     path_fractions, segment_run, train,
                      train_config_of, transition_counts, transition_matrix)
 from sgd_tms.model import resolve_device, resolve_dtype
 

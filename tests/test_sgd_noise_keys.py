@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sgd_tms import LLCConfig, TrainConfig, estimate_llc, train
-from sgd_tms.blocks import assemble, block_tasks, run_block
+from comparisons.jobs.sgd import assemble, block_tasks, run_block
 from sgd_tms.config import config_hash
 from sgd_tms.kernels import KeyedNoise, mix64
 

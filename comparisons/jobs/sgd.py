@@ -1,4 +1,4 @@
-"""The SGD job as a grid of run blocks for :func:`comparisons.sweep.run_sweep`.
+"""The SGD job as a grid of run blocks for :func:`comparisons.sweep.run_sweep`, and its files.
 
 A block trains runs ``lo..hi-1`` of the ensemble (run ``r`` is the same in any block: its data,
 initialisation and minibatch order come from ``SeedSequence(seed, spawn_key=(r, ...))``) and,
@@ -9,15 +9,18 @@ any blocking and any executor give the same results.
 
 from __future__ import annotations
 
-__all__ = ["block_tasks", "run_block", "assemble"]
+__all__ = ["block_tasks", "run_block", "assemble", "save_trajectory", "BLOCK_FORMAT"]
 
 import xarray as xr
 
-from comparisons.sweep import Task, derive_seed
+from pathlib import Path
 
-from .config import LLCConfig, TrainConfig
-from .llc import estimate_llc
-from .train import train
+from sgd_tms.config import LLCConfig, TrainConfig
+from sgd_tms.llc import estimate_llc
+from sgd_tms.train import train, validate_trajectory
+
+from ..io import write_netcdf
+from ..sweep import Task, derive_seed
 
 #: version of what a block returns; bump when its content changes
 #: (2: SGLD noise keyed by (run, step, chain); the diverged and diverged_step variables)
@@ -55,3 +58,9 @@ def assemble(blocks: list[xr.Dataset]) -> xr.Dataset:
     for v in shared:
         out[v] = blocks[0][v]
     return out
+
+
+def save_trajectory(ds: xr.Dataset, path: str | Path) -> Path:
+    """Validate a trajectory Dataset (:func:`sgd_tms.train.validate_trajectory`) and write it
+    atomically to netCDF (h5netcdf); read it back with :func:`sgd_tms.load_trajectory`."""
+    return write_netcdf(validate_trajectory(ds), path)
