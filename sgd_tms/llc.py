@@ -210,7 +210,7 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
             trace[sl] = res.loss_trace.reshape(R, Tc, K, -1)[..., thin_idx]
     if skip.any():
         llc[skip], init[skip], below[skip], trace[skip] = np.nan, np.nan, np.nan, np.nan
-        esc[skip], nonf[skip] = False, False
+        esc[skip], nonf[skip] = False, False  # no chain ran: a diverged checkpoint, not chains gone bad
     valid = ~esc & ~nonf & ~skip[..., None]
     n_valid = valid.sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
