@@ -6,6 +6,8 @@ import pytest
 
 from comparisons.cli import main
 
+pytestmark = pytest.mark.e2e
+
 FILES = ["report.md", "report.html", "reproduce.json", "summary.txt", "phases.png", "comparison.png",
          "theory/theory.json", "bayes/occupancy.csv", "bayes/occupancy_raw.csv", "bayes/log_mass.csv",
          "bayes/transitions.json", "bayes/diagnostics.csv", "bayes/occupancy.png", "bayes/posterior_n00100.nc",

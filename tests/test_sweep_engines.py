@@ -12,6 +12,8 @@ import xarray as xr
 
 from comparisons.cli import main
 
+pytestmark = pytest.mark.e2e
+
 TINY = ["sgd", "--preset", "quick", "--runs", "4", "--epochs", "30", "--checkpoint-every", "10",
         "--llc-draws", "20", "--llc-chains", "2", "--block-runs", "1", "--no-progress"]
 
