@@ -258,6 +258,16 @@ def _strip_data_groups(idata):
     return idata
 
 
+#: how each back-end's randomness derives from the root seed (recorded in every posterior's attrs)
+SEED_RULES = {
+    "pymc": "ss = SeedSequence([seed, n]); chain k starts at a prior draw from default_rng(ss.spawn(chains)[k]); "
+            "pm.sample(random_seed=ss.spawn(chains)[0].spawn(1)[0].generate_state(1)[0]); "
+            "data = sample_inputs(n_max, c, seed)[:n]",
+    "nutpie": "nutpie.sample(seed=SeedSequence([seed, n]).generate_state(1)[0]), prior initialisation "
+              "inside nutpie; data = sample_inputs(n_max, c, seed)[:n]",
+}
+
+
 def derived_draws(W: np.ndarray, b: np.ndarray, x: np.ndarray | None, *, features: int, hidden: int = 2,
                   rule: str = "gated") -> dict[str, np.ndarray]:
     """Per-draw invariants of draws ``W (..., r, c)``, ``b (..., c)``: what a phase reading needs.
@@ -310,8 +320,9 @@ def add_derived(idata, x, config: BayesConfig):
         "draws": int(config.draws), "tune": int(config.tune),
         "target_accept": float(config.target_accept), "package_version": _version(),
         "config_hash": config.hash(), "n_divergent": n_div,
-        "initialisation": "independent prior draws N(0, prior_sigma^2) per chain",
-        "seed_rule": "SeedSequence([seed, n]).spawn(chains); data = sample_inputs(n_max, c, seed)[:n]",
+        "initialisation": "independent prior draws N(0, prior_sigma^2) per chain"
+                          + (" (nutpie's prior initialisation)" if config.backend == "nutpie" else ""),
+        "seed_rule": SEED_RULES[config.backend],
     }
     post.attrs.update(attrs)
     idata.posterior = post
