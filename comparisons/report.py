@@ -29,11 +29,19 @@ from .theory import dominant_intervals, enumerate_phases
 from .theory.kgons import Phase
 
 
+#: columns that hold labels: read as strings, never as numbers (phase "6" stays "6", not 6.0)
+LABEL_COLUMNS = frozenset({"phase", "from", "to", "path", "convention", "dataset", "values", "estimator",
+                           "level", "dominance", "mixed", "all_mixed", "inserted"})
+
+
 def _read_csv(path: Path) -> list[dict]:
+    """Rows of a CSV the engines' jobs wrote: numbers as floats (NaN for empty), labels as strings."""
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
         for k, v in row.items():
+            if k in LABEL_COLUMNS:
+                continue
             try:
                 row[k] = float(v) if v not in ("", None) else float("nan")
             except (TypeError, ValueError):
@@ -47,8 +55,6 @@ def load_bayes(folder: Path) -> dict | None:
     if not (folder / "occupancy.csv").exists():
         return None
     out: dict[str, Any] = {"dir": folder, "occupancy": _read_csv(folder / "occupancy.csv")}
-    for row in out["occupancy"]:
-        row["phase"] = str(row["phase"]).removesuffix(".0")
     tr = folder / "transitions.json"
     out["transitions"] = json.loads(tr.read_text()) if tr.exists() else []
     diag = folder / "diagnostics.csv"
@@ -64,8 +70,6 @@ def load_sgd(folder: Path) -> dict | None:
     if not (folder / "sequences.csv").exists():
         return None
     plateaus = _read_csv(folder / "sequences.csv")
-    for row in plateaus:
-        row["phase"] = str(row["phase"]).removesuffix(".0")
     out: dict[str, Any] = {"dir": folder, "plateaus": plateaus,
                            "runs": len({int(r["run"]) for r in plateaus})}
     for name in ("staircase", "plateaus"):
@@ -247,7 +251,7 @@ def study_blocks(study_dir: Path | None) -> list:
         pop, lap = r.get("population"), r.get("predicted_n_laplace")
         judged = ("-" if not (isinstance(pop, float) and isinstance(lap, float) and np.isfinite([pop, lap]).all())
                   else f"{lap / pop:.2f}")
-        rows.append([r["convention"], r["beta"], f"{r['from']} -> {r['to']}".replace(".0", ""), r["datasets"],
+        rows.append([r["convention"], r["beta"], f"{r['from']} -> {r['to']}", r["datasets"],
                      r["mean"], r["sd"], str(r["values"]), pop, r.get("predicted_n"), lap, judged,
                      "yes" if str(r.get("all_mixed")).lower() in ("true", "1", "1.0") else "no"])
     blocks.append(Table(["convention", "beta", "switch", "data sets", "mean n", "sd", "values", "population",

@@ -178,3 +178,16 @@ def test_occupancy_estimators_side_by_side_and_mixing_flags(tmp_path):
                            {"n": 2, "phase": "5", "rhat_loss": 9.0}]) == ("no", [1])
     assert mixing_verdict([{"n": 1, "mixed": "True"}, {"n": 2, "mixed": "False"}]) == ("no", [2])
     assert mixing_verdict([]) == ("no data", [])
+
+
+def test_phase_labels_stay_strings_through_the_files(tmp_path):
+    from comparisons.report import load_bayes, load_sgd
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "s").mkdir()
+    write_csv(tmp_path / "b" / "occupancy.csv", OCC_ROWS)
+    write_csv(tmp_path / "s" / "sequences.csv", PLATEAUS)
+    occ = load_bayes(tmp_path / "b")["occupancy"]
+    assert {r["phase"] for r in occ} == {"4", "5", "6", "unclassified"}
+    assert all(isinstance(r["n"], float) for r in occ)
+    assert {r["phase"] for r in load_sgd(tmp_path / "s")["plateaus"]} == {"4", "4+", "5", "unclassified"}

@@ -20,7 +20,7 @@ from sgd_tms.llc import estimate_llc
 from sgd_tms.train import train, validate_trajectory
 
 from ..io import write_netcdf
-from ..sweep import Task, derive_seed
+from ..sweep import Task
 
 #: version of what a block returns; bump when its content changes
 #: (2: SGLD noise keyed by (run, step, chain); the diverged and diverged_step variables)
@@ -31,10 +31,12 @@ def block_tasks(tc: TrainConfig, lc: LLCConfig | None, block_runs: int | None = 
     """One task per block of ``block_runs`` runs (default: all runs in one block)."""
     size = block_runs or tc.runs
     tasks = []
-    for i, lo in enumerate(range(0, tc.runs, size)):
+    for lo in range(0, tc.runs, size):
         hi = min(tc.runs, lo + size)
         config = {"train": tc.to_dict(), "llc": None if lc is None else lc.to_dict(), "runs": [lo, hi]}
-        tasks.append(Task(f"sgd runs {lo}-{hi - 1}", config, seed=derive_seed(tc.seed, i)))
+        # every stream of a run is keyed by the root seed and the run id (training) or by (run,
+        # step, chain) (SGLD noise), so the task's seed is the root seed itself
+        tasks.append(Task(f"sgd runs {lo}-{hi - 1}", config, seed=tc.seed))
     return tasks
 
 
