@@ -26,7 +26,7 @@ STUDY = ["--datasets", "8", "--conventions", "tempered,gaussian-sigma1", "--popu
 PRESETS: dict[str, dict[str, list[str]]] = {
     "quick": {"bayes": ["bayes", "--preset", "quick"],
               "bayes_pt": ["bayes", "--sampler", "pt", "--preset", "quick"],
-              "sgd": ["sgd", "--preset", "paper", "--runs", "32"]},
+              "sgd": ["sgd", "--preset", "quick"]},
     "paper": {"bayes": ["bayes", "--preset", "paper"],
               "bayes_pt": ["bayes", "--sampler", "pt", "--preset", "paper"],
               "bayes_study": ["bayes", "--sampler", "pt", "--preset", "paper", *STUDY],
@@ -39,7 +39,7 @@ PRESETS: dict[str, dict[str, list[str]]] = {
              "bayes_study": ["bayes", "--sampler", "pt", "--n", "100,200", "--copies", "2", "--sweeps", "10",
                              "--warmup", "5", "--bootstrap", "20", "--datasets", "2", "--conventions",
                              "tempered,gaussian-sigma1", "--population"],
-             "sgd": ["sgd", "--preset", "quick", "--runs", "3", "--epochs", "20", "--checkpoint-every", "5",
+             "sgd": ["sgd", "--preset", "smoke", "--runs", "3", "--epochs", "20", "--checkpoint-every", "5",
                      "--llc-draws", "20", "--llc-chains", "2"]},
 }
 #: which --skip flag leaves a stage out

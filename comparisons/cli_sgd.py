@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "LLC defaults follow the paper: full-batch localised SGLD, step 1e-3, gamma 1, "
                      "500 draws, beta = 1/log n.")
     g = parser.add_argument_group("ensemble and training")
-    g.add_argument("--runs", type=int, default=None, help="number of SGD runs in the ensemble (preset paper: 100, quick: 8)")
-    g.add_argument("--preset", default="paper", help="starting configuration: 'paper' or 'quick' (small smoke test)")
+    g.add_argument("--runs", type=int, default=None, help="number of SGD runs in the ensemble (preset paper: 100, quick: 32, smoke: 8)")
+    g.add_argument("--preset", default="paper", help="starting configuration: paper (100 runs of the paper protocol), quick (32 runs of it) or "
+                   "smoke (8 short runs at n = 200, seconds)")
     g.add_argument("--seed", type=int, default=None, help="root seed of data, init, minibatch order and SGLD noise")
     g.add_argument("--out", required=True, help="output folder (created; existing results are reused)")
     g.add_argument("--epochs", type=int, default=None, help="training epochs")

@@ -31,7 +31,7 @@ from comparisons.theory import enumerate_phases, laplace_crossing
 from sgd_tms import LLCConfig, estimate_llc, label_checkpoints, phase_sequences, preset, train
 
 TINY = os.environ.get("TMS_NOTEBOOK_SCALE") == "tiny"
-config = preset("quick", runs=3, epochs=20, checkpoint_every=5) if TINY else preset("paper", runs=16)
+config = preset("smoke", runs=3, epochs=20, checkpoint_every=5) if TINY else preset("paper", runs=16)
 llc_config = LLCConfig(chains=2, draws=20) if TINY else LLCConfig()
 ds = train(config)
 ds = estimate_llc(ds, llc_config)

@@ -54,7 +54,7 @@ def flag(base: list[str], name: str, value: str | None) -> list[str]:
 
 BAYES = ["bayes", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--tune", "10",
          "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress", "--out", OUT]
-SGD = ["sgd", "--preset", "quick", "--runs", "2", "--epochs", "5", "--no-progress", "--out", OUT]
+SGD = ["sgd", "--preset", "smoke", "--runs", "2", "--epochs", "5", "--no-progress", "--out", OUT]
 LLC = ["llc", "--features", "4", "--phase", "4", "--n", "1000", "--method", "sgld"]
 FREE = ["free-energy", "--features", "4", "--n", "100,200", "--out", OUT, "--no-progress"]
 REPRO = ["reproduce", "--preset", "tiny", "--out", OUT, "--no-progress"]

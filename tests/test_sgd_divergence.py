@@ -16,7 +16,7 @@ from sgd_tms.train import DIVERGENCE_BOUND, diverged_runs, train
 
 #: 6 Gaussian-initialised runs at lr 1.5: runs 1, 3 and 5 blow up in the first epoch
 MIXED = dict(runs=6, epochs=20, lr=1.5, init="gaussian", init_scale=1.0)
-MIXED_CLI = ["sgd", "--preset", "quick", "--runs", "6", "--epochs", "20", "--lr", "1.5", "--init",
+MIXED_CLI = ["sgd", "--preset", "smoke", "--runs", "6", "--epochs", "20", "--lr", "1.5", "--init",
              "gaussian", "--init-scale", "1", "--llc-draws", "20", "--llc-chains", "2", "--no-progress",
              "--executor", "inline"]
 
@@ -24,7 +24,7 @@ MIXED_CLI = ["sgd", "--preset", "quick", "--runs", "6", "--epochs", "20", "--lr"
 def test_exploding_runs_are_flagged_nan_after_divergence_and_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow warnings spam
-        ds = train(preset("quick", runs=2, epochs=20, lr=10.0))
+        ds = train(preset("smoke", runs=2, epochs=20, lr=10.0))
     assert ds["diverged"].values.tolist() == [True, True]
     step = ds["diverged_step"].values
     assert (step > 0).all()
@@ -37,7 +37,7 @@ def test_exploding_runs_are_flagged_nan_after_divergence_and_silent():
 
 
 def test_diverged_runs_do_not_disturb_the_others():
-    tc = preset("quick", **MIXED)
+    tc = preset("smoke", **MIXED)
     ds = train(tc)
     assert diverged_runs(ds) == [1, 3, 5]
     s = tc.steps_per_epoch  # they blow up in the first epoch
@@ -49,10 +49,10 @@ def test_diverged_runs_do_not_disturb_the_others():
 
 
 def test_analysis_labels_diverged_checkpoints_and_skips_diverged_runs():
-    ds = label_checkpoints(train(preset("quick", **MIXED)))
+    ds = label_checkpoints(train(preset("smoke", **MIXED)))
     assert (ds["phase"].sel(run=1).values[1:] == "diverged").all()
     assert np.isnan(ds["phase_distance"].sel(run=1).values[1:]).all()
-    stable = label_checkpoints(train(preset("quick", runs=2, epochs=20)))  # 4-gon plateaus
+    stable = label_checkpoints(train(preset("smoke", runs=2, epochs=20)))  # 4-gon plateaus
     runs = set(phase_sequences(stable)["run"])
     assert runs
     flagged = stable.assign(diverged=("run", [r in runs for r in stable["run"].values]))
@@ -86,7 +86,7 @@ def test_cli_all_runs_diverged_is_a_one_line_error_and_a_consistent_folder(tmp_p
     out = tmp_path / "s"
     out.mkdir()
     (out / "sequences.csv").write_text("stale table of an earlier run\n")
-    argv = ["sgd", "--out", str(out), "--preset", "quick", "--runs", "2", "--epochs", "20", "--lr", "10",
+    argv = ["sgd", "--out", str(out), "--preset", "smoke", "--runs", "2", "--epochs", "20", "--lr", "10",
             "--no-progress", "--executor", "inline"]
     assert main(argv) == 1
     err = capsys.readouterr().err

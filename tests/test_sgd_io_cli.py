@@ -107,7 +107,7 @@ def test_cli_bad_input_exit_2(argv, tmp_path, capsys):
 
 
 def test_cli_tiny_run_writes_everything(tmp_path, capsys):
-    argv = ["sgd", "--preset", "quick", "--runs", "3", "--epochs", "12", "--n", "100",
+    argv = ["sgd", "--preset", "smoke", "--runs", "3", "--epochs", "12", "--n", "100",
             "--checkpoint-every", "3", "--llc-draws", "15", "--llc-chains", "2", "--seed", "5",
             "--no-progress", "--out", str(tmp_path)]
     assert main(argv) == 0

@@ -227,7 +227,7 @@ def test_bad_init_raises_one_line_input_error(kwargs, match):
 
 
 def test_cli_init_flag_and_labelling_outputs(tmp_path, capsys):
-    argv = ["sgd", "--preset", "quick", "--runs", "2", "--epochs", "6", "--n", "60", "--checkpoint-every", "2",
+    argv = ["sgd", "--preset", "smoke", "--runs", "2", "--epochs", "6", "--n", "60", "--checkpoint-every", "2",
             "--init", "kgon", "--init-length", "0.9", "--no-llc", "--no-progress", "--out", str(tmp_path)]
     assert main(argv) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())

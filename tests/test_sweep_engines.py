@@ -14,7 +14,7 @@ from comparisons.cli import main
 
 pytestmark = pytest.mark.e2e
 
-TINY = ["sgd", "--preset", "quick", "--runs", "4", "--epochs", "30", "--checkpoint-every", "10",
+TINY = ["sgd", "--preset", "smoke", "--runs", "4", "--epochs", "30", "--checkpoint-every", "10",
         "--llc-draws", "20", "--llc-chains", "2", "--block-runs", "1", "--no-progress"]
 
 
@@ -110,7 +110,7 @@ def test_bayes_rungs_corrupt_result_is_recomputed_others_reused(tmp_path):
 @pytest.mark.parametrize("argv, fragment", [
     (BAYES[:4] + ["4"] + BAYES[5:], "n: expected sample sizes >= the number of features c = 6, got 4"),
     (BAYES[:8] + ["0"] + BAYES[9:], "draws: expected an integer >= 1, got 0"),
-    (["sgd", "--preset", "quick", "--n", "3"], "n: expected at least the number of features c = 6"),
+    (["sgd", "--preset", "smoke", "--n", "3"], "n: expected at least the number of features c = 6"),
     (["kgons", "--features", "1"], "--features: expected an integer from 2 to 8"),
 ])
 def test_each_bad_input_gets_its_one_line_message(tmp_path, capsys, argv, fragment):

@@ -186,7 +186,12 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
 
     out_dir = Path(out_dir)
     store = ResultStore(out_dir / "tasks", result_format=RUNG_FORMAT, versions=_versions())
-    res = sweep(rung_tasks(config), functools.partial(sample_rung, cores=config.cores), store, executor=executor, workers=workers,
+    tasks = rung_tasks(config)
+    todo = sum(not store.is_intact(t) for t in tasks)
+    if progress and todo:
+        print(f"sampling {todo} of {len(tasks)} rungs with {config.backend}; the first one also compiles the "
+              "model (about half a minute, once per process)", file=sys.stderr)
+    res = sweep(tasks, functools.partial(sample_rung, cores=config.cores), store, executor=executor, workers=workers,
                 scheduler=scheduler, retries=retries, progress=progress, desc="bayes sweep",
                 validate=validate_rung)
     if timing is not None:
