@@ -13,7 +13,8 @@ Every verdict comes with the numbers it was computed from.
 from __future__ import annotations
 
 __all__ = ["dominant_sequence", "bayes_moves", "sgd_moves", "Verdict", "monotone_verdict",
-           "prediction_verdict", "transition_comparison", "path_distribution", "phase_coordinates"]
+           "prediction_verdict", "transition_comparison", "path_distribution", "phase_coordinates",
+           "learning_coefficients", "llc_scale_table"]
 
 from collections import Counter
 from dataclasses import dataclass
@@ -108,6 +109,48 @@ class Verdict:
 def phase_coordinates(phases: Sequence[Phase], llc: Mapping[str, float] | None = None) -> dict[str, tuple[float, float]]:
     """``label -> (population loss, learning coefficient)`` (theory, or ``llc`` overrides)."""
     return {p.label: (p.loss, effective_llc(p, llc)) for p in phases}
+
+
+def learning_coefficients(phases: Sequence[Phase]) -> dict[str, tuple[float, float, str]]:
+    """``label -> (lambda, se, kind)``: the phase's learning coefficient on one scale.
+
+    ``kind`` is ``"exact"`` (rank/2 where the loss is C^2; se 0) or ``"measured"`` (on the
+    non-C^2 walls: ``Phase.llc_measured`` from the population loss, with its standard error).
+    Wall phases that were never measured are left out: their ``llc_bound`` is a bound, not a
+    coefficient.
+    """
+    out = {}
+    for p in phases:
+        if p.llc is not None:
+            out[p.label] = (float(p.llc), 0.0, "exact")
+        elif getattr(p, "llc_measured", None) is not None:
+            out[p.label] = (float(p.llc_measured), float(p.llc_se or 0.0), "measured")
+    return out
+
+
+def llc_scale_table(phases: Sequence[Phase], plateaus: Sequence[Mapping], n: int | None = None) -> list[dict]:
+    """Per phase seen by SGD: its learning coefficient beside the plateau estimates at the protocol's n.
+
+    Returns rows ``{"phase", "loss", "llc", "llc_se", "kind", "plateaus", "estimate" (median SGLD
+    estimate over the plateaus), "estimate_iqr", "bias" (estimate - llc)}``; the estimate is
+    what SGLD at finite ``n`` reports, the coefficient what it estimates.
+    """
+    coef = learning_coefficients(phases)
+    loss = {p.label: p.loss for p in phases}
+    per: dict[str, list[float]] = {}
+    for r in plateaus:
+        v = r.get("llc", np.nan)
+        if r["phase"] in loss and v is not None and np.isfinite(v):
+            per.setdefault(str(r["phase"]), []).append(float(v))
+    rows = []
+    for label in sorted(per, key=lambda k: -loss[k]):
+        est = np.asarray(per[label])
+        lam, se, kind = coef.get(label, (np.nan, np.nan, "bound only"))
+        q1, q3 = np.quantile(est, [0.25, 0.75])
+        rows.append({"phase": label, "loss": loss[label], "llc": lam, "llc_se": se, "kind": kind,
+                     "plateaus": int(est.size), "estimate": float(np.median(est)),
+                     "estimate_iqr": f"{q1:.2f}-{q3:.2f}", "bias": float(np.median(est) - lam)})
+    return rows
 
 
 def monotone_verdict(process: str, moves: Iterable[tuple[str, str]],

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .analysis import OCCUPANCY_COMPARE_COLUMNS, agreement, long_occupancy, mixing_verdict
-from .compare import (bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
+from .compare import (learning_coefficients, llc_scale_table, bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
                       phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from .io import save_figure, write_csv, write_text
@@ -112,21 +112,25 @@ def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12
 
 def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequence[Mapping],
                     plateaus: Sequence[Mapping], moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
-    """Loss (x) against LLC (y): Bayesian dominant phases, SGD plateaus, and the moves of each."""
+    """Both processes on one LLC scale, and the finite-n bias of the SGLD estimates.
+
+    Left: each phase at ``(L(w*), lambda)`` (``coords``: exact or measured coefficients), the
+    Bayesian dominant phases with their n ranges and the moves of both processes between phases;
+    the SGD plateaus sit at their phase's coordinates, so both processes share one scale. Right:
+    every SGD plateau's SGLD estimate at the protocol's n against its phase's coefficient, with
+    the line ``estimate = coefficient``.
+    """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5.2), gridspec_kw={"width_ratios": [1.5, 1]})
     seen = {s["phase"] for s in bayes_seq} | {str(r["phase"]) for r in plateaus}
+    counts = Counter(str(r["phase"]) for r in plateaus)
     for label, (loss, llc) in coords.items():
         if label in seen:
             ax.plot(loss, llc, "k+", ms=10, zorder=4)
-            ax.annotate(label, (loss, llc), textcoords="offset points", xytext=(7, -13), fontsize=8, zorder=5,
+            ax.annotate(label + (f" ({counts[label]} SGD plateaus)" if counts.get(label) else ""), (loss, llc),
+                        textcoords="offset points", xytext=(7, -13), fontsize=8, zorder=5,
                         bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
-    pl = [(str(r["phase"]), r["loss"], r["llc"]) for r in plateaus if np.isfinite(r.get("llc", np.nan))]
-    for i, name in enumerate(sorted({p for p, _, _ in pl}, key=lambda p: -coords.get(p, (0, 0))[0])):
-        x, y = np.array([(a, b) for p, a, b in pl if p == name]).T
-        ax.scatter(x, y, s=12, alpha=0.5, color=f"C{(i + 1) % 10}", marker="s" if name == "unclassified" else "o",
-                   label=f"SGD plateaus in {name} (measured loss, SGLD LLC)")
     for (a, b), k in Counter((a, b) for _, a, b in moves_sgd).items():
         if a in coords and b in coords:
             ax.annotate("", xy=coords[b], xytext=coords[a], arrowprops=dict(
@@ -143,13 +147,31 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
         if a["phase"] in coords and b["phase"] in coords:
             ax.annotate("", xy=coords[b["phase"]], xytext=coords[a["phase"]],
                         arrowprops=dict(arrowstyle="-|>", color="C0", lw=2.2, shrinkA=6, shrinkB=6))
-    ax.plot([], [], "o", color="C0", label="Bayesian dominant phase (n range), theory coordinates")
-    ax.plot([], [], "k+", label="phase: theory loss and LLC (bound on walls)")
+    ax.plot([], [], "o", color="C0", label="Bayesian dominant phase (n range)")
+    ax.plot([], [], "-", color="C1", label="SGD moves between plateaus (width: count)")
+    ax.plot([], [], "k+", label="phase: loss and learning coefficient")
     ax.set_xlabel("population loss L")
-    ax.set_ylabel("learning coefficient (LLC)")
-    ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing) transitions")
+    ax.set_ylabel("learning coefficient (exact, or measured on walls)")
+    ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing)", fontsize=10)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
+    pl = [(str(r["phase"]), r["llc"]) for r in plateaus
+          if str(r["phase"]) in coords and r.get("llc") is not None and np.isfinite(r["llc"])]
+    rng = np.random.default_rng(0)  # horizontal jitter only, for legibility
+    for i, name in enumerate(sorted({p for p, _ in pl}, key=lambda p: coords[p][1])):
+        y = np.array([v for p, v in pl if p == name])
+        x = coords[name][1] + rng.uniform(-0.08, 0.08, size=y.size)
+        ax2.scatter(x, y, s=12, alpha=0.5, color=f"C{(i + 2) % 10}", label=f"{name}: {y.size} plateaus")
+    if pl:
+        lo = min(min(v for _, v in pl), min(coords[p][1] for p, _ in pl)) - 0.5
+        hi = max(max(v for _, v in pl), max(coords[p][1] for p, _ in pl)) + 0.5
+        ax2.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="estimate = coefficient")
+        ax2.legend(fontsize=7, loc="best")
+    ax2.set_xlabel("phase's learning coefficient")
+    ax2.set_ylabel("SGLD estimate of the plateau at the protocol's n")
+    ax2.set_title("finite-n bias of the SGD plateaus' estimates", fontsize=10)
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -286,6 +308,9 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
                 per.setdefault(r["phase"], []).append(r["llc"])
         sgd_llc = {k: float(np.median(v)) for k, v in per.items()}
     coords = phase_coordinates(phases)
+    # one LLC scale: exact rank/2 where the loss is C^2, measured on the walls (no bounds)
+    coef = learning_coefficients(phases)
+    true_coords = {p.label: (p.loss, coef[p.label][0]) for p in phases if p.label in coef}
     blocks: list = [Heading(f"Phase transitions in the Toy Model of Superposition (c = {c}, r = 2)", 1),
                     Paragraph("Generated by `tms-phases reproduce`. Theory from the closed-form potential; "
                               "Bayesian occupancy from NUTS chains; dynamics from an SGD ensemble with "
@@ -296,11 +321,14 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
     b_moves = bayes_moves(bayes["occupancy"]) if bayes else []
     s_moves = sgd_moves(sgd["plateaus"]) if sgd else []
     if bayes:
-        verdicts.append(monotone_verdict("Bayesian (n increasing)", b_moves, coords))
+        verdicts.append(monotone_verdict("Bayesian (n increasing; the phases' learning coefficients)", b_moves,
+                                         true_coords))
         verdicts.extend(prediction_verdict(bayes["transitions"]))
     if sgd:
-        sgd_coords = {k: (coords[k][0], sgd_llc.get(k, coords[k][1])) for k in coords}
-        verdicts.append(monotone_verdict("SGD (time increasing; measured LLC where available)",
+        verdicts.append(monotone_verdict("SGD (time increasing; the phases' learning coefficients)",
+                                         [(a, b) for _, a, b in s_moves], true_coords))
+        sgd_coords = {k: (coords[k][0], sgd_llc[k]) for k in coords if k in sgd_llc}
+        verdicts.append(monotone_verdict("SGD (time increasing; SGLD plateau estimates at the protocol's n)",
                                          [(a, b) for _, a, b in s_moves], sgd_coords))
     if bayes and sgd:
         only_b = sorted(set(b_moves) - {(a, b) for _, a, b in s_moves})
@@ -384,8 +412,19 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
     # --- the comparison
     blocks.append(Heading("Bayesian versus dynamical"))
     if bayes or sgd:
-        fig = plot_comparison(coords, seq, sgd["plateaus"] if sgd else [], s_moves, out / "comparison.png")
-        blocks.append(Figure(fig, "loss against LLC: Bayesian dominant phases and SGD plateaus"))
+        fig = plot_comparison(true_coords, seq, sgd["plateaus"] if sgd else [], s_moves, out / "comparison.png")
+        blocks.append(Figure(fig, "left: loss against learning coefficient (exact rank/2, or measured on the "
+                                  "non-C^2 walls), the moves of both processes between phases; right: the "
+                                  "SGLD estimate of each SGD plateau at the protocol's n against its phase's "
+                                  "coefficient (the finite-n bias)"))
+        if sgd:
+            scale = llc_scale_table(phases, sgd["plateaus"])
+            blocks.append(Table(["phase", "loss", "learning coefficient", "se", "kind", "SGD plateaus",
+                                 "SGLD estimate (median)", "IQR", "estimate - coefficient"],
+                                [[r["phase"], r["loss"], r["llc"], r["llc_se"], r["kind"], r["plateaus"],
+                                  r["estimate"], r["estimate_iqr"], r["bias"]] for r in scale],
+                                caption="one LLC scale: each phase's learning coefficient beside the SGLD "
+                                        "estimates of the SGD plateaus in it"))
         rows = transition_comparison(bayes["transitions"] if bayes else [], s_moves, sgd["runs"] if sgd else 0)
         blocks.append(Table(["from", "to", "Bayesian n", "interval", "predicted n", "predicted n (O(1))",
                              "SGD count", "SGD runs"],

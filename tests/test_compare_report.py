@@ -191,3 +191,22 @@ def test_phase_labels_stay_strings_through_the_files(tmp_path):
     assert {r["phase"] for r in occ} == {"4", "5", "6", "unclassified"}
     assert all(isinstance(r["n"], float) for r in occ)
     assert {r["phase"] for r in load_sgd(tmp_path / "s")["plateaus"]} == {"4", "4+", "5", "unclassified"}
+
+
+def test_one_llc_scale_exact_or_measured_never_a_bound():
+    from comparisons.compare import learning_coefficients, llc_scale_table
+
+    phases = enumerate_phases(6)
+    coef = learning_coefficients(phases)
+    for p in phases:
+        if p.llc is not None:
+            assert coef[p.label] == (p.llc, 0.0, "exact")
+        elif getattr(p, "llc_measured", None) is not None:
+            assert coef[p.label][2] == "measured" and coef[p.label][0] == p.llc_measured
+        else:
+            assert p.label not in coef  # a bound is not a coefficient
+    rows = llc_scale_table(phases, PLATEAUS)
+    five = next(r for r in rows if r["phase"] == "5")
+    assert five["plateaus"] == 2 and five["estimate"] == pytest.approx(7.05)
+    assert five["bias"] == pytest.approx(7.05 - 7.0) and five["kind"] == "exact"
+    assert [r["phase"] for r in rows] == ["4", "4+", "5"]  # by decreasing loss; unclassified left out
