@@ -194,13 +194,23 @@ def run(args: argparse.Namespace) -> int:
     exact = next(p for p in enumerate_phases(args.features) if p.label == args.phase).llc
     if args.format == "json":
         print(json.dumps({"phase": row["phase"], "n": row["n"], "method": row["method"],
-                          "llc": row["llc"], "se": row["se"], "theory": exact}))
+                          "llc": row["llc"], "se": row["se"], "theory": exact,
+                          "theory_kind": row["theory_kind"], "gamma": row["gamma"], "nbeta": row["nbeta"],
+                          "seed": args.seed, "wall_s": row["wall_s"], "diagnostics": row["diagnostics"],
+                          "regime": row["regime"]}, default=_json_number))
     else:
         th = f"{exact:g}" if exact is not None else f"none (non-C^2; rank/2 bound {row['theory']:g})"
-        print(f"phase {row['phase']} (c = {args.features}), n = {row['n']}, {row['method']}: "
-              f"llc = {row['llc']:.3f} +- {row['se']:.3f}; theory {th}; {row['diagnostic']}; "
-              f"{row['wall_s']:.1f}s")
+        print(f"phase {row['phase']} (c = {args.features}), n = {row['n']}, {row['method']} "
+              f"({row['diagnostics']['backend']}): llc = {row['llc']:.3f} +- {row['se']:.3f}; theory {th}; "
+              f"{row['diagnostic']}; {row['wall_s']:.1f}s")
+        if not row["regime"]["in_validated_regime"]:
+            print(f"caveat: {row['regime']['reason']}")
     return 0
+
+
+def _json_number(value):
+    """numpy scalars as Python numbers for ``json.dumps``."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 add_llc_arguments = add_arguments

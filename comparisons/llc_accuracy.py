@@ -13,7 +13,7 @@ posterior exactly; SGLD (:func:`sgd_tms.calibration.sgld_point_llc`) with
 
 from __future__ import annotations
 
-__all__ = ["METHODS", "DEFAULT_LABELS", "theory_llc", "quadratic_llc", "llc_estimate",
+__all__ = ["METHODS", "DEFAULT_LABELS", "theory_llc", "quadratic_llc", "llc_estimate", "regime",
            "rows_to_csv", "plot_llc_vs_n", "calibration_table", "COLUMNS"]
 
 import csv
@@ -141,10 +141,60 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
         diag = (f"accept={est.accept:.4f} below={est.below_fraction:.3f} "
                 f"distance={est.distance:.3f} escaped={est.escaped}")
     llc = float(est.llc)
+    quad = quadratic_llc(c, label, n, gamma)
     return {"phase": label, "n": n, "method": method, "llc": llc, "se": float(est.se),
-            "theory": theory, "theory_kind": kind, "quadratic": quadratic_llc(c, label, n, gamma),
+            "theory": theory, "theory_kind": kind, "quadratic": quad,
             "rel_error": (llc - theory) / theory if math.isfinite(llc) else math.nan,
-            "gamma": gamma, "nbeta": float(est.nbeta), "wall_s": wall, "diagnostic": diag}
+            "gamma": gamma, "nbeta": float(est.nbeta), "wall_s": wall, "diagnostic": diag,
+            "diagnostics": _diagnostics(est, method), "regime": regime(llc, float(est.se), quad, kind)}
+
+
+#: an estimate within this many standard errors (plus REGIME_REL of the value) of the Gaussian
+#: prediction at its n and gamma is in the regime where the accuracy table's comparison holds
+REGIME_Z = 3.0
+REGIME_REL = 0.05
+
+
+def regime(llc: float, se: float, quadratic: float, theory_kind: str) -> dict:
+    """Is the estimate in the regime where it estimates the phase's learning coefficient?
+
+    :func:`quadratic_llc` is what the estimator gives at this ``n`` and ``gamma`` if the loss
+    were its quadratic (Gaussian) approximation: the accuracy table's estimates converge to the
+    theory exactly as they approach it. An estimate farther than ``REGIME_Z`` SE plus
+    ``REGIME_REL`` of that prediction is outside that regime (non-Gaussian posterior at small
+    ``n beta``, or a chain leaving the basin), and so is any estimate on a non-C^2 wall, where the
+    quadratic model does not apply.
+
+    Returns
+    -------
+    dict
+        ``{"gaussian_prediction", "z", "in_validated_regime", "reason"}``.
+    """
+    if theory_kind != "exact":
+        return {"gaussian_prediction": quadratic, "z": math.nan, "in_validated_regime": False,
+                "reason": "non-C^2 wall: no Gaussian prediction and no exact learning coefficient"}
+    if not (math.isfinite(llc) and math.isfinite(se)):
+        return {"gaussian_prediction": quadratic, "z": math.nan, "in_validated_regime": False,
+                "reason": "no finite estimate"}
+    z = (llc - quadratic) / se if se > 0 else math.inf
+    ok = abs(llc - quadratic) <= REGIME_Z * se + REGIME_REL * abs(quadratic)
+    return {"gaussian_prediction": quadratic, "z": z, "in_validated_regime": bool(ok),
+            "reason": ("" if ok else f"the estimate is {llc - quadratic:+.2f} ({z:+.1f} SE) from the Gaussian "
+                       f"prediction {quadratic:.2f} at this n and gamma: raise n or gamma")}
+
+
+def _diagnostics(est, method: str) -> dict:
+    """The sampler's own diagnostics of one estimate, as JSON-ready scalars."""
+    if method == "nuts":
+        return {"backend": est.backend, "chains": est.chains, "draws": est.draws, "ess": est.ess,
+                "divergences": est.divergences, "failed_chains": est.failed_chains, "restrict": est.restrict,
+                "basin_fraction": est.basin_fraction,
+                "note": ("divergences count every rejected trajectory, including those stopped at the "
+                         "basin wall of the restricted target" if est.restrict else "")}
+    return {"backend": "sgld (torch)", "chains": est.chains, "draws": est.draws, "burn_in": est.burn_in,
+            "step_size": est.step_size, "mala_accept": est.accept, "escaped": est.escaped,
+            "nonfinite": est.nonfinite, "below_start_fraction": est.below_fraction,
+            "mean_distance": est.distance, "max_distance": est.max_distance}
 
 
 def _checked_grid(c: int, labels: Sequence[str] | None, ns: Sequence[int],

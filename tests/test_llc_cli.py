@@ -13,7 +13,12 @@ import pytest
 from comparisons import llc_accuracy
 from comparisons.cli import main
 
-KEYS = {"phase", "n", "method", "llc", "se", "theory"}
+KEYS = {"phase", "n", "method", "llc", "se", "theory", "theory_kind", "gamma", "nbeta", "seed", "wall_s",
+        "diagnostics", "regime"}
+NUTS_DIAGNOSTICS = {"backend", "chains", "draws", "ess", "divergences", "failed_chains", "restrict",
+                    "basin_fraction", "note"}
+SGLD_DIAGNOSTICS = {"backend", "chains", "draws", "burn_in", "step_size", "mala_accept", "escaped", "nonfinite",
+                    "below_start_fraction", "mean_distance", "max_distance"}
 
 
 def test_sgld_json_keys(capsys):
@@ -24,6 +29,10 @@ def test_sgld_json_keys(capsys):
     assert set(out) == KEYS
     assert out["phase"] == "6" and out["n"] == 2000 and out["method"] == "sgld" and out["theory"] == 8.5
     assert out["llc"] > 0 and out["se"] > 0
+    assert set(out["diagnostics"]) == SGLD_DIAGNOSTICS and out["diagnostics"]["chains"] == 4
+    reg = out["regime"]
+    assert set(reg) == {"gaussian_prediction", "z", "in_validated_regime", "reason"}
+    assert reg["gaussian_prediction"] == pytest.approx(llc_accuracy.quadratic_llc(6, "6", 2000, 1.0))
 
 
 def test_theory_is_null_on_a_wall(capsys):
@@ -39,14 +48,23 @@ def test_nuts_json_keys_with_a_stub_sampler(capsys, monkeypatch):
 
     def stub(W0, b0, x, **kw):
         seen.update(kw, n=len(x))
-        return SimpleNamespace(llc=8.4, se=0.1, ess=400.0, nbeta=len(x) / math.log(len(x)), divergences=0)
+        return SimpleNamespace(llc=8.4, se=0.1, ess=400.0, nbeta=len(x) / math.log(len(x)), divergences=3,
+                               backend="nutpie", chains=4, draws=100, failed_chains=1, restrict="basin",
+                               basin_fraction=1.0)
 
     monkeypatch.setattr(bayes_tms, "nuts_llc", stub)
     assert main(["llc", "--phase", "6", "--n", "1000", "--method", "nuts", "--format", "json",
                  "--draws", "100", "--warmup", "50", "--gamma", "10"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == KEYS and out == {"phase": "6", "n": 1000, "method": "nuts", "llc": 8.4, "se": 0.1,
-                                        "theory": 8.5}
+    assert set(out) == KEYS and {k: out[k] for k in ("phase", "n", "method", "llc", "se", "theory")} == {
+        "phase": "6", "n": 1000, "method": "nuts", "llc": 8.4, "se": 0.1, "theory": 8.5}
+    d = out["diagnostics"]
+    assert set(d) == NUTS_DIAGNOSTICS and (d["backend"], d["divergences"], d["failed_chains"]) == ("nutpie", 3, 1)
+    assert "basin wall" in d["note"]
+    # 8.4 +- 0.1 against the Gaussian prediction at n = 1000, gamma = 10: a checked, stated regime
+    q = llc_accuracy.quadratic_llc(6, "6", 1000, 10.0)
+    assert out["regime"]["gaussian_prediction"] == pytest.approx(q)
+    assert out["regime"]["in_validated_regime"] == (abs(8.4 - q) <= 3 * 0.1 + 0.05 * q)
     assert seen["draws"] == 100 and seen["tune"] == 50 and seen["gamma"] == 10.0 and seen["n"] == 1000
 
 
@@ -118,3 +136,12 @@ def test_cli_module_imports_no_engine():
             "print(any(m in sys.modules for m in ('torch', 'pymc', 'sgd_tms', 'bayes_tms')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_regime_flag_known_answers():
+    ok = llc_accuracy.regime(8.45, 0.05, 8.43, "exact")
+    assert ok["in_validated_regime"] and ok["reason"] == ""
+    off = llc_accuracy.regime(9.80, 0.09, 8.04, "exact")  # the small-n case of issue 12: far off
+    assert not off["in_validated_regime"] and "+1.76" in off["reason"] and off["z"] > 19
+    wall = llc_accuracy.regime(4.0, 0.1, 3.5, "bound")
+    assert not wall["in_validated_regime"] and "wall" in wall["reason"]
