@@ -233,10 +233,18 @@ def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
                              else "; NUTS divergences and within-chain phase switches"))]
 
 
-def comparison_blocks(out: Path, primary: dict | None, second: dict | None, names=("pt", "nuts_bridge")) -> list:
+def estimator_name(bayes: Mapping) -> str:
+    """``"pt"`` for a replica-exchange folder (it has ``pt_diagnostics.nc``), else ``"nuts_bridge"``."""
+    return "pt" if (Path(bayes["dir"]) / "pt_diagnostics.nc").exists() else "nuts_bridge"
+
+
+def comparison_blocks(out: Path, primary: dict | None, second: dict | None) -> list:
     """Two occupancy estimators side by side: ``occupancy_compare.csv`` and where they agree."""
     if not (primary and second):
         return []
+    names = (estimator_name(primary), estimator_name(second))
+    if names[0] == names[1]:
+        names = (names[0] + "_1", names[1] + "_2")
     rows = long_occupancy({names[0]: primary["occupancy"], names[1]: second["occupancy"]})
     write_csv(out / "occupancy_compare.csv", rows, OCCUPANCY_COMPARE_COLUMNS)
     ag = agreement(rows, *names)
