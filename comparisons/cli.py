@@ -26,7 +26,8 @@ __all__ = ["main", "SUBCOMMANDS"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kgons": ("comparisons.cli_theory", "table of the k-gon critical points (phases) for c features"),
     "theory": ("comparisons.cli_theory", "free-energy theory: crossings and dominant phase against n"),
-    "bayes": ("comparisons.cli_bayes", "NUTS posterior sweep over a ladder of n and the Bayesian phase occupancy"),
+    "bayes": ("comparisons.cli_bayes", "posterior over a ladder of n (NUTS with the ladder bridge, or replica "
+              "exchange with --sampler pt) and the Bayesian phase occupancy"),
     "sgd": ("comparisons.cli_sgd", "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"),
     "free-energy": ("comparisons.cli_free_energy", "Bayes free energy -log Z_n by SMC and per-phase "
                     "local free energies against the asymptotic formula"),

@@ -82,6 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of the data (sample_inputs) and of the sampler; default 0")
     parser.add_argument("--gamma", type=positive_float_arg("--gamma"), default=1.0,
                         help="localisation strength gamma; default 1")
+    parser.add_argument("--beta", type=positive_float_arg("--beta"), default=None,
+                        help="inverse temperature of the localised posterior; default beta* = 1/log n")
     parser.add_argument("--chains", type=positive_int_arg("--chains"), default=None,
                         help="chains (default NUTS 4, SGLD 32)")
     parser.add_argument("--draws", type=positive_int_arg("--draws"), default=None,
@@ -116,8 +118,11 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
 
 
 def _sampler_kwargs(args) -> dict:
-    return {"seed": args.seed, "gamma": args.gamma, "chains": args.chains, "draws": args.draws,
-            "warmup": args.warmup, "step_size": args.step}
+    kw = {"seed": args.seed, "gamma": args.gamma, "chains": args.chains, "draws": args.draws,
+          "warmup": args.warmup, "step_size": args.step}
+    if args.beta is not None:  # only when given, so that the sweep's task keys stay as they were
+        kw["beta"] = args.beta
+    return kw
 
 
 def run(args: argparse.Namespace) -> int:

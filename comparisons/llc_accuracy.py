@@ -60,14 +60,14 @@ def theory_llc(c: int, label: str) -> tuple[float, str]:
     return (float(p.llc), "exact") if p.llc is not None else (float(p.llc_bound), "bound")
 
 
-def quadratic_llc(c: int, label: str, n: int, gamma: float = 1.0) -> float:
+def quadratic_llc(c: int, label: str, n: int, gamma: float = 1.0, beta: float | None = None) -> float:
     """What the estimator gives at finite ``n`` and ``gamma`` if ``L_n`` were the quadratic
     ``(1/2) dw^T H dw`` of the population Hessian at the phase (a Gaussian target).
 
     Notes
     -----
     Each Hessian eigenvalue ``h > 0`` contributes ``(1/2) n beta h / (n beta h + gamma)``
-    (``beta = 1/log n``), which is ``1/2`` only when ``n beta h >> gamma``: the localisation
+    (``beta = 1/log n`` unless given), which is ``1/2`` only when ``n beta h >> gamma``: the localisation
     bias, always downward. The flat and dead directions contribute 0. This is the part of the
     gap to ``rank/2`` that is explained by ``gamma``; what remains is non-Gaussianity (the
     ReLU kinks, cubic terms) or the posterior leaving the basin.
@@ -78,14 +78,15 @@ def quadratic_llc(c: int, label: str, n: int, gamma: float = 1.0) -> float:
     8.43
     """
     p = _phase(c, label)
-    nbeta = n * llc_beta(check_positive_int("n", n, minimum=2))
+    n = check_positive_int("n", n, minimum=2)
+    nbeta = n * (llc_beta(n) if beta is None else beta)
     h = [float(e) for e in p.hessian_eigenvalues if e > 1e-6]
     return sum(0.5 * nbeta * e / (nbeta * e + gamma) for e in h)
 
 
 def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamma: float = 1.0,
                  chains: int | None = None, draws: int | None = None, warmup: int | None = None,
-                 step_size: float | None = None, progress: bool = False) -> dict:
+                 step_size: float | None = None, progress: bool = False, beta: float | None = None) -> dict:
     """LLC at phase ``label`` from ``n`` samples by ``method``; one table row.
 
     Parameters
@@ -106,6 +107,8 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
         2000 burn-in; ``draws`` counts SGLD steps including the burn-in).
     step_size : float, optional
         SGLD step (default ``STEP_NBETA / (n beta)``); ignored by NUTS.
+    beta : float, optional
+        Inverse temperature of the localised posterior (default ``beta* = 1/log n``).
 
     Returns
     -------
@@ -124,6 +127,8 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
 
         kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("tune", warmup)) if v is not None}
         t0 = time.perf_counter()
+        if beta is not None:
+            kw["nbeta"] = n * beta
         est = nuts_llc(p.W, p.b, x, gamma=gamma, seed=seed, progress=progress, **kw)
         wall = time.perf_counter() - t0
         diag = f"divergences={est.divergences} ess={est.ess:.0f}"
@@ -133,7 +138,7 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
         from sgd_tms.calibration import recommended_config, sgld_point_llc
 
         kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("burn_in", warmup)) if v is not None}
-        cfg = recommended_config(n, gamma=gamma, seed=seed, **kw)
+        cfg = recommended_config(n, gamma=gamma, seed=seed, beta=beta, **kw)
         if step_size is not None:
             cfg = dataclasses.replace(cfg, step_size=step_size)
         est = sgld_point_llc(p.W, p.b, x, cfg, progress=progress)
@@ -141,7 +146,7 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
         diag = (f"accept={est.accept:.4f} below={est.below_fraction:.3f} "
                 f"distance={est.distance:.3f} escaped={est.escaped}")
     llc = float(est.llc)
-    quad = quadratic_llc(c, label, n, gamma)
+    quad = quadratic_llc(c, label, n, gamma, beta)
     return {"phase": label, "n": n, "method": method, "llc": llc, "se": float(est.se),
             "theory": theory, "theory_kind": kind, "quadratic": quad,
             "rel_error": (llc - theory) / theory if math.isfinite(llc) else math.nan,

@@ -50,17 +50,19 @@ STEP_NBETA = 0.1
 
 
 def recommended_config(n: int, *, gamma: float = 1.0, chains: int = 32, draws: int = 8000,
-                       burn_in: int = 2000, seed: int = 0) -> LLCConfig:
+                       burn_in: int = 2000, seed: int = 0, beta: float | None = None) -> LLCConfig:
     """The calibrated SGLD settings for the TMS LLC at sample size ``n``.
 
     Parameters
     ----------
     n : int
-        Sample size (``n >= 2``); ``beta = 1/log n``.
+        Sample size (``n >= 2``).
     gamma : float
         Localisation strength.
     chains, draws, burn_in, seed : int
         Passed to :class:`LLCConfig`.
+    beta : float, optional
+        Inverse temperature (default ``beta* = 1/log n``).
 
     Returns
     -------
@@ -73,8 +75,8 @@ def recommended_config(n: int, *, gamma: float = 1.0, chains: int = 32, draws: i
     the k-gons of c = 6 (measured by :func:`calibration_sweep`); a smaller step only slows mixing.
     """
     n = check_positive_int("n", n, minimum=2)
-    nbeta = n * llc_beta(n)
-    return LLCConfig(step_size=STEP_NBETA / nbeta, gamma=gamma, chains=chains, draws=draws,
+    nbeta = n * (llc_beta(n) if beta is None else beta)
+    return LLCConfig(step_size=STEP_NBETA / nbeta, gamma=gamma, beta=beta, chains=chains, draws=draws,
                      burn_in=burn_in, seed=seed, dtype="float64")
 
 

@@ -145,3 +145,13 @@ def test_regime_flag_known_answers():
     assert not off["in_validated_regime"] and "+1.76" in off["reason"] and off["z"] > 19
     wall = llc_accuracy.regime(4.0, 0.1, 3.5, "bound")
     assert not wall["in_validated_regime"] and "wall" in wall["reason"]
+
+
+def test_beta_flag_sets_n_beta(capsys):
+    rc = main(["llc", "--phase", "6", "--n", "2000", "--method", "sgld", "--beta", "0.5", "--format", "json",
+               "--chains", "2", "--draws", "60", "--warmup", "10"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["nbeta"] == pytest.approx(1000.0)
+    assert out["regime"]["gaussian_prediction"] == pytest.approx(llc_accuracy.quadratic_llc(6, "6", 2000, 1.0, 0.5))
+    assert main(["llc", "--phase", "6", "--n", "2000", "--beta", "0"]) == 2
