@@ -49,11 +49,11 @@ so they add ``O((n beta*)^{-1/2})`` to the estimate, as they should (``lambda`` 
 
 from __future__ import annotations
 
-__all__ = ["LLCEstimate", "nuts_llc", "loss_llc", "nuts_llc_table", "LLC_BACKENDS", "RESTRICTS",
+__all__ = ["LLCEstimate", "nuts_llc", "loss_llc", "LLC_BACKENDS", "RESTRICTS",
            "basin_roles", "in_basin"]
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -558,57 +558,3 @@ def loss_llc(loss_fn: Callable, w0, *, n: int, gamma: float = 1.0, nbeta: float 
     return _estimate(prepared, backend, n=n, nbeta=nb, gamma=gamma, loss_at_center=loss0,
                      chains=chains, draws=draws, tune=tune, ss=ss, progress=progress,
                      target_accept=_accept(target_accept), cores=cores or min(chains, 2))
-
-
-def nuts_llc_table(points: Sequence, ns: Iterable[int], *, features: int | None = None,
-                   data_seed: int = 0, seed: int = 0, progress: bool = False, **kwargs) -> list[dict]:
-    """NUTS-LLC at several centres and sample sizes (rows of an accuracy table).
-
-    Parameters
-    ----------
-    points : sequence of Phase or of (label, W0, b0)
-        Centres ``w*``; a :class:`comparisons.theory.Phase` also supplies the theory
-        (``llc``, or ``llc_bound`` on a non-C^2 wall).
-    ns : iterable of int
-        Sample sizes; data set ``n`` is ``sample_inputs(n_max, c, data_seed)[:n]`` (nested).
-    features : int, optional
-        ``c`` (default: the columns of the first centre).
-    data_seed, seed : int
-        Data stream seed; sampler root seed (the run at ``(point i, n)`` uses
-        ``SeedSequence([seed, i, n])``).
-    **kwargs
-        Passed to :func:`nuts_llc` (``gamma``, ``chains``, ``draws``, ``tune``, ``backend``...).
-
-    Returns
-    -------
-    list of dict
-        ``{phase, n, llc, se, ess, theory, theory_kind, nbeta, gamma, divergences, ...}``.
-    """
-    from tqdm.auto import tqdm
-
-    from comparisons.theory import sample_inputs
-
-    ns = sorted(check_positive_int("n", v, minimum=2) for v in ns)
-    if not ns:
-        raise InputError("ns: expected at least one sample size, got none")
-    items = []
-    for p in points:
-        if hasattr(p, "W") and hasattr(p, "label"):
-            th, kind = (p.llc, "llc") if p.llc is not None else (p.llc_bound, "llc_bound")
-            items.append((p.label, np.asarray(p.W), np.asarray(p.b), th, kind))
-        else:
-            label, W0, b0 = p
-            items.append((str(label), np.asarray(W0, float), np.asarray(b0, float), None, ""))
-    if not items:
-        raise InputError("points: expected at least one centre, got none")
-    c = features or items[0][1].shape[1]
-    x_all = sample_inputs(max(ns), c, data_seed)
-    rows = []
-    bar = tqdm(total=len(items) * len(ns), desc="nuts llc", disable=not progress)
-    for i, (label, W0, b0, th, kind) in enumerate(items):
-        for n in ns:
-            est = nuts_llc(W0, b0, x_all[:n], seed=np.random.SeedSequence([seed, i, n]), **kwargs)
-            rows.append({"phase": label, "n": n, **est.to_dict(), "theory": th, "theory_kind": kind})
-            bar.update(1)
-    bar.close()
-    return rows
