@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from .config_file import float_list_arg, positive_float_arg, positive_int_arg
@@ -193,7 +194,13 @@ def run(args: argparse.Namespace) -> int:
 
     confirm(llc_seconds([{"method": args.method, **_sampler_kwargs(args)}]), "one LLC estimate",
             getattr(args, "yes", False))
-    row = acc.llc_estimate(args.features, args.phase, args.n, args.method, **_sampler_kwargs(args))
+    progress = not getattr(args, "no_progress", False)
+    if progress:
+        print(f"estimating the LLC of {args.phase} at n = {args.n} by {args.method}"
+              + (" (the model is compiled first: about 10-30 s)" if args.method == "nuts" else ""),
+              file=sys.stderr, flush=True)
+    row = acc.llc_estimate(args.features, args.phase, args.n, args.method, progress=progress,
+                           **_sampler_kwargs(args))
     from .theory import enumerate_phases
 
     exact = next(p for p in enumerate_phases(args.features) if p.label == args.phase).llc

@@ -196,7 +196,7 @@ def _diagnostics(est, method: str) -> dict:
                 "basin_fraction": est.basin_fraction,
                 "note": ("divergences count every rejected trajectory, including those stopped at the "
                          "basin wall of the restricted target" if est.restrict else "")}
-    return {"backend": "sgld (torch)", "chains": est.chains, "draws": est.draws, "burn_in": est.burn_in,
+    return {"backend": "torch", "chains": est.chains, "draws": est.draws, "burn_in": est.burn_in,
             "step_size": est.step_size, "mala_accept": est.accept, "escaped": est.escaped,
             "nonfinite": est.nonfinite, "below_start_fraction": est.below_fraction,
             "mean_distance": est.distance, "max_distance": est.max_distance}
