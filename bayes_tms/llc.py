@@ -110,6 +110,10 @@ class LLCEstimate:
         below ``1/STUCK_STEP_RATIO`` of the median over chains (such a chain barely moves, so its
         mean loss sits near ``w*`` or wherever it started; seen at n >= 1e5). Failures are data:
         counted here, never averaged in.
+    wall_rejections : int
+        Of the ``divergences``, those whose trajectory ended outside the basin of ``w*``: the
+        restricted target's wall (``-inf``) stopped them, not a numerical instability (nutpie,
+        restricted target only; 0 without the restriction; -1 where not known, i.e. PyMC).
     """
 
     llc: float
@@ -128,6 +132,7 @@ class LLCEstimate:
     restrict: str | None = None
     basin_fraction: float = float("nan")
     failed_chains: int = 0
+    wall_rejections: int = -1
 
     def to_dict(self) -> dict:
         """JSON-ready summary (everything but the trace)."""
@@ -135,7 +140,8 @@ class LLCEstimate:
                 "gamma": self.gamma, "chains": self.chains, "draws": self.draws,
                 "loss_at_center": self.loss_at_center, "mean_loss": self.mean_loss,
                 "divergences": self.divergences, "backend": self.backend, "restrict": self.restrict,
-                "basin_fraction": self.basin_fraction, "failed_chains": self.failed_chains}
+                "basin_fraction": self.basin_fraction, "failed_chains": self.failed_chains,
+                "wall_rejections": self.wall_rejections}
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -360,12 +366,14 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
     init = None if backend != "nutpie" else np.zeros(prepared.n_dim)
     idata = _run_nuts(prepared, backend, draws=draws, tune=tune, chains=chains, cores=cores,
                       seed=int(ss.generate_state(1)[0]), target_accept=target_accept,
-                      progress=progress, init_mean=init)
+                      progress=progress, init_mean=init,
+                      store_divergences=backend == "nutpie" and basin is not None)
     loss = np.asarray(idata.posterior["loss"].transpose("chain", "draw").values, dtype=float)
     trace = xr.DataArray(loss, dims=("chain", "draw"), name="empirical_loss",
                          attrs={"n": n, "nbeta": nbeta, "gamma": gamma})
     stats = idata.sample_stats
     div = int(stats["diverging"].sum()) if "diverging" in stats else -1
+    wall = _wall_rejections(prepared, stats, basin) if basin is not None else 0
     frac = float("nan")
     if basin is not None:  # (W0, b0, roles): fraction of draws inside the basin of w*
         W0, b0, roles = basin
@@ -381,7 +389,7 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
     loss = loss[keep]
     if loss.size == 0:
         return LLCEstimate(np.nan, np.nan, 0.0, n, nbeta, gamma, chains, draws, loss_at_center,
-                           np.nan, div, trace, backend, restrict, frac, failed)
+                           np.nan, div, trace, backend, restrict, frac, failed, wall)
     mean = float(loss.mean())
     sd = float(loss.std(ddof=1)) if loss.size > 1 else np.nan
     if loss.shape[1] >= 4:
@@ -393,7 +401,26 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
                        nbeta=nbeta, gamma=gamma, chains=chains, draws=draws,
                        loss_at_center=float(loss_at_center), mean_loss=mean, divergences=div,
                        trace=trace, backend=backend, restrict=restrict, basin_fraction=frac,
-                       failed_chains=failed)
+                       failed_chains=failed, wall_rejections=wall)
+
+
+def _wall_rejections(prepared, stats, basin) -> int:
+    """Divergent transitions that ended outside the basin (nutpie's ``divergence_end``); -1 if unknown."""
+    if "divergence_end" not in stats or not hasattr(prepared, "shape_info"):
+        return -1
+    names, slices, shapes = prepared.shape_info
+    if not {"dW", "db"} <= set(names):
+        return -1
+    div = np.asarray(stats["diverging"].values, dtype=bool)
+    if not div.any():
+        return 0
+    ends = np.asarray(stats["divergence_end"].values, dtype=float)[div]  # (k, n_dim)
+    W0, b0, roles = basin
+    parts = {nm: ends[:, sl].reshape((-1,) + tuple(int(v) for v in shp))
+             for nm, sl, shp in zip(names, slices, shapes)}
+    with np.errstate(invalid="ignore"):
+        inside = in_basin(W0 + parts["dW"], b0 + parts["db"], roles) & np.isfinite(ends).all(-1)
+    return int((~inside).sum())
 
 
 # -- public --------------------------------------------------------------------------------------

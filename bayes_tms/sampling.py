@@ -220,18 +220,23 @@ def _sample_nutpie(x, kind, key, data, config, ss, progress, cache):
 
 
 def _run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores: int, seed: int,
-              target_accept: float, progress: bool, initvals=None, init_mean=None):
+              target_accept: float, progress: bool, initvals=None, init_mean=None,
+              store_divergences: bool = False):
     """The one call of ``pm.sample`` / ``nutpie.sample`` in the project.
 
     ``model`` is a ``pymc.Model`` (``backend="pymc"``; started at ``initvals`` or at the model's
     initial point, no jitter) or a compiled nutpie model with its data set (``backend="nutpie"``).
     ``init_mean`` (nutpie): every chain starts at this unconstrained point.
+    ``store_divergences`` (nutpie): record where each divergent trajectory ended
+    (``sample_stats.divergence_end``).
     Returns the raw InferenceData (no warm-up groups for nutpie).
     """
     if backend == "nutpie":
         import nutpie
 
         extra = {} if init_mean is None else {"init_mean": np.asarray(init_mean, dtype=float)}
+        if store_divergences:
+            extra["store_divergences"] = True
         with _interrupt_guard():
             return nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores,
                                  seed=int(seed), progress_bar=progress, save_warmup=False,

@@ -131,7 +131,9 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
             kw["nbeta"] = n * beta
         est = nuts_llc(p.W, p.b, x, gamma=gamma, seed=seed, progress=progress, **kw)
         wall = time.perf_counter() - t0
-        diag = f"divergences={est.divergences} ess={est.ess:.0f}"
+        wall = getattr(est, "wall_rejections", -1)
+        diag = (f"divergences={est.divergences}" + (f" (basin wall {wall})" if wall >= 0 else "")
+                + f" ess={est.ess:.0f}")
     else:
         import dataclasses
 
@@ -191,11 +193,15 @@ def regime(llc: float, se: float, quadratic: float, theory_kind: str) -> dict:
 def _diagnostics(est, method: str) -> dict:
     """The sampler's own diagnostics of one estimate, as JSON-ready scalars."""
     if method == "nuts":
+        wall = getattr(est, "wall_rejections", -1)
         return {"backend": est.backend, "chains": est.chains, "draws": est.draws, "ess": est.ess,
-                "divergences": est.divergences, "failed_chains": est.failed_chains, "restrict": est.restrict,
+                "divergences": est.divergences, "wall_rejections": wall,
+                "numerical_divergences": est.divergences - wall if wall >= 0 else -1,
+                "failed_chains": est.failed_chains, "restrict": est.restrict,
                 "basin_fraction": est.basin_fraction,
-                "note": ("divergences count every rejected trajectory, including those stopped at the "
-                         "basin wall of the restricted target" if est.restrict else "")}
+                "note": ("" if not est.restrict else
+                         "wall_rejections: divergent trajectories that ended outside the basin (the "
+                         "restricted target's wall stopped them); -1 where the back-end cannot tell")}
     return {"backend": "torch", "chains": est.chains, "draws": est.draws, "burn_in": est.burn_in,
             "step_size": est.step_size, "mala_accept": est.accept, "escaped": est.escaped,
             "nonfinite": est.nonfinite, "below_start_fraction": est.below_fraction,

@@ -178,3 +178,25 @@ def test_restricted_nuts_llc_within_five_percent_of_theory_at_n_1e5(label):
     est = nuts_llc(p.W, p.b, sample_inputs(100_000, 6, 0), gamma=10.0, chains=6, draws=1000, tune=1000, seed=0)
     assert est.basin_fraction == 1.0 and est.chains - est.failed_chains >= 3
     assert abs(est.llc - p.llc) < max(0.05 * p.llc, 3 * est.se)
+
+
+def test_wall_rejections_are_divergences_that_end_outside_the_basin():
+    from types import SimpleNamespace
+
+    import xarray as xr
+
+    from bayes_tms.llc import _wall_rejections, basin_roles
+    from comparisons.theory import enumerate_phases
+
+    six = next(p for p in enumerate_phases(6) if p.label == "6")
+    roles = basin_roles(six.W, six.b)
+    prepared = SimpleNamespace(shape_info=(["dW", "db"], [slice(0, 12), slice(12, 18)],
+                                           [np.array([2, 6]), np.array([6])]))
+    inside = np.zeros(18)                      # at w* itself
+    outside = np.zeros(18)
+    outside[12] = -10.0                        # b_0 far below -|W_0|^2: a firing column switched off
+    ends = np.stack([inside, outside, inside])[None]  # (chain=1, draw=3, 18)
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.array([[True, True, False]])),
+                        "divergence_end": (("chain", "draw", "dim"), ends)})
+    assert _wall_rejections(prepared, stats, (six.W, six.b, roles)) == 1
+    assert _wall_rejections(SimpleNamespace(), stats, (six.W, six.b, roles)) == -1  # PyMC: unknown

@@ -15,8 +15,8 @@ from comparisons.cli import main
 
 KEYS = {"phase", "n", "method", "llc", "se", "theory", "theory_kind", "gamma", "nbeta", "seed", "wall_s",
         "diagnostics", "regime"}
-NUTS_DIAGNOSTICS = {"backend", "chains", "draws", "ess", "divergences", "failed_chains", "restrict",
-                    "basin_fraction", "note"}
+NUTS_DIAGNOSTICS = {"backend", "chains", "draws", "ess", "divergences", "wall_rejections",
+                    "numerical_divergences", "failed_chains", "restrict", "basin_fraction", "note"}
 SGLD_DIAGNOSTICS = {"backend", "chains", "draws", "burn_in", "step_size", "mala_accept", "escaped", "nonfinite",
                     "below_start_fraction", "mean_distance", "max_distance"}
 
@@ -50,7 +50,7 @@ def test_nuts_json_keys_with_a_stub_sampler(capsys, monkeypatch):
         seen.update(kw, n=len(x))
         return SimpleNamespace(llc=8.4, se=0.1, ess=400.0, nbeta=len(x) / math.log(len(x)), divergences=3,
                                backend="nutpie", chains=4, draws=100, failed_chains=1, restrict="basin",
-                               basin_fraction=1.0)
+                               basin_fraction=1.0, wall_rejections=2)
 
     monkeypatch.setattr(bayes_tms, "nuts_llc", stub)
     assert main(["llc", "--phase", "6", "--n", "1000", "--method", "nuts", "--format", "json",
@@ -60,7 +60,7 @@ def test_nuts_json_keys_with_a_stub_sampler(capsys, monkeypatch):
         "phase": "6", "n": 1000, "method": "nuts", "llc": 8.4, "se": 0.1, "theory": 8.5}
     d = out["diagnostics"]
     assert set(d) == NUTS_DIAGNOSTICS and (d["backend"], d["divergences"], d["failed_chains"]) == ("nutpie", 3, 1)
-    assert "basin wall" in d["note"]
+    assert (d["wall_rejections"], d["numerical_divergences"]) == (2, 1) and "basin" in d["note"]
     # 8.4 +- 0.1 against the Gaussian prediction at n = 1000, gamma = 10: a checked, stated regime
     q = llc_accuracy.quadratic_llc(6, "6", 1000, 10.0)
     assert out["regime"]["gaussian_prediction"] == pytest.approx(q)
