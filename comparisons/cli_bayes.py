@@ -127,11 +127,12 @@ def run(args: argparse.Namespace) -> int:
     kw = sweep_kwargs(args)
     kw.pop("progress")
     from .cost import bayes_seconds, confirm
-    from .io import check_writable_dir
+    from .io import check_out_path, check_writable_dir
 
-    check_writable_dir(args.out)
+    check_out_path(args.out)
     confirm(bayes_seconds(config), f"{len(config.ns)} n x {config.chains} chains x "
             f"{config.draws + config.tune} steps ({config.backend})", getattr(args, "yes", False))
+    check_writable_dir(args.out)  # after the estimate: a refused run leaves no folder behind
     summary = run_bayes(config, args.out, progress=not args.no_progress, **kw)
     cached = (f" ({summary['rungs_cached']} of {summary['rungs']} rungs cached; sampling all of them "
               f"took {summary['compute_s']:.1f} s)" if summary.get("rungs_cached") else "")

@@ -95,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
     if list(args.n) != sorted(set(args.n)):
         raise InputError(f"--n: expected increasing distinct sample sizes, got {', '.join(map(str, args.n))}")
     bridge = _read_bayes_dir(args.bayes_dir, args) if args.bayes_dir else []
+    from .cost import confirm, smc_seconds
+    from .io import check_out_path
+
+    check_out_path(args.out)
+    confirm(smc_seconds(len(args.n), args.particles, args.runs, args.mutation_steps),
+            f"{len(args.n)} n x {args.runs} SMC runs x {args.particles} particles", getattr(args, "yes", False))
     out = check_writable_dir(args.out)
     ns = sorted(args.n)
     phases = enumerate_phases(args.features)

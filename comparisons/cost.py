@@ -10,6 +10,8 @@ bayes                          ``len(ns) * chains * (draws + tune) * NUTS_STEP_S
                                min(cores, chains)``
 sgd training                   ``epochs * steps_per_epoch * (SGD_STEP_S + runs * SGD_RUN_STEP_S)``
 sgd LLC                        ``runs * checkpoints * chains * draws * SGLD_DRAW_S``
+free-energy (SMC)              ``len(ns) * runs * SMC_STAGES * mutation_steps * particles *
+                               SMC_PARTICLE_STEP_S``
 llc (per phase x n x method)   NUTS: ``chains * (draws + warmup) * LLC_NUTS_STEP_S``;
                                SGLD: ``chains * draws * SGLD_DRAW_S``
 =============================  ==============================================================
@@ -17,7 +19,8 @@ llc (per phase x n x method)   NUTS: ``chains * (draws + warmup) * LLC_NUTS_STEP
 
 from __future__ import annotations
 
-__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "sgd_seconds", "llc_seconds", "format_duration", "confirm"]
+__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "sgd_seconds", "llc_seconds", "smc_seconds", "format_duration",
+           "confirm"]
 
 import sys
 from typing import Any, Iterable, TextIO
@@ -71,6 +74,17 @@ def llc_seconds(tasks: Iterable[Any]) -> float:
         else:
             total += chains * draws * SGLD_DRAW_S
     return total
+
+
+#: seconds per MH mutation step of one SMC particle, and the usual number of tempering stages
+SMC_PARTICLE_STEP_S = 2e-5
+SMC_STAGES = 15
+
+
+def smc_seconds(ns: int, particles: int, runs: int, mutation_steps: int) -> float:
+    """Estimated seconds of the SMC free-energy ladder: ``ns`` sample sizes x ``runs`` runs, each
+    ``SMC_STAGES`` tempering stages of ``mutation_steps`` MH steps of every particle."""
+    return ns * runs * SMC_STAGES * mutation_steps * particles * SMC_PARTICLE_STEP_S
 
 
 def format_duration(seconds: float) -> str:

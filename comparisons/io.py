@@ -8,7 +8,7 @@ half-written result that a later run could mistake for a finished one.
 from __future__ import annotations
 
 __all__ = ["atomic_path", "write_json", "write_text", "write_csv", "write_netcdf", "save_figure",
-           "check_writable_dir"]
+           "check_out_path", "check_writable_dir"]
 
 import contextlib
 import csv
@@ -85,14 +85,27 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     return path
 
 
+def check_out_path(path: str | os.PathLike) -> Path:
+    """Check an output folder path without creating anything, else InputError.
+
+    Refused: an empty path (``Path("")`` would silently mean the current folder) and a path that
+    exists but is not a folder. Used before a run's cost is confirmed, so that a refused run
+    leaves nothing behind; :func:`check_writable_dir` then creates it.
+    """
+    if isinstance(path, str) and not path.strip():
+        raise InputError(f"--out: expected a folder path, got {path!r}")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out: expected a writable folder, got {str(path)!r} (File exists)")
+    return path
+
+
 def check_writable_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` if needed and check that files can be written there, else InputError.
 
     An empty path is refused (``Path("")`` would silently mean the current folder).
     """
-    if isinstance(path, str) and not path.strip():
-        raise InputError(f"--out: expected a folder path, got {path!r}")
-    path = Path(path)
+    path = check_out_path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path):

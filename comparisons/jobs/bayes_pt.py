@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError, check_positive_int
-from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
+from ..io import atomic_path, check_out_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
@@ -374,11 +374,12 @@ def run_cli(args) -> int:
     from ..cost import confirm
 
     config, opts = config_from_args(args)
-    out = check_writable_dir(args.out)
+    check_out_path(args.out)
     runs = (1 if opts["datasets"] is None else
             len(opts["conventions"]) * (opts["datasets"] + bool(args.population)))
     confirm(pt_seconds(config, opts), f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
             f"{config.warmup + config.sweeps} sweeps", getattr(args, "yes", False))
+    out = check_writable_dir(args.out)  # after the estimate: a refused run leaves no folder behind
     progress = not args.no_progress
     if opts["datasets"] is None:
         res = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
