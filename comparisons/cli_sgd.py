@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .io import check_writable_dir, save_figure, write_json, write_text
+    from .io import check_out_path, check_writable_dir, save_figure, write_json, write_text
 
     from .errors import InputError
 
@@ -172,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
 
     tc, lc = _configs(args)
     resolve_device(tc.device)
-    out = check_writable_dir(args.out)
+    out = check_out_path(args.out)  # created below, once the run is confirmed or reused
     path = out / "trajectory.nc"
     progress = not args.no_progress
     timings: dict[str, float] = {}
@@ -199,6 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         confirm(sgd_seconds(tc, lc), f"{tc.runs} runs x {tc.epochs} epochs"
                 + ("" if lc is None else f" and the LLC at {len(tc.checkpoint_epochs())} checkpoints"),
                 getattr(args, "yes", False))
+        check_writable_dir(out)
         store = ResultStore(out / "tasks", result_format=BLOCK_FORMAT, versions={"torch": torch.__version__})
         print(f"training {tc.runs} runs x {tc.epochs} epochs" + ("" if lc is None else " and their LLC")
               + f" in {len(tasks)} task(s) ...", file=sys.stderr)
@@ -215,6 +216,7 @@ def _run(args: argparse.Namespace) -> int:
         ds.attrs["compute_s"] = res.total_compute_s
         save_trajectory(ds, path)
     else:
+        check_writable_dir(out)
         print("reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
         if "compute_s" in ds.attrs:
             timings["train_and_llc_s"] = float(ds.attrs["compute_s"])
