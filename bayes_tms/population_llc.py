@@ -45,7 +45,8 @@ from __future__ import annotations
 
 __all__ = ["LossTarget", "tms_target", "toy_target", "toy_exact_lambda", "TOYS", "nuts_lambda",
            "lambda_curve", "extrapolate", "volume_scaling", "neighbourhood_search",
-           "measure_phase", "measure_phase_llcs", "DEFAULT_M_GRID"]
+           "measure_phase", "measure_phase_llcs", "DEFAULT_M_GRID", "MEASURE_DEFAULTS",
+           "plot_lambda_curves", "table_path"]
 
 import math
 import time
@@ -606,6 +607,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     point, volume repeat ``j`` ``[seed, 1000 + j]``, search ``[seed, 2000]``.
     """
     t0 = time.perf_counter()
+    ms = tuple(ms)
     search_res = neighbourhood_search(target, rng=np.random.default_rng([seed, 2000]), **(search or {}))
     curve = lambda_curve(target, ms, seed=seed, **(nuts or {}))
     lam = [r["llc"] for r in curve]
@@ -627,24 +629,127 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
             "exact": target.exact, "seed": seed, "wall_s": time.perf_counter() - t0}
 
 
+#: settings of the shipped tables (``comparisons/theory/data/llc_measured_c*.json``)
+MEASURE_DEFAULTS: dict = {
+    "ms": (1e4, 1e5, 1e6, 1e7, 1e8),
+    "nuts": {"chains": 2, "draws": 400, "tune": 300},
+    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 15, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
+    "volume_repeats": 3,
+    "search": {"starts": 200, "iters": 300, "radii": (0.01, 0.05, 0.2, 0.5)},
+}
+
+
+def table_path(c: int) -> "Path":
+    """Path of the shipped table for ``c`` features (``comparisons/theory/data``)."""
+    from comparisons.theory.kgons import measured_llc_path
+
+    return measured_llc_path(c)
+
+
 def measure_phase_llcs(c: int, labels: Sequence[str], *, seed: int = 0, progress: bool = True,
-                       **kwargs) -> list[dict]:
-    """:func:`measure_phase` for the phases ``labels`` of ``enumerate_phases(c)``; records with ``phase``."""
+                       out=None, command: str = "", **kwargs) -> dict:
+    """:func:`measure_phase` for the phases ``labels`` of ``enumerate_phases(c)``: the table.
+
+    Parameters
+    ----------
+    c : int
+        Features.
+    labels : sequence of str
+        Phase labels (measured in this order).
+    seed : int
+        Root seed (the same for every phase: each phase's runs use ``[seed, ...]``).
+    progress : bool
+        Print one line per phase.
+    out : path-like, optional
+        JSON file rewritten after every phase (a partial table survives an interruption).
+    command : str
+        The command line that produced the table (recorded).
+    **kwargs
+        Override :data:`MEASURE_DEFAULTS` (``ms``, ``nuts``, ``volume``, ``volume_repeats``, ``search``).
+
+    Returns
+    -------
+    dict
+        ``{c, seed, command, settings, phases: [record...]}``; each record has ``phase``,
+        ``llc_measured``, ``llc_se``, ``method``, ``m_grid``, the curve, the volume cross-check and
+        the neighbourhood search.
+    """
+    import json
+    from pathlib import Path
+
     from comparisons.theory import enumerate_phases
 
+    settings = {**MEASURE_DEFAULTS, **kwargs}
     phases = {p.label: p for p in enumerate_phases(c)}
     missing = [lab for lab in labels if lab not in phases]
     if missing:
         raise InputError(f"labels: expected phases of c = {c} ({', '.join(phases)}), got {', '.join(missing)}")
-    out = []
+    table = {"c": c, "seed": seed, "command": command, "settings": _jsonable(settings),
+             "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX},
+             "phases": []}
     for lab in labels:
         p = phases[lab]
-        rec = measure_phase(tms_target(p.W, p.b, exact=p.llc), seed=seed, **kwargs)
+        rec = measure_phase(tms_target(p.W, p.b, exact=p.llc), seed=seed, **settings)
         rec = {"phase": lab, "c": c, "llc_exact": p.llc, "llc_bound": p.llc_bound, **rec}
-        out.append(rec)
+        table["phases"].append(_jsonable(rec))
+        if out is not None:
+            Path(out).write_text(json.dumps(table, indent=1) + "\n")
         if progress:
             print(f"{lab:>6}: nuts {rec['llc_measured']:.3f} +- {rec['llc_se']:.3f}  "
                   f"(1/log m: {rec['fit_alt']['llc']:.3f})  volume {rec['volume_llc']:.3f} +- "
                   f"{rec['volume_se']:.3f}  exact {p.llc}  bound {p.llc_bound}  "
                   f"search {rec['neighbourhood']['min_excess']:.2e}  {rec['wall_s']:.0f}s", flush=True)
-    return out
+    return table
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def plot_lambda_curves(table: dict, path) -> None:
+    """Convergence figure: ``lambda(m)`` against ``m`` with the fitted extrapolation, per phase."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = table["phases"]
+    ncol = min(3, len(recs)) or 1
+    nrow = -(-len(recs) // ncol) or 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    for ax, rec in zip(axes.ravel(), recs):
+        m = np.array([r["m"] for r in rec["curve"]])
+        lam = np.array([r["llc"] for r in rec["curve"]], dtype=float)
+        se = np.array([r["se"] for r in rec["curve"]], dtype=float)
+        ax.errorbar(m, lam, yerr=se, fmt="o", ms=4, label="NUTS lambda(m)")
+        grid = np.logspace(np.log10(m.min()), np.log10(m.max()) + 0.5, 100)
+        for key, style in (("fit", "-"), ("fit_alt", ":")):
+            f = rec[key]
+            ax.plot(grid, f["llc"] + f["slope"] * FITS[f["form"]](grid), style,
+                    label=f"{f['form']}: {f['llc']:.2f}±{f['se']:.2f}")
+        ax.axhline(rec["volume_llc"], color="C3", lw=0.8, ls="--",
+                   label=f"volume: {rec['volume_llc']:.2f}±{rec['volume_se']:.2f}")
+        if rec.get("llc_exact") is not None:
+            ax.axhline(rec["llc_exact"], color="k", lw=0.8, label=f"exact {rec['llc_exact']:g}")
+        else:
+            ax.axhline(rec["llc_bound"], color="0.5", lw=0.8, ls="-.", label=f"rank/2 bound {rec['llc_bound']:g}")
+        ax.set_xscale("log")
+        ax.set_title(f"{rec['phase']} (c = {rec['c']})")
+        ax.set_xlabel("m = n beta")
+        ax.set_ylabel("E[m (L - L*)]")
+        ax.legend(fontsize=6)
+    for ax in axes.ravel()[len(recs):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

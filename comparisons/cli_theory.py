@@ -10,6 +10,7 @@ import math
 
 from .errors import InputError
 from .theory import crossings, dominant_intervals, enumerate_phases
+from .theory.kgons import measured_llc_overrides
 
 FORMATS_KGONS = ("table", "json", "csv")
 FORMATS_THEORY = ("table", "json")
@@ -65,7 +66,7 @@ def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
 add_arguments = add_kgons_arguments
 
 _COLUMNS = ["label", "k", "sigma", "phi", "length", "bias", "loss", "prior_term", "llc", "grad_norm",
-            "hessian_rank"]
+            "hessian_rank", "llc_measured", "llc_se"]
 
 
 def _rows(c: int) -> list[dict]:
@@ -101,7 +102,8 @@ def run_kgons(args: argparse.Namespace) -> int:
         print(buf.getvalue(), end="")
     else:
         print(f"k-gon critical points of the TMS potential, r = 2, c = {args.features} "
-              f"(loss = population loss L; H = 3cL; llc '-' where L is not C^2: see llc_bound)")
+              f"(loss = population loss L; H = 3cL; llc '-' where L is not C^2: see llc_bound; "
+              f"llc_measured: exact population loss, NUTS extrapolated, see llc_method)")
         print(_table(rows, _COLUMNS + ["llc_bound", "on_wall"]))
     return 0
 
@@ -124,18 +126,24 @@ def _laplace_crossings(phases, n_max: float) -> list[dict]:
 
 def run_theory(args: argparse.Namespace) -> int:
     phases = enumerate_phases(args.features)
-    cross = crossings(phases, n_max=args.n_max)
-    dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max)
+    measured = measured_llc_overrides(phases)  # only where the exact llc is missing
+    cross = crossings(phases, n_max=args.n_max, llc=measured)
+    dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max, llc=measured)
     lap = _laplace_crossings(phases, args.n_max) if args.laplace else None
     if args.format == "json":
-        out = {"features": args.features, "phases": _rows(args.features), "crossings": cross, "dominant": dom}
+        out = {"features": args.features, "phases": _rows(args.features), "crossings": cross, "dominant": dom,
+               "llc_used": {p.label: {"llc": measured.get(p.label, p.llc if p.llc is not None else p.llc_bound),
+                                      "source": "exact" if p.llc is not None else
+                                      "measured" if p.label in measured else "bound"} for p in phases}}
         if lap is not None:
             out["laplace_crossings"] = lap
         print(json.dumps(out, indent=2))
         return 0
     print(f"Free energy F_n = n L + llc log n + |w*|^2/2 (prior N(0,1), beta = 1), c = {args.features}")
-    print("llc: theory where L is C^2 at the phase, else the Hessian-rank bound (marked *)\n")
-    print(_table([{"phase": p.label, "loss": p.loss, "llc": p.llc if p.llc is not None else f"{p.llc_bound:g}*",
+    print("llc: theory where L is C^2 at the phase, else measured on the population loss (marked m, "
+          f"{len(measured)} phases), else the Hessian-rank bound (marked *)\n")
+    print(_table([{"phase": p.label, "loss": p.loss, "llc": p.llc if p.llc is not None else
+                   f"{measured[p.label]:.3f}m" if p.label in measured else f"{p.llc_bound:g}*",
                    "prior_term": p.prior_term} for p in phases], ["phase", "loss", "llc", "prior_term"]))
     print(f"\nDominant phase as n grows from 10 to {args.n_max:g}:")
     print(_table(dom, ["n_from", "n_to", "phase"]))
