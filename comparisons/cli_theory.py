@@ -93,10 +93,10 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 def run_kgons(args: argparse.Namespace) -> int:
     rows = _rows(args.features)
     if args.format == "json":
-        print(json.dumps([{k: r[k] for k in _COLUMNS} for r in rows], indent=2))
+        print(json.dumps([{k: r[k] for k in _COLUMNS + ["llc_method"]} for r in rows], indent=2))
     elif args.format == "csv":
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=_COLUMNS + ["llc_bound", "on_wall"], extrasaction="ignore")
+        w = csv.DictWriter(buf, fieldnames=_COLUMNS + ["llc_bound", "on_wall", "llc_method"], extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
         print(buf.getvalue(), end="")

@@ -157,3 +157,24 @@ def test_regular_phase_5_measured_within_two_percent():
     assert abs(rec["llc_measured"] - 7.0) < max(3 * rec["llc_se"], 0.02 * 7.0) + 0.05
     assert abs(rec["volume_llc"] - 7.0) < 0.04 * 7.0
     assert rec["neighbourhood"]["min_excess"] > -1e-9
+
+
+def test_cli_shows_measured_values(capsys):
+    from comparisons.cli import main
+
+    table = _table()
+    measured = {r["phase"]: r["llc_measured"] for r in table["phases"]}
+    assert main(["kgons", "-c", "6", "--format", "json"]) == 0
+    rows = {r["label"]: r for r in json.loads(capsys.readouterr().out)}
+    for label, value in measured.items():
+        assert rows[label]["llc_measured"] == value and rows[label]["llc_method"]
+    assert rows["3+++"]["llc_measured"] is None or "3+++" in measured
+    assert main(["theory", "-c", "6", "--format", "json"]) == 0
+    used = json.loads(capsys.readouterr().out)["llc_used"]
+    for label, value in measured.items():
+        if rows[label]["llc"] is None:
+            assert used[label] == {"llc": value, "source": "measured"}
+        else:
+            assert used[label]["source"] == "exact"
+    assert main(["theory", "-c", "6"]) == 0
+    assert "measured on the population loss (marked m" in capsys.readouterr().out
