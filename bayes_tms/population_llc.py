@@ -661,7 +661,9 @@ def measure_phase_llcs(c: int, labels: Sequence[str], *, seed: int = 0, progress
     progress : bool
         Print one line per phase.
     out : path-like, optional
-        JSON file rewritten after every phase (a partial table survives an interruption).
+        JSON file rewritten after every phase (a partial table survives an interruption). When it
+        already holds a table of the same ``c``, seed and settings, its records are kept and only
+        the missing labels are measured (resume, or add phases to a shipped table).
     command : str
         The command line that produced the table (recorded).
     **kwargs
@@ -687,7 +689,19 @@ def measure_phase_llcs(c: int, labels: Sequence[str], *, seed: int = 0, progress
     table = {"c": c, "seed": seed, "command": command, "settings": _jsonable(settings),
              "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX},
              "phases": []}
+    done: dict[str, dict] = {}
+    if out is not None and Path(out).is_file():
+        old = json.loads(Path(out).read_text())
+        if (old.get("c"), old.get("seed"), old.get("settings"), old.get("defaults")) == (
+                c, seed, table["settings"], table["defaults"]):
+            done = {r["phase"]: r for r in old.get("phases", [])}
+    for lab in done:
+        if lab not in labels:
+            table["phases"].append(done[lab])
     for lab in labels:
+        if lab in done:
+            table["phases"].append(done[lab])
+            continue
         p = phases[lab]
         rec = measure_phase(tms_target(p.W, p.b, exact=p.llc), seed=seed, **settings)
         rec = {"phase": lab, "c": c, "llc_exact": p.llc, "llc_bound": p.llc_bound, **rec}
