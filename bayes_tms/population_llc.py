@@ -31,9 +31,10 @@ Basin and gauge (:func:`tms_target`). Every column keeps the role it has at ``w*
 (default ``-0.1``): with a dead bias allowed up to 0 the neighbourhood of a 4-family point holds
 lower-loss points (the dead column switches on once the polygon biases dip below their wall;
 :func:`neighbourhood_search` finds them), so the restricted target would not be local to the
-phase. Likewise a ``+`` column keeps ``|W_j| < plus_norm_max`` (default 0.25): the classifier's
+phase. Likewise a ``+`` column keeps ``|W_j| < plus_norm_max`` (default 0.15): the classifier's
 ``|W_j| < 0.5`` lets it grow into a partial fifth vertex, at 4+ and 4++ a point ``0.005`` below
-``L*`` (found by the search at ``|W_j| = 0.5``). The O(2) rotation is gauge-fixed: column 0 (a polygon vertex) lies on the positive first
+``L*`` (found by the search at ``|W_j| = 0.5``); at 0.25 the subset simulation of 4+ still reached
+``L - L* < 0`` and the search found ``-1e-4`` at ``|W_j| = 0.25`` (polygon biases ``~ -0.08``). The O(2) rotation is gauge-fixed: column 0 (a polygon vertex) lies on the positive first
 axis (``W[1, 0] = 0``, ``W[0, 0] > 0``), with the Jacobian ``|W_0|`` in the prior so that the slice
 carries exactly the rotation-integrated prior. The map ``(theta, slice) -> rotated point`` is a
 local diffeomorphism where ``|W_0| > 0`` and ``L`` is rotation invariant, so ``V(eps)`` and the
@@ -65,7 +66,7 @@ DEFAULT_M_GRID = tuple(float(v) for v in np.logspace(3, 8, 6))
 #: default tightening of the dead role: ``b_j <= DEAD_BIAS_MAX``
 DEAD_BIAS_MAX = -0.1
 #: default tightening of the ``+`` role: ``|W_j| < PLUS_NORM_MAX`` (the classifier allows 0.5)
-PLUS_NORM_MAX = 0.25
+PLUS_NORM_MAX = 0.15
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,7 +208,8 @@ def tms_target(W0, b0, *, dead_bias_max: float = DEAD_BIAS_MAX, plus_norm_max: f
     dead_bias_max : float
         Dead columns keep ``b_j <= dead_bias_max`` (<= 0; module docstring).
     plus_norm_max : float
-        ``+`` columns keep ``|W_j| < plus_norm_max`` (``<= PRESENT_NORM``; module docstring).
+        ``+`` columns keep ``|W_j| < plus_norm_max`` (``<= PRESENT_NORM``; module docstring);
+        recorded in ``info`` only where ``w*`` has ``+`` columns (it changes nothing elsewhere).
     name : str, optional
         Cache key (default from the shape and roles).
     exact : float, optional
@@ -284,11 +286,12 @@ def tms_target(W0, b0, *, dead_bias_max: float = DEAD_BIAS_MAX, plus_norm_max: f
         return out
 
     w0 = pack(W0, b0)
-    key = name or f"tms-c{c}-" + "".join(map(str, roles)) + f"-{dead_bias_max:g}-{plus_norm_max:g}"
+    key = name or f"tms-c{c}-" + "".join(map(str, roles)) + f"-{dead_bias_max:g}-{plus_norm_max:g}"  # noqa: E501
     return LossTarget(name=key, w0=w0, loss=loss, grad=grad, inside=inside, log_prior=log_prior,
                       log_prior_pt=log_prior_pt, sample_prior=sample_prior,
                       loss0=float(population_loss(W0, b0)), exact=exact,
-                      info={"c": c, "dead_bias_max": dead_bias_max, "plus_norm_max": plus_norm_max, "gauge": "W[1,0]=0, W[0,0]>0",
+                      info={"c": c, "dead_bias_max": dead_bias_max,
+                      "plus_norm_max": plus_norm_max if plus.any() else None, "gauge": "W[1,0]=0, W[0,0]>0",
                             "roles": roles.tolist(), "prior": "N(0,1) on (W, b)"})
 
 
@@ -533,10 +536,11 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
             acc_total += a
             scale *= math.exp(0.5 * (a - 0.25))  # adapt towards acceptance 0.25
         acc_levels.append(acc_total / mh_steps)
-        if eps < eps_min:
+        if eps < eps_min:  # also stops at a level <= 0 (a point below L*)
             break
     eps_levels, log_v = np.array(eps_levels), np.array(log_v)
-    fit = _volume_fit(eps_levels, log_v, eps_fit)
+    # a level at or below 0 means the region holds points below L*: the restriction is not local
+    fit = _volume_fit(eps_levels, log_v, eps_fit) if eps_levels.min() > 0 else float("nan")
     return {"eps": eps_levels.tolist(), "log_v": log_v.tolist(), "acceptance": acc_levels,
             "llc": fit, "particles": particles, "p0": p0, "mh_steps": mh_steps,
             "eps_fit": list(eps_fit)}
@@ -692,9 +696,11 @@ def measure_phase_llcs(c: int, labels: Sequence[str], *, seed: int = 0, progress
     done: dict[str, dict] = {}
     if out is not None and Path(out).is_file():
         old = json.loads(Path(out).read_text())
-        if (old.get("c"), old.get("seed"), old.get("settings"), old.get("defaults")) == (
-                c, seed, table["settings"], table["defaults"]):
-            done = {r["phase"]: r for r in old.get("phases", [])}
+        if (old.get("c"), old.get("seed"), old.get("settings")) == (c, seed, table["settings"]):
+            # keep a record only if its target is the one the code builds now
+            done = {r["phase"]: r for r in old.get("phases", [])
+                    if r["phase"] in phases and _same_target(r, tms_target(phases[r["phase"]].W,
+                                                                           phases[r["phase"]].b))}
     for lab in done:
         if lab not in labels:
             table["phases"].append(done[lab])
@@ -714,6 +720,12 @@ def measure_phase_llcs(c: int, labels: Sequence[str], *, seed: int = 0, progress
                   f"{rec['volume_se']:.3f}  exact {p.llc}  bound {p.llc_bound}  "
                   f"search {rec['neighbourhood']['min_excess']:.2e}  {rec['wall_s']:.0f}s", flush=True)
     return table
+
+
+def _same_target(rec: dict, target: LossTarget) -> bool:
+    """Whether a stored record was measured on ``target`` (its ``info``; None entries ignored)."""
+    stored = rec.get("settings", {})
+    return all(stored.get(k) == v for k, v in _jsonable(target.info).items() if v is not None)
 
 
 def _jsonable(obj):
