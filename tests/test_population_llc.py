@@ -178,3 +178,18 @@ def test_cli_shows_measured_values(capsys):
             assert used[label]["source"] == "exact"
     assert main(["theory", "-c", "6"]) == 0
     assert "measured on the population loss (marked m" in capsys.readouterr().out
+
+
+def test_measure_phase_reuses_unchanged_parts():
+    from bayes_tms.population_llc import measure_phase
+
+    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=60, tune=60),
+              volume=dict(particles=100, eps_min=1e-4, eps_fit=(1e-4, 1e-2)), volume_repeats=2,
+              search=dict(starts=5, iters=5))
+    target = toy_target("regular")
+    first = measure_phase(target, seed=2, **kw)
+    assert first["reused"] == [] and np.isfinite(first["llc_measured"]) and np.isfinite(first["volume_llc"])
+    kw["volume"] = dict(kw["volume"], mh_steps=30)
+    second = measure_phase(target, seed=2, reuse=_jsonable(first), **kw)
+    assert second["reused"] == ["search", "nuts"]
+    assert second["curve"] == _jsonable(first["curve"]) and second["volume_runs"] != first["volume_runs"]
