@@ -96,6 +96,9 @@ class LossTarget:
         ``L(w*)``.
     exact : float or None
         Known RLCT (toys and C^2 phases), for reports.
+    sample_region : callable or None
+        ``sample_region(rng, n) -> (w[n, d], log_mass)``: exact draws from the prior restricted
+        to ``inside`` and the log prior mass of that region; None: rejection from ``sample_prior``.
     info : dict
         Settings recorded with the measurement (basin margin, gauge...).
     """
@@ -110,6 +113,7 @@ class LossTarget:
     sample_prior: Callable
     loss0: float
     exact: float | None = None
+    sample_region: Callable | None = None
     info: dict = field(default_factory=dict)
 
     @property
@@ -285,11 +289,44 @@ def tms_target(W0, b0, *, dead_bias_max: float = DEAD_BIAS_MAX, plus_norm_max: f
         out[:, 0] = np.sqrt(-2 * np.log1p(-rng.random(n)))  # Rayleigh(1): |W_0| with the Jacobian
         return out
 
+    def column_ok(W, b, j):  # the role constraints of column j alone (in_basin is per column)
+        ok = in_basin(W[..., :, j:j + 1], b[..., j:j + 1], roles[j:j + 1], dead_bias_max)
+        if plus[j]:
+            ok &= np.sum(W[..., :, j] ** 2, axis=-1) < plus_norm_max**2
+        if j == 0:
+            ok &= W[..., 0, 0] > 0
+        return ok
+
+    def sample_region(rng, n):
+        # prior and region both factor over columns: rejection column by column
+        W = np.zeros((n, 2, c))
+        b = np.zeros((n, c))
+        log_mass = 0.0
+        for j in range(c):
+            def draw(rng, m, j=j):
+                cols = rng.standard_normal((m, 3))
+                if j == 0:
+                    cols[:, 0] = np.sqrt(-2 * np.log1p(-rng.random(m)))  # Rayleigh: Jacobian |W_0|
+                    cols[:, 1] = 0.0
+                return cols
+
+            def ok(cols, j=j):
+                Wj = np.zeros((len(cols), 2, c))
+                bj = np.zeros((len(cols), c))
+                Wj[:, :, j] = cols[:, :2]
+                bj[:, j] = cols[:, 2]
+                return column_ok(Wj, bj, j)
+
+            cols, lm = _reject(None, rng, n, 10**8, inside=ok, sample=draw)
+            W[:, :, j], b[:, j] = cols[:, :2], cols[:, 2]
+            log_mass += lm
+        return pack(W, b), log_mass
+
     w0 = pack(W0, b0)
     key = name or f"tms-c{c}-" + "".join(map(str, roles)) + f"-{dead_bias_max:g}-{plus_norm_max:g}"  # noqa: E501
     return LossTarget(name=key, w0=w0, loss=loss, grad=grad, inside=inside, log_prior=log_prior,
                       log_prior_pt=log_prior_pt, sample_prior=sample_prior,
-                      loss0=float(population_loss(W0, b0)), exact=exact,
+                      loss0=float(population_loss(W0, b0)), exact=exact, sample_region=sample_region,
                       info={"c": c, "dead_bias_max": dead_bias_max,
                       "plus_norm_max": plus_norm_max if plus.any() else None, "gauge": "W[1,0]=0, W[0,0]>0",
                             "roles": roles.tolist(), "prior": "N(0,1) on (W, b)"})
@@ -492,18 +529,10 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     particles = check_positive_int("particles", particles, minimum=20)
     if not 0 < p0 < 1:
         raise InputError(f"p0: expected a number in (0, 1), got {p0}")
-    # prior restricted to the allowed region, by rejection
-    keep, drawn = [], 0
-    while sum(len(k) for k in keep) < particles:
-        z = target.sample_prior(rng, 100_000)
-        drawn += len(z)
-        keep.append(z[target.inside(z)])
-        if drawn > max_init_draws:
-            raise InputError(f"target: expected a region of prior mass above {particles / drawn:.1e}, "
-                             "got less (rejection sampling failed)")
-    x = np.concatenate(keep)
-    log_p_allowed = math.log(len(x) / drawn)
-    x = x[:particles]
+    if target.sample_region is not None:
+        x, log_p_allowed = target.sample_region(rng, particles)
+    else:
+        x, log_p_allowed = _reject(target, rng, particles, max_init_draws)
     f = target.loss(x) - target.loss0
     lp = target.log_prior(x)
     scale = 0.5
@@ -544,6 +573,23 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     return {"eps": eps_levels.tolist(), "log_v": log_v.tolist(), "acceptance": acc_levels,
             "llc": fit, "particles": particles, "p0": p0, "mh_steps": mh_steps,
             "eps_fit": list(eps_fit)}
+
+
+def _reject(target: LossTarget, rng: np.random.Generator, n: int, max_draws: int,
+            inside: Callable | None = None, sample: Callable | None = None) -> tuple[np.ndarray, float]:
+    """``n`` draws of ``sample`` (default the prior) inside ``inside`` by rejection, and log acceptance."""
+    inside = inside or target.inside
+    sample = sample or target.sample_prior
+    keep, drawn = [], 0
+    while sum(len(k) for k in keep) < n:
+        z = sample(rng, 100_000)
+        drawn += len(z)
+        keep.append(z[inside(z)])
+        if drawn > max_draws:
+            raise InputError(f"target: expected a region of prior mass above {n / drawn:.1e}, "
+                             "got less (rejection sampling failed)")
+    x = np.concatenate(keep)
+    return x[:n], math.log(len(x) / drawn)
 
 
 def _volume_fit(eps: np.ndarray, log_v: np.ndarray, eps_fit: tuple[float, float]) -> float:
