@@ -11,11 +11,11 @@ same :class:`LossTarget` (loss, exact gradient, prior, basin):
    :func:`comparisons.theory.population_loss_grad` (exact gradient); the sampler and the
    estimator are those of :mod:`bayes_tms.llc` (``_prepared``, ``_estimate``).
    Extrapolation (:func:`extrapolate`): ``lambda(m) = lambda + a m^{-1/2}``. Derivation for a
-   one-sided wall ``L = x_+^2`` under the ``N(0, 1)`` prior: ``Z_x(m) = 1/2 + (2 (2m + 1))^{-1/2}``
-   ... exactly, so ``E[m x_+^2] = m (2m+1)^{-3/2} / (2 Z_x sqrt(2)) ... = (2 sqrt(2 m))^{-1} +
-   O(1/m)``: a half-flat direction contributes 0 to ``lambda`` and ``O(m^{-1/2})`` at finite ``m``,
-   while regular directions contribute ``1/2 - O(1/m)``. The 4-family sits on such walls, so the
-   leading finite-``m`` correction is ``m^{-1/2}``; the alternative ``a + b / log m`` (a
+   one-sided wall ``L = x_+^2`` under the ``N(0, 1)`` prior: ``Z_x(m) = 1/2 + (1/2)(2m + 1)^{-1/2}``
+   and ``E[m x_+^2] = (m/2)(2m + 1)^{-3/2} / Z_x = (2 sqrt(2m))^{-1} + O(1/m)``: a half-flat
+   direction contributes 0 to ``lambda`` and ``O(m^{-1/2})`` at finite ``m``, while regular
+   directions contribute ``1/2 - O(1/m)``. The 4-family sits on such walls, so the leading
+   finite-``m`` correction is ``m^{-1/2}``; the alternative ``a + b / log m`` (a
    multiplicity > 1) is fitted too and reported (``fit_alt``) so that the data can speak.
 2. **Volume scaling by subset simulation** (:func:`volume_scaling`), no NUTS, no gradient:
    ``V(eps) = Prior{w in basin : L(w) - L* < eps} ~ C eps^lambda``. Particles from the prior in
