@@ -213,11 +213,14 @@ def basin_roles(W0, b0) -> np.ndarray:
                     np.where(b0 > 0, ROLE_PLUS, ROLE_DEAD)).astype(np.int64)
 
 
-def in_basin(W, b, roles) -> np.ndarray:
+def in_basin(W, b, roles, dead_bias_max: float = 0.0) -> np.ndarray:
     """Whether ``(W, b)`` (batched: ``W[..., r, c]``, ``b[..., c]``) lies in the basin of ``roles``.
 
     The numpy twin of the model's constraint: every column keeps its role, a dead column never
     fires for its own feature (``|W_j|^2 + b_j <= 0``). See the module docstring.
+    ``dead_bias_max`` (<= 0) tightens the dead role to ``b_j <= dead_bias_max`` as well (the
+    population-loss LLC of the wall phases needs dead biases clearly negative:
+    :mod:`bayes_tms.population_llc`); the default 0 adds nothing.
     """
     from comparisons.theory import PRESENT_NORM
 
@@ -228,7 +231,8 @@ def in_basin(W, b, roles) -> np.ndarray:
     present = norm2 >= PRESENT_NORM**2
     fires = norm2 + b > 0
     ok = np.select([roles == ROLE_FIRING, roles == ROLE_OFF, roles == ROLE_PLUS],
-                   [present & fires, present & ~fires, ~present & (b > 0)], ~present & ~fires)
+                   [present & fires, present & ~fires, ~present & (b > 0)],
+                   ~present & ~fires & (b <= dead_bias_max))
     return ok.all(axis=-1)
 
 

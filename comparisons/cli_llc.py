@@ -10,6 +10,15 @@ a non-C^2 wall). Sweep (any of ``--phases/--ns/--methods`` with ``--out DIR``) w
 ``DIR/llc_vs_n.png``. ``--calibrate --steps ... --gammas ...`` writes ``DIR/calibration.csv``:
 the SGLD step x gamma sweep at ``--phase``/``--n`` against NUTS at each gamma.
 
+Measured learning coefficients on the exact population loss (issue 13)::
+
+    tms-phases llc --measure-phases -c 6 --phases 4,4+,4++ --out comparisons/theory/data
+
+writes ``DIR/llc_measured_c6.json`` (rewritten after every phase) and
+``DIR/llc_measured_c6.png`` (lambda(m) against m with the extrapolations), by
+:func:`bayes_tms.population_llc.measure_phase_llcs` with its ``MEASURE_DEFAULTS``. With ``--out
+comparisons/theory/data`` the table is the one the theory layer reads (``Phase.llc_measured``).
+
 The engines are imported inside :func:`run`, never at import time.
 """
 
@@ -106,6 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        metavar="S1,S2", help="calibration steps as epsilon * n beta; default 0.01..1")
     sweep.add_argument("--gammas", type=float_list_arg("--gammas"), default=(1.0, 10.0, 100.0),
                        metavar="G1,G2", help="calibration gammas; default 1,10,100")
+    sweep.add_argument("--measure-phases", action="store_true",
+                       help="measure the LLC of --phases on the exact population loss (NUTS + volume "
+                            "scaling) and write DIR/llc_measured_cC.json and .png")
     sweep.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="folder for the sweep's llc_table.csv and llc_vs_n.png")
     _add_sweep(parser)
@@ -133,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
     if args.draws is not None and args.warmup is not None and args.method == "sgld" \
             and args.warmup >= args.draws:
         raise InputError(f"--warmup: expected fewer than --draws = {args.draws} for SGLD, got {args.warmup}")
+    if getattr(args, "measure_phases", False):
+        return _run_measure(args)
     sweep = args.out is not None
     if not sweep and (args.phases or args.ns or args.methods or args.calibrate):
         raise InputError("--out: expected a folder for the sweep (--phases/--ns/--methods/--calibrate), got none")
@@ -223,6 +237,36 @@ def run(args: argparse.Namespace) -> int:
 def _json_number(value):
     """numpy scalars as Python numbers for ``json.dumps``."""
     return value.item() if hasattr(value, "item") else str(value)
+
+
+def _run_measure(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from .io import check_writable_dir
+
+    if args.out is None:
+        raise InputError("--measure-phases: expected --out DIR for the table, got none")
+    out = check_writable_dir(args.out)
+    from .theory import enumerate_phases
+
+    labels = args.phases or tuple(p.label for p in enumerate_phases(args.features) if p.label[0] in "456")
+    try:
+        from bayes_tms.population_llc import measure_phase_llcs, plot_lambda_curves
+    except ImportError:
+        raise InputError("--measure-phases: expected an installed bayes_tms (PyMC), got none") from None
+    path = out / f"llc_measured_c{args.features}.json"
+    cmd = "tms-phases " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    table = measure_phase_llcs(args.features, labels, seed=args.seed, out=path, command=cmd,
+                               progress=args.format == "text")
+    plot_lambda_curves(table, out / f"llc_measured_c{args.features}.png")
+    if args.format == "json":
+        print(json.dumps([{k: r[k] for k in ("phase", "llc_measured", "llc_se", "method", "volume_llc",
+                                             "volume_se", "llc_exact", "llc_bound")}
+                          for r in table["phases"]], indent=2))
+    else:
+        print(f"wrote {path} and {path.with_suffix('.png')}")
+    return 0
 
 
 add_llc_arguments = add_arguments

@@ -10,6 +10,7 @@ import math
 
 from .errors import InputError
 from .theory import check_beta, crossings, dominant_intervals, enumerate_phases
+from .theory.kgons import measured_llc_overrides
 
 FORMATS_KGONS = ("table", "json", "csv")
 FORMATS_THEORY = ("table", "json")
@@ -79,7 +80,7 @@ def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
 add_arguments = add_kgons_arguments
 
 _COLUMNS = ["label", "k", "sigma", "phi", "length", "bias", "loss", "prior_term", "llc", "grad_norm",
-            "hessian_rank"]
+            "hessian_rank", "llc_measured", "llc_se"]
 
 
 def _rows(c: int) -> list[dict]:
@@ -106,16 +107,17 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 def run_kgons(args: argparse.Namespace) -> int:
     rows = _rows(args.features)
     if args.format == "json":
-        print(json.dumps([{k: r[k] for k in _COLUMNS} for r in rows], indent=2))
+        print(json.dumps([{k: r[k] for k in _COLUMNS + ["llc_method"]} for r in rows], indent=2))
     elif args.format == "csv":
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=_COLUMNS + ["llc_bound", "on_wall"], extrasaction="ignore")
+        w = csv.DictWriter(buf, fieldnames=_COLUMNS + ["llc_bound", "on_wall", "llc_method"], extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
         print(buf.getvalue(), end="")
     else:
         print(f"k-gon critical points of the TMS potential, r = 2, c = {args.features} "
-              f"(loss = population loss L; H = 3cL; llc '-' where L is not C^2: see llc_bound)")
+              f"(loss = population loss L; H = 3cL; llc '-' where L is not C^2: see llc_bound; "
+              f"llc_measured: exact population loss, NUTS extrapolated, see llc_method)")
         print(_table(rows, _COLUMNS + ["llc_bound", "on_wall"]))
     return 0
 
@@ -139,20 +141,26 @@ def _laplace_crossings(phases, n_max: float, beta: float = 1.0) -> list[dict]:
 def run_theory(args: argparse.Namespace) -> int:
     beta = getattr(args, "beta", 1.0)
     phases = enumerate_phases(args.features)
-    cross = crossings(phases, n_max=args.n_max, beta=beta)
-    dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max, beta=beta)
+    measured = measured_llc_overrides(phases)  # only where the exact llc is missing
+    cross = crossings(phases, n_max=args.n_max, beta=beta, llc=measured)
+    dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max, beta=beta, llc=measured)
     lap = _laplace_crossings(phases, args.n_max, beta) if args.laplace else None
     if args.format == "json":
         out = {"features": args.features, "beta": beta, "phases": _rows(args.features), "crossings": cross,
-               "dominant": dom}
+               "dominant": dom,
+               "llc_used": {p.label: {"llc": measured.get(p.label, p.llc if p.llc is not None else p.llc_bound),
+                                      "source": "exact" if p.llc is not None else
+                                      "measured" if p.label in measured else "bound"} for p in phases}}
         if lap is not None:
             out["laplace_crossings"] = lap
         print(json.dumps(out, indent=2))
         return 0
     print(f"Free energy F_n = n beta L + llc log(n beta) + |w*|^2/2 (prior N(0,1), beta = {beta:g}), "
           f"c = {args.features}")
-    print("llc: theory where L is C^2 at the phase, else the Hessian-rank bound (marked *)\n")
-    print(_table([{"phase": p.label, "loss": p.loss, "llc": p.llc if p.llc is not None else f"{p.llc_bound:g}*",
+    print("llc: theory where L is C^2 at the phase, else measured on the population loss (marked m, "
+          f"{len(measured)} phases), else the Hessian-rank bound (marked *)\n")
+    print(_table([{"phase": p.label, "loss": p.loss, "llc": p.llc if p.llc is not None else
+                   f"{measured[p.label]:.3f}m" if p.label in measured else f"{p.llc_bound:g}*",
                    "prior_term": p.prior_term} for p in phases], ["phase", "loss", "llc", "prior_term"]))
     print(f"\nDominant phase as n grows from 10 to {args.n_max:g}:")
     print(_table(dom, ["n_from", "n_to", "phase"]))

@@ -15,10 +15,13 @@ full gradient does not vanish is not a phase.
 
 from __future__ import annotations
 
-__all__ = ["Phase", "solve_kgon", "kgon_point", "enumerate_phases", "hessian", "phase_label"]
+__all__ = ["Phase", "solve_kgon", "kgon_point", "enumerate_phases", "hessian", "phase_label",
+           "measured_llc_path", "measured_llc_table", "measured_llc_overrides"]
 
 import functools
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import optimize
@@ -82,6 +85,12 @@ class Phase:
     prior_term : float
         ``(1/2)|w*|^2`` over the parameters that are pinned: polygon and switched-off columns of
         ``W``, polygon biases and ``+`` biases; negative dead/switched-off biases count 0.
+    llc_measured, llc_se : float or None
+        Learning coefficient measured on the exact population loss and its standard error, from
+        the shipped table ``data/llc_measured_c{c}.json`` (:func:`measured_llc_table`; written by
+        ``tms-phases llc --measure-phases``); None where the phase was not measured.
+    llc_method : str or None
+        How ``llc_measured`` was obtained (e.g. ``"nuts-population-extrapolated"``).
     """
 
     label: str
@@ -101,6 +110,9 @@ class Phase:
     llc: float | None
     llc_bound: float
     prior_term: float
+    llc_measured: float | None = None
+    llc_se: float | None = None
+    llc_method: str | None = None
 
     @property
     def H(self) -> float:
@@ -123,6 +135,9 @@ class Phase:
             "grad_norm": self.grad_norm,
             "hessian_rank": self.hessian_rank,
             "on_wall": self.on_wall,
+            "llc_measured": self.llc_measured,
+            "llc_se": self.llc_se,
+            "llc_method": self.llc_method,
         }
 
 
@@ -198,6 +213,39 @@ def hessian(W: np.ndarray, b: np.ndarray, step: float = HESSIAN_STEP) -> tuple[n
     return (central + central.T) / 2, bool(np.max(np.abs(fwd - bwd)) > WALL_TOL)
 
 
+#: folder of the shipped measured-LLC tables
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def measured_llc_path(c: int) -> Path:
+    """``comparisons/theory/data/llc_measured_c{c}.json`` (may not exist)."""
+    return DATA_DIR / f"llc_measured_c{int(c)}.json"
+
+
+@functools.lru_cache(maxsize=None)
+def measured_llc_table(c: int) -> dict:
+    """``label -> (llc_measured, llc_se, method)`` from the shipped table for ``c``; {} if none.
+
+    The table is generated (never hand-typed) by ``tms-phases llc --measure-phases -c C --out
+    comparisons/theory/data`` (:func:`bayes_tms.population_llc.measure_phase_llcs`).
+    """
+    path = measured_llc_path(c)
+    if not path.is_file():
+        return {}
+    table = json.loads(path.read_text())
+    return {r["phase"]: (float(r["llc_measured"]), float(r["llc_se"]), str(r["method"]))
+            for r in table.get("phases", []) if r.get("llc_measured") is not None}
+
+
+def measured_llc_overrides(phases) -> dict[str, float]:
+    """``label -> llc_measured`` for the phases whose exact ``llc`` is missing (non-C^2 walls).
+
+    Pass as ``llc=`` to :func:`free_energy`, :func:`crossings` and :func:`dominant_intervals`; the
+    exact rank/2 stays in force where ``L`` is C^2.
+    """
+    return {p.label: p.llc_measured for p in phases if p.llc is None and p.llc_measured is not None}
+
+
 def _make_phase(k: int, sigma: int, phi: int, c: int, length: float, bias: float) -> Phase | None:
     W, b = kgon_point(k, c, length, bias, sigma, phi)
     gW, gb = population_loss_grad(W, b)
@@ -209,11 +257,14 @@ def _make_phase(k: int, sigma: int, phi: int, c: int, length: float, bias: float
     rank = int(np.sum(eig > RANK_TOL))
     pinned_b = np.concatenate([b[:k - phi], b[k:k + sigma]])
     prior = 0.5 * (np.sum(W**2) + np.sum(pinned_b**2))
+    label = phase_label(k, sigma, phi)
+    measured, se, method = measured_llc_table(c).get(label, (None, None, None))
     return Phase(
-        label=phase_label(k, sigma, phi), k=k, sigma=sigma, phi=phi, c=c,
+        label=label, k=k, sigma=sigma, phi=phi, c=c,
         length=length, bias=bias, W=W, b=b, loss=float(population_loss(W, b)),
         grad_norm=grad_norm, hessian_eigenvalues=eig, hessian_rank=rank, on_wall=on_wall,
         llc=None if on_wall else rank / 2, llc_bound=rank / 2, prior_term=float(prior),
+        llc_measured=measured, llc_se=se, llc_method=method,
     )
 
 

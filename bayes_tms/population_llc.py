@@ -1,0 +1,853 @@
+"""Learning coefficients of TMS phases measured on the exact population loss (no data noise).
+
+Two independent measurements of the RLCT ``lambda`` of a phase ``w*`` (issue 13), both on the
+same :class:`LossTarget` (loss, exact gradient, prior, basin):
+
+1. **NUTS, tempered posterior.** ``p_m(w) ∝ phi(w) exp(-m (L(w) - L*)) 1{w in basin}`` with the
+   prior ``phi = N(0, 1)`` on every parameter and ``m = n beta`` on a log grid. Then
+   ``lambda(m) = E_m[m (L - L*)] = -d log Z(m) / d log m`` tends to ``lambda`` as ``m -> inf``
+   (``Z(m) ~ C m^{-lambda} (log m)^{mult - 1}``). The loss enters PyMC/nutpie through a
+   PyTensor ``Op`` wrapping the numpy :func:`comparisons.theory.population_loss` and
+   :func:`comparisons.theory.population_loss_grad` (exact gradient); the sampler and the
+   estimator are those of :mod:`bayes_tms.llc` (``_prepared``, ``_estimate``).
+   Extrapolation (:func:`extrapolate`): ``lambda(m) = lambda + a m^{-1/2}``. Derivation for a
+   one-sided wall ``L = x_+^2`` under the ``N(0, 1)`` prior: ``Z_x(m) = 1/2 + (1/2)(2m + 1)^{-1/2}``
+   and ``E[m x_+^2] = (m/2)(2m + 1)^{-3/2} / Z_x = (2 sqrt(2m))^{-1} + O(1/m)``: a half-flat
+   direction contributes 0 to ``lambda`` and ``O(m^{-1/2})`` at finite ``m``, while regular
+   directions contribute ``1/2 - O(1/m)``. The 4-family sits on such walls, so the leading
+   finite-``m`` correction is ``m^{-1/2}``; the alternative ``a + b / log m`` (a
+   multiplicity > 1) is fitted too and reported (``fit_alt``) so that the data can speak.
+2. **Volume scaling by subset simulation** (:func:`volume_scaling`), no NUTS, no gradient:
+   ``V(eps) = Prior{w in basin : L(w) - L* < eps} ~ C eps^lambda``. Particles from the prior in
+   the basin; at each level the fraction ``p0`` with the lowest loss is kept (``log V`` drops by
+   ``log p0``, the level ``eps_k`` is their largest loss), replicated, and moved by a
+   random-walk Metropolis kernel that targets the prior restricted to ``{L - L* < eps_k}`` (proposal
+   covariance: the particles' own, scaled to an acceptance near 0.25). ``lambda`` is the slope of
+   ``log V`` against ``log eps`` (fitted with the same ``sqrt`` correction, ``eps ~ 1/m``); its
+   SE comes from independent repeats.
+
+Basin and gauge (:func:`tms_target`). Every column keeps the role it has at ``w*``
+(:func:`bayes_tms.llc.in_basin`), with the dead role tightened to ``b_j <= dead_bias_max``
+(default ``-0.1``): with a dead bias allowed up to 0 the neighbourhood of a 4-family point holds
+lower-loss points (the dead column switches on once the polygon biases dip below their wall;
+:func:`neighbourhood_search` finds them), so the restricted target would not be local to the
+phase. Likewise a ``+`` column keeps ``|W_j| < plus_norm_max`` (default 0.15): the classifier's
+``|W_j| < 0.5`` lets it grow into a partial fifth vertex, at 4+ and 4++ a point ``0.005`` below
+``L*`` (found by the search at ``|W_j| = 0.5``); at 0.25 the subset simulation of 4+ still reached
+``L - L* < 0`` and the search found ``-1e-4`` at ``|W_j| = 0.25`` (polygon biases ``~ -0.08``). The O(2) rotation is gauge-fixed: column 0 (a polygon vertex) lies on the positive first
+axis (``W[1, 0] = 0``, ``W[0, 0] > 0``), with the Jacobian ``|W_0|`` in the prior so that the slice
+carries exactly the rotation-integrated prior. The map ``(theta, slice) -> rotated point`` is a
+local diffeomorphism where ``|W_0| > 0`` and ``L`` is rotation invariant, so ``V(eps)`` and the
+RLCT are those of the full ``3c``-dimensional problem; the sampler no longer has to wander along
+the flat rotation orbit.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LossTarget", "tms_target", "toy_target", "toy_exact_lambda", "TOYS", "nuts_lambda",
+           "lambda_curve", "extrapolate", "volume_scaling", "neighbourhood_search",
+           "measure_phase", "measure_phase_llcs", "DEFAULT_M_GRID", "MEASURE_DEFAULTS",
+           "plot_lambda_curves", "table_path"]
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from comparisons.errors import InputError, check_positive_int
+
+from .llc import LLCEstimate, _accept, _check_common, _estimate, _prepared, _resolve_backend, \
+    _seed_sequence, basin_roles, in_basin
+
+#: default grid of ``m = n beta`` (log spaced, 1e3 .. 1e8)
+DEFAULT_M_GRID = tuple(float(v) for v in np.logspace(3, 8, 6))
+#: default tightening of the dead role: ``b_j <= DEAD_BIAS_MAX``
+DEAD_BIAS_MAX = -0.1
+#: default tightening of the ``+`` role: ``|W_j| < PLUS_NORM_MAX`` (the classifier allows 0.5)
+PLUS_NORM_MAX = 0.15
+
+
+@dataclass(frozen=True, eq=False)
+class LossTarget:
+    """A loss with its exact gradient, prior and allowed region, on a flat parameter vector.
+
+    Attributes
+    ----------
+    name : str
+        Key of the compiled-model cache (one per distinct loss).
+    w0 : ndarray, shape (d,)
+        The point ``w*`` (chains start there).
+    loss : callable
+        ``loss(w[..., d]) -> ndarray (...)``: batched numpy loss (``+inf`` is never returned; use
+        ``inside``).
+    grad : callable
+        ``grad(w[d]) -> ndarray (d,)``: exact gradient of ``loss``.
+    inside : callable
+        ``inside(w[..., d]) -> bool ndarray (...)``: the allowed region (basin and gauge).
+    log_prior : callable
+        Batched numpy log prior density (up to a constant), ``(..., d) -> (...)``.
+    log_prior_pt : callable
+        The same as a PyTensor expression of a vector.
+    sample_prior : callable
+        ``sample_prior(rng, n) -> ndarray (n, d)`` draws from the prior (unrestricted).
+    loss0 : float
+        ``L(w*)``.
+    exact : float or None
+        Known RLCT (toys and C^2 phases), for reports.
+    sample_region : callable or None
+        ``sample_region(rng, n) -> (w[n, d], log_mass)``: exact draws from the prior restricted
+        to ``inside`` and the log prior mass of that region; None: rejection from ``sample_prior``.
+    info : dict
+        Settings recorded with the measurement (basin margin, gauge...).
+    """
+
+    name: str
+    w0: np.ndarray
+    loss: Callable
+    grad: Callable
+    inside: Callable
+    log_prior: Callable
+    log_prior_pt: Callable
+    sample_prior: Callable
+    loss0: float
+    exact: float | None = None
+    sample_region: Callable | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def d(self) -> int:
+        return int(self.w0.size)
+
+
+def _gaussian_prior():
+    def lp(w):
+        return -0.5 * np.sum(np.asarray(w) ** 2, axis=-1)
+
+    def lp_pt(w):
+        return -0.5 * (w**2).sum()
+
+    return lp, lp_pt
+
+
+# -- the known-answer toys -----------------------------------------------------------------------
+
+#: separable toys ``L = sum_i f_i(x_i)``: name -> (list of 1-D terms, exact RLCT, derivation)
+TOYS: dict[str, tuple[tuple[str, ...], float, str]] = {
+    # regular: lambda = rank / 2 = 3/2 (the fourth coordinate is flat and counts 0)
+    "regular": (("sq", "sq2", "sqhalf", "flat"), 1.5, "x1^2 + 2 x2^2 + x3^2/2 (+ flat x4): rank 3"),
+    # walls: relu(x)^2 is flat on x < 0 (prior mass 1/2 at eps -> 0), contributes 0;
+    # y^2 contributes 1/2; |z| contributes 1 (V_z(eps) = P(|z| < eps) ~ 2 phi(0) eps)
+    "wall": (("relu_sq", "sq", "abs"), 1.5, "relu(x)^2 + y^2 + |z|: 0 + 1/2 + 1"),
+}
+
+_TERMS: dict[str, tuple[Callable, Callable]] = {
+    "sq": (lambda x: x**2, lambda x: 2 * x),
+    "sq2": (lambda x: 2 * x**2, lambda x: 4 * x),
+    "sqhalf": (lambda x: 0.5 * x**2, lambda x: x),
+    "flat": (lambda x: 0.0 * x, lambda x: 0.0 * x),
+    "relu_sq": (lambda x: np.maximum(x, 0.0) ** 2, lambda x: 2 * np.maximum(x, 0.0)),
+    "abs": (lambda x: np.abs(x), lambda x: np.sign(x)),
+}
+
+
+def toy_target(name: str) -> LossTarget:
+    """A separable known-answer toy (``TOYS``) at ``w* = 0`` with the ``N(0, 1)`` prior."""
+    if name not in TOYS:
+        raise InputError(f"toy: expected one of {', '.join(TOYS)}, got {name!r}")
+    terms, exact, what = TOYS[name]
+    fs = [_TERMS[t] for t in terms]
+    d = len(fs)
+
+    def loss(w):
+        w = np.asarray(w, dtype=float)
+        return sum(f(w[..., i]) for i, (f, _) in enumerate(fs))
+
+    def grad(w):
+        w = np.asarray(w, dtype=float)
+        return np.array([g(w[i]) for i, (_, g) in enumerate(fs)], dtype=float)
+
+    lp, lp_pt = _gaussian_prior()
+    return LossTarget(name=f"toy-{name}", w0=np.zeros(d), loss=loss, grad=grad,
+                      inside=lambda w: np.ones(np.shape(w)[:-1], dtype=bool), log_prior=lp,
+                      log_prior_pt=lp_pt, sample_prior=lambda rng, n: rng.standard_normal((n, d)),
+                      loss0=0.0, exact=exact, info={"toy": name, "loss": what})
+
+
+def toy_exact_lambda(name: str, m: float) -> float:
+    """Exact ``E_m[m L]`` of toy ``name`` under ``N(0,1) exp(-m L)`` (1-D quadratures per term)."""
+    from scipy import integrate
+
+    if name not in TOYS:
+        raise InputError(f"toy: expected one of {', '.join(TOYS)}, got {name!r}")
+    total = 0.0
+    for t in TOYS[name][0]:
+        f = _TERMS[t][0]
+        dens = lambda x: np.exp(-0.5 * x * x - m * f(x))  # noqa: E731
+        # segments resolving the scales 1/m (|x|), 1/sqrt(m) (x^2) and 1 (prior)
+        cuts = sorted({0.0, 1.0 / m, 10.0 / m, 1.0 / math.sqrt(m), 10.0 / math.sqrt(m), 1.0, 12.0})
+        edges = [-v for v in cuts[::-1]] + cuts[1:]
+        z = e = 0.0
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            z += integrate.quad(dens, lo, hi, limit=200, epsabs=0, epsrel=1e-10)[0]
+            e += integrate.quad(lambda x: m * f(x) * dens(x), lo, hi, limit=200, epsabs=0,
+                                epsrel=1e-10)[0]
+        total += e / z
+    return float(total)
+
+
+# -- TMS target ----------------------------------------------------------------------------------
+
+def tms_target(W0, b0, *, dead_bias_max: float = DEAD_BIAS_MAX, plus_norm_max: float = PLUS_NORM_MAX,
+               name: str | None = None, exact: float | None = None) -> LossTarget:
+    """The population-loss target of phase ``w* = (W0, b0)``: basin-restricted, gauge-fixed.
+
+    Parameters
+    ----------
+    W0 : array_like, shape (2, c)
+        Phase point; column 0 must be a firing polygon vertex on the positive first axis
+        (:func:`comparisons.theory.kgon_point`'s canonical representative).
+    b0 : array_like, shape (c,)
+    dead_bias_max : float
+        Dead columns keep ``b_j <= dead_bias_max`` (<= 0; module docstring).
+    plus_norm_max : float
+        ``+`` columns keep ``|W_j| < plus_norm_max`` (``<= PRESENT_NORM``; module docstring);
+        recorded in ``info`` only where ``w*`` has ``+`` columns (it changes nothing elsewhere).
+    name : str, optional
+        Cache key (default from the shape and roles).
+    exact : float, optional
+        Known RLCT, for reports.
+
+    Returns
+    -------
+    LossTarget
+        On the flat vector ``v`` of length ``3c - 1``: ``W.ravel()`` without ``W[1, 0]`` (= 0),
+        then ``b``. Prior ``N(0, 1)`` on ``(W, b)`` times the Jacobian ``|W_0| = v[0]``.
+    """
+    from comparisons.theory import population_loss, population_loss_grad
+
+    W0 = np.asarray(W0, dtype=float)
+    b0 = np.asarray(b0, dtype=float)
+    if W0.ndim != 2 or W0.shape[0] != 2 or b0.shape != (W0.shape[1],):
+        raise InputError(f"w*: expected W0 of shape (2, c) and b0 of shape (c,), got {W0.shape} and {b0.shape}")
+    c = W0.shape[1]
+    if not (abs(W0[1, 0]) < 1e-12 and W0[0, 0] > 0):
+        raise InputError("W0: expected column 0 on the positive first axis (canonical k-gon), got "
+                         f"({W0[0, 0]:.3g}, {W0[1, 0]:.3g})")
+    dead_bias_max = float(dead_bias_max)
+    if not dead_bias_max <= 0:
+        raise InputError(f"dead_bias_max: expected a number <= 0, got {dead_bias_max}")
+    plus_norm_max = float(plus_norm_max)
+    if not 0 < plus_norm_max <= 0.5:
+        raise InputError(f"plus_norm_max: expected a number in (0, 0.5], got {plus_norm_max}")
+    roles = basin_roles(W0, b0)
+    from .llc import ROLE_FIRING, ROLE_PLUS
+
+    if roles[0] != ROLE_FIRING:
+        raise InputError("W0: expected column 0 to be a firing polygon vertex, got another role")
+    keep = np.array([i for i in range(3 * c) if i != c])  # drop W[1, 0]
+
+    def unpack(v):
+        v = np.asarray(v, dtype=float)
+        full = np.zeros(v.shape[:-1] + (3 * c,))
+        full[..., keep] = v
+        return full[..., :2 * c].reshape(v.shape[:-1] + (2, c)), full[..., 2 * c:]
+
+    def pack(W, b):
+        full = np.concatenate([W.reshape(W.shape[:-2] + (2 * c,)), b], axis=-1)
+        return full[..., keep]
+
+    def loss(v):
+        W, b = unpack(v)
+        return population_loss(W, b)
+
+    def grad(v):
+        W, b = unpack(v)
+        gW, gb = population_loss_grad(W, b)
+        return pack(gW, gb)
+
+    plus = roles == ROLE_PLUS
+
+    def inside(v):
+        W, b = unpack(v)
+        small = np.all(np.sum(W[..., :, plus] ** 2, axis=-2) < plus_norm_max**2, axis=-1)
+        return in_basin(W, b, roles, dead_bias_max) & small & (np.asarray(v)[..., 0] > 0)
+
+    def log_prior(v):
+        v = np.asarray(v, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -0.5 * np.sum(v**2, axis=-1) + np.log(np.abs(v[..., 0]))
+
+    def log_prior_pt(v):
+        import pytensor.tensor as pt
+
+        return -0.5 * (v**2).sum() + pt.log(pt.abs(v[0]))
+
+    def sample_prior(rng, n):
+        out = rng.standard_normal((n, 3 * c - 1))
+        out[:, 0] = np.sqrt(-2 * np.log1p(-rng.random(n)))  # Rayleigh(1): |W_0| with the Jacobian
+        return out
+
+    def column_ok(W, b, j):  # the role constraints of column j alone (in_basin is per column)
+        ok = in_basin(W[..., :, j:j + 1], b[..., j:j + 1], roles[j:j + 1], dead_bias_max)
+        if plus[j]:
+            ok &= np.sum(W[..., :, j] ** 2, axis=-1) < plus_norm_max**2
+        if j == 0:
+            ok &= W[..., 0, 0] > 0
+        return ok
+
+    def sample_region(rng, n):
+        # prior and region both factor over columns: rejection column by column
+        W = np.zeros((n, 2, c))
+        b = np.zeros((n, c))
+        log_mass = 0.0
+        for j in range(c):
+            def draw(rng, m, j=j):
+                cols = rng.standard_normal((m, 3))
+                if j == 0:
+                    cols[:, 0] = np.sqrt(-2 * np.log1p(-rng.random(m)))  # Rayleigh: Jacobian |W_0|
+                    cols[:, 1] = 0.0
+                return cols
+
+            def ok(cols, j=j):
+                Wj = np.zeros((len(cols), 2, c))
+                bj = np.zeros((len(cols), c))
+                Wj[:, :, j] = cols[:, :2]
+                bj[:, j] = cols[:, 2]
+                return column_ok(Wj, bj, j)
+
+            cols, lm = _reject(None, rng, n, 10**8, inside=ok, sample=draw)
+            W[:, :, j], b[:, j] = cols[:, :2], cols[:, 2]
+            log_mass += lm
+        return pack(W, b), log_mass
+
+    w0 = pack(W0, b0)
+    key = name or f"tms-c{c}-" + "".join(map(str, roles)) + f"-{dead_bias_max:g}-{plus_norm_max:g}"  # noqa: E501
+    return LossTarget(name=key, w0=w0, loss=loss, grad=grad, inside=inside, log_prior=log_prior,
+                      log_prior_pt=log_prior_pt, sample_prior=sample_prior,
+                      loss0=float(population_loss(W0, b0)), exact=exact, sample_region=sample_region,
+                      info={"c": c, "dead_bias_max": dead_bias_max,
+                      "plus_norm_max": plus_norm_max if plus.any() else None, "gauge": "W[1,0]=0, W[0,0]>0",
+                            "roles": roles.tolist(), "prior": "N(0,1) on (W, b)"})
+
+
+# -- the PyTensor op -----------------------------------------------------------------------------
+
+def _loss_op(target: LossTarget):
+    """A PyTensor Op ``w -> (L(w), dL/dw)`` calling the target's numpy loss and exact gradient.
+
+    Outside ``target.inside`` the loss is ``+inf`` (log density ``-inf``: NUTS ends the trajectory
+    there, counted as a divergence). Python ``perform`` only; nutpie runs it in numba object mode.
+    """
+    import pytensor.tensor as pt
+    from pytensor.gradient import DisconnectedType, grad_not_implemented
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    class TargetLoss(Op):
+        __props__ = ("key",)
+
+        def __init__(self, key: str):
+            self.key = key
+
+        def make_node(self, w):
+            w = pt.as_tensor_variable(w).astype("float64")
+            return Apply(self, [w], [pt.scalar(dtype="float64"), w.type()])
+
+        def perform(self, node, inputs, output_storage):
+            (w,) = inputs
+            if bool(target.inside(w)):
+                output_storage[0][0] = np.asarray(float(target.loss(w)))
+                output_storage[1][0] = np.asarray(target.grad(w), dtype=float)
+            else:
+                output_storage[0][0] = np.asarray(np.inf)
+                output_storage[1][0] = np.zeros_like(w)
+
+        def infer_shape(self, fgraph, node, shapes):
+            return [(), shapes[0]]
+
+        def grad(self, inputs, output_grads):
+            gz, gg = output_grads
+            if not isinstance(gg.type, DisconnectedType):
+                return [grad_not_implemented(self, 0, inputs[0], "second derivatives")]
+            _, g = self(*inputs)
+            return [gz * g]
+
+    return TargetLoss(target.name)
+
+
+def _target_model(target: LossTarget):
+    """PyMC model of ``phi(w) exp(-m (L(w) - L*))`` on the allowed region; ``u = w - w*``."""
+    import pymc as pm
+
+    op = _loss_op(target)
+    with pm.Model() as model:
+        nbeta = pm.Data("nbeta", np.asarray(1.0))
+        u = pm.Flat("u", shape=target.d, initval=np.zeros(target.d))
+        w = target.w0 + u
+        loss, _ = op(w)
+        loss = pm.Deterministic("loss", loss)
+        pm.Potential("prior", target.log_prior_pt(w))
+        pm.Potential("loglik", -nbeta * (loss - target.loss0))
+    return model
+
+
+def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 500, tune: int = 500,
+                seed: int | np.random.SeedSequence = 0, backend: str = "pymc", cores: int = 1,
+                target_accept: float = 0.9, progress: bool = False) -> LLCEstimate:
+    """``lambda(m) = E_m[m (L - L*)]`` by NUTS on ``phi(w) exp(-m (L - L*))`` over the allowed region.
+
+    Parameters
+    ----------
+    target : LossTarget
+    m : float
+        Inverse temperature ``n beta`` (> 0).
+    chains, draws, tune : int
+        NUTS chains (each started at ``w*``), kept draws, warm-up steps per chain.
+    seed : int or numpy.random.SeedSequence
+    backend : {"pymc", "nutpie", "auto"}
+        PyMC by default (the Python op runs in numba object mode under nutpie, no faster).
+    cores : int
+        Parallel chains.
+    target_accept : float
+    progress : bool
+
+    Returns
+    -------
+    LLCEstimate
+        ``llc = m (E[L] - L*)`` and its ESS-based ``se``; ``n = 0``, ``gamma = 1`` (the prior's
+        precision about 0, not a localisation about ``w*``).
+    """
+    from .llc import _positive_float
+
+    m = _positive_float("m", m)
+    _, chains, draws, tune = _check_common(1.0, chains, draws, tune)
+    backend = _resolve_backend(backend)
+    data = {"nbeta": np.asarray(m)}
+    prepared = _prepared(("population", target.name, backend, target.d), lambda: _target_model(target),
+                         backend, data)
+    return _estimate(prepared, backend, n=0, nbeta=m, gamma=1.0, loss_at_center=target.loss0,
+                     chains=chains, draws=draws, tune=tune, ss=_seed_sequence(seed), progress=progress,
+                     target_accept=_accept(target_accept), cores=cores)
+
+
+def lambda_curve(target: LossTarget, ms: Sequence[float] = DEFAULT_M_GRID, *, seed: int = 0,
+                 **kwargs) -> list[dict]:
+    """:func:`nuts_lambda` at every ``m`` (seed ``SeedSequence([seed, i])`` at grid point ``i``).
+
+    Returns
+    -------
+    list of dict
+        ``{m, llc, se, ess, divergences, failed_chains, wall_s}`` per ``m``.
+    """
+    rows = []
+    for i, m in enumerate(ms):
+        t0 = time.perf_counter()
+        est = nuts_lambda(target, m, seed=np.random.SeedSequence([seed, i]), **kwargs)
+        rows.append({"m": float(m), "llc": est.llc, "se": est.se, "ess": est.ess,
+                     "divergences": est.divergences, "failed_chains": est.failed_chains,
+                     "wall_s": time.perf_counter() - t0})
+    return rows
+
+
+# -- extrapolation -------------------------------------------------------------------------------
+
+#: correction shapes of the extrapolation: name -> basis function of m
+FITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "inv_sqrt": lambda m: m ** -0.5,
+    "inv_log": lambda m: 1.0 / np.log(m),
+}
+
+
+def extrapolate(ms, lam, se, form: str = "inv_sqrt") -> dict:
+    """Weighted least squares ``lambda(m) = lambda + a g(m)``; ``g = m^{-1/2}`` or ``1/log m``.
+
+    Parameters
+    ----------
+    ms, lam, se : array_like, shape (k,)
+        Grid, estimates and their standard errors (k >= 3).
+    form : {"inv_sqrt", "inv_log"}
+
+    Returns
+    -------
+    dict
+        ``{form, llc, se, slope, chi2_dof}``; ``se`` is the WLS standard error, inflated by
+        ``sqrt(chi2/dof)`` when the fit is worse than the error bars.
+    """
+    if form not in FITS:
+        raise InputError(f"form: expected one of {', '.join(FITS)}, got {form!r}")
+    ms, lam, se = (np.asarray(v, dtype=float) for v in (ms, lam, se))
+    ok = np.isfinite(lam) & np.isfinite(se) & (se > 0)
+    if ok.sum() < 3:
+        raise InputError(f"lambda(m): expected at least 3 finite estimates, got {int(ok.sum())}")
+    ms, lam, se = ms[ok], lam[ok], se[ok]
+    X = np.stack([np.ones_like(ms), FITS[form](ms)], axis=1)
+    w = 1.0 / se**2
+    A = X.T @ (X * w[:, None])
+    cov = np.linalg.inv(A)
+    beta = cov @ (X.T @ (w * lam))
+    chi2 = float(np.sum(w * (lam - X @ beta) ** 2))
+    dof = len(lam) - 2
+    infl = max(1.0, math.sqrt(chi2 / dof)) if dof > 0 else 1.0
+    return {"form": form, "llc": float(beta[0]), "se": float(math.sqrt(cov[0, 0]) * infl),
+            "slope": float(beta[1]), "chi2_dof": chi2 / dof if dof > 0 else float("nan")}
+
+
+# -- method 2: volume scaling by subset simulation -----------------------------------------------
+
+def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5, mh_steps: int = 15,
+                   eps_min: float = 1e-7, eps_fit: tuple[float, float] = (1e-7, 1e-4),
+                   rng: np.random.Generator | int = 0, max_levels: int = 400,
+                   max_init_draws: int = 10_000_000) -> dict:
+    """Prior volume ``V(eps)`` of ``{w allowed: L - L* < eps}`` by subset simulation, and its slope.
+
+    Parameters
+    ----------
+    target : LossTarget
+    particles : int
+        Particles per level.
+    p0 : float
+        Fraction kept per level (``log V`` decreases by ``log p0`` per level).
+    mh_steps : int
+        Random-walk Metropolis steps per level (all particles at once, batched loss).
+    eps_min : float
+        Stop once the level is below this.
+    eps_fit : (float, float)
+        Range of ``eps`` over which ``log V = c + lambda log eps + a sqrt(eps)`` is fitted.
+    rng : numpy.random.Generator or int
+    max_levels, max_init_draws : int
+        Safety limits.
+
+    Returns
+    -------
+    dict
+        ``eps`` (levels), ``log_v`` (``log V(eps_k) = k log p0 + log P0`` with ``P0`` the prior mass
+        of the allowed region), ``llc`` (fitted slope), ``acceptance`` (mean per level).
+    """
+    rng = np.random.default_rng(rng)
+    particles = check_positive_int("particles", particles, minimum=20)
+    if not 0 < p0 < 1:
+        raise InputError(f"p0: expected a number in (0, 1), got {p0}")
+    if target.sample_region is not None:
+        x, log_p_allowed = target.sample_region(rng, particles)
+    else:
+        x, log_p_allowed = _reject(target, rng, particles, max_init_draws)
+    f = target.loss(x) - target.loss0
+    lp = target.log_prior(x)
+    scale = 0.5
+    eps_levels, log_v, acc_levels = [], [], []
+    n_keep = max(2, int(round(p0 * particles)))
+    for level in range(max_levels):
+        order = np.argsort(f)
+        eps = float(f[order[n_keep]])  # level: particles strictly below it are kept
+        sel = order[:n_keep]
+        frac = n_keep / particles
+        log_v.append((log_v[-1] if log_v else log_p_allowed) + math.log(frac))
+        eps_levels.append(eps)
+        idx = sel[rng.integers(0, n_keep, particles)]
+        x, f, lp = x[idx], f[idx], lp[idx]
+        cov = np.cov(x.T) + 1e-14 * np.eye(target.d)
+        chol = np.linalg.cholesky(cov)
+        acc_total = 0.0
+        for _ in range(mh_steps):
+            prop = x + scale * rng.standard_normal(x.shape) @ chol.T
+            ok = target.inside(prop)
+            fp = np.full(len(x), np.inf)
+            fp[ok] = target.loss(prop[ok]) - target.loss0
+            lpp = np.full(len(x), -np.inf)
+            lpp[ok] = target.log_prior(prop[ok])
+            ok &= fp < eps
+            with np.errstate(invalid="ignore", over="ignore"):
+                acc = ok & (np.log(rng.random(len(x))) < lpp - lp)
+            x[acc], f[acc], lp[acc] = prop[acc], fp[acc], lpp[acc]
+            a = float(acc.mean())
+            acc_total += a
+            scale *= math.exp(0.5 * (a - 0.25))  # adapt towards acceptance 0.25
+        acc_levels.append(acc_total / mh_steps)
+        if eps < eps_min:  # also stops at a level <= 0 (a point below L*)
+            break
+    eps_levels, log_v = np.array(eps_levels), np.array(log_v)
+    # a level at or below 0 means the region holds points below L*: the restriction is not local
+    fit = _volume_fit(eps_levels, log_v, eps_fit) if eps_levels.min() > 0 else float("nan")
+    return {"eps": eps_levels.tolist(), "log_v": log_v.tolist(), "acceptance": acc_levels,
+            "llc": fit, "particles": particles, "p0": p0, "mh_steps": mh_steps,
+            "eps_fit": list(eps_fit)}
+
+
+def _reject(target: LossTarget, rng: np.random.Generator, n: int, max_draws: int,
+            inside: Callable | None = None, sample: Callable | None = None) -> tuple[np.ndarray, float]:
+    """``n`` draws of ``sample`` (default the prior) inside ``inside`` by rejection, and log acceptance."""
+    inside = inside or target.inside
+    sample = sample or target.sample_prior
+    keep, drawn = [], 0
+    while sum(len(k) for k in keep) < n:
+        z = sample(rng, 100_000)
+        drawn += len(z)
+        keep.append(z[inside(z)])
+        if drawn > max_draws:
+            raise InputError(f"target: expected a region of prior mass above {n / drawn:.1e}, "
+                             "got less (rejection sampling failed)")
+    x = np.concatenate(keep)
+    return x[:n], math.log(len(x) / drawn)
+
+
+def _volume_fit(eps: np.ndarray, log_v: np.ndarray, eps_fit: tuple[float, float]) -> float:
+    """Slope ``lambda`` of ``log V = c + lambda log eps + a sqrt(eps)`` over ``eps_fit``."""
+    sel = (eps >= eps_fit[0]) & (eps <= eps_fit[1]) & (eps > 0)
+    if sel.sum() < 4:
+        return float("nan")
+    X = np.stack([np.ones(sel.sum()), np.log(eps[sel]), np.sqrt(eps[sel])], axis=1)
+    beta = np.linalg.lstsq(X, log_v[sel], rcond=None)[0]
+    return float(beta[1])
+
+
+# -- the neighbourhood check ---------------------------------------------------------------------
+
+def neighbourhood_search(target: LossTarget, *, starts: int = 200, radii: Sequence[float] = (0.01, 0.05, 0.2),
+                         iters: int = 300, rng: np.random.Generator | int = 0) -> dict:
+    """Look for points of the allowed region with lower loss than ``w*`` (feasible gradient descent).
+
+    Starts ``w* + r z`` (``z ~ N(0, I)``, ``r`` cycling over ``radii``; starts outside the region
+    are redrawn), then steepest descent on ``L`` with the exact gradient and a per-start step that
+    halves on any step leaving the region or not decreasing ``L`` (grows by 1.5 otherwise), so
+    every iterate stays allowed. A lower point means the restriction is not local to the phase.
+
+    Returns
+    -------
+    dict
+        ``min_excess`` (least ``L - L*`` reached), ``argmin`` (that point, shape (d,)),
+        ``starts``, ``radii``, ``iters``.
+    """
+    rng = np.random.default_rng(rng)
+    starts = check_positive_int("starts", starts)
+    r = np.asarray(radii, dtype=float)[np.arange(starts) % len(radii)]
+    x = target.w0 + r[:, None] * rng.standard_normal((starts, target.d))
+    for _ in range(100):
+        bad = ~target.inside(x)
+        if not bad.any():
+            break
+        x[bad] = target.w0 + r[bad, None] * rng.standard_normal((int(bad.sum()), target.d))
+    x = x[target.inside(x)]
+    f = target.loss(x)
+    step = np.full(len(x), 0.1)
+    for _ in range(iters):
+        g = np.stack([target.grad(xi) for xi in x])
+        prop = x - step[:, None] * g
+        ok = target.inside(prop)
+        fp = np.where(ok, target.loss(np.where(ok[:, None], prop, x)), np.inf)
+        acc = ok & (fp < f)
+        x[acc], f[acc] = prop[acc], fp[acc]
+        step = np.where(acc, step * 1.5, step * 0.5)
+        step = np.maximum(step, 1e-12)
+    i = int(np.argmin(f))
+    return {"min_excess": float(f[i] - target.loss0), "argmin": x[i].tolist(), "starts": int(len(x)),
+            "radii": [float(v) for v in radii], "iters": iters}
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, seed: int = 0,
+                  nuts: dict | None = None, volume: dict | None = None, volume_repeats: int = 3,
+                  search: dict | None = None, reuse: dict | None = None) -> dict:
+    """Both measurements of one target plus the neighbourhood check; a JSON-ready record.
+
+    ``nuts``/``volume``/``search``: keyword arguments of :func:`nuts_lambda`,
+    :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds: NUTS ``[seed, i]`` per grid
+    point, volume repeat ``j`` ``[seed, 1000 + j]``, search ``[seed, 2000]``.
+    ``reuse``: an earlier record of the same target and seed; each part (search, NUTS curve,
+    volume) whose settings are unchanged is taken from it instead of recomputed (listed in
+    ``reused``), so that changing one part's settings recomputes only that part.
+    """
+    t0 = time.perf_counter()
+    ms = tuple(float(m) for m in ms)
+    nuts = dict(nuts or {})
+    volume = dict(volume or {})
+    search = dict(search or {})
+    r = reuse if reuse is not None and reuse.get("seed") == seed else {}
+    reused = []
+    search_key = _jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
+                            "iters": search.get("iters", 300)})
+    old_search = r.get("neighbourhood", {})
+    if old_search and {k: old_search.get(k) for k in search_key} == search_key:
+        search_res = old_search
+        reused.append("search")
+    else:
+        search_res = neighbourhood_search(target, rng=np.random.default_rng([seed, 2000]), **search)
+    if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == _jsonable(nuts):
+        curve = r["curve"]
+        reused.append("nuts")
+    else:
+        curve = lambda_curve(target, ms, seed=seed, **nuts)
+    lam = [c["llc"] for c in curve]
+    se = [c["se"] for c in curve]
+    fits = {form: extrapolate(ms, lam, se, form) for form in FITS}
+    vol_key = _jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
+                         "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
+                         "eps_min": volume.get("eps_min", 1e-7)})
+    old_vol = r.get("volume_settings", {})
+    if old_vol == vol_key and len(r.get("volume_runs", ())) == volume_repeats:
+        v = np.array(r["volume_runs"], dtype=float)
+        vol_curve = r["volume_curve"]
+        reused.append("volume")
+    else:
+        vols = [volume_scaling(target, rng=np.random.default_rng([seed, 1000 + j]), **volume)
+                for j in range(volume_repeats)]
+        v = np.array([x["llc"] for x in vols])
+        vol_curve = {"eps": vols[0]["eps"], "log_v": vols[0]["log_v"]}
+    vol_llc = float(np.mean(v))
+    vol_se = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+    best = fits["inv_sqrt"]
+    return {"llc_measured": best["llc"], "llc_se": best["se"], "method": "nuts-population-extrapolated",
+            "fit": best, "fit_alt": fits["inv_log"], "curve": curve, "m_grid": list(ms),
+            "volume_llc": vol_llc, "volume_se": vol_se, "volume_runs": v.tolist(),
+            "volume_settings": vol_key, "volume_curve": vol_curve,
+            "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "radii", "iters")},
+            "settings": {"nuts": _jsonable(nuts), **target.info},
+            "exact": target.exact, "seed": seed, "reused": reused, "wall_s": time.perf_counter() - t0}
+
+
+#: settings of the shipped tables (``comparisons/theory/data/llc_measured_c*.json``)
+MEASURE_DEFAULTS: dict = {
+    "ms": (1e4, 1e5, 1e6, 1e7, 1e8),
+    "nuts": {"chains": 2, "draws": 400, "tune": 300},
+    # 60 Metropolis steps per level: with 15 the slope came out ~2% low on the 6-gon (8.33 against
+    # 8.5; 60 steps: 8.49, 8.67) and 7.29 against 7.41 on the 4-gon (insufficient mixing within a level)
+    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 60, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
+    "volume_repeats": 3,
+    "search": {"starts": 200, "iters": 300, "radii": (0.01, 0.05, 0.2, 0.5)},
+}
+
+
+def table_path(c: int) -> Path:
+    """Path of the shipped table for ``c`` features (``comparisons/theory/data``)."""
+    from comparisons.theory.kgons import measured_llc_path
+
+    return measured_llc_path(c)
+
+
+def measure_phase_llcs(c: int, labels: Sequence[str], *, seed: int = 0, progress: bool = True,
+                       out=None, command: str = "", **kwargs) -> dict:
+    """:func:`measure_phase` for the phases ``labels`` of ``enumerate_phases(c)``: the table.
+
+    Parameters
+    ----------
+    c : int
+        Features.
+    labels : sequence of str
+        Phase labels (measured in this order).
+    seed : int
+        Root seed (the same for every phase: each phase's runs use ``[seed, ...]``).
+    progress : bool
+        Print one line per phase.
+    out : path-like, optional
+        JSON file rewritten after every phase (a partial table survives an interruption). Records
+        it already holds for the same ``c``, target and seed are passed to :func:`measure_phase`
+        as ``reuse``: parts with unchanged settings are kept (resume; a settings change recomputes
+        only the parts it touches). Phases not in ``labels`` are dropped from the new table.
+    command : str
+        The command line that produced the table (recorded).
+    **kwargs
+        Override :data:`MEASURE_DEFAULTS` (``ms``, ``nuts``, ``volume``, ``volume_repeats``, ``search``).
+
+    Returns
+    -------
+    dict
+        ``{c, seed, command, settings, phases: [record...]}``; each record has ``phase``,
+        ``llc_measured``, ``llc_se``, ``method``, ``m_grid``, the curve, the volume cross-check and
+        the neighbourhood search.
+    """
+    from comparisons.theory import enumerate_phases
+
+    settings = {**MEASURE_DEFAULTS, **kwargs}
+    phases = {p.label: p for p in enumerate_phases(c)}
+    missing = [lab for lab in labels if lab not in phases]
+    if missing:
+        raise InputError(f"labels: expected phases of c = {c} ({', '.join(phases)}), got {', '.join(missing)}")
+    table = {"c": c, "seed": seed, "command": command, "settings": _jsonable(settings),
+             "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX},
+             "phases": []}
+    old: dict[str, dict] = {}
+    if out is not None and Path(out).is_file():
+        prev = json.loads(Path(out).read_text())
+        if prev.get("c") == c:
+            old = {r["phase"]: r for r in prev.get("phases", [])
+                   if r["phase"] in phases and _same_target(r, tms_target(phases[r["phase"]].W,
+                                                                          phases[r["phase"]].b))}
+    for lab in labels:
+        p = phases[lab]
+        rec = measure_phase(tms_target(p.W, p.b, exact=p.llc), seed=seed, reuse=old.get(lab), **settings)
+        rec = {"phase": lab, "c": c, "llc_exact": p.llc, "llc_bound": p.llc_bound, **rec}
+        table["phases"].append(_jsonable(rec))
+        if out is not None:  # after every phase, atomically: an interrupted run keeps what it measured
+            tmp = Path(out).with_name(Path(out).name + ".tmp")
+            tmp.write_text(json.dumps(table, indent=1) + "\n")
+            os.replace(tmp, out)
+        if progress:
+            print(f"{lab:>6}: nuts {rec['llc_measured']:.3f} +- {rec['llc_se']:.3f}  "
+                  f"(1/log m: {rec['fit_alt']['llc']:.3f})  volume {rec['volume_llc']:.3f} +- "
+                  f"{rec['volume_se']:.3f}  exact {p.llc}  bound {p.llc_bound}  "
+                  f"search {rec['neighbourhood']['min_excess']:.2e}  {rec['wall_s']:.0f}s", flush=True)
+    return table
+
+
+def _same_target(rec: dict, target: LossTarget) -> bool:
+    """Whether a stored record was measured on ``target`` (its ``info``; None entries ignored)."""
+    stored = rec.get("settings", {})
+    return all(stored.get(k) == v for k, v in _jsonable(target.info).items() if v is not None)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def plot_lambda_curves(table: dict, path) -> None:
+    """Convergence figure: ``lambda(m)`` against ``m`` with the fitted extrapolation, per phase."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = table["phases"]
+    ncol = min(3, len(recs)) or 1
+    nrow = -(-len(recs) // ncol) or 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    for ax, rec in zip(axes.ravel(), recs):
+        m = np.array([r["m"] for r in rec["curve"]])
+        lam = np.array([r["llc"] for r in rec["curve"]], dtype=float)
+        se = np.array([r["se"] for r in rec["curve"]], dtype=float)
+        ax.errorbar(m, lam, yerr=se, fmt="o", ms=4, label="NUTS lambda(m)")
+        grid = np.logspace(np.log10(m.min()), np.log10(m.max()) + 0.5, 100)
+        for key, style in (("fit", "-"), ("fit_alt", ":")):
+            f = rec[key]
+            ax.plot(grid, f["llc"] + f["slope"] * FITS[f["form"]](grid), style,
+                    label=f"{f['form']}: {f['llc']:.2f}±{f['se']:.2f}")
+        ax.axhline(rec["volume_llc"], color="C3", lw=0.8, ls="--",
+                   label=f"volume: {rec['volume_llc']:.2f}±{rec['volume_se']:.2f}")
+        if rec.get("llc_exact") is not None:
+            ax.axhline(rec["llc_exact"], color="k", lw=0.8, label=f"exact {rec['llc_exact']:g}")
+        else:
+            ax.axhline(rec["llc_bound"], color="0.5", lw=0.8, ls="-.", label=f"rank/2 bound {rec['llc_bound']:g}")
+        ax.set_xscale("log")
+        ax.set_title(f"{rec['phase']} (c = {rec['c']})")
+        ax.set_xlabel("m = n beta")
+        ax.set_ylabel("E[m (L - L*)]")
+        ax.legend(fontsize=6)
+    for ax in axes.ravel()[len(recs):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,195 @@
+"""Measured learning coefficients on the exact population loss (bayes_tms.population_llc).
+
+Known answers, with the code path used for the TMS phases (same ``LossTarget``, same NUTS op, same
+subset simulation):
+
+- ``regular``: ``x1^2 + 2 x2^2 + x3^2/2`` (+ a flat ``x4``), ``lambda = 3/2``. Under the ``N(0, 1)``
+  prior each term is Gaussian: ``E_m[m k x^2] = m k / (2 m k + 1)`` exactly.
+- ``wall``: ``relu(x)^2 + y^2 + |z|``, ``lambda = 0 + 1/2 + 1 = 3/2``. ``relu(x)^2`` is flat on
+  ``x < 0``: ``Z_x(m) = 1/2 + (1/2) (2m + 1)^{-1/2}`` and ``E_m[m x_+^2] = (m/2) (2m+1)^{-3/2} / Z_x
+  = (2 sqrt(2m))^{-1} + O(1/m)``: the half-flat direction counts 0, with an ``m^{-1/2}``
+  correction (the extrapolation form used for the wall phases). ``|z|`` counts 1:
+  ``V_z(eps) = P(|z| < eps) ~ 2 phi(0) eps``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bayes_tms.population_llc import (MEASURE_DEFAULTS, _jsonable, extrapolate, neighbourhood_search,
+                                      nuts_lambda, tms_target, toy_exact_lambda, toy_target,
+                                      volume_scaling)
+from comparisons.errors import InputError
+from comparisons.theory import enumerate_phases
+from comparisons.theory.kgons import measured_llc_overrides, measured_llc_path
+
+FAST_NUTS = dict(chains=2, draws=400, tune=200)
+
+
+def _phase(c, label):
+    return next(p for p in enumerate_phases(c) if p.label == label)
+
+
+def test_toy_exact_lambda_matches_closed_forms():
+    for m in (1e2, 1e4, 1e6):
+        reg = sum(m * k / (2 * m * k + 1) for k in (1.0, 2.0, 0.5))
+        assert toy_exact_lambda("regular", m) == pytest.approx(reg, rel=1e-8)
+        zx = 0.5 + 0.5 / np.sqrt(2 * m + 1)
+        relu = 0.5 * m * (2 * m + 1) ** -1.5 / zx
+        y = m / (2 * m + 1)
+        assert toy_exact_lambda("wall", m) - 1.0 == pytest.approx(relu + y, abs=2e-3 + 2 / m)
+    assert toy_exact_lambda("wall", 1e8) == pytest.approx(1.5, abs=1e-3)
+
+
+@pytest.mark.parametrize("toy, m", [("regular", 1e4), ("wall", 1e3)])
+def test_nuts_matches_exact_finite_m(toy, m):
+    est = nuts_lambda(toy_target(toy), m, seed=3, **FAST_NUTS)
+    exact = toy_exact_lambda(toy, m)
+    assert est.se < 0.12
+    assert abs(est.llc - exact) < 4 * est.se, (est.llc, est.se, exact)
+
+
+@pytest.mark.parametrize("toy", ["regular", "wall"])
+def test_volume_scaling_recovers_three_halves(toy):
+    runs = [volume_scaling(toy_target(toy), particles=500, eps_fit=(1e-7, 1e-3), rng=s)["llc"]
+            for s in range(3)]
+    mean, se = np.mean(runs), np.std(runs, ddof=1) / np.sqrt(3)
+    assert abs(mean - 1.5) < 4 * se + 0.05, runs
+    assert abs(mean - 1.0) > 0.25 and abs(mean - 2.0) > 0.25  # distinguishable from neighbours
+
+
+def test_extrapolate_recovers_synthetic_limit():
+    ms = np.logspace(3, 8, 6)
+    lam = 6.2 + 30 / np.sqrt(ms)
+    fit = extrapolate(ms, lam, np.full(6, 0.05))
+    assert fit["llc"] == pytest.approx(6.2, abs=1e-9) and fit["slope"] == pytest.approx(30)
+    with pytest.raises(InputError, match="form: expected one of"):
+        extrapolate(ms, lam, np.ones(6), form="cubic")
+
+
+def test_search_finds_escape_with_loose_plus_restriction():
+    """The check can fail: with ``|W_+| < 0.5`` a + column grows into a fifth vertex at 4+."""
+    p = _phase(6, "4+")
+    loose = neighbourhood_search(tms_target(p.W, p.b, plus_norm_max=0.5), starts=20, iters=100,
+                                 radii=(0.5,), rng=0)
+    assert loose["min_excess"] < -1e-3
+
+
+@pytest.mark.parametrize("label", ["4", "4+", "4++"])
+def test_search_finds_no_lower_point_for_shipped_restriction(label):
+    p = _phase(6, label)
+    res = neighbourhood_search(tms_target(p.W, p.b), starts=40, iters=150, radii=(0.05, 0.2, 0.5), rng=1)
+    assert res["min_excess"] > -1e-9
+
+
+def test_bad_inputs_one_line():
+    p = _phase(6, "4")
+    for kwargs, match in [(dict(dead_bias_max=0.1), "dead_bias_max: expected a number <= 0"),
+                          (dict(plus_norm_max=0.7), "plus_norm_max: expected a number in")]:
+        with pytest.raises(InputError, match=match) as exc:
+            tms_target(p.W, p.b, **kwargs)
+        assert "\n" not in str(exc.value)
+    with pytest.raises(InputError, match="toy: expected one of"):
+        toy_target("cubic")
+    with pytest.raises(InputError, match="m: expected a positive number"):
+        nuts_lambda(toy_target("regular"), -1.0)
+
+
+# -- the shipped table ---------------------------------------------------------------------------
+
+def _table(c=6):
+    path = measured_llc_path(c)
+    if not path.is_file():
+        pytest.skip(f"no shipped table for c = {c}")
+    return json.loads(path.read_text())
+
+
+def test_shipped_table_settings_match_code():
+    table = _table()
+    assert table["settings"] == _jsonable(MEASURE_DEFAULTS)
+    assert table["command"].startswith("tms-phases llc --measure-phases")
+    phases = {p.label: p for p in enumerate_phases(6)}
+    for rec in table["phases"]:
+        p = phases[rec["phase"]]
+        assert p.llc_measured == rec["llc_measured"] and p.llc_se == rec["llc_se"]
+        assert p.llc_method == rec["method"]
+        assert rec["llc_exact"] == p.llc and rec["llc_bound"] == p.llc_bound
+        assert rec["neighbourhood"]["min_excess"] > -1e-9
+        assert rec["m_grid"] == [float(m) for m in MEASURE_DEFAULTS["ms"]]
+
+
+def test_shipped_table_volume_levels_reproduce():
+    """The first levels of the stored volume curve are regenerated exactly from the stored seed."""
+    table = _table()
+    rec = table["phases"][0]
+    p = _phase(6, rec["phase"])
+    kw = dict(MEASURE_DEFAULTS["volume"])
+    res = volume_scaling(tms_target(p.W, p.b), rng=np.random.default_rng([table["seed"], 1000]),
+                         max_levels=4, **kw)
+    np.testing.assert_allclose(res["eps"], rec["volume_curve"]["eps"][:4], rtol=1e-10)
+    np.testing.assert_allclose(res["log_v"], rec["volume_curve"]["log_v"][:4], rtol=1e-10)
+
+
+def test_theory_uses_measured_only_where_exact_missing():
+    _table()
+    phases = enumerate_phases(6)
+    over = measured_llc_overrides(phases)
+    for p in phases:
+        if p.label in over:
+            assert p.llc is None and over[p.label] == p.llc_measured
+        if p.llc is not None:
+            assert p.label not in over
+
+
+# -- slow: a regular TMS phase measured end to end -----------------------------------------------
+
+@pytest.mark.slow
+def test_regular_phase_5_measured_within_two_percent():
+    from bayes_tms.population_llc import measure_phase
+
+    p = _phase(6, "5")
+    rec = measure_phase(tms_target(p.W, p.b, exact=p.llc), seed=11, ms=(1e4, 1e5, 1e6, 1e7, 1e8),
+                        nuts=dict(chains=2, draws=400, tune=300), volume_repeats=2,
+                        search=dict(starts=40, iters=100))
+    assert abs(rec["llc_measured"] - 7.0) < max(3 * rec["llc_se"], 0.02 * 7.0) + 0.05
+    assert abs(rec["volume_llc"] - 7.0) < 0.04 * 7.0
+    assert rec["neighbourhood"]["min_excess"] > -1e-9
+
+
+def test_cli_shows_measured_values(capsys):
+    from comparisons.cli import main
+
+    table = _table()
+    measured = {r["phase"]: r["llc_measured"] for r in table["phases"]}
+    assert main(["kgons", "-c", "6", "--format", "json"]) == 0
+    rows = {r["label"]: r for r in json.loads(capsys.readouterr().out)}
+    for label, value in measured.items():
+        assert rows[label]["llc_measured"] == value and rows[label]["llc_method"]
+    assert rows["3+++"]["llc_measured"] is None or "3+++" in measured
+    assert main(["theory", "-c", "6", "--format", "json"]) == 0
+    used = json.loads(capsys.readouterr().out)["llc_used"]
+    for label, value in measured.items():
+        if rows[label]["llc"] is None:
+            assert used[label] == {"llc": value, "source": "measured"}
+        else:
+            assert used[label]["source"] == "exact"
+    assert main(["theory", "-c", "6"]) == 0
+    assert "measured on the population loss (marked m" in capsys.readouterr().out
+
+
+def test_measure_phase_reuses_unchanged_parts():
+    from bayes_tms.population_llc import measure_phase
+
+    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=60, tune=60),
+              volume=dict(particles=100, eps_min=1e-4, eps_fit=(1e-4, 1e-2)), volume_repeats=2,
+              search=dict(starts=5, iters=5))
+    target = toy_target("regular")
+    first = measure_phase(target, seed=2, **kw)
+    assert first["reused"] == [] and np.isfinite(first["llc_measured"]) and np.isfinite(first["volume_llc"])
+    kw["volume"] = dict(kw["volume"], mh_steps=30)
+    second = measure_phase(target, seed=2, reuse=_jsonable(first), **kw)
+    assert second["reused"] == ["search", "nuts"]
+    assert second["curve"] == _jsonable(first["curve"]) and second["volume_runs"] != first["volume_runs"]
