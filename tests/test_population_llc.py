@@ -193,3 +193,19 @@ def test_measure_phase_reuses_unchanged_parts():
     second = measure_phase(target, seed=2, reuse=_jsonable(first), **kw)
     assert second["reused"] == ["search", "nuts"]
     assert second["curve"] == _jsonable(first["curve"]) and second["volume_runs"] != first["volume_runs"]
+
+
+def test_shipped_values_meet_the_targets():
+    """Regular phases: both methods agree with the exact rank/2 (within 3 SE + 2%); 4-family walls:
+    SE below 3% of the value, and the two independent methods agree within 3 combined SE."""
+    recs = {r["phase"]: r for r in _table()["phases"]}
+    for label in ("6", "5+", "5"):
+        r = recs[label]
+        exact = r["llc_exact"]
+        assert abs(r["llc_measured"] - exact) <= 3 * r["llc_se"] + 0.02 * exact, r
+        assert abs(r["volume_llc"] - exact) <= 3 * r["volume_se"] + 0.02 * exact, r
+    for label in ("4", "4+", "4++"):
+        r = recs[label]
+        assert r["llc_exact"] is None and r["llc_se"] < 0.03 * r["llc_measured"], r
+        combined = float(np.hypot(r["llc_se"], r["volume_se"]))
+        assert abs(r["llc_measured"] - r["volume_llc"]) <= 3 * combined, r
