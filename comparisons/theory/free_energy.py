@@ -74,12 +74,17 @@ def effective_sample_size(n: np.ndarray | float, beta: float = 1.0) -> np.ndarra
 def effective_llc(phase: Phase, llc: Mapping[str, float] | None = None) -> float:
     """The learning coefficient used for ``phase``.
 
-    ``llc[phase.label]`` when given (e.g. a measured estimate), else the theoretical ``phase.llc``,
-    else (on a non-C^2 wall) the Hessian-rank bound ``phase.llc_bound``.
+    ``llc[phase.label]`` when given, else the exact ``phase.llc`` (rank/2 where ``L`` is C^2),
+    else (on a non-C^2 wall) the value measured on the population loss, ``phase.llc_measured``,
+    where the shipped table has one, else the Hessian-rank bound ``phase.llc_bound``. Every
+    prediction of the package (crossings, dominant phases, transitions) goes through here.
     """
     if llc is not None and phase.label in llc:
         return float(llc[phase.label])
-    return float(phase.llc if phase.llc is not None else phase.llc_bound)
+    if phase.llc is not None:
+        return float(phase.llc)
+    measured = getattr(phase, "llc_measured", None)
+    return float(measured if measured is not None else phase.llc_bound)
 
 
 def _coefficients(phases: Sequence[Phase], llc, prior_sigma: float) -> np.ndarray:
