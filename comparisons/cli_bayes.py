@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         from .jobs.bayes_pt import run_cli
 
         return run_cli(args)
+    from .compare import switch_line
     from .jobs.bayes import run_bayes
 
     from .sweep import sweep_kwargs
@@ -140,10 +141,6 @@ def run(args: argparse.Namespace) -> int:
           f"({config.backend}) in {summary['wall_s']:.1f} s sampling{cached}; "
           f"{summary['divergences']} divergences in {summary['draws_total']} draws")
     for t in summary["transitions"]:
-        pred = ", ".join(f"{t[k]:.0f} ({name})" for k, name in (("predicted_n", "asymptotic"),
-                                                               ("predicted_n_laplace", "with O(1) terms"))
-                         if t.get(k) is not None)
-        print(f"  {t['level']} switch {t['from']} -> {t['to']} at n = {t['n']:.0f} "
-              f"[{t['lower']:.0f}, {t['upper']:.0f}]" + (f"; free energy predicts {pred}" if pred else ""))
+        print("  " + switch_line(t))
     print(f"outputs in {args.out} (transitions.json has every field)")
     return 0

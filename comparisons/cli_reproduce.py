@@ -164,7 +164,7 @@ def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str
 
 def run(args: argparse.Namespace) -> int:
     from .cli import main
-    from .compare import bayes_moves
+    from .compare import bayes_moves, switch_line
     from .io import check_writable_dir, write_json, write_text
     from .report import load_bayes, write_report
     from .theory import crossings, dominant_intervals, enumerate_phases
@@ -213,11 +213,7 @@ def run(args: argparse.Namespace) -> int:
                      + (", ".join(f"{a} -> {b}" for a, b in bayes_moves(bayes["occupancy"])) or "no change"))
         for t in bayes["transitions"]:
             if t.get("level", "phase") == "phase":
-                lap = t.get("predicted_n_laplace")
-                lines.append(f"  switch {t['from']} -> {t['to']} at n = {t['n']:.0f} "
-                             f"[{t['lower']:.0f}, {t['upper']:.0f}]; free energy predicts "
-                             f"{t['predicted_n']:.0f} (asymptotic)"
-                             + (f", {lap:.0f} (with O(1) terms)" if lap is not None else ""))
+                lines.append("  " + switch_line(t))
     summary = Path(out / "sgd" / "summary.json")
     if not args.skip_sgd and summary.exists():
         s = json.loads(summary.read_text())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 __all__ = ["dominant_sequence", "bayes_moves", "sgd_moves", "Verdict", "monotone_verdict",
            "prediction_verdict", "transition_comparison", "path_distribution", "phase_coordinates",
-           "learning_coefficients", "llc_scale_table"]
+           "learning_coefficients", "llc_scale_table", "switch_line"]
 
 from collections import Counter
 from dataclasses import dataclass
@@ -109,6 +109,16 @@ class Verdict:
 def phase_coordinates(phases: Sequence[Phase], llc: Mapping[str, float] | None = None) -> dict[str, tuple[float, float]]:
     """``label -> (population loss, learning coefficient)`` (theory, or ``llc`` overrides)."""
     return {p.label: (p.loss, effective_llc(p, llc)) for p in phases}
+
+
+def switch_line(t: Mapping) -> str:
+    """One printed line for a transition of ``transitions.json``: where, its interval, the predictions."""
+    pred = ", ".join(f"{t[k]:.0f} ({name})" for k, name in (("predicted_n", "asymptotic"),
+                                                           ("predicted_n_laplace", "with O(1) terms"))
+                     if t.get(k) is not None)
+    level = f"{t['level']} " if t.get("level", "phase") != "phase" else ""
+    return (f"{level}switch {t['from']} -> {t['to']} at n = {t['n']:.0f} [{t['lower']:.0f}, {t['upper']:.0f}]"
+            + (f"; free energy predicts {pred}" if pred else ""))
 
 
 def learning_coefficients(phases: Sequence[Phase]) -> dict[str, tuple[float, float, str]]:

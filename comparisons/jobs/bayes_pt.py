@@ -371,6 +371,7 @@ def config_from_args(args) -> tuple:
 
 def run_cli(args) -> int:
     """``tms-phases bayes --sampler pt``: one run, or a study over data sets; prints a summary."""
+    from ..compare import switch_line
     from ..cost import confirm
 
     config, opts = config_from_args(args)
@@ -389,11 +390,7 @@ def run_cli(args) -> int:
               f"beta = {config.beta:g}{', population loss' if config.population else ''}: "
               f"{res['wall_s']:.1f} s{note}; mixed at every n: {'yes' if res['mixed'] else 'NO (see diagnostics.csv)'}")
         for t in res["transitions"]:
-            pred = ", ".join(f"{t[k]:.0f} ({name})" for k, name in (("predicted_n", "asymptotic"),
-                                                                   ("predicted_n_laplace", "with O(1) terms"))
-                             if t.get(k) is not None)
-            print(f"  {t['level']} switch {t['from']} -> {t['to']} at n = {t['n']:.0f} "
-                  f"[{t['lower']:.0f}, {t['upper']:.0f}]" + (f"; free energy predicts {pred}" if pred else ""))
+            print("  " + switch_line(t))
     else:
         res = run_pt_study(config, out, datasets=opts["datasets"], conventions=opts["conventions"],
                            population=bool(args.population), rule=opts["rule"], bootstrap=opts["bootstrap"],
