@@ -371,13 +371,13 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
     idata = _run_nuts(prepared, backend, draws=draws, tune=tune, chains=chains, cores=cores,
                       seed=int(ss.generate_state(1)[0]), target_accept=target_accept,
                       progress=progress, init_mean=init,
-                      store_divergences=backend == "nutpie" and basin is not None)
+                      store_divergences=backend == "nutpie" and restrict is not None and basin is not None)
     loss = np.asarray(idata.posterior["loss"].transpose("chain", "draw").values, dtype=float)
     trace = xr.DataArray(loss, dims=("chain", "draw"), name="empirical_loss",
                          attrs={"n": n, "nbeta": nbeta, "gamma": gamma})
     stats = idata.sample_stats
     div = int(stats["diverging"].sum()) if "diverging" in stats else -1
-    wall = _wall_rejections(prepared, stats, basin) if basin is not None else 0
+    wall = _wall_rejections(prepared, stats, basin) if restrict is not None and basin is not None else 0
     frac = float("nan")
     if basin is not None:  # (W0, b0, roles): fraction of draws inside the basin of w*
         W0, b0, roles = basin
@@ -422,9 +422,10 @@ def _wall_rejections(prepared, stats, basin) -> int:
     W0, b0, roles = basin
     parts = {nm: ends[:, sl].reshape((-1,) + tuple(int(v) for v in shp))
              for nm, sl, shp in zip(names, slices, shapes)}
+    finite = np.isfinite(ends).all(-1)  # a non-finite end is a numerical blow-up, not the wall
     with np.errstate(invalid="ignore"):
-        inside = in_basin(W0 + parts["dW"], b0 + parts["db"], roles) & np.isfinite(ends).all(-1)
-    return int((~inside).sum())
+        outside = ~in_basin(W0 + parts["dW"], b0 + parts["db"], roles)
+    return int((finite & outside).sum())
 
 
 # -- public --------------------------------------------------------------------------------------

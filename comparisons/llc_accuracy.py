@@ -131,8 +131,8 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
             kw["nbeta"] = n * beta
         est = nuts_llc(p.W, p.b, x, gamma=gamma, seed=seed, progress=progress, **kw)
         wall = time.perf_counter() - t0
-        wall = getattr(est, "wall_rejections", -1)
-        diag = (f"divergences={est.divergences}" + (f" (basin wall {wall})" if wall >= 0 else "")
+        rejections = getattr(est, "wall_rejections", -1)
+        diag = (f"divergences={est.divergences}" + (f" (basin wall {rejections})" if rejections >= 0 else "")
                 + f" ess={est.ess:.0f}")
     else:
         import dataclasses
@@ -183,7 +183,8 @@ def regime(llc: float, se: float, quadratic: float, theory_kind: str) -> dict:
     if not (math.isfinite(llc) and math.isfinite(se)):
         return {"gaussian_prediction": quadratic, "z": math.nan, "in_validated_regime": False,
                 "reason": "no finite estimate"}
-    z = (llc - quadratic) / se if se > 0 else math.inf
+    gap = llc - quadratic
+    z = gap / se if se > 0 else (0.0 if gap == 0 else math.copysign(math.inf, gap))
     ok = abs(llc - quadratic) <= REGIME_Z * se + REGIME_REL * abs(quadratic)
     return {"gaussian_prediction": quadratic, "z": z, "in_validated_regime": bool(ok),
             "reason": ("" if ok else f"the estimate is {llc - quadratic:+.2f} ({z:+.1f} SE) from the Gaussian "

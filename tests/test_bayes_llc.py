@@ -195,8 +195,9 @@ def test_wall_rejections_are_divergences_that_end_outside_the_basin():
     inside = np.zeros(18)                      # at w* itself
     outside = np.zeros(18)
     outside[12] = -10.0                        # b_0 far below -|W_0|^2: a firing column switched off
-    ends = np.stack([inside, outside, inside])[None]  # (chain=1, draw=3, 18)
-    stats = xr.Dataset({"diverging": (("chain", "draw"), np.array([[True, True, False]])),
+    blown = np.full(18, np.nan)                # a numerical blow-up, not the wall
+    ends = np.stack([inside, outside, inside, blown])[None]  # (chain=1, draw=4, 18)
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.array([[True, True, False, True]])),
                         "divergence_end": (("chain", "draw", "dim"), ends)})
     assert _wall_rejections(prepared, stats, (six.W, six.b, roles)) == 1
     assert _wall_rejections(SimpleNamespace(), stats, (six.W, six.b, roles)) == -1  # PyMC: unknown

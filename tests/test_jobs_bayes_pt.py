@@ -54,13 +54,35 @@ def test_interrupted_run_resumes_to_the_same_draws(tmp_path, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+def test_switch_summary_counts_each_data_set_once():
+    base = {"convention": "tempered", "beta": 1.0, "from": "5", "to": "6", "predicted_n": 601.0,
+            "predicted_n_laplace": 225.0, "mixed": True}
+    rows = [{**base, "dataset": "0", "n": 900.0}, {**base, "dataset": "0", "n": 400.0},
+            {**base, "dataset": "1", "n": 500.0}]
+    (s,) = switch_summary(rows, datasets=3)
+    assert (s["datasets"], s["datasets_run"], s["values"]) == (2, 3, "400 500")
+    assert s["mean"] == pytest.approx(450.0)
+
+
+def test_another_classifier_is_not_a_cached_result(tmp_path):
+    cfg = PTConfig(**{**TINY, "ns": (20, 40), "sweeps": 10})
+    run_pt(cfg, tmp_path, progress=False, bootstrap=20)
+    hull = run_pt(cfg, tmp_path, progress=False, bootstrap=20, rule="hull")
+    assert not hull["cached"]
+    import arviz as az
+
+    post = az.from_netcdf(str(tmp_path / "posterior_n00020.nc"), engine="h5netcdf").posterior
+    assert post.attrs["classifier"] == "hull" and "unclassified" not in set(post["phase"].values.ravel())
+    assert run_pt(cfg, tmp_path, progress=False, bootstrap=20, rule="hull")["cached"]
+
+
 def test_switch_summary_spread_and_population():
     rows = [{"convention": "tempered", "beta": 1.0, "dataset": str(k), "from": "5", "to": "6", "n": v,
              "predicted_n": 601.0, "predicted_n_laplace": 225.0, "mixed": True}
             for k, v in enumerate([240.0, 260.0, 300.0])]
     rows.append({**rows[0], "dataset": "population", "n": 276.0})
-    (s,) = switch_summary(rows)
-    assert s["datasets"] == 3 and s["mean"] == pytest.approx(800 / 3)
+    (s,) = switch_summary(rows, datasets=3)
+    assert s["datasets"] == s["datasets_run"] == 3 and s["mean"] == pytest.approx(800 / 3)
     assert s["sd"] == pytest.approx(np.std([240, 260, 300], ddof=1)) and s["population"] == 276.0
     assert s["values"] == "240 260 300" and s["all_mixed"]
 

@@ -143,6 +143,8 @@ def test_regime_flag_known_answers():
     assert ok["in_validated_regime"] and ok["reason"] == ""
     off = llc_accuracy.regime(9.80, 0.09, 8.04, "exact")  # the small-n case of issue 12: far off
     assert not off["in_validated_regime"] and "+1.76" in off["reason"] and off["z"] > 19
+    below = llc_accuracy.regime(8.0, 0.0, 8.4, "exact")  # no spread: the sign of z still says below
+    assert below["z"] == -math.inf and below["in_validated_regime"]
     wall = llc_accuracy.regime(4.0, 0.1, 3.5, "bound")
     assert not wall["in_validated_regime"] and "wall" in wall["reason"]
 

@@ -111,7 +111,8 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
     key = _config_key(config)
     done_path, state_path = out / DONE_FILE, out / STATE_FILE
     done = json.loads(done_path.read_text()) if done_path.exists() else None
-    cached = bool(done and done.get("config") == key)
+    # the classifier labels the stored draws: another rule means another result
+    cached = bool(done and done.get("config") == key and done.get("rule", "gated") == rule)
     x = None if config.population else sample_inputs(max(config.ns), config.features, config.seed)
     t0 = time.perf_counter()
     if not cached:
@@ -144,7 +145,7 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
             write_netcdf(idata, posterior_path(out, n))
         write_netcdf(diag, out / "pt_diagnostics.nc")
         compute = time.perf_counter() - t0
-        write_json(done_path, {"config": key, "compute_s": compute})
+        write_json(done_path, {"config": key, "rule": rule, "compute_s": compute})
         state_path.unlink(missing_ok=True)
     else:
         import arviz as az
@@ -189,32 +190,43 @@ def _phase_switches(trans: Sequence[dict]) -> list[dict]:
     return [t for t in trans if t.get("level") == "phase"]
 
 
-def switch_summary(rows: Sequence[dict]) -> list[dict]:
+def switch_summary(rows: Sequence[dict], datasets: int | None = None) -> list[dict]:
     """Per (convention, from, to): mean, sd and each value of the switch ``n`` over data sets.
 
     ``rows`` are the rows of ``switches.csv`` (``convention, beta, dataset, from, to, n, lower,
     upper, predicted_n, predicted_n_laplace, mixed``; ``dataset = "population"`` for the
-    population loss). The population value and the predictions are carried beside the spread.
+    population loss). A data set contributes one value: its first (smallest-n) switch of that
+    kind, so a posterior that switches back and forth is not counted twice. ``datasets`` is the
+    number of data sets run per convention: the summary says how many of them switched
+    (``datasets``) out of how many (``datasets_run``). The predictions are those made near the
+    population-loss switch when there is one (else near the first data set's).
     """
     out = []
     keys = sorted({(r["convention"], r["from"], r["to"]) for r in rows})
     for conv, a, b in keys:
-        sel = [r for r in rows if (r["convention"], r["from"], r["to"]) == (conv, a, b)]
-        data = [float(r["n"]) for r in sel if r["dataset"] != "population"]
-        pop = [float(r["n"]) for r in sel if r["dataset"] == "population"]
+        sel = sorted((r for r in rows if (r["convention"], r["from"], r["to"]) == (conv, a, b)),
+                     key=lambda r: float(r["n"]))
+        first: dict[str, dict] = {}
+        for r in sel:
+            first.setdefault(str(r["dataset"]), r)
+        data = [float(r["n"]) for d, r in sorted(first.items(), key=lambda kv: kv[0]) if d != "population"]
+        pop = first.get("population")
+        ref = pop or sel[0]
         out.append({"convention": conv, "beta": sel[0]["beta"], "from": a, "to": b,
-                    "datasets": len(data), "mean": float(np.mean(data)) if data else np.nan,
+                    "datasets": len(data), "datasets_run": datasets if datasets is not None else len(data),
+                    "mean": float(np.mean(data)) if data else np.nan,
                     "sd": float(np.std(data, ddof=1)) if len(data) > 1 else np.nan,
                     "values": " ".join(f"{v:.0f}" for v in data),
-                    "population": pop[0] if pop else np.nan,
-                    "predicted_n": sel[0].get("predicted_n"), "predicted_n_laplace": sel[0].get("predicted_n_laplace"),
+                    "population": float(pop["n"]) if pop else np.nan,
+                    "predicted_n": ref.get("predicted_n"), "predicted_n_laplace": ref.get("predicted_n_laplace"),
                     "all_mixed": all(bool(r["mixed"]) for r in sel)})
     return out
 
 
 SWITCH_COLUMNS = ["convention", "beta", "dataset", "seed", "from", "to", "n", "lower", "upper", "predicted_n",
                   "predicted_n_laplace", "dominance", "mixed"]
-SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "mean", "sd", "values", "population",
+SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run", "mean", "sd", "values",
+                   "population",
                    "predicted_n", "predicted_n_laplace", "all_mixed"]
 
 
@@ -260,7 +272,7 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
                          "predicted_n": t.get("predicted_n"), "predicted_n_laplace": t.get("predicted_n_laplace"),
                          "dominance": t.get("dominance", ""), "mixed": res["mixed"]})
     write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)
-    summary = switch_summary(rows)
+    summary = switch_summary(rows, datasets=datasets)
     write_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
     if rows:
         save_figure(plot_switches(rows), out / "switches.png")
@@ -366,6 +378,7 @@ def config_from_args(args) -> tuple:
             raise InputError("--beta: expected --conventions with --datasets (each names its beta), got --beta")
     check_positive_int("--bootstrap", 1000 if args.bootstrap is None else args.bootstrap, minimum=10)
     return config, {"datasets": args.datasets, "conventions": conventions, "rule": args.classifier,
+                    "population": bool(args.population),
                     "bootstrap": 1000 if args.bootstrap is None else args.bootstrap}
 
 
@@ -398,7 +411,8 @@ def run_cli(args) -> int:
         write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         for r in res["summary"]:
             print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f}, "
-                  f"sd {r['sd']:.0f} over {r['datasets']} data sets [{r['values']}]; population "
+                  f"sd {r['sd']:.0f} over the {r['datasets']} of {r['datasets_run']} data sets that switch "
+                  f"[{r['values']}]; population "
                   f"{r['population']:.0f}; predicted {r['predicted_n'] or float('nan'):.0f} (asymptotic), "
                   f"{r['predicted_n_laplace'] or float('nan'):.0f} (O(1))"
                   + ("" if r["all_mixed"] else "; NOT all runs mixed"))
