@@ -209,3 +209,15 @@ def test_shipped_values_meet_the_targets():
         assert r["llc_exact"] is None and r["llc_se"] < 0.03 * r["llc_measured"], r
         combined = float(np.hypot(r["llc_se"], r["volume_se"]))
         assert abs(r["llc_measured"] - r["volume_llc"]) <= 3 * combined, r
+
+
+@pytest.mark.parametrize("c", [4, 5, 6])
+def test_every_shipped_table_matches_its_phases_and_its_methods_agree(c):
+    table = _table(c)
+    assert table["settings"] == _jsonable(MEASURE_DEFAULTS) and table["c"] == c
+    phases = {p.label: p for p in enumerate_phases(c)}
+    for r in table["phases"]:
+        p = phases[r["phase"]]
+        assert p.llc_measured == r["llc_measured"] and r["neighbourhood"]["min_excess"] > -1e-9
+        combined = float(np.hypot(r["llc_se"], r["volume_se"]))
+        assert abs(r["llc_measured"] - r["volume_llc"]) <= 3 * combined, r
