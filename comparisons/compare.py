@@ -138,7 +138,7 @@ def learning_coefficients(phases: Sequence[Phase]) -> dict[str, tuple[float, flo
     return out
 
 
-def llc_scale_table(phases: Sequence[Phase], plateaus: Sequence[Mapping], n: int | None = None) -> list[dict]:
+def llc_scale_table(phases: Sequence[Phase], plateaus: Sequence[Mapping]) -> list[dict]:
     """Per phase seen by SGD: its learning coefficient beside the plateau estimates at the protocol's n.
 
     Returns rows ``{"phase", "loss", "llc", "llc_se", "kind", "plateaus", "estimate" (median SGLD

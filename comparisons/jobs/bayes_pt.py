@@ -51,7 +51,7 @@ DIAG_COLUMNS = ["n", "inserted", "copies", "draws", "rhat_loss", "ess_bulk_loss"
                 "mixed"]
 
 
-def _diagnostics(posts: dict, diag, beta: float) -> list[dict]:
+def _diagnostics(posts: dict, diag) -> list[dict]:
     """Per requested ``n``: convergence of an invariant (the loss) and the PT mixing numbers."""
     import arviz as az
 
@@ -169,7 +169,7 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
              + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
                            beta=config.beta))
     write_json(out / "transitions.json", trans)
-    diag_rows = _diagnostics(posts, diag, config.beta)
+    diag_rows = _diagnostics(posts, diag)
     write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
     theory = []
     if config.hidden == 2:
