@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
+from comparisons.theory import RULES
 
 BACKENDS = ("pymc", "nutpie")
 #: largest c the k-gon enumeration covers (comparisons.theory.enumerate_phases), needed to
@@ -46,6 +47,10 @@ class BayesConfig:
         Worker processes (pymc) or threads (nutpie).
     bootstrap : int
         Bootstrap replicates over chains for the occupancy intervals.
+    classifier : {"gated", "hull"}
+        Labelling rule of every draw (:func:`comparisons.theory.classify`): ``"gated"`` leaves
+        draws far from every enumerated phase ``"unclassified"``; ``"hull"`` is the paper's rule
+        and labels every draw. Recorded in the posterior ``attrs``.
     """
 
     features: int = 6
@@ -62,6 +67,7 @@ class BayesConfig:
     target_accept: float = 0.9
     cores: int = 2
     bootstrap: int = 1000
+    classifier: str = "gated"
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +101,8 @@ class BayesConfig:
             raise InputError(f"target_accept: expected a number in (0, 1), got {self.target_accept!r}")
         if self.backend not in BACKENDS:
             raise InputError(f"backend: expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.classifier not in RULES:
+            raise InputError(f"classifier: expected one of {', '.join(RULES)}, got {self.classifier!r}")
         if self.likelihood not in ("auto", "dense", "onehot"):
             raise InputError(f"likelihood: expected auto, dense or onehot, got {self.likelihood!r}")
 
@@ -109,6 +117,8 @@ class BayesConfig:
         d = self.to_dict()
         for k in ("ns", "bootstrap", "cores"):
             d.pop(k)
+        if d["classifier"] == "gated":  # the default is left out: rungs stored before the option keep their keys
+            d.pop("classifier")
         return d
 
     def hash(self) -> str:

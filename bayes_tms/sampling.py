@@ -307,15 +307,16 @@ def add_derived(idata, x, config: BayesConfig):
     ``phase`` (label from :func:`comparisons.theory.classify`, ``"unclassified"`` when no phase
     is near) and ``phase_distance``. Attrs: ``n``, ``beta``, ``prior_sigma``, ``seed``,
     ``features``, ``hidden``, ``backend``, ``likelihood``, ``chains``, ``draws``, ``tune``,
-    ``target_accept``, ``package_version``, ``config_hash`` (:meth:`BayesConfig.hash`),
-    ``n_divergent``, ``initialisation``.
+    ``target_accept``, ``classifier`` (the labelling rule), ``package_version``, ``config_hash``
+    (:meth:`BayesConfig.hash`), ``n_divergent``, ``initialisation``.
     """
     import xarray as xr
 
     post = idata.posterior
     W = post["W"].transpose("chain", "draw", "hidden", "feature").values
     b = post["b"].transpose("chain", "draw", "feature").values
-    for name, value in derived_draws(W, b, x, features=config.features, hidden=config.hidden).items():
+    for name, value in derived_draws(W, b, x, features=config.features, hidden=config.hidden,
+                                     rule=config.classifier).items():
         post[name] = xr.DataArray(value, dims=("chain", "draw"))
     n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else -1
     attrs = {
@@ -323,7 +324,8 @@ def add_derived(idata, x, config: BayesConfig):
         "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
         "backend": config.backend, "likelihood": config.likelihood, "chains": int(config.chains),
         "draws": int(config.draws), "tune": int(config.tune),
-        "target_accept": float(config.target_accept), "package_version": _version(),
+        "target_accept": float(config.target_accept), "classifier": config.classifier,
+        "package_version": _version(),
         "config_hash": config.hash(), "n_divergent": n_div,
         "initialisation": "independent prior draws N(0, prior_sigma^2) per chain"
                           + (" (nutpie's prior initialisation)" if config.backend == "nutpie" else ""),

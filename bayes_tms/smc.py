@@ -11,7 +11,8 @@ Each independent SMC run (a PyMC "chain") gives one estimate of ``log Z_n``; the
 standard error over runs are reported (the single-run SMC estimate of ``log Z`` is biased
 low by about half its variance, so the spread also bounds the bias). The final particles are an
 approximate sample of the whole posterior, with no need for chains to cross between phases:
-classifying them gives a second estimate of the phase occupancy.
+classifying them gives the third estimate of the phase occupancy (beside replica exchange and
+the NUTS ladder bridge), with intervals over the runs (:func:`particle_occupancy`).
 
 Cost: SMC evaluates the compiled log density once per particle per MCMC step in a Python loop;
 with the fused one-hot likelihood (c = 6) one evaluation costs ~20-40 us, so the cost is roughly
@@ -21,7 +22,7 @@ with the fused one-hot likelihood (c = 6) one evaluation costs ~20-40 us, so the
 
 from __future__ import annotations
 
-__all__ = ["SMCResult", "smc_log_evidence", "smc_model_evidence", "SMC_KERNELS"]
+__all__ = ["SMCResult", "particle_occupancy", "smc_log_evidence", "smc_model_evidence", "SMC_KERNELS"]
 
 import time
 import warnings
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
+from comparisons.theory import RULES
 
 from .llc import _positive_float, _seed_sequence
 from .model import build_model, check_data, model_data, resolve_likelihood
@@ -61,7 +63,7 @@ class SMCResult:
     wall_s : float
         Wall time of sampling.
     settings : dict
-        beta, prior_sigma, kernel, seed, likelihood.
+        beta, prior_sigma, kernel, likelihood, runs, classifier, mutation_steps, threshold.
     """
 
     n: int
@@ -81,33 +83,74 @@ class SMCResult:
         """``-log Z_n`` (mean over runs)."""
         return -self.log_evidence_mean
 
-    def fractions(self, alpha: float = 0.05, B: int = 1000, seed: int = 0) -> list[dict]:
-        """Particle fraction per phase with a bootstrap interval.
+    def fractions(self, alpha: float = 0.05) -> list[dict]:
+        """Particle fraction per phase with an interval over the independent runs.
 
-        Bootstrap: runs are resampled when there are several (independent populations), and the
-        particles within each run are resampled as well (their correlation after resampling makes
-        this interval optimistic for one run).
+        See :func:`particle_occupancy` (the final particles of every run are equally weighted).
 
         Returns
         -------
         list of dict
-            ``{n, phase, fraction, lower, upper, particles}`` (``particles``: count over all runs).
+            ``{n, phase, fraction, lower, upper, se, runs, particles}`` (``particles``: count over
+            all runs).
         """
-        labs = self.labels
-        names = sorted(set(np.unique(labs)))
-        rng = np.random.default_rng(np.random.SeedSequence([seed, self.n, 17]))
-        R, P = labs.shape
-        ridx = rng.integers(0, R, size=(B, R)) if R > 1 else np.zeros((B, 1), dtype=int)
-        pidx = rng.integers(0, P, size=(B, R, P))
-        boot = labs[ridx[:, :, None], pidx]  # (B, R, P)
-        out = []
-        for nm in names:
-            point = float(np.mean(labs == nm))
-            fb = (boot == nm).mean(axis=(1, 2))
-            lo, hi = np.quantile(fb, [alpha / 2, 1 - alpha / 2])
-            out.append({"n": self.n, "phase": str(nm), "fraction": point, "lower": float(lo),
-                        "upper": float(hi), "particles": int(np.sum(labs == nm))})
-        return out
+        return particle_occupancy(self.labels, self.n, alpha=alpha)
+
+
+def particle_occupancy(labels, n: int, alpha: float = 0.05) -> list[dict]:
+    """Phase fractions of SMC particles with intervals from the spread over independent runs.
+
+    Parameters
+    ----------
+    labels : array_like of str, shape (runs, particles)
+        The phase of every final particle of every run. PyMC's SMC ends with a resampling step
+        at the target (inverse temperature 1) followed by the mutations, so the final particles
+        of a run are equally weighted: a run's fraction of label ``p`` is its estimate of the mass
+        of ``p``.
+    n : int
+        Sample size, copied into the rows.
+    alpha : float
+        Two-sided level: ``1 - alpha`` intervals.
+
+    Returns
+    -------
+    list of dict
+        One row per label seen, sorted: ``{n, phase, fraction, lower, upper, se, runs,
+        particles}``; ``particles`` is the count over all runs. ``se``, ``lower`` and ``upper``
+        are NaN with one run.
+
+    Notes
+    -----
+    The fraction is the mean of the runs' fractions ``f_r``. Its standard error is
+    ``sqrt(max(s^2 / R, f (1 - f) / (R P)))`` with ``s`` the standard deviation of the ``f_r``
+    over the ``R`` runs of ``P`` particles, and the interval is ``f +- t_{R-1, 1-alpha/2} se``
+    clipped to ``[0, 1]``. Why over runs and not a bootstrap over particles: on a multimodal
+    posterior the error of SMC is dominated by how the early, flat stages split the particles
+    between basins, which is shared by every particle of a run (and the resampling makes
+    particles copies of each other), so particles within a run are far from independent;
+    independent runs are. The multinomial term is a floor for runs that happen to agree exactly.
+    """
+    from scipy import stats
+
+    labs = np.asarray(labels).astype(str)
+    if labs.ndim != 2 or labs.size == 0:
+        raise InputError(f"labels: expected a non-empty (runs, particles) array, got shape {labs.shape}")
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise InputError(f"alpha: expected a number in (0, 1), got {alpha!r}")
+    R, P = labs.shape
+    q = float(stats.t.ppf(1 - alpha / 2, R - 1)) if R > 1 else float("nan")
+    out = []
+    for nm in sorted(set(np.unique(labs))):
+        per_run = (labs == nm).mean(axis=1)
+        f = float(per_run.mean())
+        if R > 1:
+            se = float(np.sqrt(max(per_run.var(ddof=1) / R, f * (1 - f) / (R * P))))
+            lo, hi = max(0.0, f - q * se), min(1.0, f + q * se)
+        else:
+            se = lo = hi = float("nan")
+        out.append({"n": int(n), "phase": str(nm), "fraction": f, "lower": lo, "upper": hi, "se": se,
+                    "runs": R, "particles": int(np.sum(labs == nm))})
+    return out
 
 
 def _last_finite(values: np.ndarray) -> float:
@@ -129,7 +172,7 @@ def _last_finite(values: np.ndarray) -> float:
 def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: float = 1.0,
                      particles: int = 1000, runs: int = 2, seed: int | np.random.SeedSequence = 0,
                      kernel: str = "fixed-MH", mutation_steps: int = 30, threshold: float = 0.5,
-                     cores: int = 1, classify_particles: bool = True,
+                     cores: int = 1, classify_particles: bool = True, classifier: str = "gated",
                      progress: bool = False, model=None) -> SMCResult:
     """``log Z_n`` of the TMS posterior by PyMC's SMC, plus the phase of every final particle.
 
@@ -159,6 +202,8 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
         Worker processes (1 avoids process start-up, usually fastest for small jobs).
     classify_particles : bool
         Label the final particles with :func:`comparisons.theory.classify` (needs ``hidden = 2``).
+    classifier : {"gated", "hull"}
+        The labelling rule passed to :func:`comparisons.theory.classify`.
     progress : bool
     model : pymc.Model, optional
         A model from :func:`bayes_tms.build_model` to reuse (its data are replaced by ``x``);
@@ -189,6 +234,8 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
     mutation_steps = check_positive_int("mutation_steps", mutation_steps)
     if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
         raise InputError(f"threshold: expected a number in (0, 1), got {threshold!r}")
+    if classifier not in RULES:
+        raise InputError(f"classifier: expected one of {', '.join(RULES)}, got {classifier!r}")
     ss = _seed_sequence(seed)
     kind = resolve_likelihood(x, "auto")
     if kernel == "fixed-MH":
@@ -213,7 +260,7 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
     if classify_particles and W.shape[2] == 2:
         from comparisons.theory import classify, enumerate_phases
 
-        labels, _ = classify(W, b, enumerate_phases(W.shape[3]))
+        labels, _ = classify(W, b, enumerate_phases(W.shape[3]), rule=classifier)
         labels = np.asarray(labels, dtype=str)
     else:
         labels = np.full(W.shape[:2], "", dtype=str)
@@ -223,7 +270,7 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
     return SMCResult(n=n, log_evidence=logz, log_evidence_mean=mean, log_evidence_se=se,
                      stages=stages, particles=particles, labels=labels, W=W, b=b, wall_s=wall,
                      settings={"beta": beta, "prior_sigma": prior_sigma, "kernel": kernel,
-                               "likelihood": kind, "runs": runs,
+                               "likelihood": kind, "runs": runs, "classifier": classifier,
                                "mutation_steps": mutation_steps if kernel == "fixed-MH" else None,
                                "threshold": threshold})
 

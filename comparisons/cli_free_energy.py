@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Local free energies F_n(α) = -log Z_n - log mass_n(α) use the SMC particle fractions and, "
         "with --bayes-dir, the ladder-bridge log_mass.csv of a `tms-phases bayes` run (same "
         "--features and --seed: data set n is the first n samples of one seeded stream). Writes "
-        "free_energy.csv, free_energy_phases.csv, smc_occupancy.csv, crossings_measured.json and "
-        "free_energy.png into --out.")
+        "free_energy.csv, free_energy_phases.csv, smc_occupancy.csv (intervals over the independent "
+        "runs), crossings_measured.json, free_energy.png and timing.json into --out, and with "
+        "--bayes-dir occupancy_compare.csv (n, phase, estimator, fraction, lower, upper: smc beside "
+        "nuts_bridge).")
     parser.add_argument("--features", type=positive_int_arg("--features", 2), default=6, metavar="C",
                         help="number of features c (default 6; hidden dimension r = 2)")
     parser.add_argument("--n", type=int_list_arg("--n", 2), required=True, metavar="N1,N2,...",
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     ev_rows, const = evidence_table(ns, logz, se, phases, prior_sigma=args.prior_sigma, spread=spread)
     for row, r in zip(ev_rows, results):
         row.update(particles=r.particles, runs=r.log_evidence.size, stages=r.stages, wall_s=r.wall_s)
-    occ = [row for r in results for row in r.fractions(seed=args.seed)]
+    occ = [row for r in results for row in r.fractions()]
     evidence = {r.n: (r.log_evidence_mean, r.log_evidence_se) for r in results}
     smc_mass = [{"n": o["n"], "phase": o["phase"], "log_mass": float(np.log(o["fraction"])),
                  "lower": float(np.log(o["lower"])) if o["lower"] > 0 else float(np.log(o["fraction"])),
@@ -138,21 +140,15 @@ def run(args: argparse.Namespace) -> int:
                "constant", "dominant_asymptotic", "particles", "runs", "stages", "wall_s"])
     write_csv(out / "free_energy_phases.csv", phase_rows,
               ["n", "phase", "method", "measured_F", "lower", "upper", "asymptotic_F"])
-    write_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "particles"])
-    if args.bayes_dir:  # the second occupancy estimate beside the NUTS one and the theory
-        from .free_energy_measured import occupancy_side_by_side
-        from .theory import dominant_phase
+    write_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "se", "runs", "particles"])
+    if args.bayes_dir and (Path(args.bayes_dir) / "occupancy.csv").is_file():
+        from .analysis import OCCUPANCY_COMPARE_COLUMNS, long_occupancy
 
-        def read(name):
-            path = Path(args.bayes_dir) / name
-            return list(csv.DictReader(open(path, newline=""))) if path.exists() else []
-
-        theory = dict(zip(ns, (str(v) for v in dominant_phase(phases, np.array(ns, dtype=float),
-                                                               prior_sigma=args.prior_sigma))))
-        side = occupancy_side_by_side(occ, read("occupancy.csv"), read("occupancy_raw.csv"), theory)
-        write_csv(out / "occupancy_compare.csv", side,
-                  ["n", "phase", "smc", "smc_lower", "smc_upper", "nuts", "nuts_lower", "nuts_upper",
-                   "nuts_raw", "theory_dominant"])
+        # SMC beside the NUTS ladder bridge, in the long format of reproduce's table
+        with open(Path(args.bayes_dir) / "occupancy.csv", newline="") as f:
+            write_csv(out / "occupancy_compare.csv",
+                      long_occupancy({"smc": occ, "nuts_bridge": list(csv.DictReader(f))}), OCCUPANCY_COMPARE_COLUMNS)
+    write_json(out / "timing.json", {"compute_s": res.total_compute_s, "cached": bool(res.reused)})
     write_json(out / "crossings_measured.json", cross)
     fig = plot_free_energy(ev_rows, phase_rows, cross, features=args.features)
     save_figure(fig, out / "free_energy.png")

@@ -21,21 +21,27 @@ from .errors import InputError
 #: 8 data sets each, and the population loss
 STUDY = ["--datasets", "8", "--conventions", "tempered,gaussian-sigma1", "--population"]
 #: preset -> stage -> its ``tms-phases`` arguments; stages run in this order. ``bayes`` is the NUTS
-#: ladder bridge, ``bayes_pt`` replica exchange on the same data (the second estimator beside it),
+#: ladder bridge, ``bayes_pt`` replica exchange on the same data (the default estimator, which the
+#: report leads with), ``smc`` SMC particles on the same data and ladder (the third estimator; its
+#: ``--n`` is the bayes preset's ladder and its ``--bayes-dir`` the ``bayes`` stage's folder),
 #: ``bayes_study`` replica exchange over many data sets and both conventions
 PRESETS: dict[str, dict[str, list[str]]] = {
-    "quick": {"bayes": ["bayes", "--preset", "quick"],
+    "quick": {"bayes": ["bayes", "--sampler", "nuts", "--preset", "quick"],
               "bayes_pt": ["bayes", "--sampler", "pt", "--preset", "quick"],
+              "smc": ["free-energy", "--particles", "200", "--runs", "4", "--mutation-steps", "50"],
               "sgd": ["sgd", "--preset", "quick"]},
-    "paper": {"bayes": ["bayes", "--preset", "paper"],
+    "paper": {"bayes": ["bayes", "--sampler", "nuts", "--preset", "paper"],
               "bayes_pt": ["bayes", "--sampler", "pt", "--preset", "paper"],
+              "smc": ["free-energy", "--particles", "500", "--runs", "4", "--mutation-steps", "100"],
               "bayes_study": ["bayes", "--sampler", "pt", "--preset", "paper", *STUDY],
               "sgd": ["sgd", "--preset", "paper", "--runs", "100"]},
     # a test-only size: seconds, exercises every stage and every file of the report
-    "tiny": {"bayes": ["bayes", "--n", "100,200,300", "--chains", "4", "--draws", "30", "--tune", "30",
-                       "--backend", "pymc", "--bootstrap", "50", "--cores", "1"],
+    "tiny": {"bayes": ["bayes", "--sampler", "nuts", "--n", "100,200,300", "--chains", "4", "--draws", "30",
+                       "--tune", "30", "--backend", "pymc", "--bootstrap", "50", "--cores", "1"],
              "bayes_pt": ["bayes", "--sampler", "pt", "--n", "100,200,300", "--copies", "2", "--sweeps", "20",
                           "--warmup", "10", "--bootstrap", "50"],
+             "smc": ["free-energy", "--n", "100,200,300", "--particles", "20", "--runs", "2",
+                     "--mutation-steps", "2"],
              "bayes_study": ["bayes", "--sampler", "pt", "--n", "100,200", "--copies", "2", "--sweeps", "10",
                              "--warmup", "5", "--bootstrap", "20", "--datasets", "2", "--conventions",
                              "tempered,gaussian-sigma1", "--population"],
@@ -43,7 +49,8 @@ PRESETS: dict[str, dict[str, list[str]]] = {
                      "--llc-draws", "20", "--llc-chains", "2"]},
 }
 #: which --skip flag leaves a stage out
-SKIP = {"bayes": "skip_bayes", "bayes_pt": "skip_bayes", "bayes_study": "skip_bayes", "sgd": "skip_sgd"}
+SKIP = {"bayes": "skip_bayes", "bayes_pt": "skip_bayes", "smc": "skip_bayes", "bayes_study": "skip_bayes",
+        "sgd": "skip_sgd"}
 
 
 def _preset(value: str) -> str:
@@ -109,18 +116,22 @@ def engine_arguments(args: argparse.Namespace) -> dict[str, list[str]]:
     common = ["--features", str(args.features), "--seed", str(args.seed)]
     quiet = ["--no-progress"] if args.no_progress else []
     sweep = _sweep_flags(args)
-    return {stage: [*argv, *common, "--out", str(out / stage), *quiet,
-                    *(sweep if argv[:3] != ["bayes", "--sampler", "pt"] else [])]
-            for stage, argv in PRESETS[args.preset].items() if not getattr(args, SKIP[stage])}
+    stages = {stage: [*argv, *common, "--out", str(out / stage), *quiet,
+                      *(sweep if argv[:3] != ["bayes", "--sampler", "pt"] else [])]
+              for stage, argv in PRESETS[args.preset].items() if not getattr(args, SKIP[stage])}
+    if "smc" in stages and "--n" not in stages["smc"]:  # the NUTS preset's ladder, so the estimators share n
+        from bayes_tms.config import PRESETS as LADDERS
+
+        stages["smc"][1:1] = ["--n", ",".join(str(n) for n in LADDERS[args.preset][args.features]["ns"])]
+    if "smc" in stages:
+        stages["smc"][1:1] = ["--bayes-dir", str(out / "bayes")]
+    return stages
 
 
 def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
     """``(compute seconds, cached)`` an engine recorded in its folder (None if it recorded none)."""
     try:
-        if stage == "bayes":
-            t = json.loads((folder / "timing.json").read_text())
-            return float(t["compute_s"]), bool(t.get("cached"))
-        if stage.startswith("bayes_"):
+        if stage != "sgd":
             t = json.loads((folder / "timing.json").read_text())
             return float(t["compute_s"]), bool(t.get("cached"))
         t = json.loads((folder / "summary.json").read_text()).get("timings_s", {})
@@ -151,6 +162,10 @@ def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str
             from .cli_bayes import config_from_args
 
             seconds += bayes_seconds(config_from_args(parsed))
+        elif stage == "smc":
+            from .cost import smc_seconds
+
+            seconds += smc_seconds(len(parsed.n), parsed.particles, parsed.runs, parsed.mutation_steps)
         else:
             from .cli_sgd import _configs
 
@@ -197,15 +212,18 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "commands": {k: "tms-phases " + " ".join(v) for k, v in engines.items()}}
-    md, html = write_report(out, args.features, out / "bayes" if "bayes" in engines else None,
+    # replica exchange leads (the default sampler); the NUTS ladder bridge and SMC stand beside it
+    primary = out / ("bayes_pt" if "bayes_pt" in engines else "bayes")
+    md, html = write_report(out, args.features, primary if "bayes" in engines else None,
                             out / "sgd" if "sgd" in engines else None, config, timings,
                             cached=cached, this_run=this_run,
-                            second_bayes_dir=out / "bayes_pt" if "bayes_pt" in engines else None,
-                            study_dir=out / "bayes_study" if "bayes_study" in engines else None)
+                            second_bayes_dir=out / "bayes" if "bayes_pt" in engines else None,
+                            study_dir=out / "bayes_study" if "bayes_study" in engines else None,
+                            smc_dir=out / "smc" if "smc" in engines else None)
     timings["report"] = time.perf_counter() - t0
     write_json(out / "reproduce.json", {"config": config, "wall_seconds": timings, "cached": cached,
                                         "this_run_seconds": this_run})
-    bayes = None if args.skip_bayes else load_bayes(out / "bayes")
+    bayes = None if args.skip_bayes else load_bayes(primary)
     lines = [f"theory (c = {args.features}): dominant phases "
              + " -> ".join(f"{d['phase']} (n < {d['n_to']:.0f})" for d in theory["dominant"][-3:])]
     if bayes:

@@ -7,7 +7,7 @@ and the report then says so.
 
 from __future__ import annotations
 
-__all__ = ["load_bayes", "load_sgd", "plot_phase_gallery", "plot_comparison", "plot_transition_matrix",
+__all__ = ["load_bayes", "load_smc", "load_sgd", "plot_phase_gallery", "plot_comparison", "plot_transition_matrix",
            "build_report", "write_report"]
 
 import csv
@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .analysis import OCCUPANCY_COMPARE_COLUMNS, agreement, long_occupancy, mixing_verdict
+from .analysis import OCCUPANCY_COMPARE_COLUMNS, estimators_verdict, long_occupancy, mixing_verdict
 from .compare import (learning_coefficients, llc_scale_table, bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
                       phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
@@ -234,35 +234,72 @@ def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
 
 
 def estimator_name(bayes: Mapping) -> str:
-    """``"pt"`` for a replica-exchange folder (it has ``pt_diagnostics.nc``), else ``"nuts_bridge"``."""
-    return "pt" if (Path(bayes["dir"]) / "pt_diagnostics.nc").exists() else "nuts_bridge"
+    """``"pt"`` for a replica-exchange folder (it has ``pt_diagnostics.nc``), ``"smc"`` for SMC
+    particles (``smc_occupancy.csv``), else ``"nuts_bridge"``."""
+    folder = Path(bayes["dir"])
+    if (folder / "pt_diagnostics.nc").exists():
+        return "pt"
+    return "smc" if (folder / "smc_occupancy.csv").exists() else "nuts_bridge"
 
 
-def comparison_blocks(out: Path, primary: dict | None, second: dict | None) -> list:
-    """Two occupancy estimators side by side: ``occupancy_compare.csv`` and where they agree."""
-    if not (primary and second):
+def load_smc(folder: Path | None) -> dict | None:
+    """SMC's particle occupancy (``smc_occupancy.csv`` of ``tms-phases free-energy``), or None."""
+    path = Path(folder) / "smc_occupancy.csv" if folder else None
+    if path is None or not path.exists():
+        return None
+    return {"dir": Path(folder), "occupancy": _read_csv(path), "transitions": []}
+
+
+def estimators_blocks(rows: Sequence[Mapping], names: Sequence[str]) -> list:
+    """Where several occupancy estimators agree: every pair, and the one that stands apart."""
+    v = estimators_verdict(rows, names)
+
+    def cells(cs, k=8):
+        return ", ".join(f"n = {n} {p}" for n, p in cs[:k]) + (" ..." if len(cs) > k else "")
+
+    lines = []
+    for ag in v["pairs"]:
+        shown = ", ".join(f"n = {n} {p}: {fa:.2f} vs {fb:.2f}" for n, p, fa, fb in ag["disagree"][:8])
+        lines.append(f"`{ag['a']}` and `{ag['b']}`, at the {len(ag['ns'])} common n: the 95% intervals overlap "
+                     f"in **{ag['agree']} of {ag['cells']}** cells" + (f"; they disagree at {shown}" if shown else ""))
+    if v["verdict"] == "agree":
+        verdict = "all estimators agree on every judged cell."
+    elif v["verdict"] == "no data":
+        verdict = "no cell to judge."
+    else:
+        parts = [f"`{k}` disagrees with all the others, which agree with each other, at {cells(cs)}"
+                 for k, cs in v["odd_one_out"].items()]
+        if v["unattributed"]:
+            parts.append(f"no single estimator stands apart at {cells(v['unattributed'])}")
+        verdict = "; ".join(parts) + "."
+    return [Paragraph("Each cell is a phase and an n with a fraction of at least 0.05 in either estimator of a "
+                      "pair. Verdict: " + verdict), Bullets(lines)]
+
+
+def comparison_blocks(out: Path, primary: dict | None, second: dict | None, third: dict | None = None) -> list:
+    """The occupancy estimators side by side: ``occupancy_compare.csv`` and where they agree."""
+    present = [e for e in (primary, second, third) if e]
+    if len(present) < 2:
         return []
-    names = (estimator_name(primary), estimator_name(second))
-    if names[0] == names[1]:
-        names = (names[0] + "_1", names[1] + "_2")
-    rows = long_occupancy({names[0]: primary["occupancy"], names[1]: second["occupancy"]})
+    names = [estimator_name(e) for e in present]
+    if len(set(names)) < len(names):
+        names = [f"{nm}_{i + 1}" for i, nm in enumerate(names)]
+    rows = long_occupancy({nm: e["occupancy"] for nm, e in zip(names, present)})
     write_csv(out / "occupancy_compare.csv", rows, OCCUPANCY_COMPARE_COLUMNS)
-    ag = agreement(rows, *names)
-    shown = ", ".join(f"n = {n} {p}: {fa:.2f} vs {fb:.2f}" for n, p, fa, fb in ag["disagree"][:8])
-    blocks = [Heading("Bayesian: two estimators of the occupancy"),
-              Paragraph(f"`{names[0]}` against `{names[1]}` on the same data, at the {len(ag['ns'])} common n: "
-                        f"the 95% intervals overlap in **{ag['agree']} of {ag['cells']}** cells (phase and n with "
-                        f"a fraction of at least 0.05 in either)."
-                        + (f" They disagree at {shown}." if ag["disagree"] else "")
-                        + " The table is `occupancy_compare.csv`.")]
-    ta = {(t["from"], t["to"], t.get("level")): t for t in primary["transitions"]}
-    tb = {(t["from"], t["to"], t.get("level")): t for t in second["transitions"]}
+    count = {2: "two", 3: "three"}.get(len(names), str(len(names)))
+    blocks = [Heading(f"Bayesian: {count} estimators of the occupancy"),
+              Paragraph(" against ".join(f"`{nm}`" for nm in names) + " on the same data. The table is "
+                        "`occupancy_compare.csv` (n, phase, estimator, fraction, lower, upper).")]
+    blocks += estimators_blocks(rows, names)
+    first, other = present[0], present[1]
+    ta = {(t["from"], t["to"], t.get("level")): t for t in first["transitions"]}
+    tb = {(t["from"], t["to"], t.get("level")): t for t in other["transitions"]}
     both = [k for k in ta if k in tb and k[2] == "phase"]
     if both:
         blocks.append(Table(["from", "to", f"n ({names[0]})", "interval", f"n ({names[1]})", "interval"],
                             [[a, b, ta[(a, b, lv)]["n"], f"{ta[(a, b, lv)]['lower']:.0f}-{ta[(a, b, lv)]['upper']:.0f}",
                               tb[(a, b, lv)]["n"], f"{tb[(a, b, lv)]['lower']:.0f}-{tb[(a, b, lv)]['upper']:.0f}"]
-                             for a, b, lv in both], caption="the same switches by both estimators"))
+                             for a, b, lv in both], caption=f"the same switches by {names[0]} and {names[1]}"))
     return blocks
 
 
@@ -300,13 +337,14 @@ def study_blocks(study_dir: Path | None) -> list:
 def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config: Mapping[str, Any],
                  timings: Mapping[str, float], cached: Sequence[str] = (),
                  this_run: Mapping[str, float] | None = None, second: dict | None = None,
-                 study_dir: Path | None = None) -> list:
+                 study_dir: Path | None = None, third: dict | None = None) -> list:
     """Compute the figures and verdicts and return the report as a list of document blocks.
 
     ``timings`` are the seconds of computation behind each stage's results; stages in ``cached``
     were (partly) computed by an earlier run, their time is the one recorded then and they are
-    marked ``(cached)``; ``this_run`` gives what this run spent. ``second`` is a second estimator
-    of the Bayesian occupancy, ``study_dir`` the switch over many data sets.
+    marked ``(cached)``; ``this_run`` gives what this run spent. ``second`` and ``third`` are
+    further estimators of the Bayesian occupancy (:func:`load_bayes`, :func:`load_smc`),
+    ``study_dir`` the switch over many data sets.
     """
     out = Path(out)
     phases = enumerate_phases(c)
@@ -326,7 +364,8 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
                               "Bayesian occupancy from "
                               + ("replica exchange over the n-ladder" if bayes and estimator_name(bayes) == "pt"
                                  else "NUTS chains with ladder-bridge reweighting")
-                              + (" (replica exchange beside it)" if second else "")
+                              + ("" if not (second or third) else " (beside it: "
+                                 + ", ".join(f"`{estimator_name(e)}`" for e in (second, third) if e) + ")")
                               + "; dynamics from an SGD ensemble with SGLD estimates of the local learning "
                                 "coefficient.")]
 
@@ -409,7 +448,7 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
         seq = []
         blocks.append(Paragraph("Not run (no bayes/occupancy.csv)."))
 
-    blocks += comparison_blocks(out, bayes, second)
+    blocks += comparison_blocks(out, bayes, second, third)
     blocks += study_blocks(study_dir)
 
     # --- SGD
@@ -469,19 +508,21 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
 def write_report(out: Path, c: int, bayes_dir: Path | None, sgd_dir: Path | None,
                  config: Mapping[str, Any], timings: Mapping[str, float], cached: Sequence[str] = (),
                  this_run: Mapping[str, float] | None = None, second_bayes_dir: Path | None = None,
-                 study_dir: Path | None = None) -> tuple[Path, Path]:
+                 study_dir: Path | None = None, smc_dir: Path | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and the self-contained ``report.html`` into ``out``.
 
     ``second_bayes_dir`` holds a second estimator of the same occupancy (e.g. the NUTS ladder
-    bridge beside replica exchange): both go side by side into ``occupancy_compare.csv``.
-    ``study_dir`` holds the switch over many data sets (``switch_summary.csv``).
+    bridge beside replica exchange), ``smc_dir`` a ``tms-phases free-energy`` folder whose SMC
+    particles give a third (``smc_occupancy.csv``): they go side by side into
+    ``occupancy_compare.csv``. ``study_dir`` holds the switch over many data sets
+    (``switch_summary.csv``).
     """
     out = Path(out)
     bayes = load_bayes(bayes_dir) if bayes_dir else None
     second = load_bayes(second_bayes_dir) if second_bayes_dir else None
     sgd = load_sgd(sgd_dir) if sgd_dir else None
     blocks = build_report(out, c, bayes, sgd, config, timings, cached, this_run, second=second,
-                          study_dir=study_dir)
+                          study_dir=study_dir, third=load_smc(smc_dir))
     md = write_text(out / "report.md", to_markdown(blocks, out))
     html = write_text(out / "report.html", to_html(blocks, f"TMS phase transitions, c = {c}"))
     return md, html

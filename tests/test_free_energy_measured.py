@@ -38,12 +38,20 @@ def test_smc_tms_tiny_and_bad_input():
     r = smc_log_evidence(sample_inputs(30, 4, 0), particles=50, runs=2, mutation_steps=3, seed=0)
     assert r.log_evidence.shape == (2,) and np.all(np.isfinite(r.log_evidence))
     assert r.labels.shape == (2, 50)
-    fr = r.fractions(B=50)
+    fr = r.fractions()
     assert abs(sum(f["fraction"] for f in fr) - 1) < 1e-9
+    assert all(f["runs"] == 2 and f["lower"] <= f["fraction"] <= f["upper"] for f in fr)
+    assert r.settings["classifier"] == "gated"
+    hull = smc_log_evidence(sample_inputs(30, 4, 0), particles=50, runs=2, mutation_steps=3, seed=0,
+                            classifier="hull")
+    np.testing.assert_array_equal(hull.W, r.W)  # the rule labels the same particles
+    assert "unclassified" not in set(hull.labels.ravel())
     with pytest.raises(InputError, match="particles: expected an integer >= 10"):
         smc_log_evidence(sample_inputs(30, 4, 0), particles=5)
     with pytest.raises(InputError, match="kernel: expected one of"):
         smc_log_evidence(sample_inputs(30, 4, 0), kernel="HMC")
+    with pytest.raises(InputError, match="classifier: expected one of gated, hull"):
+        smc_log_evidence(sample_inputs(30, 4, 0), classifier="paper")
 
 
 def test_evidence_table_aligns_at_smallest_n():
@@ -78,16 +86,30 @@ def test_measured_crossings_recover_the_theory_on_asymptotic_curves():
 
 
 def test_cli_free_energy_tiny_run_writes_every_file(tmp_path, capsys):
+    from comparisons.analysis import OCCUPANCY_COMPARE_COLUMNS
+    from comparisons.io import write_csv
+
+    bayes = tmp_path / "bayes"  # a NUTS run's tables (ladder bridge), as `tms-phases bayes` writes them
+    bayes.mkdir()
+    write_csv(bayes / "log_mass.csv", [{"n": n, "phase": "4", "log_mass": -0.1, "lower": -0.2, "upper": 0.0}
+                                       for n in (20, 40)], ["n", "phase", "log_mass", "lower", "upper"])
+    write_csv(bayes / "occupancy.csv", [{"n": n, "phase": "4", "fraction": 0.9, "lower": 0.8, "upper": 1.0, "chains": 4}
+                                        for n in (20, 40)], ["n", "phase", "fraction", "lower", "upper", "chains"])
     out = tmp_path / "fe"
     rc = main(["free-energy", "--features", "4", "--n", "20,40", "--particles", "60", "--runs", "2",
-               "--mutation-steps", "3", "--seed", "0", "--out", str(out), "--no-progress"])
+               "--mutation-steps", "3", "--seed", "0", "--out", str(out), "--no-progress", "--bayes-dir", str(bayes)])
     assert rc == 0
     for f in ("free_energy.csv", "free_energy_phases.csv", "smc_occupancy.csv",
-              "crossings_measured.json", "free_energy.png"):
+              "crossings_measured.json", "free_energy.png", "timing.json", "occupancy_compare.csv"):
         assert (out / f).is_file(), f
     assert isinstance(json.loads((out / "crossings_measured.json").read_text()), list)
     header = (out / "free_energy.csv").read_text().splitlines()[0]
     assert header.startswith("n,log_evidence,se,")
+    # the long format of reproduce's occupancy_compare.csv: SMC beside the ladder bridge
+    lines = (out / "occupancy_compare.csv").read_text().splitlines()
+    assert lines[0] == ",".join(OCCUPANCY_COMPARE_COLUMNS)
+    assert {ln.split(",")[2] for ln in lines[1:]} == {"smc", "nuts_bridge"}
+    assert "20,4,nuts_bridge,0.9,0.8,1" in lines
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -100,18 +122,3 @@ def test_cli_free_energy_bad_input_exit_2(argv, match, capsys, tmp_path):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err
-
-
-def test_occupancy_side_by_side_joins_methods_on_n_and_phase():
-    from comparisons.free_energy_measured import occupancy_side_by_side
-
-    smc = [{"n": 200, "phase": "5", "fraction": 0.3, "lower": 0.2, "upper": 0.4},
-           {"n": 300, "phase": "6", "fraction": 0.5, "lower": 0.4, "upper": 0.6}]
-    nuts = [{"n": "200", "phase": "5", "fraction": "0.25", "lower": "0.2", "upper": "0.3"},
-            {"n": "250", "phase": "6", "fraction": "0.4", "lower": "0.3", "upper": "0.5"}]
-    raw = [{"n": "200", "phase": "5", "fraction": "0.6", "lower": "0.5", "upper": "0.7"}]
-    rows = occupancy_side_by_side(smc, nuts, raw, {200: "5", 300: "6"})
-    assert [(r["n"], r["phase"]) for r in rows] == [(200, "5"), (250, "6"), (300, "6")]
-    first = rows[0]
-    assert (first["smc"], first["nuts"], first["nuts_raw"], first["theory_dominant"]) == (0.3, 0.25, 0.6, "5")
-    assert np.isnan(rows[1]["smc"]) and np.isnan(rows[2]["nuts"]) and rows[1]["theory_dominant"] == ""

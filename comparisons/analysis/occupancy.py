@@ -2,15 +2,19 @@
 
 Each estimator gives rows ``(n, phase, fraction, lower, upper)`` (an interval per cell). Two
 estimators *agree* on a cell ``(n, phase)`` when their intervals overlap; cells where both
-fractions are below ``min_fraction`` are not judged (both say "absent").
+fractions are below ``min_fraction`` are not judged (both say "absent"). With three or more
+estimators every pair is judged, and a cell where one estimator disagrees with all the others
+while they agree among themselves is put down to that one (:func:`estimators_verdict`).
 """
 
 from __future__ import annotations
 
-__all__ = ["OCCUPANCY_COMPARE_COLUMNS", "long_occupancy", "agreement", "mixing_verdict"]
+__all__ = ["OCCUPANCY_COMPARE_COLUMNS", "long_occupancy", "agreement", "estimators_verdict", "mixing_verdict"]
 
 import math
 from typing import Mapping, Sequence
+
+from ..errors import InputError
 
 #: columns of ``occupancy_compare.csv``
 OCCUPANCY_COMPARE_COLUMNS = ["n", "phase", "estimator", "fraction", "lower", "upper"]
@@ -68,6 +72,53 @@ def agreement(rows: Sequence[Mapping], a: str, b: str, min_fraction: float = 0.0
             else:
                 disagree.append((n, p, ra["fraction"], rb["fraction"]))
     return {"a": a, "b": b, "cells": agree + len(disagree), "agree": agree, "disagree": disagree, "ns": common}
+
+
+def estimators_verdict(rows: Sequence[Mapping], estimators: Sequence[str] | None = None,
+                       min_fraction: float = 0.05) -> dict:
+    """Pairwise agreement of several occupancy estimators, and which one stands apart where.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows of ``occupancy_compare.csv`` (:func:`long_occupancy`).
+    estimators : sequence of str, optional
+        The estimators to judge, in this order (default: every one in ``rows``, sorted).
+    min_fraction : float
+        Cells where every fraction of a pair is below it are not judged (:func:`agreement`).
+
+    Returns
+    -------
+    dict
+        ``"estimators"``; ``"pairs"``: :func:`agreement` of every pair; ``"verdict"``: ``"agree"``
+        when no pair disagrees on any cell, else ``"disagree"`` (``"no data"`` without a judged
+        cell); ``"odd_one_out"``: ``{estimator: [(n, phase), ...]}``, the cells where that
+        estimator disagrees with every other one while the others agree with each other (only
+        with three or more estimators); ``"unattributed"``: the other disagreeing cells,
+        ``[(n, phase), ...]``.
+    """
+    names = list(estimators) if estimators is not None else sorted({str(r["estimator"]) for r in rows})
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise InputError(f"estimators: expected at least two distinct names, got {names}")
+    pairs = [agreement(rows, a, b, min_fraction) for i, a in enumerate(names) for b in names[i + 1:]]
+    bad: dict[tuple, set] = {}  # (n, phase) -> pairs that disagree there
+    judged = 0
+    for p in pairs:
+        judged += p["cells"]
+        for n, phase, _, _ in p["disagree"]:
+            bad.setdefault((n, phase), set()).add((p["a"], p["b"]))
+    odd: dict[str, list] = {nm: [] for nm in names}
+    unattributed = []
+    for cell, dis in sorted(bad.items()):
+        who = [nm for nm in names if len(names) >= 3 and all(
+            (nm in pair) for pair in dis) and len(dis) == len(names) - 1]
+        if who:
+            odd[who[0]].append(cell)
+        else:
+            unattributed.append(cell)
+    verdict = "no data" if not judged else ("disagree" if bad else "agree")
+    return {"estimators": names, "pairs": pairs, "verdict": verdict,
+            "odd_one_out": {k: v for k, v in odd.items() if v}, "unattributed": unattributed}
 
 
 def mixing_verdict(diagnostics: Sequence[Mapping], rhat_max: float = 1.05) -> tuple[str, list[int]]:

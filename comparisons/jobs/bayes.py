@@ -40,7 +40,9 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
     draws, biased where chains cannot cross between phases), ``log_mass.csv`` (log posterior
     mass per phase: minus the measured local free energy), ``transitions.json``
     (dominant-phase changes by phase and by family, each ``{"from", "to", "n", "lower", "upper",
-    "predicted_n", ...}``), ``diagnostics.csv``, ``occupancy.png`` and ``config.json``.
+    "predicted_n", ...}``), ``diagnostics.csv``, ``occupancy.png`` and ``config.json``. Every draw
+    is labelled by ``config.classifier`` (``gated`` or ``hull``), recorded in ``config.json`` and in
+    the posteriors' ``attrs``.
 
     ``sweep`` keywords (``executor``, ``workers``, ``scheduler``, ``retries``) go to
     :func:`run_sweep`.
@@ -93,7 +95,9 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
     refined = [{"from": t["from"], "to": t["to"], "n": t["predicted_n_laplace"]} for t in trans
                if t["level"] == "phase" and t.get("predicted_n_laplace")]
     fig = plot_occupancy(rows, features=config.features, theory=theory, raw=raw, refined=refined,
-                         observed=[t for t in trans if t["level"] == "family"])
+                         observed=[t for t in trans if t["level"] == "family"],
+                         title=f"TMS posterior phase occupancy, c = {config.features} ({config.classifier} "
+                               "classifier; 95% bootstrap over chains)")
     save_figure(fig, out / "occupancy.png")
     div = sum(r["divergences"] for r in diag if r["phase"] == "all")
     return {"wall_s": wall, "compute_s": timing.get("compute_s", wall), "rungs_cached": cached,

@@ -22,7 +22,8 @@ and switch: mean, sd and each value over data sets, the population value and the
 
 from __future__ import annotations
 
-__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "run_pt", "run_pt_study", "switch_summary"]
+__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "PAPER_SWITCH", "PAPER_SWITCH_LABEL", "paper_switch_n",
+           "mark_paper_switch", "plot_switches", "run_pt", "run_pt_study", "switch_summary"]
 
 import dataclasses
 import json
@@ -34,7 +35,7 @@ import numpy as np
 
 from ..errors import InputError, check_positive_int
 from ..io import atomic_path, check_out_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
-from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
+from ..theory import child_seed, crossings, dominant_intervals, enumerate_phases, sample_inputs
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
 #: observation model with sigma = 1 of the authors' public NUTS code (log-lik -|x - f|^2 / 2)
@@ -43,6 +44,10 @@ CONVENTIONS = {"tempered": 1.0, "gaussian-sigma1": 0.5}
 #: than MIN_ROUND_TRIPS on average, is flagged as not mixed
 MIXED_RHAT = 1.05
 MIN_ROUND_TRIPS = 5
+#: the change of the dominant phase the paper reports, which it places near the asymptotic
+#: free-energy crossing of the two phases (computed, never typed in: :func:`paper_switch_n`)
+PAPER_SWITCH = ("5", "6")
+PAPER_SWITCH_LABEL = "paper: switch near the asymptotic crossing"
 STATE_FILE = "pt_state.npz"
 DONE_FILE = "done.json"
 OCC_COLUMNS = ["n", "phase", "fraction", "lower", "upper", "chains"]
@@ -180,6 +185,7 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
                          observed=[t for t in trans if t["level"] == "phase"],
                          title=f"PT occupancy, c = {config.features}, beta = {config.beta:g}, {label} "
                                f"({rule} classifier; 95% bootstrap over {config.copies} copies)")
+    mark_paper_switch(fig.axes[0], paper_switch_n(config.features, config.prior_sigma), text=True)
     save_figure(fig, out / "occupancy.png")
     mixed = all(r["mixed"] for r in diag_rows)
     return {"transitions": trans, "diagnostics": diag_rows, "wall_s": time.perf_counter() - t0,
@@ -275,13 +281,45 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
     summary = switch_summary(rows, datasets=datasets)
     write_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
     if rows:
-        save_figure(plot_switches(rows), out / "switches.png")
+        save_figure(plot_switches(rows, features=config.features, prior_sigma=config.prior_sigma),
+                    out / "switches.png")
     return {"switches": rows, "summary": summary, "compute_s": compute, "cached": cached}
 
 
-def plot_switches(rows: Sequence[dict]):
+def paper_switch_n(features: int, prior_sigma: float = 1.0) -> float | None:
+    """Where the paper reports its switch: the asymptotic crossing of the :data:`PAPER_SWITCH` phases.
+
+    The paper places the 5 -> 6 change of the dominant phase near the crossing of the asymptotic
+    free energies ``F_n = n L + lambda log n + |w*|^2 / 2`` at ``beta = 1``, in its own likelihood
+    convention too, so this is the same ``n`` for every convention. None where ``c`` has no such
+    pair of phases or they do not cross (the paper's c is 6).
+    """
+    pair = [p for p in enumerate_phases(features) if p.label in PAPER_SWITCH]
+    if len(pair) != 2:
+        return None
+    hits = [e["n"] for e in crossings(pair, n_max=1e6, prior_sigma=prior_sigma, beta=1.0)
+            if (e["from"], e["to"]) == PAPER_SWITCH]
+    return float(hits[0]) if hits else None
+
+
+def mark_paper_switch(ax, n: float | None, *, label: bool = True, text: bool = False) -> None:
+    """Mark the paper's reported switch (:func:`paper_switch_n`) on an axis whose x is ``n``.
+
+    A broad translucent vertical line at ``n`` (labelled :data:`PAPER_SWITCH_LABEL` for a
+    legend when ``label``, and written beside the line when ``text``); nothing when ``n`` is None.
+    """
+    if n is None:
+        return
+    ax.axvline(n, color="C4", lw=6, alpha=0.25, zorder=0, label=PAPER_SWITCH_LABEL if label else None)
+    if text:
+        ax.text(n, 0.5, PAPER_SWITCH_LABEL, rotation=90, va="center", ha="right", fontsize=7, color="C4",
+                transform=ax.get_xaxis_transform())
+
+
+def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_sigma: float = 1.0):
     """Switch ``n`` per data set and convention (dots, with intervals), population value (star),
-    and the free-energy predictions (asymptotic: dashed; with O(1) terms: dotted); log ``n``."""
+    the free-energy predictions (asymptotic: dashed; with O(1) terms: dotted) and, given
+    ``features``, the paper's reported switch (:func:`mark_paper_switch`); log ``n``."""
     import matplotlib.pyplot as plt
 
     pairs = sorted({(r["from"], r["to"]) for r in rows})
@@ -301,6 +339,8 @@ def plot_switches(rows: Sequence[dict]):
                 for key, ls, name in (("predicted_n", "--", "asymptotic"), ("predicted_n_laplace", ":", "O(1) terms")):
                     if r.get(key):
                         ax.plot([r[key]] * 2, [j - 0.4, j + 0.4], color="C2", ls=ls, lw=1.2)
+        if features is not None:
+            mark_paper_switch(ax, paper_switch_n(features, prior_sigma), label=ax is axes[0, 0])
         ax.set_xscale("log")
         ax.set_yticks(range(len(pairs)), [f"{a} → {b}" for a, b in pairs])
         ax.set_xlabel("n (log scale)")
