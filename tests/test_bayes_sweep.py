@@ -155,3 +155,23 @@ def test_nutpie_backend_runs_and_is_seeded():
     assert a.posterior["W"].shape == (2, 15, 2, 4)
     np.testing.assert_array_equal(a.posterior["W"].values, b.posterior["W"].values)
     assert "tree_depth" in a.sample_stats
+
+
+def test_nuts_sweep_with_the_hull_classifier_labels_every_draw(tmp_path):
+    from comparisons.jobs.bayes import rung_tasks
+
+    gated, hull = BayesConfig(**TINY), BayesConfig(**TINY, classifier="hull")
+    assert "classifier" not in gated.posterior_dict()  # stored gated rungs keep their keys
+    assert [t.config for t in rung_tasks(gated)] != [t.config for t in rung_tasks(hull)]
+    res = run_sweep(hull, tmp_path, progress=False)
+    for n in hull.ns:
+        post = res[n].posterior
+        assert post.attrs["classifier"] == "hull"
+        assert "unclassified" not in set(post["phase"].values.astype(str).ravel())
+    with pytest.raises(InputError, match="classifier: expected one of gated, hull"):
+        BayesConfig(**TINY, classifier="paper")
+
+
+def test_nuts_sweep_records_the_gated_classifier(tiny_sweep):
+    cfg, out, res = tiny_sweep
+    assert cfg.classifier == "gated" and res[cfg.ns[0]].posterior.attrs["classifier"] == "gated"

@@ -210,3 +210,50 @@ def test_one_llc_scale_exact_or_measured_never_a_bound():
     assert five["plateaus"] == 3 and five["estimate"] == pytest.approx(7.0)  # median of 7.0, 7.1, 7.0
     assert five["bias"] == pytest.approx(0.0) and five["kind"] == "exact"
     assert [r["phase"] for r in rows] == ["4", "4+", "5"]  # by decreasing loss; unclassified left out
+
+
+def test_three_estimator_verdict_on_synthetic_tables():
+    from comparisons.analysis import estimators_verdict, long_occupancy
+    from comparisons.errors import InputError
+
+    def table(f5, f6, half=0.05):
+        return [{"n": n, "phase": p, "fraction": f, "lower": f - half, "upper": f + half}
+                for n, a, b in zip((100, 200), f5, f6) for p, f in (("5", a), ("6", b))]
+
+    pt, bridge = table((0.7, 0.2), (0.3, 0.8)), table((0.72, 0.25), (0.28, 0.75))
+    agree = estimators_verdict(long_occupancy({"pt": pt, "nuts_bridge": bridge, "smc": table((0.68, 0.22), (0.32, 0.78))}),
+                               ["pt", "nuts_bridge", "smc"])
+    assert agree["verdict"] == "agree" and not agree["odd_one_out"] and not agree["unattributed"]
+    assert [(p["a"], p["b"], p["agree"], p["cells"]) for p in agree["pairs"]] == [
+        ("pt", "nuts_bridge", 4, 4), ("pt", "smc", 4, 4), ("nuts_bridge", "smc", 4, 4)]
+    # SMC puts n = 200 the other way round: it alone disagrees, on both phases there
+    rows = long_occupancy({"pt": pt, "nuts_bridge": bridge, "smc": table((0.7, 0.6), (0.3, 0.4))})
+    one = estimators_verdict(rows, ["pt", "nuts_bridge", "smc"])
+    assert one["verdict"] == "disagree" and one["odd_one_out"] == {"smc": [(200, "5"), (200, "6")]}
+    assert not one["unattributed"]
+    # all three apart at one cell: no single estimator to blame
+    rows = long_occupancy({"pt": pt, "nuts_bridge": table((0.72, 0.5), (0.28, 0.5)), "smc": table((0.7, 0.8), (0.3, 0.2))})
+    spread = estimators_verdict(rows, ["pt", "nuts_bridge", "smc"])
+    assert spread["verdict"] == "disagree" and spread["unattributed"] == [(200, "5"), (200, "6")]
+    with pytest.raises(InputError, match="estimators: expected at least two"):
+        estimators_verdict(rows, ["pt"])
+
+
+def test_report_shows_three_estimators_and_the_odd_one_out(tmp_path):
+    from comparisons.report import comparison_blocks, load_bayes, load_smc
+    from comparisons.document import to_markdown
+
+    for name, f6 in (("pt", 0.8), ("bridge", 0.75), ("smc", 0.2)):
+        (tmp_path / name).mkdir()
+        rows = [{"n": 200, "phase": "6", "fraction": f6, "lower": f6 - 0.05, "upper": f6 + 0.05, "chains": 4},
+                {"n": 200, "phase": "5", "fraction": 1 - f6, "lower": 0.95 - f6, "upper": 1.05 - f6, "chains": 4}]
+        write_csv(tmp_path / name / ("smc_occupancy.csv" if name == "smc" else "occupancy.csv"), rows)
+    (tmp_path / "pt" / "pt_diagnostics.nc").write_bytes(b"")
+    blocks = comparison_blocks(tmp_path, load_bayes(tmp_path / "pt"), load_bayes(tmp_path / "bridge"),
+                               load_smc(tmp_path / "smc"))
+    text = to_markdown(blocks, tmp_path)
+    assert "three estimators of the occupancy" in text
+    assert "`smc` disagrees with all the others, which agree with each other, at n = 200 5, n = 200 6" in text
+    header, *lines = (tmp_path / "occupancy_compare.csv").read_text().splitlines()
+    assert {ln.split(",")[2] for ln in lines} == {"pt", "nuts_bridge", "smc"}
+    assert load_smc(tmp_path / "nowhere") is None

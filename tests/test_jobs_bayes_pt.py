@@ -115,3 +115,26 @@ def test_bad_pt_flags_exit_2_with_one_line(tmp_path, capsys, argv, fragment):
     code = main(["bayes", "--sampler", "pt", "--n", "20,40", "--out", str(tmp_path), *argv])
     err = capsys.readouterr().err.strip()
     assert code == 2 and fragment in err and "\n" not in err
+
+
+def test_paper_switch_is_marked_at_the_theory_crossing():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from comparisons.theory import crossings, enumerate_phases
+
+    pair = [p for p in enumerate_phases(6) if p.label in ("5", "6")]
+    want = [e["n"] for e in crossings(pair, n_max=1e6, beta=1.0) if (e["from"], e["to"]) == ("5", "6")]
+    assert len(want) == 1 and bayes_pt.paper_switch_n(6) == want[0]
+    assert bayes_pt.paper_switch_n(4) is None  # no 5 -> 6 at c = 4: nothing marked
+    rows = [{"convention": conv, "beta": beta, "dataset": ds, "from": "5", "to": "6", "n": n, "lower": n - 20,
+             "upper": n + 20, "predicted_n": want[0] / beta, "predicted_n_laplace": None, "mixed": True}
+            for conv, beta in bayes_pt.CONVENTIONS.items() for ds, n in (("0", 250.0 / beta), ("population", 270.0 / beta))]
+    fig = bayes_pt.plot_switches(rows, features=6)
+    for ax in fig.axes:  # every convention's panel: the beta = 1 crossing, the paper's own comparison
+        marks = [ln for ln in ax.lines if ln.get_color() == "C4"]
+        assert len(marks) == 1 and list(marks[0].get_xdata()) == [want[0]] * 2
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels.count("paper: switch near the asymptotic crossing") == 1
+    unmarked = bayes_pt.plot_switches(rows)
+    assert not any(ln.get_color() == "C4" for ax in unmarked.axes for ln in ax.lines)
