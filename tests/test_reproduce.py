@@ -13,7 +13,8 @@ FILES = ["report.md", "report.html", "reproduce.json", "summary.txt", "phases.pn
          "bayes/transitions.json", "bayes/diagnostics.csv", "bayes/occupancy.png", "bayes/posterior_n00100.nc",
          "sgd/trajectory.nc", "sgd/sequences.csv", "sgd/transitions.csv", "sgd/staircase.png",
          "sgd/plateaus.png", "bayes_pt/occupancy.csv", "bayes_pt/diagnostics.csv", "bayes_pt/pt_diagnostics.nc",
-         "bayes_study/switches.csv", "bayes_study/switch_summary.csv", "occupancy_compare.csv"]
+         "bayes_study/switches.csv", "bayes_study/switch_summary.csv", "occupancy_compare.csv",
+         "smc/smc_occupancy.csv", "smc/free_energy.csv", "smc/occupancy_compare.csv"]
 
 
 def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, capsys):
@@ -26,10 +27,13 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
     report = (out / "report.md").read_text()
     for section in ("## Verdicts", "## The phases (theory)", "## Bayesian: posterior phase occupancy",
                     "## Dynamical: SGD trajectories", "## Bayesian versus dynamical", "## Reproducibility",
-                    "## Bayesian: two estimators of the occupancy",
+                    "## Bayesian: three estimators of the occupancy",
                     "## Bayesian: the switch over data sets and conventions"):
         assert section in report
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 5
+    assert "Bayesian occupancy from replica exchange over the n-ladder (beside it: `nuts_bridge`, `smc`)" in report
+    estimators = {ln.split(",")[2] for ln in (out / "occupancy_compare.csv").read_text().splitlines()[1:]}
+    assert estimators == {"pt", "nuts_bridge", "smc"}
     stamps = {f: (out / f).stat().st_mtime_ns for f in ("bayes/posterior_n00100.nc", "sgd/trajectory.nc")}
     assert main(["reproduce", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 0
     for f, t in stamps.items():
@@ -37,12 +41,28 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
     info = json.loads((out / "reproduce.json").read_text())
     assert info["config"]["preset"] == "tiny" and "bayes" in info["wall_seconds"]
     # the cached re-run reports the time the computation took, marked cached
-    assert info["cached"] == ["bayes", "bayes_pt", "bayes_study", "sgd"]
+    assert info["cached"] == ["bayes", "bayes_pt", "smc", "bayes_study", "sgd"]
     timing = json.loads((out / "bayes" / "timing.json").read_text())
     assert timing["cached"] and info["wall_seconds"]["bayes"] == timing["compute_s"] > 0
     sgd = json.loads((out / "sgd" / "summary.json").read_text())["timings_s"]
     assert sgd["cached"] and info["wall_seconds"]["sgd"] == sgd["train_and_llc_s"] > 0
     assert '"bayes (cached)"' in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("preset, features, ladder", [("quick", 6, "150,250,350,450,550,650,750,900,1200"),
+                                                      ("quick", 4, "100,200,300,400,500,600")])
+def test_stages_name_their_sampler_and_smc_shares_the_ladder(tmp_path, preset, features, ladder):
+    from comparisons.cli import build_parser
+    from comparisons.cli_reproduce import engine_arguments
+
+    args = build_parser("reproduce").parse_args(["reproduce", "--preset", preset, "-c", str(features),
+                                                 "--out", str(tmp_path)])
+    stages = engine_arguments(args)
+    assert list(stages) == ["bayes", "bayes_pt", "smc", "sgd"]
+    assert stages["bayes"][:3] == ["bayes", "--sampler", "nuts"] and stages["bayes_pt"][:3] == ["bayes", "--sampler", "pt"]
+    smc = stages["smc"]
+    assert smc[0] == "free-energy" and smc[smc.index("--n") + 1] == ladder
+    assert smc[smc.index("--bayes-dir") + 1] == str(tmp_path / "bayes")
 
 
 @pytest.mark.parametrize("argv, fragment", [
