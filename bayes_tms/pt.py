@@ -78,7 +78,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
-from comparisons.theory import (nested_loss_grad, nested_onehot_summary, population_loss,
+from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_summary, population_loss,
                                 population_loss_grad, sample_inputs)
 
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
@@ -123,7 +123,7 @@ class PTConfig:
         Length of each refinement pilot run.
     seed : int
         Root seed ``>= 0``: data stream ``sample_inputs(max(ns), features, seed)``; pilot and
-        main run use ``SeedSequence(seed).spawn(2)``.
+        main run use the streams ``("bayes", "pt", "pilot" | "main")`` of the seed tree.
     features, hidden : int
         ``c`` and ``r`` of the TMS.
     population : bool
@@ -961,7 +961,7 @@ def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bo
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
     x = _tms_data(config, x)
     make_target = _tms_maker(config, x)
-    pilot_ss, main_ss = np.random.SeedSequence(config.seed).spawn(2)
+    pilot_ss, main_ss = (child_sequence(config.seed, "bayes", "pt", part) for part in ("pilot", "main"))
     requested_ns = np.asarray(config.ns, dtype=np.int64)
     record: dict = {"rounds": [], "converged": True}
     positions = step_size = None
