@@ -922,14 +922,22 @@ def _tms_maker(config: PTConfig, x):
     return make_target
 
 
+#: how the randomness of :func:`sample_tms_pt` derives from the root seed (recorded in the attrs)
+SEED_RULE = ("comparisons.theory.streams: data = sample_inputs(max(ns), c, seed) (stream child_rng(seed, 'data')); "
+             "ladder refinement from child_sequence(seed, 'bayes', 'pt', 'pilot'), the run from "
+             "child_sequence(seed, 'bayes', 'pt', 'main')")
+
+
 def _tms_result(config: PTConfig, state: PTState, target: PTTarget, record: dict) -> PTResult:
     attrs = {"beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
              "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
              "population": int(config.population), "copies": int(config.copies),
              "requested_ns": list(config.ns), "ladder_converged": int(record["converged"]),
-             "ladder_rounds": json.dumps(record["rounds"]), "config": json.dumps(config.to_dict())}
+             "ladder_rounds": json.dumps(record["rounds"]), "config": json.dumps(config.to_dict()),
+             "seed_rule": SEED_RULE}
     loss_name = "population_loss" if config.population else "empirical_loss"
-    post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population")}
+    post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population",
+                                        "seed_rule")}
     post_attrs["loss_name"] = loss_name
     posteriors = to_inference_data(state, target, rungs="requested", attrs=post_attrs, loss_name=loss_name)
     return PTResult(posteriors=posteriors, diagnostics=pt_diagnostics(state, attrs), state=state,

@@ -79,6 +79,13 @@ def threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+#: how a trajectory's randomness derives from the root seed (recorded in its attrs)
+SEED_RULE = ("comparisons.theory.streams: run r draws its data, initialisation and minibatch order from "
+             "child_rng(seed, 'sgd', 'run', r, 'data' | 'init' | 'batches') (shared data: child_rng(seed, "
+             "'sgd', 'data')); SGLD noise is KeyedNoise keyed by child_seed(llc seed, 'sgd', 'sgld') and "
+             "(run, step, chain)")
+
+
 def _run_rng(config: TrainConfig, run: int, purpose: str) -> np.random.Generator:
     return child_rng(config.seed, "sgd", "run", int(run), purpose)
 
@@ -277,6 +284,7 @@ def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
             "config_hash": config_hash(config),
             "train_config_hash": config_hash(config),
             "seed": config.seed,
+            "seed_rule": SEED_RULE,
             "n": config.n,
             "version": package_version(),
             "description": "TMS SGD trajectory ensemble (sgd_tms)",

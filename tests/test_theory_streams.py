@@ -52,3 +52,23 @@ def test_int_seeded_data_is_the_data_stream():
     x = sample_inputs(50, 4, 9)
     np.testing.assert_array_equal(x, sample_inputs(50, 4, child_rng(9, "data")))
     np.testing.assert_array_equal(x[:20], sample_inputs(20, 4, 9))  # prefix-stable
+
+
+def test_recorded_rules_are_the_rules_used():
+    """The SGD data and the PT/NUTS streams are the named children the recorded rules describe."""
+    from bayes_tms.config import BayesConfig
+    from bayes_tms.pt import SEED_RULE as PT_RULE
+    from bayes_tms.sampling import SEED_RULES, chain_generators, n_seed
+    from sgd_tms.config import TrainConfig
+    from sgd_tms.train import SEED_RULE as SGD_RULE, training_data
+
+    tc = TrainConfig(runs=3, n=40, epochs=2, seed=11)
+    x = training_data(tc, [2])
+    np.testing.assert_array_equal(x[0], sample_inputs(40, 6, child_rng(11, "sgd", "run", 2, "data")))
+    assert "'sgd', 'run', r, 'data'" in SGD_RULE
+    cfg = BayesConfig(ns=(100, 200), chains=2, seed=4)
+    assert n_seed(cfg, 200) == child_seed(4, "bayes", "nuts", 200, "sampler")
+    g = chain_generators(cfg, 200)[1].random(2)
+    np.testing.assert_array_equal(g, child_rng(4, "bayes", "nuts", 200, "chain", 1).random(2))
+    assert all("'bayes', 'nuts', n" in rule for rule in SEED_RULES.values())
+    assert "'bayes', 'pt', 'main'" in PT_RULE
