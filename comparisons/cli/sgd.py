@@ -24,7 +24,7 @@ THEORY_MAX_FEATURES = 8
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``sgd`` options on ``parser``."""
-    from .config_file import DefaultsHelpFormatter
+    from ..config_file import DefaultsHelpFormatter
 
     parser.formatter_class = DefaultsHelpFormatter
     parser.epilog = ("Unset training options take the preset's value (paper: c=6, r=2, n=1000, batch 20, "
@@ -75,13 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="precision of the SGLD chains (float32: about 2x faster)")
     o = parser.add_argument_group("output")
     o.add_argument("--force", action="store_true", help="recompute even if an intact trajectory.nc matches")
-    from .config_file import positive_int_arg
+    from ..config_file import positive_int_arg
 
     o.add_argument("--plot-runs", type=positive_int_arg("--plot-runs"), default=4, help="runs drawn in staircase.png")
     o.add_argument("--block-runs", type=int, default=None,
                    help="runs per task of the sweep (default: all runs in one batched task; smaller "
                         "blocks spread the work over processes or a Dask cluster)")
-    from .sweep import add_sweep_arguments
+    from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
 
@@ -102,7 +102,7 @@ def _configs(args):
         thin=args.llc_thin, seed=tc.seed, chunk=args.llc_chunk, threads=args.llc_threads,
         dtype=args.llc_dtype)
     if tc.hidden == 2 and tc.features > THEORY_MAX_FEATURES:  # the phase labels need the k-gon theory
-        from .errors import InputError
+        from ..errors import InputError
 
         raise InputError(f"--features: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
                          f"label the checkpoints), got {tc.features}")
@@ -131,7 +131,7 @@ def _ranges(ids: list[int]) -> str:
 
 
 def _existing(path: Path):
-    from .errors import InputError
+    from ..errors import InputError
 
     from sgd_tms.train import load_trajectory
 
@@ -156,9 +156,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .io import check_out_path, check_writable_dir, save_figure, write_json, write_text
+    from ..io import check_out_path, check_writable_dir, save_figure, write_json, write_text
 
-    from .errors import InputError
+    from ..errors import InputError
 
     from sgd_tms.config import config_hash
     from sgd_tms.model import resolve_device
@@ -168,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     from sgd_tms.plots import plateau_figure, staircase_figure
     from sgd_tms.train import diverged_runs
 
-    from .jobs.sgd import save_trajectory
+    from ..jobs.sgd import save_trajectory
 
     tc, lc = _configs(args)
     resolve_device(tc.device)
@@ -186,15 +186,15 @@ def _run(args: argparse.Namespace) -> int:
 
         import torch
 
-        from .sweep import ResultStore, run_sweep, sweep_kwargs
+        from ..sweep import ResultStore, run_sweep, sweep_kwargs
 
-        from .jobs.sgd import BLOCK_FORMAT, assemble, block_tasks, run_block
+        from ..jobs.sgd import BLOCK_FORMAT, assemble, block_tasks, run_block
 
         if args.block_runs is not None and args.block_runs < 1:
             raise InputError(f"--block-runs: expected an integer >= 1, got {args.block_runs}")
         tasks = block_tasks(tc, lc, args.block_runs)
         kw = sweep_kwargs(args)
-        from .cost import confirm, sgd_seconds
+        from ..cost import confirm, sgd_seconds
 
         confirm(sgd_seconds(tc, lc), f"{tc.runs} runs x {tc.epochs} epochs"
                 + ("" if lc is None else f" and the LLC at {len(tc.checkpoint_epochs())} checkpoints"),

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config_file import DefaultsHelpFormatter
-from .errors import InputError
+from ..config_file import DefaultsHelpFormatter
+from ..errors import InputError
 
 #: the study over data sets and conventions (paper preset): both named likelihood conventions,
 #: 8 data sets each, and the population loss
@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bayes", action="store_true", help="leave out the Bayesian sweep")
     parser.add_argument("--skip-sgd", action="store_true", help="leave out the SGD ensemble")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    from .sweep import add_sweep_arguments
+    from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)  # forwarded to both engines when given
     parser.set_defaults(executor=None, retries=None)
@@ -135,24 +135,24 @@ def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str
 
     Without this a bad SGD setting would only surface after the whole Bayesian sweep.
     """
-    from .cli import build_parser
+    from . import build_parser
 
-    from .cost import bayes_seconds, confirm, sgd_seconds
+    from ..cost import bayes_seconds, confirm, sgd_seconds
 
     seconds, parts = 0.0, []
     for stage, argv in engines.items():
         parsed = build_parser(argv[0]).parse_args(argv)
         if stage.startswith("bayes_"):
-            from .jobs.bayes_pt import config_from_args as pt_config, pt_seconds
+            from ..jobs.bayes_pt import config_from_args as pt_config, pt_seconds
 
             config, opts = pt_config(parsed)
             seconds += pt_seconds(config, opts)
         elif stage == "bayes":
-            from .cli_bayes import config_from_args
+            from .bayes import config_from_args
 
             seconds += bayes_seconds(config_from_args(parsed))
         else:
-            from .cli_sgd import _configs
+            from .sgd import _configs
 
             seconds += sgd_seconds(*_configs(parsed))
         parts.append(stage)
@@ -163,11 +163,11 @@ def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import main
-    from .compare import bayes_moves, switch_line
-    from .io import check_writable_dir, write_json, write_text
-    from .report import load_bayes, write_report
-    from .theory import crossings, dominant_intervals, enumerate_phases
+    from . import main
+    from ..compare import bayes_moves, switch_line
+    from ..io import check_writable_dir, write_json, write_text
+    from ..report import load_bayes, write_report
+    from ..theory import crossings, dominant_intervals, enumerate_phases
 
     out = check_writable_dir(args.out)
     engines = engine_arguments(args)

@@ -9,8 +9,8 @@ import csv
 import json
 from pathlib import Path
 
-from .config_file import int_list_arg, positive_float_arg, positive_int_arg
-from .errors import InputError
+from ..config_file import int_list_arg, positive_float_arg, positive_int_arg
+from ..errors import InputError
 
 HELP = "Bayes free energy -log Z_n by SMC and local free energies per phase vs the asymptotic formula"
 
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prior scale σ (default 1)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    from .sweep import add_sweep_arguments
+    from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
     parser.set_defaults(executor="inline")  # one n at a time unless asked: SMC is CPU-bound
@@ -82,21 +82,21 @@ def run(args: argparse.Namespace) -> int:
     """Run the SMC ladder, compare, write the files; return the exit status."""
     import numpy as np
 
-    from .io import write_csv
-    from .jobs.free_energy import smc_task, smc_tasks
+    from ..io import write_csv
+    from ..jobs.free_energy import smc_task, smc_tasks
 
-    from .free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
+    from ..free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
                                        plot_free_energy)
-    from .io import check_writable_dir, save_figure, write_json
-    from .theory import enumerate_phases
+    from ..io import check_writable_dir, save_figure, write_json
+    from ..theory import enumerate_phases
 
     if args.features > 8:
         raise InputError(f"--features: expected 2 <= c <= 8 (k-gon theory), got {args.features}")
     if list(args.n) != sorted(set(args.n)):
         raise InputError(f"--n: expected increasing distinct sample sizes, got {', '.join(map(str, args.n))}")
     bridge = _read_bayes_dir(args.bayes_dir, args) if args.bayes_dir else []
-    from .cost import confirm, smc_seconds
-    from .io import check_out_path
+    from ..cost import confirm, smc_seconds
+    from ..io import check_out_path
 
     check_out_path(args.out)
     confirm(smc_seconds(len(args.n), args.particles, args.runs, args.mutation_steps),
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_writable_dir(args.out)
     ns = sorted(args.n)
     phases = enumerate_phases(args.features)
-    from .sweep import ResultStore, run_sweep, sweep_kwargs
+    from ..sweep import ResultStore, run_sweep, sweep_kwargs
 
     if (args.scheduler or args.dask_local) and args.executor == "inline":
         args.executor = "dask"
@@ -140,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
               ["n", "phase", "method", "measured_F", "lower", "upper", "asymptotic_F"])
     write_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "particles"])
     if args.bayes_dir:  # the second occupancy estimate beside the NUTS one and the theory
-        from .free_energy_measured import occupancy_side_by_side
-        from .theory import dominant_phase
+        from ..free_energy_measured import occupancy_side_by_side
+        from ..theory import dominant_phase
 
         def read(name):
             path = Path(args.bayes_dir) / name

@@ -6,7 +6,7 @@ __all__ = ["HELP", "add_arguments", "run", "config_from_args"]
 
 import argparse
 
-from .errors import InputError
+from ..errors import InputError
 
 HELP = "NUTS posterior sweep over a ladder of n and the Bayesian phase occupancy"
 
@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pt.add_argument("--population", action="store_true",
                     help="sample exp(-n beta L) with the closed-form population loss (no data noise); "
                     "with --datasets: add the population run beside the data sets")
-    from .sweep import add_sweep_arguments
+    from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
     # one rung at a time in this process by default: the NUTS back-ends run chains in parallel
@@ -114,21 +114,21 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     """Run the job described by ``args``; print a short summary; return the exit status."""
     if args.sampler == "pt":
-        from .jobs.bayes_pt import run_cli
+        from ..jobs.bayes_pt import run_cli
 
         return run_cli(args)
-    from .compare import switch_line
-    from .jobs.bayes import run_bayes
+    from ..compare import switch_line
+    from ..jobs.bayes import run_bayes
 
-    from .sweep import sweep_kwargs
+    from ..sweep import sweep_kwargs
 
     config = config_from_args(args)
     if (args.scheduler or args.dask_local) and args.executor == "inline":
         args.executor = "dask"
     kw = sweep_kwargs(args)
     kw.pop("progress")
-    from .cost import bayes_seconds, confirm
-    from .io import check_out_path, check_writable_dir
+    from ..cost import bayes_seconds, confirm
+    from ..io import check_out_path, check_writable_dir
 
     check_out_path(args.out)
     confirm(bayes_seconds(config), f"{len(config.ns)} n x {config.chains} chains x "
