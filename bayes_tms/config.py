@@ -48,20 +48,26 @@ class BayesConfig:
         Bootstrap replicates over chains for the occupancy intervals.
     """
 
-    features: int = 6
-    hidden: int = 2
-    ns: tuple[int, ...] = (100, 200, 400, 600, 800, 1000)
-    chains: int = 8
-    draws: int = 300
-    tune: int = 300
-    seed: int = 0
-    beta: float = 1.0
-    prior_sigma: float = 1.0
-    backend: str = "pymc"
+    features: int = field(default=6, metadata={"help": "number of features c", "metavar": "C"})
+    hidden: int = field(default=2, metadata={"help": "hidden dimension r", "metavar": "R"})
+    ns: tuple[int, ...] = field(default=(100, 200, 400, 600, 800, 1000), metadata={
+        "help": "comma-separated ladder of sample sizes", "flag": "n", "metavar": "N1,N2,..."})
+    chains: int = field(default=8, metadata={"help": "NUTS chains per n, each initialised from the prior",
+                                             "metavar": "K"})
+    draws: int = field(default=300, metadata={"help": "kept draws per chain", "metavar": "D"})
+    tune: int = field(default=300, metadata={"help": "tuning (warm-up) steps per chain", "metavar": "T"})
+    seed: int = field(default=0, metadata={"help": "root seed of the data stream and of the sampler",
+                                           "metavar": "S"})
+    beta: float = field(default=1.0, metadata={"help": "inverse temperature β of exp(-n β L_n)", "metavar": "B"})
+    prior_sigma: float = field(default=1.0, metadata={"help": "prior scale σ", "metavar": "SIGMA"})
+    backend: str = field(default="pymc", metadata={
+        "help": "NUTS implementation: nutpie (optional extra, much faster) or pymc", "choices": BACKENDS,
+        "default_text": "nutpie when installed, else pymc"})
     likelihood: str = "auto"
-    target_accept: float = 0.9
-    cores: int = 2
-    bootstrap: int = 1000
+    target_accept: float = field(default=0.9, metadata={
+        "help": "NUTS target acceptance (higher = fewer divergences)", "metavar": "A"})
+    cores: int = field(default=2, metadata={"help": "parallel chains", "metavar": "K"})
+    bootstrap: int = field(default=1000, metadata={"help": "bootstrap replicates over chains", "metavar": "B"})
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

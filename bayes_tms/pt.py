@@ -130,23 +130,28 @@ class PTConfig:
         Use the closed-form population loss instead of the empirical loss.
     """
 
-    ns: tuple[int, ...]
-    beta: float = 1.0
-    prior_sigma: float = 1.0
-    copies: int = 8
-    sweeps: int = 1000
-    warmup: int = 300
-    leapfrog: int = 10
-    thin: int = 1
-    target_accept: float = 0.75
+    ns: tuple[int, ...] = field(metadata={"help": "comma-separated ladder of sample sizes", "flag": "n",
+                                          "metavar": "N1,N2,..."})
+    beta: float = field(default=1.0, metadata={"help": "inverse temperature β of exp(-n β L_n)", "metavar": "B"})
+    prior_sigma: float = field(default=1.0, metadata={"help": "prior scale σ", "metavar": "SIGMA"})
+    copies: int = field(default=8, metadata={
+        "help": "independent PT ensembles, the chains of R-hat and of the intervals", "metavar": "K"})
+    sweeps: int = field(default=1000, metadata={"help": "kept sweeps (before thinning)", "metavar": "S"})
+    warmup: int = field(default=300, metadata={"help": "warm-up sweeps, step sizes adapted", "metavar": "W"})
+    leapfrog: int = field(default=10, metadata={"help": "largest leapfrog steps per HMC move", "metavar": "L"})
+    thin: int = field(default=1, metadata={"help": "keep every T-th sweep", "metavar": "T"})
+    target_accept: float = field(default=0.75, metadata={
+        "help": "HMC acceptance targeted by the step-size adaptation", "metavar": "A"})
     min_swap_accept: float = 0.2
     max_rungs: int = 64
     pilot_sweeps: int = 150
     pilot_warmup: int = 150
-    seed: int = 0
-    features: int = 6
-    hidden: int = 2
-    population: bool = False
+    seed: int = field(default=0, metadata={"help": "root seed of the data stream and of the sampler",
+                                           "metavar": "S"})
+    features: int = field(default=6, metadata={"help": "number of features c", "metavar": "C"})
+    hidden: int = field(default=2, metadata={"help": "hidden dimension r", "metavar": "R"})
+    population: bool = field(default=False, metadata={
+        "help": "sample exp(-n beta L) with the closed-form population loss (no data noise)"})
 
     def __post_init__(self) -> None:
         ns = self.ns
