@@ -1,9 +1,12 @@
 """``tms-phases reproduce``: theory, Bayesian sweep, SGD ensemble with LLCs, one report.
 
-Each stage writes into its own folder under ``--out`` (``theory/``, ``bayes/``, ``sgd/``) through
-the engines' own commands, which resume: a re-run with the same folder reuses every finished
-posterior (one file per n) and an intact SGD trajectory whose configuration matches, so only the
-tables, figures and the report are recomputed.
+Each stage writes into its own folder under ``--out`` (``theory/``, ``bayes/``, ``sgd/``). A stage
+is a configuration (:class:`bayes_tms.BayesConfig`, :class:`bayes_tms.PTConfig`,
+:class:`sgd_tms.TrainConfig` with :class:`sgd_tms.LLCConfig`) built from :data:`PRESETS` and run
+by the same functions the engine commands call; every configuration is built, and so checked,
+before the first stage starts. The jobs resume: a re-run with the same folder reuses every
+finished posterior (one file per n) and an intact SGD trajectory whose configuration matches, so
+only the tables, figures and the report are recomputed.
 """
 
 from __future__ import annotations
@@ -12,35 +15,67 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
 
 from ..config_file import DefaultsHelpFormatter
 from ..errors import InputError
 
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a reproduction: which job, from which preset, with which config fields.
+
+    Attributes
+    ----------
+    job : {"nuts", "pt", "sgd"}
+        The NUTS ladder (:func:`comparisons.jobs.bayes.run_bayes`), replica exchange
+        (:mod:`comparisons.jobs.bayes_pt`) or the SGD ensemble (:mod:`comparisons.jobs.sgd`).
+    preset : str or None
+        The engine's preset the fields go on top of.
+    fields : dict
+        Config fields (BayesConfig, PTConfig or TrainConfig); ``features`` and ``seed`` come from
+        the ``reproduce`` flags.
+    llc : dict
+        LLCConfig fields (``sgd`` only).
+    options : dict
+        PT options beside the config (``datasets``, ``conventions``, ``population``, ``bootstrap``).
+    """
+
+    job: str
+    preset: str | None = None
+    fields: dict = field(default_factory=dict)
+    llc: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+
 #: the study over data sets and conventions (paper preset): both named likelihood conventions,
 #: 8 data sets each, and the population loss
-STUDY = ["--datasets", "8", "--conventions", "tempered,gaussian-sigma1", "--population"]
-#: preset -> stage -> its ``tms-phases`` arguments; stages run in this order. ``bayes`` is the NUTS
-#: ladder bridge, ``bayes_pt`` replica exchange on the same data (the second estimator beside it),
+STUDY = {"datasets": 8, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
+#: preset -> stage -> :class:`Stage`; stages run in this order. ``bayes`` is the NUTS ladder
+#: bridge, ``bayes_pt`` replica exchange on the same data (the second estimator beside it),
 #: ``bayes_study`` replica exchange over many data sets and both conventions
-PRESETS: dict[str, dict[str, list[str]]] = {
-    "quick": {"bayes": ["bayes", "--preset", "quick"],
-              "bayes_pt": ["bayes", "--sampler", "pt", "--preset", "quick"],
-              "sgd": ["sgd", "--preset", "quick"]},
-    "paper": {"bayes": ["bayes", "--preset", "paper"],
-              "bayes_pt": ["bayes", "--sampler", "pt", "--preset", "paper"],
-              "bayes_study": ["bayes", "--sampler", "pt", "--preset", "paper", *STUDY],
-              "sgd": ["sgd", "--preset", "paper", "--runs", "100"]},
+PRESETS: dict[str, dict[str, Stage]] = {
+    "quick": {"bayes": Stage("nuts", "quick"),
+              "bayes_pt": Stage("pt", "quick"),
+              "sgd": Stage("sgd", "quick")},
+    "paper": {"bayes": Stage("nuts", "paper"),
+              "bayes_pt": Stage("pt", "paper"),
+              "bayes_study": Stage("pt", "paper", options=STUDY),
+              "sgd": Stage("sgd", "paper", {"runs": 100})},
     # a test-only size: seconds, exercises every stage and every file of the report
-    "tiny": {"bayes": ["bayes", "--n", "100,200,300", "--chains", "4", "--draws", "30", "--tune", "30",
-                       "--backend", "pymc", "--bootstrap", "50", "--cores", "1"],
-             "bayes_pt": ["bayes", "--sampler", "pt", "--n", "100,200,300", "--copies", "2", "--sweeps", "20",
-                          "--warmup", "10", "--bootstrap", "50"],
-             "bayes_study": ["bayes", "--sampler", "pt", "--n", "100,200", "--copies", "2", "--sweeps", "10",
-                             "--warmup", "5", "--bootstrap", "20", "--datasets", "2", "--conventions",
-                             "tempered,gaussian-sigma1", "--population"],
-             "sgd": ["sgd", "--preset", "smoke", "--runs", "3", "--epochs", "20", "--checkpoint-every", "5",
-                     "--llc-draws", "20", "--llc-chains", "2"]},
+    "tiny": {"bayes": Stage("nuts", None, {"ns": (100, 200, 300), "chains": 4, "draws": 30, "tune": 30,
+                                           "backend": "pymc", "bootstrap": 50, "cores": 1}),
+             "bayes_pt": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10},
+                               options={"bootstrap": 50}),
+             "bayes_study": Stage("pt", None, {"ns": (100, 200), "copies": 2, "sweeps": 10, "warmup": 5},
+                                  options={"bootstrap": 20, "datasets": 2,
+                                           "conventions": ("tempered", "gaussian-sigma1"),
+                                           "population": True}),
+             "sgd": Stage("sgd", "smoke", {"runs": 3, "epochs": 20, "checkpoint_every": 5},
+                          llc={"draws": 20, "chains": 2})},
 }
 #: which --skip flag leaves a stage out
 SKIP = {"bayes": "skip_bayes", "bayes_pt": "skip_bayes", "bayes_study": "skip_bayes", "sgd": "skip_sgd"}
@@ -92,35 +127,109 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(executor=None, retries=None)
 
 
-def _sweep_flags(args: argparse.Namespace) -> list[str]:
-    flags = []
-    for name in ("executor", "workers", "scheduler", "retries"):
-        value = getattr(args, name, None)
-        if value is not None:
-            flags += [f"--{name}", str(value)]
-    if getattr(args, "dask_local", False):
-        flags.append("--dask-local")
-    return flags
+def _sweep_namespace(args: argparse.Namespace) -> SimpleNamespace:
+    """The sweep flags given to ``reproduce`` (forwarded to the NUTS ladder and the SGD ensemble)."""
+    retries = getattr(args, "retries", None)
+    return SimpleNamespace(executor=getattr(args, "executor", None), workers=getattr(args, "workers", None),
+                           scheduler=getattr(args, "scheduler", None),
+                           dask_local=getattr(args, "dask_local", False),
+                           retries=2 if retries is None else retries, no_progress=args.no_progress)
 
 
-def engine_arguments(args: argparse.Namespace) -> dict[str, list[str]]:
-    """The exact ``tms-phases`` argument list of each stage of this run (skipped stages left out)."""
+@dataclass
+class Planned:
+    """A stage with its configuration built: what it costs, how it runs, its command line."""
+
+    config: Any  # BayesConfig, (PTConfig, options) or (TrainConfig, LLCConfig)
+    seconds: float
+    what: str
+    run: Callable[[bool], int]
+    command: str
+
+
+def _command(name: str, flags: list[tuple[str, Any]]) -> str:
+    """``tms-phases NAME --flag value ...``: the engine command that runs the same configuration."""
+    parts = ["tms-phases", name]
+    for flag, value in flags:
+        if value is True:
+            parts.append(flag)
+        elif value is not None and value is not False:
+            parts += [flag, ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)]
+    return " ".join(parts)
+
+
+def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse.Namespace) -> Planned:
+    """Build (and so validate) the configuration of ``stage`` and return how to run it."""
+    from ..cost import bayes_seconds, sgd_seconds
+
+    progress = not args.no_progress
+    quiet = [("--no-progress", args.no_progress)]
+    sweep = _sweep_namespace(args)
+    sweep_flags = [(f"--{k.replace('_', '-')}", getattr(sweep, k)) for k in ("executor", "workers", "scheduler")]
+    sweep_flags += [("--retries", getattr(args, "retries", None)), ("--dask-local", sweep.dask_local)]
+    common = {"features": features, "seed": seed}
+    if stage.job == "nuts":
+        from .bayes import nuts_config, nuts_flags, nuts_sweep_kwargs, run_nuts
+
+        config = nuts_config(stage.preset, **common, **stage.fields)
+        kw = nuts_sweep_kwargs(sweep)
+        table = nuts_flags()
+        flags = [("--preset", stage.preset), *((table.flag_of(k), v) for k, v in {**stage.fields, **common}.items())]
+        return Planned(config, bayes_seconds(config), "bayes",
+                       lambda yes: run_nuts(config, out, progress=progress, sweep=kw, yes=yes),
+                       _command("bayes", [*flags, ("--out", out), *quiet, *sweep_flags]))
+    if stage.job == "pt":
+        from ..jobs.bayes_pt import pt_seconds
+        from .bayes import pt_config, pt_flags, pt_options, run_pt_job
+
+        options = dict(stage.options)
+        population = bool(options.get("population", False))
+        config = pt_config(stage.preset, features, population=population, seed=seed, **stage.fields)
+        opts = pt_options(**options)
+        table = pt_flags()
+        flags = [("--sampler", "pt"), ("--preset", stage.preset),
+                 *((table.flag_of(k), v) for k, v in stage.fields.items()),
+                 *((f"--{k}", v) for k, v in options.items()),
+                 *((table.flag_of(k), v) for k, v in common.items())]
+        return Planned((config, opts), pt_seconds(config, opts), "bayes (pt)",
+                       lambda yes: run_pt_job(config, opts, out, progress=progress, yes=yes),
+                       _command("bayes", [*flags, ("--out", out), *quiet]))
+    if stage.job == "sgd":
+        from ..sweep import sweep_kwargs
+        from .sgd import llc_flags, run_ensemble, sgd_configs, train_flags
+
+        tc, lc = sgd_configs(stage.preset or "paper", {**stage.fields, **common}, dict(stage.llc))
+        kw = sweep_kwargs(SimpleNamespace(**{**vars(sweep), "executor": sweep.executor or "auto"}))
+        kw.pop("progress")
+        train, llc = train_flags(), llc_flags()
+        flags = [("--preset", stage.preset), *((train.flag_of(k), v) for k, v in stage.fields.items()),
+                 *((llc.flag_of(k), v) for k, v in stage.llc.items()),
+                 *((train.flag_of(k), v) for k, v in common.items())]
+        return Planned((tc, lc), sgd_seconds(tc, lc), "sgd",
+                       lambda yes: run_ensemble(tc, lc, out, progress=progress, sweep=kw, yes=yes),
+                       _command("sgd", [*flags, ("--out", out), *quiet, *sweep_flags]))
+    raise InputError(f"stage: expected a job nuts, pt or sgd, got {stage.job!r}")
+
+
+def plan(args: argparse.Namespace) -> dict[str, Planned]:
+    """Every stage of this run (skipped ones left out), its configuration built and checked.
+
+    Without this a bad SGD setting would only surface after the whole Bayesian sweep.
+    """
     out = Path(args.out)
-    common = ["--features", str(args.features), "--seed", str(args.seed)]
-    quiet = ["--no-progress"] if args.no_progress else []
-    sweep = _sweep_flags(args)
-    return {stage: [*argv, *common, "--out", str(out / stage), *quiet,
-                    *(sweep if argv[:3] != ["bayes", "--sampler", "pt"] else [])]
-            for stage, argv in PRESETS[args.preset].items() if not getattr(args, SKIP[stage])}
+    return {name: plan_stage(stage, args.features, args.seed, out / name, args)
+            for name, stage in PRESETS[args.preset].items() if not getattr(args, SKIP[name])}
+
+
+def engine_arguments(args: argparse.Namespace) -> dict[str, str]:
+    """The ``tms-phases`` command line equivalent to each stage of this run (for the report)."""
+    return {name: planned.command for name, planned in plan(args).items()}
 
 
 def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
     """``(compute seconds, cached)`` an engine recorded in its folder (None if it recorded none)."""
     try:
-        if stage == "bayes":
-            t = json.loads((folder / "timing.json").read_text())
-            return float(t["compute_s"]), bool(t.get("cached"))
-        if stage.startswith("bayes_"):
+        if stage.startswith("bayes"):
             t = json.loads((folder / "timing.json").read_text())
             return float(t["compute_s"]), bool(t.get("cached"))
         t = json.loads((folder / "summary.json").read_text()).get("timings_s", {})
@@ -130,48 +239,16 @@ def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
         return None, False
 
 
-def check_engine_arguments(args: argparse.Namespace, engines: dict[str, list[str]]) -> None:
-    """Parse each stage's command line and build its configuration; InputError if any is bad.
-
-    Without this a bad SGD setting would only surface after the whole Bayesian sweep.
-    """
-    from . import build_parser
-
-    from ..cost import bayes_seconds, confirm, sgd_seconds
-
-    seconds, parts = 0.0, []
-    for stage, argv in engines.items():
-        parsed = build_parser(argv[0]).parse_args(argv)
-        if stage.startswith("bayes_"):
-            from ..jobs.bayes_pt import config_from_args as pt_config, pt_seconds
-
-            config, opts = pt_config(parsed)
-            seconds += pt_seconds(config, opts)
-        elif stage == "bayes":
-            from .bayes import config_from_args
-
-            seconds += bayes_seconds(config_from_args(parsed))
-        else:
-            from .sgd import _configs
-
-            seconds += sgd_seconds(*_configs(parsed))
-        parts.append(stage)
-    confirm(seconds, " + ".join(parts) + " stages", getattr(args, "yes", False))
-    for argv in engines.values():  # confirmed once for the whole run
-        if "--yes" not in argv:
-            argv.append("--yes")
-
-
 def run(args: argparse.Namespace) -> int:
-    from . import main
     from ..compare import bayes_moves, switch_line
+    from ..cost import confirm
     from ..io import check_writable_dir, write_json, write_text
     from ..report import load_bayes, write_report
     from ..theory import crossings, dominant_intervals, enumerate_phases
 
     out = check_writable_dir(args.out)
-    engines = engine_arguments(args)
-    check_engine_arguments(args, engines)  # every stage's inputs, before the first one starts
+    stages = plan(args)  # every stage's configuration, before the first one starts
+    confirm(sum(p.seconds for p in stages.values()), " + ".join(stages) + " stages", getattr(args, "yes", False))
     timings: dict[str, float] = {}  # seconds of computation behind each stage's results
     this_run: dict[str, float] = {}  # seconds this call spent (small when results were reused)
     cached: list[str] = []  # stages whose results (some or all) were computed by an earlier run
@@ -181,10 +258,14 @@ def run(args: argparse.Namespace) -> int:
               "crossings": crossings(phases, 1e6), "dominant": dominant_intervals(phases, 10, 1e6)}
     write_json(out / "theory" / "theory.json", theory)
     timings["theory"] = time.perf_counter() - t0
-    for stage in engines:
-        print(f"== {stage}: tms-phases {' '.join(engines[stage])}", file=sys.stderr)
+    for stage, planned in stages.items():
+        print(f"== {stage}: {planned.command}", file=sys.stderr)
         t0 = time.perf_counter()
-        status = main(engines[stage])
+        try:
+            status = planned.run(True)  # confirmed once for the whole run
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
         this_run[stage] = time.perf_counter() - t0
         compute, was_cached = _engine_compute(out / stage, stage)
         timings[stage] = compute if was_cached and compute is not None else this_run[stage]
@@ -196,12 +277,12 @@ def run(args: argparse.Namespace) -> int:
             return status
     t0 = time.perf_counter()
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
-              "commands": {k: "tms-phases " + " ".join(v) for k, v in engines.items()}}
-    md, html = write_report(out, args.features, out / "bayes" if "bayes" in engines else None,
-                            out / "sgd" if "sgd" in engines else None, config, timings,
+              "commands": {k: p.command for k, p in stages.items()}}
+    md, html = write_report(out, args.features, out / "bayes" if "bayes" in stages else None,
+                            out / "sgd" if "sgd" in stages else None, config, timings,
                             cached=cached, this_run=this_run,
-                            second_bayes_dir=out / "bayes_pt" if "bayes_pt" in engines else None,
-                            study_dir=out / "bayes_study" if "bayes_study" in engines else None)
+                            second_bayes_dir=out / "bayes_pt" if "bayes_pt" in stages else None,
+                            study_dir=out / "bayes_study" if "bayes_study" in stages else None)
     timings["report"] = time.perf_counter() - t0
     write_json(out / "reproduce.json", {"config": config, "wall_seconds": timings, "cached": cached,
                                         "this_run_seconds": this_run})
