@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BayesConfig", "BACKENDS", "PRESETS", "preset_config"]
+__all__ = ["BayesConfig", "SMCConfig", "BACKENDS", "PRESETS", "preset_config"]
 
 import hashlib
 import json
@@ -124,6 +124,65 @@ class BayesConfig:
 
     def replace(self, **changes) -> "BayesConfig":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class SMCConfig:
+    """Everything that defines a ladder of SMC free-energy measurements (``tms-phases free-energy``).
+
+    Attributes
+    ----------
+    features : int
+        ``c`` (``r = 2``).
+    ns : tuple of int
+        Ladder of sample sizes ``>= 2``, increasing and distinct; data set ``n`` is the first ``n``
+        rows of one seeded stream.
+    particles, runs, mutation_steps : int
+        SMC particles per run (``>= 10``), independent runs per ``n`` and random-walk MH steps per
+        tempering stage (:func:`bayes_tms.smc.smc_log_evidence`).
+    seed : int
+        Root seed of the data stream and of SMC.
+    beta, prior_sigma : float
+        Inverse temperature and prior scale.
+    """
+
+    features: int = field(default=6, metadata={"help": "number of features c (hidden dimension r = 2)",
+                                               "metavar": "C"})
+    ns: tuple[int, ...] = field(default=(), metadata={
+        "help": "comma-separated ladder of sample sizes (n >= 2)", "flag": "n", "metavar": "N1,N2,..."})
+    particles: int = field(default=1000, metadata={"help": "SMC particles per run", "metavar": "P"})
+    runs: int = field(default=2, metadata={
+        "help": "independent SMC runs per n; their spread is the error bar of log Z_n", "metavar": "R"})
+    mutation_steps: int = field(default=100, metadata={"help": "random-walk MH steps per tempering stage",
+                                                       "metavar": "K"})
+    seed: int = field(default=0, metadata={"help": "root seed of the data stream and of SMC", "metavar": "S"})
+    beta: float = field(default=1.0, metadata={"help": "inverse temperature β of exp(-n β L_n)", "metavar": "B"})
+    prior_sigma: float = field(default=1.0, metadata={"help": "prior scale σ", "metavar": "SIGMA"})
+
+    def __post_init__(self) -> None:
+        check_positive_int("features", self.features, minimum=2)
+        if not isinstance(self.ns, tuple) or not self.ns:
+            raise InputError(f"n: expected a comma-separated list of integers >= 2, got {self.ns!r}")
+        for n in self.ns:
+            check_positive_int("n", n, minimum=2)
+        if list(self.ns) != sorted(set(self.ns)):
+            raise InputError(f"n: expected increasing distinct sample sizes, got {', '.join(map(str, self.ns))}")
+        check_positive_int("particles", self.particles, minimum=10)
+        check_positive_int("runs", self.runs)
+        check_positive_int("mutation_steps", self.mutation_steps)
+        check_positive_int("seed", self.seed, minimum=0)
+        for name in ("beta", "prior_sigma"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise InputError(f"{name}: expected a finite number > 0, got {v!r}")
+        if self.features > THEORY_MAX_FEATURES:
+            raise InputError(f"features: expected 2 <= c <= {THEORY_MAX_FEATURES} (k-gon theory), "
+                             f"got {self.features}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ns"] = list(self.ns)
+        return d
 
 
 def _ladder(lo: float, hi: float, k: int) -> tuple[int, ...]:

@@ -22,10 +22,13 @@ def _tables():
     from comparisons.cli.bayes import nuts_flags, pt_flags
     from comparisons.cli.sgd import llc_flags, train_flags
 
-    return {"bayes": [nuts_flags(), pt_flags()], "sgd": [train_flags(), llc_flags()]}
+    from comparisons.cli.free_energy import smc_flags
+
+    return {"bayes": [nuts_flags(), pt_flags()], "sgd": [train_flags(), llc_flags()],
+            "free-energy": [smc_flags()]}
 
 
-@pytest.mark.parametrize("command", ["bayes", "sgd"])
+@pytest.mark.parametrize("command", ["bayes", "sgd", "free-energy"])
 def test_every_field_with_help_is_a_flag_that_shows_its_dataclass_default(command):
     parser = subparser(command)
     formatter = parser._get_formatter()
@@ -47,10 +50,10 @@ def test_every_field_with_help_is_a_flag_that_shows_its_dataclass_default(comman
 
 
 def test_the_bayes_and_sgd_tables_cover_every_field_with_help():
-    from bayes_tms.config import BayesConfig
+    from bayes_tms.config import BayesConfig, SMCConfig
     from sgd_tms.config import LLCConfig, TrainConfig
 
-    for cls in (BayesConfig, TrainConfig, LLCConfig):
+    for cls in (BayesConfig, SMCConfig, TrainConfig, LLCConfig):
         with_help = {f.name for f in dataclasses.fields(cls) if "help" in f.metadata}
         assert {f.field for f in FlagTable(cls)} == with_help and with_help
 
@@ -77,6 +80,7 @@ def test_help_works_and_shows_defaults(command, capsys):
 BAYES = "bayes --features 4 --n 40,80 --chains 2 --draws 10 --tune 10 --backend pymc --cores 1 --no-progress"
 PT = "bayes --sampler pt --n 40,80 --no-progress"
 SGD = "sgd --preset smoke --runs 2 --epochs 5 --no-progress"
+FREE = "free-energy --features 4 --n 100,200 --no-progress"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -97,6 +101,12 @@ SGD = "sgd --preset smoke --runs 2 --epochs 5 --no-progress"
     (f"{SGD} --llc-step 0", "--llc-step: expected a finite number > 0, got 0.0"),
     (f"{SGD} --llc-burn-in 600", "--llc-burn-in: expected fewer than draws = 500, got 600"),
     (f"{SGD} --llc-dtype half", "--llc-dtype: expected 'float32' or 'float64', got 'half'"),
+    (f"{FREE} --particles 5", "--particles: expected an integer >= 10, got 5"),
+    (f"{FREE} --mutation-steps 0", "--mutation-steps: expected an integer >= 1, got 0"),
+    (f"{FREE} --beta nan", "--beta: expected a finite number > 0, got nan"),
+    (f"{FREE} --n 200,100", "--n: expected increasing distinct sample sizes, got 200, 100"),
+    ("free-energy --features 9 --n 100,200", "--features: expected 2 <= c <= 8 (k-gon theory), got 9"),
+    ("free-energy --features 4", "--n: expected a comma-separated ladder of sample sizes, got none"),
 ])
 def test_an_invalid_value_names_its_flag_on_one_line(argv, message, tmp_path, capsys, monkeypatch):
     import comparisons.sweep as sweep
