@@ -20,6 +20,19 @@ THEORY_MAX_FEATURES = 8
 MAX_N = 1_000_000
 
 
+#: help text, flag and metavar of the parameters every Bayesian config shares (BayesConfig,
+#: PTConfig, SMCConfig): one definition, so that ``--features --n --seed --beta --prior-sigma
+#: --hidden`` read the same in every command
+SHARED: dict[str, dict] = {
+    "features": {"help": "number of features c", "metavar": "C"},
+    "hidden": {"help": "hidden dimension r", "metavar": "R"},
+    "ns": {"help": "comma-separated ladder of sample sizes", "flag": "n", "metavar": "N1,N2,..."},
+    "seed": {"help": "root seed of the data stream and of the sampler", "metavar": "S"},
+    "beta": {"help": "inverse temperature β of exp(-n β L_n)", "metavar": "B"},
+    "prior_sigma": {"help": "prior scale σ", "metavar": "SIGMA"},
+}
+
+
 @dataclass(frozen=True)
 class BayesConfig:
     """Everything that defines a posterior sweep; stored in the ``attrs`` of every output.
@@ -48,18 +61,16 @@ class BayesConfig:
         Bootstrap replicates over chains for the occupancy intervals.
     """
 
-    features: int = field(default=6, metadata={"help": "number of features c", "metavar": "C"})
-    hidden: int = field(default=2, metadata={"help": "hidden dimension r", "metavar": "R"})
-    ns: tuple[int, ...] = field(default=(100, 200, 400, 600, 800, 1000), metadata={
-        "help": "comma-separated ladder of sample sizes", "flag": "n", "metavar": "N1,N2,..."})
+    features: int = field(default=6, metadata=SHARED["features"])
+    hidden: int = field(default=2, metadata=SHARED["hidden"])
+    ns: tuple[int, ...] = field(default=(100, 200, 400, 600, 800, 1000), metadata=SHARED["ns"])
     chains: int = field(default=8, metadata={"help": "NUTS chains per n, each initialised from the prior",
                                              "metavar": "K"})
     draws: int = field(default=300, metadata={"help": "kept draws per chain", "metavar": "D"})
     tune: int = field(default=300, metadata={"help": "tuning (warm-up) steps per chain", "metavar": "T"})
-    seed: int = field(default=0, metadata={"help": "root seed of the data stream and of the sampler",
-                                           "metavar": "S"})
-    beta: float = field(default=1.0, metadata={"help": "inverse temperature β of exp(-n β L_n)", "metavar": "B"})
-    prior_sigma: float = field(default=1.0, metadata={"help": "prior scale σ", "metavar": "SIGMA"})
+    seed: int = field(default=0, metadata=SHARED["seed"])
+    beta: float = field(default=1.0, metadata=SHARED["beta"])
+    prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
     backend: str = field(default="pymc", metadata={
         "help": "NUTS implementation: nutpie (optional extra, much faster) or pymc", "choices": BACKENDS,
         "default_text": "nutpie when installed, else pymc"})
@@ -146,18 +157,16 @@ class SMCConfig:
         Inverse temperature and prior scale.
     """
 
-    features: int = field(default=6, metadata={"help": "number of features c (hidden dimension r = 2)",
-                                               "metavar": "C"})
-    ns: tuple[int, ...] = field(default=(), metadata={
-        "help": "comma-separated ladder of sample sizes (n >= 2)", "flag": "n", "metavar": "N1,N2,..."})
+    features: int = field(default=6, metadata=SHARED["features"])
+    ns: tuple[int, ...] = field(default=(), metadata=SHARED["ns"])
     particles: int = field(default=1000, metadata={"help": "SMC particles per run", "metavar": "P"})
     runs: int = field(default=2, metadata={
         "help": "independent SMC runs per n; their spread is the error bar of log Z_n", "metavar": "R"})
     mutation_steps: int = field(default=100, metadata={"help": "random-walk MH steps per tempering stage",
                                                        "metavar": "K"})
-    seed: int = field(default=0, metadata={"help": "root seed of the data stream and of SMC", "metavar": "S"})
-    beta: float = field(default=1.0, metadata={"help": "inverse temperature β of exp(-n β L_n)", "metavar": "B"})
-    prior_sigma: float = field(default=1.0, metadata={"help": "prior scale σ", "metavar": "SIGMA"})
+    seed: int = field(default=0, metadata=SHARED["seed"])
+    beta: float = field(default=1.0, metadata=SHARED["beta"])
+    prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
 
     def __post_init__(self) -> None:
         check_positive_int("features", self.features, minimum=2)

@@ -81,6 +81,8 @@ from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import (nested_loss_grad, nested_onehot_summary, population_loss,
                                 population_loss_grad, sample_inputs)
 
+from .config import SHARED
+
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
 _DA_GAMMA, _DA_T0, _DA_KAPPA = 0.05, 10.0, 0.75
 _JITTER = (0.8, 1.2)
@@ -130,10 +132,9 @@ class PTConfig:
         Use the closed-form population loss instead of the empirical loss.
     """
 
-    ns: tuple[int, ...] = field(metadata={"help": "comma-separated ladder of sample sizes", "flag": "n",
-                                          "metavar": "N1,N2,..."})
-    beta: float = field(default=1.0, metadata={"help": "inverse temperature β of exp(-n β L_n)", "metavar": "B"})
-    prior_sigma: float = field(default=1.0, metadata={"help": "prior scale σ", "metavar": "SIGMA"})
+    ns: tuple[int, ...] = field(metadata=SHARED["ns"])
+    beta: float = field(default=1.0, metadata=SHARED["beta"])
+    prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
     copies: int = field(default=8, metadata={
         "help": "independent PT ensembles, the chains of R-hat and of the intervals", "metavar": "K"})
     sweeps: int = field(default=1000, metadata={"help": "kept sweeps (before thinning)", "metavar": "S"})
@@ -146,10 +147,9 @@ class PTConfig:
     max_rungs: int = 64
     pilot_sweeps: int = 150
     pilot_warmup: int = 150
-    seed: int = field(default=0, metadata={"help": "root seed of the data stream and of the sampler",
-                                           "metavar": "S"})
-    features: int = field(default=6, metadata={"help": "number of features c", "metavar": "C"})
-    hidden: int = field(default=2, metadata={"help": "hidden dimension r", "metavar": "R"})
+    seed: int = field(default=0, metadata=SHARED["seed"])
+    features: int = field(default=6, metadata=SHARED["features"])
+    hidden: int = field(default=2, metadata=SHARED["hidden"])
     population: bool = field(default=False, metadata={
         "help": "sample exp(-n beta L) with the closed-form population loss (no data noise)"})
 

@@ -69,6 +69,16 @@ def test_shared_parameters_are_one_flag_with_one_definition():
         assert pt[name].dest == nuts[name].dest and pt[name].help == nuts[name].help
 
 
+def test_the_bayesian_configs_share_one_definition_of_their_common_parameters():
+    from bayes_tms.config import SHARED, BayesConfig, SMCConfig
+    from bayes_tms.pt import PTConfig
+
+    for cls in (BayesConfig, PTConfig, SMCConfig):
+        meta = {f.name: f.metadata for f in dataclasses.fields(cls)}
+        for name in ("features", "ns", "seed", "beta", "prior_sigma"):
+            assert dict(meta[name]) == SHARED[name], (cls.__name__, name)
+
+
 @pytest.mark.parametrize("command", ["bayes", "sgd", "llc", "free-energy", "theory", "kgons", "reproduce"])
 def test_help_works_and_shows_defaults(command, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -221,11 +221,6 @@ def plan(args: argparse.Namespace) -> dict[str, Planned]:
             for name, stage in PRESETS[args.preset].items() if not getattr(args, SKIP[name])}
 
 
-def engine_arguments(args: argparse.Namespace) -> dict[str, str]:
-    """The ``tms-phases`` command line equivalent to each stage of this run (for the report)."""
-    return {name: planned.command for name, planned in plan(args).items()}
-
-
 def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
     """``(compute seconds, cached)`` an engine recorded in its folder (None if it recorded none)."""
     try:
