@@ -209,3 +209,23 @@ def test_flags_docstring_example_runs():
 
     result = doctest.testmod(flags)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_a_metadata_parser_reads_the_value_and_its_error_names_the_flag():
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        rule: str = dataclasses.field(default="a", metadata={
+            "help": "rule", "flag": "the-rule", "parse": lambda text: {"a": "a", "b": "b"}[text.lower()]})
+        ns: tuple[int, ...] = dataclasses.field(default=(1,), metadata={"help": "ladder"})
+
+    table = FlagTable(Config, prefix="x-")
+    parser = argparse.ArgumentParser()
+    table.add_to(parser)
+    assert table.build(Config, **table.given(parser.parse_args(["--x-the-rule", "B", "--x-ns", "3,4"]))) \
+        == Config("b", (3, 4))
+    from comparisons.errors import InputError
+
+    with pytest.raises(InputError, match=r"^--x-the-rule: expected a valid value, got 'c'$"):
+        parser._option_string_actions["--x-the-rule"].type("c")
+    with pytest.raises(InputError, match=r"^--x-ns: expected comma-separated integers, got '3,x'$"):
+        parser._option_string_actions["--x-ns"].type("3,x")

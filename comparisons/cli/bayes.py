@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "reweighting; pt: replica exchange over the n-ladder (draw fractions, every "
                         "neighbour swap accepting >= 0.2) (default: nuts)")
     pt = parser.add_argument_group("replica exchange (--sampler pt)")
-    pt_flags().add_to(pt, parser)
+    pt_flags().add_to(pt)
     pt.add_argument("--classifier", default="gated", choices=("gated", "hull"),
                     help="gated: labels only near an enumerated phase, else unclassified; hull: the "
                     "paper's rule, every draw labelled (default: gated)")

@@ -154,14 +154,13 @@ class FlagTable:
     def __iter__(self) -> Iterator[Flag]:
         return iter(self.flags)
 
-    def add_to(self, parser, existing: argparse.ArgumentParser | None = None) -> None:
+    def add_to(self, parser) -> None:
         """Add the flags to ``parser`` (a parser or an argument group).
 
-        Flags that ``existing`` (the parser the group belongs to) already has are skipped: a
-        parameter shared by two configs is one flag, declared by the first table added.
+        Flags the parser already has are skipped: a parameter shared by two configs is one flag,
+        declared by the first table added (an argument group shares its parser's flags).
         """
-        taken = (existing or parser)._option_string_actions if hasattr(existing or parser,
-                                                                     "_option_string_actions") else {}
+        taken = parser._option_string_actions
         for f in self.flags:
             if f.flag in taken:
                 continue
@@ -208,11 +207,12 @@ class FlagTable:
 
 
 def _named(parse: Callable[[str], Any], flag: str) -> Callable[[str], Any]:
-    """A metadata parser whose ValueError/InputError becomes a one-line InputError naming ``flag``."""
+    """A metadata parser whose ValueError, LookupError or InputError becomes a one-line InputError
+    naming ``flag``."""
     def wrapped(text: str) -> Any:
         try:
             return parse(text)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, LookupError) as exc:
             reason = str(exc).split(": ", 1)[-1] if isinstance(exc, InputError) else f"got {text!r}"
             if not reason.startswith("expected"):
                 reason = f"expected a valid value, {reason}"

@@ -52,10 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", default="paper", help="starting configuration: paper (100 runs of the paper protocol), quick (32 runs of it) or "
                    "smoke (8 short runs at n = 200, seconds)")
     g.add_argument("--out", required=True, help="output folder (created; existing results are reused)")
-    train_flags().add_to(g, parser)
+    train_flags().add_to(g)
     l = parser.add_argument_group("LLC estimation (localised SGLD)")
     l.add_argument("--no-llc", action="store_true", help="skip the LLC estimation")
-    llc_flags().add_to(l, parser)
+    llc_flags().add_to(l)
     o = parser.add_argument_group("output")
     o.add_argument("--force", action="store_true", help="recompute even if an intact trajectory.nc matches")
     o.add_argument("--plot-runs", type=positive_int_arg("--plot-runs"), default=4, help="runs drawn in staircase.png")
