@@ -4,6 +4,11 @@ Each subcommand lives in its own module exposing ``HELP`` (one line), ``add_argu
 and ``run(args) -> int``. Modules are imported lazily, only for the subcommand being run, so that
 ``tms-phases kgons`` never pays for importing torch or PyMC.
 
+The flags of an engine's parameters are generated from the fields of its config dataclass
+(:mod:`comparisons.cli.flags`): one default, one help text and one validator per parameter, and
+an error of the validator names the flag. ``reproduce`` builds the same configs and calls the
+same functions as ``bayes`` and ``sgd``.
+
 Bad input raises :class:`comparisons.errors.InputError`; :func:`main` prints its message on one
 line to stderr and exits with status 2. ``--config FILE.toml`` gives any subcommand its defaults
 from the file's ``[subcommand]`` table (keys are the long flag names); explicit flags win.
