@@ -53,16 +53,17 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
                                                       ("quick", 4, "100,200,300,400,500,600")])
 def test_stages_name_their_sampler_and_smc_shares_the_ladder(tmp_path, preset, features, ladder):
     from comparisons.cli import build_parser
-    from comparisons.cli_reproduce import engine_arguments
+    from comparisons.cli.reproduce import plan
 
     args = build_parser("reproduce").parse_args(["reproduce", "--preset", preset, "-c", str(features),
                                                  "--out", str(tmp_path)])
-    stages = engine_arguments(args)
+    stages = plan(args)
     assert list(stages) == ["bayes", "bayes_pt", "smc", "sgd"]
-    assert stages["bayes"][:3] == ["bayes", "--sampler", "nuts"] and stages["bayes_pt"][:3] == ["bayes", "--sampler", "pt"]
     smc = stages["smc"]
-    assert smc[0] == "free-energy" and smc[smc.index("--n") + 1] == ladder
-    assert smc[smc.index("--bayes-dir") + 1] == str(tmp_path / "bayes")
+    assert tuple(smc.config.ns) == tuple(stages["bayes"].config.ns) == tuple(int(v) for v in ladder.split(","))
+    assert smc.command.startswith("tms-phases free-energy ") and f"--n {ladder}" in smc.command
+    assert f"--bayes-dir {tmp_path / 'bayes'}" in smc.command
+    assert (smc.config.particles, smc.config.runs, smc.config.mutation_steps) == (200, 4, 50)
 
 
 @pytest.mark.parametrize("argv, fragment", [
