@@ -182,6 +182,7 @@ def test_a_bad_toml_value_is_checked_by_the_same_validator(text, message, tmp_pa
 def test_reproduce_builds_the_configs_its_engine_commands_would(preset, tmp_path):
     """Each stage's configuration equals the one its printed ``tms-phases`` command builds."""
     from comparisons.cli.bayes import config_from_args, pt_config_from_args
+    from comparisons.cli.free_energy import smc_config, smc_flags
     from comparisons.cli.reproduce import PRESETS, plan
     from comparisons.cli.sgd import _configs
 
@@ -196,6 +197,9 @@ def test_reproduce_builds_the_configs_its_engine_commands_would(preset, tmp_path
             assert config_from_args(parsed) == planned.config
         elif stage.job == "pt":
             assert pt_config_from_args(parsed) == planned.config
+        elif stage.job == "smc":
+            assert smc_config(**smc_flags().given(parsed)) == planned.config
+            assert parsed.bayes_dir == str(tmp_path / "bayes")
         else:
             assert _configs(parsed) == planned.config
         assert planned.seconds > 0 and f"--out {tmp_path / name}" in planned.command
