@@ -9,7 +9,7 @@ any blocking and any executor give the same results.
 
 from __future__ import annotations
 
-__all__ = ["block_tasks", "run_block", "assemble", "save_trajectory", "BLOCK_FORMAT"]
+__all__ = ["block_tasks", "run_block", "assemble", "save_trajectory", "save_plateaus", "BLOCK_FORMAT"]
 
 import xarray as xr
 
@@ -19,6 +19,7 @@ from sgd_tms.config import LLCConfig, TrainConfig
 from sgd_tms.llc import estimate_llc
 from sgd_tms.train import train, validate_trajectory
 
+from ..contracts import plateaus_dataset
 from ..io import write_netcdf
 from ..sweep import Task
 
@@ -66,3 +67,13 @@ def save_trajectory(ds: xr.Dataset, path: str | Path) -> Path:
     """Validate a trajectory Dataset (:func:`sgd_tms.train.validate_trajectory`) and write it
     atomically to netCDF (h5netcdf); read it back with :func:`sgd_tms.load_trajectory`."""
     return write_netcdf(validate_trajectory(ds), path)
+
+
+def save_plateaus(seq, runs: int, path: str | Path) -> Path:
+    """Write the plateaus of :func:`sgd_tms.phases.phase_sequences` as the plateaus hand-off.
+
+    ``runs`` is the number of runs they come from (diverged runs left out); the file is
+    ``plateaus.nc`` (:func:`comparisons.contracts.read_plateaus` reads it back; ``sequences.csv``
+    is its CSV export).
+    """
+    return write_netcdf(plateaus_dataset(seq, runs=runs), path)
