@@ -87,9 +87,9 @@ POSTERIOR = Contract(
 
 TRAJECTORY = Contract(
     "trajectory",
-    {"W": ("run", "step", "hidden", "feature"), "b": ("run", "step", "feature"), "loss": ("run", "step"),
-     "phase": ("run", "step")},
-    optional={"llc": ("run", "step"), "population_loss": ("run", "step")},
+    {"W": ("run", "step", "hidden", "feature"), "b": ("run", "step", "feature"), "loss": ("run", "step")},
+    optional={"llc": ("run", "step"), "population_loss": ("run", "step"), "phase": ("run", "step"),
+              "llc_se": ("run", "step"), "diverged": ("run",)},
     labels=("phase",), integers=("run", "step"), attrs=("train_config",))
 
 OCCUPANCY = Contract(

@@ -1,6 +1,5 @@
 """Verdicts on synthetic inputs with known answers, and the report files."""
 
-import csv
 import json
 from html.parser import HTMLParser
 
@@ -8,7 +7,9 @@ import pytest
 
 from comparisons.compare import (bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
                                  phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
+from comparisons.contracts import occupancy_dataset, plateaus_dataset, transitions_dataset
 from comparisons.document import inline_html
+from comparisons.io import write_netcdf
 from comparisons.report import write_report
 from comparisons.theory import enumerate_phases
 
@@ -75,20 +76,22 @@ def test_transition_comparison_and_paths():
     assert paths == {"4 -> 4+ -> 5": 1, "4 -> 5": 1, "5 -> 4": 1}
 
 
-def write_csv(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+def write_bayes(folder, occupancy, transitions=(), estimator="nuts_bridge"):
+    """A Bayesian folder's hand-offs as the jobs write them (``occupancy.nc``, ``transitions.nc``)."""
+    folder.mkdir(exist_ok=True)
+    write_netcdf(occupancy_dataset({estimator: occupancy}), folder / "occupancy.nc")
+    write_netcdf(transitions_dataset(list(transitions)), folder / "transitions.nc")
+
+
+def write_sgd(folder, plateaus):
+    folder.mkdir(exist_ok=True)
+    write_netcdf(plateaus_dataset([{**r, "points": 3} for r in plateaus], runs=3), folder / "plateaus.nc")
 
 
 def test_report_files_from_synthetic_engine_outputs(tmp_path):
-    (tmp_path / "bayes").mkdir()
-    (tmp_path / "sgd").mkdir()
-    write_csv(tmp_path / "bayes" / "occupancy.csv", OCC_ROWS)
-    (tmp_path / "bayes" / "transitions.json").write_text(json.dumps(
-        [{"from": "5", "to": "6", "n": 450, "lower": 300, "upper": 600, "predicted_n": 601.0}]))
-    write_csv(tmp_path / "sgd" / "sequences.csv", PLATEAUS)
+    write_bayes(tmp_path / "bayes", OCC_ROWS, [{"from": "5", "to": "6", "n": 450, "lower": 300, "upper": 600,
+                                                "predicted_n": 601.0, "level": "phase"}])
+    write_sgd(tmp_path / "sgd", PLATEAUS)
     md, html = write_report(tmp_path, 6, tmp_path / "bayes", tmp_path / "sgd", {"preset": "test"}, {"bayes": 1.0})
     text = md.read_text()
     for fragment in ("## Verdicts", "Bayesian switch 5 -> 6", "**yes**", "## Bayesian versus dynamical",
@@ -158,7 +161,7 @@ def test_html_checker_catches_broken_markup():
 def test_report_without_engine_outputs_says_so(tmp_path):
     md, _ = write_report(tmp_path, 5, tmp_path / "nope", None, {}, {})
     text = md.read_text()
-    assert "Not run (no bayes/occupancy.csv)" in text and "Not run (no sgd/sequences.csv)" in text
+    assert "Not run (no bayes/occupancy.nc)" in text and "Not run (no sgd/plateaus.nc)" in text
 
 
 def test_occupancy_estimators_side_by_side_and_mixing_flags(tmp_path):
@@ -183,10 +186,8 @@ def test_occupancy_estimators_side_by_side_and_mixing_flags(tmp_path):
 def test_phase_labels_stay_strings_through_the_files(tmp_path):
     from comparisons.report import load_bayes, load_sgd
 
-    (tmp_path / "b").mkdir()
-    (tmp_path / "s").mkdir()
-    write_csv(tmp_path / "b" / "occupancy.csv", OCC_ROWS)
-    write_csv(tmp_path / "s" / "sequences.csv", PLATEAUS)
+    write_bayes(tmp_path / "b", OCC_ROWS)
+    write_sgd(tmp_path / "s", PLATEAUS)
     occ = load_bayes(tmp_path / "b")["occupancy"]
     assert {r["phase"] for r in occ} == {"4", "5", "6", "unclassified"}
     assert all(isinstance(r["n"], float) for r in occ)
