@@ -28,7 +28,7 @@ from __future__ import annotations
 
 __all__ = ["ContractError", "Contract", "POSTERIOR", "TRAJECTORY", "OCCUPANCY", "TRANSITIONS", "PLATEAUS",
            "LLC", "DIAGNOSTICS", "SWITCH_SUMMARY", "validate_posterior", "validate_diagnostics",
-           "validate_switch_summary", "table_dataset", "table_rows", "validate_trajectory", "validate_occupancy", "validate_transitions",
+           "validate_switch_summary", "table_dataset", "table_rows", "llc_table_dataset", "validate_trajectory", "validate_occupancy", "validate_transitions",
            "validate_plateaus", "validate_llc", "occupancy_dataset", "occupancy_rows", "transitions_dataset",
            "transitions_records", "plateaus_dataset", "plateau_rows", "read_occupancy", "read_transitions",
            "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc", "is_label_array"]
@@ -530,6 +530,33 @@ def table_rows(ds: xr.Dataset, contract: str = "diagnostics") -> list[dict]:
     return [{k: (str(v[i]) if v.dtype.kind in "UO" else bool(v[i]) if v.dtype.kind == "b" else
                  int(v[i]) if v.dtype.kind in "iu" else float(v[i])) for k, v in cols.items()}
             for i in range(ds.sizes["row"])]
+
+
+#: numeric columns of an LLC table row (:func:`comparisons.llc_accuracy.llc_estimate`) kept as variables
+_LLC_TABLE_NUMBERS = ("theory", "rel_error", "quadratic", "gamma", "nbeta", "wall_s")
+
+
+def llc_table_dataset(rows: Sequence[Mapping]) -> xr.Dataset:
+    """The ``llc`` hand-off of a table of estimates (``tms-phases llc --phases/--ns/--methods``).
+
+    One ``case`` per row of :func:`comparisons.llc_accuracy.llc_estimate`: ``estimate`` and ``se``
+    over ``case`` with the coordinates ``phase``, ``n``, ``method`` (strings and integers) and
+    ``beta`` (``nbeta / n``); the theory value, its kind, the relative error, the Gaussian
+    prediction, ``gamma``, ``nbeta`` and the wall time as diagnostics over ``case``.
+    """
+    rows = list(rows)
+    f = lambda r, k: math.nan if r.get(k) is None else float(r[k])  # noqa: E731
+    data = {"estimate": [f(r, "llc") for r in rows], "se": [f(r, "se") for r in rows],
+            **{k: [f(r, k) for r in rows] for k in _LLC_TABLE_NUMBERS}}
+    ds = xr.Dataset(
+        {k: (("case",), np.asarray(v, dtype=float)) for k, v in data.items()}
+        | {"theory_kind": (("case",), np.array([str(r.get("theory_kind", "")) for r in rows], dtype=str))},
+        coords={"case": np.arange(len(rows)),
+                "phase": (("case",), np.array([str(r["phase"]) for r in rows], dtype=str)),
+                "n": (("case",), np.array([int(r["n"]) for r in rows], dtype=np.int64)),
+                "method": (("case",), np.array([str(r["method"]) for r in rows], dtype=str)),
+                "beta": (("case",), np.array([f(r, "nbeta") / int(r["n"]) for r in rows], dtype=float))})
+    return validate_llc(ds)
 
 
 def plateaus_dataset(rows: Any, *, runs: int, attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
