@@ -59,6 +59,8 @@ import numpy as np
 from comparisons.errors import InputError, check_finite_array, check_positive_int
 from comparisons.theory import LLCEstimate, llc_beta
 
+from .cache import ModelCache
+
 #: accepted values of ``backend``
 LLC_BACKENDS = ("auto", "pymc", "nutpie")
 #: accepted values of ``restrict``
@@ -249,26 +251,26 @@ def _tms_model(kind: str, hidden: int, features: int, data: dict, restrict: bool
 
 
 #: compiled localised models keyed by (kind, backend, shape...); data are swapped per call
-_CACHE: dict[tuple, Any] = {}
+_CACHE = ModelCache("localised LLC models")
 
 
 def _prepared(key: tuple, build: Callable, backend: str, data: dict):
     """The model for ``key`` (built once) with ``data`` set: a pymc Model or a nutpie model."""
-    if key not in _CACHE:
+    def compiled():
         model = build()
-        if backend == "nutpie":
-            import nutpie
+        if backend != "nutpie":
+            return model
+        import nutpie
 
-            from .likelihood import register_numba
+        from .likelihood import register_numba
 
-            register_numba()
-            # chains start exactly at w* (no jitter): a jittered dead column can start outside
-            # the basin, where the restricted log density is -inf
-            _CACHE[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="support_point",
-                                                    jitter_rvs=set())
-        else:
-            _CACHE[key] = model
-    obj = _CACHE[key]
+        register_numba()
+        # chains start exactly at w* (no jitter): a jittered dead column can start outside
+        # the basin, where the restricted log density is -inf
+        return nutpie.compile_pymc_model(model, default_initialization_strategy="support_point",
+                                         jitter_rvs=set())
+
+    obj = _CACHE.get(key, compiled)
     if backend == "nutpie":
         return obj.with_data(**data)
     import pymc as pm
@@ -523,7 +525,7 @@ def loss_llc(loss_fn: Callable, w0, *, n: int, gamma: float = 1.0, nbeta: float 
     key = ("loss", name, backend, w0.size) if name is not None else ("loss", id(loss_fn), object())
     prepared = _prepared(key, lambda: _loss_model(loss_fn, w0.size), backend, data)
     if name is None:
-        _CACHE.pop(key, None)
+        _CACHE.discard(key)
     import pytensor
     import pytensor.tensor as pt
 

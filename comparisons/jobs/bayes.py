@@ -24,7 +24,8 @@ from bayes_tms.config import BayesConfig
 from bayes_tms.occupancy import diagnostics_table, occupancy_table, transitions
 from bayes_tms.plots import plot_occupancy
 from bayes_tms.reweight import reweighted_occupancy, rung_deltas
-from bayes_tms.sampling import _Compiled, check_complete, check_posterior, nested_data, sample_posterior
+from bayes_tms.cache import ModelCache
+from bayes_tms.sampling import check_complete, check_posterior, nested_data, sample_posterior
 
 from ..contracts import occupancy_dataset, table_dataset, transitions_dataset
 from ..errors import InputError
@@ -123,7 +124,7 @@ def posterior_path(out_dir, n: int) -> Path:
 
 #: format of a rung's stored result; bump when what :func:`sample_rung` returns changes
 RUNG_FORMAT = 1
-_WORKER_CACHE = _Compiled()  # compiled models reused by the rungs a worker samples
+_WORKER_CACHE = ModelCache("bayes rungs")  # compiled models reused by the rungs a worker samples
 
 
 def rung_tasks(config: BayesConfig) -> list:
