@@ -30,7 +30,7 @@ __all__ = ["ContractError", "Contract", "POSTERIOR", "TRAJECTORY", "OCCUPANCY", 
            "LLC", "DIAGNOSTICS", "SWITCH_SUMMARY", "validate_posterior", "validate_diagnostics",
            "validate_switch_summary", "table_dataset", "table_rows", "llc_table_dataset", "validate_trajectory", "validate_occupancy", "validate_transitions",
            "validate_plateaus", "validate_llc", "occupancy_dataset", "occupancy_rows", "transitions_dataset",
-           "transitions_records", "plateaus_dataset", "plateau_rows", "read_occupancy", "read_transitions",
+           "transitions_records", "plateaus_dataset", "plateau_rows", "path_rows", "move_rows", "read_occupancy", "read_transitions",
            "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc", "is_label_array"]
 
 import math
@@ -117,8 +117,11 @@ TRANSITIONS = Contract(
 PLATEAU_COLUMNS = ["run", "order", "phase", "start_step", "end_step", "loss", "llc", "points"]
 
 PLATEAUS = Contract(
-    "plateaus", {k: ("plateau",) for k in PLATEAU_COLUMNS},
-    labels=("phase",), integers=("run", "order", "start_step", "end_step", "points"), attrs=("runs",))
+    "plateaus", {**{k: ("plateau",) for k in PLATEAU_COLUMNS},
+                 "path": ("path",), "path_runs": ("path",), "path_fraction": ("path",),
+                 "move_run": ("move",), "move_from": ("move",), "move_to": ("move",)},
+    labels=("phase", "path", "move_from", "move_to"),
+    integers=("run", "order", "start_step", "end_step", "points", "path_runs", "move_run"), attrs=("runs",))
 
 DIAGNOSTICS = Contract("diagnostics", {"n": ("row",)}, labels=("phase",), integers=("n",))
 
@@ -267,8 +270,10 @@ def validate_transitions(obj: Any) -> xr.Dataset:
 def validate_plateaus(obj: Any) -> xr.Dataset:
     """Validate an SGD plateaus hand-off (:data:`PLATEAUS`); an object or a path."""
     ds, where = _source(obj, PLATEAUS)
-    if ds.sizes.get("plateau", 1) == 0 and "phase" in ds:
-        ds["phase"] = ds["phase"].astype(str)
+    if isinstance(ds, xr.Dataset):
+        for name, dim in (("phase", "plateau"), ("path", "path"), ("move_from", "move"), ("move_to", "move")):
+            if name in ds and ds.sizes.get(dim, 1) == 0:  # an empty file holds no strings
+                ds[name] = ds[name].astype(str)
     return _check(ds, PLATEAUS, where)
 
 
@@ -559,14 +564,29 @@ def llc_table_dataset(rows: Sequence[Mapping]) -> xr.Dataset:
     return validate_llc(ds)
 
 
-def plateaus_dataset(rows: Any, *, runs: int, attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
-    """The SGD plateaus hand-off from :func:`sgd_tms.phases.phase_sequences` (a DataFrame or rows).
+def _records(table: Any) -> list[dict]:
+    return table.to_dict(orient="records") if hasattr(table, "to_dict") else [dict(r) for r in table]
 
-    ``runs`` is the number of runs the plateaus come from (diverged runs left out).
+
+def plateaus_dataset(rows: Any, *, runs: int, paths: Any, moves: Any,
+                     attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """The SGD plateaus hand-off: the plateaus and their one path and transition summary.
+
+    Parameters
+    ----------
+    rows : DataFrame or rows
+        :func:`sgd_tms.phases.phase_sequences` (``run, order, phase, start_step, end_step, loss,
+        llc, points``), over ``plateau``.
+    runs : int
+        The number of runs analysed (diverged runs left out).
+    paths : DataFrame or rows
+        :func:`sgd_tms.phases.path_fractions` (``path, runs, fraction``), over ``path``.
+    moves : DataFrame or rows
+        :func:`sgd_tms.phases.phase_moves` (``run, from, to``), over ``move``.
+    attrs : mapping, optional
     """
-    if hasattr(rows, "to_dict"):
-        rows = rows.to_dict(orient="records")
-    rows = list(rows)
+    rows = _records(rows)
+    paths, moves = _records(paths), _records(moves)
     data = {}
     for k in PLATEAU_COLUMNS:
         if k == "phase":
@@ -576,8 +596,28 @@ def plateaus_dataset(rows: Any, *, runs: int, attrs: Mapping[str, Any] | None = 
         else:
             vals = np.array([float(r[k]) if r.get(k) is not None else math.nan for r in rows], dtype=float)
         data[k] = (("plateau",), vals)
+    data["path"] = (("path",), np.array([str(p["path"]) for p in paths], dtype=str))
+    data["path_runs"] = (("path",), np.array([int(p["runs"]) for p in paths], dtype=np.int64))
+    data["path_fraction"] = (("path",), np.array([float(p["fraction"]) for p in paths], dtype=float))
+    data["move_run"] = (("move",), np.array([int(m["run"]) for m in moves], dtype=np.int64))
+    data["move_from"] = (("move",), np.array([str(m["from"]) for m in moves], dtype=str))
+    data["move_to"] = (("move",), np.array([str(m["to"]) for m in moves], dtype=str))
     return validate_plateaus(xr.Dataset(data, coords={"plateau": np.arange(len(rows))},
                                         attrs={"runs": int(runs), **(attrs or {})}))
+
+
+def path_rows(ds: xr.Dataset) -> list[tuple[str, int, float]]:
+    """The path summary of a plateaus hand-off: ``(path, runs, fraction)``, most frequent first."""
+    ds = validate_plateaus(ds)
+    return [(str(p), int(k), float(f)) for p, k, f in
+            zip(ds["path"].values, ds["path_runs"].values, ds["path_fraction"].values)]
+
+
+def move_rows(ds: xr.Dataset) -> list[tuple[int, str, str]]:
+    """The moves of a plateaus hand-off: ``(run, from, to)`` in time order per run."""
+    ds = validate_plateaus(ds)
+    return [(int(r), str(a), str(b)) for r, a, b in
+            zip(ds["move_run"].values, ds["move_from"].values, ds["move_to"].values)]
 
 
 def plateau_rows(ds: xr.Dataset) -> list[dict]:

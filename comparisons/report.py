@@ -21,10 +21,10 @@ import numpy as np
 
 from . import __version__
 from .analysis import OCCUPANCY_COMPARE_COLUMNS, agreement, long_occupancy, mixing_verdict
-from .contracts import (occupancy_rows, plateau_rows, read_diagnostics, read_occupancy, read_plateaus,
-                        read_switch_summary, read_transitions, table_rows, transitions_records)
-from .compare import (learning_coefficients, llc_scale_table, bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
-                      phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
+from .contracts import (move_rows, occupancy_rows, path_rows, plateau_rows, read_diagnostics, read_occupancy,
+                        read_plateaus, read_switch_summary, read_transitions, table_rows, transitions_records)
+from .compare import (bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table, monotone_verdict,
+                      phase_coordinates, prediction_verdict, transition_comparison)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from .io import save_figure, write_csv, write_text
 from .theory import dominant_intervals, enumerate_phases
@@ -53,13 +53,18 @@ def load_bayes(folder: Path) -> dict | None:
 
 
 def load_sgd(folder: Path) -> dict | None:
-    """The SGD ensemble's plateaus (``plateaus.nc``, validated), or None when it is missing."""
+    """The SGD ensemble's plateaus (``plateaus.nc``, validated), or None when it is missing.
+
+    Returns ``{"dir", "plateaus" (rows), "paths" ((path, runs, fraction)), "moves" ((run, from,
+    to)), "runs" (runs analysed), "staircase_figure", "plateaus_figure"}``: the paths and moves
+    are the ones of ``paths.csv`` and ``transitions.csv``, computed once by the SGD job.
+    """
     folder = Path(folder)
     if not (folder / "plateaus.nc").exists():
         return None
-    plateaus = plateau_rows(read_plateaus(folder / "plateaus.nc"))
-    out: dict[str, Any] = {"dir": folder, "plateaus": plateaus,
-                           "runs": len({int(r["run"]) for r in plateaus})}
+    ds = read_plateaus(folder / "plateaus.nc")
+    out: dict[str, Any] = {"dir": folder, "plateaus": plateau_rows(ds), "paths": path_rows(ds),
+                           "moves": move_rows(ds), "runs": int(ds.attrs["runs"])}
     for name in ("staircase", "plateaus"):
         png = folder / f"{name}.png"
         out[f"{name}_figure"] = png if png.exists() else None
@@ -321,7 +326,7 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
     # --- verdicts first: they are what a reader looks for
     verdicts = []
     b_moves = bayes_moves(bayes["occupancy"]) if bayes else []
-    s_moves = sgd_moves(sgd["plateaus"]) if sgd else []
+    s_moves = sgd["moves"] if sgd else []
     if bayes:
         verdicts.append(monotone_verdict("Bayesian (n increasing; the phases' learning coefficients)", b_moves,
                                          true_coords))
@@ -410,8 +415,7 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
         if s_moves:
             blocks.append(Figure(plot_transition_matrix(s_moves, out / "sgd_transitions.png"),
                                  "SGD transition counts"))
-        paths = path_distribution(sgd["plateaus"])
-        blocks.append(Table(["path", "runs", "fraction"], [list(p) for p in paths[:12]],
+        blocks.append(Table(["path", "runs", "fraction"], [list(p) for p in sgd["paths"][:12]],
                             caption=f"distinct phase paths over {sgd['runs']} runs"))
     else:
         blocks.append(Paragraph("Not run (no sgd/plateaus.nc)."))

@@ -18,7 +18,7 @@ from .model import (OneHotTensors, empirical_loss, minibatch_loss_and_grad, oneh
                     onehot_tensors, population_loss, population_loss_and_grad)
 from .phases import (LabellingComparison, Plateau, compare_labellings, count_paper_sequence,
                      count_subsequence, default_loss_tolerance, label_by_loss, label_checkpoints,
-                     loss_levels, path_fractions, phase_sequences, plateau_rank_correlation,
+                     loss_levels, path_fractions, phase_moves, phase_sequences, plateau_rank_correlation,
                      segment_run, time_in_phase, transition_counts, transition_matrix)
 from .train import (initial_parameters, llc_config_of, load_trajectory, train,
                     train_config_of, training_data, validate_trajectory)
@@ -30,7 +30,7 @@ __all__ = [
     "default_loss_tolerance", "empirical_loss", "estimate_llc", "initial_parameters",
     "label_by_loss", "label_checkpoints", "llc_config_of", "load_trajectory", "loss_levels",
     "minibatch_loss_and_grad", "momentum", "onehot_loss_and_grad", "onehot_tensors",
-    "path_fractions", "phase_sequences", "plateau_rank_correlation", "population_loss",
+    "path_fractions", "phase_moves", "phase_sequences", "plateau_rank_correlation", "population_loss",
     "population_loss_and_grad", "preset", "run_steps", "segment_run", "sgd",
     "sgld", "sgld_llc", "time_in_phase", "train", "train_config_of", "training_data",
     "transition_counts", "transition_matrix", "validate_trajectory",

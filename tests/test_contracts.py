@@ -11,6 +11,7 @@ import csv
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -18,7 +19,7 @@ from comparisons import contracts
 from comparisons.contracts import (ContractError, llc_table_dataset, occupancy_dataset, occupancy_rows,
                                    plateau_rows, plateaus_dataset, read_diagnostics, read_llc, read_occupancy,
                                    read_plateaus, read_switch_summary, read_transitions, table_dataset, table_rows,
-                                   transitions_dataset, transitions_records)
+                                   transitions_dataset, transitions_records, move_rows, path_rows)
 from comparisons.errors import InputError
 from comparisons.io import write_csv, write_netcdf
 
@@ -45,8 +46,16 @@ DIAG = [{"n": n, "phase": p, "chains": 8, "draws": 100, "divergences": d, "rhat_
 PLATEAUS = [{"run": r, "order": o, "phase": p, "start_step": s, "end_step": e, "loss": l, "llc": k, "points": 4}
             for r, o, p, s, e, l, k in [(0, 0, "4", 0, 10, 0.11, 6.0), (0, 1, "4+", 10, 20, 0.104, 6.5),
                                         (0, 2, "5", 20, 30, 0.069, 7.0), (1, 0, "4", 0, 10, 0.11, 6.0),
-                                        (1, 1, "unclassified", 10, 12, 0.1, float("nan")),
-                                        (1, 2, "5", 12, 30, 0.069, 7.1), (2, 0, "5", 0, 40, 0.069, 7.0)]]
+                                        (1, 1, "5", 12, 30, 0.069, float("nan")),
+                                        (2, 0, "5", 0, 40, 0.069, 7.0)]]
+
+
+def _plateaus_ds(runs=4):
+    """The plateaus hand-off as the SGD job builds it (the engine's paths and moves beside the rows)."""
+    from sgd_tms.phases import path_fractions, phase_moves
+
+    seq = pd.DataFrame(PLATEAUS)
+    return plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs), moves=phase_moves(seq))
 
 
 def _one_line(exc: Exception) -> str:
@@ -83,10 +92,13 @@ def test_transitions_diagnostics_plateaus_round_trip(tmp_path):
     diag = table_rows(read_diagnostics(write_netcdf(table_dataset(DIAG, DIAG_COLUMNS), tmp_path / "d.nc")))
     assert diag == DIAG
     assert all(type(r["divergences"]) is int and type(r["phase"]) is str for r in diag)
-    plat = plateau_rows(read_plateaus(write_netcdf(plateaus_dataset(PLATEAUS, runs=3), tmp_path / "p.nc")))
+    ds = read_plateaus(write_netcdf(_plateaus_ds(), tmp_path / "p.nc"))
+    plat = plateau_rows(ds)
     assert [r["phase"] for r in plat] == [r["phase"] for r in PLATEAUS]
     assert all(type(r["run"]) is int and type(r["phase"]) is str for r in plat)
     assert math.isnan(plat[4]["llc"]) and plat[2]["llc"] == 7.0
+    assert move_rows(ds) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5")]
+    assert path_rows(ds) == [("4 > 4+ > 5", 1, 0.25), ("4 > 5", 1, 0.25), ("5", 1, 0.25), ("(no plateau)", 1, 0.25)]
 
 
 def test_switch_summary_round_trip(tmp_path):
@@ -121,9 +133,10 @@ BROKEN = [
     ("transitions", read_transitions, lambda: transitions_dataset(TRANS).drop_vars("to"), "'to'"),
     ("transitions", read_transitions, lambda: transitions_dataset(TRANS).assign(
         {"from": ("transition", [5.0, 5.0])}), "string labels in 'from'"),
-    ("plateaus", read_plateaus, lambda: plateaus_dataset(PLATEAUS, runs=3).assign(
-        run=("plateau", np.zeros(len(PLATEAUS)))), "integers in 'run'"),
-    ("plateaus", read_plateaus, lambda: _without_attrs(plateaus_dataset(PLATEAUS, runs=3)), "attrs"),
+    ("plateaus", read_plateaus, lambda: _plateaus_ds().assign(run=("plateau", np.zeros(len(PLATEAUS)))),
+     "integers in 'run'"),
+    ("plateaus", read_plateaus, lambda: _without_attrs(_plateaus_ds()), "attrs"),
+    ("plateaus", read_plateaus, lambda: _plateaus_ds().drop_vars("move_to"), "'move_to'"),
     ("diagnostics", read_diagnostics, lambda: table_dataset(DIAG, DIAG_COLUMNS).drop_vars("n"), "'n'"),
     ("llc", read_llc, lambda: llc_table_dataset([_llc_row()]).drop_vars("se"), "'se'"),
     ("llc", read_llc, lambda: llc_table_dataset([_llc_row()]).drop_vars("method"), "method"),
@@ -212,12 +225,13 @@ def _tables(blocks):
 
 def test_report_from_the_hand_offs_equals_the_report_from_the_csv_tables(tmp_path):
     from comparisons.report import build_report, load_bayes, load_sgd
+    from sgd_tms.phases import path_fractions, phase_moves
 
     bayes_dir, sgd_dir = tmp_path / "bayes", tmp_path / "sgd"
     write_netcdf(occupancy_dataset({"nuts_bridge": OCC}), bayes_dir / "occupancy.nc")
     write_netcdf(transitions_dataset(TRANS), bayes_dir / "transitions.nc")
     write_netcdf(table_dataset(DIAG, DIAG_COLUMNS), bayes_dir / "diagnostics.nc")
-    write_netcdf(plateaus_dataset(PLATEAUS, runs=3), sgd_dir / "plateaus.nc")
+    write_netcdf(_plateaus_ds(runs=3), sgd_dir / "plateaus.nc")
     write_csv(bayes_dir / "occupancy.csv", OCC, ["n", "phase", "fraction", "lower", "upper", "chains"])
     write_csv(bayes_dir / "diagnostics.csv", DIAG, DIAG_COLUMNS)
     write_csv(sgd_dir / "sequences.csv", PLATEAUS, ["run", "order", "phase", "start_step", "end_step", "loss", "llc"])
@@ -225,7 +239,10 @@ def test_report_from_the_hand_offs_equals_the_report_from_the_csv_tables(tmp_pat
     before_bayes = {"dir": bayes_dir, "estimator": "nuts_bridge", "figure": None, "transitions": TRANS,
                     "occupancy": _old_csv_reader(bayes_dir / "occupancy.csv"),
                     "diagnostics": _old_csv_reader(bayes_dir / "diagnostics.csv")}
-    before_sgd = {"dir": sgd_dir, "plateaus": plateaus, "runs": len({int(r["run"]) for r in plateaus}),
+    seq = pd.DataFrame(plateaus).astype({"run": int, "order": int})
+    before_sgd = {"dir": sgd_dir, "plateaus": plateaus, "runs": 3,
+                  "paths": [tuple(p) for p in path_fractions(seq, runs=3).itertuples(index=False)],
+                  "moves": [tuple(m) for m in phase_moves(seq).itertuples(index=False)],
                   "staircase_figure": None, "plateaus_figure": None}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

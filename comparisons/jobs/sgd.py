@@ -72,8 +72,13 @@ def save_trajectory(ds: xr.Dataset, path: str | Path) -> Path:
 def save_plateaus(seq, runs: int, path: str | Path) -> Path:
     """Write the plateaus of :func:`sgd_tms.phases.phase_sequences` as the plateaus hand-off.
 
-    ``runs`` is the number of runs they come from (diverged runs left out); the file is
-    ``plateaus.nc`` (:func:`comparisons.contracts.read_plateaus` reads it back; ``sequences.csv``
-    is its CSV export).
+    With them go their path summary (:func:`sgd_tms.phases.path_fractions` over ``runs``, the
+    number of runs analysed) and their moves (:func:`sgd_tms.phases.phase_moves`): the one
+    summary that ``paths.csv``, ``transitions.csv`` and the report show. The file is
+    ``plateaus.nc`` (:func:`comparisons.contracts.read_plateaus` reads it back;
+    ``sequences.csv`` is its CSV export).
     """
-    return write_netcdf(plateaus_dataset(seq, runs=runs), path)
+    from sgd_tms.phases import path_fractions, phase_moves
+
+    return write_netcdf(plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs),
+                                         moves=phase_moves(seq)), path)
