@@ -7,17 +7,18 @@ through the validators here. CSV files are exports for people, never read back.
 Each hand-off has a constant describing it (dims, coordinates, variables) and a validator that
 takes an in-memory object or a path and returns the validated (loaded) object:
 
-===============  ==========================================  =================================
-hand-off         what                                        file
-===============  ==========================================  =================================
-``posterior``    ArviZ InferenceData of one ``n``            ``bayes/posterior_nNNNNN.nc``
-``trajectory``   SGD trajectory Dataset ``(run, step, ...)``  ``sgd/trajectory.nc``
-``occupancy``    ``fraction, lower, upper, chains`` over      ``bayes/occupancy.nc``,
-                 ``(estimator, n, phase)``                    ``bayes/occupancy_family.nc``
-``transitions``  switches of the dominant phase ``(transition)``  ``bayes/transitions.nc``
-``plateaus``     SGD plateaus ``(plateau)``                   ``sgd/plateaus.nc``
-``llc``          LLC estimates, ``estimate, se``              ``llc/llc.nc``
-===============  ==========================================  =================================
+- ``posterior`` (:data:`POSTERIOR`): ArviZ InferenceData of one ``n``, ``posterior_nNNNNN.nc``;
+- ``trajectory`` (:data:`TRAJECTORY`): the SGD trajectory ``(run, step, ...)``, ``trajectory.nc``;
+- ``occupancy`` (:data:`OCCUPANCY`): ``fraction, lower, upper, chains`` over ``(estimator, n,
+  phase)``, ``occupancy.nc`` and ``occupancy_family.nc`` (and ``occupancy_compare.nc``);
+- ``transitions`` (:data:`TRANSITIONS`): switches of the dominant phase over ``transition``,
+  ``transitions.nc``;
+- ``diagnostics`` and ``switch_summary`` (:data:`DIAGNOSTICS`, :data:`SWITCH_SUMMARY`): tables,
+  one variable per column over ``row``, ``diagnostics.nc`` and ``switch_summary.nc``;
+- ``plateaus`` (:data:`PLATEAUS`): SGD plateaus over ``plateau``, with their path summary over
+  ``path`` and their moves over ``move``, ``plateaus.nc``;
+- ``llc`` (:data:`LLC`): ``estimate`` and ``se`` with ``method``, ``beta`` and ``n``, ``llc.nc``
+  (one :class:`comparisons.theory.LLCEstimate` gives one with scalars).
 
 Phase labels are strings everywhere (``"6"`` is never the number 6). A validator raises
 :class:`ContractError` (an :class:`~comparisons.errors.InputError`, so the command line exits
@@ -26,12 +27,15 @@ with status 2) whose one-line message names the file, or the hand-off, and what 
 
 from __future__ import annotations
 
-__all__ = ["ContractError", "Contract", "POSTERIOR", "TRAJECTORY", "OCCUPANCY", "TRANSITIONS", "PLATEAUS",
-           "LLC", "DIAGNOSTICS", "SWITCH_SUMMARY", "validate_posterior", "validate_diagnostics",
-           "validate_switch_summary", "table_dataset", "table_rows", "llc_table_dataset", "validate_trajectory", "validate_occupancy", "validate_transitions",
-           "validate_plateaus", "validate_llc", "occupancy_dataset", "occupancy_rows", "transitions_dataset",
-           "transitions_records", "plateaus_dataset", "plateau_rows", "path_rows", "move_rows", "read_occupancy", "read_transitions",
-           "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc", "is_label_array"]
+__all__ = [
+    "ContractError", "Contract", "POSTERIOR", "TRAJECTORY", "OCCUPANCY", "TRANSITIONS", "PLATEAUS", "DIAGNOSTICS",
+    "SWITCH_SUMMARY", "LLC", "PLATEAU_COLUMNS", "TRANSITION_FIELDS", "is_label_array",
+    "validate_posterior", "validate_trajectory", "validate_occupancy", "validate_transitions", "validate_plateaus",
+    "validate_diagnostics", "validate_switch_summary", "validate_llc",
+    "read_occupancy", "read_transitions", "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc",
+    "occupancy_dataset", "occupancy_rows", "transitions_dataset", "transitions_records", "table_dataset",
+    "table_rows", "plateaus_dataset", "plateau_rows", "path_rows", "move_rows", "llc_table_dataset",
+]
 
 import math
 import os

@@ -21,12 +21,13 @@ import numpy as np
 
 from . import __version__
 from .analysis import OCCUPANCY_COMPARE_COLUMNS, agreement, long_occupancy, mixing_verdict
-from .contracts import (move_rows, occupancy_rows, path_rows, plateau_rows, read_diagnostics, read_occupancy,
-                        read_plateaus, read_switch_summary, read_transitions, table_rows, transitions_records)
+from .contracts import (move_rows, occupancy_dataset, occupancy_rows, path_rows, plateau_rows, read_diagnostics,
+                        read_occupancy, read_plateaus, read_switch_summary, read_transitions, table_rows,
+                        transitions_records)
 from .compare import (bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table, monotone_verdict,
                       phase_coordinates, prediction_verdict, transition_comparison)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from .io import save_figure, write_csv, write_text
+from .io import save_figure, write_csv, write_netcdf, write_text
 from .theory import dominant_intervals, enumerate_phases
 from .theory.kgons import Phase
 
@@ -232,13 +233,16 @@ def estimator_name(bayes: Mapping) -> str:
 
 
 def comparison_blocks(out: Path, primary: dict | None, second: dict | None) -> list:
-    """Two occupancy estimators side by side: ``occupancy_compare.csv`` and where they agree."""
+    """Two occupancy estimators side by side: ``occupancy_compare.nc`` (the occupancy hand-off with
+    both on its ``estimator`` coordinate), its export ``occupancy_compare.csv``, and where they agree."""
     if not (primary and second):
         return []
     names = (estimator_name(primary), estimator_name(second))
     if names[0] == names[1]:
         names = (names[0] + "_1", names[1] + "_2")
-    rows = long_occupancy({names[0]: primary["occupancy"], names[1]: second["occupancy"]})
+    estimates = {names[0]: primary["occupancy"], names[1]: second["occupancy"]}
+    write_netcdf(occupancy_dataset(estimates), out / "occupancy_compare.nc")  # the two side by side
+    rows = long_occupancy(estimates)
     write_csv(out / "occupancy_compare.csv", rows, OCCUPANCY_COMPARE_COLUMNS)
     ag = agreement(rows, *names)
     shown = ", ".join(f"n = {n} {p}: {fa:.2f} vs {fb:.2f}" for n, p, fa, fb in ag["disagree"][:8])

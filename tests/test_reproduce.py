@@ -17,7 +17,7 @@ FILES = ["report.md", "report.html", "reproduce.json", "summary.txt", "phases.pn
          # the hand-offs the report reads (comparisons.contracts)
          "bayes/occupancy.nc", "bayes/occupancy_family.nc", "bayes/transitions.nc", "bayes/diagnostics.nc",
          "bayes_pt/occupancy.nc", "bayes_pt/transitions.nc", "bayes_pt/diagnostics.nc",
-         "bayes_study/switch_summary.nc", "sgd/plateaus.nc"]
+         "bayes_study/switch_summary.nc", "sgd/plateaus.nc", "occupancy_compare.nc"]
 
 
 def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, capsys):
