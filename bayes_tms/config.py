@@ -33,9 +33,10 @@ class BayesConfig:
     chains, draws, tune : int
         NUTS chains per ``n`` (each initialised from the prior), kept draws and tuning steps.
     seed : int
-        Root seed: data stream ``sample_inputs(max(ns), c, seed)``; the sampler seed of ``n`` is
-        ``SeedSequence([seed, n])`` (independent of the rest of the ladder, so resuming or
-        extending a ladder reproduces the same draws), spawned into one stream per chain.
+        Root seed: data stream ``sample_inputs(max(ns), c, seed)``; the sampler streams of ``n``
+        are the named children ``("bayes", "nuts", n, ...)`` of the seed tree
+        (:mod:`comparisons.theory.streams`), independent of the rest of the ladder, so resuming or
+        extending a ladder reproduces the same draws.
     beta, prior_sigma : float
         Inverse temperature and prior scale.
     backend : {"pymc", "nutpie"}

@@ -78,7 +78,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
-from comparisons.theory import (nested_loss_grad, nested_onehot_summary, population_loss,
+from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_summary, population_loss,
                                 population_loss_grad, sample_inputs)
 
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
@@ -123,7 +123,7 @@ class PTConfig:
         Length of each refinement pilot run.
     seed : int
         Root seed ``>= 0``: data stream ``sample_inputs(max(ns), features, seed)``; pilot and
-        main run use ``SeedSequence(seed).spawn(2)``.
+        main run use the streams ``("bayes", "pt", "pilot" | "main")`` of the seed tree.
     features, hidden : int
         ``c`` and ``r`` of the TMS.
     population : bool
@@ -922,14 +922,22 @@ def _tms_maker(config: PTConfig, x):
     return make_target
 
 
+#: how the randomness of :func:`sample_tms_pt` derives from the root seed (recorded in the attrs)
+SEED_RULE = ("comparisons.theory.streams: data = sample_inputs(max(ns), c, seed) (stream child_rng(seed, 'data')); "
+             "ladder refinement from child_sequence(seed, 'bayes', 'pt', 'pilot'), the run from "
+             "child_sequence(seed, 'bayes', 'pt', 'main')")
+
+
 def _tms_result(config: PTConfig, state: PTState, target: PTTarget, record: dict) -> PTResult:
     attrs = {"beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
              "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
              "population": int(config.population), "copies": int(config.copies),
              "requested_ns": list(config.ns), "ladder_converged": int(record["converged"]),
-             "ladder_rounds": json.dumps(record["rounds"]), "config": json.dumps(config.to_dict())}
+             "ladder_rounds": json.dumps(record["rounds"]), "config": json.dumps(config.to_dict()),
+             "seed_rule": SEED_RULE}
     loss_name = "population_loss" if config.population else "empirical_loss"
-    post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population")}
+    post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population",
+                                        "seed_rule")}
     post_attrs["loss_name"] = loss_name
     posteriors = to_inference_data(state, target, rungs="requested", attrs=post_attrs, loss_name=loss_name)
     return PTResult(posteriors=posteriors, diagnostics=pt_diagnostics(state, attrs), state=state,
@@ -961,7 +969,7 @@ def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bo
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
     x = _tms_data(config, x)
     make_target = _tms_maker(config, x)
-    pilot_ss, main_ss = np.random.SeedSequence(config.seed).spawn(2)
+    pilot_ss, main_ss = (child_sequence(config.seed, "bayes", "pt", part) for part in ("pilot", "main"))
     requested_ns = np.asarray(config.ns, dtype=np.int64)
     record: dict = {"rounds": [], "converged": True}
     positions = step_size = None

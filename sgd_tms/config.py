@@ -223,7 +223,7 @@ class LLCConfig:
     thin : int
         Keep every ``thin``-th draw in the recorded per-chain loss traces.
     seed : int
-        Root seed of the SGLD noise.
+        Root seed of the SGLD noise (its stream is ``child_seed(seed, "sgd", "sgld")``, keyed by run, step and chain).
     chunk : int
         Checkpoints per run processed in one tensor program (bounds memory; 0 = all at once).
         Changes no number (the noise is keyed by run, step and chain), so it is left out of

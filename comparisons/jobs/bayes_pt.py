@@ -162,8 +162,8 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
         with xr.open_dataset(out / "pt_diagnostics.nc", engine="h5netcdf") as ds:
             diag = ds.load()
         compute = float(done.get("compute_s", float("nan")))
-    raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bootstrap"))
-    fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bootstrap"), level="family")
+    raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"))
+    fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"), level="family")
     write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
     write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
     meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
