@@ -52,7 +52,7 @@ from __future__ import annotations
 __all__ = ["LLCEstimate", "nuts_llc", "loss_llc", "LLC_BACKENDS", "RESTRICTS",
            "basin_roles", "in_basin"]
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 

@@ -14,7 +14,6 @@ __all__ = ["sample_posterior", "add_derived", "derived_draws", "read_posterior",
 
 import contextlib
 from importlib import metadata
-from typing import Any
 
 import numpy as np
 

@@ -1,6 +1,5 @@
 """Verdicts on synthetic inputs with known answers, and the report files."""
 
-import json
 from html.parser import HTMLParser
 
 import pytest
