@@ -87,14 +87,14 @@ def test_measured_crossings_recover_the_theory_on_asymptotic_curves():
 
 def test_cli_free_energy_tiny_run_writes_every_file(tmp_path, capsys):
     from comparisons.analysis import OCCUPANCY_COMPARE_COLUMNS
-    from comparisons.io import write_csv
+    from comparisons.contracts import occupancy_dataset
+    from comparisons.io import write_netcdf
 
-    bayes = tmp_path / "bayes"  # a NUTS run's tables (ladder bridge), as `tms-phases bayes` writes them
+    bayes = tmp_path / "bayes"  # a NUTS run's occupancy hand-off (ladder bridge), as `tms-phases bayes` writes it
     bayes.mkdir()
-    write_csv(bayes / "log_mass.csv", [{"n": n, "phase": "4", "log_mass": -0.1, "lower": -0.2, "upper": 0.0}
-                                       for n in (20, 40)], ["n", "phase", "log_mass", "lower", "upper"])
-    write_csv(bayes / "occupancy.csv", [{"n": n, "phase": "4", "fraction": 0.9, "lower": 0.8, "upper": 1.0, "chains": 4}
-                                        for n in (20, 40)], ["n", "phase", "fraction", "lower", "upper", "chains"])
+    occ = [{"n": n, "phase": "4", "fraction": 0.9, "lower": 0.8, "upper": 1.0, "chains": 4} for n in (20, 40)]
+    lm = [{"n": n, "phase": "4", "log_mass": -0.1, "lower": -0.2, "upper": 0.0} for n in (20, 40)]
+    write_netcdf(occupancy_dataset({"nuts_bridge": occ}, log_mass={"nuts_bridge": lm}), bayes / "occupancy.nc")
     out = tmp_path / "fe"
     rc = main(["free-energy", "--features", "4", "--n", "20,40", "--particles", "60", "--runs", "2",
                "--mutation-steps", "3", "--seed", "0", "--out", str(out), "--no-progress", "--bayes-dir", str(bayes)])

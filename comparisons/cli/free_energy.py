@@ -5,7 +5,6 @@ from __future__ import annotations
 __all__ = ["HELP", "add_arguments", "run", "free_energy_job", "smc_config", "smc_flags"]
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(a global occupancy estimate), and compare with Watanabe's asymptotic "
         "F_n(α) = n L(w*) + λ log n + |w*|²/2σ² up to one constant fitted at the smallest n. "
         "Local free energies F_n(α) = -log Z_n - log mass_n(α) use the SMC particle fractions and, "
-        "with --bayes-dir, the ladder-bridge log_mass.csv of a `tms-phases bayes` run (same "
+        "with --bayes-dir, the ladder-bridge log masses (occupancy.nc) of a `tms-phases bayes` run (same "
         "--features and --seed: data set n is the first n samples of one seeded stream). Writes "
         "free_energy.csv, free_energy_phases.csv, smc_occupancy.csv (intervals over the independent "
         "runs), crossings_measured.json, free_energy.png and timing.json into --out, and with "
@@ -49,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "nuts_bridge).")
     smc_flags().add_to(parser)
     parser.add_argument("--bayes-dir", default=None, metavar="DIR",
-                        help="folder of a `tms-phases bayes` run whose log_mass.csv gives the phase "
+                        help="folder of a `tms-phases bayes` run whose occupancy.nc gives the phase "
                         "masses (NUTS + ladder bridge); its config must match --features/--seed")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -61,17 +60,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read_bayes_dir(path: str, config) -> list[dict]:
     d = Path(path)
-    lm, cfg = d / "log_mass.csv", d / "config.json"
+    lm, cfg = d / "occupancy.nc", d / "config.json"
     if not lm.is_file():
-        raise InputError(f"--bayes-dir: expected a folder with log_mass.csv, got {path!r}")
+        raise InputError(f"--bayes-dir: expected a folder with occupancy.nc, got {path!r}")
     if cfg.is_file():
         conf = json.loads(cfg.read_text())
         for key, want in (("features", config.features), ("seed", config.seed), ("beta", config.beta),
                           ("prior_sigma", config.prior_sigma)):
             if key in conf and float(conf[key]) != float(want):
                 raise InputError(f"--bayes-dir: expected a run with {key} = {want}, got {conf[key]}")
-    with open(lm, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("log_mass", "") != ""]
+    from ..contracts import occupancy_rows, read_occupancy
+
+    occ = read_occupancy(lm)
+    if "log_mass" not in occ:
+        raise InputError(f"--bayes-dir: expected a ladder-bridge run (log_mass in occupancy.nc), got {path!r}")
+    rows = occupancy_rows(occ, "nuts_bridge", variable="log_mass")
     for r in rows:
         r["n"] = int(r["n"])
     return rows
@@ -156,13 +159,13 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
     write_csv(out / "free_energy_phases.csv", phase_rows,
               ["n", "phase", "method", "measured_F", "lower", "upper", "asymptotic_F"])
     write_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "se", "runs", "particles"])
-    if bayes_dir and (Path(bayes_dir) / "occupancy.csv").is_file():
+    if bayes_dir:  # SMC beside the NUTS ladder bridge, in the long format of reproduce's table
         from ..analysis import OCCUPANCY_COMPARE_COLUMNS, long_occupancy
+        from ..contracts import occupancy_rows, read_occupancy
 
-        # SMC beside the NUTS ladder bridge, in the long format of reproduce's table
-        with open(Path(bayes_dir) / "occupancy.csv", newline="") as f:
-            write_csv(out / "occupancy_compare.csv",
-                      long_occupancy({"smc": occ, "nuts_bridge": list(csv.DictReader(f))}), OCCUPANCY_COMPARE_COLUMNS)
+        nuts = occupancy_rows(read_occupancy(Path(bayes_dir) / "occupancy.nc"), "nuts_bridge")
+        write_csv(out / "occupancy_compare.csv", long_occupancy({"smc": occ, "nuts_bridge": nuts}),
+                  OCCUPANCY_COMPARE_COLUMNS)
     write_json(out / "timing.json", {"compute_s": res.total_compute_s, "cached": bool(res.reused)})
     write_json(out / "crossings_measured.json", cross)
     fig = plot_free_energy(ev_rows, phase_rows, cross, features=config.features)
