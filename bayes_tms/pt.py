@@ -81,6 +81,8 @@ from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_summary, population_loss,
                                 population_loss_grad, sample_inputs)
 
+from .config import SHARED
+
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
 _DA_GAMMA, _DA_T0, _DA_KAPPA = 0.05, 10.0, 0.75
 _JITTER = (0.8, 1.2)
@@ -130,23 +132,26 @@ class PTConfig:
         Use the closed-form population loss instead of the empirical loss.
     """
 
-    ns: tuple[int, ...]
-    beta: float = 1.0
-    prior_sigma: float = 1.0
-    copies: int = 8
-    sweeps: int = 1000
-    warmup: int = 300
-    leapfrog: int = 10
-    thin: int = 1
-    target_accept: float = 0.75
+    ns: tuple[int, ...] = field(metadata=SHARED["ns"])
+    beta: float = field(default=1.0, metadata=SHARED["beta"])
+    prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
+    copies: int = field(default=8, metadata={
+        "help": "independent PT ensembles, the chains of R-hat and of the intervals", "metavar": "K"})
+    sweeps: int = field(default=1000, metadata={"help": "kept sweeps (before thinning)", "metavar": "S"})
+    warmup: int = field(default=300, metadata={"help": "warm-up sweeps, step sizes adapted", "metavar": "W"})
+    leapfrog: int = field(default=10, metadata={"help": "largest leapfrog steps per HMC move", "metavar": "L"})
+    thin: int = field(default=1, metadata={"help": "keep every T-th sweep", "metavar": "T"})
+    target_accept: float = field(default=0.75, metadata={
+        "help": "HMC acceptance targeted by the step-size adaptation", "metavar": "A"})
     min_swap_accept: float = 0.2
     max_rungs: int = 64
     pilot_sweeps: int = 150
     pilot_warmup: int = 150
-    seed: int = 0
-    features: int = 6
-    hidden: int = 2
-    population: bool = False
+    seed: int = field(default=0, metadata=SHARED["seed"])
+    features: int = field(default=6, metadata=SHARED["features"])
+    hidden: int = field(default=2, metadata=SHARED["hidden"])
+    population: bool = field(default=False, metadata={
+        "help": "sample exp(-n beta L) with the closed-form population loss (no data noise)"})
 
     def __post_init__(self) -> None:
         ns = self.ns
