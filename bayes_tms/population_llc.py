@@ -15,16 +15,18 @@ same :class:`LossTarget` (loss, exact gradient, prior, basin):
    and ``E[m x_+^2] = (m/2)(2m + 1)^{-3/2} / Z_x = (2 sqrt(2m))^{-1} + O(1/m)``: a half-flat
    direction contributes 0 to ``lambda`` and ``O(m^{-1/2})`` at finite ``m``, while regular
    directions contribute ``1/2 - O(1/m)``. The 4-family sits on such walls, so the leading
-   finite-``m`` correction is ``m^{-1/2}``; the alternative ``a + b / log m`` (a
-   multiplicity > 1) is fitted too and reported (``fit_alt``) so that the data can speak.
+   finite-``m`` correction is ``m^{-1/2}``. Its amplitude is free; where the curve does not
+   resolve it, the weighted mean is the estimate (:func:`choose_fit`). The alternative
+   ``a + b / log m`` (a multiplicity > 1) is fitted too and reported (``fits``) so that the data
+   can speak.
 2. **Volume scaling by subset simulation** (:func:`volume_scaling`), no NUTS, no gradient:
    ``V(eps) = Prior{w in basin : L(w) - L* < eps} ~ C eps^lambda``. Particles from the prior in
    the basin; at each level the fraction ``p0`` with the lowest loss is kept (``log V`` drops by
    ``log p0``, the level ``eps_k`` is their largest loss), replicated, and moved by a
    random-walk Metropolis kernel that targets the prior restricted to ``{L - L* < eps_k}`` (proposal
    covariance: the particles' own, scaled to an acceptance near 0.25). ``lambda`` is the slope of
-   ``log V`` against ``log eps`` (fitted with the same ``sqrt`` correction, ``eps ~ 1/m``); its
-   SE comes from independent repeats.
+   ``log V`` against ``log eps`` over small ``eps`` (``1e-8 .. 1e-5``, where the wall correction
+   ``a sqrt(eps)`` is negligible; :func:`_volume_fit`); its SE comes from independent repeats.
 
 Basin and gauge (:func:`tms_target`). Every column keeps the role it has at ``w*``
 (:func:`bayes_tms.llc.in_basin`), with the dead role tightened to ``b_j <= dead_bias_max``
@@ -46,16 +48,12 @@ from __future__ import annotations
 
 __all__ = ["LossTarget", "tms_target", "toy_target", "toy_exact_lambda", "TOYS", "nuts_lambda",
            "lambda_curve", "extrapolate", "volume_scaling", "neighbourhood_search",
-           "measure_phase", "measure_phase_llcs", "DEFAULT_M_GRID", "MEASURE_DEFAULTS",
-           "plot_lambda_curves", "table_path"]
+           "measure_phase", "measure_phases", "choose_fit", "DEFAULT_M_GRID", "MEASURE_DEFAULTS", "FITS"]
 
-import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -436,18 +434,33 @@ def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 5
 
 
 def lambda_curve(target: LossTarget, ms: Sequence[float] = DEFAULT_M_GRID, *, seed: int = 0,
-                 **kwargs) -> list[dict]:
-    """:func:`nuts_lambda` at every ``m`` (seed ``SeedSequence([seed, i])`` at grid point ``i``).
+                 label: str | None = None, **kwargs) -> list[dict]:
+    """:func:`nuts_lambda` at every ``m`` of the grid.
+
+    Parameters
+    ----------
+    target : LossTarget
+    ms : sequence of float
+        Grid of ``m = n beta``.
+    seed : int
+        Root seed: grid point ``i`` samples with ``child_sequence(seed, "llc", "phase", label, "m", i)``.
+    label : str, optional
+        Name of the phase in the seed tree (default ``target.name``).
+    **kwargs
+        Passed to :func:`nuts_lambda`.
 
     Returns
     -------
     list of dict
         ``{m, llc, se, ess, divergences, failed_chains, wall_s}`` per ``m``.
     """
+    from comparisons.theory import child_sequence
+
+    label = target.name if label is None else str(label)
     rows = []
     for i, m in enumerate(ms):
         t0 = time.perf_counter()
-        est = nuts_lambda(target, m, seed=np.random.SeedSequence([seed, i]), **kwargs)
+        est = nuts_lambda(target, m, seed=child_sequence(seed, "llc", "phase", label, "m", i), **kwargs)
         rows.append({"m": float(m), "llc": est.llc, "se": est.se, "ess": est.ess,
                      "divergences": est.divergences, "failed_chains": est.failed_chains,
                      "wall_s": time.perf_counter() - t0})
@@ -456,27 +469,29 @@ def lambda_curve(target: LossTarget, ms: Sequence[float] = DEFAULT_M_GRID, *, se
 
 # -- extrapolation -------------------------------------------------------------------------------
 
-#: correction shapes of the extrapolation: name -> basis function of m
-FITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+#: correction shapes of the extrapolation: name -> basis function of m (``None``: no correction)
+FITS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
     "inv_sqrt": lambda m: m ** -0.5,
     "inv_log": lambda m: 1.0 / np.log(m),
+    "const": None,
 }
 
 
 def extrapolate(ms, lam, se, form: str = "inv_sqrt") -> dict:
-    """Weighted least squares ``lambda(m) = lambda + a g(m)``; ``g = m^{-1/2}`` or ``1/log m``.
+    """Weighted least squares ``lambda(m) = lambda + a g(m)``; ``g = m^{-1/2}``, ``1/log m`` or 0.
 
     Parameters
     ----------
     ms, lam, se : array_like, shape (k,)
         Grid, estimates and their standard errors (k >= 3).
-    form : {"inv_sqrt", "inv_log"}
+    form : {"inv_sqrt", "inv_log", "const"}
+        ``"const"`` fits ``lambda`` alone (the weighted mean; ``slope`` 0, ``slope_se`` 0).
 
     Returns
     -------
     dict
-        ``{form, llc, se, slope, chi2_dof}``; ``se`` is the WLS standard error, inflated by
-        ``sqrt(chi2/dof)`` when the fit is worse than the error bars.
+        ``{form, llc, se, slope, slope_se, chi2_dof}``; the standard errors are those of the WLS
+        fit, inflated by ``sqrt(chi2/dof)`` when the fit is worse than the error bars.
     """
     if form not in FITS:
         raise InputError(f"form: expected one of {', '.join(FITS)}, got {form!r}")
@@ -485,22 +500,48 @@ def extrapolate(ms, lam, se, form: str = "inv_sqrt") -> dict:
     if ok.sum() < 3:
         raise InputError(f"lambda(m): expected at least 3 finite estimates, got {int(ok.sum())}")
     ms, lam, se = ms[ok], lam[ok], se[ok]
-    X = np.stack([np.ones_like(ms), FITS[form](ms)], axis=1)
+    basis = FITS[form]
+    X = np.ones((len(ms), 1)) if basis is None else np.stack([np.ones_like(ms), basis(ms)], axis=1)
     w = 1.0 / se**2
     A = X.T @ (X * w[:, None])
     cov = np.linalg.inv(A)
     beta = cov @ (X.T @ (w * lam))
     chi2 = float(np.sum(w * (lam - X @ beta) ** 2))
-    dof = len(lam) - 2
+    dof = len(lam) - X.shape[1]
     infl = max(1.0, math.sqrt(chi2 / dof)) if dof > 0 else 1.0
+    slope, slope_se = (0.0, 0.0) if basis is None else (float(beta[1]), float(math.sqrt(cov[1, 1]) * infl))
     return {"form": form, "llc": float(beta[0]), "se": float(math.sqrt(cov[0, 0]) * infl),
-            "slope": float(beta[1]), "chi2_dof": chi2 / dof if dof > 0 else float("nan")}
+            "slope": slope, "slope_se": slope_se, "chi2_dof": chi2 / dof if dof > 0 else float("nan")}
+
+
+def choose_fit(fits: dict) -> dict:
+    """The extrapolation the data support: ``inv_sqrt`` where its slope is resolved, else ``const``.
+
+    The ``m^{-1/2}`` correction is the leading finite-``m`` term (module docstring), but its
+    amplitude is a free parameter: fitted where the curve does not resolve it (``|slope| <= 2
+    slope_se``), it only adds variance (the intercept's SE about doubles, and on the grid
+    ``1e4 .. 1e8`` the fit put the 6-gon at 8.33 +- 0.09 where every point lies within 1.3 SE of
+    8.5). Then the nested model, the weighted mean (``const``), is the estimate; its bias is at
+    most ``|slope| m_min^{-1/2}``, below the SE by that same criterion.
+
+    Parameters
+    ----------
+    fits : dict
+        ``form -> extrapolate(...)`` with at least ``inv_sqrt`` and ``const``.
+
+    Returns
+    -------
+    dict
+        One of the two fits.
+    """
+    f = fits["inv_sqrt"]
+    return f if abs(f["slope"]) > 2 * f["slope_se"] else fits["const"]
 
 
 # -- method 2: volume scaling by subset simulation -----------------------------------------------
 
 def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5, mh_steps: int = 15,
-                   eps_min: float = 1e-7, eps_fit: tuple[float, float] = (1e-7, 1e-4),
+                   eps_min: float = 1e-8, eps_fit: tuple[float, float] = (1e-8, 1e-5),
                    rng: np.random.Generator | int = 0, max_levels: int = 400,
                    max_init_draws: int = 10_000_000) -> dict:
     """Prior volume ``V(eps)`` of ``{w allowed: L - L* < eps}`` by subset simulation, and its slope.
@@ -596,11 +637,17 @@ def _reject(target: LossTarget, rng: np.random.Generator, n: int, max_draws: int
 
 
 def _volume_fit(eps: np.ndarray, log_v: np.ndarray, eps_fit: tuple[float, float]) -> float:
-    """Slope ``lambda`` of ``log V = c + lambda log eps + a sqrt(eps)`` over ``eps_fit``."""
+    """Slope ``lambda`` of ``log V = c + lambda log eps`` over the levels in ``eps_fit``.
+
+    The wall correction ``a sqrt(eps)`` (module docstring) shifts the slope by ``a sqrt(eps) / 2``,
+    below 0.002 ``a`` for ``eps <= 1e-5``; fitting its amplitude as a free parameter made the slope
+    unstable instead (c = 4, phase 3: repeats 3.8 to 5.7 over ``1e-7 .. 1e-4``), so the fit range
+    is kept where the correction is negligible and the correction is not fitted.
+    """
     sel = (eps >= eps_fit[0]) & (eps <= eps_fit[1]) & (eps > 0)
     if sel.sum() < 4:
         return float("nan")
-    X = np.stack([np.ones(sel.sum()), np.log(eps[sel]), np.sqrt(eps[sel])], axis=1)
+    X = np.stack([np.ones(sel.sum()), np.log(eps[sel])], axis=1)
     beta = np.linalg.lstsq(X, log_v[sel], rcond=None)[0]
     return float(beta[1])
 
@@ -650,24 +697,29 @@ def neighbourhood_search(target: LossTarget, *, starts: int = 200, radii: Sequen
 
 # -- the table -----------------------------------------------------------------------------------
 
-def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, seed: int = 0,
-                  nuts: dict | None = None, volume: dict | None = None, volume_repeats: int = 3,
+def measure_phase(target: LossTarget, *, label: str | None = None, ms: Sequence[float] = DEFAULT_M_GRID,
+                  seed: int = 0, nuts: dict | None = None, volume: dict | None = None, volume_repeats: int = 3,
                   search: dict | None = None, reuse: dict | None = None) -> dict:
     """Both measurements of one target plus the neighbourhood check; a JSON-ready record.
 
     ``nuts``/``volume``/``search``: keyword arguments of :func:`nuts_lambda`,
-    :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds: NUTS ``[seed, i]`` per grid
-    point, volume repeat ``j`` ``[seed, 1000 + j]``, search ``[seed, 2000]``.
+    :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds, from the tree of
+    :func:`comparisons.theory.child_sequence` under ``seed`` and ``("llc", "phase", label)`` (``label``
+    defaults to ``target.name``): NUTS grid point ``i`` ``(..., "m", i)``, volume repeat ``j``
+    ``(..., "volume", j)``, the search ``(..., "search")``.
     ``reuse``: an earlier record of the same target and seed; each part (search, NUTS curve,
     volume) whose settings are unchanged is taken from it instead of recomputed (listed in
     ``reused``), so that changing one part's settings recomputes only that part.
     """
+    from comparisons.theory import child_sequence
+
     t0 = time.perf_counter()
+    label = target.name if label is None else str(label)
     ms = tuple(float(m) for m in ms)
     nuts = dict(nuts or {})
     volume = dict(volume or {})
     search = dict(search or {})
-    r = reuse if reuse is not None and reuse.get("seed") == seed else {}
+    r = reuse if reuse is not None and reuse.get("seed") == seed and reuse.get("seed_rule") == SEED_RULE else {}
     reused = []
     search_key = _jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
                             "iters": search.get("iters", 300)})
@@ -676,62 +728,68 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         search_res = old_search
         reused.append("search")
     else:
-        search_res = neighbourhood_search(target, rng=np.random.default_rng([seed, 2000]), **search)
+        search_res = neighbourhood_search(
+            target, rng=np.random.default_rng(child_sequence(seed, "llc", "phase", label, "search")), **search)
     if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == _jsonable(nuts):
         curve = r["curve"]
         reused.append("nuts")
     else:
-        curve = lambda_curve(target, ms, seed=seed, **nuts)
+        curve = lambda_curve(target, ms, seed=seed, label=label, **nuts)
     lam = [c["llc"] for c in curve]
     se = [c["se"] for c in curve]
     fits = {form: extrapolate(ms, lam, se, form) for form in FITS}
     vol_key = _jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
-                         "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
-                         "eps_min": volume.get("eps_min", 1e-7)})
+                         "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-8, 1e-5)),
+                         "eps_min": volume.get("eps_min", 1e-8)})
     old_vol = r.get("volume_settings", {})
     if old_vol == vol_key and len(r.get("volume_runs", ())) == volume_repeats:
         v = np.array(r["volume_runs"], dtype=float)
         vol_curve = r["volume_curve"]
         reused.append("volume")
     else:
-        vols = [volume_scaling(target, rng=np.random.default_rng([seed, 1000 + j]), **volume)
+        vols = [volume_scaling(target, rng=np.random.default_rng(child_sequence(seed, "llc", "phase", label, "volume", j)),
+                               **volume)
                 for j in range(volume_repeats)]
         v = np.array([x["llc"] for x in vols])
         vol_curve = {"eps": vols[0]["eps"], "log_v": vols[0]["log_v"]}
     vol_llc = float(np.mean(v))
     vol_se = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
-    best = fits["inv_sqrt"]
+    best = choose_fit(fits)
     return {"llc_measured": best["llc"], "llc_se": best["se"], "method": "nuts-population-extrapolated",
-            "fit": best, "fit_alt": fits["inv_log"], "curve": curve, "m_grid": list(ms),
+            "fit": best, "fits": fits, "curve": curve, "m_grid": list(ms),
             "volume_llc": vol_llc, "volume_se": vol_se, "volume_runs": v.tolist(),
             "volume_settings": vol_key, "volume_curve": vol_curve,
             "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "radii", "iters")},
             "settings": {"nuts": _jsonable(nuts), **target.info},
-            "exact": target.exact, "seed": seed, "reused": reused, "wall_s": time.perf_counter() - t0}
+            "exact": target.exact, "seed": seed, "seed_rule": SEED_RULE, "reused": reused, "wall_s": time.perf_counter() - t0}
 
+
+#: how a record's streams derive from its seed (:func:`measure_phase`); a stored record is reused
+#: only under the same rule
+SEED_RULE = 'child_sequence(seed, "llc", "phase", label, "m" | "volume", i | "search")'
 
 #: settings of the shipped tables (``comparisons/theory/data/llc_measured_c*.json``)
 MEASURE_DEFAULTS: dict = {
-    "ms": (1e4, 1e5, 1e6, 1e7, 1e8),
-    "nuts": {"chains": 2, "draws": 400, "tune": 300},
+    # NUTS starts at w* (excess 0) and climbs to E[m (L - L*)]: with 300 warm-up steps the 6-gon
+    # and 5 came out low at m = 1e8 (8.15 +- 0.16 and 6.47 +- 0.14); 4 chains at 1e8 on 5: the
+    # first 100 kept draws average 6.64, all 400 6.85 (still climbing). The time to equilibrate
+    # grows with m (the step shrinks as m^{-1/2} against O(1) flat directions), so the grid stops
+    # at 1e7 (corrections there: |a| m^{-1/2} < 0.01 for the fitted |a| < 30), the warm-up is
+    # 400 steps, and 3 chains let _estimate drop a chain whose step size collapsed (its check
+    # needs 3).
+    "ms": (1e4, 1e5, 1e6, 1e7),
+    "nuts": {"chains": 3, "draws": 300, "tune": 400},
     # 60 Metropolis steps per level: with 15 the slope came out ~2% low on the 6-gon (8.33 against
     # 8.5; 60 steps: 8.49, 8.67) and 7.29 against 7.41 on the 4-gon (insufficient mixing within a level)
-    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 60, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
+    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 60, "eps_min": 1e-8, "eps_fit": (1e-8, 1e-5)},
     "volume_repeats": 3,
     "search": {"starts": 200, "iters": 300, "radii": (0.01, 0.05, 0.2, 0.5)},
 }
 
 
-def table_path(c: int) -> Path:
-    """Path of the shipped table for ``c`` features (``comparisons/theory/data``)."""
-    from comparisons.theory.kgons import measured_llc_path
-
-    return measured_llc_path(c)
-
-
-def measure_phase_llcs(c: int, labels: Sequence[str], *, seed: int = 0, progress: bool = True,
-                       out=None, command: str = "", **kwargs) -> dict:
-    """:func:`measure_phase` for the phases ``labels`` of ``enumerate_phases(c)``: the table.
+def measure_phases(c: int, labels: Sequence[str], *, seed: int = 0, reuse: dict | None = None,
+                   **settings) -> Iterator[dict]:
+    """:func:`measure_phase` for the phases ``labels`` of ``enumerate_phases(c)``, one record each.
 
     Parameters
     ----------
@@ -740,58 +798,39 @@ def measure_phase_llcs(c: int, labels: Sequence[str], *, seed: int = 0, progress
     labels : sequence of str
         Phase labels (measured in this order).
     seed : int
-        Root seed (the same for every phase: each phase's runs use ``[seed, ...]``).
-    progress : bool
-        Print one line per phase.
-    out : path-like, optional
-        JSON file rewritten after every phase (a partial table survives an interruption). Records
-        it already holds for the same ``c``, target and seed are passed to :func:`measure_phase`
-        as ``reuse``: parts with unchanged settings are kept (resume; a settings change recomputes
-        only the parts it touches). Phases not in ``labels`` are dropped from the new table.
-    command : str
-        The command line that produced the table (recorded).
-    **kwargs
+        Root seed; phase ``label`` draws its streams from ``("llc", "phase", label, ...)``.
+    reuse : dict, optional
+        ``label -> record`` of an earlier table; a record measured on the same target and seed is
+        passed to :func:`measure_phase` as its ``reuse`` (resume: parts with unchanged settings are
+        kept).
+    **settings
         Override :data:`MEASURE_DEFAULTS` (``ms``, ``nuts``, ``volume``, ``volume_repeats``, ``search``).
 
-    Returns
-    -------
+    Yields
+    ------
     dict
-        ``{c, seed, command, settings, phases: [record...]}``; each record has ``phase``,
-        ``llc_measured``, ``llc_se``, ``method``, ``m_grid``, the curve, the volume cross-check and
-        the neighbourhood search.
+        Per phase, in the order of ``labels``: ``phase``, ``c``, ``llc_exact``, ``llc_bound`` and the
+        record of :func:`measure_phase` (JSON-ready). A generator, so that the caller can store each
+        record as it comes.
     """
     from comparisons.theory import enumerate_phases
 
-    settings = {**MEASURE_DEFAULTS, **kwargs}
+    unknown = set(settings) - set(MEASURE_DEFAULTS)
+    if unknown:
+        raise InputError(f"settings: expected keys among {', '.join(MEASURE_DEFAULTS)}, got {', '.join(sorted(unknown))}")
+    settings = {**MEASURE_DEFAULTS, **settings}
     phases = {p.label: p for p in enumerate_phases(c)}
     missing = [lab for lab in labels if lab not in phases]
     if missing:
         raise InputError(f"labels: expected phases of c = {c} ({', '.join(phases)}), got {', '.join(missing)}")
-    table = {"c": c, "seed": seed, "command": command, "settings": _jsonable(settings),
-             "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX},
-             "phases": []}
-    old: dict[str, dict] = {}
-    if out is not None and Path(out).is_file():
-        prev = json.loads(Path(out).read_text())
-        if prev.get("c") == c:
-            old = {r["phase"]: r for r in prev.get("phases", [])
-                   if r["phase"] in phases and _same_target(r, tms_target(phases[r["phase"]].W,
-                                                                          phases[r["phase"]].b))}
+    reuse = reuse or {}
     for lab in labels:
         p = phases[lab]
-        rec = measure_phase(tms_target(p.W, p.b, exact=p.llc), seed=seed, reuse=old.get(lab), **settings)
-        rec = {"phase": lab, "c": c, "llc_exact": p.llc, "llc_bound": p.llc_bound, **rec}
-        table["phases"].append(_jsonable(rec))
-        if out is not None:  # after every phase, atomically: an interrupted run keeps what it measured
-            tmp = Path(out).with_name(Path(out).name + ".tmp")
-            tmp.write_text(json.dumps(table, indent=1) + "\n")
-            os.replace(tmp, out)
-        if progress:
-            print(f"{lab:>6}: nuts {rec['llc_measured']:.3f} +- {rec['llc_se']:.3f}  "
-                  f"(1/log m: {rec['fit_alt']['llc']:.3f})  volume {rec['volume_llc']:.3f} +- "
-                  f"{rec['volume_se']:.3f}  exact {p.llc}  bound {p.llc_bound}  "
-                  f"search {rec['neighbourhood']['min_excess']:.2e}  {rec['wall_s']:.0f}s", flush=True)
-    return table
+        target = tms_target(p.W, p.b, exact=p.llc)
+        old = reuse.get(lab)
+        old = old if old is not None and _same_target(old, target) else None
+        rec = measure_phase(target, label=lab, seed=seed, reuse=old, **settings)
+        yield _jsonable({"phase": lab, "c": c, "llc_exact": p.llc, "llc_bound": p.llc_bound, **rec})
 
 
 def _same_target(rec: dict, target: LossTarget) -> bool:
@@ -812,42 +851,3 @@ def _jsonable(obj):
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
-
-
-def plot_lambda_curves(table: dict, path) -> None:
-    """Convergence figure: ``lambda(m)`` against ``m`` with the fitted extrapolation, per phase."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    recs = table["phases"]
-    ncol = min(3, len(recs)) or 1
-    nrow = -(-len(recs) // ncol) or 1
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
-    for ax, rec in zip(axes.ravel(), recs):
-        m = np.array([r["m"] for r in rec["curve"]])
-        lam = np.array([r["llc"] for r in rec["curve"]], dtype=float)
-        se = np.array([r["se"] for r in rec["curve"]], dtype=float)
-        ax.errorbar(m, lam, yerr=se, fmt="o", ms=4, label="NUTS lambda(m)")
-        grid = np.logspace(np.log10(m.min()), np.log10(m.max()) + 0.5, 100)
-        for key, style in (("fit", "-"), ("fit_alt", ":")):
-            f = rec[key]
-            ax.plot(grid, f["llc"] + f["slope"] * FITS[f["form"]](grid), style,
-                    label=f"{f['form']}: {f['llc']:.2f}±{f['se']:.2f}")
-        ax.axhline(rec["volume_llc"], color="C3", lw=0.8, ls="--",
-                   label=f"volume: {rec['volume_llc']:.2f}±{rec['volume_se']:.2f}")
-        if rec.get("llc_exact") is not None:
-            ax.axhline(rec["llc_exact"], color="k", lw=0.8, label=f"exact {rec['llc_exact']:g}")
-        else:
-            ax.axhline(rec["llc_bound"], color="0.5", lw=0.8, ls="-.", label=f"rank/2 bound {rec['llc_bound']:g}")
-        ax.set_xscale("log")
-        ax.set_title(f"{rec['phase']} (c = {rec['c']})")
-        ax.set_xlabel("m = n beta")
-        ax.set_ylabel("E[m (L - L*)]")
-        ax.legend(fontsize=6)
-    for ax in axes.ravel()[len(recs):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
