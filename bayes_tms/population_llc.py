@@ -84,7 +84,7 @@ class LossTarget:
         ``loss(w[..., d]) -> ndarray (...)``: batched numpy loss (``+inf`` is never returned; use
         ``inside``).
     grad : callable
-        ``grad(w[d]) -> ndarray (d,)``: exact gradient of ``loss``.
+        ``grad(w[..., d]) -> ndarray (..., d)``: batched exact gradient of ``loss``.
     inside : callable
         ``inside(w[..., d]) -> bool ndarray (...)``: the allowed region (basin and gauge).
     log_prior : callable
@@ -167,7 +167,7 @@ def toy_target(name: str) -> LossTarget:
 
     def grad(w):
         w = np.asarray(w, dtype=float)
-        return np.array([g(w[i]) for i, (_, g) in enumerate(fs)], dtype=float)
+        return np.stack([g(w[..., i]) for i, (_, g) in enumerate(fs)], axis=-1).astype(float)
 
     lp, lp_pt = _gaussian_prior()
     return LossTarget(name=f"toy-{name}", w0=np.zeros(d), loss=loss, grad=grad,
@@ -682,7 +682,7 @@ def neighbourhood_search(target: LossTarget, *, starts: int = 200, radii: Sequen
     f = target.loss(x)
     step = np.full(len(x), 0.1)
     for _ in range(iters):
-        g = np.stack([target.grad(xi) for xi in x])
+        g = target.grad(x)
         prop = x - step[:, None] * g
         ok = target.inside(prop)
         fp = np.where(ok, target.loss(np.where(ok[:, None], prop, x)), np.inf)
