@@ -25,8 +25,8 @@ same :class:`LossTarget` (loss, exact gradient, prior, basin):
    ``log p0``, the level ``eps_k`` is their largest loss), replicated, and moved by a
    random-walk Metropolis kernel that targets the prior restricted to ``{L - L* < eps_k}`` (proposal
    covariance: the particles' own, scaled to an acceptance near 0.25). ``lambda`` is the slope of
-   ``log V`` against ``log eps`` over small ``eps`` (``1e-8 .. 1e-5``, where the wall correction
-   ``a sqrt(eps)`` is negligible; :func:`_volume_fit`); its SE comes from independent repeats.
+   ``log V`` against ``log eps`` (fitted with the same ``sqrt`` correction, ``eps ~ 1/m``); its
+   SE comes from independent repeats.
 
 Basin and gauge (:func:`tms_target`). Every column keeps the role it has at ``w*``
 (:func:`bayes_tms.llc.in_basin`), with the dead role tightened to ``b_j <= dead_bias_max``
@@ -434,33 +434,18 @@ def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 5
 
 
 def lambda_curve(target: LossTarget, ms: Sequence[float] = DEFAULT_M_GRID, *, seed: int = 0,
-                 label: str | None = None, **kwargs) -> list[dict]:
-    """:func:`nuts_lambda` at every ``m`` of the grid.
-
-    Parameters
-    ----------
-    target : LossTarget
-    ms : sequence of float
-        Grid of ``m = n beta``.
-    seed : int
-        Root seed: grid point ``i`` samples with ``child_sequence(seed, "llc", "phase", label, "m", i)``.
-    label : str, optional
-        Name of the phase in the seed tree (default ``target.name``).
-    **kwargs
-        Passed to :func:`nuts_lambda`.
+                 **kwargs) -> list[dict]:
+    """:func:`nuts_lambda` at every ``m`` (seed ``SeedSequence([seed, i])`` at grid point ``i``).
 
     Returns
     -------
     list of dict
         ``{m, llc, se, ess, divergences, failed_chains, wall_s}`` per ``m``.
     """
-    from comparisons.theory import child_sequence
-
-    label = target.name if label is None else str(label)
     rows = []
     for i, m in enumerate(ms):
         t0 = time.perf_counter()
-        est = nuts_lambda(target, m, seed=child_sequence(seed, "llc", "phase", label, "m", i), **kwargs)
+        est = nuts_lambda(target, m, seed=np.random.SeedSequence([seed, i]), **kwargs)
         rows.append({"m": float(m), "llc": est.llc, "se": est.se, "ess": est.ess,
                      "divergences": est.divergences, "failed_chains": est.failed_chains,
                      "wall_s": time.perf_counter() - t0})
@@ -541,7 +526,7 @@ def choose_fit(fits: dict) -> dict:
 # -- method 2: volume scaling by subset simulation -----------------------------------------------
 
 def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5, mh_steps: int = 15,
-                   eps_min: float = 1e-8, eps_fit: tuple[float, float] = (1e-8, 1e-5),
+                   eps_min: float = 1e-7, eps_fit: tuple[float, float] = (1e-7, 1e-4),
                    rng: np.random.Generator | int = 0, max_levels: int = 400,
                    max_init_draws: int = 10_000_000) -> dict:
     """Prior volume ``V(eps)`` of ``{w allowed: L - L* < eps}`` by subset simulation, and its slope.
@@ -637,17 +622,11 @@ def _reject(target: LossTarget, rng: np.random.Generator, n: int, max_draws: int
 
 
 def _volume_fit(eps: np.ndarray, log_v: np.ndarray, eps_fit: tuple[float, float]) -> float:
-    """Slope ``lambda`` of ``log V = c + lambda log eps`` over the levels in ``eps_fit``.
-
-    The wall correction ``a sqrt(eps)`` (module docstring) shifts the slope by ``a sqrt(eps) / 2``,
-    below 0.002 ``a`` for ``eps <= 1e-5``; fitting its amplitude as a free parameter made the slope
-    unstable instead (c = 4, phase 3: repeats 3.8 to 5.7 over ``1e-7 .. 1e-4``), so the fit range
-    is kept where the correction is negligible and the correction is not fitted.
-    """
+    """Slope ``lambda`` of ``log V = c + lambda log eps + a sqrt(eps)`` over ``eps_fit``."""
     sel = (eps >= eps_fit[0]) & (eps <= eps_fit[1]) & (eps > 0)
     if sel.sum() < 4:
         return float("nan")
-    X = np.stack([np.ones(sel.sum()), np.log(eps[sel])], axis=1)
+    X = np.stack([np.ones(sel.sum()), np.log(eps[sel]), np.sqrt(eps[sel])], axis=1)
     beta = np.linalg.lstsq(X, log_v[sel], rcond=None)[0]
     return float(beta[1])
 
@@ -697,29 +676,24 @@ def neighbourhood_search(target: LossTarget, *, starts: int = 200, radii: Sequen
 
 # -- the table -----------------------------------------------------------------------------------
 
-def measure_phase(target: LossTarget, *, label: str | None = None, ms: Sequence[float] = DEFAULT_M_GRID,
-                  seed: int = 0, nuts: dict | None = None, volume: dict | None = None, volume_repeats: int = 3,
+def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, seed: int = 0,
+                  nuts: dict | None = None, volume: dict | None = None, volume_repeats: int = 3,
                   search: dict | None = None, reuse: dict | None = None) -> dict:
     """Both measurements of one target plus the neighbourhood check; a JSON-ready record.
 
     ``nuts``/``volume``/``search``: keyword arguments of :func:`nuts_lambda`,
-    :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds, from the tree of
-    :func:`comparisons.theory.child_sequence` under ``seed`` and ``("llc", "phase", label)`` (``label``
-    defaults to ``target.name``): NUTS grid point ``i`` ``(..., "m", i)``, volume repeat ``j``
-    ``(..., "volume", j)``, the search ``(..., "search")``.
+    :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds: NUTS ``[seed, i]`` per grid
+    point, volume repeat ``j`` ``[seed, 1000 + j]``, search ``[seed, 2000]``.
     ``reuse``: an earlier record of the same target and seed; each part (search, NUTS curve,
     volume) whose settings are unchanged is taken from it instead of recomputed (listed in
     ``reused``), so that changing one part's settings recomputes only that part.
     """
-    from comparisons.theory import child_sequence
-
     t0 = time.perf_counter()
-    label = target.name if label is None else str(label)
     ms = tuple(float(m) for m in ms)
     nuts = dict(nuts or {})
     volume = dict(volume or {})
     search = dict(search or {})
-    r = reuse if reuse is not None and reuse.get("seed") == seed and reuse.get("seed_rule") == SEED_RULE else {}
+    r = reuse if reuse is not None and reuse.get("seed") == seed else {}
     reused = []
     search_key = _jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
                             "iters": search.get("iters", 300)})
@@ -728,27 +702,25 @@ def measure_phase(target: LossTarget, *, label: str | None = None, ms: Sequence[
         search_res = old_search
         reused.append("search")
     else:
-        search_res = neighbourhood_search(
-            target, rng=np.random.default_rng(child_sequence(seed, "llc", "phase", label, "search")), **search)
+        search_res = neighbourhood_search(target, rng=np.random.default_rng([seed, 2000]), **search)
     if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == _jsonable(nuts):
         curve = r["curve"]
         reused.append("nuts")
     else:
-        curve = lambda_curve(target, ms, seed=seed, label=label, **nuts)
+        curve = lambda_curve(target, ms, seed=seed, **nuts)
     lam = [c["llc"] for c in curve]
     se = [c["se"] for c in curve]
     fits = {form: extrapolate(ms, lam, se, form) for form in FITS}
     vol_key = _jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
-                         "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-8, 1e-5)),
-                         "eps_min": volume.get("eps_min", 1e-8)})
+                         "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
+                         "eps_min": volume.get("eps_min", 1e-7)})
     old_vol = r.get("volume_settings", {})
     if old_vol == vol_key and len(r.get("volume_runs", ())) == volume_repeats:
         v = np.array(r["volume_runs"], dtype=float)
         vol_curve = r["volume_curve"]
         reused.append("volume")
     else:
-        vols = [volume_scaling(target, rng=np.random.default_rng(child_sequence(seed, "llc", "phase", label, "volume", j)),
-                               **volume)
+        vols = [volume_scaling(target, rng=np.random.default_rng([seed, 1000 + j]), **volume)
                 for j in range(volume_repeats)]
         v = np.array([x["llc"] for x in vols])
         vol_curve = {"eps": vols[0]["eps"], "log_v": vols[0]["log_v"]}
@@ -761,27 +733,16 @@ def measure_phase(target: LossTarget, *, label: str | None = None, ms: Sequence[
             "volume_settings": vol_key, "volume_curve": vol_curve,
             "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "radii", "iters")},
             "settings": {"nuts": _jsonable(nuts), **target.info},
-            "exact": target.exact, "seed": seed, "seed_rule": SEED_RULE, "reused": reused, "wall_s": time.perf_counter() - t0}
+            "exact": target.exact, "seed": seed, "reused": reused, "wall_s": time.perf_counter() - t0}
 
-
-#: how a record's streams derive from its seed (:func:`measure_phase`); a stored record is reused
-#: only under the same rule
-SEED_RULE = 'child_sequence(seed, "llc", "phase", label, "m" | "volume", i | "search")'
 
 #: settings of the shipped tables (``comparisons/theory/data/llc_measured_c*.json``)
 MEASURE_DEFAULTS: dict = {
-    # NUTS starts at w* (excess 0) and climbs to E[m (L - L*)]: with 300 warm-up steps the 6-gon
-    # and 5 came out low at m = 1e8 (8.15 +- 0.16 and 6.47 +- 0.14); 4 chains at 1e8 on 5: the
-    # first 100 kept draws average 6.64, all 400 6.85 (still climbing). The time to equilibrate
-    # grows with m (the step shrinks as m^{-1/2} against O(1) flat directions), so the grid stops
-    # at 1e7 (corrections there: |a| m^{-1/2} < 0.01 for the fitted |a| < 30), the warm-up is
-    # 400 steps, and 3 chains let _estimate drop a chain whose step size collapsed (its check
-    # needs 3).
-    "ms": (1e4, 1e5, 1e6, 1e7),
-    "nuts": {"chains": 3, "draws": 300, "tune": 400},
+    "ms": (1e4, 1e5, 1e6, 1e7, 1e8),
+    "nuts": {"chains": 2, "draws": 400, "tune": 300},
     # 60 Metropolis steps per level: with 15 the slope came out ~2% low on the 6-gon (8.33 against
     # 8.5; 60 steps: 8.49, 8.67) and 7.29 against 7.41 on the 4-gon (insufficient mixing within a level)
-    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 60, "eps_min": 1e-8, "eps_fit": (1e-8, 1e-5)},
+    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 60, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
     "volume_repeats": 3,
     "search": {"starts": 200, "iters": 300, "radii": (0.01, 0.05, 0.2, 0.5)},
 }
@@ -798,7 +759,7 @@ def measure_phases(c: int, labels: Sequence[str], *, seed: int = 0, reuse: dict 
     labels : sequence of str
         Phase labels (measured in this order).
     seed : int
-        Root seed; phase ``label`` draws its streams from ``("llc", "phase", label, ...)``.
+        Root seed (the same for every phase: each phase's runs use ``[seed, ...]``).
     reuse : dict, optional
         ``label -> record`` of an earlier table; a record measured on the same target and seed is
         passed to :func:`measure_phase` as its ``reuse`` (resume: parts with unchanged settings are
@@ -829,7 +790,7 @@ def measure_phases(c: int, labels: Sequence[str], *, seed: int = 0, reuse: dict 
         target = tms_target(p.W, p.b, exact=p.llc)
         old = reuse.get(lab)
         old = old if old is not None and _same_target(old, target) else None
-        rec = measure_phase(target, label=lab, seed=seed, reuse=old, **settings)
+        rec = measure_phase(target, seed=seed, reuse=old, **settings)
         yield _jsonable({"phase": lab, "c": c, "llc_exact": p.llc, "llc_bound": p.llc_bound, **rec})
 
 
