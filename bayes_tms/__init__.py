@@ -8,7 +8,7 @@ Importing this package loads neither PyMC nor PyTensor (they are imported inside
 that need them), writes no files and adds no log handlers. It never imports ``sgd_tms`` or torch.
 """
 
-from .config import BACKENDS, PRESETS, BayesConfig, preset_config
+from .config import BACKENDS, PRESETS, BayesConfig, SMCConfig, preset_config
 from .likelihood import OneHotArrays, dense_loss, onehot_arrays, onehot_loss_fused
 from .llc import LLCEstimate, loss_llc, nuts_llc
 from .model import build_model, model_data
@@ -19,7 +19,7 @@ from .pt import (PTConfig, PTResult, PTState, PTTarget, load_state, pt_diagnosti
 from .sampling import add_derived, check_posterior, derived_draws, nested_data, read_posterior, sample_posterior
 
 __all__ = [
-    "BACKENDS", "PRESETS", "BayesConfig", "preset_config",
+    "BACKENDS", "PRESETS", "BayesConfig", "SMCConfig", "preset_config",
     "OneHotArrays", "onehot_arrays", "dense_loss", "onehot_loss_fused", "build_model", "model_data",
     "sample_posterior", "add_derived", "derived_draws", "read_posterior", "check_posterior", "nested_data",
     "occupancy_table", "chain_summary", "transitions", "diagnostics_table", "family",

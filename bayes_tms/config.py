@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BayesConfig", "BACKENDS", "PRESETS", "preset_config"]
+__all__ = ["BayesConfig", "SMCConfig", "BACKENDS", "PRESETS", "preset_config"]
 
 import hashlib
 import json
@@ -20,6 +20,19 @@ THEORY_MAX_FEATURES = 8
 MAX_N = 1_000_000
 
 
+#: help text, flag and metavar of the parameters every Bayesian config shares (BayesConfig,
+#: PTConfig, SMCConfig): one definition, so that ``--features --n --seed --beta --prior-sigma
+#: --hidden`` read the same in every command
+SHARED: dict[str, dict] = {
+    "features": {"help": "number of features c", "metavar": "C"},
+    "hidden": {"help": "hidden dimension r", "metavar": "R"},
+    "ns": {"help": "comma-separated ladder of sample sizes", "flag": "n", "metavar": "N1,N2,..."},
+    "seed": {"help": "root seed of the data stream and of the sampler", "metavar": "S"},
+    "beta": {"help": "inverse temperature β of exp(-n β L_n)", "metavar": "B"},
+    "prior_sigma": {"help": "prior scale σ", "metavar": "SIGMA"},
+}
+
+
 @dataclass(frozen=True)
 class BayesConfig:
     """Everything that defines a posterior sweep; stored in the ``attrs`` of every output.
@@ -33,9 +46,10 @@ class BayesConfig:
     chains, draws, tune : int
         NUTS chains per ``n`` (each initialised from the prior), kept draws and tuning steps.
     seed : int
-        Root seed: data stream ``sample_inputs(max(ns), c, seed)``; the sampler seed of ``n`` is
-        ``SeedSequence([seed, n])`` (independent of the rest of the ladder, so resuming or
-        extending a ladder reproduces the same draws), spawned into one stream per chain.
+        Root seed: data stream ``sample_inputs(max(ns), c, seed)``; the sampler streams of ``n``
+        are the named children ``("bayes", "nuts", n, ...)`` of the seed tree
+        (:mod:`comparisons.theory.streams`), independent of the rest of the ladder, so resuming or
+        extending a ladder reproduces the same draws.
     beta, prior_sigma : float
         Inverse temperature and prior scale.
     backend : {"pymc", "nutpie"}
@@ -48,20 +62,24 @@ class BayesConfig:
         Bootstrap replicates over chains for the occupancy intervals.
     """
 
-    features: int = 6
-    hidden: int = 2
-    ns: tuple[int, ...] = (100, 200, 400, 600, 800, 1000)
-    chains: int = 8
-    draws: int = 300
-    tune: int = 300
-    seed: int = 0
-    beta: float = 1.0
-    prior_sigma: float = 1.0
-    backend: str = "pymc"
+    features: int = field(default=6, metadata=SHARED["features"])
+    hidden: int = field(default=2, metadata=SHARED["hidden"])
+    ns: tuple[int, ...] = field(default=(100, 200, 400, 600, 800, 1000), metadata=SHARED["ns"])
+    chains: int = field(default=8, metadata={"help": "NUTS chains per n, each initialised from the prior",
+                                             "metavar": "K"})
+    draws: int = field(default=300, metadata={"help": "kept draws per chain", "metavar": "D"})
+    tune: int = field(default=300, metadata={"help": "tuning (warm-up) steps per chain", "metavar": "T"})
+    seed: int = field(default=0, metadata=SHARED["seed"])
+    beta: float = field(default=1.0, metadata=SHARED["beta"])
+    prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
+    backend: str = field(default="pymc", metadata={
+        "help": "NUTS implementation: nutpie (optional extra, much faster) or pymc", "choices": BACKENDS,
+        "default_text": "nutpie when installed, else pymc"})
     likelihood: str = "auto"
-    target_accept: float = 0.9
-    cores: int = 2
-    bootstrap: int = 1000
+    target_accept: float = field(default=0.9, metadata={
+        "help": "NUTS target acceptance (higher = fewer divergences)", "metavar": "A"})
+    cores: int = field(default=2, metadata={"help": "parallel chains", "metavar": "K"})
+    bootstrap: int = field(default=1000, metadata={"help": "bootstrap replicates over chains", "metavar": "B"})
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -118,6 +136,63 @@ class BayesConfig:
 
     def replace(self, **changes) -> "BayesConfig":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class SMCConfig:
+    """Everything that defines a ladder of SMC free-energy measurements (``tms-phases free-energy``).
+
+    Attributes
+    ----------
+    features : int
+        ``c`` (``r = 2``).
+    ns : tuple of int
+        Ladder of sample sizes ``>= 2``, increasing and distinct; data set ``n`` is the first ``n``
+        rows of one seeded stream.
+    particles, runs, mutation_steps : int
+        SMC particles per run (``>= 10``), independent runs per ``n`` and random-walk MH steps per
+        tempering stage (:func:`bayes_tms.smc.smc_log_evidence`).
+    seed : int
+        Root seed of the data stream and of SMC.
+    beta, prior_sigma : float
+        Inverse temperature and prior scale.
+    """
+
+    features: int = field(default=6, metadata=SHARED["features"])
+    ns: tuple[int, ...] = field(default=(), metadata=SHARED["ns"])
+    particles: int = field(default=1000, metadata={"help": "SMC particles per run", "metavar": "P"})
+    runs: int = field(default=2, metadata={
+        "help": "independent SMC runs per n; their spread is the error bar of log Z_n", "metavar": "R"})
+    mutation_steps: int = field(default=100, metadata={"help": "random-walk MH steps per tempering stage",
+                                                       "metavar": "K"})
+    seed: int = field(default=0, metadata=SHARED["seed"])
+    beta: float = field(default=1.0, metadata=SHARED["beta"])
+    prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
+
+    def __post_init__(self) -> None:
+        check_positive_int("features", self.features, minimum=2)
+        if not isinstance(self.ns, tuple) or not self.ns:
+            raise InputError(f"n: expected a comma-separated list of integers >= 2, got {self.ns!r}")
+        for n in self.ns:
+            check_positive_int("n", n, minimum=2)
+        if list(self.ns) != sorted(set(self.ns)):
+            raise InputError(f"n: expected increasing distinct sample sizes, got {', '.join(map(str, self.ns))}")
+        check_positive_int("particles", self.particles, minimum=10)
+        check_positive_int("runs", self.runs)
+        check_positive_int("mutation_steps", self.mutation_steps)
+        check_positive_int("seed", self.seed, minimum=0)
+        for name in ("beta", "prior_sigma"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise InputError(f"{name}: expected a finite number > 0, got {v!r}")
+        if self.features > THEORY_MAX_FEATURES:
+            raise InputError(f"features: expected 2 <= c <= {THEORY_MAX_FEATURES} (k-gon theory), "
+                             f"got {self.features}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ns"] = list(self.ns)
+        return d
 
 
 def _ladder(lo: float, hi: float, k: int) -> tuple[int, ...]:

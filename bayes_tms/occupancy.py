@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from comparisons.theory import (UNCLASSIFIED, check_beta, crossings, dominant_intervals, enumerate_phases,
+from comparisons.theory import (UNCLASSIFIED, check_beta, child_rng, crossings, dominant_intervals, enumerate_phases,
                                 laplace_crossing)
 
 
@@ -88,7 +88,7 @@ def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: in
     for n in sorted(posteriors):
         lab = _labels(posteriors[n], level)
         names = sorted(set(np.unique(lab)) | {UNCLASSIFIED}, key=lambda s: (s == UNCLASSIFIED, s))
-        rng = np.random.default_rng(np.random.SeedSequence([seed, int(n), 7]))
+        rng = child_rng(seed, "bayes", "bootstrap", "occupancy", int(n))
         idx = _boot_indices(lab.shape[0], B, rng)
         point = _fractions(lab, names)
         boot = _fractions(lab, names, idx)

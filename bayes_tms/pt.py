@@ -78,8 +78,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
-from comparisons.theory import (nested_loss_grad, nested_onehot_summary, population_loss,
+from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_summary, population_loss,
                                 population_loss_grad, sample_inputs)
+
+from .config import SHARED
 
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
 _DA_GAMMA, _DA_T0, _DA_KAPPA = 0.05, 10.0, 0.75
@@ -123,30 +125,33 @@ class PTConfig:
         Length of each refinement pilot run.
     seed : int
         Root seed ``>= 0``: data stream ``sample_inputs(max(ns), features, seed)``; pilot and
-        main run use ``SeedSequence(seed).spawn(2)``.
+        main run use the streams ``("bayes", "pt", "pilot" | "main")`` of the seed tree.
     features, hidden : int
         ``c`` and ``r`` of the TMS.
     population : bool
         Use the closed-form population loss instead of the empirical loss.
     """
 
-    ns: tuple[int, ...]
-    beta: float = 1.0
-    prior_sigma: float = 1.0
-    copies: int = 8
-    sweeps: int = 1000
-    warmup: int = 300
-    leapfrog: int = 10
-    thin: int = 1
-    target_accept: float = 0.75
+    ns: tuple[int, ...] = field(metadata=SHARED["ns"])
+    beta: float = field(default=1.0, metadata=SHARED["beta"])
+    prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
+    copies: int = field(default=8, metadata={
+        "help": "independent PT ensembles, the chains of R-hat and of the intervals", "metavar": "K"})
+    sweeps: int = field(default=1000, metadata={"help": "kept sweeps (before thinning)", "metavar": "S"})
+    warmup: int = field(default=300, metadata={"help": "warm-up sweeps, step sizes adapted", "metavar": "W"})
+    leapfrog: int = field(default=10, metadata={"help": "largest leapfrog steps per HMC move", "metavar": "L"})
+    thin: int = field(default=1, metadata={"help": "keep every T-th sweep", "metavar": "T"})
+    target_accept: float = field(default=0.75, metadata={
+        "help": "HMC acceptance targeted by the step-size adaptation", "metavar": "A"})
     min_swap_accept: float = 0.2
     max_rungs: int = 64
     pilot_sweeps: int = 150
     pilot_warmup: int = 150
-    seed: int = 0
-    features: int = 6
-    hidden: int = 2
-    population: bool = False
+    seed: int = field(default=0, metadata=SHARED["seed"])
+    features: int = field(default=6, metadata=SHARED["features"])
+    hidden: int = field(default=2, metadata=SHARED["hidden"])
+    population: bool = field(default=False, metadata={
+        "help": "sample exp(-n beta L) with the closed-form population loss (no data noise)"})
 
     def __post_init__(self) -> None:
         ns = self.ns
@@ -922,14 +927,22 @@ def _tms_maker(config: PTConfig, x):
     return make_target
 
 
+#: how the randomness of :func:`sample_tms_pt` derives from the root seed (recorded in the attrs)
+SEED_RULE = ("comparisons.theory.streams: data = sample_inputs(max(ns), c, seed) (stream child_rng(seed, 'data')); "
+             "ladder refinement from child_sequence(seed, 'bayes', 'pt', 'pilot'), the run from "
+             "child_sequence(seed, 'bayes', 'pt', 'main')")
+
+
 def _tms_result(config: PTConfig, state: PTState, target: PTTarget, record: dict) -> PTResult:
     attrs = {"beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
              "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
              "population": int(config.population), "copies": int(config.copies),
              "requested_ns": list(config.ns), "ladder_converged": int(record["converged"]),
-             "ladder_rounds": json.dumps(record["rounds"]), "config": json.dumps(config.to_dict())}
+             "ladder_rounds": json.dumps(record["rounds"]), "config": json.dumps(config.to_dict()),
+             "seed_rule": SEED_RULE}
     loss_name = "population_loss" if config.population else "empirical_loss"
-    post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population")}
+    post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population",
+                                        "seed_rule")}
     post_attrs["loss_name"] = loss_name
     posteriors = to_inference_data(state, target, rungs="requested", attrs=post_attrs, loss_name=loss_name)
     return PTResult(posteriors=posteriors, diagnostics=pt_diagnostics(state, attrs), state=state,
@@ -961,7 +974,7 @@ def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bo
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
     x = _tms_data(config, x)
     make_target = _tms_maker(config, x)
-    pilot_ss, main_ss = np.random.SeedSequence(config.seed).spawn(2)
+    pilot_ss, main_ss = (child_sequence(config.seed, "bayes", "pt", part) for part in ("pilot", "main"))
     requested_ns = np.asarray(config.ns, dtype=np.int64)
     record: dict = {"rounds": [], "converged": True}
     positions = step_size = None

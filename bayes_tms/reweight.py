@@ -31,7 +31,7 @@ from typing import Mapping
 import numpy as np
 from scipy.special import logsumexp
 
-from comparisons.theory import UNCLASSIFIED, empirical_loss_onehot, is_onehot, onehot_summary
+from comparisons.theory import UNCLASSIFIED, child_rng, empirical_loss_onehot, is_onehot, onehot_summary
 from comparisons.theory.potential import empirical_loss
 
 from .occupancy import _labels, chain_summary
@@ -112,7 +112,7 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
     idx = {}
     for n in ns:
         C = labs[n].shape[0]
-        rng = np.random.default_rng(np.random.SeedSequence([seed, n, 11]))
+        rng = child_rng(seed, "bayes", "bootstrap", "bridge", int(n))
         idx[n] = np.concatenate([np.arange(C)[None], rng.integers(0, C, size=(B, C))])  # row 0: point
     R = B + 1
     P = len(names)

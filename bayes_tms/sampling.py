@@ -10,7 +10,7 @@ between phases, so the occupancy is estimated from many prior-initialised chains
 from __future__ import annotations
 
 __all__ = ["sample_posterior", "add_derived", "derived_draws", "read_posterior", "check_posterior",
-           "check_complete", "nested_data", "n_seed", "SamplingIncomplete"]
+           "check_complete", "nested_data", "n_seed", "chain_generators", "SamplingIncomplete"]
 
 import contextlib
 from importlib import metadata
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array
-from comparisons.theory import (classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
+from comparisons.theory import (child_rng, child_seed, classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
                                 is_onehot, onehot_summary, population_loss, sample_inputs)
 
 from .config import BayesConfig
@@ -33,9 +33,18 @@ def _version() -> str:
         return "unknown"
 
 
-def n_seed(config: BayesConfig, n: int) -> np.random.SeedSequence:
-    """The seed sequence of sample size ``n``: ``SeedSequence([seed, n])``."""
-    return np.random.SeedSequence([int(config.seed), int(n)])
+def n_seed(config: BayesConfig, n: int) -> int:
+    """The seed handed to the NUTS back-end at sample size ``n``.
+
+    It is the stream ``("bayes", "nuts", n, "sampler")`` of the seed tree
+    (:mod:`comparisons.theory.streams`), so a rung's draws do not depend on the rest of the ladder.
+    """
+    return child_seed(int(config.seed), "bayes", "nuts", int(n), "sampler")
+
+
+def chain_generators(config: BayesConfig, n: int) -> list[np.random.Generator]:
+    """The generator of each chain's prior start at ``n``: stream ``("bayes", "nuts", n, "chain", k)``."""
+    return [child_rng(int(config.seed), "bayes", "nuts", int(n), "chain", k) for k in range(config.chains)]
 
 
 def nested_data(config: BayesConfig) -> np.ndarray:
@@ -156,32 +165,30 @@ def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: _C
     if x.shape[1] != config.features:
         raise InputError(f"x: expected {config.features} features, got {x.shape[1]}")
     n = x.shape[0]
-    ss = n_seed(config, n)
-    chain_ss = ss.spawn(config.chains)
     cache = cache or _Compiled()
     kind = "onehot" if (config.likelihood == "auto" and is_onehot(x)) else (
         "dense" if config.likelihood == "auto" else config.likelihood)
     key = (kind, config.backend, config.hidden, config.features, config.beta, config.prior_sigma)
     data = model_data(x, kind)
     if config.backend == "nutpie":
-        idata = _sample_nutpie(x, kind, key, data, config, ss, progress, cache)
+        idata = _sample_nutpie(x, kind, key, data, config, n, progress, cache)
     else:
-        idata = _sample_pymc(x, kind, key, data, config, chain_ss, progress, cache)
+        idata = _sample_pymc(x, kind, key, data, config, n, progress, cache)
     check_complete(idata, chains=config.chains, draws=config.draws, n=n)
     return add_derived(idata, x, config)
 
 
-def _sample_pymc(x, kind, key, data, config, chain_ss, progress, cache):
+def _sample_pymc(x, kind, key, data, config, n, progress, cache):
     import pymc as pm
 
     if key not in cache.models:
         cache.models[key] = build_model(x, hidden=config.hidden, beta=config.beta,
                                         prior_sigma=config.prior_sigma, likelihood=kind)
     model = cache.models[key]
-    rngs = [np.random.default_rng(s) for s in chain_ss]
+    rngs = chain_generators(config, n)
     # one root seed (PyMC spawns per-chain streams from it); the prior starts come from the
     # chains' own streams above
-    seed = int(chain_ss[0].spawn(1)[0].generate_state(1)[0])
+    seed = n_seed(config, n)
     with model:
         pm.set_data(data)
     idata = _run_nuts(model, "pymc", draws=config.draws, tune=config.tune, chains=config.chains,
@@ -194,7 +201,7 @@ def _sample_pymc(x, kind, key, data, config, chain_ss, progress, cache):
     return _strip_data_groups(idata)
 
 
-def _sample_nutpie(x, kind, key, data, config, ss, progress, cache):
+def _sample_nutpie(x, kind, key, data, config, n, progress, cache):
     try:
         import nutpie
     except ImportError:
@@ -209,7 +216,7 @@ def _sample_nutpie(x, kind, key, data, config, ss, progress, cache):
         cache.models[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="prior")
     compiled = cache.models[key].with_data(**data)
     idata = _run_nuts(compiled, "nutpie", draws=config.draws, tune=config.tune, chains=config.chains,
-                      cores=config.cores, seed=int(ss.generate_state(1)[0]),
+                      cores=config.cores, seed=n_seed(config, n),
                       target_accept=config.target_accept, progress=progress)
     stats = idata.sample_stats
     out = stats[[v for v in ("diverging", "step_size", "energy", "logp") if v in stats]]
@@ -265,11 +272,12 @@ def _strip_data_groups(idata):
 
 #: how each back-end's randomness derives from the root seed (recorded in every posterior's attrs)
 SEED_RULES = {
-    "pymc": "ss = SeedSequence([seed, n]); chain k starts at a prior draw from default_rng(ss.spawn(chains)[k]); "
-            "pm.sample(random_seed=ss.spawn(chains)[0].spawn(1)[0].generate_state(1)[0]); "
-            "data = sample_inputs(n_max, c, seed)[:n]",
-    "nutpie": "nutpie.sample(seed=SeedSequence([seed, n]).generate_state(1)[0]), prior initialisation "
-              "inside nutpie; data = sample_inputs(n_max, c, seed)[:n]",
+    "pymc": "comparisons.theory.streams: chain k starts at a prior draw from child_rng(seed, 'bayes', 'nuts', n, "
+            "'chain', k); pm.sample(random_seed=child_seed(seed, 'bayes', 'nuts', n, 'sampler')); "
+            "data = sample_inputs(n_max, c, seed)[:n] (stream child_rng(seed, 'data'))",
+    "nutpie": "comparisons.theory.streams: nutpie.sample(seed=child_seed(seed, 'bayes', 'nuts', n, 'sampler')), "
+              "prior initialisation inside nutpie; data = sample_inputs(n_max, c, seed)[:n] "
+              "(stream child_rng(seed, 'data'))",
 }
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
+from comparisons.theory import child_rng
 
 from .llc import _positive_float, _seed_sequence
 from .model import build_model, check_data, model_data, resolve_likelihood
@@ -95,7 +96,7 @@ class SMCResult:
         """
         labs = self.labels
         names = sorted(set(np.unique(labs)))
-        rng = np.random.default_rng(np.random.SeedSequence([seed, self.n, 17]))
+        rng = child_rng(seed, "bayes", "bootstrap", "smc", int(self.n))
         R, P = labs.shape
         ridx = rng.integers(0, R, size=(B, R)) if R > 1 else np.zeros((B, 1), dtype=int)
         pidx = rng.integers(0, P, size=(B, R, P))

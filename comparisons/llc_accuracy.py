@@ -23,7 +23,7 @@ import time
 from typing import Iterable, Sequence
 
 from .errors import InputError, check_positive_int
-from .theory import enumerate_phases, llc_beta, sample_inputs
+from .theory import child_sequence, enumerate_phases, llc_beta, sample_inputs
 
 METHODS = ("nuts", "sgld")
 
@@ -129,7 +129,7 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
         t0 = time.perf_counter()
         if beta is not None:
             kw["nbeta"] = n * beta
-        est = nuts_llc(p.W, p.b, x, gamma=gamma, seed=seed, progress=progress, **kw)
+        est = nuts_llc(p.W, p.b, x, gamma=gamma, seed=child_sequence(seed, "llc", "nuts"), progress=progress, **kw)
         wall = time.perf_counter() - t0
         rejections = getattr(est, "wall_rejections", -1)
         diag = (f"divergences={est.divergences}" + (f" (basin wall {rejections})" if rejections >= 0 else "")
@@ -304,8 +304,9 @@ def calibration_table(c: int, label: str, n: int, step_nbetas: Sequence[float] =
     x = sample_inputs(n, c, seed)
     nbeta = n * llc_beta(n)
     ref, rse = {}, {}
-    for g in gammas:
-        est = nuts_llc(p.W, p.b, x, gamma=float(g), seed=seed, draws=nuts_draws, tune=nuts_draws)
+    for i, g in enumerate(gammas):
+        est = nuts_llc(p.W, p.b, x, gamma=float(g), seed=child_sequence(seed, "llc", "nuts", "gamma", i),
+                       draws=nuts_draws, tune=nuts_draws)
         ref[float(g)], rse[float(g)] = est.llc, est.se
     kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("burn_in", warmup)) if v is not None}
     ds = calibration_sweep(p.W, p.b, x, [s / nbeta for s in step_nbetas], gammas, reference=ref,

@@ -38,7 +38,7 @@ import torch
 import xarray as xr
 
 from comparisons.errors import InputError, check_positive_int
-from comparisons.theory import llc_beta
+from comparisons.theory import child_sequence, llc_beta
 
 from .config import LLCConfig
 from .llc import sgld_llc
@@ -138,7 +138,7 @@ class SGLDEstimate:
 
 def _generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     seed = check_positive_int("seed", seed, minimum=0)
-    state = np.random.SeedSequence(seed).generate_state(1, np.uint64)[0] >> np.uint64(1)
+    state = child_sequence(seed, "sgd", "sgld", "torch").generate_state(1, np.uint64)[0] >> np.uint64(1)
     return torch.Generator(device=device).manual_seed(int(state))
 
 

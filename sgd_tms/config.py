@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import llc_beta
@@ -98,28 +98,35 @@ class TrainConfig:
         Torch intra-op threads during training (1 is fastest for tiny tensors); restored after.
     """
 
-    runs: int = 100
-    features: int = 6
+    runs: int = field(default=100, metadata={"help": "number of SGD runs in the ensemble", "metavar": "R"})
+    features: int = field(default=6, metadata={"help": "number of features c", "metavar": "C"})
     hidden: int = 2
-    n: int = 1000
-    batch_size: int = 20
-    lr: float = 0.005
-    epochs: int = 4500
-    optimizer: str = "sgd"
+    n: int = field(default=1000, metadata={"help": "training samples per run", "metavar": "N"})
+    batch_size: int = field(default=20, metadata={"help": "minibatch size"})
+    lr: float = field(default=0.005, metadata={"help": "learning rate"})
+    epochs: int = field(default=4500, metadata={"help": "training epochs"})
+    optimizer: str = field(default="sgd", metadata={"help": "optimiser", "choices": _OPTIMIZERS})
     momentum: float = 0.9
     betas: tuple = (0.9, 0.999)
-    init: str = "kgon"
-    init_k: int = 4
-    init_length: float | None = None
-    init_noise: float = 0.01
-    init_scale: float = 1.0
-    shared_data: bool = False
-    checkpoint_every: int = 30
-    log_checkpoints: int = 0
-    seed: int = 0
-    dtype: str = "float64"
-    device: str = "cpu"
-    threads: int = 1
+    init: str = field(default="kgon", metadata={
+        "help": "initialisation: kgon (a randomly rotated --init-k-gon + noise), paper (the 4-gon of "
+                "length 1, all biases 0, + noise), gaussian (--init-scale)", "choices": _INITS})
+    init_k: int = field(default=4, metadata={"help": "k of the k-gon initialisation"})
+    init_length: float | None = field(default=None, metadata={
+        "help": "polygon length of --init kgon", "default_text": "the critical length l*"})
+    init_noise: float = field(default=0.01, metadata={"help": "std of the noise added to --init kgon and paper"})
+    init_scale: float = field(default=1.0, metadata={"help": "std of the Gaussian initialisation"})
+    shared_data: bool = field(default=False, metadata={
+        "help": "one training set for all runs (default: one per run)"})
+    checkpoint_every: int = field(default=30, metadata={"help": "checkpoint every this many epochs (0: off)"})
+    log_checkpoints: int = field(default=0, metadata={
+        "help": "extra checkpoints on a log grid of this many epochs"})
+    seed: int = field(default=0, metadata={
+        "help": "root seed of data, init, minibatch order and SGLD noise", "metavar": "S"})
+    dtype: str = field(default="float64", metadata={"help": "floating point type",
+                                                    "choices": ("float32", "float64")})
+    device: str = field(default="cpu", metadata={"help": "'cpu' or 'cuda' (if available)"})
+    threads: int = field(default=1, metadata={"help": "torch threads for training (1 is fastest on CPU)"})
 
     def __post_init__(self) -> None:
         check_positive_int("runs", self.runs)
@@ -223,7 +230,7 @@ class LLCConfig:
     thin : int
         Keep every ``thin``-th draw in the recorded per-chain loss traces.
     seed : int
-        Root seed of the SGLD noise.
+        Root seed of the SGLD noise (its stream is ``child_seed(seed, "sgd", "sgld")``, keyed by run, step and chain).
     chunk : int
         Checkpoints per run processed in one tensor program (bounds memory; 0 = all at once).
         Changes no number (the noise is keyed by run, step and chain), so it is left out of
@@ -235,18 +242,22 @@ class LLCConfig:
         agrees with the float64 reference to ~1e-6 relative).
     """
 
-    step_size: float = 1e-3
-    gamma: float = 1.0
-    beta: float | None = None
-    chains: int = 4
-    draws: int = 500
-    burn_in: int = 0
-    escape_fraction: float = 0.5
-    thin: int = 10
+    step_size: float = field(default=1e-3, metadata={"help": "SGLD step size epsilon", "flag": "step"})
+    gamma: float = field(default=1.0, metadata={"help": "localisation strength gamma"})
+    beta: float | None = field(default=None, metadata={"help": "inverse temperature",
+                                                       "default_text": "1/log n"})
+    chains: int = field(default=4, metadata={"help": "SGLD chains per checkpoint"})
+    draws: int = field(default=500, metadata={"help": "SGLD steps per chain"})
+    burn_in: int = field(default=0, metadata={"help": "leading draws left out of the average"})
+    escape_fraction: float = field(default=0.5, metadata={
+        "help": "a chain escaped if more than this share of its draws lies below L_n(w*)"})
+    thin: int = field(default=10, metadata={"help": "keep every k-th draw in the stored loss traces"})
     seed: int = 0
-    chunk: int = 0
-    threads: int = 1
-    dtype: str = "float32"
+    chunk: int = field(default=0, metadata={
+        "help": "checkpoints per tensor program (0: all; lower to save memory)"})
+    threads: int = field(default=1, metadata={"help": "torch threads for the LLC estimation"})
+    dtype: str = field(default="float32", metadata={
+        "help": "precision of the SGLD chains (float32: about 2x faster)", "choices": ("float32", "float64")})
 
     #: fields that change how the work is laid out but no result
     EXECUTION_FIELDS = ("chunk",)

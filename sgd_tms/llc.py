@@ -24,6 +24,7 @@ import torch
 import xarray as xr
 
 from comparisons.errors import InputError
+from comparisons.theory import child_seed
 
 from .config import LLCConfig, config_hash
 from .kernels import KeyedNoise, run_steps, sgld
@@ -198,7 +199,7 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
             b = torch.as_tensor(ball[:, t0:t1], dtype=tdtype, device=tdev)
             W = W.unsqueeze(2).expand(R, Tc, K, r, c).reshape(R, Tc * K, r, c)
             b = b.unsqueeze(2).expand(R, Tc, K, c).reshape(R, Tc * K, c)
-            noise = KeyedNoise.from_ids(config.seed, run_ids.view(R, 1, 1), step_ids[t0:t1].view(1, Tc, 1),
+            noise = KeyedNoise.from_ids(child_seed(config.seed, "sgd", "sgld"), run_ids.view(R, 1, 1), step_ids[t0:t1].view(1, Tc, 1),
                                         torch.arange(K).view(1, 1, K)).reshape(R, Tc * K)
             res = sgld_llc(W, b, data, config, noise, progress=progress)
             sl = (slice(None), slice(t0, t1))

@@ -5,8 +5,9 @@
 feature)``, ``loss (run, step)`` (empirical, on the run's full training set) and
 ``population_loss (run, step)`` (exact, from :mod:`comparisons.theory`).
 
-Randomness: run ``r`` draws its data set, its initialisation and its minibatch order from
-``SeedSequence(seed, spawn_key=(r, 0|1|2))``, so a run's trajectory does not depend on how many
+Randomness: run ``r`` draws its data set, its initialisation and its minibatch order from the
+named streams ``child_rng(seed, "sgd", "run", r, "data" | "init" | "batches")`` of the project's
+seed tree (:mod:`comparisons.theory.streams`), so a run's trajectory does not depend on how many
 other runs share the ensemble (the tests check ensemble == loop of single runs).
 """
 
@@ -26,7 +27,7 @@ import torch
 import xarray as xr
 
 from comparisons.errors import InputError
-from comparisons.theory import kgon_point, population_loss, sample_inputs, solve_kgon
+from comparisons.theory import child_rng, kgon_point, population_loss, sample_inputs, solve_kgon
 
 from .config import LLCConfig, TrainConfig, config_hash, package_version
 from .kernels import Kernel, adam, momentum, run_steps, sgd
@@ -35,7 +36,6 @@ from .model import empirical_loss, minibatch_loss_and_grad, resolve_device, reso
 #: epochs of minibatch permutations drawn per call of the run's generator (fixed, so that the
 #: random stream does not depend on the checkpoint grid)
 PERM_CHUNK = 50
-_SHARED_KEY = 2**31
 #: a run whose parameters are non-finite or exceed this magnitude has diverged (TMS optima have
 #: entries of order 1; an exploding run passes 1e6 within a few steps of its blow-up)
 DIVERGENCE_BOUND = 1e6
@@ -79,15 +79,22 @@ def threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _seq(seed: int, *key: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence(seed, spawn_key=tuple(key))
+#: how a trajectory's randomness derives from the root seed (recorded in its attrs)
+SEED_RULE = ("comparisons.theory.streams: run r draws its data, initialisation and minibatch order from "
+             "child_rng(seed, 'sgd', 'run', r, 'data' | 'init' | 'batches') (shared data: child_rng(seed, "
+             "'sgd', 'data')); SGLD noise is KeyedNoise keyed by child_seed(llc seed, 'sgd', 'sgld') and "
+             "(run, step, chain)")
+
+
+def _run_rng(config: TrainConfig, run: int, purpose: str) -> np.random.Generator:
+    return child_rng(config.seed, "sgd", "run", int(run), purpose)
 
 
 def training_data(config: TrainConfig, run_ids: Sequence[int]) -> np.ndarray:
     """Training inputs ``x[R, n, c]`` (``[1, n, c]`` with ``shared_data``)."""
     if config.shared_data:
-        return sample_inputs(config.n, config.features, np.random.default_rng(_seq(config.seed, _SHARED_KEY)))[None]
-    return np.stack([sample_inputs(config.n, config.features, np.random.default_rng(_seq(config.seed, r, 0)))
+        return sample_inputs(config.n, config.features, child_rng(config.seed, "sgd", "data"))[None]
+    return np.stack([sample_inputs(config.n, config.features, _run_rng(config, r, "data"))
                      for r in run_ids])
 
 
@@ -101,7 +108,7 @@ def initial_parameters(config: TrainConfig, run_ids: Sequence[int]) -> tuple[np.
         :class:`TrainConfig`); ``init_k``, ``init_length``, ``init_noise``, ``init_scale`` and
         ``seed`` parametrise it.
     run_ids : sequence of int, length R
-        Run ``r`` draws from ``SeedSequence(seed, spawn_key=(r, 1))`` only, so its start does not
+        Run ``r`` draws from ``child_rng(seed, "sgd", "run", r, "init")`` only, so its start does not
         depend on the other runs.
 
     Returns
@@ -130,7 +137,7 @@ def initial_parameters(config: TrainConfig, run_ids: Sequence[int]) -> tuple[np.
         length, bias = 1.0, 0.0
     Ws, bs = [], []
     for run in run_ids:
-        rng = np.random.default_rng(_seq(config.seed, run, 1))
+        rng = _run_rng(config, run, "init")
         if config.init in ("kgon", "paper"):
             rotation = rng.uniform(0, 2 * np.pi) if config.init == "kgon" else 0.0
             W, b = kgon_point(k, c, length, bias, rotation=rotation)
@@ -160,7 +167,7 @@ def make_kernel(config: TrainConfig, grad_fn=_grad_fn) -> Kernel:
 
 
 def _order_generators(config: TrainConfig, run_ids: Sequence[int]) -> list[np.random.Generator]:
-    return [np.random.default_rng(_seq(config.seed, run, 2)) for run in run_ids]
+    return [_run_rng(config, run, "batches") for run in run_ids]
 
 
 def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
@@ -277,6 +284,7 @@ def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
             "config_hash": config_hash(config),
             "train_config_hash": config_hash(config),
             "seed": config.seed,
+            "seed_rule": SEED_RULE,
             "n": config.n,
             "version": package_version(),
             "description": "TMS SGD trajectory ensemble (sgd_tms)",

@@ -66,10 +66,11 @@ def sometimes_fails(task):
 
 
 def make_tasks(count: int = 12):
-    from comparisons.sweep import Task, derive_seed
+    from comparisons.sweep import Task
+    from comparisons.theory import child_seed
 
     return [Task(f"n={100 * (i + 1)}", {"n": 100 * (i + 1), "kind": "dataset" if i % 3 == 0 else "arrays"},
-                 seed=derive_seed(7, i)) for i in range(count)]
+                 seed=child_seed(7, "task", i)) for i in range(count)]
 
 
 def assemble(results) -> np.ndarray:

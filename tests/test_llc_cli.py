@@ -132,7 +132,7 @@ def test_sweep_rejects_bad_labels_before_sampling(tmp_path, monkeypatch, capsys)
 
 
 def test_cli_module_imports_no_engine():
-    code = ("import sys, comparisons.cli_llc, comparisons.llc_accuracy; "
+    code = ("import sys, comparisons.cli.llc, comparisons.llc_accuracy; "
             "print(any(m in sys.modules for m in ('torch', 'pymc', 'sgd_tms', 'bayes_tms')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -22,7 +22,8 @@ and switch: mean, sd and each value over data sets, the population value and the
 
 from __future__ import annotations
 
-__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "run_pt", "run_pt_study", "switch_summary"]
+__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "PT_PRESETS", "pt_seconds", "run_pt", "run_pt_study",
+           "switch_summary"]
 
 import dataclasses
 import json
@@ -33,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError, check_positive_int
-from ..io import atomic_path, check_out_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
+from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
@@ -161,8 +162,8 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
         with xr.open_dataset(out / "pt_diagnostics.nc", engine="h5netcdf") as ds:
             diag = ds.load()
         compute = float(done.get("compute_s", float("nan")))
-    raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bootstrap"))
-    fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bootstrap"), level="family")
+    raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"))
+    fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"), level="family")
     write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
     write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
@@ -337,84 +338,3 @@ def pt_seconds(config, opts: dict | None = None) -> float:
     if opts.get("datasets"):
         seconds *= len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
     return seconds
-
-
-def config_from_args(args) -> tuple:
-    """``(PTConfig, options)`` from the ``tms-phases bayes --sampler pt`` flags."""
-    from bayes_tms.config import PRESETS
-    from bayes_tms.pt import PTConfig
-
-    c = 6 if args.features is None else args.features
-    fields: dict = {}
-    if args.preset is not None:
-        if args.preset not in PT_PRESETS or c not in PRESETS.get(args.preset, {}):
-            raise InputError(f"--preset: expected quick or paper for c in 4, 5, 6, got {args.preset!r} with c = {c}")
-        preset = dict(PT_PRESETS[args.preset])
-        extra = preset.pop("extra_ns", ())
-        fields.update(preset, ns=tuple(sorted(set(extra) | set(PRESETS[args.preset][c]["ns"]))))
-    elif args.n is None:
-        raise InputError("--n: expected a ladder of sample sizes (or a --preset), got none")
-    for flag, name in (("n", "ns"), ("copies", "copies"), ("sweeps", "sweeps"), ("warmup", "warmup"),
-                       ("leapfrog", "leapfrog"), ("thin", "thin"), ("seed", "seed"), ("beta", "beta"), ("prior_sigma", "prior_sigma"),
-                       ("hidden", "hidden")):
-        if getattr(args, flag, None) is not None:
-            fields[name] = getattr(args, flag)
-    ignored = [f"--{f}" for f in ("chains", "draws", "tune", "backend", "target_accept")
-               if getattr(args, f.replace("-", "_"), None) is not None]
-    if ignored:
-        raise InputError(f"{', '.join(ignored)}: NUTS flags, not used by --sampler pt "
-                         "(use --copies, --sweeps, --warmup)")
-    config = PTConfig(features=c, population=bool(args.population), **fields)
-    conventions = ("tempered",) if args.conventions is None else tuple(
-        v for v in args.conventions.replace(" ", "").split(",") if v)
-    bad = [v for v in conventions if v not in CONVENTIONS]
-    if bad or not conventions:
-        raise InputError(f"--conventions: expected some of {', '.join(CONVENTIONS)}, got {args.conventions!r}")
-    if args.conventions is not None and args.datasets is None:
-        raise InputError("--conventions: expected together with --datasets, got it alone (use --beta for one run)")
-    if args.datasets is not None:
-        check_positive_int("--datasets", args.datasets)
-        if args.beta is not None:
-            raise InputError("--beta: expected --conventions with --datasets (each names its beta), got --beta")
-    check_positive_int("--bootstrap", 1000 if args.bootstrap is None else args.bootstrap, minimum=10)
-    return config, {"datasets": args.datasets, "conventions": conventions, "rule": args.classifier,
-                    "population": bool(args.population),
-                    "bootstrap": 1000 if args.bootstrap is None else args.bootstrap}
-
-
-def run_cli(args) -> int:
-    """``tms-phases bayes --sampler pt``: one run, or a study over data sets; prints a summary."""
-    from ..compare import switch_line
-    from ..cost import confirm
-
-    config, opts = config_from_args(args)
-    check_out_path(args.out)
-    runs = (1 if opts["datasets"] is None else
-            len(opts["conventions"]) * (opts["datasets"] + bool(args.population)))
-    confirm(pt_seconds(config, opts), f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
-            f"{config.warmup + config.sweeps} sweeps", getattr(args, "yes", False))
-    out = check_writable_dir(args.out)  # after the estimate: a refused run leaves no folder behind
-    progress = not args.no_progress
-    if opts["datasets"] is None:
-        res = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
-        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
-        note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
-        print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "
-              f"beta = {config.beta:g}{', population loss' if config.population else ''}: "
-              f"{res['wall_s']:.1f} s{note}; mixed at every n: {'yes' if res['mixed'] else 'NO (see diagnostics.csv)'}")
-        for t in res["transitions"]:
-            print("  " + switch_line(t))
-    else:
-        res = run_pt_study(config, out, datasets=opts["datasets"], conventions=opts["conventions"],
-                           population=bool(args.population), rule=opts["rule"], bootstrap=opts["bootstrap"],
-                           progress=progress)
-        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
-        for r in res["summary"]:
-            print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f}, "
-                  f"sd {r['sd']:.0f} over the {r['datasets']} of {r['datasets_run']} data sets that switch "
-                  f"[{r['values']}]; population "
-                  f"{r['population']:.0f}; predicted {r['predicted_n'] or float('nan'):.0f} (asymptotic), "
-                  f"{r['predicted_n_laplace'] or float('nan'):.0f} (O(1))"
-                  + ("" if r["all_mixed"] else "; NOT all runs mixed"))
-    print(f"outputs in {args.out}")
-    return 0

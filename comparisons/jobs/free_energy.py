@@ -6,13 +6,12 @@ __all__ = ["smc_tasks", "smc_task"]
 
 from typing import Any, Iterable
 
-import numpy as np
 
 from bayes_tms.model import build_model, resolve_likelihood
 from bayes_tms.smc import SMCResult, smc_log_evidence
 
 from ..sweep import Task
-from ..theory import sample_inputs
+from ..theory import child_sequence, sample_inputs
 
 _TASK_MODELS: dict = {}  # compiled models reused by the SMC tasks a worker runs
 
@@ -31,7 +30,7 @@ def smc_task(task) -> SMCResult:
     """Run one task of :func:`smc_tasks` (module level, so any executor can run it).
 
     Data ``sample_inputs(n, c, seed)`` is the first ``n`` rows of the nested stream, and run ``n``
-    uses ``SeedSequence([seed, n])``.
+    uses the stream ``child_sequence(seed, "bayes", "smc", n)``.
     """
     cfg = dict(task.config)
     c, n, seed = cfg.pop("features"), cfg.pop("n"), cfg.pop("seed")
@@ -40,4 +39,4 @@ def smc_task(task) -> SMCResult:
     key = (kind, c, cfg.get("hidden", 2), cfg.get("beta", 1.0), cfg.get("prior_sigma", 1.0))
     if key not in _TASK_MODELS:
         _TASK_MODELS[key] = build_model(x, hidden=key[2], beta=key[3], prior_sigma=key[4], likelihood=kind)
-    return smc_log_evidence(x, seed=np.random.SeedSequence([int(seed), n]), model=_TASK_MODELS[key], **cfg)
+    return smc_log_evidence(x, seed=child_sequence(int(seed), "bayes", "smc", int(n)), model=_TASK_MODELS[key], **cfg)

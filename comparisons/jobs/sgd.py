@@ -1,8 +1,8 @@
 """The SGD job as a grid of run blocks for :func:`comparisons.sweep.run_sweep`, and its files.
 
 A block trains runs ``lo..hi-1`` of the ensemble (run ``r`` is the same in any block: its data,
-initialisation and minibatch order come from ``SeedSequence(seed, spawn_key=(r, ...))``) and,
-when asked, estimates the LLC at every checkpoint of those runs. The SGLD noise is keyed by
+initialisation and minibatch order come from the named streams ``("sgd", "run", r, ...)`` of the
+seed tree) and, when asked, estimates the LLC at every checkpoint of those runs. The SGLD noise is keyed by
 (run, step, chain) (:class:`sgd_tms.kernels.KeyedNoise`), so the block size changes no number:
 any blocking and any executor give the same results.
 """

@@ -13,10 +13,10 @@ from .runner import (EXECUTORS, SweepInterrupted, SweepResult, TaskFailure, defa
                      report_failures, run_sweep)
 from .options import add_sweep_arguments, sweep_kwargs
 from .store import STORE_FORMAT, ResultStore
-from .task import Task, canonical_json, derive_seed, task_key
+from .task import Task, canonical_json, task_key
 
 __all__ = [
     "EXECUTORS", "STORE_FORMAT", "ResultStore", "SweepInterrupted", "SweepResult", "Task",
-    "TaskFailure", "add_sweep_arguments", "canonical_json", "default_workers", "derive_seed", "report_failures",
+    "TaskFailure", "add_sweep_arguments", "canonical_json", "default_workers", "report_failures",
     "run_sweep", "sweep_kwargs", "task_key",
 ]

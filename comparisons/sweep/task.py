@@ -8,7 +8,7 @@ version of the code that computes it and the versions of the packages that chang
 
 from __future__ import annotations
 
-__all__ = ["Task", "task_key", "canonical_json", "derive_seed"]
+__all__ = ["Task", "task_key", "canonical_json"]
 
 import hashlib
 import json
@@ -47,7 +47,13 @@ def _plain(name: str, value: Any) -> Any:
 
 
 def canonical_json(obj: Any) -> str:
-    """Serialise ``obj`` to canonical JSON: sorted keys, no whitespace, plain ASCII."""
+    """Serialise ``obj`` to canonical JSON: sorted keys, no whitespace, plain ASCII.
+
+    Examples
+    --------
+    >>> canonical_json({"n": 100, "beta": 0.5}) == canonical_json({"beta": 0.5, "n": 100})
+    True
+    """
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
@@ -140,23 +146,3 @@ def task_key(task: Task, result_format: int | str = 1, versions: Mapping[str, st
         "versions": {str(k): str(v) for k, v in dict(versions or {}).items()},
     }
     return hashlib.sha256(canonical_json(payload).encode("ascii")).hexdigest()
-
-
-def derive_seed(root: int, *path: int) -> int:
-    """Derive a task seed from a root seed and an index path, via ``numpy.random.SeedSequence``.
-
-    ``derive_seed(seed, i)`` is the first 128 bits of the state of the child
-    ``SeedSequence(seed).spawn(i + 1)[i]``, so per-task seeds are independent streams that do not
-    depend on how many tasks there are or on who runs them.
-
-    Examples
-    --------
-    >>> derive_seed(0, 3) == derive_seed(0, 3) != derive_seed(0, 4)
-    True
-    """
-    import numpy as np
-
-    root = int(root)
-    seq = np.random.SeedSequence(root, spawn_key=tuple(int(p) for p in path))
-    lo, hi = seq.generate_state(2, dtype=np.uint64)
-    return int(lo) | (int(hi) << 64)

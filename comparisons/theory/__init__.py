@@ -28,6 +28,6 @@ from .laplace import LaplaceTerms, laplace_crossing, laplace_free_energy, laplac
 
 __all__ += ["LaplaceTerms", "laplace_crossing", "laplace_free_energy", "laplace_terms"]
 
-from .streams import child_seed, child_sequence  # noqa: E402
+from .streams import child_rng, child_seed, child_sequence  # noqa: E402
 
-__all__ += ["child_seed", "child_sequence"]
+__all__ += ["child_rng", "child_seed", "child_sequence"]

@@ -32,7 +32,8 @@ def sample_inputs(n: int, c: int, rng: np.random.Generator | int | None) -> np.n
     n, c : int
         Number of samples and of features.
     rng : numpy.random.Generator or int
-        Source of randomness (an int is used as a seed).
+        Source of randomness. An int is a root seed: the rows come from its ``"data"`` stream,
+        ``child_rng(seed, "data")`` (see :mod:`comparisons.theory.streams`).
 
     Returns
     -------
@@ -51,7 +52,14 @@ def sample_inputs(n: int, c: int, rng: np.random.Generator | int | None) -> np.n
     c = check_positive_int("c", c)
     if rng is None:
         raise InputError("rng: expected a numpy Generator or an int seed, got None")
-    rng = np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        pass
+    elif isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        from .streams import child_rng
+
+        rng = child_rng(int(rng), "data")
+    else:
+        raise InputError(f"rng: expected a numpy Generator or an int seed >= 0, got {rng!r}")
     # one uniform pair per sample, drawn in sample order so that prefixes are stable
     u = rng.random((n, 2))
     feature = np.minimum((u[:, 0] * c).astype(np.int64), c - 1)
@@ -183,7 +191,7 @@ def empirical_loss(W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
     >>> import numpy as np
     >>> x = sample_inputs(100_000, 3, 1)
     >>> W, b = np.ones((2, 3)), -0.2 * np.ones(3)
-    >>> abs(float(empirical_loss(W, b, x) - population_loss(W, b))) < 1e-2
+    >>> abs(float(empirical_loss(W, b, x) - population_loss(W, b))) < 0.03  # about 6 standard errors
     True
     """
     x = check_finite_array("x", x)

@@ -1,13 +1,35 @@
 """The seed tree: every random stream of the project is a named child of one root seed.
 
-A stream is addressed by a path of names and integers, e.g. ``("bayes", "dataset", 3)``; its seed
-is a pure function of the root seed and that path, so adding, removing or reordering other
-streams changes nothing, and a record of the path is a record of the rule.
+A stream is addressed by a path of names and integers, e.g. ``("bayes", "nuts", 400, "chain", 3)``;
+its seed is a pure function of the root seed and that path, so adding, removing or reordering
+other streams changes nothing, and a record of the path is a record of the rule.
+
+The streams the project uses (``seed`` is the root seed a user passes):
+
+=====================================  ==========================================================
+path                                   stream
+=====================================  ==========================================================
+``("data",)``                          the nested data stream ``sample_inputs(n, c, seed)``
+``("bayes", "dataset", k)``            root seed of data set ``k`` of a many-data-set study
+``("bayes", "nuts", n, "chain", k)``   prior start of NUTS chain ``k`` at sample size ``n``
+``("bayes", "nuts", n, "sampler")``    the seed handed to ``pm.sample`` / ``nutpie.sample``
+``("bayes", "pt", "pilot" | "main")``  replica exchange: ladder refinement and the main run
+``("bayes", "smc", n)``                SMC at sample size ``n``
+``("bayes", "bootstrap", ...)``        bootstrap resampling of chains / copies
+``("sgd", "run", r, "data" | "init" | "batches")``  SGD run ``r``; ``("sgd", "data")`` if shared
+``("sgd", "sgld")``                    key of the counter-based SGLD noise (run, step, chain)
+``("llc", ...)``                       LLC estimators (NUTS-LLC, population LLC)
+``("task", i)``                        root seed of task ``i`` of a sweep
+=====================================  ==========================================================
+
+Every spawn key starts with a tag word, and each path part is encoded as a (kind, value) pair of
+32-bit words, so a path can collide neither with ``SeedSequence(root).spawn(...)`` children nor
+with another path (names and integers are told apart; integers must be below ``2**32``).
 """
 
 from __future__ import annotations
 
-__all__ = ["child_seed", "child_sequence"]
+__all__ = ["child_seed", "child_sequence", "child_rng", "MAX_PATH_INT"]
 
 import hashlib
 
@@ -15,21 +37,37 @@ import numpy as np
 
 from ..errors import InputError, check_positive_int
 
+#: largest integer allowed in a path (each integer is one 32-bit word)
+MAX_PATH_INT = 2**32 - 1
+#: first word of every spawn key: ``SeedSequence.spawn`` children use small counters instead
+_TAG = int.from_bytes(hashlib.sha256(b"tms-phases seed tree").digest()[:4], "little")
+_NAME, _INT = 1, 2
+
 
 def _words(path: tuple) -> list[int]:
-    out = []
+    out = [_TAG]
     for part in path:
         if isinstance(part, bool) or not isinstance(part, (int, np.integer, str)):
             raise InputError(f"seed path: expected names and integers, got {part!r}")
         if isinstance(part, str):
-            out.append(int.from_bytes(hashlib.sha256(part.encode()).digest()[:4], "little"))
+            out += [_NAME, int.from_bytes(hashlib.sha256(part.encode()).digest()[:4], "little")]
         else:
-            out.append(check_positive_int("seed path entry", int(part), minimum=0))
+            value = check_positive_int("seed path entry", int(part), minimum=0)
+            if value > MAX_PATH_INT:
+                raise InputError(f"seed path entry: expected an integer below 2**32, got {value}")
+            out += [_INT, value]
     return out
 
 
 def child_sequence(root: int, *path: str | int) -> np.random.SeedSequence:
-    """The ``SeedSequence`` of the stream ``path`` under ``root`` (named parts hashed, ints as is).
+    """The ``SeedSequence`` of the stream ``path`` under ``root``.
+
+    Parameters
+    ----------
+    root : int
+        Root seed, ``>= 0`` (any size).
+    *path : str or int
+        Names and integers (``0 <= i < 2**32``) addressing the stream.
 
     Examples
     --------
@@ -45,3 +83,8 @@ def child_sequence(root: int, *path: str | int) -> np.random.SeedSequence:
 def child_seed(root: int, *path: str | int) -> int:
     """An integer seed in ``[0, 2^31)`` for the stream ``path`` under ``root``."""
     return int(child_sequence(root, *path).generate_state(1, np.uint32)[0] >> np.uint32(1))
+
+
+def child_rng(root: int, *path: str | int) -> np.random.Generator:
+    """A fresh ``numpy.random.Generator`` on the stream ``path`` under ``root``."""
+    return np.random.default_rng(child_sequence(root, *path))

@@ -9,10 +9,27 @@ import csv
 import json
 from pathlib import Path
 
-from .config_file import int_list_arg, positive_float_arg, positive_int_arg
-from .errors import InputError
+from ..errors import InputError
+from .flags import FlagTable
 
 HELP = "Bayes free energy -log Z_n by SMC and local free energies per phase vs the asymptotic formula"
+
+
+def smc_flags() -> FlagTable:
+    """The flags of :class:`bayes_tms.config.SMCConfig`."""
+    from bayes_tms.config import SMCConfig
+
+    return FlagTable(SMCConfig, hide_default=("ns",))
+
+
+def smc_config(**fields):
+    """The :class:`~bayes_tms.config.SMCConfig` of the ``fields`` given (None: not given)."""
+    from bayes_tms.config import SMCConfig
+
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if "ns" not in fields:
+        raise InputError("--n: expected a comma-separated ladder of sample sizes, got none")
+    return smc_flags().build(SMCConfig, **fields)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,41 +45,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--features and --seed: data set n is the first n samples of one seeded stream). Writes "
         "free_energy.csv, free_energy_phases.csv, smc_occupancy.csv, crossings_measured.json and "
         "free_energy.png into --out.")
-    parser.add_argument("--features", type=positive_int_arg("--features", 2), default=6, metavar="C",
-                        help="number of features c (default 6; hidden dimension r = 2)")
-    parser.add_argument("--n", type=int_list_arg("--n", 2), required=True, metavar="N1,N2,...",
-                        help="comma-separated ladder of sample sizes (n >= 2)")
-    parser.add_argument("--particles", type=positive_int_arg("--particles", 10), default=1000, metavar="P",
-                        help="SMC particles per run (default 1000)")
-    parser.add_argument("--runs", type=positive_int_arg("--runs", 1), default=2, metavar="R",
-                        help="independent SMC runs per n; their spread is the error bar of log Z_n (default 2)")
-    parser.add_argument("--mutation-steps", type=positive_int_arg("--mutation-steps", 1), default=100,
-                        metavar="K", help="random-walk MH steps per tempering stage (default 100)")
+    smc_flags().add_to(parser)
     parser.add_argument("--bayes-dir", default=None, metavar="DIR",
                         help="folder of a `tms-phases bayes` run whose log_mass.csv gives the phase "
                         "masses (NUTS + ladder bridge); its config must match --features/--seed")
-    parser.add_argument("--seed", type=positive_int_arg("--seed", 0), default=0, metavar="S",
-                        help="root seed of the data stream and of SMC (default 0)")
-    parser.add_argument("--beta", type=positive_float_arg("--beta"), default=1.0, help="inverse temperature β (default 1)")
-    parser.add_argument("--prior-sigma", type=positive_float_arg("--prior-sigma"), default=1.0,
-                        help="prior scale σ (default 1)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    from .sweep import add_sweep_arguments
+    from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
     parser.set_defaults(executor="inline")  # one n at a time unless asked: SMC is CPU-bound
 
 
-def _read_bayes_dir(path: str, args: argparse.Namespace) -> list[dict]:
+def _read_bayes_dir(path: str, config) -> list[dict]:
     d = Path(path)
     lm, cfg = d / "log_mass.csv", d / "config.json"
     if not lm.is_file():
         raise InputError(f"--bayes-dir: expected a folder with log_mass.csv, got {path!r}")
     if cfg.is_file():
         conf = json.loads(cfg.read_text())
-        for key, want in (("features", args.features), ("seed", args.seed), ("beta", args.beta),
-                          ("prior_sigma", args.prior_sigma)):
+        for key, want in (("features", config.features), ("seed", config.seed), ("beta", config.beta),
+                          ("prior_sigma", config.prior_sigma)):
             if key in conf and float(conf[key]) != float(want):
                 raise InputError(f"--bayes-dir: expected a run with {key} = {want}, got {conf[key]}")
     with open(lm, newline="") as f:
@@ -82,34 +85,31 @@ def run(args: argparse.Namespace) -> int:
     """Run the SMC ladder, compare, write the files; return the exit status."""
     import numpy as np
 
-    from .io import write_csv
-    from .jobs.free_energy import smc_task, smc_tasks
+    from ..io import write_csv
+    from ..jobs.free_energy import smc_task, smc_tasks
 
-    from .free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
+    from ..free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
                                        plot_free_energy)
-    from .io import check_writable_dir, save_figure, write_json
-    from .theory import enumerate_phases
+    from ..io import check_writable_dir, save_figure, write_json
+    from ..theory import enumerate_phases
 
-    if args.features > 8:
-        raise InputError(f"--features: expected 2 <= c <= 8 (k-gon theory), got {args.features}")
-    if list(args.n) != sorted(set(args.n)):
-        raise InputError(f"--n: expected increasing distinct sample sizes, got {', '.join(map(str, args.n))}")
-    bridge = _read_bayes_dir(args.bayes_dir, args) if args.bayes_dir else []
-    from .cost import confirm, smc_seconds
-    from .io import check_out_path
+    config = smc_config(**smc_flags().given(args))
+    bridge = _read_bayes_dir(args.bayes_dir, config) if args.bayes_dir else []
+    from ..cost import confirm, smc_seconds
+    from ..io import check_out_path
 
     check_out_path(args.out)
-    confirm(smc_seconds(len(args.n), args.particles, args.runs, args.mutation_steps),
-            f"{len(args.n)} n x {args.runs} SMC runs x {args.particles} particles", getattr(args, "yes", False))
+    confirm(smc_seconds(len(config.ns), config.particles, config.runs, config.mutation_steps),
+            f"{len(config.ns)} n x {config.runs} SMC runs x {config.particles} particles", getattr(args, "yes", False))
     out = check_writable_dir(args.out)
-    ns = sorted(args.n)
-    phases = enumerate_phases(args.features)
-    from .sweep import ResultStore, run_sweep, sweep_kwargs
+    ns = list(config.ns)
+    phases = enumerate_phases(config.features)
+    from ..sweep import ResultStore, run_sweep, sweep_kwargs
 
     if (args.scheduler or args.dask_local) and args.executor == "inline":
         args.executor = "dask"
-    tasks = smc_tasks(args.features, ns, seed=args.seed, particles=args.particles, runs=args.runs,
-                      mutation_steps=args.mutation_steps, beta=args.beta, prior_sigma=args.prior_sigma)
+    tasks = smc_tasks(config.features, ns, seed=config.seed, particles=config.particles, runs=config.runs,
+                      mutation_steps=config.mutation_steps, beta=config.beta, prior_sigma=config.prior_sigma)
     store = ResultStore(out / "tasks", result_format=1, versions=_versions())
     res = run_sweep(tasks, smc_task, store, desc="smc", **sweep_kwargs(args))
     if not res.ok:
@@ -118,19 +118,19 @@ def run(args: argparse.Namespace) -> int:
     logz = np.array([r.log_evidence_mean for r in results])
     se = np.array([r.log_evidence_se for r in results])
     spread = np.array([np.ptp(r.log_evidence) if r.log_evidence.size > 1 else np.nan for r in results])
-    ev_rows, const = evidence_table(ns, logz, se, phases, prior_sigma=args.prior_sigma, spread=spread)
+    ev_rows, const = evidence_table(ns, logz, se, phases, prior_sigma=config.prior_sigma, spread=spread)
     for row, r in zip(ev_rows, results):
         row.update(particles=r.particles, runs=r.log_evidence.size, stages=r.stages, wall_s=r.wall_s)
-    occ = [row for r in results for row in r.fractions(seed=args.seed)]
+    occ = [row for r in results for row in r.fractions(seed=config.seed)]
     evidence = {r.n: (r.log_evidence_mean, r.log_evidence_se) for r in results}
     smc_mass = [{"n": o["n"], "phase": o["phase"], "log_mass": float(np.log(o["fraction"])),
                  "lower": float(np.log(o["lower"])) if o["lower"] > 0 else float(np.log(o["fraction"])),
                  "upper": float(np.log(o["upper"]))} for o in occ if o["fraction"] > 0]
-    phase_rows = local_free_energies(evidence, smc_mass, phases, const, args.prior_sigma, "smc_particles")
+    phase_rows = local_free_energies(evidence, smc_mass, phases, const, config.prior_sigma, "smc_particles")
     if bridge:
-        phase_rows += local_free_energies(evidence, bridge, phases, const, args.prior_sigma, "nuts_bridge")
+        phase_rows += local_free_energies(evidence, bridge, phases, const, config.prior_sigma, "nuts_bridge")
     primary = [r for r in phase_rows if r["method"] == ("nuts_bridge" if bridge else "smc_particles")]
-    cross = measured_crossings(primary, phases, prior_sigma=args.prior_sigma)
+    cross = measured_crossings(primary, phases, prior_sigma=config.prior_sigma)
     for c in cross:
         c["method"] = primary[0]["method"] if primary else ""
     write_csv(out / "free_energy.csv", ev_rows,
@@ -140,28 +140,28 @@ def run(args: argparse.Namespace) -> int:
               ["n", "phase", "method", "measured_F", "lower", "upper", "asymptotic_F"])
     write_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "particles"])
     if args.bayes_dir:  # the second occupancy estimate beside the NUTS one and the theory
-        from .free_energy_measured import occupancy_side_by_side
-        from .theory import dominant_phase
+        from ..free_energy_measured import occupancy_side_by_side
+        from ..theory import dominant_phase
 
         def read(name):
             path = Path(args.bayes_dir) / name
             return list(csv.DictReader(open(path, newline=""))) if path.exists() else []
 
         theory = dict(zip(ns, (str(v) for v in dominant_phase(phases, np.array(ns, dtype=float),
-                                                               prior_sigma=args.prior_sigma))))
+                                                               prior_sigma=config.prior_sigma))))
         side = occupancy_side_by_side(occ, read("occupancy.csv"), read("occupancy_raw.csv"), theory)
         write_csv(out / "occupancy_compare.csv", side,
                   ["n", "phase", "smc", "smc_lower", "smc_upper", "nuts", "nuts_lower", "nuts_upper",
                    "nuts_raw", "theory_dominant"])
     write_json(out / "crossings_measured.json", cross)
-    fig = plot_free_energy(ev_rows, phase_rows, cross, features=args.features)
+    fig = plot_free_energy(ev_rows, phase_rows, cross, features=config.features)
     save_figure(fig, out / "free_energy.png")
-    write_json(out / "config.json", {"features": args.features, "n": ns, "particles": args.particles,
-                                     "runs": args.runs, "mutation_steps": args.mutation_steps,
-                                     "seed": args.seed, "beta": args.beta, "prior_sigma": args.prior_sigma,
+    write_json(out / "config.json", {"features": config.features, "n": ns, "particles": config.particles,
+                                     "runs": config.runs, "mutation_steps": config.mutation_steps,
+                                     "seed": config.seed, "beta": config.beta, "prior_sigma": config.prior_sigma,
                                      "bayes_dir": args.bayes_dir, "kernel": "fixed-MH",
                                      "constant_fitted_at_n": ns[0]})
-    print(f"free-energy: {len(ns)} n x {args.runs} SMC runs x {args.particles} particles in "
+    print(f"free-energy: {len(ns)} n x {config.runs} SMC runs x {config.particles} particles in "
           f"{sum(r.wall_s for r in results):.1f} s; constant C = {const:.3f} (fitted at n = {ns[0]})")
     for c in cross:
         if c["dominant"]:

@@ -4,6 +4,11 @@ Each subcommand lives in its own module exposing ``HELP`` (one line), ``add_argu
 and ``run(args) -> int``. Modules are imported lazily, only for the subcommand being run, so that
 ``tms-phases kgons`` never pays for importing torch or PyMC.
 
+The flags of an engine's parameters are generated from the fields of its config dataclass
+(:mod:`comparisons.cli.flags`): one default, one help text and one validator per parameter, and
+an error of the validator names the flag. ``reproduce`` builds the same configs and calls the
+same functions as ``bayes`` and ``sgd``.
+
 Bad input raises :class:`comparisons.errors.InputError`; :func:`main` prints its message on one
 line to stderr and exits with status 2. ``--config FILE.toml`` gives any subcommand its defaults
 from the file's ``[subcommand]`` table (keys are the long flag names); explicit flags win.
@@ -17,22 +22,22 @@ import os
 import sys
 from typing import Sequence
 
-from .config_file import apply_config_defaults, find_config_arg
-from .errors import InputError
+from ..config_file import apply_config_defaults, find_config_arg
+from ..errors import InputError
 
 __all__ = ["main", "SUBCOMMANDS"]
 
 #: subcommand name -> (module path, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "kgons": ("comparisons.cli_theory", "table of the k-gon critical points (phases) for c features"),
-    "theory": ("comparisons.cli_theory", "free-energy theory: crossings and dominant phase against n"),
-    "bayes": ("comparisons.cli_bayes", "posterior over a ladder of n (NUTS with the ladder bridge, or replica "
+    "kgons": ("comparisons.cli.theory", "table of the k-gon critical points (phases) for c features"),
+    "theory": ("comparisons.cli.theory", "free-energy theory: crossings and dominant phase against n"),
+    "bayes": ("comparisons.cli.bayes", "posterior over a ladder of n (NUTS with the ladder bridge, or replica "
               "exchange with --sampler pt) and the Bayesian phase occupancy"),
-    "sgd": ("comparisons.cli_sgd", "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"),
-    "free-energy": ("comparisons.cli_free_energy", "Bayes free energy -log Z_n by SMC and per-phase "
+    "sgd": ("comparisons.cli.sgd", "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"),
+    "free-energy": ("comparisons.cli.free_energy", "Bayes free energy -log Z_n by SMC and per-phase "
                     "local free energies against the asymptotic formula"),
-    "llc": ("comparisons.cli_llc", "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"),
-    "reproduce": ("comparisons.cli_reproduce", "theory + Bayesian sweep + SGD ensemble -> one report"),
+    "llc": ("comparisons.cli.llc", "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"),
+    "reproduce": ("comparisons.cli.reproduce", "theory + Bayesian sweep + SGD ensemble -> one report"),
 }
 
 

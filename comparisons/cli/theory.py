@@ -8,9 +8,9 @@ import io
 import json
 import math
 
-from .errors import InputError
-from .theory import check_beta, crossings, dominant_intervals, enumerate_phases
-from .theory.kgons import measured_llc_overrides
+from ..errors import InputError
+from ..theory import check_beta, crossings, dominant_intervals, enumerate_phases
+from ..theory.kgons import measured_llc_overrides
 
 FORMATS_KGONS = ("table", "json", "csv")
 FORMATS_THEORY = ("table", "json")
@@ -125,7 +125,7 @@ def run_kgons(args: argparse.Namespace) -> int:
 def _laplace_crossings(phases, n_max: float, beta: float = 1.0) -> list[dict]:
     from itertools import combinations
 
-    from .theory import laplace_crossing, laplace_free_energy
+    from ..theory import laplace_crossing, laplace_free_energy
 
     smooth = [p for p in phases if not p.on_wall and not p.phi]
     out = []

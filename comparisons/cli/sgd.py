@@ -9,22 +9,39 @@ Writes into ``--out``: ``trajectory.nc`` (the trajectory Dataset with LLC), ``se
 
 from __future__ import annotations
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "sgd_configs", "run_ensemble"]
 
 import argparse
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any, Mapping
+
+from .flags import FlagTable
 
 HELP = "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"
 #: largest c the k-gon enumeration (comparisons.theory.enumerate_phases) covers
 THEORY_MAX_FEATURES = 8
 
 
+def train_flags() -> FlagTable:
+    """The flags of :class:`sgd_tms.TrainConfig` (every field with a help text)."""
+    from sgd_tms.config import TrainConfig
+
+    return FlagTable(TrainConfig)
+
+
+def llc_flags() -> FlagTable:
+    """The flags of :class:`sgd_tms.LLCConfig`, as ``--llc-*`` (its seed is the training seed)."""
+    from sgd_tms.config import LLCConfig
+
+    return FlagTable(LLCConfig, prefix="llc-")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``sgd`` options on ``parser``."""
-    from .config_file import DefaultsHelpFormatter
+    from ..config_file import DefaultsHelpFormatter, positive_int_arg
 
     parser.formatter_class = DefaultsHelpFormatter
     parser.epilog = ("Unset training options take the preset's value (paper: c=6, r=2, n=1000, batch 20, "
@@ -32,81 +49,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "LLC defaults follow the paper: full-batch localised SGLD, step 1e-3, gamma 1, "
                      "500 draws, beta = 1/log n.")
     g = parser.add_argument_group("ensemble and training")
-    g.add_argument("--runs", type=int, default=None, help="number of SGD runs in the ensemble (preset paper: 100, quick: 32, smoke: 8)")
     g.add_argument("--preset", default="paper", help="starting configuration: paper (100 runs of the paper protocol), quick (32 runs of it) or "
                    "smoke (8 short runs at n = 200, seconds)")
-    g.add_argument("--seed", type=int, default=None, help="root seed of data, init, minibatch order and SGLD noise")
     g.add_argument("--out", required=True, help="output folder (created; existing results are reused)")
-    g.add_argument("--epochs", type=int, default=None, help="training epochs")
-    g.add_argument("--lr", type=float, default=None, help="learning rate")
-    g.add_argument("--batch-size", type=int, default=None, help="minibatch size")
-    g.add_argument("--n", type=int, default=None, help="training samples per run")
-    g.add_argument("--features", type=int, default=None, help="number of features c")
-    g.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default=None, help="optimiser")
-    g.add_argument("--init", choices=("kgon", "paper", "gaussian"), default=None,
-                   help="initialisation: kgon (preset default: randomly rotated --init-k-gon + noise), "
-                        "paper (the 4-gon of length 1, all biases 0, + noise), gaussian (--init-scale)")
-    g.add_argument("--init-k", type=int, default=None, help="k of the k-gon initialisation")
-    g.add_argument("--init-length", type=float, default=None,
-                   help="polygon length of --init kgon (default: the critical length l*)")
-    g.add_argument("--init-noise", type=float, default=None, help="std of the noise added to --init kgon and paper")
-    g.add_argument("--init-scale", type=float, default=None, help="std of the Gaussian initialisation")
-    g.add_argument("--shared-data", action="store_true", default=None,
-                   help="one training set for all runs (default: one per run)")
-    g.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every this many epochs (0: off)")
-    g.add_argument("--log-checkpoints", type=int, default=None, help="extra checkpoints on a log grid of this many epochs")
-    g.add_argument("--dtype", choices=("float32", "float64"), default=None, help="floating point type")
-    g.add_argument("--device", default=None, help="'cpu' or 'cuda' (if available)")
-    g.add_argument("--threads", type=int, default=None, help="torch threads for training (1 is fastest on CPU)")
+    train_flags().add_to(g)
     l = parser.add_argument_group("LLC estimation (localised SGLD)")
     l.add_argument("--no-llc", action="store_true", help="skip the LLC estimation")
-    l.add_argument("--llc-chains", type=int, default=4, help="SGLD chains per checkpoint")
-    l.add_argument("--llc-draws", type=int, default=500, help="SGLD steps per chain")
-    l.add_argument("--llc-burn-in", type=int, default=0, help="leading draws left out of the average")
-    l.add_argument("--llc-step", type=float, default=1e-3, help="SGLD step size epsilon")
-    l.add_argument("--llc-gamma", type=float, default=1.0, help="localisation strength gamma")
-    l.add_argument("--llc-beta", type=float, default=None, help="inverse temperature (default 1/log n)")
-    l.add_argument("--llc-escape-fraction", type=float, default=0.5,
-                   help="a chain escaped if more than this share of its draws lies below L_n(w*)")
-    l.add_argument("--llc-thin", type=int, default=10, help="keep every k-th draw in the stored loss traces")
-    l.add_argument("--llc-chunk", type=int, default=0, help="checkpoints per tensor program (0: all; lower to save memory)")
-    l.add_argument("--llc-threads", type=int, default=1, help="torch threads for the LLC estimation")
-    l.add_argument("--llc-dtype", choices=("float32", "float64"), default="float32",
-                   help="precision of the SGLD chains (float32: about 2x faster)")
+    llc_flags().add_to(l)
     o = parser.add_argument_group("output")
     o.add_argument("--force", action="store_true", help="recompute even if an intact trajectory.nc matches")
-    from .config_file import positive_int_arg
-
     o.add_argument("--plot-runs", type=positive_int_arg("--plot-runs"), default=4, help="runs drawn in staircase.png")
     o.add_argument("--block-runs", type=int, default=None,
                    help="runs per task of the sweep (default: all runs in one batched task; smaller "
                         "blocks spread the work over processes or a Dask cluster)")
-    from .sweep import add_sweep_arguments
+    from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
 
 
-def _configs(args):
-    from sgd_tms.config import LLCConfig, preset
+def sgd_configs(preset: str = "paper", train: Mapping[str, Any] | None = None,
+                llc: Mapping[str, Any] | None = None):
+    """``(TrainConfig, LLCConfig or None)``: the preset with the ``train`` fields given on top, and
+    the estimator with the ``llc`` fields (None: no LLC). None values mean "not given"; an
+    InputError names the flag of the bad field."""
+    from sgd_tms.config import LLCConfig, preset as train_preset
 
-    tc = preset(args.preset, runs=args.runs, seed=args.seed, epochs=args.epochs, lr=args.lr,
-                batch_size=args.batch_size, n=args.n, features=args.features,
-                optimizer=args.optimizer, init=args.init, init_k=args.init_k,
-                init_length=args.init_length, init_noise=args.init_noise, init_scale=args.init_scale,
-                shared_data=args.shared_data, checkpoint_every=args.checkpoint_every,
-                log_checkpoints=args.log_checkpoints, dtype=args.dtype, device=args.device,
-                threads=args.threads)
-    lc = None if args.no_llc else LLCConfig(
-        step_size=args.llc_step, gamma=args.llc_gamma, beta=args.llc_beta, chains=args.llc_chains,
-        draws=args.llc_draws, burn_in=args.llc_burn_in, escape_fraction=args.llc_escape_fraction,
-        thin=args.llc_thin, seed=tc.seed, chunk=args.llc_chunk, threads=args.llc_threads,
-        dtype=args.llc_dtype)
+    from ..errors import InputError
+
+    tc = train_flags().build(train_preset, preset, **{k: v for k, v in (train or {}).items() if v is not None})
+    lc = None if llc is None else llc_flags().build(
+        LLCConfig, seed=tc.seed, **{k: v for k, v in llc.items() if v is not None})
     if tc.hidden == 2 and tc.features > THEORY_MAX_FEATURES:  # the phase labels need the k-gon theory
-        from .errors import InputError
-
         raise InputError(f"--features: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
                          f"label the checkpoints), got {tc.features}")
     return tc, lc
+
+
+def _configs(args):
+    return sgd_configs(args.preset, train_flags().given(args), None if args.no_llc else llc_flags().given(args))
 
 
 #: files written from the trajectory (removed when there is nothing to analyse)
@@ -131,7 +111,7 @@ def _ranges(ids: list[int]) -> str:
 
 
 def _existing(path: Path):
-    from .errors import InputError
+    from ..errors import InputError
 
     from sgd_tms.train import load_trajectory
 
@@ -146,19 +126,39 @@ def _existing(path: Path):
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``sgd`` subcommand; returns the exit status (1 when every run diverged)."""
+    from ..errors import InputError
+    from ..sweep import sweep_kwargs
+
+    tc, lc = _configs(args)
+    if args.block_runs is not None and args.block_runs < 1:
+        raise InputError(f"--block-runs: expected an integer >= 1, got {args.block_runs}")
+    kw = sweep_kwargs(args)
+    progress = kw.pop("progress")
+    return run_ensemble(tc, lc, args.out, progress=progress, force=args.force, block_runs=args.block_runs,
+                   plot_runs=args.plot_runs, sweep=kw, yes=getattr(args, "yes", False))
+
+
+def run_ensemble(tc, lc, out_dir, *, progress: bool = True, force: bool = False, block_runs: int | None = None,
+            plot_runs: int = 4, sweep: dict | None = None, yes: bool = False) -> int:
+    """Train the ensemble ``tc``, estimate its LLC with ``lc`` (None: none), label and segment it,
+    and write every file into ``out_dir``; returns the exit status (1 when every run diverged).
+
+    ``sweep``: ``executor, workers, scheduler, retries`` for the sweep runner (one task per block of
+    ``block_runs`` runs).
+    """
     try:
-        return _run(args)
+        return _run(tc, lc, out_dir, progress=progress, force=force, block_runs=block_runs,
+                    plot_runs=plot_runs, sweep=sweep or {}, yes=yes)
     except _AllDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None, plot_runs: int,
+         sweep: dict, yes: bool) -> int:
     import numpy as np
 
-    from .io import check_out_path, check_writable_dir, save_figure, write_json, write_text
-
-    from .errors import InputError
+    from ..io import check_out_path, check_writable_dir, save_figure, write_json, write_text
 
     from sgd_tms.config import config_hash
     from sgd_tms.model import resolve_device
@@ -168,15 +168,13 @@ def _run(args: argparse.Namespace) -> int:
     from sgd_tms.plots import plateau_figure, staircase_figure
     from sgd_tms.train import diverged_runs
 
-    from .jobs.sgd import save_trajectory
+    from ..jobs.sgd import save_trajectory
 
-    tc, lc = _configs(args)
     resolve_device(tc.device)
-    out = check_out_path(args.out)  # created below, once the run is confirmed or reused
+    out = check_out_path(out_dir)  # created below, once the run is confirmed or reused
     path = out / "trajectory.nc"
-    progress = not args.no_progress
     timings: dict[str, float] = {}
-    ds = None if args.force else _existing(path)
+    ds = None if force else _existing(path)
     wanted = config_hash(tc) if lc is None else config_hash(tc, lc)
     if ds is not None and (ds.attrs.get("train_config_hash") != config_hash(tc)
                            or (lc is not None and ds.attrs.get("config_hash") != wanted)):
@@ -186,19 +184,17 @@ def _run(args: argparse.Namespace) -> int:
 
         import torch
 
-        from .sweep import ResultStore, run_sweep, sweep_kwargs
+        from ..sweep import ResultStore, run_sweep
 
-        from .jobs.sgd import BLOCK_FORMAT, assemble, block_tasks, run_block
+        from ..jobs.sgd import BLOCK_FORMAT, assemble, block_tasks, run_block
 
-        if args.block_runs is not None and args.block_runs < 1:
-            raise InputError(f"--block-runs: expected an integer >= 1, got {args.block_runs}")
-        tasks = block_tasks(tc, lc, args.block_runs)
-        kw = sweep_kwargs(args)
-        from .cost import confirm, sgd_seconds
+        tasks = block_tasks(tc, lc, block_runs)
+        kw = dict(sweep, progress=progress)
+        from ..cost import confirm, sgd_seconds
 
         confirm(sgd_seconds(tc, lc), f"{tc.runs} runs x {tc.epochs} epochs"
                 + ("" if lc is None else f" and the LLC at {len(tc.checkpoint_epochs())} checkpoints"),
-                getattr(args, "yes", False))
+                yes)
         check_writable_dir(out)
         store = ResultStore(out / "tasks", result_format=BLOCK_FORMAT, versions={"torch": torch.__version__})
         print(f"training {tc.runs} runs x {tc.epochs} epochs" + ("" if lc is None else " and their LLC")
@@ -270,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
     summary["labelling_agreement"] = {"checkpoints": cmp.checkpoints, "agreement": cmp.agreement,
                                       "agreement_classified": cmp.agreement_classified}
     write_json(out / "summary.json", summary)
-    save_figure(staircase_figure(ds, max_runs=args.plot_runs), out / "staircase.png")
+    save_figure(staircase_figure(ds, max_runs=plot_runs), out / "staircase.png")
     save_figure(plateau_figure(seq, ds.sizes["feature"]), out / "plateaus.png")
     print(f"{summary['plateaus']} plateaus in {summary['runs']} runs; paper sequence (4-family then 5) "
           f"in {summary['paper_sequence_runs']} runs; Spearman(loss, LLC) over plateaus = {rho:.3f}")

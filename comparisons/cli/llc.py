@@ -30,9 +30,9 @@ import math
 import sys
 from pathlib import Path
 
-from .config_file import float_list_arg, positive_float_arg, positive_int_arg
-from .cli_theory import _features
-from .errors import InputError
+from ..config_file import float_list_arg, positive_float_arg, positive_int_arg
+from .theory import _features
+from ..errors import InputError
 
 HELP = "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"
 FORMATS = ("text", "json")
@@ -67,7 +67,7 @@ def _choice(name: str, choices: tuple[str, ...]):
 
 
 def _methods(text: str) -> tuple[str, ...]:
-    from .llc_accuracy import METHODS
+    from ..llc_accuracy import METHODS
 
     return tuple(_choice("--methods", METHODS)(m) for m in str(text).replace(",", " ").split())
 
@@ -124,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_sweep(parser: argparse.ArgumentParser) -> None:
-    from .sweep import add_sweep_arguments
+    from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
     parser.set_defaults(executor="inline")  # the samplers use the cores themselves
@@ -139,8 +139,8 @@ def _sampler_kwargs(args) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import llc_accuracy as acc
-    from .io import check_writable_dir, write_text
+    from .. import llc_accuracy as acc
+    from ..io import check_writable_dir, write_text
 
     if args.draws is not None and args.warmup is not None and args.method == "sgld" \
             and args.warmup >= args.draws:
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             write_text(out / "calibration.csv", ds.to_dataframe().to_csv())
             print(f"wrote {out / 'calibration.csv'}")
             return 0
-        from .sweep import ResultStore, run_sweep, sweep_kwargs
+        from ..sweep import ResultStore, run_sweep, sweep_kwargs
 
         kw = _sampler_kwargs(args)
         kw.pop("progress", None)
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         from importlib import metadata
 
         versions = {m: metadata.version(m) for m in ("torch", "pymc", "pytensor", "numpy")}
-        from .cost import confirm, llc_seconds
+        from ..cost import confirm, llc_seconds
 
         confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", getattr(args, "yes", False))
         res = run_sweep(tasks, acc.llc_task, ResultStore(out / "tasks", result_format=1, versions=versions),
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
             import bayes_tms  # noqa: F401
         except ImportError:
             raise InputError("--method: expected an installed bayes_tms (PyMC) for nuts, got none") from None
-    from .cost import confirm, llc_seconds
+    from ..cost import confirm, llc_seconds
 
     confirm(llc_seconds([{"method": args.method, **_sampler_kwargs(args)}]), "one LLC estimate",
             getattr(args, "yes", False))
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
     row = acc.llc_estimate(args.features, args.phase, args.n, args.method, progress=progress,
                            **_sampler_kwargs(args))
-    from .theory import enumerate_phases
+    from ..theory import enumerate_phases
 
     exact = next(p for p in enumerate_phases(args.features) if p.label == args.phase).llc
     if args.format == "json":
@@ -243,12 +243,12 @@ def _run_measure(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from .io import check_writable_dir
+    from ..io import check_writable_dir
 
     if args.out is None:
         raise InputError("--measure-phases: expected --out DIR for the table, got none")
     out = check_writable_dir(args.out)
-    from .theory import enumerate_phases
+    from ..theory import enumerate_phases
 
     labels = args.phases or tuple(p.label for p in enumerate_phases(args.features) if p.label[0] in "456")
     try:

@@ -1,0 +1,305 @@
+"""``tms-phases reproduce``: theory, Bayesian sweep, SGD ensemble with LLCs, one report.
+
+Each stage writes into its own folder under ``--out`` (``theory/``, ``bayes/``, ``sgd/``). A stage
+is a configuration (:class:`bayes_tms.BayesConfig`, :class:`bayes_tms.PTConfig`,
+:class:`sgd_tms.TrainConfig` with :class:`sgd_tms.LLCConfig`) built from :data:`PRESETS` and run
+by the same functions the engine commands call; every configuration is built, and so checked,
+before the first stage starts. The jobs resume: a re-run with the same folder reuses every
+finished posterior (one file per n) and an intact SGD trajectory whose configuration matches, so
+only the tables, figures and the report are recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from ..config_file import DefaultsHelpFormatter
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a reproduction: which job, from which preset, with which config fields.
+
+    Attributes
+    ----------
+    job : {"nuts", "pt", "sgd"}
+        The NUTS ladder (:func:`comparisons.jobs.bayes.run_bayes`), replica exchange
+        (:mod:`comparisons.jobs.bayes_pt`) or the SGD ensemble (:mod:`comparisons.jobs.sgd`).
+    preset : str or None
+        The engine's preset the fields go on top of.
+    fields : dict
+        Config fields (BayesConfig, PTConfig or TrainConfig); ``features`` and ``seed`` come from
+        the ``reproduce`` flags.
+    llc : dict
+        LLCConfig fields (``sgd`` only).
+    options : dict
+        PT options beside the config (``datasets``, ``conventions``, ``population``, ``bootstrap``).
+    """
+
+    job: str
+    preset: str | None = None
+    fields: dict = field(default_factory=dict)
+    llc: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+
+#: the study over data sets and conventions (paper preset): both named likelihood conventions,
+#: 8 data sets each, and the population loss
+STUDY = {"datasets": 8, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
+#: preset -> stage -> :class:`Stage`; stages run in this order. ``bayes`` is the NUTS ladder
+#: bridge, ``bayes_pt`` replica exchange on the same data (the second estimator beside it),
+#: ``bayes_study`` replica exchange over many data sets and both conventions
+PRESETS: dict[str, dict[str, Stage]] = {
+    "quick": {"bayes": Stage("nuts", "quick"),
+              "bayes_pt": Stage("pt", "quick"),
+              "sgd": Stage("sgd", "quick")},
+    "paper": {"bayes": Stage("nuts", "paper"),
+              "bayes_pt": Stage("pt", "paper"),
+              "bayes_study": Stage("pt", "paper", options=STUDY),
+              "sgd": Stage("sgd", "paper", {"runs": 100})},
+    # a test-only size: seconds, exercises every stage and every file of the report
+    "tiny": {"bayes": Stage("nuts", None, {"ns": (100, 200, 300), "chains": 4, "draws": 30, "tune": 30,
+                                           "backend": "pymc", "bootstrap": 50, "cores": 1}),
+             "bayes_pt": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10},
+                               options={"bootstrap": 50}),
+             "bayes_study": Stage("pt", None, {"ns": (100, 200), "copies": 2, "sweeps": 10, "warmup": 5},
+                                  options={"bootstrap": 20, "datasets": 2,
+                                           "conventions": ("tempered", "gaussian-sigma1"),
+                                           "population": True}),
+             "sgd": Stage("sgd", "smoke", {"runs": 3, "epochs": 20, "checkpoint_every": 5},
+                          llc={"draws": 20, "chains": 2})},
+}
+#: which --skip flag leaves a stage out
+SKIP = {"bayes": "skip_bayes", "bayes_pt": "skip_bayes", "bayes_study": "skip_bayes", "sgd": "skip_sgd"}
+
+
+def _preset(value: str) -> str:
+    if value not in PRESETS:
+        raise InputError(f"--preset: expected one of quick, paper (or tiny, for tests), got {value!r}")
+    return value
+
+
+def _features(value: str) -> int:
+    try:
+        c = int(value)
+    except ValueError:
+        raise InputError(f"--features: expected an integer from 4 to 6, got {value!r}") from None
+    if c not in (4, 5, 6):
+        raise InputError(f"--features: expected 4, 5 or 6 (the presets' settings), got {c}")
+    return c
+
+
+def _seed(value: str) -> int:
+    try:
+        s = int(value)
+    except ValueError:
+        s = -1
+    if s < 0:
+        raise InputError(f"--seed: expected a non-negative integer, got {value!r}")
+    return s
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = DefaultsHelpFormatter
+    parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (24 chains), 32 SGD runs of the "
+                     "paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
+                     "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
+                     "report.html into --out; re-running with the same --out reuses finished parts.")
+    parser.add_argument("--preset", type=_preset, default="quick", help="quick or paper")
+    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
+                        help="number of features (4, 5 or 6)")
+    parser.add_argument("--out", default="tms-report", metavar="DIR", help="output folder")
+    parser.add_argument("--seed", type=_seed, default=0, help="root seed of both engines")
+    parser.add_argument("--skip-bayes", action="store_true", help="leave out the Bayesian sweep")
+    parser.add_argument("--skip-sgd", action="store_true", help="leave out the SGD ensemble")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    from ..sweep import add_sweep_arguments
+
+    add_sweep_arguments(parser)  # forwarded to both engines when given
+    parser.set_defaults(executor=None, retries=None)
+
+
+def _sweep_namespace(args: argparse.Namespace) -> SimpleNamespace:
+    """The sweep flags given to ``reproduce`` (forwarded to the NUTS ladder and the SGD ensemble)."""
+    retries = getattr(args, "retries", None)
+    return SimpleNamespace(executor=getattr(args, "executor", None), workers=getattr(args, "workers", None),
+                           scheduler=getattr(args, "scheduler", None),
+                           dask_local=getattr(args, "dask_local", False),
+                           retries=2 if retries is None else retries, no_progress=args.no_progress)
+
+
+@dataclass
+class Planned:
+    """A stage with its configuration built: what it costs, how it runs, its command line."""
+
+    config: Any  # BayesConfig, (PTConfig, options) or (TrainConfig, LLCConfig)
+    seconds: float
+    what: str
+    run: Callable[[bool], int]
+    command: str
+
+
+def _command(name: str, flags: list[tuple[str, Any]]) -> str:
+    """``tms-phases NAME --flag value ...``: the engine command that runs the same configuration."""
+    parts = ["tms-phases", name]
+    for flag, value in flags:
+        if value is True:
+            parts.append(flag)
+        elif value is not None and value is not False:
+            parts += [flag, ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)]
+    return " ".join(parts)
+
+
+def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse.Namespace) -> Planned:
+    """Build (and so validate) the configuration of ``stage`` and return how to run it."""
+    from ..cost import bayes_seconds, sgd_seconds
+
+    progress = not args.no_progress
+    quiet = [("--no-progress", args.no_progress)]
+    sweep = _sweep_namespace(args)
+    sweep_flags = [(f"--{k.replace('_', '-')}", getattr(sweep, k)) for k in ("executor", "workers", "scheduler")]
+    sweep_flags += [("--retries", getattr(args, "retries", None)), ("--dask-local", sweep.dask_local)]
+    common = {"features": features, "seed": seed}
+    if stage.job == "nuts":
+        from .bayes import nuts_config, nuts_flags, nuts_sweep_kwargs, run_nuts
+
+        config = nuts_config(stage.preset, **common, **stage.fields)
+        kw = nuts_sweep_kwargs(sweep)
+        table = nuts_flags()
+        flags = [("--preset", stage.preset), *((table.flag_of(k), v) for k, v in {**stage.fields, **common}.items())]
+        return Planned(config, bayes_seconds(config), "bayes",
+                       lambda yes: run_nuts(config, out, progress=progress, sweep=kw, yes=yes),
+                       _command("bayes", [*flags, ("--out", out), *quiet, *sweep_flags]))
+    if stage.job == "pt":
+        from ..jobs.bayes_pt import pt_seconds
+        from .bayes import pt_config, pt_flags, pt_options, run_pt_job
+
+        options = dict(stage.options)
+        population = bool(options.get("population", False))
+        config = pt_config(stage.preset, features, population=population, seed=seed, **stage.fields)
+        opts = pt_options(**options)
+        table = pt_flags()
+        flags = [("--sampler", "pt"), ("--preset", stage.preset),
+                 *((table.flag_of(k), v) for k, v in stage.fields.items()),
+                 *((f"--{k}", v) for k, v in options.items()),
+                 *((table.flag_of(k), v) for k, v in common.items())]
+        return Planned((config, opts), pt_seconds(config, opts), "bayes (pt)",
+                       lambda yes: run_pt_job(config, opts, out, progress=progress, yes=yes),
+                       _command("bayes", [*flags, ("--out", out), *quiet]))
+    if stage.job == "sgd":
+        from ..sweep import sweep_kwargs
+        from .sgd import llc_flags, run_ensemble, sgd_configs, train_flags
+
+        tc, lc = sgd_configs(stage.preset or "paper", {**stage.fields, **common}, dict(stage.llc))
+        kw = sweep_kwargs(SimpleNamespace(**{**vars(sweep), "executor": sweep.executor or "auto"}))
+        kw.pop("progress")
+        train, llc = train_flags(), llc_flags()
+        flags = [("--preset", stage.preset), *((train.flag_of(k), v) for k, v in stage.fields.items()),
+                 *((llc.flag_of(k), v) for k, v in stage.llc.items()),
+                 *((train.flag_of(k), v) for k, v in common.items())]
+        return Planned((tc, lc), sgd_seconds(tc, lc), "sgd",
+                       lambda yes: run_ensemble(tc, lc, out, progress=progress, sweep=kw, yes=yes),
+                       _command("sgd", [*flags, ("--out", out), *quiet, *sweep_flags]))
+    raise InputError(f"stage: expected a job nuts, pt or sgd, got {stage.job!r}")
+
+
+def plan(args: argparse.Namespace) -> dict[str, Planned]:
+    """Every stage of this run (skipped ones left out), its configuration built and checked.
+
+    Without this a bad SGD setting would only surface after the whole Bayesian sweep.
+    """
+    out = Path(args.out)
+    return {name: plan_stage(stage, args.features, args.seed, out / name, args)
+            for name, stage in PRESETS[args.preset].items() if not getattr(args, SKIP[name])}
+
+
+def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
+    """``(compute seconds, cached)`` an engine recorded in its folder (None if it recorded none)."""
+    try:
+        if stage.startswith("bayes"):
+            t = json.loads((folder / "timing.json").read_text())
+            return float(t["compute_s"]), bool(t.get("cached"))
+        t = json.loads((folder / "summary.json").read_text()).get("timings_s", {})
+        value = t.get("train_and_llc_s")
+        return (float(value) if value is not None else None), bool(t.get("cached"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, False
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..compare import bayes_moves, switch_line
+    from ..cost import confirm
+    from ..io import check_writable_dir, write_json, write_text
+    from ..report import load_bayes, write_report
+    from ..theory import crossings, dominant_intervals, enumerate_phases
+
+    out = check_writable_dir(args.out)
+    stages = plan(args)  # every stage's configuration, before the first one starts
+    confirm(sum(p.seconds for p in stages.values()), " + ".join(stages) + " stages", getattr(args, "yes", False))
+    timings: dict[str, float] = {}  # seconds of computation behind each stage's results
+    this_run: dict[str, float] = {}  # seconds this call spent (small when results were reused)
+    cached: list[str] = []  # stages whose results (some or all) were computed by an earlier run
+    t0 = time.perf_counter()
+    phases = enumerate_phases(args.features)
+    theory = {"features": args.features, "phases": [p.to_dict() for p in phases],
+              "crossings": crossings(phases, 1e6), "dominant": dominant_intervals(phases, 10, 1e6)}
+    write_json(out / "theory" / "theory.json", theory)
+    timings["theory"] = time.perf_counter() - t0
+    for stage, planned in stages.items():
+        print(f"== {stage}: {planned.command}", file=sys.stderr)
+        t0 = time.perf_counter()
+        try:
+            status = planned.run(True)  # confirmed once for the whole run
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+        this_run[stage] = time.perf_counter() - t0
+        compute, was_cached = _engine_compute(out / stage, stage)
+        timings[stage] = compute if was_cached and compute is not None else this_run[stage]
+        if was_cached:
+            cached.append(stage)
+        if status != 0:
+            print(f"error: the {stage} stage failed (exit {status}); finished parts are kept in {out}",
+                  file=sys.stderr)
+            return status
+    t0 = time.perf_counter()
+    config = {"preset": args.preset, "features": args.features, "seed": args.seed,
+              "commands": {k: p.command for k, p in stages.items()}}
+    md, html = write_report(out, args.features, out / "bayes" if "bayes" in stages else None,
+                            out / "sgd" if "sgd" in stages else None, config, timings,
+                            cached=cached, this_run=this_run,
+                            second_bayes_dir=out / "bayes_pt" if "bayes_pt" in stages else None,
+                            study_dir=out / "bayes_study" if "bayes_study" in stages else None)
+    timings["report"] = time.perf_counter() - t0
+    write_json(out / "reproduce.json", {"config": config, "wall_seconds": timings, "cached": cached,
+                                        "this_run_seconds": this_run})
+    bayes = None if args.skip_bayes else load_bayes(out / "bayes")
+    lines = [f"theory (c = {args.features}): dominant phases "
+             + " -> ".join(f"{d['phase']} (n < {d['n_to']:.0f})" for d in theory["dominant"][-3:])]
+    if bayes:
+        lines.append("Bayesian dominant phase along n: "
+                     + (", ".join(f"{a} -> {b}" for a, b in bayes_moves(bayes["occupancy"])) or "no change"))
+        for t in bayes["transitions"]:
+            if t.get("level", "phase") == "phase":
+                lines.append("  " + switch_line(t))
+    summary = Path(out / "sgd" / "summary.json")
+    if not args.skip_sgd and summary.exists():
+        s = json.loads(summary.read_text())
+        rho = s.get("spearman_loss_llc")
+        lines.append(f"SGD: {s['runs']} runs, {s['plateaus']} plateaus, Spearman(loss, LLC) = "
+                     f"{'-' if rho is None else f'{rho:.3f}'}; most common path: "
+                     f"{s['top_paths'][0]['path'] if s.get('top_paths') else '-'}")
+    lines.append(f"report: {md} and {html} (wall: "
+                 + ", ".join(f"{k} {v:.0f} s" + (" (cached)" if k in cached else "") for k, v in timings.items())
+                 + ")")
+    write_text(out / "summary.txt", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
