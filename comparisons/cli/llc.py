@@ -252,7 +252,7 @@ def _run_measure(args: argparse.Namespace) -> int:
 
     labels = args.phases or tuple(p.label for p in enumerate_phases(args.features) if p.label[0] in "456")
     try:
-        from .jobs.llc import measure_phase_llcs, table_paths
+        from ..jobs.llc import measure_phase_llcs, table_paths
     except ImportError:
         raise InputError("--measure-phases: expected an installed bayes_tms (PyMC), got none") from None
     path, fig_path = table_paths(out, args.features)
