@@ -18,8 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bayes_tms.population_llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, _jsonable, \
-    measure_phases
+from bayes_tms.population_llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases
 
 from ..io import save_figure, write_json
 
@@ -66,7 +65,7 @@ def measure_phase_llcs(c: int, labels: Sequence[str], out, *, seed: int = 0, com
     prev = read_table(path)
     reuse = {r["phase"]: r for r in prev.get("phases", [])} if prev.get("c") == c else {}
     table = {"c": int(c), "seed": int(seed), "command": command,
-             "settings": _jsonable({**MEASURE_DEFAULTS, **settings}),
+             "settings": json.loads(json.dumps({**MEASURE_DEFAULTS, **settings})),
              "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX}, "phases": []}
     for rec in measure_phases(c, labels, seed=seed, reuse=reuse, **settings):
         table["phases"].append(rec)
