@@ -52,13 +52,14 @@ from __future__ import annotations
 __all__ = ["LLCEstimate", "nuts_llc", "loss_llc", "LLC_BACKENDS", "RESTRICTS",
            "basin_roles", "in_basin"]
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array, check_positive_int
-from comparisons.theory import llc_beta
+from comparisons.theory import LLCEstimate, llc_beta
+
+from .cache import ModelCache
 
 #: accepted values of ``backend``
 LLC_BACKENDS = ("auto", "pymc", "nutpie")
@@ -68,80 +69,6 @@ RESTRICTS = ("auto", "basin", None)
 #: column roles of the basin (see the module docstring)
 ROLE_FIRING, ROLE_OFF, ROLE_PLUS, ROLE_DEAD = 0, 1, 2, 3
 _ROLE_NAMES = ("present-firing", "present-off", "plus", "dead")
-
-
-@dataclass(frozen=True, eq=False)
-class LLCEstimate:
-    """One NUTS estimate of the local learning coefficient.
-
-    Attributes
-    ----------
-    llc : float
-        ``lambda_hat = nbeta (mean_loss - loss_at_center)``.
-    se : float
-        Monte Carlo standard error ``nbeta sd(L_n) / sqrt(ess)``.
-    ess : float
-        Bulk effective sample size of the ``L_n`` trace (all chains pooled).
-    n : int
-        Sample size (``None``-like 0 for a generic loss without data).
-    nbeta : float
-        ``n beta*`` used.
-    gamma : float
-        Localisation strength.
-    chains, draws : int
-    loss_at_center : float
-        ``L_n(w*)``.
-    mean_loss : float
-        ``E[L_n]`` over the localised posterior.
-    divergences : int
-        Divergent NUTS transitions (kept draws).
-    trace : xarray.DataArray
-        ``L_n`` per draw, dims ``(chain, draw)``.
-    backend : str
-        ``"pymc"`` or ``"nutpie"``.
-    restrict : str or None
-        ``"basin"`` when the target was restricted to the basin of ``w*``, else ``None``.
-    basin_fraction : float
-        Fraction of the kept draws inside the basin of ``w*`` (:func:`in_basin`; 1 by
-        construction when restricted; NaN for a generic loss). Below 1 without the restriction
-        means the localised posterior left the phase.
-    failed_chains : int
-        Chains left out because their warm-up failed: a non-finite loss, or a final step size
-        below ``1/STUCK_STEP_RATIO`` of the median over chains (such a chain barely moves, so its
-        mean loss sits near ``w*`` or wherever it started; seen at n >= 1e5). Failures are data:
-        counted here, never averaged in.
-    wall_rejections : int
-        Of the ``divergences``, those whose trajectory ended outside the basin of ``w*``: the
-        restricted target's wall (``-inf``) stopped them, not a numerical instability (nutpie,
-        restricted target only; 0 without the restriction; -1 where not known, i.e. PyMC).
-    """
-
-    llc: float
-    se: float
-    ess: float
-    n: int
-    nbeta: float
-    gamma: float
-    chains: int
-    draws: int
-    loss_at_center: float
-    mean_loss: float
-    divergences: int
-    trace: Any = field(repr=False)
-    backend: str = "pymc"
-    restrict: str | None = None
-    basin_fraction: float = float("nan")
-    failed_chains: int = 0
-    wall_rejections: int = -1
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary (everything but the trace)."""
-        return {"llc": self.llc, "se": self.se, "ess": self.ess, "n": self.n, "nbeta": self.nbeta,
-                "gamma": self.gamma, "chains": self.chains, "draws": self.draws,
-                "loss_at_center": self.loss_at_center, "mean_loss": self.mean_loss,
-                "divergences": self.divergences, "backend": self.backend, "restrict": self.restrict,
-                "basin_fraction": self.basin_fraction, "failed_chains": self.failed_chains,
-                "wall_rejections": self.wall_rejections}
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -324,26 +251,26 @@ def _tms_model(kind: str, hidden: int, features: int, data: dict, restrict: bool
 
 
 #: compiled localised models keyed by (kind, backend, shape...); data are swapped per call
-_CACHE: dict[tuple, Any] = {}
+_CACHE = ModelCache("localised LLC models")
 
 
 def _prepared(key: tuple, build: Callable, backend: str, data: dict):
     """The model for ``key`` (built once) with ``data`` set: a pymc Model or a nutpie model."""
-    if key not in _CACHE:
+    def compiled():
         model = build()
-        if backend == "nutpie":
-            import nutpie
+        if backend != "nutpie":
+            return model
+        import nutpie
 
-            from .likelihood import register_numba
+        from .likelihood import register_numba
 
-            register_numba()
-            # chains start exactly at w* (no jitter): a jittered dead column can start outside
-            # the basin, where the restricted log density is -inf
-            _CACHE[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="support_point",
-                                                    jitter_rvs=set())
-        else:
-            _CACHE[key] = model
-    obj = _CACHE[key]
+        register_numba()
+        # chains start exactly at w* (no jitter): a jittered dead column can start outside
+        # the basin, where the restricted log density is -inf
+        return nutpie.compile_pymc_model(model, default_initialization_strategy="support_point",
+                                         jitter_rvs=set())
+
+    obj = _CACHE.get(key, compiled)
     if backend == "nutpie":
         return obj.with_data(**data)
     import pymc as pm
@@ -392,8 +319,8 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
     failed = int((~keep).sum())
     loss = loss[keep]
     if loss.size == 0:
-        return LLCEstimate(np.nan, np.nan, 0.0, n, nbeta, gamma, chains, draws, loss_at_center,
-                           np.nan, div, trace, backend, restrict, frac, failed, wall)
+        return LLCEstimate(np.nan, np.nan, n, nbeta, gamma, chains, draws, loss_at_center, np.nan, "nuts",
+                           trace, _nuts_diagnostics(0.0, div, backend, restrict, frac, failed, wall))
     mean = float(loss.mean())
     sd = float(loss.std(ddof=1)) if loss.size > 1 else np.nan
     if loss.shape[1] >= 4:
@@ -401,11 +328,28 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
     else:
         ess = float(loss.size)
     se = nbeta * sd / np.sqrt(ess) if ess > 0 else np.nan
-    return LLCEstimate(llc=float(nbeta * (mean - loss_at_center)), se=float(se), ess=ess, n=n,
-                       nbeta=nbeta, gamma=gamma, chains=chains, draws=draws,
-                       loss_at_center=float(loss_at_center), mean_loss=mean, divergences=div,
-                       trace=trace, backend=backend, restrict=restrict, basin_fraction=frac,
-                       failed_chains=failed, wall_rejections=wall)
+    return LLCEstimate(llc=float(nbeta * (mean - loss_at_center)), se=float(se), n=n, nbeta=nbeta, gamma=gamma,
+                       chains=chains, draws=draws, loss_at_center=float(loss_at_center), mean_loss=mean,
+                       method="nuts", trace=trace,
+                       diagnostics=_nuts_diagnostics(ess, div, backend, restrict, frac, failed, wall))
+
+
+def _nuts_diagnostics(ess: float, divergences: int, backend: str, restrict: str | None, basin_fraction: float,
+                      failed_chains: int, wall_rejections: int) -> dict:
+    """The NUTS part of an :class:`~comparisons.theory.LLCEstimate`.
+
+    ``ess``: bulk effective sample size of the pooled ``L_n`` trace; ``divergences``: divergent
+    transitions of the kept draws; ``backend``: ``"pymc"`` or ``"nutpie"``; ``restrict``:
+    ``"basin"`` when the target was restricted to the basin of ``w*``, else None;
+    ``basin_fraction``: share of the kept draws inside that basin (:func:`in_basin`; NaN for a
+    generic loss); ``failed_chains``: chains left out because their warm-up failed (a non-finite
+    loss, or a final step size below ``1/STUCK_STEP_RATIO`` of the median: failures are data,
+    counted, never averaged in); ``wall_rejections``: of the divergences, those that ended
+    outside the basin (the restricted target's wall; -1 where not known, i.e. PyMC).
+    """
+    return {"ess": float(ess), "divergences": int(divergences), "backend": backend, "restrict": restrict,
+            "basin_fraction": float(basin_fraction), "failed_chains": int(failed_chains),
+            "wall_rejections": int(wall_rejections)}
 
 
 def _wall_rejections(prepared, stats, basin) -> int:
@@ -581,7 +525,7 @@ def loss_llc(loss_fn: Callable, w0, *, n: int, gamma: float = 1.0, nbeta: float 
     key = ("loss", name, backend, w0.size) if name is not None else ("loss", id(loss_fn), object())
     prepared = _prepared(key, lambda: _loss_model(loss_fn, w0.size), backend, data)
     if name is None:
-        _CACHE.pop(key, None)
+        _CACHE.discard(key)
     import pytensor
     import pytensor.tensor as pt
 

@@ -14,7 +14,6 @@ __all__ = ["sample_posterior", "add_derived", "derived_draws", "read_posterior",
 
 import contextlib
 from importlib import metadata
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from comparisons.errors import InputError, check_finite_array
 from comparisons.theory import (child_rng, child_seed, classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
                                 is_onehot, onehot_summary, population_loss, sample_inputs)
 
+from .cache import ModelCache
 from .config import BayesConfig
 from .model import build_model, check_data, model_data
 
@@ -128,14 +128,7 @@ def _prior_initvals(config: BayesConfig, rngs: list[np.random.Generator]) -> lis
              "b": rng.normal(0.0, s, config.features)} for rng in rngs]
 
 
-class _Compiled:
-    """Cache of one compiled model per (likelihood kind, back-end), re-used across ``n``."""
-
-    def __init__(self) -> None:
-        self.models: dict[tuple, Any] = {}
-
-
-def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: _Compiled | None = None):
+def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: ModelCache | None = None):
     """NUTS draws from ``p(W, b | x)`` with ``config.chains`` prior-initialised chains.
 
     Parameters
@@ -146,8 +139,10 @@ def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: _C
         Sampler settings; the seed used is ``SeedSequence([config.seed, n])``.
     progress : bool
         Show the back-end's progress bar.
-    cache : optional
-        Compiled-model cache shared across calls (used by :func:`run_sweep`).
+    cache : ModelCache, optional
+        Compiled models shared across calls, one per (likelihood kind, back-end, shape, beta,
+        prior scale): the sweep's rungs share one (``comparisons.jobs.bayes``). Default: a fresh
+        one (the model is compiled for this call).
 
     Returns
     -------
@@ -165,7 +160,7 @@ def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: _C
     if x.shape[1] != config.features:
         raise InputError(f"x: expected {config.features} features, got {x.shape[1]}")
     n = x.shape[0]
-    cache = cache or _Compiled()
+    cache = ModelCache("posterior") if cache is None else cache
     kind = "onehot" if (config.likelihood == "auto" and is_onehot(x)) else (
         "dense" if config.likelihood == "auto" else config.likelihood)
     key = (kind, config.backend, config.hidden, config.features, config.beta, config.prior_sigma)
@@ -181,10 +176,8 @@ def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: _C
 def _sample_pymc(x, kind, key, data, config, n, progress, cache):
     import pymc as pm
 
-    if key not in cache.models:
-        cache.models[key] = build_model(x, hidden=config.hidden, beta=config.beta,
-                                        prior_sigma=config.prior_sigma, likelihood=kind)
-    model = cache.models[key]
+    model = cache.get(key, lambda: build_model(x, hidden=config.hidden, beta=config.beta,
+                                               prior_sigma=config.prior_sigma, likelihood=kind))
     rngs = chain_generators(config, n)
     # one root seed (PyMC spawns per-chain streams from it); the prior starts come from the
     # chains' own streams above
@@ -209,12 +202,13 @@ def _sample_nutpie(x, kind, key, data, config, n, progress, cache):
                          "(pip install 'tms-phases[nutpie]'), got none") from None
     from .likelihood import register_numba
 
-    if key not in cache.models:
+    def build():
         register_numba()
         model = build_model(x, hidden=config.hidden, beta=config.beta,
                             prior_sigma=config.prior_sigma, likelihood=kind)
-        cache.models[key] = nutpie.compile_pymc_model(model, default_initialization_strategy="prior")
-    compiled = cache.models[key].with_data(**data)
+        return nutpie.compile_pymc_model(model, default_initialization_strategy="prior")
+
+    compiled = cache.get(key, build).with_data(**data)
     idata = _run_nuts(compiled, "nutpie", draws=config.draws, tune=config.tune, chains=config.chains,
                       cores=config.cores, seed=n_seed(config, n),
                       target_accept=config.target_accept, progress=progress)

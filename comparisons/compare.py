@@ -5,15 +5,17 @@ the ``bayes``/``sgd`` commands):
 
 - Bayesian occupancy: rows ``(n, phase, fraction, lower, upper, chains)``;
 - Bayesian transitions: ``{"from", "to", "n", "lower", "upper", "predicted_n"}``;
-- SGD plateaus: rows ``(run, order, phase, start_step, end_step, loss, llc)``.
+- SGD plateaus: rows ``(run, order, phase, start_step, end_step, loss, llc)``, and their moves
+  ``(run, from, to)`` (:func:`sgd_tms.phases.phase_moves`, carried by the plateaus hand-off of
+  :mod:`comparisons.contracts`).
 
 Every verdict comes with the numbers it was computed from.
 """
 
 from __future__ import annotations
 
-__all__ = ["dominant_sequence", "bayes_moves", "sgd_moves", "Verdict", "monotone_verdict",
-           "prediction_verdict", "transition_comparison", "path_distribution", "phase_coordinates",
+__all__ = ["dominant_sequence", "bayes_moves", "Verdict", "monotone_verdict",
+           "prediction_verdict", "transition_comparison", "phase_coordinates",
            "learning_coefficients", "llc_scale_table", "switch_line"]
 
 from collections import Counter
@@ -72,26 +74,6 @@ def bayes_moves(occupancy: Sequence[Mapping]) -> list[tuple[str, str]]:
     """Successive changes of the dominant phase as n grows: ``[(from, to), ...]``."""
     seq = dominant_sequence(occupancy)
     return [(a["phase"], b["phase"]) for a, b in zip(seq[:-1], seq[1:])]
-
-
-def sgd_moves(plateaus: Sequence[Mapping]) -> list[tuple[int, str, str]]:
-    """Consecutive classified plateaus of each run: ``[(run, from, to), ...]``.
-
-    Unclassified plateaus are skipped (a move is recorded between the classified ones around
-    them), repeated labels are merged.
-    """
-    runs: dict[int, list[tuple[int, str]]] = {}
-    for row in plateaus:
-        if row["phase"] == UNCLASSIFIED:
-            continue
-        runs.setdefault(int(row["run"]), []).append((int(row["order"]), str(row["phase"])))
-    moves = []
-    for run, items in sorted(runs.items()):
-        labels = [p for _, p in sorted(items)]
-        for a, b in zip(labels[:-1], labels[1:]):
-            if a != b:
-                moves.append((run, a, b))
-    return moves
 
 
 @dataclass(frozen=True)
@@ -248,19 +230,3 @@ def transition_comparison(bayes_transitions: Sequence[Mapping], sgd: Sequence[tu
                          "predicted_n": None, "predicted_n_laplace": None, "sgd_count": k,
                          "sgd_runs_fraction": runs_with[key] / n_runs if n_runs else float("nan")}
     return sorted(rows.values(), key=lambda r: (r["bayes_n"] is None, r["bayes_n"] or 0, -r["sgd_count"]))
-
-
-def path_distribution(plateaus: Sequence[Mapping]) -> list[tuple[str, int, float]]:
-    """Distinct SGD phase paths (classified plateaus, repeats merged): ``(path, runs, fraction)``."""
-    runs: dict[int, list[tuple[int, str]]] = {}
-    for row in plateaus:
-        runs.setdefault(int(row["run"]), [])
-        if row["phase"] != UNCLASSIFIED:
-            runs[int(row["run"])].append((int(row["order"]), str(row["phase"])))
-    paths = []
-    for items in runs.values():
-        labels = [p for _, p in sorted(items)]
-        merged = [p for i, p in enumerate(labels) if i == 0 or p != labels[i - 1]]
-        paths.append(" -> ".join(merged) if merged else "(none classified)")
-    total = len(paths)
-    return [(p, k, k / total) for p, k in Counter(paths).most_common()]

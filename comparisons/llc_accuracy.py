@@ -14,7 +14,7 @@ posterior exactly; SGLD (:func:`sgd_tms.calibration.sgld_point_llc`) with
 from __future__ import annotations
 
 __all__ = ["METHODS", "DEFAULT_LABELS", "theory_llc", "quadratic_llc", "llc_estimate", "regime",
-           "rows_to_csv", "plot_llc_vs_n", "calibration_table", "COLUMNS"]
+           "rows_to_csv", "write_table", "plot_llc_vs_n", "calibration_table", "COLUMNS"]
 
 import csv
 import io
@@ -231,6 +231,19 @@ def rows_to_csv(rows: Iterable[dict]) -> str:
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
     return buf.getvalue()
+
+
+def write_table(rows: Sequence[dict], out_dir) -> tuple:
+    """Write a table of estimates: ``llc.nc`` (the ``llc`` hand-off of :mod:`comparisons.contracts`)
+    and its CSV export ``llc_table.csv`` (columns :data:`COLUMNS`); returns both paths."""
+    from pathlib import Path
+
+    from .contracts import llc_table_dataset
+    from .io import write_netcdf, write_text
+
+    out = Path(out_dir)
+    return (write_netcdf(llc_table_dataset(rows), out / "llc.nc"),
+            write_text(out / "llc_table.csv", rows_to_csv(rows)))
 
 
 def plot_llc_vs_n(rows: Sequence[dict], path) -> None:

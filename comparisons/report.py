@@ -1,7 +1,8 @@
 """The Bayesian-versus-dynamical report: figures, verdicts, ``report.md`` and ``report.html``.
 
-The report reads what the engines wrote (``bayes/occupancy.csv``, ``bayes/transitions.json``,
-``sgd/sequences.csv``, ...) as data; it never imports the engines. Either half may be missing,
+The report reads the hand-offs the jobs wrote (``bayes/occupancy.nc``, ``bayes/transitions.nc``,
+``bayes/diagnostics.nc``, ``sgd/plateaus.nc``) through the validators of
+:mod:`comparisons.contracts`; it never imports the engines and never parses their CSV exports. Either half may be missing,
 and the report then says so.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 __all__ = ["load_bayes", "load_sgd", "plot_phase_gallery", "plot_comparison", "plot_transition_matrix",
            "build_report", "write_report"]
 
-import csv
 import json
 import platform
 from collections import Counter
@@ -21,57 +21,51 @@ import numpy as np
 
 from . import __version__
 from .analysis import OCCUPANCY_COMPARE_COLUMNS, agreement, long_occupancy, mixing_verdict
-from .compare import (learning_coefficients, llc_scale_table, bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
-                      phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
+from .contracts import (move_rows, occupancy_dataset, occupancy_rows, path_rows, plateau_rows, read_diagnostics,
+                        read_occupancy, read_plateaus, read_switch_summary, read_transitions, table_rows,
+                        transitions_records)
+from .compare import (bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table, monotone_verdict,
+                      phase_coordinates, prediction_verdict, transition_comparison)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from .io import save_figure, write_csv, write_text
+from .io import save_figure, write_csv, write_netcdf, write_text
 from .theory import dominant_intervals, enumerate_phases
 from .theory.kgons import Phase
 
 
-#: columns that hold labels: read as strings, never as numbers (phase "6" stays "6", not 6.0)
-LABEL_COLUMNS = frozenset({"phase", "from", "to", "path", "convention", "dataset", "values", "estimator",
-                           "level", "dominance", "mixed", "all_mixed", "inserted"})
-
-
-def _read_csv(path: Path) -> list[dict]:
-    """Rows of a CSV the engines' jobs wrote: numbers as floats (NaN for empty), labels as strings."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        for k, v in row.items():
-            if k in LABEL_COLUMNS:
-                continue
-            try:
-                row[k] = float(v) if v not in ("", None) else float("nan")
-            except (TypeError, ValueError):
-                pass
-    return rows
-
-
 def load_bayes(folder: Path) -> dict | None:
-    """The Bayesian sweep's tables, or None when ``folder/occupancy.csv`` is missing."""
+    """The Bayesian run's hand-offs, read through the validators, or None without ``occupancy.nc``.
+
+    Returns ``{"dir", "estimator", "occupancy" (rows of the first estimator), "transitions",
+    "diagnostics", "figure"}``; a malformed file raises :class:`comparisons.contracts.ContractError`.
+    """
     folder = Path(folder)
-    if not (folder / "occupancy.csv").exists():
+    if not (folder / "occupancy.nc").exists():
         return None
-    out: dict[str, Any] = {"dir": folder, "occupancy": _read_csv(folder / "occupancy.csv")}
-    tr = folder / "transitions.json"
-    out["transitions"] = json.loads(tr.read_text()) if tr.exists() else []
-    diag = folder / "diagnostics.csv"
-    out["diagnostics"] = _read_csv(diag) if diag.exists() else []
+    occ = read_occupancy(folder / "occupancy.nc")
+    out: dict[str, Any] = {"dir": folder, "estimator": str(occ["estimator"].values[0]),
+                           "occupancy": occupancy_rows(occ)}
+    tr = folder / "transitions.nc"
+    out["transitions"] = transitions_records(read_transitions(tr)) if tr.exists() else []
+    diag = folder / "diagnostics.nc"
+    out["diagnostics"] = table_rows(read_diagnostics(diag)) if diag.exists() else []
     png = folder / "occupancy.png"
     out["figure"] = png if png.exists() else None
     return out
 
 
 def load_sgd(folder: Path) -> dict | None:
-    """The SGD ensemble's tables, or None when ``folder/sequences.csv`` is missing."""
+    """The SGD ensemble's plateaus (``plateaus.nc``, validated), or None when it is missing.
+
+    Returns ``{"dir", "plateaus" (rows), "paths" ((path, runs, fraction)), "moves" ((run, from,
+    to)), "runs" (runs analysed), "staircase_figure", "plateaus_figure"}``: the paths and moves
+    are the ones of ``paths.csv`` and ``transitions.csv``, computed once by the SGD job.
+    """
     folder = Path(folder)
-    if not (folder / "sequences.csv").exists():
+    if not (folder / "plateaus.nc").exists():
         return None
-    plateaus = _read_csv(folder / "sequences.csv")
-    out: dict[str, Any] = {"dir": folder, "plateaus": plateaus,
-                           "runs": len({int(r["run"]) for r in plateaus})}
+    ds = read_plateaus(folder / "plateaus.nc")
+    out: dict[str, Any] = {"dir": folder, "plateaus": plateau_rows(ds), "paths": path_rows(ds),
+                           "moves": move_rows(ds), "runs": int(ds.attrs["runs"])}
     for name in ("staircase", "plateaus"):
         png = folder / f"{name}.png"
         out[f"{name}_figure"] = png if png.exists() else None
@@ -234,18 +228,21 @@ def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
 
 
 def estimator_name(bayes: Mapping) -> str:
-    """``"pt"`` for a replica-exchange folder (it has ``pt_diagnostics.nc``), else ``"nuts_bridge"``."""
-    return "pt" if (Path(bayes["dir"]) / "pt_diagnostics.nc").exists() else "nuts_bridge"
+    """The estimator of a Bayesian folder's occupancy: ``"pt"`` or ``"nuts_bridge"`` (``occupancy.nc``)."""
+    return bayes["estimator"]
 
 
 def comparison_blocks(out: Path, primary: dict | None, second: dict | None) -> list:
-    """Two occupancy estimators side by side: ``occupancy_compare.csv`` and where they agree."""
+    """Two occupancy estimators side by side: ``occupancy_compare.nc`` (the occupancy hand-off with
+    both on its ``estimator`` coordinate), its export ``occupancy_compare.csv``, and where they agree."""
     if not (primary and second):
         return []
     names = (estimator_name(primary), estimator_name(second))
     if names[0] == names[1]:
         names = (names[0] + "_1", names[1] + "_2")
-    rows = long_occupancy({names[0]: primary["occupancy"], names[1]: second["occupancy"]})
+    estimates = {names[0]: primary["occupancy"], names[1]: second["occupancy"]}
+    write_netcdf(occupancy_dataset(estimates), out / "occupancy_compare.nc")  # the two side by side
+    rows = long_occupancy(estimates)
     write_csv(out / "occupancy_compare.csv", rows, OCCUPANCY_COMPARE_COLUMNS)
     ag = agreement(rows, *names)
     shown = ", ".join(f"n = {n} {p}: {fa:.2f} vs {fb:.2f}" for n, p, fa, fb in ag["disagree"][:8])
@@ -267,10 +264,10 @@ def comparison_blocks(out: Path, primary: dict | None, second: dict | None) -> l
 
 
 def study_blocks(study_dir: Path | None) -> list:
-    """The switch over many data sets and both likelihood conventions (``switch_summary.csv``)."""
-    if study_dir is None or not (Path(study_dir) / "switch_summary.csv").exists():
+    """The switch over many data sets and both likelihood conventions (``switch_summary.nc``)."""
+    if study_dir is None or not (Path(study_dir) / "switch_summary.nc").exists():
         return []
-    summary = _read_csv(Path(study_dir) / "switch_summary.csv")
+    summary = table_rows(read_switch_summary(Path(study_dir) / "switch_summary.nc"), "switch_summary")
     blocks = [Heading("Bayesian: the switch over data sets and conventions"),
               Paragraph("One data set is one draw of a random switch point. Each row: the switch n over the "
                         "data sets (mean, sd, each value), on the population loss (no data noise), and the "
@@ -283,7 +280,7 @@ def study_blocks(study_dir: Path | None) -> list:
                   else f"{lap / pop:.2f}")
         run = r.get("datasets_run")
         rows.append([r["convention"], r["beta"], f"{r['from']} -> {r['to']}",
-                     f"{r['datasets']:.0f} of {run:.0f}" if isinstance(run, float) and run == run else r["datasets"],
+                     f"{r['datasets']:.0f} of {run:.0f}" if isinstance(run, (int, float)) and run == run else r["datasets"],
                      r["mean"], r["sd"], str(r["values"]), pop, r.get("predicted_n"), lap, judged,
                      "yes" if str(r.get("all_mixed")).lower() in ("true", "1", "1.0") else "no"])
     blocks.append(Table(["convention", "beta", "switch", "data sets that switch", "mean n", "sd", "values", "population",
@@ -333,7 +330,7 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
     # --- verdicts first: they are what a reader looks for
     verdicts = []
     b_moves = bayes_moves(bayes["occupancy"]) if bayes else []
-    s_moves = sgd_moves(sgd["plateaus"]) if sgd else []
+    s_moves = sgd["moves"] if sgd else []
     if bayes:
         verdicts.append(monotone_verdict("Bayesian (n increasing; the phases' learning coefficients)", b_moves,
                                          true_coords))
@@ -407,7 +404,7 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
         blocks += bayes_diagnostics_blocks(bayes.get("diagnostics", []))
     else:
         seq = []
-        blocks.append(Paragraph("Not run (no bayes/occupancy.csv)."))
+        blocks.append(Paragraph("Not run (no bayes/occupancy.nc)."))
 
     blocks += comparison_blocks(out, bayes, second)
     blocks += study_blocks(study_dir)
@@ -422,11 +419,10 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
         if s_moves:
             blocks.append(Figure(plot_transition_matrix(s_moves, out / "sgd_transitions.png"),
                                  "SGD transition counts"))
-        paths = path_distribution(sgd["plateaus"])
-        blocks.append(Table(["path", "runs", "fraction"], [list(p) for p in paths[:12]],
+        blocks.append(Table(["path", "runs", "fraction"], [list(p) for p in sgd["paths"][:12]],
                             caption=f"distinct phase paths over {sgd['runs']} runs"))
     else:
-        blocks.append(Paragraph("Not run (no sgd/sequences.csv)."))
+        blocks.append(Paragraph("Not run (no sgd/plateaus.nc)."))
 
     # --- the comparison
     blocks.append(Heading("Bayesian versus dynamical"))
@@ -474,7 +470,7 @@ def write_report(out: Path, c: int, bayes_dir: Path | None, sgd_dir: Path | None
 
     ``second_bayes_dir`` holds a second estimator of the same occupancy (e.g. the NUTS ladder
     bridge beside replica exchange): both go side by side into ``occupancy_compare.csv``.
-    ``study_dir`` holds the switch over many data sets (``switch_summary.csv``).
+    ``study_dir`` holds the switch over many data sets (``switch_summary.nc``).
     """
     out = Path(out)
     bayes = load_bayes(bayes_dir) if bayes_dir else None

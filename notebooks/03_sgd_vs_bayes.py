@@ -26,9 +26,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from comparisons.compare import monotone_verdict, phase_coordinates, sgd_moves
+from comparisons.compare import monotone_verdict, phase_coordinates
 from comparisons.theory import enumerate_phases, laplace_crossing
-from sgd_tms import LLCConfig, estimate_llc, label_checkpoints, phase_sequences, preset, train
+from sgd_tms import LLCConfig, estimate_llc, label_checkpoints, phase_moves, phase_sequences, preset, train
 
 TINY = os.environ.get("TMS_NOTEBOOK_SCALE") == "tiny"
 config = preset("smoke", runs=3, epochs=20, checkpoint_every=5) if TINY else preset("paper", runs=16)
@@ -61,9 +61,9 @@ plt.show()
 # %%
 seq = phase_sequences(ds)
 plateaus = seq.drop(columns="points").to_dict(orient="records")
-moves = sgd_moves(plateaus)
+moves = phase_moves(seq)
 coords = phase_coordinates(phases)
-print(monotone_verdict("SGD", [(a, b) for _, a, b in moves], coords).line())
+print(monotone_verdict("SGD", zip(moves["from"], moves["to"]), coords).line())
 by = {p.label: p for p in phases}
 print("Bayesian 5 -> 6 switch predicted with O(1) terms at n =",
       round(laplace_crossing(by["5"], by["6"], samples=20_000 if TINY else 200_000)))

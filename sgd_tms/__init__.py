@@ -13,24 +13,24 @@ Importing this package has no side effects; it never imports ``bayes_tms`` or Py
 from .config import LLCConfig, PRESETS, TrainConfig, config_hash, preset
 from .kernels import (AdamState, Kernel, MomentumState, SGDState, SGLDState, StepInfo, adam,
                       momentum, run_steps, sgd, sgld)
-from .llc import LLCResult, estimate_llc, sgld_llc
+from .llc import estimate_llc, sgld_llc
 from .model import (OneHotTensors, empirical_loss, minibatch_loss_and_grad, onehot_loss_and_grad,
                     onehot_tensors, population_loss, population_loss_and_grad)
 from .phases import (LabellingComparison, Plateau, compare_labellings, count_paper_sequence,
                      count_subsequence, default_loss_tolerance, label_by_loss, label_checkpoints,
-                     loss_levels, path_fractions, phase_sequences, plateau_rank_correlation,
+                     loss_levels, path_fractions, phase_moves, phase_sequences, plateau_rank_correlation,
                      segment_run, time_in_phase, transition_counts, transition_matrix)
 from .train import (initial_parameters, llc_config_of, load_trajectory, train,
                     train_config_of, training_data, validate_trajectory)
 
 __all__ = [
-    "AdamState", "Kernel", "LLCConfig", "LLCResult", "LabellingComparison", "MomentumState",
+    "AdamState", "Kernel", "LLCConfig", "LabellingComparison", "MomentumState",
     "OneHotTensors", "PRESETS", "Plateau", "SGDState", "SGLDState", "StepInfo", "TrainConfig",
     "adam", "compare_labellings", "config_hash", "count_paper_sequence", "count_subsequence",
     "default_loss_tolerance", "empirical_loss", "estimate_llc", "initial_parameters",
     "label_by_loss", "label_checkpoints", "llc_config_of", "load_trajectory", "loss_levels",
     "minibatch_loss_and_grad", "momentum", "onehot_loss_and_grad", "onehot_tensors",
-    "path_fractions", "phase_sequences", "plateau_rank_correlation", "population_loss",
+    "path_fractions", "phase_moves", "phase_sequences", "plateau_rank_correlation", "population_loss",
     "population_loss_and_grad", "preset", "run_steps", "segment_run", "sgd",
     "sgld", "sgld_llc", "time_in_phase", "train", "train_config_of", "training_data",
     "transition_counts", "transition_matrix", "validate_trajectory",

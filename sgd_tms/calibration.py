@@ -23,14 +23,13 @@ Step sizes are best quoted as ``epsilon n beta``: the stiffest direction of ``pi
 from __future__ import annotations
 
 __all__ = [
-    "STEP_NBETA", "SGLDEstimate", "KnownModel", "recommended_config", "sgld_point_llc",
+    "STEP_NBETA", "KnownModel", "recommended_config", "sgld_point_llc",
     "calibration_sweep", "quadratic_model", "normal_crossing_model",
 ]
 
 import dataclasses
 import math
 import time
-from dataclasses import dataclass
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -38,7 +37,7 @@ import torch
 import xarray as xr
 
 from comparisons.errors import InputError, check_positive_int
-from comparisons.theory import child_sequence, llc_beta
+from comparisons.theory import LLCEstimate, child_sequence, llc_beta
 
 from .config import LLCConfig
 from .llc import sgld_llc
@@ -80,62 +79,6 @@ def recommended_config(n: int, *, gamma: float = 1.0, chains: int = 32, draws: i
                      burn_in=burn_in, seed=seed, dtype="float64")
 
 
-@dataclass(frozen=True)
-class SGLDEstimate:
-    """SGLD estimate of the LLC at one point, with its diagnostics (mirrors ``LLCEstimate``).
-
-    Attributes
-    ----------
-    llc, se : float
-        Mean over valid chains (neither escaped nor non-finite) of the per-chain estimate, and
-        its standard error (spread of the chain means over ``sqrt`` of their number).
-    n : int
-    nbeta, gamma, step_size : float
-    chains, draws, burn_in : int
-    loss_at_center : float
-        ``L_n(w*)``.
-    mean_loss : float
-        Mean of the kept ``L_n`` draws over valid chains.
-    below_fraction : float
-        Mean share of kept draws with ``L_n < L_n(w*)`` (healthy: small; near 1/2 or above: the
-        chain found lower loss and is not measuring ``w*``).
-    accept : float
-        Mean MALA acceptance probability of the SGLD proposals under the localised target.
-    distance, max_distance : float
-        Mean (over kept draws and chains) and largest ``|w - w*|``.
-    escaped, nonfinite : int
-        Counts of flagged chains.
-    wall_s : float
-        Sampling time.
-    trace : xarray.DataArray
-        ``L_n`` at every draw, dims ``(chain, draw)``.
-    """
-
-    llc: float
-    se: float
-    n: int
-    nbeta: float
-    gamma: float
-    step_size: float
-    chains: int
-    draws: int
-    burn_in: int
-    loss_at_center: float
-    mean_loss: float
-    below_fraction: float
-    accept: float
-    distance: float
-    max_distance: float
-    escaped: int
-    nonfinite: int
-    wall_s: float
-    trace: xr.DataArray = dataclasses.field(repr=False)
-
-    def to_dict(self) -> dict:
-        """JSON-ready scalars (everything but the trace)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "trace"}
-
-
 def _generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     seed = check_positive_int("seed", seed, minimum=0)
     state = child_sequence(seed, "sgd", "sgld", "torch").generate_state(1, np.uint64)[0] >> np.uint64(1)
@@ -147,31 +90,37 @@ def _nanstat(fn, a: np.ndarray) -> float:
     return float(fn(a)) if np.isfinite(a).any() else math.nan
 
 
-def _summarise(res, n: int, nbeta: float, config: LLCConfig, wall: float) -> SGLDEstimate:
-    llc = res.llc[0]
-    valid = ~res.escaped[0] & ~res.nonfinite[0]
+def _summarise(res: xr.Dataset, n: int, nbeta: float, config: LLCConfig, wall: float) -> LLCEstimate:
+    """The point estimate of the chains of :func:`sgld_llc` (one point, ``diagnostics=True``)."""
+    one = res.isel(point=0)
+    llc = one["llc"].values
+    valid = ~one["escaped"].values & ~one["nonfinite"].values
     k = int(valid.sum())
     mean = float(llc[valid].mean()) if k else math.nan
     se = float(llc[valid].std(ddof=1) / math.sqrt(k)) if k > 1 else math.nan
-    kept = res.loss_trace[0][:, config.burn_in:]
-    trace = xr.DataArray(res.loss_trace[0], dims=("chain", "draw"),
+    losses = one["loss_trace"].values
+    kept = losses[:, config.burn_in:]
+    trace = xr.DataArray(losses, dims=("chain", "draw"),
                          coords={"chain": np.arange(llc.size), "draw": np.arange(config.draws)},
                          name="loss", attrs={"long_name": "L_n along each SGLD chain"})
-    return SGLDEstimate(
-        llc=mean, se=se, n=int(n), nbeta=float(nbeta), gamma=config.gamma,
-        step_size=config.step_size, chains=config.chains, draws=config.draws,
-        burn_in=config.burn_in, loss_at_center=float(res.init_loss[0, 0]),
-        mean_loss=float(kept[valid].mean()) if k else math.nan,
-        below_fraction=float(res.below_fraction[0].mean()), accept=_nanstat(np.nanmean, res.accept[0]),
-        distance=_nanstat(np.nanmean, res.distance[0]),
-        max_distance=_nanstat(np.nanmax, res.max_distance[0]),
-        escaped=int(res.escaped[0].sum()), nonfinite=int(res.nonfinite[0].sum()), wall_s=wall,
-        trace=trace)
+    diagnostics = {
+        "step_size": config.step_size, "burn_in": config.burn_in,
+        "below_fraction": float(one["below_fraction"].values.mean()),
+        "accept": _nanstat(np.nanmean, one["accept"].values),
+        "distance": _nanstat(np.nanmean, one["distance"].values),
+        "max_distance": _nanstat(np.nanmax, one["max_distance"].values),
+        "escaped": int(one["escaped"].values.sum()), "nonfinite": int(one["nonfinite"].values.sum()),
+        "wall_s": wall}
+    return LLCEstimate(
+        llc=mean, se=se, n=int(n), nbeta=float(nbeta), gamma=config.gamma, chains=config.chains,
+        draws=config.draws, loss_at_center=float(one["init_loss"].values[0]),
+        mean_loss=float(kept[valid].mean()) if k else math.nan, method="sgld", trace=trace,
+        diagnostics=diagnostics)
 
 
 def sgld_point_llc(W0, b0, x=None, config: LLCConfig | None = None, *, seed: int | None = None,
                    loss_and_grad: Callable | None = None, n: int | None = None,
-                   progress: bool = False) -> SGLDEstimate:
+                   progress: bool = False) -> LLCEstimate:
     """SGLD estimate of the LLC at one point ``w* = (W0, b0)``, ``config.chains`` chains.
 
     Parameters
@@ -196,7 +145,14 @@ def sgld_point_llc(W0, b0, x=None, config: LLCConfig | None = None, *, seed: int
 
     Returns
     -------
-    SGLDEstimate
+    comparisons.theory.LLCEstimate
+        ``method="sgld"``: ``llc`` and ``se`` are the mean over valid chains (neither escaped nor
+        non-finite) of the per-chain estimates and its standard error (their spread over the
+        square root of their number). ``diagnostics``: ``step_size``, ``burn_in``,
+        ``below_fraction`` (mean share of kept draws with ``L_n < L_n(w*)``; healthy: small, near
+        1/2 or above: the chain found lower loss), ``accept`` (mean MALA acceptance of the SGLD
+        proposals under the localised target), ``distance``/``max_distance`` (mean and largest
+        ``|w - w*|``), ``escaped``/``nonfinite`` (flagged chains) and ``wall_s``.
 
     Examples
     --------

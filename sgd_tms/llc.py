@@ -14,10 +14,9 @@ Both are flagged per chain, counted per checkpoint and left out of the average.
 
 from __future__ import annotations
 
-__all__ = ["LLCResult", "sgld_llc", "estimate_llc"]
+__all__ = ["sgld_llc", "estimate_llc"]
 
 import json
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,44 +31,9 @@ from .model import OneHotTensors, onehot_loss_and_grad, onehot_tensors, resolve_
 from .train import _bar, threads, train_config_of, validate_trajectory
 
 
-class LLCResult(NamedTuple):
-    """Per-chain output of :func:`sgld_llc` (numpy arrays; ``D`` data sets x ``M`` chains).
-
-    Attributes
-    ----------
-    llc : ndarray, shape (D, M)
-        ``n beta (mean of kept L_n draws - L_n(w*))`` per chain (NaN where non-finite).
-    init_loss : ndarray, shape (D, M)
-        ``L_n(w*)``.
-    loss_trace : ndarray, shape (D, M, draws)
-        ``L_n`` at every draw (draw 0 is ``w*`` itself).
-    escaped, nonfinite : ndarray of bool, shape (D, M)
-    below_fraction : ndarray, shape (D, M)
-        Share of kept draws with ``L_n < L_n(w*)``.
-    accept : ndarray, shape (D, M), or None
-        Mean over kept steps of the MALA acceptance probability of each SGLD proposal under the
-        localised tempered target (``diagnostics=True`` only; ~1 when the step is small enough
-        for the discretisation bias to be negligible).
-    distance : ndarray, shape (D, M), or None
-        Mean over kept draws of ``|w - w*|`` (``diagnostics=True`` only).
-    max_distance : ndarray, shape (D, M), or None
-        Largest ``|w - w*|`` over all draws (``diagnostics=True`` only).
-    """
-
-    llc: np.ndarray
-    init_loss: np.ndarray
-    loss_trace: np.ndarray
-    escaped: np.ndarray
-    nonfinite: np.ndarray
-    below_fraction: np.ndarray
-    accept: np.ndarray | None = None
-    distance: np.ndarray | None = None
-    max_distance: np.ndarray | None = None
-
-
 def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCConfig,
              rng: torch.Generator | KeyedNoise | None, progress: bool = False, noise: float = 1.0,
-             loss_and_grad=None, n: int | None = None, diagnostics: bool = False) -> LLCResult:
+             loss_and_grad=None, n: int | None = None, diagnostics: bool = False) -> xr.Dataset:
     """Run localised SGLD from every ``(W, b)`` at once and estimate the LLC of each chain.
 
     Parameters
@@ -96,7 +60,17 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
 
     Returns
     -------
-    LLCResult
+    xarray.Dataset
+        The chains, dims ``point`` (``D``), ``chain`` (``M``) and ``draw``: ``llc (point,
+        chain)``, ``n beta (mean of kept L_n draws - L_n(w*))`` (NaN where non-finite);
+        ``init_loss (point, chain)``, ``L_n(w*)``; ``loss_trace (point, chain, draw)``, ``L_n`` at
+        every draw (draw 0 is ``w*`` itself); the flags ``escaped``, ``nonfinite (point, chain)``;
+        ``below_fraction (point, chain)``, the share of kept draws with ``L_n < L_n(w*)``. With
+        ``diagnostics=True`` also ``accept (point, chain)`` (mean over kept steps of the MALA
+        acceptance probability of each SGLD proposal under the localised tempered target; ~1
+        when the step is small enough for the discretisation bias to be negligible),
+        ``distance`` (mean over kept draws of ``|w - w*|``) and ``max_distance`` (largest
+        ``|w - w*|`` over all draws). Attrs ``method="sgld"``, ``n`` and ``nbeta``.
     """
     n = data.n if n is None else n
     nbeta = n * config.beta_for(n)
@@ -121,12 +95,16 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
         llc = nbeta * (np.mean(kept, axis=-1) - init)
     escaped = ~nonfinite & (below > config.escape_fraction)
     llc = np.where(nonfinite, np.nan, llc)
-    if not diagnostics:
-        return LLCResult(llc, init, losses, escaped, nonfinite, below)
-    dist = last(rec.distance)
-    return LLCResult(llc, init, losses, escaped, nonfinite, below,
-                     accept=last(rec.accept)[..., config.burn_in:].mean(-1),
-                     distance=dist[..., config.burn_in:].mean(-1), max_distance=dist.max(-1))
+    pc = ("point", "chain")
+    out = xr.Dataset({"llc": (pc, llc), "init_loss": (pc, init), "loss_trace": (pc + ("draw",), losses),
+                      "escaped": (pc, escaped), "nonfinite": (pc, nonfinite), "below_fraction": (pc, below)},
+                     attrs={"method": "sgld", "n": int(n), "nbeta": float(nbeta)})
+    if diagnostics:
+        dist = last(rec.distance)
+        out["accept"] = (pc, last(rec.accept)[..., config.burn_in:].mean(-1))
+        out["distance"] = (pc, dist[..., config.burn_in:].mean(-1))
+        out["max_distance"] = (pc, dist.max(-1))
+    return out
 
 
 def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool = False,
@@ -203,12 +181,12 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
                                         torch.arange(K).view(1, 1, K)).reshape(R, Tc * K)
             res = sgld_llc(W, b, data, config, noise, progress=progress)
             sl = (slice(None), slice(t0, t1))
-            llc[sl] = res.llc.reshape(R, Tc, K)
-            init[sl] = res.init_loss.reshape(R, Tc, K)
-            esc[sl] = res.escaped.reshape(R, Tc, K)
-            nonf[sl] = res.nonfinite.reshape(R, Tc, K)
-            below[sl] = res.below_fraction.reshape(R, Tc, K)
-            trace[sl] = res.loss_trace.reshape(R, Tc, K, -1)[..., thin_idx]
+            llc[sl] = res["llc"].values.reshape(R, Tc, K)
+            init[sl] = res["init_loss"].values.reshape(R, Tc, K)
+            esc[sl] = res["escaped"].values.reshape(R, Tc, K)
+            nonf[sl] = res["nonfinite"].values.reshape(R, Tc, K)
+            below[sl] = res["below_fraction"].values.reshape(R, Tc, K)
+            trace[sl] = res["loss_trace"].values.reshape(R, Tc, K, -1)[..., thin_idx]
     if skip.any():
         llc[skip], init[skip], below[skip], trace[skip] = np.nan, np.nan, np.nan, np.nan
         esc[skip], nonf[skip] = False, False  # no chain ran: a diverged checkpoint, not chains gone bad

@@ -18,7 +18,7 @@ Dataset.
 
 from __future__ import annotations
 
-__all__ = ["Plateau", "label_checkpoints", "segment_run", "phase_sequences", "transition_counts",
+__all__ = ["Plateau", "label_checkpoints", "segment_run", "phase_sequences", "phase_moves", "transition_counts",
            "transition_matrix", "time_in_phase", "path_fractions", "plateau_rank_correlation",
            "count_paper_sequence", "count_subsequence", "loss_levels", "default_loss_tolerance",
            "label_by_loss", "LabellingComparison", "compare_labellings", "LABELLINGS", "DIVERGED",
@@ -294,13 +294,25 @@ def phase_sequences(ds: xr.Dataset, labelling: str = "structure", loss_variable:
     return pd.DataFrame(rows, columns=cols)
 
 
+def phase_moves(seq: pd.DataFrame) -> pd.DataFrame:
+    """Every move between consecutive plateaus of a run: columns ``run, from, to``, in time order.
+
+    The plateaus of :func:`phase_sequences` are classified and a run's consecutive plateaus have
+    different phases (:func:`segment_run` drops unclassified stretches and merges repeats), so a
+    move is a transition between two phases.
+    """
+    rows = []
+    for run, g in seq.sort_values(["run", "order"]).groupby("run"):
+        ph = [str(p) for p in g["phase"]]
+        rows += [(int(run), a, b) for a, b in zip(ph[:-1], ph[1:])]
+    return pd.DataFrame(rows, columns=["run", "from", "to"])
+
+
 def transition_counts(seq: pd.DataFrame) -> pd.DataFrame:
-    """Counts of consecutive plateau pairs: columns ``from, to, count`` (most frequent first)."""
+    """Counts of the moves of :func:`phase_moves`: columns ``from, to, count`` (most frequent first)."""
     pairs: dict[tuple[str, str], int] = {}
-    for _, g in seq.sort_values(["run", "order"]).groupby("run"):
-        ph = list(g["phase"])
-        for a, b in zip(ph[:-1], ph[1:]):
-            pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    for a, b in zip(*(phase_moves(seq)[k] for k in ("from", "to"))):
+        pairs[(a, b)] = pairs.get((a, b), 0) + 1
     df = pd.DataFrame([(a, b, n) for (a, b), n in pairs.items()], columns=["from", "to", "count"])
     return df.sort_values(["count", "from", "to"], ascending=[False, True, True]).reset_index(drop=True)
 

@@ -1,5 +1,6 @@
 """Sampling, sweep files, round trip, reproducibility, occupancy and bad inputs (tiny sizes)."""
 
+import csv
 import json
 import sys
 
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 
 from comparisons.cli import main
+from comparisons.contracts import (occupancy_rows, read_diagnostics, read_occupancy, read_transitions, table_rows,
+                                   transitions_records, validate_posterior)
 from comparisons.errors import InputError
 from comparisons.theory import sample_inputs
 
@@ -43,6 +46,7 @@ def test_sweep_contract_and_round_trip(tiny_sweep):
                                       post["phase"].values.astype(str))
         assert dict(back.posterior.attrs)["config_hash"] == cfg.hash()
         assert "diverging" in back.sample_stats
+        assert validate_posterior(out / f"posterior_n{n:05d}.nc").posterior["phase"].dtype.kind == "U"
 
 
 def test_resume_skips_intact_files_and_resamples_broken_ones(tiny_sweep):
@@ -105,6 +109,18 @@ def test_cli_end_to_end_writes_all_files(tmp_path, capsys):
     for t in trans:
         assert {"from", "to", "n", "lower", "upper", "predicted_n"} <= set(t)
     assert "divergences" in (out / "diagnostics.csv").read_text().splitlines()[0]
+    # the hand-offs the report reads, and their CSV/JSON exports, hold the same tables
+    occ = read_occupancy(out / "occupancy.nc")
+    assert list(occ["estimator"].values) == ["nuts_bridge", "nuts_raw"] and occ.attrs["level"] == "phase"
+    exported = list(csv.DictReader(open(out / "occupancy.csv")))
+    rows = occupancy_rows(occ)
+    assert [(int(r["n"]), r["phase"]) for r in rows] == [(int(e["n"]), e["phase"]) for e in exported]
+    assert all(f"{r['fraction']:.6g}" == e["fraction"] for r, e in zip(rows, exported))
+    assert transitions_records(read_transitions(out / "transitions.nc")) == trans
+    assert read_occupancy(out / "occupancy_family.nc").attrs["level"] == "family"
+    diag = table_rows(read_diagnostics(out / "diagnostics.nc"))
+    assert len(diag) == len(list(csv.DictReader(open(out / "diagnostics.csv"))))
+    assert all(isinstance(r["phase"], str) for r in diag)
 
 
 @pytest.mark.parametrize("argv, word", [

@@ -1,16 +1,19 @@
 """Verdicts on synthetic inputs with known answers, and the report files."""
 
-import csv
-import json
 from html.parser import HTMLParser
 
 import pytest
 
-from comparisons.compare import (bayes_moves, dominant_sequence, monotone_verdict, path_distribution,
-                                 phase_coordinates, prediction_verdict, sgd_moves, transition_comparison)
+import pandas as pd
+
+from comparisons.compare import (bayes_moves, dominant_sequence, monotone_verdict, phase_coordinates,
+                                 prediction_verdict, transition_comparison)
+from comparisons.contracts import occupancy_dataset, plateaus_dataset, transitions_dataset
 from comparisons.document import inline_html
+from comparisons.io import write_netcdf
 from comparisons.report import write_report
 from comparisons.theory import enumerate_phases
+from sgd_tms.phases import path_fractions, phase_moves
 
 OCC = [  # n, phase, fraction
     (100, "5", 0.7), (100, "4", 0.2), (100, "unclassified", 0.1),
@@ -24,8 +27,7 @@ PLATEAUS = [
     {"run": 0, "order": 1, "phase": "4+", "start_step": 10, "end_step": 20, "loss": 0.104, "llc": 6.5},
     {"run": 0, "order": 2, "phase": "5", "start_step": 20, "end_step": 30, "loss": 0.069, "llc": 7.0},
     {"run": 1, "order": 0, "phase": "4", "start_step": 0, "end_step": 10, "loss": 0.11, "llc": 6.0},
-    {"run": 1, "order": 1, "phase": "unclassified", "start_step": 10, "end_step": 12, "loss": 0.1, "llc": 6.1},
-    {"run": 1, "order": 2, "phase": "5", "start_step": 12, "end_step": 30, "loss": 0.069, "llc": 7.1},
+    {"run": 1, "order": 1, "phase": "5", "start_step": 12, "end_step": 30, "loss": 0.069, "llc": 7.1},
     {"run": 2, "order": 0, "phase": "5", "start_step": 0, "end_step": 30, "loss": 0.069, "llc": 7.0},
     {"run": 2, "order": 1, "phase": "4", "start_step": 30, "end_step": 40, "loss": 0.11, "llc": 6.0},
 ]
@@ -38,6 +40,7 @@ def test_dominant_sequence_and_moves():
     assert [(s["leads_all_mass"], s["unclassified"]) for s in seq] == [(True, 0.1), (False, 0.95)]
     assert bayes_moves(OCC_ROWS) == [("5", "6")]
     assert sgd_moves(PLATEAUS) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5"), (2, "5", "4")]
+    assert phase_moves(pd.DataFrame([{**PLATEAUS[0], "run": 7}])).empty  # one plateau: no move
 
 
 def test_monotone_verdict_counts_exceptions():
@@ -71,28 +74,37 @@ def test_transition_comparison_and_paths():
     assert (first["from"], first["to"], first["sgd_count"]) == ("5", "6", 0)
     four_five = next(r for r in rows if (r["from"], r["to"]) == ("4", "5"))
     assert four_five["bayes_n"] is None and four_five["sgd_runs_fraction"] == pytest.approx(1 / 3)
-    paths = dict((p, k) for p, k, _ in path_distribution(PLATEAUS))
-    assert paths == {"4 -> 4+ -> 5": 1, "4 -> 5": 1, "5 -> 4": 1}
+    paths = {p: k for p, k in path_fractions(pd.DataFrame(PLATEAUS), runs=4)[["path", "runs"]].values}
+    assert paths == {"4 > 4+ > 5": 1, "4 > 5": 1, "5 > 4": 1, "(no plateau)": 1}
 
 
-def write_csv(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+def write_bayes(folder, occupancy, transitions=(), estimator="nuts_bridge"):
+    """A Bayesian folder's hand-offs as the jobs write them (``occupancy.nc``, ``transitions.nc``)."""
+    folder.mkdir(exist_ok=True)
+    write_netcdf(occupancy_dataset({estimator: occupancy}), folder / "occupancy.nc")
+    write_netcdf(transitions_dataset(list(transitions)), folder / "transitions.nc")
+
+
+def sgd_moves(plateaus):
+    return [tuple(m) for m in phase_moves(pd.DataFrame(plateaus)).itertuples(index=False)]
+
+
+def write_sgd(folder, plateaus, runs=3):
+    """An SGD folder's hand-off as the job writes it (``plateaus.nc`` with paths and moves)."""
+    folder.mkdir(exist_ok=True)
+    seq = pd.DataFrame([{**r, "points": 3} for r in plateaus])
+    write_netcdf(plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs), moves=phase_moves(seq)),
+                 folder / "plateaus.nc")
 
 
 def test_report_files_from_synthetic_engine_outputs(tmp_path):
-    (tmp_path / "bayes").mkdir()
-    (tmp_path / "sgd").mkdir()
-    write_csv(tmp_path / "bayes" / "occupancy.csv", OCC_ROWS)
-    (tmp_path / "bayes" / "transitions.json").write_text(json.dumps(
-        [{"from": "5", "to": "6", "n": 450, "lower": 300, "upper": 600, "predicted_n": 601.0}]))
-    write_csv(tmp_path / "sgd" / "sequences.csv", PLATEAUS)
+    write_bayes(tmp_path / "bayes", OCC_ROWS, [{"from": "5", "to": "6", "n": 450, "lower": 300, "upper": 600,
+                                                "predicted_n": 601.0, "level": "phase"}])
+    write_sgd(tmp_path / "sgd", PLATEAUS)
     md, html = write_report(tmp_path, 6, tmp_path / "bayes", tmp_path / "sgd", {"preset": "test"}, {"bayes": 1.0})
     text = md.read_text()
     for fragment in ("## Verdicts", "Bayesian switch 5 -> 6", "**yes**", "## Bayesian versus dynamical",
-                     "comparison.png", "phases.png", "4 -> 4+ -> 5", '"preset": "test"', "numpy"):
+                     "comparison.png", "phases.png", "4 > 4+ > 5", '"preset": "test"', "numpy"):
         assert fragment in text, fragment
     for png in ("phases.png", "comparison.png", "sgd_transitions.png"):
         assert (tmp_path / png).stat().st_size > 1000
@@ -158,7 +170,7 @@ def test_html_checker_catches_broken_markup():
 def test_report_without_engine_outputs_says_so(tmp_path):
     md, _ = write_report(tmp_path, 5, tmp_path / "nope", None, {}, {})
     text = md.read_text()
-    assert "Not run (no bayes/occupancy.csv)" in text and "Not run (no sgd/sequences.csv)" in text
+    assert "Not run (no bayes/occupancy.nc)" in text and "Not run (no sgd/plateaus.nc)" in text
 
 
 def test_occupancy_estimators_side_by_side_and_mixing_flags(tmp_path):
@@ -183,14 +195,15 @@ def test_occupancy_estimators_side_by_side_and_mixing_flags(tmp_path):
 def test_phase_labels_stay_strings_through_the_files(tmp_path):
     from comparisons.report import load_bayes, load_sgd
 
-    (tmp_path / "b").mkdir()
-    (tmp_path / "s").mkdir()
-    write_csv(tmp_path / "b" / "occupancy.csv", OCC_ROWS)
-    write_csv(tmp_path / "s" / "sequences.csv", PLATEAUS)
+    write_bayes(tmp_path / "b", OCC_ROWS)
+    write_sgd(tmp_path / "s", PLATEAUS)
     occ = load_bayes(tmp_path / "b")["occupancy"]
     assert {r["phase"] for r in occ} == {"4", "5", "6", "unclassified"}
     assert all(isinstance(r["n"], float) for r in occ)
-    assert {r["phase"] for r in load_sgd(tmp_path / "s")["plateaus"]} == {"4", "4+", "5", "unclassified"}
+    sgd = load_sgd(tmp_path / "s")
+    assert {r["phase"] for r in sgd["plateaus"]} == {"4", "4+", "5"}
+    assert all(isinstance(a, str) and isinstance(b, str) for _, a, b in sgd["moves"])
+    assert all(isinstance(p, str) for p, _, _ in sgd["paths"])
 
 
 def test_one_llc_scale_exact_or_measured_never_a_bound():

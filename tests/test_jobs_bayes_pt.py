@@ -7,6 +7,8 @@ import pytest
 
 from bayes_tms.pt import PTConfig
 from comparisons.cli import main
+from comparisons.contracts import read_diagnostics, read_occupancy, read_switch_summary, read_transitions, \
+    table_rows, transitions_records, validate_posterior
 from comparisons.jobs import bayes_pt
 from comparisons.jobs.bayes_pt import run_pt, run_pt_study, switch_summary
 
@@ -24,6 +26,14 @@ def test_run_writes_every_file_and_a_rerun_is_cached(tmp_path):
     assert not res["cached"]
     again = run_pt(PTConfig(**TINY), tmp_path, progress=False, bootstrap=50)
     assert again["cached"] and again["transitions"] == json.loads((tmp_path / "transitions.json").read_text())
+    occ = read_occupancy(tmp_path / "occupancy.nc")
+    assert list(occ["estimator"].values) == ["pt"] and occ["phase"].dtype.kind == "U"
+    assert transitions_records(read_transitions(tmp_path / "transitions.nc")) == res["transitions"]
+    diag = table_rows(read_diagnostics(tmp_path / "diagnostics.nc"))
+    assert [r["n"] for r in diag] == [r["n"] for r in res["diagnostics"]]
+    assert [r["mixed"] for r in diag] == [r["mixed"] for r in res["diagnostics"]]
+    for n in (20, 80):
+        validate_posterior(tmp_path / f"posterior_n{n:05d}.nc")
 
 
 def test_interrupted_run_resumes_to_the_same_draws(tmp_path, monkeypatch):
@@ -92,6 +102,9 @@ def test_study_runs_each_convention_on_the_same_data(tmp_path):
     res = run_pt_study(cfg, tmp_path, datasets=2, conventions=("tempered", "gaussian-sigma1"), population=True,
                        bootstrap=20, progress=False)
     assert (tmp_path / "switches.csv").exists() and (tmp_path / "switch_summary.csv").exists()
+    summary = table_rows(read_switch_summary(tmp_path / "switch_summary.nc"), "switch_summary")
+    key = ("convention", "from", "to", "values", "datasets", "all_mixed")
+    assert [tuple(r[k] for k in key) for r in summary] == [tuple(r[k] for k in key) for r in res["summary"]]
     seeds = {}
     for conv in ("tempered", "gaussian-sigma1"):
         for k in range(2):

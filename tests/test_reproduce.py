@@ -13,7 +13,11 @@ FILES = ["report.md", "report.html", "reproduce.json", "summary.txt", "phases.pn
          "bayes/transitions.json", "bayes/diagnostics.csv", "bayes/occupancy.png", "bayes/posterior_n00100.nc",
          "sgd/trajectory.nc", "sgd/sequences.csv", "sgd/transitions.csv", "sgd/staircase.png",
          "sgd/plateaus.png", "bayes_pt/occupancy.csv", "bayes_pt/diagnostics.csv", "bayes_pt/pt_diagnostics.nc",
-         "bayes_study/switches.csv", "bayes_study/switch_summary.csv", "occupancy_compare.csv"]
+         "bayes_study/switches.csv", "bayes_study/switch_summary.csv", "occupancy_compare.csv",
+         # the hand-offs the report reads (comparisons.contracts)
+         "bayes/occupancy.nc", "bayes/occupancy_family.nc", "bayes/transitions.nc", "bayes/diagnostics.nc",
+         "bayes_pt/occupancy.nc", "bayes_pt/transitions.nc", "bayes_pt/diagnostics.nc",
+         "bayes_study/switch_summary.nc", "sgd/plateaus.nc", "occupancy_compare.nc"]
 
 
 def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, capsys):

@@ -5,10 +5,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
 from comparisons.cli import main
+from comparisons.contracts import plateau_rows, read_plateaus, validate_trajectory
 from comparisons.errors import InputError
 from comparisons.jobs.sgd import save_trajectory
 from sgd_tms import (LLCConfig, TrainConfig, estimate_llc, llc_config_of, load_trajectory,
@@ -41,6 +43,7 @@ def test_netcdf_round_trip(traj, tmp_path):
     back = load_trajectory(path)
     xr.testing.assert_identical(back, traj)
     assert back["llc_escaped"].dtype == bool
+    xr.testing.assert_identical(validate_trajectory(path), traj)  # the hand-off to comparisons
 
 
 def test_load_rejects_garbage(tmp_path):
@@ -111,9 +114,13 @@ def test_cli_tiny_run_writes_everything(tmp_path, capsys):
             "--checkpoint-every", "3", "--llc-draws", "15", "--llc-chains", "2", "--seed", "5",
             "--no-progress", "--out", str(tmp_path)]
     assert main(argv) == 0
-    for name in ("trajectory.nc", "sequences.csv", "transitions.csv", "staircase.png", "plateaus.png",
-                 "paths.csv", "time_in_phase.csv", "summary.json"):
+    for name in ("trajectory.nc", "plateaus.nc", "sequences.csv", "transitions.csv", "staircase.png",
+                 "plateaus.png", "paths.csv", "time_in_phase.csv", "summary.json"):
         assert (tmp_path / name).is_file(), name
+    plateaus = plateau_rows(read_plateaus(tmp_path / "plateaus.nc"))  # the hand-off and its CSV export agree
+    exported = pd.read_csv(tmp_path / "sequences.csv", dtype={"phase": str})
+    assert [r["phase"] for r in plateaus] == list(exported["phase"])
+    assert [r["run"] for r in plateaus] == list(exported["run"])
     header = (tmp_path / "sequences.csv").read_text().splitlines()[0]
     assert header == "run,order,phase,start_step,end_step,loss,llc"
     assert (tmp_path / "transitions.csv").read_text().splitlines()[0] == "from,to,count"

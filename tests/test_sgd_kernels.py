@@ -85,10 +85,10 @@ def test_sgld_llc_regular_quadratic_gives_half_dimension():
     cfg = LLCConfig(step_size=eps, gamma=gamma, beta=1.0, draws=3000, burn_in=1000)
     res = sgld_llc(W0, b0, None, cfg, torch.Generator().manual_seed(0), loss_and_grad=lg, n=int(nbeta))
     expect = d / 2 * nbeta / (nbeta + gamma) / (1 - eps * (nbeta + gamma) / 4)
-    est = res.llc.mean()
-    se = res.llc.std() / math.sqrt(chains)
+    est = res["llc"].values.mean()
+    se = res["llc"].values.std() / math.sqrt(chains)
     assert abs(est - expect) < 5 * se + 0.05, (est, expect, se)
-    assert not res.nonfinite.any()
+    assert not res["nonfinite"].values.any()
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_sgld_llc_at_the_hexagon_near_theory():
     b = torch.as_tensor(six.b).expand(1, K, 6).contiguous()
     res = sgld_llc(W, b, data, LLCConfig(step_size=2e-5, draws=3000, burn_in=1000, dtype="float64"),
                    torch.Generator().manual_seed(0))
-    llc = np.asarray(res.llc).ravel()
+    llc = res["llc"].values.ravel()
     est, se = float(np.mean(llc)), float(np.std(llc, ddof=1) / np.sqrt(llc.size))
     # SGLD at this step size carries a small discretisation bias: allow 5% of it beside 4 SE
     assert abs(est - six.llc) < 4 * se + 0.05 * six.llc, (est, se)

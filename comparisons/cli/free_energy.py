@@ -5,7 +5,6 @@ from __future__ import annotations
 __all__ = ["HELP", "add_arguments", "run"]
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -41,13 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(a global occupancy estimate), and compare with Watanabe's asymptotic "
         "F_n(α) = n L(w*) + λ log n + |w*|²/2σ² up to one constant fitted at the smallest n. "
         "Local free energies F_n(α) = -log Z_n - log mass_n(α) use the SMC particle fractions and, "
-        "with --bayes-dir, the ladder-bridge log_mass.csv of a `tms-phases bayes` run (same "
+        "with --bayes-dir, the ladder-bridge log masses (occupancy.nc) of a `tms-phases bayes` run (same "
         "--features and --seed: data set n is the first n samples of one seeded stream). Writes "
         "free_energy.csv, free_energy_phases.csv, smc_occupancy.csv, crossings_measured.json and "
         "free_energy.png into --out.")
     smc_flags().add_to(parser)
     parser.add_argument("--bayes-dir", default=None, metavar="DIR",
-                        help="folder of a `tms-phases bayes` run whose log_mass.csv gives the phase "
+                        help="folder of a `tms-phases bayes` run whose occupancy.nc gives the phase "
                         "masses (NUTS + ladder bridge); its config must match --features/--seed")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -59,17 +58,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read_bayes_dir(path: str, config) -> list[dict]:
     d = Path(path)
-    lm, cfg = d / "log_mass.csv", d / "config.json"
+    lm, cfg = d / "occupancy.nc", d / "config.json"
     if not lm.is_file():
-        raise InputError(f"--bayes-dir: expected a folder with log_mass.csv, got {path!r}")
+        raise InputError(f"--bayes-dir: expected a folder with occupancy.nc, got {path!r}")
     if cfg.is_file():
         conf = json.loads(cfg.read_text())
         for key, want in (("features", config.features), ("seed", config.seed), ("beta", config.beta),
                           ("prior_sigma", config.prior_sigma)):
             if key in conf and float(conf[key]) != float(want):
                 raise InputError(f"--bayes-dir: expected a run with {key} = {want}, got {conf[key]}")
-    with open(lm, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("log_mass", "") != ""]
+    from ..contracts import occupancy_rows, read_occupancy
+
+    occ = read_occupancy(lm)
+    if "log_mass" not in occ:
+        raise InputError(f"--bayes-dir: expected a ladder-bridge run (log_mass in occupancy.nc), got {path!r}")
+    rows = occupancy_rows(occ, "nuts_bridge", variable="log_mass")
     for r in rows:
         r["n"] = int(r["n"])
     return rows
@@ -143,13 +146,13 @@ def run(args: argparse.Namespace) -> int:
         from ..free_energy_measured import occupancy_side_by_side
         from ..theory import dominant_phase
 
-        def read(name):
-            path = Path(args.bayes_dir) / name
-            return list(csv.DictReader(open(path, newline=""))) if path.exists() else []
+        from ..contracts import occupancy_rows, read_occupancy
 
+        nuts = read_occupancy(Path(args.bayes_dir) / "occupancy.nc")
         theory = dict(zip(ns, (str(v) for v in dominant_phase(phases, np.array(ns, dtype=float),
                                                                prior_sigma=config.prior_sigma))))
-        side = occupancy_side_by_side(occ, read("occupancy.csv"), read("occupancy_raw.csv"), theory)
+        side = occupancy_side_by_side(occ, occupancy_rows(nuts, "nuts_bridge"),
+                                      occupancy_rows(nuts, "nuts_raw"), theory)
         write_csv(out / "occupancy_compare.csv", side,
                   ["n", "phase", "smc", "smc_lower", "smc_upper", "nuts", "nuts_lower", "nuts_upper",
                    "nuts_raw", "theory_dominant"])

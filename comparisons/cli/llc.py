@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         if not res.ok:
             return res.exit_status()
         rows = list(res.results)
-        write_text(out / "llc_table.csv", acc.rows_to_csv(rows))
+        acc.write_table(rows, out)
         if args.format == "text":
             for row in rows:
                 print(f"{row['phase']:>5} n={row['n']:<8d} {row['method']:<5} llc={row['llc']:.3f} "

@@ -90,7 +90,7 @@ def _configs(args):
 
 
 #: files written from the trajectory (removed when there is nothing to analyse)
-_DERIVED = ("sequences.csv", "transitions.csv", "paths.csv", "time_in_phase.csv", "staircase.png",
+_DERIVED = ("plateaus.nc", "sequences.csv", "transitions.csv", "paths.csv", "time_in_phase.csv", "staircase.png",
             "plateaus.png")
 
 
@@ -168,7 +168,7 @@ def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None
     from sgd_tms.plots import plateau_figure, staircase_figure
     from sgd_tms.train import diverged_runs
 
-    from ..jobs.sgd import save_trajectory
+    from ..jobs.sgd import save_plateaus, save_trajectory
 
     resolve_device(tc.device)
     out = check_out_path(out_dir)  # created below, once the run is confirmed or reused
@@ -238,6 +238,7 @@ def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None
     ds = label_checkpoints(ds)
     seq = phase_sequences(ds)
     write_text(out / "sequences.csv", seq.drop(columns="points").to_csv(index=False))
+    save_plateaus(seq, ds.sizes["run"] - len(diverged), out / "plateaus.nc")
     write_text(out / "transitions.csv", transition_counts(seq).to_csv(index=False))
     paths = path_fractions(seq, runs=ds.sizes["run"] - len(diverged))
     write_text(out / "paths.csv", paths.to_csv(index=False))

@@ -24,17 +24,22 @@ from bayes_tms.config import BayesConfig
 from bayes_tms.occupancy import diagnostics_table, occupancy_table, transitions
 from bayes_tms.plots import plot_occupancy
 from bayes_tms.reweight import reweighted_occupancy, rung_deltas
-from bayes_tms.sampling import _Compiled, check_complete, check_posterior, nested_data, sample_posterior
+from bayes_tms.cache import ModelCache
+from bayes_tms.sampling import check_complete, check_posterior, nested_data, sample_posterior
 
+from ..contracts import occupancy_dataset, table_dataset, transitions_dataset
 from ..errors import InputError
-from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json
+from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import dominant_intervals, enumerate_phases, sample_inputs
 
 
 def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -> dict:
     """Run the sweep and write every output into ``out_dir``.
 
-    Files: ``posterior_nNNNNN.nc`` per ``n``, ``occupancy.csv`` (``n, phase, fraction, lower,
+    The hand-offs (:mod:`comparisons.contracts`, read back by the report and the command
+    line): ``posterior_nNNNNN.nc`` per ``n``, ``occupancy.nc`` (estimators ``nuts_bridge``, with
+    ``log_mass``, and ``nuts_raw``), ``occupancy_family.nc``, ``transitions.nc`` and
+    ``diagnostics.nc``. The same tables as CSV/JSON exports: ``occupancy.csv`` (``n, phase, fraction, lower,
     upper, chains``: posterior mass by ladder bridge reweighting, :mod:`bayes_tms.reweight`),
     ``occupancy_family.csv`` (same, by k-gon family), ``occupancy_raw.csv`` (plain fractions of
     draws, biased where chains cannot cross between phases), ``log_mass.csv`` (log posterior
@@ -77,14 +82,20 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
     write_csv(out / "occupancy_family.csv", frows, cols)
     write_csv(out / "occupancy_raw.csv", raw, cols)
     write_csv(out / "log_mass.csv", logs, ["n", "phase", "log_mass", "lower", "upper"])
+    meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
+            "seed": config.seed}
+    write_netcdf(occupancy_dataset({"nuts_bridge": rows, "nuts_raw": raw}, log_mass={"nuts_bridge": logs},
+                                   attrs=meta), out / "occupancy.nc")
+    write_netcdf(occupancy_dataset({"nuts_bridge": frows}, level="family", attrs=meta),
+                 out / "occupancy_family.nc")
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
              + transitions(freps, features=config.features, level="family",
                            prior_sigma=config.prior_sigma, beta=config.beta))
     write_json(out / "transitions.json", trans)
+    write_netcdf(transitions_dataset(trans), out / "transitions.nc")
     diag = diagnostics_table(posts)
-    write_csv(out / "diagnostics.csv", diag,
-              ["n", "phase", "chains", "draws", "divergences", "mean_tree_depth", "max_tree_depth",
-               "switches", "rhat_loss", "ess_bulk_loss", "ess_tail_loss"])
+    write_csv(out / "diagnostics.csv", diag, DIAG_COLUMNS)
+    write_netcdf(table_dataset(diag, DIAG_COLUMNS), out / "diagnostics.nc")
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
@@ -101,6 +112,11 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
             "draws_total": len(config.ns) * config.chains * config.draws}
 
 
+#: columns of ``diagnostics.csv`` (and variables of ``diagnostics.nc``)
+DIAG_COLUMNS = ["n", "phase", "chains", "draws", "divergences", "mean_tree_depth", "max_tree_depth",
+                "switches", "rhat_loss", "ess_bulk_loss", "ess_tail_loss"]
+
+
 def posterior_path(out_dir, n: int) -> Path:
     """The file of the posterior at ``n`` in a Bayesian output folder: ``posterior_nNNNNN.nc``."""
     return Path(out_dir) / f"posterior_n{int(n):05d}.nc"
@@ -108,7 +124,7 @@ def posterior_path(out_dir, n: int) -> Path:
 
 #: format of a rung's stored result; bump when what :func:`sample_rung` returns changes
 RUNG_FORMAT = 1
-_WORKER_CACHE = _Compiled()  # compiled models reused by the rungs a worker samples
+_WORKER_CACHE = ModelCache("bayes rungs")  # compiled models reused by the rungs a worker samples
 
 
 def rung_tasks(config: BayesConfig) -> list:

@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..contracts import occupancy_dataset, table_dataset, transitions_dataset
 from ..errors import InputError, check_positive_int
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
@@ -166,12 +167,18 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
     fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"), level="family")
     write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
     write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
+    meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
+            "seed": config.seed, "population": int(config.population), "classifier": rule}
+    write_netcdf(occupancy_dataset({"pt": raw}, attrs=meta), out / "occupancy.nc")
+    write_netcdf(occupancy_dataset({"pt": fam}, level="family", attrs=meta), out / "occupancy_family.nc")
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
              + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
                            beta=config.beta))
     write_json(out / "transitions.json", trans)
+    write_netcdf(transitions_dataset(trans), out / "transitions.nc")
     diag_rows = _diagnostics(posts, diag)
     write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
+    write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
@@ -275,6 +282,7 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
     write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)
     summary = switch_summary(rows, datasets=datasets)
     write_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
+    write_netcdf(table_dataset(summary, SUMMARY_COLUMNS, "switch_summary"), out / "switch_summary.nc")
     if rows:
         save_figure(plot_switches(rows), out / "switches.png")
     return {"switches": rows, "summary": summary, "compute_s": compute, "cached": cached}

@@ -7,13 +7,14 @@ __all__ = ["smc_tasks", "smc_task"]
 from typing import Any, Iterable
 
 
+from bayes_tms.cache import ModelCache
 from bayes_tms.model import build_model, resolve_likelihood
 from bayes_tms.smc import SMCResult, smc_log_evidence
 
 from ..sweep import Task
 from ..theory import child_sequence, sample_inputs
 
-_TASK_MODELS: dict = {}  # compiled models reused by the SMC tasks a worker runs
+_TASK_MODELS = ModelCache("smc tasks")  # compiled models reused by the SMC tasks a worker runs
 
 
 def smc_tasks(features: int, ns: Iterable[int], *, seed: int = 0, **kwargs: Any) -> list:
@@ -37,6 +38,6 @@ def smc_task(task) -> SMCResult:
     x = sample_inputs(n, c, seed)
     kind = resolve_likelihood(x, "auto")
     key = (kind, c, cfg.get("hidden", 2), cfg.get("beta", 1.0), cfg.get("prior_sigma", 1.0))
-    if key not in _TASK_MODELS:
-        _TASK_MODELS[key] = build_model(x, hidden=key[2], beta=key[3], prior_sigma=key[4], likelihood=kind)
-    return smc_log_evidence(x, seed=child_sequence(int(seed), "bayes", "smc", int(n)), model=_TASK_MODELS[key], **cfg)
+    model = _TASK_MODELS.get(key, lambda: build_model(x, hidden=key[2], beta=key[3], prior_sigma=key[4],
+                                                      likelihood=kind))
+    return smc_log_evidence(x, seed=child_sequence(int(seed), "bayes", "smc", int(n)), model=model, **cfg)

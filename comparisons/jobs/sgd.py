@@ -9,7 +9,7 @@ any blocking and any executor give the same results.
 
 from __future__ import annotations
 
-__all__ = ["block_tasks", "run_block", "assemble", "save_trajectory", "BLOCK_FORMAT"]
+__all__ = ["block_tasks", "run_block", "assemble", "save_trajectory", "save_plateaus", "BLOCK_FORMAT"]
 
 import xarray as xr
 
@@ -19,6 +19,7 @@ from sgd_tms.config import LLCConfig, TrainConfig
 from sgd_tms.llc import estimate_llc
 from sgd_tms.train import train, validate_trajectory
 
+from ..contracts import plateaus_dataset
 from ..io import write_netcdf
 from ..sweep import Task
 
@@ -66,3 +67,18 @@ def save_trajectory(ds: xr.Dataset, path: str | Path) -> Path:
     """Validate a trajectory Dataset (:func:`sgd_tms.train.validate_trajectory`) and write it
     atomically to netCDF (h5netcdf); read it back with :func:`sgd_tms.load_trajectory`."""
     return write_netcdf(validate_trajectory(ds), path)
+
+
+def save_plateaus(seq, runs: int, path: str | Path) -> Path:
+    """Write the plateaus of :func:`sgd_tms.phases.phase_sequences` as the plateaus hand-off.
+
+    With them go their path summary (:func:`sgd_tms.phases.path_fractions` over ``runs``, the
+    number of runs analysed) and their moves (:func:`sgd_tms.phases.phase_moves`): the one
+    summary that ``paths.csv``, ``transitions.csv`` and the report show. The file is
+    ``plateaus.nc`` (:func:`comparisons.contracts.read_plateaus` reads it back;
+    ``sequences.csv`` is its CSV export).
+    """
+    from sgd_tms.phases import path_fractions, phase_moves
+
+    return write_netcdf(plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs),
+                                         moves=phase_moves(seq)), path)

@@ -31,3 +31,7 @@ __all__ += ["LaplaceTerms", "laplace_crossing", "laplace_free_energy", "laplace_
 from .streams import child_rng, child_seed, child_sequence  # noqa: E402
 
 __all__ += ["child_rng", "child_seed", "child_sequence"]
+
+from .llc_estimate import LLC_METHODS, LLCEstimate  # noqa: E402
+
+__all__ += ["LLCEstimate", "LLC_METHODS"]

@@ -1,0 +1,636 @@
+"""The hand-offs between the engines and ``comparisons``: their names, and one validator each.
+
+The engines (:mod:`bayes_tms`, :mod:`sgd_tms`) return labelled xarray data; the jobs
+(:mod:`comparisons.jobs`) store it as netCDF; the report and the command line read it back
+through the validators here. CSV files are exports for people, never read back.
+
+Each hand-off has a constant describing it (dims, coordinates, variables) and a validator that
+takes an in-memory object or a path and returns the validated (loaded) object:
+
+- ``posterior`` (:data:`POSTERIOR`): ArviZ InferenceData of one ``n``, ``posterior_nNNNNN.nc``;
+- ``trajectory`` (:data:`TRAJECTORY`): the SGD trajectory ``(run, step, ...)``, ``trajectory.nc``;
+- ``occupancy`` (:data:`OCCUPANCY`): ``fraction, lower, upper, chains`` over ``(estimator, n,
+  phase)``, ``occupancy.nc`` and ``occupancy_family.nc`` (and ``occupancy_compare.nc``);
+- ``transitions`` (:data:`TRANSITIONS`): switches of the dominant phase over ``transition``,
+  ``transitions.nc``;
+- ``diagnostics`` and ``switch_summary`` (:data:`DIAGNOSTICS`, :data:`SWITCH_SUMMARY`): tables,
+  one variable per column over ``row``, ``diagnostics.nc`` and ``switch_summary.nc``;
+- ``plateaus`` (:data:`PLATEAUS`): SGD plateaus over ``plateau``, with their path summary over
+  ``path`` and their moves over ``move``, ``plateaus.nc``;
+- ``llc`` (:data:`LLC`): ``estimate`` and ``se`` with ``method``, ``beta`` and ``n``, ``llc.nc``
+  (one :class:`comparisons.theory.LLCEstimate` gives one with scalars).
+
+Phase labels are strings everywhere (``"6"`` is never the number 6). A validator raises
+:class:`ContractError` (an :class:`~comparisons.errors.InputError`, so the command line exits
+with status 2) whose one-line message names the file, or the hand-off, and what is missing.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ContractError", "Contract", "POSTERIOR", "TRAJECTORY", "OCCUPANCY", "TRANSITIONS", "PLATEAUS", "DIAGNOSTICS",
+    "SWITCH_SUMMARY", "LLC", "PLATEAU_COLUMNS", "TRANSITION_FIELDS", "is_label_array",
+    "validate_posterior", "validate_trajectory", "validate_occupancy", "validate_transitions", "validate_plateaus",
+    "validate_diagnostics", "validate_switch_summary", "validate_llc",
+    "read_occupancy", "read_transitions", "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc",
+    "occupancy_dataset", "occupancy_rows", "transitions_dataset", "transitions_records", "table_dataset",
+    "table_rows", "plateaus_dataset", "plateau_rows", "path_rows", "move_rows", "llc_table_dataset",
+]
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .errors import InputError
+from .theory.classify import UNCLASSIFIED
+
+
+class ContractError(InputError):
+    """A hand-off (in memory or on disk) does not have the names, dims or types of its contract."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Names of one hand-off.
+
+    Attributes
+    ----------
+    name : str
+        The hand-off (used in error messages).
+    variables : mapping
+        Required data variables and their dims.
+    optional : mapping
+        Variables that may be present, with their dims.
+    labels : tuple of str
+        Variables and coordinates that hold labels (strings).
+    integers : tuple of str
+        Variables and coordinates that hold integers.
+    attrs : tuple of str
+        Required attributes.
+    """
+
+    name: str
+    variables: Mapping[str, tuple[str, ...]]
+    optional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    integers: tuple[str, ...] = ()
+    attrs: tuple[str, ...] = ()
+
+
+POSTERIOR = Contract(
+    "posterior",
+    {"W": ("chain", "draw", "hidden", "feature"), "b": ("chain", "draw", "feature"),
+     "phase": ("chain", "draw"), "phase_distance": ("chain", "draw")},
+    optional={"empirical_loss": ("chain", "draw"), "population_loss": ("chain", "draw")},
+    labels=("phase",), attrs=("n", "beta", "prior_sigma", "seed"))
+
+TRAJECTORY = Contract(
+    "trajectory",
+    {"W": ("run", "step", "hidden", "feature"), "b": ("run", "step", "feature"), "loss": ("run", "step")},
+    optional={"llc": ("run", "step"), "population_loss": ("run", "step"), "phase": ("run", "step"),
+              "llc_se": ("run", "step"), "diverged": ("run",)},
+    labels=("phase",), integers=("run", "step"), attrs=("train_config",))
+
+OCCUPANCY = Contract(
+    "occupancy",
+    {"fraction": ("estimator", "n", "phase"), "lower": ("estimator", "n", "phase"),
+     "upper": ("estimator", "n", "phase"), "chains": ("estimator", "n", "phase")},
+    optional={"log_mass": ("estimator", "n", "phase"), "log_mass_lower": ("estimator", "n", "phase"),
+              "log_mass_upper": ("estimator", "n", "phase")},
+    labels=("phase", "estimator"), integers=("n",), attrs=("level",))
+
+#: variables of a transition and their kinds (``str``, ``int``, ``float``); the first six are required
+TRANSITION_FIELDS: dict[str, type] = {
+    "from": str, "to": str, "level": str, "n": float, "lower": float, "upper": float,
+    "predicted_n": float, "predicted_n_laplace": float, "n_before": int, "n_after": int, "beta": float,
+    "dominant_all_before": str, "dominant_all_after": str, "unclassified_before": float,
+    "unclassified_after": float, "dominance": str}
+
+TRANSITIONS = Contract(
+    "transitions", {k: ("transition",) for k in list(TRANSITION_FIELDS)[:6]},
+    optional={k: ("transition",) for k in list(TRANSITION_FIELDS)[6:]},
+    labels=tuple(k for k, t in TRANSITION_FIELDS.items() if t is str),
+    integers=tuple(k for k, t in TRANSITION_FIELDS.items() if t is int))
+
+#: columns of ``sequences.csv`` (one row per plateau), in order
+PLATEAU_COLUMNS = ["run", "order", "phase", "start_step", "end_step", "loss", "llc", "points"]
+
+PLATEAUS = Contract(
+    "plateaus", {**{k: ("plateau",) for k in PLATEAU_COLUMNS},
+                 "path": ("path",), "path_runs": ("path",), "path_fraction": ("path",),
+                 "move_run": ("move",), "move_from": ("move",), "move_to": ("move",)},
+    labels=("phase", "path", "move_from", "move_to"),
+    integers=("run", "order", "start_step", "end_step", "points", "path_runs", "move_run"), attrs=("runs",))
+
+DIAGNOSTICS = Contract("diagnostics", {"n": ("row",)}, labels=("phase",), integers=("n",))
+
+SWITCH_SUMMARY = Contract(
+    "switch_summary", {k: ("row",) for k in ("convention", "beta", "from", "to", "mean", "sd", "values")},
+    labels=("convention", "from", "to", "values"))
+
+#: hand-offs that are plain tables: one variable per column over ``row``
+_TABLES = {c.name: c for c in (DIAGNOSTICS, SWITCH_SUMMARY)}
+
+LLC = Contract("llc", {"estimate": (), "se": ()}, labels=("method",), attrs=("method", "beta", "n"))
+
+_LEVELS = ("phase", "family")
+
+
+def is_label_array(values: Any) -> bool:
+    """True when ``values`` holds strings only (numpy ``U``/``S`` or objects that are all ``str``)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "US":
+        return True
+    return arr.dtype.kind == "O" and all(isinstance(v, str) for v in arr.ravel())
+
+
+def _fail(where: str, message: str) -> None:
+    raise ContractError(f"{where}: {message}")
+
+
+def _labels_to_str(ds: xr.Dataset, names: Sequence[str]) -> xr.Dataset:
+    """netCDF gives variable-length strings back as objects: make label arrays ``<U``."""
+    for name in names:
+        if name in ds.variables and ds[name].dtype.kind in "OS":
+            ds[name] = ds[name].astype(str)
+    return ds
+
+
+def _check(ds: Any, contract: Contract, where: str, dims_exact: bool = True) -> xr.Dataset:
+    if not isinstance(ds, xr.Dataset):
+        _fail(where, f"expected an xarray.Dataset ({contract.name}), got {type(ds).__name__}")
+    for name, dims in {**contract.variables, **contract.optional}.items():
+        if name not in ds.variables:
+            if name in contract.variables:
+                _fail(where, f"expected variable {name!r} of the {contract.name} contract, got "
+                             f"{sorted(map(str, ds.data_vars))}")
+            continue
+        got = tuple(ds[name].dims)
+        if (got != dims) if dims_exact else not set(dims) <= set(got):
+            _fail(where, f"expected {name} with dims {dims}, got {got}")
+    for name in contract.labels:
+        if name in ds.variables and not is_label_array(ds[name].values):
+            _fail(where, f"expected string labels in {name!r}, got dtype {ds[name].dtype}")
+    for name in contract.integers:
+        if name in ds.variables and ds[name].dtype.kind not in "iu":
+            _fail(where, f"expected integers in {name!r}, got dtype {ds[name].dtype}")
+    missing = [k for k in contract.attrs if k not in ds.attrs]
+    if missing:
+        _fail(where, f"expected attrs {missing} of the {contract.name} contract, got {sorted(ds.attrs)}")
+    return _labels_to_str(ds, contract.labels)
+
+
+def _open(path: str | os.PathLike, contract: Contract) -> xr.Dataset:
+    path = Path(path)
+    if not path.is_file():
+        raise ContractError(f"{path}: expected a {contract.name} netCDF file, got none")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.load()
+    except (OSError, ValueError) as exc:
+        raise ContractError(f"{path}: expected a readable {contract.name} netCDF file "
+                            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
+def _source(obj: Any, contract: Contract) -> tuple[Any, str]:
+    if isinstance(obj, (str, os.PathLike)):
+        return _open(obj, contract), str(obj)
+    return obj, contract.name
+
+
+# --- the validators -----------------------------------------------------------------------------
+
+
+def validate_posterior(obj: Any) -> Any:
+    """Validate a posterior hand-off (an ArviZ InferenceData of one ``n``, or its netCDF path).
+
+    The ``posterior`` group must hold :data:`POSTERIOR`'s variables with their dims, at least one
+    of ``empirical_loss`` and ``population_loss``, string ``phase`` labels and the attrs
+    ``n, beta, prior_sigma, seed``. Returns the (loaded) InferenceData, ``phase`` as ``<U``.
+    """
+    where = POSTERIOR.name
+    if isinstance(obj, (str, os.PathLike)):
+        import arviz as az
+
+        where = str(obj)
+        if not Path(obj).is_file():
+            raise ContractError(f"{where}: expected a posterior netCDF file, got none")
+        try:
+            obj = az.from_netcdf(str(obj), engine="h5netcdf")
+            for g in obj.groups():
+                obj[g] = obj[g].load()
+        except (OSError, ValueError, KeyError) as exc:
+            raise ContractError(f"{where}: expected a readable posterior netCDF file "
+                                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    post = getattr(obj, "posterior", None)
+    if post is None:
+        _fail(where, "expected an InferenceData with a posterior group, got none")
+    obj.posterior = _check(post, POSTERIOR, where + " (posterior group)")
+    if not {"empirical_loss", "population_loss"} & set(post.data_vars):
+        _fail(where, "expected empirical_loss or population_loss in the posterior group, got neither")
+    return obj
+
+
+def validate_trajectory(obj: Any) -> xr.Dataset:
+    """Validate the SGD trajectory hand-off (:data:`TRAJECTORY`); an object or a path."""
+    ds, where = _source(obj, TRAJECTORY)
+    return _check(ds, TRAJECTORY, where)
+
+
+def validate_occupancy(obj: Any) -> xr.Dataset:
+    """Validate an occupancy hand-off (:data:`OCCUPANCY`); an object or a path.
+
+    Also checked: ``attrs["level"]`` is ``"phase"`` or ``"family"``, and fractions lie in
+    ``[0, 1]`` where present.
+    """
+    ds, where = _source(obj, OCCUPANCY)
+    ds = _check(ds, OCCUPANCY, where)
+    if ds.attrs["level"] not in _LEVELS:
+        _fail(where, f"expected attrs['level'] in {_LEVELS}, got {ds.attrs['level']!r}")
+    f = ds["fraction"].values
+    if np.any((f[np.isfinite(f)] < -1e-12) | (f[np.isfinite(f)] > 1 + 1e-12)):
+        _fail(where, "expected fractions in [0, 1], got values outside")
+    return ds
+
+
+def validate_transitions(obj: Any) -> xr.Dataset:
+    """Validate a transitions hand-off (:data:`TRANSITIONS`); an object or a path."""
+    ds, where = _source(obj, TRANSITIONS)
+    for name in ds.variables:  # an empty file holds no strings: nothing to check
+        if name in TRANSITIONS.labels and ds.sizes.get("transition", 1) == 0:
+            ds[name] = ds[name].astype(str)
+    ds = _check(ds, TRANSITIONS, where)
+    bad = [str(v) for v in ds["level"].values if v not in _LEVELS]
+    if bad:
+        _fail(where, f"expected level in {_LEVELS}, got {bad[0]!r}")
+    return ds
+
+
+def validate_plateaus(obj: Any) -> xr.Dataset:
+    """Validate an SGD plateaus hand-off (:data:`PLATEAUS`); an object or a path."""
+    ds, where = _source(obj, PLATEAUS)
+    if isinstance(ds, xr.Dataset):
+        for name, dim in (("phase", "plateau"), ("path", "path"), ("move_from", "move"), ("move_to", "move")):
+            if name in ds and ds.sizes.get(dim, 1) == 0:  # an empty file holds no strings
+                ds[name] = ds[name].astype(str)
+    return _check(ds, PLATEAUS, where)
+
+
+def _validate_table(obj: Any, contract: Contract) -> xr.Dataset:
+    ds, where = _source(obj, contract)
+    if isinstance(ds, xr.Dataset) and ds.sizes.get("row", 1) == 0:
+        for name in contract.labels:
+            if name in ds.variables:
+                ds[name] = ds[name].astype(str)
+    ds = _check(ds, contract, where)
+    for name, var in ds.data_vars.items():
+        if var.dims != ("row",):
+            _fail(where, f"expected {name} with dims ('row',), got {var.dims}")
+    return ds
+
+
+def validate_diagnostics(obj: Any) -> xr.Dataset:
+    """Validate a convergence-diagnostics hand-off (:data:`DIAGNOSTICS`); an object or a path.
+
+    One ``row`` per ``n`` (and, for NUTS, per majority phase, ``phase == "all"`` for all chains);
+    every other variable is a number, a label or a flag over ``row``.
+    """
+    return _validate_table(obj, DIAGNOSTICS)
+
+
+def validate_switch_summary(obj: Any) -> xr.Dataset:
+    """Validate the switch-over-data-sets summary (:data:`SWITCH_SUMMARY`); an object or a path."""
+    return _validate_table(obj, SWITCH_SUMMARY)
+
+
+def validate_llc(obj: Any) -> xr.Dataset:
+    """Validate an LLC hand-off (:data:`LLC`); an object or a path.
+
+    ``estimate`` and ``se`` share their dims (none for one estimate; e.g. ``(phase, n)`` for a
+    table), ``attrs`` hold ``method``, ``beta`` and ``n`` (or coordinates of those names do, for
+    a table over several), and every other data variable is a diagnostic on the same dims.
+    """
+    ds, where = _source(obj, LLC)
+    if not isinstance(ds, xr.Dataset):
+        _fail(where, f"expected an xarray.Dataset (llc), got {type(ds).__name__}")
+    for name in ("estimate", "se"):
+        if name not in ds.data_vars:
+            _fail(where, f"expected variable {name!r} of the llc contract, got {sorted(map(str, ds.data_vars))}")
+    if ds["se"].dims != ds["estimate"].dims:
+        _fail(where, f"expected se with the dims of estimate {ds['estimate'].dims}, got {ds['se'].dims}")
+    missing = [k for k in ("method", "beta", "n") if k not in ds.attrs and k not in ds.coords]
+    if missing:
+        _fail(where, f"expected {missing} as attrs or coordinates of the llc contract, got attrs {sorted(ds.attrs)}")
+    for name, var in ds.data_vars.items():
+        if not set(var.dims) <= set(ds["estimate"].dims):
+            _fail(where, f"expected diagnostic {name!r} on the dims of estimate {ds['estimate'].dims}, got {var.dims}")
+    labels = [str(k) for k in ("method", "phase") if k in ds.coords]
+    for name in labels:
+        if not is_label_array(ds[name].values):
+            _fail(where, f"expected string labels in {name!r}, got dtype {ds[name].dtype}")
+    if "method" in ds.attrs and not isinstance(ds.attrs["method"], str):
+        _fail(where, f"expected attrs['method'] a string, got {ds.attrs['method']!r}")
+    return _labels_to_str(ds, labels)
+
+
+def read_occupancy(path: str | os.PathLike) -> xr.Dataset:
+    """Read and validate ``occupancy.nc`` (or ``occupancy_family.nc``)."""
+    return validate_occupancy(Path(path))
+
+
+def read_transitions(path: str | os.PathLike) -> xr.Dataset:
+    """Read and validate ``transitions.nc``."""
+    return validate_transitions(Path(path))
+
+
+def read_plateaus(path: str | os.PathLike) -> xr.Dataset:
+    """Read and validate ``plateaus.nc``."""
+    return validate_plateaus(Path(path))
+
+
+def read_diagnostics(path: str | os.PathLike) -> xr.Dataset:
+    """Read and validate ``diagnostics.nc``."""
+    return validate_diagnostics(Path(path))
+
+
+def read_switch_summary(path: str | os.PathLike) -> xr.Dataset:
+    """Read and validate ``switch_summary.nc``."""
+    return validate_switch_summary(Path(path))
+
+
+def read_llc(path: str | os.PathLike) -> xr.Dataset:
+    """Read and validate an LLC netCDF file."""
+    return validate_llc(Path(path))
+
+
+# --- builders (rows -> contract Dataset) and readers (contract Dataset -> rows) ------------------
+
+
+def _phase_order(label: str) -> tuple:
+    return (label == UNCLASSIFIED, label)
+
+
+def occupancy_dataset(estimates: Mapping[str, Sequence[Mapping]], *, level: str = "phase",
+                      log_mass: Mapping[str, Sequence[Mapping]] | None = None,
+                      attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """The occupancy hand-off from the engines' rows.
+
+    Parameters
+    ----------
+    estimates : mapping estimator name -> rows ``{n, phase, fraction, lower, upper, chains}``
+        As returned by :func:`bayes_tms.occupancy.occupancy_table` and
+        :func:`bayes_tms.reweight.reweighted_occupancy`.
+    level : {"phase", "family"}
+    log_mass : mapping estimator name -> rows ``{n, phase, log_mass, lower, upper}``, optional
+    attrs : mapping, optional
+        Extra attributes (e.g. ``beta``, ``features``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(estimator, n, phase)``; cells an estimator did not report are NaN
+        (``chains`` -1). Phases are ordered as the engines order them (``unclassified`` last).
+    """
+    if level not in _LEVELS:
+        raise InputError(f"level: expected one of {_LEVELS}, got {level!r}")
+    names = list(estimates)
+    all_rows = [r for rows in estimates.values() for r in rows]
+    ns = sorted({int(round(float(r["n"]))) for r in all_rows})
+    phases = sorted({str(r["phase"]) for r in all_rows}, key=_phase_order)
+    shape = (len(names), len(ns), len(phases))
+    ni, pi = {n: i for i, n in enumerate(ns)}, {p: j for j, p in enumerate(phases)}
+    data = {k: np.full(shape, np.nan) for k in ("fraction", "lower", "upper")}
+    chains = np.full(shape, -1, dtype=np.int64)
+    for e, name in enumerate(names):
+        for r in estimates[name]:
+            i, j = ni[int(round(float(r["n"])))], pi[str(r["phase"])]
+            for k in data:
+                data[k][e, i, j] = float(r.get(k, math.nan))
+            if r.get("chains") is not None and np.isfinite(float(r["chains"])):
+                chains[e, i, j] = int(r["chains"])
+    dims = ("estimator", "n", "phase")
+    ds = xr.Dataset({k: (dims, v) for k, v in data.items()} | {"chains": (dims, chains)},
+                    coords={"estimator": np.array(names, dtype=str), "n": np.array(ns, dtype=np.int64),
+                            "phase": np.array(phases, dtype=str)},
+                    attrs={"level": level, **(attrs or {})})
+    if log_mass:
+        lm = {k: np.full(shape, np.nan) for k in ("log_mass", "log_mass_lower", "log_mass_upper")}
+        for e, name in enumerate(names):
+            for r in log_mass.get(name, ()):
+                key = (int(round(float(r["n"]))), str(r["phase"]))
+                if key[0] not in ni or key[1] not in pi:
+                    raise InputError(f"log_mass: expected cells of the occupancy, got n = {key[0]}, "
+                                     f"phase {key[1]!r}")
+                i, j = ni[key[0]], pi[key[1]]
+                lm["log_mass"][e, i, j] = float(r["log_mass"])
+                lm["log_mass_lower"][e, i, j] = float(r.get("lower", math.nan))
+                lm["log_mass_upper"][e, i, j] = float(r.get("upper", math.nan))
+        ds = ds.assign({k: (dims, v) for k, v in lm.items()})
+    return validate_occupancy(ds)
+
+
+def occupancy_rows(ds: xr.Dataset, estimator: str | None = None, variable: str = "fraction") -> list[dict]:
+    """Rows ``{n, phase, fraction, lower, upper, chains}`` of one estimator (default: the first).
+
+    With ``variable="log_mass"``: rows ``{n, phase, log_mass, lower, upper}``. Cells the
+    estimator did not report (NaN) are left out; ``n`` is a float as the engines' tables are read,
+    ``phase`` a string.
+    """
+    ds = validate_occupancy(ds)
+    names = [str(v) for v in ds["estimator"].values]
+    estimator = names[0] if estimator is None else estimator
+    if estimator not in names:
+        raise ContractError(f"occupancy: expected an estimator in {names}, got {estimator!r}")
+    sel = ds.sel(estimator=estimator)
+    if variable == "log_mass":
+        if "log_mass" not in sel:
+            raise ContractError("occupancy: expected variable 'log_mass', got none")
+        keys = {"log_mass": "log_mass", "lower": "log_mass_lower", "upper": "log_mass_upper"}
+    else:
+        keys = {"fraction": "fraction", "lower": "lower", "upper": "upper", "chains": "chains"}
+    vals = {k: sel[v].values for k, v in keys.items()}
+    rows = []
+    for i, n in enumerate(sel["n"].values):
+        for j, p in enumerate(sel["phase"].values):
+            if not np.isfinite(vals[variable][i, j]):
+                continue
+            row = {"n": float(n), "phase": str(p)}
+            for k, v in vals.items():
+                row[k] = int(v[i, j]) if k == "chains" else float(v[i, j])
+            rows.append(row)
+    return rows
+
+
+def transitions_dataset(records: Sequence[Mapping]) -> xr.Dataset:
+    """The transitions hand-off from the records of :func:`bayes_tms.occupancy.transitions`.
+
+    Each field of :data:`TRANSITION_FIELDS` becomes a variable over ``transition``; a missing
+    or ``None`` number is NaN (an integer -1), a missing label the empty string.
+    """
+    records = list(records)
+    present = [k for k in TRANSITION_FIELDS if k in TRANSITIONS.variables or any(k in r for r in records)]
+    data = {}
+    for k in present:
+        kind = TRANSITION_FIELDS[k]
+        if kind is str:
+            vals = np.array([str(r.get(k) if r.get(k) is not None else "") for r in records], dtype=str)
+        elif kind is int:
+            vals = np.array([-1 if r.get(k) is None else int(r[k]) for r in records], dtype=np.int64)
+        else:
+            vals = np.array([math.nan if r.get(k) is None else float(r[k]) for r in records], dtype=float)
+        data[k] = (("transition",), vals)
+    return validate_transitions(xr.Dataset(data, coords={"transition": np.arange(len(records))}))
+
+
+def transitions_records(ds: xr.Dataset) -> list[dict]:
+    """The records of a transitions hand-off: labels as ``str``, NaN numbers (and -1 integers) as None."""
+    ds = validate_transitions(ds)
+    out = []
+    names = [k for k in TRANSITION_FIELDS if k in ds.variables]
+    cols = {k: ds[k].values for k in names}
+    for i in range(ds.sizes["transition"]):
+        rec = {}
+        for k in names:
+            v = cols[k][i]
+            kind = TRANSITION_FIELDS[k]
+            if kind is str:
+                rec[k] = str(v)
+            elif kind is int:
+                rec[k] = None if int(v) < 0 else int(v)
+            else:
+                rec[k] = None if not np.isfinite(v) else float(v)
+        out.append(rec)
+    return out
+
+
+def table_dataset(rows: Sequence[Mapping], columns: Sequence[str], contract: str = "diagnostics") -> xr.Dataset:
+    """A table hand-off (``"diagnostics"`` or ``"switch_summary"``) from the jobs' rows.
+
+    ``columns`` are those of the CSV export. Each column becomes a variable over ``row``: the
+    contract's labels and any other text as strings, flags as booleans, ``n`` and integer counts
+    as integers, everything else as floats (None as NaN).
+    """
+    spec = _TABLES[contract]
+    rows = list(rows)
+    data = {}
+    for k in columns:
+        vals = [r.get(k) for r in rows]
+        if k in spec.labels or any(isinstance(v, str) for v in vals):
+            arr = np.array(["" if v is None else str(v) for v in vals], dtype=str)
+        elif vals and all(isinstance(v, (bool, np.bool_)) for v in vals):
+            arr = np.array(vals, dtype=bool)
+        elif k == "n" or (vals and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)):
+            arr = np.array([int(v) for v in vals], dtype=np.int64)
+        else:
+            arr = np.array([math.nan if v is None else float(v) for v in vals], dtype=float)
+        data[k] = (("row",), arr)
+    return _validate_table(xr.Dataset(data, coords={"row": np.arange(len(rows))}), spec)
+
+
+def table_rows(ds: xr.Dataset, contract: str = "diagnostics") -> list[dict]:
+    """Rows of a table hand-off, in file order (labels str, flags bool, counts int, numbers float)."""
+    ds = _validate_table(ds, _TABLES[contract])
+    cols = {str(k): ds[k].values for k in ds.data_vars}
+    return [{k: (str(v[i]) if v.dtype.kind in "UO" else bool(v[i]) if v.dtype.kind == "b" else
+                 int(v[i]) if v.dtype.kind in "iu" else float(v[i])) for k, v in cols.items()}
+            for i in range(ds.sizes["row"])]
+
+
+#: numeric columns of an LLC table row (:func:`comparisons.llc_accuracy.llc_estimate`) kept as variables
+_LLC_TABLE_NUMBERS = ("theory", "rel_error", "quadratic", "gamma", "nbeta", "wall_s")
+
+
+def llc_table_dataset(rows: Sequence[Mapping]) -> xr.Dataset:
+    """The ``llc`` hand-off of a table of estimates (``tms-phases llc --phases/--ns/--methods``).
+
+    One ``case`` per row of :func:`comparisons.llc_accuracy.llc_estimate`: ``estimate`` and ``se``
+    over ``case`` with the coordinates ``phase``, ``n``, ``method`` (strings and integers) and
+    ``beta`` (``nbeta / n``); the theory value, its kind, the relative error, the Gaussian
+    prediction, ``gamma``, ``nbeta`` and the wall time as diagnostics over ``case``.
+    """
+    rows = list(rows)
+    f = lambda r, k: math.nan if r.get(k) is None else float(r[k])  # noqa: E731
+    data = {"estimate": [f(r, "llc") for r in rows], "se": [f(r, "se") for r in rows],
+            **{k: [f(r, k) for r in rows] for k in _LLC_TABLE_NUMBERS}}
+    ds = xr.Dataset(
+        {k: (("case",), np.asarray(v, dtype=float)) for k, v in data.items()}
+        | {"theory_kind": (("case",), np.array([str(r.get("theory_kind", "")) for r in rows], dtype=str))},
+        coords={"case": np.arange(len(rows)),
+                "phase": (("case",), np.array([str(r["phase"]) for r in rows], dtype=str)),
+                "n": (("case",), np.array([int(r["n"]) for r in rows], dtype=np.int64)),
+                "method": (("case",), np.array([str(r["method"]) for r in rows], dtype=str)),
+                "beta": (("case",), np.array([f(r, "nbeta") / int(r["n"]) for r in rows], dtype=float))})
+    return validate_llc(ds)
+
+
+def _records(table: Any) -> list[dict]:
+    return table.to_dict(orient="records") if hasattr(table, "to_dict") else [dict(r) for r in table]
+
+
+def plateaus_dataset(rows: Any, *, runs: int, paths: Any, moves: Any,
+                     attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """The SGD plateaus hand-off: the plateaus and their one path and transition summary.
+
+    Parameters
+    ----------
+    rows : DataFrame or rows
+        :func:`sgd_tms.phases.phase_sequences` (``run, order, phase, start_step, end_step, loss,
+        llc, points``), over ``plateau``.
+    runs : int
+        The number of runs analysed (diverged runs left out).
+    paths : DataFrame or rows
+        :func:`sgd_tms.phases.path_fractions` (``path, runs, fraction``), over ``path``.
+    moves : DataFrame or rows
+        :func:`sgd_tms.phases.phase_moves` (``run, from, to``), over ``move``.
+    attrs : mapping, optional
+    """
+    rows = _records(rows)
+    paths, moves = _records(paths), _records(moves)
+    data = {}
+    for k in PLATEAU_COLUMNS:
+        if k == "phase":
+            vals = np.array([str(r[k]) for r in rows], dtype=str)
+        elif k in PLATEAUS.integers:
+            vals = np.array([int(r[k]) for r in rows], dtype=np.int64)
+        else:
+            vals = np.array([float(r[k]) if r.get(k) is not None else math.nan for r in rows], dtype=float)
+        data[k] = (("plateau",), vals)
+    data["path"] = (("path",), np.array([str(p["path"]) for p in paths], dtype=str))
+    data["path_runs"] = (("path",), np.array([int(p["runs"]) for p in paths], dtype=np.int64))
+    data["path_fraction"] = (("path",), np.array([float(p["fraction"]) for p in paths], dtype=float))
+    data["move_run"] = (("move",), np.array([int(m["run"]) for m in moves], dtype=np.int64))
+    data["move_from"] = (("move",), np.array([str(m["from"]) for m in moves], dtype=str))
+    data["move_to"] = (("move",), np.array([str(m["to"]) for m in moves], dtype=str))
+    return validate_plateaus(xr.Dataset(data, coords={"plateau": np.arange(len(rows))},
+                                        attrs={"runs": int(runs), **(attrs or {})}))
+
+
+def path_rows(ds: xr.Dataset) -> list[tuple[str, int, float]]:
+    """The path summary of a plateaus hand-off: ``(path, runs, fraction)``, most frequent first."""
+    ds = validate_plateaus(ds)
+    return [(str(p), int(k), float(f)) for p, k, f in
+            zip(ds["path"].values, ds["path_runs"].values, ds["path_fraction"].values)]
+
+
+def move_rows(ds: xr.Dataset) -> list[tuple[int, str, str]]:
+    """The moves of a plateaus hand-off: ``(run, from, to)`` in time order per run."""
+    ds = validate_plateaus(ds)
+    return [(int(r), str(a), str(b)) for r, a, b in
+            zip(ds["move_run"].values, ds["move_from"].values, ds["move_to"].values)]
+
+
+def plateau_rows(ds: xr.Dataset) -> list[dict]:
+    """Rows of the plateaus hand-off: integers as int, ``loss``/``llc`` as float, ``phase`` as str."""
+    ds = validate_plateaus(ds)
+    cols = {k: ds[k].values for k in PLATEAU_COLUMNS}
+    out = []
+    for i in range(ds.sizes["plateau"]):
+        out.append({k: (str(cols[k][i]) if k == "phase" else
+                        int(cols[k][i]) if k in PLATEAUS.integers else float(cols[k][i]))
+                    for k in PLATEAU_COLUMNS})
+    return out

@@ -1,0 +1,316 @@
+"""The typed hand-offs between engines and comparisons: validators, round trips, one cache, one LLC type.
+
+What the real jobs write is checked in their own tests (``test_bayes_sweep``, ``test_jobs_bayes_pt``,
+``test_sgd_io_cli``): each hand-off beside its CSV export. Here: every validator rejects a broken
+file with one line naming it, labels stay strings, the report built from the netCDF hand-offs
+equals the report built from the CSV tables it used to parse, the compiled-model cache compiles
+once per key, and both LLC samplers give the one result type.
+"""
+
+import csv
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from comparisons import contracts
+from comparisons.contracts import (ContractError, llc_table_dataset, occupancy_dataset, occupancy_rows,
+                                   plateau_rows, plateaus_dataset, read_diagnostics, read_llc, read_occupancy,
+                                   read_plateaus, read_switch_summary, read_transitions, table_dataset, table_rows,
+                                   transitions_dataset, transitions_records, move_rows, path_rows)
+from comparisons.errors import InputError
+from comparisons.io import write_csv, write_netcdf
+
+# rows as the engines order them: per n, phases sorted with "unclassified" last
+OCC = [{"n": n, "phase": p, "fraction": f, "lower": max(0.0, f - 0.05), "upper": min(1.0, f + 0.05), "chains": c}
+       for n, p, f, c in [(100, "4", 0.25, 2), (100, "5", 0.65, 6), (100, "unclassified", 0.1, 0),
+                          (300, "5", 0.55, 5), (300, "6", 0.4, 3), (300, "unclassified", 0.05, 0),
+                          (600, "5", 0.3, 2), (600, "6", 0.7, 6),
+                          (1000, "6", 0.45, 4), (1000, "unclassified", 0.55, 4)]]
+LOG_MASS = [{"n": r["n"], "phase": r["phase"], "log_mass": math.log(r["fraction"]), "lower": -3.0, "upper": 0.0}
+            for r in OCC if r["phase"] != "unclassified"]
+TRANS = [{"from": "5", "to": "6", "n": 450.0, "lower": 320.0, "upper": 580.0, "predicted_n": 601.0,
+          "predicted_n_laplace": 225.0, "n_before": 300, "n_after": 600, "level": "phase", "beta": 1.0,
+          "dominant_all_before": "5", "dominant_all_after": "6", "unclassified_before": 0.05,
+          "unclassified_after": 0.0, "dominance": "all"},
+         {"from": "5", "to": "6", "n": 470.0, "lower": 300.0, "upper": 650.0, "predicted_n": None,
+          "predicted_n_laplace": None, "n_before": 300, "n_after": 600, "level": "family", "beta": 1.0,
+          "dominant_all_before": "5", "dominant_all_after": "6", "unclassified_before": 0.05,
+          "unclassified_after": 0.0, "dominance": "all"}]
+DIAG_COLUMNS = ["n", "phase", "chains", "draws", "divergences", "rhat_loss", "ess_bulk_loss", "switches"]
+DIAG = [{"n": n, "phase": p, "chains": 8, "draws": 100, "divergences": d, "rhat_loss": r, "ess_bulk_loss": 250.0,
+         "switches": 0} for n, p, d, r in [(100, "all", 0, 1.01), (100, "5", 0, 1.0), (300, "all", 2, 1.2),
+                                            (600, "all", 0, 1.02), (1000, "all", 1, 1.03)]]
+PLATEAUS = [{"run": r, "order": o, "phase": p, "start_step": s, "end_step": e, "loss": l, "llc": k, "points": 4}
+            for r, o, p, s, e, l, k in [(0, 0, "4", 0, 10, 0.11, 6.0), (0, 1, "4+", 10, 20, 0.104, 6.5),
+                                        (0, 2, "5", 20, 30, 0.069, 7.0), (1, 0, "4", 0, 10, 0.11, 6.0),
+                                        (1, 1, "5", 12, 30, 0.069, float("nan")),
+                                        (2, 0, "5", 0, 40, 0.069, 7.0)]]
+
+
+def _plateaus_ds(runs=4):
+    """The plateaus hand-off as the SGD job builds it (the engine's paths and moves beside the rows)."""
+    from sgd_tms.phases import path_fractions, phase_moves
+
+    seq = pd.DataFrame(PLATEAUS)
+    return plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs), moves=phase_moves(seq))
+
+
+def _one_line(exc: Exception) -> str:
+    msg = str(exc)
+    assert msg and "\n" not in msg, msg
+    return msg
+
+
+# --- round trips: what goes in comes out, labels as strings ---------------------------------------
+
+
+def test_occupancy_round_trip_keeps_rows_order_and_string_labels(tmp_path):
+    ds = occupancy_dataset({"nuts_bridge": OCC, "nuts_raw": OCC[:4]}, log_mass={"nuts_bridge": LOG_MASS})
+    path = write_netcdf(ds, tmp_path / "occupancy.nc")
+    back = read_occupancy(path)
+    assert back["phase"].dtype.kind == "U" and back["estimator"].dtype.kind == "U"
+    assert back["n"].dtype.kind == "i" and back.attrs["level"] == "phase"
+    rows = occupancy_rows(back)
+    assert [(r["n"], r["phase"]) for r in rows] == [(float(r["n"]), r["phase"]) for r in OCC]
+    assert all(isinstance(r["phase"], str) for r in rows)
+    assert [r["fraction"] for r in rows] == [r["fraction"] for r in OCC]
+    assert [r["chains"] for r in rows] == [r["chains"] for r in OCC]
+    assert len(occupancy_rows(back, "nuts_raw")) == 4  # cells an estimator did not report are left out
+    lm = occupancy_rows(back, "nuts_bridge", variable="log_mass")
+    assert [(r["phase"], r["log_mass"]) for r in lm] == [(r["phase"], r["log_mass"]) for r in LOG_MASS]
+    with pytest.raises(ContractError, match="estimator"):
+        occupancy_rows(back, "pt")
+
+
+def test_transitions_diagnostics_plateaus_round_trip(tmp_path):
+    back = transitions_records(read_transitions(write_netcdf(transitions_dataset(TRANS), tmp_path / "t.nc")))
+    assert back == TRANS
+    assert transitions_records(read_transitions(write_netcdf(transitions_dataset([]), tmp_path / "t0.nc"))) == []
+    diag = table_rows(read_diagnostics(write_netcdf(table_dataset(DIAG, DIAG_COLUMNS), tmp_path / "d.nc")))
+    assert diag == DIAG
+    assert all(type(r["divergences"]) is int and type(r["phase"]) is str for r in diag)
+    ds = read_plateaus(write_netcdf(_plateaus_ds(), tmp_path / "p.nc"))
+    plat = plateau_rows(ds)
+    assert [r["phase"] for r in plat] == [r["phase"] for r in PLATEAUS]
+    assert all(type(r["run"]) is int and type(r["phase"]) is str for r in plat)
+    assert math.isnan(plat[4]["llc"]) and plat[2]["llc"] == 7.0
+    assert move_rows(ds) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5")]
+    assert path_rows(ds) == [("4 > 4+ > 5", 1, 0.25), ("4 > 5", 1, 0.25), ("5", 1, 0.25), ("(no plateau)", 1, 0.25)]
+
+
+def test_switch_summary_round_trip(tmp_path):
+    cols = ["convention", "beta", "from", "to", "datasets", "datasets_run", "mean", "sd", "values", "population",
+            "predicted_n", "predicted_n_laplace", "all_mixed"]
+    rows = [{"convention": "tempered", "beta": 1.0, "from": "5", "to": "6", "datasets": 2, "datasets_run": 2,
+             "mean": 300.0, "sd": 20.0, "values": "290 310", "population": 220.0, "predicted_n": 601.0,
+             "predicted_n_laplace": 225.0, "all_mixed": True}]
+    back = table_rows(read_switch_summary(write_netcdf(table_dataset(rows, cols, "switch_summary"),
+                                                       tmp_path / "s.nc")), "switch_summary")
+    assert back == rows
+
+
+# --- broken files: one line, the path, what is missing ---------------------------------------------
+
+
+def _without_attrs(ds):
+    ds = ds.copy()
+    ds.attrs = {}
+    return ds
+
+
+def _numeric_phase(ds):
+    return ds.assign_coords(phase=np.arange(ds.sizes["phase"]))
+
+
+BROKEN = [
+    ("occupancy", read_occupancy, lambda: _numeric_phase(occupancy_dataset({"a": OCC})), "string labels in 'phase'"),
+    ("occupancy", read_occupancy, lambda: occupancy_dataset({"a": OCC}).drop_vars("upper"), "'upper'"),
+    ("occupancy", read_occupancy, lambda: occupancy_dataset({"a": OCC}).assign_attrs(level="kgon"), "level"),
+    ("occupancy", read_occupancy, lambda: occupancy_dataset({"a": OCC}).isel(estimator=0), "dims"),
+    ("transitions", read_transitions, lambda: transitions_dataset(TRANS).drop_vars("to"), "'to'"),
+    ("transitions", read_transitions, lambda: transitions_dataset(TRANS).assign(
+        {"from": ("transition", [5.0, 5.0])}), "string labels in 'from'"),
+    ("plateaus", read_plateaus, lambda: _plateaus_ds().assign(run=("plateau", np.zeros(len(PLATEAUS)))),
+     "integers in 'run'"),
+    ("plateaus", read_plateaus, lambda: _without_attrs(_plateaus_ds()), "attrs"),
+    ("plateaus", read_plateaus, lambda: _plateaus_ds().drop_vars("move_to"), "'move_to'"),
+    ("diagnostics", read_diagnostics, lambda: table_dataset(DIAG, DIAG_COLUMNS).drop_vars("n"), "'n'"),
+    ("llc", read_llc, lambda: llc_table_dataset([_llc_row()]).drop_vars("se"), "'se'"),
+    ("llc", read_llc, lambda: llc_table_dataset([_llc_row()]).drop_vars("method"), "method"),
+]
+
+
+def _llc_row(**kw):
+    return {"phase": "6", "n": 1000, "method": "sgld", "llc": 8.1, "se": 0.2, "theory": 8.5, "theory_kind": "exact",
+            "rel_error": -0.05, "quadratic": 8.3, "gamma": 1.0, "nbeta": 144.8, "wall_s": 1.0, **kw}
+
+
+@pytest.mark.parametrize("name, reader, build, fragment", BROKEN)
+def test_a_broken_file_is_refused_in_one_line_naming_it(tmp_path, name, reader, build, fragment):
+    path = write_netcdf(build(), tmp_path / f"{name}.nc")
+    with pytest.raises(ContractError) as info:
+        reader(path)
+    msg = _one_line(info.value)
+    assert isinstance(info.value, InputError)
+    assert msg.startswith(str(path)) and fragment in msg, msg
+
+
+@pytest.mark.parametrize("reader", [read_occupancy, read_transitions, read_plateaus, read_diagnostics, read_llc])
+def test_garbage_and_missing_files_are_refused(tmp_path, reader):
+    junk = tmp_path / "junk.nc"
+    junk.write_bytes(b"not a netcdf file")
+    for path, fragment in ((junk, "readable"), (tmp_path / "none.nc", "got none")):
+        with pytest.raises(ContractError) as info:
+            reader(path)
+        assert fragment in _one_line(info.value) and str(path) in str(info.value)
+
+
+def test_validate_posterior_refuses_numeric_phases():
+    import arviz as az
+
+    post = xr.Dataset({"W": (("chain", "draw", "hidden", "feature"), np.zeros((1, 2, 2, 3))),
+                       "b": (("chain", "draw", "feature"), np.zeros((1, 2, 3))),
+                       "phase": (("chain", "draw"), np.array([["6", "6"]])),
+                       "phase_distance": (("chain", "draw"), np.zeros((1, 2))),
+                       "population_loss": (("chain", "draw"), np.zeros((1, 2)))},
+                      attrs={"n": 10, "beta": 1.0, "prior_sigma": 1.0, "seed": 0})
+    assert contracts.validate_posterior(az.InferenceData(posterior=post)).posterior["phase"].dtype.kind == "U"
+    bad = post.assign(phase=(("chain", "draw"), np.array([[6, 6]])))
+    with pytest.raises(ContractError, match="string labels in 'phase'"):
+        contracts.validate_posterior(az.InferenceData(posterior=bad))
+    with pytest.raises(ContractError, match="empirical_loss or population_loss"):
+        contracts.validate_posterior(az.InferenceData(posterior=post.drop_vars("population_loss")))
+
+
+def test_free_energy_bayes_dir_with_a_broken_occupancy_exits_2(tmp_path, capsys):
+    from comparisons.cli import main
+
+    bayes = tmp_path / "bayes"
+    write_netcdf(_numeric_phase(occupancy_dataset({"nuts_bridge": OCC}, log_mass={"nuts_bridge": LOG_MASS})),
+                 bayes / "occupancy.nc")
+    assert main(["free-energy", "--n", "10", "--bayes-dir", str(bayes), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "occupancy.nc" in err and "string labels" in err
+    assert not (tmp_path / "o").exists()
+
+
+# --- the report: built from the netCDF hand-offs, the same as from the CSV tables --------------------
+
+
+def _old_csv_reader(path):
+    """How the report read the CSV tables before the hand-offs (labels kept, the rest as floats)."""
+    labels = {"phase", "from", "to", "level", "dominance", "mixed"}
+    rows = list(csv.DictReader(open(path, newline="")))
+    for row in rows:
+        for k, v in row.items():
+            if k not in labels:
+                row[k] = float(v) if v not in ("", None) else float("nan")
+    return rows
+
+
+def _tables(blocks):
+    from comparisons.document import Bullets, Paragraph, Table, _cell
+
+    out = []
+    for b in blocks:
+        if isinstance(b, Table):
+            out.append((tuple(b.columns), [[_cell(v) for v in row] for row in b.rows], b.caption))
+        elif isinstance(b, (Bullets, Paragraph)):
+            out.append(b)
+    return out
+
+
+def test_report_from_the_hand_offs_equals_the_report_from_the_csv_tables(tmp_path):
+    from comparisons.report import build_report, load_bayes, load_sgd
+    from sgd_tms.phases import path_fractions, phase_moves
+
+    bayes_dir, sgd_dir = tmp_path / "bayes", tmp_path / "sgd"
+    write_netcdf(occupancy_dataset({"nuts_bridge": OCC}), bayes_dir / "occupancy.nc")
+    write_netcdf(transitions_dataset(TRANS), bayes_dir / "transitions.nc")
+    write_netcdf(table_dataset(DIAG, DIAG_COLUMNS), bayes_dir / "diagnostics.nc")
+    write_netcdf(_plateaus_ds(runs=3), sgd_dir / "plateaus.nc")
+    write_csv(bayes_dir / "occupancy.csv", OCC, ["n", "phase", "fraction", "lower", "upper", "chains"])
+    write_csv(bayes_dir / "diagnostics.csv", DIAG, DIAG_COLUMNS)
+    write_csv(sgd_dir / "sequences.csv", PLATEAUS, ["run", "order", "phase", "start_step", "end_step", "loss", "llc"])
+    plateaus = _old_csv_reader(sgd_dir / "sequences.csv")
+    before_bayes = {"dir": bayes_dir, "estimator": "nuts_bridge", "figure": None, "transitions": TRANS,
+                    "occupancy": _old_csv_reader(bayes_dir / "occupancy.csv"),
+                    "diagnostics": _old_csv_reader(bayes_dir / "diagnostics.csv")}
+    seq = pd.DataFrame(plateaus).astype({"run": int, "order": int})
+    before_sgd = {"dir": sgd_dir, "plateaus": plateaus, "runs": 3,
+                  "paths": [tuple(p) for p in path_fractions(seq, runs=3).itertuples(index=False)],
+                  "moves": [tuple(m) for m in phase_moves(seq).itertuples(index=False)],
+                  "staircase_figure": None, "plateaus_figure": None}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    before = build_report(tmp_path / "a", 6, before_bayes, before_sgd, {}, {})
+    after = build_report(tmp_path / "b", 6, load_bayes(bayes_dir), load_sgd(sgd_dir), {}, {})
+    tables = _tables(after)
+    assert tables == _tables(before)
+    assert sum(isinstance(t, tuple) for t in tables) >= 8  # phases, dominant phases, switches, mixing, paths, ...
+
+
+# --- one compiled-model cache ----------------------------------------------------------------------
+
+
+def test_model_cache_compiles_once_per_key():
+    from bayes_tms.cache import ModelCache
+
+    cache, built = ModelCache("test"), []
+    build = lambda: built.append(1) or object()  # noqa: E731
+    first = cache.get(("onehot", 6), build)
+    assert cache.get(("onehot", 6), build) is first and cache.builds == 1 and len(built) == 1
+    cache.get(("dense", 6), build)
+    assert cache.builds == 2 and ("dense", 6) in cache and len(cache) == 2
+    cache.discard(("dense", 6))
+    assert ("dense", 6) not in cache
+
+
+def test_a_second_posterior_with_the_same_model_compiles_nothing():
+    from bayes_tms import BayesConfig, ModelCache, sample_posterior
+    from comparisons.theory import sample_inputs
+
+    cfg = BayesConfig(features=4, ns=(30, 60), chains=2, draws=10, tune=10, cores=1, backend="pymc")
+    cache = ModelCache()
+    a = sample_posterior(sample_inputs(30, 4, 0), cfg, progress=False, cache=cache)
+    b = sample_posterior(sample_inputs(60, 4, 0), cfg, progress=False, cache=cache)
+    assert cache.builds == 1 and len(cache) == 1
+    assert (a.posterior.attrs["n"], b.posterior.attrs["n"]) == (30, 60)
+
+
+def test_smc_tasks_share_one_compiled_model(monkeypatch):
+    from comparisons.jobs import free_energy
+
+    calls = []
+    monkeypatch.setattr(free_energy, "smc_log_evidence", lambda x, seed, model, **kw: calls.append(model) or model)
+    monkeypatch.setattr(free_energy, "_TASK_MODELS", type(free_energy._TASK_MODELS)("test"))
+    tasks = free_energy.smc_tasks(4, [20, 40], seed=0, particles=10)
+    models = [free_energy.smc_task(t) for t in tasks]
+    assert free_energy._TASK_MODELS.builds == 1 and models[0] is models[1]
+
+
+# --- one LLC result type ---------------------------------------------------------------------------
+
+
+def test_both_samplers_return_the_one_llc_type_and_its_hand_off(tmp_path):
+    from comparisons.theory import LLCEstimate, enumerate_phases, sample_inputs
+    from sgd_tms.calibration import recommended_config, sgld_point_llc
+
+    p = next(q for q in enumerate_phases(6) if q.label == "6")
+    est = sgld_point_llc(p.W, p.b, sample_inputs(1000, 6, 0), recommended_config(1000, chains=2, draws=60, burn_in=10))
+    assert isinstance(est, LLCEstimate) and est.method == "sgld"
+    assert est.accept == est.diagnostics["accept"] and est.trace.dims == ("chain", "draw")
+    ds = read_llc(write_netcdf(est.to_dataset(), tmp_path / "llc.nc"))
+    assert float(ds["estimate"]) == est.llc and float(ds["se"]) == est.se
+    assert ds.attrs["method"] == "sgld" and ds.attrs["n"] == 1000
+    assert ds.attrs["beta"] == pytest.approx(est.nbeta / 1000)
+    with pytest.raises(AttributeError):
+        est.ess  # a NUTS diagnostic: not part of an SGLD estimate
+    with pytest.raises(InputError, match="method"):
+        LLCEstimate(1.0, 0.1, 10, 5.0, 1.0, 2, 10, 0.0, 0.1, "mcmc", None)
+    table = read_llc(write_netcdf(llc_table_dataset([_llc_row(), _llc_row(method="nuts", n=2000)]),
+                                  tmp_path / "table.nc"))
+    assert list(table["method"].values) == ["sgld", "nuts"] and table["phase"].dtype.kind == "U"
