@@ -19,11 +19,11 @@ import json
 import numpy as np
 import pytest
 
-from bayes_tms.population_llc import (MEASURE_DEFAULTS, _jsonable, extrapolate, neighbourhood_search,
-                                      nuts_lambda, tms_target, toy_exact_lambda, toy_target,
-                                      volume_scaling)
+from bayes_tms.population_llc import (MEASURE_DEFAULTS, _jsonable, choose_fit, extrapolate,
+                                      neighbourhood_search, nuts_lambda, tms_target, toy_exact_lambda,
+                                      toy_target, volume_scaling)
 from comparisons.errors import InputError
-from comparisons.theory import enumerate_phases
+from comparisons.theory import dominant_intervals, enumerate_phases
 from comparisons.theory.kgons import measured_llc_overrides, measured_llc_path
 
 FAST_NUTS = dict(chains=2, draws=400, tune=200)
@@ -70,6 +70,18 @@ def test_extrapolate_recovers_synthetic_limit():
         extrapolate(ms, lam, np.ones(6), form="cubic")
 
 
+def test_choose_fit_keeps_a_resolved_slope_and_drops_noise():
+    ms = np.logspace(4, 8, 5)
+    se = np.full(5, 0.1)
+    resolved = {f: extrapolate(ms, 6.2 + 300 / np.sqrt(ms), se, f) for f in ("inv_sqrt", "const")}
+    assert choose_fit(resolved)["form"] == "inv_sqrt" and choose_fit(resolved)["llc"] == pytest.approx(6.2)
+    noise = 8.5 + se * np.array([0.5, -1.0, 0.3, 0.8, -1.2])  # flat curve, unresolved slope
+    fits = {f: extrapolate(ms, noise, se, f) for f in ("inv_sqrt", "const")}
+    best = choose_fit(fits)
+    assert best["form"] == "const" and best["llc"] == pytest.approx(np.mean(noise))
+    assert best["se"] < fits["inv_sqrt"]["se"] and best["slope"] == 0.0
+
+
 def test_search_finds_escape_with_loose_plus_restriction():
     """The check can fail: with ``|W_+| < 0.5`` a + column grows into a fifth vertex at 4+."""
     p = _phase(6, "4+")
@@ -107,20 +119,6 @@ def _table(c=6):
     return json.loads(path.read_text())
 
 
-def test_shipped_table_settings_match_code():
-    table = _table()
-    assert table["settings"] == _jsonable(MEASURE_DEFAULTS)
-    assert table["command"].startswith("tms-phases llc --measure-phases")
-    phases = {p.label: p for p in enumerate_phases(6)}
-    for rec in table["phases"]:
-        p = phases[rec["phase"]]
-        assert p.llc_measured == rec["llc_measured"] and p.llc_se == rec["llc_se"]
-        assert p.llc_method == rec["method"]
-        assert rec["llc_exact"] == p.llc and rec["llc_bound"] == p.llc_bound
-        assert rec["neighbourhood"]["min_excess"] > -1e-9
-        assert rec["m_grid"] == [float(m) for m in MEASURE_DEFAULTS["ms"]]
-
-
 def test_shipped_table_volume_levels_reproduce():
     """The first levels of the stored volume curve are regenerated exactly from the stored seed."""
     table = _table()
@@ -147,15 +145,16 @@ def test_theory_uses_measured_only_where_exact_missing():
 # -- slow: a regular TMS phase measured end to end -----------------------------------------------
 
 @pytest.mark.slow
-def test_regular_phase_5_measured_within_two_percent():
+@pytest.mark.parametrize("label", ["6", "5+", "5"])
+def test_regular_phase_measured_within_two_percent(label):
+    """The shipped settings on another seed: the issue's target, 2% of the exact rank/2."""
     from bayes_tms.population_llc import measure_phase
 
-    p = _phase(6, "5")
-    rec = measure_phase(tms_target(p.W, p.b, exact=p.llc), seed=11, ms=(1e4, 1e5, 1e6, 1e7, 1e8),
-                        nuts=dict(chains=2, draws=400, tune=300), volume_repeats=2,
-                        search=dict(starts=40, iters=100))
-    assert abs(rec["llc_measured"] - 7.0) < max(3 * rec["llc_se"], 0.02 * 7.0) + 0.05
-    assert abs(rec["volume_llc"] - 7.0) < 0.04 * 7.0
+    p = _phase(6, label)
+    kw = {**MEASURE_DEFAULTS, "search": dict(starts=40, iters=100)}
+    rec = measure_phase(tms_target(p.W, p.b, exact=p.llc), seed=11, **kw)
+    assert abs(rec["llc_measured"] - p.llc) < 0.02 * p.llc, rec["fit"]
+    assert abs(rec["volume_llc"] - p.llc) < 3 * rec["volume_se"] + 0.02 * p.llc, rec["volume_runs"]
     assert rec["neighbourhood"]["min_excess"] > -1e-9
 
 
@@ -196,28 +195,66 @@ def test_measure_phase_reuses_unchanged_parts():
 
 
 def test_shipped_values_meet_the_targets():
-    """Regular phases: both methods agree with the exact rank/2 (within 3 SE + 2%); 4-family walls:
-    SE below 3% of the value, and the two independent methods agree within 3 combined SE."""
+    """Regular phases: within 2% of the exact rank/2 (the issue's target), the volume method too
+    within 3 SE + 2%."""
     recs = {r["phase"]: r for r in _table()["phases"]}
     for label in ("6", "5+", "5"):
         r = recs[label]
         exact = r["llc_exact"]
-        assert abs(r["llc_measured"] - exact) <= 3 * r["llc_se"] + 0.02 * exact, r
-        assert abs(r["volume_llc"] - exact) <= 3 * r["volume_se"] + 0.02 * exact, r
-    for label in ("4", "4+", "4++"):
-        r = recs[label]
-        assert r["llc_exact"] is None and r["llc_se"] < 0.03 * r["llc_measured"], r
-        combined = float(np.hypot(r["llc_se"], r["volume_se"]))
-        assert abs(r["llc_measured"] - r["volume_llc"]) <= 3 * combined, r
+        assert abs(r["llc_measured"] - exact) <= 0.02 * exact, r["fit"]
+        assert abs(r["volume_llc"] - exact) <= 3 * r["volume_se"] + 0.02 * exact, r["volume_runs"]
 
 
 @pytest.mark.parametrize("c", [4, 5, 6])
 def test_every_shipped_table_matches_its_phases_and_its_methods_agree(c):
+    """Every record: the phase's fields, no lower point in the basin, and the two independent
+    methods agree within 3 combined SE."""
     table = _table(c)
     assert table["settings"] == _jsonable(MEASURE_DEFAULTS) and table["c"] == c
+    assert table["command"].startswith(f"tms-phases llc --measure-phases -c {c}")
     phases = {p.label: p for p in enumerate_phases(c)}
     for r in table["phases"]:
         p = phases[r["phase"]]
-        assert p.llc_measured == r["llc_measured"] and r["neighbourhood"]["min_excess"] > -1e-9
+        assert p.llc_measured == r["llc_measured"] and p.llc_se == r["llc_se"] and p.llc_method == r["method"]
+        assert r["llc_exact"] == p.llc and r["llc_bound"] == p.llc_bound
+        assert r["neighbourhood"]["min_excess"] > -1e-9
+        assert r["m_grid"] == [float(m) for m in MEASURE_DEFAULTS["ms"]]
         combined = float(np.hypot(r["llc_se"], r["volume_se"]))
         assert abs(r["llc_measured"] - r["volume_llc"]) <= 3 * combined, r
+        # the issue's 3% target holds on every wall phase but the 3-- ones, where NUTS keeps an
+        # ESS of 12 to 80 of 800 draws (nearly every transition ends on a wall)
+        if p.llc is None and not r["phase"].endswith("--"):
+            assert r["llc_se"] < 0.03 * r["llc_measured"], r["fit"]
+
+
+@pytest.mark.parametrize("c", [4, 5, 6])
+def test_every_dominant_phase_has_a_coefficient(c):
+    """Every phase the dominant sequence names has an exact or a measured coefficient (no bound)."""
+    _table(c)
+    phases = enumerate_phases(c)
+    by_label = {p.label: p for p in phases}
+    dom = dominant_intervals(phases, 10.0, 1e6, llc=measured_llc_overrides(phases))
+    for row in dom:
+        p = by_label[row["phase"]]
+        assert p.llc is not None or p.llc_measured is not None, row
+
+
+def test_job_writes_and_rereads_the_table(tmp_path):
+    """The job stores the engine's records atomically with the figure; a rerun reuses every part."""
+    from comparisons.jobs.llc import measure_phase_llcs, read_table, table_paths
+
+    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=40, tune=40),
+              volume=dict(particles=60, eps_min=1e-3, eps_fit=(1e-3, 1e-1), mh_steps=3), volume_repeats=2,
+              search=dict(starts=4, iters=3, radii=(0.05,)))
+    table = measure_phase_llcs(4, ["4"], tmp_path, seed=5, command="test", progress=False, **kw)
+    path, fig = table_paths(tmp_path, 4)
+    assert fig.is_file() and not list(tmp_path.glob(".*.tmp"))
+    assert read_table(path) == json.loads(json.dumps(table))
+    (rec,) = table["phases"]
+    assert rec["phase"] == "4" and rec["c"] == 4 and rec["llc_exact"] is None and rec["llc_bound"] == 5.5
+    assert rec["fit"] in rec["fits"].values() and rec["reused"] == []
+    again = measure_phase_llcs(4, ["4"], tmp_path, seed=5, command="test", progress=False, **kw)
+    assert again["phases"][0]["reused"] == ["search", "nuts", "volume"]
+    assert again["phases"][0]["llc_measured"] == rec["llc_measured"]
+    with pytest.raises(InputError, match="labels: expected phases of c = 4"):
+        measure_phase_llcs(4, ["7"], tmp_path, progress=False)

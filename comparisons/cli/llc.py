@@ -16,7 +16,7 @@ Measured learning coefficients on the exact population loss (issue 13)::
 
 writes ``DIR/llc_measured_c6.json`` (rewritten after every phase) and
 ``DIR/llc_measured_c6.png`` (lambda(m) against m with the extrapolations), by
-:func:`bayes_tms.population_llc.measure_phase_llcs` with its ``MEASURE_DEFAULTS``. With ``--out
+the job :func:`comparisons.jobs.llc.measure_phase_llcs` with the engine's ``MEASURE_DEFAULTS``. With ``--out
 comparisons/theory/data`` the table is the one the theory layer reads (``Phase.llc_measured``).
 
 The engines are imported inside :func:`run`, never at import time.
@@ -252,20 +252,19 @@ def _run_measure(args: argparse.Namespace) -> int:
 
     labels = args.phases or tuple(p.label for p in enumerate_phases(args.features) if p.label[0] in "456")
     try:
-        from bayes_tms.population_llc import measure_phase_llcs, plot_lambda_curves
+        from ..jobs.llc import measure_phase_llcs, table_paths
     except ImportError:
         raise InputError("--measure-phases: expected an installed bayes_tms (PyMC), got none") from None
-    path = out / f"llc_measured_c{args.features}.json"
+    path, fig_path = table_paths(out, args.features)
     cmd = "tms-phases " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    table = measure_phase_llcs(args.features, labels, seed=args.seed, out=path, command=cmd,
+    table = measure_phase_llcs(args.features, labels, out, seed=args.seed, command=cmd,
                                progress=args.format == "text")
-    plot_lambda_curves(table, out / f"llc_measured_c{args.features}.png")
     if args.format == "json":
         print(json.dumps([{k: r[k] for k in ("phase", "llc_measured", "llc_se", "method", "volume_llc",
                                              "volume_se", "llc_exact", "llc_bound")}
                           for r in table["phases"]], indent=2))
     else:
-        print(f"wrote {path} and {path.with_suffix('.png')}")
+        print(f"wrote {path} and {fig_path}")
     return 0
 
 

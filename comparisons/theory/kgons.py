@@ -227,7 +227,7 @@ def measured_llc_table(c: int) -> dict:
     """``label -> (llc_measured, llc_se, method)`` from the shipped table for ``c``; {} if none.
 
     The table is generated (never hand-typed) by ``tms-phases llc --measure-phases -c C --out
-    comparisons/theory/data`` (:func:`bayes_tms.population_llc.measure_phase_llcs`).
+    comparisons/theory/data`` (:func:`comparisons.jobs.llc.measure_phase_llcs`).
     """
     path = measured_llc_path(c)
     if not path.is_file():

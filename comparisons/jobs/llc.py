@@ -1,0 +1,126 @@
+"""The measured-LLC job: the table of learning coefficients of the phases, and its figure.
+
+The engine (:func:`bayes_tms.population_llc.measure_phases`) measures each phase and returns a
+JSON-ready record; this job decides where they go: ``DIR/llc_measured_c{c}.json``, rewritten
+atomically after every phase (an interrupted run keeps what it measured, and a rerun reuses every
+part whose settings are unchanged), and the convergence figure ``DIR/llc_measured_c{c}.png``.
+With ``DIR = comparisons/theory/data`` the table is the one the theory layer reads
+(:func:`comparisons.theory.kgons.measured_llc_table`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["measure_phase_llcs", "table_paths", "read_table", "plot_lambda_curves"]
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from bayes_tms.population_llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases
+
+from ..io import save_figure, write_json
+
+
+def table_paths(out, c: int) -> tuple[Path, Path]:
+    """``(DIR/llc_measured_c{c}.json, DIR/llc_measured_c{c}.png)``."""
+    out = Path(out)
+    return out / f"llc_measured_c{int(c)}.json", out / f"llc_measured_c{int(c)}.png"
+
+
+def read_table(path) -> dict:
+    """A table written by :func:`measure_phase_llcs` (``{}`` if the file does not exist)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def measure_phase_llcs(c: int, labels: Sequence[str], out, *, seed: int = 0, command: str = "",
+                       progress: bool = True, **settings) -> dict:
+    """Measure the phases ``labels`` of ``c`` features and store the table and its figure in ``out``.
+
+    Parameters
+    ----------
+    c : int
+        Features.
+    labels : sequence of str
+        Phase labels (measured in this order; phases of an older table not in ``labels`` are dropped).
+    out : path-like
+        Folder of ``llc_measured_c{c}.json`` and ``.png`` (:func:`table_paths`).
+    seed : int
+        Root seed of the measurements.
+    command : str
+        The command line that produced the table (recorded).
+    progress : bool
+        Print one line per phase.
+    **settings
+        Override :data:`bayes_tms.population_llc.MEASURE_DEFAULTS`.
+
+    Returns
+    -------
+    dict
+        ``{c, seed, command, settings, defaults, phases: [record...]}``, as written.
+    """
+    path, fig_path = table_paths(out, c)
+    prev = read_table(path)
+    reuse = {r["phase"]: r for r in prev.get("phases", [])} if prev.get("c") == c else {}
+    table = {"c": int(c), "seed": int(seed), "command": command,
+             "settings": json.loads(json.dumps({**MEASURE_DEFAULTS, **settings})),
+             "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX}, "phases": []}
+    for rec in measure_phases(c, labels, seed=seed, reuse=reuse, **settings):
+        table["phases"].append(rec)
+        write_json(path, table)
+        if progress:
+            fits = ", ".join(f"{k} {f['llc']:.3f}" for k, f in rec["fits"].items())
+            print(f"{rec['phase']:>6}: nuts {rec['llc_measured']:.3f} +- {rec['llc_se']:.3f}  ({fits})  "
+                  f"volume {rec['volume_llc']:.3f} +- {rec['volume_se']:.3f}  exact {rec['llc_exact']}  "
+                  f"bound {rec['llc_bound']}  search {rec['neighbourhood']['min_excess']:.2e}  "
+                  f"{rec['wall_s']:.0f}s", flush=True)
+    write_json(path, table)
+    if table["phases"]:
+        save_figure(plot_lambda_curves(table), fig_path)
+    return table
+
+
+def plot_lambda_curves(table: dict):
+    """Convergence figure: ``lambda(m)`` against ``m`` with the fitted forms and the volume value.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = table["phases"]
+    ncol = min(3, len(recs)) or 1
+    nrow = -(-len(recs) // ncol) or 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    for ax, rec in zip(axes.ravel(), recs):
+        m = np.array([r["m"] for r in rec["curve"]])
+        lam = np.array([r["llc"] for r in rec["curve"]], dtype=float)
+        se = np.array([r["se"] for r in rec["curve"]], dtype=float)
+        ax.errorbar(m, lam, yerr=se, fmt="o", ms=4, label="NUTS lambda(m)")
+        grid = np.logspace(np.log10(m.min()), np.log10(m.max()) + 0.5, 100)
+        for (form, f), style in zip(rec["fits"].items(), ("-", "--", ":")):
+            lw = 1.6 if form == rec["fit"]["form"] else 0.8
+            corr = 0.0 if FITS[form] is None else f["slope"] * FITS[form](grid)
+            ax.plot(grid, f["llc"] + corr + 0 * grid, style, lw=lw,
+                    label=f"{form}: {f['llc']:.2f}±{f['se']:.2f}")
+        ax.axhline(rec["volume_llc"], color="C3", lw=0.8, ls="--",
+                   label=f"volume: {rec['volume_llc']:.2f}±{rec['volume_se']:.2f}")
+        if rec.get("llc_exact") is not None:
+            ax.axhline(rec["llc_exact"], color="k", lw=0.8, label=f"exact {rec['llc_exact']:g}")
+        else:
+            ax.axhline(rec["llc_bound"], color="0.5", lw=0.8, ls="-.", label=f"rank/2 bound {rec['llc_bound']:g}")
+        ax.set_xscale("log")
+        ax.set_title(f"{rec['phase']} (c = {rec['c']})")
+        ax.set_xlabel("m = n beta")
+        ax.set_ylabel("E[m (L - L*)]")
+        ax.legend(fontsize=6)
+    for ax in axes.ravel()[len(recs):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
