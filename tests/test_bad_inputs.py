@@ -52,7 +52,7 @@ def flag(base: list[str], name: str, value: str | None) -> list[str]:
     return argv
 
 
-BAYES = ["bayes", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--tune", "10",
+BAYES = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--tune", "10",
          "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress", "--out", OUT]
 SGD = ["sgd", "--preset", "smoke", "--runs", "2", "--epochs", "5", "--no-progress", "--out", OUT]
 LLC = ["llc", "--features", "4", "--phase", "4", "--n", "1000", "--method", "sgld"]

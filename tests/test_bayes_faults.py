@@ -148,7 +148,7 @@ def test_interrupt_guard_is_silent_without_ctrl_c():
     assert value == 1 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-CLI = ["bayes", "--features", "4", "--n", "40,80,120", "--chains", "4", "--draws", "12", "--tune", "5",
+CLI = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80,120", "--chains", "4", "--draws", "12", "--tune", "5",
        "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress"]
 
 

@@ -95,7 +95,7 @@ def test_occupancy_and_transitions_on_synthetic_labels():
 
 def test_cli_end_to_end_writes_all_files(tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = main(["bayes", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "12",
+    rc = main(["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "12",
                "--tune", "12", "--seed", "3", "--cores", "1", "--bootstrap", "20", "--out", str(out),
                "--no-progress"])
     assert rc == 0

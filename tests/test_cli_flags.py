@@ -87,7 +87,7 @@ def test_help_works_and_shows_defaults(command, capsys):
     assert exc.value.code == 0 and "usage: tms-phases" in out and "default" in out
 
 
-BAYES = "bayes --features 4 --n 40,80 --chains 2 --draws 10 --tune 10 --backend pymc --cores 1 --no-progress"
+BAYES = "bayes --sampler nuts --features 4 --n 40,80 --chains 2 --draws 10 --tune 10 --backend pymc --cores 1 --no-progress"
 PT = "bayes --sampler pt --n 40,80 --no-progress"
 SGD = "sgd --preset smoke --runs 2 --epochs 5 --no-progress"
 FREE = "free-energy --features 4 --n 100,200 --no-progress"
@@ -100,7 +100,9 @@ FREE = "free-energy --features 4 --n 100,200 --no-progress"
     (f"{BAYES} --backend jax", "--backend: expected one of pymc, nutpie, got 'jax'"),
     (f"{BAYES} --n 80,40", "--n: expected increasing distinct sample sizes, got [80, 40]"),
     (f"{BAYES} --prior-sigma -1", "--prior-sigma: expected a positive number, got -1.0"),
-    ("bayes --preset quick --features 7 --no-progress", "--features: preset 'quick' covers c in [4, 5, 6], got 7"),
+    ("bayes --sampler nuts --preset quick --features 7 --no-progress",
+     "--features: preset 'quick' covers c in [4, 5, 6], got 7"),
+    ("bayes --preset quick --features 7 --no-progress", "--preset: expected quick or paper for c in 4, 5, 6"),
     (f"{PT} --copies 0", "--copies: expected an integer >= 1, got 0"),
     (f"{PT} --warmup -1", "--warmup: expected an integer >= 0, got -1"),
     (f"{PT} --n 40,40", "--n: expected increasing distinct sample sizes, got [40, 40]"),
@@ -167,8 +169,8 @@ def test_toml_and_flags_build_the_same_configs(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("[sgd]\npreset = 'smoke'\nlr = 0\n", "--lr: expected a finite number > 0, got 0.0"),
-    ("[bayes]\nn = [40, 80]\nchains = 0\n", "--chains: expected an integer >= 1, got 0"),
-    ("[bayes]\nn = [40, 80]\nchains = 'x'\n", "--config [bayes] chains: expected an integer, got 'x'"),
+    ("[bayes]\nsampler = 'nuts'\nn = [40, 80]\nchains = 0\n", "--chains: expected an integer >= 1, got 0"),
+    ("[bayes]\nsampler = 'nuts'\nn = [40, 80]\nchains = 'x'\n", "--config [bayes] chains: expected an integer, got 'x'"),
 ])
 def test_a_bad_toml_value_is_checked_by_the_same_validator(text, message, tmp_path, capsys):
     toml = tmp_path / "c.toml"
@@ -233,3 +235,14 @@ def test_a_metadata_parser_reads_the_value_and_its_error_names_the_flag():
         parser._option_string_actions["--x-the-rule"].type("c")
     with pytest.raises(InputError, match=r"^--x-ns: expected comma-separated integers, got '3,x'$"):
         parser._option_string_actions["--x-ns"].type("3,x")
+
+
+def test_replica_exchange_is_the_default_sampler_and_the_classifier_reaches_both(tmp_path):
+    from comparisons.cli.bayes import config_from_args, pt_config_from_args
+
+    out = ["--out", str(tmp_path), "--n", "40,80"]
+    assert _parse("bayes", out).sampler == "pt"
+    nuts = config_from_args(_parse("bayes", ["--sampler", "nuts", "--classifier", "hull", *out]))
+    assert nuts.classifier == "hull" and config_from_args(_parse("bayes", ["--sampler", "nuts", *out])).classifier == "gated"
+    _, opts = pt_config_from_args(_parse("bayes", ["--classifier", "hull", *out]))
+    assert opts["rule"] == "hull"

@@ -9,9 +9,9 @@ from comparisons.cli import main
 
 from test_bad_inputs import WorkStarted, no_work  # noqa: F401  (fixture)
 
-BIG_BAYES = ["bayes", "--features", "6", "--n", ",".join(str(100 * k) for k in range(1, 21)), "--chains", "64",
+BIG_BAYES = ["bayes", "--sampler", "nuts", "--features", "6", "--n", ",".join(str(100 * k) for k in range(1, 21)), "--chains", "64",
              "--draws", "5000", "--tune", "5000", "--backend", "pymc", "--no-progress"]
-SMALL_BAYES = ["bayes", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--tune", "10",
+SMALL_BAYES = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--tune", "10",
                "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress"]
 
 

@@ -82,7 +82,7 @@ def test_bad_sweep_flags(tmp_path, capsys, extra, fragment):
     assert fragment in err and err.count("\n") == 1
 
 
-BAYES = ["bayes", "--features", "6", "--n", "100,200", "--chains", "2", "--draws", "20", "--tune", "20",
+BAYES = ["bayes", "--sampler", "nuts", "--features", "6", "--n", "100,200", "--chains", "2", "--draws", "20", "--tune", "20",
          "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress"]
 
 
@@ -108,8 +108,8 @@ def test_bayes_rungs_corrupt_result_is_recomputed_others_reused(tmp_path):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (BAYES[:4] + ["4"] + BAYES[5:], "n: expected sample sizes >= the number of features c = 6, got 4"),
-    (BAYES[:8] + ["0"] + BAYES[9:], "draws: expected an integer >= 1, got 0"),
+    (BAYES[:6] + ["4"] + BAYES[7:], "n: expected sample sizes >= the number of features c = 6, got 4"),
+    (BAYES[:10] + ["0"] + BAYES[11:], "draws: expected an integer >= 1, got 0"),
     (["sgd", "--preset", "smoke", "--n", "3"], "n: expected at least the number of features c = 6"),
     (["kgons", "--features", "1"], "--features: expected an integer from 2 to 8"),
 ])

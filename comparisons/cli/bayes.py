@@ -1,4 +1,4 @@
-"""``tms-phases bayes``: NUTS posterior sweep over a ladder of n and the phase occupancy."""
+"""``tms-phases bayes``: the posterior over a ladder of n (replica exchange or NUTS) and the phase occupancy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from ..errors import InputError, check_positive_int
 from .flags import FlagTable
 
-HELP = "NUTS posterior sweep over a ladder of n and the Bayesian phase occupancy"
+HELP = "posterior over a ladder of n (replica exchange, or NUTS) and the Bayesian phase occupancy"
 #: the PTConfig fields that are flags of their own (the shared ones come from BayesConfig;
 #: with --datasets, --population adds the population run beside the data sets)
 PT_FIELDS = ("copies", "sweeps", "warmup", "leapfrog", "thin")
@@ -40,10 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.formatter_class = DefaultsHelpFormatter
     parser.description = (
-        "Sample the tempered TMS posterior p(W,b|D_n) ∝ N(0,σ²) exp(-n β L_n) with NUTS at each n "
-        "of a ladder (nested data: the first n samples of one seeded stream), classify every draw "
-        "into a k-gon phase, and write per-n InferenceData (.nc), occupancy.csv, transitions.json, "
-        "diagnostics.csv and occupancy.png. Chains start from independent prior draws.")
+        "Sample the tempered TMS posterior p(W,b|D_n) ∝ N(0,σ²) exp(-n β L_n) at each n of a ladder "
+        "(nested data: the first n samples of one seeded stream), classify every draw into a k-gon "
+        "phase, and write per-n InferenceData (.nc), occupancy.csv/.nc, transitions.json/.nc, "
+        "diagnostics.csv/.nc and occupancy.png. The default sampler is replica exchange over the "
+        "ladder (--sampler pt), which crosses between phases; --sampler nuts runs prior-initialised "
+        "NUTS chains per n with ladder-bridge reweighting, the second estimator.")
     nuts_flags().add_to(parser)
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder; re-running with the same folder resumes (finished n are kept)")
@@ -51,15 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="quick: a few minutes, locates the c=6 switches; paper: c=6 ladder of "
                         "18 n from 100 to 2000 (c=4/5: 100..600), 64 chains, 500 tune + 500 draws")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    parser.add_argument("--sampler", default="nuts", choices=("nuts", "pt"),
-                        help="nuts: prior-initialised NUTS chains per n, occupancy by ladder-bridge "
-                        "reweighting; pt: replica exchange over the n-ladder (draw fractions, every "
-                        "neighbour swap accepting >= 0.2) (default: nuts)")
-    pt = parser.add_argument_group("replica exchange (--sampler pt)")
+    parser.add_argument("--sampler", default="pt", choices=("pt", "nuts"),
+                        help="pt: replica exchange over the n-ladder (draw fractions, every neighbour "
+                        "swap accepting >= 0.2; agrees with the bridge, see reproduce's "
+                        "occupancy_compare.csv); nuts: prior-initialised NUTS chains per n, occupancy "
+                        "by ladder-bridge reweighting (default: pt)")
+    parser.add_argument("--classifier", default="gated", choices=("gated", "hull"),
+                        help="both samplers: gated: labels only near an enumerated phase, else "
+                        "unclassified; hull: the paper's rule, every draw labelled (default: gated)")
+    pt = parser.add_argument_group("replica exchange (--sampler pt, the default)")
     pt_flags().add_to(pt)
-    pt.add_argument("--classifier", default="gated", choices=("gated", "hull"),
-                    help="gated: labels only near an enumerated phase, else unclassified; hull: the "
-                    "paper's rule, every draw labelled (default: gated)")
     pt.add_argument("--datasets", type=int, default=None, metavar="D",
                     help="repeat over D data sets (seeds from the root seed) and write switches.csv; "
                     "default: one run on the data of --seed")
@@ -100,6 +103,7 @@ def nuts_config(preset: str | None = None, features: int | None = None, **fields
 def config_from_args(args: argparse.Namespace):
     """Build the :class:`~bayes_tms.BayesConfig` from parsed flags (preset first, flags on top)."""
     given = nuts_flags().given(args)
+    given["classifier"] = getattr(args, "classifier", None)
     return nuts_config(args.preset, given.pop("features", None), **given)
 
 

@@ -370,8 +370,9 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
 #: posterior mixes freely. Paper: about 50 round trips per copy at c = 6.
 PT_PRESETS = {"quick": dict(copies=8, sweeps=1000, warmup=300, thin=2),
               "paper": dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64))}
-#: seconds per leapfrog step of one replica (numpy gradient of the exact one-hot loss, 2 cores)
-PT_REPLICA_STEP_S = 2.5e-5
+#: seconds per leapfrog step of one replica (numpy gradient of the exact one-hot loss), fitted to the
+#: paper preset on 2 cores (`tms-phases bayes --preset paper --out DIR`: 74 s against 300 s at 2.5e-5)
+PT_REPLICA_STEP_S = 6e-6
 
 
 def pt_seconds(config, opts: dict | None = None) -> float:
