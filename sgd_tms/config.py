@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass, field
 
 from comparisons.errors import InputError, check_positive_int
-from comparisons.theory import llc_beta
+from comparisons.theory import LLCSettings
+from comparisons.theory.llc_estimate import settings_field
 
 _OPTIMIZERS = ("sgd", "momentum", "adam")
 #: most training values (data sets x n x features) held in memory: 2**28 float64 = 2 GiB
@@ -207,21 +208,27 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class LLCConfig:
+class LLCConfig(LLCSettings):
     """Localised SGLD estimator of the LLC (paper defaults, section 4-5 of the study).
+
+    The settings every LLC estimate shares (``gamma``, ``beta``, ``chains``, ``draws``, ``seed``:
+    their defaults, help texts and checks, and ``n beta``) are inherited from
+    :class:`comparisons.theory.LLCSettings`, the ones NUTS-LLC
+    (:class:`bayes_tms.llc.NUTSLLCConfig`) shares too; only ``draws`` has its own default here
+    (500 SGLD steps, the paper's). The class stays flat (inheritance, not a nested settings
+    object) so that :meth:`to_dict`, and with it :func:`config_hash` of every stored trajectory,
+    is unchanged.
 
     Attributes
     ----------
-    step_size : float
-        SGLD step ``epsilon`` (paper: 1e-3).
-    gamma : float
-        Localisation strength (paper: 1).
-    beta : float or None
-        Inverse temperature; None means ``beta* = 1 / log n``.
-    chains : int
-        Chains per checkpoint.
+    gamma, beta, chains, seed
+        As in :class:`comparisons.theory.LLCSettings` (paper: gamma 1, ``beta* = 1 / log n``,
+        4 chains per checkpoint). The seed roots the SGLD noise (its stream is
+        ``child_seed(seed, "sgd", "sgld")``, keyed by run, step and chain).
     draws : int
         SGLD steps per chain (paper: 500).
+    step_size : float
+        SGLD step ``epsilon`` (paper: 1e-3).
     burn_in : int
         Leading draws left out of the average (paper: none stated; default 0).
     escape_fraction : float
@@ -229,8 +236,6 @@ class LLCConfig:
         ``L_n(w*)``: it found a lower-loss region, and its average is not an LLC of ``w*``.
     thin : int
         Keep every ``thin``-th draw in the recorded per-chain loss traces.
-    seed : int
-        Root seed of the SGLD noise (its stream is ``child_seed(seed, "sgd", "sgld")``, keyed by run, step and chain).
     chunk : int
         Checkpoints per run processed in one tensor program (bounds memory; 0 = all at once).
         Changes no number (the noise is keyed by run, step and chain), so it is left out of
@@ -242,17 +247,12 @@ class LLCConfig:
         agrees with the float64 reference to ~1e-6 relative).
     """
 
+    draws: int = settings_field("draws", default=500)
     step_size: float = field(default=1e-3, metadata={"help": "SGLD step size epsilon", "flag": "step"})
-    gamma: float = field(default=1.0, metadata={"help": "localisation strength gamma"})
-    beta: float | None = field(default=None, metadata={"help": "inverse temperature",
-                                                       "default_text": "1/log n"})
-    chains: int = field(default=4, metadata={"help": "SGLD chains per checkpoint"})
-    draws: int = field(default=500, metadata={"help": "SGLD steps per chain"})
     burn_in: int = field(default=0, metadata={"help": "leading draws left out of the average"})
     escape_fraction: float = field(default=0.5, metadata={
         "help": "a chain escaped if more than this share of its draws lies below L_n(w*)"})
     thin: int = field(default=10, metadata={"help": "keep every k-th draw in the stored loss traces"})
-    seed: int = 0
     chunk: int = field(default=0, metadata={
         "help": "checkpoints per tensor program (0: all; lower to save memory)"})
     threads: int = field(default=1, metadata={"help": "torch threads for the LLC estimation"})
@@ -266,24 +266,20 @@ class LLCConfig:
         if self.dtype not in ("float32", "float64"):
             raise InputError(f"llc dtype: expected 'float32' or 'float64', got {self.dtype!r}")
         _pos("llc step_size", self.step_size)
-        _pos("llc gamma", self.gamma, allow_zero=True)
-        if self.beta is not None:
-            _pos("llc beta", self.beta)
-        check_positive_int("llc chains", self.chains)
-        check_positive_int("llc draws", self.draws)
+        super().__post_init__()
         check_positive_int("llc burn_in", self.burn_in, minimum=0)
         if self.burn_in >= self.draws:
             raise InputError(f"llc burn_in: expected fewer than draws = {self.draws}, got {self.burn_in}")
         if not (isinstance(self.escape_fraction, (int, float)) and 0 < self.escape_fraction <= 1):
             raise InputError(f"llc escape_fraction: expected a number in (0, 1], got {self.escape_fraction!r}")
         check_positive_int("llc thin", self.thin)
-        check_positive_int("llc seed", self.seed, minimum=0)
         check_positive_int("llc chunk", self.chunk, minimum=0)
         check_positive_int("llc threads", self.threads)
 
-    def beta_for(self, n: int) -> float:
-        """``beta`` or, when unset, ``1 / log n``."""
-        return self.beta if self.beta is not None else llc_beta(n)
+    def to_attrs(self, n: int) -> dict:
+        """The shared record (:meth:`comparisons.theory.LLCSettings.to_attrs`) plus the SGLD
+        fields that change a result (``step_size``, ``burn_in``, ...; not ``chunk``)."""
+        return {k: v for k, v in super().to_attrs(n).items() if k not in self.EXECUTION_FIELDS}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -32,6 +32,6 @@ from .streams import child_rng, child_seed, child_sequence  # noqa: E402
 
 __all__ += ["child_rng", "child_seed", "child_sequence"]
 
-from .llc_estimate import LLC_METHODS, LLCEstimate  # noqa: E402
+from .llc_estimate import LLC_METHODS, LLCEstimate, LLCSettings  # noqa: E402
 
-__all__ += ["LLCEstimate", "LLC_METHODS"]
+__all__ += ["LLCEstimate", "LLC_METHODS", "LLCSettings"]

@@ -8,19 +8,113 @@ divergences, basin fraction; SGLD: MALA acceptance, escaped chains, distance tra
 ``diagnostics``. :meth:`LLCEstimate.to_dataset` gives the ``llc`` hand-off of
 :mod:`comparisons.contracts`.
 
+The settings both samplers share (``gamma``, ``beta``, ``chains``, ``draws``, ``seed``) are
+declared once, in :class:`LLCSettings`: one default, one help text, one validator each, and the
+one resolution of ``n beta`` (:meth:`LLCSettings.nbeta`). The engines' configurations
+(:class:`sgd_tms.LLCConfig`, :class:`bayes_tms.llc.NUTSLLCConfig`) inherit from it.
+
 This module imports neither torch nor PyMC (the ``trace`` it holds is built by the engines).
 """
 
 from __future__ import annotations
 
-__all__ = ["LLCEstimate", "LLC_METHODS"]
+__all__ = ["LLCEstimate", "LLC_METHODS", "LLCSettings", "settings_field"]
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..errors import InputError, check_positive_int
+from .free_energy import llc_beta
+
 #: samplers that produce an :class:`LLCEstimate`
 LLC_METHODS = ("nuts", "sgld")
+
+
+def _number(name: str, value: Any, allow_zero: bool = False) -> None:
+    """Raise unless ``value`` is a finite real number ``> 0`` (``>= 0`` with ``allow_zero``).
+
+    The value is checked, not converted: a config keeps what it was given, so that its JSON (and
+    the hash of a stored SGD trajectory) stays the same.
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        rel = ">= 0" if allow_zero else "> 0"
+        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class LLCSettings:
+    """What every LLC estimate needs, whatever the sampler: the target and the sample size.
+
+    The localised tempered posterior ``exp(-n beta L_n(w) - gamma |w - w*|^2 / 2)`` and how many
+    draws are taken from it. Each field has its one default, help text (``metadata``, read by
+    :class:`comparisons.cli.flags.FlagTable`) and check (:meth:`__post_init__`). The engines'
+    configurations inherit these fields and add their own (:class:`sgd_tms.LLCConfig`: step
+    size, burn-in, ...; :class:`bayes_tms.llc.NUTSLLCConfig`: tuning, target acceptance,
+    back-end). Inheritance rather than composition keeps the SGLD configuration flat, so that its
+    stored JSON, and the hash that lets a finished ``trajectory.nc`` be reused, are what they were.
+
+    Attributes
+    ----------
+    gamma : float
+        Localisation strength (>= 0; NUTS needs > 0).
+    beta : float or None
+        Inverse temperature; None means ``beta* = 1 / log n`` (:func:`comparisons.theory.llc_beta`).
+    chains : int
+        Chains, each started at ``w*``.
+    draws : int
+        Draws per chain (SGLD: steps including the burn-in; NUTS: kept draws after tuning). The
+        default is the sampler's (:func:`settings_field`): 500 SGLD steps (the paper's), 1000
+        NUTS draws.
+    seed : int
+        Root seed of the sampler's randomness. It has no help text, hence no flag: the commands
+        derive it from their own root seed (``tms-phases sgd --seed``, ``tms-phases llc --seed``).
+    """
+
+    gamma: float = field(default=1.0, metadata={"help": "localisation strength gamma"})
+    beta: float | None = field(default=None, metadata={
+        "help": "inverse temperature of the localised posterior", "default_text": "1/log n"})
+    chains: int = field(default=4, metadata={"help": "chains, each started at w*"})
+    draws: int = field(default=500, metadata={"help": "draws per chain (SGLD: steps)"})
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _number("gamma", self.gamma, allow_zero=True)
+        if self.beta is not None:
+            _number("beta", self.beta)
+        check_positive_int("chains", self.chains)
+        check_positive_int("draws", self.draws)
+        check_positive_int("seed", self.seed, minimum=0)
+
+    def beta_for(self, n: int) -> float:
+        """``beta`` or, when unset, ``1 / log n``."""
+        return self.beta if self.beta is not None else llc_beta(n)
+
+    def nbeta(self, n: int) -> float:
+        """``n beta``: the one place where the temperature of an estimate at sample size ``n`` is
+        resolved."""
+        return float(n * self.beta_for(n))
+
+    def to_attrs(self, n: int) -> dict:
+        """What an output records of these settings at sample size ``n``: every field (None as
+        ``""``), with ``beta`` and ``nbeta`` resolved."""
+        out = {f.name: ("" if getattr(self, f.name) is None else getattr(self, f.name))
+               for f in dataclasses.fields(self)}
+        return {**out, "n": int(n), "beta": float(self.beta_for(n)), "nbeta": self.nbeta(n)}
+
+
+def settings_field(name: str, **metadata_updates: Any):
+    """The field ``name`` of :class:`LLCSettings` for a subclass, with another default.
+
+    ``default=`` sets the default (the sampler's own); any other keyword updates the metadata.
+    Help text and check stay the shared ones.
+    """
+    base = next(f for f in dataclasses.fields(LLCSettings) if f.name == name)
+    default = metadata_updates.pop("default", base.default)
+    return field(default=default, metadata={**base.metadata, **metadata_updates})
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,8 +167,6 @@ class LLCEstimate:
 
     def __post_init__(self) -> None:
         if self.method not in LLC_METHODS:
-            from ..errors import InputError
-
             raise InputError(f"method: expected one of {LLC_METHODS}, got {self.method!r}")
 
     def __getattr__(self, name: str) -> Any:
