@@ -11,7 +11,7 @@ that need them), writes no files and adds no log handlers. It never imports ``sg
 from .cache import ModelCache
 from .config import BACKENDS, PRESETS, BayesConfig, SMCConfig, preset_config
 from .likelihood import OneHotArrays, dense_loss, onehot_arrays, onehot_loss_fused
-from .llc import LLCEstimate, loss_llc, nuts_llc
+from .llc import LLCEstimate, NUTSLLCConfig, loss_llc, nuts_llc
 from .model import build_model, model_data
 from .occupancy import chain_summary, diagnostics_table, family, occupancy_table, transitions
 from .plots import plot_occupancy
@@ -25,7 +25,7 @@ __all__ = [
     "sample_posterior", "add_derived", "derived_draws", "read_posterior", "check_posterior", "nested_data",
     "occupancy_table", "chain_summary", "transitions", "diagnostics_table", "family",
     "plot_occupancy",
-    "LLCEstimate", "nuts_llc", "loss_llc", "ModelCache",
+    "LLCEstimate", "NUTSLLCConfig", "nuts_llc", "loss_llc", "ModelCache",
     "PTConfig", "PTResult", "PTState", "PTTarget", "sample_tms_pt", "resume_tms_pt", "tms_target",
     "save_state", "load_state", "pt_diagnostics",
 ]

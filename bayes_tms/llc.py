@@ -49,15 +49,18 @@ so they add ``O((n beta*)^{-1/2})`` to the estimate, as they should (``lambda`` 
 
 from __future__ import annotations
 
-__all__ = ["LLCEstimate", "nuts_llc", "loss_llc", "LLC_BACKENDS", "RESTRICTS",
+__all__ = ["LLCEstimate", "NUTSLLCConfig", "nuts_llc", "loss_llc", "LLC_BACKENDS", "RESTRICTS",
            "basin_roles", "in_basin"]
 
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array, check_positive_int
-from comparisons.theory import LLCEstimate, llc_beta
+from comparisons.theory import LLCEstimate, LLCSettings
+from comparisons.theory.llc_estimate import settings_field
 
 from .cache import ModelCache
 
@@ -104,18 +107,81 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
     return np.random.SeedSequence(check_positive_int("seed", seed, minimum=0))
 
 
-def _nbeta(n: int, nbeta) -> float:
-    if nbeta is None:
-        return n * llc_beta(n)
-    return _positive_float("nbeta", nbeta)
+@dataclass(frozen=True)
+class NUTSLLCConfig(LLCSettings):
+    """Settings of a NUTS estimate of the LLC (:func:`nuts_llc`, :func:`loss_llc`).
+
+    ``gamma``, ``beta``, ``chains``, ``draws`` and ``seed`` are those of every LLC estimate,
+    inherited from :class:`comparisons.theory.LLCSettings` (one default, help text and check each,
+    shared with SGLD's :class:`sgd_tms.LLCConfig`); ``draws`` defaults to 1000 kept draws here.
+    Inheritance keeps one flat record: :meth:`to_attrs` is the shared one with the NUTS fields.
+
+    Attributes
+    ----------
+    gamma : float
+        Localisation strength; NUTS needs ``gamma > 0`` (``1 / sqrt(gamma)`` is the scale of the
+        Gaussian localisation it samples).
+    draws : int
+        Kept draws per chain (default 1000).
+    tune : int
+        Warm-up (step-size and mass-matrix adaptation) steps per chain, discarded.
+    target_accept : float
+        NUTS step-size adaptation target, in (0, 1).
+    backend : {"auto", "pymc", "nutpie"}
+        ``"auto"``: nutpie when installed, else PyMC (resolved when sampling).
+    fixed_nbeta : float or None
+        ``n beta`` itself instead of ``beta`` (for :func:`loss_llc`, where ``n`` only labels the
+        temperature); None: :meth:`nbeta` resolves ``n beta`` from ``beta``. Not both.
+    """
+
+    draws: int = settings_field("draws", default=1000)
+    tune: int = field(default=1000, metadata={"help": "NUTS warm-up steps per chain"})
+    target_accept: float = field(default=0.9, metadata={"help": "NUTS step-size adaptation target"})
+    backend: str = field(default="auto", metadata={"help": "NUTS back-end", "choices": LLC_BACKENDS})
+    fixed_nbeta: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive_float("gamma", self.gamma)
+        super().__post_init__()
+        check_positive_int("tune", self.tune, minimum=0)
+        _accept(self.target_accept)
+        if self.backend not in LLC_BACKENDS:
+            raise InputError(f"backend: expected one of {', '.join(LLC_BACKENDS)}, got {self.backend!r}")
+        if self.fixed_nbeta is not None:
+            _positive_float("nbeta", self.fixed_nbeta)
+            if self.beta is not None:
+                raise InputError(f"nbeta: expected either beta or nbeta, got both (beta = {self.beta!r})")
+
+    def nbeta(self, n: int) -> float:
+        """``fixed_nbeta`` when set, else ``n beta`` (:meth:`comparisons.theory.LLCSettings.nbeta`)."""
+        return float(self.fixed_nbeta) if self.fixed_nbeta is not None else super().nbeta(n)
+
+    def to_attrs(self, n: int) -> dict:
+        """The shared record plus the NUTS fields; ``fixed_nbeta`` appears as ``nbeta``, with
+        ``beta = nbeta / n``."""
+        out = super().to_attrs(n)
+        del out["fixed_nbeta"]
+        if self.fixed_nbeta is not None:
+            out["beta"] = out["nbeta"] / int(n)
+        return out
+
+    @classmethod
+    def from_kwargs(cls, config: "NUTSLLCConfig | None" = None, *, nbeta: float | None = None,
+                    **values) -> "NUTSLLCConfig":
+        """``config`` (default: the defaults) with the values given (not None) on top.
+
+        ``nbeta`` sets ``fixed_nbeta`` (the keyword API of :func:`nuts_llc` and :func:`loss_llc`).
+        """
+        given = {k: v for k, v in values.items() if v is not None}
+        if nbeta is not None:
+            given["fixed_nbeta"] = nbeta
+        return dataclasses.replace(config, **given) if config is not None else cls(**given)
 
 
 def _check_common(gamma, chains, draws, tune) -> tuple[float, int, int, int]:
-    gamma = _positive_float("gamma", gamma)
-    chains = check_positive_int("chains", chains)
-    draws = check_positive_int("draws", draws)
-    tune = check_positive_int("tune", tune, minimum=0)
-    return gamma, chains, draws, tune
+    """Checked ``(gamma, chains, draws, tune)`` by the checks of :class:`NUTSLLCConfig`."""
+    cfg = NUTSLLCConfig(gamma=gamma, chains=chains, draws=draws, tune=tune)
+    return float(cfg.gamma), int(cfg.chains), int(cfg.draws), int(cfg.tune)
 
 
 # -- basin ---------------------------------------------------------------------------------------
@@ -312,6 +378,7 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
         dW = post["dW"].transpose("chain", "draw", "hidden", "feature").values
         db = post["db"].transpose("chain", "draw", "feature").values
         frac = float(np.mean(in_basin(W0 + dW, b0 + db, roles)))
+    settings = {"tune": int(tune), "target_accept": float(target_accept)}  # beside SGLD's step_size, burn_in
     keep = np.isfinite(loss).all(axis=1)  # a NaN chain is data: drop it, keep the rest
     if "step_size" in stats and loss.shape[0] >= 3:
         step = np.asarray(stats["step_size"].transpose("chain", "draw").values, dtype=float)[:, -1]
@@ -320,7 +387,8 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
     loss = loss[keep]
     if loss.size == 0:
         return LLCEstimate(np.nan, np.nan, n, nbeta, gamma, chains, draws, loss_at_center, np.nan, "nuts",
-                           trace, _nuts_diagnostics(0.0, div, backend, restrict, frac, failed, wall))
+                           trace, {**_nuts_diagnostics(0.0, div, backend, restrict, frac, failed, wall),
+                                   **settings})
     mean = float(loss.mean())
     sd = float(loss.std(ddof=1)) if loss.size > 1 else np.nan
     if loss.shape[1] >= 4:
@@ -331,7 +399,8 @@ def _estimate(prepared, backend: str, *, n: int, nbeta: float, gamma: float, los
     return LLCEstimate(llc=float(nbeta * (mean - loss_at_center)), se=float(se), n=n, nbeta=nbeta, gamma=gamma,
                        chains=chains, draws=draws, loss_at_center=float(loss_at_center), mean_loss=mean,
                        method="nuts", trace=trace,
-                       diagnostics=_nuts_diagnostics(ess, div, backend, restrict, frac, failed, wall))
+                       diagnostics={**_nuts_diagnostics(ess, div, backend, restrict, frac, failed, wall),
+                                    **settings})
 
 
 def _nuts_diagnostics(ess: float, divergences: int, backend: str, restrict: str | None, basin_fraction: float,
@@ -346,6 +415,8 @@ def _nuts_diagnostics(ess: float, divergences: int, backend: str, restrict: str 
     loss, or a final step size below ``1/STUCK_STEP_RATIO`` of the median: failures are data,
     counted, never averaged in); ``wall_rejections``: of the divergences, those that ended
     outside the basin (the restricted target's wall; -1 where not known, i.e. PyMC).
+    :func:`_estimate` adds the settings that shaped the draws beyond the estimate's own fields:
+    ``tune`` and ``target_accept``.
     """
     return {"ess": float(ess), "divergences": int(divergences), "backend": backend, "restrict": restrict,
             "basin_fraction": float(basin_fraction), "failed_chains": int(failed_chains),
@@ -374,9 +445,10 @@ def _wall_rejections(prepared, stats, basin) -> int:
 
 # -- public --------------------------------------------------------------------------------------
 
-def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chains: int = 4,
-             draws: int = 1000, tune: int = 1000, seed: int | np.random.SeedSequence = 0,
-             backend: str = "auto", progress: bool = False, target_accept: float = 0.9,
+def nuts_llc(W0, b0, x, config: NUTSLLCConfig | None = None, *, gamma: float | None = None,
+             nbeta: float | None = None, beta: float | None = None, chains: int | None = None,
+             draws: int | None = None, tune: int | None = None, seed: int | np.random.SeedSequence | None = None,
+             backend: str | None = None, progress: bool = False, target_accept: float | None = None,
              cores: int | None = None, restrict: str | None = "auto") -> LLCEstimate:
     """LLC of the TMS loss at ``w* = (W0, b0)`` by NUTS on the localised tempered posterior.
 
@@ -389,20 +461,27 @@ def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chain
     x : array_like, shape (n, c)
         Data (the targets are the inputs); one-hot rows ``mu e_j`` select the exact fast
         likelihood automatically. ``n >= 2``.
+    config : NUTSLLCConfig, optional
+        The settings (default ``NUTSLLCConfig()``); the keywords below, where given (not None),
+        replace its fields.
     gamma : float
-        Localisation strength (> 0).
+        Localisation strength (> 0; default 1).
     nbeta : float, optional
-        ``n beta*``; default ``n / log n`` (``beta* = 1 / log n``).
+        ``n beta`` itself (``NUTSLLCConfig.fixed_nbeta``); default ``n beta`` from ``beta``.
+    beta : float, optional
+        Inverse temperature; default ``beta* = 1 / log n``. Not with ``nbeta``.
     chains, draws, tune : int
-        NUTS chains (each started at ``w*``), kept draws and warm-up steps per chain.
+        NUTS chains (each started at ``w*``), kept draws and warm-up steps per chain (default
+        4, 1000, 1000).
     seed : int or numpy.random.SeedSequence
-        Root of the sampler's randomness.
+        Root of the sampler's randomness (default 0). An int is the config's ``seed``; a
+        ``SeedSequence`` is used as the stream itself (the config keeps its own ``seed``).
     backend : {"auto", "pymc", "nutpie"}
-        ``"auto"``: nutpie when installed, else PyMC.
+        ``"auto"`` (default): nutpie when installed, else PyMC.
     progress : bool
         Show the sampler's progress bar.
     target_accept : float
-        NUTS step-size adaptation target.
+        NUTS step-size adaptation target (default 0.9).
     cores : int, optional
         Parallel chains (default ``min(chains, 2)``; PyMC with one core avoids process start-up).
     restrict : {"auto", "basin", None}
@@ -415,7 +494,9 @@ def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chain
     -------
     LLCEstimate
         ``llc``, ``se`` (from the ESS of the ``L_n`` trace), ``trace (chain, draw)``, the
-        settings, ``restrict`` and ``basin_fraction`` (draws inside the basin of ``w*``).
+        settings (``nbeta`` resolved once by :meth:`NUTSLLCConfig.nbeta`; ``tune``,
+        ``target_accept`` and ``backend`` in the diagnostics), ``restrict`` and
+        ``basin_fraction`` (draws inside the basin of ``w*``).
 
     Notes
     -----
@@ -433,8 +514,9 @@ def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chain
     """
     from .model import check_data, model_data, resolve_likelihood
 
-    gamma, chains, draws, tune = _check_common(gamma, chains, draws, tune)
-    backend = _resolve_backend(backend)
+    cfg, ss = _config(config, seed, gamma=gamma, nbeta=nbeta, beta=beta, chains=chains, draws=draws,
+                      tune=tune, backend=backend, target_accept=target_accept)
+    backend = _resolve_backend(cfg.backend)
     W0 = check_finite_array("W0", W0)
     b0 = check_finite_array("b0", b0)
     if W0.ndim != 2 or b0.ndim != 1 or b0.shape[0] != W0.shape[1]:
@@ -443,25 +525,23 @@ def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chain
     if x.shape[1] != W0.shape[1]:
         raise InputError(f"x: expected {W0.shape[1]} features (columns of W0), got {x.shape[1]}")
     n = check_positive_int("n (rows of x)", x.shape[0], minimum=2)
-    nb = _nbeta(n, nbeta)
-    ss = _seed_sequence(seed)
+    nb = cfg.nbeta(n)
     kind = resolve_likelihood(x, "auto")
     r, c = W0.shape
     restrict = _resolve_restrict(restrict, W0, b0)
     roles = basin_roles(W0, b0)
     data = dict(model_data(x, kind))
-    data.update(W0=W0, b0=b0, nbeta=np.asarray(nb), scale=np.asarray(gamma ** -0.5))
+    data.update(W0=W0, b0=b0, nbeta=np.asarray(nb), scale=np.asarray(float(cfg.gamma) ** -0.5))
     if restrict:
         data["roles"] = roles
     loss0 = _tms_loss(W0, b0, x)
-    accept = _accept(target_accept)
 
     def run(be: str) -> LLCEstimate:
         prepared = _prepared(("tms", kind, be, r, c, restrict),
                              lambda: _tms_model(kind, r, c, data, restrict=bool(restrict)), be, data)
-        return _estimate(prepared, be, n=n, nbeta=nb, gamma=gamma, loss_at_center=loss0,
-                         chains=chains, draws=draws, tune=tune, ss=ss, progress=progress,
-                         target_accept=accept, cores=cores or min(chains, 2),
+        return _estimate(prepared, be, n=n, nbeta=nb, gamma=float(cfg.gamma), loss_at_center=loss0,
+                         chains=cfg.chains, draws=cfg.draws, tune=cfg.tune, ss=ss, progress=progress,
+                         target_accept=float(cfg.target_accept), cores=cores or min(cfg.chains, 2),
                          restrict=restrict, basin=(W0, b0, roles))
 
     try:
@@ -473,6 +553,18 @@ def nuts_llc(W0, b0, x, *, gamma: float = 1.0, nbeta: float | None = None, chain
         if backend != "nutpie" or "initialization" not in str(exc):
             raise
         return run("pymc")
+
+
+def _config(config: NUTSLLCConfig | None, seed, **values) -> tuple[NUTSLLCConfig, np.random.SeedSequence]:
+    """The settings of one NUTS estimate from ``config`` and the keywords given, and its stream.
+
+    A ``SeedSequence`` seed is the stream itself; an int seed is the config's ``seed``.
+    """
+    if config is not None and not isinstance(config, NUTSLLCConfig):
+        raise InputError(f"config: expected a NUTSLLCConfig, got {type(config).__name__}")
+    stream = seed if isinstance(seed, np.random.SeedSequence) else None
+    cfg = NUTSLLCConfig.from_kwargs(config, seed=None if stream is not None else seed, **values)
+    return cfg, _seed_sequence(stream if stream is not None else cfg.seed)
 
 
 def _accept(v) -> float:
@@ -490,10 +582,12 @@ def _tms_loss(W0: np.ndarray, b0: np.ndarray, x: np.ndarray) -> float:
     return float(empirical_loss(W0, b0, x))
 
 
-def loss_llc(loss_fn: Callable, w0, *, n: int, gamma: float = 1.0, nbeta: float | None = None,
-             chains: int = 4, draws: int = 1000, tune: int = 1000,
-             seed: int | np.random.SeedSequence = 0, backend: str = "auto", progress: bool = False,
-             target_accept: float = 0.9, cores: int | None = None, name: str | None = None) -> LLCEstimate:
+def loss_llc(loss_fn: Callable, w0, config: NUTSLLCConfig | None = None, *, n: int,
+             gamma: float | None = None, nbeta: float | None = None, beta: float | None = None,
+             chains: int | None = None, draws: int | None = None, tune: int | None = None,
+             seed: int | np.random.SeedSequence | None = None, backend: str | None = None,
+             progress: bool = False, target_accept: float | None = None, cores: int | None = None,
+             name: str | None = None) -> LLCEstimate:
     """LLC of a generic loss ``K(w)`` at ``w0`` by NUTS (the engine of :func:`nuts_llc`).
 
     Parameters
@@ -515,13 +609,13 @@ def loss_llc(loss_fn: Callable, w0, *, n: int, gamma: float = 1.0, nbeta: float 
     LLCEstimate
         With ``lambda_hat = nbeta (E[K] - K(w0))``.
     """
-    gamma, chains, draws, tune = _check_common(gamma, chains, draws, tune)
-    backend = _resolve_backend(backend)
+    cfg, ss = _config(config, seed, gamma=gamma, nbeta=nbeta, beta=beta, chains=chains, draws=draws,
+                      tune=tune, backend=backend, target_accept=target_accept)
+    backend = _resolve_backend(cfg.backend)
     n = check_positive_int("n", n, minimum=2)
-    nb = _nbeta(n, nbeta)
+    nb = cfg.nbeta(n)
     w0 = check_finite_array("w0", w0).ravel()
-    ss = _seed_sequence(seed)
-    data = {"center": w0, "nbeta": np.asarray(nb), "scale": np.asarray(gamma ** -0.5)}
+    data = {"center": w0, "nbeta": np.asarray(nb), "scale": np.asarray(float(cfg.gamma) ** -0.5)}
     key = ("loss", name, backend, w0.size) if name is not None else ("loss", id(loss_fn), object())
     prepared = _prepared(key, lambda: _loss_model(loss_fn, w0.size), backend, data)
     if name is None:
@@ -531,6 +625,6 @@ def loss_llc(loss_fn: Callable, w0, *, n: int, gamma: float = 1.0, nbeta: float 
 
     w = pt.vector("w")
     loss0 = float(pytensor.function([w], loss_fn(w))(w0))
-    return _estimate(prepared, backend, n=n, nbeta=nb, gamma=gamma, loss_at_center=loss0,
-                     chains=chains, draws=draws, tune=tune, ss=ss, progress=progress,
-                     target_accept=_accept(target_accept), cores=cores or min(chains, 2))
+    return _estimate(prepared, backend, n=n, nbeta=nb, gamma=float(cfg.gamma), loss_at_center=loss0,
+                     chains=cfg.chains, draws=cfg.draws, tune=cfg.tune, ss=ss, progress=progress,
+                     target_accept=float(cfg.target_accept), cores=cores or min(cfg.chains, 2))
