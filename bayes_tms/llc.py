@@ -118,9 +118,8 @@ class NUTSLLCConfig(LLCSettings):
 
     Attributes
     ----------
-    gamma : float
-        Localisation strength; NUTS needs ``gamma > 0`` (``1 / sqrt(gamma)`` is the scale of the
-        Gaussian localisation it samples).
+    gamma, beta, chains, seed
+        As in :class:`comparisons.theory.LLCSettings` (default 1, ``1 / log n``, 4, 0).
     draws : int
         Kept draws per chain (default 1000).
     tune : int
@@ -141,7 +140,6 @@ class NUTSLLCConfig(LLCSettings):
     fixed_nbeta: float | None = None
 
     def __post_init__(self) -> None:
-        _positive_float("gamma", self.gamma)
         super().__post_init__()
         check_positive_int("tune", self.tune, minimum=0)
         _accept(self.target_accept)

@@ -23,7 +23,7 @@ import time
 from typing import Iterable, Sequence
 
 from .errors import InputError, check_positive_int
-from .theory import child_sequence, enumerate_phases, llc_beta, sample_inputs
+from .theory import LLCSettings, child_sequence, enumerate_phases, sample_inputs
 
 METHODS = ("nuts", "sgld")
 
@@ -79,7 +79,7 @@ def quadratic_llc(c: int, label: str, n: int, gamma: float = 1.0, beta: float | 
     """
     p = _phase(c, label)
     n = check_positive_int("n", n, minimum=2)
-    nbeta = n * (llc_beta(n) if beta is None else beta)
+    nbeta = LLCSettings(beta=beta).nbeta(n)
     h = [float(e) for e in p.hessian_eigenvalues if e > 1e-6]
     return sum(0.5 * nbeta * e / (nbeta * e + gamma) for e in h)
 
@@ -128,7 +128,7 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
         kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("tune", warmup)) if v is not None}
         t0 = time.perf_counter()
         if beta is not None:
-            kw["nbeta"] = n * beta
+            kw["beta"] = beta
         est = nuts_llc(p.W, p.b, x, gamma=gamma, seed=child_sequence(seed, "llc", "nuts"), progress=progress, **kw)
         wall = time.perf_counter() - t0
         rejections = getattr(est, "wall_rejections", -1)
@@ -315,7 +315,7 @@ def calibration_table(c: int, label: str, n: int, step_nbetas: Sequence[float] =
     n = check_positive_int("n", n, minimum=2)
     p = _phase(c, label)
     x = sample_inputs(n, c, seed)
-    nbeta = n * llc_beta(n)
+    nbeta = LLCSettings().nbeta(n)
     ref, rse = {}, {}
     for i, g in enumerate(gammas):
         est = nuts_llc(p.W, p.b, x, gamma=float(g), seed=child_sequence(seed, "llc", "nuts", "gamma", i),

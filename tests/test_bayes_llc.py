@@ -54,8 +54,8 @@ def test_nuts_llc_tms_smoke():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(gamma=0.0), "gamma: expected a positive number"),
-    (dict(gamma=-1.0), "gamma: expected a positive number"),
+    (dict(gamma=0.0), "gamma: expected a finite number > 0"),
+    (dict(gamma=-1.0), "gamma: expected a finite number > 0"),
     (dict(draws=0), "draws: expected an integer >= 1"),
     (dict(chains=0), "chains: expected an integer >= 1"),
     (dict(backend="stan"), "backend: expected one of auto, pymc, nutpie"),

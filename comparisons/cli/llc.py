@@ -19,6 +19,13 @@ writes ``DIR/llc_measured_c6.json`` (rewritten after every phase) and
 the job :func:`comparisons.jobs.llc.measure_phase_llcs` with the engine's ``MEASURE_DEFAULTS``. With ``--out
 comparisons/theory/data`` the table is the one the theory layer reads (``Phase.llc_measured``).
 
+The flags of the settings every LLC estimate shares (``--gamma``, ``--beta``, ``--chains``,
+``--draws``) are generated from :class:`comparisons.theory.LLCSettings` (:func:`llc_flags`), the
+fields ``tms-phases sgd --llc-*`` and NUTS-LLC (:class:`bayes_tms.llc.NUTSLLCConfig`) inherit:
+one default, help text and check each. ``--seed`` (the data's and the samplers' root),
+``--warmup`` (NUTS ``tune`` or SGLD ``burn_in``) and ``--step`` (SGLD, calibrated default) are
+this command's own.
+
 The engines are imported inside :func:`run`, never at import time.
 """
 
@@ -31,11 +38,29 @@ import sys
 from pathlib import Path
 
 from ..config_file import float_list_arg, positive_float_arg, positive_int_arg
+from ..theory import LLCSettings
+from .flags import FlagTable
 from .theory import _features
 from ..errors import InputError
 
 HELP = "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"
 FORMATS = ("text", "json")
+#: what ``--chains``, ``--draws``, ``--warmup`` and ``--step`` default to, per method
+METHOD_DEFAULTS = ("defaults by --method: nuts 4 chains x 1000 draws after 1000 tuning steps; "
+                   "sgld 32 chains x 8000 steps incl. 2000 burn-in, step 0.1 / (n beta*)")
+
+
+def llc_flags() -> FlagTable:
+    """The flags of the settings shared by every LLC estimate (:class:`comparisons.theory.LLCSettings`):
+    ``--gamma``, ``--beta``, ``--chains``, ``--draws``; the defaults of the last two depend on the
+    method (:data:`METHOD_DEFAULTS`)."""
+    return FlagTable(LLCSettings, fields=("gamma", "beta", "chains", "draws"), hide_default=("chains", "draws"))
+
+
+def llc_settings(args: argparse.Namespace) -> LLCSettings:
+    """The shared settings given on the command line, checked; an error names its flag."""
+    table = llc_flags()
+    return table.build(LLCSettings, **table.given(args))
 
 
 def _n(name: str):
@@ -90,18 +115,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text or json; default text")
     parser.add_argument("--seed", type=positive_int_arg("--seed", minimum=0), default=0,
                         help="seed of the data (sample_inputs) and of the sampler; default 0")
-    parser.add_argument("--gamma", type=positive_float_arg("--gamma"), default=1.0,
-                        help="localisation strength gamma; default 1")
-    parser.add_argument("--beta", type=positive_float_arg("--beta"), default=None,
-                        help="inverse temperature of the localised posterior; default beta* = 1/log n")
-    parser.add_argument("--chains", type=positive_int_arg("--chains"), default=None,
-                        help="chains (default NUTS 4, SGLD 32)")
-    parser.add_argument("--draws", type=positive_int_arg("--draws"), default=None,
-                        help="draws per chain (default NUTS 1000, SGLD 8000 steps incl. burn-in)")
-    parser.add_argument("--warmup", type=positive_int_arg("--warmup", minimum=0), default=None,
-                        help="NUTS tuning steps / SGLD burn-in (default 1000 / 2000)")
-    parser.add_argument("--step", type=positive_float_arg("--step"), default=None,
-                        help="SGLD step size (default 0.1 / (n beta*), the calibrated choice)")
+    sampler = parser.add_argument_group("sampler", METHOD_DEFAULTS)
+    llc_flags().add_to(sampler)
+    sampler.add_argument("--warmup", type=positive_int_arg("--warmup", minimum=0), default=None,
+                         help="NUTS tuning steps / SGLD burn-in (default 1000 / 2000)")
+    sampler.add_argument("--step", type=positive_float_arg("--step"), default=None,
+                         help="SGLD step size (default 0.1 / (n beta*), the calibrated choice)")
     sweep = parser.add_argument_group("sweep (needs --out)")
     sweep.add_argument("--phases", type=_labels, default=None, metavar="L1,L2",
                        help="phases of the table (default for c = 6: 4,4+,4++,5,5+,6)")
@@ -131,10 +150,16 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
 
 
 def _sampler_kwargs(args) -> dict:
-    kw = {"seed": args.seed, "gamma": args.gamma, "chains": args.chains, "draws": args.draws,
+    """Keywords of :func:`comparisons.llc_accuracy.llc_estimate` (and of the sweep's task keys).
+
+    ``gamma`` is the checked shared setting; ``chains``/``draws`` stay None unless given (the
+    method's defaults apply); ``beta`` appears only when given, so that task keys stay as they were.
+    """
+    settings = llc_settings(args)
+    kw = {"seed": args.seed, "gamma": settings.gamma, "chains": args.chains, "draws": args.draws,
           "warmup": args.warmup, "step_size": args.step}
-    if args.beta is not None:  # only when given, so that the sweep's task keys stay as they were
-        kw["beta"] = args.beta
+    if settings.beta is not None:
+        kw["beta"] = settings.beta
     return kw
 
 
@@ -142,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import llc_accuracy as acc
     from ..io import check_writable_dir, write_text
 
+    llc_settings(args)  # every shared setting checked before any work
     if args.draws is not None and args.warmup is not None and args.method == "sgld" \
             and args.warmup >= args.draws:
         raise InputError(f"--warmup: expected fewer than --draws = {args.draws} for SGLD, got {args.warmup}")

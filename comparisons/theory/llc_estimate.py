@@ -60,7 +60,8 @@ class LLCSettings:
     Attributes
     ----------
     gamma : float
-        Localisation strength (>= 0; NUTS needs > 0).
+        Localisation strength, > 0 (the localisation is part of the estimator's target; NUTS
+        samples it as a Gaussian of scale ``1 / sqrt(gamma)``).
     beta : float or None
         Inverse temperature; None means ``beta* = 1 / log n`` (:func:`comparisons.theory.llc_beta`).
     chains : int
@@ -82,7 +83,7 @@ class LLCSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _number("gamma", self.gamma, allow_zero=True)
+        _number("gamma", self.gamma)
         if self.beta is not None:
             _number("beta", self.beta)
         check_positive_int("chains", self.chains)
