@@ -50,7 +50,8 @@ def test_nuts_llc_tms_smoke():
     assert est.n == 500 and np.isclose(est.nbeta, 500 / np.log(500))
     assert np.isfinite(est.llc) and np.isfinite(est.se) and est.ess > 0
     assert est.trace.shape == (2, 100)
-    assert set(est.to_dict()) >= {"llc", "se", "ess", "n", "nbeta", "gamma", "divergences"}
+    assert set(est.to_dict()) >= {"llc", "se", "ess", "n", "nbeta", "gamma", "divergences", "tune", "target_accept"}
+    assert (est.tune, est.target_accept) == (100, 0.9)  # the settings that shaped the draws are recorded
 
 
 @pytest.mark.parametrize("kwargs, match", [
