@@ -58,6 +58,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
+from comparisons.theory import child_sequence
 
 from .llc import LLCEstimate, _accept, _check_common, _estimate, _prepared, _resolve_backend, \
     _seed_sequence, basin_roles, in_basin
@@ -433,9 +434,20 @@ def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 5
                      target_accept=_accept(target_accept), cores=cores)
 
 
+#: how a measurement's streams derive from its root seed (recorded in every record; a stored
+#: record made under another rule is never reused)
+SEED_RULE = ("comparisons.theory.streams: NUTS grid point i child_sequence(seed, 'llc', 'population', "
+             "target.name, 'nuts', i); volume repeat j child_rng(seed, ..., 'volume', j); "
+             "neighbourhood search child_rng(seed, ..., 'search')")
+
+
+def _stream(seed: int, target: LossTarget, *part: str | int) -> np.random.SeedSequence:
+    return child_sequence(seed, "llc", "population", target.name, *part)
+
+
 def lambda_curve(target: LossTarget, ms: Sequence[float] = DEFAULT_M_GRID, *, seed: int = 0,
                  **kwargs) -> list[dict]:
-    """:func:`nuts_lambda` at every ``m`` (seed ``SeedSequence([seed, i])`` at grid point ``i``).
+    """:func:`nuts_lambda` at every ``m`` (grid point ``i`` on the stream ``(..., "nuts", i)`` of :data:`SEED_RULE`).
 
     Returns
     -------
@@ -445,7 +457,7 @@ def lambda_curve(target: LossTarget, ms: Sequence[float] = DEFAULT_M_GRID, *, se
     rows = []
     for i, m in enumerate(ms):
         t0 = time.perf_counter()
-        est = nuts_lambda(target, m, seed=np.random.SeedSequence([seed, i]), **kwargs)
+        est = nuts_lambda(target, m, seed=_stream(seed, target, "nuts", i), **kwargs)
         rows.append({"m": float(m), "llc": est.llc, "se": est.se, "ess": est.ess,
                      "divergences": est.divergences, "failed_chains": est.failed_chains,
                      "wall_s": time.perf_counter() - t0})
@@ -682,8 +694,8 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     """Both measurements of one target plus the neighbourhood check; a JSON-ready record.
 
     ``nuts``/``volume``/``search``: keyword arguments of :func:`nuts_lambda`,
-    :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds: NUTS ``[seed, i]`` per grid
-    point, volume repeat ``j`` ``[seed, 1000 + j]``, search ``[seed, 2000]``.
+    :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds: the named streams of
+    :data:`SEED_RULE` (NUTS grid point ``i``, volume repeat ``j``, the search).
     ``reuse``: an earlier record of the same target and seed; each part (search, NUTS curve,
     volume) whose settings are unchanged is taken from it instead of recomputed (listed in
     ``reused``), so that changing one part's settings recomputes only that part.
@@ -693,7 +705,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     nuts = dict(nuts or {})
     volume = dict(volume or {})
     search = dict(search or {})
-    r = reuse if reuse is not None and reuse.get("seed") == seed else {}
+    r = reuse if reuse is not None and reuse.get("seed") == seed and reuse.get("seed_rule") == SEED_RULE else {}
     reused = []
     search_key = _jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
                             "iters": search.get("iters", 300)})
@@ -702,7 +714,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         search_res = old_search
         reused.append("search")
     else:
-        search_res = neighbourhood_search(target, rng=np.random.default_rng([seed, 2000]), **search)
+        search_res = neighbourhood_search(target, rng=np.random.default_rng(_stream(seed, target, "search")), **search)
     if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == _jsonable(nuts):
         curve = r["curve"]
         reused.append("nuts")
@@ -720,7 +732,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         vol_curve = r["volume_curve"]
         reused.append("volume")
     else:
-        vols = [volume_scaling(target, rng=np.random.default_rng([seed, 1000 + j]), **volume)
+        vols = [volume_scaling(target, rng=np.random.default_rng(_stream(seed, target, "volume", j)), **volume)
                 for j in range(volume_repeats)]
         v = np.array([x["llc"] for x in vols])
         vol_curve = {"eps": vols[0]["eps"], "log_v": vols[0]["log_v"]}
@@ -733,7 +745,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
             "volume_settings": vol_key, "volume_curve": vol_curve,
             "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "radii", "iters")},
             "settings": {"nuts": _jsonable(nuts), **target.info},
-            "exact": target.exact, "seed": seed, "reused": reused, "wall_s": time.perf_counter() - t0}
+            "exact": target.exact, "seed": seed, "seed_rule": SEED_RULE, "reused": reused, "wall_s": time.perf_counter() - t0}
 
 
 #: settings of the shipped tables (``comparisons/theory/data/llc_measured_c*.json``)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 __all__ = ["SMCResult", "particle_occupancy", "smc_log_evidence", "smc_model_evidence", "SMC_KERNELS"]
 
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -300,14 +301,21 @@ def smc_model_evidence(model, *, particles: int = 1000, runs: int = 2,
         kernel_cls = FixedStepsMH
     seeds = [int(s.generate_state(1)[0]) for s in ss.spawn(runs)]
     t0 = time.perf_counter()
+    pymc_log = logging.getLogger("pymc")
+    level = pymc_log.level
+    if not progress:  # PyMC announces every SMC run on its logger; quiet means quiet
+        pymc_log.setLevel(logging.WARNING)
     with warnings.catch_warnings():
         # the prior draws ignore the likelihood potential by design
         warnings.filterwarnings("ignore", message=".*Potential.*")
-        idata = pm.sample_smc(draws=particles, kernel=kernel_cls, model=model, threshold=threshold,
-                              chains=runs, cores=min(cores, runs), random_seed=seeds,
-                              progressbar=progress, compute_convergence_checks=False,
-                              return_inferencedata=True, idata_kwargs={"log_likelihood": False},
-                              **kernel_kwargs)
+        try:
+            idata = pm.sample_smc(draws=particles, kernel=kernel_cls, model=model, threshold=threshold,
+                                  chains=runs, cores=min(cores, runs), random_seed=seeds,
+                                  progressbar=progress, compute_convergence_checks=False,
+                                  return_inferencedata=True, idata_kwargs={"log_likelihood": False},
+                                  **kernel_kwargs)
+        finally:
+            pymc_log.setLevel(level)
     wall = time.perf_counter() - t0
     lml = idata.sample_stats["log_marginal_likelihood"]
     vals = lml.values

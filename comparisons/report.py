@@ -339,6 +339,15 @@ def study_blocks(study_dir: Path | None) -> list:
     return blocks
 
 
+def _coefficient_text(p: Phase) -> str | float:
+    """The phase's learning coefficient as the report shows it: exact, measured (with SE), or a bound."""
+    if p.llc is not None:
+        return p.llc
+    if p.llc_measured is not None:
+        return f"{p.llc_measured:.2f} +- {p.llc_se:.2f} (measured; wall)"
+    return f"<= {p.llc_bound:g} (wall)"
+
+
 def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config: Mapping[str, Any],
                  timings: Mapping[str, float], cached: Sequence[str] = (),
                  this_run: Mapping[str, float] | None = None, second: dict | None = None,
@@ -403,9 +412,9 @@ def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config
     gallery = plot_phase_gallery(phases, out / "phases.png")
     dom = dominant_intervals(phases, 10, 1e6)
     blocks += [Heading("The phases (theory)"),
-               Table(["phase", "loss", "LLC theory", "LLC estimate (SGD plateaus, median)", "prior term"],
-                     [[p.label, p.loss, p.llc if p.llc is not None else f"<= {p.llc_bound:g} (wall)",
-                       sgd_llc.get(p.label), p.prior_term] for p in phases[:14]],
+               Table(["phase", "loss", "learning coefficient", "LLC estimate (SGD plateaus, median)", "prior term"],
+                     [[p.label, p.loss, _coefficient_text(p), sgd_llc.get(p.label), p.prior_term]
+                      for p in phases[:14]],
                      caption="lowest-loss phases; the full list: tms-phases kgons --features " + str(c)),
                Figure(gallery, "k-gon critical points"),
                Table(["from n", "to n", "dominant phase (free energy)"],

@@ -275,3 +275,14 @@ def test_report_shows_three_estimators_and_the_odd_one_out(tmp_path):
     assert {ln.split(",")[2] for ln in lines} == {"pt", "nuts_bridge", "smc"}
     assert (tmp_path / "occupancy_compare.nc").is_file()
     assert load_smc(tmp_path / "nowhere") is None
+
+
+def test_phase_table_shows_exact_measured_or_bound_coefficients():
+    from comparisons.report import _coefficient_text
+    from comparisons.theory import enumerate_phases
+
+    by = {p.label: p for p in enumerate_phases(6)}
+    assert _coefficient_text(by["6"]) == 8.5
+    four = by["4"]
+    assert _coefficient_text(four) == f"{four.llc_measured:.2f} +- {four.llc_se:.2f} (measured; wall)"
+    assert _coefficient_text(by["3"]) == "<= 6 (wall)"  # not measured at c = 6

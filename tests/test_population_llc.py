@@ -23,7 +23,7 @@ from bayes_tms.population_llc import (MEASURE_DEFAULTS, _jsonable, choose_fit, e
                                       neighbourhood_search, nuts_lambda, tms_target, toy_exact_lambda,
                                       toy_target, volume_scaling)
 from comparisons.errors import InputError
-from comparisons.theory import dominant_intervals, enumerate_phases
+from comparisons.theory import child_sequence, dominant_intervals, enumerate_phases
 from comparisons.theory.kgons import measured_llc_overrides, measured_llc_path
 
 FAST_NUTS = dict(chains=2, draws=400, tune=200)
@@ -125,8 +125,9 @@ def test_shipped_table_volume_levels_reproduce():
     rec = table["phases"][0]
     p = _phase(6, rec["phase"])
     kw = dict(MEASURE_DEFAULTS["volume"])
-    res = volume_scaling(tms_target(p.W, p.b), rng=np.random.default_rng([table["seed"], 1000]),
-                         max_levels=4, **kw)
+    target = tms_target(p.W, p.b)
+    stream = child_sequence(table["seed"], "llc", "population", target.name, "volume", 0)
+    res = volume_scaling(target, rng=np.random.default_rng(stream), max_levels=4, **kw)
     np.testing.assert_allclose(res["eps"], rec["volume_curve"]["eps"][:4], rtol=1e-10)
     np.testing.assert_allclose(res["log_v"], rec["volume_curve"]["log_v"][:4], rtol=1e-10)
 
