@@ -164,8 +164,8 @@ class NUTSLLCConfig(LLCSettings):
         return out
 
     @classmethod
-    def from_kwargs(cls, config: "NUTSLLCConfig | None" = None, *, nbeta: float | None = None,
-                    **values) -> "NUTSLLCConfig":
+    def from_kwargs(cls, config: NUTSLLCConfig | None = None, *, nbeta: float | None = None,
+                    **values) -> NUTSLLCConfig:
         """``config`` (default: the defaults) with the values given (not None) on top.
 
         ``nbeta`` sets ``fixed_nbeta`` (the keyword API of :func:`nuts_llc` and :func:`loss_llc`).
