@@ -147,7 +147,7 @@ class LLCEstimate:
         ``L_n`` at every draw, dims ``(chain, draw)``.
     diagnostics : mapping
         What only this sampler reports. NUTS: ``ess, divergences, backend, restrict,
-        basin_fraction, failed_chains, wall_rejections``; SGLD: ``step_size, burn_in,
+        basin_fraction, failed_chains, wall_rejections, tune, target_accept``; SGLD: ``step_size, burn_in,
         below_fraction, accept, distance, max_distance, escaped, nonfinite, wall_s`` (see
         :func:`bayes_tms.nuts_llc` and :func:`sgd_tms.calibration.sgld_point_llc`). Each is
         also readable as an attribute (``est.ess``, ``est.accept``).
