@@ -37,7 +37,7 @@ import torch
 import xarray as xr
 
 from comparisons.errors import InputError, check_positive_int
-from comparisons.theory import LLCEstimate, child_sequence, llc_beta
+from comparisons.theory import LLCEstimate, LLCSettings, child_sequence
 
 from .config import LLCConfig
 from .llc import sgld_llc
@@ -74,7 +74,7 @@ def recommended_config(n: int, *, gamma: float = 1.0, chains: int = 32, draws: i
     the k-gons of c = 6 (measured by :func:`calibration_sweep`); a smaller step only slows mixing.
     """
     n = check_positive_int("n", n, minimum=2)
-    nbeta = n * (llc_beta(n) if beta is None else beta)
+    nbeta = LLCSettings(beta=beta).nbeta(n)
     return LLCConfig(step_size=STEP_NBETA / nbeta, gamma=gamma, beta=beta, chains=chains, draws=draws,
                      burn_in=burn_in, seed=seed, dtype="float64")
 
@@ -187,7 +187,7 @@ def sgld_point_llc(W0, b0, x=None, config: LLCConfig | None = None, *, seed: int
     M = config.chains
     W = torch.as_tensor(W0, dtype=dtype).expand(1, M, *W0.shape).clone()
     b = torch.as_tensor(b0, dtype=dtype).expand(1, M, *b0.shape).clone()
-    nbeta = n * config.beta_for(n)
+    nbeta = config.nbeta(n)
     with threads(config.threads), torch.inference_mode():
         data = onehot_tensors(x, dtype=dtype) if loss_and_grad is None else None
         t0 = time.perf_counter()
@@ -255,7 +255,7 @@ def calibration_sweep(W0, b0, x, step_sizes: Sequence[float], gammas: Sequence[f
             est = sgld_point_llc(W0, b0, x, cfg, seed=seed, progress=progress)
             for f in fields:
                 out[f][i, j] = getattr(est, f)
-    nbeta = n * base.beta_for(n)
+    nbeta = base.nbeta(n)
     dims = ("step_size", "gamma")
     ds = xr.Dataset({f: (dims, v) for f, v in out.items()},
                     coords={"step_size": steps, "gamma": gams})

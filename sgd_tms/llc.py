@@ -73,7 +73,7 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
         ``|w - w*|`` over all draws). Attrs ``method="sgld"``, ``n`` and ``nbeta``.
     """
     n = data.n if n is None else n
-    nbeta = n * config.beta_for(n)
+    nbeta = config.nbeta(n)
     lg = loss_and_grad or (lambda Wp, bp: onehot_loss_and_grad(Wp, bp, data))
     kernel = sgld(lambda pos, batch: lg(*pos), config.step_size, nbeta, config.gamma, noise,
                   diagnostics=diagnostics)
@@ -212,7 +212,7 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
     out["llc_n_nonfinite"] = (rs, nonf.sum(-1).astype(np.int64))
     out["loss_trace"] = (rsc + ("draw",), trace)
     out["loss_trace"].attrs["long_name"] = "SGLD L_n trace per chain (every thin-th draw)"
-    nbeta = tc.n * config.beta_for(tc.n)
+    nbeta = config.nbeta(tc.n)
     out.attrs.update({
         "llc_config": json.dumps(config.to_dict(), sort_keys=True),
         "llc_beta": config.beta_for(tc.n),

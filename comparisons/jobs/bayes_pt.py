@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..contracts import occupancy_dataset, table_dataset, transitions_dataset
+from ..contracts import occupancy_dataset, table_dataset, transitions_dataset, validate_posterior
 from ..errors import InputError, check_positive_int
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import child_seed, crossings, dominant_intervals, enumerate_phases, sample_inputs
@@ -155,16 +155,9 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
         write_json(done_path, {"config": key, "rule": rule, "compute_s": compute})
         state_path.unlink(missing_ok=True)
     else:
-        import arviz as az
         import xarray as xr
 
-        posts = {}
-        for n in config.ns:
-            idata = az.from_netcdf(str(posterior_path(out, n)), engine="h5netcdf")
-            for g in idata.groups():
-                idata[g] = idata[g].load()
-            idata.posterior["phase"] = idata.posterior["phase"].astype(str)
-            posts[int(n)] = idata
+        posts = {int(n): validate_posterior(posterior_path(out, n)) for n in config.ns}
         with xr.open_dataset(out / "pt_diagnostics.nc", engine="h5netcdf") as ds:
             diag = ds.load()
         compute = float(done.get("compute_s", float("nan")))
