@@ -136,7 +136,8 @@ def sample_posterior(x, config: BayesConfig, *, progress: bool = True, cache: Mo
     x : array_like, shape (n, c)
         The data set (one-hot rows select the exact fast likelihood).
     config : BayesConfig
-        Sampler settings; the seed used is ``SeedSequence([config.seed, n])``.
+        Sampler settings; the seeds used are the streams of :func:`n_seed` (the back-end) and
+        :func:`chain_generators` (the chains' prior starts).
     progress : bool
         Show the back-end's progress bar.
     cache : ModelCache, optional

@@ -70,6 +70,23 @@ def test_extrapolate_recovers_synthetic_limit():
         extrapolate(ms, lam, np.ones(6), form="cubic")
 
 
+def test_extrapolate_is_unbiased_when_the_errors_grow_with_the_estimates():
+    """Each point's SE is an estimate that grows with the point (as ``sd/sqrt(ESS)`` of a skewed
+    ``m (L - L*)`` does): the fit must not favour the low points. Known answer: the true mean 1."""
+    rng = np.random.default_rng(3)
+    ms = np.logspace(4, 8, 5)
+    fits, ses = [], []
+    for _ in range(2000):
+        lam = rng.gamma(4.0, 0.25, size=5)  # mean 1, skewed
+        se = 0.5 * lam / np.sqrt(4.0)  # grows with the estimate
+        f = extrapolate(ms, lam, se, "const")
+        fits.append(f["llc"])
+        ses.append(f["se"])
+    fits = np.array(fits)
+    assert abs(fits.mean() - 1.0) < 4 * fits.std() / np.sqrt(len(fits))
+    assert np.median(ses) == pytest.approx(fits.std(), rel=0.35)  # the SE says how far a fit scatters
+
+
 def test_choose_fit_keeps_a_resolved_slope_and_drops_noise():
     ms = np.logspace(4, 8, 5)
     se = np.full(5, 0.1)
@@ -80,6 +97,33 @@ def test_choose_fit_keeps_a_resolved_slope_and_drops_noise():
     best = choose_fit(fits)
     assert best["form"] == "const" and best["llc"] == pytest.approx(np.mean(noise))
     assert best["se"] < fits["inv_sqrt"]["se"] and best["slope"] == 0.0
+
+
+@pytest.mark.parametrize("c, label", [(6, "3--"), (6, "4"), (6, "5"), (5, "3--"), (4, "3")])
+def test_role_coordinates_map_onto_the_basin_with_the_right_jacobian(c, label):
+    """NUTS's coordinates (``LossTarget.coords``): ``z0`` maps to ``w*``; any move of the
+    transformed (dead and present-off) slots stays in the basin, however large; the log Jacobian
+    equals ``log |det dw/dz|`` by central differences."""
+    from bayes_tms.llc import ROLE_DEAD, ROLE_OFF
+
+    p = _phase(c, label)
+    t = tms_target(p.W, p.b)
+    w, _ = t.coords(t.z0, np)
+    assert np.allclose(w, t.w0, atol=1e-9)
+    roles = np.array(t.info["roles"])
+    keep = np.array([i for i in range(3 * c) if i != c])
+    moved = np.isin(keep % c, np.flatnonzero(np.isin(roles, (ROLE_DEAD, ROLE_OFF))))
+    rng = np.random.default_rng(0)
+    for scale in (0.3, 1.0, 3.0):  # (far beyond, |W| rounds onto its edge in floating point)
+        for _ in range(200):
+            z = t.z0 + scale * rng.standard_normal(t.d) * moved
+            assert t.inside(t.coords(z, np)[0]), z
+    for _ in range(5):
+        z = t.z0 + 0.7 * rng.standard_normal(t.d) * moved
+        h = 1e-6
+        jac = np.stack([(t.coords(z + h * e, np)[0] - t.coords(z - h * e, np)[0]) / (2 * h)
+                        for e in np.eye(t.d)], axis=1)
+        assert float(t.coords(z, np)[1]) == pytest.approx(np.linalg.slogdet(jac)[1], abs=1e-5)
 
 
 def test_search_finds_escape_with_loose_plus_restriction():
@@ -193,6 +237,10 @@ def test_measure_phase_reuses_unchanged_parts():
     second = measure_phase(target, seed=2, reuse=_jsonable(first), **kw)
     assert second["reused"] == ["search", "nuts"]
     assert second["curve"] == _jsonable(first["curve"]) and second["volume_runs"] != first["volume_runs"]
+    other = _jsonable(second)
+    other["settings"]["nuts_coordinates"] = "another parametrization"  # the NUTS curve alone is redone
+    third = measure_phase(target, seed=2, reuse=other, **kw)
+    assert third["reused"] == ["search", "volume"] and third["volume_runs"] == second["volume_runs"]
 
 
 def test_shipped_values_meet_the_targets():

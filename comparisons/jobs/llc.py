@@ -89,9 +89,6 @@ def plot_lambda_curves(table: dict):
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     recs = table["phases"]
