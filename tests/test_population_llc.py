@@ -243,6 +243,35 @@ def test_measure_phase_reuses_unchanged_parts():
     assert third["reused"] == ["search", "volume"] and third["volume_runs"] == second["volume_runs"]
 
 
+def test_top_up_pass_reaches_the_relative_se_target_and_is_reused():
+    """Where the first pass misses ``rse_target``, a second pass on its own streams is pooled with
+    it by draw counts; a rerun reuses both passes."""
+    from bayes_tms.population_llc import _pool, _top_up_draws, measure_phase
+
+    assert _top_up_draws({"llc": 1.0, "se": 0.02}, 400, 0.03) == 0
+    assert _top_up_draws({"llc": 1.0, "se": 0.036}, 400, 0.03) == 350  # 400 ((0.036/0.027)^2 - 1) = 311
+    assert _top_up_draws({"llc": 1.0, "se": 0.2}, 400, 0.03) == 1600  # capped at 4x
+    a = [{"m": 1.0, "llc": 1.0, "se": 0.1, "ess": 10.0, "divergences": 1, "failed_chains": 0, "wall_s": 1.0}]
+    b = [{"m": 1.0, "llc": 2.0, "se": 0.05, "ess": 30.0, "divergences": 0, "failed_chains": 0, "wall_s": 3.0}]
+    pooled = _pool(a, b, 100, 300)[0]
+    assert pooled["llc"] == pytest.approx(1.75) and pooled["se"] == pytest.approx(np.hypot(0.025, 0.0375))
+    assert pooled["ess"] == 40.0 and pooled["wall_s"] == 4.0
+
+    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=60, tune=60),
+              volume=dict(particles=100, eps_min=1e-4, eps_fit=(1e-4, 1e-2)), volume_repeats=2,
+              search=dict(starts=5, iters=5), rse_target=0.02)
+    target = toy_target("regular")
+    first = measure_phase(target, seed=4, **kw)
+    top = first["top_up"]
+    assert top["draws"] > 0 and top["first_fit"]["se"] > first["llc_se"]
+    assert first["curve"] == _pool(top["first_curve"], top["curve"], 60, top["draws"])
+    again = measure_phase(target, seed=4, reuse=_jsonable(first), **kw)
+    assert again["reused"] == ["search", "nuts", "top_up", "volume"]
+    assert again["llc_measured"] == pytest.approx(first["llc_measured"])
+    off = measure_phase(target, seed=4, reuse=_jsonable(first), **{**kw, "rse_target": None})
+    assert off["top_up"]["draws"] == 0 and off["curve"] == _jsonable(top["first_curve"])
+
+
 def test_shipped_values_meet_the_targets():
     """Regular phases: within 2% of the exact rank/2 (the issue's target), the volume method too
     within 3 SE + 2%."""
