@@ -98,6 +98,8 @@ def test_text_output_names_the_diagnostics(capsys):
     (["--n", "100"], "expected --phase and --n"),
     (["--phase", "6", "--n", "100", "--ns", "100,200"], "--out: expected a folder"),
     (["--phase", "6", "--n", "100", "--method", "sgld", "--draws", "10", "--warmup", "10"], "--warmup"),
+    (["--measure-phases", "--phases", "4", "--out", "/tmp", "--draws", "800"],
+     "--measure-phases: expected none of --draws"),
 ])
 def test_bad_inputs_give_one_line_and_exit_2(argv, message, capsys):
     assert main(["llc", *argv]) == 2

@@ -273,6 +273,10 @@ def _run_measure(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise InputError("--measure-phases: expected --out DIR for the table, got none")
+    given = [f"--{k}" for k in ("chains", "draws", "warmup", "step") if getattr(args, k, None) is not None]
+    if given:
+        raise InputError(f"--measure-phases: expected none of {', '.join(given)} (the table's sampler settings "
+                         "are bayes_tms.population_llc.MEASURE_DEFAULTS), got them")
     out = check_writable_dir(args.out)
     from ..theory import enumerate_phases
 
