@@ -323,7 +323,7 @@ def test_job_writes_and_rereads_the_table(tmp_path):
 
     kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=40, tune=40),
               volume=dict(particles=60, eps_min=1e-3, eps_fit=(1e-3, 1e-1), mh_steps=3), volume_repeats=2,
-              search=dict(starts=4, iters=3, radii=(0.05,)))
+              search=dict(starts=4, iters=3, radii=(0.05,)), rse_target=None)  # no top-up pass
     table = measure_phase_llcs(4, ["4"], tmp_path, seed=5, command="test", progress=False, **kw)
     path, fig = table_paths(tmp_path, 4)
     assert fig.is_file() and not list(tmp_path.glob(".*.tmp"))
