@@ -128,7 +128,16 @@ def test_check_complete_names_the_rung_and_the_bad_chains():
         sampling.check_complete(idata, chains=4, draws=13, n=7)
 
 
-def test_interrupt_guard_reraises_a_ctrl_c_that_the_backend_swallowed():
+@pytest.fixture
+def default_sigint():
+    """Python's own Ctrl-C handler for the test: a runner started in the background (``cmd &``)
+    inherits SIGINT ignored, and the guard rightly leaves an ignored Ctrl-C alone."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_interrupt_guard_reraises_a_ctrl_c_that_the_backend_swallowed(default_sigint):
     swallowed = []
     with pytest.raises(KeyboardInterrupt):
         with sampling._interrupt_guard():
@@ -142,7 +151,7 @@ def test_interrupt_guard_reraises_a_ctrl_c_that_the_backend_swallowed():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_interrupt_guard_is_silent_without_ctrl_c():
+def test_interrupt_guard_is_silent_without_ctrl_c(default_sigint):
     with sampling._interrupt_guard():
         value = 1
     assert value == 1 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
