@@ -823,9 +823,9 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     ``rse_target``: where the NUTS fit's relative SE exceeds it, a second pass at every grid point
     (streams of :data:`TOP_UP_RULE`, draws from :func:`_top_up_draws`) is pooled with the first
     (:func:`_pool`) and the fit redone on the pooled ``curve``; recorded as ``top_up`` (with both
-    passes; ``draws`` 0: not needed). Low
-    coefficients need it: the SE of ``m (L - L*)`` falls only as ``sqrt(lambda)``, so at 3-- (lambda
-    near 1) the first pass leaves about 3.5%, against about 1% on the 4-family.
+    passes; ``draws`` 0: not needed). Low coefficients need it: the SE of ``m (L - L*)`` falls only
+    as ``sqrt(lambda)``, so at 3-- (lambda near 1) the first pass leaves about 3.5%, against about
+    1% on the 4-family.
 
     ``nuts``/``volume``/``search``: keyword arguments of :func:`nuts_lambda`,
     :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds: the named streams of
@@ -862,20 +862,20 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
 
     fits = fit_all(curve)
     top_up = {"draws": 0, "rse_target": rse_target}
-    if rse_target is not None:
-        base = int(nuts.get("draws", 500))
-        extra = _top_up_draws(choose_fit(fits), base, float(rse_target))
+    base = int(nuts.get("draws", 500))
+    first_fit = choose_fit(fits)
+    extra = 0 if rse_target is None else _top_up_draws(first_fit, base, float(rse_target))
+    if extra:
         old_top = r.get("top_up", {}) if "nuts" in reused else {}
-        if extra and old_top.get("draws") == extra and old_top.get("curve"):
+        if old_top.get("draws") == extra and old_top.get("curve"):
             more = old_top["curve"]
             reused.append("top_up")
-        elif extra:
+        else:
             more = lambda_curve(target, ms, seed=seed, stream=("nuts", "top-up"), **{**nuts, "draws": extra})
-        if extra:
-            top_up = {"draws": extra, "rse_target": rse_target, "rule": TOP_UP_RULE, "curve": more,
-                      "first_curve": curve, "first_fit": choose_fit(fits)}
-            curve = _pool(curve, more, base, extra)
-            fits = fit_all(curve)
+        top_up = {"draws": extra, "rse_target": rse_target, "rule": TOP_UP_RULE, "curve": more,
+                  "first_curve": curve, "first_fit": first_fit}
+        curve = _pool(curve, more, base, extra)
+        fits = fit_all(curve)
     vol_key = _jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
                          "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
                          "eps_min": volume.get("eps_min", 1e-7)})

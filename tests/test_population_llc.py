@@ -299,11 +299,12 @@ def test_every_shipped_table_matches_its_phases_and_its_methods_agree(c):
         assert r["m_grid"] == [float(m) for m in MEASURE_DEFAULTS["ms"]]
         combined = float(np.hypot(r["llc_se"], r["volume_se"]))
         assert abs(r["llc_measured"] - r["volume_llc"]) <= 3 * combined, r
-        # the 3% target on every wall phase; the one top-up pass aims at 0.9 x 3% and can
-        # land a little above it (3-- at c = 6: 3.004%), never by more than a tenth
+        # the 3% target on every wall phase; on a 3-- phase the one top-up pass aims at
+        # 0.9 x 3% and can land a little above it (c = 6: 3.004%), never by more than a tenth
         if p.llc is None:
             rse = r["llc_se"] / r["llc_measured"]
-            assert rse <= 0.03 or (r["top_up"]["draws"] > 0 and rse <= 0.033), r["fit"]
+            near = r["phase"].endswith("--") and r["top_up"]["draws"] > 0 and rse <= 0.033
+            assert rse < 0.03 or near, r["fit"]
             assert r["settings"]["rse_target"] == MEASURE_DEFAULTS["rse_target"]
 
 
