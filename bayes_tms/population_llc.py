@@ -528,10 +528,18 @@ SEED_RULE = ("comparisons.theory.streams: NUTS grid point i child_sequence(seed,
              "neighbourhood search child_rng(seed, ..., 'search')")
 
 
-#: the streams of the top-up pass (:func:`measure_phase`'s ``rse_target``), recorded with it
-TOP_UP_RULE = "top-up grid point i child_sequence(seed, 'llc', 'population', target.name, 'nuts', 'top-up', i)"
-#: the top-up pass draws at most this many times the first pass's draws
+#: the streams of the top-up rounds (:func:`measure_phase`'s ``rse_target``), recorded with them
+TOP_UP_RULE = ("top-up round 1, grid point i: child_sequence(seed, 'llc', 'population', target.name, 'nuts', "
+               "'top-up', i); round k > 1: the same with 'top-up-k'")
+#: one top-up round draws at most this many times the first pass's draws
 TOP_UP_MAX = 4
+#: at most this many top-up rounds (each sized from the pooled fit of the passes before it)
+TOP_UP_ROUNDS = 3
+
+
+def _top_up_stream(k: int) -> tuple[str, str]:
+    """The stream of top-up round ``k`` (1-based): :data:`TOP_UP_RULE`."""
+    return ("nuts", "top-up" if k == 1 else f"top-up-{k}")
 
 
 def _pool(first: list[dict], more: list[dict], d1: int, d2: int) -> list[dict]:
@@ -547,14 +555,19 @@ def _pool(first: list[dict], more: list[dict], d1: int, d2: int) -> list[dict]:
             for a, b in zip(first, more)]
 
 
-def _top_up_draws(fit: dict, draws: int, rse_target: float) -> int:
-    """Draws per chain of a second pass that brings the fit's relative SE to ``0.9 rse_target``
-    (SE ~ draws^-1/2), capped at ``TOP_UP_MAX * draws``; 0 where the target is met."""
+def _top_up_draws(fit: dict, draws: int, rse_target: float, cap: int | None = None) -> int:
+    """Draws per chain of one more pass that brings the relative SE of ``fit`` (made from ``draws``
+    draws per chain so far) to ``0.9 rse_target`` (SE ~ draws^-1/2), rounded up to a multiple of
+    50 and capped at ``cap`` (default ``TOP_UP_MAX * draws``); 0 where the target is met.
+
+    The fit keeps scatter that the rule does not model (the extrapolation's ``sqrt(chi2/dof)``), so
+    one round can land just above the target: :func:`measure_phase` then sizes another.
+    """
     rse = fit["se"] / abs(fit["llc"]) if fit["llc"] else math.inf
     if rse <= rse_target:
         return 0
     need = draws * ((rse / (0.9 * rse_target)) ** 2 - 1.0)
-    return int(min(TOP_UP_MAX * draws, 50 * math.ceil(need / 50)))
+    return int(min(TOP_UP_MAX * draws if cap is None else cap, 50 * math.ceil(need / 50)))
 
 
 def _stream(seed: int, target: LossTarget, *part: str | int) -> np.random.SeedSequence:
@@ -784,7 +797,8 @@ def neighbourhood_search(target: LossTarget, *, starts: int = 200, radii: Sequen
     -------
     dict
         ``min_excess`` (least ``L - L*`` reached), ``argmin`` (that point, shape (d,)),
-        ``starts``, ``radii``, ``iters``.
+        ``starts``, ``radii``, ``iters`` (the settings) and ``valid_starts`` (the starts that lay
+        in the region after 100 redraws, the ones descended from).
     """
     rng = np.random.default_rng(rng)
     starts = check_positive_int("starts", starts)
@@ -808,8 +822,8 @@ def neighbourhood_search(target: LossTarget, *, starts: int = 200, radii: Sequen
         step = np.where(acc, step * 1.5, step * 0.5)
         step = np.maximum(step, 1e-12)
     i = int(np.argmin(f))
-    return {"min_excess": float(f[i] - target.loss0), "argmin": x[i].tolist(), "starts": int(len(x)),
-            "radii": [float(v) for v in radii], "iters": iters}
+    return {"min_excess": float(f[i] - target.loss0), "argmin": x[i].tolist(), "starts": starts,
+            "valid_starts": int(len(x)), "radii": [float(v) for v in radii], "iters": iters}
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -820,10 +834,12 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
                   reuse: dict | None = None) -> dict:
     """Both measurements of one target plus the neighbourhood check; a JSON-ready record.
 
-    ``rse_target``: where the NUTS fit's relative SE exceeds it, a second pass at every grid point
-    (streams of :data:`TOP_UP_RULE`, draws from :func:`_top_up_draws`) is pooled with the first
-    (:func:`_pool`) and the fit redone on the pooled ``curve``; recorded as ``top_up`` (with both
-    passes; ``draws`` 0: not needed). Low coefficients need it: the SE of ``m (L - L*)`` falls only
+    ``rse_target``: where the NUTS fit's relative SE exceeds it, another pass at every grid point
+    (streams of :data:`TOP_UP_RULE`, draws from :func:`_top_up_draws`) is pooled with the passes
+    before it (:func:`_pool`, by draw counts) and the fit redone on the pooled ``curve``; up to
+    :data:`TOP_UP_ROUNDS` rounds, each sized from the pooled fit. Recorded as ``top_up``:
+    ``rounds`` (``draws`` and ``curve`` of each), ``draws`` (their sum; 0: not needed),
+    ``first_curve`` and ``first_fit``. Low coefficients need it: the SE of ``m (L - L*)`` falls only
     as ``sqrt(lambda)``, so at 3-- (lambda near 1) the first pass leaves about 3.5%, against about
     1% on the 4-family.
 
@@ -844,7 +860,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     search_key = _jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
                             "iters": search.get("iters", 300)})
     old_search = r.get("neighbourhood", {})
-    if old_search and {k: old_search.get(k) for k in search_key} == search_key:
+    if "valid_starts" in old_search and {k: old_search.get(k) for k in search_key} == search_key:
         search_res = old_search
         reused.append("search")
     else:
@@ -852,7 +868,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     same_coords = r.get("settings", {}).get("nuts_coordinates") == target.info.get("nuts_coordinates")
     if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == _jsonable(nuts) \
             and same_coords:
-        curve = r["top_up"]["first_curve"] if r.get("top_up", {}).get("draws") else r["curve"]
+        curve = r["top_up"]["first_curve"] if r.get("top_up", {}).get("rounds") else r["curve"]
         reused.append("nuts")
     else:
         curve = lambda_curve(target, ms, seed=seed, **nuts)
@@ -861,21 +877,28 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         return {form: extrapolate(ms, lam, se, form) for form in FITS}
 
     fits = fit_all(curve)
-    top_up = {"draws": 0, "rse_target": rse_target}
+    top_up = {"draws": 0, "rse_target": rse_target, "rounds": []}
     base = int(nuts.get("draws", 500))
-    first_fit = choose_fit(fits)
-    extra = 0 if rse_target is None else _top_up_draws(first_fit, base, float(rse_target))
-    if extra:
-        old_top = r.get("top_up", {}) if "nuts" in reused else {}
-        if old_top.get("draws") == extra and old_top.get("curve"):
-            more = old_top["curve"]
-            reused.append("top_up")
+    first_fit, first_curve, pooled = choose_fit(fits), curve, base
+    old_rounds = r.get("top_up", {}).get("rounds", []) if "nuts" in reused else []
+    for k in range(1, TOP_UP_ROUNDS + 1):
+        extra = 0 if rse_target is None else _top_up_draws(choose_fit(fits), pooled, float(rse_target),
+                                                           cap=TOP_UP_MAX * base)
+        if not extra:
+            break
+        old = old_rounds[k - 1] if len(old_rounds) >= k else {}
+        if old.get("draws") == extra and old.get("curve"):
+            more = old["curve"]
+            reused.append(f"top_up_{k}")
         else:
-            more = lambda_curve(target, ms, seed=seed, stream=("nuts", "top-up"), **{**nuts, "draws": extra})
-        top_up = {"draws": extra, "rse_target": rse_target, "rule": TOP_UP_RULE, "curve": more,
-                  "first_curve": curve, "first_fit": first_fit}
-        curve = _pool(curve, more, base, extra)
+            old_rounds = []  # a round redone changes every later round's size
+            more = lambda_curve(target, ms, seed=seed, stream=_top_up_stream(k), **{**nuts, "draws": extra})
+        top_up["rounds"].append({"draws": extra, "curve": more})
+        curve = _pool(curve, more, pooled, extra)
+        pooled += extra
         fits = fit_all(curve)
+    if top_up["rounds"]:
+        top_up.update(draws=pooled - base, rule=TOP_UP_RULE, first_curve=first_curve, first_fit=first_fit)
     vol_key = _jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
                          "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
                          "eps_min": volume.get("eps_min", 1e-7)})
@@ -896,7 +919,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
             "fit": best, "fits": fits, "curve": curve, "m_grid": list(ms), "top_up": top_up,
             "volume_llc": vol_llc, "volume_se": vol_se, "volume_runs": v.tolist(),
             "volume_settings": vol_key, "volume_curve": vol_curve,
-            "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "radii", "iters")},
+            "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "valid_starts", "radii", "iters")},
             "settings": {"nuts": _jsonable(nuts), "rse_target": rse_target, **target.info},
             "exact": target.exact, "seed": seed, "seed_rule": SEED_RULE, "reused": reused, "wall_s": time.perf_counter() - t0}
 

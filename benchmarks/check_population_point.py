@@ -1,0 +1,63 @@
+"""Accuracy check (not speed) of one grid point of the population-loss LLC: repeat it over seeds.
+
+Usage (from the repository root)::
+
+    python benchmarks/check_population_point.py -c 6 --phase 6 --m 1e8 --repeats 10
+    python benchmarks/check_population_point.py -c 4 --phase 4 --m 1e6 --repeats 10
+
+Runs :func:`bayes_tms.population_llc.nuts_lambda` at one ``m = n beta`` on the phase's basin
+(:func:`~bayes_tms.population_llc.tms_target`, the shipped tables' restriction), ``--repeats``
+times on independent streams ``child_sequence(seed, "bias", c, phase, log10 m, tune, j)``, with
+the NUTS settings of the shipped tables (``MEASURE_DEFAULTS["nuts"]``, ``--tune`` overrides the
+warm-up). Prints each estimate with its ESS-based SE, then as JSON the mean over repeats and its
+SE (from the scatter between repeats, independent of the ESS), the mean reported SE and the
+scatter itself. Two questions it answers: is a grid point biased (the mean over repeats against
+an exact value or a bound), and is the reported SE honest (scatter against mean reported SE)?
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+
+from bayes_tms.population_llc import MEASURE_DEFAULTS, nuts_lambda, tms_target
+from comparisons.theory import child_sequence, enumerate_phases
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-c", type=int, default=6, help="features (default 6)")
+    ap.add_argument("--phase", default="6", help="phase label of enumerate_phases(c) (default 6)")
+    ap.add_argument("--m", type=float, default=1e8, help="inverse temperature n beta (default 1e8)")
+    ap.add_argument("--repeats", type=int, default=10, help="independent repeats (default 10)")
+    ap.add_argument("--tune", type=int, default=MEASURE_DEFAULTS["nuts"]["tune"], help="NUTS warm-up steps")
+    ap.add_argument("--seed", type=int, default=777, help="root seed (default 777)")
+    args = ap.parse_args(argv)
+    phases = {p.label: p for p in enumerate_phases(args.c)}
+    if args.phase not in phases:
+        ap.error(f"--phase: expected one of {', '.join(phases)}, got {args.phase}")
+    p = phases[args.phase]
+    target = tms_target(p.W, p.b, exact=p.llc)
+    nuts = {**MEASURE_DEFAULTS["nuts"], "tune": args.tune}
+    rows = []
+    for j in range(args.repeats):
+        t0 = time.perf_counter()
+        ss = child_sequence(args.seed, "bias", args.c, args.phase, int(round(math.log10(args.m))), args.tune, j)
+        e = nuts_lambda(target, args.m, seed=ss, **nuts)
+        rows.append((e.llc, e.se))
+        print(j, round(e.llc, 3), round(e.se, 3), "ess", round(e.ess), "divergences", e.divergences,
+              f"{time.perf_counter() - t0:.0f}s", flush=True)
+    v = np.array([r[0] for r in rows])
+    out = {"c": args.c, "phase": args.phase, "m": args.m, "tune": args.tune, "exact": p.llc, "bound": p.llc_bound,
+           "mean": float(v.mean()), "se": float(v.std(ddof=1) / math.sqrt(len(v))),
+           "mean_reported_se": float(np.mean([r[1] for r in rows])), "sd_between": float(v.std(ddof=1))}
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
