@@ -154,6 +154,9 @@ TOYS: dict[str, tuple[tuple[str, ...], float, str]] = {
     # walls: relu(x)^2 is flat on x < 0 (prior mass 1/2 at eps -> 0), contributes 0;
     # y^2 contributes 1/2; |z| contributes 1 (V_z(eps) = P(|z| < eps) ~ 2 phi(0) eps)
     "wall": (("relu_sq", "sq", "abs"), 1.5, "relu(x)^2 + y^2 + |z|: 0 + 1/2 + 1"),
+    # the TMS walls are C^1 with a Hessian that jumps; one-sided quadratics, in the dimension of
+    # 4 at c = 4 (11 after the gauge): each still contributes 1/2
+    "jump": (("jump_sq",) * 11, 5.5, "sum of 11 terms x^2 (x > 0), x^2/4 (x < 0): 11 x 1/2"),
 }
 
 _TERMS: dict[str, tuple[Callable, Callable]] = {
@@ -163,6 +166,7 @@ _TERMS: dict[str, tuple[Callable, Callable]] = {
     "flat": (lambda x: 0.0 * x, lambda x: 0.0 * x),
     "relu_sq": (lambda x: np.maximum(x, 0.0) ** 2, lambda x: 2 * np.maximum(x, 0.0)),
     "abs": (lambda x: np.abs(x), lambda x: np.sign(x)),
+    "jump_sq": (lambda x: np.where(x > 0, 1.0, 0.25) * x**2, lambda x: np.where(x > 0, 2.0, 0.5) * x),
 }
 
 
@@ -753,6 +757,69 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     return {"eps": eps_levels.tolist(), "log_v": log_v.tolist(), "acceptance": acc_levels,
             "llc": fit, "particles": particles, "p0": p0, "mh_steps": mh_steps,
             "eps_fit": list(eps_fit)}
+
+
+def importance_lambda(target: LossTarget, m: float, *, samples: int = 1_000_000, scale: float = 2.0,
+                      dof: float = 5.0, rng: np.random.Generator | int = 0, chunk: int = 100_000) -> dict:
+    """``lambda(m) = E_m[m (L - L*)]`` by self-normalised importance sampling: no Markov chain.
+
+    A third method beside :func:`nuts_lambda` and :func:`volume_scaling`, for checking one grid
+    point. The proposal is a multivariate Student-t (``dof``) centred at ``w*`` with covariance
+    ``scale^2 (m H)^-1``, ``H`` the symmetrised central-difference Hessian of the target's loss at
+    ``w*`` (:func:`comparisons.theory.hessian_from_gradient`; on a wall the mean of the one-sided
+    Hessians); the weights carry the prior and the basin (``inside``). It needs ``H`` of full rank:
+    a flat direction (a dead column, a flat toy coordinate) leaves the proposal without scale.
+
+    Parameters
+    ----------
+    target : LossTarget
+    m : float
+        Inverse temperature ``n beta`` (> 0).
+    samples : int
+        Proposal draws (rounded down to a multiple of ``chunk``, at least one chunk).
+    scale, dof : float
+        Proposal width relative to the Laplace approximation, and its tail (heavier tails and a
+        wider scale are safer on walls, where the posterior is not Gaussian).
+    rng : numpy.random.Generator or int
+
+    Returns
+    -------
+    dict
+        ``llc``, ``se`` (delta method; optimistic when a few weights dominate, so compare two
+        ``scale``), ``ess`` (``1 / sum w^2`` of the normalised weights), ``samples``.
+    """
+    from comparisons.theory import hessian_from_gradient
+
+    from .llc import _positive_float
+
+    m = _positive_float("m", m)
+    samples, chunk = check_positive_int("samples", samples), check_positive_int("chunk", chunk)
+    scale, dof = _positive_float("scale", scale), _positive_float("dof", dof)
+    rng = np.random.default_rng(rng)
+    H, _ = hessian_from_gradient(target.grad, target.w0)
+    ev = np.linalg.eigvalsh(H)
+    if ev[0] <= 1e-8 * max(ev[-1], 1e-300):
+        raise InputError(f"target {target.name}: expected a Hessian of full rank at w* for importance sampling, "
+                         f"got a flat direction (smallest eigenvalue {ev[0]:.3g})")
+    chol = np.linalg.cholesky(np.linalg.inv(m * H)) * scale
+    d, w0 = target.d, target.w0
+    log_w, y = [], []
+    for _ in range(max(1, samples // chunk)):
+        z = rng.standard_normal((chunk, d))
+        g = rng.chisquare(dof, size=chunk) / dof
+        v = w0 + (z / np.sqrt(g)[:, None]) @ chol.T
+        log_q = -0.5 * (dof + d) * np.log1p(np.sum(z * z, axis=1) / g / dof)  # up to a constant
+        inside = target.inside(v)
+        v = np.where(inside[:, None], v, w0)
+        f = target.loss(v) - target.loss0
+        log_w.append(np.where(inside, -m * f + target.log_prior(v) - log_q, -np.inf))
+        y.append(np.where(inside, m * f, 0.0))
+    lw, y = np.concatenate(log_w), np.concatenate(y)
+    w = np.exp(lw - lw.max())
+    w /= w.sum()
+    est = float(np.sum(w * y))
+    return {"llc": est, "se": float(np.sqrt(np.sum(w * w * (y - est) ** 2))), "ess": float(1.0 / np.sum(w * w)),
+            "samples": int(len(y))}
 
 
 def _reject(target: LossTarget, rng: np.random.Generator, n: int, max_draws: int,

@@ -1,9 +1,12 @@
-"""Accuracy check (not speed) of one grid point of the population-loss LLC: repeat it over seeds.
+"""Accuracy check (not speed) of one grid point of the population-loss LLC: NUTS repeated over
+seeds, or importance sampling.
 
 Usage (from the repository root)::
 
     python benchmarks/check_population_point.py -c 6 --phase 6 --m 1e8 --repeats 10
     python benchmarks/check_population_point.py -c 4 --phase 4 --m 1e6 --repeats 10
+    python benchmarks/check_population_point.py -c 4 --phase 4 --m 1e6 --method is --samples 4e6
+    python benchmarks/check_population_point.py --toy jump --m 1e6 --repeats 10
 
 Runs :func:`bayes_tms.population_llc.nuts_lambda` at one ``m = n beta`` on the phase's basin
 (:func:`~bayes_tms.population_llc.tms_target`, the shipped tables' restriction), ``--repeats``
@@ -13,6 +16,13 @@ warm-up). Prints each estimate with its ESS-based SE, then as JSON the mean over
 SE (from the scatter between repeats, independent of the ESS), the mean reported SE and the
 scatter itself. Two questions it answers: is a grid point biased (the mean over repeats against
 an exact value or a bound), and is the reported SE honest (scatter against mean reported SE)?
+``--toy NAME`` runs a known-answer toy of ``bayes_tms.population_llc.TOYS`` instead of a phase
+(``exact`` is then its ``E_m[m L]`` at this ``m``, by quadrature).
+
+``--method is``: :func:`bayes_tms.population_llc.importance_lambda`, self-normalised importance
+sampling of the same ``E_m[m (L - L*)]`` (prior and basin included), no Markov chain. It needs a
+Hessian of full rank at ``w*`` after the gauge (e.g. 4 at c = 4, not the phases with dead
+columns); heavy weights (a small ESS) make its SE optimistic, so compare two ``--scale``.
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ import time
 
 import numpy as np
 
-from bayes_tms.population_llc import MEASURE_DEFAULTS, nuts_lambda, tms_target
+from bayes_tms.population_llc import (MEASURE_DEFAULTS, TOYS, importance_lambda, nuts_lambda, tms_target,
+                                      toy_exact_lambda, toy_target)
 from comparisons.theory import child_sequence, enumerate_phases
 
 
@@ -32,17 +43,36 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-c", type=int, default=6, help="features (default 6)")
     ap.add_argument("--phase", default="6", help="phase label of enumerate_phases(c) (default 6)")
+    ap.add_argument("--toy", choices=tuple(TOYS), help="a known-answer toy instead of a phase")
     ap.add_argument("--m", type=float, default=1e8, help="inverse temperature n beta (default 1e8)")
     ap.add_argument("--repeats", type=int, default=10, help="independent repeats (default 10)")
     ap.add_argument("--tune", type=int, default=MEASURE_DEFAULTS["nuts"]["tune"], help="NUTS warm-up steps")
+    ap.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
     ap.add_argument("--seed", type=int, default=777, help="root seed (default 777)")
+    ap.add_argument("--method", choices=("nuts", "is"), default="nuts",
+                    help="NUTS repeated over seeds (default), or importance sampling")
+    ap.add_argument("--samples", type=float, default=1e6, help="--method is: proposal draws (default 1e6)")
+    ap.add_argument("--scale", type=float, default=2.0, help="--method is: proposal scale (default 2)")
+    ap.add_argument("--dof", type=float, default=5.0, help="--method is: Student-t degrees of freedom (default 5)")
     args = ap.parse_args(argv)
-    phases = {p.label: p for p in enumerate_phases(args.c)}
-    if args.phase not in phases:
-        ap.error(f"--phase: expected one of {', '.join(phases)}, got {args.phase}")
-    p = phases[args.phase]
-    target = tms_target(p.W, p.b, exact=p.llc)
-    nuts = {**MEASURE_DEFAULTS["nuts"], "tune": args.tune}
+    if args.toy:
+        target, exact, bound = toy_target(args.toy), toy_exact_lambda(args.toy, args.m), TOYS[args.toy][1]
+        args.c, args.phase = 0, args.toy
+    else:
+        phases = {p.label: p for p in enumerate_phases(args.c)}
+        if args.phase not in phases:
+            ap.error(f"--phase: expected one of {', '.join(phases)}, got {args.phase}")
+        p = phases[args.phase]
+        target, exact, bound = tms_target(p.W, p.b, exact=p.llc), p.llc, p.llc_bound
+    if args.method == "is":
+        rng = np.random.default_rng(child_sequence(args.seed, "is", args.c, args.phase,
+                                                   int(round(math.log10(args.m)))))
+        res = importance_lambda(target, args.m, samples=int(args.samples), scale=args.scale, dof=args.dof, rng=rng)
+        out = {"c": args.c, "phase": args.phase, "m": args.m, "method": "is", "scale": args.scale,
+               "dof": args.dof, "exact": exact, "bound": bound, **res}
+        print(json.dumps(out))
+        return out
+    nuts = {**MEASURE_DEFAULTS["nuts"], "tune": args.tune, "target_accept": args.target_accept}
     rows = []
     for j in range(args.repeats):
         t0 = time.perf_counter()
@@ -52,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(j, round(e.llc, 3), round(e.se, 3), "ess", round(e.ess), "divergences", e.divergences,
               f"{time.perf_counter() - t0:.0f}s", flush=True)
     v = np.array([r[0] for r in rows])
-    out = {"c": args.c, "phase": args.phase, "m": args.m, "tune": args.tune, "exact": p.llc, "bound": p.llc_bound,
+    out = {"c": args.c, "phase": args.phase, "m": args.m, "tune": args.tune, "target_accept": args.target_accept,
+           "exact": exact, "bound": bound,
            "mean": float(v.mean()), "se": float(v.std(ddof=1) / math.sqrt(len(v))),
            "mean_reported_se": float(np.mean([r[1] for r in rows])), "sd_between": float(v.std(ddof=1))}
     print(json.dumps(out))

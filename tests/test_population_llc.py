@@ -42,13 +42,17 @@ def test_toy_exact_lambda_matches_closed_forms():
         y = m / (2 * m + 1)
         assert toy_exact_lambda("wall", m) - 1.0 == pytest.approx(relu + y, abs=2e-3 + 2 / m)
     assert toy_exact_lambda("wall", 1e8) == pytest.approx(1.5, abs=1e-3)
+    for m in (1e2, 1e4, 1e6):  # one-sided quadratics x^2 (x > 0), x^2/4 (x < 0): half-normal pieces
+        ra, rb = 1 + 2 * m, 1 + 0.5 * m
+        term = (m * ra**-1.5 + 0.25 * m * rb**-1.5) / (ra**-0.5 + rb**-0.5)
+        assert toy_exact_lambda("jump", m) == pytest.approx(11 * term, rel=1e-8)
 
 
-@pytest.mark.parametrize("toy, m", [("regular", 1e4), ("wall", 1e3)])
-def test_nuts_matches_exact_finite_m(toy, m):
+@pytest.mark.parametrize("toy, m, max_se", [("regular", 1e4, 0.12), ("wall", 1e3, 0.12), ("jump", 1e4, 0.2)])
+def test_nuts_matches_exact_finite_m(toy, m, max_se):
     est = nuts_lambda(toy_target(toy), m, seed=3, **FAST_NUTS)
     exact = toy_exact_lambda(toy, m)
-    assert est.se < 0.12
+    assert est.se < max_se
     assert abs(est.llc - exact) < 4 * est.se, (est.llc, est.se, exact)
 
 
@@ -59,6 +63,30 @@ def test_volume_scaling_recovers_three_halves(toy):
     mean, se = np.mean(runs), np.std(runs, ddof=1) / np.sqrt(3)
     assert abs(mean - 1.5) < 4 * se + 0.05, runs
     assert abs(mean - 1.0) > 0.25 and abs(mean - 2.0) > 0.25  # distinguishable from neighbours
+
+
+def test_importance_sampling_matches_exact_on_a_wall_toy_and_refuses_flat_directions():
+    """The third method: no Markov chain; exact finite-m value on the Hessian-jump toy; a flat
+    direction leaves its proposal without scale, which it refuses in one line."""
+    from bayes_tms.population_llc import importance_lambda
+
+    exact = toy_exact_lambda("jump", 1e4)
+    res = importance_lambda(toy_target("jump"), 1e4, samples=200_000, rng=1)
+    assert res["samples"] == 200_000 and res["se"] < 0.03 and res["ess"] > 1000
+    assert abs(res["llc"] - exact) < 4 * res["se"], (res, exact)
+    assert importance_lambda(toy_target("jump"), 1e4, samples=200_000, rng=1) == res
+    with pytest.raises(InputError, match="expected a Hessian of full rank") as exc:
+        importance_lambda(toy_target("regular"), 1e4, samples=1000, chunk=1000)
+    assert "\n" not in str(exc.value)
+
+
+def test_hessian_from_gradient_sees_the_jump():
+    from comparisons.theory import hessian_from_gradient
+
+    H, wall = hessian_from_gradient(toy_target("jump").grad, np.zeros(11))
+    assert wall and np.allclose(H, np.eye(11) * 1.25)  # mean of the one-sided 2 and 1/2
+    H, wall = hessian_from_gradient(lambda x: np.array([2 * x[0] + x[1], x[0] + 4 * x[1]]), np.zeros(2))
+    assert not wall and np.allclose(H, [[2.0, 1.0], [1.0, 4.0]])
 
 
 def test_extrapolate_recovers_synthetic_limit():

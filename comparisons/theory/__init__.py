@@ -7,7 +7,7 @@ from .classify import (DEFAULT_MAX_DISTANCE, HULL_TOL, PRESENT_NORM, RULES, UNCL
                        classify_dataarrays, hull_structure, hull_vertices, phase_distances)
 from .free_energy import (llc_beta, check_beta, critical_sample_sizes, crossings, dominant_intervals, dominant_phase,
                           effective_llc, effective_sample_size, free_energy)
-from .kgons import Phase, enumerate_phases, hessian, kgon_point, phase_label, solve_kgon
+from .kgons import Phase, enumerate_phases, hessian, hessian_from_gradient, kgon_point, phase_label, solve_kgon
 from .onehot import (NestedOneHot, OneHotData, empirical_loss_onehot, empirical_loss_onehot_grad,
                      is_onehot, nested_loss_grad, nested_onehot_summary, onehot_summary)
 from .potential import (empirical_loss, empirical_loss_grad, forward, gram, population_loss,
@@ -20,7 +20,7 @@ __all__ = ["llc_beta",
     "NestedOneHot", "nested_onehot_summary", "nested_loss_grad",
     "classify_dataarrays", "critical_sample_sizes", "crossings", "dominant_intervals",
     "dominant_phase", "effective_llc", "empirical_loss", "empirical_loss_grad", "enumerate_phases",
-    "forward", "free_energy", "gram", "hessian", "kgon_point", "phase_distances", "phase_label",
+    "forward", "free_energy", "gram", "hessian", "hessian_from_gradient", "kgon_point", "phase_distances", "phase_label",
     "population_loss", "population_loss_grad", "sample_inputs", "solve_kgon",
 ]
 

@@ -199,17 +199,26 @@ def hessian(W: np.ndarray, b: np.ndarray, step: float = HESSIAN_STEP) -> tuple[n
     one-sided Hessians.
     """
     shape = W.shape
-    x0 = np.concatenate([W.ravel(), b])
 
     def g(x: np.ndarray) -> np.ndarray:
         gW, gb = population_loss_grad(x[: W.size].reshape(shape), x[W.size:])
         return np.concatenate([gW.ravel(), gb])
 
-    d = x0.size
-    eye = np.eye(d) * step
-    g0 = g(x0)
-    plus = np.stack([g(x0 + e) for e in eye])
-    minus = np.stack([g(x0 - e) for e in eye])
+    return hessian_from_gradient(g, np.concatenate([W.ravel(), b]), step)
+
+
+def hessian_from_gradient(grad, x0: np.ndarray, step: float = HESSIAN_STEP) -> tuple[np.ndarray, bool]:
+    """:func:`hessian` of any function given its exact gradient ``grad(x[d]) -> (d,)`` at ``x0``.
+
+    Returns the symmetrised central-difference Hessian, shape ``(d, d)`` (the mean of the two
+    one-sided Hessians on a wall), and whether those one-sided Hessians differ by more than
+    ``WALL_TOL``.
+    """
+    x0 = np.asarray(x0, dtype=float)
+    eye = np.eye(x0.size) * step
+    g0 = np.asarray(grad(x0), dtype=float)
+    plus = np.stack([np.asarray(grad(x0 + e), dtype=float) for e in eye])
+    minus = np.stack([np.asarray(grad(x0 - e), dtype=float) for e in eye])
     fwd, bwd = (plus - g0) / step, (g0 - minus) / step
     central = (plus - minus) / (2 * step)
     return (central + central.T) / 2, bool(np.max(np.abs(fwd - bwd)) > WALL_TOL)
