@@ -191,3 +191,18 @@ def test_nuts_sweep_with_the_hull_classifier_labels_every_draw(tmp_path):
 def test_nuts_sweep_records_the_gated_classifier(tiny_sweep):
     cfg, out, res = tiny_sweep
     assert cfg.classifier == "gated" and res[cfg.ns[0]].posterior.attrs["classifier"] == "gated"
+
+
+def test_nuts_occupancy_figure_marks_the_papers_switch(tmp_path, monkeypatch):
+    """c = 6: the NUTS job's occupancy figure carries the paper's switch, as the PT job's does."""
+    from comparisons.jobs import bayes as job
+    from comparisons.jobs.bayes_pt import PAPER_SWITCH_LABEL, paper_switch_n
+
+    figs = {}
+    monkeypatch.setattr(job, "save_figure", lambda fig, path: figs.setdefault(path.name, fig))
+    job.run_bayes(BayesConfig(**{**TINY, "features": 6, "draws": 10, "tune": 10, "bootstrap": 20}), tmp_path,
+                  progress=False)
+    ax = figs["occupancy.png"].axes[0]
+    marks = [ln for ln in ax.lines if ln.get_color() == "C4"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [paper_switch_n(6)] * 2
+    assert PAPER_SWITCH_LABEL in [t.get_text() for t in ax.texts]

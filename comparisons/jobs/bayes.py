@@ -31,6 +31,7 @@ from ..contracts import occupancy_dataset, table_dataset, transitions_dataset
 from ..errors import InputError
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import dominant_intervals, enumerate_phases, sample_inputs
+from .bayes_pt import mark_paper_switch, paper_switch_n
 
 
 def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -> dict:
@@ -109,6 +110,7 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
                          observed=[t for t in trans if t["level"] == "family"],
                          title=f"TMS posterior phase occupancy, c = {config.features} ({config.classifier} "
                                "classifier; 95% bootstrap over chains)")
+    mark_paper_switch(fig.axes[0], paper_switch_n(config.features, config.prior_sigma), text=True)
     save_figure(fig, out / "occupancy.png")
     div = sum(r["divergences"] for r in diag if r["phase"] == "all")
     return {"wall_s": wall, "compute_s": timing.get("compute_s", wall), "rungs_cached": cached,
