@@ -31,6 +31,10 @@ same :class:`LossTarget` (loss, exact gradient, prior, basin):
    ``log V`` against ``log eps`` (fitted with the same ``sqrt`` correction, ``eps ~ 1/m``); its
    SE comes from independent repeats.
 
+A third, for checking single grid points rather than for the tables: :func:`importance_lambda`,
+``E_m[m (L - L*)]`` by importance sampling from a Student-t shaped by the Hessian at ``w*`` (no
+Markov chain; it needs that Hessian of full rank, so no dead columns).
+
 Basin and gauge (:func:`tms_target`). Every column keeps the role it has at ``w*``
 (:func:`bayes_tms.llc.in_basin`), with the dead role tightened to ``b_j <= dead_bias_max``
 (default ``-0.1``): with a dead bias allowed up to 0 the neighbourhood of a 4-family point holds

@@ -31,7 +31,7 @@ from ..contracts import occupancy_dataset, table_dataset, transitions_dataset
 from ..errors import InputError
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import dominant_intervals, enumerate_phases, sample_inputs
-from .bayes_pt import mark_paper_switch, paper_switch_n
+from .paper_switch import mark_paper_switch, paper_switch_n
 
 
 def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -> dict:
