@@ -36,6 +36,7 @@ import numpy as np
 
 from bayes_tms.population_llc import (MEASURE_DEFAULTS, TOYS, importance_lambda, nuts_lambda, tms_target,
                                       toy_exact_lambda, toy_target)
+from comparisons.errors import InputError
 from comparisons.theory import child_sequence, enumerate_phases
 
 
@@ -55,6 +56,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scale", type=float, default=2.0, help="--method is: proposal scale (default 2)")
     ap.add_argument("--dof", type=float, default=5.0, help="--method is: Student-t degrees of freedom (default 5)")
     args = ap.parse_args(argv)
+    if not args.m > 0:
+        ap.error(f"--m: expected a number > 0, got {args.m:g}")
+    if args.repeats < 2:
+        ap.error(f"--repeats: expected at least 2 (the SE comes from their scatter), got {args.repeats}")
+    try:
+        return _run(ap, args)
+    except InputError as e:  # the library's one-line message, without a traceback
+        ap.error(str(e))
+
+
+def _run(ap: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
     if args.toy:
         target, exact, bound = toy_target(args.toy), toy_exact_lambda(args.toy, args.m), TOYS[args.toy][1]
         args.c, args.phase = 0, args.toy

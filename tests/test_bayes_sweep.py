@@ -196,7 +196,7 @@ def test_nuts_sweep_records_the_gated_classifier(tiny_sweep):
 def test_nuts_occupancy_figure_marks_the_papers_switch(tmp_path, monkeypatch):
     """c = 6: the NUTS job's occupancy figure carries the paper's switch, as the PT job's does."""
     from comparisons.jobs import bayes as job
-    from comparisons.jobs.bayes_pt import PAPER_SWITCH_LABEL, paper_switch_n
+    from comparisons.jobs.paper_switch import PAPER_SWITCH_LABEL, paper_switch_n
 
     figs = {}
     monkeypatch.setattr(job, "save_figure", lambda fig, path: figs.setdefault(path.name, fig))
