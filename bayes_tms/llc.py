@@ -600,12 +600,15 @@ def loss_llc(loss_fn: Callable, w0, config: NUTSLLCConfig | None = None, *, n: i
     name : str, optional
         Key of the compiled-model cache; give one per distinct ``loss_fn`` to reuse compilation
         across calls (default: no caching).
-    Other parameters as in :func:`nuts_llc`.
 
     Returns
     -------
     LLCEstimate
         With ``lambda_hat = nbeta (E[K] - K(w0))``.
+
+    Notes
+    -----
+    The other parameters are those of :func:`nuts_llc`.
     """
     cfg, ss = _config(config, seed, gamma=gamma, nbeta=nbeta, beta=beta, chains=chains, draws=draws,
                       tune=tune, backend=backend, target_accept=target_accept)

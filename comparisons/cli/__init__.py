@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                     "local free energies against the asymptotic formula"),
     "llc": ("comparisons.cli.llc", "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"),
     "reproduce": ("comparisons.cli.reproduce", "theory + Bayesian sweep + SGD ensemble -> one report"),
+    "docs": ("comparisons.docs", "build the documentation site (strict), or render and check its results pages"),
 }
 
 
