@@ -256,7 +256,7 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
             "the package; `tms-phases kgons` shows them and `tms-phases theory` uses them."]
     for f in llc_files:
         ds = llc_dataset(f)
-        body += [f"## c = {ds.attrs['c']}", _command(ds), dataset_markdown(ds.drop_attrs())]
+        body += [f"## `c = {ds.attrs['c']}`", _command(ds), dataset_markdown(ds.drop_attrs())]
     pages[Path("docs/results/llc.md")] = _page("Learning coefficients, measured",
                                               "comparisons/theory/data/llc_measured_c*.json", body)
 
@@ -465,8 +465,9 @@ def notebook_markdown(nb: Any, images: Path, prefix: str) -> str:
         elif cell.cell_type == "code" and cell.source.strip():
             out.append(f"```python\n{cell.source}\n```")
             for o in cell.get("outputs", []):
-                if o.get("output_type") == "stream":
-                    out.append(f"```text\n{''.join(o['text']).rstrip()}\n```")
+                if o.get("output_type") == "stream":  # progress bars: keep what a terminal would show
+                    text = "\n".join(line.rsplit("\r", 1)[-1] for line in "".join(o["text"]).split("\n"))
+                    out.append(f"```text\n{text.rstrip()}\n```")
                 elif o.get("output_type") in ("execute_result", "display_data"):
                     data = o.get("data", {})
                     if "image/png" in data:
@@ -491,7 +492,7 @@ def render_notebooks(root: str | os.PathLike = ".") -> list[Path]:
     root = Path(root).resolve()
     tut = root / "docs" / "tutorials"
     pages = []
-    env = {"TMS_NOTEBOOK_SCALE": "tiny", "MPLBACKEND": "Agg"}
+    env = {"TMS_NOTEBOOK_SCALE": "tiny", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # figures as outputs
     with tempfile.TemporaryDirectory() as tmp:
         old = {k: os.environ.get(k) for k in (*env, "TMS_NOTEBOOK_OUT")}
         os.environ.update(env, TMS_NOTEBOOK_OUT=tmp)
