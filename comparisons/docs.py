@@ -77,7 +77,7 @@ _STORE_KINDS = {"study": ("switch_summary.nc", "switches.nc", "switches.png"),
 #: what "same seed, same result" covers, stated on every results page
 SEED_SCOPE = (
     "**Same seed, same result: what it covers.** Every random stream is a named child of one root "
-    "seed (`comparisons.theory.streams`), so rerunning a command below with the same seed gives the "
+    "seed (`comparisons.theory.streams`), so rerunning a command on this page with the same seed gives the "
     "same draws *on the same machine with the same BLAS library and thread count*. On another "
     "machine, or with another thread count, BLAS rounding in the numpy kernels can steer the chains "
     "apart: means over data sets agree to within their spread, single switches can move by a few "
@@ -251,7 +251,7 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
             "independent methods: NUTS over a grid of `m = n beta`, extrapolated (`nuts_fit`: `const` "
             "is the plain mean of the grid, `inv_sqrt` the fit `lambda + a / sqrt(m)`), and the "
             "scaling of the prior volume of `{L - L* < eps}` (`volume`). `difference_in_se` is their "
-            "difference in combined standard errors; `exact` is rank/2 where the loss is smooth at "
+            "difference in combined standard errors; `exact` is `rank/2` where the loss is smooth at "
             "the phase, `bound` the half rank of the averaged Hessian on a wall. The tables ship with "
             "the package; `tms-phases kgons` shows them and `tms-phases theory` uses them."]
     for f in llc_files:
@@ -271,7 +271,7 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "`mean` and `sd` are over the data sets' first switch of that kind (`values`, in data-set "
          "order); `population` is the switch on the population loss; `predicted_n` and "
          "`predicted_n_laplace` are the free-energy predictions at the run's beta, asymptotic and "
-         "with the O(1) terms.", dataset_markdown(summary.drop_attrs()),
+         "with the `O(1)` terms.", dataset_markdown(summary.drop_attrs()),
          "![switch n per data set and convention](data/switches.png)",
          "## Every switch of every run", dataset_markdown(switches.drop_attrs())])
 
@@ -321,9 +321,13 @@ def _csv_dataset(path: Path) -> xr.Dataset:
     import pandas as pd
 
     df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    ds = xr.Dataset({str(k): ("row", (df[k].astype(str).values if df[k].dtype == object else df[k].values))
-                     for k in df.columns}, coords={"row": np.arange(len(df))})
-    return ds
+    data = {}
+    for k in df.columns:
+        vals = df[k].to_numpy()
+        if vals.dtype.kind not in "biuf":  # text (pandas' string dtype, objects): plain numpy strings
+            vals = np.array(["" if isinstance(v, float) and np.isnan(v) else str(v) for v in vals], dtype=str)
+        data[str(k)] = ("row", vals)
+    return xr.Dataset(data, coords={"row": np.arange(len(df))})
 
 
 def _json_dataset(path: Path) -> xr.Dataset:
@@ -555,7 +559,7 @@ def build_site(root: str | os.PathLike = ".", site: str | os.PathLike | None = N
         raise InputError(f"docs/tutorials: expected the executed notebooks, got none for {missing}; "
                          f"build without --no-notebooks once")
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-                          cwd=root, capture_output=True, text=True)
+                          cwd=root, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
         bad = [line for line in proc.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]
