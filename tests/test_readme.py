@@ -58,3 +58,9 @@ def test_typed_numbers_finds_prose_numbers_only():
     text = ("The switch is at 601 (x1.5).\n`n = 250` and [link](docs/a1.md)\n```bash\nrun --n 3\n```\n"
             "<!-- BEGIN generated: x -->\n42\n<!-- END generated: x -->\n")
     assert typed_numbers(text) == ["601", "(x1.5)."]
+
+
+def test_readme_links_point_to_committed_files():
+    text = (ROOT / "README.md").read_text()
+    targets = [t.split("#", 1)[0] for t in re.findall(r"\]\(([^)]+)\)", text) if "://" not in t]
+    assert targets and [t for t in targets if not (ROOT / t).is_file()] == []
