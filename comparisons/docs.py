@@ -411,6 +411,9 @@ def _contracts_page() -> str:
         if con.attrs:
             lines.append("| attrs | " + ", ".join(f"`{a}`" for a in con.attrs) + " | | |")
         out.append("\n".join(lines))
+        if all(d == ("row",) for d in con.variables.values()):
+            out.append("A table: every column of its CSV export is a variable over `row`; the ones "
+                       "listed are those the validator requires.")
     return "\n\n".join(out) + "\n"
 
 
