@@ -541,14 +541,14 @@ def table_rows(ds: xr.Dataset, contract: str = "diagnostics") -> list[dict]:
             for i in range(ds.sizes["row"])]
 
 
-#: numeric columns of an LLC table row (:func:`comparisons.llc_accuracy.llc_estimate`) kept as variables
+#: numeric columns of an LLC table row (:func:`comparisons.jobs.llc_accuracy.llc_estimate`) kept as variables
 _LLC_TABLE_NUMBERS = ("theory", "rel_error", "quadratic", "gamma", "nbeta", "wall_s")
 
 
 def llc_table_dataset(rows: Sequence[Mapping]) -> xr.Dataset:
     """The ``llc`` hand-off of a table of estimates (``tms-phases llc --phases/--ns/--methods``).
 
-    One ``case`` per row of :func:`comparisons.llc_accuracy.llc_estimate`: ``estimate`` and ``se``
+    One ``case`` per row of :func:`comparisons.jobs.llc_accuracy.llc_estimate`: ``estimate`` and ``se``
     over ``case`` with the coordinates ``phase``, ``n``, ``method`` (strings and integers) and
     ``beta`` (``nbeta / n``); the theory value, its kind, the relative error, the Gaussian
     prediction, ``gamma``, ``nbeta`` and the wall time as diagnostics over ``case``.

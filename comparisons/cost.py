@@ -38,7 +38,7 @@ SGD_RUN_STEP_S = 1e-5
 SGLD_DRAW_S = 3e-5
 #: seconds per NUTS step of one chain of the localised LLC sampler
 LLC_NUTS_STEP_S = 5e-3
-#: defaults of :func:`comparisons.llc_accuracy.llc_estimate` (chains, draws, warmup) by method
+#: defaults of :func:`comparisons.jobs.llc_accuracy.llc_estimate` (chains, draws, warmup) by method
 LLC_DEFAULTS = {"nuts": (4, 1000, 1000), "sgld": (32, 8000, 0)}
 
 
@@ -60,7 +60,7 @@ def sgd_seconds(train_config: Any, llc_config: Any | None = None) -> float:
 
 
 def llc_seconds(tasks: Iterable[Any]) -> float:
-    """Estimated seconds of the LLC tasks of :func:`comparisons.llc_accuracy.llc_tasks`."""
+    """Estimated seconds of the LLC tasks of :func:`comparisons.jobs.llc_accuracy.llc_tasks`."""
     total = 0.0
     for task in tasks:
         cfg = getattr(task, "config", task)

@@ -27,7 +27,7 @@ class WorkStarted(BaseException):
 @pytest.fixture
 def no_work(monkeypatch):
     """Make every entry point of real work raise WorkStarted."""
-    import comparisons.llc_accuracy as acc
+    import comparisons.jobs.llc_accuracy as acc
     import comparisons.sweep as sweep
     import comparisons.sweep.runner as runner
 

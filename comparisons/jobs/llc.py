@@ -1,6 +1,6 @@
 """The measured-LLC job: the table of learning coefficients of the phases, and its figure.
 
-The engine (:func:`bayes_tms.population_llc.measure_phases`) measures each phase and returns a
+The engine (:func:`bayes_tms.llc.measure_phases`) measures each phase and returns a
 JSON-ready record; this job decides where they go: ``DIR/llc_measured_c{c}.json``, rewritten
 atomically after every phase (an interrupted run keeps what it measured, and a rerun reuses every
 part whose settings are unchanged), and the convergence figure ``DIR/llc_measured_c{c}.png``.
@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bayes_tms.population_llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases
+from bayes_tms.llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases
 
 from ..io import save_figure, write_json
 
@@ -54,7 +54,7 @@ def measure_phase_llcs(c: int, labels: Sequence[str], out, *, seed: int = 0, com
     progress : bool
         Print one line per phase.
     **settings
-        Override :data:`bayes_tms.population_llc.MEASURE_DEFAULTS`.
+        Override :data:`bayes_tms.llc.MEASURE_DEFAULTS`.
 
     Returns
     -------
