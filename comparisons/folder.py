@@ -27,7 +27,7 @@ stages of ``reproduce``) is one output of the outer folder.
 from __future__ import annotations
 
 __all__ = ["OWNER_FILE", "LOCK_FILE", "UNUSED", "SIGNATURES", "FolderBusy", "FolderOwned", "Folder",
-           "owned_folder", "keep", "config_hash", "command_line", "read_owner", "set_replace_default"]
+           "owned_folder", "keep", "config_hash", "command_line", "read_owner", "set_replace_default", "pid_alive"]
 
 import contextlib
 import datetime as _dt
@@ -138,7 +138,8 @@ def _set_aside(root: Path, rel: str) -> bool:
     return True
 
 
-def _pid_alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """True if ``pid`` (an int) names a running process on this host."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -175,7 +176,7 @@ def _lock(root: Path, job: str, command: str) -> None:
         raise FolderBusy(f"{root}: expected no other run writing this folder, got one ({who}); wait for it "
                          f"to finish, or use a new --out") from None
     old = _read_lock(path)
-    if old and old.get("host") == socket.gethostname() and not _pid_alive(old.get("pid")):
+    if old and old.get("host") == socket.gethostname() and not pid_alive(old.get("pid")):
         print(f"note: {root}: taking over the lock of pid {old.get('pid')} ({old.get('command')}), "
               "which is no longer running", file=sys.stderr)
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "job": job, "command": command,
