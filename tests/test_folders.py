@@ -297,6 +297,31 @@ def test_damaged_measured_llc_records_are_measured_again(tmp_path, capsys):
     assert "damaged" in capsys.readouterr().err and third["phases"][0]["reused"] == []
 
 
+def test_a_non_finite_stored_smc_result_is_recomputed_with_a_warning(tmp_path, capsys):
+    import dataclasses
+
+    from comparisons.cli.free_energy import _versions
+    from comparisons.sweep import ResultStore
+
+    out = tmp_path / "fe"
+    argv = ["free-energy", "--features", "4", "--n", "20", "--particles", "30", "--runs", "2", "--mutation-steps",
+            "2", "--out", str(out), "--no-progress", "--yes", "--executor", "inline"]
+    assert main(argv) == 0
+    ref = (out / "free_energy.csv").read_text()
+    store = ResultStore(out / "tasks", result_format=1, versions=_versions())
+    from comparisons.jobs.free_energy import smc_tasks
+
+    (task,) = [t for t in smc_tasks(4, [20], seed=0, particles=30, runs=2, mutation_steps=2, beta=1.0,
+                                    prior_sigma=1.0)]
+    good = store.load(task)
+    store.write(task, dataclasses.replace(good, log_evidence=good.log_evidence * np.nan))  # sealed, but NaN
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "warning: task 'smc n=20'" in err and "finite log_evidence" in err and "recomputing" in err
+    assert (out / "free_energy.csv").read_text().split("\n")[1].split(",")[:3] == ref.split("\n")[1].split(",")[:3]
+
+
 # -- 3. two runs into one folder ------------------------------------------------------------------
 
 _HOLD = """
@@ -331,7 +356,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_first(tmp_path):
                                 env=_env(), capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
         line = _one_error_line(second.stderr)
-        assert f"pid {first.pid}" in line and "run_pt" not in line and "wait for it" in line
+        assert f"pid {first.pid}" in line and str(out) in line and "wait for it" in line
         assert not (out / DONE_FILE).exists()  # the second run wrote nothing of its own
     finally:
         go.touch()

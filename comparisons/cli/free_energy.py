@@ -128,7 +128,7 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
     import numpy as np
 
     from ..io import save_figure, write_csv, write_json
-    from ..jobs.free_energy import smc_task, smc_tasks
+    from ..jobs.free_energy import smc_task, smc_tasks, validate_smc
     from ..free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
                                         plot_free_energy)
     from ..theory import enumerate_phases
@@ -140,7 +140,7 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
     tasks = smc_tasks(config.features, ns, seed=config.seed, particles=config.particles, runs=config.runs,
                       mutation_steps=config.mutation_steps, beta=config.beta, prior_sigma=config.prior_sigma)
     store = ResultStore(out / "tasks", result_format=1, versions=_versions())
-    res = run_sweep(tasks, smc_task, store, desc="smc", **(sweep or {}))
+    res = run_sweep(tasks, smc_task, store, desc="smc", validate=validate_smc, **(sweep or {}))
     if not res.ok:
         return res.exit_status()
     results = list(res.results)
