@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,6 @@ from comparisons import folder as folder_mod
 from comparisons import io as io_mod
 from comparisons.cli import main
 from comparisons.contracts import validate_posterior
-from comparisons.errors import InputError
 from comparisons.jobs.bayes_pt import DONE_FILE, run_pt
 
 ROOT = Path(__file__).resolve().parents[1]
