@@ -237,9 +237,21 @@ def validate_posterior(obj: Any) -> Any:
 
 
 def validate_trajectory(obj: Any) -> xr.Dataset:
-    """Validate the SGD trajectory hand-off (:data:`TRAJECTORY`); an object or a path."""
+    """Validate the SGD trajectory hand-off (:data:`TRAJECTORY`); an object or a path.
+
+    Also checked: ``W``, ``b`` and ``loss`` are finite in every run not flagged ``diverged``
+    (a diverged run is data, a NaN in another one is damage).
+    """
     ds, where = _source(obj, TRAJECTORY)
-    return _check(ds, TRAJECTORY, where)
+    ds = _check(ds, TRAJECTORY, where)
+    kept = ~np.asarray(ds["diverged"].values, dtype=bool) if "diverged" in ds else np.ones(ds.sizes["run"], bool)
+    for name in ("W", "b", "loss"):
+        values = np.asarray(ds[name].values, dtype=float)[kept]
+        if values.size and not np.isfinite(values).all():
+            runs = ds["run"].values[kept][~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)]
+            _fail(where, f"expected finite {name} in every run not flagged diverged, got NaN/inf in runs "
+                         f"{[int(r) for r in runs[:5]]}")
+    return ds
 
 
 def validate_occupancy(obj: Any) -> xr.Dataset:

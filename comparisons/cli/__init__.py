@@ -42,6 +42,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: subcommands whose --out folder has one owner (comparisons.folder): they take --replace
+FOLDER_COMMANDS = ("bayes", "sgd", "free-energy", "llc", "reproduce")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2, no usage dump
         raise InputError(f"{self.prog}: {message}")
@@ -73,6 +77,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 continue
             getattr(module, f"add_{name.replace('-', '_')}_arguments", module.add_arguments)(p)
             p.set_defaults(_run=getattr(module, f"run_{name.replace('-', '_')}", getattr(module, "run", None)))
+            if name in FOLDER_COMMANDS and "--replace" not in p._option_string_actions:
+                p.add_argument("--replace", action="store_true",
+                               help="if --out holds the outputs of another job or sampler, move its files "
+                                    "to --out/unused/ instead of refusing (comparisons.folder)")
             if "--config" not in p._option_string_actions:
                 p.add_argument("--config", default=None, metavar="TOML",
                                help=f"TOML file whose [{name}] table gives defaults; explicit flags win")
@@ -107,7 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "_run", None) is None:
             parser.print_help()
             return 0 if not argv or argv[0] in ("-h", "--help") else 2
-        return int(args._run(args) or 0)
+        from ..folder import set_replace_default
+
+        set_replace_default(getattr(args, "replace", False))
+        try:
+            return int(args._run(args) or 0)
+        finally:
+            set_replace_default(False)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
