@@ -339,19 +339,24 @@ def add_derived(idata, x, config: BayesConfig):
     return idata
 
 
-def check_posterior(idata, config: BayesConfig | None = None, n: int | None = None) -> None:
-    """Validate the posterior data contract (``docs/study.md`` section 6); InputError if not."""
-    post = getattr(idata, "posterior", None)
-    if post is None:
-        raise InputError("posterior: expected an InferenceData with a posterior group, got none")
-    want = {"W": ("chain", "draw", "hidden", "feature"), "b": ("chain", "draw", "feature"),
-            "empirical_loss": ("chain", "draw"), "population_loss": ("chain", "draw"),
-            "phase": ("chain", "draw"), "phase_distance": ("chain", "draw")}
-    for name, dims in want.items():
-        if name not in post or tuple(post[name].dims) != dims:
-            got = tuple(post[name].dims) if name in post else "missing"
-            raise InputError(f"posterior.{name}: expected dims {dims}, got {got}")
-    for key in ("n", "beta", "prior_sigma", "seed", "config_hash", "package_version"):
+def check_posterior(idata, config: BayesConfig | None = None, n: int | None = None):
+    """Validate a NUTS posterior: the posterior hand-off, then the run it must come from.
+
+    The names, dims, label types and shared attrs are those of the one posterior contract,
+    :func:`comparisons.contracts.validate_posterior` (the validator every reader of a posterior
+    uses). On top of it, a posterior of a NUTS sweep must carry its provenance
+    (``config_hash``, ``package_version``), the derived ``empirical_loss`` and
+    ``population_loss``, finite ``W``, and, where given, the ``config``'s hash and the sample size
+    ``n``. Returns the validated InferenceData; raises :class:`comparisons.errors.InputError`.
+    """
+    from comparisons.contracts import validate_posterior
+
+    idata = validate_posterior(idata)
+    post = idata.posterior
+    for name in ("empirical_loss", "population_loss"):
+        if name not in post:
+            raise InputError(f"posterior.{name}: expected dims ('chain', 'draw'), got missing")
+    for key in ("config_hash", "package_version"):
         if key not in post.attrs:
             raise InputError(f"posterior.attrs: expected key {key!r}, got keys {sorted(post.attrs)}")
     if config is not None and post.attrs["config_hash"] != config.hash():
@@ -359,20 +364,11 @@ def check_posterior(idata, config: BayesConfig | None = None, n: int | None = No
     if n is not None and int(post.attrs["n"]) != int(n):
         raise InputError(f"posterior: expected n = {n}, got {post.attrs['n']}")
     check_finite_array("posterior.W", post["W"].values)
+    return idata
 
 
 def read_posterior(path, config: BayesConfig | None = None, n: int | None = None):
-    """Read a posterior netCDF file fully into memory and validate it."""
-    import arviz as az
-
-    idata = az.from_netcdf(str(path), engine="h5netcdf")
-    idata.load() if hasattr(idata, "load") else None
-    for g in idata.groups():
-        idata[g] = idata[g].load()
-    post = idata.posterior
-    if post["phase"].dtype.kind not in "US":  # netCDF may return object strings
-        post["phase"] = post["phase"].astype(str)
-    check_posterior(idata, config, n)
-    return idata
+    """Read a posterior netCDF file fully into memory and validate it (:func:`check_posterior`)."""
+    return check_posterior(str(path), config, n)
 
 

@@ -21,7 +21,7 @@ from .phases import (LabellingComparison, Plateau, compare_labellings, count_pap
                      loss_levels, path_fractions, phase_moves, phase_sequences, plateau_rank_correlation,
                      segment_run, time_in_phase, transition_counts, transition_matrix)
 from .train import (initial_parameters, llc_config_of, load_trajectory, train,
-                    train_config_of, training_data, validate_trajectory)
+                    train_config_of, training_data)
 
 __all__ = [
     "AdamState", "Kernel", "LLCConfig", "LabellingComparison", "MomentumState",
@@ -33,5 +33,5 @@ __all__ = [
     "path_fractions", "phase_moves", "phase_sequences", "plateau_rank_correlation", "population_loss",
     "population_loss_and_grad", "preset", "run_steps", "segment_run", "sgd",
     "sgld", "sgld_llc", "time_in_phase", "train", "train_config_of", "training_data",
-    "transition_counts", "transition_matrix", "validate_trajectory",
+    "transition_counts", "transition_matrix",
 ]

@@ -22,13 +22,14 @@ import numpy as np
 import torch
 import xarray as xr
 
+from comparisons.contracts import validate_trajectory
 from comparisons.errors import InputError
 from comparisons.theory import child_seed
 
 from .config import LLCConfig, config_hash
 from .kernels import KeyedNoise, run_steps, sgld
 from .model import OneHotTensors, onehot_loss_and_grad, onehot_tensors, resolve_device, resolve_dtype
-from .train import _bar, threads, train_config_of, validate_trajectory
+from .train import _bar, threads, train_config_of
 
 
 def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCConfig,

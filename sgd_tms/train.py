@@ -13,7 +13,7 @@ other runs share the ensemble (the tests check ensemble == loop of single runs).
 
 from __future__ import annotations
 
-__all__ = ["train", "diverged_runs", "DIVERGENCE_BOUND", "initial_parameters", "training_data", "make_kernel", "validate_trajectory",
+__all__ = ["train", "diverged_runs", "DIVERGENCE_BOUND", "initial_parameters", "training_data", "make_kernel",
            "train_config_of", "llc_config_of",
            "load_trajectory", "threads"]
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from comparisons.contracts import validate_trajectory
 from comparisons.errors import InputError
 from comparisons.theory import child_rng, kgon_point, population_loss, sample_inputs, solve_kgon
 
@@ -312,27 +313,6 @@ def _bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=0.5)
 
 
-_REQUIRED = {
-    "W": ("run", "step", "hidden", "feature"),
-    "b": ("run", "step", "feature"),
-    "loss": ("run", "step"),
-}
-
-
-def validate_trajectory(ds: xr.Dataset) -> xr.Dataset:
-    """Check the trajectory data contract; return ``ds`` or raise InputError."""
-    if not isinstance(ds, xr.Dataset):
-        raise InputError(f"trajectory: expected an xarray.Dataset, got {type(ds).__name__}")
-    for name, dims in _REQUIRED.items():
-        if name not in ds:
-            raise InputError(f"trajectory: expected variable {name!r}, got {sorted(ds.data_vars)}")
-        if tuple(ds[name].dims) != dims:
-            raise InputError(f"trajectory: expected {name} dims {dims}, got {tuple(ds[name].dims)}")
-    if "train_config" not in ds.attrs:
-        raise InputError("trajectory: expected attrs['train_config'], got none")
-    return ds
-
-
 def train_config_of(ds: xr.Dataset) -> TrainConfig:
     """The :class:`TrainConfig` stored in a trajectory's attrs."""
     return TrainConfig.from_dict(json.loads(ds.attrs["train_config"]))
@@ -354,4 +334,4 @@ def load_trajectory(path: str | Path) -> xr.Dataset:
             ds = ds.load()
     except (OSError, ValueError) as exc:
         raise InputError(f"trajectory: expected a readable netCDF file, got {str(path)!r} ({exc})") from None
-    return validate_trajectory(ds)
+    return validate_trajectory(ds)  # the one trajectory contract (comparisons.contracts)

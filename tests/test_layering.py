@@ -91,8 +91,9 @@ def project_graph() -> dict[str, set[str]]:
     return graph
 
 
-#: what an engine may import from comparisons: the numpy truth and the error types
-ENGINE_MAY_IMPORT = ("comparisons.theory", "comparisons.errors")
+#: what an engine may import from comparisons: the ground floor, i.e. the numpy truth, the hand-off
+#: contracts (one validator per hand-off, shared by both sides) and the error types
+ENGINE_MAY_IMPORT = ("comparisons.theory", "comparisons.contracts", "comparisons.errors")
 
 
 def test_engines_import_only_theory_and_errors_from_comparisons():
@@ -145,3 +146,22 @@ def test_the_llc_package_takes_no_private_names_from_another_module():
     assert not bad, "\n".join(bad)
     assert not (ROOT / "bayes_tms" / "population_llc.py").exists()
     assert not (ROOT / "comparisons" / "llc_accuracy.py").exists()
+
+
+def test_the_contracts_are_a_ground_floor_module():
+    """The engines may import the contracts, so the contracts import only the theory and the errors."""
+    graph = project_graph()
+    deps = {d for d in graph["comparisons.contracts"] if d.startswith("comparisons")}
+    assert all(d.startswith(("comparisons.theory", "comparisons.errors")) for d in deps), deps
+    assert not loaded_after("import comparisons.contracts") & set(HEAVY)
+
+
+def test_one_validator_per_engine_hand_off():
+    """The engines validate their hand-offs with the contracts' validators, not second ones (issue 19)."""
+    import sgd_tms
+    from comparisons.contracts import validate_trajectory
+
+    assert not hasattr(sgd_tms, "validate_trajectory")
+    assert importlib.import_module("sgd_tms.train").validate_trajectory is validate_trajectory
+    src = (ROOT / "bayes_tms" / "sampling.py").read_text()
+    assert "validate_posterior(" in src and "want = {" not in src

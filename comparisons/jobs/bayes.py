@@ -244,12 +244,7 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
                     os.link(src, tmp)
                 except OSError:
                     shutil.copyfile(src, tmp)
-        idata = az.InferenceData.from_datatree(tree)
-        post = idata.posterior
-        if post["phase"].dtype.kind not in "US":
-            post["phase"] = post["phase"].astype(str)
-        check_posterior(idata, config, n)
-        results[n] = idata
+        results[n] = check_posterior(az.InferenceData.from_datatree(tree), config, n)
     _set_aside_stale(out_dir, config.ns, store)
     return results
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from sgd_tms.config import LLCConfig, TrainConfig
 from sgd_tms.llc import estimate_llc
-from sgd_tms.train import train, validate_trajectory
+from sgd_tms.train import train
 
-from ..contracts import plateaus_dataset
+from ..contracts import plateaus_dataset, validate_trajectory
 from ..errors import InputError
 from ..io import write_netcdf
 from ..sweep import Task
@@ -57,8 +57,6 @@ def validate_block(task: Task, ds: xr.Dataset) -> None:
     """Task validator of the SGD sweep: a block is a trajectory
     (:func:`comparisons.contracts.validate_trajectory`) of the block's runs; raises otherwise, so
     the sweep runner never stores such a block and recomputes one found in the store."""
-    from ..contracts import validate_trajectory
-
     validate_trajectory(ds)
     lo, hi = task.config["runs"]
     if [int(r) for r in ds["run"].values] != list(range(lo, hi)):
@@ -77,7 +75,7 @@ def assemble(blocks: list[xr.Dataset]) -> xr.Dataset:
 
 
 def save_trajectory(ds: xr.Dataset, path: str | Path) -> Path:
-    """Validate a trajectory Dataset (:func:`sgd_tms.train.validate_trajectory`) and write it
+    """Validate a trajectory Dataset (:func:`comparisons.contracts.validate_trajectory`) and write it
     atomically to netCDF (h5netcdf); read it back with :func:`sgd_tms.load_trajectory`."""
     return write_netcdf(validate_trajectory(ds), path)
 
