@@ -37,7 +37,7 @@ import numpy as np
 from ..contracts import occupancy_dataset, table_dataset, transitions_dataset, validate_posterior
 from ..errors import InputError, check_positive_int
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
-from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
+from ..theory import OCCUPANCY_RULE, child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
@@ -88,7 +88,7 @@ def _config_key(config) -> str:
     return json.dumps(config.to_dict(), sort_keys=True)
 
 
-def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progress: bool = True,
+def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000, progress: bool = True,
            chunk: int = 50) -> dict:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
 
@@ -235,7 +235,7 @@ SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run
 
 
 def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[str] = ("tempered",),
-                 population: bool = True, rule: str = "gated", bootstrap: int = 1000,
+                 population: bool = True, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000,
                  progress: bool = True) -> dict:
     """PT over ``datasets`` data sets per convention (plus the population loss), and the spread.
 
