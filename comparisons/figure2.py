@@ -21,7 +21,7 @@ writes ``figure2.nc`` is :mod:`comparisons.jobs.figure2`; no engine is imported 
 
 from __future__ import annotations
 
-__all__ = ["PANELS", "CONVENTION_TEXT", "convention_name", "figure2_caption", "SAMPLER_TEXT", "ESTIMATOR_TEXT", "figure2_dataset", "panel_switch",
+__all__ = ["PANELS", "CONVENTION_TEXT", "figure2_caption", "SAMPLER_TEXT", "ESTIMATOR_TEXT", "figure2_dataset", "panel_switch",
            "intervals_overlap", "fraction_gap", "paper_switch_verdict", "convention_verdict",
            "prediction_verdict", "nuts_gap_verdict", "figure2_verdicts", "switch_table", "beta_text",
            "panel_title", "plot_figure2", "figure2_markdown", "set_n_ticks"]
@@ -44,14 +44,6 @@ SAMPLER_TEXT = {"nuts": "NUTS from the prior at each n", "pt": "replica exchange
 ESTIMATOR_TEXT = {"raw": "raw draw fractions", "pt": "draw fractions (replicas cross between phases)"}
 #: a cell (n, phase) is judged by :func:`fraction_gap` when either panel gives it at least this fraction
 MIN_FRACTION = 0.05
-
-
-def convention_name(beta: float) -> str:
-    """The likelihood convention of ``beta`` (:data:`comparisons.jobs.bayes_pt.CONVENTIONS`), or ``"beta=<x>"``."""
-    from .jobs.bayes_pt import CONVENTIONS
-
-    hits = [name for name, b in CONVENTIONS.items() if math.isclose(b, float(beta))]
-    return hits[0] if hits else f"beta={float(beta):g}"
 
 
 def figure2_dataset(panels: Mapping[str, Mapping[str, Any]], *, features: int, seed: int, seed_rule: str,
@@ -223,7 +215,8 @@ def convention_verdict(ds: xr.Dataset) -> str:
     paper's protocol (a) matches.
 
     A panel explains (a) when their intervals overlap; with both or neither overlapping, the
-    nearer one in ``log n`` is named and the sentence says so.
+    nearer one in ``log n`` is named and the sentence says so. Also said: which of (b) and (c)
+    the paper's own place (``attrs["paper_switch_n"]``) lies nearer, in ``log n``.
     """
     s = {p: panel_switch(ds, p) for p in PANELS}
     conv = {p: str(ds["convention"].sel(panel=p).values) for p in PANELS}
@@ -243,9 +236,16 @@ def convention_verdict(ds: xr.Dataset) -> str:
            "both intervals overlap (a)'s; it is the nearer" if hits else "no interval overlaps (a)'s; it is the nearer")
     other = "c" if best == "b" else "b"
     ratio = f"; (a)/({other}) = {s['a']['n'] / s[other]['n']:.2f}" if s[other]["n"] else ""
+    paper = ds.attrs.get("paper_switch_n")
+    where = ""
+    if paper is not None and math.isfinite(float(paper)) and s["b"]["n"] and s["c"]["n"]:
+        rb, rc = float(paper) / s["b"]["n"], float(paper) / s["c"]["n"]
+        near = "b" if abs(math.log(rb)) < abs(math.log(rc)) else "c"
+        where = (f" The paper's n = {float(paper):.0f} lies nearer ({near})'s switch: paper/(b) = {rb:.2f}, "
+                 f"paper/(c) = {rc:.2f}.")
     return (tail + f". The {conv[best]} convention ({CONVENTION_TEXT.get(conv[best], conv[best])}, beta = "
             f"{beta_text(s[best]['beta'])}) explains the paper's switch: {how} "
-            f"((a)/({best}) = {s['a']['n'] / s[best]['n']:.2f}{ratio}).")
+            f"((a)/({best}) = {s['a']['n'] / s[best]['n']:.2f}{ratio})." + where)
 
 
 def prediction_verdict(ds: xr.Dataset) -> str:
@@ -358,6 +358,8 @@ N_TICKS = (10, 20, 30, 50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 5000
 def set_n_ticks(ax, lo: float, hi: float) -> None:
     """Label a log-scaled ``n`` axis on ``[lo, hi]`` with plain numbers (200, not 2 x 10^2)."""
     ticks = [t for t in N_TICKS if lo <= t <= hi]
+    if len(ticks) > 7:  # a long axis: 1-2-5 steps only
+        ticks = [t for t in ticks if str(t)[0] in "125"]
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
 

@@ -227,8 +227,8 @@ def plot_free_energy(evidence_rows: Sequence[Mapping], phase_rows: Sequence[Mapp
     ax1.set_xlabel("n (training samples, log scale)")
     set_n_ticks(ax1, ns.min() * 0.9, ns.max() * 1.1)
     ax1.set_ylabel("free energy (nats)")
-    ax1.set_title("Bayes free energy" + (f", c = {features}" if features else "") + f", beta = {beta:g} "
-                  "(C fitted at smallest n)")
+    ax1.set_title("Bayes free energy" + (f", c = {features}" if features else "") + f", beta = {beta:g}\n"
+                  "(C fitted at the smallest n)", fontsize=10)
     ax1.legend(fontsize=8)
     logz = {int(r["n"]): r["log_evidence"] for r in evidence_rows}
     # the phases that hold at least 5% of the mass somewhere (-log mass <= -log 0.05): the others
@@ -266,7 +266,7 @@ def plot_free_energy(evidence_rows: Sequence[Mapping], phase_rows: Sequence[Mapp
     ax2.set_xlabel("n (training samples, log scale)")
     set_n_ticks(ax2, ns.min() * 0.9, ns.max() * 1.1)
     ax2.set_ylabel("F_n(α) + log Z_n = -log mass(α) (nats)")
-    ax2.set_title("local free energies: markers measured, lines asymptotic (+C)", pad=14)
+    ax2.set_title("local free energies\n(markers: measured; lines: asymptotic + C)", fontsize=10, pad=14)
     ax2.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: clear of the data
     fig.tight_layout()
     return fig

@@ -344,7 +344,7 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
     ax.set_xlabel("population loss L (per sample)")
     ax.set_ylabel("learning coefficient (exact, or measured on walls)")
     ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing)", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, frameon=False)  # clear of the data
     ax.grid(alpha=0.3)
     pl = [(str(r["phase"]), r["llc"]) for r in plateaus
           if str(r["phase"]) in coords and r.get("llc") is not None and np.isfinite(r["llc"])]
@@ -423,7 +423,8 @@ def draw_figures(inputs: ReportInputs, verdicts: ReportVerdicts) -> dict[str, An
 
 
 def _beta_words(attrs: Mapping) -> str:
-    from .figure2 import beta_text, convention_name
+    from .figure2 import beta_text
+    from .jobs.figure2 import convention_name
 
     if "beta" not in attrs:
         return "beta not recorded"

@@ -38,6 +38,7 @@ from ..contracts import occupancy_dataset, table_dataset, transitions_dataset, v
 from ..errors import InputError, check_positive_int
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import OCCUPANCY_RULE, child_seed, dominant_intervals, enumerate_phases, sample_inputs
+from ..figure2 import set_n_ticks
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
@@ -311,17 +312,22 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
         if features is not None:
             mark_paper_switch(ax, paper_switch_n(features, prior_sigma), label=ax is axes[0, 0])
         ax.set_xscale("log")
+        lo, hi = ax.get_xlim()
+        set_n_ticks(ax, lo, hi)  # plain numbers: the minor labels of a short log axis collide
         ax.set_yticks(range(len(pairs)), [f"{a} → {b}" for a, b in pairs])
-        ax.set_xlabel("n (log scale)")
+        ax.set_xlabel("n (training samples, log scale)")
         ax.set_title(f"{conv} (beta = {CONVENTIONS.get(conv, float('nan')):g})", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0, 0].plot([], [], "o", color="C0", label="data set (95% interval)")
     axes[0, 0].plot([], [], "o", color="C3", label="data set, not mixed")
     axes[0, 0].plot([], [], "--", color="C2", label="free energy (asymptotic)")
     axes[0, 0].plot([], [], ":", color="C2", label="with O(1) terms")
-    axes[0, 0].legend(fontsize=7, loc="best")
+    axes[0, 0].plot([], [], "*", color="k", ms=9, label="population loss")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    keep = dict(zip(labels, handles))  # one entry per label, below the panels: clear of the data
+    fig.legend(list(keep.values()), list(keep), fontsize=7, loc="lower center", ncol=3, frameon=False)
     fig.suptitle("Switches of the dominant phase: one per data set, and the population loss", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     return fig
 
 

@@ -19,7 +19,7 @@ estimator of the occupancy at one beta on its ``estimator`` coordinate.
 
 from __future__ import annotations
 
-__all__ = ["SEED_RULE", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators",
+__all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators",
            "smc_rows"]
 
 import csv
@@ -31,7 +31,7 @@ from typing import Mapping
 from ..errors import InputError
 from ..io import check_writable_dir, save_figure, write_csv, write_netcdf, write_text
 from ..theory import OCCUPANCY_RULE
-from ..figure2 import convention_name, figure2_dataset, figure2_markdown, plot_figure2
+from ..figure2 import figure2_dataset, figure2_markdown, plot_figure2
 from .paper_switch import PAPER_SWITCH, paper_switch_n
 
 #: how one seed gives every panel's data and randomness (shown under the figure)
@@ -46,6 +46,14 @@ def _config(folder: Path) -> dict:
     if not path.is_file():
         raise InputError(f"figure2: expected {path} (written by the bayes stage), got none")
     return json.loads(path.read_text())
+
+
+def convention_name(beta: float) -> str:
+    """The likelihood convention of ``beta`` (:data:`comparisons.jobs.bayes_pt.CONVENTIONS`), or ``"beta=<x>"``."""
+    from .bayes_pt import CONVENTIONS
+
+    hits = [name for name, b in CONVENTIONS.items() if math.isclose(b, float(beta))]
+    return hits[0] if hits else f"beta={float(beta):g}"
 
 
 def _paper_switch(records) -> dict | None:
