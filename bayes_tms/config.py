@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
-from comparisons.theory import RULES
+from comparisons.theory import OCCUPANCY_RULE, RULES
 
 BACKENDS = ("pymc", "nutpie")
 #: largest c the k-gon enumeration covers (comparisons.theory.enumerate_phases), needed to
@@ -61,10 +61,11 @@ class BayesConfig:
         Worker processes (pymc) or threads (nutpie).
     bootstrap : int
         Bootstrap replicates over chains for the occupancy intervals.
-    classifier : {"gated", "hull"}
-        Labelling rule of every draw (:func:`comparisons.theory.classify`): ``"gated"`` leaves
-        draws far from every enumerated phase ``"unclassified"``; ``"hull"`` is the paper's rule
-        and labels every draw. Recorded in the posterior ``attrs``.
+    classifier : {"hull", "gated"}
+        Labelling rule of every draw (:func:`comparisons.theory.classify`); default
+        :data:`comparisons.theory.OCCUPANCY_RULE`: ``"hull"``, the paper's rule, labels every draw;
+        ``"gated"`` leaves draws far from every enumerated phase ``"unclassified"``. Recorded in
+        the posterior ``attrs``.
     """
 
     features: int = field(default=6, metadata=SHARED["features"])
@@ -85,7 +86,7 @@ class BayesConfig:
         "help": "NUTS target acceptance (higher = fewer divergences)", "metavar": "A"})
     cores: int = field(default=2, metadata={"help": "parallel chains", "metavar": "K"})
     bootstrap: int = field(default=1000, metadata={"help": "bootstrap replicates over chains", "metavar": "B"})
-    classifier: str = "gated"
+    classifier: str = OCCUPANCY_RULE
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

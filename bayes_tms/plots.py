@@ -63,7 +63,11 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
         ax.axvspan(t["lower"], t["upper"], color="grey", alpha=0.12)
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
-    ax.set_xlabel("n (log scale)")
+    ax.set_xlabel("n (training samples, log scale)")
+    ns = [r["n"] for r in rows]
+    ticks = [t for t in (50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000) if min(ns) * 0.8 <= t <= max(ns) * 1.25]
+    ax.set_xticks(ticks, [str(t) for t in ticks])  # plain numbers, not 2 x 10^2
+    ax.minorticks_off()
     ax.set_ylabel("posterior mass (dashed: raw draw fraction)" if raw else "fraction of posterior draws")
     ax.set_title(title or f"TMS posterior phase occupancy, c = {features} (95% bootstrap over chains)",
                  fontsize=9, pad=48)

@@ -18,7 +18,7 @@ from importlib import metadata
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array
-from comparisons.theory import (child_rng, child_seed, classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
+from comparisons.theory import (OCCUPANCY_RULE, child_rng, child_seed, classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
                                 is_onehot, onehot_summary, population_loss, sample_inputs)
 
 from .cache import ModelCache
@@ -277,7 +277,7 @@ SEED_RULES = {
 
 
 def derived_draws(W: np.ndarray, b: np.ndarray, x: np.ndarray | None, *, features: int, hidden: int = 2,
-                  rule: str = "gated") -> dict[str, np.ndarray]:
+                  rule: str = OCCUPANCY_RULE) -> dict[str, np.ndarray]:
     """Per-draw invariants of draws ``W (..., r, c)``, ``b (..., c)``: what a phase reading needs.
 
     Returns ``empirical_loss`` ``L_n`` on ``x`` (left out when ``x`` is None, e.g. for a

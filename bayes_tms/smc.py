@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_float, check_positive_int
-from comparisons.theory import RULES
+from comparisons.theory import OCCUPANCY_RULE, RULES
 
 from .llc.config import seed_sequence
 from .model import build_model, check_data, model_data, resolve_likelihood
@@ -173,7 +173,7 @@ def _last_finite(values: np.ndarray) -> float:
 def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: float = 1.0,
                      particles: int = 1000, runs: int = 2, seed: int | np.random.SeedSequence = 0,
                      kernel: str = "fixed-MH", mutation_steps: int = 30, threshold: float = 0.5,
-                     cores: int = 1, classify_particles: bool = True, classifier: str = "gated",
+                     cores: int = 1, classify_particles: bool = True, classifier: str = OCCUPANCY_RULE,
                      progress: bool = False, model=None) -> SMCResult:
     """``log Z_n`` of the TMS posterior by PyMC's SMC, plus the phase of every final particle.
 
@@ -203,8 +203,9 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
         Worker processes (1 avoids process start-up, usually fastest for small jobs).
     classify_particles : bool
         Label the final particles with :func:`comparisons.theory.classify` (needs ``hidden = 2``).
-    classifier : {"gated", "hull"}
-        The labelling rule passed to :func:`comparisons.theory.classify`.
+    classifier : {"hull", "gated"}
+        The labelling rule passed to :func:`comparisons.theory.classify` (default
+        :data:`comparisons.theory.OCCUPANCY_RULE`).
     progress : bool
     model : pymc.Model, optional
         A model from :func:`bayes_tms.build_model` to reuse (its data are replaced by ``x``);

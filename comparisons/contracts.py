@@ -18,7 +18,10 @@ takes an in-memory object or a path and returns the validated (loaded) object:
 - ``plateaus`` (:data:`PLATEAUS`): SGD plateaus over ``plateau``, with their path summary over
   ``path`` and their moves over ``move``, ``plateaus.nc``;
 - ``llc`` (:data:`LLC`): ``estimate`` and ``se`` with ``method``, ``beta`` and ``n``, ``llc.nc``
-  (one :class:`comparisons.theory.LLCEstimate` gives one with scalars).
+  (one :class:`comparisons.theory.LLCEstimate` gives one with scalars);
+- ``figure2`` (:data:`FIGURE2`): the paper's Figure 2 reproduced, three panels of occupancy over
+  ``(panel, n, phase)`` with each panel's switch and predictions, ``figure2.nc``
+  (:mod:`comparisons.figure2`).
 
 Phase labels are strings everywhere (``"6"`` is never the number 6). A validator raises
 :class:`ContractError` (an :class:`~comparisons.errors.InputError`, so the command line exits
@@ -29,10 +32,11 @@ from __future__ import annotations
 
 __all__ = [
     "ContractError", "Contract", "POSTERIOR", "TRAJECTORY", "OCCUPANCY", "TRANSITIONS", "PLATEAUS", "DIAGNOSTICS",
-    "SWITCH_SUMMARY", "LLC", "PLATEAU_COLUMNS", "TRANSITION_FIELDS", "is_label_array",
+    "SWITCH_SUMMARY", "LLC", "FIGURE2", "PLATEAU_COLUMNS", "TRANSITION_FIELDS", "is_label_array",
     "validate_posterior", "validate_trajectory", "validate_occupancy", "validate_transitions", "validate_plateaus",
-    "validate_diagnostics", "validate_switch_summary", "validate_llc",
+    "validate_diagnostics", "validate_switch_summary", "validate_llc", "validate_figure2",
     "read_occupancy", "read_transitions", "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc",
+    "read_figure2",
     "occupancy_dataset", "occupancy_rows", "transitions_dataset", "transitions_records", "table_dataset",
     "table_rows", "plateaus_dataset", "plateau_rows", "path_rows", "move_rows", "llc_table_dataset",
 ]
@@ -137,6 +141,17 @@ SWITCH_SUMMARY = Contract(
 _TABLES = {c.name: c for c in (DIAGNOSTICS, SWITCH_SUMMARY)}
 
 LLC = Contract("llc", {"estimate": (), "se": ()}, labels=("method",), attrs=("method", "beta", "n"))
+
+#: the labels of one figure2 panel (sampler, convention, classifier, estimator), over ``panel``
+_FIGURE2_LABELS = ("sampler", "convention", "classifier", "estimator")
+
+FIGURE2 = Contract(
+    "figure2",
+    {**{k: ("panel", "n", "phase") for k in ("fraction", "lower", "upper")},
+     **{k: ("panel",) for k in ("switch_n", "switch_lower", "switch_upper", "predicted_asymptotic", "predicted_o1",
+                                "beta", *_FIGURE2_LABELS)}},
+    labels=("panel", "phase", *_FIGURE2_LABELS), integers=("n",),
+    attrs=("features", "seed", "seed_rule", "preset", "command"))
 
 _LEVELS = ("phase", "family")
 
@@ -348,6 +363,48 @@ def validate_llc(obj: Any) -> xr.Dataset:
     if "method" in ds.attrs and not isinstance(ds.attrs["method"], str):
         _fail(where, f"expected attrs['method'] a string, got {ds.attrs['method']!r}")
     return _labels_to_str(ds, labels)
+
+
+def validate_figure2(obj: Any) -> xr.Dataset:
+    """Validate the paper's Figure 2 reproduced (:data:`FIGURE2`); an object or a path.
+
+    Also checked: the panels are ``a, b, c`` in that order; fractions and their bounds lie in
+    ``[0, 1]`` with ``lower <= upper`` (a percentile bootstrap interval need not hold the point
+    estimate); ``beta`` is positive; a switch is either
+    absent in all three of ``switch_n, switch_lower, switch_upper`` (NaN) or ordered
+    ``lower <= n <= upper``; ``command`` is a ``tms-phases`` command line.
+    """
+    ds, where = _source(obj, FIGURE2)
+    ds = _check(ds, FIGURE2, where)
+    panels = [str(p) for p in ds["panel"].values]
+    if panels != ["a", "b", "c"]:
+        _fail(where, f"expected panels ['a', 'b', 'c'], got {panels}")
+    f, lo, hi = (ds[k].values for k in ("fraction", "lower", "upper"))
+    if not (np.isfinite(f).all() and np.isfinite(lo).all() and np.isfinite(hi).all()):
+        _fail(where, "expected finite fractions and bounds (0 where a phase has no draw), got NaN")
+    if ((f < -1e-12) | (f > 1 + 1e-12) | (lo < -1e-12) | (hi > 1 + 1e-12)).any():
+        _fail(where, "expected fractions and bounds in [0, 1], got values outside")
+    if (lo > hi + 1e-9).any():
+        _fail(where, "expected lower <= upper in every cell, got an interval upside down")
+    beta = ds["beta"].values
+    if not (np.isfinite(beta) & (beta > 0)).all():
+        _fail(where, f"expected a positive beta per panel, got {beta.tolist()}")
+    sw = np.stack([ds[k].values for k in ("switch_lower", "switch_n", "switch_upper")])
+    present = np.isfinite(sw)
+    if (present.any(axis=0) != present.all(axis=0)).any():
+        _fail(where, "expected switch_n, switch_lower and switch_upper all present or all NaN per panel, got a mix")
+    ok = present.all(axis=0)
+    if ((sw[0, ok] > sw[1, ok] + 1e-9) | (sw[1, ok] > sw[2, ok] + 1e-9)).any():
+        _fail(where, "expected switch_lower <= switch_n <= switch_upper, got them out of order")
+    command = ds.attrs["command"]
+    if not (isinstance(command, str) and command.startswith("tms-phases ")):
+        _fail(where, f"expected attrs['command'] a tms-phases command line, got {command!r}")
+    return ds
+
+
+def read_figure2(path: str | os.PathLike) -> xr.Dataset:
+    """Read and validate ``figure2.nc``."""
+    return validate_figure2(Path(path))
 
 
 def read_occupancy(path: str | os.PathLike) -> xr.Dataset:

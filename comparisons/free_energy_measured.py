@@ -40,8 +40,8 @@ UNCLASSIFIED = "unclassified"
 
 
 def asymptotic_curves(phases: Sequence[Phase], ns, prior_sigma: float = 1.0,
-                      llc: Mapping[str, float] | None = None) -> dict:
-    """Asymptotic ``F_n`` per phase, their minimum and their log-sum-exp, at every ``n``.
+                      llc: Mapping[str, float] | None = None, beta: float = 1.0) -> dict:
+    """Asymptotic ``F_n`` per phase, their minimum and their log-sum-exp, at every ``n`` (at ``beta``).
 
     Returns
     -------
@@ -50,13 +50,13 @@ def asymptotic_curves(phases: Sequence[Phase], ns, prior_sigma: float = 1.0,
         (``-log sum_alpha exp(-F_n(alpha))``), each ``(len(ns),)``.
     """
     ns = np.asarray(ns, dtype=float)
-    F = free_energy(phases, ns, llc=llc, prior_sigma=prior_sigma)
+    F = free_energy(phases, ns, llc=llc, prior_sigma=prior_sigma, beta=beta)
     return {"labels": [p.label for p in phases], "F": F, "min_F": F.min(axis=0),
             "lse_F": -logsumexp(-F, axis=0)}
 
 
 def evidence_table(ns, log_evidence, log_evidence_se, phases: Sequence[Phase],
-                   prior_sigma: float = 1.0, spread=None) -> tuple[list[dict], float]:
+                   prior_sigma: float = 1.0, spread=None, beta: float = 1.0) -> tuple[list[dict], float]:
     """Rows of ``free_energy.csv`` and the fitted constant.
 
     Parameters
@@ -68,6 +68,9 @@ def evidence_table(ns, log_evidence, log_evidence_se, phases: Sequence[Phase],
         Phases in the asymptotic sum (normally all of ``enumerate_phases(c)``).
     spread : array_like, shape (m,), optional
         Max - min of ``log Z_n`` over runs.
+    beta : float
+        Inverse temperature of the posterior whose evidence was measured; the asymptotic
+        curves are evaluated at it.
 
     Returns
     -------
@@ -85,7 +88,7 @@ def evidence_table(ns, log_evidence, log_evidence_se, phases: Sequence[Phase],
     order = np.argsort(ns)
     ns, logz, se = ns[order], logz[order], se[order]
     spread = np.full(ns.shape, np.nan) if spread is None else np.asarray(spread, dtype=float)[order]
-    cur = asymptotic_curves(phases, ns, prior_sigma)
+    cur = asymptotic_curves(phases, ns, prior_sigma, beta=beta)
     finite = np.isfinite(logz)
     if not finite.any():
         raise InputError("log_evidence: expected at least one finite value, got none")
@@ -101,7 +104,7 @@ def evidence_table(ns, log_evidence, log_evidence_se, phases: Sequence[Phase],
 
 def local_free_energies(evidence: Mapping[int, tuple[float, float]], log_mass: Sequence[Mapping],
                         phases: Sequence[Phase], constant: float = 0.0, prior_sigma: float = 1.0,
-                        method: str = "") -> list[dict]:
+                        method: str = "", beta: float = 1.0) -> list[dict]:
     """Measured ``F_n(alpha) = -log Z_n - log m_n(alpha)`` beside the asymptotic formula.
 
     Parameters
@@ -115,6 +118,8 @@ def local_free_energies(evidence: Mapping[int, tuple[float, float]], log_mass: S
         Shared constant added to the asymptotic values (from :func:`evidence_table`).
     method : str
         Written into each row (e.g. ``"nuts_bridge"``, ``"smc_particles"``).
+    beta : float
+        Inverse temperature at which the asymptotic formula is evaluated.
 
     Returns
     -------
@@ -139,7 +144,8 @@ def local_free_energies(evidence: Mapping[int, tuple[float, float]], log_mass: S
         hi = float(r.get("upper", lm)) if r.get("upper", "") not in ("", None) else lm
         F = -logz - lm
         ph = by_label.get(str(r["phase"]))
-        asym = float(free_energy([ph], float(n), prior_sigma=prior_sigma)[0]) + constant if ph else float("nan")
+        asym = (float(free_energy([ph], float(n), prior_sigma=prior_sigma, beta=beta)[0]) + constant
+                if ph else float("nan"))
         out.append({"n": n, "phase": str(r["phase"]), "method": method, "measured_F": float(F),
                     "lower": float(-logz - hi - 2 * se), "upper": float(-logz - lo + 2 * se),
                     "asymptotic_F": asym})
@@ -147,7 +153,7 @@ def local_free_energies(evidence: Mapping[int, tuple[float, float]], log_mass: S
 
 
 def measured_crossings(rows: Sequence[Mapping], phases: Sequence[Phase], prior_sigma: float = 1.0,
-                       n_max: float = 1e6) -> list[dict]:
+                       n_max: float = 1e6, beta: float = 1.0) -> list[dict]:
     """Critical sample sizes from measured ``F_n`` curves, beside the theory's.
 
     For each pair of phases measured at two or more common ``n``, every sign change of
@@ -159,7 +165,7 @@ def measured_crossings(rows: Sequence[Mapping], phases: Sequence[Phase], prior_s
     list of dict
         ``{"from", "to", "n", "predicted_n", "dominant"}``: ``from`` has the lower measured
         ``F`` just below the crossing; ``predicted_n`` is the theory's crossing of the same
-        pair nearest to it (None if the theory has none); ``dominant`` is True when the pair are
+        pair at ``beta`` nearest to it (None if the theory has none); ``dominant`` is True when the pair are
         the two lowest measured ``F`` on both sides (a change of the dominant phase).
     """
     by_label = {p.label: p for p in phases}
@@ -183,7 +189,7 @@ def measured_crossings(rows: Sequence[Mapping], phases: Sequence[Phase], prior_s
                 n_star = float(np.exp(np.log(n1) + t * (np.log(n2) - np.log(n1))))
                 lo, hi = (a, b) if d1 < 0 else (b, a)
                 theory = [e["n"] for e in theory_crossings([by_label[a], by_label[b]], n_max=n_max,
-                                                           prior_sigma=prior_sigma)]
+                                                           prior_sigma=prior_sigma, beta=beta)]
                 pred = min(theory, key=lambda v: abs(np.log(v / n_star))) if theory else None
                 out.append({"from": lo, "to": hi, "n": n_star, "predicted_n": pred,
                             "dominant": bool(argmin[n1] == lo and argmin[n2] == hi)})
@@ -191,7 +197,7 @@ def measured_crossings(rows: Sequence[Mapping], phases: Sequence[Phase], prior_s
 
 
 def plot_free_energy(evidence_rows: Sequence[Mapping], phase_rows: Sequence[Mapping],
-                     crossings: Sequence[Mapping] = (), features: int | None = None):
+                     crossings: Sequence[Mapping] = (), features: int | None = None, beta: float = 1.0):
     """Figure: measured vs asymptotic free energies (global, and per phase relative to the global).
 
     Left: ``-log Z_n`` (SMC, error bars ``2 se``) with the asymptotic ``min_alpha F_n`` and
@@ -215,13 +221,20 @@ def plot_free_energy(evidence_rows: Sequence[Mapping], phase_rows: Sequence[Mapp
              label="asymptotic -log Σ exp(-F_n(α)) + C")
     ax1.plot(ns, [r["asymptotic_min_F"] for r in evidence_rows], "--", color="C1",
              label="asymptotic min_α F_n(α) + C")
+    from .figure2 import set_n_ticks
+
     ax1.set_xscale("log")
-    ax1.set_xlabel("n")
+    ax1.set_xlabel("n (training samples, log scale)")
+    set_n_ticks(ax1, ns.min() * 0.9, ns.max() * 1.1)
     ax1.set_ylabel("free energy (nats)")
-    ax1.set_title("Bayes free energy" + (f", c = {features}" if features else "") + " (C fitted at smallest n)")
+    ax1.set_title("Bayes free energy" + (f", c = {features}" if features else "") + f", beta = {beta:g}\n"
+                  "(C fitted at the smallest n)", fontsize=10)
     ax1.legend(fontsize=8)
     logz = {int(r["n"]): r["log_evidence"] for r in evidence_rows}
-    phases = sorted({r["phase"] for r in phase_rows if r["phase"] != UNCLASSIFIED})
+    # the phases that hold at least 5% of the mass somewhere (-log mass <= -log 0.05): the others
+    # would bury them under dozens of legend entries
+    phases = sorted({r["phase"] for r in phase_rows if r["phase"] != UNCLASSIFIED
+                     and r["measured_F"] + logz.get(int(r["n"]), np.inf) <= -np.log(0.05)})
     methods = sorted({r.get("method", "") for r in phase_rows})
     marker = {m: mk for m, mk in zip(methods, "osd^")}
     for i, ph in enumerate(phases):
@@ -245,14 +258,15 @@ def plot_free_energy(evidence_rows: Sequence[Mapping], phase_rows: Sequence[Mapp
     for k, c in enumerate(crossings):
         if c.get("dominant"):
             ax2.axvline(c["n"], ls="--", color="grey", lw=1)
-            ax2.annotate(f"{c['from']}→{c['to']}", (c["n"], 0.98), xycoords=("data", "axes fraction"),
-                         fontsize=7, ha="center", va="top")
+            ax2.annotate(f"{c['from']}→{c['to']}", (c["n"], 1.01), xycoords=("data", "axes fraction"),
+                         fontsize=7, ha="center", va="bottom")  # above the axes, clear of the data
             if c.get("predicted_n"):
                 ax2.axvline(c["predicted_n"], ls=":", color="grey", lw=1)
     ax2.set_xscale("log")
-    ax2.set_xlabel("n")
-    ax2.set_ylabel("F_n(α) + log Z_n = -log mass(α)")
-    ax2.set_title("local free energies: markers measured, lines asymptotic (+C)")
-    ax2.legend(fontsize=6, ncol=2)
+    ax2.set_xlabel("n (training samples, log scale)")
+    set_n_ticks(ax2, ns.min() * 0.9, ns.max() * 1.1)
+    ax2.set_ylabel("F_n(α) + log Z_n = -log mass(α) (nats)")
+    ax2.set_title("local free energies\n(markers: measured; lines: asymptotic + C)", fontsize=10, pad=14)
+    ax2.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: clear of the data
     fig.tight_layout()
     return fig

@@ -1,50 +1,69 @@
-"""The Bayesian-versus-dynamical report: figures, verdicts, ``report.md`` and ``report.html``.
+"""The Bayesian-versus-dynamical report as a pipeline: load, judge, draw, lay out, write.
 
-The report reads the hand-offs the jobs wrote (``bayes/occupancy.nc``, ``bayes/transitions.nc``,
-``bayes/diagnostics.nc``, ``sgd/plateaus.nc``) through the validators of
-:mod:`comparisons.contracts`; it never imports the engines and never parses their CSV exports. Either half may be missing,
-and the report then says so.
+1. **Load** (:func:`load_inputs`): the hand-offs the jobs wrote, read through the validators of
+   :mod:`comparisons.contracts` (``figure2/figure2.nc``, ``figure2/occupancy_compare.nc``,
+   ``bayes_pt/occupancy.nc`` with its ``transitions.nc`` and ``diagnostics.nc``,
+   ``bayes_study/switch_summary.nc``, ``sgd/plateaus.nc``). The report never imports the engines
+   and writes no hand-off: every ``.nc`` it shows was written by the job that computed it.
+2. **Judge** (:func:`compute_verdicts`): pure functions of the loaded data
+   (:mod:`comparisons.figure2`, :mod:`comparisons.compare`, :mod:`comparisons.analysis`).
+3. **Draw** (:func:`draw_figures`): matplotlib Figures, returned, not written.
+4. **Lay out** (:func:`lay_out`): the sections as :mod:`comparisons.document` blocks; titles and
+   captions are built from the data's attrs (sampler, classifier, beta and its convention).
+5. **Write** (:func:`write_report`): the figures, ``report.md`` and ``report.html``.
+
+Any part may be missing; the report then says so.
 """
 
 from __future__ import annotations
 
-__all__ = ["load_bayes", "load_smc", "load_sgd", "plot_phase_gallery", "plot_comparison", "plot_transition_matrix",
-           "build_report", "write_report"]
+__all__ = ["ReportInputs", "ReportVerdicts", "load_bayes", "load_sgd", "load_inputs", "compute_verdicts",
+           "figure_names", "draw_figures", "lay_out", "build_report", "write_report", "plot_phase_gallery",
+           "plot_comparison", "plot_transition_matrix", "occupancy_caption", "occupancy_title",
+           "study_rows", "verdict_lines"]
 
-import csv
 import json
 import platform
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from . import __version__
-from .analysis import OCCUPANCY_COMPARE_COLUMNS, estimators_verdict, long_occupancy, mixing_verdict
-from .contracts import (move_rows, occupancy_dataset, occupancy_rows, path_rows, plateau_rows, read_diagnostics,
+from .analysis import estimators_verdict, long_occupancy, mixing_verdict
+from .compare import (Verdict, bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table,
+                      monotone_verdict, phase_coordinates, prediction_verdict, transition_comparison)
+from .contracts import (move_rows, occupancy_rows, path_rows, plateau_rows, read_diagnostics, read_figure2,
                         read_occupancy, read_plateaus, read_switch_summary, read_transitions, table_rows,
                         transitions_records)
-from .compare import (bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table, monotone_verdict,
-                      phase_coordinates, prediction_verdict, transition_comparison)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from .io import save_figure, write_csv, write_netcdf, write_text
+from .io import save_figure, write_text
 from .theory import dominant_intervals, enumerate_phases
 from .theory.kgons import Phase
 
+#: what each sampler's occupancy is, in words (captions and titles)
+SAMPLER_WORDS = {"pt": "replica exchange over the n-ladder", "nuts_bridge": "NUTS chains with ladder-bridge "
+                 "reweighting", "nuts_raw": "raw NUTS draw fractions", "smc": "SMC particles"}
+
+
+# --- 1. load ------------------------------------------------------------------------------------
+
 
 def load_bayes(folder: Path) -> dict | None:
-    """The Bayesian run's hand-offs, read through the validators, or None without ``occupancy.nc``.
+    """A Bayesian run's hand-offs, read through the validators, or None without ``occupancy.nc``.
 
-    Returns ``{"dir", "estimator", "occupancy" (rows of the first estimator), "transitions",
-    "diagnostics", "figure"}``; a malformed file raises :class:`comparisons.contracts.ContractError`.
+    Returns ``{"dir", "estimator", "attrs" (of occupancy.nc: beta, classifier, ...),
+    "occupancy" (rows of the first estimator), "transitions", "diagnostics", "figure"}``; a
+    malformed file raises :class:`comparisons.contracts.ContractError`.
     """
     folder = Path(folder)
     if not (folder / "occupancy.nc").exists():
         return None
     occ = read_occupancy(folder / "occupancy.nc")
     out: dict[str, Any] = {"dir": folder, "estimator": str(occ["estimator"].values[0]),
-                           "occupancy": occupancy_rows(occ)}
+                           "attrs": dict(occ.attrs), "occupancy": occupancy_rows(occ)}
     tr = folder / "transitions.nc"
     out["transitions"] = transitions_records(read_transitions(tr)) if tr.exists() else []
     diag = folder / "diagnostics.nc"
@@ -73,15 +92,190 @@ def load_sgd(folder: Path) -> dict | None:
     return out
 
 
-def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12) -> Path:
-    """Each phase as arrows (columns of W) in the plane; biases written at the arrow tips."""
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the report shows, loaded and validated (stage 1 of the pipeline).
+
+    Attributes
+    ----------
+    c : int
+        Number of features.
+    bayes : dict or None
+        The leading Bayesian run (:func:`load_bayes`).
+    sgd : dict or None
+        The SGD ensemble (:func:`load_sgd`).
+    figure2 : xarray.Dataset or None
+        ``figure2.nc`` (:func:`comparisons.contracts.read_figure2`).
+    compare : xarray.Dataset or None
+        ``occupancy_compare.nc``: the occupancy estimators side by side.
+    compare_transitions : dict
+        Estimator name -> its switches (``transitions.nc`` of its folder), for the switch table.
+    study : list of dict or None
+        Rows of ``switch_summary.nc``; ``study_figure`` its ``switches.png``.
+    config, timings, cached, this_run
+        Provenance: the run's configuration, seconds of computation per stage (those in
+        ``cached`` computed by an earlier run) and the seconds this run spent.
+    """
+
+    c: int
+    bayes: dict | None = None
+    sgd: dict | None = None
+    figure2: Any = None
+    compare: Any = None
+    compare_transitions: Mapping[str, list] = field(default_factory=dict)
+    study: list | None = None
+    study_figure: Path | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+    cached: Sequence[str] = ()
+    this_run: Mapping[str, float] | None = None
+
+
+def load_inputs(c: int, bayes_dir: Path | None, sgd_dir: Path | None, *, figure2_dir: Path | None = None,
+                study_dir: Path | None = None, estimator_dirs: Mapping[str, Path] | None = None,
+                config: Mapping[str, Any] | None = None, timings: Mapping[str, float] | None = None,
+                cached: Sequence[str] = (), this_run: Mapping[str, float] | None = None) -> ReportInputs:
+    """Stage 1: read every hand-off through its validator (missing parts stay None).
+
+    ``figure2_dir`` holds ``figure2.nc`` and ``occupancy_compare.nc`` (:mod:`comparisons.jobs.figure2`);
+    ``estimator_dirs`` maps an estimator of ``occupancy_compare.nc`` to the folder whose
+    ``transitions.nc`` holds its switches.
+    """
+    fig2 = Path(figure2_dir) / "figure2.nc" if figure2_dir else None
+    comp = Path(figure2_dir) / "occupancy_compare.nc" if figure2_dir else None
+    summary = Path(study_dir) / "switch_summary.nc" if study_dir else None
+    png = Path(study_dir) / "switches.png" if study_dir else None
+    trans = {}
+    for name, folder in (estimator_dirs or {}).items():
+        path = Path(folder) / "transitions.nc"
+        if path.is_file():
+            trans[name] = transitions_records(read_transitions(path))
+    return ReportInputs(
+        c=c, bayes=load_bayes(bayes_dir) if bayes_dir else None, sgd=load_sgd(sgd_dir) if sgd_dir else None,
+        figure2=read_figure2(fig2) if fig2 and fig2.is_file() else None,
+        compare=read_occupancy(comp) if comp and comp.is_file() else None, compare_transitions=trans,
+        study=table_rows(read_switch_summary(summary), "switch_summary") if summary and summary.is_file() else None,
+        study_figure=png if png and png.is_file() else None, config=dict(config or {}),
+        timings=dict(timings or {}), cached=tuple(cached), this_run=this_run)
+
+
+# --- 2. judge -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportVerdicts:
+    """What the report concludes (stage 2): each field computed by a pure function of the inputs.
+
+    Attributes
+    ----------
+    figure2 : list of str
+        :func:`comparisons.figure2.figure2_verdicts`.
+    lines : list of str
+        The verdict bullets (:func:`verdict_lines`).
+    sequence : list of dict
+        The leading phase along n of the leading Bayesian run (:func:`comparisons.compare.dominant_sequence`).
+    mixing : (str, list of int)
+        :func:`comparisons.analysis.mixing_verdict` of its diagnostics.
+    estimators : dict or None
+        :func:`comparisons.analysis.estimators_verdict` over ``occupancy_compare.nc``, with ``rows``
+        (long format) and ``names``.
+    sgd_llc : dict
+        Phase -> median SGLD estimate over its SGD plateaus.
+    scale : list of dict
+        :func:`comparisons.compare.llc_scale_table`.
+    moves : list of dict
+        :func:`comparisons.compare.transition_comparison`.
+    """
+
+    figure2: list
+    lines: list
+    sequence: list
+    mixing: tuple
+    estimators: dict | None
+    sgd_llc: dict
+    scale: list
+    moves: list
+
+
+def sgd_llc_medians(plateaus: Sequence[Mapping]) -> dict[str, float]:
+    """Phase -> median SGLD estimate over its plateaus (NaN estimates left out)."""
+    per: dict[str, list[float]] = {}
+    for r in plateaus:
+        if np.isfinite(r.get("llc", np.nan)):
+            per.setdefault(r["phase"], []).append(r["llc"])
+    return {k: float(np.median(v)) for k, v in per.items()}
+
+
+def verdict_lines(phases: Sequence[Phase], bayes: dict | None, sgd: dict | None,
+                  sgd_llc: Mapping[str, float]) -> list[str]:
+    """The verdict bullets: monotone moves of both processes, the Bayesian switches against the
+    free energy, and which moves each process makes."""
+    coef = learning_coefficients(phases)
+    true_coords = {p.label: (p.loss, coef[p.label][0]) for p in phases if p.label in coef}
+    coords = phase_coordinates(phases)
+    verdicts: list[Verdict] = []
+    b_moves = bayes_moves(bayes["occupancy"]) if bayes else []
+    s_moves = [(a, b) for _, a, b in sgd["moves"]] if sgd else []
+    if bayes:
+        verdicts.append(monotone_verdict("Bayesian (n increasing; the phases' learning coefficients)", b_moves,
+                                         true_coords))
+        verdicts.extend(prediction_verdict(bayes["transitions"]))
+    if sgd:
+        verdicts.append(monotone_verdict("SGD (time increasing; the phases' learning coefficients)", s_moves,
+                                         true_coords))
+        sgd_coords = {k: (coords[k][0], sgd_llc[k]) for k in coords if k in sgd_llc}
+        verdicts.append(monotone_verdict("SGD (time increasing; SGLD plateau estimates at the protocol's n)",
+                                         s_moves, sgd_coords))
+    lines = [v.line() for v in verdicts]
+    if bayes and sgd:
+        fmt = lambda ms: ", ".join(f"{a}->{b}" for a, b in ms) or "none"  # noqa: E731
+        lines += [f"Transitions in both processes: {fmt(sorted(set(b_moves) & set(s_moves)))}",
+                  f"Only Bayesian: {fmt(sorted(set(b_moves) - set(s_moves)))}",
+                  f"Only SGD: {fmt(sorted(set(s_moves) - set(b_moves)))}"]
+    return lines or ["no engine output found"]
+
+
+def compute_verdicts(inputs: ReportInputs) -> ReportVerdicts:
+    """Stage 2: every verdict, table and sequence the report shows, from the loaded inputs only."""
+    from .figure2 import figure2_verdicts
+
+    phases = enumerate_phases(inputs.c)
+    bayes, sgd = inputs.bayes, inputs.sgd
+    sgd_llc = sgd_llc_medians(sgd["plateaus"]) if sgd else {}
+    estimators = None
+    if inputs.compare is not None and inputs.compare.sizes["estimator"] >= 2:
+        names = [str(v) for v in inputs.compare["estimator"].values]
+        rows = long_occupancy({nm: occupancy_rows(inputs.compare, nm) for nm in names})
+        estimators = {**estimators_verdict(rows, names), "rows": rows, "names": names}
+    return ReportVerdicts(
+        figure2=figure2_verdicts(inputs.figure2) if inputs.figure2 is not None else [],
+        lines=verdict_lines(phases, bayes, sgd, sgd_llc),
+        sequence=dominant_sequence(bayes["occupancy"]) if bayes else [],
+        mixing=mixing_verdict(bayes.get("diagnostics", [])) if bayes else ("no data", []),
+        estimators=estimators, sgd_llc=sgd_llc,
+        scale=llc_scale_table(phases, sgd["plateaus"]) if sgd else [],
+        moves=(transition_comparison(bayes["transitions"] if bayes else [], sgd["moves"] if sgd else [],
+                                     sgd["runs"] if sgd else 0) if (bayes or sgd) else []))
+
+
+# --- 3. draw ------------------------------------------------------------------------------------
+
+
+# --- figures (stage 3 draws them) ------------------------------------------------------------------
+
+
+def plot_phase_gallery(phases: Sequence[Phase], max_phases: int = 12):
+    """Each phase as arrows (columns of W) in the plane; biases written at the arrow tips.
+
+    Returns the matplotlib Figure (not written).
+    """
     import matplotlib.pyplot as plt
 
     shown = list(phases)[:max_phases]
     cols = min(4, len(shown))
     rows = int(np.ceil(len(shown) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
-    lim = 1.25 * max(max(np.linalg.norm(p.W, axis=0).max(), 0.3) for p in shown)
+    lim = 1.45 * max(max(np.linalg.norm(p.W, axis=0).max(), 0.3) for p in shown)
     for ax, p in zip(axes.ravel(), shown):
         ax.add_patch(plt.Circle((0, 0), 0.05 * lim, color="0.8"))
         for i in range(p.c):
@@ -90,7 +284,8 @@ def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12
                 off = bias <= -(w @ w)
                 ax.annotate("", xy=w, xytext=(0, 0), arrowprops=dict(
                     arrowstyle="->", color="0.6" if off else "C0", lw=1.6, ls="--" if off else "-"))
-                ax.text(*(w * 1.12), f"{bias:+.2f}", fontsize=7, ha="center", va="center")
+                tip = w * (1 + 0.2 * lim / (1.45 * np.linalg.norm(w)))  # beyond the arrow head, never on it
+                ax.text(*tip, f"{bias:+.2f}", fontsize=7, ha="center", va="center")
         plus = int(np.sum((np.linalg.norm(p.W, axis=0) < 1e-9) & (p.b > 0)))
         ax.set_title(f"{p.label}   L={p.loss:.4f}" + (f"  ({plus} x b=+{1 / (2 * p.c):.3f})" if plus else ""),
                      fontsize=9)
@@ -102,18 +297,18 @@ def plot_phase_gallery(phases: Sequence[Phase], path: Path, max_phases: int = 12
     for ax in axes.ravel()[len(shown):]:
         ax.axis("off")
     fig.suptitle("k-gon critical points: columns of W (dashed: switched off), biases at the tips", fontsize=10)
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequence[Mapping],
-                    plateaus: Sequence[Mapping], moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
+                    plateaus: Sequence[Mapping], moves_sgd: Sequence[tuple[int, str, str]]):
     """Both processes on one LLC scale, and the finite-n bias of the SGLD estimates.
 
     Left: each phase at ``(L(w*), lambda)`` (``coords``: exact or measured coefficients), the
     Bayesian dominant phases with their n ranges and the moves of both processes between phases;
     the SGD plateaus sit at their phase's coordinates, so both processes share one scale. Right:
     every SGD plateau's SGLD estimate at the protocol's n against its phase's coefficient, with
-    the line ``estimate = coefficient``.
+    the line ``estimate = coefficient``. Returns the Figure (not written).
     """
     import matplotlib.pyplot as plt
 
@@ -145,10 +340,11 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
     ax.plot([], [], "o", color="C0", label="Bayesian dominant phase (n range)")
     ax.plot([], [], "-", color="C1", label="SGD moves between plateaus (width: count)")
     ax.plot([], [], "k+", label="phase: loss and learning coefficient")
-    ax.set_xlabel("population loss L")
+    ax.margins(x=0.2, y=0.12)  # room for the labels beside the outermost phases
+    ax.set_xlabel("population loss L (per sample)")
     ax.set_ylabel("learning coefficient (exact, or measured on walls)")
     ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing)", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, frameon=False)  # clear of the data
     ax.grid(alpha=0.3)
     pl = [(str(r["phase"]), r["llc"]) for r in plateaus
           if str(r["phase"]) in coords and r.get("llc") is not None and np.isfinite(r["llc"])]
@@ -162,16 +358,16 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
         hi = max(max(v for _, v in pl), max(coords[p][1] for p, _ in pl)) + 0.5
         ax2.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="estimate = coefficient")
         ax2.legend(fontsize=7, loc="best")
-    ax2.set_xlabel("phase's learning coefficient")
+    ax2.set_xlabel("the phase's learning coefficient (dimensionless)")
     ax2.set_ylabel("SGLD estimate of the plateau at the protocol's n")
     ax2.set_title("finite-n bias of the SGD plateaus' estimates", fontsize=10)
     ax2.grid(alpha=0.3)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_transition_matrix(moves_sgd: Sequence[tuple[int, str, str]], path: Path) -> Path:
-    """Heat map of SGD transition counts (row: from, column: to)."""
+def plot_transition_matrix(moves_sgd: Sequence[tuple[int, str, str]]):
+    """Heat map of SGD transition counts (row: from, column: to); the Figure, not written."""
     import matplotlib.pyplot as plt
 
     labels = sorted({a for _, a, _ in moves_sgd} | {b for _, _, b in moves_sgd})
@@ -180,29 +376,94 @@ def plot_transition_matrix(moves_sgd: Sequence[tuple[int, str, str]], path: Path
     for _, a, b in moves_sgd:
         M[idx[a], idx[b]] += 1
     fig, ax = plt.subplots(figsize=(1.2 + 0.6 * max(len(labels), 2), 1.0 + 0.6 * max(len(labels), 2)))
-    ax.imshow(M, cmap="Blues")
+    ax.imshow(M, cmap="Blues", vmin=0, vmax=max(int(M.max()), 1))
     for i in range(len(labels)):
         for j in range(len(labels)):
-            if M[i, j]:
-                ax.text(j, i, str(M[i, j]), ha="center", va="center", fontsize=8)
+            if M[i, j]:  # white on the dark cells, black on the light ones
+                ax.text(j, i, str(M[i, j]), ha="center", va="center", fontsize=9,
+                        color="white" if M[i, j] > 0.5 * M.max() else "black")
     ax.set_xticks(range(len(labels)), labels, rotation=45)
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("to")
-    ax.set_ylabel("from")
+    ax.set_xlabel("phase after the move")
+    ax.set_ylabel("phase before the move")
     ax.set_title("SGD transitions between phases (counts over runs)")
-    return save_figure(fig, path)
+    return fig
 
 
-def _package_versions() -> dict[str, str]:
-    from importlib import metadata
+def figure_names(inputs: ReportInputs) -> list[str]:
+    """The figures :func:`draw_figures` draws for these inputs (each written as ``NAME.png``)."""
+    names = ["figure2"] if inputs.figure2 is not None else []
+    names.append("phases")
+    if inputs.bayes or inputs.sgd:
+        names.append("comparison")
+    if inputs.sgd and inputs.sgd["moves"]:
+        names.append("sgd_transitions")
+    return names
 
-    out = {"python": platform.python_version(), "tms-phases": __version__}
-    for name in ("numpy", "scipy", "xarray", "torch", "pymc", "pytensor", "arviz", "nutpie"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+
+def draw_figures(inputs: ReportInputs, verdicts: ReportVerdicts) -> dict[str, Any]:
+    """Stage 3: the report's own figures as matplotlib Figures, by name (:func:`figure_names`); not written."""
+    from .figure2 import plot_figure2
+
+    phases = enumerate_phases(inputs.c)
+    coef = learning_coefficients(phases)
+    true_coords = {p.label: (p.loss, coef[p.label][0]) for p in phases if p.label in coef}
+    sgd = inputs.sgd
+    drawers = {
+        "figure2": lambda: plot_figure2(inputs.figure2),
+        "phases": lambda: plot_phase_gallery(phases),
+        "comparison": lambda: plot_comparison(true_coords, verdicts.sequence, sgd["plateaus"] if sgd else [],
+                                              sgd["moves"] if sgd else []),
+        "sgd_transitions": lambda: plot_transition_matrix(sgd["moves"]),
+    }
+    return {name: drawers[name]() for name in figure_names(inputs)}
+
+
+# --- 4. lay out ---------------------------------------------------------------------------------
+
+
+def _beta_words(attrs: Mapping) -> str:
+    from .figure2 import beta_text
+    from .jobs.figure2 import convention_name
+
+    if "beta" not in attrs:
+        return "beta not recorded"
+    beta = float(attrs["beta"])
+    return f"beta = {beta_text(beta)} ({convention_name(beta)})"
+
+
+def occupancy_title(bayes: Mapping) -> str:
+    """``sampler, classifier, beta (convention)`` of a Bayesian run, from its occupancy attrs."""
+    attrs = bayes.get("attrs", {})
+    return (f"{SAMPLER_WORDS.get(bayes['estimator'], bayes['estimator'])}, "
+            f"{attrs.get('classifier', 'unrecorded')} classifier, {_beta_words(attrs)}")
+
+
+def occupancy_caption(bayes: Mapping) -> str:
+    """The caption of a Bayesian run's ``occupancy.png``, from its attrs."""
+    attrs = bayes.get("attrs", {})
+    what = (f"fraction of replica-exchange draws per phase, with 95% bootstrap bands over the copies"
+            if bayes["estimator"] == "pt" else
+            "posterior mass per phase by ladder-bridge reweighting, with 95% bootstrap bands over chains; "
+            "dashed: raw draw fractions")
+    return (f"{what} ({attrs.get('classifier', 'unrecorded')} classifier, {_beta_words(attrs)}); dashed "
+            f"vertical lines: free-energy crossings at the run's beta; shaded: measured switches; broad "
+            "purple line: where the paper places its 5 -> 6 switch")
+
+
+def figure2_blocks(ds, figure: Path | None) -> list:
+    """The paper's Figure 2 reproduced: the figure, its three switches, the verdict paragraph, the command."""
+    from .figure2 import figure2_caption, figure2_verdicts, switch_table
+
+    cols, rows = switch_table(ds)
+    blocks: list = [Heading("The paper's Figure 2, reproduced")]
+    if figure is not None:
+        blocks.append(Figure(figure, figure2_caption(ds), width=960))
+    blocks += [Table(cols, rows, caption="the 5 -> 6 switch of each panel with its 95% bootstrap interval, and "
+                                         "the free-energy predictions at the panel's beta"),
+               Paragraph(" ".join(figure2_verdicts(ds))),
+               Paragraph(f"Regenerate with `{ds.attrs['command']}`. Seed rule: {ds.attrs['seed_rule']}.")]
+    return blocks
 
 
 def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
@@ -228,31 +489,46 @@ def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
                              else "; NUTS divergences and within-chain phase switches"))]
 
 
-def estimator_name(bayes: Mapping) -> str:
-    """The estimator of a Bayesian folder's occupancy: ``"pt"``, ``"nuts_bridge"`` (``occupancy.nc``)
-    or ``"smc"`` (:func:`load_smc`)."""
-    return bayes["estimator"]
+def bayes_blocks(bayes: dict | None, verdicts: ReportVerdicts) -> list:
+    """The leading Bayesian run: its figure, the leading phase along n, its switches and its mixing."""
+    blocks: list = [Heading("Bayesian: posterior phase occupancy against n")]
+    if not bayes:
+        return blocks + [Paragraph("Not run (no bayes/occupancy.nc).")]
+    blocks.append(Paragraph(f"Occupancy by {occupancy_title(bayes)}."))
+    if bayes.get("figure"):
+        blocks.append(Figure(bayes["figure"], occupancy_caption(bayes)))
+    classifier = bayes.get("attrs", {}).get("classifier", "unrecorded")
+    blocks.append(Table(["phase", "leads from n", "to n", "largest fraction", "unclassified (max)",
+                         "leads all mass"],
+                        [[s["phase"], s["n_from"], s["n_to"], s["fraction"], s["unclassified"],
+                          "yes" if s["leads_all_mass"] else "classified draws only"] for s in verdicts.sequence],
+                        caption=f"the leading classified phase along n ({classifier} classifier); where the "
+                                "unclassified share is larger, the phase leads the classified draws only"))
+    if bayes["transitions"]:
+        flagged = set(verdicts.mixing[1])
+
+        def mixed(t):
+            around = {int(t[k]) for k in ("n_before", "n_after") if t.get(k) is not None}
+            return "-" if not around else ("no: n = " + ", ".join(map(str, sorted(around & flagged)))
+                                           if around & flagged else "yes")
+
+        blocks.append(Table(["level", "from", "to", "n", "lower", "upper", "predicted n (asymptotic)",
+                             "predicted n (with O(1) terms)", "beta", "chains mixed around it"],
+                            [[t.get("level", "phase"), t["from"], t["to"], t.get("n"), t.get("lower"),
+                              t.get("upper"), t.get("predicted_n"), t.get("predicted_n_laplace"),
+                              t.get("beta", 1.0), mixed(t)] for t in bayes["transitions"]],
+                            caption="measured switches of the dominant phase (95% bootstrap interval) and the "
+                                    "free-energy predictions at the run's beta"))
+    return blocks + bayes_diagnostics_blocks(bayes.get("diagnostics", []))
 
 
-def load_smc(folder: Path | None) -> dict | None:
-    """SMC's particle occupancy (``smc_occupancy.csv`` of ``tms-phases free-energy``), or None.
-
-    Returns ``{"dir", "estimator": "smc", "occupancy" (rows ``n, phase, fraction, lower, upper``,
-    numbers as floats, NaN for empty), "transitions": []}``.
-    """
-    path = Path(folder) / "smc_occupancy.csv" if folder else None
-    if path is None or not path.exists():
-        return None
-    with open(path, newline="") as fh:
-        rows = [{"n": float(r["n"]), "phase": str(r["phase"]),
-                 **{k: float(r[k]) if r.get(k) not in ("", None) else float("nan")
-                    for k in ("fraction", "lower", "upper")}} for r in csv.DictReader(fh)]
-    return {"dir": Path(folder), "estimator": "smc", "occupancy": rows, "transitions": []}
-
-
-def estimators_blocks(rows: Sequence[Mapping], names: Sequence[str]) -> list:
-    """Where several occupancy estimators agree: every pair, and the one that stands apart."""
-    v = estimators_verdict(rows, names)
+def estimators_blocks(inputs: ReportInputs, verdicts: ReportVerdicts) -> list:
+    """Where the occupancy estimators of ``occupancy_compare.nc`` agree: every pair, the odd one out,
+    and the switches of the first two."""
+    v = verdicts.estimators
+    if not v:
+        return []
+    names = v["names"]
 
     def cells(cs, k=8):
         return ", ".join(f"n = {n} {p}" for n, p in cs[:k]) + (" ..." if len(cs) > k else "")
@@ -272,51 +548,30 @@ def estimators_blocks(rows: Sequence[Mapping], names: Sequence[str]) -> list:
         if v["unattributed"]:
             parts.append(f"no single estimator stands apart at {cells(v['unattributed'])}")
         verdict = "; ".join(parts) + "."
-    return [Paragraph("Each cell is a phase and an n with a fraction of at least 0.05 in either estimator of a "
-                      "pair. Verdict: " + verdict), Bullets(lines)]
-
-
-def comparison_blocks(out: Path, primary: dict | None, second: dict | None, third: dict | None = None) -> list:
-    """The occupancy estimators side by side: ``occupancy_compare.nc`` (the occupancy hand-off with
-    every estimator on its ``estimator`` coordinate), its export ``occupancy_compare.csv``, and
-    where they agree."""
-    present = [e for e in (primary, second, third) if e]
-    if len(present) < 2:
-        return []
-    names = [estimator_name(e) for e in present]
-    if len(set(names)) < len(names):
-        names = [f"{nm}_{i + 1}" for i, nm in enumerate(names)]
-    estimates = {nm: e["occupancy"] for nm, e in zip(names, present)}
-    write_netcdf(occupancy_dataset(estimates), out / "occupancy_compare.nc")  # side by side
-    rows = long_occupancy(estimates)
-    write_csv(out / "occupancy_compare.csv", rows, OCCUPANCY_COMPARE_COLUMNS)
+    attrs = inputs.compare.attrs
     count = {2: "two", 3: "three"}.get(len(names), str(len(names)))
     blocks = [Heading(f"Bayesian: {count} estimators of the occupancy"),
-              Paragraph(" against ".join(f"`{nm}`" for nm in names) + " on the same data. The table is "
-                        "`occupancy_compare.csv` (n, phase, estimator, fraction, lower, upper).")]
-    blocks += estimators_blocks(rows, names)
-    first, other = present[0], present[1]
-    ta = {(t["from"], t["to"], t.get("level")): t for t in first["transitions"]}
-    tb = {(t["from"], t["to"], t.get("level")): t for t in other["transitions"]}
-    both = [k for k in ta if k in tb and k[2] == "phase"]
+              Paragraph(" against ".join(f"`{nm}` ({SAMPLER_WORDS.get(nm, nm)})" for nm in names)
+                        + f" on the same data, {attrs.get('classifier', 'unrecorded')} classifier, "
+                        f"{_beta_words(attrs)}. The table is `occupancy_compare.nc` (its export "
+                        "`occupancy_compare.csv`: n, phase, estimator, fraction, lower, upper), written by the "
+                        "figure2 job. Each cell is a phase and an n with a fraction of at least 0.05 in either "
+                        "estimator of a pair. Verdict: " + verdict),
+              Bullets(lines)]
+    ta, tb = (inputs.compare_transitions.get(nm, []) for nm in names[:2])
+    ka = {(t["from"], t["to"]): t for t in ta if t.get("level", "phase") == "phase"}
+    kb = {(t["from"], t["to"]): t for t in tb if t.get("level", "phase") == "phase"}
+    both = [k for k in ka if k in kb]
     if both:
         blocks.append(Table(["from", "to", f"n ({names[0]})", "interval", f"n ({names[1]})", "interval"],
-                            [[a, b, ta[(a, b, lv)]["n"], f"{ta[(a, b, lv)]['lower']:.0f}-{ta[(a, b, lv)]['upper']:.0f}",
-                              tb[(a, b, lv)]["n"], f"{tb[(a, b, lv)]['lower']:.0f}-{tb[(a, b, lv)]['upper']:.0f}"]
-                             for a, b, lv in both], caption=f"the same switches by {names[0]} and {names[1]}"))
+                            [[a, b, ka[(a, b)]["n"], f"{ka[(a, b)]['lower']:.0f}-{ka[(a, b)]['upper']:.0f}",
+                              kb[(a, b)]["n"], f"{kb[(a, b)]['lower']:.0f}-{kb[(a, b)]['upper']:.0f}"]
+                             for a, b in both], caption=f"the same switches by {names[0]} and {names[1]}"))
     return blocks
 
 
-def study_blocks(study_dir: Path | None) -> list:
-    """The switch over many data sets and both likelihood conventions (``switch_summary.nc``)."""
-    if study_dir is None or not (Path(study_dir) / "switch_summary.nc").exists():
-        return []
-    summary = table_rows(read_switch_summary(Path(study_dir) / "switch_summary.nc"), "switch_summary")
-    blocks = [Heading("Bayesian: the switch over data sets and conventions"),
-              Paragraph("One data set is one draw of a random switch point. Each row: the switch n over the "
-                        "data sets (mean, sd, each value), on the population loss (no data noise), and the "
-                        "free-energy predictions at that beta. The O(1) prediction is judged against the "
-                        "population value.")]
+def study_rows(summary: Sequence[Mapping]) -> list[list]:
+    """The rows of the switch-over-data-sets table; the O(1) prediction judged against the population value."""
     rows = []
     for r in summary:
         pop, lap = r.get("population"), r.get("predicted_n_laplace")
@@ -327,15 +582,26 @@ def study_blocks(study_dir: Path | None) -> list:
                      f"{r['datasets']:.0f} of {run:.0f}" if isinstance(run, (int, float)) and run == run else r["datasets"],
                      r["mean"], r["sd"], str(r["values"]), pop, r.get("predicted_n"), lap, judged,
                      "yes" if str(r.get("all_mixed")).lower() in ("true", "1", "1.0") else "no"])
-    blocks.append(Table(["convention", "beta", "switch", "data sets that switch", "mean n", "sd", "values", "population",
-                         "predicted (asymptotic)", "predicted (O(1))", "O(1) / population", "all mixed"], rows,
-                        caption="tempered: beta = 1; gaussian-sigma1: beta = 1/2, the convention of the "
-                                "authors' public NUTS code"))
-    png = Path(study_dir) / "switches.png"
-    if png.exists():
-        blocks.append(Figure(png, "switch n per data set (dots with 95% intervals), population loss (star), "
-                                  "predictions (green); purple band: where the paper reports its switch, near "
-                                  "the asymptotic crossing at beta = 1"))
+    return rows
+
+
+def study_blocks(summary: Sequence[Mapping] | None, figure: Path | None) -> list:
+    """The switch over many data sets and both likelihood conventions (``switch_summary.nc``)."""
+    if summary is None:
+        return []
+    blocks = [Heading("Bayesian: the switch over data sets and conventions"),
+              Paragraph("One data set is one draw of a random switch point. Each row: the switch n over the "
+                        "data sets (mean, sd, each value), on the population loss (no data noise), and the "
+                        "free-energy predictions at that beta. The O(1) prediction is judged against the "
+                        "population value."),
+              Table(["convention", "beta", "switch", "data sets that switch", "mean n", "sd", "values", "population",
+                     "predicted (asymptotic)", "predicted (O(1))", "O(1) / population", "all mixed"],
+                    study_rows(summary),
+                    caption="tempered: beta = 1; gaussian-sigma1: beta = 1/2, the convention of the authors' "
+                            "public NUTS code")]
+    if figure is not None:
+        blocks.append(Figure(figure, "switch n per data set (dots with 95% intervals), population loss (star), "
+                                     "predictions (green); broad purple line: where the paper places its switch"))
     return blocks
 
 
@@ -348,195 +614,131 @@ def _coefficient_text(p: Phase) -> str | float:
     return f"<= {p.llc_bound:g} (wall)"
 
 
-def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config: Mapping[str, Any],
-                 timings: Mapping[str, float], cached: Sequence[str] = (),
-                 this_run: Mapping[str, float] | None = None, second: dict | None = None,
-                 study_dir: Path | None = None, third: dict | None = None) -> list:
-    """Compute the figures and verdicts and return the report as a list of document blocks.
+def _package_versions() -> dict[str, str]:
+    from importlib import metadata
 
-    ``timings`` are the seconds of computation behind each stage's results; stages in ``cached``
-    were (partly) computed by an earlier run, their time is the one recorded then and they are
-    marked ``(cached)``; ``this_run`` gives what this run spent. ``second`` and ``third`` are
-    further estimators of the Bayesian occupancy (:func:`load_bayes`, :func:`load_smc`),
-    ``study_dir`` the switch over many data sets.
-    """
-    out = Path(out)
+    out = {"python": platform.python_version(), "tms-phases": __version__}
+    for name in ("numpy", "scipy", "xarray", "torch", "pymc", "pytensor", "arviz", "nutpie"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def lay_out(inputs: ReportInputs, verdicts: ReportVerdicts, figures: Mapping[str, Path]) -> list:
+    """Stage 4: the report's sections as document blocks; ``figures`` maps a figure name to its file."""
+    c, bayes, sgd = inputs.c, inputs.bayes, inputs.sgd
     phases = enumerate_phases(c)
-    sgd_llc: dict[str, float] = {}
-    if sgd:
-        per: dict[str, list[float]] = {}
-        for r in sgd["plateaus"]:
-            if np.isfinite(r.get("llc", np.nan)):
-                per.setdefault(r["phase"], []).append(r["llc"])
-        sgd_llc = {k: float(np.median(v)) for k, v in per.items()}
-    coords = phase_coordinates(phases)
-    # one LLC scale: exact rank/2 where the loss is C^2, measured on the walls (no bounds)
-    coef = learning_coefficients(phases)
-    true_coords = {p.label: (p.loss, coef[p.label][0]) for p in phases if p.label in coef}
+    intro = ("Generated by `tms-phases reproduce`. Theory from the closed-form potential; Bayesian occupancy "
+             + (f"by {occupancy_title(bayes)}" if bayes else "not run")
+             + ("" if inputs.compare is None else " (beside it, at "
+                + _beta_words(inputs.compare.attrs) + ": "
+                + ", ".join(f"`{v}`" for v in inputs.compare["estimator"].values) + ")")
+             + "; dynamics from an SGD ensemble with SGLD estimates of the local learning coefficient.")
     blocks: list = [Heading(f"Phase transitions in the Toy Model of Superposition (c = {c}, r = 2)", 1),
-                    Paragraph("Generated by `tms-phases reproduce`. Theory from the closed-form potential; "
-                              "Bayesian occupancy from "
-                              + ("replica exchange over the n-ladder" if bayes and estimator_name(bayes) == "pt"
-                                 else "NUTS chains with ladder-bridge reweighting")
-                              + ("" if not (second or third) else " (beside it: "
-                                 + ", ".join(f"`{estimator_name(e)}`" for e in (second, third) if e) + ")")
-                              + "; dynamics from an SGD ensemble with SGLD estimates of the local learning "
-                                "coefficient.")]
-
-    # --- verdicts first: they are what a reader looks for
-    verdicts = []
-    b_moves = bayes_moves(bayes["occupancy"]) if bayes else []
-    s_moves = sgd["moves"] if sgd else []
-    if bayes:
-        verdicts.append(monotone_verdict("Bayesian (n increasing; the phases' learning coefficients)", b_moves,
-                                         true_coords))
-        verdicts.extend(prediction_verdict(bayes["transitions"]))
-    if sgd:
-        verdicts.append(monotone_verdict("SGD (time increasing; the phases' learning coefficients)",
-                                         [(a, b) for _, a, b in s_moves], true_coords))
-        sgd_coords = {k: (coords[k][0], sgd_llc[k]) for k in coords if k in sgd_llc}
-        verdicts.append(monotone_verdict("SGD (time increasing; SGLD plateau estimates at the protocol's n)",
-                                         [(a, b) for _, a, b in s_moves], sgd_coords))
-    if bayes and sgd:
-        only_b = sorted(set(b_moves) - {(a, b) for _, a, b in s_moves})
-        only_s = sorted({(a, b) for _, a, b in s_moves} - set(b_moves))
-        both = sorted(set(b_moves) & {(a, b) for _, a, b in s_moves})
-        blocks_v = [f"Transitions in both processes: {', '.join(f'{a}->{b}' for a, b in both) or 'none'}",
-                    f"Only Bayesian: {', '.join(f'{a}->{b}' for a, b in only_b) or 'none'}",
-                    f"Only SGD: {', '.join(f'{a}->{b}' for a, b in only_s) or 'none'}"]
-    else:
-        blocks_v = []
-    blocks += [Heading("Verdicts"), Bullets([v.line() for v in verdicts] + blocks_v or ["no engine output found"])]
-
-    # --- theory
-    gallery = plot_phase_gallery(phases, out / "phases.png")
+                    Paragraph(intro)]
+    if inputs.figure2 is not None:
+        blocks += figure2_blocks(inputs.figure2, figures.get("figure2"))
+    blocks += [Heading("Verdicts"), Bullets(verdicts.lines)]
     dom = dominant_intervals(phases, 10, 1e6)
     blocks += [Heading("The phases (theory)"),
                Table(["phase", "loss", "learning coefficient", "LLC estimate (SGD plateaus, median)", "prior term"],
-                     [[p.label, p.loss, _coefficient_text(p), sgd_llc.get(p.label), p.prior_term]
+                     [[p.label, p.loss, _coefficient_text(p), verdicts.sgd_llc.get(p.label), p.prior_term]
                       for p in phases[:14]],
-                     caption="lowest-loss phases; the full list: tms-phases kgons --features " + str(c)),
-               Figure(gallery, "k-gon critical points"),
-               Table(["from n", "to n", "dominant phase (free energy)"],
-                     [[d["n_from"], d["n_to"], d["phase"]] for d in dom],
-                     caption="F_n = n L + llc log n + |w*|^2 / 2")]
-
-    # --- Bayesian
-    blocks.append(Heading("Bayesian: posterior phase occupancy against n"))
-    if bayes:
-        seq = dominant_sequence(bayes["occupancy"])
-        if bayes.get("figure"):
-            if estimator_name(bayes) == "pt":
-                caption = ("fraction of replica-exchange draws per phase, with 95% bootstrap bands over the "
-                           "copies; dashed vertical lines: free-energy crossings at the run's beta; shaded: "
-                           "measured switches; purple band: where the paper reports its 5 -> 6 switch, near the "
-                           "asymptotic crossing at beta = 1")
-            else:
-                caption = ("posterior mass per phase by ladder-bridge reweighting, with 95% bootstrap bands "
-                           "over chains; dashed: raw draw fractions; vertical lines: free-energy crossings "
-                           "(dotted red: with O(1) terms)")
-            blocks.append(Figure(bayes["figure"], caption))
-        blocks.append(Table(["phase", "leads from n", "to n", "largest fraction", "unclassified (max)",
-                             "leads all mass"],
-                            [[s["phase"], s["n_from"], s["n_to"], s["fraction"], s["unclassified"],
-                              "yes" if s["leads_all_mass"] else "classified draws only"] for s in seq],
-                            caption="the leading classified phase along n; where the unclassified share is "
-                                    "larger, the phase leads the classified draws only"))
-        if bayes["transitions"]:
-            _, flagged = mixing_verdict(bayes.get("diagnostics", []))
-
-            def mixed(t):
-                around = {int(t[k]) for k in ("n_before", "n_after") if t.get(k) is not None}
-                return "-" if not around else ("no: n = " + ", ".join(map(str, sorted(around & set(flagged))))
-                                               if around & set(flagged) else "yes")
-
-            blocks.append(Table(["level", "from", "to", "n", "lower", "upper", "predicted n (asymptotic)",
-                                 "predicted n (with O(1) terms)", "beta", "chains mixed around it"],
-                                [[t.get("level", "phase"), t["from"], t["to"], t.get("n"), t.get("lower"),
-                                  t.get("upper"), t.get("predicted_n"), t.get("predicted_n_laplace"),
-                                  t.get("beta", 1.0), mixed(t)]
-                                 for t in bayes["transitions"]],
-                                caption="measured switches of the dominant phase (95% bootstrap interval "
-                                        "over chains) and the free-energy predictions at the run's beta"))
-        blocks += bayes_diagnostics_blocks(bayes.get("diagnostics", []))
-    else:
-        seq = []
-        blocks.append(Paragraph("Not run (no bayes/occupancy.nc)."))
-
-    blocks += comparison_blocks(out, bayes, second, third)
-    blocks += study_blocks(study_dir)
-
-    # --- SGD
+                     caption="lowest-loss phases; the full list: tms-phases kgons --features " + str(c))]
+    if "phases" in figures:
+        blocks.append(Figure(figures["phases"], "k-gon critical points: the columns of W as arrows (dashed: "
+                                                "switched off), each bias at its arrow's tip"))
+    blocks.append(Table(["from n", "to n", "dominant phase (free energy)"],
+                        [[d["n_from"], d["n_to"], d["phase"]] for d in dom],
+                        caption="F_n = n L + llc log n + |w*|^2 / 2 (beta = 1)"))
+    blocks += bayes_blocks(bayes, verdicts)
+    blocks += estimators_blocks(inputs, verdicts)
+    blocks += study_blocks(inputs.study, inputs.study_figure)
     blocks.append(Heading("Dynamical: SGD trajectories"))
     if sgd:
         for key, cap in (("staircase_figure", "loss and LLC against step; k-gon loss levels as lines"),
                          ("plateaus_figure", "plateau loss against plateau LLC")):
             if sgd.get(key):
                 blocks.append(Figure(sgd[key], cap))
-        if s_moves:
-            blocks.append(Figure(plot_transition_matrix(s_moves, out / "sgd_transitions.png"),
-                                 "SGD transition counts"))
+        if "sgd_transitions" in figures:
+            blocks.append(Figure(figures["sgd_transitions"], f"SGD transition counts over {sgd['runs']} runs"))
         blocks.append(Table(["path", "runs", "fraction"], [list(p) for p in sgd["paths"][:12]],
                             caption=f"distinct phase paths over {sgd['runs']} runs"))
     else:
         blocks.append(Paragraph("Not run (no sgd/plateaus.nc)."))
-
-    # --- the comparison
     blocks.append(Heading("Bayesian versus dynamical"))
     if bayes or sgd:
-        fig = plot_comparison(true_coords, seq, sgd["plateaus"] if sgd else [], s_moves, out / "comparison.png")
-        blocks.append(Figure(fig, "left: loss against learning coefficient (exact rank/2, or measured on the "
-                                  "non-C^2 walls), the moves of both processes between phases; right: the "
-                                  "SGLD estimate of each SGD plateau at the protocol's n against its phase's "
-                                  "coefficient (the finite-n bias)"))
+        if "comparison" in figures:
+            blocks.append(Figure(figures["comparison"],
+                                 "left: loss against learning coefficient (exact rank/2, or measured on the non-C^2 "
+                                 "walls), the moves of both processes between phases; right: the SGLD estimate of "
+                                 "each SGD plateau at the protocol's n against its phase's coefficient (the finite-n "
+                                 "bias)"))
         if sgd:
-            scale = llc_scale_table(phases, sgd["plateaus"])
             blocks.append(Table(["phase", "loss", "learning coefficient", "se", "kind", "SGD plateaus",
                                  "SGLD estimate (median)", "IQR", "estimate - coefficient"],
                                 [[r["phase"], r["loss"], r["llc"], r["llc_se"], r["kind"], r["plateaus"],
-                                  r["estimate"], r["estimate_iqr"], r["bias"]] for r in scale],
+                                  r["estimate"], r["estimate_iqr"], r["bias"]] for r in verdicts.scale],
                                 caption="one LLC scale: each phase's learning coefficient beside the SGLD "
                                         "estimates of the SGD plateaus in it"))
-        rows = transition_comparison(bayes["transitions"] if bayes else [], s_moves, sgd["runs"] if sgd else 0)
         blocks.append(Table(["from", "to", "Bayesian n", "interval", "predicted n", "predicted n (O(1))",
                              "SGD count", "SGD runs"],
                             [[r["from"], r["to"], r["bayes_n"],
                               "-" if r["bayes_interval"][0] is None else
                               f"{r['bayes_interval'][0]:.0f}-{r['bayes_interval'][1]:.0f}",
                               r["predicted_n"], r.get("predicted_n_laplace"), r["sgd_count"],
-                              r["sgd_runs_fraction"]] for r in rows],
+                              r["sgd_runs_fraction"]] for r in verdicts.moves],
                             caption="moves made by each process: the critical n of each Bayesian switch "
                                     "and how often SGD makes the same move"))
-
-    # --- provenance
-    versions = _package_versions()
     blocks += [Heading("Reproducibility"),
-               Code(json.dumps({"config": config, "versions": versions,
-                                "wall_seconds": {k + (" (cached)" if k in cached else ""): round(v, 1)
-                                                 for k, v in timings.items()},
-                                **({"this_run_seconds": {k: round(v, 1) for k, v in this_run.items()}}
-                                   if this_run else {})}, indent=2, default=str))]
+               Code(json.dumps({"config": inputs.config, "versions": _package_versions(),
+                                "wall_seconds": {k + (" (cached)" if k in inputs.cached else ""): round(v, 1)
+                                                 for k, v in inputs.timings.items()},
+                                **({"this_run_seconds": {k: round(v, 1) for k, v in inputs.this_run.items()}}
+                                   if inputs.this_run else {})}, indent=2, default=str))]
     return blocks
+
+
+def build_report(out: Path, c: int, bayes: dict | None, sgd: dict | None, config: Mapping[str, Any],
+                 timings: Mapping[str, float], cached: Sequence[str] = (),
+                 this_run: Mapping[str, float] | None = None, **loaded: Any) -> list:
+    """Stages 2 and 4 on loaded parts: the report's blocks (figures referenced as ``out/NAME.png``, not drawn).
+
+    ``bayes`` and ``sgd`` as :func:`load_bayes` and :func:`load_sgd` return them; ``loaded``: further
+    :class:`ReportInputs` fields (``figure2``, ``compare``, ``study``, ...).
+    """
+    inputs = ReportInputs(c=c, bayes=bayes, sgd=sgd, config=dict(config), timings=dict(timings),
+                          cached=tuple(cached), this_run=this_run, **loaded)
+    return lay_out(inputs, compute_verdicts(inputs), {k: Path(out) / f"{k}.png" for k in figure_names(inputs)})
+
+
+# --- 5. write -----------------------------------------------------------------------------------
 
 
 def write_report(out: Path, c: int, bayes_dir: Path | None, sgd_dir: Path | None,
                  config: Mapping[str, Any], timings: Mapping[str, float], cached: Sequence[str] = (),
-                 this_run: Mapping[str, float] | None = None, second_bayes_dir: Path | None = None,
-                 study_dir: Path | None = None, smc_dir: Path | None = None) -> tuple[Path, Path]:
-    """Write ``report.md`` and the self-contained ``report.html`` into ``out``.
+                 this_run: Mapping[str, float] | None = None, *, figure2_dir: Path | None = None,
+                 study_dir: Path | None = None, estimator_dirs: Mapping[str, Path] | None = None) -> tuple[Path, Path]:
+    """The whole pipeline: load, judge, draw, lay out, then write the figures, ``report.md`` and
+    ``report.html`` into ``out``.
 
-    ``second_bayes_dir`` holds a second estimator of the same occupancy (e.g. the NUTS ladder
-    bridge beside replica exchange), ``smc_dir`` a ``tms-phases free-energy`` folder whose SMC
-    particles give a third (``smc_occupancy.csv``): they go side by side into
-    ``occupancy_compare.nc`` and ``occupancy_compare.csv``. ``study_dir`` holds the switch over
-    many data sets (``switch_summary.nc``).
+    ``bayes_dir`` is the leading Bayesian run, ``figure2_dir`` the figure2 job's folder
+    (``figure2.nc``, ``occupancy_compare.nc``), ``study_dir`` the switch over many data sets
+    (``switch_summary.nc``), ``estimator_dirs`` the folders of the compared estimators' switches.
+    Returns the paths of ``report.md`` and ``report.html``.
     """
     out = Path(out)
-    bayes = load_bayes(bayes_dir) if bayes_dir else None
-    second = load_bayes(second_bayes_dir) if second_bayes_dir else None
-    sgd = load_sgd(sgd_dir) if sgd_dir else None
-    blocks = build_report(out, c, bayes, sgd, config, timings, cached, this_run, second=second,
-                          study_dir=study_dir, third=load_smc(smc_dir))
+    inputs = load_inputs(c, bayes_dir, sgd_dir, figure2_dir=figure2_dir, study_dir=study_dir,
+                         estimator_dirs=estimator_dirs, config=config, timings=timings, cached=cached,
+                         this_run=this_run)
+    verdicts = compute_verdicts(inputs)
+    figures = draw_figures(inputs, verdicts)
+    paths = {name: out / f"{name}.png" for name in figures}
+    blocks = lay_out(inputs, verdicts, paths)
+    for name, fig in figures.items():
+        save_figure(fig, paths[name])
     md = write_text(out / "report.md", to_markdown(blocks, out))
     html = write_text(out / "report.html", to_html(blocks, f"TMS phase transitions, c = {c}"))
     return md, html

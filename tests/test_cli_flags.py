@@ -202,6 +202,10 @@ def test_reproduce_builds_the_configs_its_engine_commands_would(preset, tmp_path
         elif stage.job == "smc":
             assert smc_config(**smc_flags().given(parsed)) == planned.config
             assert parsed.bayes_dir == str(tmp_path / "bayes")
+        elif stage.job == "figure2":  # samples nothing: the reproduce run that rebuilds its Bayesian stages
+            assert (parsed.preset, parsed.skip_sgd, parsed.out, parsed.seed) == (preset, True, str(tmp_path), 3)
+            assert planned.seconds > 0 and "--features 6" in planned.command
+            continue
         else:
             assert _configs(parsed) == planned.config
         assert planned.seconds > 0 and f"--out {tmp_path / name}" in planned.command
@@ -242,7 +246,8 @@ def test_replica_exchange_is_the_default_sampler_and_the_classifier_reaches_both
 
     out = ["--out", str(tmp_path), "--n", "40,80"]
     assert _parse("bayes", out).sampler == "pt"
-    nuts = config_from_args(_parse("bayes", ["--sampler", "nuts", "--classifier", "hull", *out]))
-    assert nuts.classifier == "hull" and config_from_args(_parse("bayes", ["--sampler", "nuts", *out])).classifier == "gated"
-    _, opts = pt_config_from_args(_parse("bayes", ["--classifier", "hull", *out]))
-    assert opts["rule"] == "hull"
+    nuts = config_from_args(_parse("bayes", ["--sampler", "nuts", "--classifier", "gated", *out]))
+    assert nuts.classifier == "gated" and config_from_args(_parse("bayes", ["--sampler", "nuts", *out])).classifier == "hull"
+    _, opts = pt_config_from_args(_parse("bayes", ["--classifier", "gated", *out]))
+    assert opts["rule"] == "gated"
+    assert pt_config_from_args(_parse("bayes", out))[1]["rule"] == "hull"  # the paper's rule by default

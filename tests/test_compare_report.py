@@ -1,6 +1,7 @@
 """Verdicts on synthetic inputs with known answers, and the report files."""
 
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,9 @@ from comparisons.io import write_netcdf
 from comparisons.report import write_report
 from comparisons.theory import enumerate_phases
 from sgd_tms.phases import path_fractions, phase_moves
+
+#: a stored quick run of the paper's Figure 2 (tests/test_figure2.py)
+FIGURE2_FIXTURE = Path(__file__).parent / "data" / "figure2_quick_seed0.nc"
 
 OCC = [  # n, phase, fraction
     (100, "5", 0.7), (100, "4", 0.2), (100, "unclassified", 0.1),
@@ -78,10 +82,11 @@ def test_transition_comparison_and_paths():
     assert paths == {"4 > 4+ > 5": 1, "4 > 5": 1, "5 > 4": 1, "(no plateau)": 1}
 
 
-def write_bayes(folder, occupancy, transitions=(), estimator="nuts_bridge"):
+def write_bayes(folder, occupancy, transitions=(), estimator="nuts_bridge", attrs=None):
     """A Bayesian folder's hand-offs as the jobs write them (``occupancy.nc``, ``transitions.nc``)."""
     folder.mkdir(exist_ok=True)
-    write_netcdf(occupancy_dataset({estimator: occupancy}), folder / "occupancy.nc")
+    attrs = {"beta": 1.0, "classifier": "hull", **(attrs or {})}
+    write_netcdf(occupancy_dataset({estimator: occupancy}, attrs=attrs), folder / "occupancy.nc")
     write_netcdf(transitions_dataset(list(transitions)), folder / "transitions.nc")
 
 
@@ -101,13 +106,26 @@ def test_report_files_from_synthetic_engine_outputs(tmp_path):
     write_bayes(tmp_path / "bayes", OCC_ROWS, [{"from": "5", "to": "6", "n": 450, "lower": 300, "upper": 600,
                                                 "predicted_n": 601.0, "level": "phase"}])
     write_sgd(tmp_path / "sgd", PLATEAUS)
-    md, html = write_report(tmp_path, 6, tmp_path / "bayes", tmp_path / "sgd", {"preset": "test"}, {"bayes": 1.0})
+    import shutil
+
+    (tmp_path / "figure2").mkdir()
+    shutil.copy(FIGURE2_FIXTURE, tmp_path / "figure2" / "figure2.nc")
+    md, html = write_report(tmp_path, 6, tmp_path / "bayes", tmp_path / "sgd", {"preset": "test"}, {"bayes": 1.0},
+                            figure2_dir=tmp_path / "figure2")
     text = md.read_text()
     for fragment in ("## Verdicts", "Bayesian switch 5 -> 6", "**yes**", "## Bayesian versus dynamical",
-                     "comparison.png", "phases.png", "4 > 4+ > 5", '"preset": "test"', "numpy"):
+                     "comparison.png", "phases.png", "4 > 4+ > 5", '"preset": "test"', "numpy",
+                     "NUTS chains with ladder-bridge reweighting, hull classifier, beta = 1 (tempered)"):
         assert fragment in text, fragment
-    for png in ("phases.png", "comparison.png", "sgd_transitions.png"):
+    # the paper's Figure 2 leads, with its verdicts computed from the stored data
+    from comparisons.contracts import read_figure2
+    from comparisons.figure2 import figure2_verdicts
+
+    assert text.index("## The paper's Figure 2, reproduced") < text.index("## Verdicts")
+    assert all(v in text for v in figure2_verdicts(read_figure2(FIGURE2_FIXTURE)))
+    for png in ("figure2.png", "phases.png", "comparison.png", "sgd_transitions.png"):
         assert (tmp_path / png).stat().st_size > 1000
+    assert not list(tmp_path.glob("occupancy_compare*"))  # the report writes no hand-off
     page = html.read_text()
     assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
     assert_valid_html(page)
@@ -165,6 +183,37 @@ def test_inline_markdown_is_rendered_and_escaped():
 def test_html_checker_catches_broken_markup():
     with pytest.raises(AssertionError):
         assert_valid_html("<!doctype html><html><body><p><b>x</p></body></html>")
+
+
+def test_report_pipeline_stages_draw_without_writing_and_lay_out_from_the_data(tmp_path):
+    """load -> verdicts -> figures (returned) -> sections: nothing is written before the last stage."""
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    from comparisons.document import Figure, Heading
+    from comparisons.report import compute_verdicts, draw_figures, figure_names, lay_out, load_inputs
+
+    write_bayes(tmp_path / "bayes", OCC_ROWS, [{"from": "5", "to": "6", "n": 450, "lower": 300, "upper": 600,
+                                                "predicted_n": 601.0, "level": "phase"}], estimator="pt",
+                attrs={"beta": 0.5, "classifier": "gated"})
+    write_sgd(tmp_path / "sgd", PLATEAUS)
+    before = set(tmp_path.rglob("*"))
+    inputs = load_inputs(6, tmp_path / "bayes", tmp_path / "sgd", config={"preset": "test"})
+    verdicts = compute_verdicts(inputs)
+    assert verdicts.sequence[0]["phase"] == "5" and any("Bayesian switch 5 -> 6" in v for v in verdicts.lines)
+    figures = draw_figures(inputs, verdicts)
+    assert list(figures) == figure_names(inputs) == ["phases", "comparison", "sgd_transitions"]
+    assert all(isinstance(f, matplotlib.figure.Figure) for f in figures.values())
+    for f in figures.values():
+        plt.close(f)
+    blocks = lay_out(inputs, verdicts, {k: tmp_path / f"{k}.png" for k in figures})
+    assert set(tmp_path.rglob("*")) == before  # judged, drawn and laid out: nothing written
+    headings = [b.text for b in blocks if isinstance(b, Heading)]
+    assert headings[1] == "Verdicts"  # without figure2.nc the verdicts lead
+    # titles and captions come from the data's attrs: sampler, classifier, beta and its convention
+    text = " ".join(getattr(b, "text", "") + getattr(b, "caption", "") for b in blocks)
+    assert "replica exchange over the n-ladder, gated classifier, beta = 1/2 (gaussian-sigma1)" in text
+    assert any(isinstance(b, Figure) and b.path == tmp_path / "comparison.png" for b in blocks)
 
 
 def test_report_without_engine_outputs_says_so(tmp_path):
@@ -253,28 +302,38 @@ def test_three_estimator_verdict_on_synthetic_tables():
 
 
 def test_report_shows_three_estimators_and_the_odd_one_out(tmp_path):
-    from comparisons.report import comparison_blocks, load_bayes, load_smc
+    """The figure2 job writes ``occupancy_compare.nc``; the report reads it and judges the estimators."""
     from comparisons.document import to_markdown
+    from comparisons.errors import InputError
+    from comparisons.io import write_csv as write_table, write_json
+    from comparisons.jobs.figure2 import compare_estimators, smc_rows
+    from comparisons.report import compute_verdicts, estimators_blocks, load_inputs
 
-    from comparisons.io import write_csv as write_table
-
+    switch = [{"from": "5", "to": "6", "n": 150.0, "lower": 120.0, "upper": 190.0, "level": "phase"}]
     for name, estimator, f6 in (("pt", "pt", 0.8), ("bridge", "nuts_bridge", 0.75), ("smc", "smc", 0.2)):
         rows = [{"n": 200, "phase": "6", "fraction": f6, "lower": f6 - 0.05, "upper": f6 + 0.05, "chains": 4},
                 {"n": 200, "phase": "5", "fraction": 1 - f6, "lower": 0.95 - f6, "upper": 1.05 - f6, "chains": 4}]
         if name == "smc":  # what `tms-phases free-energy` writes
             (tmp_path / name).mkdir()
             write_table(tmp_path / name / "smc_occupancy.csv", rows, ["n", "phase", "fraction", "lower", "upper"])
+            write_json(tmp_path / name / "config.json", {"beta": 0.5})
         else:
-            write_bayes(tmp_path / name, rows, estimator=estimator)
-    blocks = comparison_blocks(tmp_path, load_bayes(tmp_path / "pt"), load_bayes(tmp_path / "bridge"),
-                               load_smc(tmp_path / "smc"))
-    text = to_markdown(blocks, tmp_path)
-    assert "three estimators of the occupancy" in text
+            write_bayes(tmp_path / name, rows, switch, estimator=estimator, attrs={"beta": 0.5})
+    dirs = {"pt_dir": tmp_path / "pt", "nuts_dir": tmp_path / "bridge", "smc_dir": tmp_path / "smc"}
+    assert compare_estimators(tmp_path / "figure2", **dirs) == tmp_path / "figure2" / "occupancy_compare.nc"
+    inputs = load_inputs(6, None, None, figure2_dir=tmp_path / "figure2",
+                         estimator_dirs={"pt": tmp_path / "pt", "nuts_bridge": tmp_path / "bridge"})
+    assert inputs.compare.attrs["classifier"] == "hull" and inputs.compare.attrs["beta"] == 0.5
+    text = to_markdown(estimators_blocks(inputs, compute_verdicts(inputs)), tmp_path)
+    assert "three estimators of the occupancy" in text and "hull classifier, beta = 1/2 (gaussian-sigma1)" in text
     assert "`smc` disagrees with all the others, which agree with each other, at n = 200 5, n = 200 6" in text
-    header, *lines = (tmp_path / "occupancy_compare.csv").read_text().splitlines()
+    assert "the same switches by pt and nuts_bridge" in text
+    header, *lines = (tmp_path / "figure2" / "occupancy_compare.csv").read_text().splitlines()
     assert {ln.split(",")[2] for ln in lines} == {"pt", "nuts_bridge", "smc"}
-    assert (tmp_path / "occupancy_compare.nc").is_file()
-    assert load_smc(tmp_path / "nowhere") is None
+    assert smc_rows(tmp_path / "nowhere") == []
+    write_json(tmp_path / "smc" / "config.json", {"beta": 1.0})
+    with pytest.raises(InputError, match="expected every estimator at one beta"):
+        compare_estimators(tmp_path / "figure2", **dirs)
 
 
 def test_phase_table_shows_exact_measured_or_bound_coefficients():

@@ -57,7 +57,7 @@ def test_reproduce_confirms_the_whole_run_once_before_the_first_stage(tmp_path, 
     argv = ["reproduce", "--preset", "tiny", "--out", str(tmp_path / "r"), "--no-progress"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "bayes + bayes_pt + smc + bayes_study + sgd stages" in err and "--yes" in err
+    assert "bayes + bayes_pt + bayes_pt_sigma1 + smc + figure2 + bayes_study + sgd stages" in err and "--yes" in err
     assert not (tmp_path / "r" / "bayes").exists()  # refused before the Bayesian stage
     with pytest.raises(WorkStarted):
         main(argv + ["--yes"])

@@ -41,11 +41,12 @@ def test_smc_tms_tiny_and_bad_input():
     fr = r.fractions()
     assert abs(sum(f["fraction"] for f in fr) - 1) < 1e-9
     assert all(f["runs"] == 2 and f["lower"] <= f["fraction"] <= f["upper"] for f in fr)
-    assert r.settings["classifier"] == "gated"
-    hull = smc_log_evidence(sample_inputs(30, 4, 0), particles=50, runs=2, mutation_steps=3, seed=0,
-                            classifier="hull")
-    np.testing.assert_array_equal(hull.W, r.W)  # the rule labels the same particles
-    assert "unclassified" not in set(hull.labels.ravel())
+    assert r.settings["classifier"] == "hull"  # the default: the paper's rule labels every particle
+    assert "unclassified" not in set(r.labels.ravel())
+    gated = smc_log_evidence(sample_inputs(30, 4, 0), particles=50, runs=2, mutation_steps=3, seed=0,
+                             classifier="gated")
+    np.testing.assert_array_equal(gated.W, r.W)  # the rule labels the same particles
+    assert gated.settings["classifier"] == "gated"
     with pytest.raises(InputError, match="particles: expected an integer >= 10"):
         smc_log_evidence(sample_inputs(30, 4, 0), particles=5)
     with pytest.raises(InputError, match="kernel: expected one of"):
@@ -66,20 +67,23 @@ def test_evidence_table_aligns_at_smallest_n():
     assert [r["asymptotic_lse_F"] for r in rows] == pytest.approx(list(-logz))
 
 
-def test_measured_crossings_recover_the_theory_on_asymptotic_curves():
-    """Feeding the asymptotic curves as 'measured' masses must give back the theory's 5 -> 6."""
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_measured_crossings_recover_the_theory_on_asymptotic_curves(beta):
+    """Feeding the asymptotic curves at ``beta`` as 'measured' masses must give back the theory's 5 -> 6
+    at that beta (beta = 1/2: the paper's Gaussian sigma = 1 convention, twice the n)."""
     phases = [p for p in enumerate_phases(6) if p.label in ("5", "6")]
-    ns = np.geomspace(100, 3000, 40).astype(int)
+    ns = np.geomspace(100, 6000, 50).astype(int)
     from comparisons.free_energy_measured import asymptotic_curves
 
-    cur = asymptotic_curves(phases, ns)
+    cur = asymptotic_curves(phases, ns, beta=beta)
     logz = -cur["lse_F"]
     lm = [{"n": int(n), "phase": lab, "log_mass": float(-cur["F"][i, k] - logz[k]), "lower": "", "upper": ""}
           for i, lab in enumerate(cur["labels"]) for k, n in enumerate(ns)]
-    rows = local_free_energies({int(n): (float(logz[k]), 0.0) for k, n in enumerate(ns)}, lm, phases)
+    rows = local_free_energies({int(n): (float(logz[k]), 0.0) for k, n in enumerate(ns)}, lm, phases, beta=beta)
     assert all(abs(r["measured_F"] - r["asymptotic_F"]) < 1e-9 for r in rows)
-    cr = measured_crossings(rows, phases)
-    want = crossings(phases, n_max=1e4)[0]["n"]
+    cr = measured_crossings(rows, phases, beta=beta)
+    want = crossings(phases, n_max=1e4, beta=beta)[0]["n"]
+    assert want == pytest.approx(crossings(phases, n_max=1e4)[0]["n"] / beta)
     assert len(cr) == 1 and cr[0]["from"] == "5" and cr[0]["to"] == "6" and cr[0]["dominant"]
     assert cr[0]["n"] == pytest.approx(want, rel=0.01)
     assert cr[0]["predicted_n"] == pytest.approx(want)

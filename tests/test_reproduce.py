@@ -13,12 +13,17 @@ FILES = ["report.md", "report.html", "reproduce.json", "summary.txt", "phases.pn
          "bayes/transitions.json", "bayes/diagnostics.csv", "bayes/occupancy.png", "bayes/posterior_n00100.nc",
          "sgd/trajectory.nc", "sgd/sequences.csv", "sgd/transitions.csv", "sgd/staircase.png",
          "sgd/plateaus.png", "bayes_pt/occupancy.csv", "bayes_pt/diagnostics.csv", "bayes_pt/pt_diagnostics.nc",
-         "bayes_study/switches.csv", "bayes_study/switch_summary.csv", "occupancy_compare.csv",
+         "bayes_study/switches.csv", "bayes_study/switch_summary.csv", "figure2/occupancy_compare.csv",
          "smc/smc_occupancy.csv", "smc/free_energy.csv", "smc/occupancy_compare.csv",
+         "figure2.png", "figure2/figure2.png", "figure2/figure2.md", "bayes_pt_sigma1/occupancy.png",
          # the hand-offs the report reads (comparisons.contracts)
          "bayes/occupancy.nc", "bayes/occupancy_family.nc", "bayes/transitions.nc", "bayes/diagnostics.nc",
          "bayes_pt/occupancy.nc", "bayes_pt/transitions.nc", "bayes_pt/diagnostics.nc",
-         "bayes_study/switch_summary.nc", "sgd/plateaus.nc", "occupancy_compare.nc"]
+         "bayes_pt_sigma1/occupancy.nc", "bayes_pt_sigma1/transitions.nc",
+         "bayes_study/switch_summary.nc", "sgd/plateaus.nc", "figure2/occupancy_compare.nc", "figure2/figure2.nc"]
+#: the stages of a reproduction, in order: the paper's protocol (NUTS at beta = 1/2), replica exchange
+#: at beta = 1 and 1/2, SMC beside NUTS, the paper's Figure 2 from them, then SGD
+STAGES = ["bayes", "bayes_pt", "bayes_pt_sigma1", "smc", "figure2", "sgd"]
 
 
 def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, capsys):
@@ -29,14 +34,28 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
     printed = capsys.readouterr().out
     assert "report:" in printed and "theory (c = 6)" in printed
     report = (out / "report.md").read_text()
+    # the report leads with the paper's Figure 2, and writes no hand-off: the figure2 job wrote them
+    assert report.index("## The paper's Figure 2, reproduced") < report.index("## Verdicts")
+    assert not (out / "occupancy_compare.nc").exists() and not (out / "occupancy_compare.csv").exists()
+    from comparisons.contracts import read_figure2
+    from comparisons.figure2 import figure2_verdicts
+
+    fig2 = read_figure2(out / "figure2" / "figure2.nc")
+    assert fig2.attrs["command"] == f"tms-phases reproduce --preset tiny --features 6 --seed 0 --skip-sgd --out {out}"
+    assert all(v in report for v in figure2_verdicts(fig2))
+    assert "the paper's Figure 2, reproduced" in printed and "(a) NUTS from the prior at each n, hull" in printed
+    # the classifier is named wherever occupancy is shown
+    assert "hull classifier, beta = 1 (tempered)" in report and "`nuts_bridge`" in report
+    assert report.count("hull classifier") >= 4
     for section in ("## Verdicts", "## The phases (theory)", "## Bayesian: posterior phase occupancy",
                     "## Dynamical: SGD trajectories", "## Bayesian versus dynamical", "## Reproducibility",
                     "## Bayesian: three estimators of the occupancy",
                     "## Bayesian: the switch over data sets and conventions"):
         assert section in report
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 5
-    assert "Bayesian occupancy from replica exchange over the n-ladder (beside it: `nuts_bridge`, `smc`)" in report
-    estimators = {ln.split(",")[2] for ln in (out / "occupancy_compare.csv").read_text().splitlines()[1:]}
+    assert ("Bayesian occupancy by replica exchange over the n-ladder, hull classifier, beta = 1 (tempered) (beside it, "
+            "at beta = 1/2 (gaussian-sigma1): `pt`, `nuts_bridge`, `smc`)") in report
+    estimators = {ln.split(",")[2] for ln in (out / "figure2" / "occupancy_compare.csv").read_text().splitlines()[1:]}
     assert estimators == {"pt", "nuts_bridge", "smc"}
     stamps = {f: (out / f).stat().st_mtime_ns for f in ("bayes/posterior_n00100.nc", "sgd/trajectory.nc")}
     assert main(["reproduce", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 0
@@ -45,7 +64,7 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
     info = json.loads((out / "reproduce.json").read_text())
     assert info["config"]["preset"] == "tiny" and "bayes" in info["wall_seconds"]
     # the cached re-run reports the time the computation took, marked cached
-    assert info["cached"] == ["bayes", "bayes_pt", "smc", "bayes_study", "sgd"]
+    assert info["cached"] == ["bayes", "bayes_pt", "bayes_pt_sigma1", "smc", "bayes_study", "sgd"]
     timing = json.loads((out / "bayes" / "timing.json").read_text())
     assert timing["cached"] and info["wall_seconds"]["bayes"] == timing["compute_s"] > 0
     sgd = json.loads((out / "sgd" / "summary.json").read_text())["timings_s"]
@@ -62,7 +81,19 @@ def test_stages_name_their_sampler_and_smc_shares_the_ladder(tmp_path, preset, f
     args = build_parser("reproduce").parse_args(["reproduce", "--preset", preset, "-c", str(features),
                                                  "--out", str(tmp_path)])
     stages = plan(args)
-    assert list(stages) == ["bayes", "bayes_pt", "smc", "sgd"]
+    assert list(stages) == STAGES
+    # panel (a): the paper's protocol; (b) the same convention by replica exchange; (c) the theory's
+    assert (stages["bayes"].config.beta, stages["bayes"].config.classifier) == (0.5, "hull")
+    (pt_c, opts_c), (pt_b, opts_b) = stages["bayes_pt"].config, stages["bayes_pt_sigma1"].config
+    assert (pt_c.beta, pt_b.beta, opts_c["rule"], opts_b["rule"]) == (1.0, 0.5, "hull", "hull")
+    assert tuple(pt_b.ns) == tuple(pt_c.ns) == tuple(stages["bayes"].config.ns) and pt_b.seed == pt_c.seed
+    assert "--beta 0.5" in stages["bayes_pt_sigma1"].command and "--beta" not in stages["bayes_pt"].command
+    assert stages["figure2"].command == (f"tms-phases reproduce --preset {preset} --features {features} --seed 0 "
+                                         f"--skip-sgd --out {tmp_path}")
+    assert stages["smc"].config.beta == 0.5 and "--beta 0.5" in stages["smc"].command
+    skipped = plan(build_parser("reproduce").parse_args(["reproduce", "--preset", preset, "--skip-bayes",
+                                                         "--out", str(tmp_path)]))
+    assert list(skipped) == ["sgd"]
     smc = stages["smc"]
     assert tuple(smc.config.ns) == tuple(stages["bayes"].config.ns) == tuple(int(v) for v in ladder.split(","))
     assert smc.command.startswith("tms-phases free-energy ") and f"--n {ladder}" in smc.command

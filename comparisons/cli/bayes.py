@@ -58,9 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "swap accepting >= 0.2; agrees with the bridge, see reproduce's "
                         "occupancy_compare.csv); nuts: prior-initialised NUTS chains per n, occupancy "
                         "by ladder-bridge reweighting (default: pt)")
-    parser.add_argument("--classifier", default="gated", choices=("gated", "hull"),
-                        help="both samplers: gated: labels only near an enumerated phase, else "
-                        "unclassified; hull: the paper's rule, every draw labelled (default: gated)")
+    from ..theory import OCCUPANCY_RULE, RULES
+
+    parser.add_argument("--classifier", default=OCCUPANCY_RULE, choices=RULES,
+                        help="both samplers: hull: the paper's rule, every draw labelled; gated: labels only "
+                        f"near an enumerated phase, else unclassified (default: {OCCUPANCY_RULE})")
     pt = parser.add_argument_group("replica exchange (--sampler pt, the default)")
     pt_flags().add_to(pt)
     pt.add_argument("--datasets", type=int, default=None, metavar="D",
@@ -133,7 +135,7 @@ def pt_config(preset: str | None = None, features: int | None = None, *, populat
 
 
 def pt_options(*, datasets: int | None = None, conventions: Sequence[str] | str | None = None,
-               classifier: str = "gated", population: bool = False, bootstrap: int | None = None,
+               classifier: str | None = None, population: bool = False, bootstrap: int | None = None,
                beta: float | None = None) -> dict:
     """The options of a PT job beside its config: ``datasets, conventions, rule, population, bootstrap``."""
     from ..jobs.bayes_pt import CONVENTIONS
@@ -151,6 +153,9 @@ def pt_options(*, datasets: int | None = None, conventions: Sequence[str] | str 
         check_positive_int("--datasets", datasets)
         if beta is not None:
             raise InputError("--beta: expected --conventions with --datasets (each names its beta), got --beta")
+    from ..theory import OCCUPANCY_RULE
+
+    classifier = OCCUPANCY_RULE if classifier is None else classifier
     bootstrap = 1000 if bootstrap is None else bootstrap
     check_positive_int("--bootstrap", bootstrap, minimum=10)
     return {"datasets": datasets, "conventions": conventions, "rule": classifier,

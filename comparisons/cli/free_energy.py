@@ -147,7 +147,8 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
     logz = np.array([r.log_evidence_mean for r in results])
     se = np.array([r.log_evidence_se for r in results])
     spread = np.array([np.ptp(r.log_evidence) if r.log_evidence.size > 1 else np.nan for r in results])
-    ev_rows, const = evidence_table(ns, logz, se, phases, prior_sigma=config.prior_sigma, spread=spread)
+    ev_rows, const = evidence_table(ns, logz, se, phases, prior_sigma=config.prior_sigma, spread=spread,
+                                    beta=config.beta)
     for row, r in zip(ev_rows, results):
         row.update(particles=r.particles, runs=r.log_evidence.size, stages=r.stages, wall_s=r.wall_s)
     occ = [row for r in results for row in r.fractions()]
@@ -155,11 +156,13 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
     smc_mass = [{"n": o["n"], "phase": o["phase"], "log_mass": float(np.log(o["fraction"])),
                  "lower": float(np.log(o["lower"])) if o["lower"] > 0 else float(np.log(o["fraction"])),
                  "upper": float(np.log(o["upper"]))} for o in occ if o["fraction"] > 0]
-    phase_rows = local_free_energies(evidence, smc_mass, phases, const, config.prior_sigma, "smc_particles")
+    phase_rows = local_free_energies(evidence, smc_mass, phases, const, config.prior_sigma, "smc_particles",
+                                     beta=config.beta)
     if bridge:
-        phase_rows += local_free_energies(evidence, bridge, phases, const, config.prior_sigma, "nuts_bridge")
+        phase_rows += local_free_energies(evidence, bridge, phases, const, config.prior_sigma, "nuts_bridge",
+                                          beta=config.beta)
     primary = [r for r in phase_rows if r["method"] == ("nuts_bridge" if bridge else "smc_particles")]
-    cross = measured_crossings(primary, phases, prior_sigma=config.prior_sigma)
+    cross = measured_crossings(primary, phases, prior_sigma=config.prior_sigma, beta=config.beta)
     for c in cross:
         c["method"] = primary[0]["method"] if primary else ""
     write_csv(out / "free_energy.csv", ev_rows,
@@ -177,7 +180,7 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
                   OCCUPANCY_COMPARE_COLUMNS)
     write_json(out / "timing.json", {"compute_s": res.total_compute_s, "cached": bool(res.reused)})
     write_json(out / "crossings_measured.json", cross)
-    fig = plot_free_energy(ev_rows, phase_rows, cross, features=config.features)
+    fig = plot_free_energy(ev_rows, phase_rows, cross, features=config.features, beta=config.beta)
     save_figure(fig, out / "free_energy.png")
     write_json(out / "config.json", {"features": config.features, "n": ns, "particles": config.particles,
                                      "runs": config.runs, "mutation_steps": config.mutation_steps,

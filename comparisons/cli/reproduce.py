@@ -1,6 +1,6 @@
-"""``tms-phases reproduce``: theory, Bayesian sweep, SGD ensemble with LLCs, one report.
+"""``tms-phases reproduce``: theory, Bayesian sweep, the paper's Figure 2, SGD ensemble with LLCs, one report.
 
-Each stage writes into its own folder under ``--out`` (``theory/``, ``bayes/``, ``sgd/``). A stage
+Each stage writes into its own folder under ``--out`` (``theory/``, ``bayes/``, ``figure2/``, ``sgd/``). A stage
 is a configuration (:class:`bayes_tms.BayesConfig`, :class:`bayes_tms.PTConfig`,
 :class:`sgd_tms.TrainConfig` with :class:`sgd_tms.LLCConfig`) built from :data:`PRESETS` and run
 by the same functions the engine commands call; every configuration is built, and so checked,
@@ -30,12 +30,13 @@ class Stage:
 
     Attributes
     ----------
-    job : {"nuts", "pt", "smc", "sgd"}
+    job : {"nuts", "pt", "smc", "figure2", "sgd"}
         The NUTS ladder (:func:`comparisons.jobs.bayes.run_bayes`), replica exchange
         (:mod:`comparisons.jobs.bayes_pt`), SMC on the same ladder and data
         (:func:`comparisons.cli.free_energy.free_energy_job`, with the ``bayes`` stage's folder
-        as its ``--bayes-dir``; a preset's ladder is the NUTS preset's) or the SGD ensemble
-        (:mod:`comparisons.jobs.sgd`).
+        as its ``--bayes-dir``; a preset's ladder is the NUTS preset's), the paper's Figure 2 and
+        the estimators side by side from the Bayesian stages' folders (:mod:`comparisons.jobs.figure2`;
+        samples nothing) or the SGD ensemble (:mod:`comparisons.jobs.sgd`).
     preset : str or None
         The engine's preset the fields go on top of.
     fields : dict
@@ -44,7 +45,9 @@ class Stage:
     llc : dict
         LLCConfig fields (``sgd`` only).
     options : dict
-        PT options beside the config (``datasets``, ``conventions``, ``population``, ``bootstrap``).
+        PT options beside the config (``datasets``, ``conventions``, ``population``, ``bootstrap``);
+        for ``figure2``: the stages of its panels (``panels``: a, b, c) and of the compared
+        estimators (``estimators``: name -> stage).
     """
 
     job: str
@@ -57,26 +60,45 @@ class Stage:
 #: the study over data sets and conventions (paper preset): both named likelihood conventions,
 #: 8 data sets each, and the population loss
 STUDY = {"datasets": 8, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
-#: preset -> stage -> :class:`Stage`; stages run in this order. ``bayes`` is the NUTS ladder
-#: bridge, ``bayes_pt`` replica exchange on the same data (the default estimator, which the report
-#: leads with), ``smc`` SMC particles on the same ladder and data (the third estimator),
-#: ``bayes_study`` replica exchange over many data sets and both conventions
+#: the paper's likelihood convention: the Gaussian sigma = 1 observation model of the authors' NUTS
+#: code is the tempered posterior at beta = 1/2 (:data:`comparisons.jobs.bayes_pt.CONVENTIONS`)
+PAPER_BETA = {"beta": 0.5}
+#: the figure2 stage: the stages of panels (a) NUTS by the paper's protocol, (b) replica exchange
+#: at the same beta, (c) replica exchange at beta = 1; and the estimators compared at (a)'s beta
+FIGURE2 = Stage("figure2", options={"panels": ("bayes", "bayes_pt_sigma1", "bayes_pt"),
+                                    "estimators": {"pt": "bayes_pt_sigma1", "nuts_bridge": "bayes", "smc": "smc"}})
+#: preset -> stage -> :class:`Stage`; stages run in this order. ``bayes`` is NUTS started from the
+#: prior at each n under the paper's protocol (beta = 1/2, the hull classifier: the default), with
+#: its raw draw fractions (Figure 2's panel a) and its ladder bridge; ``bayes_pt`` replica exchange
+#: at beta = 1 (the theory's convention, which the report's occupancy section leads with; panel c),
+#: ``bayes_pt_sigma1`` replica exchange at beta = 1/2 (the true posterior of the paper's
+#: convention; panel b), ``smc`` SMC particles on the same ladder, data and beta as ``bayes`` (the
+#: third estimator), ``figure2`` the paper's Figure 2 and the estimators side by side (samples
+#: nothing), ``bayes_study`` replica exchange over many data sets and both conventions
 PRESETS: dict[str, dict[str, Stage]] = {
-    "quick": {"bayes": Stage("nuts", "quick"),
+    "quick": {"bayes": Stage("nuts", "quick", PAPER_BETA),
               "bayes_pt": Stage("pt", "quick"),
-              "smc": Stage("smc", "quick", {"particles": 200, "runs": 4, "mutation_steps": 50}),
+              "bayes_pt_sigma1": Stage("pt", "quick", PAPER_BETA),
+              "smc": Stage("smc", "quick", {"particles": 200, "runs": 4, "mutation_steps": 50, **PAPER_BETA}),
+              "figure2": FIGURE2,
               "sgd": Stage("sgd", "quick")},
-    "paper": {"bayes": Stage("nuts", "paper"),
+    "paper": {"bayes": Stage("nuts", "paper", PAPER_BETA),
               "bayes_pt": Stage("pt", "paper"),
-              "smc": Stage("smc", "paper", {"particles": 500, "runs": 4, "mutation_steps": 100}),
+              "bayes_pt_sigma1": Stage("pt", "paper", PAPER_BETA),
+              "smc": Stage("smc", "paper", {"particles": 500, "runs": 4, "mutation_steps": 100, **PAPER_BETA}),
+              "figure2": FIGURE2,
               "bayes_study": Stage("pt", "paper", options=STUDY),
               "sgd": Stage("sgd", "paper", {"runs": 100})},
     # a test-only size: seconds, exercises every stage and every file of the report
     "tiny": {"bayes": Stage("nuts", None, {"ns": (100, 200, 300), "chains": 4, "draws": 30, "tune": 30,
-                                           "backend": "pymc", "bootstrap": 50, "cores": 1}),
+                                           "backend": "pymc", "bootstrap": 50, "cores": 1, **PAPER_BETA}),
              "bayes_pt": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10},
                                options={"bootstrap": 50}),
-             "smc": Stage("smc", None, {"ns": (100, 200, 300), "particles": 20, "runs": 2, "mutation_steps": 2}),
+             "bayes_pt_sigma1": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10,
+                                                   **PAPER_BETA}, options={"bootstrap": 50}),
+             "smc": Stage("smc", None, {"ns": (100, 200, 300), "particles": 20, "runs": 2, "mutation_steps": 2,
+                                        **PAPER_BETA}),
+             "figure2": FIGURE2,
              "bayes_study": Stage("pt", None, {"ns": (100, 200), "copies": 2, "sweeps": 10, "warmup": 5},
                                   options={"bootstrap": 20, "datasets": 2,
                                            "conventions": ("tempered", "gaussian-sigma1"),
@@ -85,8 +107,8 @@ PRESETS: dict[str, dict[str, Stage]] = {
                           llc={"draws": 20, "chains": 2})},
 }
 #: which --skip flag leaves a stage out
-SKIP = {"bayes": "skip_bayes", "bayes_pt": "skip_bayes", "smc": "skip_bayes", "bayes_study": "skip_bayes",
-        "sgd": "skip_sgd"}
+SKIP = {"bayes": "skip_bayes", "bayes_pt": "skip_bayes", "bayes_pt_sigma1": "skip_bayes", "smc": "skip_bayes",
+        "figure2": "skip_bayes", "bayes_study": "skip_bayes", "sgd": "skip_sgd"}
 
 
 def _preset(value: str) -> str:
@@ -117,8 +139,9 @@ def _seed(value: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = DefaultsHelpFormatter
-    parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (24 chains), 32 SGD runs of the "
-                     "paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
+    parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (NUTS, 24 chains, by the paper's "
+                     "protocol at beta = 1/2; replica exchange at beta = 1/2 and 1) and the paper's Figure 2 from "
+                     "them, 32 SGD runs of the paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
                      "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
                      "report.html into --out; re-running with the same --out reuses finished parts.")
     parser.add_argument("--preset", type=_preset, default="quick", help="quick or paper")
@@ -220,6 +243,23 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         return Planned(config, smc_seconds(len(config.ns), config.particles, config.runs, config.mutation_steps),
                        "smc", lambda yes: free_energy_job(config, out, bayes_dir=bayes_dir, sweep=kw, yes=yes),
                        _command("free-energy", [*flags, ("--out", out), *quiet, *sweep_flags]))
+    if stage.job == "figure2":
+        from ..jobs.figure2 import compare_estimators, run_figure2
+
+        root = out.parent
+        panels = [root / name for name in stage.options["panels"]]
+        estimators = {k: root / v for k, v in stage.options["estimators"].items()}
+        # the command that regenerates figure2.nc: every stage it reads is reused from --out
+        command = _command("reproduce", [("--preset", args.preset), ("--features", features), ("--seed", seed),
+                                         ("--skip-sgd", True), ("--out", root)])
+
+        def figure2(yes: bool) -> int:
+            run_figure2(*panels, out, preset=args.preset, command=command)
+            compare_estimators(out, pt_dir=estimators.get("pt"), nuts_dir=estimators.get("nuts_bridge"),
+                               smc_dir=estimators.get("smc"))
+            return 0
+
+        return Planned(stage.options, 5.0, "figure2", figure2, command)
     if stage.job == "sgd":
         from ..sweep import sweep_kwargs
         from .sgd import llc_flags, run_ensemble, sgd_configs, train_flags
@@ -234,7 +274,7 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         return Planned((tc, lc), sgd_seconds(tc, lc), "sgd",
                        lambda yes: run_ensemble(tc, lc, out, progress=progress, sweep=kw, yes=yes),
                        _command("sgd", [*flags, ("--out", out), *quiet, *sweep_flags]))
-    raise InputError(f"stage: expected a job nuts, pt, smc or sgd, got {stage.job!r}")
+    raise InputError(f"stage: expected a job nuts, pt, smc, figure2 or sgd, got {stage.job!r}")
 
 
 def plan(args: argparse.Namespace) -> dict[str, Planned]:
@@ -319,22 +359,33 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "commands": {k: p.command for k, p in stages.items()}}
-    # replica exchange leads (the default sampler); the NUTS ladder bridge and SMC stand beside it
+    # replica exchange at beta = 1 leads the occupancy section (the default sampler, the theory's
+    # convention); the figure2 stage holds the paper's Figure 2 and the estimators side by side
     primary = out / ("bayes_pt" if "bayes_pt" in stages else "bayes")
+    fig2 = PRESETS[args.preset].get("figure2")
     md, html = write_report(out, args.features, primary if "bayes" in stages else None,
                             out / "sgd" if "sgd" in stages else None, config, timings,
                             cached=cached, this_run=this_run,
-                            second_bayes_dir=out / "bayes" if "bayes_pt" in stages else None,
+                            figure2_dir=out / "figure2" if "figure2" in stages else None,
                             study_dir=out / "bayes_study" if "bayes_study" in stages else None,
-                            smc_dir=out / "smc" if "smc" in stages else None)
+                            estimator_dirs=({k: out / v for k, v in fig2.options["estimators"].items()}
+                                            if fig2 is not None and "figure2" in stages else None))
     timings["report"] = time.perf_counter() - t0
     write_json(out / "reproduce.json", {"config": config, "wall_seconds": timings, "cached": cached,
                                         "this_run_seconds": this_run})
     bayes = None if args.skip_bayes else load_bayes(primary)
     lines = [f"theory (c = {args.features}): dominant phases "
              + " -> ".join(f"{d['phase']} (n < {d['n_to']:.0f})" for d in theory["dominant"][-3:])]
+    if "figure2" in stages:
+        from ..contracts import read_figure2
+        from ..figure2 import switch_table
+
+        ds = read_figure2(out / "figure2" / "figure2.nc")
+        lines.append(f"the paper's Figure 2, reproduced ({out / 'figure2' / 'figure2.png'}):")
+        lines += [f"  {row[0]} {row[1]}, {row[2]}, beta = {row[3]}: switch {row[4]}; free energy predicts "
+                  f"{row[5]} (asymptotic), {row[6]} (with O(1) terms)" for row in switch_table(ds)[1]]
     if bayes:
-        lines.append("Bayesian dominant phase along n: "
+        lines.append(f"Bayesian dominant phase along n ({primary.name}, beta = {bayes['attrs'].get('beta', 1):g}): "
                      + (", ".join(f"{a} -> {b}" for a, b in bayes_moves(bayes["occupancy"])) or "no change"))
         for t in bayes["transitions"]:
             if t.get("level", "phase") == "phase":

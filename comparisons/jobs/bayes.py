@@ -97,7 +97,7 @@ def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> di
     write_csv(out / "occupancy_raw.csv", raw, cols)
     write_csv(out / "log_mass.csv", logs, ["n", "phase", "log_mass", "lower", "upper"])
     meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
-            "seed": config.seed}
+            "seed": config.seed, "classifier": config.classifier}
     write_netcdf(occupancy_dataset({"nuts_bridge": rows, "nuts_raw": raw}, log_mass={"nuts_bridge": logs},
                                    attrs=meta), out / "occupancy.nc")
     write_netcdf(occupancy_dataset({"nuts_bridge": frows}, level="family", attrs=meta),
@@ -119,8 +119,8 @@ def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> di
                if t["level"] == "phase" and t.get("predicted_n_laplace")]
     fig = plot_occupancy(rows, features=config.features, theory=theory, raw=raw, refined=refined,
                          observed=[t for t in trans if t["level"] == "family"],
-                         title=f"TMS posterior phase occupancy, c = {config.features} ({config.classifier} "
-                               "classifier; 95% bootstrap over chains)")
+                         title=f"NUTS posterior phase occupancy, c = {config.features}, beta = {config.beta:g} "
+                               f"({config.classifier} classifier; 95% bootstrap over chains)")
     mark_paper_switch(fig.axes[0], paper_switch_n(config.features, config.prior_sigma), text=True)
     save_figure(fig, out / "occupancy.png")
     div = sum(r["divergences"] for r in diag if r["phase"] == "all")

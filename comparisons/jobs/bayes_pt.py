@@ -36,9 +36,10 @@ import numpy as np
 
 from ..contracts import occupancy_dataset, table_dataset, transitions_dataset, validate_posterior
 from ..errors import InputError, check_positive_int
+from ..figure2 import set_n_ticks
 from ..folder import keep, owned_folder
 from ..io import atomic_path, save_figure, write_csv, write_json, write_netcdf
-from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
+from ..theory import OCCUPANCY_RULE, child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
@@ -89,7 +90,7 @@ def _config_key(config) -> str:
     return json.dumps(config.to_dict(), sort_keys=True)
 
 
-def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progress: bool = True,
+def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000, progress: bool = True,
            chunk: int = 50, replace: bool | None = None) -> dict:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
 
@@ -310,7 +311,7 @@ SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run
 
 
 def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[str] = ("tempered",),
-                 population: bool = True, rule: str = "gated", bootstrap: int = 1000,
+                 population: bool = True, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000,
                  progress: bool = True, replace: bool | None = None) -> dict:
     """PT over ``datasets`` data sets per convention (plus the population loss), and the spread.
 
@@ -398,17 +399,22 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
         if features is not None:
             mark_paper_switch(ax, paper_switch_n(features, prior_sigma), label=ax is axes[0, 0])
         ax.set_xscale("log")
+        lo, hi = ax.get_xlim()
+        set_n_ticks(ax, lo, hi)  # plain numbers: the minor labels of a short log axis collide
         ax.set_yticks(range(len(pairs)), [f"{a} → {b}" for a, b in pairs])
-        ax.set_xlabel("n (log scale)")
+        ax.set_xlabel("n (training samples, log scale)")
         ax.set_title(f"{conv} (beta = {CONVENTIONS.get(conv, float('nan')):g})", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0, 0].plot([], [], "o", color="C0", label="data set (95% interval)")
     axes[0, 0].plot([], [], "o", color="C3", label="data set, not mixed")
     axes[0, 0].plot([], [], "--", color="C2", label="free energy (asymptotic)")
     axes[0, 0].plot([], [], ":", color="C2", label="with O(1) terms")
-    axes[0, 0].legend(fontsize=7, loc="best")
+    axes[0, 0].plot([], [], "*", color="k", ms=9, label="population loss")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    keep = dict(zip(labels, handles))  # one entry per label, below the panels: clear of the data
+    fig.legend(list(keep.values()), list(keep), fontsize=7, loc="lower center", ncol=3, frameon=False)
     fig.suptitle("Switches of the dominant phase: one per data set, and the population loss", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     return fig
 
 

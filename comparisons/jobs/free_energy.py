@@ -12,7 +12,7 @@ from bayes_tms.model import build_model, resolve_likelihood
 from bayes_tms.smc import SMCResult, smc_log_evidence
 
 from ..sweep import Task
-from ..theory import child_sequence, sample_inputs
+from ..theory import OCCUPANCY_RULE, child_sequence, sample_inputs
 
 _TASK_MODELS = ModelCache("smc tasks")  # compiled models reused by the SMC tasks a worker runs
 
@@ -20,9 +20,11 @@ _TASK_MODELS = ModelCache("smc tasks")  # compiled models reused by the SMC task
 def smc_tasks(features: int, ns: Iterable[int], *, seed: int = 0, **kwargs: Any) -> list:
     """One :class:`comparisons.sweep.Task` per ``n``: SMC on ``sample_inputs(n, features, seed)``.
 
-    ``kwargs`` (particles, runs, mutation_steps, beta, prior_sigma, hidden, ...) go to
-    :func:`smc_log_evidence` and are part of each task's key.
+    ``kwargs`` (particles, runs, mutation_steps, beta, prior_sigma, hidden, classifier, ...) go to
+    :func:`smc_log_evidence` and are part of each task's key; the particles' labelling rule is
+    :data:`comparisons.theory.OCCUPANCY_RULE` unless ``classifier`` is given.
     """
+    kwargs.setdefault("classifier", OCCUPANCY_RULE)
     return [Task(f"smc n={n}", {"features": int(features), "n": int(n), "seed": int(seed), **kwargs},
                  seed=int(seed)) for n in sorted(set(int(v) for v in ns))]
 

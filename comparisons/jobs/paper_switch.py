@@ -37,11 +37,15 @@ def mark_paper_switch(ax, n: float | None, *, label: bool = True, text: bool = F
     """Mark the paper's reported switch (:func:`paper_switch_n`) on an axis whose x is ``n``.
 
     A broad translucent vertical line at ``n`` (labelled :data:`PAPER_SWITCH_LABEL` for a
-    legend when ``label``, and written beside the line when ``text``); nothing when ``n`` is None.
+    legend when ``label``, and named ``paper a→b`` above the axes, clear of the data, when
+    ``text``); nothing when ``n`` is None.
     """
     if n is None:
         return
     ax.axvline(n, color="C4", lw=6, alpha=0.25, zorder=0, label=PAPER_SWITCH_LABEL if label else None)
-    if text:
-        ax.text(n, 0.5, PAPER_SWITCH_LABEL, rotation=90, va="center", ha="right", fontsize=7, color="C4",
-                transform=ax.get_xaxis_transform())
+    if text:  # shifted left of the line, so that a crossing label centred on the same n stays legible
+        from matplotlib.transforms import ScaledTranslation
+
+        shift = ScaledTranslation(-6 / 72, 0, ax.figure.dpi_scale_trans)
+        ax.text(n, 1.01, "paper {}→{}".format(*PAPER_SWITCH), rotation=90, va="bottom", ha="right", fontsize=7,
+                color="C4", transform=ax.get_xaxis_transform() + shift)

@@ -3,7 +3,7 @@
 This subpackage imports neither torch nor PyMC; both engines import it, never each other.
 """
 
-from .classify import (DEFAULT_MAX_DISTANCE, HULL_TOL, PRESENT_NORM, RULES, UNCLASSIFIED, classify,
+from .classify import (DEFAULT_MAX_DISTANCE, HULL_TOL, OCCUPANCY_RULE, PRESENT_NORM, RULES, UNCLASSIFIED, classify,
                        classify_dataarrays, hull_structure, hull_vertices, phase_distances)
 from .free_energy import (llc_beta, check_beta, critical_sample_sizes, crossings, dominant_intervals, dominant_phase,
                           effective_llc, effective_sample_size, free_energy)
@@ -14,7 +14,7 @@ from .potential import (empirical_loss, empirical_loss_grad, forward, gram, popu
                         population_loss_grad, sample_inputs)
 
 __all__ = ["llc_beta", 
-    "HULL_TOL", "RULES", "check_beta", "effective_sample_size", "hull_structure", "hull_vertices",
+    "HULL_TOL", "OCCUPANCY_RULE", "RULES", "check_beta", "effective_sample_size", "hull_structure", "hull_vertices",
     "DEFAULT_MAX_DISTANCE", "PRESENT_NORM", "UNCLASSIFIED", "OneHotData", "Phase", "classify",
     "empirical_loss_onehot", "empirical_loss_onehot_grad", "is_onehot", "onehot_summary",
     "NestedOneHot", "nested_onehot_summary", "nested_loss_grad",

@@ -55,6 +55,9 @@ DEFAULT_MAX_DISTANCE = 0.75
 HULL_TOL = 1e-9
 #: the labelling rules of :func:`classify`
 RULES = ("gated", "hull")
+#: the rule of every reported occupancy (the default of the Bayesian configs, jobs and commands):
+#: the paper's hull count, which labels every draw (a partition); ``"gated"`` stays available
+OCCUPANCY_RULE = "hull"
 #: draws per block in :func:`hull_vertices` (bounds the (block, c, c) temporaries)
 _HULL_BLOCK = 16384
 

@@ -1,0 +1,225 @@
+"""The paper's Figure 2 reproduced, and the occupancy estimators side by side, from the Bayesian stages.
+
+Nothing is sampled here: the job reads what the Bayesian stages of ``tms-phases reproduce``
+stored, through the validators of :mod:`comparisons.contracts`:
+
+- panel (a) from the NUTS stage (``bayes/``, run with the paper's protocol: ``beta = 1/2``, hull
+  classifier): its posteriors ``posterior_nNNNNN.nc``, whose raw draw fractions and their
+  bootstrap switch are computed here by the engine's own functions
+  (:func:`bayes_tms.occupancy.occupancy_table`, :func:`bayes_tms.occupancy.transitions`, the same
+  bootstrap seed as the NUTS job's ``nuts_raw`` estimator);
+- panels (b) and (c) from two replica-exchange stages (``occupancy.nc``, ``transitions.nc``) at
+  ``beta = 1/2`` and ``beta = 1``.
+
+It writes ``figure2.nc`` (contract :data:`comparisons.contracts.FIGURE2`, atomically, re-read
+through its validator), ``figure2.png`` and ``figure2.md`` (:func:`comparisons.figure2.figure2_markdown`).
+:func:`compare_estimators` writes ``occupancy_compare.nc`` and ``occupancy_compare.csv``: every
+estimator of the occupancy at one beta on its ``estimator`` coordinate.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators",
+           "smc_rows"]
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import InputError
+from ..io import check_writable_dir, save_figure, write_csv, write_netcdf, write_text
+from ..theory import OCCUPANCY_RULE
+from ..figure2 import figure2_dataset, figure2_markdown, plot_figure2
+from .paper_switch import PAPER_SWITCH, paper_switch_n
+
+#: how one seed gives every panel's data and randomness (shown under the figure)
+SEED_RULE = ("data set n = the first n rows of one stream sample_inputs(max n, c, seed), the same in every "
+             "panel; NUTS chains and PT replicas draw from named children of the seed "
+             "(comparisons.theory.streams). Same seed, same draws on the same machine; BLAS rounding may "
+             "steer chains apart on another")
+
+
+def _config(folder: Path) -> dict:
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise InputError(f"figure2: expected {path} (written by the bayes stage), got none")
+    return json.loads(path.read_text())
+
+
+def convention_name(beta: float) -> str:
+    """The likelihood convention of ``beta`` (:data:`comparisons.jobs.bayes_pt.CONVENTIONS`), or ``"beta=<x>"``."""
+    from .bayes_pt import CONVENTIONS
+
+    hits = [name for name, b in CONVENTIONS.items() if math.isclose(b, float(beta))]
+    return hits[0] if hits else f"beta={float(beta):g}"
+
+
+def _paper_switch(records) -> dict | None:
+    """The first phase-level switch :data:`PAPER_SWITCH` of a run's transitions, or None."""
+    hits = [t for t in records if t.get("level", "phase") == "phase" and (t["from"], t["to"]) == PAPER_SWITCH]
+    return min(hits, key=lambda t: t["n"]) if hits else None
+
+
+def predicted_switch(features: int, beta: float, prior_sigma: float = 1.0) -> tuple[float | None, float | None]:
+    """The free-energy predictions of the :data:`PAPER_SWITCH` at ``beta``: ``(asymptotic, with O(1) terms)``.
+
+    Asymptotic: the first ``a -> b`` crossing of ``F_n = n beta L + lambda log n + |w*|^2 / 2``
+    (:func:`comparisons.theory.crossings`, as :func:`paper_switch_n` at beta = 1); with the O(1)
+    terms: :func:`comparisons.theory.laplace_crossing`. None where there is none.
+    """
+    from ..theory import crossings, enumerate_phases, laplace_crossing
+
+    by = {p.label: p for p in enumerate_phases(features) if p.label in PAPER_SWITCH}
+    if len(by) != 2:
+        return None, None
+    a, b = (by[k] for k in PAPER_SWITCH)
+    hits = [e["n"] for e in crossings([a, b], n_max=1e6, prior_sigma=prior_sigma, beta=beta)
+            if (e["from"], e["to"]) == PAPER_SWITCH]
+    return (float(hits[0]) if hits else None), laplace_crossing(a, b, prior_sigma=prior_sigma, beta=beta)
+
+
+def nuts_panel(folder: Path) -> dict:
+    """Panel (a) from a NUTS stage's folder: raw draw fractions, their switch, the predictions."""
+    from bayes_tms.occupancy import occupancy_table, transitions
+
+    from ..contracts import validate_posterior
+    from .bayes import posterior_path
+
+    conf = _config(folder)
+    posts = {int(n): validate_posterior(posterior_path(folder, n)) for n in conf["ns"]}
+    # the NUTS job's nuts_raw estimator: the same call, the same bootstrap seed
+    rows, reps = occupancy_table(posts, B=int(conf["bootstrap"]), seed=int(conf["seed"]))
+    trans = transitions(reps, features=int(conf["features"]), prior_sigma=float(conf["prior_sigma"]),
+                        beta=float(conf["beta"]))
+    return _panel(conf, rows, trans, sampler="nuts", estimator="raw", classifier=str(conf["classifier"]))
+
+
+def pt_panel(folder: Path) -> dict:
+    """Panel (b) or (c) from a replica-exchange stage's folder (``occupancy.nc``, ``transitions.nc``)."""
+    from ..contracts import occupancy_rows, read_occupancy, read_transitions, transitions_records
+
+    conf = _config(folder)
+    occ = read_occupancy(Path(folder) / "occupancy.nc")
+    rows = occupancy_rows(occ, "pt")
+    trans = transitions_records(read_transitions(Path(folder) / "transitions.nc"))
+    return _panel(conf, rows, trans, sampler="pt", estimator="pt",
+                  classifier=str(occ.attrs.get("classifier", conf.get("rule"))))
+
+
+def _panel(conf: Mapping, rows, trans, *, sampler: str, estimator: str, classifier: str) -> dict:
+    beta = float(conf["beta"])
+    asym, o1 = predicted_switch(int(conf["features"]), beta, float(conf["prior_sigma"]))
+    sw = _paper_switch(trans)
+    return {"rows": rows, "switch": None if sw is None else {k: sw[k] for k in ("n", "lower", "upper")},
+            "predicted_asymptotic": asym, "predicted_o1": o1, "beta": beta, "sampler": sampler,
+            "convention": convention_name(beta), "classifier": classifier, "estimator": estimator,
+            "features": int(conf["features"]), "seed": int(conf["seed"]), "prior_sigma": float(conf["prior_sigma"]),
+            "ns": [int(n) for n in conf["ns"]]}
+
+
+def run_figure2(nuts_dir: Path, pt_same_dir: Path, pt_theory_dir: Path, out_dir: Path, *, preset: str,
+                command: str) -> "xr.Dataset":  # noqa: F821
+    """Build, write and re-read ``figure2.nc``; draw ``figure2.png``; write ``figure2.md``.
+
+    Parameters
+    ----------
+    nuts_dir : path
+        Panel (a): a NUTS stage run with the paper's protocol.
+    pt_same_dir, pt_theory_dir : path
+        Panels (b) and (c): replica exchange at (a)'s beta and at beta = 1.
+    out_dir : path
+        The job's folder.
+    preset, command : str
+        Recorded in the attrs: the reproduce preset and the exact command that regenerates the file.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``figure2.nc`` as read back through :func:`comparisons.contracts.read_figure2`.
+
+    Raises
+    ------
+    InputError
+        When the panels do not share one data set (features, seed, prior) and one n grid, or (a)
+        and (b) differ in beta.
+    """
+    from ..contracts import read_figure2
+
+    panels = {"a": nuts_panel(Path(nuts_dir)), "b": pt_panel(Path(pt_same_dir)), "c": pt_panel(Path(pt_theory_dir))}
+    for key in ("features", "seed", "prior_sigma", "ns"):
+        got = {p: panels[p][key] for p in panels}
+        if len({json.dumps(v) for v in got.values()}) != 1:
+            raise InputError(f"figure2: expected one data set and n grid in all panels, got {key} {got}")
+    if not math.isclose(panels["a"]["beta"], panels["b"]["beta"]):
+        raise InputError(f"figure2: expected panels (a) and (b) at the same beta, got {panels['a']['beta']} "
+                         f"and {panels['b']['beta']}")
+    a = panels["a"]
+    out = check_writable_dir(out_dir)
+    ds = figure2_dataset(panels, features=a["features"], seed=a["seed"], seed_rule=SEED_RULE, preset=preset,
+                         command=command, switch=PAPER_SWITCH,
+                         attrs={"prior_sigma": a["prior_sigma"],
+                                "paper_switch_n": paper_switch_n(a["features"], a["prior_sigma"]) or math.nan})
+    write_netcdf(ds, out / "figure2.nc")
+    ds = read_figure2(out / "figure2.nc")
+    save_figure(plot_figure2(ds), out / "figure2.png")
+    write_text(out / "figure2.md", figure2_markdown(ds, "figure2.png"))
+    return ds
+
+
+def smc_rows(folder: Path | None) -> list[dict]:
+    """SMC's particle occupancy (``smc_occupancy.csv`` of ``tms-phases free-energy``), or [] without it.
+
+    Rows ``n, phase, fraction, lower, upper`` (numbers as floats, NaN for empty). The SMC job
+    writes no netCDF hand-off of its occupancy, so its export is read here, once.
+    """
+    path = Path(folder) / "smc_occupancy.csv" if folder else None
+    if path is None or not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return [{"n": float(r["n"]), "phase": str(r["phase"]),
+                 **{k: float(r[k]) if r.get(k) not in ("", None) else float("nan")
+                    for k in ("fraction", "lower", "upper")}} for r in csv.DictReader(fh)]
+
+
+def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: Path | None = None,
+                       smc_dir: Path | None = None) -> Path | None:
+    """``occupancy_compare.nc`` and ``occupancy_compare.csv``: the estimators of one occupancy side by side.
+
+    ``pt`` (a replica-exchange folder), ``nuts_bridge`` (a NUTS folder's ladder bridge) and
+    ``smc`` (a ``tms-phases free-energy`` folder), where present; all must be at one beta. The
+    attrs record that ``beta`` and the classifier (one rule, or each estimator's). Returns the
+    netCDF path, or None with fewer than two estimators.
+    """
+    from ..analysis import OCCUPANCY_COMPARE_COLUMNS, long_occupancy
+    from ..contracts import occupancy_dataset, occupancy_rows, read_occupancy
+
+    estimates, betas, rules = {}, {}, {}
+    for name, folder in (("pt", pt_dir), ("nuts_bridge", nuts_dir)):
+        path = Path(folder) / "occupancy.nc" if folder is not None else None
+        if path is None or not path.is_file():
+            continue
+        occ = read_occupancy(path)
+        if "beta" not in occ.attrs:
+            raise InputError(f"{path}: expected attrs['beta'] (written by the bayes job), got {sorted(occ.attrs)}")
+        estimates[name], betas[name] = occupancy_rows(occ, name), float(occ.attrs["beta"])
+        rules[name] = str(occ.attrs.get("classifier", "unrecorded"))
+    smc = smc_rows(smc_dir)
+    if smc:
+        conf = _config(Path(smc_dir))
+        # the SMC job labels its particles with the default rule unless its configuration names one
+        estimates["smc"], betas["smc"] = smc, float(conf["beta"])
+        rules["smc"] = str(conf.get("classifier", OCCUPANCY_RULE))
+    if len(estimates) < 2:
+        return None
+    if len(set(betas.values())) != 1:
+        raise InputError(f"occupancy_compare: expected every estimator at one beta, got {betas}")
+    out = check_writable_dir(out_dir)
+    beta = next(iter(betas.values()))
+    classifier = (next(iter(rules.values())) if len(set(rules.values())) == 1
+                  else ", ".join(f"{k}: {v}" for k, v in rules.items()))
+    write_netcdf(occupancy_dataset(estimates, attrs={"beta": beta, "classifier": classifier}),
+                 out / "occupancy_compare.nc")
+    write_csv(out / "occupancy_compare.csv", long_occupancy(estimates), OCCUPANCY_COMPARE_COLUMNS)
+    return out / "occupancy_compare.nc"
