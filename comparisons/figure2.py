@@ -28,7 +28,7 @@ __all__ = ["PANELS", "CONVENTION_TEXT", "figure2_caption", "SAMPLER_TEXT", "ESTI
 
 import math
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import xarray as xr

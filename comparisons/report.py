@@ -442,7 +442,7 @@ def occupancy_title(bayes: Mapping) -> str:
 def occupancy_caption(bayes: Mapping) -> str:
     """The caption of a Bayesian run's ``occupancy.png``, from its attrs."""
     attrs = bayes.get("attrs", {})
-    what = (f"fraction of replica-exchange draws per phase, with 95% bootstrap bands over the copies"
+    what = ("fraction of replica-exchange draws per phase, with 95% bootstrap bands over the copies"
             if bayes["estimator"] == "pt" else
             "posterior mass per phase by ladder-bridge reweighting, with 95% bootstrap bands over chains; "
             "dashed: raw draw fractions")
