@@ -66,7 +66,8 @@ from __future__ import annotations
 
 __all__ = ["PTConfig", "PTTarget", "PTState", "PTInfo", "PTResult", "init", "step", "run",
            "swap_log_ratio", "save_state", "load_state", "tms_target", "refine_ladder",
-           "sample_tms_pt", "resume_tms_pt", "to_inference_data", "pt_diagnostics", "round_trip_update"]
+           "sample_tms_pt", "resume_tms_pt", "to_inference_data", "pt_diagnostics", "round_trip_update",
+           "KERNELS"]
 
 import json
 import math
@@ -83,6 +84,8 @@ from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_
 
 from .config import SHARED
 
+#: gradient kernels of the empirical-loss ladder (see :class:`PTConfig`)
+KERNELS = ("compiled", "numpy")
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
 _DA_GAMMA, _DA_T0, _DA_KAPPA = 0.05, 10.0, 0.75
 _JITTER = (0.8, 1.2)
@@ -130,6 +133,11 @@ class PTConfig:
         ``c`` and ``r`` of the TMS.
     population : bool
         Use the closed-form population loss instead of the empirical loss.
+    kernel : {"compiled", "numpy"}
+        Gradient of the empirical-loss ladder: the compiled kernel (:mod:`bayes_tms.pt_kernel`,
+        default) or the numpy reference :func:`comparisons.theory.nested_loss_grad`. Both are
+        exact; they round differently, so the draws differ (not their distribution). The
+        population loss always uses numpy.
     """
 
     ns: tuple[int, ...] = field(metadata=SHARED["ns"])
@@ -152,6 +160,7 @@ class PTConfig:
     hidden: int = field(default=2, metadata=SHARED["hidden"])
     population: bool = field(default=False, metadata={
         "help": "sample exp(-n beta L) with the closed-form population loss (no data noise)"})
+    kernel: str = "compiled"
 
     def __post_init__(self) -> None:
         ns = self.ns
@@ -185,6 +194,8 @@ class PTConfig:
             raise InputError(f"min_swap_accept: expected a number in [0, 1), got {self.min_swap_accept!r}")
         if not isinstance(self.population, bool):
             raise InputError(f"population: expected True or False, got {self.population!r}")
+        if self.kernel not in KERNELS:
+            raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {self.kernel!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -651,7 +662,8 @@ def load_state(path) -> PTState:
 # the TMS target
 
 def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 2,
-               beta: float = 1.0, prior_sigma: float = 1.0, population: bool = False) -> PTTarget:
+               beta: float = 1.0, prior_sigma: float = 1.0, population: bool = False,
+               kernel: str = "compiled") -> PTTarget:
     """The TMS posterior ladder ``log p_r = log N(w; 0, prior_sigma^2) - n_r beta L_{n_r}(w)``.
 
     Parameters
@@ -665,6 +677,11 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
     beta, prior_sigma : float
     population : bool
         Use the population loss ``L`` (closed form) instead of ``L_n``.
+    kernel : {"compiled", "numpy"}
+        Empirical loss: one call of the compiled kernel
+        (:func:`bayes_tms.pt_kernel.tms_logdensity_and_grad`, prior and ``n beta`` fused in) or of
+        the numpy reference :func:`comparisons.theory.nested_loss_grad` per evaluation of the
+        ladder. Ignored for the population loss.
 
     Returns
     -------
@@ -691,7 +708,17 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
         def loss_grad(W, b):
             return nested_loss_grad(W, b, nested)
 
+    if kernel not in KERNELS:
+        raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {kernel!r}")
+    compiled = None
+    if kernel == "compiled" and not population:
+        from .pt_kernel import tms_density_kernel
+
+        compiled = tms_density_kernel(nested, r, nbeta, inv_var)
+
     def logdensity_and_grad(q: np.ndarray):
+        if compiled is not None:
+            return compiled(q)
         # a diverging leapfrog trajectory can leave the floats: such a state has density 0 (and
         # is rejected), but the loss functions refuse non-finite input, so evaluate it at 0
         bad = ~np.isfinite(q).all(-1)
@@ -923,7 +950,7 @@ def _tms_data(config: PTConfig, x):
 def _tms_maker(config: PTConfig, x):
     def make_target(ns):
         return tms_target(ns, x=x, features=config.features, hidden=config.hidden, beta=config.beta,
-                          prior_sigma=config.prior_sigma, population=config.population)
+                          prior_sigma=config.prior_sigma, population=config.population, kernel=config.kernel)
     return make_target
 
 
