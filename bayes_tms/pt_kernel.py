@@ -66,7 +66,7 @@ def _count_le(mu_j, cnt, root):
     return base + (1 if mu_j[base] <= root else 0)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, gq):
     """``L_{n_k}`` at ``q = [W.ravel(), b]`` (rung ``k``), and ``dL/dq`` written into ``gq``.
 
@@ -128,7 +128,7 @@ def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, gq):
     return (sumsq_k + acc - 2.0 * diag) / n_k
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M):
     """Replica ``idx`` of the flattened batch: loss (``density`` False) or log density, and gradient."""
     k = idx % R
