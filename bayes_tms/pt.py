@@ -247,6 +247,10 @@ class PTTarget(NamedTuple):
         ``(rng, shape) -> positions[*shape, d]``: draws used to initialise the replicas.
     step_size_hint : ndarray, shape (R,)
         Initial leapfrog step size per rung.
+    integrate : callable, optional
+        ``(q0, p0, g0, eps (C, R), n_steps) -> (q, p, logp, grad)``: the whole leapfrog trajectory in
+        one call (e.g. compiled), doing exactly what the HMC move's own loop over
+        ``logdensity_and_grad`` does; ``None`` (default): that loop.
     """
 
     ns: np.ndarray
@@ -256,6 +260,7 @@ class PTTarget(NamedTuple):
     dims: dict
     sample_prior: Callable[[np.random.Generator, tuple], np.ndarray]
     step_size_hint: np.ndarray
+    integrate: Callable | None = None
 
 
 class PTState(NamedTuple):
@@ -436,11 +441,14 @@ def _hmc(state: PTState, target: PTTarget, rng: np.random.Generator):
     q = q0
     # divergent trajectories (early warm-up) may overflow: they are rejected below
     with np.errstate(invalid="ignore", over="ignore"):
-        p = p0 + 0.5 * eps * g0
-        for k in range(n_steps):
-            q = q + eps * p
-            lp, g = target.logdensity_and_grad(q)
-            p = p + (eps if k < n_steps - 1 else 0.5 * eps) * g
+        if target.integrate is not None:
+            q, p, lp, g = target.integrate(q0, p0, g0, eps[..., 0], n_steps)
+        else:
+            p = p0 + 0.5 * eps * g0
+            for k in range(n_steps):
+                q = q + eps * p
+                lp, g = target.logdensity_and_grad(q)
+                p = p + (eps if k < n_steps - 1 else 0.5 * eps) * g
         log_alpha = (lp - 0.5 * (p * p).sum(-1)) - (lp0 - 0.5 * (p0 * p0).sum(-1))
     log_alpha = np.where(np.isnan(log_alpha), -np.inf, log_alpha)
     divergent = log_alpha < -_DIVERGENCE
@@ -731,11 +739,12 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
 
     if kernel not in KERNELS:
         raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {kernel!r}")
-    compiled = None
+    compiled = integrate = None
     if kernel == "compiled" and not population:
-        from .pt_kernel import tms_density_kernel
+        from .pt_kernel import tms_density_kernel, tms_leapfrog_kernel
 
         compiled = tms_density_kernel(nested, r, nbeta, inv_var)
+        integrate = tms_leapfrog_kernel(nested, r, nbeta, inv_var)
 
     def logdensity_and_grad(q: np.ndarray):
         if compiled is not None:
@@ -763,7 +772,7 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
     hint = 1.0 / np.sqrt(inv_var + nbeta / c)
     return PTTarget(ns=ns_arr, dim=rc + c, logdensity_and_grad=logdensity_and_grad, split=split,
                     dims={"W": ("hidden", "feature"), "b": ("feature",)}, sample_prior=sample_prior,
-                    step_size_hint=0.5 * hint)
+                    step_size_hint=0.5 * hint, integrate=integrate)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ and cached on disk (``cache=True``), so later processes load them in well under 
 
 from __future__ import annotations
 
-__all__ = ["nested_loss_grad_compiled", "tms_logdensity_and_grad", "tms_density_kernel", "PARALLEL_MIN_BATCH"]
+__all__ = ["nested_loss_grad_compiled", "tms_logdensity_and_grad", "tms_density_kernel", "tms_leapfrog_kernel",
+           "PARALLEL_MIN_BATCH"]
 
 import numba
 import numpy as np
@@ -179,6 +180,50 @@ def _batch_parallel(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta
             _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns,
+                  nbeta, inv_var, a, M):
+    """The leapfrog trajectory of replica ``idx``: the arithmetic of ``bayes_tms.pt._hmc``, in order."""
+    d = q0.shape[1]
+    e = eps[idx]
+    half = 0.5 * e
+    for t in range(d):
+        qf[idx, t] = q0[idx, t]
+        pf[idx, t] = p0[idx, t] + half * g0[idx, t]
+    for s in range(n_steps):
+        for t in range(d):
+            qf[idx, t] = qf[idx, t] + e * pf[idx, t]
+        _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, True, a, M)
+        w = e if s < n_steps - 1 else half
+        for t in range(d):
+            pf[idx, t] = pf[idx, t] + w * gout[idx, t]
+
+
+@numba.njit(cache=True, nogil=True)
+def _leapfrog_serial(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns,
+                     nbeta, inv_var):
+    a = np.empty((c, c))
+    M = np.empty((c, c))
+    B = q0.shape[0]
+    for k in range(R):
+        for idx in range(k, B, R):
+            _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq,
+                          ns, nbeta, inv_var, a, M)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _leapfrog_parallel(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns,
+                       nbeta, inv_var):
+    B = q0.shape[0]
+    nblocks = (B + _BLOCK - 1) // _BLOCK
+    for blk in numba.prange(nblocks):
+        a = np.empty((c, c))
+        M = np.empty((c, c))
+        for idx in range(blk * _BLOCK, min(B, (blk + 1) * _BLOCK)):
+            _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq,
+                          ns, nbeta, inv_var, a, M)
+
+
 def _use_threads(batch: int) -> bool:
     return batch >= PARALLEL_MIN_BATCH and numba.get_num_threads() > 1
 
@@ -274,6 +319,13 @@ def tms_logdensity_and_grad(q: np.ndarray, nested: NestedOneHot, hidden: int, nb
                      True, parallel)
 
 
+def _bound(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float) -> tuple:
+    """The kernels' ladder arguments ``(R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var)``."""
+    return (nested.ns.size, int(hidden), nested.c, np.ascontiguousarray(nested.mu), nested.counts.astype(np.int64),
+            np.ascontiguousarray(nested.prefix), np.ascontiguousarray(nested.sumsq, dtype=np.float64),
+            nested.ns.astype(np.int64), np.ascontiguousarray(nbeta, dtype=np.float64), float(inv_var))
+
+
 def tms_density_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float, *,
                        parallel: bool | None = None):
     """:func:`tms_logdensity_and_grad` with its ladder bound: ``q[..., R, d] -> (logp, grad)``.
@@ -282,9 +334,7 @@ def tms_density_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv
     """
     R, c, r = nested.ns.size, nested.c, int(hidden)
     d = r * c + c
-    args = (R, r, c, np.ascontiguousarray(nested.mu), nested.counts.astype(np.int64),
-            np.ascontiguousarray(nested.prefix), np.ascontiguousarray(nested.sumsq, dtype=np.float64),
-            nested.ns.astype(np.int64), np.ascontiguousarray(nbeta, dtype=np.float64), float(inv_var), True)
+    args = _bound(nested, hidden, nbeta, inv_var) + (True,)
 
     def logdensity_and_grad(q: np.ndarray):
         if q.ndim < 2 or q.shape[-2:] != (R, d):
@@ -297,3 +347,33 @@ def tms_density_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv
         return out.reshape(q.shape[:-1]), gout.reshape(q.shape)
 
     return logdensity_and_grad
+
+
+def tms_leapfrog_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float, *,
+                        parallel: bool | None = None):
+    """The whole leapfrog trajectory of every replica in one compiled call.
+
+    Returns ``integrate(q0, p0, g0, eps, n_steps) -> (q, p, logp, grad)`` with ``q0, p0, g0`` of
+    shape ``(C, R, d)`` (positions, momenta, gradients at ``q0``), ``eps`` of shape ``(C, R)`` (each
+    replica's step) and ``n_steps >= 1``: ``p += eps/2 g``, then ``n_steps`` times ``q += eps p``,
+    ``g = grad log p(q)``, ``p += eps g`` (``eps/2`` on the last step). The same operations, in the
+    same order, as the numpy loop of :func:`bayes_tms.pt._hmc` with the compiled density, hence the
+    same bits; one call instead of ``n_steps`` saves the per-step Python and array overhead.
+    """
+    R, c, r = nested.ns.size, nested.c, int(hidden)
+    d = r * c + c
+    args = _bound(nested, hidden, nbeta, inv_var)
+
+    def integrate(q0: np.ndarray, p0: np.ndarray, g0: np.ndarray, eps: np.ndarray, n_steps: int):
+        if q0.shape[-2:] != (R, d) or p0.shape != q0.shape or g0.shape != q0.shape or eps.shape != q0.shape[:-1]:
+            raise InputError(f"integrate: expected q0, p0, g0 of shape (..., {R}, {d}) and eps (..., {R}), got "
+                             f"{q0.shape}, {p0.shape}, {g0.shape} and {eps.shape}")
+        flat = [np.ascontiguousarray(v, dtype=np.float64).reshape(-1, d) for v in (q0, p0, g0)]
+        e = np.ascontiguousarray(eps, dtype=np.float64).reshape(-1)
+        qf, pf, gout = (np.empty_like(flat[0]) for _ in range(3))
+        out = np.empty(qf.shape[0])
+        par = parallel if parallel is not None else _use_threads(qf.shape[0] * int(n_steps))
+        (_leapfrog_parallel if par else _leapfrog_serial)(*flat, e, int(n_steps), qf, pf, out, gout, *args)
+        return (qf.reshape(q0.shape), pf.reshape(q0.shape), out.reshape(q0.shape[:-1]), gout.reshape(q0.shape))
+
+    return integrate
