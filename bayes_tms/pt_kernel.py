@@ -68,10 +68,58 @@ def _count_le(mu_j, cnt, root):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, gq):
+def _count_le_from(mu_j, cnt, root, h):
+    """:func:`_count_le` searched outward from a guess ``h`` (galloping), the same count.
+
+    Along a leapfrog trajectory the kinks move a little per step, so the previous step's count is
+    a few samples off: doubling steps bracket the answer in ``O(log distance)`` probes.
+    """
+    if root != root:
+        return cnt
+    if h > cnt:
+        h = cnt
+    step = 1
+    if h < cnt and mu_j[h] <= root:  # the answer lies above h
+        lo = h + 1
+        hi = cnt
+        while True:
+            probe = lo + step - 1
+            if probe >= cnt:
+                break
+            if mu_j[probe] <= root:
+                lo = probe + 1
+                step *= 2
+            else:
+                hi = probe
+                break
+    else:  # mu[h] > root (or h = cnt): the answer is at most h
+        hi = h
+        lo = 0
+        while True:
+            probe = hi - step
+            if probe < 0:
+                break
+            if mu_j[probe] > root:
+                hi = probe
+                step *= 2
+            else:
+                lo = probe + 1
+                break
+    while lo < hi:  # first index in [lo, hi) above root
+        mid = (lo + hi) >> 1
+        if mu_j[mid] <= root:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq):
     """``L_{n_k}`` at ``q = [W.ravel(), b]`` (rung ``k``), and ``dL/dq`` written into ``gq``.
 
-    ``a`` and ``M`` are ``(c, c)`` scratch arrays. Output ``i`` fires on ``mu e_j`` iff
+    ``a`` and ``M`` are ``(c, c)`` scratch arrays; ``hint`` (int64, ``(c, c)``) receives the kink
+    counts, and with ``warm`` the searches start from the counts already in it. Output ``i`` fires on ``mu e_j`` iff
     ``a_ij mu + b_i > 0`` (strict, as in :func:`comparisons.theory.onehot._kink_ranges`): the
     samples above the kink for ``a_ij > 0``, below it for ``a_ij < 0``, all or none by the sign
     of ``b_i`` for ``a_ij = 0``.
@@ -95,12 +143,19 @@ def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, gq):
         for j in range(c):
             aij = a[i, j]
             cnt = counts[j]
+            idx = 0
+            if aij != 0:
+                if warm:
+                    idx = _count_le_from(mu[j], cnt, -bi / aij, hint[i, j])
+                else:
+                    idx = _count_le(mu[j], cnt, -bi / aij)
+                hint[i, j] = idx
             if aij > 0:
-                lo = _count_le(mu[j], cnt, -bi / aij)
+                lo = idx
                 hi = cnt
             elif aij < 0:
                 lo = 0
-                hi = _count_le(mu[j], cnt, -bi / aij)
+                hi = idx
             else:  # a = 0 (or NaN)
                 lo = 0
                 hi = cnt if bi > 0 else 0
@@ -130,7 +185,7 @@ def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, gq):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M):
+def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, warm):
     """Replica ``idx`` of the flattened batch: loss (``density`` False) or log density, and gradient."""
     k = idx % R
     q = qf[idx]
@@ -146,7 +201,7 @@ def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_
             g[t] = 0.0
         out[idx] = -np.inf if density else np.nan
         return
-    L = _replica(q, k, r, c, mu, counts, prefix, sumsq[k], float(ns[k]), a, M, g)
+    L = _replica(q, k, r, c, mu, counts, prefix, sumsq[k], float(ns[k]), a, M, hint, warm, g)
     if not density:
         out[idx] = L
         return
@@ -163,10 +218,11 @@ def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_
 def _batch_serial(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density):
     a = np.empty((c, c))
     M = np.empty((c, c))
+    hint = np.zeros((c, c), dtype=np.int64)
     B = qf.shape[0]
     for k in range(R):  # rung-major: the copies of one rung share that rung's prefix sums in cache
         for idx in range(k, B, R):
-            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M)
+            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, False)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -176,13 +232,14 @@ def _batch_parallel(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta
     for blk in numba.prange(nblocks):
         a = np.empty((c, c))
         M = np.empty((c, c))
+        hint = np.zeros((c, c), dtype=np.int64)
         for idx in range(blk * _BLOCK, min(B, (blk + 1) * _BLOCK)):
-            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M)
+            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, False)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns,
-                  nbeta, inv_var, a, M):
+                  nbeta, inv_var, a, M, hint):
     """The leapfrog trajectory of replica ``idx``: the arithmetic of ``bayes_tms.pt._hmc``, in order."""
     d = q0.shape[1]
     e = eps[idx]
@@ -193,7 +250,8 @@ def _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu,
     for s in range(n_steps):
         for t in range(d):
             qf[idx, t] = qf[idx, t] + e * pf[idx, t]
-        _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, True, a, M)
+        # a non-finite state skips the searches: the counts in hint are then stale, not wrong
+        _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, True, a, M, hint, s > 0)
         w = e if s < n_steps - 1 else half
         for t in range(d):
             pf[idx, t] = pf[idx, t] + w * gout[idx, t]
@@ -204,11 +262,12 @@ def _leapfrog_serial(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu, c
                      nbeta, inv_var):
     a = np.empty((c, c))
     M = np.empty((c, c))
+    hint = np.zeros((c, c), dtype=np.int64)
     B = q0.shape[0]
     for k in range(R):
         for idx in range(k, B, R):
             _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq,
-                          ns, nbeta, inv_var, a, M)
+                          ns, nbeta, inv_var, a, M, hint)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -219,9 +278,10 @@ def _leapfrog_parallel(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu,
     for blk in numba.prange(nblocks):
         a = np.empty((c, c))
         M = np.empty((c, c))
+        hint = np.zeros((c, c), dtype=np.int64)
         for idx in range(blk * _BLOCK, min(B, (blk + 1) * _BLOCK)):
             _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq,
-                          ns, nbeta, inv_var, a, M)
+                          ns, nbeta, inv_var, a, M, hint)
 
 
 def _use_threads(batch: int) -> bool:
