@@ -56,8 +56,10 @@ def _count_le(mu_j, cnt, root):
     """
     if root != root:  # NaN sorts last in numpy: every finite magnitude is below it
         return cnt
-    if cnt == 0:
+    if cnt == 0 or root < mu_j[0]:  # a kink below the data (often: a_ij < 0 < -b_i / ...)
         return 0
+    if root >= mu_j[cnt - 1]:
+        return cnt
     base = 0
     n = cnt
     while n > 1:
@@ -432,7 +434,7 @@ def tms_leapfrog_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, in
         e = np.ascontiguousarray(eps, dtype=np.float64).reshape(-1)
         qf, pf, gout = (np.empty_like(flat[0]) for _ in range(3))
         out = np.empty(qf.shape[0])
-        par = parallel if parallel is not None else _use_threads(qf.shape[0] * int(n_steps))
+        par = parallel if parallel is not None else _use_threads(qf.shape[0])
         (_leapfrog_parallel if par else _leapfrog_serial)(*flat, e, int(n_steps), qf, pf, out, gout, *args)
         return (qf.reshape(q0.shape), pf.reshape(q0.shape), out.reshape(q0.shape[:-1]), gout.reshape(q0.shape))
 
