@@ -313,28 +313,12 @@ def _check_rungs(q: np.ndarray, nested: NestedOneHot, r: int) -> None:
 
 def nested_loss_grad_compiled(W: np.ndarray, b: np.ndarray, nested: NestedOneHot, grad: bool = True,
                               *, parallel: bool | None = None):
-    """Compiled twin of :func:`comparisons.theory.nested_loss_grad` (same arguments and returns).
+    """Compiled twin of :func:`comparisons.theory.nested_loss_grad`: the same arguments, shapes and returns.
 
-    Parameters
-    ----------
-    W : array_like, shape (..., R, r, c)
-        Axis ``-3`` indexes the rung: ``W[..., k, :, :]`` is evaluated on ``x[:ns[k]]``.
-    b : array_like, shape (..., R, c)
-    nested : NestedOneHot
-        From :func:`comparisons.theory.nested_onehot_summary`.
-    grad : bool
-        Return the gradient too.
-    parallel : bool, optional
-        Force the threaded (``True``) or the single-thread (``False``) loop; default: threaded
-        for batches of at least :data:`PARALLEL_MIN_BATCH` replicas. The numbers are the same.
-
-    Returns
-    -------
-    loss : ndarray, shape (..., R)
-    dW : ndarray, shape (..., R, r, c)
-        Only when ``grad``.
-    db : ndarray, shape (..., R, c)
-        Only when ``grad``.
+    ``W[..., R, r, c]`` and ``b[..., R, c]`` (axis ``-3`` of ``W`` is the rung) give ``loss[..., R]`` and,
+    with ``grad``, ``dW`` and ``db`` shaped like ``W`` and ``b``. ``parallel`` forces the threaded
+    (``True``) or the single-thread (``False``) loop; by default threads are used from
+    :data:`PARALLEL_MIN_BATCH` replicas. The numbers are the same either way.
     """
     W = np.asarray(W, dtype=float)
     b = np.asarray(b, dtype=float)
