@@ -206,6 +206,8 @@ class PTConfig:
         check_positive_int("max_rungs", self.max_rungs, minimum=len(ns))
         check_positive_int("pilot_sweeps", self.pilot_sweeps)
         check_positive_int("pilot_warmup", self.pilot_warmup, minimum=0)
+        if self.kernel not in KERNELS:
+            raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {self.kernel!r}")
         check_positive_int("seed", self.seed, minimum=0)
         check_positive_int("features", self.features, minimum=2)
         check_positive_int("hidden", self.hidden)
@@ -215,8 +217,6 @@ class PTConfig:
             raise InputError(f"min_swap_accept: expected a number in [0, 1), got {self.min_swap_accept!r}")
         if not isinstance(self.population, bool):
             raise InputError(f"population: expected True or False, got {self.population!r}")
-        if self.kernel not in KERNELS:
-            raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {self.kernel!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
