@@ -48,8 +48,29 @@ Everything the next sweep needs, including the bit-generator state, is in :class
 :func:`save_state` / :func:`load_state` round-trip it exactly (``.npz`` with a JSON header), so a
 run interrupted after any sweep and resumed with ``run(load_state(p), target, remaining)`` gives
 bit-identical draws to an uninterrupted run; :func:`resume_tms_pt` does this for a checkpoint of
-:func:`sample_tms_pt` (its configuration and ladder travel in ``state.settings["meta"]``). The same
-seed gives the same draws.
+:func:`sample_tms_pt` (its configuration and ladder travel in ``state.settings["meta"]``).
+
+What "same seed, same result" covers: the same :class:`PTConfig` (seed included) gives
+bit-identical draws, log densities, replica indices, ladder and diagnostics
+
+- in one process or another, interrupted and resumed or not;
+- whatever the number of BLAS, OpenMP or numba threads (``OMP_NUM_THREADS``,
+  ``OPENBLAS_NUM_THREADS``, ``NUMBA_NUM_THREADS``) and whatever BLAS numpy is linked against: with
+  the default ``kernel="compiled"`` (and for the population loss) no number of the run goes
+  through BLAS. The compiled kernel (:mod:`bayes_tms.pt_kernel`) evaluates each replica in one
+  sequential loop without fast-math, so its rounding depends neither on the thread that runs it
+  nor on the batch; the rest is elementwise numpy arithmetic, numpy reductions over small
+  trailing axes, and numpy's PCG64 streams (``tests/test_pt_kernel.py`` runs a PT job with 1 and 2
+  threads and compares the bytes);
+- on another machine, as far as its numpy and numba give the same IEEE results for the same
+  operations (the same package versions on the same instruction set do; a different numpy may
+  change its pairwise summation or its random streams, and then the draws differ while their
+  distribution does not).
+
+It does not cover ``kernel="numpy"`` (its ``W @ M`` is a BLAS call, whose rounding may depend on
+the BLAS build), nor a change of kernel: the two kernels agree to about 1e-15 relative per
+evaluation, and the chains, which amplify any difference, then follow other paths through the
+same distribution.
 
 Example
 -------
@@ -66,7 +87,8 @@ from __future__ import annotations
 
 __all__ = ["PTConfig", "PTTarget", "PTState", "PTInfo", "PTResult", "init", "step", "run",
            "swap_log_ratio", "save_state", "load_state", "tms_target", "refine_ladder",
-           "sample_tms_pt", "resume_tms_pt", "to_inference_data", "pt_diagnostics", "round_trip_update"]
+           "sample_tms_pt", "resume_tms_pt", "to_inference_data", "pt_diagnostics", "round_trip_update",
+           "KERNELS"]
 
 import json
 import math
@@ -83,6 +105,8 @@ from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_
 
 from .config import SHARED
 
+#: gradient kernels of the empirical-loss ladder (see :class:`PTConfig`)
+KERNELS = ("compiled", "numpy")
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
 _DA_GAMMA, _DA_T0, _DA_KAPPA = 0.05, 10.0, 0.75
 _JITTER = (0.8, 1.2)
@@ -130,6 +154,11 @@ class PTConfig:
         ``c`` and ``r`` of the TMS.
     population : bool
         Use the closed-form population loss instead of the empirical loss.
+    kernel : {"compiled", "numpy"}
+        Gradient of the empirical-loss ladder: the compiled kernel (:mod:`bayes_tms.pt_kernel`,
+        default) or the numpy reference :func:`comparisons.theory.nested_loss_grad`. Both are
+        exact; they round differently, so the draws differ (not their distribution). The
+        population loss always uses numpy.
     """
 
     ns: tuple[int, ...] = field(metadata=SHARED["ns"])
@@ -152,6 +181,7 @@ class PTConfig:
     hidden: int = field(default=2, metadata=SHARED["hidden"])
     population: bool = field(default=False, metadata={
         "help": "sample exp(-n beta L) with the closed-form population loss (no data noise)"})
+    kernel: str = "compiled"
 
     def __post_init__(self) -> None:
         ns = self.ns
@@ -176,6 +206,8 @@ class PTConfig:
         check_positive_int("max_rungs", self.max_rungs, minimum=len(ns))
         check_positive_int("pilot_sweeps", self.pilot_sweeps)
         check_positive_int("pilot_warmup", self.pilot_warmup, minimum=0)
+        if self.kernel not in KERNELS:
+            raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {self.kernel!r}")
         check_positive_int("seed", self.seed, minimum=0)
         check_positive_int("features", self.features, minimum=2)
         check_positive_int("hidden", self.hidden)
@@ -215,6 +247,10 @@ class PTTarget(NamedTuple):
         ``(rng, shape) -> positions[*shape, d]``: draws used to initialise the replicas.
     step_size_hint : ndarray, shape (R,)
         Initial leapfrog step size per rung.
+    integrate : callable, optional
+        ``(q0, p0, g0, eps (C, R), n_steps) -> (q, p, logp, grad)``: the whole leapfrog trajectory in
+        one call (e.g. compiled), doing exactly what the HMC move's own loop over
+        ``logdensity_and_grad`` does; ``None`` (default): that loop.
     """
 
     ns: np.ndarray
@@ -224,6 +260,7 @@ class PTTarget(NamedTuple):
     dims: dict
     sample_prior: Callable[[np.random.Generator, tuple], np.ndarray]
     step_size_hint: np.ndarray
+    integrate: Callable | None = None
 
 
 class PTState(NamedTuple):
@@ -404,11 +441,14 @@ def _hmc(state: PTState, target: PTTarget, rng: np.random.Generator):
     q = q0
     # divergent trajectories (early warm-up) may overflow: they are rejected below
     with np.errstate(invalid="ignore", over="ignore"):
-        p = p0 + 0.5 * eps * g0
-        for k in range(n_steps):
-            q = q + eps * p
-            lp, g = target.logdensity_and_grad(q)
-            p = p + (eps if k < n_steps - 1 else 0.5 * eps) * g
+        if target.integrate is not None:
+            q, p, lp, g = target.integrate(q0, p0, g0, eps[..., 0], n_steps)
+        else:
+            p = p0 + 0.5 * eps * g0
+            for k in range(n_steps):
+                q = q + eps * p
+                lp, g = target.logdensity_and_grad(q)
+                p = p + (eps if k < n_steps - 1 else 0.5 * eps) * g
         log_alpha = (lp - 0.5 * (p * p).sum(-1)) - (lp0 - 0.5 * (p0 * p0).sum(-1))
     log_alpha = np.where(np.isnan(log_alpha), -np.inf, log_alpha)
     divergent = log_alpha < -_DIVERGENCE
@@ -651,7 +691,8 @@ def load_state(path) -> PTState:
 # the TMS target
 
 def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 2,
-               beta: float = 1.0, prior_sigma: float = 1.0, population: bool = False) -> PTTarget:
+               beta: float = 1.0, prior_sigma: float = 1.0, population: bool = False,
+               kernel: str = "compiled") -> PTTarget:
     """The TMS posterior ladder ``log p_r = log N(w; 0, prior_sigma^2) - n_r beta L_{n_r}(w)``.
 
     Parameters
@@ -665,6 +706,11 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
     beta, prior_sigma : float
     population : bool
         Use the population loss ``L`` (closed form) instead of ``L_n``.
+    kernel : {"compiled", "numpy"}
+        Empirical loss: one call of the compiled kernel
+        (:func:`bayes_tms.pt_kernel.tms_logdensity_and_grad`, prior and ``n beta`` fused in) or of
+        the numpy reference :func:`comparisons.theory.nested_loss_grad` per evaluation of the
+        ladder. Ignored for the population loss.
 
     Returns
     -------
@@ -691,7 +737,18 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
         def loss_grad(W, b):
             return nested_loss_grad(W, b, nested)
 
+    if kernel not in KERNELS:
+        raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {kernel!r}")
+    compiled = integrate = None
+    if kernel == "compiled" and not population:
+        from .pt_kernel import tms_density_kernel, tms_leapfrog_kernel
+
+        compiled = tms_density_kernel(nested, r, nbeta, inv_var)
+        integrate = tms_leapfrog_kernel(nested, r, nbeta, inv_var)
+
     def logdensity_and_grad(q: np.ndarray):
+        if compiled is not None:
+            return compiled(q)
         # a diverging leapfrog trajectory can leave the floats: such a state has density 0 (and
         # is rejected), but the loss functions refuse non-finite input, so evaluate it at 0
         bad = ~np.isfinite(q).all(-1)
@@ -715,7 +772,7 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
     hint = 1.0 / np.sqrt(inv_var + nbeta / c)
     return PTTarget(ns=ns_arr, dim=rc + c, logdensity_and_grad=logdensity_and_grad, split=split,
                     dims={"W": ("hidden", "feature"), "b": ("feature",)}, sample_prior=sample_prior,
-                    step_size_hint=0.5 * hint)
+                    step_size_hint=0.5 * hint, integrate=integrate)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -923,7 +980,7 @@ def _tms_data(config: PTConfig, x):
 def _tms_maker(config: PTConfig, x):
     def make_target(ns):
         return tms_target(ns, x=x, features=config.features, hidden=config.hidden, beta=config.beta,
-                          prior_sigma=config.prior_sigma, population=config.population)
+                          prior_sigma=config.prior_sigma, population=config.population, kernel=config.kernel)
     return make_target
 
 

@@ -1,23 +1,33 @@
-"""Wall time and mixing of parallel tempering over the n-ladder of the TMS posterior.
+"""Replica exchange over the n-ladder of the TMS posterior: kernel cost, sweep rate, mixing.
 
-Usage (from the repository root)::
+Named sections, each a markdown table printed with the command that made it (from the
+repository root)::
 
-    python benchmarks/bench_pt.py --scale quick --beta 1.0 --seed 0
+    python benchmarks/bench_pt.py kernel            # per-replica gradient: compiled vs numpy
+    python benchmarks/bench_pt.py sweeps            # PT sweeps per second with either kernel
+    python benchmarks/bench_pt.py all               # both
+    python benchmarks/bench_pt.py --scale quick --beta 1.0 --seed 0      # a mixing run
     python benchmarks/bench_pt.py --scale paper --beta 0.5 --min-round-trips 50
 
-``quick``: the ``n`` of the ``quick`` preset of :mod:`bayes_tms.config` (c = 6, up to 1200).
-``paper``: 12 geometric rungs from 16 to 2000 (rungs are inserted by the refinement as needed);
-the run continues in chunks until every copy has ``--min-round-trips`` round trips (or
-``--max-sweeps``). Prints the ladder, swap acceptances, round trips, HMC acceptance, the draw
-fractions per rung of the k-gon families 6, 5 (``5``, ``5+``, ...), 4, of unclassified draws
-(:func:`comparisons.theory.classify`) and of the rest, and the 5 -> 6 switch ``n``: the first
-rung from which family 6 outweighs family 5 at every larger rung.
+``kernel`` and ``sweeps`` time both kernels at the paper preset's batch (8 copies x the rungs of
+``tms-phases bayes --preset paper``, c = 6) in one process, one after the other, and report
+ratios: absolute times on a shared machine mean little, their ratio measured side by side does.
+
+The mixing run: ``quick`` uses the ``n`` of the ``quick`` preset of :mod:`bayes_tms.config`
+(c = 6, up to 1200); ``paper`` 12 geometric rungs from 16 to 2000 (rungs are inserted by the
+refinement as needed); the run continues in chunks until every copy has ``--min-round-trips``
+round trips (or ``--max-sweeps``). Prints the ladder, swap acceptances, round trips, HMC
+acceptance, the draw fractions per rung of the k-gon families 6, 5 (``5``, ``5+``, ...), 4, of
+unclassified draws (:func:`comparisons.theory.classify`) and of the rest, and the 5 -> 6 switch
+``n``: the first rung from which family 6 outweighs family 5 at every larger rung.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import sys
 import time
 
 import numpy as np
@@ -43,7 +53,141 @@ def switch_n(ns, frac5, frac6):
     return None
 
 
+# ----------------------------------------------------------------------------------------------
+# sections: kernel cost and sweep rate, compiled against numpy, at the paper preset's batch
+
+def _paper_batch(features: int = 6, copies: int = 8, seed: int = 0):
+    """The paper preset's ladder, its data summary and prior-draw positions ``(copies, R, d)``."""
+    from comparisons.cli.bayes import pt_config
+    from comparisons.theory import nested_onehot_summary, sample_inputs
+
+    config = pt_config("paper", features)
+    ns = np.asarray(config.ns)
+    x = sample_inputs(int(ns.max()), features, seed)
+    d = config.hidden * features + features
+    q = np.random.default_rng(seed).normal(0.0, config.prior_sigma, size=(copies, len(ns), d))
+    return config, x, nested_onehot_summary(x, ns), q
+
+
+def _time_call(fn, repeats: int, number: int) -> tuple[float, float]:
+    """(best, median) seconds per call over ``repeats`` timings of ``number`` calls."""
+    fn()
+    per = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        per.append((time.perf_counter() - t0) / number)
+    return min(per), statistics.median(per)
+
+
+def bench_kernel(argv=None) -> list[dict]:
+    """Per-replica cost of the loss-and-gradient call, compiled kernel against the numpy reference.
+
+    The numpy and the single-thread compiled calls are timed in alternating blocks, so that both
+    see the same load, and the speed-up is the median over blocks of their ratio. The threaded
+    compiled call (``numba.prange``; used by PT only from ``PARALLEL_MIN_BATCH`` replicas) is timed
+    last, on its own: its worker threads keep spinning after a call and would slow the others.
+    """
+    from bayes_tms.pt_kernel import PARALLEL_MIN_BATCH, nested_loss_grad_compiled
+    from comparisons.theory import nested_loss_grad
+
+    ap = argparse.ArgumentParser(prog="bench_pt.py kernel", description=bench_kernel.__doc__)
+    ap.add_argument("--copies", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--number", type=int, default=20)
+    args = ap.parse_args(argv)
+    config, _, nested, q = _paper_batch(copies=args.copies)
+    c, r = config.features, config.hidden
+    W = q[..., : r * c].reshape(q.shape[:-1] + (r, c))
+    b = q[..., r * c:]
+    batch = q.shape[0] * q.shape[1]
+    paths = {"numpy (reference)": lambda: nested_loss_grad(W, b, nested),
+             "compiled, 1 thread": lambda: nested_loss_grad_compiled(W, b, nested, parallel=False)}
+    times: dict = {name: [] for name in paths}
+    for fn in paths.values():
+        fn()
+    for _ in range(args.repeats):  # alternate: both paths see the same load
+        for name, fn in paths.items():
+            t0 = time.perf_counter()
+            for _ in range(args.number):
+                fn()
+            times[name].append((time.perf_counter() - t0) / args.number)
+    best, med = _time_call(lambda: nested_loss_grad_compiled(W, b, nested, parallel=True), args.repeats, args.number)
+    ref = np.asarray(times["numpy (reference)"])
+    rows = [{"path": name, "best_us": 1e6 * min(t), "median_us": 1e6 * statistics.median(t),
+             "speedup": float(np.median(ref / np.asarray(t)))} for name, t in times.items()]
+    rows.append({"path": f"compiled, numba threads (PT: from {PARALLEL_MIN_BATCH} replicas)", "best_us": 1e6 * best,
+                 "median_us": 1e6 * med, "speedup": float(np.median(ref)) / med})
+    import numba
+
+    print(f"\nPer-replica loss + gradient at the paper preset's batch: {q.shape[0]} copies x {q.shape[1]} rungs "
+          f"= {batch} replicas (prior draws), c = {c}, numba threads = {numba.get_num_threads()}\n")
+    print("| path | per call, best (us) | per call, median (us) | per replica, median (us) | speed-up over numpy |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['path']} | {row['best_us']:.0f} | {row['median_us']:.0f} | {row['median_us'] / batch:.2f} | "
+              f"{row['speedup']:.1f}x |")
+    print("\n(speed-up: median over the alternating blocks of the numpy time over the path's time; the threaded "
+          "row: median numpy time over its median time)")
+    print(f"\ncommand: python benchmarks/bench_pt.py kernel --copies {args.copies} --repeats {args.repeats} "
+          f"--number {args.number}")
+    return rows
+
+
+def bench_sweeps(argv=None) -> list[dict]:
+    """PT sweeps per second (HMC on every replica, then swaps) with each kernel, warm-up included."""
+    from bayes_tms.pt import init, run, tms_target
+
+    ap = argparse.ArgumentParser(prog="bench_pt.py sweeps", description=bench_sweeps.__doc__)
+    ap.add_argument("--copies", type=int, default=8)
+    ap.add_argument("--sweeps", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    config, x, _, q = _paper_batch(copies=args.copies)
+    rows = []
+    for kernel in ("numpy", "compiled"):
+        target = tms_target(config.ns, x=x, features=config.features, hidden=config.hidden, beta=config.beta,
+                            prior_sigma=config.prior_sigma, kernel=kernel)
+        state0 = init(target, args.copies, 0, positions=q, warmup=args.sweeps // 2, leapfrog=config.leapfrog)
+        run(state0, target, 5)  # compile / warm caches
+        walls = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            run(state0, target, args.sweeps)
+            walls.append(time.perf_counter() - t0)
+        rows.append({"kernel": kernel, "sweeps_per_s": args.sweeps / statistics.median(walls),
+                     "best_sweeps_per_s": args.sweeps / min(walls)})
+    print(f"\nPT sweeps per second at the paper preset's ladder: {args.copies} copies x {len(config.ns)} rungs, "
+          f"c = {config.features}, up to {config.leapfrog} leapfrog steps; {args.sweeps} sweeps "
+          f"(half warm-up), median of {args.repeats}\n")
+    print("| kernel | sweeps / s (median) | sweeps / s (best) | ratio to numpy (median) |")
+    print("|---|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['kernel']} | {row['sweeps_per_s']:.0f} | {row['best_sweeps_per_s']:.0f} | "
+              f"{row['sweeps_per_s'] / rows[0]['sweeps_per_s']:.1f}x |")
+    print(f"\ncommand: python benchmarks/bench_pt.py sweeps --copies {args.copies} --sweeps {args.sweeps} "
+          f"--repeats {args.repeats}")
+    return rows
+
+
+def bench_all(argv=None) -> dict:
+    """Every timing section, with its defaults (sweeps first: numba's worker threads, once started by
+    the threaded kernel timing, keep spinning for a while and would slow the next section)."""
+    return {"sweeps": bench_sweeps([]), "kernel": bench_kernel([])}
+
+
+#: named sections: ``python benchmarks/bench_pt.py NAME [flags]``
+SECTIONS = {"kernel": bench_kernel, "sweeps": bench_sweeps, "all": bench_all}
+
+
+# ----------------------------------------------------------------------------------------------
+# the mixing run (no section name)
+
 def main(argv=None) -> dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] and argv[0] in SECTIONS:
+        return SECTIONS[argv[0]](argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", choices=("quick", "paper"), default="quick")
     ap.add_argument("--features", type=int, default=6)

@@ -347,18 +347,24 @@ def classify(W: np.ndarray, b: np.ndarray, phases: Sequence[Phase] | None = None
     if rule == "hull":
         labels, dist = _classify_hull(Wf, bf, phases)
         return labels.reshape(batch), dist.reshape(batch)
-    dist = phase_distances(Wf, bf, phases)
     k, sigma, phi, convex = _structure(Wf, bf)
     codes = np.array([(p.k * 16 + p.sigma) * 16 + p.phi for p in phases])
     code = (k * 16 + sigma) * 16 + phi
     match = code[:, None] == codes[None, :]  # at most one phase per structure
     has = match.any(axis=1) & convex
     j = np.argmax(match, axis=1)
-    cand = dist[np.arange(len(j)), j] if dist.size else np.full(len(j), np.inf)
+    # the distance to the structural candidate first (one phase per draw); the distance to every
+    # phase only for the draws that stay unclassified (their reported distance is the nearest)
+    cand = np.full(len(j), np.inf)
+    for jj in np.unique(j[has]):
+        sel = has & (j == jj)
+        cand[sel] = phase_distances(Wf[sel], bf[sel], [phases[jj]])[:, 0]
     ok = has & (cand <= max_distance)
     names = np.array([p.label for p in phases] + [UNCLASSIFIED], dtype=object)
     labels = names[np.where(ok, j, len(phases))]
-    chosen = np.where(ok, cand, np.min(dist, axis=1) if dist.size else np.inf)
+    chosen = np.where(ok, cand, np.inf)
+    if phases and not ok.all():
+        chosen[~ok] = np.min(phase_distances(Wf[~ok], bf[~ok], phases), axis=1)
     return labels.astype(str).reshape(batch), chosen.reshape(batch)
 
 

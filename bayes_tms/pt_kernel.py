@@ -1,0 +1,425 @@
+"""The compiled (numba) batched kernel of replica exchange: exact nested one-hot loss and gradient.
+
+:func:`comparisons.theory.nested_loss_grad` evaluates ``L_{n_r}`` and its gradient for every copy
+x rung of a PT ensemble in one vectorised numpy call; this module computes the same numbers in
+one compiled loop, parallel over the batch (``numba.prange``), and fuses the Gaussian prior and
+the ``n beta`` weighting so that replica exchange gets ``(log p, grad log p)`` in one call
+(:func:`tms_logdensity_and_grad`). The numpy function stays the reference the tests compare
+against (``tests/test_pt_kernel.py``: 1e-12 relative in float64).
+
+Arithmetic
+----------
+Each replica is evaluated by the same sequential loop (fixed summation order, no BLAS, no
+reassociation: numba compiles without ``fastmath``), on its own, in whichever thread picks it
+up. The result is therefore bit-identical whatever the number of threads (``NUMBA_NUM_THREADS``)
+and whatever BLAS numpy is linked against.
+
+Per replica, with ``a = W^T W`` and the active sums ``S_p`` of the magnitudes of feature ``j``
+on which output ``i`` fires (two binary searches in the sorted magnitudes per ``(i, j)``; see
+:mod:`comparisons.theory.onehot` for the formula)::
+
+    n L_n = sum|x|^2 + sum_ij (a_ij u_ij + b_i v_ij) - 2 sum_i u_ii,
+    u = a S_2 + b S_1,  v = a S_1 + b S_0,
+    dL/db_i = 2 (sum_j v_ij - S_1,ii) / n,   dL/dW = 2 W M / n,  M = u + u^T - 2 diag(S_2).
+
+Importing this module imports numba and compiles nothing: the kernels are compiled on first use
+and cached on disk (``cache=True``), so later processes load them in well under a second.
+"""
+
+from __future__ import annotations
+
+__all__ = ["nested_loss_grad_compiled", "tms_logdensity_and_grad", "tms_density_kernel", "tms_leapfrog_kernel",
+           "PARALLEL_MIN_BATCH"]
+
+import numba
+import numpy as np
+
+from comparisons.errors import InputError
+from comparisons.theory import NestedOneHot
+
+#: batches (copies x rungs) at least this large run over numba's threads (``prange``), smaller
+#: ones in the calling thread. A replica costs well under a microsecond, so a parallel launch only
+#: pays for large batches, and on a machine whose cores are busy with other work OpenMP threads
+#: that wait for each other cost far more than they save (10x slower at the paper preset's batch
+#: of about 170 replicas on a loaded 2-core machine, about 1.8x faster on an idle one). The
+#: numbers are the same either way.
+PARALLEL_MIN_BATCH = 2048
+#: replicas per block of the parallel loop (one scratch allocation per block)
+_BLOCK = 8
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count_le(mu_j, cnt, root):
+    """Number of ``mu_j[:cnt]`` (sorted) that are ``<= root``; ``cnt`` for NaN (numpy's order).
+
+    Branch-free binary search: a conditional move per halving, no mispredicted jumps.
+    """
+    if root != root:  # NaN sorts last in numpy: every finite magnitude is below it
+        return cnt
+    if cnt == 0 or root < mu_j[0]:  # a kink below the data (often: a_ij < 0 < -b_i / ...)
+        return 0
+    if root >= mu_j[cnt - 1]:
+        return cnt
+    base = 0
+    n = cnt
+    while n > 1:
+        half = n >> 1
+        base = base + half if mu_j[base + half] <= root else base
+        n -= half
+    return base + (1 if mu_j[base] <= root else 0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count_le_from(mu_j, cnt, root, h):
+    """:func:`_count_le` searched outward from a guess ``h`` (galloping), the same count.
+
+    Along a leapfrog trajectory the kinks move a little per step, so the previous step's count is
+    a few samples off: doubling steps bracket the answer in ``O(log distance)`` probes.
+    """
+    if root != root:
+        return cnt
+    if h > cnt:
+        h = cnt
+    step = 1
+    if h < cnt and mu_j[h] <= root:  # the answer lies above h
+        lo = h + 1
+        hi = cnt
+        while True:
+            probe = lo + step - 1
+            if probe >= cnt:
+                break
+            if mu_j[probe] <= root:
+                lo = probe + 1
+                step *= 2
+            else:
+                hi = probe
+                break
+    else:  # mu[h] > root (or h = cnt): the answer is at most h
+        hi = h
+        lo = 0
+        while True:
+            probe = hi - step
+            if probe < 0:
+                break
+            if mu_j[probe] > root:
+                hi = probe
+                step *= 2
+            else:
+                lo = probe + 1
+                break
+    while lo < hi:  # first index in [lo, hi) above root
+        mid = (lo + hi) >> 1
+        if mu_j[mid] <= root:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq):
+    """``L_{n_k}`` at ``q = [W.ravel(), b]`` (rung ``k``), and ``dL/dq`` written into ``gq``.
+
+    ``a`` and ``M`` are ``(c, c)`` scratch arrays; ``hint`` (int64, ``(c, c)``) receives the kink
+    counts, and with ``warm`` the searches start from the counts already in it. Output ``i`` fires on ``mu e_j`` iff
+    ``a_ij mu + b_i > 0`` (strict, as in :func:`comparisons.theory.onehot._kink_ranges`): the
+    samples above the kink for ``a_ij > 0``, below it for ``a_ij < 0``, all or none by the sign
+    of ``b_i`` for ``a_ij = 0``.
+    """
+    rc = r * c
+    for i in range(c):
+        for j in range(i, c):
+            s = 0.0
+            for h in range(r):
+                s += q[h * c + i] * q[h * c + j]
+            a[i, j] = s
+            a[j, i] = s
+    for i in range(c):
+        for j in range(c):
+            M[i, j] = 0.0
+    acc = 0.0   # sum_ij (a u + b v)
+    diag = 0.0  # sum_i u_ii
+    for i in range(c):
+        bi = q[rc + i]
+        gbi = 0.0
+        for j in range(c):
+            aij = a[i, j]
+            cnt = counts[j]
+            idx = 0
+            if aij != 0:
+                if warm:
+                    idx = _count_le_from(mu[j], cnt, -bi / aij, hint[i, j])
+                else:
+                    idx = _count_le(mu[j], cnt, -bi / aij)
+                hint[i, j] = idx
+            if aij > 0:
+                lo = idx
+                hi = cnt
+            elif aij < 0:
+                lo = 0
+                hi = idx
+            else:  # a = 0 (or NaN)
+                lo = 0
+                hi = cnt if bi > 0 else 0
+            if lo > hi:
+                lo = hi
+            s0 = prefix[k, j, hi, 0] - prefix[k, j, lo, 0]
+            s1 = prefix[k, j, hi, 1] - prefix[k, j, lo, 1]
+            s2 = prefix[k, j, hi, 2] - prefix[k, j, lo, 2]
+            u = aij * s2 + bi * s1
+            v = aij * s1 + bi * s0
+            acc += aij * u + bi * v
+            gbi += v
+            M[i, j] += u
+            M[j, i] += u
+            if i == j:
+                diag += u
+                gbi -= s1
+                M[i, i] -= 2.0 * s2
+        gq[rc + i] = 2.0 * gbi / n_k
+    for h in range(r):
+        for kk in range(c):
+            s = 0.0
+            for j in range(c):
+                s += q[h * c + j] * M[j, kk]
+            gq[h * c + kk] = 2.0 * s / n_k
+    return (sumsq_k + acc - 2.0 * diag) / n_k
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, warm):
+    """Replica ``idx`` of the flattened batch: loss (``density`` False) or log density, and gradient."""
+    k = idx % R
+    q = qf[idx]
+    g = gout[idx]
+    d = q.shape[0]
+    finite = True
+    for t in range(d):
+        if not np.isfinite(q[t]):
+            finite = False
+            break
+    if not finite:  # a diverged leapfrog state: density 0, rejected by the caller
+        for t in range(d):
+            g[t] = 0.0
+        out[idx] = -np.inf if density else np.nan
+        return
+    L = _replica(q, k, r, c, mu, counts, prefix, sumsq[k], float(ns[k]), a, M, hint, warm, g)
+    if not density:
+        out[idx] = L
+        return
+    sq = 0.0
+    for t in range(d):
+        sq += q[t] * q[t]
+    nb = nbeta[k]
+    out[idx] = -0.5 * inv_var * sq - nb * L
+    for t in range(d):
+        g[t] = -inv_var * q[t] - nb * g[t]
+
+
+@numba.njit(cache=True, nogil=True)
+def _batch_serial(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density):
+    a = np.empty((c, c))
+    M = np.empty((c, c))
+    hint = np.zeros((c, c), dtype=np.int64)
+    B = qf.shape[0]
+    for k in range(R):  # rung-major: the copies of one rung share that rung's prefix sums in cache
+        for idx in range(k, B, R):
+            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, False)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _batch_parallel(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density):
+    B = qf.shape[0]
+    nblocks = (B + _BLOCK - 1) // _BLOCK
+    for blk in numba.prange(nblocks):
+        a = np.empty((c, c))
+        M = np.empty((c, c))
+        hint = np.zeros((c, c), dtype=np.int64)
+        for idx in range(blk * _BLOCK, min(B, (blk + 1) * _BLOCK)):
+            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, False)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns,
+                  nbeta, inv_var, a, M, hint):
+    """The leapfrog trajectory of replica ``idx``: the arithmetic of ``bayes_tms.pt._hmc``, in order."""
+    d = q0.shape[1]
+    e = eps[idx]
+    half = 0.5 * e
+    for t in range(d):
+        qf[idx, t] = q0[idx, t]
+        pf[idx, t] = p0[idx, t] + half * g0[idx, t]
+    for s in range(n_steps):
+        for t in range(d):
+            qf[idx, t] = qf[idx, t] + e * pf[idx, t]
+        # a non-finite state skips the searches: the counts in hint are then stale, not wrong
+        _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, True, a, M, hint, s > 0)
+        w = e if s < n_steps - 1 else half
+        for t in range(d):
+            pf[idx, t] = pf[idx, t] + w * gout[idx, t]
+
+
+@numba.njit(cache=True, nogil=True)
+def _leapfrog_serial(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns,
+                     nbeta, inv_var):
+    a = np.empty((c, c))
+    M = np.empty((c, c))
+    hint = np.zeros((c, c), dtype=np.int64)
+    B = q0.shape[0]
+    for k in range(R):
+        for idx in range(k, B, R):
+            _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq,
+                          ns, nbeta, inv_var, a, M, hint)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _leapfrog_parallel(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns,
+                       nbeta, inv_var):
+    B = q0.shape[0]
+    nblocks = (B + _BLOCK - 1) // _BLOCK
+    for blk in numba.prange(nblocks):
+        a = np.empty((c, c))
+        M = np.empty((c, c))
+        hint = np.zeros((c, c), dtype=np.int64)
+        for idx in range(blk * _BLOCK, min(B, (blk + 1) * _BLOCK)):
+            _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq,
+                          ns, nbeta, inv_var, a, M, hint)
+
+
+def _use_threads(batch: int) -> bool:
+    return batch >= PARALLEL_MIN_BATCH and numba.get_num_threads() > 1
+
+
+def _evaluate(q: np.ndarray, nested: NestedOneHot, r: int, nbeta: np.ndarray, inv_var: float,
+              density: bool, parallel: bool | None):
+    R, c = nested.ns.size, nested.c
+    batch = q.shape[:-1]
+    qf = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, q.shape[-1])
+    out = np.empty(qf.shape[0])
+    gout = np.empty_like(qf)
+    if parallel is None:
+        parallel = _use_threads(qf.shape[0])
+    kernel = _batch_parallel if parallel else _batch_serial
+    kernel(qf, out, gout, R, r, c, nested.mu, nested.counts.astype(np.int64), nested.prefix,
+           nested.sumsq, nested.ns, nbeta, inv_var, density)
+    return out.reshape(batch), gout.reshape(batch + (q.shape[-1],))
+
+
+def _check_rungs(q: np.ndarray, nested: NestedOneHot, r: int) -> None:
+    R, c = nested.ns.size, nested.c
+    if q.ndim < 2 or q.shape[-2] != R or q.shape[-1] != r * c + c:
+        raise InputError(f"positions: expected shape (..., {R}, {r * c + c}) (rungs, r c + c), got {q.shape}")
+
+
+def nested_loss_grad_compiled(W: np.ndarray, b: np.ndarray, nested: NestedOneHot, grad: bool = True,
+                              *, parallel: bool | None = None):
+    """Compiled twin of :func:`comparisons.theory.nested_loss_grad`: the same arguments, shapes and returns.
+
+    ``W[..., R, r, c]`` and ``b[..., R, c]`` (axis ``-3`` of ``W`` is the rung) give ``loss[..., R]`` and,
+    with ``grad``, ``dW`` and ``db`` shaped like ``W`` and ``b``. ``parallel`` forces the threaded
+    (``True``) or the single-thread (``False``) loop; by default threads are used from
+    :data:`PARALLEL_MIN_BATCH` replicas. The numbers are the same either way.
+    """
+    W = np.asarray(W, dtype=float)
+    b = np.asarray(b, dtype=float)
+    c = nested.c
+    if W.ndim < 3 or W.shape[-1] != c or b.shape[-1:] != (c,) or W.shape[:-2] != b.shape[:-1]:
+        raise InputError(f"W, b: expected shapes (..., R, r, {c}) and (..., R, {c}), got {W.shape} and {b.shape}")
+    r = W.shape[-2]
+    q = np.concatenate([W.reshape(W.shape[:-2] + (r * c,)), b], axis=-1)
+    _check_rungs(q, nested, r)
+    loss, g = _evaluate(q, nested, r, np.zeros(nested.ns.size), 0.0, False, parallel)
+    if not grad:
+        return loss
+    return loss, g[..., : r * c].reshape(W.shape), g[..., r * c:]
+
+
+def tms_logdensity_and_grad(q: np.ndarray, nested: NestedOneHot, hidden: int, nbeta: np.ndarray,
+                            inv_var: float, *, parallel: bool | None = None):
+    """``log p_r(q) = -|q|^2 / (2 prior_sigma^2) - n_r beta L_{n_r}(q)`` and its gradient, compiled.
+
+    Parameters
+    ----------
+    q : ndarray, shape (..., R, d)
+        Positions ``[W.ravel(), b]`` (``d = r c + c``, ``W`` row-major ``(r, c)``); rung ``k`` at
+        ``q[..., k, :]``.
+    nested : NestedOneHot
+        The ladder's data summary.
+    hidden : int
+        ``r``.
+    nbeta : ndarray, shape (R,)
+        ``n_r beta``.
+    inv_var : float
+        ``1 / prior_sigma^2``.
+    parallel : bool, optional
+        See :func:`nested_loss_grad_compiled`.
+
+    Returns
+    -------
+    logp : ndarray, shape (..., R)
+        ``-inf`` where ``q`` has a non-finite entry (its gradient is then 0).
+    grad : ndarray, shape (..., R, d)
+    """
+    _check_rungs(q, nested, hidden)
+    return _evaluate(q, nested, hidden, np.ascontiguousarray(nbeta, dtype=np.float64), float(inv_var),
+                     True, parallel)
+
+
+def _bound(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float) -> tuple:
+    """The kernels' ladder arguments ``(R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var)``."""
+    return (nested.ns.size, int(hidden), nested.c, np.ascontiguousarray(nested.mu), nested.counts.astype(np.int64),
+            np.ascontiguousarray(nested.prefix), np.ascontiguousarray(nested.sumsq, dtype=np.float64),
+            nested.ns.astype(np.int64), np.ascontiguousarray(nbeta, dtype=np.float64), float(inv_var))
+
+
+def tms_density_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float, *,
+                       parallel: bool | None = None):
+    """:func:`tms_logdensity_and_grad` with its ladder bound: ``q[..., R, d] -> (logp, grad)``.
+
+    The arrays are converted once, so a call costs the kernel and a few microseconds.
+    """
+    R, c, r = nested.ns.size, nested.c, int(hidden)
+    d = r * c + c
+    args = _bound(nested, hidden, nbeta, inv_var) + (True,)
+
+    def logdensity_and_grad(q: np.ndarray):
+        if q.ndim < 2 or q.shape[-2:] != (R, d):
+            _check_rungs(q, nested, r)
+        qf = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, d)
+        out = np.empty(qf.shape[0])
+        gout = np.empty_like(qf)
+        par = parallel if parallel is not None else _use_threads(qf.shape[0])
+        (_batch_parallel if par else _batch_serial)(qf, out, gout, *args)
+        return out.reshape(q.shape[:-1]), gout.reshape(q.shape)
+
+    return logdensity_and_grad
+
+
+def tms_leapfrog_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float, *,
+                        parallel: bool | None = None):
+    """The whole leapfrog trajectory of every replica in one compiled call.
+
+    Returns ``integrate(q0, p0, g0, eps, n_steps) -> (q, p, logp, grad)`` with ``q0, p0, g0`` of
+    shape ``(C, R, d)`` (positions, momenta, gradients at ``q0``), ``eps`` of shape ``(C, R)`` (each
+    replica's step) and ``n_steps >= 1``: ``p += eps/2 g``, then ``n_steps`` times ``q += eps p``,
+    ``g = grad log p(q)``, ``p += eps g`` (``eps/2`` on the last step). The same operations, in the
+    same order, as the numpy loop of :func:`bayes_tms.pt._hmc` with the compiled density, hence the
+    same bits; one call instead of ``n_steps`` saves the per-step Python and array overhead.
+    """
+    R, c, r = nested.ns.size, nested.c, int(hidden)
+    d = r * c + c
+    args = _bound(nested, hidden, nbeta, inv_var)
+
+    def integrate(q0: np.ndarray, p0: np.ndarray, g0: np.ndarray, eps: np.ndarray, n_steps: int):
+        if q0.shape[-2:] != (R, d) or p0.shape != q0.shape or g0.shape != q0.shape or eps.shape != q0.shape[:-1]:
+            raise InputError(f"integrate: expected q0, p0, g0 of shape (..., {R}, {d}) and eps (..., {R}), got "
+                             f"{q0.shape}, {p0.shape}, {g0.shape} and {eps.shape}")
+        flat = [np.ascontiguousarray(v, dtype=np.float64).reshape(-1, d) for v in (q0, p0, g0)]
+        e = np.ascontiguousarray(eps, dtype=np.float64).reshape(-1)
+        qf, pf, gout = (np.empty_like(flat[0]) for _ in range(3))
+        out = np.empty(qf.shape[0])
+        par = parallel if parallel is not None else _use_threads(qf.shape[0])
+        (_leapfrog_parallel if par else _leapfrog_serial)(*flat, e, int(n_steps), qf, pf, out, gout, *args)
+        return (qf.reshape(q0.shape), pf.reshape(q0.shape), out.reshape(q0.shape[:-1]), gout.reshape(q0.shape))
+
+    return integrate

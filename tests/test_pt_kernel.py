@@ -1,0 +1,222 @@
+"""The compiled replica-exchange kernel (:mod:`bayes_tms.pt_kernel`) against the numpy reference.
+
+The reference is :func:`comparisons.theory.nested_loss_grad`; the kernel must match it to 1e-12
+relative in float64, agree with finite differences of its own loss, give bit-identical PT draws
+whatever the number of BLAS / OpenMP / numba threads, and lead a PT run to the same phases as
+the numpy path.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bayes_tms.pt import PTConfig, init, run, sample_tms_pt, tms_target
+from bayes_tms.pt_kernel import nested_loss_grad_compiled, tms_logdensity_and_grad
+from comparisons.errors import InputError
+from comparisons.theory import enumerate_phases, nested_loss_grad, nested_onehot_summary, sample_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _assert_matches(got, ref, rtol=1e-12):
+    """Elementwise ``|got - ref| <= rtol (|ref| + max|ref|)``: 1e-12 relative to each array's scale."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.shape == ref.shape
+    scale = np.abs(ref) + np.max(np.abs(ref))
+    assert np.all(np.abs(got - ref) <= rtol * scale), np.max(np.abs(got - ref) / scale)
+
+
+def _compare(W, b, nested):
+    L, gW, gb = nested_loss_grad(W, b, nested)
+    for parallel in (False, True):
+        L2, gW2, gb2 = nested_loss_grad_compiled(W, b, nested, parallel=parallel)
+        _assert_matches(L2, L)
+        _assert_matches(gW2, gW)
+        _assert_matches(gb2, gb)
+    np.testing.assert_array_equal(nested_loss_grad_compiled(W, b, nested, grad=False), L2)
+
+
+@pytest.mark.parametrize("c", [4, 5, 6, 7, 8])
+def test_kernel_matches_numpy_at_random_points(c):
+    ns = (1, 7, 37, 100, 333, 999)  # not powers of two; a rung of one row
+    x = sample_inputs(max(ns), c, c)
+    nested = nested_onehot_summary(x, ns)
+    rng = np.random.default_rng(c)
+    for scale in (0.2, 1.0, 3.0):
+        W = rng.normal(0, scale, size=(5, len(ns), 2, c))
+        b = rng.normal(0, 0.3 * scale, size=(5, len(ns), c))
+        _compare(W, b, nested)
+    # r = 3 hidden units, no batch axis in front of the rungs
+    _compare(rng.normal(size=(len(ns), 3, c)), rng.normal(0, 0.3, size=(len(ns), c)), nested)
+
+
+@pytest.mark.parametrize("c", [4, 5, 6])
+def test_kernel_matches_numpy_at_kgon_points(c):
+    """The enumerated critical points: zero columns (a_ij = 0), switched-off and ``+`` biases."""
+    ns = (3, 50, 150, 601)
+    nested = nested_onehot_summary(sample_inputs(max(ns), c, 11), ns)
+    phases = enumerate_phases(c)
+    W = np.stack([np.broadcast_to(p.W, (len(ns), 2, c)) for p in phases])  # (phases, R, 2, c)
+    b = np.stack([np.broadcast_to(p.b, (len(ns), c)) for p in phases])
+    _compare(W, b, nested)
+    # and the same points rotated (the loss is O(2)-invariant, its gradient rotates with W)
+    t = 0.7
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    _compare(rot @ W, b, nested)
+
+
+def test_kernel_edge_cases_match_numpy():
+    """Exact zeros of W and b, a kink exactly on a sample, and a rung holding no sample of a feature."""
+    c = 4
+    x = np.zeros((6, c))
+    x[np.arange(6), [0, 0, 1, 1, 2, 2]] = [0.2, 0.5, 0.25, 0.75, 0.1, 0.9]  # feature 3 never drawn
+    ns = (1, 3, 6)
+    nested = nested_onehot_summary(x, ns)
+    W = np.zeros((4, 3, 2, c))
+    b = np.zeros((4, 3, c))
+    W[1, :, 0, 0] = 1.0
+    b[1, :, 0] = -0.2  # output 0 on feature 0: the kink -b_0 / a_00 = 0.2 is exactly a sample
+    W[2, :, 0] = [1.0, -1.0, 0.5, 0.0]
+    b[2] = [-0.5, 0.5, 0.0, 0.3]  # kinks exactly on samples (mu = 0.5), a = 0 with b > 0 and b = 0
+    W[3] = np.random.default_rng(0).normal(size=(3, 2, c))
+    _compare(W, b, nested)
+
+
+def test_kernel_gradient_matches_finite_differences():
+    c = 6
+    ns = (45, 130, 777)
+    nested = nested_onehot_summary(sample_inputs(max(ns), c, 5), ns)
+    rng = np.random.default_rng(9)
+    W = rng.normal(0, 0.8, size=(3, len(ns), 2, c))
+    b = rng.normal(0, 0.3, size=(3, len(ns), c))
+    _, gW, gb = nested_loss_grad_compiled(W, b, nested)
+    h = 1e-6
+
+    def loss(dW, db):
+        return nested_loss_grad_compiled(W + dW, b + db, nested, grad=False)
+
+    # perturb one entry of every replica at once: each replica's loss depends on its own entries
+    for trailing, g, which in (((2, c), gW, 0), ((c,), gb, 1)):
+        for idx in np.ndindex(trailing):
+            e = np.zeros(trailing)
+            e[idx] = h
+            plus = (e, 0.0) if which == 0 else (0.0, e)
+            minus = (-e, 0.0) if which == 0 else (0.0, -e)
+            fd = (loss(*plus) - loss(*minus)) / (2 * h)
+            np.testing.assert_allclose(g[(..., *idx)], fd, rtol=1e-5, atol=1e-7)
+
+
+def test_fused_log_density_matches_the_numpy_target():
+    c = 5
+    ns = (20, 60, 180)
+    x = sample_inputs(max(ns), c, 2)
+    ref = tms_target(ns, x=x, features=c, beta=0.5, prior_sigma=1.5, kernel="numpy")
+    fast = tms_target(ns, x=x, features=c, beta=0.5, prior_sigma=1.5, kernel="compiled")
+    q = np.random.default_rng(3).normal(size=(4, len(ns), 3 * c))
+    q[0, 1, 2] = np.inf  # a diverged state: density 0, gradient 0
+    q[2, 0, 0] = np.nan
+    (lp, g), (lp2, g2) = ref.logdensity_and_grad(q), fast.logdensity_and_grad(q)
+    finite = np.isfinite(lp)
+    assert (~finite).sum() == 2 and np.array_equal(finite, np.isfinite(lp2)) and np.all(lp2[~finite] == -np.inf)
+    _assert_matches(lp2[finite], lp[finite])
+    _assert_matches(g2, g)
+    # the public one-call form gives the same numbers
+    nb = np.asarray(ns) * 0.5
+    lp3, g3 = tms_logdensity_and_grad(q, nested_onehot_summary(x, ns), 2, nb, 1 / 1.5**2)
+    np.testing.assert_array_equal(lp3, lp2)
+    np.testing.assert_array_equal(g3, g2)
+
+
+def test_compiled_trajectory_gives_the_bits_of_the_step_by_step_loop():
+    """``tms_target(kernel="compiled").integrate`` (whole leapfrog trajectories in one call) changes
+    the speed, not the numbers: the same run with HMC's own loop over the density is bit-identical."""
+    c = 5
+    ns = (15, 40, 100)
+    target = tms_target(ns, x=sample_inputs(max(ns), c, 1), features=c, kernel="compiled")
+    assert target.integrate is not None
+    loop = target._replace(integrate=None)
+    # prior starts at n = 100 diverge in early warm-up: the non-finite path is exercised too
+    a = run(init(target, 3, 7, warmup=30), target, 80)
+    b = run(init(loop, 3, 7, warmup=30), loop, 80)
+    for name in ("draws", "draw_logdensity", "draw_replica", "step_size", "hmc_accept_sum", "positions", "grad"):
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+
+
+def test_kernel_bad_input_raises_input_error():
+    c = 4
+    nested = nested_onehot_summary(sample_inputs(50, c, 0), (10, 50))
+    with pytest.raises(InputError, match="expected shape"):
+        tms_logdensity_and_grad(np.zeros((3, 12)), nested, 2, np.ones(2), 1.0)  # 3 rungs, 2 in the ladder
+    with pytest.raises(InputError, match="expected shapes"):
+        nested_loss_grad_compiled(np.zeros((2, 2, c + 1)), np.zeros((2, c + 1)), nested)
+    with pytest.raises(InputError, match="kernel"):
+        PTConfig(ns=(10, 20), kernel="fortran")
+    with pytest.raises(InputError, match="kernel"):
+        tms_target((10, 50), x=sample_inputs(50, c, 0), features=c, kernel="C")
+
+
+# ----------------------------------------------------------------------------------------------
+# same seed, same result, whatever the thread counts
+
+_RUN = textwrap.dedent("""
+    import sys, numpy as np
+    import bayes_tms.pt_kernel as K
+    from bayes_tms.pt import PTConfig, sample_tms_pt
+    K.PARALLEL_MIN_BATCH = 1  # every kernel call runs over numba's threads
+    res = sample_tms_pt(PTConfig(ns=(12, 25, 50), features=5, copies=3, sweeps=30, warmup=20,
+                                 leapfrog=5, pilot_sweeps=20, pilot_warmup=10, min_swap_accept=0.4, seed=4))
+    post = res.posteriors[50].posterior
+    np.savez(sys.argv[1], draws=res.state.draws, lp=res.state.draw_logdensity, ns=res.state.ns,
+             loss=post["empirical_loss"].values)
+""")
+
+
+def test_pt_draws_bit_identical_with_one_and_two_threads(tmp_path):
+    out = {}
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
+                   NUMBA_NUM_THREADS=threads, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        path = tmp_path / f"t{threads}.npz"
+        subprocess.run([sys.executable, "-c", _RUN, str(path)], check=True, env=env, cwd=ROOT, timeout=300)
+        with np.load(path) as f:
+            out[threads] = {k: f[k] for k in f.files}
+    assert len(out["1"]["ns"]) > 3  # the ladder refinement ran (and inserted rungs)
+    for k in out["1"]:
+        assert out["1"][k].tobytes() == out["2"][k].tobytes(), k
+
+
+# ----------------------------------------------------------------------------------------------
+# both kernels, one answer
+
+def _switches(kernel: str, c: int = 4):
+    """Family fractions and family switches of a tiny PT run (hull rule: every draw labelled)."""
+    from bayes_tms.occupancy import occupancy_table, transitions
+    from bayes_tms.sampling import derived_draws
+
+    ns = (10, 25, 60, 150, 400)
+    res = sample_tms_pt(PTConfig(ns=ns, features=c, copies=4, sweeps=400, warmup=150, thin=2, pilot_sweeps=60,
+                                 pilot_warmup=60, seed=2, kernel=kernel))
+    x = sample_inputs(max(ns), c, 2)
+    for n, idata in res.posteriors.items():
+        post = idata.posterior
+        for name, value in derived_draws(post["W"].values, post["b"].values, x[:n], features=c, rule="hull").items():
+            post[name] = (("chain", "draw"), value)
+    rows, reps = occupancy_table(res.posteriors, B=200, seed=0, level="family")
+    frac = {(r["n"], str(r["phase"])): r["fraction"] for r in rows}
+    return frac, transitions(reps, features=c, level="family")
+
+
+def test_numpy_and_compiled_kernels_give_the_same_switch():
+    """Not bit-identical (the kernels round differently), but the same phases and close fractions."""
+    frac_np, sw_np = _switches("numpy")
+    frac_c, sw_c = _switches("compiled")
+    assert [(t["from"], t["to"]) for t in sw_np] == [(t["from"], t["to"]) for t in sw_c] == [("3", "4")]
+    a, b = sw_np[0], sw_c[0]
+    assert a["lower"] <= b["n"] <= a["upper"] and b["lower"] <= a["n"] <= b["upper"], (a, b)
+    for key in set(frac_np) | set(frac_c):
+        assert abs(frac_np.get(key, 0.0) - frac_c.get(key, 0.0)) < 0.1, (key, frac_np, frac_c)
