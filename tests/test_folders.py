@@ -31,6 +31,7 @@ from bayes_tms.pt import PTConfig
 from comparisons import folder as folder_mod
 from comparisons import io as io_mod
 from comparisons.cli import main
+from comparisons.theory import OCCUPANCY_RULE
 from comparisons.contracts import validate_posterior
 from comparisons.jobs.bayes_pt import DONE_FILE, run_pt
 
@@ -363,7 +364,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_first(tmp_path):
     for n in TINY["ns"]:  # the first run's outputs are whole
         post = validate_posterior(out / f"posterior_n{n:05d}.nc").posterior
         assert np.isfinite(post["W"].values).all()
-    assert json.loads((out / DONE_FILE).read_text())["rule"] == "gated"
+    assert json.loads((out / DONE_FILE).read_text())["rule"] == OCCUPANCY_RULE  # the default classifier
     assert folder_mod.read_owner(out)["status"] == "finished"
     assert (out / folder_mod.LOCK_FILE).read_text() == ""  # released
 
