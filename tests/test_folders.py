@@ -31,9 +31,9 @@ from bayes_tms.pt import PTConfig
 from comparisons import folder as folder_mod
 from comparisons import io as io_mod
 from comparisons.cli import main
-from comparisons.theory import OCCUPANCY_RULE
 from comparisons.contracts import validate_posterior
 from comparisons.jobs.bayes_pt import DONE_FILE, run_pt
+from comparisons.theory import OCCUPANCY_RULE
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(ns=(20, 40), copies=2, sweeps=12, warmup=4, pilot_sweeps=4, pilot_warmup=4, features=4, leapfrog=3,
@@ -79,8 +79,9 @@ def _copy(src: Path, dst: Path) -> Path:
 @pytest.fixture
 def fake_nuts(monkeypatch):
     """The NUTS back-end replaced by well-formed draws near a phase (as in test_bayes_faults)."""
-    import bayes_tms.sampling as sampling
     from test_bayes_faults import FakeBackend
+
+    import bayes_tms.sampling as sampling
 
     backend = FakeBackend()
     monkeypatch.setattr(sampling, "_sample_pymc", backend)
