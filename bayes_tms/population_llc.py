@@ -57,6 +57,7 @@ __all__ = ["LossTarget", "tms_target", "COORDINATES", "toy_target", "toy_exact_l
            "lambda_curve", "extrapolate", "volume_scaling", "neighbourhood_search",
            "measure_phase", "measure_phases", "choose_fit", "DEFAULT_M_GRID", "MEASURE_DEFAULTS", "FITS"]
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -66,6 +67,10 @@ import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import child_sequence
+
+#: progress of the measurements ("phase 4 (1 of 6)", "nuts m = 1e+05 (2 of 5)"); silent unless the
+#: caller attaches a handler (``tms-phases llc --measure-phases`` prints it)
+_log = logging.getLogger(__name__)
 
 from .llc import LLCEstimate, _accept, _check_common, _estimate, _prepared, _resolve_backend, \
     _seed_sequence, basin_roles, in_basin
@@ -594,6 +599,7 @@ def lambda_curve(target: LossTarget, ms: Sequence[float] = DEFAULT_M_GRID, *, se
     """
     rows = []
     for i, m in enumerate(ms):
+        _log.info("method nuts, grid point m = %g (%d of %d)", m, i + 1, len(ms))
         t0 = time.perf_counter()
         est = nuts_lambda(target, m, seed=_stream(seed, target, *stream, i), **kwargs)
         rows.append({"m": float(m), "llc": est.llc, "se": est.se, "ess": est.ess,
@@ -935,6 +941,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         search_res = old_search
         reused.append("search")
     else:
+        _log.info("neighbourhood search")
         search_res = neighbourhood_search(target, rng=np.random.default_rng(_stream(seed, target, "search")), **search)
     same_coords = r.get("settings", {}).get("nuts_coordinates") == target.info.get("nuts_coordinates")
     if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == _jsonable(nuts) \
@@ -979,8 +986,11 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         vol_curve = r["volume_curve"]
         reused.append("volume")
     else:
-        vols = [volume_scaling(target, rng=np.random.default_rng(_stream(seed, target, "volume", j)), **volume)
-                for j in range(volume_repeats)]
+        vols = []
+        for j in range(volume_repeats):
+            _log.info("method volume scaling, repeat %d of %d", j + 1, volume_repeats)
+            vols.append(volume_scaling(target, rng=np.random.default_rng(_stream(seed, target, "volume", j)),
+                                       **volume))
         v = np.array([x["llc"] for x in vols])
         vol_curve = {"eps": vols[0]["eps"], "log_v": vols[0]["log_v"]}
     vol_llc = float(np.mean(v))
@@ -1047,7 +1057,8 @@ def measure_phases(c: int, labels: Sequence[str], *, seed: int = 0, reuse: dict 
     if missing:
         raise InputError(f"labels: expected phases of c = {c} ({', '.join(phases)}), got {', '.join(missing)}")
     reuse = reuse or {}
-    for lab in labels:
+    for k, lab in enumerate(labels):
+        _log.info("phase %s (%d of %d)", lab, k + 1, len(labels))
         p = phases[lab]
         target = tms_target(p.W, p.b, exact=p.llc)
         old = reuse.get(lab)

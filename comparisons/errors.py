@@ -8,7 +8,8 @@ outputs and counted in reports.
 
 from __future__ import annotations
 
-__all__ = ["InputError", "check_positive_int", "check_positive_float", "check_finite_array"]
+__all__ = ["InputError", "check_positive_int", "check_positive_float", "check_finite_array", "check_field_types",
+           "check_field_names"]
 
 import math
 from typing import Any
@@ -60,3 +61,68 @@ def check_finite_array(name: str, value: Any):
         raise InputError(f"{name}: expected finite values, got {bad} NaN/inf entries "
                          f"(first: {float(first)} at index {where})")
     return arr
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    """Whether ``value`` fits the annotation text ``kind`` (the simple types of the configs)."""
+    import numbers
+
+    kind = kind.strip()
+    if "|" in kind:
+        return any(_type_ok(value, part) for part in kind.split("|"))
+    if kind == "None":
+        return value is None
+    if kind == "bool":
+        return isinstance(value, bool) or type(value).__name__ == "bool_"
+    if kind == "int":
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind.startswith("tuple[") and kind.endswith(", ...]"):
+        inner = kind[len("tuple["):-len(", ...]")]
+        return isinstance(value, tuple) and all(_type_ok(v, inner) for v in value)
+    if kind == "dict":
+        return isinstance(value, dict)
+    return True  # an annotation this check does not know: the config's own checks decide
+
+
+def check_field_types(config: Any) -> None:
+    """Refuse a dataclass config whose fields do not have their annotated types.
+
+    Run first in a config's ``__post_init__``, so that the range checks that follow compare
+    numbers with numbers: a string, a list or a complex number given for a number field raises
+    one :class:`InputError` ("expected an integer, got 'abc'") instead of a TypeError deep in a
+    comparison. Annotations understood: ``int``, ``float`` (integers accepted), ``bool``,
+    ``str``, ``dict``, ``tuple[T, ...]`` and unions with ``None``; other annotations are left to
+    the config's own checks.
+    """
+    import dataclasses
+
+    words = {"int": "an integer", "float": "a real number", "bool": "true or false", "str": "a string",
+             "dict": "a mapping"}
+    for f in dataclasses.fields(config):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        value = getattr(config, f.name)
+        if not _type_ok(value, kind):
+            expected = " or ".join(words.get(k.strip(), k.strip()) for k in kind.split("|"))
+            if kind.startswith("tuple["):
+                inner = kind[len("tuple["):-len(", ...]")]
+                expected = "a tuple of " + {"int": "integers", "float": "real numbers", "str": "strings"}.get(inner, inner)
+            shown = repr(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise InputError(f"{f.name}: expected {expected}, got {shown} ({type(value).__name__})")
+
+
+def check_field_names(cls: type, names: Any, where: str) -> None:
+    """Refuse keyword names that are not fields of the dataclass ``cls`` (instead of a TypeError).
+
+    ``where`` names the call in the message, e.g. ``"preset_config('quick')"``.
+    """
+    import dataclasses
+
+    known = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(str(k) for k in names if k not in known)
+    if unknown:
+        raise InputError(f"{where}: expected keywords among {', '.join(known)}, got {', '.join(unknown)}")

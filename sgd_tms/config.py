@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from comparisons.errors import InputError, check_positive_int
+from comparisons.errors import InputError, check_field_names, check_field_types, check_positive_int
 from comparisons.theory import LLCSettings
 from comparisons.theory.llc_estimate import settings_field
 
@@ -130,6 +130,7 @@ class TrainConfig:
     threads: int = field(default=1, metadata={"help": "torch threads for training (1 is fastest on CPU)"})
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         check_positive_int("runs", self.runs)
         check_positive_int("features", self.features, minimum=2)
         check_positive_int("hidden", self.hidden)
@@ -150,7 +151,11 @@ class TrainConfig:
             raise InputError(f"optimizer: expected one of {_OPTIMIZERS}, got {self.optimizer!r}")
         if not 0 <= self.momentum < 1:
             raise InputError(f"momentum: expected 0 <= momentum < 1, got {self.momentum!r}")
-        object.__setattr__(self, "betas", tuple(float(x) for x in self.betas))
+        betas = self.betas if isinstance(self.betas, (tuple, list)) else None
+        if betas is None or len(betas) != 2 or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1 for x in betas):
+            raise InputError(f"betas: expected two numbers in [0, 1) (Adam's decay rates), got {self.betas!r}")
+        object.__setattr__(self, "betas", tuple(float(x) for x in betas))
         if self.init not in _INITS:
             raise InputError(f"init: expected one of {_INITS}, got {self.init!r}")
         if self.init == "kgon" and not 2 <= self.init_k <= self.features:
@@ -299,8 +304,9 @@ PRESETS: dict[str, dict] = {
 
 def preset(name: str, **overrides) -> TrainConfig:
     """A :class:`TrainConfig` from a named preset with ``overrides`` applied."""
-    if name not in PRESETS:
-        raise InputError(f"preset: expected one of {sorted(PRESETS)}, got {name!r}")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise InputError(f"preset: expected one of {', '.join(sorted(PRESETS))}, got {name!r}")
+    check_field_names(TrainConfig, overrides, f"preset({name!r})")
     return TrainConfig(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
 
 

@@ -19,7 +19,8 @@ def test_the_issue_example_is_minutes_and_the_model_is_what_the_docstring_says()
     from bayes_tms import BayesConfig
 
     cfg = BayesConfig(ns=tuple(range(100, 801, 100)), chains=4, draws=1500, tune=1500, backend="nutpie")
-    assert cost.bayes_seconds(cfg) == pytest.approx(8 * 4 * 3000 * cost.NUTS_STEP_S["nutpie"] / 2)
+    per_rung = cost.NUTS_RUNG_S["nutpie"] + 4 * 3000 * cost.NUTS_STEP_S["nutpie"] / 2
+    assert cost.bayes_seconds(cfg) == pytest.approx(cost.STARTUP_S + cost.NUTS_COMPILE_S["nutpie"] + 8 * per_rung)
     assert cost.bayes_seconds(cfg) < cost.CONFIRM_ABOVE_S
     assert cost.format_duration(30) == "30 s" and cost.format_duration(600) == "10 min"
     assert cost.format_duration(7200) == "2.0 h"
@@ -59,5 +60,49 @@ def test_reproduce_confirms_the_whole_run_once_before_the_first_stage(tmp_path, 
     err = capsys.readouterr().err
     assert "bayes + bayes_pt + smc + bayes_study + sgd stages" in err and "--yes" in err
     assert not (tmp_path / "r" / "bayes").exists()  # refused before the Bayesian stage
+    with pytest.raises(WorkStarted):
+        main(argv + ["--yes"])
+
+
+def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
+    """The ladders refinement produced (issue 21): 100 -> 1e5 became 18 rungs in 6 rounds, the quick
+    c = 6 ladder gained one rung; the model predicts the same growth (last entry: final ladder)."""
+    from bayes_tms.pt import PTConfig
+
+    assert cost.pt_ladder((100, 100_000)) == [2, 3, 5, 9, 17]
+    assert cost.pt_ladder((150, 250, 350, 450, 550, 650, 750, 900, 1200)) == [9, 10]
+    assert cost.pt_ladder((100, 200), min_swap_accept=0) == [2]
+    assert cost.pt_ladder((100, 1_000_000), max_rungs=20)[-1] == 20
+    wide = PTConfig(ns=(100, 1_000_000), copies=2, sweeps=20, warmup=10)
+    narrow = PTConfig(ns=(100, 200), copies=2, sweeps=20, warmup=10)
+    assert cost.pt_seconds(wide) > 2 * cost.pt_seconds(narrow)  # the issue's 2 s estimate hid the pilots
+    study = {"datasets": 3, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
+    assert cost.pt_seconds(narrow, study) - cost.STARTUP_S == pytest.approx(
+        8 * (cost.pt_seconds(narrow) - cost.STARTUP_S))
+
+
+def test_measure_phases_estimate_counts_wall_phases_double_and_nothing_when_all_stored():
+    assert cost.measure_seconds(6, []) == 0
+    one_kgon = cost.measure_seconds(6, ["4"]) - cost.STARTUP_S
+    one_wall = cost.measure_seconds(6, ["3--"]) - cost.STARTUP_S
+    assert one_kgon == pytest.approx(cost.MEASURE_PHASE_S + 5 * cost.MEASURE_POINT_S["kgon"])
+    assert one_wall > 2 * one_kgon
+    # the README's c = 6 command (about 75 min measured) is estimated within a factor of 2
+    c6 = cost.measure_seconds(6, ["4", "4+", "4++", "3--", "6", "5+", "5"])
+    assert 75 * 60 / 2 < c6 < 75 * 60 * 2
+
+
+def test_measure_phases_over_an_hour_needs_yes_and_prints_its_estimate(tmp_path, capsys, monkeypatch):
+    import comparisons.jobs.llc as job
+
+    def refuse(*a, **k):
+        raise WorkStarted("measured before the gate")
+
+    monkeypatch.setattr(job, "measure_phase_llcs", refuse)
+    argv = ["llc", "--measure-phases", "-c", "6", "--phases", "4,4+,4++,3--,6,5+,5", "--out", str(tmp_path / "m")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("estimated cost: about ") and "7 phase(s)" in err and "error: --yes" in err
+    assert not (tmp_path / "m").exists()
     with pytest.raises(WorkStarted):
         main(argv + ["--yes"])

@@ -26,7 +26,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import InputError, check_positive_int
+from ..errors import InputError, check_field_types, check_positive_int
 from .free_energy import llc_beta
 
 #: samplers that produce an :class:`LLCEstimate`
@@ -83,6 +83,7 @@ class LLCSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)  # every field of a subclass too (LLCConfig, NUTSLLCConfig)
         _number("gamma", self.gamma)
         if self.beta is not None:
             _number("beta", self.beta)
