@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from comparisons.errors import InputError, check_field_names, check_field_types, check_positive_int
+from comparisons.errors import InputError, check_field_names, check_field_types, check_positive_int, shown
 from comparisons.theory import RULES
 
 BACKENDS = ("pymc", "nutpie")
@@ -241,10 +241,10 @@ def preset_config(name: str, features: int = 6, **overrides) -> BayesConfig:
     here), else with PyMC; an explicit ``backend`` override wins.
     """
     if not isinstance(name, str) or name not in PRESETS:
-        raise InputError(f"preset: expected one of {', '.join(PRESETS)}, got {name!r}")
+        raise InputError(f"preset: expected one of {', '.join(PRESETS)}, got {shown(name)}")
     table = PRESETS[name]
     if isinstance(features, bool) or not isinstance(features, int) or features not in table:
-        raise InputError(f"features: preset {name!r} covers c in {sorted(table)}, got {features!r}")
+        raise InputError(f"features: preset {name!r} covers c in {sorted(table)}, got {shown(features)}")
     check_field_names(BayesConfig, overrides, f"preset_config({name!r})")
     values = dict(table[features])
     values["backend"] = "nutpie" if nutpie_available() else "pymc"

@@ -159,7 +159,7 @@ class PTConfig:
         from .config import MIN_KEPT_DRAWS, check_ladder
 
         ns = self.ns
-        if isinstance(ns, (list, np.ndarray)) and np.ndim(ns) == 1:
+        if isinstance(ns, np.ndarray) and ns.ndim == 1 or isinstance(ns, list):
             object.__setattr__(self, "ns", tuple(check_positive_int("ns", n) for n in ns))
         check_field_types(self)
         # the ladder, its size and the number of features: the rules every Bayesian sampler shares

@@ -9,7 +9,7 @@ outputs and counted in reports.
 from __future__ import annotations
 
 __all__ = ["InputError", "check_positive_int", "check_positive_float", "check_finite_array", "check_field_types",
-           "check_field_names"]
+           "check_field_names", "shown"]
 
 import math
 from typing import Any
@@ -19,13 +19,24 @@ class InputError(ValueError):
     """Invalid user input: the message names the bad value and what is allowed."""
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` on one line and at most ``limit`` characters: the "got Y" of a message
+    (an array's repr spans lines, and a message is one line)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """Return ``value`` as an int if it is an integer ``>= minimum``, else raise InputError."""
+    text = shown(value)
     if isinstance(value, bool) or not isinstance(value, (int,)) and not (
         hasattr(value, "__index__")
     ):
-        raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    value = int(value)
+        raise InputError(f"{name}: expected an integer >= {minimum}, got {text}")
+    try:
+        value = int(value.__index__())  # an integer scalar (numpy's too), never an array
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected an integer >= {minimum}, got {text}") from None
     if value < minimum:
         raise InputError(f"{name}: expected an integer >= {minimum}, got {value}")
     return value
@@ -110,9 +121,7 @@ def check_field_types(config: Any) -> None:
             if kind.startswith("tuple["):
                 inner = kind[len("tuple["):-len(", ...]")]
                 expected = "a tuple of " + {"int": "integers", "float": "real numbers", "str": "strings"}.get(inner, inner)
-            shown = repr(value)
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise InputError(f"{f.name}: expected {expected}, got {shown} ({type(value).__name__})")
+            raise InputError(f"{f.name}: expected {expected}, got {shown(value)} ({type(value).__name__})")
 
 
 def check_field_names(cls: type, names: Any, where: str) -> None:

@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from comparisons.errors import InputError, check_field_names, check_field_types, check_positive_int
+from comparisons.errors import InputError, check_field_names, check_field_types, check_positive_int, shown
 from comparisons.theory import LLCSettings
 from comparisons.theory.llc_estimate import settings_field
 
@@ -268,6 +268,7 @@ class LLCConfig(LLCSettings):
     EXECUTION_FIELDS = ("chunk",)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.dtype not in ("float32", "float64"):
             raise InputError(f"llc dtype: expected 'float32' or 'float64', got {self.dtype!r}")
         _pos("llc step_size", self.step_size)
@@ -305,7 +306,7 @@ PRESETS: dict[str, dict] = {
 def preset(name: str, **overrides) -> TrainConfig:
     """A :class:`TrainConfig` from a named preset with ``overrides`` applied."""
     if not isinstance(name, str) or name not in PRESETS:
-        raise InputError(f"preset: expected one of {', '.join(sorted(PRESETS))}, got {name!r}")
+        raise InputError(f"preset: expected one of {', '.join(sorted(PRESETS))}, got {shown(name)}")
     check_field_names(TrainConfig, overrides, f"preset({name!r})")
     return TrainConfig(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
 

@@ -279,6 +279,11 @@ def phase_sequences(ds: xr.Dataset, labelling: str = "structure", loss_variable:
         Passed to :func:`segment_run` (``rtol``, ``atol``, ``min_points``); the plateaus are cut
         on the training loss whatever the labelling.
     """
+    from comparisons.contracts import validate_trajectory
+
+    if not isinstance(ds, xr.Dataset):
+        raise InputError(f"ds: expected an xarray.Dataset trajectory (sgd_tms.train), got {type(ds).__name__}")
+    validate_trajectory(ds)  # dims and variables first: an InputError naming what is missing, not a KeyError
     ds = _labelled(ds, labelling, loss_variable, tolerance)
     steps = ds["step"].values
     rows = []

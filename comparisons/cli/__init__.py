@@ -113,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MPLBACKEND", "Agg")  # the CLI only writes figures to files
     command = next((a for a in argv if not a.startswith("-")), None)
+    if argv == ["--version"]:  # before the parser: building it imports every engine
+        print(f"tms-phases {package_version()}")
+        return 0
     try:
         _check_out(argv)
         parser = build_parser(command if command in SUBCOMMANDS else None)

@@ -9,7 +9,7 @@ import argparse
 from typing import Any, Sequence
 
 from ..errors import InputError, check_positive_int
-from .flags import FlagTable
+from .flags import FlagTable, is_given
 
 HELP = "posterior over a ladder of n (replica exchange, or NUTS) and the Bayesian phase occupancy"
 #: the PTConfig fields that are flags of their own (the shared ones come from BayesConfig;
@@ -35,7 +35,7 @@ def refuse_other_sampler(args: argparse.Namespace) -> None:
             raise InputError(f"{', '.join(given)}: NUTS flags, not used by --sampler pt (the default); "
                              "add --sampler nuts, or use --copies, --sweeps, --warmup")
         return
-    given = [flag for dest, flag in PT_ONLY.items() if getattr(args, dest, None) not in (None, False)]
+    given = [flag for dest, flag in PT_ONLY.items() if is_given(getattr(args, dest, None))]
     if given:
         raise InputError(f"{', '.join(given)}: replica-exchange flags (--sampler pt, the default), not used by "
                          "--sampler nuts; drop them or leave out --sampler nuts")

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ..config_file import float_list_arg, positive_float_arg, positive_int_arg
 from ..theory import LLCSettings
-from .flags import FlagTable
+from .flags import FlagTable, is_given
 from .theory import _features
 from ..errors import InputError
 
@@ -171,7 +171,7 @@ def _sampler_kwargs(args) -> dict:
 
 def _given(args: argparse.Namespace, dests: tuple[str, ...]) -> list[str]:
     """The flags among ``dests`` given on the command line (or in a TOML file), as ``--flag``."""
-    return ["--" + d.replace("_", "-") for d in dests if getattr(args, d, None) not in (None, False)]
+    return ["--" + d.replace("_", "-") for d in dests if is_given(getattr(args, d, None))]
 
 
 def refuse_unused(args: argparse.Namespace) -> None:

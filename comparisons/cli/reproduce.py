@@ -186,7 +186,7 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         flags = [("--preset", stage.preset), *((table.flag_of(k), v) for k, v in {**stage.fields, **common}.items())]
         return Planned(config, bayes_seconds(config), "bayes",
                        lambda yes: run_nuts(config, out, progress=progress, sweep=kw, yes=yes),
-                       _command("bayes", [*flags, ("--out", out), *quiet, *sweep_flags]))
+                       _command("bayes", [("--sampler", "nuts"), *flags, ("--out", out), *quiet, *sweep_flags]))
     if stage.job == "pt":
         from ..cost import pt_seconds
         from .bayes import pt_config, pt_flags, pt_options, run_pt_job

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .flags import FlagTable
+from .flags import FlagTable, is_given
 
 HELP = "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"
 #: largest c the k-gon enumeration (comparisons.theory.enumerate_phases) covers
@@ -89,7 +89,7 @@ def sgd_configs(preset: str = "paper", train: Mapping[str, Any] | None = None,
 
 def _configs(args):
     if args.no_llc:
-        given = [f.flag for f in llc_flags() if getattr(args, f.dest, None) not in (None, False)]
+        given = [f.flag for f in llc_flags() if is_given(getattr(args, f.dest, None))]
         if given:
             from ..errors import InputError
 

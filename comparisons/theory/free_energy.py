@@ -42,14 +42,22 @@ def llc_beta(n: float) -> float:
     return 1.0 / float(np.log(n))
 
 
+def _shown(value) -> str:
+    """``repr(value)`` on one line, at most 60 characters (for messages)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def check_beta(beta: float) -> float:
     """``beta`` as a float if it is a positive finite number, else :class:`InputError`."""
+    if isinstance(beta, (bool, np.bool_, str, bytes, list, tuple, dict)) or np.ndim(beta) != 0:
+        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}")
     try:
         value = float(beta)
     except (TypeError, ValueError):
-        raise InputError(f"beta: expected a positive finite number, got {beta!r}") from None
+        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}") from None
     if not (value > 0 and np.isfinite(value)):
-        raise InputError(f"beta: expected a positive finite number, got {beta!r}")
+        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}")
     return value
 
 
@@ -92,13 +100,14 @@ def _real(name: str, value) -> float:
     """``value`` as a float if it is a real number (not a bool, a string or an array), else InputError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
             or isinstance(value, np.complexfloating):
-        raise InputError(f"{name}: expected a real number, got {value!r}")
+        raise InputError(f"{name}: expected a real number, got {_shown(value)}")
     return float(value)
 
 
 def _check_phases(phases) -> Sequence[Phase]:
     """``phases`` as a tuple if it is a non-empty sequence of :class:`Phase`, else InputError."""
-    if isinstance(phases, (str, bytes, Phase)) or not isinstance(phases, (Sequence, np.ndarray)):
+    if isinstance(phases, (str, bytes, Phase)) or not isinstance(phases, (Sequence, np.ndarray)) \
+            or (isinstance(phases, np.ndarray) and phases.ndim != 1):
         raise InputError(f"phases: expected a non-empty sequence of Phase (enumerate_phases(c)), "
                          f"got {type(phases).__name__}")
     phases = tuple(phases)
@@ -126,9 +135,10 @@ def _check_llc(llc) -> Mapping[str, float] | None:
 def _coefficients(phases: Sequence[Phase], llc, prior_sigma: float) -> np.ndarray:
     phases, llc = _check_phases(phases), _check_llc(llc)
     prior_sigma = _real("prior_sigma", prior_sigma)
-    if prior_sigma <= 0 or not np.isfinite(prior_sigma):
-        raise InputError(f"prior_sigma: expected a positive number, got {prior_sigma}")
-    return np.array([[p.loss, effective_llc(p, llc), p.prior_term / prior_sigma**2] for p in phases])
+    variance = prior_sigma * prior_sigma  # inf or 0 where sigma's square leaves the float range
+    if not (prior_sigma > 0 and 0 < variance < np.inf):
+        raise InputError(f"prior_sigma: expected a positive number with a finite nonzero square, got {prior_sigma}")
+    return np.array([[p.loss, effective_llc(p, llc), p.prior_term / variance] for p in phases])
 
 
 def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str, float] | None = None,
