@@ -46,21 +46,21 @@ STARTUP_S = 4.0
 
 # -- NUTS (bayes --sampler nuts) ------------------------------------------------------------------
 #: seconds per NUTS step of one chain on one core (draw or tuning step), by back-end
-NUTS_STEP_S = {"nutpie": 2e-3, "pymc": 2e-2}
+NUTS_STEP_S = {"nutpie": 2.5e-4, "pymc": 8e-3}
 #: compiling the model once (PyTensor C code / nutpie's numba functions), by back-end
-NUTS_COMPILE_S = {"nutpie": 15.0, "pymc": 10.0}
+NUTS_COMPILE_S = {"nutpie": 10.0, "pymc": 4.0}
 #: per rung: starting the sampler, its processes, classification, bootstrap and files
-NUTS_RUNG_S = {"nutpie": 1.0, "pymc": 4.0}
+NUTS_RUNG_S = {"nutpie": 1.0, "pymc": 1.5}
 
 # -- replica exchange (bayes --sampler pt) ---------------------------------------------------------
 # The PT constants live here together, so that they can be refitted in one place when the
 # sampler gets faster (``benchmarks/bench_cost.py`` prints the ratios to refit them from).
 #: per leapfrog step: the vectorised gradient's fixed cost (Python and numpy call overhead)
-PT_CALL_S = 5.7e-4
+PT_CALL_S = 2.85e-4
 #: per leapfrog step and replica (copy x rung)
-PT_REPLICA_S = 9.2e-6
+PT_REPLICA_S = 4.6e-6
 #: once per PT run: data stream, nested one-hot summaries, output files
-PT_START_S = 2.0
+PT_START_S = 1.0
 #: per refinement round and main run: building the ladder's target (nested one-hot summaries of
 #: the data stream), per sample of the largest n (1.4 s at n = 1e6)
 PT_TARGET_S_PER_N = 1.5e-6
@@ -70,12 +70,12 @@ PT_LOG_SPACING = 0.35
 
 # -- SGD ensemble, SGLD ----------------------------------------------------------------------------
 #: seconds per optimiser step of a batched SGD ensemble, fixed part and per run
-SGD_STEP_S = 5e-4
-SGD_RUN_STEP_S = 1e-5
+SGD_STEP_S = 1.2e-4
+SGD_RUN_STEP_S = 2e-6
 #: torch import, data, checkpoint labelling and figures of an SGD job
-SGD_START_S = 6.0
+SGD_START_S = 5.0
 #: seconds per SGLD draw of one chain at one checkpoint
-SGLD_DRAW_S = 3e-5
+SGLD_DRAW_S = 3e-6
 
 # -- LLC -------------------------------------------------------------------------------------------
 #: seconds per NUTS step of one chain of the localised LLC sampler, and its compilation
@@ -95,11 +95,11 @@ MEASURE_POINTS = 5
 
 # -- SMC -------------------------------------------------------------------------------------------
 #: seconds per MH mutation step of one SMC particle, and the usual number of tempering stages
-SMC_PARTICLE_STEP_S = 2e-5
+SMC_PARTICLE_STEP_S = 3e-6
 SMC_STAGES = 15
 #: per SMC run (model compilation, tempering schedule) and once per command
-SMC_RUN_S = 3.0
-SMC_START_S = 4.0
+SMC_RUN_S = 1.0
+SMC_START_S = 3.0
 
 
 def bayes_seconds(config: Any) -> float:

@@ -16,7 +16,18 @@ from typing import Any
 
 
 class InputError(ValueError):
-    """Invalid user input: the message names the bad value and what is allowed."""
+    """Invalid user input: the message names the bad value and what is allowed.
+
+    The message is one line whatever it quotes: a line break (an array's repr in "got ...") and
+    the indentation after it become one space.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        if args and isinstance(args[0], str) and "\n" in args[0]:
+            import re
+
+            args = (re.sub(r"\s*\n\s*", " ", args[0]).strip(), *args[1:])
+        super().__init__(*args)
 
 
 def shown(value: Any, limit: int = 60) -> str:

@@ -42,7 +42,7 @@ def test_a_small_run_prints_its_estimate_and_starts_without_yes(tmp_path, capsys
 
 
 @pytest.mark.parametrize("argv", [
-    ["sgd", "--preset", "paper", "--runs", "2000", "--no-progress"],
+    ["sgd", "--preset", "paper", "--runs", "5000", "--no-progress"],
     ["llc", "--features", "6", "--ns", ",".join(str(1000 * k) for k in range(1, 80)), "--methods", "nuts",
      "--phases", "6,5"],
 ])

@@ -220,12 +220,23 @@ def run(args: argparse.Namespace) -> int:
     if not sweep and (args.phases or args.ns or args.methods or args.calibrate):
         raise InputError("--out: expected a folder for the sweep (--phases/--ns/--methods/--calibrate), got none")
     if sweep:
-        out = check_writable_dir(args.out)
+        from ..io import check_out_path
+
+        out = check_out_path(args.out)  # created once the estimate is confirmed: a refused run leaves nothing
         if args.calibrate:
             if args.phase is None or args.n is None:
                 raise InputError("--calibrate: expected --phase and --n, got "
                                  f"--phase {args.phase!r} --n {args.n!r}")
             acc.theory_llc(args.features, args.phase)
+            from ..cost import confirm, llc_seconds
+
+            # NUTS reference per gamma (4 chains x 2000 + 2000 steps), SGLD per step x gamma
+            tasks = [{"method": "nuts", "chains": 4, "draws": 2000, "warmup": 2000} for _ in args.gammas]
+            tasks += [{"method": "sgld", "chains": args.chains, "draws": args.draws, "warmup": args.warmup}
+                      for _ in args.steps for _ in args.gammas]
+            confirm(llc_seconds(tasks), f"the calibration of {len(args.steps)} steps x {len(args.gammas)} gammas "
+                    f"against NUTS", getattr(args, "yes", False))
+            check_writable_dir(out)
             ds = acc.calibration_table(args.features, args.phase, args.n, args.steps, args.gammas,
                                        seed=args.seed, chains=args.chains, draws=args.draws,
                                        warmup=args.warmup)
@@ -247,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
         from ..cost import confirm, llc_seconds
 
         confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", getattr(args, "yes", False))
+        check_writable_dir(out)
         res = run_sweep(tasks, acc.llc_task, ResultStore(out / "tasks", result_format=1, versions=versions),
                         desc="llc",
                         **sweep_kwargs(args))
