@@ -673,7 +673,7 @@ def _issue21_api_cases():
         add(fn, fragment, id)
     # new round: library entry points with the wrong kind of thing
     add(lambda: sgd_sequences(5), "xarray.Dataset", "phase_sequences int")
-    add(lambda: sgd_sequences(xr.Dataset({"W": ("run", [1.0])})), "trajectory", "phase_sequences partial")
+    add(lambda: sgd_sequences(xr.Dataset({"W": ("run", [1.0])})), "dims", "phase_sequences partial")
     add(lambda: preset_config(["quick"]), "preset", "preset_config list name")
     add(lambda: preset_config("huge"), "huge", "preset_config unknown")
     add(lambda: preset_config("quick", features=9), "features", "preset_config c=9")

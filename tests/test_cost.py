@@ -106,3 +106,23 @@ def test_measure_phases_over_an_hour_needs_yes_and_prints_its_estimate(tmp_path,
     assert not (tmp_path / "m").exists()
     with pytest.raises(WorkStarted):
         main(argv + ["--yes"])
+
+
+def test_measure_phases_progress_names_the_phase_method_and_grid_point(capsys, monkeypatch):
+    """The engine logs each phase, method and grid point; ``llc --measure-phases`` prints them."""
+    from types import SimpleNamespace
+
+    import bayes_tms.population_llc as pl
+    from comparisons.cli.llc import _progress_lines
+
+    fake = SimpleNamespace(llc=1.0, se=0.1, ess=100.0, divergences=0, failed_chains=0)
+    monkeypatch.setattr(pl, "nuts_lambda", lambda *a, **k: fake)
+    monkeypatch.setattr(pl, "measure_phase", lambda target, **k: {"wall_s": 0.0})
+    with _progress_lines():
+        list(pl.measure_phases(6, ["4", "5"]))
+        pl.lambda_curve(pl.toy_target("regular"), (1e4, 1e6))
+    pl.lambda_curve(pl.toy_target("regular"), (1e4,))  # outside the command: silent
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["[4 (1 of 2)] starting", "[5 (2 of 2)] starting",
+                   "[5 (2 of 2)] method nuts, grid point m = 10000 (1 of 2)",
+                   "[5 (2 of 2)] method nuts, grid point m = 1e+06 (2 of 2)"], err
