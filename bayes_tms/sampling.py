@@ -185,7 +185,7 @@ def _sample_pymc(x, kind, key, data, config, n, progress, cache):
     seed = n_seed(config, n)
     with model:
         pm.set_data(data)
-    idata = _run_nuts(model, "pymc", draws=config.draws, tune=config.tune, chains=config.chains,
+    idata = run_nuts(model, "pymc", draws=config.draws, tune=config.tune, chains=config.chains,
                       cores=config.cores, seed=seed, target_accept=config.target_accept,
                       progress=progress, initvals=_prior_initvals(config, rngs))
     stats = idata.sample_stats
@@ -210,7 +210,7 @@ def _sample_nutpie(x, kind, key, data, config, n, progress, cache):
         return nutpie.compile_pymc_model(model, default_initialization_strategy="prior")
 
     compiled = cache.get(key, build).with_data(**data)
-    idata = _run_nuts(compiled, "nutpie", draws=config.draws, tune=config.tune, chains=config.chains,
+    idata = run_nuts(compiled, "nutpie", draws=config.draws, tune=config.tune, chains=config.chains,
                       cores=config.cores, seed=n_seed(config, n),
                       target_accept=config.target_accept, progress=progress)
     stats = idata.sample_stats
@@ -221,9 +221,9 @@ def _sample_nutpie(x, kind, key, data, config, n, progress, cache):
     return _strip_data_groups(idata)
 
 
-def _run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores: int, seed: int,
-              target_accept: float, progress: bool, initvals=None, init_mean=None,
-              store_divergences: bool = False):
+def run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores: int, seed: int,
+             target_accept: float, progress: bool, initvals=None, init_mean=None,
+             store_divergences: bool = False):
     """The one call of ``pm.sample`` / ``nutpie.sample`` in the project.
 
     ``model`` is a ``pymc.Model`` (``backend="pymc"``; started at ``initvals`` or at the model's

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from comparisons.errors import InputError, check_positive_int
+from comparisons.errors import InputError, check_positive_float, check_positive_int
 from comparisons.theory import RULES
 
-from .llc import _positive_float, _seed_sequence
+from .llc.config import seed_sequence
 from .model import build_model, check_data, model_data, resolve_likelihood
 
 #: SMC mutation kernels accepted by :func:`smc_log_evidence`
@@ -225,8 +225,8 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
 
     x = check_data(x)
     n = check_positive_int("n (rows of x)", x.shape[0], minimum=2)
-    beta = _positive_float("beta", beta)
-    prior_sigma = _positive_float("prior_sigma", prior_sigma)
+    beta = check_positive_float("beta", beta)
+    prior_sigma = check_positive_float("prior_sigma", prior_sigma)
     particles = check_positive_int("particles", particles, minimum=10)
     runs = check_positive_int("runs", runs)
     cores = check_positive_int("cores", cores)
@@ -237,7 +237,7 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
         raise InputError(f"threshold: expected a number in (0, 1), got {threshold!r}")
     if classifier not in RULES:
         raise InputError(f"classifier: expected one of {', '.join(RULES)}, got {classifier!r}")
-    ss = _seed_sequence(seed)
+    ss = seed_sequence(seed)
     kind = resolve_likelihood(x, "auto")
     if kernel == "fixed-MH":
         from ._smc_kernel import FixedStepsMH
@@ -294,7 +294,7 @@ def smc_model_evidence(model, *, particles: int = 1000, runs: int = 2,
     """
     import pymc as pm
 
-    ss = _seed_sequence(seed)
+    ss = seed_sequence(seed)
     if kernel_cls is None:
         from ._smc_kernel import FixedStepsMH
 

@@ -8,18 +8,18 @@ Usage (from the repository root)::
     python benchmarks/check_population_point.py -c 4 --phase 4 --m 1e6 --method is --samples 4e6
     python benchmarks/check_population_point.py --toy jump --m 1e6 --repeats 10
 
-Runs :func:`bayes_tms.population_llc.nuts_lambda` at one ``m = n beta`` on the phase's basin
-(:func:`~bayes_tms.population_llc.tms_target`, the shipped tables' restriction), ``--repeats``
+Runs :func:`bayes_tms.llc.nuts_lambda` at one ``m = n beta`` on the phase's basin
+(:func:`~bayes_tms.llc.tms_target`, the shipped tables' restriction), ``--repeats``
 times on independent streams ``child_sequence(seed, "bias", c, phase, log10 m, tune, j)``, with
 the NUTS settings of the shipped tables (``MEASURE_DEFAULTS["nuts"]``, ``--tune`` overrides the
 warm-up). Prints each estimate with its ESS-based SE, then as JSON the mean over repeats and its
 SE (from the scatter between repeats, independent of the ESS), the mean reported SE and the
 scatter itself. Two questions it answers: is a grid point biased (the mean over repeats against
 an exact value or a bound), and is the reported SE honest (scatter against mean reported SE)?
-``--toy NAME`` runs a known-answer toy of ``bayes_tms.population_llc.TOYS`` instead of a phase
+``--toy NAME`` runs a known-answer toy of ``tests/llc_toys.py's TOYS`` instead of a phase
 (``exact`` is then its ``E_m[m L]`` at this ``m``, by quadrature).
 
-``--method is``: :func:`bayes_tms.population_llc.importance_lambda`, self-normalised importance
+``--method is``: :func:`bayes_tms.llc.importance_lambda`, self-normalised importance
 sampling of the same ``E_m[m (L - L*)]`` (prior and basin included), no Markov chain. It needs a
 Hessian of full rank at ``w*`` after the gauge (e.g. 4 at c = 4, not the phases with dead
 columns); heavy weights (a small ESS) make its SE optimistic, so compare two ``--scale``.
@@ -34,12 +34,18 @@ import time
 
 import numpy as np
 
-from bayes_tms.population_llc import (MEASURE_DEFAULTS, TOYS, importance_lambda, nuts_lambda, tms_target,
-                                      toy_exact_lambda, toy_target)
+import sys
+from pathlib import Path
+
+from bayes_tms.llc import MEASURE_DEFAULTS, importance_lambda, nuts_lambda, tms_target
 from comparisons import cost
 from comparisons.cost import confirm
 from comparisons.errors import InputError
 from comparisons.theory import child_sequence, enumerate_phases
+
+# the known-answer toys are test fixtures (tests/llc_toys.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from llc_toys import TOYS, toy_exact_lambda, toy_target  # noqa: E402
 
 
 #: seconds per importance-sampling draw (population loss and Student-t density of one draw)

@@ -237,9 +237,21 @@ def validate_posterior(obj: Any) -> Any:
 
 
 def validate_trajectory(obj: Any) -> xr.Dataset:
-    """Validate the SGD trajectory hand-off (:data:`TRAJECTORY`); an object or a path."""
+    """Validate the SGD trajectory hand-off (:data:`TRAJECTORY`); an object or a path.
+
+    Also checked: ``W``, ``b`` and ``loss`` are finite in every run not flagged ``diverged``
+    (a diverged run is data, a NaN in another one is damage).
+    """
     ds, where = _source(obj, TRAJECTORY)
-    return _check(ds, TRAJECTORY, where)
+    ds = _check(ds, TRAJECTORY, where)
+    kept = ~np.asarray(ds["diverged"].values, dtype=bool) if "diverged" in ds else np.ones(ds.sizes["run"], bool)
+    for name in ("W", "b", "loss"):
+        values = np.asarray(ds[name].values, dtype=float)[kept]
+        if values.size and not np.isfinite(values).all():
+            runs = ds["run"].values[kept][~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)]
+            _fail(where, f"expected finite {name} in every run not flagged diverged, got NaN/inf in runs "
+                         f"{[int(r) for r in runs[:5]]}")
+    return ds
 
 
 def validate_occupancy(obj: Any) -> xr.Dataset:
@@ -541,14 +553,14 @@ def table_rows(ds: xr.Dataset, contract: str = "diagnostics") -> list[dict]:
             for i in range(ds.sizes["row"])]
 
 
-#: numeric columns of an LLC table row (:func:`comparisons.llc_accuracy.llc_estimate`) kept as variables
+#: numeric columns of an LLC table row (:func:`comparisons.jobs.llc_accuracy.llc_estimate`) kept as variables
 _LLC_TABLE_NUMBERS = ("theory", "rel_error", "quadratic", "gamma", "nbeta", "wall_s")
 
 
 def llc_table_dataset(rows: Sequence[Mapping]) -> xr.Dataset:
     """The ``llc`` hand-off of a table of estimates (``tms-phases llc --phases/--ns/--methods``).
 
-    One ``case`` per row of :func:`comparisons.llc_accuracy.llc_estimate`: ``estimate`` and ``se``
+    One ``case`` per row of :func:`comparisons.jobs.llc_accuracy.llc_estimate`: ``estimate`` and ``se``
     over ``case`` with the coordinates ``phase``, ``n``, ``method`` (strings and integers) and
     ``beta`` (``nbeta / n``); the theory value, its kind, the relative error, the Gaussian
     prediction, ``gamma``, ``nbeta`` and the wall time as diagnostics over ``case``.

@@ -81,7 +81,7 @@ SGLD_DRAW_S = 3e-6
 #: seconds per NUTS step of one chain of the localised LLC sampler, and its compilation
 LLC_NUTS_STEP_S = 5e-3
 LLC_NUTS_COMPILE_S = 15.0
-#: defaults of :func:`comparisons.llc_accuracy.llc_estimate` (chains, draws, warmup) by method
+#: defaults of :func:`comparisons.jobs.llc_accuracy.llc_estimate` (chains, draws, warmup) by method
 LLC_DEFAULTS = {"nuts": (4, 1000, 1000), "sgld": (32, 8000, 0)}
 #: ``llc --measure-phases``: seconds per grid point of m (NUTS, 2 chains x 700 steps, compilation
 #: included) by phase family (k >= 4: the 4-, 5- and 6-gons; k <= 3: the wall phases, whose
@@ -161,7 +161,7 @@ def sgd_seconds(train_config: Any, llc_config: Any | None = None) -> float:
 
 
 def llc_seconds(tasks: Iterable[Any]) -> float:
-    """Estimated seconds of the LLC tasks of :func:`comparisons.llc_accuracy.llc_tasks`."""
+    """Estimated seconds of the LLC tasks of :func:`comparisons.jobs.llc_accuracy.llc_tasks`."""
     total = STARTUP_S
     for task in tasks:
         cfg = getattr(task, "config", task)

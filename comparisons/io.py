@@ -1,45 +1,109 @@
 """Atomic file output of the jobs and the reports (the engines write nothing).
 
 Every file the project writes goes through :func:`atomic_path`: the content is written to a
-temporary file in the same folder and renamed into place, so an interrupted run never leaves a
-half-written result that a later run could mistake for a finished one.
+temporary file in the same folder, flushed to the disk (``fsync``) and renamed into place, so an
+interrupted run, a full disk or an unwritable path never leaves a half-written result that a
+later run could mistake for a finished one: the file that was there before stays as it was. A
+failed write raises :class:`StorageError` (an :class:`~comparisons.errors.InputError`, so the
+command line prints one line and exits with status 2) naming the file and the reason.
+
+Each finished write is announced to :data:`OUTPUT_LISTENERS` (:func:`record_output`): the
+output folders being written (:mod:`comparisons.folder`) learn which files this run wrote.
 """
 
 from __future__ import annotations
 
 __all__ = ["atomic_path", "write_json", "write_text", "write_csv", "write_netcdf", "save_figure",
-           "check_out_path", "check_writable_dir"]
+           "check_out_path", "check_writable_dir", "StorageError", "record_output", "OUTPUT_LISTENERS"]
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import InputError
+
+#: called with the path of every file :func:`atomic_path` puts in place (see :func:`record_output`)
+OUTPUT_LISTENERS: list[Callable[[Path], None]] = []
+
+
+class StorageError(InputError):
+    """A file could not be written (disk full, read-only or unwritable path); nothing was replaced."""
+
+
+def record_output(path: str | os.PathLike) -> None:
+    """Tell :data:`OUTPUT_LISTENERS` (the output folders being written) that ``path`` was written."""
+    for listener in list(OUTPUT_LISTENERS):
+        listener(Path(path))
+
+
+def _sync(path: Path) -> None:
+    """Flush the content of the file ``path`` to the disk (a full disk may only show here)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_dir(path: Path) -> None:
+    """Flush the folder ``path`` (the rename into it), where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _storage_error(path: Path, exc: OSError) -> StorageError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    hint = {errno.ENOSPC: "free some space and re-run the same command",
+            errno.EDQUOT: "free some space and re-run the same command",
+            errno.EROFS: "use a writable --out"}.get(exc.errno, "check the path, or use another --out")
+    return StorageError(f"{path}: expected to write it, got {reason}; files written before are kept; {hint}")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path beside ``path``; flush it and rename it onto ``path`` if the block succeeds.
+
+    Any :class:`OSError` (disk full, read-only file system, a folder where the file should be)
+    becomes a :class:`StorageError` naming ``path``; the temporary file is removed and the file
+    that was at ``path`` before is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _storage_error(path, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; results are ordinary files
     try:
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; results are ordinary files
         yield tmp_path
+        _sync(tmp_path)
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise _storage_error(path, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+    _sync_dir(path.parent)
+    record_output(path)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -12,9 +12,10 @@ The estimator is the one of :mod:`sgd_tms.llc` (Lau et al. 2023, arXiv 2308.1210
   proposal under ``pi`` (computed from the exact full-batch loss and gradient: ~1 means the
   discretisation bias is negligible), and the distance travelled from ``w*``;
 - sweeps step size x gamma against a reference (:func:`calibration_sweep`);
-- gives the recommended default (:func:`recommended_config`, :data:`STEP_NBETA`);
-- provides models with a closed-form answer for tests (:func:`quadratic_model`,
-  :func:`normal_crossing_model`), PyMC's ``tests/models.py`` pattern.
+- gives the recommended default (:func:`recommended_config`, :data:`STEP_NBETA`).
+
+Models with a closed-form answer for its tests live in ``tests/sgd_known_models.py`` (PyMC's
+``tests/models.py`` pattern).
 
 Step sizes are best quoted as ``epsilon n beta``: the stiffest direction of ``pi`` has curvature
 ``n beta h_max``, so the discretisation error depends on ``epsilon`` only through that product.
@@ -23,14 +24,13 @@ Step sizes are best quoted as ``epsilon n beta``: the stiffest direction of ``pi
 from __future__ import annotations
 
 __all__ = [
-    "STEP_NBETA", "KnownModel", "recommended_config", "sgld_point_llc",
-    "calibration_sweep", "quadratic_model", "normal_crossing_model",
+    "STEP_NBETA", "recommended_config", "sgld_point_llc", "calibration_sweep",
 ]
 
 import dataclasses
 import math
 import time
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -271,82 +271,3 @@ def calibration_sweep(W0, b0, x, step_sizes: Sequence[float], gammas: Sequence[f
     ds.attrs.update({"n": n, "nbeta": nbeta, "chains": base.chains, "draws": base.draws,
                      "burn_in": base.burn_in, "seed": seed, "dtype": base.dtype})
     return ds
-
-
-# -- models with a known answer ------------------------------------------------------------------
-class KnownModel(NamedTuple):
-    """A loss with a closed-form learning coefficient, in the ``(W, b)`` form SGLD takes.
-
-    Attributes
-    ----------
-    loss_and_grad : callable
-        ``(W, b) -> (loss, (gW, gb))``; ``W`` has shape ``(..., 1, d)``, ``b`` shape ``(..., 0)``.
-    W0, b0 : ndarray
-        The centre ``w* = 0`` (shapes ``(1, d)`` and ``(0,)``).
-    llc : float
-        The learning coefficient (the ``n beta -> inf`` limit of the estimator).
-    expected : callable
-        ``(nbeta, gamma) -> E[n beta L]`` exactly, under the localised tempered posterior.
-    """
-
-    loss_and_grad: Callable
-    W0: np.ndarray
-    b0: np.ndarray
-    llc: float
-    expected: Callable
-
-
-def quadratic_model(d: int) -> KnownModel:
-    """Regular model ``L(w) = |w|^2``, ``d`` parameters: ``lambda = d/2``.
-
-    Notes
-    -----
-    Under ``exp(-t |w|^2 - (gamma/2)|w|^2)`` each coordinate has variance ``1/(2t + gamma)``, so
-    ``E[t L] = (d/2) 2t / (2t + gamma)``.
-    """
-    d = check_positive_int("d", d)
-
-    def lg(W, b):
-        return W.square().sum((-2, -1)), (2 * W, torch.zeros_like(b))
-
-    return KnownModel(lg, np.zeros((1, d)), np.zeros(0), d / 2,
-                      lambda t, gamma: d * t / (2 * t + gamma))
-
-
-def normal_crossing_model(p1: int = 1, p2: int = 2) -> KnownModel:
-    """Normal crossing ``L(w) = w1^(2 p1) w2^(2 p2)``: ``lambda = 1 / (2 max(p1, p2))``.
-
-    With ``p1 != p2`` the multiplicity is 1. (``p1 = 1, p2 = 2``: ``lambda = 1/4``.)
-
-    Notes
-    -----
-    ``E[t L]`` under ``exp(-t L - (gamma/2)|w|^2)`` is computed by 2-D quadrature (for ``p1 = 1``
-    the inner integral is Gaussian and the result is a 1-D integral). The approach to the limit is
-    slow, ``O(t^{-(1/(2 min p) - lambda)})``, so tests compare with the finite-``t`` value.
-    """
-    p1 = check_positive_int("p1", p1)
-    p2 = check_positive_int("p2", p2)
-
-    def lg(W, b):
-        w1, w2 = W[..., 0, 0], W[..., 0, 1]
-        a, c = w1 ** (2 * p1), w2 ** (2 * p2)
-        g1 = 2 * p1 * w1 ** (2 * p1 - 1) * c
-        g2 = 2 * p2 * w2 ** (2 * p2 - 1) * a
-        return a * c, (torch.stack([g1, g2], -1).unsqueeze(-2), torch.zeros_like(b))
-
-    def expected(t: float, gamma: float) -> float:
-        from scipy import integrate
-
-        if gamma <= 0:
-            raise InputError(f"gamma: expected > 0 for a finite expectation, got {gamma!r}")
-        s = 8 / math.sqrt(gamma)
-
-        def w(u, v):
-            return math.exp(-t * u ** (2 * p1) * v ** (2 * p2) - gamma * (u * u + v * v) / 2)
-
-        num = integrate.dblquad(lambda v, u: t * u ** (2 * p1) * v ** (2 * p2) * w(u, v), 0, s, 0, s,
-                                epsabs=1e-10, epsrel=1e-8)[0]
-        den = integrate.dblquad(lambda v, u: w(u, v), 0, s, 0, s, epsabs=1e-10, epsrel=1e-8)[0]
-        return num / den
-
-    return KnownModel(lg, np.zeros((1, 2)), np.zeros(0), 1 / (2 * max(p1, p2)), expected)

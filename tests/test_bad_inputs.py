@@ -27,7 +27,7 @@ class WorkStarted(BaseException):
 @pytest.fixture
 def no_work(monkeypatch):
     """Make every entry point of real work raise WorkStarted."""
-    import comparisons.llc_accuracy as acc
+    import comparisons.jobs.llc_accuracy as acc
     import comparisons.sweep as sweep
     import comparisons.sweep.runner as runner
 
@@ -588,8 +588,6 @@ def test_check_population_point_refuses_on_one_line(argv, fragment, capsys, monk
     import importlib.util
     from pathlib import Path
 
-    import bayes_tms.population_llc as pl
-
     spec = importlib.util.spec_from_file_location(
         "check_population_point", Path(__file__).resolve().parents[1] / "benchmarks" / "check_population_point.py")
     module = importlib.util.module_from_spec(spec)
@@ -600,7 +598,6 @@ def test_check_population_point_refuses_on_one_line(argv, fragment, capsys, monk
 
     monkeypatch.setattr(module, "nuts_lambda", refuse)
     monkeypatch.setattr(module, "importance_lambda", refuse)
-    monkeypatch.setattr(pl, "nuts_lambda", refuse)
     with pytest.raises(SystemExit) as info:
         module.main(argv)
     assert info.value.code == 2

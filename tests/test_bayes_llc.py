@@ -60,7 +60,7 @@ def test_nuts_llc_tms_smoke():
     (dict(draws=0), "draws: expected an integer >= 1"),
     (dict(chains=0), "chains: expected an integer >= 1"),
     (dict(backend="stan"), "backend: expected one of auto, pymc, nutpie"),
-    (dict(nbeta=float("nan")), "nbeta: expected a positive number"),
+    (dict(nbeta=float("nan")), "nbeta: expected a finite number > 0"),
 ])
 def test_bad_inputs_one_line(kwargs, match):
     p = next(q for q in enumerate_phases(4) if q.label == "4")
@@ -120,11 +120,11 @@ def test_basin_logp_is_minus_inf_outside():
     import pytensor
     import pytensor.tensor as pt
 
-    from bayes_tms.llc import _basin_logp, basin_roles
+    from bayes_tms.llc.basin import basin_logp, basin_roles
 
     five = _phase6("5")
     W, b = pt.matrix("W"), pt.vector("b")
-    f = pytensor.function([W, b], _basin_logp(W, b, basin_roles(five.W, five.b)))
+    f = pytensor.function([W, b], basin_logp(W, b, basin_roles(five.W, five.b)))
     assert f(five.W, five.b) == 0.0
     bad_b = five.b.copy(); bad_b[5] = 0.01  # dead bias turns positive (-> 5+)
     assert f(five.W, bad_b) == -np.inf
@@ -135,14 +135,14 @@ def test_basin_logp_is_minus_inf_outside():
 
 
 def test_restrict_resolution_and_errors():
-    from bayes_tms.llc import _resolve_restrict
+    from bayes_tms.llc.basin import resolve_restrict
 
     six, five = _phase6("6"), _phase6("5")
-    assert _resolve_restrict("auto", six.W, six.b) == "basin"
-    assert _resolve_restrict("auto", five.W, five.b) == "basin"
-    assert _resolve_restrict(None, five.W, five.b) is None
+    assert resolve_restrict("auto", six.W, six.b) == "basin"
+    assert resolve_restrict("auto", five.W, five.b) == "basin"
+    assert resolve_restrict(None, five.W, five.b) is None
     rng = np.random.default_rng(0)
-    assert _resolve_restrict("auto", rng.normal(0, 0.3, (2, 6)), np.full(6, 0.3)) is None
+    assert resolve_restrict("auto", rng.normal(0, 0.3, (2, 6)), np.full(6, 0.3)) is None
     with pytest.raises(InputError, match="restrict: expected one of") as exc:
         nuts_llc(five.W, five.b, sample_inputs(50, 6, 0), restrict="hull")
     assert "\n" not in str(exc.value)
@@ -186,7 +186,7 @@ def test_wall_rejections_are_divergences_that_end_outside_the_basin():
 
     import xarray as xr
 
-    from bayes_tms.llc import _wall_rejections, basin_roles
+    from bayes_tms.llc.basin import basin_roles, wall_rejections
     from comparisons.theory import enumerate_phases
 
     six = next(p for p in enumerate_phases(6) if p.label == "6")
@@ -200,5 +200,5 @@ def test_wall_rejections_are_divergences_that_end_outside_the_basin():
     ends = np.stack([inside, outside, inside, blown])[None]  # (chain=1, draw=4, 18)
     stats = xr.Dataset({"diverging": (("chain", "draw"), np.array([[True, True, False, True]])),
                         "divergence_end": (("chain", "draw", "dim"), ends)})
-    assert _wall_rejections(prepared, stats, (six.W, six.b, roles)) == 1
-    assert _wall_rejections(SimpleNamespace(), stats, (six.W, six.b, roles)) == -1  # PyMC: unknown
+    assert wall_rejections(prepared, stats, (six.W, six.b, roles)) == 1
+    assert wall_rejections(SimpleNamespace(), stats, (six.W, six.b, roles)) == -1  # PyMC: unknown

@@ -112,16 +112,18 @@ def test_measure_phases_progress_names_the_phase_method_and_grid_point(capsys, m
     """The engine logs each phase, method and grid point; ``llc --measure-phases`` prints them."""
     from types import SimpleNamespace
 
-    import bayes_tms.population_llc as pl
+    import bayes_tms.llc.measure as measure
+    import bayes_tms.llc.tempered as tempered
     from comparisons.cli.llc import _progress_lines
+    from llc_toys import toy_target
 
     fake = SimpleNamespace(llc=1.0, se=0.1, ess=100.0, divergences=0, failed_chains=0)
-    monkeypatch.setattr(pl, "nuts_lambda", lambda *a, **k: fake)
-    monkeypatch.setattr(pl, "measure_phase", lambda target, **k: {"wall_s": 0.0})
+    monkeypatch.setattr(tempered, "nuts_lambda", lambda *a, **k: fake)
+    monkeypatch.setattr(measure, "measure_phase", lambda target, **k: {"wall_s": 0.0})
     with _progress_lines():
-        list(pl.measure_phases(6, ["4", "5"]))
-        pl.lambda_curve(pl.toy_target("regular"), (1e4, 1e6))
-    pl.lambda_curve(pl.toy_target("regular"), (1e4,))  # outside the command: silent
+        list(measure.measure_phases(6, ["4", "5"]))
+        tempered.lambda_curve(toy_target("regular"), (1e4, 1e6))
+    tempered.lambda_curve(toy_target("regular"), (1e4,))  # outside the command: silent
     err = capsys.readouterr().err.splitlines()
     assert err == ["[4 (1 of 2)] starting", "[5 (2 of 2)] starting",
                    "[5 (2 of 2)] method nuts, grid point m = 10000 (1 of 2)",

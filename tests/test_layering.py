@@ -132,3 +132,16 @@ def test_the_scanner_resolves_absolute_and_relative_imports(tmp_path):
     found = imports_of(planted, "bayes_tms.sub.x")
     assert {"comparisons.sweep", "bayes_tms.theory.classify", "bayes_tms.sub.plots"} <= found
     assert not any(n.startswith("numpy") for n in found)
+
+
+def test_the_llc_package_takes_no_private_names_from_another_module():
+    """One LLC capability, one package: its modules share public names only (issue 19)."""
+    bad = []
+    for path in sorted((ROOT / "bayes_tms" / "llc").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in PACKAGES):
+                bad += [f"{path.name}: from {'.' * node.level}{node.module or ''} import {a.name}"
+                        for a in node.names if a.name.startswith("_")]
+    assert not bad, "\n".join(bad)
+    assert not (ROOT / "bayes_tms" / "population_llc.py").exists()
+    assert not (ROOT / "comparisons" / "llc_accuracy.py").exists()

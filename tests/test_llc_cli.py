@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from comparisons import llc_accuracy
+from comparisons.analysis import llc_accuracy
+from comparisons.jobs import llc_accuracy as llc_job
 from comparisons.cli import main
 
 KEYS = {"phase", "n", "method", "llc", "se", "theory", "theory_kind", "gamma", "nbeta", "seed", "wall_s",
@@ -116,7 +117,7 @@ def _fake_estimate(c, label, n, method, **kw):
 
 
 def test_sweep_writes_csv_and_figure(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(llc_accuracy, "llc_estimate", _fake_estimate)
+    monkeypatch.setattr(llc_job, "llc_estimate", _fake_estimate)
     rc = main(["llc", "--features", "6", "--phases", "6,5+,4", "--ns", "1e3,1e4", "--methods", "nuts,sgld",
                "--out", str(tmp_path)])
     assert rc == 0
@@ -128,13 +129,13 @@ def test_sweep_writes_csv_and_figure(tmp_path, monkeypatch, capsys):
 
 
 def test_sweep_rejects_bad_labels_before_sampling(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(llc_accuracy, "llc_estimate", lambda *a, **k: pytest.fail("sampled"))
+    monkeypatch.setattr(llc_job, "llc_estimate", lambda *a, **k: pytest.fail("sampled"))
     assert main(["llc", "--phases", "6,8", "--out", str(tmp_path)]) == 2
     assert "phase: expected one of" in capsys.readouterr().err
 
 
 def test_cli_module_imports_no_engine():
-    code = ("import sys, comparisons.cli.llc, comparisons.llc_accuracy; "
+    code = ("import sys, comparisons.cli.llc, comparisons.analysis.llc_accuracy, comparisons.jobs.llc_accuracy; "
             "print(any(m in sys.modules for m in ('torch', 'pymc', 'sgd_tms', 'bayes_tms')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""Measured learning coefficients on the exact population loss (bayes_tms.population_llc).
+"""Measured learning coefficients on the exact population loss (bayes_tms.llc).
 
 Known answers, with the code path used for the TMS phases (same ``LossTarget``, same NUTS op, same
 subset simulation):
@@ -19,12 +19,13 @@ import json
 import numpy as np
 import pytest
 
-from bayes_tms.population_llc import (MEASURE_DEFAULTS, _jsonable, choose_fit, extrapolate,
-                                      neighbourhood_search, nuts_lambda, tms_target, toy_exact_lambda,
-                                      toy_target, volume_scaling)
+from bayes_tms.llc import (MEASURE_DEFAULTS, choose_fit, extrapolate, neighbourhood_search, nuts_lambda,
+                           tms_target, volume_scaling)
+from bayes_tms.llc.measure import jsonable
 from comparisons.errors import InputError
 from comparisons.theory import child_sequence, dominant_intervals, enumerate_phases
 from comparisons.theory.kgons import measured_llc_overrides, measured_llc_path
+from llc_toys import toy_exact_lambda, toy_target
 
 FAST_NUTS = dict(chains=2, draws=400, tune=200)
 
@@ -68,7 +69,7 @@ def test_volume_scaling_recovers_three_halves(toy):
 def test_importance_sampling_matches_exact_on_a_wall_toy_and_refuses_flat_directions():
     """The third method: no Markov chain; exact finite-m value on the Hessian-jump toy; a flat
     direction leaves its proposal without scale, which it refuses in one line."""
-    from bayes_tms.population_llc import importance_lambda
+    from bayes_tms.llc import importance_lambda
 
     exact = toy_exact_lambda("jump", 1e4)
     res = importance_lambda(toy_target("jump"), 1e4, samples=200_000, rng=1)
@@ -183,7 +184,7 @@ def test_bad_inputs_one_line():
         assert "\n" not in str(exc.value)
     with pytest.raises(InputError, match="toy: expected one of"):
         toy_target("cubic")
-    with pytest.raises(InputError, match="m: expected a positive number"):
+    with pytest.raises(InputError, match="m: expected a finite number > 0"):
         nuts_lambda(toy_target("regular"), -1.0)
 
 
@@ -226,7 +227,7 @@ def test_theory_uses_measured_only_where_exact_missing():
 @pytest.mark.parametrize("label", ["6", "5+", "5"])
 def test_regular_phase_measured_within_two_percent(label):
     """The shipped settings on another seed: the issue's target, 2% of the exact rank/2."""
-    from bayes_tms.population_llc import measure_phase
+    from bayes_tms.llc import measure_phase
 
     p = _phase(6, label)
     kw = {**MEASURE_DEFAULTS, "search": dict(starts=40, iters=100)}
@@ -258,7 +259,7 @@ def test_cli_shows_measured_values(capsys):
 
 
 def test_measure_phase_reuses_unchanged_parts():
-    from bayes_tms.population_llc import measure_phase
+    from bayes_tms.llc import measure_phase
 
     kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=60, tune=60),
               volume=dict(particles=100, eps_min=1e-4, eps_fit=(1e-4, 1e-2)), volume_repeats=2,
@@ -267,10 +268,10 @@ def test_measure_phase_reuses_unchanged_parts():
     first = measure_phase(target, seed=2, **kw)
     assert first["reused"] == [] and np.isfinite(first["llc_measured"]) and np.isfinite(first["volume_llc"])
     kw["volume"] = dict(kw["volume"], mh_steps=30)
-    second = measure_phase(target, seed=2, reuse=_jsonable(first), **kw)
+    second = measure_phase(target, seed=2, reuse=jsonable(first), **kw)
     assert second["reused"] == ["search", "nuts"]
-    assert second["curve"] == _jsonable(first["curve"]) and second["volume_runs"] != first["volume_runs"]
-    other = _jsonable(second)
+    assert second["curve"] == jsonable(first["curve"]) and second["volume_runs"] != first["volume_runs"]
+    other = jsonable(second)
     other["settings"]["nuts_coordinates"] = "another parametrization"  # the NUTS curve alone is redone
     third = measure_phase(target, seed=2, reuse=other, **kw)
     assert third["reused"] == ["search", "volume"] and third["volume_runs"] == second["volume_runs"]
@@ -279,16 +280,17 @@ def test_measure_phase_reuses_unchanged_parts():
 def test_top_up_rounds_reach_the_relative_se_target_and_are_reused():
     """Where the first pass misses ``rse_target``, further passes on their own streams are pooled
     with it by draw counts, each sized from the pooled fit before it; a rerun reuses every round."""
-    from bayes_tms.population_llc import FITS, TOP_UP_ROUNDS, _pool, _top_up_draws, measure_phase
+    from bayes_tms.llc import FITS, measure_phase
+    from bayes_tms.llc.tempered import TOP_UP_ROUNDS, pool_passes, top_up_draws
 
-    assert _top_up_draws({"llc": 1.0, "se": 0.02}, 400, 0.03) == 0
-    assert _top_up_draws({"llc": 1.0, "se": 0.036}, 400, 0.03) == 350  # 400 ((0.036/0.027)^2 - 1) = 311
-    assert _top_up_draws({"llc": 1.0, "se": 0.2}, 400, 0.03) == 1600  # capped at 4x
-    assert _top_up_draws({"llc": 1.0, "se": 0.03004}, 700, 0.03) == 200  # a second round: 700 x 0.238
-    assert _top_up_draws({"llc": 1.0, "se": 0.2}, 700, 0.03, cap=1600) == 1600
+    assert top_up_draws({"llc": 1.0, "se": 0.02}, 400, 0.03) == 0
+    assert top_up_draws({"llc": 1.0, "se": 0.036}, 400, 0.03) == 350  # 400 ((0.036/0.027)^2 - 1) = 311
+    assert top_up_draws({"llc": 1.0, "se": 0.2}, 400, 0.03) == 1600  # capped at 4x
+    assert top_up_draws({"llc": 1.0, "se": 0.03004}, 700, 0.03) == 200  # a second round: 700 x 0.238
+    assert top_up_draws({"llc": 1.0, "se": 0.2}, 700, 0.03, cap=1600) == 1600
     a = [{"m": 1.0, "llc": 1.0, "se": 0.1, "ess": 10.0, "divergences": 1, "failed_chains": 0, "wall_s": 1.0}]
     b = [{"m": 1.0, "llc": 2.0, "se": 0.05, "ess": 30.0, "divergences": 0, "failed_chains": 0, "wall_s": 3.0}]
-    pooled = _pool(a, b, 100, 300)[0]
+    pooled = pool_passes(a, b, 100, 300)[0]
     assert pooled["llc"] == pytest.approx(1.75) and pooled["se"] == pytest.approx(np.hypot(0.025, 0.0375))
     assert pooled["ess"] == 40.0 and pooled["wall_s"] == 4.0
 
@@ -306,16 +308,16 @@ def test_top_up_rounds_reach_the_relative_se_target_and_are_reused():
     for x in rounds:
         lam, se = [c["llc"] for c in curve], [c["se"] for c in curve]
         fit = choose_fit({f: extrapolate(kw["ms"], lam, se, f) for f in FITS})
-        assert x["draws"] == _top_up_draws(fit, pooled_draws, 0.01, cap=240)
-        curve, pooled_draws = _pool(curve, x["curve"], pooled_draws, x["draws"]), pooled_draws + x["draws"]
+        assert x["draws"] == top_up_draws(fit, pooled_draws, 0.01, cap=240)
+        curve, pooled_draws = pool_passes(curve, x["curve"], pooled_draws, x["draws"]), pooled_draws + x["draws"]
     assert first["curve"] == curve
     rse = first["llc_se"] / first["llc_measured"]
     assert rse <= 0.01 or len(rounds) == TOP_UP_ROUNDS
-    again = measure_phase(target, seed=4, reuse=_jsonable(first), **kw)
+    again = measure_phase(target, seed=4, reuse=jsonable(first), **kw)
     assert again["reused"] == ["search", "nuts", *(f"top_up_{k}" for k in range(1, len(rounds) + 1)), "volume"]
     assert again["llc_measured"] == pytest.approx(first["llc_measured"])
-    off = measure_phase(target, seed=4, reuse=_jsonable(first), **{**kw, "rse_target": None})
-    assert off["top_up"]["draws"] == 0 and off["curve"] == _jsonable(top["first_curve"])
+    off = measure_phase(target, seed=4, reuse=jsonable(first), **{**kw, "rse_target": None})
+    assert off["top_up"]["draws"] == 0 and off["curve"] == jsonable(top["first_curve"])
 
 
 def test_shipped_values_meet_the_targets():
@@ -334,7 +336,7 @@ def test_every_shipped_table_matches_its_phases_and_its_methods_agree(c):
     """Every record: the phase's fields, no lower point in the basin, and the two independent
     methods agree within 3 combined SE."""
     table = _table(c)
-    assert table["settings"] == _jsonable(MEASURE_DEFAULTS) and table["c"] == c
+    assert table["settings"] == jsonable(MEASURE_DEFAULTS) and table["c"] == c
     assert table["command"].startswith(f"tms-phases llc --measure-phases -c {c}")
     phases = {p.label: p for p in enumerate_phases(c)}
     for r in table["phases"]:

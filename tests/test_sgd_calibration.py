@@ -9,8 +9,8 @@ import torch
 from comparisons.errors import InputError
 from comparisons.theory import enumerate_phases, sample_inputs
 from sgd_tms import LLCConfig, sgld_llc
-from sgd_tms.calibration import (STEP_NBETA, calibration_sweep, normal_crossing_model, quadratic_model,
-                                 recommended_config, sgld_point_llc)
+from sgd_known_models import normal_crossing_model, quadratic_model
+from sgd_tms.calibration import STEP_NBETA, calibration_sweep, recommended_config, sgld_point_llc
 
 
 def _cfg(step, chains=32, draws=3000, burn_in=500, gamma=1.0):

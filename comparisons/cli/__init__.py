@@ -39,7 +39,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                     "local free energies against the asymptotic formula"),
     "llc": ("comparisons.cli.llc", "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"),
     "reproduce": ("comparisons.cli.reproduce", "theory + Bayesian sweep + SGD ensemble -> one report"),
+    "docs": ("comparisons.docs", "build the documentation site (strict), or render and check its results pages"),
 }
+
+
+#: subcommands whose --out folder has one owner (comparisons.folder): they take --replace
+FOLDER_COMMANDS = ("bayes", "sgd", "free-energy", "llc", "reproduce")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,6 +85,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 continue
             getattr(module, f"add_{name.replace('-', '_')}_arguments", module.add_arguments)(p)
             p.set_defaults(_run=getattr(module, f"run_{name.replace('-', '_')}", getattr(module, "run", None)))
+            if name in FOLDER_COMMANDS and "--replace" not in p._option_string_actions:
+                p.add_argument("--replace", action="store_true",
+                               help="if --out holds the outputs of another job or sampler, move its files "
+                                    "to --out/unused/ instead of refusing (comparisons.folder)")
             if "--config" not in p._option_string_actions:
                 p.add_argument("--config", default=None, metavar="TOML",
                                help=f"TOML file whose [{name}] table gives defaults; explicit flags win")
@@ -130,7 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "_run", None) is None:
             parser.print_help()
             return 0 if not argv or argv[0] in ("-h", "--help") else 2
-        return int(args._run(args) or 0)
+        from ..folder import set_replace_default
+
+        set_replace_default(getattr(args, "replace", False))
+        try:
+            return int(args._run(args) or 0)
+        finally:
+            set_replace_default(False)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -109,18 +109,9 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
 
     ``bayes_dir``: a NUTS run's folder (its ladder-bridge masses, and its occupancy beside SMC's
     in ``occupancy_compare.csv``); ``sweep``: :func:`comparisons.sweep.run_sweep` keywords
-    (``progress`` among them). Returns the exit status.
+    (``progress`` among them). Returns the exit status. The folder is owned by this job
+    (:func:`comparisons.folder.owned_folder`).
     """
-    import numpy as np
-
-    from ..io import write_csv
-    from ..jobs.free_energy import smc_task, smc_tasks
-
-    from ..free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
-                                       plot_free_energy)
-    from ..io import check_writable_dir, save_figure, write_json
-    from ..theory import enumerate_phases
-
     bayes_dir = None if bayes_dir is None else str(bayes_dir)
     bridge = _read_bayes_dir(bayes_dir, config) if bayes_dir else []
     from ..cost import confirm, smc_seconds
@@ -129,7 +120,25 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
     check_out_path(out_dir)
     confirm(smc_seconds(len(config.ns), config.particles, config.runs, config.mutation_steps),
             f"{len(config.ns)} n x {config.runs} SMC runs x {config.particles} particles", yes)
-    out = check_writable_dir(out_dir)
+    from ..folder import owned_folder
+
+    with owned_folder(out_dir, "free-energy", sampler="smc",
+                      config={"config": config.to_dict(), "bayes_dir": bayes_dir}) as folder:
+        status = _free_energy_files(config, folder.root, bayes_dir, bridge, sweep)
+        if status == 0:
+            folder.finish()
+    return status
+
+
+def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, sweep: dict | None) -> int:
+    import numpy as np
+
+    from ..io import save_figure, write_csv, write_json
+    from ..jobs.free_energy import smc_task, smc_tasks, validate_smc
+    from ..free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
+                                        plot_free_energy)
+    from ..theory import enumerate_phases
+
     ns = list(config.ns)
     phases = enumerate_phases(config.features)
     from ..sweep import ResultStore, run_sweep
@@ -137,7 +146,7 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
     tasks = smc_tasks(config.features, ns, seed=config.seed, particles=config.particles, runs=config.runs,
                       mutation_steps=config.mutation_steps, beta=config.beta, prior_sigma=config.prior_sigma)
     store = ResultStore(out / "tasks", result_format=1, versions=_versions())
-    res = run_sweep(tasks, smc_task, store, desc="smc", **(sweep or {}))
+    res = run_sweep(tasks, smc_task, store, desc="smc", validate=validate_smc, **(sweep or {}))
     if not res.ok:
         return res.exit_status()
     results = list(res.results)
@@ -186,5 +195,5 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
     for c in cross:
         if c["dominant"]:
             print(json.dumps(c))
-    print(f"outputs in {out_dir}")
+    print(f"outputs in {out}")
     return 0

@@ -97,7 +97,7 @@ def _choice(name: str, choices: tuple[str, ...]):
 
 
 def _methods(text: str) -> tuple[str, ...]:
-    from ..llc_accuracy import METHODS
+    from ..analysis.llc_accuracy import METHODS
 
     return tuple(_choice("--methods", METHODS)(m) for m in str(text).replace(",", " ").split())
 
@@ -156,7 +156,7 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
 
 
 def _sampler_kwargs(args) -> dict:
-    """Keywords of :func:`comparisons.llc_accuracy.llc_estimate` (and of the sweep's task keys).
+    """Keywords of :func:`comparisons.jobs.llc_accuracy.llc_estimate` (and of the sweep's task keys).
 
     ``gamma`` is the checked shared setting; ``chains``/``draws`` stay None unless given (the
     method's defaults apply); ``beta`` appears only when given, so that task keys stay as they were.
@@ -186,7 +186,7 @@ def refuse_unused(args: argparse.Namespace) -> None:
         if given:
             raise InputError(f"--measure-phases: expected none of {', '.join(given)} (not used: it measures "
                              "--phases with NUTS and volume scaling at the settings of "
-                             "bayes_tms.population_llc.MEASURE_DEFAULTS), got them")
+                             "bayes_tms.llc.MEASURE_DEFAULTS), got them")
         if args.phases is not None and len(set(args.phases)) != len(args.phases):
             twice = sorted({p for p in args.phases if args.phases.count(p) > 1})
             raise InputError(f"--phases: expected each phase once, got {', '.join(twice)} more than once")
@@ -203,7 +203,8 @@ def refuse_unused(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import llc_accuracy as acc
+    from ..analysis import llc_accuracy as ana
+    from ..jobs import llc_accuracy as job
     from ..io import check_writable_dir, write_text
 
     llc_settings(args)  # every shared setting checked before any work
@@ -227,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
             if args.phase is None or args.n is None:
                 raise InputError("--calibrate: expected --phase and --n, got "
                                  f"--phase {args.phase!r} --n {args.n!r}")
-            acc.theory_llc(args.features, args.phase)
+            ana.theory_llc(args.features, args.phase)
             from ..cost import confirm, llc_seconds
 
             # NUTS reference per gamma (4 chains x 2000 + 2000 steps), SGLD per step x gamma
@@ -237,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
             confirm(llc_seconds(tasks), f"the calibration of {len(args.steps)} steps x {len(args.gammas)} gammas "
                     f"against NUTS", getattr(args, "yes", False))
             check_writable_dir(out)
-            ds = acc.calibration_table(args.features, args.phase, args.n, args.steps, args.gammas,
+            ds = job.calibration_table(args.features, args.phase, args.n, args.steps, args.gammas,
                                        seed=args.seed, chains=args.chains, draws=args.draws,
                                        warmup=args.warmup)
             write_text(out / "calibration.csv", ds.to_dataframe().to_csv())
@@ -247,9 +248,9 @@ def run(args: argparse.Namespace) -> int:
 
         kw = _sampler_kwargs(args)
         kw.pop("progress", None)
-        tasks = acc.llc_tasks(args.features, args.phases or ([args.phase] if args.phase else None),
+        tasks = job.llc_tasks(args.features, args.phases or ([args.phase] if args.phase else None),
                               args.ns or ((args.n,) if args.n else (1000, 5000, 10_000, 100_000)),
-                              args.methods or acc.METHODS, **kw)
+                              args.methods or ana.METHODS, **kw)
         if (args.scheduler or args.dask_local) and args.executor == "inline":
             args.executor = "dask"
         from importlib import metadata
@@ -259,19 +260,19 @@ def run(args: argparse.Namespace) -> int:
 
         confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", getattr(args, "yes", False))
         check_writable_dir(out)
-        res = run_sweep(tasks, acc.llc_task, ResultStore(out / "tasks", result_format=1, versions=versions),
+        res = run_sweep(tasks, job.llc_task, ResultStore(out / "tasks", result_format=1, versions=versions),
                         desc="llc",
                         **sweep_kwargs(args))
         if not res.ok:
             return res.exit_status()
         rows = list(res.results)
-        acc.write_table(rows, out)
+        job.write_table(rows, out)
         if args.format == "text":
             for row in rows:
                 print(f"{row['phase']:>5} n={row['n']:<8d} {row['method']:<5} llc={row['llc']:.3f} "
                       f"+- {row['se']:.3f}  theory={row['theory']:g} ({row['theory_kind']})  "
                       f"{row['wall_s']:.1f}s", flush=True)
-        acc.plot_llc_vs_n(rows, out / "llc_vs_n.png")
+        ana.plot_llc_vs_n(rows, out / "llc_vs_n.png")
         if args.format == "json":
             print(json.dumps(rows, indent=2))
         else:
@@ -279,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.phase is None or args.n is None:
         raise InputError(f"llc: expected --phase and --n, got --phase {args.phase!r} --n {args.n!r}")
-    acc.theory_llc(args.features, args.phase)  # label check before any sampling
+    ana.theory_llc(args.features, args.phase)  # label check before any sampling
     if args.method == "nuts":
         try:
             import bayes_tms  # noqa: F401
@@ -294,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"estimating the LLC of {args.phase} at n = {args.n} by {args.method}"
               + (" (the model is compiled first: about 10-30 s)" if args.method == "nuts" else ""),
               file=sys.stderr, flush=True)
-    row = acc.llc_estimate(args.features, args.phase, args.n, args.method, progress=progress,
+    row = job.llc_estimate(args.features, args.phase, args.n, args.method, progress=progress,
                            **_sampler_kwargs(args))
     from ..theory import enumerate_phases
 
@@ -343,7 +344,10 @@ def _run_measure(args: argparse.Namespace) -> int:
     except ImportError:
         raise InputError("--measure-phases: expected an installed bayes_tms (PyMC), got none") from None
     path, fig_path = table_paths(check_out_path(args.out), args.features)
-    stored = read_table(path) if path.is_file() else {}
+    try:  # only for the estimate: the job itself validates what it reuses
+        stored = read_table(path)
+    except (OSError, ValueError):
+        stored = {}
     done = {r["phase"] for r in stored.get("phases", [])} \
         if stored.get("c") == args.features and stored.get("seed") == args.seed else set()
     todo = [lab for lab in labels if lab not in done]
@@ -385,7 +389,7 @@ class _StatusLine:
 
 
 class _progress_lines:
-    """Context: the engine's progress log (:mod:`bayes_tms.population_llc`) printed while inside."""
+    """Context: the engine's progress log (:mod:`bayes_tms.llc`) printed while inside."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -395,7 +399,7 @@ class _progress_lines:
 
         if self.enabled:
             self.status = _StatusLine()
-            self.logger = logging.getLogger("bayes_tms.population_llc")
+            self.logger = logging.getLogger("bayes_tms.llc")
             self.level = self.logger.level
             self.logger.addHandler(self.status.handler)
             self.logger.setLevel(logging.INFO)

@@ -262,6 +262,26 @@ def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run every stage into its folder under ``--out`` and write the report; the exit status.
+
+    ``--out`` is owned by ``reproduce`` (:func:`comparisons.folder.owned_folder`), each stage's
+    folder by its job; the folders of stages skipped this time are kept.
+    """
+    from ..folder import keep, owned_folder
+
+    config = {"preset": args.preset, "features": args.features, "seed": args.seed,
+              "skip_bayes": args.skip_bayes, "skip_sgd": args.skip_sgd}
+    with owned_folder(args.out, "reproduce", config=config) as folder:
+        status = _run(args)
+        if status == 0:
+            for name in {n for stages in PRESETS.values() for n in stages} | {"theory"}:
+                if (folder.root / name).is_dir():
+                    keep(folder.root / name)
+            folder.finish()
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..compare import bayes_moves, switch_line
     from ..cost import confirm
     from ..io import check_writable_dir, write_json, write_text

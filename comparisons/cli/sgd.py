@@ -123,12 +123,14 @@ def _existing(path: Path):
 
     from sgd_tms.train import load_trajectory
 
+    from ..contracts import validate_trajectory
+
     if not path.is_file():
         return None
     try:
-        return load_trajectory(path)
+        return validate_trajectory(load_trajectory(path))
     except InputError as exc:
-        print(f"note: {path.name} unreadable, recomputing ({exc})", file=sys.stderr)
+        print(f"warning: {path} is damaged ({exc}); recomputing it", file=sys.stderr)
         return None
 
 
@@ -154,19 +156,34 @@ def run_ensemble(tc, lc, out_dir, *, progress: bool = True, force: bool = False,
     ``sweep``: ``executor, workers, scheduler, retries`` for the sweep runner (one task per block of
     ``block_runs`` runs).
     """
-    try:
-        return _run(tc, lc, out_dir, progress=progress, force=force, block_runs=block_runs,
-                    plot_runs=plot_runs, sweep=sweep or {}, yes=yes)
-    except _AllDiverged as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    import contextlib
+
+    from ..folder import owned_folder
+
+    with contextlib.ExitStack() as stack:
+        claimed = []
+
+        def claim():  # the folder is claimed once the run is confirmed or its results are reused
+            claimed.append(stack.enter_context(owned_folder(
+                out_dir, "sgd", config={"train": tc.to_dict(), "llc": None if lc is None else lc.to_dict()})))
+            return claimed[0].root
+
+        try:
+            status = _run(tc, lc, out_dir, progress=progress, force=force, block_runs=block_runs,
+                          plot_runs=plot_runs, sweep=sweep or {}, yes=yes, claim=claim)
+        except _AllDiverged as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if status == 0 and claimed:
+            claimed[0].finish()
+        return status
 
 
 def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None, plot_runs: int,
-         sweep: dict, yes: bool) -> int:
+         sweep: dict, yes: bool, claim) -> int:
     import numpy as np
 
-    from ..io import check_out_path, check_writable_dir, save_figure, write_json, write_text
+    from ..io import check_out_path, save_figure, write_json, write_text
 
     from sgd_tms.config import config_hash
     from sgd_tms.model import resolve_device
@@ -194,7 +211,7 @@ def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None
 
         from ..sweep import ResultStore, run_sweep
 
-        from ..jobs.sgd import BLOCK_FORMAT, assemble, block_tasks, run_block
+        from ..jobs.sgd import BLOCK_FORMAT, assemble, block_tasks, run_block, validate_block
 
         tasks = block_tasks(tc, lc, block_runs)
         kw = dict(sweep, progress=progress)
@@ -203,13 +220,13 @@ def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None
         confirm(sgd_seconds(tc, lc), f"{tc.runs} runs x {tc.epochs} epochs"
                 + ("" if lc is None else f" and the LLC at {len(tc.checkpoint_epochs())} checkpoints"),
                 yes)
-        check_writable_dir(out)
+        claim()
         store = ResultStore(out / "tasks", result_format=BLOCK_FORMAT, versions={"torch": torch.__version__})
         print(f"training {tc.runs} runs x {tc.epochs} epochs" + ("" if lc is None else " and their LLC")
               + f" in {len(tasks)} task(s) ...", file=sys.stderr)
         t0 = time.perf_counter()
         res = run_sweep(tasks, functools.partial(run_block, progress=progress and len(tasks) == 1), store,
-                        desc="sgd blocks", **kw)
+                        desc="sgd blocks", validate=validate_block, **kw)
         if not res.ok:
             return res.exit_status()
         timings["this_run_s"] = time.perf_counter() - t0
@@ -220,7 +237,10 @@ def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None
         ds.attrs["compute_s"] = res.total_compute_s
         save_trajectory(ds, path)
     else:
-        check_writable_dir(out)
+        claim()
+        from ..folder import keep
+
+        keep(path)  # served from the earlier run
         print("reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
         if "compute_s" in ds.attrs:
             timings["train_and_llc_s"] = float(ds.attrs["compute_s"])

@@ -29,12 +29,14 @@ from bayes_tms.sampling import check_complete, check_posterior, nested_data, sam
 
 from ..contracts import occupancy_dataset, table_dataset, transitions_dataset
 from ..errors import InputError
-from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
+from ..folder import keep, owned_folder
+from ..io import atomic_path, save_figure, write_csv, write_json, write_netcdf
 from ..theory import dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import mark_paper_switch, paper_switch_n
 
 
-def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -> dict:
+def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: bool | None = None,
+              **sweep) -> dict:
     """Run the sweep and write every output into ``out_dir``.
 
     The hand-offs (:mod:`comparisons.contracts`, read back by the report and the command
@@ -60,8 +62,17 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, **sweep) -
         "draws_total"}``: ``wall_s`` is this call's sampling time, ``compute_s`` the sampling time
         behind every rung (rungs reused from the store count with the time they took when they
         were computed). Both go to ``timing.json`` too.
+
+    The folder is owned by this job (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
     """
-    out = check_writable_dir(out_dir)
+    with owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash(),
+                      replace=replace) as folder:
+        res = _run_bayes(config, folder.root, progress=progress, **sweep)
+        folder.finish()
+    return res
+
+
+def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> dict:
     write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash()})
     t0 = time.perf_counter()
     timing: dict = {}
@@ -225,6 +236,7 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
     results: dict[int, Any] = {}
     for n, tree, src in zip(config.ns, res.results, res.paths):
         dst = posterior_path(out_dir, n)
+        keep(dst)  # a link to the stored rung: an output of this run even when it is not rewritten
         if not (dst.exists() and os.path.samefile(src, dst)):
             with atomic_path(dst) as tmp:
                 tmp.unlink()

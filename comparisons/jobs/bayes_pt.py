@@ -36,7 +36,8 @@ import numpy as np
 
 from ..contracts import occupancy_dataset, table_dataset, transitions_dataset, validate_posterior
 from ..errors import InputError, check_positive_int
-from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
+from ..folder import keep, owned_folder
+from ..io import atomic_path, save_figure, write_csv, write_json, write_netcdf
 from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
 
@@ -89,37 +90,107 @@ def _config_key(config) -> str:
 
 
 def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progress: bool = True,
-           chunk: int = 50) -> dict:
+           chunk: int = 50, replace: bool | None = None) -> dict:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
 
     Resumable: the sampler state is saved atomically every ``chunk`` sweeps to
     ``pt_state.npz``; the same call continues from it (bit-identical to an uninterrupted run).
-    A finished folder (``done.json`` with the same configuration) is only re-analysed.
+    A finished folder (``done.json`` with the same configuration) is only re-analysed, once every
+    stored posterior has been validated; one that fails (missing, truncated, non-finite, written by
+    another run) is named in a warning and the run is recomputed. The folder is owned by this job
+    (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
 
     Returns
     -------
     dict
         ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
     """
-    from bayes_tms.occupancy import occupancy_table, transitions
-    from bayes_tms.plots import plot_occupancy
-    from bayes_tms.pt import PTConfig, load_state, resume_tms_pt, sample_tms_pt, save_state
-    from bayes_tms.sampling import derived_draws
-
-    from .bayes import posterior_path
+    from bayes_tms.pt import PTConfig
 
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
     check_positive_int("bootstrap", bootstrap, minimum=10)
-    out = check_writable_dir(out_dir)
+    with owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict(), "rule": rule},
+                      replace=replace) as folder:
+        res = _run_pt(config, folder.root, rule=rule, bootstrap=bootstrap, progress=progress, chunk=chunk)
+        folder.finish()
+    return res
+
+
+def _stored_run(out, config, key: str, rule: str):
+    """``(posteriors, pt_diagnostics)`` of a finished PT run in ``out``, each file validated.
+
+    A posterior must pass :func:`comparisons.contracts.validate_posterior` and
+    :func:`bayes_tms.sampling.check_complete` (every copy's draws present and finite) and carry
+    this run's configuration and classifier in its attrs. Raises InputError naming the first
+    file that fails.
+    """
+    import xarray as xr
+
+    from bayes_tms.sampling import check_complete
+
+    from .bayes import posterior_path
+
+    posts = {}
+    for n in config.ns:
+        path = posterior_path(out, n)
+        idata = validate_posterior(path)
+        post = idata.posterior
+        if post.attrs.get("config") != key or post.attrs.get("classifier") != rule:
+            raise InputError(f"{path}: expected draws of this PT run (its configuration and the {rule} "
+                             f"classifier), got those of another run")
+        try:  # every copy present, the same number of draws in each, all of them finite
+            check_complete(idata, chains=config.copies, draws=max(int(post.sizes.get("draw", 0)), 1), n=n)
+        except Exception as exc:
+            raise InputError(f"{path}: {exc}") from None
+        posts[int(n)] = idata
+    path = out / "pt_diagnostics.nc"
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            diag = ds.load()
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: expected a readable netCDF file ({str(exc).splitlines()[0]})") from None
+    return posts, diag
+
+
+def _read_done(path) -> dict | None:
+    """The ``done.json`` marker of a PT run (None if absent; a damaged one is removed)."""
+    if not path.exists():
+        return None
+    try:
+        done = json.loads(path.read_text())
+        if isinstance(done, dict):
+            return done
+    except (OSError, ValueError):
+        pass
+    print(f"warning: {path} is damaged; recomputing the PT run", file=sys.stderr)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: int) -> dict:
+    from bayes_tms.occupancy import occupancy_table, transitions
+    from bayes_tms.plots import plot_occupancy
+    from bayes_tms.pt import load_state, resume_tms_pt, sample_tms_pt, save_state
+    from bayes_tms.sampling import derived_draws
+
+    from .bayes import posterior_path
+
     key = _config_key(config)
     done_path, state_path = out / DONE_FILE, out / STATE_FILE
-    done = json.loads(done_path.read_text()) if done_path.exists() else None
+    done = _read_done(done_path)
     # the classifier labels the stored draws: another rule means another result
     cached = bool(done and done.get("config") == key and done.get("rule", "gated") == rule)
+    if cached:  # every file done.json vouches for is checked before it is served
+        try:
+            stored = _stored_run(out, config, key, rule)
+        except InputError as exc:
+            print(f"warning: {exc}; recomputing the PT run", file=sys.stderr)
+            cached = False
     x = None if config.population else sample_inputs(max(config.ns), config.features, config.seed)
     t0 = time.perf_counter()
     if not cached:
+        done_path.unlink(missing_ok=True)  # the marker never outlives the files it vouches for
         write_json(out / "config.json", {**config.to_dict(), "rule": rule})
 
         def checkpoint(state):
@@ -128,8 +199,13 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
 
         state = None
         if state_path.exists():
-            state = load_state(state_path)
-            if json.dumps(state.settings.get("meta", {}).get("config", {}), sort_keys=True) != key:
+            try:
+                state = load_state(state_path)
+            except Exception as exc:  # a damaged checkpoint never blocks a rerun
+                print(f"warning: {state_path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                      "starting the PT run afresh", file=sys.stderr)
+            if state is not None and \
+                    json.dumps(state.settings.get("meta", {}).get("config", {}), sort_keys=True) != key:
                 state = None  # a state of another configuration: start afresh
         if state is not None:
             print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
@@ -152,12 +228,11 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
         write_json(done_path, {"config": key, "rule": rule, "compute_s": compute})
         state_path.unlink(missing_ok=True)
     else:
-        import xarray as xr
-
-        posts = {int(n): validate_posterior(posterior_path(out, n)) for n in config.ns}
-        with xr.open_dataset(out / "pt_diagnostics.nc", engine="h5netcdf") as ds:
-            diag = ds.load()
+        posts, diag = stored
         compute = float(done.get("compute_s", float("nan")))
+        for path in [posterior_path(out, n) for n in config.ns] + [out / "pt_diagnostics.nc", done_path,
+                                                                   out / "config.json"]:
+            keep(path)  # served from the earlier run: outputs of this one
     raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"))
     fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"), level="family")
     write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
@@ -236,13 +311,14 @@ SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run
 
 def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[str] = ("tempered",),
                  population: bool = True, rule: str = "gated", bootstrap: int = 1000,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, replace: bool | None = None) -> dict:
     """PT over ``datasets`` data sets per convention (plus the population loss), and the spread.
 
     Data set ``k`` of every convention is the same stream, seeded ``child_seed(config.seed,
     "bayes", "dataset", k)`` (its PT randomness comes from the same seed, see
     :class:`bayes_tms.pt.PTConfig`), so conventions are compared on the same data. Each run goes
-    to ``out/<convention>/data<k>`` (or ``population``) and resumes there.
+    to ``out/<convention>/data<k>`` (or ``population``) and resumes there. The folder is owned by
+    the study (:func:`comparisons.folder.owned_folder`; ``replace`` as there), each run's by the run.
 
     Returns
     -------
@@ -254,7 +330,18 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
     unknown = [c for c in conventions if c not in CONVENTIONS]
     if unknown or not conventions:
         raise InputError(f"conventions: expected some of {', '.join(CONVENTIONS)}, got {list(conventions)}")
-    out = check_writable_dir(out_dir)
+    study = {"config": config.to_dict(), "datasets": datasets, "conventions": list(conventions),
+             "population": population, "rule": rule}
+    with owned_folder(out_dir, "bayes --sampler pt --datasets", sampler="pt", config=study,
+                      replace=replace) as folder:
+        res = _run_pt_study(config, folder.root, datasets=datasets, conventions=conventions,
+                            population=population, rule=rule, bootstrap=bootstrap, progress=progress)
+        folder.finish()
+    return res
+
+
+def _run_pt_study(config, out, *, datasets: int, conventions: Sequence[str], population: bool, rule: str,
+                  bootstrap: int, progress: bool) -> dict:
     runs = []
     for conv in conventions:
         for k in range(datasets):

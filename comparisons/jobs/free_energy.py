@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["smc_tasks", "smc_task"]
+__all__ = ["smc_tasks", "smc_task", "validate_smc"]
 
 from typing import Any, Iterable
 
@@ -41,3 +41,20 @@ def smc_task(task) -> SMCResult:
     model = _TASK_MODELS.get(key, lambda: build_model(x, hidden=key[2], beta=key[3], prior_sigma=key[4],
                                                       likelihood=kind))
     return smc_log_evidence(x, seed=child_sequence(int(seed), "bayes", "smc", int(n)), model=model, **cfg)
+
+
+def validate_smc(task, result) -> None:
+    """Task validator of the SMC sweep: a stored result is an :class:`SMCResult` of the task's ``n``
+    with a finite ``log Z`` per run and finite final particles; raises otherwise, so the sweep
+    runner never stores such a result and recomputes one found in the store (with a warning)."""
+    import numpy as np
+
+    from ..errors import InputError
+
+    n = int(task.config["n"])
+    if not isinstance(result, SMCResult) or int(result.n) != n:
+        raise InputError(f"{task.name}: expected the SMC result of n = {n}, got {type(result).__name__}")
+    for name in ("log_evidence", "W", "b"):
+        values = np.asarray(getattr(result, name), dtype=float)
+        if values.size == 0 or not np.isfinite(values).all():
+            raise InputError(f"{task.name}: expected finite {name}, got NaN/inf or none")

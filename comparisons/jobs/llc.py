@@ -1,6 +1,6 @@
 """The measured-LLC job: the table of learning coefficients of the phases, and its figure.
 
-The engine (:func:`bayes_tms.population_llc.measure_phases`) measures each phase and returns a
+The engine (:func:`bayes_tms.llc.measure_phases`) measures each phase and returns a
 JSON-ready record; this job decides where they go: ``DIR/llc_measured_c{c}.json``, rewritten
 atomically after every phase (an interrupted run keeps what it measured, and a rerun reuses every
 part whose settings are unchanged), and the convergence figure ``DIR/llc_measured_c{c}.png``.
@@ -13,13 +13,15 @@ from __future__ import annotations
 __all__ = ["measure_phase_llcs", "table_paths", "read_table", "plot_lambda_curves"]
 
 import json
+import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from bayes_tms.population_llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases
+from bayes_tms.llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases
 
+from ..folder import owned_folder
 from ..io import save_figure, write_json
 
 
@@ -54,16 +56,61 @@ def measure_phase_llcs(c: int, labels: Sequence[str], out, *, seed: int = 0, com
     progress : bool
         Print one line per phase.
     **settings
-        Override :data:`bayes_tms.population_llc.MEASURE_DEFAULTS`.
+        Override :data:`bayes_tms.llc.MEASURE_DEFAULTS`.
 
     Returns
     -------
     dict
         ``{c, seed, command, settings, defaults, phases: [record...]}``, as written.
+
+    Notes
+    -----
+    A record of an earlier table is reused only if its numbers are finite; a damaged file or
+    record is named in a warning and measured again. The folder is owned by this job
+    (:func:`comparisons.folder.owned_folder`).
     """
+    with owned_folder(out, "llc --measure-phases", sampler="nuts",
+                      config={"c": int(c), "labels": list(labels), "seed": int(seed), "settings": settings},
+                      command=command or None) as folder:
+        table = _measure(c, labels, folder.root, seed=seed, command=command, progress=progress, **settings)
+        folder.finish(accumulate=True)  # the tables of other c stay beside this one
+    return table
+
+
+def _reusable(path: Path, c: int) -> dict:
+    """``phase -> record`` of the table at ``path`` that may be reused; damaged ones are named and left out.
+
+    A record is reused only if its numbers are finite: the measured value, its curve ``lambda(m)``
+    and the volume runs. A file that cannot be read is recomputed, never an error.
+    """
+    try:
+        prev = read_table(path)
+    except (OSError, ValueError) as exc:
+        print(f"warning: {path} is damaged ({exc}); measuring every phase again", file=sys.stderr)
+        return {}
+    if not isinstance(prev, dict) or prev.get("c") != c or not isinstance(prev.get("phases"), list):
+        return {}
+    reuse = {}
+    for rec in prev["phases"]:
+        try:
+            numbers = [rec["llc_measured"], rec["llc_se"], *rec.get("volume_runs", [])]
+            numbers += [v for point in rec.get("curve", []) for v in (point["m"], point["llc"], point["se"])]
+            ok = isinstance(rec["phase"], str) and bool(np.isfinite(np.asarray(numbers, dtype=float)).all())
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if ok:
+            reuse[rec["phase"]] = rec
+        else:
+            name = rec.get("phase") if isinstance(rec, dict) else None
+            print(f"warning: {path}: the record of phase {name!r} is damaged (missing or non-finite numbers); "
+                  "measuring it again", file=sys.stderr)
+    return reuse
+
+
+def _measure(c: int, labels: Sequence[str], out: Path, *, seed: int, command: str, progress: bool,
+             **settings) -> dict:
     path, fig_path = table_paths(out, c)
-    prev = read_table(path)
-    reuse = {r["phase"]: r for r in prev.get("phases", [])} if prev.get("c") == c else {}
+    reuse = _reusable(path, c)
     table = {"c": int(c), "seed": int(seed), "command": command,
              "settings": json.loads(json.dumps({**MEASURE_DEFAULTS, **settings})),
              "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX}, "phases": []}

@@ -9,7 +9,7 @@ any blocking and any executor give the same results.
 
 from __future__ import annotations
 
-__all__ = ["block_tasks", "run_block", "assemble", "save_trajectory", "save_plateaus", "BLOCK_FORMAT"]
+__all__ = ["block_tasks", "run_block", "validate_block", "assemble", "save_trajectory", "save_plateaus", "BLOCK_FORMAT"]
 
 import xarray as xr
 
@@ -20,6 +20,7 @@ from sgd_tms.llc import estimate_llc
 from sgd_tms.train import train, validate_trajectory
 
 from ..contracts import plateaus_dataset
+from ..errors import InputError
 from ..io import write_netcdf
 from ..sweep import Task
 
@@ -50,6 +51,18 @@ def run_block(task: Task, progress: bool = False) -> xr.Dataset:
     if cfg["llc"] is not None:
         ds = estimate_llc(ds, LLCConfig.from_dict(cfg["llc"]), progress=progress)
     return ds
+
+
+def validate_block(task: Task, ds: xr.Dataset) -> None:
+    """Task validator of the SGD sweep: a block is a trajectory
+    (:func:`comparisons.contracts.validate_trajectory`) of the block's runs; raises otherwise, so
+    the sweep runner never stores such a block and recomputes one found in the store."""
+    from ..contracts import validate_trajectory
+
+    validate_trajectory(ds)
+    lo, hi = task.config["runs"]
+    if [int(r) for r in ds["run"].values] != list(range(lo, hi)):
+        raise InputError(f"{task.name}: expected runs {lo}-{hi - 1}, got {[int(r) for r in ds['run'].values]}")
 
 
 def assemble(blocks: list[xr.Dataset]) -> xr.Dataset:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence, TextIO
 
 from ..errors import InputError, check_positive_int
+from ..io import StorageError
 from .store import ResultStore
 from .task import Task
 
@@ -188,7 +189,9 @@ class _Book:
         if out.ok:
             try:
                 self.store.write(task, out.value, elapsed_s=round(out.elapsed, 6), attempts=self.attempts[i])
-            except Exception as exc:  # unserialisable result, disk full...
+            except StorageError:  # disk full or unwritable: every later task would fail the same way
+                raise
+            except Exception as exc:  # unserialisable result...
                 out = _Outcome(False, None, f"could not store the result: {_one_line(exc)}",
                                traceback.format_exc(), out.elapsed)
             else:
@@ -396,7 +399,7 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
     book = None
     todo: list[int] = list(range(len(tasks)))
     try:
-        reused = [i for i, t in enumerate(tasks) if store.is_intact(t)]
+        reused = [i for i, t in enumerate(tasks) if _intact(t, store)]
         if validate is not None:
             reused = [i for i in reused if _still_valid(tasks[i], store, validate)]
         todo = [i for i in range(len(tasks)) if i not in set(reused)]
@@ -448,6 +451,15 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
 def _elapsed(seal: dict) -> float | None:
     value = seal.get("elapsed_s")
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def _intact(task: Task, store: ResultStore) -> bool:
+    """True for an intact stored result; a damaged one is named in a warning (and recomputed)."""
+    status = store.status(task)
+    if status == "corrupt":
+        print(f"warning: task {task.name!r}: stored result is damaged (it does not match its seal in "
+              f"{store.results_dir}); recomputing it", file=sys.stderr)
+    return status == "intact"
 
 
 def _still_valid(task: Task, store: ResultStore, validate: Callable[[Task, Any], None]) -> bool:

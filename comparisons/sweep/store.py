@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InputError
+from ..folder import pid_alive
 from ..io import atomic_path, check_writable_dir, write_json
 from .task import Task, task_key
 
@@ -253,7 +254,7 @@ class ResultStore:
                     owner = json.loads(lock.read_text())
                 except (OSError, ValueError):
                     owner = {}
-                if owner.get("host") == me["host"] and not _alive(owner.get("pid")):
+                if owner.get("host") == me["host"] and not pid_alive(owner.get("pid")):
                     lock.unlink(missing_ok=True)
                     continue
                 raise InputError(f"results store at {self.path}: expected no other sweep writing it, "
@@ -269,14 +270,3 @@ class ResultStore:
         """Give back the lock taken by :meth:`acquire`."""
         (self.path / _LOCK_NAME).unlink(missing_ok=True)
 
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -83,7 +83,8 @@ class Phase:
         ``hessian_rank / 2`` in every case; on a wall it bounds the LLC from above (a direction
         that is flat on one side of the wall still counts as curved here) provided every direction
         flat in both one-sided Hessians is flat in ``L`` (a quartic one would add 1/4). NUTS
-        measures 4 at c = 4 above it (README, "The learning coefficients of the wall phases").
+        measures 4 at c = 4 above it (``docs/results/llc.md``; ``docs/methods.md``, "The learning
+        coefficients of the wall phases").
     prior_term : float
         ``(1/2)|w*|^2`` over the parameters that are pinned: polygon and switched-off columns of
         ``W``, polygon biases and ``+`` biases; negative dead/switched-off biases count 0.

@@ -1,7 +1,7 @@
 """The one result type of an LLC estimate at a point, shared by both engines.
 
 NUTS (:func:`bayes_tms.nuts_llc`, :func:`bayes_tms.loss_llc`, the population estimates of
-:mod:`bayes_tms.population_llc`) and SGLD (:func:`sgd_tms.calibration.sgld_point_llc`) estimate
+:mod:`bayes_tms.llc`) and SGLD (:func:`sgd_tms.calibration.sgld_point_llc`) estimate
 the same quantity, ``lambda_hat = n beta (E[L_n] - L_n(w*))`` over a localised tempered
 posterior, and return the same :class:`LLCEstimate`. What only one sampler knows (NUTS: ESS,
 divergences, basin fraction; SGLD: MALA acceptance, escaped chains, distance travelled) is in

@@ -1,0 +1,215 @@
+"""Measured learning coefficients of TMS phases on the population loss, both methods, with reuse.
+
+:func:`measure_phase` runs the neighbourhood search, the tempered NUTS curve with its top-up
+rounds (:mod:`~bayes_tms.llc.tempered`) and volume scaling (:mod:`~bayes_tms.llc.volume`) on one
+:class:`~bayes_tms.llc.target.LossTarget`; :func:`measure_phases` does so for phases of the
+enumeration and reuses every stored part whose settings and seed are unchanged.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MEASURE_DEFAULTS", "measure_phase", "measure_phases", "jsonable"]
+
+import logging
+import time
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from comparisons.errors import InputError
+
+from .search import neighbourhood_search
+from .target import LossTarget, tms_target
+from .tempered import (DEFAULT_M_GRID, FITS, SEED_RULE, TOP_UP_MAX, TOP_UP_ROUNDS, TOP_UP_RULE, choose_fit,
+                       extrapolate, grid_stream, lambda_curve, pool_passes, top_up_draws, top_up_stream)
+from .volume import volume_scaling
+
+#: progress of the measurements ("phase 4 (1 of 6)", "neighbourhood search", "method volume
+#: scaling, repeat 1 of 3"): silent unless the caller attaches a handler to ``bayes_tms.llc``
+_log = logging.getLogger(__name__)
+
+
+def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, seed: int = 0,
+                  nuts: dict | None = None, volume: dict | None = None, volume_repeats: int = 3,
+                  search: dict | None = None, rse_target: float | None = None,
+                  reuse: dict | None = None) -> dict:
+    """Both measurements of one target plus the neighbourhood check; a JSON-ready record.
+
+    ``rse_target``: where the NUTS fit's relative SE exceeds it, another pass at every grid point
+    (streams of :data:`TOP_UP_RULE`, draws from :func:`top_up_draws`) is pooled with the passes
+    before it (:func:`pool_passes`, by draw counts) and the fit redone on the pooled ``curve``; up to
+    :data:`TOP_UP_ROUNDS` rounds, each sized from the pooled fit. Recorded as ``top_up``:
+    ``rounds`` (``draws`` and ``curve`` of each), ``draws`` (their sum; 0: not needed),
+    ``first_curve`` and ``first_fit``. Low coefficients need it: the SE of ``m (L - L*)`` falls only
+    as ``sqrt(lambda)``, so at 3-- (lambda near 1) the first pass leaves about 3.5%, against about
+    1% on the 4-family.
+
+    ``nuts``/``volume``/``search``: keyword arguments of :func:`nuts_lambda`,
+    :func:`volume_scaling` and :func:`neighbourhood_search`. Seeds: the named streams of
+    :data:`SEED_RULE` (NUTS grid point ``i``, volume repeat ``j``, the search).
+    ``reuse``: an earlier record of the same target and seed; each part (search, NUTS curve,
+    volume) whose settings are unchanged is taken from it instead of recomputed (listed in
+    ``reused``), so that changing one part's settings recomputes only that part.
+    """
+    t0 = time.perf_counter()
+    ms = tuple(float(m) for m in ms)
+    nuts = dict(nuts or {})
+    volume = dict(volume or {})
+    search = dict(search or {})
+    r = reuse if reuse is not None and reuse.get("seed") == seed and reuse.get("seed_rule") == SEED_RULE else {}
+    reused = []
+    search_key = jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
+                            "iters": search.get("iters", 300)})
+    old_search = r.get("neighbourhood", {})
+    if "valid_starts" in old_search and {k: old_search.get(k) for k in search_key} == search_key:
+        search_res = old_search
+        reused.append("search")
+    else:
+        _log.info("neighbourhood search")
+        search_res = neighbourhood_search(target, rng=np.random.default_rng(grid_stream(seed, target, "search")), **search)
+    same_coords = r.get("settings", {}).get("nuts_coordinates") == target.info.get("nuts_coordinates")
+    if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == jsonable(nuts) \
+            and same_coords:
+        curve = r["top_up"]["first_curve"] if r.get("top_up", {}).get("rounds") else r["curve"]
+        reused.append("nuts")
+    else:
+        curve = lambda_curve(target, ms, seed=seed, **nuts)
+    def fit_all(curve):
+        lam, se = [c["llc"] for c in curve], [c["se"] for c in curve]
+        return {form: extrapolate(ms, lam, se, form) for form in FITS}
+
+    fits = fit_all(curve)
+    top_up = {"draws": 0, "rse_target": rse_target, "rounds": []}
+    base = int(nuts.get("draws", 500))
+    first_fit, first_curve, pooled = choose_fit(fits), curve, base
+    old_rounds = r.get("top_up", {}).get("rounds", []) if "nuts" in reused else []
+    for k in range(1, TOP_UP_ROUNDS + 1):
+        extra = 0 if rse_target is None else top_up_draws(choose_fit(fits), pooled, float(rse_target),
+                                                           cap=TOP_UP_MAX * base)
+        if not extra:
+            break
+        old = old_rounds[k - 1] if len(old_rounds) >= k else {}
+        if old.get("draws") == extra and old.get("curve"):
+            more = old["curve"]
+            reused.append(f"top_up_{k}")
+        else:
+            old_rounds = []  # a round redone changes every later round's size
+            more = lambda_curve(target, ms, seed=seed, stream=top_up_stream(k), **{**nuts, "draws": extra})
+        top_up["rounds"].append({"draws": extra, "curve": more})
+        curve = pool_passes(curve, more, pooled, extra)
+        pooled += extra
+        fits = fit_all(curve)
+    if top_up["rounds"]:
+        top_up.update(draws=pooled - base, rule=TOP_UP_RULE, first_curve=first_curve, first_fit=first_fit)
+    vol_key = jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
+                         "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
+                         "eps_min": volume.get("eps_min", 1e-7)})
+    old_vol = r.get("volume_settings", {})
+    if old_vol == vol_key and len(r.get("volume_runs", ())) == volume_repeats:
+        v = np.array(r["volume_runs"], dtype=float)
+        vol_curve = r["volume_curve"]
+        reused.append("volume")
+    else:
+        vols = []
+        for j in range(volume_repeats):
+            _log.info("method volume scaling, repeat %d of %d", j + 1, volume_repeats)
+            vols.append(volume_scaling(target, rng=np.random.default_rng(grid_stream(seed, target, "volume", j)),
+                                       **volume))
+        v = np.array([x["llc"] for x in vols])
+        vol_curve = {"eps": vols[0]["eps"], "log_v": vols[0]["log_v"]}
+    vol_llc = float(np.mean(v))
+    vol_se = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+    best = choose_fit(fits)
+    return {"llc_measured": best["llc"], "llc_se": best["se"], "method": "nuts-population-extrapolated",
+            "fit": best, "fits": fits, "curve": curve, "m_grid": list(ms), "top_up": top_up,
+            "volume_llc": vol_llc, "volume_se": vol_se, "volume_runs": v.tolist(),
+            "volume_settings": vol_key, "volume_curve": vol_curve,
+            "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "valid_starts", "radii", "iters")},
+            "settings": {"nuts": jsonable(nuts), "rse_target": rse_target, **target.info},
+            "exact": target.exact, "seed": seed, "seed_rule": SEED_RULE, "reused": reused, "wall_s": time.perf_counter() - t0}
+
+
+#: settings of the shipped tables (``comparisons/theory/data/llc_measured_c*.json``)
+MEASURE_DEFAULTS: dict = {
+    "ms": (1e4, 1e5, 1e6, 1e7, 1e8),
+    "nuts": {"chains": 2, "draws": 400, "tune": 300},
+    # 60 Metropolis steps per level: with 15 the slope came out ~2% low on the 6-gon (8.33 against
+    # 8.5; 60 steps: 8.49, 8.67) and 7.29 against 7.41 on the 4-gon (insufficient mixing within a level)
+    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 60, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
+    "volume_repeats": 3,
+    "search": {"starts": 200, "iters": 300, "radii": (0.01, 0.05, 0.2, 0.5)},
+    # the issue's target for the wall phases; reached by a top-up pass where the first falls short
+    "rse_target": 0.03,
+}
+
+
+def measure_phases(c: int, labels: Sequence[str], *, seed: int = 0, reuse: dict | None = None,
+                   **settings) -> Iterator[dict]:
+    """:func:`measure_phase` for the phases ``labels`` of ``enumerate_phases(c)``, one record each.
+
+    Parameters
+    ----------
+    c : int
+        Features.
+    labels : sequence of str
+        Phase labels (measured in this order).
+    seed : int
+        Root seed (the same for every phase: each phase's runs use ``[seed, ...]``).
+    reuse : dict, optional
+        ``label -> record`` of an earlier table; a record measured on the same target and seed is
+        passed to :func:`measure_phase` as its ``reuse`` (resume: parts with unchanged settings are
+        kept).
+    **settings
+        Override :data:`MEASURE_DEFAULTS` (``ms``, ``nuts``, ``volume``, ``volume_repeats``, ``search``,
+        ``rse_target``).
+
+    Yields
+    ------
+    dict
+        Per phase, in the order of ``labels``: ``phase``, ``c``, ``llc_exact``, ``llc_bound`` and the
+        record of :func:`measure_phase` (JSON-ready). A generator, so that the caller can store each
+        record as it comes.
+    """
+    from comparisons.theory import enumerate_phases
+
+    unknown = set(settings) - set(MEASURE_DEFAULTS)
+    if unknown:
+        raise InputError(f"settings: expected keys among {', '.join(MEASURE_DEFAULTS)}, got {', '.join(sorted(unknown))}")
+    settings = {**MEASURE_DEFAULTS, **settings}
+    phases = {p.label: p for p in enumerate_phases(c)}
+    missing = [lab for lab in labels if lab not in phases]
+    if missing:
+        raise InputError(f"labels: expected phases of c = {c} ({', '.join(phases)}), got {', '.join(missing)}")
+    reuse = reuse or {}
+    for k, lab in enumerate(labels):
+        _log.info("phase %s (%d of %d)", lab, k + 1, len(labels))
+        p = phases[lab]
+        target = tms_target(p.W, p.b, exact=p.llc)
+        old = reuse.get(lab)
+        old = old if old is not None and _same_target(old, target) else None
+        rec = measure_phase(target, seed=seed, reuse=old, **settings)
+        yield jsonable({"phase": lab, "c": c, "llc_exact": p.llc, "llc_bound": p.llc_bound, **rec})
+
+
+def _same_target(rec: dict, target: LossTarget) -> bool:
+    """Whether a stored record was measured on ``target`` (its ``info``; None entries ignored).
+
+    ``nuts_coordinates`` is left to :func:`measure_phase`: it concerns the NUTS curve alone, and
+    the search and the volume runs of another parametrization are still reused."""
+    stored = rec.get("settings", {})
+    return all(stored.get(k) == v for k, v in jsonable(target.info).items()
+               if v is not None and k != "nuts_coordinates")
+
+
+def jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

@@ -1,0 +1,109 @@
+"""Method 2 of the population-loss LLC: volume scaling by subset simulation (no NUTS, no gradient).
+
+``V(eps) = Prior{w in basin : L(w) - L* < eps} ~ C eps^lambda``. Particles from the prior in the
+basin; at each level the fraction ``p0`` with the lowest loss is kept (``log V`` drops by
+``log p0``), replicated, and moved by random-walk Metropolis targeting the prior restricted to
+``{L - L* < eps_k}``. ``lambda`` is the slope of ``log V`` against ``log eps`` (with the same
+``sqrt`` correction); its SE comes from independent repeats.
+"""
+
+from __future__ import annotations
+
+__all__ = ["volume_scaling"]
+
+import math
+
+import numpy as np
+
+from comparisons.errors import InputError, check_positive_int
+
+from .target import LossTarget, reject_sample
+
+
+def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5, mh_steps: int = 15,
+                   eps_min: float = 1e-7, eps_fit: tuple[float, float] = (1e-7, 1e-4),
+                   rng: np.random.Generator | int = 0, max_levels: int = 400,
+                   max_init_draws: int = 10_000_000) -> dict:
+    """Prior volume ``V(eps)`` of ``{w allowed: L - L* < eps}`` by subset simulation, and its slope.
+
+    Parameters
+    ----------
+    target : LossTarget
+    particles : int
+        Particles per level.
+    p0 : float
+        Fraction kept per level (``log V`` decreases by ``log p0`` per level).
+    mh_steps : int
+        Random-walk Metropolis steps per level (all particles at once, batched loss).
+    eps_min : float
+        Stop once the level is below this.
+    eps_fit : (float, float)
+        Range of ``eps`` over which ``log V = c + lambda log eps + a sqrt(eps)`` is fitted.
+    rng : numpy.random.Generator or int
+    max_levels, max_init_draws : int
+        Safety limits.
+
+    Returns
+    -------
+    dict
+        ``eps`` (levels), ``log_v`` (``log V(eps_k) = k log p0 + log P0`` with ``P0`` the prior mass
+        of the allowed region), ``llc`` (fitted slope), ``acceptance`` (mean per level).
+    """
+    rng = np.random.default_rng(rng)
+    particles = check_positive_int("particles", particles, minimum=20)
+    if not 0 < p0 < 1:
+        raise InputError(f"p0: expected a number in (0, 1), got {p0}")
+    if target.sample_region is not None:
+        x, log_p_allowed = target.sample_region(rng, particles)
+    else:
+        x, log_p_allowed = reject_sample(target, rng, particles, max_init_draws)
+    f = target.loss(x) - target.loss0
+    lp = target.log_prior(x)
+    scale = 0.5
+    eps_levels, log_v, acc_levels = [], [], []
+    n_keep = max(2, int(round(p0 * particles)))
+    for level in range(max_levels):
+        order = np.argsort(f)
+        eps = float(f[order[n_keep]])  # level: particles strictly below it are kept
+        sel = order[:n_keep]
+        frac = n_keep / particles
+        log_v.append((log_v[-1] if log_v else log_p_allowed) + math.log(frac))
+        eps_levels.append(eps)
+        idx = sel[rng.integers(0, n_keep, particles)]
+        x, f, lp = x[idx], f[idx], lp[idx]
+        cov = np.cov(x.T) + 1e-14 * np.eye(target.d)
+        chol = np.linalg.cholesky(cov)
+        acc_total = 0.0
+        for _ in range(mh_steps):
+            prop = x + scale * rng.standard_normal(x.shape) @ chol.T
+            ok = target.inside(prop)
+            fp = np.full(len(x), np.inf)
+            fp[ok] = target.loss(prop[ok]) - target.loss0
+            lpp = np.full(len(x), -np.inf)
+            lpp[ok] = target.log_prior(prop[ok])
+            ok &= fp < eps
+            with np.errstate(invalid="ignore", over="ignore"):
+                acc = ok & (np.log(rng.random(len(x))) < lpp - lp)
+            x[acc], f[acc], lp[acc] = prop[acc], fp[acc], lpp[acc]
+            a = float(acc.mean())
+            acc_total += a
+            scale *= math.exp(0.5 * (a - 0.25))  # adapt towards acceptance 0.25
+        acc_levels.append(acc_total / mh_steps)
+        if eps < eps_min:  # also stops at a level <= 0 (a point below L*)
+            break
+    eps_levels, log_v = np.array(eps_levels), np.array(log_v)
+    # a level at or below 0 means the region holds points below L*: the restriction is not local
+    fit = _volume_fit(eps_levels, log_v, eps_fit) if eps_levels.min() > 0 else float("nan")
+    return {"eps": eps_levels.tolist(), "log_v": log_v.tolist(), "acceptance": acc_levels,
+            "llc": fit, "particles": particles, "p0": p0, "mh_steps": mh_steps,
+            "eps_fit": list(eps_fit)}
+
+
+def _volume_fit(eps: np.ndarray, log_v: np.ndarray, eps_fit: tuple[float, float]) -> float:
+    """Slope ``lambda`` of ``log V = c + lambda log eps + a sqrt(eps)`` over ``eps_fit``."""
+    sel = (eps >= eps_fit[0]) & (eps <= eps_fit[1]) & (eps > 0)
+    if sel.sum() < 4:
+        return float("nan")
+    X = np.stack([np.ones(sel.sum()), np.log(eps[sel]), np.sqrt(eps[sel])], axis=1)
+    beta = np.linalg.lstsq(X, log_v[sel], rcond=None)[0]
+    return float(beta[1])
