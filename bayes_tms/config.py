@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from comparisons.errors import InputError, check_field_names, check_field_types, check_positive_int, shown
+from comparisons.errors import (InputError, check_field_names, check_field_types, check_positive_float,
+                               check_positive_int, shown)
 from comparisons.theory import RULES
 
 BACKENDS = ("pymc", "nutpie")
@@ -130,9 +131,7 @@ class BayesConfig:
         check_positive_int("cores", self.cores)
         check_positive_int("bootstrap", self.bootstrap, minimum=10)
         for name in ("beta", "prior_sigma"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise InputError(f"{name}: expected a positive number, got {v!r}")
+            check_positive_float(name, getattr(self, name))
         if not (0 < self.target_accept < 1):
             raise InputError(f"target_accept: expected a number in (0, 1), got {self.target_accept!r}")
         if self.backend not in BACKENDS:
@@ -205,9 +204,7 @@ class SMCConfig:
         check_positive_int("mutation_steps", self.mutation_steps)
         check_positive_int("seed", self.seed, minimum=0)
         for name in ("beta", "prior_sigma"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise InputError(f"{name}: expected a finite number > 0, got {v!r}")
+            check_positive_float(name, getattr(self, name))
 
     def to_dict(self) -> dict:
         d = asdict(self)

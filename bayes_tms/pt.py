@@ -154,7 +154,7 @@ class PTConfig:
         "help": "sample exp(-n beta L) with the closed-form population loss (no data noise)"})
 
     def __post_init__(self) -> None:
-        from comparisons.errors import check_field_types
+        from comparisons.errors import check_field_types, check_positive_float
 
         from .config import MIN_KEPT_DRAWS, check_ladder
 
@@ -166,9 +166,7 @@ class PTConfig:
         check_ladder(self.ns, self.features, self.hidden, minimum_n=1 if self.population else None,
                     name="ns")
         for name in ("beta", "prior_sigma"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or not v > 0:
-                raise InputError(f"{name}: expected a positive finite number, got {v!r}")
+            check_positive_float(name, getattr(self, name))
         check_positive_int("copies", self.copies)
         check_positive_int("sweeps", self.sweeps)
         check_positive_int("warmup", self.warmup, minimum=0)

@@ -60,10 +60,10 @@ def check_positive_float(name: str, value: Any, allow_zero: bool = False) -> flo
         if isinstance(value, bool):
             raise ValueError
         number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond the float range
+        raise InputError(f"{name}: expected a finite number {rel}, got {shown(value)}") from None
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
+        raise InputError(f"{name}: expected a finite number {rel}, got {shown(value)}")
     return number
 
 
@@ -73,6 +73,8 @@ def check_finite_array(name: str, value: Any):
 
     try:
         arr = np.asarray(value, dtype=float)
+    except OverflowError:  # a Python int beyond the float range
+        raise InputError(f"{name}: expected finite values, got an integer beyond the float range") from None
     except (TypeError, ValueError):
         raise InputError(f"{name}: expected an array of numbers, got {type(value).__name__}") from None
     finite = np.isfinite(arr)

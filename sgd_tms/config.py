@@ -15,7 +15,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from comparisons.errors import InputError, check_field_names, check_field_types, check_positive_int, shown
+from comparisons.errors import (InputError, check_field_names, check_field_types, check_positive_float,
+                               check_positive_int, shown)
 from comparisons.theory import LLCSettings
 from comparisons.theory.llc_estimate import settings_field
 
@@ -27,11 +28,10 @@ _INITS = ("kgon", "paper", "gaussian")
 
 
 def _pos(name: str, value: float, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
+    if not isinstance(value, (int, float)):  # numbers only: no strings, no arrays
         rel = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
-    return float(value)
+        raise InputError(f"{name}: expected a finite number {rel}, got {shown(value)}")
+    return check_positive_float(name, value, allow_zero)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def check_beta(beta: float) -> float:
         raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}")
     try:
         value = float(beta)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}") from None
     if not (value > 0 and np.isfinite(value)):
         raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}")
@@ -101,7 +101,10 @@ def _real(name: str, value) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
             or isinstance(value, np.complexfloating):
         raise InputError(f"{name}: expected a real number, got {_shown(value)}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        raise InputError(f"{name}: expected a real number within the float range, got {_shown(value)}") from None
 
 
 def _check_phases(phases) -> Sequence[Phase]:
@@ -172,7 +175,7 @@ def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str
     """
     try:
         n = np.asarray(n, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"n: expected sample sizes (numbers), got {n!r}"[:200]) from None
     if n.size == 0:
         raise InputError("n: expected at least one sample size, got an empty array")
