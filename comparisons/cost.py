@@ -67,6 +67,9 @@ PT_TARGET_S_PER_N = 1.5e-6
 #: a neighbour pair of rungs whose log(n_b / n_a) exceeds this swaps below ``min_swap_accept = 0.2``
 #: (the ladders that refinement produced: log spacing 0.30 to 0.43 between 100 and 1e6)
 PT_LOG_SPACING = 0.35
+#: one more refinement round per this many rungs of the final ladder (100 -> 1e5: 18 rungs in 6
+#: rounds, one more than the halvings; 100 -> 1e6: 32 rungs in 9 rounds, three more)
+PT_RUNGS_PER_EXTRA_ROUND = 10
 
 # -- SGD ensemble, SGLD ----------------------------------------------------------------------------
 #: seconds per optimiser step of a batched SGD ensemble, fixed part and per run
@@ -116,7 +119,9 @@ def pt_ladder(ns: Sequence[int], min_swap_accept: float = 0.2, max_rungs: int = 
     Refinement (:func:`bayes_tms.pt.refine_ladder`) bisects every neighbour pair that swaps too
     rarely, in log n, until each accepts at least ``min_swap_accept``: a pair ``(a, b)`` ends as
     about ``2^round(log2(log(b/a) / PT_LOG_SPACING))`` segments, reached after as many halvings,
-    and one last pilot round confirms the ladder. Without refinement: one entry, ``len(ns)``.
+    and one last pilot round confirms the ladder; a long ladder takes one more round per
+    :data:`PT_RUNGS_PER_EXTRA_ROUND` rungs (pairs near the threshold split again). Without
+    refinement: one entry, ``len(ns)``.
     """
     ns = sorted(int(n) for n in ns)
     if len(ns) < 2 or min_swap_accept <= 0:
@@ -126,7 +131,8 @@ def pt_ladder(ns: Sequence[int], min_swap_accept: float = 0.2, max_rungs: int = 
     for r in range(max(halvings) + 1):
         rungs = 1 + sum(2 ** min(r, h) for h in halvings)
         rounds.append(min(rungs, max_rungs))
-    return rounds
+    # a long ladder has pairs near the threshold that fail one more pilot and are split again
+    return rounds + [rounds[-1]] * ((rounds[-1] - 1) // PT_RUNGS_PER_EXTRA_ROUND)
 
 
 def pt_seconds(config: Any, opts: dict | None = None) -> float:

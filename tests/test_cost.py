@@ -65,11 +65,13 @@ def test_reproduce_confirms_the_whole_run_once_before_the_first_stage(tmp_path, 
 
 
 def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
-    """The ladders refinement produced (issue 21): 100 -> 1e5 became 18 rungs in 6 rounds, the quick
-    c = 6 ladder gained one rung; the model predicts the same growth (last entry: final ladder)."""
+    """The ladders refinement produced (issue 21): 100 -> 1e5 became 18 rungs in 6 rounds, 100 -> 1e6
+    32 rungs in 9, the quick c = 6 ladder gained one rung; the model predicts the same growth
+    (last entry: final ladder)."""
     from bayes_tms.pt import PTConfig
 
-    assert cost.pt_ladder((100, 100_000)) == [2, 3, 5, 9, 17]
+    assert cost.pt_ladder((100, 100_000)) == [2, 3, 5, 9, 17, 17]
+    assert len(cost.pt_ladder((100, 1_000_000))) == 9  # as refinement took (measured: 32 rungs in 9 rounds)
     assert cost.pt_ladder((150, 250, 350, 450, 550, 650, 750, 900, 1200)) == [9, 10]
     assert cost.pt_ladder((100, 200), min_swap_accept=0) == [2]
     assert cost.pt_ladder((100, 1_000_000), max_rungs=20)[-1] == 20
