@@ -99,7 +99,7 @@ FREE = "free-energy --features 4 --n 100,200 --no-progress"
     (f"{BAYES} --target-accept 1.5", "--target-accept: expected a number in (0, 1), got 1.5"),
     (f"{BAYES} --backend jax", "--backend: expected one of pymc, nutpie, got 'jax'"),
     (f"{BAYES} --n 80,40", "--n: expected increasing distinct sample sizes, got [80, 40]"),
-    (f"{BAYES} --prior-sigma -1", "--prior-sigma: expected a positive number, got -1.0"),
+    (f"{BAYES} --prior-sigma -1", "--prior-sigma: expected a finite number > 0, got -1.0"),
     ("bayes --sampler nuts --preset quick --features 7 --no-progress",
      "--features: preset 'quick' covers c in [4, 5, 6], got 7"),
     ("bayes --preset quick --features 7 --no-progress", "--preset: expected quick or paper for c in 4, 5, 6"),
