@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["BayesConfig", "SMCConfig", "BACKENDS", "PRESETS", "preset_config"]
+__all__ = ["BayesConfig", "SMCConfig", "BACKENDS", "PRESETS", "MAX_N", "MIN_KEPT_DRAWS", "THEORY_MAX_FEATURES",
+           "preset_config", "check_ladder"]
 
 import hashlib
 import json
@@ -10,7 +11,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from comparisons.errors import InputError, check_positive_int
+from comparisons.errors import (InputError, check_field_names, check_field_types, check_positive_float,
+                               check_positive_int, shown)
 from comparisons.theory import OCCUPANCY_RULE, RULES
 
 BACKENDS = ("pymc", "nutpie")
@@ -19,6 +21,37 @@ BACKENDS = ("pymc", "nutpie")
 THEORY_MAX_FEATURES = 8
 #: largest sample size of a ladder (the data stream sample_inputs(max n, c) is held in memory)
 MAX_N = 1_000_000
+#: fewest kept draws per chain (NUTS) or per copy (PT) for the occupancy intervals: with fewer, a
+#: chain's fraction of a phase takes a handful of values and the bootstrap over chains says little
+MIN_KEPT_DRAWS = 10
+
+
+def check_ladder(ns, features: int, hidden: int = 2, *, minimum_n: int | None = None, name: str = "n") -> None:
+    """The cross-field rules of every Bayesian sampler's ladder and size, checked before any work.
+
+    ``ns`` increasing, distinct, each ``>= minimum_n`` (default: the number of features, so that
+    every data set has a sample per feature) and ``<= MAX_N``; ``features`` within the k-gon
+    enumeration when ``hidden = 2`` (the draws are classified into its phases). One rule for
+    NUTS, replica exchange and SMC, so that no sampler accepts what another refuses. ``name``:
+    the field's name in the messages.
+    """
+    check_positive_int("features", features, minimum=2)
+    check_positive_int("hidden", hidden)
+    if hidden == 2 and features > THEORY_MAX_FEATURES:
+        raise InputError(f"features: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
+                         f"classify the draws), got {features}")
+    if not isinstance(ns, tuple) or not ns:
+        raise InputError(f"{name}: expected a non-empty list of sample sizes, got {ns!r}")
+    low = features if minimum_n is None else minimum_n
+    for n in ns:
+        check_positive_int(name, n)
+    if len(set(ns)) != len(ns) or list(ns) != sorted(ns):
+        raise InputError(f"{name}: expected increasing distinct sample sizes, got {list(ns)}")
+    if max(ns) > MAX_N:
+        raise InputError(f"{name}: expected sample sizes <= {MAX_N}, got {max(ns)}")
+    if min(ns) < low:
+        why = f"the number of features c = {features}" if minimum_n is None else str(low)
+        raise InputError(f"{name}: expected sample sizes >= {why}, got {min(ns)}")
 
 
 #: help text, flag and metavar of the parameters every Bayesian config shares (BayesConfig,
@@ -90,32 +123,16 @@ class BayesConfig:
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        check_positive_int("features", self.features, minimum=2)
-        check_positive_int("hidden", self.hidden)
-        if not isinstance(self.ns, tuple) or not self.ns:
-            raise InputError(f"n: expected a non-empty list of sample sizes, got {self.ns!r}")
-        for n in self.ns:
-            check_positive_int("n", n)
-        if len(set(self.ns)) != len(self.ns) or list(self.ns) != sorted(self.ns):
-            raise InputError(f"n: expected increasing distinct sample sizes, got {list(self.ns)}")
-        if self.hidden == 2 and self.features > THEORY_MAX_FEATURES:
-            raise InputError(f"features: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
-                             f"classify the draws), got {self.features}")
-        if max(self.ns) > MAX_N:
-            raise InputError(f"n: expected sample sizes <= {MAX_N}, got {max(self.ns)}")
-        if min(self.ns) < self.features:
-            raise InputError(f"n: expected sample sizes >= the number of features c = {self.features}, "
-                             f"got {min(self.ns)}")
+        check_field_types(self)
+        check_ladder(self.ns, self.features, self.hidden)
         check_positive_int("chains", self.chains)
-        check_positive_int("draws", self.draws)
+        check_positive_int("draws", self.draws, minimum=MIN_KEPT_DRAWS)
         check_positive_int("tune", self.tune, minimum=0)
         check_positive_int("seed", self.seed, minimum=0)
         check_positive_int("cores", self.cores)
         check_positive_int("bootstrap", self.bootstrap, minimum=10)
         for name in ("beta", "prior_sigma"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise InputError(f"{name}: expected a positive number, got {v!r}")
+            check_positive_float(name, getattr(self, name))
         if not (0 < self.target_accept < 1):
             raise InputError(f"target_accept: expected a number in (0, 1), got {self.target_accept!r}")
         if self.backend not in BACKENDS:
@@ -181,24 +198,14 @@ class SMCConfig:
     prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
 
     def __post_init__(self) -> None:
-        check_positive_int("features", self.features, minimum=2)
-        if not isinstance(self.ns, tuple) or not self.ns:
-            raise InputError(f"n: expected a comma-separated list of integers >= 2, got {self.ns!r}")
-        for n in self.ns:
-            check_positive_int("n", n, minimum=2)
-        if list(self.ns) != sorted(set(self.ns)):
-            raise InputError(f"n: expected increasing distinct sample sizes, got {', '.join(map(str, self.ns))}")
+        check_field_types(self)
+        check_ladder(self.ns, self.features, minimum_n=2)
         check_positive_int("particles", self.particles, minimum=10)
         check_positive_int("runs", self.runs)
         check_positive_int("mutation_steps", self.mutation_steps)
         check_positive_int("seed", self.seed, minimum=0)
         for name in ("beta", "prior_sigma"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise InputError(f"{name}: expected a finite number > 0, got {v!r}")
-        if self.features > THEORY_MAX_FEATURES:
-            raise InputError(f"features: expected 2 <= c <= {THEORY_MAX_FEATURES} (k-gon theory), "
-                             f"got {self.features}")
+            check_positive_float(name, getattr(self, name))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -231,11 +238,12 @@ def preset_config(name: str, features: int = 6, **overrides) -> BayesConfig:
     The presets sample with nutpie when it is installed (it is ~50x faster than PyMC's own NUTS
     here), else with PyMC; an explicit ``backend`` override wins.
     """
-    if name not in PRESETS:
-        raise InputError(f"preset: expected one of {', '.join(PRESETS)}, got {name!r}")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise InputError(f"preset: expected one of {', '.join(PRESETS)}, got {shown(name)}")
     table = PRESETS[name]
-    if features not in table:
-        raise InputError(f"features: preset {name!r} covers c in {sorted(table)}, got {features}")
+    if isinstance(features, bool) or not isinstance(features, int) or features not in table:
+        raise InputError(f"features: preset {name!r} covers c in {sorted(table)}, got {shown(features)}")
+    check_field_names(BayesConfig, overrides, f"preset_config({name!r})")
     values = dict(table[features])
     values["backend"] = "nutpie" if nutpie_available() else "pymc"
     values.update({k: v for k, v in overrides.items() if v is not None})

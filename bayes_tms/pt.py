@@ -184,39 +184,38 @@ class PTConfig:
     kernel: str = "compiled"
 
     def __post_init__(self) -> None:
+        from comparisons.errors import check_field_types, check_positive_float
+
+        from .config import MIN_KEPT_DRAWS, check_ladder
+
         ns = self.ns
-        if isinstance(ns, (list, np.ndarray)):
+        if isinstance(ns, np.ndarray) and ns.ndim == 1 or isinstance(ns, list):
             object.__setattr__(self, "ns", tuple(check_positive_int("ns", n) for n in ns))
-            ns = self.ns
-        if not isinstance(ns, tuple) or not ns:
-            raise InputError(f"ns: expected a non-empty sequence of sample sizes, got {ns!r}")
-        for n in ns:
-            check_positive_int("ns", n)
-        if list(ns) != sorted(set(ns)):
-            raise InputError(f"ns: expected increasing distinct sample sizes, got {list(ns)}")
+        check_field_types(self)
+        # the ladder, its size and the number of features: the rules every Bayesian sampler shares
+        check_ladder(self.ns, self.features, self.hidden, minimum_n=1 if self.population else None,
+                    name="ns")
         for name in ("beta", "prior_sigma"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and v > 0):
-                raise InputError(f"{name}: expected a positive finite number, got {v!r}")
+            check_positive_float(name, getattr(self, name))
         check_positive_int("copies", self.copies)
         check_positive_int("sweeps", self.sweeps)
         check_positive_int("warmup", self.warmup, minimum=0)
         check_positive_int("leapfrog", self.leapfrog)
         check_positive_int("thin", self.thin)
-        check_positive_int("max_rungs", self.max_rungs, minimum=len(ns))
+        if self.sweeps // self.thin < MIN_KEPT_DRAWS:
+            raise InputError(f"sweeps: expected at least {MIN_KEPT_DRAWS} kept draws per copy for the occupancy "
+                             f"intervals (sweeps / thin >= {MIN_KEPT_DRAWS}), got {self.sweeps} sweeps / thin "
+                             f"{self.thin} = {self.sweeps // self.thin}")
+        check_positive_int("max_rungs", self.max_rungs, minimum=len(self.ns))
         check_positive_int("pilot_sweeps", self.pilot_sweeps)
         check_positive_int("pilot_warmup", self.pilot_warmup, minimum=0)
         if self.kernel not in KERNELS:
             raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {self.kernel!r}")
         check_positive_int("seed", self.seed, minimum=0)
-        check_positive_int("features", self.features, minimum=2)
-        check_positive_int("hidden", self.hidden)
-        if not isinstance(self.target_accept, (int, float)) or not 0 < self.target_accept < 1:
+        if not 0 < self.target_accept < 1:
             raise InputError(f"target_accept: expected a number in (0, 1), got {self.target_accept!r}")
-        if not isinstance(self.min_swap_accept, (int, float)) or not 0 <= self.min_swap_accept < 1:
+        if not 0 <= self.min_swap_accept < 1:
             raise InputError(f"min_swap_accept: expected a number in [0, 1), got {self.min_swap_accept!r}")
-        if not isinstance(self.population, bool):
-            raise InputError(f"population: expected True or False, got {self.population!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

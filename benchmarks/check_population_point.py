@@ -38,12 +38,18 @@ import sys
 from pathlib import Path
 
 from bayes_tms.llc import MEASURE_DEFAULTS, importance_lambda, nuts_lambda, tms_target
+from comparisons import cost
+from comparisons.cost import confirm
 from comparisons.errors import InputError
 from comparisons.theory import child_sequence, enumerate_phases
 
 # the known-answer toys are test fixtures (tests/llc_toys.py)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from llc_toys import TOYS, toy_exact_lambda, toy_target  # noqa: E402
+
+
+#: seconds per importance-sampling draw (population loss and Student-t density of one draw)
+IS_DRAW_S = 2e-5
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -61,15 +67,39 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=float, default=1e6, help="--method is: proposal draws (default 1e6)")
     ap.add_argument("--scale", type=float, default=2.0, help="--method is: proposal scale (default 2)")
     ap.add_argument("--dof", type=float, default=5.0, help="--method is: Student-t degrees of freedom (default 5)")
+    ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
-    if not args.m > 0:
-        ap.error(f"--m: expected a number > 0, got {args.m:g}")
+    if not (math.isfinite(args.m) and args.m > 0):
+        ap.error(f"--m: expected a finite number > 0, got {args.m:g}")
     if args.repeats < 2:
         ap.error(f"--repeats: expected at least 2 (the SE comes from their scatter), got {args.repeats}")
+    for name in ("samples", "scale", "dof"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            ap.error(f"--{name}: expected a finite number > 0, got {value:g}")
+    if not 0 < args.target_accept < 1:
+        ap.error(f"--target-accept: expected a number in (0, 1), got {args.target_accept:g}")
+    for name in ("tune", "seed"):
+        if getattr(args, name) < 0:
+            ap.error(f"--{name}: expected an integer >= 0, got {getattr(args, name)}")
     try:
+        confirm(_seconds(args), f"{args.repeats if args.method == 'nuts' else 1} estimate(s) at m = {args.m:g} "
+                f"({args.method})", args.yes)
         return _run(ap, args)
     except InputError as e:  # the library's one-line message, without a traceback
         ap.error(str(e))
+
+
+def _seconds(args: argparse.Namespace) -> float:
+    """Estimated seconds (:mod:`comparisons.cost`): one measure-phases grid point per NUTS repeat,
+    scaled by its steps; importance sampling by its draws."""
+    if args.method == "is":
+        return cost.STARTUP_S + args.samples * IS_DRAW_S
+    nuts = MEASURE_DEFAULTS["nuts"]
+    steps = (nuts["draws"] + args.tune) / (nuts["draws"] + nuts["tune"])
+    label = args.toy or args.phase
+    family = "kgon" if args.toy or int("".join(ch for ch in label if ch.isdigit()) or 0) >= 4 else "wall"
+    return cost.STARTUP_S + args.repeats * cost.MEASURE_POINT_S[family] * steps
 
 
 def _run(ap: argparse.ArgumentParser, args: argparse.Namespace) -> dict:

@@ -252,6 +252,11 @@ def apply_config_defaults(parser: argparse.ArgumentParser, path: str | os.PathLi
         if action.choices is not None and converted not in action.choices:
             raise InputError(f"--config [{section}] {key}: expected one of "
                              f"{', '.join(map(str, action.choices))}, got {value!r}")
+        if action.dest == "out" and not str(converted).strip():
+            raise InputError(f"--config [{section}] out: expected a folder path, got {value!r}")
         defaults[action.dest] = converted
     parser.set_defaults(**defaults)
+    for action in parser._actions:  # a flag the file gives is no longer required on the command line
+        if action.required and action.dest in defaults:
+            action.required = False
     return defaults

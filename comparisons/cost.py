@@ -1,59 +1,166 @@
-"""Rough up-front cost estimates of the expensive subcommands, and the ``--yes`` gate.
+"""Up-front cost estimates of the expensive subcommands, and the ``--yes`` gate.
 
 A run whose estimate exceeds :data:`CONFIRM_ABOVE_S` (one hour) starts only with ``--yes``; every
-run prints its estimate first. The model is deliberately simple (a per-step constant times the
-number of steps) and calibrated on a 2-core CPU: it is meant to tell minutes from hours, not to
-predict to the second.
+run that can take over a minute prints its estimate first. Each model is a per-step constant
+times the number of steps plus the fixed costs that dominate small runs: interpreter and engine
+imports (:data:`STARTUP_S`), PyTensor/nutpie compilation, numba JIT, and for replica exchange
+the rungs that ladder refinement inserts (:func:`pt_ladder`). The constants are fitted on a
+2-core CPU by ``benchmarks/bench_cost.py``, which prints estimate / actual for a tiny, a quick
+and a paper-scale stage; the target is a factor of 2 either way.
 
 =============================  ==============================================================
-bayes                          ``len(ns) * chains * (draws + tune) * NUTS_STEP_S[backend] /
-                               min(cores, chains)``
-sgd training                   ``epochs * steps_per_epoch * (SGD_STEP_S + runs * SGD_RUN_STEP_S)``
+bayes (NUTS)                   ``NUTS_COMPILE_S[backend] + len(ns) * (NUTS_RUNG_S[backend] +
+                               chains * (draws + tune) * NUTS_STEP_S[backend] / min(cores, chains))``
+bayes (replica exchange)       ``PT_START_S + sum over sweeps of 0.75 * leapfrog * (PT_CALL_S +
+                               PT_REPLICA_S * copies * rungs)`` over the refinement pilots and the
+                               main run, plus ``PT_TARGET_S_PER_N * max(ns)`` per round
+                               (:func:`pt_seconds`); a study multiplies by its runs
+sgd training                   ``SGD_START_S + epochs * steps_per_epoch * (SGD_STEP_S + runs *
+                               SGD_RUN_STEP_S)``
 sgd LLC                        ``runs * checkpoints * chains * draws * SGLD_DRAW_S``
-free-energy (SMC)              ``len(ns) * runs * SMC_STAGES * mutation_steps * particles *
-                               SMC_PARTICLE_STEP_S``
-llc (per phase x n x method)   NUTS: ``chains * (draws + warmup) * LLC_NUTS_STEP_S``;
-                               SGLD: ``chains * draws * SGLD_DRAW_S``
+free-energy (SMC)              ``SMC_START_S + len(ns) * runs * (SMC_RUN_S + SMC_STAGES *
+                               mutation_steps * particles * SMC_PARTICLE_STEP_S)``
+llc (per phase x n x method)   NUTS: ``LLC_NUTS_COMPILE_S + chains * (draws + warmup) *
+                               LLC_NUTS_STEP_S``; SGLD: ``chains * draws * SGLD_DRAW_S``
+llc --measure-phases           per phase: ``MEASURE_PHASE_S + points * MEASURE_POINT_S[family]``,
+                               times ``MEASURE_WALL_PASSES`` for the wall phases (k <= 3),
+                               whose top-up passes usually run (:func:`measure_seconds`)
 =============================  ==============================================================
 """
 
 from __future__ import annotations
 
-__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "sgd_seconds", "llc_seconds", "smc_seconds", "format_duration",
-           "confirm"]
+__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "pt_seconds", "pt_ladder", "sgd_seconds", "llc_seconds",
+           "smc_seconds", "measure_seconds", "format_duration", "confirm"]
 
+import math
 import sys
-from typing import Any, Iterable, TextIO
+from typing import Any, Iterable, Sequence, TextIO
 
 from .errors import InputError
 
 #: runs estimated above this many seconds need ``--yes``
 CONFIRM_ABOVE_S = 3600.0
+#: seconds of a command before its first step: interpreter, numpy/xarray/PyMC or torch imports
+STARTUP_S = 4.0
+
+# -- NUTS (bayes --sampler nuts) ------------------------------------------------------------------
 #: seconds per NUTS step of one chain on one core (draw or tuning step), by back-end
-NUTS_STEP_S = {"nutpie": 2e-3, "pymc": 2e-2}
+NUTS_STEP_S = {"nutpie": 2.5e-4, "pymc": 8e-3}
+#: compiling the model once (PyTensor C code / nutpie's numba functions), by back-end
+NUTS_COMPILE_S = {"nutpie": 10.0, "pymc": 4.0}
+#: per rung: starting the sampler, its processes, classification, bootstrap and files
+NUTS_RUNG_S = {"nutpie": 1.0, "pymc": 1.5}
+
+# -- replica exchange (bayes --sampler pt) ---------------------------------------------------------
+# The PT constants live here together, so that they can be refitted in one place when the
+# sampler gets faster (``benchmarks/bench_cost.py`` prints the ratios to refit them from).
+#: per leapfrog step: the vectorised gradient's fixed cost (Python and numpy call overhead)
+PT_CALL_S = 2.85e-4
+#: per leapfrog step and replica (copy x rung)
+PT_REPLICA_S = 4.6e-6
+#: once per PT run: data stream, nested one-hot summaries, output files
+PT_START_S = 1.0
+#: per refinement round and main run: building the ladder's target (nested one-hot summaries of
+#: the data stream), per sample of the largest n (1.4 s at n = 1e6)
+PT_TARGET_S_PER_N = 1.5e-6
+#: a neighbour pair of rungs whose log(n_b / n_a) exceeds this swaps below ``min_swap_accept = 0.2``
+#: (the ladders that refinement produced: log spacing 0.30 to 0.43 between 100 and 1e6)
+PT_LOG_SPACING = 0.35
+#: one more refinement round per this many rungs of the final ladder (100 -> 1e5: 18 rungs in 6
+#: rounds, one more than the halvings; 100 -> 1e6: 32 rungs in 9 rounds, three more)
+PT_RUNGS_PER_EXTRA_ROUND = 10
+
+# -- SGD ensemble, SGLD ----------------------------------------------------------------------------
 #: seconds per optimiser step of a batched SGD ensemble, fixed part and per run
-SGD_STEP_S = 5e-4
-SGD_RUN_STEP_S = 1e-5
+SGD_STEP_S = 1.2e-4
+SGD_RUN_STEP_S = 2e-6
+#: torch import, data, checkpoint labelling and figures of an SGD job
+SGD_START_S = 5.0
 #: seconds per SGLD draw of one chain at one checkpoint
-SGLD_DRAW_S = 3e-5
-#: seconds per NUTS step of one chain of the localised LLC sampler
+SGLD_DRAW_S = 3e-6
+
+# -- LLC -------------------------------------------------------------------------------------------
+#: seconds per NUTS step of one chain of the localised LLC sampler, and its compilation
 LLC_NUTS_STEP_S = 5e-3
+LLC_NUTS_COMPILE_S = 15.0
 #: defaults of :func:`comparisons.jobs.llc_accuracy.llc_estimate` (chains, draws, warmup) by method
 LLC_DEFAULTS = {"nuts": (4, 1000, 1000), "sgld": (32, 8000, 0)}
+#: ``llc --measure-phases``: seconds per grid point of m (NUTS, 2 chains x 700 steps, compilation
+#: included) by phase family (k >= 4: the 4-, 5- and 6-gons; k <= 3: the wall phases, whose
+#: chains mix slowly), and per phase for the neighbourhood search and the volume scaling; fitted
+#: to the per-point wall times recorded in comparisons/theory/data/llc_measured_c*.json
+MEASURE_POINT_S = {"kgon": 30.0, "wall": 180.0}
+#: the wall phases' NUTS passes in all, first pass = 1 (their top-up rounds: 1 or 2 more, smaller)
+MEASURE_WALL_PASSES = 2.5
+MEASURE_PHASE_S = 75.0
+MEASURE_POINTS = 5
+
+# -- SMC -------------------------------------------------------------------------------------------
+#: seconds per MH mutation step of one SMC particle, and the usual number of tempering stages
+SMC_PARTICLE_STEP_S = 3e-6
+SMC_STAGES = 15
+#: per SMC run (model compilation, tempering schedule) and once per command
+SMC_RUN_S = 1.0
+SMC_START_S = 3.0
 
 
 def bayes_seconds(config: Any) -> float:
-    """Estimated seconds of a NUTS ladder (a :class:`bayes_tms.BayesConfig`)."""
-    step = NUTS_STEP_S.get(config.backend, NUTS_STEP_S["pymc"])
-    chain_steps = len(config.ns) * config.chains * (config.draws + config.tune)
-    return chain_steps * step / max(1, min(config.cores, config.chains))
+    """Estimated seconds of a NUTS ladder (a :class:`bayes_tms.BayesConfig`), compilation included."""
+    backend = config.backend if config.backend in NUTS_STEP_S else "pymc"
+    chain_steps = config.chains * (config.draws + config.tune)
+    per_rung = NUTS_RUNG_S[backend] + chain_steps * NUTS_STEP_S[backend] / max(1, min(config.cores, config.chains))
+    return STARTUP_S + NUTS_COMPILE_S[backend] + len(config.ns) * per_rung
+
+
+def pt_ladder(ns: Sequence[int], min_swap_accept: float = 0.2, max_rungs: int = 64) -> list[int]:
+    """Predicted number of rungs in each round of ladder refinement (the last: the final ladder).
+
+    Refinement (:func:`bayes_tms.pt.refine_ladder`) bisects every neighbour pair that swaps too
+    rarely, in log n, until each accepts at least ``min_swap_accept``: a pair ``(a, b)`` ends as
+    about ``2^round(log2(log(b/a) / PT_LOG_SPACING))`` segments, reached after as many halvings,
+    and one last pilot round confirms the ladder; a long ladder takes one more round per
+    :data:`PT_RUNGS_PER_EXTRA_ROUND` rungs (pairs near the threshold split again). Without
+    refinement: one entry, ``len(ns)``.
+    """
+    ns = sorted(int(n) for n in ns)
+    if len(ns) < 2 or min_swap_accept <= 0:
+        return [len(ns)]
+    halvings = [max(0, round(math.log2(max(math.log(b / a), 1e-12) / PT_LOG_SPACING))) for a, b in zip(ns, ns[1:])]
+    rounds = []
+    for r in range(max(halvings) + 1):
+        rungs = 1 + sum(2 ** min(r, h) for h in halvings)
+        rounds.append(min(rungs, max_rungs))
+    # a long ladder has pairs near the threshold that fail one more pilot and are split again
+    return rounds + [rounds[-1]] * ((rounds[-1] - 1) // PT_RUNGS_PER_EXTRA_ROUND)
+
+
+def pt_seconds(config: Any, opts: dict | None = None) -> float:
+    """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig` and the options of
+    :func:`comparisons.cli.bayes.pt_options`): refinement pilots on the growing ladder, then the main
+    run on the refined one; a study over data sets multiplies by its runs."""
+    rounds = pt_ladder(config.ns, config.min_swap_accept, config.max_rungs)
+    steps = 0.75 * config.leapfrog
+
+    def sweeps_s(n_sweeps: int, rungs: int) -> float:
+        return n_sweeps * steps * (PT_CALL_S + PT_REPLICA_S * config.copies * rungs)
+
+    target_s = 0.0 if config.population else PT_TARGET_S_PER_N * max(config.ns)
+    seconds = PT_START_S
+    if len(rounds) > 1 or (len(config.ns) > 1 and config.min_swap_accept > 0):
+        seconds += sum(target_s + sweeps_s(config.pilot_warmup + config.pilot_sweeps, r) for r in rounds)
+    seconds += target_s + sweeps_s(config.warmup + config.sweeps, rounds[-1])
+    opts = opts or {}
+    if opts.get("datasets"):
+        seconds *= len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
+    return STARTUP_S + seconds
 
 
 def sgd_seconds(train_config: Any, llc_config: Any | None = None) -> float:
     """Estimated seconds of an SGD ensemble (:class:`sgd_tms.config.TrainConfig`) and its LLC."""
     tc = train_config
     steps = tc.epochs * tc.steps_per_epoch
-    seconds = steps * (SGD_STEP_S + tc.runs * SGD_RUN_STEP_S)
+    seconds = STARTUP_S + SGD_START_S + steps * (SGD_STEP_S + tc.runs * SGD_RUN_STEP_S)
     if llc_config is not None:
         seconds += tc.runs * len(tc.checkpoint_epochs()) * llc_config.chains * llc_config.draws * SGLD_DRAW_S
     return seconds
@@ -61,7 +168,7 @@ def sgd_seconds(train_config: Any, llc_config: Any | None = None) -> float:
 
 def llc_seconds(tasks: Iterable[Any]) -> float:
     """Estimated seconds of the LLC tasks of :func:`comparisons.jobs.llc_accuracy.llc_tasks`."""
-    total = 0.0
+    total = STARTUP_S
     for task in tasks:
         cfg = getattr(task, "config", task)
         method = cfg.get("method", "sgld")
@@ -70,21 +177,31 @@ def llc_seconds(tasks: Iterable[Any]) -> float:
         draws = cfg.get("draws") or draws
         warmup = cfg.get("warmup") if cfg.get("warmup") is not None else warmup
         if method == "nuts":
-            total += chains * (draws + warmup) * LLC_NUTS_STEP_S
+            total += LLC_NUTS_COMPILE_S + chains * (draws + warmup) * LLC_NUTS_STEP_S
         else:
             total += chains * draws * SGLD_DRAW_S
     return total
 
 
-#: seconds per MH mutation step of one SMC particle, and the usual number of tempering stages
-SMC_PARTICLE_STEP_S = 2e-5
-SMC_STAGES = 15
+def measure_seconds(c: int, labels: Sequence[str], points: int = MEASURE_POINTS) -> float:
+    """Estimated seconds of ``llc --measure-phases`` for the phases ``labels`` of ``c`` features
+    (those not already stored): per phase the NUTS curve at ``points`` values of m, the search and
+    the volume scaling; the wall phases (k <= 3) ``MEASURE_WALL_PASSES`` times, for their usual
+    top-up passes. The README's three commands (about 75, 50, 60 min for c = 6, 4, 5) are estimated
+    at 61, 81 and 46 min."""
+    total = STARTUP_S if labels else 0.0
+    for label in labels:
+        k = int("".join(ch for ch in label if ch.isdigit()) or 0)
+        family = "kgon" if k >= 4 else "wall"
+        total += MEASURE_PHASE_S + points * MEASURE_POINT_S[family] * (1 if family == "kgon" else MEASURE_WALL_PASSES)
+    return total
 
 
 def smc_seconds(ns: int, particles: int, runs: int, mutation_steps: int) -> float:
     """Estimated seconds of the SMC free-energy ladder: ``ns`` sample sizes x ``runs`` runs, each
     ``SMC_STAGES`` tempering stages of ``mutation_steps`` MH steps of every particle."""
-    return ns * runs * SMC_STAGES * mutation_steps * particles * SMC_PARTICLE_STEP_S
+    return STARTUP_S + SMC_START_S + ns * runs * (SMC_RUN_S + SMC_STAGES * mutation_steps * particles
+                                                  * SMC_PARTICLE_STEP_S)
 
 
 def format_duration(seconds: float) -> str:
@@ -110,7 +227,8 @@ def confirm(seconds: float, what: str, yes: bool, file: TextIO | None = None) ->
     """
     file = sys.stderr if file is None else file
     text = format_duration(seconds)
-    print(f"estimated cost: about {text} for {what} (rough; cached results are not subtracted)", file=file)
+    print(f"estimated cost: about {text} for {what} (within about 2x on 2 cores; stored results are "
+          "reused)", file=file)
     if seconds > CONFIRM_ABOVE_S and not yes:
         raise InputError(f"--yes: expected for a run estimated at about {text} (over 1 h: {what}); "
                          f"add --yes to start it, or make it smaller")

@@ -12,10 +12,10 @@ __all__ = ["TrainConfig", "LLCConfig", "PRESETS", "preset", "config_hash", "pack
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 
-from comparisons.errors import InputError, check_positive_int
+from comparisons.errors import (InputError, check_field_names, check_field_types, check_positive_float,
+                               check_positive_int, shown)
 from comparisons.theory import LLCSettings
 from comparisons.theory.llc_estimate import settings_field
 
@@ -27,11 +27,10 @@ _INITS = ("kgon", "paper", "gaussian")
 
 
 def _pos(name: str, value: float, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
+    if not isinstance(value, (int, float)):  # numbers only: no strings, no arrays
         rel = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
-    return float(value)
+        raise InputError(f"{name}: expected a finite number {rel}, got {shown(value)}")
+    return check_positive_float(name, value, allow_zero)
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,7 @@ class TrainConfig:
     threads: int = field(default=1, metadata={"help": "torch threads for training (1 is fastest on CPU)"})
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         check_positive_int("runs", self.runs)
         check_positive_int("features", self.features, minimum=2)
         check_positive_int("hidden", self.hidden)
@@ -150,7 +150,11 @@ class TrainConfig:
             raise InputError(f"optimizer: expected one of {_OPTIMIZERS}, got {self.optimizer!r}")
         if not 0 <= self.momentum < 1:
             raise InputError(f"momentum: expected 0 <= momentum < 1, got {self.momentum!r}")
-        object.__setattr__(self, "betas", tuple(float(x) for x in self.betas))
+        betas = self.betas if isinstance(self.betas, (tuple, list)) else None
+        if betas is None or len(betas) != 2 or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1 for x in betas):
+            raise InputError(f"betas: expected two numbers in [0, 1) (Adam's decay rates), got {self.betas!r}")
+        object.__setattr__(self, "betas", tuple(float(x) for x in betas))
         if self.init not in _INITS:
             raise InputError(f"init: expected one of {_INITS}, got {self.init!r}")
         if self.init == "kgon" and not 2 <= self.init_k <= self.features:
@@ -263,6 +267,7 @@ class LLCConfig(LLCSettings):
     EXECUTION_FIELDS = ("chunk",)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.dtype not in ("float32", "float64"):
             raise InputError(f"llc dtype: expected 'float32' or 'float64', got {self.dtype!r}")
         _pos("llc step_size", self.step_size)
@@ -299,8 +304,9 @@ PRESETS: dict[str, dict] = {
 
 def preset(name: str, **overrides) -> TrainConfig:
     """A :class:`TrainConfig` from a named preset with ``overrides`` applied."""
-    if name not in PRESETS:
-        raise InputError(f"preset: expected one of {sorted(PRESETS)}, got {name!r}")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise InputError(f"preset: expected one of {', '.join(sorted(PRESETS))}, got {shown(name)}")
+    check_field_names(TrainConfig, overrides, f"preset({name!r})")
     return TrainConfig(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
 
 

@@ -263,6 +263,25 @@ def segment_run(steps: Sequence[int], loss: Sequence[float], labels: Sequence[st
     return out
 
 
+#: what :func:`phase_sequences` reads of a trajectory: variable -> its leading dims
+_TRAJECTORY_NEEDS = {"W": ("run", "step"), "b": ("run", "step"), "loss": ("run", "step")}
+
+
+def _check_trajectory(ds) -> None:
+    """InputError unless ``ds`` is a trajectory Dataset with the variables and dims read here
+    (the engine's side of the trajectory contract; a KeyError deep inside would name nothing)."""
+    if not isinstance(ds, xr.Dataset):
+        raise InputError(f"ds: expected an xarray.Dataset trajectory (sgd_tms.train), got {type(ds).__name__}")
+    for name, dims in _TRAJECTORY_NEEDS.items():
+        if name not in ds:
+            raise InputError(f"ds: expected variable {name!r} of the trajectory contract, got "
+                             f"{sorted(map(str, ds.data_vars)) or 'no variables'}")
+        if ds[name].dims[:2] != dims or ds[name].dims[-1:] != ("feature",) and name != "loss":
+            raise InputError(f"ds: expected {name} with dims ({', '.join(dims)}, ..., feature), got {ds[name].dims}")
+    if "step" not in ds.coords and "step" not in ds:
+        raise InputError("ds: expected a step coordinate of the trajectory, got none")
+
+
 def phase_sequences(ds: xr.Dataset, labelling: str = "structure", loss_variable: str = "population_loss",
                     tolerance: float | None = None, **kwargs) -> pd.DataFrame:
     """One row per plateau: ``run, order, phase, start_step, end_step, loss, llc, points``.
@@ -279,6 +298,7 @@ def phase_sequences(ds: xr.Dataset, labelling: str = "structure", loss_variable:
         Passed to :func:`segment_run` (``rtol``, ``atol``, ``min_points``); the plateaus are cut
         on the training loss whatever the labelling.
     """
+    _check_trajectory(ds)
     ds = _labelled(ds, labelling, loss_variable, tolerance)
     steps = ds["step"].values
     rows = []

@@ -99,7 +99,7 @@ FREE = "free-energy --features 4 --n 100,200 --no-progress"
     (f"{BAYES} --target-accept 1.5", "--target-accept: expected a number in (0, 1), got 1.5"),
     (f"{BAYES} --backend jax", "--backend: expected one of pymc, nutpie, got 'jax'"),
     (f"{BAYES} --n 80,40", "--n: expected increasing distinct sample sizes, got [80, 40]"),
-    (f"{BAYES} --prior-sigma -1", "--prior-sigma: expected a positive number, got -1.0"),
+    (f"{BAYES} --prior-sigma -1", "--prior-sigma: expected a finite number > 0, got -1.0"),
     ("bayes --sampler nuts --preset quick --features 7 --no-progress",
      "--features: preset 'quick' covers c in [4, 5, 6], got 7"),
     ("bayes --preset quick --features 7 --no-progress", "--preset: expected quick or paper for c in 4, 5, 6"),
@@ -116,8 +116,8 @@ FREE = "free-energy --features 4 --n 100,200 --no-progress"
     (f"{FREE} --particles 5", "--particles: expected an integer >= 10, got 5"),
     (f"{FREE} --mutation-steps 0", "--mutation-steps: expected an integer >= 1, got 0"),
     (f"{FREE} --beta nan", "--beta: expected a finite number > 0, got nan"),
-    (f"{FREE} --n 200,100", "--n: expected increasing distinct sample sizes, got 200, 100"),
-    ("free-energy --features 9 --n 100,200", "--features: expected 2 <= c <= 8 (k-gon theory), got 9"),
+    (f"{FREE} --n 200,100", "--n: expected increasing distinct sample sizes, got [200, 100]"),
+    ("free-energy --features 9 --n 100,200", "--features: expected 2 <= c <= 8 (the k-gon phases that classify the draws), got 9"),
     ("free-energy --features 4", "--n: expected a comma-separated ladder of sample sizes, got none"),
 ])
 def test_an_invalid_value_names_its_flag_on_one_line(argv, message, tmp_path, capsys, monkeypatch):

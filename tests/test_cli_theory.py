@@ -53,7 +53,7 @@ def test_theory_json(capsys):
     (["theory", "--beta=-2"], "--beta: expected a positive finite number, got -2"),
     (["theory", "--beta", "inf"], "--beta: expected a positive finite number, got inf"),
     (["theory", "--beta", "hot"], "--beta: expected a positive finite number, got 'hot'"),
-    (["nonsense"], "invalid choice"),
+    (["nonsense"], "COMMAND: expected one of kgons"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
     assert main(argv) == 2

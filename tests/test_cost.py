@@ -19,7 +19,8 @@ def test_the_issue_example_is_minutes_and_the_model_is_what_the_docstring_says()
     from bayes_tms import BayesConfig
 
     cfg = BayesConfig(ns=tuple(range(100, 801, 100)), chains=4, draws=1500, tune=1500, backend="nutpie")
-    assert cost.bayes_seconds(cfg) == pytest.approx(8 * 4 * 3000 * cost.NUTS_STEP_S["nutpie"] / 2)
+    per_rung = cost.NUTS_RUNG_S["nutpie"] + 4 * 3000 * cost.NUTS_STEP_S["nutpie"] / 2
+    assert cost.bayes_seconds(cfg) == pytest.approx(cost.STARTUP_S + cost.NUTS_COMPILE_S["nutpie"] + 8 * per_rung)
     assert cost.bayes_seconds(cfg) < cost.CONFIRM_ABOVE_S
     assert cost.format_duration(30) == "30 s" and cost.format_duration(600) == "10 min"
     assert cost.format_duration(7200) == "2.0 h"
@@ -41,7 +42,7 @@ def test_a_small_run_prints_its_estimate_and_starts_without_yes(tmp_path, capsys
 
 
 @pytest.mark.parametrize("argv", [
-    ["sgd", "--preset", "paper", "--runs", "2000", "--no-progress"],
+    ["sgd", "--preset", "paper", "--runs", "5000", "--no-progress"],
     ["llc", "--features", "6", "--ns", ",".join(str(1000 * k) for k in range(1, 80)), "--methods", "nuts",
      "--phases", "6,5"],
 ])
@@ -61,3 +62,71 @@ def test_reproduce_confirms_the_whole_run_once_before_the_first_stage(tmp_path, 
     assert not (tmp_path / "r" / "bayes").exists()  # refused before the Bayesian stage
     with pytest.raises(WorkStarted):
         main(argv + ["--yes"])
+
+
+def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
+    """The ladders refinement produced (issue 21): 100 -> 1e5 became 18 rungs in 6 rounds, 100 -> 1e6
+    32 rungs in 9, the quick c = 6 ladder gained one rung; the model predicts the same growth
+    (last entry: final ladder)."""
+    from bayes_tms.pt import PTConfig
+
+    assert cost.pt_ladder((100, 100_000)) == [2, 3, 5, 9, 17, 17]
+    assert len(cost.pt_ladder((100, 1_000_000))) == 9  # as refinement took (measured: 32 rungs in 9 rounds)
+    assert cost.pt_ladder((150, 250, 350, 450, 550, 650, 750, 900, 1200)) == [9, 10]
+    assert cost.pt_ladder((100, 200), min_swap_accept=0) == [2]
+    assert cost.pt_ladder((100, 1_000_000), max_rungs=20)[-1] == 20
+    wide = PTConfig(ns=(100, 1_000_000), copies=2, sweeps=20, warmup=10)
+    narrow = PTConfig(ns=(100, 200), copies=2, sweeps=20, warmup=10)
+    assert cost.pt_seconds(wide) > 2 * cost.pt_seconds(narrow)  # the issue's 2 s estimate hid the pilots
+    study = {"datasets": 3, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
+    assert cost.pt_seconds(narrow, study) - cost.STARTUP_S == pytest.approx(
+        8 * (cost.pt_seconds(narrow) - cost.STARTUP_S))
+
+
+def test_measure_phases_estimate_counts_wall_phases_double_and_nothing_when_all_stored():
+    assert cost.measure_seconds(6, []) == 0
+    one_kgon = cost.measure_seconds(6, ["4"]) - cost.STARTUP_S
+    one_wall = cost.measure_seconds(6, ["3--"]) - cost.STARTUP_S
+    assert one_kgon == pytest.approx(cost.MEASURE_PHASE_S + 5 * cost.MEASURE_POINT_S["kgon"])
+    assert one_wall > 2 * one_kgon
+    # the README's c = 6 command (about 75 min measured) is estimated within a factor of 2
+    c6 = cost.measure_seconds(6, ["4", "4+", "4++", "3--", "6", "5+", "5"])
+    assert 75 * 60 / 2 < c6 < 75 * 60 * 2
+
+
+def test_measure_phases_over_an_hour_needs_yes_and_prints_its_estimate(tmp_path, capsys, monkeypatch):
+    import comparisons.jobs.llc as job
+
+    def refuse(*a, **k):
+        raise WorkStarted("measured before the gate")
+
+    monkeypatch.setattr(job, "measure_phase_llcs", refuse)
+    argv = ["llc", "--measure-phases", "-c", "6", "--phases", "4,4+,4++,3--,6,5+,5", "--out", str(tmp_path / "m")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("estimated cost: about ") and "7 phase(s)" in err and "error: --yes" in err
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(WorkStarted):
+        main(argv + ["--yes"])
+
+
+def test_measure_phases_progress_names_the_phase_method_and_grid_point(capsys, monkeypatch):
+    """The engine logs each phase, method and grid point; ``llc --measure-phases`` prints them."""
+    from types import SimpleNamespace
+
+    import bayes_tms.llc.measure as measure
+    import bayes_tms.llc.tempered as tempered
+    from comparisons.cli.llc import _progress_lines
+    from llc_toys import toy_target
+
+    fake = SimpleNamespace(llc=1.0, se=0.1, ess=100.0, divergences=0, failed_chains=0)
+    monkeypatch.setattr(tempered, "nuts_lambda", lambda *a, **k: fake)
+    monkeypatch.setattr(measure, "measure_phase", lambda target, **k: {"wall_s": 0.0})
+    with _progress_lines():
+        list(measure.measure_phases(6, ["4", "5"]))
+        tempered.lambda_curve(toy_target("regular"), (1e4, 1e6))
+    tempered.lambda_curve(toy_target("regular"), (1e4,))  # outside the command: silent
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["[4 (1 of 2)] starting", "[5 (2 of 2)] starting",
+                   "[5 (2 of 2)] method nuts, grid point m = 10000 (1 of 2)",
+                   "[5 (2 of 2)] method nuts, grid point m = 1e+06 (2 of 2)"], err

@@ -109,7 +109,7 @@ def test_bayes_rungs_corrupt_result_is_recomputed_others_reused(tmp_path):
 
 @pytest.mark.parametrize("argv, fragment", [
     (BAYES[:6] + ["4"] + BAYES[7:], "n: expected sample sizes >= the number of features c = 6, got 4"),
-    (BAYES[:10] + ["0"] + BAYES[11:], "draws: expected an integer >= 1, got 0"),
+    (BAYES[:10] + ["0"] + BAYES[11:], "draws: expected an integer >= 10, got 0"),
     (["sgd", "--preset", "smoke", "--n", "3"], "n: expected at least the number of features c = 6"),
     (["kgons", "--features", "1"], "--features: expected an integer from 2 to 8"),
 ])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["MEASURE_DEFAULTS", "measure_phase", "measure_phases", "jsonable"]
 
+import logging
 import time
 from typing import Iterator, Sequence
 
@@ -22,6 +23,10 @@ from .target import LossTarget, tms_target
 from .tempered import (DEFAULT_M_GRID, FITS, SEED_RULE, TOP_UP_MAX, TOP_UP_ROUNDS, TOP_UP_RULE, choose_fit,
                        extrapolate, grid_stream, lambda_curve, pool_passes, top_up_draws, top_up_stream)
 from .volume import volume_scaling
+
+#: progress of the measurements ("phase 4 (1 of 6)", "neighbourhood search", "method volume
+#: scaling, repeat 1 of 3"): silent unless the caller attaches a handler to ``bayes_tms.llc``
+_log = logging.getLogger(__name__)
 
 
 def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, seed: int = 0,
@@ -60,6 +65,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         search_res = old_search
         reused.append("search")
     else:
+        _log.info("neighbourhood search")
         search_res = neighbourhood_search(target, rng=np.random.default_rng(grid_stream(seed, target, "search")), **search)
     same_coords = r.get("settings", {}).get("nuts_coordinates") == target.info.get("nuts_coordinates")
     if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == jsonable(nuts) \
@@ -104,8 +110,11 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         vol_curve = r["volume_curve"]
         reused.append("volume")
     else:
-        vols = [volume_scaling(target, rng=np.random.default_rng(grid_stream(seed, target, "volume", j)), **volume)
-                for j in range(volume_repeats)]
+        vols = []
+        for j in range(volume_repeats):
+            _log.info("method volume scaling, repeat %d of %d", j + 1, volume_repeats)
+            vols.append(volume_scaling(target, rng=np.random.default_rng(grid_stream(seed, target, "volume", j)),
+                                       **volume))
         v = np.array([x["llc"] for x in vols])
         vol_curve = {"eps": vols[0]["eps"], "log_v": vols[0]["log_v"]}
     vol_llc = float(np.mean(v))
@@ -172,7 +181,8 @@ def measure_phases(c: int, labels: Sequence[str], *, seed: int = 0, reuse: dict 
     if missing:
         raise InputError(f"labels: expected phases of c = {c} ({', '.join(phases)}), got {', '.join(missing)}")
     reuse = reuse or {}
-    for lab in labels:
+    for k, lab in enumerate(labels):
+        _log.info("phase %s (%d of %d)", lab, k + 1, len(labels))
         p = phases[lab]
         target = tms_target(p.W, p.b, exact=p.llc)
         old = reuse.get(lab)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["DEFAULT_M_GRID", "SEED_RULE", "TOP_UP_RULE", "TOP_UP_MAX", "TOP_UP_ROUNDS", "FITS", "nuts_lambda", "lambda_curve", "extrapolate", "choose_fit", "top_up_stream", "pool_passes", "top_up_draws", "grid_stream"]
 
+import logging
 import math
 import time
 from typing import Callable, Sequence
@@ -25,6 +26,10 @@ from comparisons.theory import LLCEstimate, child_sequence
 from .config import check_common, check_target_accept, resolve_backend, seed_sequence
 from .localised import estimate_from_model, prepared_model
 from .target import LossTarget
+
+#: progress of the measurements (a child of ``bayes_tms.llc``: silent unless the caller attaches a
+#: handler, as ``tms-phases llc --measure-phases`` does)
+_log = logging.getLogger(__name__)
 
 
 #: default grid of ``m = n beta`` (log spaced, 1e3 .. 1e8)
@@ -204,6 +209,7 @@ def lambda_curve(target: LossTarget, ms: Sequence[float] = DEFAULT_M_GRID, *, se
     """
     rows = []
     for i, m in enumerate(ms):
+        _log.info("method nuts, grid point m = %g (%d of %d)", m, i + 1, len(ms))
         t0 = time.perf_counter()
         est = nuts_lambda(target, m, seed=grid_stream(seed, target, *stream, i), **kwargs)
         rows.append({"m": float(m), "llc": est.llc, "se": est.se, "ess": est.ess,

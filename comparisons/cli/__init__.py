@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -31,8 +32,8 @@ __all__ = ["main", "SUBCOMMANDS"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kgons": ("comparisons.cli.theory", "table of the k-gon critical points (phases) for c features"),
     "theory": ("comparisons.cli.theory", "free-energy theory: crossings and dominant phase against n"),
-    "bayes": ("comparisons.cli.bayes", "posterior over a ladder of n (NUTS with the ladder bridge, or replica "
-              "exchange with --sampler pt) and the Bayesian phase occupancy"),
+    "bayes": ("comparisons.cli.bayes", "posterior over a ladder of n (replica exchange by default; NUTS with "
+              "the ladder bridge with --sampler nuts) and the Bayesian phase occupancy"),
     "sgd": ("comparisons.cli.sgd", "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"),
     "free-energy": ("comparisons.cli.free_energy", "Bayes free energy -log Z_n by SMC and per-phase "
                     "local free energies against the asymptotic formula"),
@@ -48,6 +49,11 @@ FOLDER_COMMANDS = ("bayes", "sgd", "free-energy", "llc", "reproduce")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2, no usage dump
+        choice = re.match(r"argument ([^:]+): invalid choice: (.*) \(choose from (.*)\)$", message)
+        if choice:  # in the project's words: "--flag: expected one of a, b, got 'x'"
+            flag = choice.group(1).split("/")[-1]
+            raise InputError(f"{flag}: expected one of {choice.group(3).replace(chr(39), '')}, "
+                             f"got {choice.group(2)}")
         raise InputError(f"{self.prog}: {message}")
 
     def _get_value(self, action, arg_string):  # keep InputError messages from type= functions
@@ -65,8 +71,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tms-phases",
         description="Phase transitions in the Toy Model of Superposition: theory (k-gons, free "
-        "energy), Bayesian posteriors sampled with NUTS, SGD trajectories with LLC estimates.",
+        "energy), Bayesian posteriors over a ladder of n (sampled by replica exchange by default, or by "
+        "NUTS with --sampler nuts), SGD trajectories with LLC estimates.",
     )
+    parser.add_argument("--version", action="store_true", help="print the package version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -87,6 +95,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def package_version() -> str:
+    """The installed version of ``tms-phases`` (``"unknown"`` when run from a source tree only)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tms-phases")
+    except metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        return "unknown"
+
+
 def _check_out(argv: Sequence[str]) -> None:
     """Refuse an empty ``--out`` (``--out ''`` or ``--out=``): it would write into the current folder."""
     for i, arg in enumerate(argv):
@@ -104,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MPLBACKEND", "Agg")  # the CLI only writes figures to files
     command = next((a for a in argv if not a.startswith("-")), None)
+    if argv == ["--version"]:  # before the parser: building it imports every engine
+        print(f"tms-phases {package_version()}")
+        return 0
     try:
         _check_out(argv)
         parser = build_parser(command if command in SUBCOMMANDS else None)
@@ -112,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
             apply_config_defaults(sub.choices[command], config_path, command)
         args = parser.parse_args(argv)
+        if getattr(args, "version", False) and getattr(args, "_run", None) is None:
+            print(f"tms-phases {package_version()}")
+            return 0
         if getattr(args, "_run", None) is None:
             parser.print_help()
             return 0 if not argv or argv[0] in ("-h", "--help") else 2

@@ -9,7 +9,7 @@ import argparse
 from typing import Any, Sequence
 
 from ..errors import InputError, check_positive_int
-from .flags import FlagTable
+from .flags import FlagTable, is_given
 
 HELP = "posterior over a ladder of n (replica exchange, or NUTS) and the Bayesian phase occupancy"
 #: the PTConfig fields that are flags of their own (the shared ones come from BayesConfig;
@@ -17,6 +17,28 @@ HELP = "posterior over a ladder of n (replica exchange, or NUTS) and the Bayesia
 PT_FIELDS = ("copies", "sweeps", "warmup", "leapfrog", "thin")
 #: the BayesConfig flags that only NUTS reads
 NUTS_ONLY = ("chains", "draws", "tune", "backend", "target_accept", "cores")
+#: the flags that only replica exchange reads (its own config fields, the study's options)
+PT_ONLY = {**{f: "--" + f for f in PT_FIELDS}, "population": "--population", "datasets": "--datasets",
+           "conventions": "--conventions"}
+
+
+def refuse_other_sampler(args: argparse.Namespace) -> None:
+    """Refuse the flags of the sampler not chosen, in one line naming them and their sampler.
+
+    Symmetric: NUTS flags under ``--sampler pt`` and replica-exchange flags under
+    ``--sampler nuts`` are both errors, never silently ignored (a TOML default counts as given).
+    """
+    if args.sampler == "pt":
+        table = nuts_flags()
+        given = [table.flag_of(f) for f in NUTS_ONLY if getattr(args, f, None) is not None]
+        if given:
+            raise InputError(f"{', '.join(given)}: NUTS flags, not used by --sampler pt (the default); "
+                             "add --sampler nuts, or use --copies, --sweeps, --warmup")
+        return
+    given = [flag for dest, flag in PT_ONLY.items() if is_given(getattr(args, dest, None))]
+    if given:
+        raise InputError(f"{', '.join(given)}: replica-exchange flags (--sampler pt, the default), not used by "
+                         "--sampler nuts; drop them or leave out --sampler nuts")
 
 
 def nuts_flags() -> FlagTable:
@@ -49,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     nuts_flags().add_to(parser)
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder; re-running with the same folder resumes (finished n are kept)")
-    parser.add_argument("--preset", default=None, metavar="{quick,paper}",
+    parser.add_argument("--preset", default=None, choices=("quick", "paper"),
                         help="quick: a few minutes, locates the c=6 switches; paper: c=6 ladder of "
                         "18 n from 100 to 2000 (c=4/5: 100..600), 64 chains, 500 tune + 500 draws")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -143,7 +165,7 @@ def pt_options(*, datasets: int | None = None, conventions: Sequence[str] | str 
     given = conventions
     if isinstance(conventions, str):
         conventions = tuple(v for v in conventions.replace(" ", "").split(",") if v)
-    conventions = ("tempered",) if conventions is None else tuple(conventions)
+    conventions = ("tempered",) if conventions is None else tuple(dict.fromkeys(conventions))  # once each
     bad = [v for v in conventions if v not in CONVENTIONS]
     if bad or not conventions:
         raise InputError(f"--conventions: expected some of {', '.join(CONVENTIONS)}, got {given!r}")
@@ -164,11 +186,7 @@ def pt_options(*, datasets: int | None = None, conventions: Sequence[str] | str 
 
 def pt_config_from_args(args: argparse.Namespace) -> tuple:
     """``(PTConfig, options)`` from the ``tms-phases bayes --sampler pt`` flags."""
-    table = nuts_flags()
-    ignored = [table.flag_of(f) for f in NUTS_ONLY if getattr(args, f, None) is not None]
-    if ignored:
-        raise InputError(f"{', '.join(ignored)}: NUTS flags, not used by --sampler pt "
-                         "(use --copies, --sweeps, --warmup)")
+    refuse_other_sampler(args)
     given = pt_flags().given(args)
     population = bool(given.pop("population", False))
     config = pt_config(args.preset, given.pop("features", None), population=population, **given)
@@ -181,7 +199,8 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
     from ..compare import switch_line
     from ..cost import confirm
     from ..io import check_out_path, check_writable_dir, write_json
-    from ..jobs.bayes_pt import pt_seconds, run_pt, run_pt_study
+    from ..cost import pt_seconds
+    from ..jobs.bayes_pt import run_pt, run_pt_study
 
     check_out_path(out_dir)
     runs = (1 if opts["datasets"] is None else
@@ -256,6 +275,7 @@ def nuts_sweep_kwargs(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run the job described by ``args``; print a short summary; return the exit status."""
+    refuse_other_sampler(args)
     if args.sampler == "pt":
         config, opts = pt_config_from_args(args)
         return run_pt_job(config, opts, args.out, progress=not args.no_progress, yes=getattr(args, "yes", False))

@@ -28,7 +28,7 @@ the help shows the dataclass default.
 
 from __future__ import annotations
 
-__all__ = ["Flag", "FlagTable", "parse_int", "parse_float", "parse_int_tuple", "flag_errors"]
+__all__ = ["Flag", "FlagTable", "parse_int", "parse_float", "parse_int_tuple", "flag_errors", "is_given"]
 
 import argparse
 import contextlib
@@ -240,3 +240,9 @@ def flag_errors(*tables: FlagTable) -> Iterator[None]:
                 if candidate in names:
                     raise InputError(f"{names[candidate]}: {rest}") from None
         raise
+
+
+def is_given(value: Any) -> bool:
+    """Whether a parsed flag was given: flags default to None and switches to None or False; a given
+    value may be 0 (``--copies 0``), which ``value not in (None, False)`` would miss (0 == False)."""
+    return value is not None and value is not False

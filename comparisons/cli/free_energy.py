@@ -77,6 +77,12 @@ def _read_bayes_dir(path: str, config) -> list[dict]:
     rows = occupancy_rows(occ, "nuts_bridge", variable="log_mass")
     for r in rows:
         r["n"] = int(r["n"])
+    have = {r["n"] for r in rows}
+    missing = [n for n in config.ns if n not in have]
+    if missing:
+        raise InputError(f"--bayes-dir: expected a ladder with every requested n, got {path!r} without "
+                         f"n = {', '.join(map(str, missing))} (it has {', '.join(map(str, sorted(have)))}); "
+                         "run bayes on those n or drop them from --n")
     return rows
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ..config_file import float_list_arg, positive_float_arg, positive_int_arg
 from ..theory import LLCSettings
-from .flags import FlagTable
+from .flags import FlagTable, is_given
 from .theory import _features
 from ..errors import InputError
 
@@ -48,6 +48,11 @@ FORMATS = ("text", "json")
 #: what ``--chains``, ``--draws``, ``--warmup`` and ``--step`` default to, per method
 METHOD_DEFAULTS = ("defaults by --method: nuts 4 chains x 1000 draws after 1000 tuning steps; "
                    "sgld 32 chains x 8000 steps incl. 2000 burn-in, step 0.1 / (n beta*)")
+
+
+#: defaults of ``--steps`` and ``--gammas`` (``--calibrate``)
+CALIBRATE_STEPS = (0.01, 0.03, 0.1, 0.3, 1.0)
+CALIBRATE_GAMMAS = (1.0, 10.0, 100.0)
 
 
 def llc_flags() -> FlagTable:
@@ -109,10 +114,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="number of features c, 2 to 8 (r = 2); default 6")
     parser.add_argument("--phase", metavar="LABEL", help="phase label (see `tms-phases kgons`)")
     parser.add_argument("--n", type=_n("--n"), metavar="N", help="sample size (>= 2; 1e4 accepted)")
-    parser.add_argument("--method", type=_choice("--method", ("nuts", "sgld")), default="nuts",
-                        help="nuts (exact MCMC, default) or sgld")
-    parser.add_argument("--format", type=_choice("--format", FORMATS), default="text",
-                        help="text or json; default text")
+    parser.add_argument("--method", choices=("nuts", "sgld"), default=None,
+                        help="nuts (exact MCMC) or sgld (default: nuts)")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="text or json (default: text)")
     parser.add_argument("--seed", type=positive_int_arg("--seed", minimum=0), default=0,
                         help="seed of the data (sample_inputs) and of the sampler; default 0")
     sampler = parser.add_argument_group("sampler", METHOD_DEFAULTS)
@@ -130,10 +134,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="methods (default nuts,sgld)")
     sweep.add_argument("--calibrate", action="store_true",
                        help="SGLD step x gamma sweep at --phase/--n against NUTS (writes calibration.csv)")
-    sweep.add_argument("--steps", type=float_list_arg("--steps"), default=(0.01, 0.03, 0.1, 0.3, 1.0),
-                       metavar="S1,S2", help="calibration steps as epsilon * n beta; default 0.01..1")
-    sweep.add_argument("--gammas", type=float_list_arg("--gammas"), default=(1.0, 10.0, 100.0),
-                       metavar="G1,G2", help="calibration gammas; default 1,10,100")
+    sweep.add_argument("--steps", type=float_list_arg("--steps"), default=None,
+                       metavar="S1,S2", help="with --calibrate: steps as epsilon * n beta; default "
+                       + ",".join(f"{v:g}" for v in CALIBRATE_STEPS))
+    sweep.add_argument("--gammas", type=float_list_arg("--gammas"), default=None,
+                       metavar="G1,G2", help="with --calibrate: gammas; default "
+                       + ",".join(f"{v:g}" for v in CALIBRATE_GAMMAS))
     sweep.add_argument("--measure-phases", action="store_true",
                        help="measure the LLC of --phases on the exact population loss (NUTS + volume "
                             "scaling) and write DIR/llc_measured_cC.json and .png")
@@ -163,12 +169,49 @@ def _sampler_kwargs(args) -> dict:
     return kw
 
 
+def _given(args: argparse.Namespace, dests: tuple[str, ...]) -> list[str]:
+    """The flags among ``dests`` given on the command line (or in a TOML file), as ``--flag``."""
+    return ["--" + d.replace("_", "-") for d in dests if is_given(getattr(args, d, None))]
+
+
+def refuse_unused(args: argparse.Namespace) -> None:
+    """Refuse, in one line naming them and the mode that uses them, flags this mode would ignore.
+
+    Modes: ``--measure-phases`` (its sampler settings are ``MEASURE_DEFAULTS``), ``--calibrate``,
+    a sweep (``--out`` with ``--phases/--ns/--methods``) and a single estimate (``--phase --n``).
+    """
+    if args.measure_phases:
+        given = _given(args, ("phase", "n", "method", "ns", "methods", "calibrate", "steps", "gammas", "gamma",
+                              "beta", "chains", "draws", "warmup", "step", "workers", "scheduler", "dask_local"))
+        if given:
+            raise InputError(f"--measure-phases: expected none of {', '.join(given)} (not used: it measures "
+                             "--phases with NUTS and volume scaling at the settings of "
+                             "bayes_tms.llc.MEASURE_DEFAULTS), got them")
+        if args.phases is not None and len(set(args.phases)) != len(args.phases):
+            twice = sorted({p for p in args.phases if args.phases.count(p) > 1})
+            raise InputError(f"--phases: expected each phase once, got {', '.join(twice)} more than once")
+        return
+    if not args.calibrate:
+        given = _given(args, ("steps", "gammas"))
+        if given:
+            raise InputError(f"{', '.join(given)}: flags of --calibrate, not used without it")
+    if args.out is None:
+        given = _given(args, ("workers", "scheduler", "dask_local"))
+        if given:
+            raise InputError(f"{', '.join(given)}: flags of a sweep (--out with --phases/--ns/--methods), "
+                             "not used by a single estimate")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..analysis import llc_accuracy as ana
     from ..jobs import llc_accuracy as job
     from ..io import check_writable_dir, write_text
 
     llc_settings(args)  # every shared setting checked before any work
+    refuse_unused(args)
+    args.method = args.method or "nuts"
+    args.steps = args.steps or CALIBRATE_STEPS
+    args.gammas = args.gammas or CALIBRATE_GAMMAS
     if args.draws is not None and args.warmup is not None and args.method == "sgld" \
             and args.warmup >= args.draws:
         raise InputError(f"--warmup: expected fewer than --draws = {args.draws} for SGLD, got {args.warmup}")
@@ -178,12 +221,23 @@ def run(args: argparse.Namespace) -> int:
     if not sweep and (args.phases or args.ns or args.methods or args.calibrate):
         raise InputError("--out: expected a folder for the sweep (--phases/--ns/--methods/--calibrate), got none")
     if sweep:
-        out = check_writable_dir(args.out)
+        from ..io import check_out_path
+
+        out = check_out_path(args.out)  # created once the estimate is confirmed: a refused run leaves nothing
         if args.calibrate:
             if args.phase is None or args.n is None:
                 raise InputError("--calibrate: expected --phase and --n, got "
                                  f"--phase {args.phase!r} --n {args.n!r}")
             ana.theory_llc(args.features, args.phase)
+            from ..cost import confirm, llc_seconds
+
+            # NUTS reference per gamma (4 chains x 2000 + 2000 steps), SGLD per step x gamma
+            tasks = [{"method": "nuts", "chains": 4, "draws": 2000, "warmup": 2000} for _ in args.gammas]
+            tasks += [{"method": "sgld", "chains": args.chains, "draws": args.draws, "warmup": args.warmup}
+                      for _ in args.steps for _ in args.gammas]
+            confirm(llc_seconds(tasks), f"the calibration of {len(args.steps)} steps x {len(args.gammas)} gammas "
+                    f"against NUTS", getattr(args, "yes", False))
+            check_writable_dir(out)
             ds = job.calibration_table(args.features, args.phase, args.n, args.steps, args.gammas,
                                        seed=args.seed, chains=args.chains, draws=args.draws,
                                        warmup=args.warmup)
@@ -205,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
         from ..cost import confirm, llc_seconds
 
         confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", getattr(args, "yes", False))
+        check_writable_dir(out)
         res = run_sweep(tasks, job.llc_task, ResultStore(out / "tasks", result_format=1, versions=versions),
                         desc="llc",
                         **sweep_kwargs(args))
@@ -274,22 +329,36 @@ def _run_measure(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise InputError("--measure-phases: expected --out DIR for the table, got none")
-    given = [f"--{k}" for k in ("chains", "draws", "warmup", "step") if getattr(args, k, None) is not None]
-    if given:
-        raise InputError(f"--measure-phases: expected none of {', '.join(given)} (the table's sampler settings "
-                         "are bayes_tms.llc.MEASURE_DEFAULTS), got them")
-    out = check_writable_dir(args.out)
+    from ..cost import confirm, measure_seconds
+    from ..io import check_out_path
     from ..theory import enumerate_phases
 
-    labels = args.phases or tuple(p.label for p in enumerate_phases(args.features) if p.label[0] in "456")
+    known = [p.label for p in enumerate_phases(args.features)]
+    labels = args.phases or tuple(lab for lab in known if lab[0] in "456")
+    missing = [lab for lab in labels if lab not in known]
+    if missing:
+        raise InputError(f"--phases: expected phases of c = {args.features} ({', '.join(known)}), "
+                         f"got {', '.join(missing)}")
     try:
-        from ..jobs.llc import measure_phase_llcs, table_paths
+        from ..jobs.llc import measure_phase_llcs, read_table, table_paths
     except ImportError:
         raise InputError("--measure-phases: expected an installed bayes_tms (PyMC), got none") from None
-    path, fig_path = table_paths(out, args.features)
+    path, fig_path = table_paths(check_out_path(args.out), args.features)
+    try:  # only for the estimate: the job itself validates what it reuses
+        stored = read_table(path)
+    except (OSError, ValueError):
+        stored = {}
+    done = {r["phase"] for r in stored.get("phases", [])} \
+        if stored.get("c") == args.features and stored.get("seed") == args.seed else set()
+    todo = [lab for lab in labels if lab not in done]
+    confirm(measure_seconds(args.features, todo),
+            f"the LLC of {len(todo)} phase(s) ({', '.join(todo) or 'none'}; {len(labels) - len(todo)} stored)"
+            f" by NUTS at 5 values of m and volume scaling", getattr(args, "yes", False))
+    out = check_writable_dir(args.out)
     cmd = "tms-phases " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    table = measure_phase_llcs(args.features, labels, out, seed=args.seed, command=cmd,
-                               progress=args.format == "text")
+    with _progress_lines(enabled=not getattr(args, "no_progress", False)):
+        table = measure_phase_llcs(args.features, labels, out, seed=args.seed, command=cmd,
+                                   progress=args.format == "text")
     if args.format == "json":
         print(json.dumps([{k: r[k] for k in ("phase", "llc_measured", "llc_se", "method", "volume_llc",
                                              "volume_se", "llc_exact", "llc_bound")}
@@ -297,6 +366,49 @@ def _run_measure(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {path} and {fig_path}")
     return 0
+
+
+class _StatusLine:
+    """Logging handler of the measurement's progress: one line on stderr per step, prefixed by the
+    phase being measured (``[3-- 4 of 7] method nuts, grid point m = 1e+06 (3 of 5)``)."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.phase = ""
+        self.handler = logging.Handler()
+        self.handler.emit = self.emit
+
+    def emit(self, record) -> None:
+        text = record.getMessage()
+        if text.startswith("phase "):
+            self.phase = text[len("phase "):]
+            print(f"[{self.phase}] starting", file=sys.stderr, flush=True)
+        else:
+            print(f"[{self.phase}] {text}", file=sys.stderr, flush=True)
+
+
+class _progress_lines:
+    """Context: the engine's progress log (:mod:`bayes_tms.llc`) printed while inside."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    def __enter__(self):
+        import logging
+
+        if self.enabled:
+            self.status = _StatusLine()
+            self.logger = logging.getLogger("bayes_tms.llc")
+            self.level = self.logger.level
+            self.logger.addHandler(self.status.handler)
+            self.logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.logger.removeHandler(self.status.handler)
+            self.logger.setLevel(self.level)
 
 
 add_llc_arguments = add_arguments

@@ -144,7 +144,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "them, 32 SGD runs of the paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
                      "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
                      "report.html into --out; re-running with the same --out reuses finished parts.")
-    parser.add_argument("--preset", type=_preset, default="quick", help="quick or paper")
+    parser.add_argument("--preset", type=_preset, default="quick", choices=tuple(PRESETS),
+                        help="quick, paper, or tiny (seconds; exercises every stage, for tests)")
     parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
                         help="number of features (4, 5 or 6)")
     parser.add_argument("--out", default="tms-report", metavar="DIR", help="output folder")
@@ -208,9 +209,9 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         flags = [("--preset", stage.preset), *((table.flag_of(k), v) for k, v in {**stage.fields, **common}.items())]
         return Planned(config, bayes_seconds(config), "bayes",
                        lambda yes: run_nuts(config, out, progress=progress, sweep=kw, yes=yes),
-                       _command("bayes", [*flags, ("--out", out), *quiet, *sweep_flags]))
+                       _command("bayes", [("--sampler", "nuts"), *flags, ("--out", out), *quiet, *sweep_flags]))
     if stage.job == "pt":
-        from ..jobs.bayes_pt import pt_seconds
+        from ..cost import pt_seconds
         from .bayes import pt_config, pt_flags, pt_options, run_pt_job
 
         options = dict(stage.options)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .flags import FlagTable
+from .flags import FlagTable, is_given
 
 HELP = "SGD trajectory ensemble, LLC along it and the dynamical phase sequence"
 #: largest c the k-gon enumeration (comparisons.theory.enumerate_phases) covers
@@ -49,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "LLC defaults follow the paper: full-batch localised SGLD, step 1e-3, gamma 1, "
                      "500 draws, beta = 1/log n.")
     g = parser.add_argument_group("ensemble and training")
-    g.add_argument("--preset", default="paper", help="starting configuration: paper (100 runs of the paper protocol), quick (32 runs of it) or "
+    from sgd_tms.config import PRESETS
+
+    g.add_argument("--preset", default="paper", choices=tuple(PRESETS), help="starting configuration: paper (100 runs of the paper protocol), quick (32 runs of it) or "
                    "smoke (8 short runs at n = 200, seconds)")
     g.add_argument("--out", required=True, help="output folder (created; existing results are reused)")
     train_flags().add_to(g)
@@ -86,6 +88,12 @@ def sgd_configs(preset: str = "paper", train: Mapping[str, Any] | None = None,
 
 
 def _configs(args):
+    if args.no_llc:
+        given = [f.flag for f in llc_flags() if is_given(getattr(args, f.dest, None))]
+        if given:
+            from ..errors import InputError
+
+            raise InputError(f"{', '.join(given)}: LLC flags, not used with --no-llc; drop them or the --no-llc")
     return sgd_configs(args.preset, train_flags().given(args), None if args.no_llc else llc_flags().given(args))
 
 

@@ -65,8 +65,8 @@ _HULL_BLOCK = 16384
 def _check(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     W = np.asarray(W, dtype=float)
     b = np.asarray(b, dtype=float)
-    if W.ndim < 2 or W.shape[-2] != 2 or b.shape != W.shape[:-2] + W.shape[-1:]:
-        raise InputError(f"expected W[..., 2, c] and b[..., c], got shapes {W.shape} and {b.shape}")
+    if W.ndim < 2 or W.shape[-2] != 2 or b.shape != W.shape[:-2] + W.shape[-1:] or W.shape[-1] < 2:
+        raise InputError(f"expected W[..., 2, c] and b[..., c] with c >= 2, got shapes {W.shape} and {b.shape}")
     return W, b
 
 
@@ -336,8 +336,8 @@ def classify(W: np.ndarray, b: np.ndarray, phases: Sequence[Phase] | None = None
     >>> str(classify(W, six.b, p)[0]), str(classify(W, six.b, p, rule="hull")[0])
     ('unclassified', '5')
     """
-    if rule not in RULES:
-        raise InputError(f"rule: expected one of {', '.join(RULES)}, got {rule!r}")
+    if not isinstance(rule, str) or rule not in RULES:
+        raise InputError(f"rule: expected one of {', '.join(RULES)}, got {' '.join(repr(rule).split())[:60]}")
     W, b = _check(check_finite_array("W", W), check_finite_array("b", b))
     c = W.shape[-1]
     phases = tuple(enumerate_phases(c) if phases is None else phases)

@@ -20,6 +20,7 @@ from __future__ import annotations
 __all__ = ["check_beta", "effective_sample_size", "llc_beta", "effective_llc", "free_energy", "crossings",
            "critical_sample_sizes", "dominant_phase", "dominant_intervals"]
 
+import numbers
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -41,14 +42,22 @@ def llc_beta(n: float) -> float:
     return 1.0 / float(np.log(n))
 
 
+def _shown(value) -> str:
+    """``repr(value)`` on one line, at most 60 characters (for messages)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def check_beta(beta: float) -> float:
     """``beta`` as a float if it is a positive finite number, else :class:`InputError`."""
+    if isinstance(beta, (bool, np.bool_, str, bytes, list, tuple, dict)) or np.ndim(beta) != 0:
+        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}")
     try:
         value = float(beta)
-    except (TypeError, ValueError):
-        raise InputError(f"beta: expected a positive finite number, got {beta!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}") from None
     if not (value > 0 and np.isfinite(value)):
-        raise InputError(f"beta: expected a positive finite number, got {beta!r}")
+        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}")
     return value
 
 
@@ -87,10 +96,52 @@ def effective_llc(phase: Phase, llc: Mapping[str, float] | None = None) -> float
     return float(measured if measured is not None else phase.llc_bound)
 
 
+def _real(name: str, value) -> float:
+    """``value`` as a float if it is a real number (not a bool, a string or an array), else InputError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
+            or isinstance(value, np.complexfloating):
+        raise InputError(f"{name}: expected a real number, got {_shown(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        raise InputError(f"{name}: expected a real number within the float range, got {_shown(value)}") from None
+
+
+def _check_phases(phases) -> Sequence[Phase]:
+    """``phases`` as a tuple if it is a non-empty sequence of :class:`Phase`, else InputError."""
+    if isinstance(phases, (str, bytes, Phase)) or not isinstance(phases, (Sequence, np.ndarray)) \
+            or (isinstance(phases, np.ndarray) and phases.ndim != 1):
+        raise InputError(f"phases: expected a non-empty sequence of Phase (enumerate_phases(c)), "
+                         f"got {type(phases).__name__}")
+    phases = tuple(phases)
+    if not phases:
+        raise InputError("phases: expected a non-empty sequence of Phase (enumerate_phases(c)), got an empty one")
+    bad = next((p for p in phases if not isinstance(p, Phase)), None)
+    if bad is not None:
+        raise InputError(f"phases: expected Phase objects (enumerate_phases(c)), got a {type(bad).__name__}")
+    return phases
+
+
+def _check_llc(llc) -> Mapping[str, float] | None:
+    """``llc`` if it is None or a mapping of phase labels to finite numbers >= 0, else InputError."""
+    if llc is None:
+        return None
+    if not isinstance(llc, Mapping):
+        raise InputError(f"llc: expected a mapping of phase label to learning coefficient, got {type(llc).__name__}")
+    for label, value in llc.items():
+        v = _real(f"llc[{label!r}]", value)
+        if not (np.isfinite(v) and v >= 0):
+            raise InputError(f"llc[{label!r}]: expected a finite number >= 0, got {value!r}")
+    return llc
+
+
 def _coefficients(phases: Sequence[Phase], llc, prior_sigma: float) -> np.ndarray:
-    if prior_sigma <= 0 or not np.isfinite(prior_sigma):
-        raise InputError(f"prior_sigma: expected a positive number, got {prior_sigma}")
-    return np.array([[p.loss, effective_llc(p, llc), p.prior_term / prior_sigma**2] for p in phases])
+    phases, llc = _check_phases(phases), _check_llc(llc)
+    prior_sigma = _real("prior_sigma", prior_sigma)
+    variance = prior_sigma * prior_sigma  # inf or 0 where sigma's square leaves the float range
+    if not (prior_sigma > 0 and 0 < variance < np.inf):
+        raise InputError(f"prior_sigma: expected a positive number with a finite nonzero square, got {prior_sigma}")
+    return np.array([[p.loss, effective_llc(p, llc), p.prior_term / variance] for p in phases])
 
 
 def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str, float] | None = None,
@@ -122,7 +173,12 @@ def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str
     >>> bool(F[0, 0] < F[1, 0]), bool(F[0, 1] < F[1, 1])  # 6 loses at small n, wins at large n
     (False, True)
     """
-    n = np.asarray(n, dtype=float)
+    try:
+        n = np.asarray(n, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"n: expected sample sizes (numbers), got {n!r}"[:200]) from None
+    if n.size == 0:
+        raise InputError("n: expected at least one sample size, got an empty array")
     if np.any(~(n > 0) | np.isinf(n)):
         bad = ~(n > 0) | np.isinf(n)
         raise InputError(f"n: expected finite positive sample sizes, got {n[bad].ravel()[:3].tolist()}")
@@ -134,22 +190,27 @@ def free_energy(phases: Sequence[Phase], n: np.ndarray | float, llc: Mapping[str
 
 
 def _roots(dL: float, dlam: float, dprior: float, n_min: float, n_max: float) -> list[float]:
-    """Roots of ``g(n) = n dL + dlam log n + dprior`` in ``[n_min, n_max]`` (at most two)."""
-    def g(n: float) -> float:
-        return n * dL + dlam * np.log(n) + dprior
+    """Roots of ``g(n) = n dL + dlam log n + dprior`` in ``[n_min, n_max]`` (at most two).
 
-    edges = [n_min, n_max]
+    Found in ``t = log n`` (``h(t) = e^t dL + dlam t + dprior``), so that any range of positive
+    finite ``n`` converges, to a relative accuracy of ``1e-13`` in ``n``.
+    """
+    def h(t: float) -> float:
+        return float(np.exp(t)) * dL + dlam * t + dprior
+
+    lo, hi = float(np.log(n_min)), float(np.log(n_max))
+    edges = [lo, hi]
     if dL != 0 and -dlam / dL > n_min and -dlam / dL < n_max:  # g' changes sign there
-        edges.insert(1, -dlam / dL)
+        edges.insert(1, float(np.log(-dlam / dL)))
     roots = []
     for a, b in zip(edges[:-1], edges[1:]):
-        ga, gb = g(a), g(b)
-        if ga == 0:
-            roots.append(a)
-        elif ga * gb < 0:
-            roots.append(optimize.brentq(g, a, b, xtol=1e-12, rtol=1e-14))
-    if g(n_max) == 0:
-        roots.append(n_max)
+        ha, hb = h(a), h(b)
+        if ha == 0:
+            roots.append(float(np.exp(a)))
+        elif np.sign(ha) * np.sign(hb) < 0:
+            roots.append(float(np.exp(optimize.brentq(h, a, b, xtol=1e-13, rtol=1e-15))))
+    if h(hi) == 0:
+        roots.append(float(n_max))
     return sorted(set(roots))
 
 
@@ -164,10 +225,14 @@ def crossings(phases: Sequence[Phase], n_max: float = 1e6, n_min: float = 1.0,
     Returns a list of ``{"from": a, "to": b, "n": n}`` sorted by ``n``: ``from`` is the phase of
     lower ``F_n`` just below ``n`` (the one being overtaken), ``to`` the one just above.
     """
+    n_min, n_max = _real("n_min", n_min), _real("n_max", n_max)
     if not (0 < n_min < n_max) or not np.isfinite(n_max):
         raise InputError(f"n range: expected 0 < n_min < n_max < inf, got [{n_min}, {n_max}]")
     beta = check_beta(beta)
     m_min, m_max = effective_sample_size(n_min, beta), effective_sample_size(n_max, beta)
+    if not (0 < m_min and np.isfinite(m_max)):
+        raise InputError(f"n beta: expected a positive finite effective sample size range, got "
+                         f"[{m_min}, {m_max}] (n in [{n_min}, {n_max}], beta = {beta})")
     coef = _coefficients(phases, llc, prior_sigma)
     out = []
     for i in range(len(phases)):
@@ -202,8 +267,10 @@ def dominant_intervals(phases: Sequence[Phase], n_min: float = 10.0, n_max: floa
     Returns ``[{"n_from", "n_to", "phase"}, ...]``: contiguous intervals with their minimiser of
     ``F_n``; the boundaries are exact crossings of the two phases involved.
     """
+    phases = _check_phases(phases)
+    n_min, n_max = _real("n_min", n_min), _real("n_max", n_max)
     cuts = sorted({n_min, n_max, *(e["n"] for e in crossings(phases, n_max, n_min, llc, prior_sigma, beta))})
-    mids = np.sqrt(np.array(cuts[:-1]) * np.array(cuts[1:]))
+    mids = np.exp((np.log(cuts[:-1]) + np.log(cuts[1:])) / 2)  # geometric means, no overflow
     winners = dominant_phase(phases, mids, llc, prior_sigma, beta)
     out: list[dict] = []
     for lo, hi, w in zip(cuts[:-1], cuts[1:], winners):

@@ -280,7 +280,6 @@ def _make_phase(k: int, sigma: int, phi: int, c: int, length: float, bias: float
     )
 
 
-@functools.lru_cache(maxsize=None)
 def enumerate_phases(c: int, r: int = 2) -> tuple[Phase, ...]:
     """Every decorated regular k-gon critical point in ``c`` features, sorted by loss.
 
@@ -306,8 +305,14 @@ def enumerate_phases(c: int, r: int = 2) -> tuple[Phase, ...]:
     c = check_positive_int("c (features)", c, minimum=2)
     if c > 8:
         raise InputError(f"features: expected 2 <= c <= 8 for the k-gon enumeration, got {c}")
-    if r != 2:
-        raise InputError(f"hidden: the k-gon theory needs r = 2, got r = {r}")
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r != 2:
+        raise InputError(f"hidden: the k-gon theory needs r = 2, got r = {' '.join(repr(r).split())[:60]}")
+    return _enumerate_phases(int(c))
+
+
+@functools.lru_cache(maxsize=None)
+def _enumerate_phases(c: int) -> tuple[Phase, ...]:
+    """:func:`enumerate_phases` of checked ``c`` (``r = 2``), computed once per ``c``."""
     phases = []
     for k in range(2, c + 1):
         for length, bias in solve_kgon(k, c):

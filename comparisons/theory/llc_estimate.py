@@ -26,7 +26,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import InputError, check_positive_int
+from ..errors import InputError, check_field_types, check_positive_int
 from .free_energy import llc_beta
 
 #: samplers that produce an :class:`LLCEstimate`
@@ -39,7 +39,10 @@ def _number(name: str, value: Any, allow_zero: bool = False) -> None:
     The value is checked, not converted: a config keeps what it was given, so that its JSON (and
     the hash of a stored SGD trajectory) stays the same.
     """
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    try:  # an int beyond the float range is not finite here (math.isfinite would raise)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+    except OverflowError:
+        ok = False
     if not ok or value < 0 or (value == 0 and not allow_zero):
         rel = ">= 0" if allow_zero else "> 0"
         raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
@@ -83,6 +86,7 @@ class LLCSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)  # every field of a subclass too (LLCConfig, NUTSLLCConfig)
         _number("gamma", self.gamma)
         if self.beta is not None:
             _number("beta", self.beta)
