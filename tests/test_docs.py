@@ -3,8 +3,6 @@ pages generated from code, the notebook renderer, and one clear line for a missi
 
 import re
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -114,24 +112,23 @@ def test_llc_tables_come_from_the_shipped_json():
         assert np.all(ds["nuts"] > 0) and np.all(np.isfinite(ds["nuts_se"]))
 
 
-def test_figure2_block_without_and_with_the_data(tmp_path, monkeypatch):
+def test_figure2_block_comes_from_the_stored_data_and_names_its_command_when_missing(tmp_path):
+    from comparisons.contracts import validate_figure2
+    from comparisons.figure2 import figure2_markdown
+
     root = copy_checkout(tmp_path)
-    text = docs.render_results(root)[Path("README.md")]
-    assert "figure2.nc" in text  # says where the figure comes from
-    seen = []
-
-    def figure2_markdown(ds, image):
-        seen.append(image)
-        return f"![figure]({image})\n\nswitch at {float(ds['switch'].values):.0f}\n"
-
-    monkeypatch.setitem(sys.modules, "comparisons.figure2", types.SimpleNamespace(figure2_markdown=figure2_markdown))
-    xr.Dataset({"switch": ((), 612.0)}).to_netcdf(root / docs.DATA / "figure2.nc", engine="h5netcdf")
+    stored = root / docs.DATA / "figure2.nc"
+    shutil.copyfile(ROOT / "tests" / "data" / "figure2_quick_seed0.nc", stored)
     pages = docs.render_results(root)
     block = re.search(r"<!-- BEGIN generated: figure2 -->\n(.*?)<!-- END generated: figure2 -->",
                       pages[Path("README.md")], re.S).group(1)
-    assert block == "![figure](docs/results/data/figure2.png)\n\nswitch at 612\n"
-    assert "switch at 612" in pages[Path("docs/results/index.md")] 
-    assert sorted(seen) == ["data/figure2.png", "docs/results/data/figure2.png"]
+    ds = validate_figure2(stored)
+    assert block == figure2_markdown(ds, "docs/results/data/figure2.png").rstrip("\n") + "\n"
+    assert f"{float(ds['switch_n'].sel(panel='a')):.0f}" in block  # panel (a)'s switch, from the data
+    assert figure2_markdown(ds, "data/figure2.png").strip() in pages[Path("docs/results/index.md")]
+    stored.unlink()
+    with pytest.raises(InputError, match="figure2.nc: expected a stored result file.*tms-phases docs store reproduce"):
+        docs.render_results(root)
 
 
 def test_reference_pages_cover_every_command_and_every_contract(tmp_path):
