@@ -263,7 +263,8 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         return Planned(stage.options, 5.0, "figure2", figure2, command)
     if stage.job == "sgd":
         from ..sweep import sweep_kwargs
-        from .sgd import llc_flags, run_ensemble, sgd_configs, train_flags
+        from ..jobs.sgd import run_ensemble
+        from .sgd import llc_flags, sgd_configs, train_flags
 
         tc, lc = sgd_configs(stage.preset or "paper", {**stage.fields, **common}, dict(stage.llc))
         kw = sweep_kwargs(SimpleNamespace(**{**vars(sweep), "executor": sweep.executor or "auto"}))

@@ -1,4 +1,8 @@
-"""The SGD job as a grid of run blocks for :func:`comparisons.sweep.run_sweep`, and its files.
+"""The SGD job: an ensemble trained as a grid of run blocks, its LLCs, plateaus, tables and figures.
+
+:func:`run_ensemble` is the whole job (``tms-phases sgd`` and ``reproduce`` call it): it trains
+the ensemble as run blocks on :func:`comparisons.sweep.run_sweep`, reuses an intact trajectory
+of the same configuration, labels and segments it, and writes every file.
 
 A block trains runs ``lo..hi-1`` of the ensemble (run ``r`` is the same in any block: its data,
 initialisation and minibatch order come from the named streams ``("sgd", "run", r, ...)`` of the
@@ -9,11 +13,15 @@ any blocking and any executor give the same results.
 
 from __future__ import annotations
 
-__all__ = ["block_tasks", "run_block", "validate_block", "assemble", "save_trajectory", "save_plateaus", "BLOCK_FORMAT"]
+__all__ = ["run_ensemble", "block_tasks", "run_block", "validate_block", "assemble", "save_trajectory",
+           "save_plateaus", "BLOCK_FORMAT"]
+
+import json
+import sys
+import time
+from pathlib import Path
 
 import xarray as xr
-
-from pathlib import Path
 
 from sgd_tms.config import LLCConfig, TrainConfig
 from sgd_tms.llc import estimate_llc
@@ -93,3 +101,190 @@ def save_plateaus(seq, runs: int, path: str | Path) -> Path:
 
     return write_netcdf(plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs),
                                          moves=phase_moves(seq)), path)
+
+
+# -- the job: train, estimate, label, write ----------------------------------------------------
+
+#: files written from the trajectory (removed when there is nothing to analyse)
+_DERIVED = ("plateaus.nc", "sequences.csv", "transitions.csv", "paths.csv", "time_in_phase.csv", "staircase.png",
+            "plateaus.png")
+
+
+class _AllDiverged(Exception):
+    """Every run of the ensemble diverged."""
+
+
+def _ranges(ids: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    parts, start = [], None
+    for i, r in enumerate(ids):
+        if start is None:
+            start = r
+        if i + 1 == len(ids) or ids[i + 1] != r + 1:
+            parts.append(str(start) if start == r else f"{start}-{r}")
+            start = None
+    return ", ".join(parts)
+
+
+def _existing(path: Path):
+    from sgd_tms.train import load_trajectory
+
+    if not path.is_file():
+        return None
+    try:
+        return validate_trajectory(load_trajectory(path))
+    except InputError as exc:
+        print(f"warning: {path} is damaged ({exc}); recomputing it", file=sys.stderr)
+        return None
+
+
+def run_ensemble(tc, lc, out_dir, *, progress: bool = True, force: bool = False, block_runs: int | None = None,
+            plot_runs: int = 4, sweep: dict | None = None, yes: bool = False) -> int:
+    """Train the ensemble ``tc``, estimate its LLC with ``lc`` (None: none), label and segment it,
+    and write every file into ``out_dir``; returns the exit status (1 when every run diverged).
+
+    ``sweep``: ``executor, workers, scheduler, retries`` for the sweep runner (one task per block of
+    ``block_runs`` runs).
+    """
+    import contextlib
+
+    from ..folder import owned_folder
+
+    with contextlib.ExitStack() as stack:
+        claimed = []
+
+        def claim():  # the folder is claimed once the run is confirmed or its results are reused
+            claimed.append(stack.enter_context(owned_folder(
+                out_dir, "sgd", config={"train": tc.to_dict(), "llc": None if lc is None else lc.to_dict()})))
+            return claimed[0].root
+
+        try:
+            status = _run(tc, lc, out_dir, progress=progress, force=force, block_runs=block_runs,
+                          plot_runs=plot_runs, sweep=sweep or {}, yes=yes, claim=claim)
+        except _AllDiverged as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if status == 0 and claimed:
+            claimed[0].finish()
+        return status
+
+
+def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None, plot_runs: int,
+         sweep: dict, yes: bool, claim) -> int:
+    import numpy as np
+
+    from ..io import check_out_path, save_figure, write_json, write_text
+
+    from sgd_tms.config import config_hash
+    from sgd_tms.model import resolve_device
+    from sgd_tms.phases import compare_labellings
+    from sgd_tms.phases import (count_paper_sequence, label_checkpoints, path_fractions, phase_sequences,
+                         plateau_rank_correlation, time_in_phase, transition_counts)
+    from sgd_tms.plots import plateau_figure, staircase_figure
+    from sgd_tms.train import diverged_runs
+
+
+    resolve_device(tc.device)
+    out = check_out_path(out_dir)  # created below, once the run is confirmed or reused
+    path = out / "trajectory.nc"
+    timings: dict[str, float] = {}
+    ds = None if force else _existing(path)
+    wanted = config_hash(tc) if lc is None else config_hash(tc, lc)
+    if ds is not None and (ds.attrs.get("train_config_hash") != config_hash(tc)
+                           or (lc is not None and ds.attrs.get("config_hash") != wanted)):
+        ds = None
+    if ds is None:
+        import functools
+
+        import torch
+
+        from ..sweep import ResultStore, run_sweep
+
+        tasks = block_tasks(tc, lc, block_runs)
+        kw = dict(sweep, progress=progress)
+        from ..cost import confirm, sgd_seconds
+
+        confirm(sgd_seconds(tc, lc), f"{tc.runs} runs x {tc.epochs} epochs"
+                + ("" if lc is None else f" and the LLC at {len(tc.checkpoint_epochs())} checkpoints"),
+                yes)
+        claim()
+        store = ResultStore(out / "tasks", result_format=BLOCK_FORMAT, versions={"torch": torch.__version__})
+        print(f"training {tc.runs} runs x {tc.epochs} epochs" + ("" if lc is None else " and their LLC")
+              + f" in {len(tasks)} task(s) ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        res = run_sweep(tasks, functools.partial(run_block, progress=progress and len(tasks) == 1), store,
+                        desc="sgd blocks", validate=validate_block, **kw)
+        if not res.ok:
+            return res.exit_status()
+        timings["this_run_s"] = time.perf_counter() - t0
+        # the computation behind the blocks, reused ones with the time they took then
+        timings["train_and_llc_s"] = res.total_compute_s
+        timings["cached"] = bool(res.reused)
+        ds = assemble(list(res.results))
+        ds.attrs["compute_s"] = res.total_compute_s
+        save_trajectory(ds, path)
+    else:
+        claim()
+        from ..folder import keep
+
+        keep(path)  # served from the earlier run
+        print("reusing training" + ("" if lc is None else " and LLC") + f" in {path}", file=sys.stderr)
+        if "compute_s" in ds.attrs:
+            timings["train_and_llc_s"] = float(ds.attrs["compute_s"])
+        timings["this_run_s"] = 0.0
+        timings["cached"] = True
+    diverged = diverged_runs(ds)
+    if diverged:
+        steps = {int(r): int(s) for r, s in zip(ds["run"].values, ds["diverged_step"].values) if s >= 0} \
+            if "diverged_step" in ds else {}
+        if len(diverged) == ds.sizes["run"]:
+            for name in _DERIVED:  # no tables from an earlier run beside this trajectory
+                (out / name).unlink(missing_ok=True)
+            write_json(out / "summary.json", {
+                "runs": int(ds.sizes["run"]), "diverged_runs": diverged, "diverged_steps": steps,
+                "error": "every run diverged", "timings_s": timings,
+                "train_config": json.loads(ds.attrs["train_config"]), "config_hash": ds.attrs.get("config_hash")})
+            raise _AllDiverged(f"all {len(diverged)} runs diverged (non-finite or exploding weights, "
+                               f"first at step {min(steps.values()) if steps else '?'}); nothing to "
+                               f"analyse; lower --lr (got {tc.lr:g}); trajectory.nc and summary.json "
+                               f"are in {out}")
+        print(f"warning: {len(diverged)} of {ds.sizes['run']} runs diverged and are left out of the "
+              f"analysis: runs {_ranges(diverged)} (lower --lr, got {tc.lr:g})", file=sys.stderr)
+    ds = label_checkpoints(ds)
+    seq = phase_sequences(ds)
+    write_text(out / "sequences.csv", seq.drop(columns="points").to_csv(index=False))
+    save_plateaus(seq, ds.sizes["run"] - len(diverged), out / "plateaus.nc")
+    write_text(out / "transitions.csv", transition_counts(seq).to_csv(index=False))
+    paths = path_fractions(seq, runs=ds.sizes["run"] - len(diverged))
+    write_text(out / "paths.csv", paths.to_csv(index=False))
+    cmp = compare_labellings(ds)
+    write_text(out / "paths_by_loss.csv",
+               path_fractions(phase_sequences(ds, "loss"), runs=ds.sizes["run"]).to_csv(index=False))
+    write_text(out / "labelling_comparison.csv", cmp.paths.to_csv(index=False))
+    write_text(out / "time_in_phase.csv", time_in_phase(seq).to_csv(index=False))
+    rho, n_plat = plateau_rank_correlation(seq)
+    summary = {
+        "runs": int(ds.sizes["run"]), "checkpoints": int(ds.sizes["step"]),
+        "plateaus": int(len(seq)), "paper_sequence_runs": count_paper_sequence(seq),
+        "spearman_loss_llc": rho if rho == rho else None, "spearman_plateaus": n_plat,
+        "final_phase_counts": {str(k): int(v) for k, v in
+                               zip(*np.unique(ds["phase"].values[:, -1], return_counts=True))},
+        "top_paths": paths.head(10).to_dict(orient="records"),
+        "diverged_runs": diverged,
+        "timings_s": timings, "train_config": json.loads(ds.attrs["train_config"]),
+        "config_hash": ds.attrs.get("config_hash"),
+    }
+    if "llc" in ds:
+        summary["llc_chains_escaped"] = int(ds["llc_escaped"].sum())
+        summary["llc_chains_nonfinite"] = int(ds["llc_nonfinite"].sum())
+        summary["llc_chains_total"] = int(ds["llc_escaped"].size)
+        summary["llc_checkpoints_without_estimate"] = int(ds["llc"].isnull().sum())
+    summary["labelling_agreement"] = {"checkpoints": cmp.checkpoints, "agreement": cmp.agreement,
+                                      "agreement_classified": cmp.agreement_classified}
+    write_json(out / "summary.json", summary)
+    save_figure(staircase_figure(ds, max_runs=plot_runs), out / "staircase.png")
+    save_figure(plateau_figure(seq, ds.sizes["feature"]), out / "plateaus.png")
+    print(f"{summary['plateaus']} plateaus in {summary['runs']} runs; paper sequence (4-family then 5) "
+          f"in {summary['paper_sequence_runs']} runs; Spearman(loss, LLC) over plateaus = {rho:.3f}")
+    print(f"wrote {out}")
+    return 0
