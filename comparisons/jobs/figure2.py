@@ -37,8 +37,8 @@ from .paper_switch import PAPER_SWITCH, paper_switch_n
 #: how one seed gives every panel's data and randomness (shown under the figure)
 SEED_RULE = ("data set n = the first n rows of one stream sample_inputs(max n, c, seed), the same in every "
              "panel; NUTS chains and PT replicas draw from named children of the seed "
-             "(comparisons.theory.streams). Same seed, same draws on the same machine; BLAS rounding may "
-             "steer chains apart on another")
+             "(comparisons.theory.streams). Same seed, same draws: replica exchange on any machine and BLAS "
+             "thread count, NUTS on the same machine and installation")
 
 
 def _config(folder: Path) -> dict:
