@@ -84,7 +84,7 @@ SEED_SCOPE = (
     "**Same seed, same result: what it covers.** Every random stream is a named child of one root "
     "seed (`comparisons.theory.streams`). Replica exchange runs its arithmetic in a compiled kernel "
     "with a fixed order of operations and no BLAS, so its draws are bit-identical whatever the BLAS "
-    "library and thread count (a test compares runs with 1 and 2 threads). NUTS and SMC go through "
+    "library and thread count (a test compares runs with one and two threads). NUTS and SMC go through "
     "PyTensor and nutpie, whose rounding may depend on the machine: their numbers are reproduced "
     "exactly on the same machine and installation; elsewhere means over data sets agree to within "
     "their spread and single switches can move by a few percent. Wall times depend on the machine "
