@@ -88,6 +88,61 @@ def _config_key(config) -> str:
     return json.dumps(config.to_dict(), sort_keys=True)
 
 
+def _label_draws(posts: dict, config, x, rule: str) -> None:
+    """Add the derived per-draw variables (``phase``, losses, ...) to every posterior, in place."""
+    from bayes_tms.sampling import derived_draws
+
+    key = _config_key(config)
+    for n, idata in posts.items():
+        post = idata.posterior
+        W = post["W"].transpose("chain", "draw", "hidden", "feature").values
+        b = post["b"].transpose("chain", "draw", "feature").values
+        for name, value in derived_draws(W, b, None if x is None else x[:n], features=config.features,
+                                         hidden=config.hidden, rule=rule).items():
+            post[name] = (("chain", "draw"), value)
+        post.attrs.update({"classifier": rule, "config": key})
+        post.attrs.update({k: int(v) for k, v in post.attrs.items() if isinstance(v, (bool, np.bool_))})
+
+
+def analyse_pt(config, posts: dict, diag, *, bootstrap: int = 1000) -> dict:
+    """Occupancy (phases and families), switches and diagnostics of one labelled PT run.
+
+    Returns
+    -------
+    dict
+        ``occupancy``, ``occupancy_family`` (rows of ``occupancy.csv``), ``transitions`` (records
+        of :func:`bayes_tms.occupancy.transitions`, phases then families), ``diagnostics`` (rows
+        of ``diagnostics.csv``), ``mixed`` (every rung mixed).
+    """
+    from bayes_tms.occupancy import occupancy_table, transitions
+
+    seed = child_seed(config.seed, "bayes", "bootstrap", "pt")
+    raw, reps = occupancy_table(posts, B=bootstrap, seed=seed)
+    fam, freps = occupancy_table(posts, B=bootstrap, seed=seed, level="family")
+    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
+             + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
+                           beta=config.beta))
+    diag_rows = _diagnostics(posts, diag)
+    return {"occupancy": raw, "occupancy_family": fam, "transitions": trans, "diagnostics": diag_rows,
+            "mixed": all(r["mixed"] for r in diag_rows)}
+
+
+def _write_tables(out, config, tables: dict, rule: str) -> None:
+    """Write the tables of :func:`analyse_pt` into a run folder (csv, json and netCDF hand-offs)."""
+    raw, fam, trans, diag_rows = (tables[k] for k in ("occupancy", "occupancy_family", "transitions",
+                                                       "diagnostics"))
+    write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
+    write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
+    meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
+            "seed": config.seed, "population": int(config.population), "classifier": rule}
+    write_netcdf(occupancy_dataset({"pt": raw}, attrs=meta), out / "occupancy.nc")
+    write_netcdf(occupancy_dataset({"pt": fam}, level="family", attrs=meta), out / "occupancy_family.nc")
+    write_json(out / "transitions.json", trans)
+    write_netcdf(transitions_dataset(trans), out / "transitions.nc")
+    write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
+    write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
+
+
 def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progress: bool = True,
            chunk: int = 50) -> dict:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
@@ -101,10 +156,8 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
     dict
         ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
     """
-    from bayes_tms.occupancy import occupancy_table, transitions
     from bayes_tms.plots import plot_occupancy
     from bayes_tms.pt import PTConfig, load_state, resume_tms_pt, sample_tms_pt, save_state
-    from bayes_tms.sampling import derived_draws
 
     from .bayes import posterior_path
 
@@ -137,15 +190,8 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
         else:
             result = sample_tms_pt(config, x, progress=progress, callback=checkpoint, chunk=chunk)
         posts, diag = result.posteriors, result.diagnostics
+        _label_draws(posts, config, x, rule)
         for n, idata in posts.items():
-            post = idata.posterior
-            W = post["W"].transpose("chain", "draw", "hidden", "feature").values
-            b = post["b"].transpose("chain", "draw", "feature").values
-            for name, value in derived_draws(W, b, None if x is None else x[:n], features=config.features,
-                                             hidden=config.hidden, rule=rule).items():
-                post[name] = (("chain", "draw"), value)
-            post.attrs.update({"classifier": rule, "config": key})
-            post.attrs.update({k: int(v) for k, v in post.attrs.items() if isinstance(v, (bool, np.bool_))})
             write_netcdf(idata, posterior_path(out, n))
         write_netcdf(diag, out / "pt_diagnostics.nc")
         compute = time.perf_counter() - t0
@@ -158,22 +204,9 @@ def run_pt(config, out_dir, *, rule: str = "gated", bootstrap: int = 1000, progr
         with xr.open_dataset(out / "pt_diagnostics.nc", engine="h5netcdf") as ds:
             diag = ds.load()
         compute = float(done.get("compute_s", float("nan")))
-    raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"))
-    fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"), level="family")
-    write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
-    write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
-    meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
-            "seed": config.seed, "population": int(config.population), "classifier": rule}
-    write_netcdf(occupancy_dataset({"pt": raw}, attrs=meta), out / "occupancy.nc")
-    write_netcdf(occupancy_dataset({"pt": fam}, level="family", attrs=meta), out / "occupancy_family.nc")
-    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
-             + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
-                           beta=config.beta))
-    write_json(out / "transitions.json", trans)
-    write_netcdf(transitions_dataset(trans), out / "transitions.nc")
-    diag_rows = _diagnostics(posts, diag)
-    write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
-    write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
+    tables = analyse_pt(config, posts, diag, bootstrap=bootstrap)
+    raw, trans, diag_rows = tables["occupancy"], tables["transitions"], tables["diagnostics"]
+    _write_tables(out, config, tables, rule)
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
