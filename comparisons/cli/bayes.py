@@ -69,6 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pt.add_argument("--conventions", default=None, metavar="NAMES",
                     help="with --datasets: comma-separated likelihood conventions, tempered (beta 1) "
                     "and/or gaussian-sigma1 (beta 1/2; the paper's code); default: tempered")
+    pt.add_argument("--refine-tol", type=float, default=None, metavar="F",
+                    help="with --datasets: re-run each ladder with rungs inserted around every switch of the "
+                    "leading phase until it is bracketed within F of its n (default: 0.02; 0: no refinement)")
+    pt.add_argument("--refine-rounds", type=int, default=None, metavar="R",
+                    help="with --datasets: at most R refinement re-runs per run (default: 3)")
     from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
@@ -167,8 +172,18 @@ def pt_config_from_args(args: argparse.Namespace) -> tuple:
     given = pt_flags().given(args)
     population = bool(given.pop("population", False))
     config = pt_config(args.preset, given.pop("features", None), population=population, **given)
-    return config, pt_options(datasets=args.datasets, conventions=args.conventions, classifier=args.classifier,
-                              population=population, bootstrap=args.bootstrap, beta=args.beta)
+    opts = pt_options(datasets=args.datasets, conventions=args.conventions, classifier=args.classifier,
+                      population=population, bootstrap=args.bootstrap, beta=args.beta)
+    refine = {k: getattr(args, k, None) for k in ("refine_tol", "refine_rounds")}
+    given = [f"--{k.replace('_', '-')}" for k, v in refine.items() if v is not None]
+    if given and opts["datasets"] is None:
+        raise InputError(f"{given[0]}: expected together with --datasets, got it for one run")
+    if refine["refine_tol"] is not None and not 0 <= refine["refine_tol"] < 1:
+        raise InputError(f"--refine-tol: expected a number in [0, 1), got {refine['refine_tol']!r}")
+    if refine["refine_rounds"] is not None:
+        check_positive_int("--refine-rounds", refine["refine_rounds"], minimum=0)
+    opts.update({k: v for k, v in refine.items() if v is not None})
+    return config, opts
 
 
 def pt_sweep_kwargs(args: argparse.Namespace, datasets: int | None) -> dict:
@@ -224,7 +239,8 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
     else:
         res = run_pt_study(config, out, datasets=opts["datasets"], conventions=opts["conventions"],
                            population=opts["population"], rule=opts["rule"], bootstrap=opts["bootstrap"],
-                           progress=progress, **sweep)
+                           progress=progress, **{k: opts[k] for k in ("refine_tol", "refine_rounds") if k in opts},
+                           **sweep)
         write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"],
                                          "computed": res["computed"], "reused": res["reused"]})
         for r in res["summary"]:

@@ -227,6 +227,12 @@ def _phase_switches(trans: Sequence[dict]) -> list[dict]:
     return [t for t in trans if t.get("level") == "phase"]
 
 
+def _leading_switches(trans: Sequence[dict]) -> list[dict]:
+    """Phase-level switches of the phase leading all the mass (the ones refined); a change among
+    phases that lead only the classified draws (``dominance == "classified_only"``) is not."""
+    return [t for t in _phase_switches(trans) if t.get("dominance", "all") == "all"]
+
+
 #: format of a study task's stored result; bump when what :func:`study_task` returns changes
 STUDY_FORMAT = 1
 #: switch refinement of a study run: bracket every switch within this fraction of its n ...
@@ -268,8 +274,8 @@ def study_tasks(config, *, datasets: int, conventions: Sequence[str], population
 def study_task(task) -> dict:
     """Run one study task: PT, refined around every switch, and its tables (module level, picklable).
 
-    The ladder is re-run with rungs inserted around every switch of the leading phase until each
-    is bracketed within ``refine_tol`` of its ``n`` (:func:`bayes_tms.occupancy.refine_switches`);
+    The ladder is re-run with rungs inserted around every switch of the leading phase (of all the
+    mass: :func:`_leading_switches`) until each is bracketed within ``refine_tol`` of its ``n`` (:func:`bayes_tms.occupancy.refine_switches`);
     switches, intervals and occupancy come from the last run, whose copies sample the inserted
     rungs. Everything random comes from the task's PT seed, so the result does not depend on the
     executor or worker.
@@ -296,13 +302,12 @@ def study_task(task) -> dict:
         _label_draws(res.posteriors, config, x, rule)
         return config, analyse_pt(config, res.posteriors, res.diagnostics, bootstrap=bootstrap)
 
-    (config, tables), switches, history = refine_switches(
-        sample, base.ns, lambda r: _phase_switches(r[1]["transitions"]), tol=float(task.config["refine_tol"]),
+    tol = float(task.config["refine_tol"])
+    (config, tables), _, history = refine_switches(
+        sample, base.ns, lambda r: _leading_switches(r[1]["transitions"]), tol=tol,
         max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
-    resolved = {(t["from"], t["to"], t["n_before"]): t["resolved"] for t in switches}
-    for t in tables["transitions"]:
-        if t["level"] == "phase":
-            t["resolved"] = resolved[(t["from"], t["to"], t["n_before"])]
+    for t in _phase_switches(tables["transitions"]):
+        t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
     return {**tables, "refinement": history, "ladder": list(config.ns), "config": config.to_dict(),
             "compute_s": time.perf_counter() - t0}
 
@@ -551,7 +556,8 @@ def pt_seconds(config, opts: dict | None = None) -> float:
     opts = opts or {}
     if opts.get("datasets"):
         runs = len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
-        refine = 1 + (1 + 8 / len(config.ns)) + (1 + 14 / len(config.ns))
+        rounds = opts.get("refine_rounds", REFINE_ROUNDS) if opts.get("refine_tol", REFINE_TOL) > 0 else 0
+        refine = 1 + sum(1 + extra / len(config.ns) for extra in (8, 14)[:rounds])
         workers = opts.get("workers")
         if workers is None and opts.get("scheduler") == "local":
             from ..sweep import default_workers
