@@ -487,6 +487,7 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
     data sets (the legend sits below the panels).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     pairs = sorted({(r["from"], r["to"]) for r in rows})
     convs = sorted({r["convention"] for r in rows}, key=lambda c: -CONVENTIONS.get(c, 0))
@@ -506,17 +507,20 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
                 handles[f"{a} → {b}: data sets ({len(data)})"] = h
             pop = first.get("population")
             if pop is not None:
-                h = ax.axvline(float(pop["n"]), color=color, lw=1.2, alpha=0.9)
-                handles.setdefault("population loss", h)
+                ax.axvline(float(pop["n"]), color=color, lw=1.2, alpha=0.9)
+                handles.setdefault("population loss", plt.Line2D([], [], color="0.35", lw=1.2))
             ref = pop or (sel[0] if sel else None)
             for key, ls, name in (("predicted_n", "--", "free energy, asymptotic"),
                                   ("predicted_n_laplace", ":", "free energy, with O(1) terms")):
                 if ref is not None and ref.get(key) not in (None, "") and np.isfinite(float(ref[key])):
-                    h = ax.axvline(float(ref[key]), color=color, ls=ls, lw=1.4)
-                    handles.setdefault(name, h)
+                    ax.axvline(float(ref[key]), color=color, ls=ls, lw=1.4)
+                    handles.setdefault(name, plt.Line2D([], [], color="0.35", ls=ls, lw=1.4))
         if features is not None:
             mark_paper_switch(ax, paper_switch_n(features, prior_sigma), label=ax is axes[0, 0])
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("switch n (log scale)")
         ax.set_title(f"{conv} (beta = {CONVENTIONS.get(conv, float('nan')):g})", fontsize=9)
@@ -524,8 +528,8 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
     axes[0, 0].set_ylabel("share of data sets switched by n (ECDF)")
     for h, lab in zip(*axes[0, 0].get_legend_handles_labels()):
         handles.setdefault(lab, h)
-    fig.suptitle("Switch of the leading phase over data sets; lines in a curve's colour mark its "
-                 "population-loss value and predictions", fontsize=9)
+    fig.suptitle("Switch of the leading phase over data sets (ECDF); vertical lines in a curve's colour: "
+                 "its population-loss switch and predictions", fontsize=9)
     fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=3, fontsize=7,
                frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
