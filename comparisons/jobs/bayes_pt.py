@@ -15,9 +15,15 @@ resumes, and writes
   ``occupancy.png``.
 
 A *study* (:func:`run_pt_study`) repeats the run over ``datasets`` data sets for each named
-convention (:data:`CONVENTIONS`) and, optionally, on the population loss (no data noise), and
-writes ``switches.csv`` (one row per run and switch) and ``switch_summary.csv`` (per convention
-and switch: mean, sd and each value over data sets, the population value and the predictions).
+convention (:data:`CONVENTIONS`) and, optionally, on the population loss (no data noise). Each
+run is one task of the sweep runner (:mod:`comparisons.sweep`: content-addressed, stored
+atomically in ``out/tasks``, resumed after a kill, retried; in-process, on a process pool or on
+Dask) and is *refined*: re-run with rungs inserted around every switch of the leading phase until
+the switch is bracketed within 2% of its ``n`` (:func:`study_task`). The study writes
+``switches.csv`` (one row per run and switch, every crossing of a repeated switch included),
+``switch_summary.csv`` (per convention and switch: mean, median and sd over data sets with
+bootstrap intervals, the share of data sets whose switch is not a single crossing, the
+population value and the predictions) and ``switches.png`` (the empirical distribution).
 """
 
 from __future__ import annotations
