@@ -283,8 +283,8 @@ def study_task(task) -> dict:
     The ladder is re-run with rungs inserted around every switch of the leading phase (of all the
     mass: :func:`_leading_switches`) until each is bracketed within ``refine_tol`` of its ``n`` (:func:`bayes_tms.occupancy.refine_switches`);
     switches, intervals and occupancy come from the last run, whose copies sample the inserted
-    rungs. Everything random comes from the task's PT seed, so the result does not depend on the
-    executor or worker.
+    rungs. Everything random comes from the task's PT seed and BLAS runs on one thread, so the
+    result does not depend on the executor or worker.
 
     Returns
     -------
@@ -309,9 +309,14 @@ def study_task(task) -> dict:
         return config, analyse_pt(config, res.posteriors, res.diagnostics, bootstrap=bootstrap)
 
     tol = float(task.config["refine_tol"])
-    (config, tables), _, history = refine_switches(
-        sample, base.ns, lambda r: _leading_switches(r[1]["transitions"]), tol=tol,
-        max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread in every executor: N workers use N cores without oversubscription, and the
+    # floating-point reductions are the same whichever process (and thread setting) runs the task
+    with threadpool_limits(limits=1):
+        (config, tables), _, history = refine_switches(
+            sample, base.ns, lambda r: _leading_switches(r[1]["transitions"]), tol=tol,
+            max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
     for t in _phase_switches(tables["transitions"]):
         t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
     return {**tables, "refinement": history, "ladder": list(config.ns), "config": config.to_dict(),
