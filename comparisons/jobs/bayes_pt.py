@@ -505,6 +505,7 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
     fig, axes = plt.subplots(1, len(convs), figsize=(5.2 * len(convs), 4.2), squeeze=False, sharey=True)
     handles = {}
     for ax, conv in zip(axes[0], convs):
+        drawn: set = set()  # a switch and its reverse share their predictions: draw each once
         for j, (a, b) in enumerate(pairs):
             color = f"C{j if j < 4 else j + 1}"  # C4 is the paper's mark
             sel = [r for r in rows if r["convention"] == conv and (r["from"], r["to"]) == (a, b)]
@@ -523,7 +524,9 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
             ref = pop or (sel[0] if sel else None)
             for key, ls, name in (("predicted_n", "--", "free energy, asymptotic"),
                                   ("predicted_n_laplace", ":", "free energy, with O(1) terms")):
-                if ref is not None and ref.get(key) not in (None, "") and np.isfinite(float(ref[key])):
+                if ref is not None and ref.get(key) not in (None, "") and np.isfinite(float(ref[key])) \
+                        and (key, round(float(ref[key]), 6)) not in drawn:
+                    drawn.add((key, round(float(ref[key]), 6)))
                     ax.axvline(float(ref[key]), color=color, ls=ls, lw=1.4)
                     handles.setdefault(name, plt.Line2D([], [], color="0.35", ls=ls, lw=1.4))
         if features is not None:
