@@ -233,12 +233,6 @@ def _phase_switches(trans: Sequence[dict]) -> list[dict]:
     return [t for t in trans if t.get("level") == "phase"]
 
 
-def _leading_switches(trans: Sequence[dict]) -> list[dict]:
-    """Phase-level switches of the phase leading all the mass (the ones refined); a change among
-    phases that lead only the classified draws (``dominance == "classified_only"``) is not."""
-    return [t for t in _phase_switches(trans) if t.get("dominance", "all") == "all"]
-
-
 #: format of a study task's stored result; bump when what :func:`study_task` returns changes
 STUDY_FORMAT = 1
 #: switch refinement of a study run: bracket every switch within this fraction of its n ...
@@ -280,8 +274,9 @@ def study_tasks(config, *, datasets: int, conventions: Sequence[str], population
 def study_task(task) -> dict:
     """Run one study task: PT, refined around every switch, and its tables (module level, picklable).
 
-    The ladder is re-run with rungs inserted around every switch of the leading phase (of all the
-    mass: :func:`_leading_switches`) until each is bracketed within ``refine_tol`` of its ``n`` (:func:`bayes_tms.occupancy.refine_switches`);
+    The ladder is re-run with rungs inserted around every switch of the leading (classified
+    plurality) phase, the switches of ``switches.csv``, until each is bracketed within
+    ``refine_tol`` of its ``n`` (:func:`bayes_tms.occupancy.refine_switches`);
     switches, intervals and occupancy come from the last run, whose copies sample the inserted
     rungs. Everything random comes from the task's PT seed and BLAS runs on one thread, so the
     result does not depend on the executor or worker.
@@ -315,7 +310,7 @@ def study_task(task) -> dict:
     # floating-point reductions are the same whichever process (and thread setting) runs the task
     with threadpool_limits(limits=1):
         (config, tables), _, history = refine_switches(
-            sample, base.ns, lambda r: _leading_switches(r[1]["transitions"]), tol=tol,
+            sample, base.ns, lambda r: _phase_switches(r[1]["transitions"]), tol=tol,
             max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
     for t in _phase_switches(tables["transitions"]):
         t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
