@@ -7,6 +7,16 @@ the percentile bootstrap over chains (chains resampled with replacement, ``B`` r
 seeded). Each chain's phase is the majority label of its draws, and the number of label changes
 between consecutive classified draws is reported as its within-chain switches.
 
+Calibration (``calibrate=True``, the default): a percentile bootstrap over a handful of chains is
+too narrow (its spread is the plug-in variance, short by ``(C-1)/C``, and its quantiles are
+normal ones where the chain mean has ``C - 1`` degrees of freedom). The replicates are therefore
+stretched about the point estimate, per phase, by ``sqrt(C/(C-1)) t_{C-1}/z`` (the Student
+factor of a ``C``-chain mean) times ``max(1, SE_batch / SE_chain)``: the standard error from
+batch means (every chain cut into ``batches`` contiguous batches, ``C x batches`` means) where
+it exceeds the one across chains, so that chains which happen to agree do not make the interval
+narrower than the within-chain noise allows. Stretched replicates are clipped to ``[0, 1]``.
+``tests/test_occupancy_calibration.py`` checks the coverage on a toy with known masses.
+
 Dominance (:func:`dominance`, :func:`dominance_table`): the dominant phase at ``n`` is the
 plurality of *all* posterior mass, ``"unclassified"`` competing like any label
 (``dominant_all``). The plurality among classified draws only is ``dominant_classified``; the two
@@ -17,8 +27,12 @@ that phase leads only among classified draws and is reported as such, with the
 Transitions: the classified plurality is tracked along the ladder (only phases have free energies
 to compare with); where it changes from ``A`` to ``B`` the switch point is the log-linear
 interpolation of the root of ``f_B - f_A`` between neighbouring ``n``; its interval is the
-2.5-97.5 percentile of the same root over bootstrap replicates (a replicate without a sign change
-contributes the ladder edge, so the interval is honest about censoring). Each transition also
+2.5-97.5 percentile of the same root over bootstrap replicates. Each crossing is searched for only
+in its own *window*: from the rung after the previous change of the plurality to the rung before
+the next one, so a switch that repeats (``5 -> 6 -> 5 -> 6``) gets one interval per crossing and
+no interval reaches into another crossing. Within the window a replicate contributes its sign
+change nearest the observed one; a replicate without a sign change contributes the window edge
+on its side, so the interval is honest about censoring. Each transition also
 carries the dominance on both sides, so a switch between phases that lead only the classified
 draws is flagged (``"dominance": "classified_only"``) rather than presented as a change of the
 dominant phase. Families (``"5"`` = ``5, 5+, 5-, ...``) are tracked the same way. Predictions are
@@ -27,7 +41,8 @@ at the run's inverse temperature ``beta`` (they depend on ``n beta`` only).
 
 from __future__ import annotations
 
-__all__ = ["family", "chain_summary", "occupancy_table", "dominance", "dominance_table", "transitions",
+__all__ = ["family", "chain_summary", "occupancy_table", "interval_scale", "window_roots", "rungs_to_insert",
+           "refine_switches", "dominance", "dominance_table", "transitions",
            "diagnostics_table", "predicted_crossing", "predicted_crossing_laplace"]
 
 import re
@@ -69,6 +84,53 @@ def _boot_indices(n_chains: int, B: int, rng: np.random.Generator) -> np.ndarray
     return rng.integers(0, n_chains, size=(B, n_chains))
 
 
+def interval_scale(per_chain: np.ndarray, batch_means: np.ndarray | None = None, *,
+                   alpha: float = 0.05) -> np.ndarray:
+    """Factor by which bootstrap replicates over chains are stretched about the point estimate.
+
+    Parameters
+    ----------
+    per_chain : ndarray, shape (C, P)
+        Per-chain fractions of ``P`` labels.
+    batch_means : ndarray, shape (M, P), optional
+        Fractions over ``M`` contiguous batches of draws (``C x batches``); all batches of equal length.
+    alpha : float
+        Two-sided level.
+
+    Returns
+    -------
+    ndarray, shape (P,)
+        ``sqrt(C/(C-1)) t_{C-1}(1 - alpha/2) / z(1 - alpha/2)`` times
+        ``max(1, SE_batch / SE_chain)`` per label (1 with fewer than two chains). Why: see the
+        module docstring (a percentile bootstrap over few chains under-covers).
+    """
+    from scipy import stats
+
+    per_chain = np.asarray(per_chain, dtype=float)
+    C, P = per_chain.shape
+    if C < 2:
+        return np.ones(P)
+    q = 1 - alpha / 2
+    base = np.sqrt(C / (C - 1)) * stats.t.ppf(q, C - 1) / stats.norm.ppf(q)
+    ratio = np.ones(P)
+    if batch_means is not None and len(batch_means) > C:
+        se_chain = per_chain.std(axis=0, ddof=1) / np.sqrt(C)
+        se_batch = np.asarray(batch_means, dtype=float).std(axis=0, ddof=1) / np.sqrt(len(batch_means))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(se_chain > 0, np.maximum(1.0, se_batch / se_chain), 1.0)
+    return base * ratio
+
+
+def _batch_means(lab: np.ndarray, names: Sequence[str], batches: int) -> np.ndarray | None:
+    """Fractions per name over ``batches`` contiguous, equal batches of every chain: (C * batches, P)."""
+    C, K = lab.shape
+    if batches < 2 or K < 2 * batches:
+        return None
+    k = K // batches
+    blocks = lab[:, :k * batches].reshape(C * batches, k)
+    return np.stack([(blocks == nm).mean(axis=1) for nm in names], axis=-1)
+
+
 def _fractions(lab: np.ndarray, names: Sequence[str], idx: np.ndarray | None = None) -> np.ndarray:
     """Fractions per name: shape (len(names),) or (B, len(names)) with chain indices ``idx``."""
     per_chain = np.stack([(lab == nm).mean(axis=1) for nm in names], axis=-1)  # (chains, P)
@@ -78,11 +140,15 @@ def _fractions(lab: np.ndarray, names: Sequence[str], idx: np.ndarray | None = N
 
 
 def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: int = 0,
-                    level: str = "phase", alpha: float = 0.05) -> tuple[list[dict], dict]:
+                    level: str = "phase", alpha: float = 0.05, calibrate: bool = True,
+                    batches: int = 4) -> tuple[list[dict], dict]:
     """Rows ``{n, phase, fraction, lower, upper, chains}`` for every ``n`` and observed phase.
 
     ``chains`` is the number of chains whose majority label is ``phase``. Also returns the
     bootstrap replicates ``{n: (names, boot (B, P), point (P,))}`` used by :func:`transitions`.
+    With ``calibrate`` the replicates are stretched by :func:`interval_scale` (chains and
+    ``batches`` batch means per chain; see the module docstring), else they are the plain
+    percentile bootstrap over chains.
     """
     rows, reps = [], {}
     for n in sorted(posteriors):
@@ -92,6 +158,10 @@ def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: in
         idx = _boot_indices(lab.shape[0], B, rng)
         point = _fractions(lab, names)
         boot = _fractions(lab, names, idx)
+        if calibrate:
+            scale = interval_scale(np.stack([(lab == nm).mean(axis=1) for nm in names], axis=-1),
+                                   _batch_means(lab, names, batches), alpha=alpha)
+            boot = np.clip(point + scale * (boot - point), 0.0, 1.0)
         lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
         majority = [c["phase"] for c in chain_summary(posteriors[n], level)]
         for j, nm in enumerate(names):
@@ -153,13 +223,43 @@ def _dominant(names, frac) -> str:
     return dominance(names, frac)["dominant_classified"]
 
 
-def _root(ns: np.ndarray, d: np.ndarray, start: int) -> float:
-    """Log-linear root of ``d`` (negative before, >= 0 after) scanning from ``start``."""
-    for i in range(start, len(ns) - 1):
-        if d[i] < 0 <= d[i + 1]:
-            t = -d[i] / (d[i + 1] - d[i])
-            return float(np.exp(np.log(ns[i]) + t * (np.log(ns[i + 1]) - np.log(ns[i]))))
-    return float(ns[-1]) if d[-1] < 0 else float(ns[0])
+def _loglin(ns: np.ndarray, d: np.ndarray, i: int) -> float:
+    """Log-linear root of ``d`` between ``ns[i]`` (``d < 0``) and ``ns[i + 1]`` (``d >= 0``)."""
+    t = -d[i] / (d[i + 1] - d[i])
+    return float(np.exp(np.log(ns[i]) + t * (np.log(ns[i + 1]) - np.log(ns[i]))))
+
+
+def window_roots(ns: np.ndarray, d: np.ndarray, i: int, lo: int, hi: int) -> np.ndarray:
+    """Roots of each row of ``d`` in the window ``ns[lo..hi]``, nearest the crossing at ``i``.
+
+    Parameters
+    ----------
+    ns : ndarray, shape (R,)
+        The ladder.
+    d : ndarray, shape (B, R)
+        ``f_B - f_A`` per replicate (negative where ``A`` leads).
+    i : int
+        The observed crossing lies between ``ns[i]`` and ``ns[i + 1]``; ``lo <= i < hi``.
+    lo, hi : int
+        Window (inclusive rung indices), bounded by the neighbouring crossings.
+
+    Returns
+    -------
+    ndarray, shape (B,)
+        Per row the log-linear root of the upward sign change (``d[k] < 0 <= d[k+1]``) nearest
+        ``i`` inside the window; a row without one is censored at the window edge on its side
+        (``ns[hi]`` if ``A`` still leads at ``ns[i + 1]``, else ``ns[lo]``).
+    """
+    d = np.atleast_2d(np.asarray(d, dtype=float))
+    ks = np.arange(lo, hi)
+    up = (d[:, lo:hi] < 0) & (d[:, lo + 1:hi + 1] >= 0)  # (B, hi - lo)
+    out = np.where(d[:, i + 1] < 0, float(ns[hi]), float(ns[lo]))
+    dist = np.where(up, np.abs(ks - i)[None, :], np.iinfo(np.int64).max)
+    has = up.any(axis=1)
+    k = ks[np.argmin(dist, axis=1)]
+    for r in np.flatnonzero(has):
+        out[r] = _loglin(ns, d[r], int(k[r]))
+    return out
 
 
 def predicted_crossing(a: str, b: str, near: float, features: int, level: str = "phase",
@@ -237,27 +337,27 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
         return []
     doms = [dominance(reps[int(n)][0], reps[int(n)][2]) for n in ns]
     dom = [d["dominant_classified"] for d in doms]
+    changes = [i for i in range(len(ns) - 1) if dom[i] != dom[i + 1]]
     out = []
-    for i in range(len(ns) - 1):
+    for j, i in enumerate(changes):
         a, b = dom[i], dom[i + 1]
-        if a == b:
-            continue
+        lo = changes[j - 1] + 1 if j > 0 else 0  # the rung after the previous change
+        hi = changes[j + 1] if j + 1 < len(changes) else len(ns) - 1  # the rung before the next one
 
         def frac(n, name, boot=None):
             names, bt, pt = reps[int(n)]
             if name not in names:
                 return np.zeros(bt.shape[0]) if boot else 0.0
-            j = names.index(name)
-            return bt[:, j] if boot else pt[j]
+            k = names.index(name)
+            return bt[:, k] if boot else pt[k]
 
         d = np.array([frac(n, b) - frac(n, a) for n in ns])
-        start = max(0, i - 0)
-        n_hat = _root(ns, d, start) if d[i] < 0 <= d[i + 1] else float(np.sqrt(ns[i] * ns[i + 1]))
+        n_hat = _loglin(ns, d, i) if d[i] < 0 <= d[i + 1] else float(np.sqrt(ns[i] * ns[i + 1]))
         db = np.stack([frac(n, b, True) - frac(n, a, True) for n in ns], axis=1)  # (B, len(ns))
-        roots = np.array([_root(ns, row, 0) for row in db])
-        lo, hi = np.quantile(roots, [alpha / 2, 1 - alpha / 2])
-        out.append({"from": a, "to": b, "n": n_hat, "lower": float(min(lo, n_hat)),
-                    "upper": float(max(hi, n_hat)),
+        roots = window_roots(ns, db, i, lo, hi)
+        lo_q, hi_q = np.quantile(roots, [alpha / 2, 1 - alpha / 2])
+        out.append({"from": a, "to": b, "n": n_hat, "lower": float(min(lo_q, n_hat)),
+                    "upper": float(max(hi_q, n_hat)),
                     "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma, beta=beta),
                     "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta),
                     "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level, "beta": float(beta),
@@ -306,3 +406,80 @@ def diagnostics_table(posteriors: Mapping[int, object]) -> list[dict]:
                     r["ess_tail_loss"] = float(az.ess(arr, method="tail"))
             rows.append(r)
     return rows
+
+
+def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: float = 0.02,
+                    max_insert: int = 4) -> list[int]:
+    """Rungs to add so that every switch is bracketed within ``tol`` of its ``n``.
+
+    Parameters
+    ----------
+    ns : sequence of int
+        The current ladder.
+    switches : sequence of dict
+        Records of :func:`transitions` (``n``, ``n_before``, ``n_after``).
+    tol : float
+        A switch is resolved when ``n_after - n_before <= tol * n`` (or the rungs are neighbours).
+    max_insert : int
+        Most rungs inserted into one bracket per round: geometric points splitting it into
+        ``k + 1`` equal steps in ``log n``, ``k`` the fewest giving steps of ``1 + tol`` (capped),
+        so two rounds take a quick-preset bracket (ratio 1.4) below 2%.
+
+    Returns
+    -------
+    list of int
+        New rungs (not already in ``ns``), sorted.
+    """
+    have = set(int(v) for v in ns)
+    new: set[int] = set()
+    for t in switches:
+        a, b, n = int(t["n_before"]), int(t["n_after"]), float(t["n"])
+        if b - a <= tol * n or b - a < 2:
+            continue
+        k = int(min(max_insert, max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1)))
+        pts = np.round(np.geomspace(a, b, k + 2)[1:-1]).astype(int)
+        new.update(int(v) for v in pts if a < v < b and v not in have)
+    return sorted(new)
+
+
+def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, max_rounds: int = 3,
+                    max_insert: int = 4):
+    """Sample a ladder, then again with rungs inserted around every switch, until each is within ``tol``.
+
+    Parameters
+    ----------
+    sample : callable
+        ``ns (tuple of int) -> result``: one sampler run on that ladder (e.g. a PT run).
+    ns : sequence of int
+        Starting ladder.
+    analyse : callable
+        ``result -> list of switch records`` (:func:`transitions` at the level refined).
+    tol, max_insert
+        See :func:`rungs_to_insert`.
+    max_rounds : int
+        Most re-runs after the first (``0``: no refinement).
+
+    Returns
+    -------
+    result, switches, history
+        The last run, its switches (each with ``"resolved"``: bracketed within ``tol``) and per
+        round ``{"ns", "switches": [[from, to, n, n_before, n_after], ...], "inserted"}``. Why
+        re-run rather than interpolate: the occupancy difference is curved in ``log n`` between
+        coarse rungs, so a chord's root is biased by up to the rung spacing, and an interval from
+        the coarse rungs does not carry that error; at the inserted rungs the copies measure it.
+    """
+    ns = tuple(sorted(int(v) for v in ns))
+    history = []
+    for rnd in range(max_rounds + 1):
+        result = sample(ns)
+        switches = list(analyse(result))
+        new = rungs_to_insert(ns, switches, tol=tol, max_insert=max_insert) if rnd < max_rounds else []
+        history.append({"ns": list(ns), "inserted": new,
+                        "switches": [[t["from"], t["to"], float(t["n"]), int(t["n_before"]), int(t["n_after"])]
+                                     for t in switches]})
+        if not new:
+            break
+        ns = tuple(sorted(set(ns) | set(new)))
+    for t in switches:
+        t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
+    return result, switches, history

@@ -251,5 +251,68 @@ def main(argv=None) -> dict:
     return summary
 
 
+# ----------------------------------------------------------------------------------------------
+# Study throughput with 1 and 2 workers (issue 22, item 5; owner: the PT-study work).
+#
+#     python benchmarks/bench_pt.py study --preset quick --datasets 2 --workers 1,2
+#
+# Runs the same PT study (``comparisons.jobs.bayes_pt.run_pt_study``: one task per data set,
+# switch refinement included) into a fresh folder once per worker count (1: in-process; more:
+# a local process pool) and prints tasks per minute and the ratio to one worker, as a markdown
+# table. Both rows are measured in one run, so the ratio is what the machine gave at that time.
+
+import sys  # noqa: E402  (kept in this section so that the rest of the file is untouched)
+
+
+def bench_study_throughput(argv=None) -> list[dict]:
+    """Tasks per minute of a PT study with each worker count; prints a markdown table."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from comparisons.cli.bayes import pt_config
+    from comparisons.jobs.bayes_pt import REFINE_ROUNDS, run_pt_study
+
+    ap = argparse.ArgumentParser(prog="bench_pt.py study", description=bench_study_throughput.__doc__)
+    ap.add_argument("--preset", default="quick", choices=("quick", "paper"))
+    ap.add_argument("--datasets", type=int, default=2, help="data sets (tasks) per measurement")
+    ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    ap.add_argument("--convention", default="tempered")
+    ap.add_argument("--refine-rounds", type=int, default=REFINE_ROUNDS)
+    ap.add_argument("--sweeps", type=int, default=None, help="override the preset's kept sweeps")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    config = pt_config(args.preset, 6, seed=args.seed)
+    if args.sweeps:
+        config = dataclasses.replace(config, sweeps=args.sweeps)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_study_") as tmp:
+        for w in (int(v) for v in args.workers.split(",")):
+            kw = {"executor": "inline"} if w == 1 else {"executor": "process", "workers": w}
+            t0 = time.perf_counter()
+            res = run_pt_study(config, Path(tmp) / f"w{w}", datasets=args.datasets, conventions=(args.convention,),
+                               population=False, progress=False, refine_rounds=args.refine_rounds, **kw)
+            wall = time.perf_counter() - t0
+            switches = sorted((r["dataset"], r["from"], r["to"], round(r["n"], 3)) for r in res["switches"])
+            rows.append({"workers": w, "tasks": res["computed"], "wall_s": wall,
+                         "tasks_per_min": 60 * res["computed"] / wall, "switches": switches})
+    base = rows[0]["tasks_per_min"]
+    print(f"\nPT study throughput: preset {args.preset}, {args.datasets} data sets ({args.convention}), "
+          f"refinement rounds <= {args.refine_rounds}\n")
+    print("| workers | tasks | wall (s) | tasks / min | ratio to 1 worker |")
+    print("|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['workers']} | {r['tasks']} | {r['wall_s']:.1f} | {r['tasks_per_min']:.2f} | "
+              f"{r['tasks_per_min'] / base:.2f} |")
+    same = all(r["switches"] == rows[0]["switches"] for r in rows)
+    print(f"\nsame switches with every worker count: {'yes' if same else 'NO'}")
+    return rows
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["study"]:
+    bench_study_throughput(sys.argv[2:])
+    sys.exit(0)
+
+
 if __name__ == "__main__":
     main()

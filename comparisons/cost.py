@@ -138,7 +138,9 @@ def pt_ladder(ns: Sequence[int], min_swap_accept: float = 0.2, max_rungs: int = 
 def pt_seconds(config: Any, opts: dict | None = None) -> float:
     """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig` and the options of
     :func:`comparisons.cli.bayes.pt_options`): refinement pilots on the growing ladder, then the main
-    run on the refined one; a study over data sets multiplies by its runs."""
+    run on the refined one; a study over data sets multiplies by its runs and by its switch
+    refinement's re-runs, and divides by its workers (``opts["workers"]``; the CPU cores for Dask on
+    a local cluster)."""
     rounds = pt_ladder(config.ns, config.min_swap_accept, config.max_rungs)
     steps = 0.75 * config.leapfrog
 
@@ -152,7 +154,19 @@ def pt_seconds(config: Any, opts: dict | None = None) -> float:
     seconds += target_s + sweeps_s(config.warmup + config.sweeps, rounds[-1])
     opts = opts or {}
     if opts.get("datasets"):
-        seconds *= len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
+        from .jobs.bayes_pt import REFINE_ROUNDS, REFINE_TOL
+
+        runs = len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
+        # each study run is re-run on a ladder refined around its switches: up to two re-runs with
+        # about four more rungs per switch and round, two switches
+        rounds = opts.get("refine_rounds", REFINE_ROUNDS) if opts.get("refine_tol", REFINE_TOL) > 0 else 0
+        refine = 1 + sum(1 + extra / len(config.ns) for extra in (8, 14)[:rounds])
+        workers = opts.get("workers")
+        if workers is None and opts.get("scheduler") == "local":
+            from .sweep import default_workers
+
+            workers = default_workers()
+        seconds *= runs * refine / min(max(int(workers or 1), 1), runs)
     return STARTUP_S + seconds
 
 

@@ -93,6 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pt.add_argument("--conventions", default=None, metavar="NAMES",
                     help="with --datasets: comma-separated likelihood conventions, tempered (beta 1) "
                     "and/or gaussian-sigma1 (beta 1/2; the paper's code); default: tempered")
+    pt.add_argument("--refine-tol", type=float, default=None, metavar="F",
+                    help="with --datasets: re-run each ladder with rungs inserted around every switch of the "
+                    "leading phase until it is bracketed within F of its n (default: 0.02; 0: no refinement)")
+    pt.add_argument("--refine-rounds", type=int, default=None, metavar="R",
+                    help="with --datasets: at most R refinement re-runs per run (default: 3)")
     from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
@@ -190,12 +195,49 @@ def pt_config_from_args(args: argparse.Namespace) -> tuple:
     given = pt_flags().given(args)
     population = bool(given.pop("population", False))
     config = pt_config(args.preset, given.pop("features", None), population=population, **given)
-    return config, pt_options(datasets=args.datasets, conventions=args.conventions, classifier=args.classifier,
-                              population=population, bootstrap=args.bootstrap, beta=args.beta)
+    opts = pt_options(datasets=args.datasets, conventions=args.conventions, classifier=args.classifier,
+                      population=population, bootstrap=args.bootstrap, beta=args.beta)
+    refine = {k: getattr(args, k, None) for k in ("refine_tol", "refine_rounds")}
+    given = [f"--{k.replace('_', '-')}" for k, v in refine.items() if v is not None]
+    if given and opts["datasets"] is None:
+        raise InputError(f"{given[0]}: expected together with --datasets, got it for one run")
+    if refine["refine_tol"] is not None and not 0 <= refine["refine_tol"] < 1:
+        raise InputError(f"--refine-tol: expected a number in [0, 1), got {refine['refine_tol']!r}")
+    if refine["refine_rounds"] is not None:
+        check_positive_int("--refine-rounds", refine["refine_rounds"], minimum=0)
+    opts.update({k: v for k, v in refine.items() if v is not None})
+    return config, opts
 
 
-def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool = False) -> int:
-    """One PT run, or a study over data sets (``opts`` from :func:`pt_options`); prints a summary."""
+def pt_sweep_kwargs(args: argparse.Namespace, datasets: int | None) -> dict:
+    """The sweep-runner keywords of a PT study: in-process by default, a process pool with
+    ``--workers N > 1``, Dask with ``--scheduler``/``--dask-local``; the scheduler is checked here,
+    before any work. Without ``--datasets`` (one run) the sweep flags are refused."""
+    from ..sweep import check_scheduler, sweep_kwargs
+
+    given = [f for f, v in (("--workers", getattr(args, "workers", None)), ("--scheduler", getattr(args, "scheduler", None)),
+                            ("--dask-local", getattr(args, "dask_local", False) or None)) if v is not None]
+    if datasets is None:
+        if given:
+            raise InputError(f"{given[0]}: expected together with --datasets (a study's runs are its tasks), "
+                             "got it for one run")
+        return {}
+    if (getattr(args, "scheduler", None) or getattr(args, "dask_local", False)) \
+            and getattr(args, "executor", None) in ("inline", None):
+        args.executor = "dask"
+    elif getattr(args, "executor", None) in ("inline", None) and (getattr(args, "workers", None) or 1) > 1:
+        args.executor = "process"
+    kw = sweep_kwargs(args)
+    kw.pop("progress")
+    check_scheduler(kw["scheduler"])
+    return kw
+
+
+def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool = False,
+               sweep: dict | None = None) -> int:
+    """One PT run, or a study over data sets (``opts`` from :func:`pt_options`); prints a summary.
+
+    ``sweep``: ``executor, workers, scheduler, retries`` of the study's sweep runner."""
     from ..compare import switch_line
     from ..cost import confirm
     from ..io import check_out_path, check_writable_dir, write_json
@@ -203,9 +245,10 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
     from ..jobs.bayes_pt import run_pt, run_pt_study
 
     check_out_path(out_dir)
+    sweep = dict(sweep or {})
     runs = (1 if opts["datasets"] is None else
             len(opts["conventions"]) * (opts["datasets"] + bool(opts["population"])))
-    confirm(pt_seconds(config, opts), f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
+    confirm(pt_seconds(config, {**opts, **sweep}), f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
             f"{config.warmup + config.sweeps} sweeps", yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
     if opts["datasets"] is None:
@@ -220,12 +263,15 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
     else:
         res = run_pt_study(config, out, datasets=opts["datasets"], conventions=opts["conventions"],
                            population=opts["population"], rule=opts["rule"], bootstrap=opts["bootstrap"],
-                           progress=progress)
-        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
+                           progress=progress, **{k: opts[k] for k in ("refine_tol", "refine_rounds") if k in opts},
+                           **sweep)
+        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"],
+                                         "computed": res["computed"], "reused": res["reused"]})
         for r in res["summary"]:
-            print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f}, "
+            print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f} "
+                  f"[{r['mean_lower']:.0f}, {r['mean_upper']:.0f}], median {r['median']:.0f}, "
                   f"sd {r['sd']:.0f} over the {r['datasets']} of {r['datasets_run']} data sets that switch "
-                  f"[{r['values']}]; population "
+                  f"({r['not_single']:.0%} not a single crossing) [{r['values']}]; population "
                   f"{r['population']:.0f}; predicted {r['predicted_n'] or float('nan'):.0f} (asymptotic), "
                   f"{r['predicted_n_laplace'] or float('nan'):.0f} (O(1))"
                   + ("" if r["all_mixed"] else "; NOT all runs mixed"))
@@ -278,7 +324,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_other_sampler(args)
     if args.sampler == "pt":
         config, opts = pt_config_from_args(args)
-        return run_pt_job(config, opts, args.out, progress=not args.no_progress, yes=getattr(args, "yes", False))
+        return run_pt_job(config, opts, args.out, progress=not args.no_progress, yes=getattr(args, "yes", False),
+                          sweep=pt_sweep_kwargs(args, opts["datasets"]))
     config = config_from_args(args)
     return run_nuts(config, args.out, progress=not args.no_progress, sweep=nuts_sweep_kwargs(args),
                     yes=getattr(args, "yes", False))

@@ -15,16 +15,22 @@ resumes, and writes
   ``occupancy.png``.
 
 A *study* (:func:`run_pt_study`) repeats the run over ``datasets`` data sets for each named
-convention (:data:`CONVENTIONS`) and, optionally, on the population loss (no data noise), and
-writes ``switches.csv`` (one row per run and switch) and ``switch_summary.csv`` (per convention
-and switch: mean, sd and each value over data sets, the population value and the predictions).
+convention (:data:`CONVENTIONS`) and, optionally, on the population loss (no data noise). Each
+run is one task of the sweep runner (:mod:`comparisons.sweep`: content-addressed, stored
+atomically in ``out/tasks``, resumed after a kill, retried; in-process, on a process pool or on
+Dask) and is *refined*: re-run with rungs inserted around every switch of the leading phase until
+the switch is bracketed within 2% of its ``n`` (:func:`study_task`). The study writes
+``switches.csv`` (one row per run and switch, every crossing of a repeated switch included),
+``switch_summary.csv`` (per convention and switch: mean, median and sd over data sets with
+bootstrap intervals, the share of data sets whose switch is not a single crossing, the
+population value and the predictions) and ``switches.png`` (the empirical distribution).
 """
 
 from __future__ import annotations
 
 __all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "PAPER_SWITCH", "PAPER_SWITCH_LABEL", "PT_PRESETS",
-           "paper_switch_n", "mark_paper_switch", "plot_switches", "pt_seconds", "run_pt", "run_pt_study",
-           "switch_summary"]
+           "analyse_pt", "paper_switch_n", "mark_paper_switch", "plot_switches", "run_pt",
+           "run_pt_study", "study_task", "study_tasks", "switch_summary"]
 
 import dataclasses
 import json
@@ -36,9 +42,8 @@ import numpy as np
 
 from ..contracts import occupancy_dataset, table_dataset, transitions_dataset, validate_posterior
 from ..errors import InputError, check_positive_int
-from ..figure2 import set_n_ticks
 from ..folder import keep, owned_folder
-from ..io import atomic_path, save_figure, write_csv, write_json, write_netcdf
+from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
 from ..theory import OCCUPANCY_RULE, child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
 
@@ -88,6 +93,61 @@ def _diagnostics(posts: dict, diag) -> list[dict]:
 
 def _config_key(config) -> str:
     return json.dumps(config.to_dict(), sort_keys=True)
+
+
+def _label_draws(posts: dict, config, x, rule: str) -> None:
+    """Add the derived per-draw variables (``phase``, losses, ...) to every posterior, in place."""
+    from bayes_tms.sampling import derived_draws
+
+    key = _config_key(config)
+    for n, idata in posts.items():
+        post = idata.posterior
+        W = post["W"].transpose("chain", "draw", "hidden", "feature").values
+        b = post["b"].transpose("chain", "draw", "feature").values
+        for name, value in derived_draws(W, b, None if x is None else x[:n], features=config.features,
+                                         hidden=config.hidden, rule=rule).items():
+            post[name] = (("chain", "draw"), value)
+        post.attrs.update({"classifier": rule, "config": key})
+        post.attrs.update({k: int(v) for k, v in post.attrs.items() if isinstance(v, (bool, np.bool_))})
+
+
+def analyse_pt(config, posts: dict, diag, *, bootstrap: int = 1000) -> dict:
+    """Occupancy (phases and families), switches and diagnostics of one labelled PT run.
+
+    Returns
+    -------
+    dict
+        ``occupancy``, ``occupancy_family`` (rows of ``occupancy.csv``), ``transitions`` (records
+        of :func:`bayes_tms.occupancy.transitions`, phases then families), ``diagnostics`` (rows
+        of ``diagnostics.csv``), ``mixed`` (every rung mixed).
+    """
+    from bayes_tms.occupancy import occupancy_table, transitions
+
+    seed = child_seed(config.seed, "bayes", "bootstrap", "pt")
+    raw, reps = occupancy_table(posts, B=bootstrap, seed=seed)
+    fam, freps = occupancy_table(posts, B=bootstrap, seed=seed, level="family")
+    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
+             + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
+                           beta=config.beta))
+    diag_rows = _diagnostics(posts, diag)
+    return {"occupancy": raw, "occupancy_family": fam, "transitions": trans, "diagnostics": diag_rows,
+            "mixed": all(r["mixed"] for r in diag_rows)}
+
+
+def _write_tables(out, config, tables: dict, rule: str) -> None:
+    """Write the tables of :func:`analyse_pt` into a run folder (csv, json and netCDF hand-offs)."""
+    raw, fam, trans, diag_rows = (tables[k] for k in ("occupancy", "occupancy_family", "transitions",
+                                                       "diagnostics"))
+    write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
+    write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
+    meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
+            "seed": config.seed, "population": int(config.population), "classifier": rule}
+    write_netcdf(occupancy_dataset({"pt": raw}, attrs=meta), out / "occupancy.nc")
+    write_netcdf(occupancy_dataset({"pt": fam}, level="family", attrs=meta), out / "occupancy_family.nc")
+    write_json(out / "transitions.json", trans)
+    write_netcdf(transitions_dataset(trans), out / "transitions.nc")
+    write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
+    write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
 
 
 def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000, progress: bool = True,
@@ -170,10 +230,8 @@ def _read_done(path) -> dict | None:
 
 
 def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: int) -> dict:
-    from bayes_tms.occupancy import occupancy_table, transitions
     from bayes_tms.plots import plot_occupancy
     from bayes_tms.pt import load_state, resume_tms_pt, sample_tms_pt, save_state
-    from bayes_tms.sampling import derived_draws
 
     from .bayes import posterior_path
 
@@ -214,15 +272,8 @@ def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: in
         else:
             result = sample_tms_pt(config, x, progress=progress, callback=checkpoint, chunk=chunk)
         posts, diag = result.posteriors, result.diagnostics
+        _label_draws(posts, config, x, rule)
         for n, idata in posts.items():
-            post = idata.posterior
-            W = post["W"].transpose("chain", "draw", "hidden", "feature").values
-            b = post["b"].transpose("chain", "draw", "feature").values
-            for name, value in derived_draws(W, b, None if x is None else x[:n], features=config.features,
-                                             hidden=config.hidden, rule=rule).items():
-                post[name] = (("chain", "draw"), value)
-            post.attrs.update({"classifier": rule, "config": key})
-            post.attrs.update({k: int(v) for k, v in post.attrs.items() if isinstance(v, (bool, np.bool_))})
             write_netcdf(idata, posterior_path(out, n))
         write_netcdf(diag, out / "pt_diagnostics.nc")
         compute = time.perf_counter() - t0
@@ -234,22 +285,9 @@ def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: in
         for path in [posterior_path(out, n) for n in config.ns] + [out / "pt_diagnostics.nc", done_path,
                                                                    out / "config.json"]:
             keep(path)  # served from the earlier run: outputs of this one
-    raw, reps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"))
-    fam, freps = occupancy_table(posts, B=bootstrap, seed=child_seed(config.seed, "bayes", "bootstrap", "pt"), level="family")
-    write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
-    write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
-    meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
-            "seed": config.seed, "population": int(config.population), "classifier": rule}
-    write_netcdf(occupancy_dataset({"pt": raw}, attrs=meta), out / "occupancy.nc")
-    write_netcdf(occupancy_dataset({"pt": fam}, level="family", attrs=meta), out / "occupancy_family.nc")
-    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
-             + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
-                           beta=config.beta))
-    write_json(out / "transitions.json", trans)
-    write_netcdf(transitions_dataset(trans), out / "transitions.nc")
-    diag_rows = _diagnostics(posts, diag)
-    write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
-    write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
+    tables = analyse_pt(config, posts, diag, bootstrap=bootstrap)
+    raw, trans, diag_rows = tables["occupancy"], tables["transitions"], tables["diagnostics"]
+    _write_tables(out, config, tables, rule)
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
@@ -270,17 +308,120 @@ def _phase_switches(trans: Sequence[dict]) -> list[dict]:
     return [t for t in trans if t.get("level") == "phase"]
 
 
-def switch_summary(rows: Sequence[dict], datasets: int | None = None) -> list[dict]:
-    """Per (convention, from, to): mean, sd and each value of the switch ``n`` over data sets.
+#: format of a study task's stored result; bump when what :func:`study_task` returns changes
+STUDY_FORMAT = 1
+#: switch refinement of a study run: bracket every switch within this fraction of its n ...
+REFINE_TOL = 0.02
+#: ... in at most this many re-runs, inserting at most REFINE_INSERT rungs per bracket each
+REFINE_ROUNDS = 3
+REFINE_INSERT = 4
+#: the summary lists every value up to this many data sets, else quantiles (switches.csv has all)
+VALUES_LISTED = 16
+
+
+def study_tasks(config, *, datasets: int, conventions: Sequence[str], population: bool, rule: str = "gated",
+                bootstrap: int = 1000, refine_tol: float = REFINE_TOL, refine_rounds: int = REFINE_ROUNDS) -> list:
+    """One :class:`comparisons.sweep.Task` per (convention, data set) run and per population run.
+
+    Content-addressed by everything that sets the result: the full PT configuration (with the
+    convention's beta and the data set's seed), classifier, bootstrap size and refinement.
+    Data set ``k`` is seeded ``child_seed(config.seed, "bayes", "dataset", k)`` in every
+    convention, so conventions are compared on the same data.
+    """
+    from ..sweep import Task
+
+    tasks = []
+    for conv in conventions:
+        runs = [(str(k), dataclasses.replace(config, beta=CONVENTIONS[conv], population=False,
+                                             seed=child_seed(config.seed, "bayes", "dataset", k)))
+                for k in range(datasets)]
+        if population:
+            runs.append(("population", dataclasses.replace(config, beta=CONVENTIONS[conv], population=True)))
+        for ds, cfg in runs:
+            name = f"pt {conv} {'population' if ds == 'population' else f'data{int(ds):02d}'}"
+            tasks.append(Task(name, {"convention": conv, "dataset": ds, "pt": cfg.to_dict(), "rule": rule,
+                                     "bootstrap": int(bootstrap), "refine_tol": float(refine_tol),
+                                     "refine_rounds": int(refine_rounds), "refine_insert": REFINE_INSERT},
+                              seed=cfg.seed))
+    return tasks
+
+
+def study_task(task) -> dict:
+    """Run one study task: PT, refined around every switch, and its tables (module level, picklable).
+
+    The ladder is re-run with rungs inserted around every switch of the leading (classified
+    plurality) phase, the switches of ``switches.csv``, until each is bracketed within
+    ``refine_tol`` of its ``n`` (:func:`bayes_tms.occupancy.refine_switches`);
+    switches, intervals and occupancy come from the last run, whose copies sample the inserted
+    rungs. Everything random comes from the task's PT seed and BLAS runs on one thread, so the
+    result does not depend on the executor or worker.
+
+    Returns
+    -------
+    dict
+        The tables of :func:`analyse_pt` of the last run, plus ``refinement`` (per round: ladder,
+        switches, inserted rungs), ``ladder`` and ``compute_s``.
+    """
+    from bayes_tms.occupancy import refine_switches
+    from bayes_tms.pt import PTConfig, sample_tms_pt
+
+    cfg = dict(task.config["pt"])
+    cfg["ns"] = tuple(cfg["ns"])
+    base = PTConfig(**cfg)
+    rule, bootstrap = task.config["rule"], int(task.config["bootstrap"])
+    x = None if base.population else sample_inputs(max(base.ns), base.features, base.seed)
+    t0 = time.perf_counter()
+
+    def sample(ns):
+        config = dataclasses.replace(base, ns=tuple(ns))
+        res = sample_tms_pt(config, x, progress=False)
+        _label_draws(res.posteriors, config, x, rule)
+        return config, analyse_pt(config, res.posteriors, res.diagnostics, bootstrap=bootstrap)
+
+    tol = float(task.config["refine_tol"])
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread in every executor: N workers use N cores without oversubscription, and the
+    # floating-point reductions are the same whichever process (and thread setting) runs the task
+    with threadpool_limits(limits=1):
+        (config, tables), _, history = refine_switches(
+            sample, base.ns, lambda r: _phase_switches(r[1]["transitions"]), tol=tol,
+            max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
+    for t in _phase_switches(tables["transitions"]):
+        t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
+    return {**tables, "refinement": history, "ladder": list(config.ns), "config": config.to_dict(),
+            "compute_s": time.perf_counter() - t0}
+
+
+def _bootstrap_ci(values: np.ndarray, stat, rng: np.random.Generator, B: int = 2000,
+                  alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat`` over the data sets (NaN with fewer than 3)."""
+    if len(values) < 3:
+        return np.nan, np.nan
+    idx = rng.integers(0, len(values), size=(B, len(values)))
+    reps = np.array([stat(values[i]) for i in idx])
+    lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int = 0) -> list[dict]:
+    """Per (convention, from, to): the switch ``n`` over data sets, its spread and its intervals.
 
     ``rows`` are the rows of ``switches.csv`` (``convention, beta, dataset, from, to, n, lower,
     upper, predicted_n, predicted_n_laplace, mixed``; ``dataset = "population"`` for the
     population loss). A data set contributes one value: its first (smallest-n) switch of that
-    kind, so a posterior that switches back and forth is not counted twice. ``datasets`` is the
-    number of data sets run per convention: the summary says how many of them switched
-    (``datasets``) out of how many (``datasets_run``). The predictions are those made near the
-    population-loss switch when there is one (else near the first data set's).
+    kind, so a posterior that switches back and forth is not counted twice; ``not_single`` is the
+    share of the data sets with that switch where the two phases change places more than once
+    (the switch repeats, or goes back). ``mean``, ``median`` and ``sd`` come with 95% percentile
+    bootstrap intervals over data sets (``*_lower``, ``*_upper``; seeded by ``seed``).
+    ``datasets`` is the number of data sets run per convention: the summary says how many of them
+    switched (``datasets``) out of how many (``datasets_run``). ``values`` lists every value up
+    to :data:`VALUES_LISTED` data sets, else their 5, 50 and 95% quantiles (``switches.csv`` has
+    all). The predictions are those made near the population-loss switch when there is one (else
+    near the first data set's).
     """
+    from ..theory import child_rng
+
     out = []
     keys = sorted({(r["convention"], r["from"], r["to"]) for r in rows})
     for conv, a, b in keys:
@@ -289,132 +430,210 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None) -> list[di
         first: dict[str, dict] = {}
         for r in sel:
             first.setdefault(str(r["dataset"]), r)
-        data = [float(r["n"]) for d, r in sorted(first.items(), key=lambda kv: kv[0]) if d != "population"]
+        data = np.array([float(r["n"]) for d, r in sorted(first.items(), key=lambda kv: kv[0])
+                         if d != "population"])
+        crossings = {d: sum(1 for r in rows if r["convention"] == conv and str(r["dataset"]) == d
+                            and {r["from"], r["to"]} == {a, b}) for d in first if d != "population"}
         pop = first.get("population")
         ref = pop or sel[0]
-        out.append({"convention": conv, "beta": sel[0]["beta"], "from": a, "to": b,
-                    "datasets": len(data), "datasets_run": datasets if datasets is not None else len(data),
-                    "mean": float(np.mean(data)) if data else np.nan,
-                    "sd": float(np.std(data, ddof=1)) if len(data) > 1 else np.nan,
-                    "values": " ".join(f"{v:.0f}" for v in data),
-                    "population": float(pop["n"]) if pop else np.nan,
-                    "predicted_n": ref.get("predicted_n"), "predicted_n_laplace": ref.get("predicted_n_laplace"),
-                    "all_mixed": all(bool(r["mixed"]) for r in sel)})
+        rng = child_rng(seed, "bayes", "study", "summary", conv, a, b)
+        values = (" ".join(f"{v:.0f}" for v in data) if len(data) <= VALUES_LISTED else
+                  "{} values; 5/50/95%: {:.0f} / {:.0f} / {:.0f} (switches.csv)".format(
+                      len(data), *np.quantile(data, [0.05, 0.5, 0.95])))
+        row = {"convention": conv, "beta": sel[0]["beta"], "from": a, "to": b,
+               "datasets": len(data), "datasets_run": datasets if datasets is not None else len(data),
+               "mean": float(np.mean(data)) if len(data) else np.nan,
+               "median": float(np.median(data)) if len(data) else np.nan,
+               "sd": float(np.std(data, ddof=1)) if len(data) > 1 else np.nan,
+               "not_single": (float(np.mean([c > 1 for c in crossings.values()])) if crossings else np.nan),
+               "values": values,
+               "population": float(pop["n"]) if pop else np.nan,
+               "predicted_n": ref.get("predicted_n"), "predicted_n_laplace": ref.get("predicted_n_laplace"),
+               "all_mixed": all(bool(r["mixed"]) for r in sel)}
+        for name, stat in (("mean", np.mean), ("median", np.median), ("sd", lambda v: np.std(v, ddof=1))):
+            row[f"{name}_lower"], row[f"{name}_upper"] = _bootstrap_ci(data, stat, rng)
+        out.append(row)
     return out
 
 
-SWITCH_COLUMNS = ["convention", "beta", "dataset", "seed", "from", "to", "n", "lower", "upper", "predicted_n",
-                  "predicted_n_laplace", "dominance", "mixed"]
-SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run", "mean", "sd", "values",
-                   "population",
-                   "predicted_n", "predicted_n_laplace", "all_mixed"]
+SWITCH_COLUMNS = ["convention", "beta", "dataset", "seed", "from", "to", "n", "lower", "upper", "n_before",
+                  "n_after", "resolved", "predicted_n", "predicted_n_laplace", "dominance", "mixed"]
+SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run", "mean", "mean_lower",
+                   "mean_upper", "median", "median_lower", "median_upper", "sd", "sd_lower", "sd_upper",
+                   "not_single", "values", "population", "predicted_n", "predicted_n_laplace", "all_mixed"]
+
+
+def _study_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("numpy", "scipy", "arviz"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
 
 
 def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[str] = ("tempered",),
                  population: bool = True, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000,
-                 progress: bool = True, replace: bool | None = None) -> dict:
+                 progress: bool = True, executor: str = "inline", workers: int | None = None,
+                 scheduler=None, retries: int = 2, refine_tol: float = REFINE_TOL,
+                 refine_rounds: int = REFINE_ROUNDS, replace: bool | None = None) -> dict:
     """PT over ``datasets`` data sets per convention (plus the population loss), and the spread.
 
-    Data set ``k`` of every convention is the same stream, seeded ``child_seed(config.seed,
-    "bayes", "dataset", k)`` (its PT randomness comes from the same seed, see
-    :class:`bayes_tms.pt.PTConfig`), so conventions are compared on the same data. Each run goes
-    to ``out/<convention>/data<k>`` (or ``population``) and resumes there. The folder is owned by
-    the study (:func:`comparisons.folder.owned_folder`; ``replace`` as there), each run's by the run.
+    Every run is one task of :func:`comparisons.sweep.run_sweep` (:func:`study_tasks`,
+    :func:`study_task`): stored atomically under ``out/tasks`` by a hash of its full
+    configuration, skipped when intact (a study killed at any point resumes from its stored
+    tasks), retried when it raises, and run in-process (``executor="inline"``), on a local process
+    pool (``"process"``, ``workers``) or on Dask (``scheduler``: an address or ``"local"``). The
+    results are read back from the store, so the outputs are the same whichever executor and
+    however many workers computed them. Each run's tables go to ``out/<convention>/data<k>`` (or
+    ``population``): ``config.json``, ``occupancy.csv``, ``occupancy_family.csv``,
+    ``transitions.json``, ``diagnostics.csv`` (and their netCDF hand-offs) and ``refinement.json``;
+    the study writes ``switches.csv``, ``switch_summary.csv``/``.nc`` and ``switches.png``.
+    The folder is owned by the study (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
 
     Returns
     -------
     dict
         ``{"switches": rows of switches.csv, "summary": rows of switch_summary.csv, "compute_s":
-        seconds of sampling behind them, "cached": whether every run was reused}``.
+        seconds of sampling behind them, "cached": whether every run was reused, "computed",
+        "reused": task counts}``.
+
+    Raises
+    ------
+    InputError
+        On bad arguments or an unreachable scheduler, before any work; naming the failed tasks
+        after the others are stored.
     """
+    from ..sweep import check_scheduler
+
     check_positive_int("datasets", datasets, minimum=1)
     unknown = [c for c in conventions if c not in CONVENTIONS]
     if unknown or not conventions:
         raise InputError(f"conventions: expected some of {', '.join(CONVENTIONS)}, got {list(conventions)}")
+    if not (isinstance(refine_tol, (int, float)) and 0 <= refine_tol < 1):
+        raise InputError(f"refine_tol: expected a number in [0, 1), got {refine_tol!r}")
+    check_positive_int("refine_rounds", refine_rounds, minimum=0)
+    check_scheduler(scheduler)
+    if scheduler is not None and executor == "inline":
+        executor = "dask"
     study = {"config": config.to_dict(), "datasets": datasets, "conventions": list(conventions),
-             "population": population, "rule": rule}
+             "population": population, "rule": rule, "refine_tol": refine_tol, "refine_rounds": refine_rounds}
     with owned_folder(out_dir, "bayes --sampler pt --datasets", sampler="pt", config=study,
                       replace=replace) as folder:
         res = _run_pt_study(config, folder.root, datasets=datasets, conventions=conventions,
-                            population=population, rule=rule, bootstrap=bootstrap, progress=progress)
+                            population=population, rule=rule, bootstrap=bootstrap, progress=progress,
+                            executor=executor, workers=workers, scheduler=scheduler, retries=retries,
+                            refine_tol=refine_tol, refine_rounds=refine_rounds)
         folder.finish()
     return res
 
 
 def _run_pt_study(config, out, *, datasets: int, conventions: Sequence[str], population: bool, rule: str,
-                  bootstrap: int, progress: bool) -> dict:
-    runs = []
-    for conv in conventions:
-        for k in range(datasets):
-            runs.append((conv, str(k), dataclasses.replace(config, beta=CONVENTIONS[conv], population=False,
-                                                           seed=child_seed(config.seed, "bayes", "dataset", k))))
-        if population:
-            runs.append((conv, "population", dataclasses.replace(config, beta=CONVENTIONS[conv], population=True)))
-    rows, compute, cached = [], 0.0, True
-    for i, (conv, ds, cfg) in enumerate(runs):
-        folder = out / conv / ("population" if ds == "population" else f"data{int(ds):02d}")
-        print(f"[{i + 1}/{len(runs)}] PT {conv} (beta = {cfg.beta:g}), "
-              f"{'population loss' if ds == 'population' else f'data set {ds}'} -> {folder}", file=sys.stderr)
-        res = run_pt(cfg, folder, rule=rule, bootstrap=bootstrap, progress=progress)
-        compute += res["compute_s"]
-        cached = cached and res["cached"]
-        for t in _phase_switches(res["transitions"]):
-            rows.append({"convention": conv, "beta": cfg.beta, "dataset": ds, "seed": cfg.seed, "from": t["from"],
-                         "to": t["to"], "n": t["n"], "lower": t["lower"], "upper": t["upper"],
+                  bootstrap: int, progress: bool, executor: str, workers: int | None, scheduler, retries: int,
+                  refine_tol: float, refine_rounds: int) -> dict:
+    from ..sweep import ResultStore, run_sweep
+
+    tasks = study_tasks(config, datasets=datasets, conventions=conventions, population=population, rule=rule,
+                        bootstrap=bootstrap, refine_tol=refine_tol if refine_tol > 0 else 0.0,
+                        refine_rounds=refine_rounds if refine_tol > 0 else 0)
+    store = ResultStore(out / "tasks", result_format=STUDY_FORMAT, versions=_study_versions())
+    res = run_sweep(tasks, study_task, store, executor=executor, workers=workers, scheduler=scheduler,
+                    retries=retries, progress=progress, desc="PT study")
+    if not res.ok:
+        res.exit_status()
+        raise InputError(f"PT study: {len(res.failures)} of {len(res.tasks)} runs failed (first: "
+                         f"{res.failures[0].error}); finished runs are kept in {store.path}, re-run to resume")
+    rows = []
+    for task, result in zip(tasks, res.results):
+        conv, ds = task.config["convention"], task.config["dataset"]
+        cfg = dict(result["config"])
+        cfg["ns"] = tuple(cfg["ns"])
+        from bayes_tms.pt import PTConfig
+
+        run_cfg = PTConfig(**cfg)
+        folder = check_writable_dir(out / conv / ("population" if ds == "population" else f"data{int(ds):02d}"))
+        write_json(folder / "config.json", {**run_cfg.to_dict(), "rule": rule, "requested_ns": list(config.ns)})
+        _write_tables(folder, run_cfg, result, rule)
+        write_json(folder / "refinement.json", result["refinement"])
+        for t in _phase_switches(result["transitions"]):
+            rows.append({"convention": conv, "beta": run_cfg.beta, "dataset": ds, "seed": run_cfg.seed,
+                         "from": t["from"], "to": t["to"], "n": t["n"], "lower": t["lower"], "upper": t["upper"],
+                         "n_before": t["n_before"], "n_after": t["n_after"], "resolved": t.get("resolved", False),
                          "predicted_n": t.get("predicted_n"), "predicted_n_laplace": t.get("predicted_n_laplace"),
-                         "dominance": t.get("dominance", ""), "mixed": res["mixed"]})
+                         "dominance": t.get("dominance", ""), "mixed": result["mixed"]})
     write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)
-    summary = switch_summary(rows, datasets=datasets)
+    summary = switch_summary(rows, datasets=datasets, seed=config.seed)
     write_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
     write_netcdf(table_dataset(summary, SUMMARY_COLUMNS, "switch_summary"), out / "switch_summary.nc")
     if rows:
         save_figure(plot_switches(rows, features=config.features, prior_sigma=config.prior_sigma),
                     out / "switches.png")
-    return {"switches": rows, "summary": summary, "compute_s": compute, "cached": cached}
+    return {"switches": rows, "summary": summary, "compute_s": res.total_compute_s,
+            "cached": not res.computed, "computed": len(res.computed), "reused": len(res.reused)}
 
 
 def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_sigma: float = 1.0):
-    """Switch ``n`` per data set and convention (dots, with intervals), population value (star),
-    the free-energy predictions (asymptotic: dashed; with O(1) terms: dotted) and, given
-    ``features``, the paper's reported switch (:func:`mark_paper_switch`); log ``n``."""
+    """The empirical distribution (ECDF) of the switch ``n`` over data sets, per convention.
+
+    One panel per convention, one step curve per switch kind (a data set's first switch of that
+    kind), with the population-loss switch (solid vertical line), the free-energy predictions
+    (asymptotic: dashed; with O(1) terms: dotted) in the curve's colour and, given ``features``,
+    the paper's reported switch (:func:`mark_paper_switch`); log ``n``. Readable at hundreds of
+    data sets (the legend sits below the panels).
+    """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     pairs = sorted({(r["from"], r["to"]) for r in rows})
     convs = sorted({r["convention"] for r in rows}, key=lambda c: -CONVENTIONS.get(c, 0))
-    fig, axes = plt.subplots(1, len(convs), figsize=(4.5 * len(convs), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(convs), figsize=(5.2 * len(convs), 4.2), squeeze=False, sharey=True)
+    handles = {}
     for ax, conv in zip(axes[0], convs):
+        drawn: set = set()  # a switch and its reverse share their predictions: draw each once
         for j, (a, b) in enumerate(pairs):
+            color = f"C{j if j < 4 else j + 1}"  # C4 is the paper's mark
             sel = [r for r in rows if r["convention"] == conv and (r["from"], r["to"]) == (a, b)]
-            data = [r for r in sel if r["dataset"] != "population"]
-            y = j + np.linspace(-0.25, 0.25, max(len(data), 1))[:len(data)]
-            for yy, r in zip(y, data):
-                ax.plot([r["lower"], r["upper"]], [yy, yy], color="C0", lw=0.8, alpha=0.6)
-                ax.plot(r["n"], yy, "o", color="C0" if r["mixed"] else "C3", ms=4)
-            for r in sel:
-                if r["dataset"] == "population":
-                    ax.plot(r["n"], j, "*", color="k", ms=11, label="population loss" if j == 0 else None)
-                for key, ls, name in (("predicted_n", "--", "asymptotic"), ("predicted_n_laplace", ":", "O(1) terms")):
-                    if r.get(key):
-                        ax.plot([r[key]] * 2, [j - 0.4, j + 0.4], color="C2", ls=ls, lw=1.2)
+            first: dict[str, dict] = {}
+            for r in sorted(sel, key=lambda r: float(r["n"])):
+                first.setdefault(str(r["dataset"]), r)
+            data = np.sort([float(r["n"]) for d, r in first.items() if d != "population"])
+            if len(data):
+                y = np.arange(1, len(data) + 1) / len(data)
+                h, = ax.step(np.r_[data[0], data], np.r_[0, y], where="post", color=color, lw=1.6)
+                handles[f"{a} → {b}: data sets ({len(data)})"] = h
+            pop = first.get("population")
+            if pop is not None:
+                ax.axvline(float(pop["n"]), color=color, lw=1.2, alpha=0.9)
+                handles.setdefault("population loss", plt.Line2D([], [], color="0.35", lw=1.2))
+            ref = pop or (sel[0] if sel else None)
+            for key, ls, name in (("predicted_n", "--", "free energy, asymptotic"),
+                                  ("predicted_n_laplace", ":", "free energy, with O(1) terms")):
+                if ref is not None and ref.get(key) not in (None, "") and np.isfinite(float(ref[key])) \
+                        and (key, round(float(ref[key]), 6)) not in drawn:
+                    drawn.add((key, round(float(ref[key]), 6)))
+                    ax.axvline(float(ref[key]), color=color, ls=ls, lw=1.4)
+                    handles.setdefault(name, plt.Line2D([], [], color="0.35", ls=ls, lw=1.4))
         if features is not None:
             mark_paper_switch(ax, paper_switch_n(features, prior_sigma), label=ax is axes[0, 0])
         ax.set_xscale("log")
-        lo, hi = ax.get_xlim()
-        set_n_ticks(ax, lo, hi)  # plain numbers: the minor labels of a short log axis collide
-        ax.set_yticks(range(len(pairs)), [f"{a} → {b}" for a, b in pairs])
-        ax.set_xlabel("n (training samples, log scale)")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("switch n (log scale)")
         ax.set_title(f"{conv} (beta = {CONVENTIONS.get(conv, float('nan')):g})", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0, 0].plot([], [], "o", color="C0", label="data set (95% interval)")
-    axes[0, 0].plot([], [], "o", color="C3", label="data set, not mixed")
-    axes[0, 0].plot([], [], "--", color="C2", label="free energy (asymptotic)")
-    axes[0, 0].plot([], [], ":", color="C2", label="with O(1) terms")
-    axes[0, 0].plot([], [], "*", color="k", ms=9, label="population loss")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    keep = dict(zip(labels, handles))  # one entry per label, below the panels: clear of the data
-    fig.legend(list(keep.values()), list(keep), fontsize=7, loc="lower center", ncol=3, frameon=False)
-    fig.suptitle("Switches of the dominant phase: one per data set, and the population loss", fontsize=10)
-    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    axes[0, 0].set_ylabel("share of data sets switched by n (ECDF)")
+    for h, lab in zip(*axes[0, 0].get_legend_handles_labels()):
+        handles.setdefault(lab, h)
+    fig.suptitle("Switch of the leading phase over data sets (ECDF); vertical lines in a curve's colour: "
+                 "its population-loss switch and predictions", fontsize=9)
+    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=3, fontsize=7,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 
@@ -423,20 +642,3 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
 #: posterior mixes freely. Paper: about 50 round trips per copy at c = 6.
 PT_PRESETS = {"quick": dict(copies=8, sweeps=1000, warmup=300, thin=2),
               "paper": dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64))}
-#: seconds per leapfrog step of one replica (numpy gradient of the exact one-hot loss), fitted to the
-#: paper preset on 2 cores (`tms-phases bayes --preset paper --out DIR`: 74 s against 300 s at 2.5e-5)
-PT_REPLICA_STEP_S = 6e-6
-
-
-def pt_seconds(config, opts: dict | None = None) -> float:
-    """Rough seconds of a PT job: replicas x (pilot + warm-up + kept sweeps) x mean leapfrog steps.
-
-    Inserted rungs are guessed at half the requested ones again; a study multiplies by its runs.
-    """
-    replicas = config.copies * len(config.ns) * 1.5
-    sweeps = config.warmup + config.sweeps + 2 * (config.pilot_warmup + config.pilot_sweeps)
-    seconds = replicas * sweeps * 0.75 * config.leapfrog * PT_REPLICA_STEP_S
-    opts = opts or {}
-    if opts.get("datasets"):
-        seconds *= len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
-    return seconds

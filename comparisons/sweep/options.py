@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["add_sweep_arguments", "sweep_kwargs"]
+__all__ = ["add_sweep_arguments", "check_scheduler", "sweep_kwargs"]
 
 import argparse
+import socket
 from typing import Any
 
 from ..config_file import positive_int_arg
@@ -62,3 +63,29 @@ def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(f"{flag}: expected --executor auto or dask with it, got {executor!r}")
     return {"executor": executor, "workers": getattr(args, "workers", None), "scheduler": scheduler,
             "retries": getattr(args, "retries", 2), "progress": not getattr(args, "no_progress", False)}
+
+
+def check_scheduler(scheduler: Any, timeout: float = 3.0) -> None:
+    """Raise InputError unless ``scheduler`` is usable: None, ``"local"``, a Client, or a reachable address.
+
+    An address (``tcp://host:port``, ``tls://...``) is tried with a plain TCP connection of at
+    most ``timeout`` seconds, so that a mistyped or dead scheduler is reported in one line before
+    any work starts (the Dask client itself waits 30 s and raises a long error).
+    """
+    if scheduler is None or not isinstance(scheduler, str) or scheduler == "local":
+        return
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if parts.scheme not in ("tcp", "tls") or not host or port is None:
+        raise InputError(f"--scheduler: expected a Dask scheduler address like tcp://host:8786, got {scheduler!r}")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"--scheduler: expected a reachable Dask scheduler, got {scheduler!r} "
+                         f"({reason})") from None

@@ -1,0 +1,146 @@
+"""The PT study on the sweep runner (issue 22): same switches.csv on every executor, resume after
+SIGKILL without recomputing stored runs, bad input refused in one line before any work, and a
+summary that stays readable with many data sets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sweep_worker
+from bayes_tms.pt import PTConfig
+from comparisons.cli import main
+from comparisons.jobs import bayes_pt
+from comparisons.jobs.bayes_pt import run_pt_study, switch_summary
+
+TINY = dict(ns=(20, 40, 80), copies=2, sweeps=24, warmup=10, pilot_sweeps=10, pilot_warmup=10, features=4,
+            leapfrog=4, seed=3)
+WORKER = Path(sweep_worker.__file__)
+CLI_TINY = ["bayes", "--sampler", "pt", "--n", "20,40,80", "--features", "4", "--copies", "2", "--sweeps", "24",
+            "--warmup", "10", "--leapfrog", "4", "--seed", "3", "--no-progress"]
+
+
+def _study(out, **sweep):
+    return run_pt_study(PTConfig(**TINY), out, datasets=1, conventions=("tempered",), population=True,
+                        bootstrap=50, progress=False, refine_rounds=1, **sweep)
+
+
+def test_switches_are_identical_in_process_on_a_pool_and_on_dask(tmp_path):
+    pytest.importorskip("distributed")
+    inline = _study(tmp_path / "inline")
+    pool = _study(tmp_path / "pool", executor="process", workers=2)
+    dask = _study(tmp_path / "dask", scheduler="local", workers=2)
+    ref = (tmp_path / "inline" / "switches.csv").read_bytes()
+    assert inline["switches"] and inline["computed"] == 2 and pool["computed"] == dask["computed"] == 2
+    assert inline["switches"] == pool["switches"] == dask["switches"]  # every float, not only the csv's digits
+    for name in ("pool", "dask"):
+        assert (tmp_path / name / "switches.csv").read_bytes() == ref
+        assert (tmp_path / name / "switch_summary.csv").read_bytes() == \
+            (tmp_path / "inline" / "switch_summary.csv").read_bytes()
+    # every run was refined: its switches come from the last, finer ladder
+    refinement = json.loads((tmp_path / "inline" / "tempered" / "data00" / "refinement.json").read_text())
+    assert refinement[0]["ns"] == [20, 40, 80]
+    for run in ("data00", "population"):
+        first = json.loads((tmp_path / "inline" / "tempered" / run / "refinement.json").read_text())[0]
+        wide = [sw for sw in first["switches"] if sw[4] - sw[3] > 0.02 * sw[2]]
+        assert bool(first["inserted"]) == bool(wide)  # every switch wider than 2% is refined
+    again = _study(tmp_path / "inline")
+    assert again["cached"] and again["reused"] == 2 and (tmp_path / "inline" / "switches.csv").read_bytes() == ref
+
+
+DRIVER = """
+import sys
+sys.path.insert(0, {tests!r})
+import sweep_worker
+sweep_worker.install_faults()
+from bayes_tms.pt import PTConfig
+from comparisons.io import write_json
+from comparisons.jobs.bayes_pt import run_pt_study
+res = run_pt_study(PTConfig(**{tiny!r}), {out!r}, datasets=3, population=False, bootstrap=50, progress=False,
+                   refine_rounds=1)
+write_json({out!r} + "/counts.json", {{"computed": res["computed"], "reused": res["reused"]}})
+"""
+
+
+def test_study_killed_after_its_kth_task_resumes_without_recomputing_it(tmp_path):
+    out = tmp_path / "study"
+    code = DRIVER.format(tests=str(WORKER.parent), tiny=TINY, out=str(out))
+    env = {**os.environ, "SWEEP_TEST_KILL_AFTER": "2"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600,
+                          start_new_session=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    results = out / "tasks" / "results"
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
+    assert len(before) == 2 and not (out / "switches.csv").exists()
+    env.pop("SWEEP_TEST_KILL_AFTER")
+    rerun = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600,
+                           start_new_session=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads((out / "counts.json").read_text()) == {"computed": 1, "reused": 2}
+    assert all((results / k).stat().st_mtime_ns == m for k, m in before.items())
+    assert len(list(results.glob("*.json"))) == 3 and (out / "switches.csv").exists()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--datasets", "0"], "--datasets"),
+    (["--datasets", "2", "--conventions", "tempered,nope"], "--conventions"),
+    (["--datasets", "2", "--scheduler", "tcp://127.0.0.1:9"], "--scheduler: expected a reachable Dask scheduler"),
+    (["--datasets", "2", "--scheduler", "nonsense:address:x"], "--scheduler"),
+    (["--workers", "2"], "--workers: expected together with --datasets"),
+])
+def test_bad_study_input_is_one_line_and_exit_2_before_any_work(tmp_path, capsys, argv, fragment):
+    out = tmp_path / "never"
+    code = main([*CLI_TINY, "--out", str(out), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment in err and "\n" not in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def _rows(values, conv="tempered", repeat=()):
+    rows = []
+    for k, n in enumerate(values):
+        rows.append({"convention": conv, "beta": 1.0, "dataset": str(k), "from": "5", "to": "6", "n": float(n),
+                     "lower": n - 10, "upper": n + 10, "predicted_n": 600.0, "predicted_n_laplace": 225.0,
+                     "mixed": True})
+        if k in repeat:  # 5 -> 6 -> 5 -> 6
+            rows += [{**rows[-1], "from": "6", "to": "5", "n": n + 100.0},
+                     {**rows[-1], "n": n + 200.0}]
+    rows.append({**rows[0], "dataset": "population", "n": 280.0})
+    return rows
+
+
+def test_summary_of_200_data_sets_has_intervals_and_the_share_of_repeated_switches():
+    rng = np.random.default_rng(0)
+    values = rng.normal(300, 50, size=200).round()
+    r = [x for x in switch_summary(_rows(values, repeat=range(0, 200, 10)), datasets=200, seed=1)
+         if (x["from"], x["to"]) == ("5", "6")][0]
+    assert r["datasets"] == 200 and r["mean"] == pytest.approx(values.mean())
+    assert r["median"] == pytest.approx(np.median(values)) and r["sd"] == pytest.approx(values.std(ddof=1))
+    assert r["mean_lower"] < r["mean"] < r["mean_upper"] and r["sd_lower"] < r["sd"] < r["sd_upper"]
+    assert r["median_lower"] <= r["median"] <= r["median_upper"]
+    assert r["not_single"] == pytest.approx(0.1)  # 20 of 200 go 5 -> 6 -> 5 -> 6
+    assert "200 values" in r["values"] and len(r["values"]) < 80  # every value is in switches.csv
+    assert r["population"] == 280.0
+
+
+def test_switch_figure_of_200_data_sets_marks_population_and_both_predictions(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(0)
+    rows = (_rows(rng.normal(300, 50, 200).round())
+            + _rows(rng.normal(600, 80, 200).round(), conv="gaussian-sigma1"))
+    fig = bayes_pt.plot_switches(rows, features=6)
+    assert len(fig.axes) == 2
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    for want in ("population loss", "free energy, asymptotic", "free energy, with O(1) terms",
+                 "5 → 6: data sets (200)"):
+        assert want in labels
+    fig.savefig(tmp_path / "switches.png")
