@@ -273,8 +273,10 @@ def predicted_crossing(a: str, b: str, near: float, features: int, level: str = 
     """
     phases = enumerate_phases(features)
     if level == "phase":
-        cand = [e["n"] for e in crossings([p for p in phases if p.label in (a, b)], n_max=n_max,
-                                          prior_sigma=prior_sigma, beta=beta)]
+        pair = [p for p in phases if p.label in (a, b)]
+        if len(pair) < 2:  # a label the enumeration lacks (unclassified, a toy's): no prediction
+            return None
+        cand = [e["n"] for e in crossings(pair, n_max=n_max, prior_sigma=prior_sigma, beta=beta)]
     else:
         iv = dominant_intervals(phases, n_min=10.0, n_max=n_max, prior_sigma=prior_sigma, beta=beta)
         cand = [x["n_to"] for x, y in zip(iv[:-1], iv[1:])

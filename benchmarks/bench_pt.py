@@ -261,7 +261,6 @@ def main(argv=None) -> dict:
 # a local process pool) and prints tasks per minute and the ratio to one worker, as a markdown
 # table. Both rows are measured in one run, so the ratio is what the machine gave at that time.
 
-import sys  # noqa: E402  (kept in this section so that the rest of the file is untouched)
 
 
 def bench_study_throughput(argv=None) -> list[dict]:

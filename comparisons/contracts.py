@@ -251,14 +251,19 @@ def validate_posterior(obj: Any) -> Any:
     return obj
 
 
-def validate_trajectory(obj: Any) -> xr.Dataset:
+def validate_trajectory(obj: Any, *, finite: bool = True) -> xr.Dataset:
     """Validate the SGD trajectory hand-off (:data:`TRAJECTORY`); an object or a path.
 
-    Also checked: ``W``, ``b`` and ``loss`` are finite in every run not flagged ``diverged``
-    (a diverged run is data, a NaN in another one is damage).
+    With ``finite`` (the default: a stored or handed-off trajectory), also checked: ``W``, ``b``
+    and ``loss`` are finite in every run not flagged ``diverged`` (a diverged run is data, a NaN
+    in another one is damage). ``finite=False`` checks the names and dims only: the LLC
+    estimator takes a trajectory whose runs are not flagged yet and flags non-finite checkpoints
+    itself.
     """
     ds, where = _source(obj, TRAJECTORY)
     ds = _check(ds, TRAJECTORY, where)
+    if not finite:
+        return ds
     kept = ~np.asarray(ds["diverged"].values, dtype=bool) if "diverged" in ds else np.ones(ds.sizes["run"], bool)
     for name in ("W", "b", "loss"):
         values = np.asarray(ds[name].values, dtype=float)[kept]

@@ -54,11 +54,14 @@ NUTS_RUNG_S = {"nutpie": 1.0, "pymc": 1.5}
 
 # -- replica exchange (bayes --sampler pt) ---------------------------------------------------------
 # The PT constants live here together, so that they can be refitted in one place when the
-# sampler gets faster (``benchmarks/bench_cost.py`` prints the ratios to refit them from).
-#: per leapfrog step: the vectorised gradient's fixed cost (Python and numpy call overhead)
-PT_CALL_S = 2.85e-4
+# sampler gets faster (``benchmarks/bench_cost.py`` prints the ratios to refit them from). Refitted
+# for the compiled kernel (bayes_tms.pt_kernel) to `python benchmarks/bench_cost.py --scales
+# quick,paper --stages bayes_pt`: 11 s and 32 s of CPU for the quick and paper presets, which these
+# constants estimate at 10 s and 36 s.
+#: per leapfrog step: the fixed cost of a sweep's compiled trajectory call and its bookkeeping
+PT_CALL_S = 1.5e-4
 #: per leapfrog step and replica (copy x rung)
-PT_REPLICA_S = 4.6e-6
+PT_REPLICA_S = 2.2e-6
 #: once per PT run: data stream, nested one-hot summaries, output files
 PT_START_S = 1.0
 #: per refinement round and main run: building the ladder's target (nested one-hot summaries of

@@ -140,7 +140,7 @@ def estimate_llc(ds: xr.Dataset, config: LLCConfig | None = None, progress: bool
     config = config or LLCConfig()
     if not isinstance(config, LLCConfig):
         raise InputError(f"config: expected an LLCConfig, got {type(config).__name__}")
-    validate_trajectory(ds)
+    validate_trajectory(ds, finite=False)  # non-finite checkpoints are flagged below, not refused
     if "x" not in ds:
         raise InputError("trajectory: expected the training data variable 'x', got none")
     tc = train_config_of(ds)

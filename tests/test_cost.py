@@ -79,8 +79,12 @@ def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
     narrow = PTConfig(ns=(100, 200), copies=2, sweeps=20, warmup=10)
     assert cost.pt_seconds(wide) > 2 * cost.pt_seconds(narrow)  # the 2 s estimate hid the pilots
     study = {"datasets": 3, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
-    assert cost.pt_seconds(narrow, study) - cost.STARTUP_S == pytest.approx(
-        8 * (cost.pt_seconds(narrow) - cost.STARTUP_S))
+    one = cost.pt_seconds(narrow) - cost.STARTUP_S
+    assert cost.pt_seconds(narrow, {**study, "refine_tol": 0}) - cost.STARTUP_S == pytest.approx(8 * one)
+    # switch refinement re-runs each study run on a longer ladder; workers share the runs
+    refined = cost.pt_seconds(narrow, study) - cost.STARTUP_S
+    assert refined > 8 * one
+    assert cost.pt_seconds(narrow, {**study, "workers": 2}) - cost.STARTUP_S == pytest.approx(refined / 2)
 
 
 def test_measure_phases_estimate_counts_wall_phases_double_and_nothing_when_all_stored():

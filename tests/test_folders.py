@@ -215,18 +215,23 @@ def test_the_done_marker_goes_before_a_recomputation_starts(pt_folder, tmp_path,
 
 
 def test_a_damaged_study_run_is_recomputed_alone(tmp_path, capsys):
+    """A study run is a stored task of the sweep runner: a damaged one is named and recomputed alone."""
     from comparisons.jobs.bayes_pt import run_pt_study
 
     kw = dict(datasets=2, population=False, bootstrap=20, progress=False)
     run_pt_study(PTConfig(**TINY), tmp_path, **kw)
     runs = sorted((tmp_path / "tempered").iterdir())
     assert [p.name for p in runs] == ["data00", "data01"]
-    _write_nan(runs[1] / "posterior_n00020.nc")
+    seals = sorted((tmp_path / "tasks" / "results").glob("*.json"))
+    assert len(seals) == 2
+    seal = json.loads(seals[1].read_text())
+    payload = next(p for p in seals[1].parent.iterdir() if p.stem == seals[1].stem and p.suffix != ".json")
+    payload.write_bytes(payload.read_bytes()[: payload.stat().st_size // 2])  # truncated on disk
     capsys.readouterr()
     res = run_pt_study(PTConfig(**TINY), tmp_path, **kw)
     err = capsys.readouterr().err
-    assert not res["cached"] and "data01" in err and "posterior_n00020.nc" in err and "warning:" in err
-    assert err.count("recomputing") == 1  # data00 served as cached
+    assert res["computed"] == 1 and res["reused"] == 1 and not res["cached"]
+    assert "warning:" in err and "damaged" in err and seal["task"]["name"] in err
     assert run_pt_study(PTConfig(**TINY), tmp_path, **kw)["cached"]
     assert folder_mod.read_owner(tmp_path)["job"] == "bayes --sampler pt --datasets"
 
