@@ -36,6 +36,20 @@ from bayes_tms.config import PRESETS
 from bayes_tms.pt import PTConfig, pt_diagnostics, run, sample_tms_pt, to_inference_data
 from bayes_tms.occupancy import family
 from comparisons.theory import UNCLASSIFIED, classify, enumerate_phases
+from comparisons.cost import PT_CALL_S, PT_REPLICA_S, pt_seconds
+
+
+def _confirm(seconds: float, what: str, yes: bool) -> None:
+    """The cost estimate of a section (:func:`comparisons.cost.confirm`): printed first, and a run
+    over one hour starts only with ``--yes`` (one line, exit status 2 otherwise)."""
+    from comparisons.cost import confirm
+    from comparisons.errors import InputError
+
+    try:
+        confirm(seconds, what, yes)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _ladder(scale: str, c: int) -> tuple[int, ...]:
@@ -143,8 +157,12 @@ def bench_sweeps(argv=None) -> list[dict]:
     ap.add_argument("--copies", type=int, default=8)
     ap.add_argument("--sweeps", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
     config, x, _, q = _paper_batch(copies=args.copies)
+    sweeps = 2 * (args.repeats * args.sweeps + 5)  # both kernels; the numpy one is the slower
+    _confirm(sweeps * 0.75 * config.leapfrog * (PT_CALL_S + PT_REPLICA_S * args.copies * len(config.ns)) * 3,
+             f"{sweeps} PT sweeps of {args.copies} copies x {len(config.ns)} rungs", args.yes)
     rows = []
     for kernel in ("numpy", "compiled"):
         target = tms_target(config.ns, x=x, features=config.features, hidden=config.hidden, beta=config.beta,
@@ -202,12 +220,16 @@ def main(argv=None) -> dict:
                     help="keep sampling in chunks of --sweeps until every copy has this many")
     ap.add_argument("--max-sweeps", type=int, default=20000)
     ap.add_argument("--json", help="write the summary here")
+    ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
 
     c = args.features
     cfg = PTConfig(ns=_ladder(args.scale, c), features=c, beta=args.beta, seed=args.seed,
                    copies=args.copies, sweeps=args.sweeps, warmup=args.warmup,
                    leapfrog=args.leapfrog, thin=args.thin)
+    chunks = max(1, -(-args.max_sweeps // args.sweeps)) if args.min_round_trips else 1
+    _confirm(pt_seconds(cfg) * chunks, f"one PT run of {len(cfg.ns)} n x {args.copies} copies"
+             + (f" (up to {args.max_sweeps} sweeps)" if args.min_round_trips else ""), args.yes)
     t0 = time.perf_counter()
     res = sample_tms_pt(cfg)
     state = res.state
@@ -280,13 +302,18 @@ def bench_study_throughput(argv=None) -> list[dict]:
     ap.add_argument("--refine-rounds", type=int, default=REFINE_ROUNDS)
     ap.add_argument("--sweeps", type=int, default=None, help="override the preset's kept sweeps")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
     config = pt_config(args.preset, 6, seed=args.seed)
     if args.sweeps:
         config = dataclasses.replace(config, sweeps=args.sweeps)
+    counts = [int(v) for v in args.workers.split(",")]
+    _confirm(sum(pt_seconds(config, {"datasets": args.datasets, "conventions": (args.convention,),
+                                     "refine_rounds": args.refine_rounds, "workers": w}) for w in counts),
+             f"{len(counts)} PT studies of {args.datasets} data sets", args.yes)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_study_") as tmp:
-        for w in (int(v) for v in args.workers.split(",")):
+        for w in counts:
             kw = {"executor": "inline"} if w == 1 else {"executor": "process", "workers": w}
             t0 = time.perf_counter()
             res = run_pt_study(config, Path(tmp) / f"w{w}", datasets=args.datasets, conventions=(args.convention,),

@@ -29,8 +29,15 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, before site-packages
 
+from comparisons.cost import STARTUP_S, confirm, sgd_seconds
+from comparisons.errors import InputError
 from sgd_tms import LLCConfig, TrainConfig, estimate_llc, onehot_tensors, sgld_llc, train
 from sgd_tms.train import initial_parameters, threads, training_data
+
+
+#: how many times slower the loops of single runs (nn.Module + autograd) and of single checkpoints
+#: are guessed to be than the batched calls, for the cost estimate only
+LOOP_FACTOR = 10
 
 
 class TMS(nn.Module):
@@ -90,9 +97,27 @@ def main() -> None:
     p.add_argument("--llc-draws", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--full", action="store_true", help="also time the full paper protocol ensemble")
+    p.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = p.parse_args()
-
-    cfg = TrainConfig(runs=args.runs, epochs=args.epochs, checkpoint_every=0)
+    try:
+        cfg = TrainConfig(runs=args.runs, epochs=args.epochs, checkpoint_every=0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    small = TrainConfig(runs=args.llc_runs, epochs=10 * args.llc_checkpoints, checkpoint_every=10)
+    lcfg = LLCConfig(chains=args.llc_chains, draws=args.llc_draws, threads=args.threads)
+    # the cost model (comparisons.cost) for the batched side; the loops of single runs and of single
+    # checkpoints are taken as LOOP_FACTOR times slower (a rough guess, printed as such)
+    one = sgd_seconds(cfg) - STARTUP_S
+    seconds = STARTUP_S + one * (1 + LOOP_FACTOR) + (sgd_seconds(small, lcfg) - STARTUP_S) * (1 + LOOP_FACTOR)
+    if args.full:
+        seconds += sgd_seconds(TrainConfig(runs=args.runs)) - STARTUP_S
+    try:
+        confirm(seconds, f"{args.runs} runs x {args.epochs} epochs twice and the LLC at {args.llc_runs} x "
+                f"{args.llc_checkpoints} checkpoints twice (the loops guessed {LOOP_FACTOR}x slower)", args.yes)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     with threads(args.threads):
         t_loop = loop_of_single_runs(cfg)
     t0 = time.perf_counter()
@@ -100,9 +125,7 @@ def main() -> None:
     t_ens = time.perf_counter() - t0
     print(f"training {args.runs} runs x {args.epochs} epochs: loop {t_loop:.2f}s, ensemble {t_ens:.2f}s")
 
-    small = TrainConfig(runs=args.llc_runs, epochs=10 * args.llc_checkpoints, checkpoint_every=10)
     ds = train(small).isel(step=slice(1, None))  # the checkpoints after the init
-    lcfg = LLCConfig(chains=args.llc_chains, draws=args.llc_draws, threads=args.threads)
     with threads(args.threads), torch.inference_mode():
         t_llc_loop = llc_one_at_a_time(ds, lcfg)
     t0 = time.perf_counter()
