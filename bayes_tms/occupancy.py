@@ -218,11 +218,6 @@ def dominance_table(reps: Mapping[int, tuple]) -> list[dict]:
     return [{"n": int(n), **dominance(reps[n][0], reps[n][2])} for n in sorted(reps)]
 
 
-def _dominant(names, frac) -> str:
-    """The classified plurality (the phase tracked by :func:`transitions`)."""
-    return dominance(names, frac)["dominant_classified"]
-
-
 def _loglin(ns: np.ndarray, d: np.ndarray, i: int) -> float:
     """Log-linear root of ``d`` between ``ns[i]`` (``d < 0``) and ``ns[i + 1]`` (``d >= 0``)."""
     t = -d[i] / (d[i + 1] - d[i])

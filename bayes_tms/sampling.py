@@ -13,10 +13,10 @@ __all__ = ["sample_posterior", "add_derived", "derived_draws", "read_posterior",
            "check_complete", "nested_data", "n_seed", "chain_generators", "SamplingIncomplete"]
 
 import contextlib
-from importlib import metadata
 
 import numpy as np
 
+from comparisons.contracts import package_version
 from comparisons.errors import InputError, check_finite_array
 from comparisons.theory import (OCCUPANCY_RULE, child_rng, child_seed, classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
                                 is_onehot, onehot_summary, population_loss, sample_inputs)
@@ -24,13 +24,6 @@ from comparisons.theory import (OCCUPANCY_RULE, child_rng, child_seed, classify,
 from .cache import ModelCache
 from .config import BayesConfig
 from .model import build_model, check_data, model_data
-
-
-def _version() -> str:
-    try:
-        return metadata.version("tms-phases")
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        return "unknown"
 
 
 def n_seed(config: BayesConfig, n: int) -> int:
@@ -328,7 +321,7 @@ def add_derived(idata, x, config: BayesConfig):
         "backend": config.backend, "likelihood": config.likelihood, "chains": int(config.chains),
         "draws": int(config.draws), "tune": int(config.tune),
         "target_accept": float(config.target_accept), "classifier": config.classifier,
-        "package_version": _version(),
+        "package_version": package_version(),
         "config_hash": config.hash(), "n_divergent": n_div,
         "initialisation": "independent prior draws N(0, prior_sigma^2) per chain"
                           + (" (nutpie's prior initialisation)" if config.backend == "nutpie" else ""),

@@ -20,7 +20,7 @@ Integration in a CLI is two calls before ``parse_args``::
 from __future__ import annotations
 
 __all__ = [
-    "parse_int_list", "parse_float_list", "check_positive_float", "check_choice",
+    "parse_int_list", "parse_float_list", "check_positive_float",
     "int_list_arg", "float_list_arg", "positive_int_arg", "positive_float_arg",
     "load_config_section", "merge_config", "apply_config_defaults", "find_config_arg",
     "check_positive_int", "check_writable_dir", "DefaultsHelpFormatter",
@@ -29,7 +29,7 @@ __all__ = [
 import argparse
 import os
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 try:
     import tomllib
@@ -95,13 +95,6 @@ def parse_float_list(name: str, value: Any, allow_zero: bool = False) -> tuple[f
     if not items:
         raise InputError(f"{name}: expected a comma-separated list of numbers, got {value!r}")
     return tuple(check_positive_float(name, item, allow_zero) for item in items)
-
-
-def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
-    """Return ``value`` if it is one of ``choices``, else InputError listing them."""
-    if value not in choices:
-        raise InputError(f"{name}: expected one of {', '.join(map(str, choices))}, got {value!r}")
-    return value
 
 
 # -- argparse types (each raises InputError, which comparisons.cli prints on one line) ----------

@@ -30,7 +30,7 @@ with status 2) whose one-line message names the file, or the hand-off, and what 
 
 from __future__ import annotations
 
-__all__ = [
+__all__ = ["package_versions", "package_version", 
     "ContractError", "Contract", "POSTERIOR", "TRAJECTORY", "OCCUPANCY", "TRANSITIONS", "PLATEAUS", "DIAGNOSTICS",
     "SWITCH_SUMMARY", "LLC", "FIGURE2", "PLATEAU_COLUMNS", "TRANSITION_FIELDS", "is_label_array",
     "validate_posterior", "validate_trajectory", "validate_occupancy", "validate_transitions", "validate_plateaus",
@@ -52,6 +52,36 @@ import xarray as xr
 
 from .errors import InputError
 from .theory.classify import UNCLASSIFIED
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    """Installed versions of ``names`` (distribution names; ``"python"`` for the interpreter),
+    leaving out those not installed. The provenance every output records: result stores key their
+    tasks by it, reports print it, posteriors carry ``package_version``.
+
+    Examples
+    --------
+    >>> sorted(package_versions("numpy", "python", "surely-not-installed"))
+    ['numpy', 'python']
+    """
+    import platform
+    from importlib import metadata
+
+    out = {}
+    for name in names:
+        if name == "python":
+            out[name] = platform.python_version()
+            continue
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def package_version() -> str:
+    """The installed version of ``tms-phases`` (``"unknown"`` when run from a source tree only)."""
+    return package_versions("tms-phases").get("tms-phases", "unknown")
 
 
 class ContractError(InputError):

@@ -23,7 +23,6 @@ __all__ = ["ReportInputs", "ReportVerdicts", "load_bayes", "load_sgd", "load_inp
            "study_rows", "verdict_lines"]
 
 import json
-import platform
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from . import __version__
 from .analysis import estimators_verdict, long_occupancy, mixing_verdict
 from .compare import (Verdict, bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table,
                       monotone_verdict, phase_coordinates, prediction_verdict, transition_comparison)
-from .contracts import (move_rows, occupancy_rows, path_rows, plateau_rows, read_diagnostics, read_figure2,
+from .contracts import (move_rows, occupancy_rows, package_versions, path_rows, plateau_rows, read_diagnostics, read_figure2,
                         read_occupancy, read_plateaus, read_switch_summary, read_transitions, table_rows,
                         transitions_records)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
@@ -614,18 +613,6 @@ def _coefficient_text(p: Phase) -> str | float:
     return f"<= {p.llc_bound:g} (wall)"
 
 
-def _package_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "tms-phases": __version__}
-    for name in ("numpy", "scipy", "xarray", "torch", "pymc", "pytensor", "arviz", "nutpie"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def lay_out(inputs: ReportInputs, verdicts: ReportVerdicts, figures: Mapping[str, Path]) -> list:
     """Stage 4: the report's sections as document blocks; ``figures`` maps a figure name to its file."""
     c, bayes, sgd = inputs.c, inputs.bayes, inputs.sgd
@@ -693,7 +680,7 @@ def lay_out(inputs: ReportInputs, verdicts: ReportVerdicts, figures: Mapping[str
                             caption="moves made by each process: the critical n of each Bayesian switch "
                                     "and how often SGD makes the same move"))
     blocks += [Heading("Reproducibility"),
-               Code(json.dumps({"config": inputs.config, "versions": _package_versions(),
+               Code(json.dumps({"config": inputs.config, "versions": {**package_versions("python", "numpy", "scipy", "xarray", "torch", "pymc", "pytensor", "arviz", "nutpie"), "tms-phases": __version__},
                                 "wall_seconds": {k + (" (cached)" if k in inputs.cached else ""): round(v, 1)
                                                  for k, v in inputs.timings.items()},
                                 **({"this_run_seconds": {k: round(v, 1) for k, v in inputs.this_run.items()}}

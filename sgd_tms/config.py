@@ -7,7 +7,7 @@ hash, and read back from there by whoever needs them.
 
 from __future__ import annotations
 
-__all__ = ["TrainConfig", "LLCConfig", "PRESETS", "preset", "config_hash", "package_version"]
+__all__ = ["TrainConfig", "LLCConfig", "PRESETS", "preset", "config_hash"]
 
 import dataclasses
 import hashlib
@@ -315,13 +315,4 @@ def config_hash(*configs) -> str:
     blob = json.dumps([{k: v for k, v in c.to_dict().items() if k not in getattr(c, "EXECUTION_FIELDS", ())}
                        for c in configs], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def package_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("tms-phases")
-    except Exception:  # pragma: no cover - not installed
-        return "unknown"
 

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from comparisons.contracts import validate_trajectory
+from comparisons.contracts import package_version, validate_trajectory
 from comparisons.errors import InputError
 from comparisons.theory import child_rng, kgon_point, population_loss, sample_inputs, solve_kgon
 
-from .config import LLCConfig, TrainConfig, config_hash, package_version
+from .config import LLCConfig, TrainConfig, config_hash
 from .kernels import Kernel, adam, momentum, run_steps, sgd
 from .model import empirical_loss, minibatch_loss_and_grad, resolve_device, resolve_dtype
 

@@ -165,3 +165,14 @@ def test_one_validator_per_engine_hand_off():
     assert importlib.import_module("sgd_tms.train").validate_trajectory is validate_trajectory
     src = (ROOT / "bayes_tms" / "sampling.py").read_text()
     assert "validate_posterior(" in src and "want = {" not in src
+
+
+def test_one_version_helper():
+    """Package versions are read in one place, comparisons.contracts.package_versions (issue 19)."""
+    readers = sorted(str(p.relative_to(ROOT)) for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
+                     if "metadata.version(" in p.read_text() or "from importlib.metadata import version" in p.read_text())
+    assert readers == ["comparisons/contracts.py"], readers
+    from comparisons.contracts import package_version, package_versions
+
+    assert set(package_versions("numpy", "python", "no-such-distribution")) == {"numpy", "python"}
+    assert package_version() != ""

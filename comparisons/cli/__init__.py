@@ -95,16 +95,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def package_version() -> str:
-    """The installed version of ``tms-phases`` (``"unknown"`` when run from a source tree only)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("tms-phases")
-    except metadata.PackageNotFoundError:  # pragma: no cover - not installed
-        return "unknown"
-
-
 def _check_out(argv: Sequence[str]) -> None:
     """Refuse an empty ``--out`` (``--out ''`` or ``--out=``): it would write into the current folder."""
     for i, arg in enumerate(argv):
@@ -122,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MPLBACKEND", "Agg")  # the CLI only writes figures to files
     command = next((a for a in argv if not a.startswith("-")), None)
+    from ..contracts import package_version
+
     if argv == ["--version"]:  # before the parser: building it imports every engine
         print(f"tms-phases {package_version()}")
         return 0

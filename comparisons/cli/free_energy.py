@@ -86,12 +86,6 @@ def _read_bayes_dir(path: str, config) -> list[dict]:
     return rows
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    return {name: metadata.version(name) for name in ("pymc", "pytensor", "numpy")}
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the SMC ladder, compare, write the files; return the exit status."""
     from ..sweep import sweep_kwargs
@@ -141,11 +135,12 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
 
     ns = list(config.ns)
     phases = enumerate_phases(config.features)
+    from ..contracts import package_versions
     from ..sweep import ResultStore, run_sweep
 
     tasks = smc_tasks(config.features, ns, seed=config.seed, particles=config.particles, runs=config.runs,
                       mutation_steps=config.mutation_steps, beta=config.beta, prior_sigma=config.prior_sigma)
-    store = ResultStore(out / "tasks", result_format=1, versions=_versions())
+    store = ResultStore(out / "tasks", result_format=1, versions=package_versions("pymc", "pytensor", "numpy"))
     res = run_sweep(tasks, smc_task, store, desc="smc", validate=validate_smc, **(sweep or {}))
     if not res.ok:
         return res.exit_status()

@@ -253,9 +253,9 @@ def run(args: argparse.Namespace) -> int:
                               args.methods or ana.METHODS, **kw)
         if (args.scheduler or args.dask_local) and args.executor == "inline":
             args.executor = "dask"
-        from importlib import metadata
+        from ..contracts import package_versions
 
-        versions = {m: metadata.version(m) for m in ("torch", "pymc", "pytensor", "numpy")}
+        versions = package_versions("torch", "pymc", "pytensor", "numpy")
         from ..cost import confirm, llc_seconds
 
         confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", getattr(args, "yes", False))

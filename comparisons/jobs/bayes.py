@@ -27,7 +27,7 @@ from bayes_tms.reweight import reweighted_occupancy, rung_deltas
 from bayes_tms.cache import ModelCache
 from bayes_tms.sampling import check_complete, check_posterior, nested_data, sample_posterior
 
-from ..contracts import occupancy_dataset, table_dataset, transitions_dataset
+from ..contracts import occupancy_dataset, package_versions, table_dataset, transitions_dataset
 from ..errors import InputError
 from ..folder import keep, owned_folder
 from ..io import atomic_path, save_figure, write_csv, write_json, write_netcdf
@@ -178,18 +178,6 @@ def validate_rung(task, tree) -> None:
     check_complete(idata, chains=int(cfg["chains"]), draws=int(cfg["draws"]), n=int(cfg["n"]))
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for name in ("pymc", "pytensor", "nutpie", "numpy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: str = "inline",
               workers: int | None = None, scheduler=None, retries: int = 2,
               timing: dict | None = None) -> dict[int, Any]:
@@ -218,7 +206,7 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
     from ..sweep import run_sweep as sweep
 
     out_dir = Path(out_dir)
-    store = ResultStore(out_dir / "tasks", result_format=RUNG_FORMAT, versions=_versions())
+    store = ResultStore(out_dir / "tasks", result_format=RUNG_FORMAT, versions=package_versions("pymc", "pytensor", "nutpie", "numpy"))
     tasks = rung_tasks(config)
     todo = sum(not store.is_intact(t) for t in tasks)
     if progress and todo:

@@ -40,7 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..contracts import occupancy_dataset, table_dataset, transitions_dataset, validate_posterior
+from ..contracts import occupancy_dataset, package_versions, table_dataset, transitions_dataset, validate_posterior
 from ..errors import InputError, check_positive_int
 from ..folder import keep, owned_folder
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
@@ -463,18 +463,6 @@ SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run
                    "not_single", "values", "population", "predicted_n", "predicted_n_laplace", "all_mixed"]
 
 
-def _study_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for name in ("numpy", "scipy", "arviz"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[str] = ("tempered",),
                  population: bool = True, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000,
                  progress: bool = True, executor: str = "inline", workers: int | None = None,
@@ -539,7 +527,7 @@ def _run_pt_study(config, out, *, datasets: int, conventions: Sequence[str], pop
     tasks = study_tasks(config, datasets=datasets, conventions=conventions, population=population, rule=rule,
                         bootstrap=bootstrap, refine_tol=refine_tol if refine_tol > 0 else 0.0,
                         refine_rounds=refine_rounds if refine_tol > 0 else 0)
-    store = ResultStore(out / "tasks", result_format=STUDY_FORMAT, versions=_study_versions())
+    store = ResultStore(out / "tasks", result_format=STUDY_FORMAT, versions=package_versions("numpy", "scipy", "arviz"))
     res = run_sweep(tasks, study_task, store, executor=executor, workers=workers, scheduler=scheduler,
                     retries=retries, progress=progress, desc="PT study")
     if not res.ok:

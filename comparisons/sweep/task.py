@@ -99,11 +99,6 @@ class Task:
         """Return the task as plain JSON data ``{"name", "config", "seed"}``."""
         return {"name": self.name, "config": self.config, "seed": self.seed}
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Task":
-        """Inverse of :meth:`to_json`."""
-        return cls(name=data["name"], config=data["config"], seed=data["seed"])
-
     def seed_sequence(self):
         """Return ``numpy.random.SeedSequence(self.seed)``, the root of the task's streams."""
         import numpy as np
