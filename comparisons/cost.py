@@ -157,13 +157,14 @@ def pt_seconds(config: Any, opts: dict | None = None) -> float:
     seconds += target_s + sweeps_s(config.warmup + config.sweeps, rounds[-1])
     opts = opts or {}
     if opts.get("datasets"):
-        from .jobs.bayes_pt import REFINE_ROUNDS, REFINE_TOL
+        from .jobs.bayes_pt import REFINE_INSERT, REFINE_ROUNDS, REFINE_TOL
 
         runs = len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
-        # each study run is re-run on a ladder refined around its switches: up to two re-runs with
-        # about four more rungs per switch and round, two switches
+        # each study run is re-run on a ladder refined around its switches: measured at the quick
+        # preset, a study run costs about 2.5 plain runs (`python benchmarks/bench_pt.py study`), i.e.
+        # one re-run on average, on a ladder with REFINE_INSERT more rungs (one switch to bracket)
         rounds = opts.get("refine_rounds", REFINE_ROUNDS) if opts.get("refine_tol", REFINE_TOL) > 0 else 0
-        refine = 1 + sum(1 + extra / len(config.ns) for extra in (8, 14)[:rounds])
+        refine = 1 + (len(config.ns) + REFINE_INSERT) / len(config.ns) if rounds else 1.0
         workers = opts.get("workers")
         if workers is None and opts.get("scheduler") == "local":
             from .sweep import default_workers
