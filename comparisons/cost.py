@@ -157,21 +157,48 @@ def pt_seconds(config: Any, opts: dict | None = None) -> float:
     seconds += target_s + sweeps_s(config.warmup + config.sweeps, rounds[-1])
     opts = opts or {}
     if opts.get("datasets"):
-        from .jobs.bayes_pt import REFINE_INSERT, REFINE_ROUNDS, REFINE_TOL
-
-        runs = len(opts.get("conventions", ("tempered",))) * (opts["datasets"] + bool(opts.get("population")))
-        # each study run is re-run on a ladder refined around its switches: measured at the quick
-        # preset, a study run costs about 2.5 plain runs (`python benchmarks/bench_pt.py study`), i.e.
-        # one re-run on average, on a ladder with REFINE_INSERT more rungs (one switch to bracket)
-        rounds = opts.get("refine_rounds", REFINE_ROUNDS) if opts.get("refine_tol", REFINE_TOL) > 0 else 0
-        refine = 1 + (len(config.ns) + REFINE_INSERT) / len(config.ns) if rounds else 1.0
-        workers = opts.get("workers")
-        if workers is None and opts.get("scheduler") == "local":
-            from .sweep import default_workers
-
-            workers = default_workers()
-        seconds *= runs * refine / min(max(int(workers or 1), 1), runs)
+        seconds = _study_seconds(config, opts, seconds)
     return STARTUP_S + seconds
+
+
+def _study_seconds(config: Any, opts: dict, run_s: float) -> float:
+    """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`) whose plain runs take
+    ``run_s`` each (start-up excluded).
+
+    Each run whose ladder spans a switch that the free energy predicts at the run's beta
+    (:func:`comparisons.theory.dominant_intervals`) is re-run once on the ladder with
+    ``REFINE_INSERT`` more rungs around it: at the quick preset a study run measured about 2.4 plain
+    runs (`python benchmarks/bench_pt.py study`), what one such re-run gives. The runs are shared
+    among the workers (``opts["workers"]``; the CPU cores for Dask on a local cluster).
+    """
+    import dataclasses
+
+    from .jobs.bayes_pt import CONVENTIONS, REFINE_INSERT, REFINE_ROUNDS, REFINE_TOL
+    from .theory import dominant_intervals, enumerate_phases
+
+    conventions = tuple(opts.get("conventions", ("tempered",)))
+    per_convention = opts["datasets"] + bool(opts.get("population"))
+    refining = opts.get("refine_tol", REFINE_TOL) > 0 and opts.get("refine_rounds", REFINE_ROUNDS) > 0
+    ns = sorted(config.ns)
+    total = 0.0
+    for conv in conventions:
+        cost = run_s
+        beta = CONVENTIONS.get(conv, config.beta)
+        switches = len(dominant_intervals(enumerate_phases(config.features), n_min=ns[0], n_max=ns[-1],
+                                          prior_sigma=config.prior_sigma, beta=beta)) - 1 if len(ns) > 1 else 0
+        if refining and switches > 0:
+            a, b = ns[len(ns) // 2 - 1], ns[len(ns) // 2]  # a bracket in the ladder's middle
+            extra = [int(round(a * (b / a) ** ((k + 1) / (REFINE_INSERT + 1)))) for k in range(REFINE_INSERT)]
+            longer = dataclasses.replace(config, ns=tuple(sorted(set(ns) | set(extra))))
+            cost += pt_seconds(longer) - STARTUP_S
+        total += cost * per_convention
+    workers = opts.get("workers")
+    if workers is None and opts.get("scheduler") == "local":
+        from .sweep import default_workers
+
+        workers = default_workers()
+    runs = len(conventions) * per_convention
+    return total / min(max(int(workers or 1), 1), runs)
 
 
 def sgd_seconds(train_config: Any, llc_config: Any | None = None) -> float:
