@@ -11,6 +11,8 @@ import signal
 import numpy as np
 import pytest
 
+from comparisons.contracts import package_versions
+
 from comparisons.errors import InputError
 from comparisons.sweep import ResultStore, SweepInterrupted
 from comparisons.theory import enumerate_phases
@@ -63,7 +65,7 @@ def fake(monkeypatch):
 
 
 def _store(out):
-    return ResultStore(out / "tasks", result_format=bayes_job.RUNG_FORMAT, versions=bayes_job._versions())
+    return ResultStore(out / "tasks", result_format=bayes_job.RUNG_FORMAT, versions=package_versions(*bayes_job.RUNG_VERSIONS))
 
 
 def test_nan_chains_are_never_stored_and_a_retry_recomputes_them(fake, tmp_path):

@@ -305,7 +305,8 @@ def test_damaged_measured_llc_records_are_measured_again(tmp_path, capsys):
 def test_a_non_finite_stored_smc_result_is_recomputed_with_a_warning(tmp_path, capsys):
     import dataclasses
 
-    from comparisons.cli.free_energy import _versions
+    from comparisons.contracts import package_versions
+    from comparisons.jobs.free_energy import SMC_VERSIONS
     from comparisons.sweep import ResultStore
 
     out = tmp_path / "fe"
@@ -313,7 +314,7 @@ def test_a_non_finite_stored_smc_result_is_recomputed_with_a_warning(tmp_path, c
             "2", "--out", str(out), "--no-progress", "--yes", "--executor", "inline"]
     assert main(argv) == 0
     ref = (out / "free_energy.csv").read_text()
-    store = ResultStore(out / "tasks", result_format=1, versions=_versions())
+    store = ResultStore(out / "tasks", result_format=1, versions=package_versions(*SMC_VERSIONS))
     from comparisons.jobs.free_energy import smc_tasks
 
     (task,) = [t for t in smc_tasks(4, [20], seed=0, particles=30, runs=2, mutation_steps=2, beta=1.0,

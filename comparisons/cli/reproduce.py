@@ -33,7 +33,7 @@ class Stage:
     job : {"nuts", "pt", "smc", "figure2", "sgd"}
         The NUTS ladder (:func:`comparisons.jobs.bayes.run_bayes`), replica exchange
         (:mod:`comparisons.jobs.bayes_pt`), SMC on the same ladder and data
-        (:func:`comparisons.cli.free_energy.free_energy_job`, with the ``bayes`` stage's folder
+        (:func:`comparisons.jobs.free_energy.free_energy_job`, with the ``bayes`` stage's folder
         as its ``--bayes-dir``; a preset's ladder is the NUTS preset's), the paper's Figure 2 and
         the estimators side by side from the Bayesian stages' folders (:mod:`comparisons.jobs.figure2`;
         samples nothing) or the SGD ensemble (:mod:`comparisons.jobs.sgd`).
@@ -231,7 +231,8 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
 
         from ..cost import smc_seconds
         from ..sweep import sweep_kwargs
-        from .free_energy import free_energy_job, smc_config, smc_flags
+        from ..jobs.free_energy import free_energy_job
+        from .free_energy import smc_config, smc_flags
 
         fields = dict(stage.fields)
         if stage.preset is not None:  # the NUTS preset's ladder: the estimators share their n

@@ -141,6 +141,8 @@ def posterior_path(out_dir, n: int) -> Path:
 
 #: format of a rung's stored result; bump when what :func:`sample_rung` returns changes
 RUNG_FORMAT = 1
+#: the packages whose versions key a stored rung (a new version recomputes it)
+RUNG_VERSIONS = ("pymc", "pytensor", "nutpie", "numpy")
 _WORKER_CACHE = ModelCache("bayes rungs")  # compiled models reused by the rungs a worker samples
 
 
@@ -206,7 +208,7 @@ def run_sweep(config: BayesConfig, out_dir, *, progress: bool = True, executor: 
     from ..sweep import run_sweep as sweep
 
     out_dir = Path(out_dir)
-    store = ResultStore(out_dir / "tasks", result_format=RUNG_FORMAT, versions=package_versions("pymc", "pytensor", "nutpie", "numpy"))
+    store = ResultStore(out_dir / "tasks", result_format=RUNG_FORMAT, versions=package_versions(*RUNG_VERSIONS))
     tasks = rung_tasks(config)
     todo = sum(not store.is_intact(t) for t in tasks)
     if progress and todo:
