@@ -205,7 +205,6 @@ def refuse_unused(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import llc_accuracy as ana
     from ..jobs import llc_accuracy as job
-    from ..io import check_writable_dir, write_text
 
     llc_settings(args)  # every shared setting checked before any work
     refuse_unused(args)
@@ -228,51 +227,28 @@ def run(args: argparse.Namespace) -> int:
             if args.phase is None or args.n is None:
                 raise InputError("--calibrate: expected --phase and --n, got "
                                  f"--phase {args.phase!r} --n {args.n!r}")
-            ana.theory_llc(args.features, args.phase)
-            from ..cost import confirm, llc_seconds
-
-            # NUTS reference per gamma (4 chains x 2000 + 2000 steps), SGLD per step x gamma
-            tasks = [{"method": "nuts", "chains": 4, "draws": 2000, "warmup": 2000} for _ in args.gammas]
-            tasks += [{"method": "sgld", "chains": args.chains, "draws": args.draws, "warmup": args.warmup}
-                      for _ in args.steps for _ in args.gammas]
-            confirm(llc_seconds(tasks), f"the calibration of {len(args.steps)} steps x {len(args.gammas)} gammas "
-                    f"against NUTS", getattr(args, "yes", False))
-            check_writable_dir(out)
-            ds = job.calibration_table(args.features, args.phase, args.n, args.steps, args.gammas,
+            path = job.run_calibration(args.features, args.phase, args.n, args.steps, args.gammas, out,
                                        seed=args.seed, chains=args.chains, draws=args.draws,
-                                       warmup=args.warmup)
-            write_text(out / "calibration.csv", ds.to_dataframe().to_csv())
-            print(f"wrote {out / 'calibration.csv'}")
+                                       warmup=args.warmup, yes=getattr(args, "yes", False))
+            print(f"wrote {path}")
             return 0
-        from ..sweep import ResultStore, run_sweep, sweep_kwargs
+        from ..sweep import sweep_kwargs
 
         kw = _sampler_kwargs(args)
         kw.pop("progress", None)
-        tasks = job.llc_tasks(args.features, args.phases or ([args.phase] if args.phase else None),
-                              args.ns or ((args.n,) if args.n else (1000, 5000, 10_000, 100_000)),
-                              args.methods or ana.METHODS, **kw)
         if (args.scheduler or args.dask_local) and args.executor == "inline":
             args.executor = "dask"
-        from ..contracts import package_versions
-
-        versions = package_versions("torch", "pymc", "pytensor", "numpy")
-        from ..cost import confirm, llc_seconds
-
-        confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", getattr(args, "yes", False))
-        check_writable_dir(out)
-        res = run_sweep(tasks, job.llc_task, ResultStore(out / "tasks", result_format=1, versions=versions),
-                        desc="llc",
-                        **sweep_kwargs(args))
-        if not res.ok:
-            return res.exit_status()
-        rows = list(res.results)
-        job.write_table(rows, out)
+        status, rows = job.run_llc_sweep(args.features, args.phases or ([args.phase] if args.phase else None),
+                                         args.ns or ((args.n,) if args.n else (1000, 5000, 10_000, 100_000)),
+                                         args.methods or ana.METHODS, out, sampler=kw, sweep=sweep_kwargs(args),
+                                         yes=getattr(args, "yes", False))
+        if status:
+            return status
         if args.format == "text":
             for row in rows:
                 print(f"{row['phase']:>5} n={row['n']:<8d} {row['method']:<5} llc={row['llc']:.3f} "
                       f"+- {row['se']:.3f}  theory={row['theory']:g} ({row['theory_kind']})  "
                       f"{row['wall_s']:.1f}s", flush=True)
-        ana.plot_llc_vs_n(rows, out / "llc_vs_n.png")
         if args.format == "json":
             print(json.dumps(rows, indent=2))
         else:

@@ -11,7 +11,8 @@ unless a step size is given.
 
 from __future__ import annotations
 
-__all__ = ["llc_estimate", "write_table", "calibration_table", "llc_tasks", "llc_task"]
+__all__ = ["run_llc_sweep", "run_calibration", "llc_estimate", "write_table", "calibration_table", "llc_tasks",
+           "llc_task"]
 
 import math
 import time
@@ -185,3 +186,56 @@ def llc_task(task) -> dict:
     """Run one task of :func:`llc_tasks`: one table row (module level, for any executor)."""
     cfg = dict(task.config)
     return llc_estimate(cfg.pop("c"), cfg.pop("label"), cfg.pop("n"), cfg.pop("method"), **cfg)
+
+
+# -- the jobs: the accuracy table and the SGLD calibration, with their files -----------------------
+
+#: the packages whose versions key a stored LLC task (a new version recomputes it)
+LLC_VERSIONS = ("torch", "pymc", "pytensor", "numpy")
+
+
+def run_llc_sweep(c: int, labels: Sequence[str] | None, ns: Sequence[int], methods: Sequence[str], out, *,
+                  sampler: dict | None = None, sweep: dict | None = None, yes: bool = False) -> tuple[int, list]:
+    """The accuracy table: one task per phase x n x method (:func:`llc_tasks`) on the sweep runner.
+
+    Prints the cost estimate first (``--yes`` above one hour), then writes ``llc.nc``,
+    ``llc_table.csv`` and ``llc_vs_n.png`` into ``out``; stored tasks (``out/tasks``) are reused.
+    ``sampler``: :func:`llc_estimate` keywords (part of each task's key); ``sweep``:
+    :func:`comparisons.sweep.run_sweep` keywords. Returns ``(exit status, rows)``.
+    """
+    from ..analysis.llc_accuracy import plot_llc_vs_n
+    from ..contracts import package_versions
+    from ..cost import confirm, llc_seconds
+    from ..io import check_writable_dir
+    from ..sweep import ResultStore, run_sweep
+
+    tasks = llc_tasks(c, labels, ns, methods, **(sampler or {}))
+    confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", yes)
+    out = check_writable_dir(out)
+    res = run_sweep(tasks, llc_task, ResultStore(out / "tasks", result_format=1,
+                                                 versions=package_versions(*LLC_VERSIONS)),
+                    desc="llc", **(sweep or {}))
+    if not res.ok:
+        return res.exit_status(), []
+    rows = list(res.results)
+    write_table(rows, out)
+    plot_llc_vs_n(rows, out / "llc_vs_n.png")
+    return 0, rows
+
+
+def run_calibration(c: int, label: str, n: int, steps: Sequence[float], gammas: Sequence[float], out, *,
+                    seed: int = 0, chains: int | None = None, draws: int | None = None,
+                    warmup: int | None = None, yes: bool = False):
+    """The SGLD step size x gamma calibration against NUTS (:func:`calibration_table`) into
+    ``out/calibration.csv``, after its cost estimate; returns the file's path."""
+    from ..cost import confirm, llc_seconds
+    from ..io import check_writable_dir, write_text
+
+    theory_llc(c, label)  # the label is checked before any sampling
+    # NUTS reference per gamma (4 chains x 2000 + 2000 steps), SGLD per step x gamma
+    tasks = [{"method": "nuts", "chains": 4, "draws": 2000, "warmup": 2000} for _ in gammas]
+    tasks += [{"method": "sgld", "chains": chains, "draws": draws, "warmup": warmup} for _ in steps for _ in gammas]
+    confirm(llc_seconds(tasks), f"the calibration of {len(steps)} steps x {len(gammas)} gammas against NUTS", yes)
+    out = check_writable_dir(out)
+    ds = calibration_table(c, label, n, steps, gammas, seed=seed, chains=chains, draws=draws, warmup=warmup)
+    return write_text(out / "calibration.csv", ds.to_dataframe().to_csv())
