@@ -30,7 +30,7 @@ llc --measure-phases           per phase: ``MEASURE_PHASE_S + points * MEASURE_P
 
 from __future__ import annotations
 
-__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "pt_seconds", "pt_ladder", "sgd_seconds", "llc_seconds",
+__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "pt_seconds", "pt_sweep_seconds", "pt_ladder", "sgd_seconds", "llc_seconds",
            "smc_seconds", "measure_seconds", "format_duration", "confirm"]
 
 import math
@@ -138,6 +138,12 @@ def pt_ladder(ns: Sequence[int], min_swap_accept: float = 0.2, max_rungs: int = 
     return rounds + [rounds[-1]] * ((rounds[-1] - 1) // PT_RUNGS_PER_EXTRA_ROUND)
 
 
+def pt_sweep_seconds(sweeps: int, copies: int, rungs: int, leapfrog: int) -> float:
+    """Seconds of ``sweeps`` PT sweeps of ``copies`` x ``rungs`` replicas (HMC with on average three
+    quarters of ``leapfrog`` steps, then swaps), by the compiled kernel."""
+    return sweeps * 0.75 * leapfrog * (PT_CALL_S + PT_REPLICA_S * copies * rungs)
+
+
 def pt_seconds(config: Any, opts: dict | None = None) -> float:
     """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig` and the options of
     :func:`comparisons.cli.bayes.pt_options`): refinement pilots on the growing ladder, then the main
@@ -145,10 +151,9 @@ def pt_seconds(config: Any, opts: dict | None = None) -> float:
     refinement's re-runs, and divides by its workers (``opts["workers"]``; the CPU cores for Dask on
     a local cluster)."""
     rounds = pt_ladder(config.ns, config.min_swap_accept, config.max_rungs)
-    steps = 0.75 * config.leapfrog
 
     def sweeps_s(n_sweeps: int, rungs: int) -> float:
-        return n_sweeps * steps * (PT_CALL_S + PT_REPLICA_S * config.copies * rungs)
+        return pt_sweep_seconds(n_sweeps, config.copies, rungs, config.leapfrog)
 
     target_s = 0.0 if config.population else PT_TARGET_S_PER_N * max(config.ns)
     seconds = PT_START_S
