@@ -26,7 +26,7 @@ stages of ``reproduce``) is one output of the outer folder.
 
 from __future__ import annotations
 
-__all__ = ["OWNER_FILE", "LOCK_FILE", "UNUSED", "SIGNATURES", "FolderBusy", "FolderOwned", "Folder",
+__all__ = ["OWNER_FILE", "LOCK_FILE", "UNUSED", "SIGNATURES", "FolderBusy", "FolderOwned", "Folder", "check_folder",
            "owned_folder", "keep", "config_hash", "command_line", "read_owner", "set_replace_default", "pid_alive"]
 
 import contextlib
@@ -298,6 +298,40 @@ def _refusal(root: Path, job: str, owner: str, detail: str) -> FolderOwned:
                        f"{detail}; use a new --out, or --replace to move its files to {root / UNUSED}")
 
 
+def _other_owner(root: Path, job: str) -> tuple[str | None, str, list[str], list[Path]]:
+    """Who else owns ``root`` for ``job``: ``(other job or None, detail, this job's previous outputs,
+    the visible files)``."""
+    owner = read_owner(root)
+    visible = [p for p in _visible(root) if p.name != OWNER_FILE]
+    previous: list[str] = []
+    if owner is not None:
+        other = owner["job"] if owner["job"] != job else None
+        previous = [str(p) for p in owner.get("outputs", []) if isinstance(p, str)]
+        detail = f" (command: {owner.get('command')}; config {owner.get('config_hash')})"
+    elif (root / OWNER_FILE).exists():
+        other, detail = "an unreadable owner record", ""
+    else:
+        other = _legacy_job(root) if visible else None
+        other = None if other == job else other
+        detail = " (a folder written before owner records)"
+    return other, detail, previous, visible
+
+
+def check_folder(out: str | os.PathLike, job: str, *, replace: bool | None = None) -> None:
+    """Refuse ``out`` for ``job`` now, before any estimate or work, as :func:`owned_folder` would.
+
+    Writes nothing: a folder that does not exist yet, or one ``replace`` may take over, passes.
+    Raises :class:`FolderOwned`.
+    """
+    root = Path(out)
+    replace = _REPLACE_DEFAULT if replace is None else bool(replace)
+    if replace or not root.is_dir():
+        return
+    other, detail, _, _ = _other_owner(root, job)
+    if other is not None:
+        raise _refusal(root, job, other, detail)
+
+
 @contextlib.contextmanager
 def owned_folder(out: str | os.PathLike, job: str, *, config: Any = None, sampler: str | None = None,
                  command: str | None = None, replace: bool | None = None) -> Iterator[Folder]:
@@ -334,19 +368,7 @@ def owned_folder(out: str | os.PathLike, job: str, *, config: Any = None, sample
     _lock(root, job, command)
     folder = None
     try:
-        owner = read_owner(root)
-        visible = [p for p in _visible(root) if p.name != OWNER_FILE]
-        previous: list[str] = []
-        if owner is not None:
-            other = owner["job"] if owner["job"] != job else None
-            previous = [str(p) for p in owner.get("outputs", []) if isinstance(p, str)]
-            detail = f" (command: {owner.get('command')}; config {owner.get('config_hash')})"
-        elif (root / OWNER_FILE).exists():
-            other, detail = "an unreadable owner record", ""
-        else:
-            other = _legacy_job(root) if visible else None
-            other = None if other == job else other
-            detail = " (a folder written before owner records)"
+        other, detail, previous, visible = _other_owner(root, job)
         if other is not None:
             if not replace:
                 raise _refusal(root, job, other, detail)

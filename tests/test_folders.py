@@ -580,9 +580,12 @@ def test_cli_refuses_a_folder_of_another_job_on_one_line(name, setup, argv, frag
     setup(out)
     before = _bytes(out) if out.is_dir() else None
     assert main([*argv, "--out", str(out)]) == 2
-    line = _one_error_line(capsys.readouterr().err)
+    err = capsys.readouterr().err
+    line = _one_error_line(err)
     assert fragment in line and str(out) in line
     assert (_bytes(out) if out.is_dir() else None) == before
+    if argv[0] != "reproduce":  # refused before the cost estimate, not after it
+        assert "estimated cost" not in err, err
 
 
 def test_cli_refuses_an_out_below_a_file(tmp_path, capsys, no_sampling):

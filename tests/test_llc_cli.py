@@ -160,3 +160,25 @@ def test_beta_flag_sets_n_beta(capsys):
     assert out["nbeta"] == pytest.approx(1000.0)
     assert out["regime"]["gaussian_prediction"] == pytest.approx(llc_accuracy.quadratic_llc(6, "6", 2000, 1.0, 0.5))
     assert main(["llc", "--phase", "6", "--n", "2000", "--beta", "0"]) == 2
+
+
+def test_the_llc_sweep_owns_its_folder(tmp_path, monkeypatch, capsys):
+    """An llc sweep records itself in its folder, reruns there, and refuses another job's folder (issue 21)."""
+    import json
+
+    from comparisons import folder as folder_mod
+
+    monkeypatch.setattr(llc_job, "llc_estimate", _fake_estimate)
+    argv = ["llc", "--features", "6", "--phases", "6", "--ns", "1e3", "--methods", "nuts", "--out"]
+    assert main([*argv, str(tmp_path / "L")]) == 0
+    assert folder_mod.read_owner(tmp_path / "L")["job"] == "llc"
+    assert main([*argv, str(tmp_path / "L")]) == 0  # the same job again: its stored task is reused
+    other = tmp_path / "S"
+    other.mkdir()
+    (other / folder_mod.OWNER_FILE).write_text(json.dumps({"job": "sgd", "command": "tms-phases sgd --out S",
+                                                           "config_hash": "0", "outputs": []}))
+    capsys.readouterr()
+    assert main([*argv, str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "`sgd`" in err
+    assert not (other / "llc_table.csv").exists()

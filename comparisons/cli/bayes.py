@@ -245,6 +245,9 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
     from ..jobs.bayes_pt import run_pt, run_pt_study
 
     check_out_path(out_dir)
+    from ..folder import check_folder
+
+    check_folder(out_dir, "bayes --sampler pt" if opts["datasets"] is None else "bayes --sampler pt --datasets")
     sweep = dict(sweep or {})
     runs = (1 if opts["datasets"] is None else
             len(opts["conventions"]) * (opts["datasets"] + bool(opts["population"])))
@@ -290,6 +293,9 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
     from ..jobs.bayes import run_bayes
 
     check_out_path(out_dir)
+    from ..folder import check_folder
+
+    check_folder(out_dir, "bayes --sampler nuts")  # refused before the estimate, not after it
     confirm(bayes_seconds(config), f"{len(config.ns)} n x {config.chains} chains x "
             f"{config.draws + config.tune} steps ({config.backend})", yes)
     check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind

@@ -327,6 +327,9 @@ def _run_measure(args: argparse.Namespace) -> int:
     done = {r["phase"] for r in stored.get("phases", [])} \
         if stored.get("c") == args.features and stored.get("seed") == args.seed else set()
     todo = [lab for lab in labels if lab not in done]
+    from ..folder import check_folder
+
+    check_folder(args.out, "llc --measure-phases")  # refused before the estimate, not after it
     confirm(measure_seconds(args.features, todo),
             f"the LLC of {len(todo)} phase(s) ({', '.join(todo) or 'none'}; {len(labels) - len(todo)} stored)"
             f" by NUTS at 5 values of m and volume scaling", getattr(args, "yes", False))

@@ -113,6 +113,9 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
     from ..io import check_out_path
 
     check_out_path(out_dir)
+    from ..folder import check_folder
+
+    check_folder(out_dir, "free-energy")  # refused before the estimate, not after it
     confirm(smc_seconds(len(config.ns), config.particles, config.runs, config.mutation_steps),
             f"{len(config.ns)} n x {config.runs} SMC runs x {config.particles} particles", yes)
     from ..folder import owned_folder

@@ -199,27 +199,32 @@ def run_llc_sweep(c: int, labels: Sequence[str] | None, ns: Sequence[int], metho
     """The accuracy table: one task per phase x n x method (:func:`llc_tasks`) on the sweep runner.
 
     Prints the cost estimate first (``--yes`` above one hour), then writes ``llc.nc``,
-    ``llc_table.csv`` and ``llc_vs_n.png`` into ``out``; stored tasks (``out/tasks``) are reused.
+    ``llc_table.csv`` and ``llc_vs_n.png`` into ``out``, a folder this job owns
+    (:func:`comparisons.folder.owned_folder`: another job's folder is refused, a second run into it
+    too); stored tasks (``out/tasks``) are reused.
     ``sampler``: :func:`llc_estimate` keywords (part of each task's key); ``sweep``:
     :func:`comparisons.sweep.run_sweep` keywords. Returns ``(exit status, rows)``.
     """
     from ..analysis.llc_accuracy import plot_llc_vs_n
     from ..contracts import package_versions
     from ..cost import confirm, llc_seconds
-    from ..io import check_writable_dir
+    from ..folder import check_folder, owned_folder
     from ..sweep import ResultStore, run_sweep
 
     tasks = llc_tasks(c, labels, ns, methods, **(sampler or {}))
+    check_folder(out, "llc")  # refused before the estimate, not after it
     confirm(llc_seconds(tasks), f"{len(tasks)} LLC estimates", yes)
-    out = check_writable_dir(out)
-    res = run_sweep(tasks, llc_task, ResultStore(out / "tasks", result_format=1,
-                                                 versions=package_versions(*LLC_VERSIONS)),
-                    desc="llc", **(sweep or {}))
-    if not res.ok:
-        return res.exit_status(), []
-    rows = list(res.results)
-    write_table(rows, out)
-    plot_llc_vs_n(rows, out / "llc_vs_n.png")
+    with owned_folder(out, "llc", sampler=",".join(dict.fromkeys(t.config["method"] for t in tasks)),
+                      config=[t.to_json() for t in tasks]) as folder:
+        res = run_sweep(tasks, llc_task, ResultStore(folder.root / "tasks", result_format=1,
+                                                     versions=package_versions(*LLC_VERSIONS)),
+                        desc="llc", **(sweep or {}))
+        if not res.ok:
+            return res.exit_status(), []
+        rows = list(res.results)
+        write_table(rows, folder.root)
+        plot_llc_vs_n(rows, folder.root / "llc_vs_n.png")
+        folder.finish()
     return 0, rows
 
 
@@ -227,15 +232,22 @@ def run_calibration(c: int, label: str, n: int, steps: Sequence[float], gammas: 
                     seed: int = 0, chains: int | None = None, draws: int | None = None,
                     warmup: int | None = None, yes: bool = False):
     """The SGLD step size x gamma calibration against NUTS (:func:`calibration_table`) into
-    ``out/calibration.csv``, after its cost estimate; returns the file's path."""
+    ``out/calibration.csv``, after its cost estimate, in a folder this job owns
+    (:func:`comparisons.folder.owned_folder`); returns the file's path."""
     from ..cost import confirm, llc_seconds
-    from ..io import check_writable_dir, write_text
+    from ..folder import check_folder, owned_folder
+    from ..io import write_text
 
     theory_llc(c, label)  # the label is checked before any sampling
     # NUTS reference per gamma (4 chains x 2000 + 2000 steps), SGLD per step x gamma
     tasks = [{"method": "nuts", "chains": 4, "draws": 2000, "warmup": 2000} for _ in gammas]
     tasks += [{"method": "sgld", "chains": chains, "draws": draws, "warmup": warmup} for _ in steps for _ in gammas]
+    check_folder(out, "llc --calibrate")
     confirm(llc_seconds(tasks), f"the calibration of {len(steps)} steps x {len(gammas)} gammas against NUTS", yes)
-    out = check_writable_dir(out)
-    ds = calibration_table(c, label, n, steps, gammas, seed=seed, chains=chains, draws=draws, warmup=warmup)
-    return write_text(out / "calibration.csv", ds.to_dataframe().to_csv())
+    settings = {"c": int(c), "label": label, "n": int(n), "steps": list(steps), "gammas": list(gammas),
+                "seed": int(seed), "chains": chains, "draws": draws, "warmup": warmup}
+    with owned_folder(out, "llc --calibrate", sampler="sgld,nuts", config=settings) as folder:
+        ds = calibration_table(c, label, n, steps, gammas, seed=seed, chains=chains, draws=draws, warmup=warmup)
+        path = write_text(folder.root / "calibration.csv", ds.to_dataframe().to_csv())
+        folder.finish()
+    return path

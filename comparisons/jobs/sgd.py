@@ -148,8 +148,9 @@ def run_ensemble(tc, lc, out_dir, *, progress: bool = True, force: bool = False,
     """
     import contextlib
 
-    from ..folder import owned_folder
+    from ..folder import check_folder, owned_folder
 
+    check_folder(out_dir, "sgd")  # refused before the estimate, not after it
     with contextlib.ExitStack() as stack:
         claimed = []
 
