@@ -109,7 +109,7 @@ def estimate_from_model(prepared, backend: str, *, n: int, nbeta: float, gamma: 
 
     # nutpie: every chain starts exactly at w* (u = 0); its default start can fall outside the basin
     init = None if backend != "nutpie" else np.zeros(prepared.n_dim)
-    idata = run_nuts(prepared, backend, draws=draws, tune=tune, chains=chains, cores=cores,
+    idata = run_nuts(prepared, backend, draws=draws, warmup=tune, chains=chains, cores=cores,
                       seed=int(ss.generate_state(1)[0]), target_accept=target_accept,
                       progress=progress, init_mean=init,
                       store_divergences=backend == "nutpie" and restrict is not None and basin is not None)

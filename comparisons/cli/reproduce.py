@@ -45,7 +45,9 @@ class Stage:
     llc : dict
         LLCConfig fields (``sgd`` only).
     options : dict
-        PT options beside the config (``datasets``, ``conventions``, ``population``, ``bootstrap``);
+        The switch study beside the PT config (``datasets``, ``conventions``: fields of
+        :class:`comparisons.jobs.configs.SwitchStudyConfig`; the population run is the config's
+        ``population``);
         for ``figure2``: the stages of its panels (``panels``: a, b, c) and of the compared
         estimators (``estimators``: name -> stage).
     """
@@ -59,7 +61,7 @@ class Stage:
 
 #: the study over data sets and conventions (paper preset): both named likelihood conventions,
 #: 8 data sets each, and the population loss
-STUDY = {"datasets": 8, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
+STUDY = {"datasets": 8, "conventions": ("tempered", "gaussian-sigma1")}
 #: the paper's likelihood convention: the Gaussian sigma = 1 observation model of the authors' NUTS
 #: code is the tempered posterior at beta = 1/2 (:data:`comparisons.jobs.bayes_pt.CONVENTIONS`)
 PAPER_BETA = {"beta": 0.5}
@@ -87,22 +89,21 @@ PRESETS: dict[str, dict[str, Stage]] = {
               "bayes_pt_sigma1": Stage("pt", "paper", PAPER_BETA),
               "smc": Stage("smc", "paper", {"particles": 500, "runs": 4, "mutation_steps": 100, **PAPER_BETA}),
               "figure2": FIGURE2,
-              "bayes_study": Stage("pt", "paper", options=STUDY),
+              "bayes_study": Stage("pt", "paper", {"population": True}, options=STUDY),
               "sgd": Stage("sgd", "paper", {"runs": 100})},
     # a test-only size: seconds, exercises every stage and every file of the report
-    "tiny": {"bayes": Stage("nuts", None, {"ns": (100, 200, 300), "chains": 4, "draws": 30, "tune": 30,
+    "tiny": {"bayes": Stage("nuts", None, {"ns": (100, 200, 300), "chains": 4, "draws": 30, "warmup": 30,
                                            "backend": "pymc", "bootstrap": 50, "cores": 1, **PAPER_BETA}),
-             "bayes_pt": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10},
-                               options={"bootstrap": 50}),
+             "bayes_pt": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10,
+                                            "bootstrap": 50}),
              "bayes_pt_sigma1": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10,
-                                                   **PAPER_BETA}, options={"bootstrap": 50}),
+                                                   "bootstrap": 50, **PAPER_BETA}),
              "smc": Stage("smc", None, {"ns": (100, 200, 300), "particles": 20, "runs": 2, "mutation_steps": 2,
                                         **PAPER_BETA}),
              "figure2": FIGURE2,
-             "bayes_study": Stage("pt", None, {"ns": (100, 200), "copies": 2, "sweeps": 10, "warmup": 5},
-                                  options={"bootstrap": 20, "datasets": 2,
-                                           "conventions": ("tempered", "gaussian-sigma1"),
-                                           "population": True}),
+             "bayes_study": Stage("pt", None, {"ns": (100, 200), "copies": 2, "sweeps": 10, "warmup": 5,
+                                               "bootstrap": 20, "population": True},
+                                  options={"datasets": 2, "conventions": ("tempered", "gaussian-sigma1")}),
              "sgd": Stage("sgd", "smoke", {"runs": 3, "epochs": 20, "checkpoint_every": 5},
                           llc={"draws": 20, "chains": 2})},
 }
@@ -212,22 +213,20 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
                        _command("bayes", [("--sampler", "nuts"), *flags, ("--out", out), *quiet, *sweep_flags]))
     if stage.job == "pt":
         from ..cost import pt_seconds
-        from .bayes import pt_config, pt_flags, pt_options, run_pt_job
+        from .bayes import pt_config, pt_flags, pt_study, run_pt_job, study_flags
 
-        options = dict(stage.options)
-        population = bool(options.get("population", False))
-        config = pt_config(stage.preset, features, population=population, seed=seed, **stage.fields)
-        opts = pt_options(**options)
-        table = pt_flags()
+        config = pt_config(stage.preset, features, seed=seed, **stage.fields)
+        study = pt_study(config, **stage.options)
+        table, study_table = pt_flags(), study_flags()
         flags = [("--sampler", "pt"), ("--preset", stage.preset),
                  *((table.flag_of(k), v) for k, v in stage.fields.items()),
-                 *((f"--{k}", v) for k, v in options.items()),
+                 *((study_table.flag_of(k), v) for k, v in stage.options.items()),
                  *((table.flag_of(k), v) for k, v in common.items())]
-        return Planned((config, opts), pt_seconds(config, opts), "bayes (pt)",
-                       lambda yes: run_pt_job(config, opts, out, progress=progress, yes=yes),
+        return Planned((config, study), pt_seconds(config, study), "bayes (pt)",
+                       lambda yes: run_pt_job(config, study, out, progress=progress, yes=yes),
                        _command("bayes", [*flags, ("--out", out), *quiet]))
     if stage.job == "smc":
-        from bayes_tms.config import PRESETS as LADDERS
+        from ..jobs.configs import NUTS_PRESETS as LADDERS
 
         from ..cost import smc_seconds
         from ..sweep import sweep_kwargs
