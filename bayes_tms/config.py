@@ -70,6 +70,9 @@ SHARED: dict[str, dict] = {
                            "labels only near an enumerated phase, else unclassified", "choices": RULES},
     "bootstrap": {"help": "bootstrap replicates over chains (copies, runs) for the occupancy intervals",
                   "metavar": "B"},
+    # not a posterior field: the warm-up of NUTS (BayesConfig) and of replica exchange (PTConfig), one flag
+    "warmup": {"help": "warm-up steps per chain (NUTS) or warm-up sweeps (replica exchange), step sizes adapted",
+               "metavar": "W"},
 }
 
 
@@ -112,6 +115,9 @@ class PosteriorSpec:
     prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
     classifier: str = field(default=OCCUPANCY_RULE, metadata=SHARED["classifier"])
     bootstrap: int = field(default=1000, metadata=SHARED["bootstrap"])
+
+    def __post_init__(self) -> None:
+        self.check_posterior()
 
     def check_posterior(self, *, minimum_n: int | None = None, name: str = "n") -> None:
         """The one validator of the shared fields (types first, then ranges), before any work.
@@ -166,8 +172,7 @@ class BayesConfig(PosteriorSpec):
     chains: int = field(default=8, metadata={"help": "NUTS chains per n, each initialised from the prior",
                                              "metavar": "K"})
     draws: int = field(default=300, metadata={"help": "kept draws per chain", "metavar": "D"})
-    warmup: int = field(default=300, metadata={"help": "warm-up steps per chain (NUTS) or warm-up sweeps "
-                                                       "(replica exchange), step sizes adapted", "metavar": "W"})
+    warmup: int = field(default=300, metadata=SHARED["warmup"])
     backend: str = field(default="pymc", metadata={
         "help": "NUTS implementation: nutpie (optional extra, much faster) or pymc", "choices": BACKENDS,
         "default_text": "nutpie when installed, else pymc"})

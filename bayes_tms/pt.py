@@ -103,7 +103,7 @@ from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_summary, population_loss,
                                 population_loss_grad, sample_inputs)
 
-from .config import PosteriorSpec
+from .config import SHARED, PosteriorSpec
 from .labels import label_posterior
 
 #: gradient kernels of the empirical-loss ladder (see :class:`PTConfig`)
@@ -159,7 +159,7 @@ class PTConfig(PosteriorSpec):
     copies: int = field(default=8, metadata={
         "help": "independent PT ensembles, the chains of R-hat and of the intervals", "metavar": "K"})
     sweeps: int = field(default=1000, metadata={"help": "kept sweeps (before thinning)", "metavar": "S"})
-    warmup: int = field(default=300, metadata={"help": "warm-up sweeps, step sizes adapted", "metavar": "W"})
+    warmup: int = field(default=300, metadata=SHARED["warmup"])
     leapfrog: int = field(default=10, metadata={"help": "largest leapfrog steps per HMC move", "metavar": "L"})
     thin: int = field(default=1, metadata={"help": "keep every T-th sweep", "metavar": "T"})
     target_accept: float = field(default=0.75, metadata={

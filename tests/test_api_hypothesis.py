@@ -105,7 +105,7 @@ def test_config_constructors_give_a_config_or_input_error(cls, required):
 
 
 @given(name=anything, features=anything, overrides=st.dictionaries(
-    st.sampled_from(["chains", "draws", "tune", "ns", "beta", "bogus_key", "seed", "backend"]), anything, max_size=3))
+    st.sampled_from(["chains", "draws", "warmup", "ns", "beta", "bogus_key", "seed", "backend"]), anything, max_size=3))
 def test_preset_config_gives_a_config_or_input_error(name, features, overrides):
     from bayes_tms import preset_config
 

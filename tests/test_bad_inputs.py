@@ -58,7 +58,7 @@ def flag(base: list[str], name: str, value: str | None) -> list[str]:
     return argv
 
 
-BAYES = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--tune", "10",
+BAYES = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--warmup", "10",
          "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress", "--out", OUT]
 SGD = ["sgd", "--preset", "smoke", "--runs", "2", "--epochs", "5", "--no-progress", "--out", OUT]
 LLC = ["llc", "--features", "4", "--phase", "4", "--n", "1000", "--method", "sgld"]
@@ -83,7 +83,7 @@ def _cases():
         for v in ["0", "-1"] + NUMBER_JUNK:
             add(BAYES, name, v)
     for v in ["-1"] + NUMBER_JUNK:
-        add(BAYES, "--tune", v)
+        add(BAYES, "--warmup", v)
         add(BAYES, "--seed", v)
     for v in ["0", "1", "9", "-2", "x"]:
         add(BAYES, "--features", v)
@@ -390,7 +390,7 @@ def _issue21_cases():
                         ("--thin", "2"), ("--datasets", "3"), ("--conventions", "tempered")]:
         add(BAYES + [name, value], f"{name}: {RE_FLAGS}", f"nuts {name} {value}")
     add(BAYES + ["--copies", "2", "--thin", "2"], f"--copies, --thin: {RE_FLAGS}", "nuts two PT flags")
-    for name, value in [("--chains", "4"), ("--draws", "100"), ("--tune", "100"), ("--backend", "pymc"),
+    for name, value in [("--chains", "4"), ("--draws", "100"), ("--warmup", "100"), ("--backend", "pymc"),
                         ("--target-accept", "0.8"), ("--cores", "1")]:
         add(PT + [name, value], f"{name}: {NUTS_FLAGS}", f"pt {name} {value}")
     add(PT + ["--sampler", "pt", "--chains", "4", "--draws", "100"], f"--chains, --draws: {NUTS_FLAGS}", "pt two NUTS flags")
@@ -505,7 +505,7 @@ def test_toml_inputs_are_refused_on_one_line_before_any_work(text, fragment, tmp
 def test_toml_out_is_enough_no_out_flag_demanded(tmp_path, capsys, no_work):
     """TOML ``out`` is a valid key, so ``--out`` is no longer demanded: the run gets to its work."""
     path = tmp_path / "cfg.toml"
-    path.write_text(f'[bayes]\nsampler = "nuts"\nn = [40, 80]\nfeatures = 4\nchains = 2\ndraws = 10\ntune = 10\n'
+    path.write_text(f'[bayes]\nsampler = "nuts"\nn = [40, 80]\nfeatures = 4\nchains = 2\ndraws = 10\nwarmup = 10\n'
                     f'backend = "pymc"\ncores = 1\nout = "{tmp_path / "o"}"\n')
     with pytest.raises(WorkStarted):
         main(["bayes", "--config", str(path), "--no-progress"])
@@ -513,10 +513,10 @@ def test_toml_out_is_enough_no_out_flag_demanded(tmp_path, capsys, no_work):
 
 
 def test_duplicate_conventions_run_once():
-    from comparisons.cli.bayes import pt_options
+    from comparisons.jobs.configs import SwitchStudyConfig
 
-    assert pt_options(datasets=2, conventions="tempered,tempered")["conventions"] == ("tempered",)
-    assert pt_options(datasets=2, conventions="gaussian-sigma1,tempered,gaussian-sigma1")["conventions"] == (
+    assert SwitchStudyConfig(datasets=2, conventions="tempered,tempered").conventions == ("tempered",)
+    assert SwitchStudyConfig(datasets=2, conventions="gaussian-sigma1,tempered,gaussian-sigma1").conventions == (
         "gaussian-sigma1", "tempered")
 
 
@@ -578,7 +578,7 @@ def test_free_energy_refuses_a_bayes_dir_without_the_requested_n(tmp_path, capsy
     (["--method", "is", "--scale", "0"], "--scale: expected a finite number > 0"),
     (["--method", "is", "--dof", "nan"], "--dof: expected a finite number > 0"),
     (["--target-accept", "1"], "--target-accept: expected a number in (0, 1)"),
-    (["--tune", "-1"], "--tune: expected an integer >= 0"),
+    (["--warmup", "-1"], "--warmup: expected an integer >= 0"),
     (["--seed", "-5"], "--seed: expected an integer >= 0"),
     (["--phase", "nope"], "--phase: expected one of"),
     (["-c", "9"], "9"),
