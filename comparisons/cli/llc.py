@@ -258,9 +258,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"llc: expected --phase and --n, got --phase {args.phase!r} --n {args.n!r}")
     ana.theory_llc(args.features, args.phase)  # label check before any sampling
     if args.method == "nuts":
-        try:
-            import bayes_tms  # noqa: F401
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("bayes_tms") is None:  # asked, not imported: the CLI imports no engine
             raise InputError("--method: expected an installed bayes_tms (PyMC) for nuts, got none") from None
     from ..cost import confirm, llc_seconds
 

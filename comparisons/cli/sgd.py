@@ -25,14 +25,14 @@ THEORY_MAX_FEATURES = 8
 
 def train_flags() -> FlagTable:
     """The flags of :class:`sgd_tms.TrainConfig` (every field with a help text)."""
-    from sgd_tms.config import TrainConfig
+    from ..jobs.sgd import TrainConfig
 
     return FlagTable(TrainConfig)
 
 
 def llc_flags() -> FlagTable:
     """The flags of :class:`sgd_tms.LLCConfig`, as ``--llc-*`` (its seed is the training seed)."""
-    from sgd_tms.config import LLCConfig
+    from ..jobs.sgd import LLCConfig
 
     return FlagTable(LLCConfig, prefix="llc-")
 
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "LLC defaults follow the paper: full-batch localised SGLD, step 1e-3, gamma 1, "
                      "500 draws, beta = 1/log n.")
     g = parser.add_argument_group("ensemble and training")
-    from sgd_tms.config import PRESETS
+    from ..jobs.sgd import PRESETS
 
     g.add_argument("--preset", default="paper", choices=tuple(PRESETS), help="starting configuration: paper (100 runs of the paper protocol), quick (32 runs of it) or "
                    "smoke (8 short runs at n = 200, seconds)")
@@ -72,7 +72,7 @@ def sgd_configs(preset: str = "paper", train: Mapping[str, Any] | None = None,
     """``(TrainConfig, LLCConfig or None)``: the preset with the ``train`` fields given on top, and
     the estimator with the ``llc`` fields (None: no LLC). None values mean "not given"; an
     InputError names the flag of the bad field."""
-    from sgd_tms.config import LLCConfig, preset as train_preset
+    from ..jobs.sgd import LLCConfig, train_preset
 
     from ..errors import InputError
 

@@ -14,7 +14,7 @@ any blocking and any executor give the same results.
 from __future__ import annotations
 
 __all__ = ["run_ensemble", "block_tasks", "run_block", "validate_block", "assemble", "save_trajectory",
-           "save_plateaus", "BLOCK_FORMAT"]
+           "save_plateaus", "BLOCK_FORMAT", "TrainConfig", "LLCConfig", "PRESETS", "train_preset"]
 
 import json
 import sys
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from sgd_tms.config import LLCConfig, TrainConfig
+from sgd_tms.config import PRESETS, LLCConfig, TrainConfig
+from sgd_tms.config import preset as train_preset
 from sgd_tms.llc import estimate_llc
 from sgd_tms.train import train
 
