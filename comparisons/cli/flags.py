@@ -35,8 +35,8 @@ field with ``choices`` refuses any other value at parse time.
 
 from __future__ import annotations
 
-__all__ = ["Flag", "FlagTable", "parse_int", "parse_float", "parse_int_tuple", "parse_choice", "flag_errors",
-           "is_given", "options"]
+__all__ = ["Flag", "FlagTable", "Problem", "parse_int", "parse_float", "parse_int_tuple", "parse_choice",
+           "parse_features", "flag_errors", "is_given", "problem_flags"]
 
 import argparse
 import contextlib
@@ -270,14 +270,35 @@ def flag_errors(*tables: FlagTable) -> Iterator[None]:
         raise
 
 
-def options(args: argparse.Namespace, cls: type) -> Any:
-    """The command options ``cls`` (a dataclass whose flags a ``defaults=True`` table declared) read
-    back from parsed ``args``: each field from its ``dest``, the field's default where absent."""
-    values = {}
-    for f in dataclasses.fields(cls):
-        if hasattr(args, f.name):
-            values[f.name] = getattr(args, f.name)
-    return cls(**values)
+#: largest c the k-gon enumeration covers (:func:`comparisons.theory.enumerate_phases`)
+MAX_FEATURES = 8
+
+
+def parse_features(text: str) -> int:
+    """The number of features ``c``, 2 to :data:`MAX_FEATURES` (the k-gon phases exist for them)."""
+    try:
+        c = int(str(text).strip())
+    except ValueError:
+        raise InputError(f"--features: expected an integer from 2 to {MAX_FEATURES}, got {text!r}") from None
+    if not 2 <= c <= MAX_FEATURES:
+        raise InputError(f"--features: expected an integer from 2 to {MAX_FEATURES}, got {c}")
+    return c
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """The one declaration of ``--features`` (``-c``) of the commands without a sampler config
+    (``kgons``, ``theory``, ``llc``, ``reproduce``); the sampler commands read ``features`` from
+    their configs (:class:`comparisons.jobs.configs.PosteriorSpec`, :class:`sgd_tms.TrainConfig`)."""
+
+    features: int = dataclasses.field(default=6, metadata={
+        "help": f"number of features c, 2 to {MAX_FEATURES} (hidden dimension r = 2)", "metavar": "C",
+        "aliases": ("-c",), "parse": parse_features})
+
+
+def problem_flags() -> FlagTable:
+    """The flag ``--features``/``-c`` of :class:`Problem` (parsed to 6 when not given)."""
+    return FlagTable(Problem, defaults=True)
 
 
 def is_given(value: Any) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from ..config_file import DefaultsHelpFormatter
 from ..errors import InputError
+from .flags import FlagTable, problem_flags
 
 
 @dataclass(frozen=True)
@@ -118,16 +119,6 @@ def _preset(value: str) -> str:
     return value
 
 
-def _features(value: str) -> int:
-    try:
-        c = int(value)
-    except ValueError:
-        raise InputError(f"--features: expected an integer from 4 to 6, got {value!r}") from None
-    if c not in (4, 5, 6):
-        raise InputError(f"--features: expected 4, 5 or 6 (the presets' settings), got {c}")
-    return c
-
-
 def _seed(value: str) -> int:
     try:
         s = int(value)
@@ -138,6 +129,21 @@ def _seed(value: str) -> int:
     return s
 
 
+@dataclass(frozen=True)
+class ReproduceOptions:
+    """The options of ``tms-phases reproduce`` beside ``--features`` (a preset's stages that do not
+    cover the number of features refuse it, naming the flag, before any stage runs)."""
+
+    preset: str = field(default="quick", metadata={
+        "help": "quick, paper, or tiny (seconds; exercises every stage, for tests)", "parse": _preset,
+        "metavar": "{" + ",".join(PRESETS) + "}"})
+    out: str = field(default="tms-report", metadata={"help": "output folder", "metavar": "DIR"})
+    seed: int = field(default=0, metadata={"help": "root seed of both engines", "metavar": "SEED", "parse": _seed})
+    skip_bayes: bool = field(default=False, metadata={"help": "leave out the Bayesian sweep"})
+    skip_sgd: bool = field(default=False, metadata={"help": "leave out the SGD ensemble"})
+    no_progress: bool = field(default=False, metadata={"help": "hide the progress bars"})
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = DefaultsHelpFormatter
     parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (NUTS, 24 chains, by the paper's "
@@ -145,15 +151,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "them, 32 SGD runs of the paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
                      "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
                      "report.html into --out; re-running with the same --out reuses finished parts.")
-    parser.add_argument("--preset", type=_preset, default="quick", choices=tuple(PRESETS),
-                        help="quick, paper, or tiny (seconds; exercises every stage, for tests)")
-    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
-                        help="number of features (4, 5 or 6)")
-    parser.add_argument("--out", default="tms-report", metavar="DIR", help="output folder")
-    parser.add_argument("--seed", type=_seed, default=0, help="root seed of both engines")
-    parser.add_argument("--skip-bayes", action="store_true", help="leave out the Bayesian sweep")
-    parser.add_argument("--skip-sgd", action="store_true", help="leave out the SGD ensemble")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    options = FlagTable(ReproduceOptions, defaults=True)
+    options.flags = options.flags[:1] + problem_flags().flags + options.flags[1:]  # --features after --preset
+    options.add_to(parser)
     from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)  # forwarded to both engines when given
