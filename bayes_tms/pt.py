@@ -178,7 +178,8 @@ class PTConfig(PosteriorSpec):
         ns = self.ns
         if isinstance(ns, np.ndarray) and ns.ndim == 1 or isinstance(ns, list):
             object.__setattr__(self, "ns", tuple(check_positive_int("ns", n) for n in ns))
-        self.check_posterior(minimum_n=1 if self.population else None, name="ns")
+        population = isinstance(self.population, (bool, np.bool_)) and bool(self.population)  # typed below
+        self.check_posterior(minimum_n=1 if population else None, name="ns")
         check_positive_int("copies", self.copies)
         check_positive_int("sweeps", self.sweeps)
         check_positive_int("warmup", self.warmup, minimum=0)

@@ -189,7 +189,7 @@ def test_free_energy_sample_sizes(n, phases):
 def test_sample_tms_pt_refuses_what_is_not_a_config(config):
     from bayes_tms import sample_tms_pt
 
-    assert isinstance(allowed(sample_tms_pt, config), InputError)
+    assert isinstance(allowed(sample_tms_pt, None, config), InputError)
 
 
 @given(config=anything)

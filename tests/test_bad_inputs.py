@@ -386,11 +386,12 @@ def _issue21_cases():
     add(MEASURE + ["--method", "sgld"], "--measure-phases: expected none of --method", "issue: measure --method sgld")
     add(flag(MEASURE, "--phases", "4,4"), "--phases: expected each phase once, got 4", "issue: measure duplicate phases")
     # new round: flags of the other sampler, both ways
-    for name, value in [("--copies", "2"), ("--sweeps", "100"), ("--warmup", "10"), ("--leapfrog", "5"),
+    # (--warmup is both samplers' warm-up: one flag, read by either)
+    for name, value in [("--copies", "2"), ("--sweeps", "100"), ("--leapfrog", "5"),
                         ("--thin", "2"), ("--datasets", "3"), ("--conventions", "tempered")]:
         add(BAYES + [name, value], f"{name}: {RE_FLAGS}", f"nuts {name} {value}")
     add(BAYES + ["--copies", "2", "--thin", "2"], f"--copies, --thin: {RE_FLAGS}", "nuts two PT flags")
-    for name, value in [("--chains", "4"), ("--draws", "100"), ("--warmup", "100"), ("--backend", "pymc"),
+    for name, value in [("--chains", "4"), ("--draws", "100"), ("--backend", "pymc"),
                         ("--target-accept", "0.8"), ("--cores", "1")]:
         add(PT + [name, value], f"{name}: {NUTS_FLAGS}", f"pt {name} {value}")
     add(PT + ["--sampler", "pt", "--chains", "4", "--draws", "100"], f"--chains, --draws: {NUTS_FLAGS}", "pt two NUTS flags")
@@ -578,7 +579,7 @@ def test_free_energy_refuses_a_bayes_dir_without_the_requested_n(tmp_path, capsy
     (["--method", "is", "--scale", "0"], "--scale: expected a finite number > 0"),
     (["--method", "is", "--dof", "nan"], "--dof: expected a finite number > 0"),
     (["--target-accept", "1"], "--target-accept: expected a number in (0, 1)"),
-    (["--warmup", "-1"], "--warmup: expected an integer >= 0"),
+    (["--tune", "-1"], "--tune: expected an integer >= 0"),
     (["--seed", "-5"], "--seed: expected an integer >= 0"),
     (["--phase", "nope"], "--phase: expected one of"),
     (["-c", "9"], "9"),
