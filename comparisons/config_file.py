@@ -122,7 +122,14 @@ def positive_int_arg(name: str, minimum: int = 1) -> Callable[[Any], int]:
 
 def positive_float_arg(name: str, allow_zero: bool = False) -> Callable[[Any], float]:
     """``type=`` for a positive number flag (``--lr``, ``--beta``)."""
-    return lambda text: check_positive_float(name, text, allow_zero)
+    def parse(text: Any) -> float:
+        try:
+            value = float(text) if isinstance(text, str) else text
+        except ValueError:
+            value = text
+        return check_positive_float(name, value, allow_zero)
+
+    return parse
 
 
 # -- TOML ---------------------------------------------------------------------------------------

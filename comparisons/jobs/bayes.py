@@ -151,7 +151,7 @@ def rung_tasks(config: BayesConfig) -> list:
     from ..sweep import Task
 
     base = config.posterior_dict()
-    return [Task(f"bayes n={n}", {**base, "n": int(n)}, seed=config.seed) for n in config.ns]
+    return [Task(f"bayes n={n}", {**base, "n": int(n)}) for n in config.ns]
 
 
 def sample_rung(task, cores: int = 2):

@@ -47,7 +47,7 @@ def block_tasks(tc: TrainConfig, lc: LLCConfig | None, block_runs: int | None = 
         config = {"train": tc.to_dict(), "llc": None if lc is None else lc.to_dict(), "runs": [lo, hi]}
         # every stream of a run is keyed by the root seed and the run id (training) or by (run,
         # step, chain) (SGLD noise), so the task's seed is the root seed itself
-        tasks.append(Task(f"sgd runs {lo}-{hi - 1}", config, seed=tc.seed))
+        tasks.append(Task(f"sgd runs {lo}-{hi - 1}", config))
     return tasks
 
 
