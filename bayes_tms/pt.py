@@ -103,6 +103,8 @@ from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_summary, population_loss,
                                 population_loss_grad, sample_inputs)
 
+from comparisons.theory.streams import sampler_generator
+
 from .config import SHARED, PosteriorSpec
 from .labels import label_posterior
 
@@ -359,17 +361,6 @@ class PTInfo(NamedTuple):
     kept: bool
 
 
-def _generator(seed) -> np.random.Generator:
-    """A fresh generator for the sampler: from an int seed, or spawned from a Generator."""
-    if isinstance(seed, np.random.Generator):
-        return seed.spawn(1)[0]
-    if isinstance(seed, np.random.SeedSequence):
-        return np.random.Generator(np.random.PCG64(seed))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed: expected an integer >= 0 or a numpy Generator, got {seed!r}")
-    return np.random.Generator(np.random.PCG64(int(seed)))
-
-
 def _rng_from_state(rng_state: dict) -> np.random.Generator:
     bitgen = getattr(np.random, rng_state["bit_generator"])()
     bitgen.state = rng_state
@@ -406,7 +397,7 @@ def init(target: PTTarget, copies: int, seed, *, positions: np.ndarray | None = 
     """
     copies = check_positive_int("copies", copies)
     R, d = len(target.ns), target.dim
-    rng = _generator(seed)
+    rng = sampler_generator(seed)
     if positions is None:
         positions = target.sample_prior(rng, (copies, R))
     positions = np.array(positions, dtype=float)
@@ -831,7 +822,7 @@ def refine_ladder(make_target: Callable[[np.ndarray], PTTarget], ns, *, copies: 
         ``rounds`` (list of ``{"ns": [...], "swap_accept": [...]}``), ``converged`` (bool).
     """
     ns = np.asarray(ns, dtype=np.int64)
-    rng = _generator(seed)
+    rng = sampler_generator(seed)
     rounds: list[dict] = []
     positions = step_size = None
     while True:

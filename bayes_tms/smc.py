@@ -33,10 +33,10 @@ import numpy as np
 
 from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import child_sequence
+from comparisons.theory.streams import root_sequence, spawned_seeds
 
 from .config import SMC_KERNELS, SMCConfig
 from .labels import phase_labels
-from .llc.config import seed_sequence
 from .model import build_model, check_data, model_data, resolve_likelihood
 
 
@@ -265,12 +265,12 @@ def smc_model_evidence(model, *, particles: int = 1000, runs: int = 2,
     """
     import pymc as pm
 
-    ss = seed_sequence(seed)
+    ss = root_sequence(seed)
     if kernel_cls is None:
         from ._smc_kernel import FixedStepsMH
 
         kernel_cls = FixedStepsMH
-    seeds = [int(s.generate_state(1)[0]) for s in ss.spawn(runs)]
+    seeds = spawned_seeds(ss, runs)
     t0 = time.perf_counter()
     pymc_log = logging.getLogger("pymc")
     level = pymc_log.level
