@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["PosteriorSpec", "BayesConfig", "SMCConfig", "SMC_KERNELS", "BACKENDS", "PRESETS", "MAX_N", "MIN_KEPT_DRAWS", "THEORY_MAX_FEATURES",
            "preset_config", "check_ladder"]
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -204,8 +205,10 @@ class BayesConfig(PosteriorSpec):
             d.pop("classifier")
         return d
 
+    @functools.cached_property
     def hash(self) -> str:
-        """Short hash of :meth:`posterior_dict`: a file with the same hash holds the same draws."""
+        """Short hash of :meth:`posterior_dict`: a file with the same hash holds the same draws
+        (computed once per config: the job, the engine and the validator read the same value)."""
         blob = json.dumps(self.posterior_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

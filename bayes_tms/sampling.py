@@ -278,9 +278,8 @@ def add_derived(idata, x, config: BayesConfig):
     is near) and ``phase_distance``. Attrs: ``n``, ``beta``, ``prior_sigma``, ``seed``,
     ``features``, ``hidden``, ``backend``, ``likelihood``, ``chains``, ``draws``, ``warmup``,
     ``target_accept``, ``classifier`` (the labelling rule), ``package_version``, ``config_hash``
-    (:meth:`BayesConfig.hash`), ``n_divergent``, ``initialisation``.
+    (:attr:`BayesConfig.hash`), ``n_divergent``, ``initialisation``.
     """
-    post = label_posterior(idata.posterior, x, config)
     n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else -1
     attrs = {
         "n": int(x.shape[0]), "beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
@@ -289,11 +288,12 @@ def add_derived(idata, x, config: BayesConfig):
         "draws": int(config.draws), "warmup": int(config.warmup),
         "target_accept": float(config.target_accept), "classifier": config.classifier,
         "package_version": package_version(),
-        "config_hash": config.hash(), "n_divergent": n_div,
+        "config_hash": config.hash, "n_divergent": n_div,
         "initialisation": "independent prior draws N(0, prior_sigma^2) per chain"
                           + (" (nutpie's prior initialisation)" if config.backend == "nutpie" else ""),
         "seed_rule": SEED_RULES[config.backend],
     }
+    post = label_posterior(idata.posterior, x, config)
     post.attrs.update(attrs)
     idata.posterior = post
     return idata
@@ -319,8 +319,8 @@ def check_posterior(idata, config: BayesConfig | None = None, n: int | None = No
     for key in ("config_hash", "package_version"):
         if key not in post.attrs:
             raise InputError(f"posterior.attrs: expected key {key!r}, got keys {sorted(post.attrs)}")
-    if config is not None and post.attrs["config_hash"] != config.hash():
-        raise InputError(f"posterior: expected config hash {config.hash()}, got {post.attrs['config_hash']}")
+    if config is not None and post.attrs["config_hash"] != config.hash:
+        raise InputError(f"posterior: expected config hash {config.hash}, got {post.attrs['config_hash']}")
     if n is not None and int(post.attrs["n"]) != int(n):
         raise InputError(f"posterior: expected n = {n}, got {post.attrs['n']}")
     check_finite_array("posterior.W", post["W"].values)

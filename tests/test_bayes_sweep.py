@@ -44,7 +44,7 @@ def test_sweep_contract_and_round_trip(tiny_sweep):
             np.testing.assert_array_equal(back.posterior[v].values, post[v].values)
         np.testing.assert_array_equal(back.posterior["phase"].values.astype(str),
                                       post["phase"].values.astype(str))
-        assert dict(back.posterior.attrs)["config_hash"] == cfg.hash()
+        assert dict(back.posterior.attrs)["config_hash"] == cfg.hash
         assert "diverging" in back.sample_stats
         assert validate_posterior(out / f"posterior_n{n:05d}.nc").posterior["phase"].dtype.kind == "U"
 
