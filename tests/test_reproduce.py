@@ -105,7 +105,7 @@ def test_stages_name_their_sampler_and_smc_shares_the_ladder(tmp_path, preset, f
 @pytest.mark.parametrize("argv, fragment", [
     (["reproduce", "--preset", "huge"], "--preset: expected one of quick, paper"),
     (["reproduce", "--features", "9"], "--features: expected an integer from 2 to 8, got 9"),
-    (["reproduce", "--features", "7"], "--features: preset 'quick' covers c in"),  # the preset's coverage
+    (["reproduce", "--features", "7"], "--features: expected one of 4, 5, 6 (the presets' settings), got 7"),
     (["reproduce", "--seed", "-1"], "--seed: expected a non-negative integer"),
 ])
 def test_reproduce_bad_input(argv, fragment, capsys, tmp_path):

@@ -282,8 +282,15 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
 def plan(args: argparse.Namespace) -> dict[str, Planned]:
     """Every stage of this run (skipped ones left out), its configuration built and checked.
 
-    Without this a bad SGD setting would only surface after the whole Bayesian sweep.
+    Without this a bad SGD setting would only surface after the whole Bayesian sweep. The number
+    of features must be one the Bayesian presets cover (every preset's stages run at it).
     """
+    from ..jobs.configs import NUTS_PRESETS
+
+    covered = sorted({c for table in NUTS_PRESETS.values() for c in table})
+    if args.features not in covered:
+        raise InputError(f"--features: expected one of {', '.join(map(str, covered))} (the presets' settings), "
+                         f"got {args.features}")
     out = Path(args.out)
     return {name: plan_stage(stage, args.features, args.seed, out / name, args)
             for name, stage in PRESETS[args.preset].items() if not getattr(args, SKIP[name])}
