@@ -94,7 +94,7 @@ def parse_float_list(name: str, value: Any, allow_zero: bool = False) -> tuple[f
     items = _items(value)
     if not items:
         raise InputError(f"{name}: expected a comma-separated list of numbers, got {value!r}")
-    return tuple(check_positive_float(name, _number(item), allow_zero) for item in items)
+    return tuple(check_positive_float(name, item, allow_zero) for item in items)
 
 
 # -- argparse types (each raises InputError, which comparisons.cli prints on one line) ----------
@@ -122,17 +122,7 @@ def positive_int_arg(name: str, minimum: int = 1) -> Callable[[Any], int]:
 
 def positive_float_arg(name: str, allow_zero: bool = False) -> Callable[[Any], float]:
     """``type=`` for a positive number flag (``--lr``, ``--beta``)."""
-    return lambda text: check_positive_float(name, _number(text), allow_zero)
-
-
-def _number(text: Any) -> Any:
-    """A flag's text as a float when it reads as one (else as given, for the validator to name)."""
-    if isinstance(text, str):
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    return text
+    return lambda text: check_positive_float(name, text, allow_zero)
 
 
 # -- TOML ---------------------------------------------------------------------------------------
