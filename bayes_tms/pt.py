@@ -75,8 +75,8 @@ same distribution.
 Example
 -------
 >>> from bayes_tms.pt import PTConfig, sample_tms_pt
->>> res = sample_tms_pt(PTConfig(ns=(20, 40), features=4, copies=2, sweeps=20, warmup=10,
-...                              pilot_sweeps=10, pilot_warmup=10))
+>>> res = sample_tms_pt(None, PTConfig(ns=(20, 40), features=4, copies=2, sweeps=20, warmup=10,
+...                                    pilot_sweeps=10, pilot_warmup=10))
 >>> res.posteriors[40].posterior["W"].dims
 ('chain', 'draw', 'hidden', 'feature')
 >>> res.diagnostics["swap_accept"].dims, res.diagnostics["replica_index"].dims
@@ -88,13 +88,13 @@ from __future__ import annotations
 __all__ = ["PTConfig", "PTTarget", "PTState", "PTInfo", "PTResult", "init", "step", "run",
            "swap_log_ratio", "save_state", "load_state", "tms_target", "refine_ladder",
            "sample_tms_pt", "resume_tms_pt", "to_inference_data", "pt_diagnostics", "round_trip_update",
-           "KERNELS"]
+           "KERNELS", "PT_PRESETS", "pt_preset_config"]
 
 import json
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -103,7 +103,10 @@ from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import (child_sequence, nested_loss_grad, nested_onehot_summary, population_loss,
                                 population_loss_grad, sample_inputs)
 
-from .config import SHARED
+from comparisons.theory.streams import sampler_generator
+
+from .config import SHARED, PosteriorSpec
+from .labels import label_posterior
 
 #: gradient kernels of the empirical-loss ladder (see :class:`PTConfig`)
 KERNELS = ("compiled", "numpy")
@@ -117,17 +120,16 @@ _DIVERGENCE = 1000.0  # energy error that marks a divergent trajectory (as in St
 # configuration
 
 @dataclass(frozen=True)
-class PTConfig:
+class PTConfig(PosteriorSpec):
     """Configuration of a TMS parallel-tempering run over a ladder of nested ``n``.
+
+    The shared fields (``features, hidden, ns, seed, beta, prior_sigma, classifier, bootstrap``)
+    are those of :class:`bayes_tms.config.PosteriorSpec`, checked by its one validator: ``ns`` are
+    the requested sample sizes (rungs may be inserted between them); pilot and main run use the
+    streams ``("bayes", "pt", "pilot" | "main")`` of the seed tree.
 
     Attributes
     ----------
-    ns : tuple of int
-        Requested sample sizes, increasing and distinct (rungs may be inserted between them).
-    beta : float
-        Inverse temperature ``> 0``.
-    prior_sigma : float
-        Scale of the ``N(0, prior_sigma^2)`` prior on every entry of ``W`` and ``b``.
     copies : int
         Independent PT ensembles (the ArviZ ``chain`` dimension), ``>= 1``.
     sweeps : int
@@ -147,11 +149,6 @@ class PTConfig:
         Cap on the number of rungs after refinement.
     pilot_sweeps, pilot_warmup : int
         Length of each refinement pilot run.
-    seed : int
-        Root seed ``>= 0``: data stream ``sample_inputs(max(ns), features, seed)``; pilot and
-        main run use the streams ``("bayes", "pt", "pilot" | "main")`` of the seed tree.
-    features, hidden : int
-        ``c`` and ``r`` of the TMS.
     population : bool
         Use the closed-form population loss instead of the empirical loss.
     kernel : {"compiled", "numpy"}
@@ -161,13 +158,10 @@ class PTConfig:
         population loss always uses numpy.
     """
 
-    ns: tuple[int, ...] = field(metadata=SHARED["ns"])
-    beta: float = field(default=1.0, metadata=SHARED["beta"])
-    prior_sigma: float = field(default=1.0, metadata=SHARED["prior_sigma"])
     copies: int = field(default=8, metadata={
         "help": "independent PT ensembles, the chains of R-hat and of the intervals", "metavar": "K"})
     sweeps: int = field(default=1000, metadata={"help": "kept sweeps (before thinning)", "metavar": "S"})
-    warmup: int = field(default=300, metadata={"help": "warm-up sweeps, step sizes adapted", "metavar": "W"})
+    warmup: int = field(default=300, metadata=SHARED["warmup"])
     leapfrog: int = field(default=10, metadata={"help": "largest leapfrog steps per HMC move", "metavar": "L"})
     thin: int = field(default=1, metadata={"help": "keep every T-th sweep", "metavar": "T"})
     target_accept: float = field(default=0.75, metadata={
@@ -176,27 +170,18 @@ class PTConfig:
     max_rungs: int = 64
     pilot_sweeps: int = 150
     pilot_warmup: int = 150
-    seed: int = field(default=0, metadata=SHARED["seed"])
-    features: int = field(default=6, metadata=SHARED["features"])
-    hidden: int = field(default=2, metadata=SHARED["hidden"])
     population: bool = field(default=False, metadata={
         "help": "sample exp(-n beta L) with the closed-form population loss (no data noise)"})
     kernel: str = "compiled"
 
     def __post_init__(self) -> None:
-        from comparisons.errors import check_field_types, check_positive_float
-
-        from .config import MIN_KEPT_DRAWS, check_ladder
+        from .config import MIN_KEPT_DRAWS
 
         ns = self.ns
         if isinstance(ns, np.ndarray) and ns.ndim == 1 or isinstance(ns, list):
             object.__setattr__(self, "ns", tuple(check_positive_int("ns", n) for n in ns))
-        check_field_types(self)
-        # the ladder, its size and the number of features: the rules every Bayesian sampler shares
-        check_ladder(self.ns, self.features, self.hidden, minimum_n=1 if self.population else None,
-                    name="ns")
-        for name in ("beta", "prior_sigma"):
-            check_positive_float(name, getattr(self, name))
+        population = isinstance(self.population, (bool, np.bool_)) and bool(self.population)  # typed below
+        self.check_posterior(minimum_n=1 if population else None, name="ns")
         check_positive_int("copies", self.copies)
         check_positive_int("sweeps", self.sweeps)
         check_positive_int("warmup", self.warmup, minimum=0)
@@ -211,16 +196,48 @@ class PTConfig:
         check_positive_int("pilot_warmup", self.pilot_warmup, minimum=0)
         if self.kernel not in KERNELS:
             raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {self.kernel!r}")
-        check_positive_int("seed", self.seed, minimum=0)
         if not 0 < self.target_accept < 1:
             raise InputError(f"target_accept: expected a number in (0, 1), got {self.target_accept!r}")
         if not 0 <= self.min_swap_accept < 1:
             raise InputError(f"min_swap_accept: expected a number in [0, 1), got {self.min_swap_accept!r}")
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ns"] = list(self.ns)
-        return d
+    def draws_key(self) -> str:
+        """JSON of the fields that determine the labelled draws (``bootstrap`` left out: it only
+        summarises them): equal keys, equal stored draws."""
+        d = self.to_dict()
+        d.pop("bootstrap")
+        return json.dumps(d, sort_keys=True)
+
+
+#: preset -> PTConfig fields. The ladders are the NUTS presets' (bayes_tms.config.PRESETS), so that
+#: both estimators report the same n; the paper ladder starts lower (16, 32, 64), where the
+#: posterior mixes freely. Paper: about 50 round trips per copy at c = 6.
+PT_PRESETS = {"quick": dict(copies=8, sweeps=1000, warmup=300, thin=2),
+              "paper": dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64))}
+
+
+def pt_preset_config(name: str, features: int = 6, **overrides) -> PTConfig:
+    """The :class:`PTConfig` of preset ``name`` (:data:`PT_PRESETS`) for ``features`` features, with
+    ``overrides`` (None values: not given) on top.
+
+    The ladder is the NUTS preset's (:data:`bayes_tms.config.PRESETS`) with the preset's
+    ``extra_ns`` added, so that both estimators report the same ``n``.
+    """
+    from comparisons.errors import check_field_names, shown
+
+    from .config import PRESETS
+
+    covered = sorted(PRESETS.get(name, {})) if isinstance(name, str) else []
+    if name not in PT_PRESETS or isinstance(features, bool) or features not in covered:
+        cs = ", ".join(str(c) for c in sorted({c for table in PRESETS.values() for c in table}))
+        raise InputError(f"preset: expected {' or '.join(PT_PRESETS)} for c in {cs}, got {shown(name)} "
+                         f"with c = {shown(features)}")
+    check_field_names(PTConfig, overrides, f"pt_preset_config({name!r})")
+    values = dict(PT_PRESETS[name])
+    extra = values.pop("extra_ns", ())
+    values["ns"] = tuple(sorted(set(extra) | set(PRESETS[name][features]["ns"])))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return PTConfig(features=features, **values)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,17 +361,6 @@ class PTInfo(NamedTuple):
     kept: bool
 
 
-def _generator(seed) -> np.random.Generator:
-    """A fresh generator for the sampler: from an int seed, or spawned from a Generator."""
-    if isinstance(seed, np.random.Generator):
-        return seed.spawn(1)[0]
-    if isinstance(seed, np.random.SeedSequence):
-        return np.random.Generator(np.random.PCG64(seed))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed: expected an integer >= 0 or a numpy Generator, got {seed!r}")
-    return np.random.Generator(np.random.PCG64(int(seed)))
-
-
 def _rng_from_state(rng_state: dict) -> np.random.Generator:
     bitgen = getattr(np.random, rng_state["bit_generator"])()
     bitgen.state = rng_state
@@ -391,7 +397,7 @@ def init(target: PTTarget, copies: int, seed, *, positions: np.ndarray | None = 
     """
     copies = check_positive_int("copies", copies)
     R, d = len(target.ns), target.dim
-    rng = _generator(seed)
+    rng = sampler_generator(seed)
     if positions is None:
         positions = target.sample_prior(rng, (copies, R))
     positions = np.array(positions, dtype=float)
@@ -816,7 +822,7 @@ def refine_ladder(make_target: Callable[[np.ndarray], PTTarget], ns, *, copies: 
         ``rounds`` (list of ``{"ns": [...], "swap_accept": [...]}``), ``converged`` (bool).
     """
     ns = np.asarray(ns, dtype=np.int64)
-    rng = _generator(seed)
+    rng = sampler_generator(seed)
     rounds: list[dict] = []
     positions = step_size = None
     while True:
@@ -989,7 +995,7 @@ SEED_RULE = ("comparisons.theory.streams: data = sample_inputs(max(ns), c, seed)
              "child_sequence(seed, 'bayes', 'pt', 'main')")
 
 
-def _tms_result(config: PTConfig, state: PTState, target: PTTarget, record: dict) -> PTResult:
+def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: dict) -> PTResult:
     attrs = {"beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
              "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
              "population": int(config.population), "copies": int(config.copies),
@@ -1001,20 +1007,22 @@ def _tms_result(config: PTConfig, state: PTState, target: PTTarget, record: dict
                                         "seed_rule")}
     post_attrs["loss_name"] = loss_name
     posteriors = to_inference_data(state, target, rungs="requested", attrs=post_attrs, loss_name=loss_name)
+    for n, idata in posteriors.items():  # labelled here, as NUTS and SMC label theirs (bayes_tms.labels)
+        label_posterior(idata.posterior, None if x is None else x[:n], config)
     return PTResult(posteriors=posteriors, diagnostics=pt_diagnostics(state, attrs), state=state,
                     target=target, attrs=post_attrs)
 
 
-def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bool = False,
+def sample_tms_pt(x: np.ndarray | None, config: PTConfig, *, progress: bool = False,
                   callback: Callable[[PTState], Any] | None = None, chunk: int = 100) -> PTResult:
     """Parallel tempering over the ``n``-ladder of the TMS posterior.
 
     Parameters
     ----------
+    x : ndarray, shape (N_max >= max(ns), c), or None
+        Data stream; None: draw it from the seed, ``sample_inputs(max(ns), features, seed)``;
+        ignored when ``config.population``.
     config : PTConfig
-    x : ndarray, shape (N_max >= max(ns), c), optional
-        Data stream (default ``sample_inputs(max(ns), features, seed)``); ignored when
-        ``config.population``.
     progress : bool
         tqdm progress bars.
     callback, chunk
@@ -1024,7 +1032,8 @@ def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bo
     Returns
     -------
     PTResult
-        ``posteriors`` for the requested ``n``, ``diagnostics``, the final ``state``.
+        ``posteriors`` for the requested ``n``, labelled by ``config.classifier``
+        (:func:`bayes_tms.labels.label_posterior`), ``diagnostics``, the final ``state``.
     """
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
@@ -1049,10 +1058,10 @@ def sample_tms_pt(config: PTConfig, x: np.ndarray | None = None, *, progress: bo
                  metadata={"config": config.to_dict(), "ladder_record": record})
     state = run(state, target, config.warmup + config.sweeps, callback=callback, chunk=chunk,
                 progress=progress)
-    return _tms_result(config, state, target, record)
+    return _tms_result(x, config, state, target, record)
 
 
-def resume_tms_pt(state: PTState, x: np.ndarray | None = None, *, progress: bool = False,
+def resume_tms_pt(x: np.ndarray | None, state: PTState, *, progress: bool = False,
                   callback: Callable[[PTState], Any] | None = None, chunk: int = 100) -> PTResult:
     """Finish a :func:`sample_tms_pt` run from a saved state (e.g. ``load_state(path)``).
 
@@ -1066,7 +1075,8 @@ def resume_tms_pt(state: PTState, x: np.ndarray | None = None, *, progress: bool
     cfg = dict(meta["config"])
     cfg["ns"] = tuple(cfg["ns"])
     config = PTConfig(**cfg)
-    target = _tms_maker(config, _tms_data(config, x))(state.ns)
+    x = _tms_data(config, x)
+    target = _tms_maker(config, x)(state.ns)
     remaining = config.warmup + config.sweeps - int(state.sweep)
     state = run(state, target, max(remaining, 0), callback=callback, chunk=chunk, progress=progress)
-    return _tms_result(config, state, target, meta.get("ladder_record", {"rounds": [], "converged": True}))
+    return _tms_result(x, config, state, target, meta.get("ladder_record", {"rounds": [], "converged": True}))

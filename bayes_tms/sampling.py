@@ -18,11 +18,11 @@ import numpy as np
 
 from comparisons.contracts import package_version
 from comparisons.errors import InputError, check_finite_array
-from comparisons.theory import (OCCUPANCY_RULE, child_rng, child_seed, classify, empirical_loss, empirical_loss_onehot, enumerate_phases,
-                                is_onehot, onehot_summary, population_loss, sample_inputs)
+from comparisons.theory import child_rng, child_seed, is_onehot, sample_inputs
 
 from .cache import ModelCache
 from .config import BayesConfig
+from .labels import derived_draws, label_posterior
 from .model import build_model, check_data, model_data
 
 
@@ -178,7 +178,7 @@ def _sample_pymc(x, kind, key, data, config, n, progress, cache):
     seed = n_seed(config, n)
     with model:
         pm.set_data(data)
-    idata = run_nuts(model, "pymc", draws=config.draws, tune=config.tune, chains=config.chains,
+    idata = run_nuts(model, "pymc", draws=config.draws, warmup=config.warmup, chains=config.chains,
                       cores=config.cores, seed=seed, target_accept=config.target_accept,
                       progress=progress, initvals=_prior_initvals(config, rngs))
     stats = idata.sample_stats
@@ -203,7 +203,7 @@ def _sample_nutpie(x, kind, key, data, config, n, progress, cache):
         return nutpie.compile_pymc_model(model, default_initialization_strategy="prior")
 
     compiled = cache.get(key, build).with_data(**data)
-    idata = run_nuts(compiled, "nutpie", draws=config.draws, tune=config.tune, chains=config.chains,
+    idata = run_nuts(compiled, "nutpie", draws=config.draws, warmup=config.warmup, chains=config.chains,
                       cores=config.cores, seed=n_seed(config, n),
                       target_accept=config.target_accept, progress=progress)
     stats = idata.sample_stats
@@ -214,7 +214,7 @@ def _sample_nutpie(x, kind, key, data, config, n, progress, cache):
     return _strip_data_groups(idata)
 
 
-def run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores: int, seed: int,
+def run_nuts(model, backend: str, *, draws: int, warmup: int, chains: int, cores: int, seed: int,
              target_accept: float, progress: bool, initvals=None, init_mean=None,
              store_divergences: bool = False):
     """The one call of ``pm.sample`` / ``nutpie.sample`` in the project.
@@ -224,6 +224,7 @@ def run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores: 
     ``init_mean`` (nutpie): every chain starts at this unconstrained point.
     ``store_divergences`` (nutpie): record where each divergent trajectory ended
     (``sample_stats.divergence_end``).
+    ``warmup``: the warm-up (tuning) steps per chain, the back-ends' ``tune``.
     Returns the raw InferenceData (no warm-up groups for nutpie).
     """
     if backend == "nutpie":
@@ -233,14 +234,14 @@ def run_nuts(model, backend: str, *, draws: int, tune: int, chains: int, cores: 
         if store_divergences:
             extra["store_divergences"] = True
         with _interrupt_guard():
-            return nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores,
+            return nutpie.sample(model, draws=draws, tune=warmup, chains=chains, cores=cores,
                                  seed=int(seed), progress_bar=progress, save_warmup=False,
                                  target_accept=target_accept, **extra)
     import pymc as pm
 
     with _interrupt_guard(), model:
         return pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=min(cores, chains), random_seed=int(seed),
+            draws=draws, tune=warmup, chains=chains, cores=min(cores, chains), random_seed=int(seed),
             initvals=initvals, target_accept=target_accept, init="adapt_diag",
             progressbar=progress, compute_convergence_checks=False, return_inferencedata=True,
             idata_kwargs={"log_likelihood": False},
@@ -269,64 +270,30 @@ SEED_RULES = {
 }
 
 
-def derived_draws(W: np.ndarray, b: np.ndarray, x: np.ndarray | None, *, features: int, hidden: int = 2,
-                  rule: str = OCCUPANCY_RULE) -> dict[str, np.ndarray]:
-    """Per-draw invariants of draws ``W (..., r, c)``, ``b (..., c)``: what a phase reading needs.
-
-    Returns ``empirical_loss`` ``L_n`` on ``x`` (left out when ``x`` is None, e.g. for a
-    population posterior), ``population_loss`` ``L``, ``phase`` (label of
-    :func:`comparisons.theory.classify` with ``rule``; ``"unclassified"`` for ``r != 2``) and
-    ``phase_distance``, each of shape ``(...)``.
-    """
-    out = {}
-    if x is not None:
-        if is_onehot(x):
-            out["empirical_loss"] = empirical_loss_onehot(W, b, onehot_summary(x))
-        else:
-            flat_W, flat_b = W.reshape((-1,) + W.shape[-2:]), b.reshape((-1, b.shape[-1]))
-            out["empirical_loss"] = np.array([empirical_loss(w, v, x) for w, v in zip(flat_W, flat_b)]
-                                             ).reshape(W.shape[:-2])
-    out["population_loss"] = population_loss(W, b)
-    if hidden == 2:
-        labels, dist = classify(W, b, enumerate_phases(features, hidden), rule=rule)
-    else:
-        labels, dist = np.full(W.shape[:-2], "unclassified"), np.full(W.shape[:-2], np.nan)
-    out["phase"] = np.asarray(labels, dtype=str)
-    out["phase_distance"] = np.asarray(dist, dtype=float)
-    return out
-
-
 def add_derived(idata, x, config: BayesConfig):
     """Add the per-draw derived variables and the provenance ``attrs`` to ``idata`` (in place).
 
     Derived (dims ``chain, draw``): ``empirical_loss`` ``L_n``, ``population_loss`` ``L``,
     ``phase`` (label from :func:`comparisons.theory.classify`, ``"unclassified"`` when no phase
     is near) and ``phase_distance``. Attrs: ``n``, ``beta``, ``prior_sigma``, ``seed``,
-    ``features``, ``hidden``, ``backend``, ``likelihood``, ``chains``, ``draws``, ``tune``,
+    ``features``, ``hidden``, ``backend``, ``likelihood``, ``chains``, ``draws``, ``warmup``,
     ``target_accept``, ``classifier`` (the labelling rule), ``package_version``, ``config_hash``
-    (:meth:`BayesConfig.hash`), ``n_divergent``, ``initialisation``.
+    (:attr:`BayesConfig.hash`), ``n_divergent``, ``initialisation``.
     """
-    import xarray as xr
-
-    post = idata.posterior
-    W = post["W"].transpose("chain", "draw", "hidden", "feature").values
-    b = post["b"].transpose("chain", "draw", "feature").values
-    for name, value in derived_draws(W, b, x, features=config.features, hidden=config.hidden,
-                                     rule=config.classifier).items():
-        post[name] = xr.DataArray(value, dims=("chain", "draw"))
     n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else -1
     attrs = {
         "n": int(x.shape[0]), "beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
         "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
         "backend": config.backend, "likelihood": config.likelihood, "chains": int(config.chains),
-        "draws": int(config.draws), "tune": int(config.tune),
+        "draws": int(config.draws), "warmup": int(config.warmup),
         "target_accept": float(config.target_accept), "classifier": config.classifier,
         "package_version": package_version(),
-        "config_hash": config.hash(), "n_divergent": n_div,
+        "config_hash": config.hash, "n_divergent": n_div,
         "initialisation": "independent prior draws N(0, prior_sigma^2) per chain"
                           + (" (nutpie's prior initialisation)" if config.backend == "nutpie" else ""),
         "seed_rule": SEED_RULES[config.backend],
     }
+    post = label_posterior(idata.posterior, x, config)
     post.attrs.update(attrs)
     idata.posterior = post
     return idata
@@ -352,8 +319,8 @@ def check_posterior(idata, config: BayesConfig | None = None, n: int | None = No
     for key in ("config_hash", "package_version"):
         if key not in post.attrs:
             raise InputError(f"posterior.attrs: expected key {key!r}, got keys {sorted(post.attrs)}")
-    if config is not None and post.attrs["config_hash"] != config.hash():
-        raise InputError(f"posterior: expected config hash {config.hash()}, got {post.attrs['config_hash']}")
+    if config is not None and post.attrs["config_hash"] != config.hash:
+        raise InputError(f"posterior: expected config hash {config.hash}, got {post.attrs['config_hash']}")
     if n is not None and int(post.attrs["n"]) != int(n):
         raise InputError(f"posterior: expected n = {n}, got {post.attrs['n']}")
     check_finite_array("posterior.W", post["W"].values)

@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from comparisons.errors import InputError, check_positive_float, check_positive_int
-from comparisons.theory import OCCUPANCY_RULE, RULES
+from comparisons.errors import InputError, check_positive_int
+from comparisons.theory import child_sequence
+from comparisons.theory.streams import root_sequence, spawned_seeds
 
-from .llc.config import seed_sequence
+from .config import SMC_KERNELS, SMCConfig
+from .labels import phase_labels
 from .model import build_model, check_data, model_data, resolve_likelihood
 
-#: SMC mutation kernels accepted by :func:`smc_log_evidence`
-SMC_KERNELS = ("fixed-MH", "IMH", "MH")
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,8 +57,8 @@ class SMCResult:
     particles : int
         Particles per run.
     labels : ndarray of str, shape (runs, particles)
-        Phase of every final particle (``"unclassified"`` when none is near; empty strings when
-        ``classify_particles`` was off).
+        Phase of every final particle under the run's classifier (``"unclassified"`` when none
+        is near, and for ``hidden != 2``).
     W : ndarray, shape (runs, particles, hidden, features)
     b : ndarray, shape (runs, particles, features)
     wall_s : float
@@ -170,42 +170,24 @@ def _last_finite(values: np.ndarray) -> float:
     return float(v[-1]) if v.size else float("nan")
 
 
-def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: float = 1.0,
-                     particles: int = 1000, runs: int = 2, seed: int | np.random.SeedSequence = 0,
-                     kernel: str = "fixed-MH", mutation_steps: int = 30, threshold: float = 0.5,
-                     cores: int = 1, classify_particles: bool = True, classifier: str = OCCUPANCY_RULE,
-                     progress: bool = False, model=None) -> SMCResult:
+def smc_log_evidence(x, config: SMCConfig, *, progress: bool = False, model=None) -> SMCResult:
     """``log Z_n`` of the TMS posterior by PyMC's SMC, plus the phase of every final particle.
 
     Parameters
     ----------
     x : array_like, shape (n, c)
-        Data (one-hot rows select the exact fast likelihood).
-    hidden : int
-        ``r``.
-    beta, prior_sigma : float
-        Inverse temperature and prior scale of ``N(0, prior_sigma^2) exp(-n beta L_n)``.
-    particles : int
-        SMC particles per run (PyMC's ``draws``), at least 10.
-    runs : int
-        Independent SMC runs (PyMC's ``chains``): the spread of ``log Z_n`` over runs is the error bar.
-    seed : int or numpy.random.SeedSequence
-    kernel : {"fixed-MH", "IMH", "MH"}
-        Mutation kernel: ``"fixed-MH"`` (default) makes exactly ``mutation_steps`` random-walk MH
-        steps per stage (:class:`bayes_tms._smc_kernel.FixedStepsMH`); PyMC's ``"IMH"`` and
-        ``"MH"`` stop after 1-3 steps here and leave the particles far from every phase
-        (measured: all particles unclassified at c = 6, n = 400, and log Z off by ~10).
-    mutation_steps : int
-        MH steps per tempering stage for ``"fixed-MH"``.
-    threshold : float
-        PyMC's ESS threshold in (0, 1) for the next temperature (higher: more stages).
-    cores : int
-        Worker processes (1 avoids process start-up, usually fastest for small jobs).
-    classify_particles : bool
-        Label the final particles with :func:`comparisons.theory.classify` (needs ``hidden = 2``).
-    classifier : {"hull", "gated"}
-        The labelling rule passed to :func:`comparisons.theory.classify` (default
-        :data:`comparisons.theory.OCCUPANCY_RULE`).
+        Data (one-hot rows select the exact fast likelihood); ``n = len(x)``.
+    config : SMCConfig
+        The posterior (``hidden``, ``beta``, ``prior_sigma``, ``classifier``, ``seed``) and the SMC
+        settings: ``particles`` per run (PyMC's ``draws``), ``runs`` (PyMC's ``chains``: the
+        spread of ``log Z_n`` over runs is the error bar), the mutation ``kernel``
+        (``"fixed-MH"``, the default, makes exactly ``mutation_steps`` random-walk MH steps per
+        stage, :class:`bayes_tms._smc_kernel.FixedStepsMH`; PyMC's ``"IMH"`` and ``"MH"`` stop
+        after 1-3 steps here and leave the particles far from every phase, measured: all
+        particles unclassified at c = 6, n = 400, and log Z off by ~10), PyMC's ESS
+        ``threshold`` and ``cores``. ``config.ns`` is not read (the ladder is the job's). The
+        run's stream is ``child_sequence(seed, "bayes", "smc", n)`` of the seed tree
+        (:mod:`comparisons.theory.streams`).
     progress : bool
     model : pymc.Model, optional
         A model from :func:`bayes_tms.build_model` to reuse (its data are replaced by ``x``);
@@ -214,6 +196,8 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
     Returns
     -------
     SMCResult
+        The final particles labelled by ``config.classifier``
+        (:func:`bayes_tms.labels.phase_labels`; ``"unclassified"`` for ``hidden != 2``).
 
     Notes
     -----
@@ -224,21 +208,13 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
     """
     import pymc as pm
 
+    if not isinstance(config, SMCConfig):
+        raise InputError(f"config: expected an SMCConfig, got {type(config).__name__}")
     x = check_data(x)
     n = check_positive_int("n (rows of x)", x.shape[0], minimum=2)
-    beta = check_positive_float("beta", beta)
-    prior_sigma = check_positive_float("prior_sigma", prior_sigma)
-    particles = check_positive_int("particles", particles, minimum=10)
-    runs = check_positive_int("runs", runs)
-    cores = check_positive_int("cores", cores)
-    if kernel not in SMC_KERNELS:
-        raise InputError(f"kernel: expected one of {', '.join(SMC_KERNELS)}, got {kernel!r}")
-    mutation_steps = check_positive_int("mutation_steps", mutation_steps)
-    if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
-        raise InputError(f"threshold: expected a number in (0, 1), got {threshold!r}")
-    if classifier not in RULES:
-        raise InputError(f"classifier: expected one of {', '.join(RULES)}, got {classifier!r}")
-    ss = seed_sequence(seed)
+    ss = child_sequence(config.seed, "bayes", "smc", n)
+    kernel, mutation_steps, threshold = config.kernel, config.mutation_steps, config.threshold
+    particles, runs, beta, prior_sigma = config.particles, config.runs, config.beta, config.prior_sigma
     kind = resolve_likelihood(x, "auto")
     if kernel == "fixed-MH":
         from ._smc_kernel import FixedStepsMH
@@ -247,11 +223,11 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
     else:
         kernel_cls, kernel_kwargs = getattr(pm.smc.kernels, kernel), {}
     if model is None:
-        model = build_model(x, hidden=hidden, beta=beta, prior_sigma=prior_sigma, likelihood=kind)
+        model = build_model(x, hidden=config.hidden, beta=beta, prior_sigma=prior_sigma, likelihood=kind)
     with model:
         pm.set_data(model_data(x, kind))
     logz, idata, wall = smc_model_evidence(model, particles=particles, runs=runs, seed=ss,
-                                           kernel_cls=kernel_cls, threshold=threshold, cores=cores,
+                                           kernel_cls=kernel_cls, threshold=threshold, cores=config.cores,
                                            progress=progress, **kernel_kwargs)
     lml = idata.sample_stats["log_marginal_likelihood"].values.ravel()
     nested = [len(v) for v in lml if isinstance(v, (list, tuple, np.ndarray))]
@@ -259,20 +235,14 @@ def smc_log_evidence(x, *, hidden: int = 2, beta: float = 1.0, prior_sigma: floa
     post = idata.posterior
     W = post["W"].transpose("chain", "draw", "hidden", "feature").values
     b = post["b"].transpose("chain", "draw", "feature").values
-    if classify_particles and W.shape[2] == 2:
-        from comparisons.theory import classify, enumerate_phases
-
-        labels, _ = classify(W, b, enumerate_phases(W.shape[3]), rule=classifier)
-        labels = np.asarray(labels, dtype=str)
-    else:
-        labels = np.full(W.shape[:2], "", dtype=str)
+    labels, _ = phase_labels(W, b, config)
     ok = logz[np.isfinite(logz)]
     mean = float(ok.mean()) if ok.size else float("nan")
     se = float(ok.std(ddof=1) / np.sqrt(ok.size)) if ok.size > 1 else float("nan")
     return SMCResult(n=n, log_evidence=logz, log_evidence_mean=mean, log_evidence_se=se,
                      stages=stages, particles=particles, labels=labels, W=W, b=b, wall_s=wall,
                      settings={"beta": beta, "prior_sigma": prior_sigma, "kernel": kernel,
-                               "likelihood": kind, "runs": runs, "classifier": classifier,
+                               "likelihood": kind, "runs": runs, "classifier": config.classifier,
                                "mutation_steps": mutation_steps if kernel == "fixed-MH" else None,
                                "threshold": threshold})
 
@@ -295,12 +265,12 @@ def smc_model_evidence(model, *, particles: int = 1000, runs: int = 2,
     """
     import pymc as pm
 
-    ss = seed_sequence(seed)
+    ss = root_sequence(seed)
     if kernel_cls is None:
         from ._smc_kernel import FixedStepsMH
 
         kernel_cls = FixedStepsMH
-    seeds = [int(s.generate_state(1)[0]) for s in ss.spawn(runs)]
+    seeds = spawned_seeds(ss, runs)
     t0 = time.perf_counter()
     pymc_log = logging.getLogger("pymc")
     level = pymc_log.level
@@ -327,9 +297,3 @@ def smc_model_evidence(model, *, particles: int = 1000, runs: int = 2,
         per_run = list(vals)
     logz = np.array([_last_finite(v) for v in per_run])
     return logz, idata, wall
-
-
-def _root(seed) -> int:
-    if isinstance(seed, np.random.SeedSequence):
-        return int(seed.generate_state(1)[0])
-    return check_positive_int("seed", seed, minimum=0)

@@ -72,7 +72,7 @@ def switch_n(ns, frac5, frac6):
 
 def _paper_batch(features: int = 6, copies: int = 8, seed: int = 0):
     """The paper preset's ladder, its data summary and prior-draw positions ``(copies, R, d)``."""
-    from comparisons.cli.bayes import pt_config
+    from bayes_tms.pt import pt_preset_config as pt_config
     from comparisons.theory import nested_onehot_summary, sample_inputs
 
     config = pt_config("paper", features)
@@ -232,7 +232,7 @@ def main(argv=None) -> dict:
     _confirm(pt_seconds(cfg) * chunks, f"one PT run of {len(cfg.ns)} n x {args.copies} copies"
              + (f" (up to {args.max_sweeps} sweeps)" if args.min_round_trips else ""), args.yes)
     t0 = time.perf_counter()
-    res = sample_tms_pt(cfg)
+    res = sample_tms_pt(None, cfg)
     state = res.state
     while state.round_trips.min() < args.min_round_trips and state.kept_sweeps < args.max_sweeps:
         state = run(state, res.target, args.sweeps)
@@ -292,8 +292,8 @@ def bench_study_throughput(argv=None) -> list[dict]:
     import tempfile
     from pathlib import Path
 
-    from comparisons.cli.bayes import pt_config
-    from comparisons.jobs.bayes_pt import REFINE_ROUNDS, run_pt_study
+    from bayes_tms.pt import pt_preset_config as pt_config
+    from comparisons.jobs.bayes_pt import REFINE_ROUNDS, SwitchStudyConfig, run_pt_study
 
     ap = argparse.ArgumentParser(prog="bench_pt.py study", description=bench_study_throughput.__doc__)
     ap.add_argument("--preset", default="quick", choices=("quick", "paper"))
@@ -309,16 +309,16 @@ def bench_study_throughput(argv=None) -> list[dict]:
     if args.sweeps:
         config = dataclasses.replace(config, sweeps=args.sweeps)
     counts = [int(v) for v in args.workers.split(",")]
-    _confirm(sum(pt_seconds(config, {"datasets": args.datasets, "conventions": (args.convention,),
-                                     "refine_rounds": args.refine_rounds, "workers": w}) for w in counts),
+    study = SwitchStudyConfig(datasets=args.datasets, conventions=(args.convention,), population=False,
+                              refine_rounds=args.refine_rounds)
+    _confirm(sum(pt_seconds(config, study, workers=w) for w in counts),
              f"{len(counts)} PT studies of {args.datasets} data sets", args.yes)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_study_") as tmp:
         for w in counts:
             kw = {"executor": "inline"} if w == 1 else {"executor": "process", "workers": w}
             t0 = time.perf_counter()
-            res = run_pt_study(config, Path(tmp) / f"w{w}", datasets=args.datasets, conventions=(args.convention,),
-                               population=False, progress=False, refine_rounds=args.refine_rounds, **kw)
+            res = run_pt_study(config, study, Path(tmp) / f"w{w}", progress=False, **kw)
             wall = time.perf_counter() - t0
             switches = sorted((r["dataset"], r["from"], r["to"], round(r["n"], 3)) for r in res["switches"])
             rows.append({"workers": w, "tasks": res["computed"], "wall_s": wall,

@@ -10,7 +10,7 @@ and a paper-scale stage; the target is a factor of 2 either way.
 
 =============================  ==============================================================
 bayes (NUTS)                   ``NUTS_COMPILE_S[backend] + len(ns) * (NUTS_RUNG_S[backend] +
-                               chains * (draws + tune) * NUTS_STEP_S[backend] / min(cores, chains))``
+                               chains * (draws + warmup) * NUTS_STEP_S[backend] / min(cores, chains))``
 bayes (replica exchange)       ``PT_START_S + sum over sweeps of 0.75 * leapfrog * (PT_CALL_S +
                                PT_REPLICA_S * copies * rungs)`` over the refinement pilots and the
                                main run, plus ``PT_TARGET_S_PER_N * max(ns)`` per round
@@ -111,7 +111,7 @@ SMC_START_S = 3.0
 def bayes_seconds(config: Any) -> float:
     """Estimated seconds of a NUTS ladder (a :class:`bayes_tms.BayesConfig`), compilation included."""
     backend = config.backend if config.backend in NUTS_STEP_S else "pymc"
-    chain_steps = config.chains * (config.draws + config.tune)
+    chain_steps = config.chains * (config.draws + config.warmup)
     per_rung = NUTS_RUNG_S[backend] + chain_steps * NUTS_STEP_S[backend] / max(1, min(config.cores, config.chains))
     return STARTUP_S + NUTS_COMPILE_S[backend] + len(config.ns) * per_rung
 
@@ -144,12 +144,13 @@ def pt_sweep_seconds(sweeps: int, copies: int, rungs: int, leapfrog: int) -> flo
     return sweeps * 0.75 * leapfrog * (PT_CALL_S + PT_REPLICA_S * copies * rungs)
 
 
-def pt_seconds(config: Any, opts: dict | None = None) -> float:
-    """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig` and the options of
-    :func:`comparisons.cli.bayes.pt_options`): refinement pilots on the growing ladder, then the main
-    run on the refined one; a study over data sets multiplies by its runs and by its switch
-    refinement's re-runs, and divides by its workers (``opts["workers"]``; the CPU cores for Dask on
-    a local cluster)."""
+def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = None,
+               scheduler: str | None = None) -> float:
+    """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig`, and for a switch
+    study its :class:`comparisons.jobs.bayes_pt.SwitchStudyConfig`): refinement pilots on the growing
+    ladder, then the main run on the refined one; a study over data sets multiplies by its runs and
+    by its switch refinement's re-runs, and divides by its ``workers`` (the CPU cores for Dask on a
+    local cluster, ``scheduler="local"``)."""
     rounds = pt_ladder(config.ns, config.min_swap_accept, config.max_rungs)
 
     def sweeps_s(n_sweeps: int, rungs: int) -> float:
@@ -160,13 +161,12 @@ def pt_seconds(config: Any, opts: dict | None = None) -> float:
     if len(rounds) > 1 or (len(config.ns) > 1 and config.min_swap_accept > 0):
         seconds += sum(target_s + sweeps_s(config.pilot_warmup + config.pilot_sweeps, r) for r in rounds)
     seconds += target_s + sweeps_s(config.warmup + config.sweeps, rounds[-1])
-    opts = opts or {}
-    if opts.get("datasets"):
-        seconds = _study_seconds(config, opts, seconds)
+    if study is not None:
+        seconds = _study_seconds(config, study, seconds, workers, scheduler)
     return STARTUP_S + seconds
 
 
-def _study_seconds(config: Any, opts: dict, run_s: float) -> float:
+def _study_seconds(config: Any, study: Any, run_s: float, workers: int | None, scheduler: str | None) -> float:
     """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`) whose plain runs take
     ``run_s`` each (start-up excluded).
 
@@ -174,16 +174,16 @@ def _study_seconds(config: Any, opts: dict, run_s: float) -> float:
     (:func:`comparisons.theory.dominant_intervals`) is re-run once on the ladder with
     ``REFINE_INSERT`` more rungs around it: at the quick preset a study run measured about 2.4 plain
     runs (`python benchmarks/bench_pt.py study`), what one such re-run gives. The runs are shared
-    among the workers (``opts["workers"]``; the CPU cores for Dask on a local cluster).
+    among the ``workers`` (the CPU cores for Dask on a local cluster).
     """
     import dataclasses
 
-    from .jobs.bayes_pt import CONVENTIONS, REFINE_INSERT, REFINE_ROUNDS, REFINE_TOL
+    from .jobs.bayes_pt import CONVENTIONS, REFINE_INSERT
     from .theory import dominant_intervals, enumerate_phases
 
-    conventions = tuple(opts.get("conventions", ("tempered",)))
-    per_convention = opts["datasets"] + bool(opts.get("population"))
-    refining = opts.get("refine_tol", REFINE_TOL) > 0 and opts.get("refine_rounds", REFINE_ROUNDS) > 0
+    conventions = study.conventions
+    per_convention = study.datasets + bool(study.population)
+    refining = study.refine_tol > 0 and study.refine_rounds > 0
     ns = sorted(config.ns)
     total = 0.0
     for conv in conventions:
@@ -197,8 +197,7 @@ def _study_seconds(config: Any, opts: dict, run_s: float) -> float:
             longer = dataclasses.replace(config, ns=tuple(sorted(set(ns) | set(extra))))
             cost += pt_seconds(longer) - STARTUP_S
         total += cost * per_convention
-    workers = opts.get("workers")
-    if workers is None and opts.get("scheduler") == "local":
+    if workers is None and scheduler == "local":
         from .sweep import default_workers
 
         workers = default_workers()

@@ -39,7 +39,7 @@ TINY = os.environ.get("TMS_NOTEBOOK_SCALE") == "tiny"
 OUT = Path(os.environ.get("TMS_NOTEBOOK_OUT", "runs")) / "notebook-bayes"
 config = preset_config("quick", features=6)
 if TINY:
-    config = config.replace(ns=(100, 200, 300), chains=4, draws=40, tune=40, backend="pymc", cores=1,
+    config = config.replace(ns=(100, 200, 300), chains=4, draws=40, warmup=40, backend="pymc", cores=1,
                             bootstrap=50)
 config
 

@@ -26,13 +26,6 @@ MAX_DATA_VALUES = 2**28
 _INITS = ("kgon", "paper", "gaussian")
 
 
-def _pos(name: str, value: float, allow_zero: bool = False) -> float:
-    if not isinstance(value, (int, float)):  # numbers only: no strings, no arrays
-        rel = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name}: expected a finite number {rel}, got {shown(value)}")
-    return check_positive_float(name, value, allow_zero)
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Configuration of one ensemble of SGD runs (defaults: the paper's protocol, section 5).
@@ -144,7 +137,7 @@ class TrainConfig:
         check_positive_int("batch_size", self.batch_size)
         if self.batch_size > self.n:
             raise InputError(f"batch_size: expected at most n = {self.n}, got {self.batch_size}")
-        _pos("lr", self.lr)
+        check_positive_float("lr", self.lr)
         check_positive_int("epochs", self.epochs)
         if self.optimizer not in _OPTIMIZERS:
             raise InputError(f"optimizer: expected one of {_OPTIMIZERS}, got {self.optimizer!r}")
@@ -168,9 +161,9 @@ class TrainConfig:
         if self.init_length is not None:
             if self.init != "kgon":
                 raise InputError(f"init_length: only for init = 'kgon', got init = {self.init!r}")
-            object.__setattr__(self, "init_length", _pos("init_length", self.init_length))
-        _pos("init_noise", self.init_noise, allow_zero=True)
-        _pos("init_scale", self.init_scale, allow_zero=True)
+            object.__setattr__(self, "init_length", check_positive_float("init_length", self.init_length))
+        check_positive_float("init_noise", self.init_noise, allow_zero=True)
+        check_positive_float("init_scale", self.init_scale, allow_zero=True)
         check_positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
         check_positive_int("log_checkpoints", self.log_checkpoints, minimum=0)
         check_positive_int("seed", self.seed, minimum=0)
@@ -270,7 +263,7 @@ class LLCConfig(LLCSettings):
         check_field_types(self)
         if self.dtype not in ("float32", "float64"):
             raise InputError(f"llc dtype: expected 'float32' or 'float64', got {self.dtype!r}")
-        _pos("llc step_size", self.step_size)
+        check_positive_float("llc step_size", self.step_size)
         super().__post_init__()
         check_positive_int("llc burn_in", self.burn_in, minimum=0)
         if self.burn_in >= self.draws:

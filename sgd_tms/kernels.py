@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 import torch
 
-from comparisons.errors import InputError
+from comparisons.errors import InputError, check_positive_float
 
 Position = tuple  # tuple of tensors
 
@@ -193,12 +193,6 @@ def _sumsq(tensors, ndim: int) -> torch.Tensor:
     return total
 
 
-def _check_rate(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise InputError(f"{name}: expected a finite number > 0, got {value!r}")
-    return float(value)
-
-
 def sgd(grad_fn: GradFn, lr: float) -> Kernel:
     """Plain (minibatch) gradient descent ``w <- w - lr grad L_batch(w)``.
 
@@ -210,7 +204,7 @@ def sgd(grad_fn: GradFn, lr: float) -> Kernel:
     >>> state.position[0]
     tensor([0.5000])
     """
-    lr = _check_rate("lr", lr)
+    lr = check_positive_float("lr", lr)
 
     def init(position: Position) -> SGDState:
         return SGDState(tuple(position), 0)
@@ -225,7 +219,7 @@ def sgd(grad_fn: GradFn, lr: float) -> Kernel:
 
 def momentum(grad_fn: GradFn, lr: float, beta: float = 0.9, nesterov: bool = False) -> Kernel:
     """Heavy-ball momentum as in ``torch.optim.SGD(momentum=beta)``: ``v <- beta v + g``, ``w <- w - lr v``."""
-    lr = _check_rate("lr", lr)
+    lr = check_positive_float("lr", lr)
     if not 0 <= beta < 1:
         raise InputError(f"momentum: expected 0 <= beta < 1, got {beta!r}")
 
@@ -245,7 +239,7 @@ def momentum(grad_fn: GradFn, lr: float, beta: float = 0.9, nesterov: bool = Fal
 def adam(grad_fn: GradFn, lr: float, betas: tuple[float, float] = (0.9, 0.999),
          eps: float = 1e-8) -> Kernel:
     """Adam (Kingma & Ba 2015) with bias correction, as ``torch.optim.Adam`` without weight decay."""
-    lr = _check_rate("lr", lr)
+    lr = check_positive_float("lr", lr)
     b1, b2 = betas
     if not (0 <= b1 < 1 and 0 <= b2 < 1):
         raise InputError(f"betas: expected two numbers in [0, 1), got {betas!r}")
@@ -297,11 +291,9 @@ def sgld(grad_fn: GradFn, step_size: float, nbeta: float, gamma: float = 1.0,
     ``init(position)`` takes ``w* = position``; the info's loss is ``L_n`` at the position the
     step started from, so ``draws`` steps record ``L_n(w_0 = w*), ..., L_n(w_{draws-1})``.
     """
-    step_size = _check_rate("step_size", step_size)
-    if not (math.isfinite(nbeta) and nbeta > 0):
-        raise InputError(f"nbeta: expected a finite number > 0, got {nbeta!r}")
-    if not (math.isfinite(gamma) and gamma >= 0):
-        raise InputError(f"gamma: expected a finite number >= 0, got {gamma!r}")
+    step_size = check_positive_float("step_size", step_size)
+    check_positive_float("nbeta", nbeta)
+    check_positive_float("gamma", gamma, allow_zero=True)
     scale = math.sqrt(step_size) * noise
 
     def init(position: Position) -> SGLDState:

@@ -37,7 +37,7 @@ def _log(task) -> None:
 def seeded_result(task):
     """A seeded numpy result: a Dataset for ``kind == "dataset"``, else a dict of arrays."""
     time.sleep(float(os.environ.get("SWEEP_TEST_SLEEP", "0")))
-    rng = task.rng()
+    rng = np.random.default_rng(int(task.config.get("seed", 0)))
     n = int(task.config["n"])
     x = rng.normal(size=(3, 4)) * n
     _log(task)
@@ -45,7 +45,7 @@ def seeded_result(task):
         import xarray as xr
 
         return xr.Dataset({"x": (("run", "feature"), x)}, coords={"run": np.arange(3)},
-                          attrs={"n": n, "seed": str(task.seed)})
+                          attrs={"n": n, "seed": str(task.config.get("seed", 0))})
     return {"x": x, "n": np.int64(n)}
 
 
@@ -69,8 +69,8 @@ def make_tasks(count: int = 12):
     from comparisons.sweep import Task
     from comparisons.theory import child_seed
 
-    return [Task(f"n={100 * (i + 1)}", {"n": 100 * (i + 1), "kind": "dataset" if i % 3 == 0 else "arrays"},
-                 seed=child_seed(7, "task", i)) for i in range(count)]
+    return [Task(f"n={100 * (i + 1)}", {"n": 100 * (i + 1), "kind": "dataset" if i % 3 == 0 else "arrays",
+                                        "seed": child_seed(7, "task", i)}) for i in range(count)]
 
 
 def assemble(results) -> np.ndarray:

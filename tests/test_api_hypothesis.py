@@ -105,7 +105,7 @@ def test_config_constructors_give_a_config_or_input_error(cls, required):
 
 
 @given(name=anything, features=anything, overrides=st.dictionaries(
-    st.sampled_from(["chains", "draws", "tune", "ns", "beta", "bogus_key", "seed", "backend"]), anything, max_size=3))
+    st.sampled_from(["chains", "draws", "warmup", "ns", "beta", "bogus_key", "seed", "backend"]), anything, max_size=3))
 def test_preset_config_gives_a_config_or_input_error(name, features, overrides):
     from bayes_tms import preset_config
 
@@ -189,7 +189,7 @@ def test_free_energy_sample_sizes(n, phases):
 def test_sample_tms_pt_refuses_what_is_not_a_config(config):
     from bayes_tms import sample_tms_pt
 
-    assert isinstance(allowed(sample_tms_pt, config), InputError)
+    assert isinstance(allowed(sample_tms_pt, None, config), InputError)
 
 
 @given(config=anything)

@@ -58,7 +58,7 @@ def flag(base: list[str], name: str, value: str | None) -> list[str]:
     return argv
 
 
-BAYES = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--tune", "10",
+BAYES = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--warmup", "10",
          "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress", "--out", OUT]
 SGD = ["sgd", "--preset", "smoke", "--runs", "2", "--epochs", "5", "--no-progress", "--out", OUT]
 LLC = ["llc", "--features", "4", "--phase", "4", "--n", "1000", "--method", "sgld"]
@@ -83,7 +83,7 @@ def _cases():
         for v in ["0", "-1"] + NUMBER_JUNK:
             add(BAYES, name, v)
     for v in ["-1"] + NUMBER_JUNK:
-        add(BAYES, "--tune", v)
+        add(BAYES, "--warmup", v)
         add(BAYES, "--seed", v)
     for v in ["0", "1", "9", "-2", "x"]:
         add(BAYES, "--features", v)
@@ -386,11 +386,12 @@ def _issue21_cases():
     add(MEASURE + ["--method", "sgld"], "--measure-phases: expected none of --method", "issue: measure --method sgld")
     add(flag(MEASURE, "--phases", "4,4"), "--phases: expected each phase once, got 4", "issue: measure duplicate phases")
     # new round: flags of the other sampler, both ways
-    for name, value in [("--copies", "2"), ("--sweeps", "100"), ("--warmup", "10"), ("--leapfrog", "5"),
+    # (--warmup is both samplers' warm-up: one flag, read by either)
+    for name, value in [("--copies", "2"), ("--sweeps", "100"), ("--leapfrog", "5"),
                         ("--thin", "2"), ("--datasets", "3"), ("--conventions", "tempered")]:
         add(BAYES + [name, value], f"{name}: {RE_FLAGS}", f"nuts {name} {value}")
     add(BAYES + ["--copies", "2", "--thin", "2"], f"--copies, --thin: {RE_FLAGS}", "nuts two PT flags")
-    for name, value in [("--chains", "4"), ("--draws", "100"), ("--tune", "100"), ("--backend", "pymc"),
+    for name, value in [("--chains", "4"), ("--draws", "100"), ("--backend", "pymc"),
                         ("--target-accept", "0.8"), ("--cores", "1")]:
         add(PT + [name, value], f"{name}: {NUTS_FLAGS}", f"pt {name} {value}")
     add(PT + ["--sampler", "pt", "--chains", "4", "--draws", "100"], f"--chains, --draws: {NUTS_FLAGS}", "pt two NUTS flags")
@@ -505,7 +506,7 @@ def test_toml_inputs_are_refused_on_one_line_before_any_work(text, fragment, tmp
 def test_toml_out_is_enough_no_out_flag_demanded(tmp_path, capsys, no_work):
     """TOML ``out`` is a valid key, so ``--out`` is no longer demanded: the run gets to its work."""
     path = tmp_path / "cfg.toml"
-    path.write_text(f'[bayes]\nsampler = "nuts"\nn = [40, 80]\nfeatures = 4\nchains = 2\ndraws = 10\ntune = 10\n'
+    path.write_text(f'[bayes]\nsampler = "nuts"\nn = [40, 80]\nfeatures = 4\nchains = 2\ndraws = 10\nwarmup = 10\n'
                     f'backend = "pymc"\ncores = 1\nout = "{tmp_path / "o"}"\n')
     with pytest.raises(WorkStarted):
         main(["bayes", "--config", str(path), "--no-progress"])
@@ -513,10 +514,10 @@ def test_toml_out_is_enough_no_out_flag_demanded(tmp_path, capsys, no_work):
 
 
 def test_duplicate_conventions_run_once():
-    from comparisons.cli.bayes import pt_options
+    from comparisons.jobs.configs import SwitchStudyConfig
 
-    assert pt_options(datasets=2, conventions="tempered,tempered")["conventions"] == ("tempered",)
-    assert pt_options(datasets=2, conventions="gaussian-sigma1,tempered,gaussian-sigma1")["conventions"] == (
+    assert SwitchStudyConfig(datasets=2, conventions="tempered,tempered").conventions == ("tempered",)
+    assert SwitchStudyConfig(datasets=2, conventions="gaussian-sigma1,tempered,gaussian-sigma1").conventions == (
         "gaussian-sigma1", "tempered")
 
 

@@ -21,7 +21,7 @@ import bayes_tms.sampling as sampling
 import comparisons.jobs.bayes as bayes_job
 from bayes_tms import BayesConfig
 
-CFG = BayesConfig(features=4, ns=(40, 80, 120), chains=4, draws=12, tune=5, cores=1, bootstrap=20)
+CFG = BayesConfig(features=4, ns=(40, 80, 120), chains=4, draws=12, warmup=5, cores=1, bootstrap=20)
 
 
 class FakeBackend:
@@ -159,7 +159,7 @@ def test_interrupt_guard_is_silent_without_ctrl_c(default_sigint):
     assert value == 1 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-CLI = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80,120", "--chains", "4", "--draws", "12", "--tune", "5",
+CLI = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80,120", "--chains", "4", "--draws", "12", "--warmup", "5",
        "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress"]
 
 

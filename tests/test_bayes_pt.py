@@ -135,7 +135,7 @@ def test_population_target_uses_population_loss():
 
 
 def test_population_run_reports_population_loss():
-    res = sample_tms_pt(PTConfig(ns=(20, 80), features=4, copies=2, sweeps=20, warmup=10,
+    res = sample_tms_pt(None, PTConfig(ns=(20, 80), features=4, copies=2, sweeps=20, warmup=10,
                                  pilot_sweeps=10, pilot_warmup=10, population=True))
     post = res.posteriors[80].posterior
     assert post.attrs["population"] == 1 and "empirical_loss" not in post
@@ -165,9 +165,9 @@ SMALL = dict(ns=(20, 40, 80), features=4, copies=3, sweeps=40, warmup=20, leapfr
 
 
 def test_same_seed_same_draws_and_output_layout():
-    a = sample_tms_pt(PTConfig(**SMALL, seed=0))
-    b = sample_tms_pt(PTConfig(**SMALL, seed=0))
-    c = sample_tms_pt(PTConfig(**SMALL, seed=1))
+    a = sample_tms_pt(None, PTConfig(**SMALL, seed=0))
+    b = sample_tms_pt(None, PTConfig(**SMALL, seed=0))
+    c = sample_tms_pt(None, PTConfig(**SMALL, seed=1))
     np.testing.assert_array_equal(a.state.draws, b.state.draws)
     np.testing.assert_array_equal(a.state.ns, b.state.ns)
     assert not np.array_equal(a.state.draws[:, :, -1], c.state.draws[:, :, -1])
@@ -229,7 +229,7 @@ def test_interrupt_save_load_resume_is_bit_identical(tmp_path):
 
 def test_sample_tms_pt_resumes_from_a_checkpoint(tmp_path):
     cfg = PTConfig(**{**SMALL, "min_swap_accept": 0.2, "sweeps": 60}, seed=2)
-    full = sample_tms_pt(cfg, chunk=25)
+    full = sample_tms_pt(None, cfg, chunk=25)
     path = tmp_path / "ckpt.npz"
     calls = []
 
@@ -240,9 +240,9 @@ def test_sample_tms_pt_resumes_from_a_checkpoint(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        sample_tms_pt(cfg, chunk=25, callback=checkpoint)
+        sample_tms_pt(None, cfg, chunk=25, callback=checkpoint)
     assert calls == [25, 50]
-    resumed = resume_tms_pt(load_state(path))
+    resumed = resume_tms_pt(None, load_state(path))
     np.testing.assert_array_equal(resumed.state.draws, full.state.draws)
     np.testing.assert_array_equal(resumed.state.draw_replica, full.state.draw_replica)
     assert resumed.diagnostics.attrs["ladder_rounds"] == full.diagnostics.attrs["ladder_rounds"]
@@ -288,7 +288,7 @@ def test_invalid_config_raises_input_error(change, word):
 
 def test_bad_data_and_mismatched_target_raise_input_error():
     with pytest.raises(InputError, match="x"):
-        sample_tms_pt(PTConfig(ns=(20, 40), features=4), x=np.zeros((30, 4)))
+        sample_tms_pt(np.zeros((30, 4)), PTConfig(ns=(20, 40), features=4))
     target = tms_target((10, 20), x=sample_inputs(20, 3, 0), features=3)
     other = tms_target((10, 15), x=sample_inputs(20, 3, 0), features=3)
     with pytest.raises(InputError, match="ladder"):
@@ -314,7 +314,7 @@ def test_single_rung_matches_pymc_nuts():
 
     c, n = 4, 50
     x = sample_inputs(n, c, 3)
-    res = sample_tms_pt(PTConfig(ns=(n,), features=c, copies=8, sweeps=2000, warmup=500, seed=1), x=x)
+    res = sample_tms_pt(x, PTConfig(ns=(n,), features=c, copies=8, sweeps=2000, warmup=500, seed=1))
     post_pt = res.posteriors[n].posterior
     with build_model(x):
         idata = pm.sample(draws=1000, tune=1000, chains=4, cores=1, random_seed=11,

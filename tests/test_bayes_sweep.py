@@ -16,7 +16,7 @@ from comparisons.theory import sample_inputs
 from bayes_tms import BayesConfig, occupancy_table, read_posterior, sample_posterior, transitions
 from comparisons.jobs.bayes import run_sweep
 
-TINY = dict(features=4, ns=(40, 80), chains=2, draws=15, tune=15, cores=1, bootstrap=50)
+TINY = dict(features=4, ns=(40, 80), chains=2, draws=15, warmup=15, cores=1, bootstrap=50)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_sweep_contract_and_round_trip(tiny_sweep):
             np.testing.assert_array_equal(back.posterior[v].values, post[v].values)
         np.testing.assert_array_equal(back.posterior["phase"].values.astype(str),
                                       post["phase"].values.astype(str))
-        assert dict(back.posterior.attrs)["config_hash"] == cfg.hash()
+        assert dict(back.posterior.attrs)["config_hash"] == cfg.hash
         assert "diverging" in back.sample_stats
         assert validate_posterior(out / f"posterior_n{n:05d}.nc").posterior["phase"].dtype.kind == "U"
 
@@ -96,7 +96,7 @@ def test_occupancy_and_transitions_on_synthetic_labels():
 def test_cli_end_to_end_writes_all_files(tmp_path, capsys):
     out = tmp_path / "cli"
     rc = main(["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "12",
-               "--tune", "12", "--seed", "3", "--cores", "1", "--bootstrap", "20", "--out", str(out),
+               "--warmup", "12", "--seed", "3", "--cores", "1", "--bootstrap", "20", "--out", str(out),
                "--no-progress"])
     assert rc == 0
     for f in ("posterior_n00040.nc", "posterior_n00080.nc", "occupancy.csv", "transitions.json",
@@ -200,7 +200,7 @@ def test_nuts_occupancy_figure_marks_the_papers_switch(tmp_path, monkeypatch):
 
     figs = {}
     monkeypatch.setattr(job, "save_figure", lambda fig, path: figs.setdefault(path.name, fig))
-    job.run_bayes(BayesConfig(**{**TINY, "features": 6, "draws": 10, "tune": 10, "bootstrap": 20}), tmp_path,
+    job.run_bayes(BayesConfig(**{**TINY, "features": 6, "draws": 10, "warmup": 10, "bootstrap": 20}), tmp_path,
                   progress=False)
     ax = figs["occupancy.png"].axes[0]
     marks = [ln for ln in ax.lines if ln.get_color() == "C4"]

@@ -87,7 +87,7 @@ def test_help_works_and_shows_defaults(command, capsys):
     assert exc.value.code == 0 and "usage: tms-phases" in out and "default" in out
 
 
-BAYES = "bayes --sampler nuts --features 4 --n 40,80 --chains 2 --draws 10 --tune 10 --backend pymc --cores 1 --no-progress"
+BAYES = "bayes --sampler nuts --features 4 --n 40,80 --chains 2 --draws 10 --warmup 10 --backend pymc --cores 1 --no-progress"
 PT = "bayes --sampler pt --n 40,80 --no-progress"
 SGD = "sgd --preset smoke --runs 2 --epochs 5 --no-progress"
 FREE = "free-energy --features 4 --n 100,200 --no-progress"
@@ -163,8 +163,8 @@ def test_toml_and_flags_build_the_same_configs(tmp_path):
     assert config_from_args(_parse("bayes", ["--chains", "5", *out], toml)).chains == 5
     pt_toml = tmp_path / "pt.toml"
     pt_toml.write_text("[bayes]\nsampler = 'pt'\nn = '40,80'\ncopies = 3\npopulation = true\n")
-    config, opts = pt_config_from_args(_parse("bayes", out, pt_toml))
-    assert (config.ns, config.copies, config.population, opts["population"]) == ((40, 80), 3, True, True)
+    config, study = pt_config_from_args(_parse("bayes", out, pt_toml))
+    assert (config.ns, config.copies, config.population, study) == ((40, 80), 3, True, None)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -248,6 +248,6 @@ def test_replica_exchange_is_the_default_sampler_and_the_classifier_reaches_both
     assert _parse("bayes", out).sampler == "pt"
     nuts = config_from_args(_parse("bayes", ["--sampler", "nuts", "--classifier", "gated", *out]))
     assert nuts.classifier == "gated" and config_from_args(_parse("bayes", ["--sampler", "nuts", *out])).classifier == "hull"
-    _, opts = pt_config_from_args(_parse("bayes", ["--classifier", "gated", *out]))
-    assert opts["rule"] == "gated"
-    assert pt_config_from_args(_parse("bayes", out))[1]["rule"] == "hull"  # the paper's rule by default
+    config, _ = pt_config_from_args(_parse("bayes", ["--classifier", "gated", *out]))
+    assert config.classifier == "gated"
+    assert pt_config_from_args(_parse("bayes", out))[0].classifier == "hull"  # the paper's rule by default

@@ -273,7 +273,7 @@ def test_a_second_posterior_with_the_same_model_compiles_nothing():
     from bayes_tms import BayesConfig, ModelCache, sample_posterior
     from comparisons.theory import sample_inputs
 
-    cfg = BayesConfig(features=4, ns=(30, 60), chains=2, draws=10, tune=10, cores=1, backend="pymc")
+    cfg = BayesConfig(features=4, ns=(30, 60), chains=2, draws=10, warmup=10, cores=1, backend="pymc")
     cache = ModelCache()
     a = sample_posterior(sample_inputs(30, 4, 0), cfg, progress=False, cache=cache)
     b = sample_posterior(sample_inputs(60, 4, 0), cfg, progress=False, cache=cache)
@@ -285,9 +285,9 @@ def test_smc_tasks_share_one_compiled_model(monkeypatch):
     from comparisons.jobs import free_energy
 
     calls = []
-    monkeypatch.setattr(free_energy, "smc_log_evidence", lambda x, seed, model, **kw: calls.append(model) or model)
+    monkeypatch.setattr(free_energy, "smc_log_evidence", lambda x, config, model: calls.append(model) or model)
     monkeypatch.setattr(free_energy, "_TASK_MODELS", type(free_energy._TASK_MODELS)("test"))
-    tasks = free_energy.smc_tasks(4, [20, 40], seed=0, particles=10)
+    tasks = free_energy.smc_tasks(free_energy.SMCConfig(features=4, ns=(20, 40), seed=0, particles=10))
     models = [free_energy.smc_task(t) for t in tasks]
     assert free_energy._TASK_MODELS.builds == 1 and models[0] is models[1]
 

@@ -10,15 +10,15 @@ from comparisons.cli import main
 from test_bad_inputs import WorkStarted, no_work  # noqa: F401  (fixture)
 
 BIG_BAYES = ["bayes", "--sampler", "nuts", "--features", "6", "--n", ",".join(str(100 * k) for k in range(1, 21)), "--chains", "64",
-             "--draws", "5000", "--tune", "5000", "--backend", "pymc", "--no-progress"]
-SMALL_BAYES = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--tune", "10",
+             "--draws", "5000", "--warmup", "5000", "--backend", "pymc", "--no-progress"]
+SMALL_BAYES = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "2", "--draws", "10", "--warmup", "10",
                "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress"]
 
 
 def test_the_issue_example_is_minutes_and_the_model_is_what_the_docstring_says():
     from bayes_tms import BayesConfig
 
-    cfg = BayesConfig(ns=tuple(range(100, 801, 100)), chains=4, draws=1500, tune=1500, backend="nutpie")
+    cfg = BayesConfig(ns=tuple(range(100, 801, 100)), chains=4, draws=1500, warmup=1500, backend="nutpie")
     per_rung = cost.NUTS_RUNG_S["nutpie"] + 4 * 3000 * cost.NUTS_STEP_S["nutpie"] / 2
     assert cost.bayes_seconds(cfg) == pytest.approx(cost.STARTUP_S + cost.NUTS_COMPILE_S["nutpie"] + 8 * per_rung)
     assert cost.bayes_seconds(cfg) < cost.CONFIRM_ABOVE_S
@@ -68,7 +68,10 @@ def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
     """The ladders refinement produced (issue 21): 100 -> 1e5 became 18 rungs in 6 rounds, 100 -> 1e6
     32 rungs in 9, the quick c = 6 ladder gained one rung; the model predicts the same growth
     (last entry: final ladder)."""
+    import dataclasses
+
     from bayes_tms.pt import PTConfig
+    from comparisons.jobs.bayes_pt import SwitchStudyConfig
 
     assert cost.pt_ladder((100, 100_000)) == [2, 3, 5, 9, 17, 17]
     assert len(cost.pt_ladder((100, 1_000_000))) == 9  # as refinement took (measured: 32 rungs in 9 rounds)
@@ -78,13 +81,13 @@ def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
     wide = PTConfig(ns=(100, 1_000_000), copies=2, sweeps=20, warmup=10)
     narrow = PTConfig(ns=(100, 200), copies=2, sweeps=20, warmup=10)
     assert cost.pt_seconds(wide) > 2 * cost.pt_seconds(narrow)  # the issue's 2 s estimate hid the pilots
-    study = {"datasets": 3, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
+    study = SwitchStudyConfig(datasets=3, conventions=("tempered", "gaussian-sigma1"), population=True)
     one = cost.pt_seconds(narrow) - cost.STARTUP_S
-    assert cost.pt_seconds(narrow, {**study, "refine_tol": 0}) - cost.STARTUP_S == pytest.approx(8 * one)
+    assert cost.pt_seconds(narrow, dataclasses.replace(study, refine_tol=0)) - cost.STARTUP_S == pytest.approx(8 * one)
     # switch refinement re-runs each study run on a longer ladder; workers share the runs
     refined = cost.pt_seconds(narrow, study) - cost.STARTUP_S
     assert refined > 8 * one
-    assert cost.pt_seconds(narrow, {**study, "workers": 2}) - cost.STARTUP_S == pytest.approx(refined / 2)
+    assert cost.pt_seconds(narrow, study, workers=2) - cost.STARTUP_S == pytest.approx(refined / 2)
 
 
 def test_measure_phases_estimate_counts_wall_phases_double_and_nothing_when_all_stored():

@@ -43,7 +43,7 @@ PT_FILES = ("posterior_n00020.nc", "posterior_n00040.nc", "pt_diagnostics.nc", "
 PT_CLI = ["bayes", "--features", "4", "--n", "20,40", "--copies", "2", "--sweeps", "12", "--warmup", "4",
           "--leapfrog", "3", "--bootstrap", "20", "--no-progress", "--yes"]
 NUTS_CLI = ["bayes", "--sampler", "nuts", "--features", "4", "--n", "40,80", "--chains", "4", "--draws", "12",
-            "--tune", "5", "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress", "--yes"]
+            "--warmup", "5", "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress", "--yes"]
 SGD_CLI = ["sgd", "--preset", "smoke", "--runs", "2", "--epochs", "4", "--checkpoint-every", "2", "--no-llc",
            "--no-progress", "--executor", "inline", "--yes"]
 
@@ -67,7 +67,7 @@ def _bytes(path: Path) -> dict[str, bytes]:
 def pt_folder(tmp_path_factory) -> Path:
     """A finished tiny PT run (copied by each test that damages it)."""
     out = tmp_path_factory.mktemp("pt") / "D"
-    run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)
+    run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
     return out
 
 
@@ -129,15 +129,15 @@ def test_pt_into_a_nuts_folder_with_replace_leaves_no_nuts_file(tmp_path, capsys
 
 def test_files_a_job_no_longer_writes_leave_the_folder_and_a_cached_rerun_moves_nothing(tmp_path, capsys):
     out = tmp_path / "D"
-    run_pt(PTConfig(**{**TINY, "ns": (20, 40, 80)}), out, progress=False, bootstrap=20)
+    run_pt(PTConfig(**{**TINY, "ns": (20, 40, 80)}, bootstrap=20), out, progress=False)
     (out / "notes.txt").write_text("mine")  # a user's own file: never touched
-    run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)  # a shorter ladder
+    run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)  # a shorter ladder
     assert not (out / "posterior_n00080.nc").exists()
     assert (out / "unused" / "posterior_n00080.nc").exists() and (out / "notes.txt").read_text() == "mine"
     assert "posterior_n00080.nc" in capsys.readouterr().err
     shutil.rmtree(out / "unused")
     before = _bytes(out)
-    res = run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)
+    res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
     assert res["cached"] and not (out / "unused").exists()
     for name in PT_FILES[:4]:
         assert (out / name).read_bytes() == before[name]
@@ -151,7 +151,7 @@ def test_a_folder_written_before_owner_records_is_recognised(pt_folder, tmp_path
     (out / folder_mod.OWNER_FILE).unlink()
     assert main([*NUTS_CLI, "--out", str(out)]) == 2
     assert "bayes --sampler pt" in _one_error_line(capsys.readouterr().err)
-    res = run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)  # its own job adopts it
+    res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)  # its own job adopts it
     assert res["cached"] and folder_mod.read_owner(out)["job"] == "bayes --sampler pt"
 
 
@@ -186,7 +186,7 @@ def test_a_damaged_pt_run_is_recomputed_with_a_warning_naming_the_file(pt_folder
         (out / DONE_FILE).write_text("{not json")
     else:
         (out / "pt_diagnostics.nc").write_bytes(b"\x89HDF")
-    res = run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)
+    res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
     err = capsys.readouterr().err
     assert not res["cached"], err
     named = {"done_garbage": "done.json", "diagnostics_truncated": "pt_diagnostics.nc"}.get(damage, post.name)
@@ -196,7 +196,7 @@ def test_a_damaged_pt_run_is_recomputed_with_a_warning_naming_the_file(pt_folder
     # the recomputed run is the same run: same seed, same draws as the undamaged one
     ref = validate_posterior(pt_folder / post.name).posterior["W"].values
     np.testing.assert_array_equal(idata.posterior["W"].values, ref)
-    assert run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)["cached"]
+    assert run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)["cached"]
 
 
 def test_the_done_marker_goes_before_a_recomputation_starts(pt_folder, tmp_path, monkeypatch):
@@ -210,16 +210,16 @@ def test_the_done_marker_goes_before_a_recomputation_starts(pt_folder, tmp_path,
 
     monkeypatch.setattr(pt, "save_state", stop)
     with pytest.raises(KeyboardInterrupt):
-        run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20, chunk=4)
+        run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False, chunk=4)
     assert not (out / DONE_FILE).exists()  # it vouched for a file that failed
 
 
 def test_a_damaged_study_run_is_recomputed_alone(tmp_path, capsys):
     """A study run is a stored task of the sweep runner: a damaged one is named and recomputed alone."""
-    from comparisons.jobs.bayes_pt import run_pt_study
+    from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt_study
 
-    kw = dict(datasets=2, population=False, bootstrap=20, progress=False)
-    run_pt_study(PTConfig(**TINY), tmp_path, **kw)
+    cfg, study = PTConfig(**TINY, bootstrap=20), SwitchStudyConfig(datasets=2, population=False)
+    run_pt_study(cfg, study, tmp_path, progress=False)
     runs = sorted((tmp_path / "tempered").iterdir())
     assert [p.name for p in runs] == ["data00", "data01"]
     seals = sorted((tmp_path / "tasks" / "results").glob("*.json"))
@@ -228,11 +228,11 @@ def test_a_damaged_study_run_is_recomputed_alone(tmp_path, capsys):
     payload = next(p for p in seals[1].parent.iterdir() if p.stem == seals[1].stem and p.suffix != ".json")
     payload.write_bytes(payload.read_bytes()[: payload.stat().st_size // 2])  # truncated on disk
     capsys.readouterr()
-    res = run_pt_study(PTConfig(**TINY), tmp_path, **kw)
+    res = run_pt_study(cfg, study, tmp_path, progress=False)
     err = capsys.readouterr().err
     assert res["computed"] == 1 and res["reused"] == 1 and not res["cached"]
     assert "warning:" in err and "damaged" in err and seal["task"]["name"] in err
-    assert run_pt_study(PTConfig(**TINY), tmp_path, **kw)["cached"]
+    assert run_pt_study(cfg, study, tmp_path, progress=False)["cached"]
     assert folder_mod.read_owner(tmp_path)["job"] == "bayes --sampler pt --datasets"
 
 
@@ -284,7 +284,7 @@ def test_only_intact_measured_llc_records_are_reused(tmp_path, capsys):
 def test_damaged_measured_llc_records_are_measured_again(tmp_path, capsys):
     from comparisons.jobs.llc import measure_phase_llcs, table_paths
 
-    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=40, tune=40),  # as in test_population_llc
+    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=40, warmup=40),  # as in test_population_llc
               volume=dict(particles=60, eps_min=1e-3, eps_fit=(1e-3, 1e-1), mh_steps=3), volume_repeats=2,
               search=dict(starts=4, iters=3, radii=(0.05,)), rse_target=None)
     table = measure_phase_llcs(4, ["4"], tmp_path, seed=5, command="test", progress=False, **kw)
@@ -317,8 +317,9 @@ def test_a_non_finite_stored_smc_result_is_recomputed_with_a_warning(tmp_path, c
     store = ResultStore(out / "tasks", result_format=1, versions=package_versions(*SMC_VERSIONS))
     from comparisons.jobs.free_energy import smc_tasks
 
-    (task,) = [t for t in smc_tasks(4, [20], seed=0, particles=30, runs=2, mutation_steps=2, beta=1.0,
-                                    prior_sigma=1.0)]
+    from comparisons.jobs.configs import SMCConfig
+
+    (task,) = smc_tasks(SMCConfig(features=4, ns=(20,), seed=0, particles=30, runs=2, mutation_steps=2))
     good = store.load(task)
     store.write(task, dataclasses.replace(good, log_evidence=good.log_evidence * np.nan))  # sealed, but NaN
     capsys.readouterr()
@@ -347,7 +348,7 @@ def save_then_wait(state, path):
         time.sleep(0.05)
 
 pt.save_state = save_then_wait
-run_pt(PTConfig(**%r), out, progress=False, bootstrap=20, chunk=4)
+run_pt(PTConfig(**%r, bootstrap=20), out, progress=False, chunk=4)
 print("done", flush=True)
 """
 
@@ -371,7 +372,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_first(tmp_path):
     for n in TINY["ns"]:  # the first run's outputs are whole
         post = validate_posterior(out / f"posterior_n{n:05d}.nc").posterior
         assert np.isfinite(post["W"].values).all()
-    assert json.loads((out / DONE_FILE).read_text())["rule"] == OCCUPANCY_RULE  # the default classifier
+    assert json.loads(json.loads((out / DONE_FILE).read_text())["config"])["classifier"] == OCCUPANCY_RULE
     assert folder_mod.read_owner(out)["status"] == "finished"
     assert (out / folder_mod.LOCK_FILE).read_text() == ""  # released
 
@@ -384,7 +385,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(pt_folder, tmp_path, capsys
     pid = int(gone.stdout)
     (out / folder_mod.LOCK_FILE).write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
                                                         "command": "tms-phases bayes (killed)"}))
-    res = run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)
+    res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
     assert res["cached"]
     assert f"taking over the lock of pid {pid}" in capsys.readouterr().err
 
@@ -413,7 +414,7 @@ def test_disk_full_during_a_cached_rerun_keeps_every_stored_file(pt_folder, tmp_
     before = _bytes(out)
     _enospc_after(monkeypatch, calls)
     with pytest.raises(io_mod.StorageError) as info:
-        run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)
+        run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
     msg = str(info.value)
     assert "No space left on device" in msg and "\n" not in msg and "kept" in msg
     after = _bytes(out)
@@ -421,7 +422,7 @@ def test_disk_full_during_a_cached_rerun_keeps_every_stored_file(pt_folder, tmp_
         {k: v for k, v in before.items() if k != "owner.json"}
     assert not list(out.glob(".*.tmp")) and not list(out.glob("*.tmp"))
     monkeypatch.undo()
-    assert run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)["cached"]
+    assert run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)["cached"]
 
 
 def test_disk_full_on_the_command_line_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
@@ -441,10 +442,10 @@ def test_disk_full_while_sampling_leaves_no_partial_file_and_the_rerun_completes
     out = tmp_path / "D"
     _enospc_after(monkeypatch, 4)  # owner record, config.json, then the first PT checkpoint ...
     with pytest.raises(io_mod.StorageError):
-        run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20, chunk=4)
+        run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False, chunk=4)
     assert not (out / DONE_FILE).exists() and not list(out.glob(".*.tmp"))
     monkeypatch.undo()
-    res = run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20, chunk=4)
+    res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False, chunk=4)
     assert not res["cached"] and (out / DONE_FILE).exists()
 
 
@@ -468,7 +469,7 @@ def test_a_real_full_filesystem(tmp_path, pt_folder):
         proc = subprocess.run([sys.executable, "-c",
                                "import sys; from bayes_tms.pt import PTConfig; from comparisons.jobs.bayes_pt "
                                "import run_pt; from comparisons.errors import InputError\n"
-                               f"try:\n    run_pt(PTConfig(**{TINY!r}), sys.argv[1], progress=False, bootstrap=20)\n"
+                               f"try:\n    run_pt(PTConfig(**{TINY!r}, bootstrap=20), sys.argv[1], progress=False)\n"
                                "except InputError as e:\n    print('error:', e, file=sys.stderr); sys.exit(2)",
                                str(out)], env=_env(), capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2, proc.stderr
@@ -502,7 +503,7 @@ def test_a_folder_where_a_file_is_expected_keeps_the_stored_files(pt_folder, tmp
     (out / "occupancy.csv").mkdir()
     before = _bytes(out)
     with pytest.raises(io_mod.StorageError, match="occupancy.csv: expected to write it, got Is a directory"):
-        run_pt(PTConfig(**TINY), out, progress=False, bootstrap=20)
+        run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
     assert {k: v for k, v in _bytes(out).items() if k != "owner.json"} == \
         {k: v for k, v in before.items() if k != "owner.json"}
 

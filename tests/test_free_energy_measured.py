@@ -32,10 +32,14 @@ def test_smc_log_evidence_matches_gaussian_closed_form():
 
 
 def test_smc_tms_tiny_and_bad_input():
+    import dataclasses
+
+    from bayes_tms.config import SMCConfig
     from bayes_tms.smc import smc_log_evidence
     from comparisons.theory import sample_inputs
 
-    r = smc_log_evidence(sample_inputs(30, 4, 0), particles=50, runs=2, mutation_steps=3, seed=0)
+    cfg = SMCConfig(features=4, ns=(30,), particles=50, runs=2, mutation_steps=3, seed=0)
+    r = smc_log_evidence(sample_inputs(30, 4, 0), cfg)
     assert r.log_evidence.shape == (2,) and np.all(np.isfinite(r.log_evidence))
     assert r.labels.shape == (2, 50)
     fr = r.fractions()
@@ -43,16 +47,17 @@ def test_smc_tms_tiny_and_bad_input():
     assert all(f["runs"] == 2 and f["lower"] <= f["fraction"] <= f["upper"] for f in fr)
     assert r.settings["classifier"] == "hull"  # the default: the paper's rule labels every particle
     assert "unclassified" not in set(r.labels.ravel())
-    gated = smc_log_evidence(sample_inputs(30, 4, 0), particles=50, runs=2, mutation_steps=3, seed=0,
-                             classifier="gated")
+    gated = smc_log_evidence(sample_inputs(30, 4, 0), dataclasses.replace(cfg, classifier="gated"))
     np.testing.assert_array_equal(gated.W, r.W)  # the rule labels the same particles
     assert gated.settings["classifier"] == "gated"
     with pytest.raises(InputError, match="particles: expected an integer >= 10"):
-        smc_log_evidence(sample_inputs(30, 4, 0), particles=5)
+        dataclasses.replace(cfg, particles=5)
     with pytest.raises(InputError, match="kernel: expected one of"):
-        smc_log_evidence(sample_inputs(30, 4, 0), kernel="HMC")
+        dataclasses.replace(cfg, kernel="HMC")
     with pytest.raises(InputError, match="classifier: expected one of gated, hull"):
-        smc_log_evidence(sample_inputs(30, 4, 0), classifier="paper")
+        dataclasses.replace(cfg, classifier="paper")
+    with pytest.raises(InputError, match="config: expected an SMCConfig"):
+        smc_log_evidence(sample_inputs(30, 4, 0), {"particles": 50})
 
 
 def test_evidence_table_aligns_at_smallest_n():

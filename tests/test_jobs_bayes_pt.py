@@ -1,5 +1,6 @@
 """The PT job: files, resume after an interruption, cached re-runs, the switch summary, bad flags."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,21 +11,21 @@ from comparisons.cli import main
 from comparisons.contracts import read_diagnostics, read_occupancy, read_switch_summary, read_transitions, \
     table_rows, transitions_records, validate_posterior
 from comparisons.jobs import bayes_pt
-from comparisons.jobs.bayes_pt import run_pt, run_pt_study, switch_summary
+from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt, run_pt_study, switch_summary
 
 TINY = dict(ns=(20, 40, 80), copies=2, sweeps=24, warmup=10, pilot_sweeps=10, pilot_warmup=10, features=4,
             leapfrog=4, seed=3)
 
 
 def test_run_writes_every_file_and_a_rerun_is_cached(tmp_path):
-    res = run_pt(PTConfig(**TINY), tmp_path, progress=False, bootstrap=50)
+    res = run_pt(PTConfig(**TINY, bootstrap=50), tmp_path, progress=False)
     for name in ("posterior_n00020.nc", "posterior_n00080.nc", "pt_diagnostics.nc", "occupancy.csv",
                  "occupancy_family.csv", "transitions.json", "diagnostics.csv", "occupancy.png", "done.json"):
         assert (tmp_path / name).exists(), name
     assert not (tmp_path / bayes_pt.STATE_FILE).exists()
     assert {r["n"] for r in res["diagnostics"]} == {20, 40, 80}
     assert not res["cached"]
-    again = run_pt(PTConfig(**TINY), tmp_path, progress=False, bootstrap=50)
+    again = run_pt(PTConfig(**TINY, bootstrap=50), tmp_path, progress=False)
     assert again["cached"] and again["transitions"] == json.loads((tmp_path / "transitions.json").read_text())
     occ = read_occupancy(tmp_path / "occupancy.nc")
     assert list(occ["estimator"].values) == ["pt"] and occ["phase"].dtype.kind == "U"
@@ -41,7 +42,7 @@ def test_interrupted_run_resumes_to_the_same_draws(tmp_path, monkeypatch):
     import arviz as az
 
     ref = tmp_path / "ref"
-    run_pt(PTConfig(**TINY), ref, progress=False, bootstrap=50, chunk=8)
+    run_pt(PTConfig(**TINY, bootstrap=50), ref, progress=False, chunk=8)
     out = tmp_path / "cut"
     saves = []
     real = pt.save_state
@@ -54,10 +55,10 @@ def test_interrupted_run_resumes_to_the_same_draws(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pt, "save_state", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        run_pt(PTConfig(**TINY), out, progress=False, bootstrap=50, chunk=8)
+        run_pt(PTConfig(**TINY, bootstrap=50), out, progress=False, chunk=8)
     assert (out / bayes_pt.STATE_FILE).exists() and not (out / bayes_pt.DONE_FILE).exists()
     monkeypatch.setattr(pt, "save_state", real)
-    run_pt(PTConfig(**TINY), out, progress=False, bootstrap=50, chunk=8)
+    run_pt(PTConfig(**TINY, bootstrap=50), out, progress=False, chunk=8)
     for n in TINY["ns"]:
         a = az.from_netcdf(str(ref / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior["W"].values
         b = az.from_netcdf(str(out / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior["W"].values
@@ -75,15 +76,15 @@ def test_switch_summary_counts_each_data_set_once():
 
 
 def test_another_classifier_is_not_a_cached_result(tmp_path):
-    cfg = PTConfig(**{**TINY, "ns": (20, 40), "sweeps": 10})
-    run_pt(cfg, tmp_path, progress=False, bootstrap=20, rule="gated")
-    hull = run_pt(cfg, tmp_path, progress=False, bootstrap=20)  # the default: the paper's hull rule
+    cfg = PTConfig(**{**TINY, "ns": (20, 40), "sweeps": 10, "bootstrap": 20})
+    run_pt(dataclasses.replace(cfg, classifier="gated"), tmp_path, progress=False)
+    hull = run_pt(cfg, tmp_path, progress=False)  # the default: the paper's hull rule
     assert not hull["cached"]
     import arviz as az
 
     post = az.from_netcdf(str(tmp_path / "posterior_n00020.nc"), engine="h5netcdf").posterior
     assert post.attrs["classifier"] == "hull" and "unclassified" not in set(post["phase"].values.ravel())
-    assert run_pt(cfg, tmp_path, progress=False, bootstrap=20, rule="hull")["cached"]
+    assert run_pt(dataclasses.replace(cfg, classifier="hull"), tmp_path, progress=False)["cached"]
 
 
 def test_switch_summary_spread_and_population():
@@ -98,9 +99,9 @@ def test_switch_summary_spread_and_population():
 
 
 def test_study_runs_each_convention_on_the_same_data(tmp_path):
-    cfg = PTConfig(**{**TINY, "ns": (20, 40), "sweeps": 12})
-    res = run_pt_study(cfg, tmp_path, datasets=2, conventions=("tempered", "gaussian-sigma1"), population=True,
-                       bootstrap=20, progress=False)
+    cfg = PTConfig(**{**TINY, "ns": (20, 40), "sweeps": 12, "bootstrap": 20})
+    res = run_pt_study(cfg, SwitchStudyConfig(datasets=2, conventions=("tempered", "gaussian-sigma1"), population=True),
+                       tmp_path, progress=False)
     assert (tmp_path / "switches.csv").exists() and (tmp_path / "switch_summary.csv").exists()
     summary = table_rows(read_switch_summary(tmp_path / "switch_summary.nc"), "switch_summary")
     key = ("convention", "from", "to", "values", "datasets", "all_mixed")

@@ -176,3 +176,13 @@ def test_one_version_helper():
 
     assert set(package_versions("numpy", "python", "no-such-distribution")) == {"numpy", "python"}
     assert package_version() != ""
+
+
+def test_the_cli_imports_no_engine():
+    """The CLI is parse -> config -> job -> print: configs and presets come through comparisons.jobs,
+    which alone drives the engines (issue 19, item 3)."""
+    bad = sorted(f"{mod} imports {dep}" for mod, deps in project_graph().items()
+                 if mod.startswith("comparisons.cli") for dep in deps if dep.split(".")[0] in ("bayes_tms", "sgd_tms"))
+    assert not bad, "\n".join(bad)
+    planted = imports_of(ROOT / "comparisons" / "cli" / "bayes.py")
+    assert any(n.startswith("comparisons.jobs.configs") for n in planted)  # the scan sees the cli's imports

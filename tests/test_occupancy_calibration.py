@@ -102,7 +102,7 @@ def test_population_loss_intervals_cover_a_long_reference_run():
                     population=True, seed=11)
 
     def fractions(cfg):
-        res = sample_tms_pt(cfg)
+        res = sample_tms_pt(None, cfg)
         _label_draws(res.posteriors, cfg, None, "gated")
         return [occupancy_table(res.posteriors, B=400, seed=cfg.seed, calibrate=c)[0] for c in (True, False)]
 

@@ -168,7 +168,7 @@ _RUN = textwrap.dedent("""
     import bayes_tms.pt_kernel as K
     from bayes_tms.pt import PTConfig, sample_tms_pt
     K.PARALLEL_MIN_BATCH = 1  # every kernel call runs over numba's threads
-    res = sample_tms_pt(PTConfig(ns=(12, 25, 50), features=5, copies=3, sweeps=30, warmup=20,
+    res = sample_tms_pt(None, PTConfig(ns=(12, 25, 50), features=5, copies=3, sweeps=30, warmup=20,
                                  leapfrog=5, pilot_sweeps=20, pilot_warmup=10, min_swap_accept=0.4, seed=4))
     post = res.posteriors[50].posterior
     np.savez(sys.argv[1], draws=res.state.draws, lp=res.state.draw_logdensity, ns=res.state.ns,
@@ -196,16 +196,11 @@ def test_pt_draws_bit_identical_with_one_and_two_threads(tmp_path):
 def _switches(kernel: str, c: int = 4):
     """Family fractions and family switches of a tiny PT run (hull rule: every draw labelled)."""
     from bayes_tms.occupancy import occupancy_table, transitions
-    from bayes_tms.sampling import derived_draws
 
     ns = (10, 25, 60, 150, 400)
-    res = sample_tms_pt(PTConfig(ns=ns, features=c, copies=4, sweeps=400, warmup=150, thin=2, pilot_sweeps=60,
-                                 pilot_warmup=60, seed=2, kernel=kernel))
-    x = sample_inputs(max(ns), c, 2)
-    for n, idata in res.posteriors.items():
-        post = idata.posterior
-        for name, value in derived_draws(post["W"].values, post["b"].values, x[:n], features=c, rule="hull").items():
-            post[name] = (("chain", "draw"), value)
+    res = sample_tms_pt(None, PTConfig(ns=ns, features=c, copies=4, sweeps=400, warmup=150, thin=2, pilot_sweeps=60,
+                                       pilot_warmup=60, seed=2, kernel=kernel, classifier="hull"))
+    assert all(idata.posterior.attrs["classifier"] == "hull" for idata in res.posteriors.values())
     rows, reps = occupancy_table(res.posteriors, B=200, seed=0, level="family")
     frac = {(r["n"], str(r["phase"])): r["fraction"] for r in rows}
     return frac, transitions(reps, features=c, level="family")

@@ -18,7 +18,7 @@ import sweep_worker
 from bayes_tms.pt import PTConfig
 from comparisons.cli import main
 from comparisons.jobs import bayes_pt
-from comparisons.jobs.bayes_pt import run_pt_study, switch_summary
+from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt_study, switch_summary
 
 TINY = dict(ns=(20, 40, 80), copies=2, sweeps=24, warmup=10, pilot_sweeps=10, pilot_warmup=10, features=4,
             leapfrog=4, seed=3)
@@ -28,8 +28,9 @@ CLI_TINY = ["bayes", "--sampler", "pt", "--n", "20,40,80", "--features", "4", "-
 
 
 def _study(out, **sweep):
-    return run_pt_study(PTConfig(**TINY), out, datasets=1, conventions=("tempered",), population=True,
-                        bootstrap=50, progress=False, refine_rounds=1, **sweep)
+    return run_pt_study(PTConfig(**TINY, bootstrap=50),
+                        SwitchStudyConfig(datasets=1, conventions=("tempered",), population=True, refine_rounds=1),
+                        out, progress=False, **sweep)
 
 
 def test_switches_are_identical_in_process_on_a_pool_and_on_dask(tmp_path):
@@ -62,9 +63,9 @@ import sweep_worker
 sweep_worker.install_faults()
 from bayes_tms.pt import PTConfig
 from comparisons.io import write_json
-from comparisons.jobs.bayes_pt import run_pt_study
-res = run_pt_study(PTConfig(**{tiny!r}), {out!r}, datasets=3, population=False, bootstrap=50, progress=False,
-                   refine_rounds=1)
+from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt_study
+res = run_pt_study(PTConfig(**{tiny!r}, bootstrap=50), SwitchStudyConfig(datasets=3, population=False, refine_rounds=1),
+                   {out!r}, progress=False)
 write_json({out!r} + "/counts.json", {{"computed": res["computed"], "reused": res["reused"]}})
 """
 

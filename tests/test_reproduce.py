@@ -84,8 +84,9 @@ def test_stages_name_their_sampler_and_smc_shares_the_ladder(tmp_path, preset, f
     assert list(stages) == STAGES
     # panel (a): the paper's protocol; (b) the same convention by replica exchange; (c) the theory's
     assert (stages["bayes"].config.beta, stages["bayes"].config.classifier) == (0.5, "hull")
-    (pt_c, opts_c), (pt_b, opts_b) = stages["bayes_pt"].config, stages["bayes_pt_sigma1"].config
-    assert (pt_c.beta, pt_b.beta, opts_c["rule"], opts_b["rule"]) == (1.0, 0.5, "hull", "hull")
+    (pt_c, study_c), (pt_b, study_b) = stages["bayes_pt"].config, stages["bayes_pt_sigma1"].config
+    assert (pt_c.beta, pt_b.beta, pt_c.classifier, pt_b.classifier, study_c, study_b) == (1.0, 0.5, "hull", "hull",
+                                                                                          None, None)
     assert tuple(pt_b.ns) == tuple(pt_c.ns) == tuple(stages["bayes"].config.ns) and pt_b.seed == pt_c.seed
     assert "--beta 0.5" in stages["bayes_pt_sigma1"].command and "--beta" not in stages["bayes_pt"].command
     assert stages["figure2"].command == (f"tms-phases reproduce --preset {preset} --features {features} --seed 0 "
@@ -103,7 +104,8 @@ def test_stages_name_their_sampler_and_smc_shares_the_ladder(tmp_path, preset, f
 
 @pytest.mark.parametrize("argv, fragment", [
     (["reproduce", "--preset", "huge"], "--preset: expected one of quick, paper"),
-    (["reproduce", "--features", "9"], "--features: expected 4, 5 or 6"),
+    (["reproduce", "--features", "9"], "--features: expected an integer from 2 to 8, got 9"),
+    (["reproduce", "--features", "7"], "--features: expected one of 4, 5, 6 (the presets' settings), got 7"),
     (["reproduce", "--seed", "-1"], "--seed: expected a non-negative integer"),
 ])
 def test_reproduce_bad_input(argv, fragment, capsys, tmp_path):

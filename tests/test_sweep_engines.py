@@ -82,7 +82,7 @@ def test_bad_sweep_flags(tmp_path, capsys, extra, fragment):
     assert fragment in err and err.count("\n") == 1
 
 
-BAYES = ["bayes", "--sampler", "nuts", "--features", "6", "--n", "100,200", "--chains", "2", "--draws", "20", "--tune", "20",
+BAYES = ["bayes", "--sampler", "nuts", "--features", "6", "--n", "100,200", "--chains", "2", "--draws", "20", "--warmup", "20",
          "--backend", "pymc", "--cores", "1", "--bootstrap", "20", "--no-progress"]
 
 

@@ -72,3 +72,20 @@ def test_recorded_rules_are_the_rules_used():
     np.testing.assert_array_equal(g, child_rng(4, "bayes", "nuts", 200, "chain", 1).random(2))
     assert all("'bayes', 'nuts', n" in rule for rule in SEED_RULES.values())
     assert "'bayes', 'pt', 'main'" in PT_RULE
+
+
+def test_the_derivations_outside_a_path_keep_their_values():
+    """The rules moved into the seed tree (issue 19) give the numbers they gave where they were."""
+    import numpy as np
+
+    from comparisons.theory.streams import root_rng, root_sequence, sampler_generator, sequence_seed, spawned_seeds
+
+    ss = np.random.SeedSequence(7)
+    assert root_sequence(7).entropy == 7 and root_sequence(ss) is ss
+    assert sequence_seed(ss) == int(np.random.SeedSequence(7).generate_state(1)[0])
+    assert spawned_seeds(np.random.SeedSequence(7), 3) == [
+        int(s.generate_state(1)[0]) for s in np.random.SeedSequence(7).spawn(3)]
+    assert root_rng(5).random() == np.random.default_rng(5).random()
+    assert sampler_generator(5).random() == np.random.Generator(np.random.PCG64(5)).random()
+    parent, twin = np.random.default_rng(1), np.random.default_rng(1)
+    assert sampler_generator(parent).random() == twin.spawn(1)[0].random()

@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-__all__ = ["LLC_BACKENDS", "RESTRICTS", "NUTSLLCConfig", "resolve_backend", "seed_sequence", "check_common", "check_target_accept"]
+__all__ = ["LLC_BACKENDS", "RESTRICTS", "NUTSLLCConfig", "resolve_backend", "check_common", "check_target_accept"]
 
 import dataclasses
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from comparisons.errors import InputError, check_positive_float, check_positive_int
 from comparisons.theory import LLCSettings
@@ -39,12 +38,6 @@ def resolve_backend(backend: str) -> str:
         if not nutpie_available():
             raise InputError("backend: expected an installed nutpie for 'nutpie', got none")
     return backend
-
-
-def seed_sequence(seed) -> np.random.SeedSequence:
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    return np.random.SeedSequence(check_positive_int("seed", seed, minimum=0))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from comparisons.theory import LLCEstimate
+from comparisons.theory.streams import sequence_seed
 
 from ..cache import ModelCache
 from .basin import basin_logp, in_basin, wall_rejections
@@ -109,8 +110,8 @@ def estimate_from_model(prepared, backend: str, *, n: int, nbeta: float, gamma: 
 
     # nutpie: every chain starts exactly at w* (u = 0); its default start can fall outside the basin
     init = None if backend != "nutpie" else np.zeros(prepared.n_dim)
-    idata = run_nuts(prepared, backend, draws=draws, tune=tune, chains=chains, cores=cores,
-                      seed=int(ss.generate_state(1)[0]), target_accept=target_accept,
+    idata = run_nuts(prepared, backend, draws=draws, warmup=tune, chains=chains, cores=cores,
+                      seed=sequence_seed(ss), target_accept=target_accept,
                       progress=progress, init_mean=init,
                       store_divergences=backend == "nutpie" and restrict is not None and basin is not None)
     loss = np.asarray(idata.posterior["loss"].transpose("chain", "draw").values, dtype=float)

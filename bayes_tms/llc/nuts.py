@@ -17,10 +17,11 @@ from typing import Callable
 import numpy as np
 
 from comparisons.errors import InputError, check_finite_array, check_positive_int
+from comparisons.theory.streams import root_sequence
 from comparisons.theory import LLCEstimate
 
 from .basin import basin_roles, resolve_restrict
-from .config import NUTSLLCConfig, resolve_backend, seed_sequence
+from .config import NUTSLLCConfig, resolve_backend
 from .localised import MODEL_CACHE, estimate_from_model, loss_model, prepared_model, tms_model
 
 
@@ -143,7 +144,7 @@ def _config(config: NUTSLLCConfig | None, seed, **values) -> tuple[NUTSLLCConfig
         raise InputError(f"config: expected a NUTSLLCConfig, got {type(config).__name__}")
     stream = seed if isinstance(seed, np.random.SeedSequence) else None
     cfg = NUTSLLCConfig.from_kwargs(config, seed=None if stream is not None else seed, **values)
-    return cfg, seed_sequence(stream if stream is not None else cfg.seed)
+    return cfg, root_sequence(stream if stream is not None else cfg.seed)
 
 
 def _tms_loss(W0: np.ndarray, b0: np.ndarray, x: np.ndarray) -> float:

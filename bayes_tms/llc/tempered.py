@@ -21,9 +21,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from comparisons.errors import InputError, check_positive_float
+from comparisons.theory.streams import root_sequence
 from comparisons.theory import LLCEstimate, child_sequence
 
-from .config import check_common, check_target_accept, resolve_backend, seed_sequence
+from .config import check_common, check_target_accept, resolve_backend
 from .localised import estimate_from_model, prepared_model
 from .target import LossTarget
 
@@ -136,7 +137,7 @@ def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 5
     prepared = prepared_model(("population", target.name, backend, target.d), lambda: _target_model(target),
                          backend, data)
     return estimate_from_model(prepared, backend, n=0, nbeta=m, gamma=1.0, loss_at_center=target.loss0,
-                     chains=chains, draws=draws, tune=tune, ss=seed_sequence(seed), progress=progress,
+                     chains=chains, draws=draws, tune=tune, ss=root_sequence(seed), progress=progress,
                      target_accept=check_target_accept(target_accept), cores=cores)
 
 

@@ -74,6 +74,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "energy), Bayesian posteriors over a ladder of n (sampled by replica exchange by default, or by "
         "NUTS with --sampler nuts), SGD trajectories with LLC estimates.",
     )
+    # hand-written: an option of the program, not of any command's config
     parser.add_argument("--version", action="store_true", help="print the package version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
@@ -86,10 +87,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             getattr(module, f"add_{name.replace('-', '_')}_arguments", module.add_arguments)(p)
             p.set_defaults(_run=getattr(module, f"run_{name.replace('-', '_')}", getattr(module, "run", None)))
             if name in FOLDER_COMMANDS and "--replace" not in p._option_string_actions:
+                # hand-written: one option of every folder-writing command (comparisons.folder), no config's
                 p.add_argument("--replace", action="store_true",
                                help="if --out holds the outputs of another job or sampler, move its files "
                                     "to --out/unused/ instead of refusing (comparisons.folder)")
             if "--config" not in p._option_string_actions:
+                # hand-written: the TOML file of defaults of every command, read before the flags
                 p.add_argument("--config", default=None, metavar="TOML",
                                help=f"TOML file whose [{name}] table gives defaults; explicit flags win")
     return parser

@@ -2,24 +2,56 @@
 
 from __future__ import annotations
 
-__all__ = ["HELP", "add_arguments", "run", "config_from_args", "nuts_config", "pt_config", "pt_options",
-           "run_nuts", "run_pt_job"]
+__all__ = ["HELP", "BayesCommand", "add_arguments", "run", "config_from_args", "nuts_config", "pt_config",
+           "pt_study", "run_nuts", "run_pt_job"]
 
 import argparse
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..errors import InputError, check_positive_int
-from .flags import FlagTable, is_given
+from ..errors import InputError
+from .flags import FlagTable, flag_errors, is_given
 
 HELP = "posterior over a ladder of n (replica exchange, or NUTS) and the Bayesian phase occupancy"
-#: the PTConfig fields that are flags of their own (the shared ones come from BayesConfig;
-#: with --datasets, --population adds the population run beside the data sets)
+#: the PTConfig fields that are flags of their own (the shared ones, warm-up included, come from
+#: BayesConfig; with --datasets, --population adds the population run beside the data sets)
 PT_FIELDS = ("copies", "sweeps", "warmup", "leapfrog", "thin")
 #: the BayesConfig flags that only NUTS reads
-NUTS_ONLY = ("chains", "draws", "tune", "backend", "target_accept", "cores")
-#: the flags that only replica exchange reads (its own config fields, the study's options)
-PT_ONLY = {**{f: "--" + f for f in PT_FIELDS}, "population": "--population", "datasets": "--datasets",
-           "conventions": "--conventions"}
+NUTS_ONLY = ("chains", "draws", "backend", "target_accept", "cores")
+#: the study flags (SwitchStudyConfig fields); they need --datasets
+STUDY_FIELDS = ("datasets", "conventions", "refine_tol", "refine_rounds")
+
+
+@dataclass(frozen=True)
+class BayesCommand:
+    """The options of ``tms-phases bayes`` beside the sampler configs: where, which preset, which sampler."""
+
+    out: str | None = field(default=None, metadata={
+        "help": "output folder; re-running with the same folder resumes (finished n are kept)", "metavar": "DIR",
+        "required": True})
+    preset: str | None = field(default=None, metadata={
+        "help": "quick: a few minutes, locates the c=6 switches; paper: c=6 ladder of 18 n from 100 to 2000 "
+                "(c=4/5: 100..600), 64 chains, 500 warm-up + 500 draws", "choices": ("quick", "paper"),
+        "default_text": "none"})
+    no_progress: bool = field(default=False, metadata={"help": "hide the progress bars"})
+    sampler: str = field(default="pt", metadata={
+        "help": "pt: replica exchange over the n-ladder (draw fractions, every neighbour swap accepting >= 0.2; "
+                "agrees with the bridge, see reproduce's occupancy_compare.csv); nuts: prior-initialised NUTS "
+                "chains per n, occupancy by ladder-bridge reweighting", "choices": ("pt", "nuts")})
+
+
+def command_flags() -> FlagTable:
+    """The flags of :class:`BayesCommand` (parsed to their defaults when not given)."""
+    return FlagTable(BayesCommand, defaults=True)
+
+
+def pt_only(args: argparse.Namespace) -> list[str]:
+    """The replica-exchange flags given: its own config fields and the study's."""
+    table, study = pt_flags(), study_flags()
+    fields = [f for f in PT_FIELDS if f != "warmup"] + ["population"]
+    return ([table.flag_of(f) for f in fields if is_given(getattr(args, f, None))]
+            + [study.flag_of(f) for f in STUDY_FIELDS if is_given(getattr(args, f, None))])
 
 
 def refuse_other_sampler(args: argparse.Namespace) -> None:
@@ -35,25 +67,32 @@ def refuse_other_sampler(args: argparse.Namespace) -> None:
             raise InputError(f"{', '.join(given)}: NUTS flags, not used by --sampler pt (the default); "
                              "add --sampler nuts, or use --copies, --sweeps, --warmup")
         return
-    given = [flag for dest, flag in PT_ONLY.items() if is_given(getattr(args, dest, None))]
+    given = pt_only(args)
     if given:
         raise InputError(f"{', '.join(given)}: replica-exchange flags (--sampler pt, the default), not used by "
                          "--sampler nuts; drop them or leave out --sampler nuts")
 
 
 def nuts_flags() -> FlagTable:
-    """The flags of :class:`bayes_tms.BayesConfig` (every field with a help text)."""
-    from bayes_tms.config import BayesConfig
+    """The flags of :class:`~comparisons.jobs.configs.BayesConfig` (every field with a help text)."""
+    from ..jobs.configs import BayesConfig
 
     return FlagTable(BayesConfig, hide_default=("ns",))
 
 
 def pt_flags() -> FlagTable:
-    """The flags of :class:`bayes_tms.PTConfig` that ``tms-phases bayes --sampler pt`` reads."""
-    from bayes_tms.pt import PTConfig
+    """The flags of :class:`~comparisons.jobs.configs.PTConfig` that ``tms-phases bayes --sampler pt`` reads."""
+    from ..jobs.configs import PosteriorSpec, PTConfig
 
-    return FlagTable(PTConfig, fields=("ns", "beta", "prior_sigma", "seed", "features", "hidden", *PT_FIELDS,
-                                      "population"))
+    shared = [f.name for f in dataclasses.fields(PosteriorSpec)]
+    return FlagTable(PTConfig, fields=(*shared, *PT_FIELDS, "population"))
+
+
+def study_flags() -> FlagTable:
+    """The flags of :class:`~comparisons.jobs.configs.SwitchStudyConfig` (the switch study, ``--datasets``)."""
+    from ..jobs.configs import SwitchStudyConfig
+
+    return FlagTable(SwitchStudyConfig, fields=STUDY_FIELDS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,35 +108,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ladder (--sampler pt), which crosses between phases; --sampler nuts runs prior-initialised "
         "NUTS chains per n with ladder-bridge reweighting, the second estimator.")
     nuts_flags().add_to(parser)
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="output folder; re-running with the same folder resumes (finished n are kept)")
-    parser.add_argument("--preset", default=None, choices=("quick", "paper"),
-                        help="quick: a few minutes, locates the c=6 switches; paper: c=6 ladder of "
-                        "18 n from 100 to 2000 (c=4/5: 100..600), 64 chains, 500 tune + 500 draws")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    parser.add_argument("--sampler", default="pt", choices=("pt", "nuts"),
-                        help="pt: replica exchange over the n-ladder (draw fractions, every neighbour "
-                        "swap accepting >= 0.2; agrees with the bridge, see reproduce's "
-                        "occupancy_compare.csv); nuts: prior-initialised NUTS chains per n, occupancy "
-                        "by ladder-bridge reweighting (default: pt)")
-    from ..theory import OCCUPANCY_RULE, RULES
-
-    parser.add_argument("--classifier", default=OCCUPANCY_RULE, choices=RULES,
-                        help="both samplers: hull: the paper's rule, every draw labelled; gated: labels only "
-                        f"near an enumerated phase, else unclassified (default: {OCCUPANCY_RULE})")
+    command_flags().add_to(parser)
     pt = parser.add_argument_group("replica exchange (--sampler pt, the default)")
     pt_flags().add_to(pt)
-    pt.add_argument("--datasets", type=int, default=None, metavar="D",
-                    help="repeat over D data sets (seeds from the root seed) and write switches.csv; "
-                    "default: one run on the data of --seed")
-    pt.add_argument("--conventions", default=None, metavar="NAMES",
-                    help="with --datasets: comma-separated likelihood conventions, tempered (beta 1) "
-                    "and/or gaussian-sigma1 (beta 1/2; the paper's code); default: tempered")
-    pt.add_argument("--refine-tol", type=float, default=None, metavar="F",
-                    help="with --datasets: re-run each ladder with rungs inserted around every switch of the "
-                    "leading phase until it is bracketed within F of its n (default: 0.02; 0: no refinement)")
-    pt.add_argument("--refine-rounds", type=int, default=None, metavar="R",
-                    help="with --datasets: at most R refinement re-runs per run (default: 3)")
+    study_flags().add_to(pt)
     from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
@@ -110,19 +124,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def nuts_config(preset: str | None = None, features: int | None = None, **fields: Any):
-    """The :class:`~bayes_tms.BayesConfig` of a preset (or of none) with ``fields`` on top.
+    """The :class:`~comparisons.jobs.configs.BayesConfig` of a preset (or of none) with ``fields`` on top.
 
     ``fields`` are BayesConfig fields; None means "not given". Without a preset the ladder
     ``ns`` is required and the back-end defaults to nutpie when it is installed (as in the
     presets). An InputError names the flag of the bad field.
     """
-    from bayes_tms.config import BayesConfig, nutpie_available, preset_config
+    from ..jobs.configs import BayesConfig, nutpie_available, preset_config
 
     table = nuts_flags()
     fields = {k: v for k, v in fields.items() if v is not None}
     features = 6 if features is None else features
     if preset is not None:
-        return table.build(preset_config, preset, features, **fields)
+        with flag_errors(table, command_flags()):
+            return preset_config(preset, features, **fields)
     if "ns" not in fields:
         raise InputError("--n: expected a ladder of sample sizes (or a --preset), got none")
     fields.setdefault("backend", "nutpie" if nutpie_available() else "pymc")  # as in the presets
@@ -130,86 +145,59 @@ def nuts_config(preset: str | None = None, features: int | None = None, **fields
 
 
 def config_from_args(args: argparse.Namespace):
-    """Build the :class:`~bayes_tms.BayesConfig` from parsed flags (preset first, flags on top)."""
+    """Build the :class:`~comparisons.jobs.configs.BayesConfig` from parsed flags (preset first, flags on top)."""
     given = nuts_flags().given(args)
-    given["classifier"] = getattr(args, "classifier", None)
     return nuts_config(args.preset, given.pop("features", None), **given)
 
 
-def pt_config(preset: str | None = None, features: int | None = None, *, population: bool = False,
-              **fields: Any):
-    """The :class:`~bayes_tms.PTConfig` of a preset (``quick``, ``paper``; or none) with ``fields``.
-
-    The preset ladders are the NUTS presets' (:data:`comparisons.jobs.bayes_pt.PT_PRESETS`).
-    """
-    from bayes_tms.config import PRESETS
-    from bayes_tms.pt import PTConfig
-
-    from ..jobs.bayes_pt import PT_PRESETS
+def pt_config(preset: str | None = None, features: int | None = None, **fields: Any):
+    """The :class:`~comparisons.jobs.configs.PTConfig` of a preset (``quick``, ``paper``; or none) with
+    ``fields`` (None: not given) on top (:func:`~comparisons.jobs.configs.pt_preset_config`)."""
+    from ..jobs.configs import PTConfig, pt_preset_config
 
     c = 6 if features is None else features
-    values: dict = {}
-    if preset is not None:
-        if preset not in PT_PRESETS or c not in PRESETS.get(preset, {}):
-            raise InputError(f"--preset: expected quick or paper for c in 4, 5, 6, got {preset!r} with c = {c}")
-        values = dict(PT_PRESETS[preset])
-        extra = values.pop("extra_ns", ())
-        values["ns"] = tuple(sorted(set(extra) | set(PRESETS[preset][c]["ns"])))
-    elif fields.get("ns") is None:
-        raise InputError("--n: expected a ladder of sample sizes (or a --preset), got none")
-    values.update({k: v for k, v in fields.items() if v is not None})
-    return pt_flags().build(PTConfig, features=c, population=bool(population), **values)
+    fields = {k: v for k, v in fields.items() if v is not None}
+    with flag_errors(pt_flags(), command_flags()):
+        if preset is not None:
+            return pt_preset_config(preset, c, **fields)
+        if fields.get("ns") is None:
+            raise InputError("--n: expected a ladder of sample sizes (or a --preset), got none")
+        return PTConfig(features=c, **fields)
 
 
-def pt_options(*, datasets: int | None = None, conventions: Sequence[str] | str | None = None,
-               classifier: str | None = None, population: bool = False, bootstrap: int | None = None,
-               beta: float | None = None) -> dict:
-    """The options of a PT job beside its config: ``datasets, conventions, rule, population, bootstrap``."""
-    from ..jobs.bayes_pt import CONVENTIONS
+def pt_study(config, *, datasets: int | None = None, conventions: Sequence[str] | str | None = None,
+             refine_tol: float | None = None, refine_rounds: int | None = None, beta: float | None = None):
+    """The :class:`~comparisons.jobs.configs.SwitchStudyConfig` of the study flags, or None for one run.
 
-    given = conventions
-    if isinstance(conventions, str):
-        conventions = tuple(v for v in conventions.replace(" ", "").split(",") if v)
-    conventions = ("tempered",) if conventions is None else tuple(dict.fromkeys(conventions))  # once each
-    bad = [v for v in conventions if v not in CONVENTIONS]
-    if bad or not conventions:
-        raise InputError(f"--conventions: expected some of {', '.join(CONVENTIONS)}, got {given!r}")
-    if given is not None and datasets is None:
-        raise InputError("--conventions: expected together with --datasets, got it alone (use --beta for one run)")
-    if datasets is not None:
-        check_positive_int("--datasets", datasets)
-        if beta is not None:
-            raise InputError("--beta: expected --conventions with --datasets (each names its beta), got --beta")
-    from ..theory import OCCUPANCY_RULE
+    The study's flags other than ``--datasets`` need it; ``--beta`` is refused with it (each
+    convention names its beta). The population run is added when ``config.population`` (the
+    ``--population`` flag).
+    """
+    from ..jobs.configs import SwitchStudyConfig
 
-    classifier = OCCUPANCY_RULE if classifier is None else classifier
-    bootstrap = 1000 if bootstrap is None else bootstrap
-    check_positive_int("--bootstrap", bootstrap, minimum=10)
-    return {"datasets": datasets, "conventions": conventions, "rule": classifier,
-            "population": bool(population), "bootstrap": bootstrap}
+    table = study_flags()
+    given = {"conventions": conventions, "refine_tol": refine_tol, "refine_rounds": refine_rounds}
+    if datasets is None:
+        alone = [k for k, v in given.items() if v is not None]
+        if alone:
+            hint = "got it alone (use --beta for one run)" if alone[0] == "conventions" else "got it for one run"
+            raise InputError(f"{table.flag_of(alone[0])}: expected together with --datasets, {hint}")
+        return None
+    if beta is not None:
+        raise InputError("--beta: expected --conventions with --datasets (each names its beta), got --beta")
+    return table.build(SwitchStudyConfig, datasets=datasets, population=bool(config.population),
+                       **{k: v for k, v in given.items() if v is not None})
 
 
 def pt_config_from_args(args: argparse.Namespace) -> tuple:
-    """``(PTConfig, options)`` from the ``tms-phases bayes --sampler pt`` flags."""
+    """``(PTConfig, SwitchStudyConfig or None)`` from the ``tms-phases bayes --sampler pt`` flags."""
     refuse_other_sampler(args)
     given = pt_flags().given(args)
-    population = bool(given.pop("population", False))
-    config = pt_config(args.preset, given.pop("features", None), population=population, **given)
-    opts = pt_options(datasets=args.datasets, conventions=args.conventions, classifier=args.classifier,
-                      population=population, bootstrap=args.bootstrap, beta=args.beta)
-    refine = {k: getattr(args, k, None) for k in ("refine_tol", "refine_rounds")}
-    given = [f"--{k.replace('_', '-')}" for k, v in refine.items() if v is not None]
-    if given and opts["datasets"] is None:
-        raise InputError(f"{given[0]}: expected together with --datasets, got it for one run")
-    if refine["refine_tol"] is not None and not 0 <= refine["refine_tol"] < 1:
-        raise InputError(f"--refine-tol: expected a number in [0, 1), got {refine['refine_tol']!r}")
-    if refine["refine_rounds"] is not None:
-        check_positive_int("--refine-rounds", refine["refine_rounds"], minimum=0)
-    opts.update({k: v for k, v in refine.items() if v is not None})
-    return config, opts
+    config = pt_config(args.preset, given.pop("features", None), **given)
+    return config, pt_study(config, beta=args.beta, **study_flags().given(args))
 
 
-def pt_sweep_kwargs(args: argparse.Namespace, datasets: int | None) -> dict:
+def pt_sweep_kwargs(args: argparse.Namespace, study) -> dict:
     """The sweep-runner keywords of a PT study: in-process by default, a process pool with
     ``--workers N > 1``, Dask with ``--scheduler``/``--dask-local``; the scheduler is checked here,
     before any work. Without ``--datasets`` (one run) the sweep flags are refused."""
@@ -217,7 +205,7 @@ def pt_sweep_kwargs(args: argparse.Namespace, datasets: int | None) -> dict:
 
     given = [f for f, v in (("--workers", getattr(args, "workers", None)), ("--scheduler", getattr(args, "scheduler", None)),
                             ("--dask-local", getattr(args, "dask_local", False) or None)) if v is not None]
-    if datasets is None:
+    if study is None:
         if given:
             raise InputError(f"{given[0]}: expected together with --datasets (a study's runs are its tasks), "
                              "got it for one run")
@@ -233,9 +221,10 @@ def pt_sweep_kwargs(args: argparse.Namespace, datasets: int | None) -> dict:
     return kw
 
 
-def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool = False,
+def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = False,
                sweep: dict | None = None) -> int:
-    """One PT run, or a study over data sets (``opts`` from :func:`pt_options`); prints a summary.
+    """One PT run (``study`` None), or a switch study over data sets (``study``: a
+    :class:`~comparisons.jobs.configs.SwitchStudyConfig`); prints a summary.
 
     ``sweep``: ``executor, workers, scheduler, retries`` of the study's sweep runner."""
     from ..compare import switch_line
@@ -247,15 +236,15 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
     check_out_path(out_dir)
     from ..folder import check_folder
 
-    check_folder(out_dir, "bayes --sampler pt" if opts["datasets"] is None else "bayes --sampler pt --datasets")
+    check_folder(out_dir, "bayes --sampler pt" if study is None else "bayes --sampler pt --datasets")
     sweep = dict(sweep or {})
-    runs = (1 if opts["datasets"] is None else
-            len(opts["conventions"]) * (opts["datasets"] + bool(opts["population"])))
-    confirm(pt_seconds(config, {**opts, **sweep}), f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
+    runs = 1 if study is None else study.runs()
+    confirm(pt_seconds(config, study, workers=sweep.get("workers"), scheduler=sweep.get("scheduler")),
+            f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
             f"{config.warmup + config.sweeps} sweeps", yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
-    if opts["datasets"] is None:
-        res = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
+    if study is None:
+        res = run_pt(config, out, progress=progress)
         write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
         print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "
@@ -264,10 +253,7 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
         for t in res["transitions"]:
             print("  " + switch_line(t))
     else:
-        res = run_pt_study(config, out, datasets=opts["datasets"], conventions=opts["conventions"],
-                           population=opts["population"], rule=opts["rule"], bootstrap=opts["bootstrap"],
-                           progress=progress, **{k: opts[k] for k in ("refine_tol", "refine_rounds") if k in opts},
-                           **sweep)
+        res = run_pt_study(config, study, out, progress=progress, **sweep)
         write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"],
                                          "computed": res["computed"], "reused": res["reused"]})
         for r in res["summary"]:
@@ -297,7 +283,7 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
 
     check_folder(out_dir, "bayes --sampler nuts")  # refused before the estimate, not after it
     confirm(bayes_seconds(config), f"{len(config.ns)} n x {config.chains} chains x "
-            f"{config.draws + config.tune} steps ({config.backend})", yes)
+            f"{config.draws + config.warmup} steps ({config.backend})", yes)
     check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
     summary = run_bayes(config, out_dir, progress=progress, **(sweep or {}))
     cached = (f" ({summary['rungs_cached']} of {summary['rungs']} rungs cached; sampling all of them "
@@ -329,9 +315,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the job described by ``args``; print a short summary; return the exit status."""
     refuse_other_sampler(args)
     if args.sampler == "pt":
-        config, opts = pt_config_from_args(args)
-        return run_pt_job(config, opts, args.out, progress=not args.no_progress, yes=getattr(args, "yes", False),
-                          sweep=pt_sweep_kwargs(args, opts["datasets"]))
+        config, study = pt_config_from_args(args)
+        return run_pt_job(config, study, args.out, progress=not args.no_progress, yes=getattr(args, "yes", False),
+                          sweep=pt_sweep_kwargs(args, study))
     config = config_from_args(args)
     return run_nuts(config, args.out, progress=not args.no_progress, sweep=nuts_sweep_kwargs(args),
                     yes=getattr(args, "yes", False))

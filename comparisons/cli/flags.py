@@ -21,14 +21,22 @@ Field metadata keys (all optional except ``help``):
     ``float``, comma-separated ``int`` tuples, ``str``; ``bool`` fields become switches).
 ``default_text``
     What the help shows as the default, where the dataclass default needs words (``1/log n``).
+``aliases``
+    Further option strings of the flag (``("-c",)``).
+``required``
+    The flag must be given (argparse's ``required``).
 
-Flags default to None ("not given"), so that a preset's value applies unless the flag is given;
-the help shows the dataclass default.
+Flags of an engine config default to None ("not given"), so that a preset's value applies
+unless the flag is given; the help shows the dataclass default. A command's own options (a
+dataclass of the CLI module: output folder, preset, sampler, ...) are tables with
+``defaults=True``: the parsed value is the field's default when the flag is not given, and a
+field with ``choices`` refuses any other value at parse time.
 """
 
 from __future__ import annotations
 
-__all__ = ["Flag", "FlagTable", "parse_int", "parse_float", "parse_int_tuple", "flag_errors", "is_given"]
+__all__ = ["Flag", "FlagTable", "Problem", "parse_int", "parse_float", "parse_int_tuple", "parse_choice",
+           "parse_features", "flag_errors", "is_given", "problem_flags"]
 
 import argparse
 import contextlib
@@ -72,6 +80,15 @@ def parse_int_tuple(flag: str) -> Callable[[str], tuple[int, ...]]:
     return parse
 
 
+def parse_choice(flag: str, choices: tuple) -> Callable[[str], str]:
+    """Parser of a flag with a fixed set of values: the value itself, or a one-line InputError."""
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise InputError(f"{flag}: expected one of {', '.join(map(str, choices))}, got {text!r}")
+        return text
+    return parse
+
+
 _PARSERS: dict[str, Callable[[str], Callable[[str], Any]]] = {
     "int": parse_int, "float": parse_float, "float | None": parse_float, "int | None": parse_int,
     "tuple[int, ...]": parse_int_tuple,
@@ -92,6 +109,8 @@ class Flag:
     switch: bool
     default: Any
     default_text: str | None
+    aliases: tuple = ()
+    required: bool = False
 
 
 def _fmt(value: Any) -> str:
@@ -112,6 +131,9 @@ class FlagTable:
         Prepended to every flag name (``"llc-"``: ``--llc-chains``) and to its ``dest``.
     hide_default : iterable of str
         Fields whose help shows no default (the command supplies it, e.g. a required ladder).
+    defaults : bool
+        A command's own options: a flag not given parses to the field's default (not None), and a
+        field with ``choices`` is checked at parse time.
 
     Examples
     --------
@@ -127,11 +149,11 @@ class FlagTable:
     """
 
     def __init__(self, cls: type, fields: Iterable[str] | None = None, prefix: str = "",
-                 hide_default: Iterable[str] = ()) -> None:
+                 hide_default: Iterable[str] = (), defaults: bool = False) -> None:
         by_name = {f.name: f for f in dataclasses.fields(cls)}
         names = list(fields) if fields is not None else [n for n, f in by_name.items() if "help" in f.metadata]
         hidden = set(hide_default)
-        self.cls, self.prefix, self.flags = cls, prefix, []
+        self.cls, self.prefix, self.flags, self.defaults = cls, prefix, [], defaults
         for name in names:
             f = by_name[name]
             meta = f.metadata
@@ -145,11 +167,14 @@ class FlagTable:
                 parse = _PARSERS[ftype](flag)
             elif parse is not None:
                 parse = _named(parse, flag)
+            if parse is None and defaults and meta.get("choices"):
+                parse = parse_choice(flag, tuple(meta["choices"]))
             default = f.default if f.default is not dataclasses.MISSING else None
             self.flags.append(Flag(name, flag, (prefix + name).replace("-", "_"), meta["help"], parse,
                                    meta.get("metavar"), meta.get("choices"), switch,
                                    None if name in hidden else default,
-                                   None if name in hidden else meta.get("default_text")))
+                                   None if name in hidden else meta.get("default_text"),
+                                   tuple(meta.get("aliases", ())), bool(meta.get("required", False))))
 
     def __iter__(self) -> Iterator[Flag]:
         return iter(self.flags)
@@ -167,11 +192,14 @@ class FlagTable:
             text = f.help
             shown = f.default_text if f.default_text is not None else (
                 None if f.default is None or f.switch else _fmt(f.default))
-            if shown is not None and "default" not in text:
+            if shown is not None and "default" not in text and not f.required:
                 text = f"{text} (default: {shown})"
-            kwargs: dict[str, Any] = {"dest": f.dest, "default": None, "help": text.replace("%", "%%")}
+            kwargs: dict[str, Any] = {"dest": f.dest, "default": f.default if self.defaults else None,
+                                      "help": text.replace("%", "%%")}
+            if f.required:
+                kwargs["required"] = True
             if f.switch:
-                parser.add_argument(f.flag, action="store_true", **kwargs)
+                parser.add_argument(f.flag, *f.aliases, action="store_true", **kwargs)
                 continue
             if f.metavar:
                 kwargs["metavar"] = f.metavar
@@ -181,7 +209,7 @@ class FlagTable:
                 kwargs["metavar"] = f.flag.lstrip("-").upper().replace("-", "_")
             if f.parse is not None:
                 kwargs["type"] = f.parse
-            parser.add_argument(f.flag, **kwargs)
+            parser.add_argument(f.flag, *f.aliases, **kwargs)
 
     def given(self, args: argparse.Namespace | Mapping[str, Any]) -> dict[str, Any]:
         """``{field: value}`` of the flags given (not None) in ``args``."""
@@ -240,6 +268,37 @@ def flag_errors(*tables: FlagTable) -> Iterator[None]:
                 if candidate in names:
                     raise InputError(f"{names[candidate]}: {rest}") from None
         raise
+
+
+#: largest c the k-gon enumeration covers (:func:`comparisons.theory.enumerate_phases`)
+MAX_FEATURES = 8
+
+
+def parse_features(text: str) -> int:
+    """The number of features ``c``, 2 to :data:`MAX_FEATURES` (the k-gon phases exist for them)."""
+    try:
+        c = int(str(text).strip())
+    except ValueError:
+        raise InputError(f"--features: expected an integer from 2 to {MAX_FEATURES}, got {text!r}") from None
+    if not 2 <= c <= MAX_FEATURES:
+        raise InputError(f"--features: expected an integer from 2 to {MAX_FEATURES}, got {c}")
+    return c
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """The one declaration of ``--features`` (``-c``) of the commands without a sampler config
+    (``kgons``, ``theory``, ``llc``, ``reproduce``); the sampler commands read ``features`` from
+    their configs (:class:`comparisons.jobs.configs.PosteriorSpec`, :class:`sgd_tms.TrainConfig`)."""
+
+    features: int = dataclasses.field(default=6, metadata={
+        "help": f"number of features c, 2 to {MAX_FEATURES} (hidden dimension r = 2)", "metavar": "C",
+        "aliases": ("-c",), "parse": parse_features})
+
+
+def problem_flags() -> FlagTable:
+    """The flag ``--features``/``-c`` of :class:`Problem` (parsed to 6 when not given)."""
+    return FlagTable(Problem, defaults=True)
 
 
 def is_given(value: Any) -> bool:

@@ -1,7 +1,7 @@
 """``tms-phases free-energy``: the Bayes free energy measured by SMC against the asymptotic formula.
 
-This module parses the flags into an :class:`bayes_tms.config.SMCConfig`; the job itself is
-:func:`comparisons.jobs.free_energy.free_energy_job`.
+This module parses the flags into an :class:`~comparisons.jobs.configs.SMCConfig`; the job itself
+is :func:`comparisons.jobs.free_energy.free_energy_job`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = ["HELP", "add_arguments", "run", "smc_config", "smc_flags"]
 
 import argparse
+import dataclasses
+from dataclasses import dataclass, field
 
 from ..errors import InputError
 from .flags import FlagTable
@@ -16,16 +18,29 @@ from .flags import FlagTable
 HELP = "Bayes free energy -log Z_n by SMC and local free energies per phase vs the asymptotic formula"
 
 
-def smc_flags() -> FlagTable:
-    """The flags of :class:`bayes_tms.config.SMCConfig`."""
-    from bayes_tms.config import SMCConfig
+@dataclass(frozen=True)
+class FreeEnergyCommand:
+    """The options of ``tms-phases free-energy`` beside its :class:`~comparisons.jobs.configs.SMCConfig`."""
 
-    return FlagTable(SMCConfig, hide_default=("ns",))
+    bayes_dir: str | None = field(default=None, metadata={
+        "help": "folder of a `tms-phases bayes` run whose occupancy.nc gives the phase masses (NUTS + ladder "
+                "bridge); its config must match --features/--seed", "metavar": "DIR", "default_text": "none"})
+    out: str | None = field(default=None, metadata={"help": "output folder", "metavar": "DIR", "required": True})
+    no_progress: bool = field(default=False, metadata={"help": "hide the progress bar"})
+
+
+def smc_flags() -> FlagTable:
+    """The flags of :class:`~comparisons.jobs.configs.SMCConfig` (``bootstrap`` left out: SMC's
+    intervals are over its independent runs)."""
+    from ..jobs.configs import SMCConfig
+
+    names = [f.name for f in dataclasses.fields(SMCConfig) if "help" in f.metadata and f.name != "bootstrap"]
+    return FlagTable(SMCConfig, fields=names, hide_default=("ns",))
 
 
 def smc_config(**fields):
-    """The :class:`~bayes_tms.config.SMCConfig` of the ``fields`` given (None: not given)."""
-    from bayes_tms.config import SMCConfig
+    """The :class:`~comparisons.jobs.configs.SMCConfig` of the ``fields`` given (None: not given)."""
+    from ..jobs.configs import SMCConfig
 
     fields = {k: v for k, v in fields.items() if v is not None}
     if "ns" not in fields:
@@ -49,11 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bayes-dir occupancy_compare.csv (n, phase, estimator, fraction, lower, upper: smc beside "
         "nuts_bridge).")
     smc_flags().add_to(parser)
-    parser.add_argument("--bayes-dir", default=None, metavar="DIR",
-                        help="folder of a `tms-phases bayes` run whose occupancy.nc gives the phase "
-                        "masses (NUTS + ladder bridge); its config must match --features/--seed")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    FlagTable(FreeEnergyCommand, defaults=True).add_to(parser)
     from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)

@@ -37,11 +37,12 @@ import math
 import sys
 from pathlib import Path
 
+from dataclasses import dataclass, field
+
 from ..config_file import float_list_arg, positive_float_arg, positive_int_arg
-from ..theory import LLCSettings
-from .flags import FlagTable, is_given
-from .theory import _features
 from ..errors import InputError
+from ..theory import LLCSettings
+from .flags import FlagTable, is_given, problem_flags
 
 HELP = "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"
 FORMATS = ("text", "json")
@@ -109,42 +110,63 @@ def _labels(text: str) -> tuple[str, ...]:
     return labels
 
 
+@dataclass(frozen=True)
+class LLCCommand:
+    """The options of ``tms-phases llc`` beside ``--features`` and the shared LLC settings
+    (:class:`comparisons.theory.LLCSettings`): one estimate, its sampler, and the sweeps."""
+
+    phase: str | None = field(default=None, metadata={"help": "phase label (see `tms-phases kgons`)",
+                                                       "metavar": "LABEL", "default_text": "none"})
+    n: int | None = field(default=None, metadata={"help": "sample size (>= 2; 1e4 accepted)", "metavar": "N",
+                                                  "parse": _n("--n"), "default_text": "none"})
+    method: str | None = field(default=None, metadata={
+        "help": "nuts (exact MCMC) or sgld (default: nuts)", "choices": ("nuts", "sgld")})
+    format: str = field(default="text", metadata={"help": "text or json", "choices": FORMATS})
+    seed: int = field(default=0, metadata={"help": "seed of the data (sample_inputs) and of the sampler",
+                                           "metavar": "SEED", "parse": positive_int_arg("--seed", minimum=0)})
+    # the sampler
+    warmup: int | None = field(default=None, metadata={
+        "help": "NUTS warm-up (tuning) steps / SGLD burn-in (default 1000 / 2000)", "metavar": "WARMUP",
+        "parse": positive_int_arg("--warmup", minimum=0)})
+    step: float | None = field(default=None, metadata={
+        "help": "SGLD step size (default 0.1 / (n beta*), the calibrated choice)", "metavar": "STEP",
+        "parse": positive_float_arg("--step")})
+    # the sweeps (need --out)
+    phases: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "phases of the table (default for c = 6: 4,4+,4++,5,5+,6)", "metavar": "L1,L2", "parse": _labels})
+    ns: tuple[int, ...] | None = field(default=None, metadata={
+        "help": "sample sizes (default 1e3,5e3,1e4,1e5)", "metavar": "N1,N2", "parse": _n_list})
+    methods: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "methods (default nuts,sgld)", "metavar": "M1,M2", "parse": _methods})
+    calibrate: bool = field(default=False, metadata={
+        "help": "SGLD step x gamma sweep at --phase/--n against NUTS (writes calibration.csv)"})
+    steps: tuple[float, ...] | None = field(default=None, metadata={
+        "help": "with --calibrate: steps as epsilon * n beta; default " + ",".join(f"{v:g}" for v in CALIBRATE_STEPS),
+        "metavar": "S1,S2", "parse": float_list_arg("--steps")})
+    gammas: tuple[float, ...] | None = field(default=None, metadata={
+        "help": "with --calibrate: gammas; default " + ",".join(f"{v:g}" for v in CALIBRATE_GAMMAS),
+        "metavar": "G1,G2", "parse": float_list_arg("--gammas")})
+    measure_phases: bool = field(default=False, metadata={
+        "help": "measure the LLC of --phases on the exact population loss (NUTS + volume scaling) and write "
+                "DIR/llc_measured_cC.json and .png"})
+    out: Path | None = field(default=None, metadata={
+        "help": "folder for the sweep's llc_table.csv and llc_vs_n.png", "metavar": "DIR", "parse": Path,
+        "default_text": "none"})
+
+
+def command_flags(*fields: str) -> FlagTable:
+    """The flags of :class:`LLCCommand` named ``fields`` (parsed to their defaults when not given)."""
+    return FlagTable(LLCCommand, fields=fields, defaults=True)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
-                        help="number of features c, 2 to 8 (r = 2); default 6")
-    parser.add_argument("--phase", metavar="LABEL", help="phase label (see `tms-phases kgons`)")
-    parser.add_argument("--n", type=_n("--n"), metavar="N", help="sample size (>= 2; 1e4 accepted)")
-    parser.add_argument("--method", choices=("nuts", "sgld"), default=None,
-                        help="nuts (exact MCMC) or sgld (default: nuts)")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="text or json (default: text)")
-    parser.add_argument("--seed", type=positive_int_arg("--seed", minimum=0), default=0,
-                        help="seed of the data (sample_inputs) and of the sampler; default 0")
+    problem_flags().add_to(parser)
+    command_flags("phase", "n", "method", "format", "seed").add_to(parser)
     sampler = parser.add_argument_group("sampler", METHOD_DEFAULTS)
     llc_flags().add_to(sampler)
-    sampler.add_argument("--warmup", type=positive_int_arg("--warmup", minimum=0), default=None,
-                         help="NUTS tuning steps / SGLD burn-in (default 1000 / 2000)")
-    sampler.add_argument("--step", type=positive_float_arg("--step"), default=None,
-                         help="SGLD step size (default 0.1 / (n beta*), the calibrated choice)")
-    sweep = parser.add_argument_group("sweep (needs --out)")
-    sweep.add_argument("--phases", type=_labels, default=None, metavar="L1,L2",
-                       help="phases of the table (default for c = 6: 4,4+,4++,5,5+,6)")
-    sweep.add_argument("--ns", type=_n_list, default=None, metavar="N1,N2",
-                       help="sample sizes (default 1e3,5e3,1e4,1e5)")
-    sweep.add_argument("--methods", type=_methods, default=None, metavar="M1,M2",
-                       help="methods (default nuts,sgld)")
-    sweep.add_argument("--calibrate", action="store_true",
-                       help="SGLD step x gamma sweep at --phase/--n against NUTS (writes calibration.csv)")
-    sweep.add_argument("--steps", type=float_list_arg("--steps"), default=None,
-                       metavar="S1,S2", help="with --calibrate: steps as epsilon * n beta; default "
-                       + ",".join(f"{v:g}" for v in CALIBRATE_STEPS))
-    sweep.add_argument("--gammas", type=float_list_arg("--gammas"), default=None,
-                       metavar="G1,G2", help="with --calibrate: gammas; default "
-                       + ",".join(f"{v:g}" for v in CALIBRATE_GAMMAS))
-    sweep.add_argument("--measure-phases", action="store_true",
-                       help="measure the LLC of --phases on the exact population loss (NUTS + volume "
-                            "scaling) and write DIR/llc_measured_cC.json and .png")
-    sweep.add_argument("--out", type=Path, default=None, metavar="DIR",
-                       help="folder for the sweep's llc_table.csv and llc_vs_n.png")
+    command_flags("warmup", "step").add_to(sampler)
+    command_flags("phases", "ns", "methods", "calibrate", "steps", "gammas", "measure_phases",
+                  "out").add_to(parser.add_argument_group("sweep (needs --out)"))
     _add_sweep(parser)
 
 
@@ -258,9 +280,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"llc: expected --phase and --n, got --phase {args.phase!r} --n {args.n!r}")
     ana.theory_llc(args.features, args.phase)  # label check before any sampling
     if args.method == "nuts":
-        try:
-            import bayes_tms  # noqa: F401
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("bayes_tms") is None:  # asked, not imported: the CLI imports no engine
             raise InputError("--method: expected an installed bayes_tms (PyMC) for nuts, got none") from None
     from ..cost import confirm, llc_seconds
 

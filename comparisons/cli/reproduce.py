@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from ..config_file import DefaultsHelpFormatter
 from ..errors import InputError
+from .flags import FlagTable, problem_flags
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ class Stage:
     llc : dict
         LLCConfig fields (``sgd`` only).
     options : dict
-        PT options beside the config (``datasets``, ``conventions``, ``population``, ``bootstrap``);
+        The switch study beside the PT config (``datasets``, ``conventions``: fields of
+        :class:`comparisons.jobs.configs.SwitchStudyConfig`; the population run is the config's
+        ``population``);
         for ``figure2``: the stages of its panels (``panels``: a, b, c) and of the compared
         estimators (``estimators``: name -> stage).
     """
@@ -59,7 +62,7 @@ class Stage:
 
 #: the study over data sets and conventions (paper preset): both named likelihood conventions,
 #: 8 data sets each, and the population loss
-STUDY = {"datasets": 8, "conventions": ("tempered", "gaussian-sigma1"), "population": True}
+STUDY = {"datasets": 8, "conventions": ("tempered", "gaussian-sigma1")}
 #: the paper's likelihood convention: the Gaussian sigma = 1 observation model of the authors' NUTS
 #: code is the tempered posterior at beta = 1/2 (:data:`comparisons.jobs.bayes_pt.CONVENTIONS`)
 PAPER_BETA = {"beta": 0.5}
@@ -87,22 +90,21 @@ PRESETS: dict[str, dict[str, Stage]] = {
               "bayes_pt_sigma1": Stage("pt", "paper", PAPER_BETA),
               "smc": Stage("smc", "paper", {"particles": 500, "runs": 4, "mutation_steps": 100, **PAPER_BETA}),
               "figure2": FIGURE2,
-              "bayes_study": Stage("pt", "paper", options=STUDY),
+              "bayes_study": Stage("pt", "paper", {"population": True}, options=STUDY),
               "sgd": Stage("sgd", "paper", {"runs": 100})},
     # a test-only size: seconds, exercises every stage and every file of the report
-    "tiny": {"bayes": Stage("nuts", None, {"ns": (100, 200, 300), "chains": 4, "draws": 30, "tune": 30,
+    "tiny": {"bayes": Stage("nuts", None, {"ns": (100, 200, 300), "chains": 4, "draws": 30, "warmup": 30,
                                            "backend": "pymc", "bootstrap": 50, "cores": 1, **PAPER_BETA}),
-             "bayes_pt": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10},
-                               options={"bootstrap": 50}),
+             "bayes_pt": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10,
+                                            "bootstrap": 50}),
              "bayes_pt_sigma1": Stage("pt", None, {"ns": (100, 200, 300), "copies": 2, "sweeps": 20, "warmup": 10,
-                                                   **PAPER_BETA}, options={"bootstrap": 50}),
+                                                   "bootstrap": 50, **PAPER_BETA}),
              "smc": Stage("smc", None, {"ns": (100, 200, 300), "particles": 20, "runs": 2, "mutation_steps": 2,
                                         **PAPER_BETA}),
              "figure2": FIGURE2,
-             "bayes_study": Stage("pt", None, {"ns": (100, 200), "copies": 2, "sweeps": 10, "warmup": 5},
-                                  options={"bootstrap": 20, "datasets": 2,
-                                           "conventions": ("tempered", "gaussian-sigma1"),
-                                           "population": True}),
+             "bayes_study": Stage("pt", None, {"ns": (100, 200), "copies": 2, "sweeps": 10, "warmup": 5,
+                                               "bootstrap": 20, "population": True},
+                                  options={"datasets": 2, "conventions": ("tempered", "gaussian-sigma1")}),
              "sgd": Stage("sgd", "smoke", {"runs": 3, "epochs": 20, "checkpoint_every": 5},
                           llc={"draws": 20, "chains": 2})},
 }
@@ -117,16 +119,6 @@ def _preset(value: str) -> str:
     return value
 
 
-def _features(value: str) -> int:
-    try:
-        c = int(value)
-    except ValueError:
-        raise InputError(f"--features: expected an integer from 4 to 6, got {value!r}") from None
-    if c not in (4, 5, 6):
-        raise InputError(f"--features: expected 4, 5 or 6 (the presets' settings), got {c}")
-    return c
-
-
 def _seed(value: str) -> int:
     try:
         s = int(value)
@@ -137,6 +129,21 @@ def _seed(value: str) -> int:
     return s
 
 
+@dataclass(frozen=True)
+class ReproduceOptions:
+    """The options of ``tms-phases reproduce`` beside ``--features`` (a preset's stages that do not
+    cover the number of features refuse it, naming the flag, before any stage runs)."""
+
+    preset: str = field(default="quick", metadata={
+        "help": "quick, paper, or tiny (seconds; exercises every stage, for tests)", "parse": _preset,
+        "metavar": "{" + ",".join(PRESETS) + "}"})
+    out: str = field(default="tms-report", metadata={"help": "output folder", "metavar": "DIR"})
+    seed: int = field(default=0, metadata={"help": "root seed of both engines", "metavar": "SEED", "parse": _seed})
+    skip_bayes: bool = field(default=False, metadata={"help": "leave out the Bayesian sweep"})
+    skip_sgd: bool = field(default=False, metadata={"help": "leave out the SGD ensemble"})
+    no_progress: bool = field(default=False, metadata={"help": "hide the progress bars"})
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = DefaultsHelpFormatter
     parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (NUTS, 24 chains, by the paper's "
@@ -144,15 +151,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "them, 32 SGD runs of the paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
                      "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
                      "report.html into --out; re-running with the same --out reuses finished parts.")
-    parser.add_argument("--preset", type=_preset, default="quick", choices=tuple(PRESETS),
-                        help="quick, paper, or tiny (seconds; exercises every stage, for tests)")
-    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
-                        help="number of features (4, 5 or 6)")
-    parser.add_argument("--out", default="tms-report", metavar="DIR", help="output folder")
-    parser.add_argument("--seed", type=_seed, default=0, help="root seed of both engines")
-    parser.add_argument("--skip-bayes", action="store_true", help="leave out the Bayesian sweep")
-    parser.add_argument("--skip-sgd", action="store_true", help="leave out the SGD ensemble")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    options = FlagTable(ReproduceOptions, defaults=True)
+    options.flags = options.flags[:1] + problem_flags().flags + options.flags[1:]  # --features after --preset
+    options.add_to(parser)
     from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)  # forwarded to both engines when given
@@ -212,22 +213,20 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
                        _command("bayes", [("--sampler", "nuts"), *flags, ("--out", out), *quiet, *sweep_flags]))
     if stage.job == "pt":
         from ..cost import pt_seconds
-        from .bayes import pt_config, pt_flags, pt_options, run_pt_job
+        from .bayes import pt_config, pt_flags, pt_study, run_pt_job, study_flags
 
-        options = dict(stage.options)
-        population = bool(options.get("population", False))
-        config = pt_config(stage.preset, features, population=population, seed=seed, **stage.fields)
-        opts = pt_options(**options)
-        table = pt_flags()
+        config = pt_config(stage.preset, features, seed=seed, **stage.fields)
+        study = pt_study(config, **stage.options)
+        table, study_table = pt_flags(), study_flags()
         flags = [("--sampler", "pt"), ("--preset", stage.preset),
                  *((table.flag_of(k), v) for k, v in stage.fields.items()),
-                 *((f"--{k}", v) for k, v in options.items()),
+                 *((study_table.flag_of(k), v) for k, v in stage.options.items()),
                  *((table.flag_of(k), v) for k, v in common.items())]
-        return Planned((config, opts), pt_seconds(config, opts), "bayes (pt)",
-                       lambda yes: run_pt_job(config, opts, out, progress=progress, yes=yes),
+        return Planned((config, study), pt_seconds(config, study), "bayes (pt)",
+                       lambda yes: run_pt_job(config, study, out, progress=progress, yes=yes),
                        _command("bayes", [*flags, ("--out", out), *quiet]))
     if stage.job == "smc":
-        from bayes_tms.config import PRESETS as LADDERS
+        from ..jobs.configs import NUTS_PRESETS as LADDERS
 
         from ..cost import smc_seconds
         from ..sweep import sweep_kwargs
@@ -283,8 +282,15 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
 def plan(args: argparse.Namespace) -> dict[str, Planned]:
     """Every stage of this run (skipped ones left out), its configuration built and checked.
 
-    Without this a bad SGD setting would only surface after the whole Bayesian sweep.
+    Without this a bad SGD setting would only surface after the whole Bayesian sweep. The number
+    of features must be one the Bayesian presets cover (every preset's stages run at it).
     """
+    from ..jobs.configs import NUTS_PRESETS
+
+    covered = sorted({c for table in NUTS_PRESETS.values() for c in table})
+    if args.features not in covered:
+        raise InputError(f"--features: expected one of {', '.join(map(str, covered))} (the presets' settings), "
+                         f"got {args.features}")
     out = Path(args.out)
     return {name: plan_stage(stage, args.features, args.seed, out / name, args)
             for name, stage in PRESETS[args.preset].items() if not getattr(args, SKIP[name])}

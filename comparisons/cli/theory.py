@@ -7,23 +7,15 @@ import csv
 import io
 import json
 import math
+from dataclasses import dataclass, field
 
 from ..errors import InputError
+from .flags import FlagTable, problem_flags
 from ..theory import check_beta, crossings, dominant_intervals, enumerate_phases
 from ..theory.kgons import measured_llc_overrides
 
 FORMATS_KGONS = ("table", "json", "csv")
 FORMATS_THEORY = ("table", "json")
-
-
-def _features(value: str) -> int:
-    try:
-        c = int(value)
-    except ValueError:
-        raise InputError(f"--features: expected an integer from 2 to 8, got {value!r}") from None
-    if not 2 <= c <= 8:
-        raise InputError(f"--features: expected an integer from 2 to 8, got {c}")
-    return c
 
 
 def _n_max(value: str) -> float:
@@ -47,34 +39,38 @@ def _beta(value: str) -> float:
         raise InputError(f"--beta: expected a positive finite number, got {value}") from None
 
 
-def _format(choices: tuple[str, ...]):
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise InputError(f"--format: expected one of {', '.join(choices)}, got {value!r}")
-        return value
-    return parse
+@dataclass(frozen=True)
+class KgonsOptions:
+    """The options of ``tms-phases kgons`` beside ``--features``."""
+
+    format: str = field(default="table", metadata={
+        "help": "table (human), json (list of objects) or csv", "choices": FORMATS_KGONS, "metavar": "FORMAT"})
+
+
+@dataclass(frozen=True)
+class TheoryOptions:
+    """The options of ``tms-phases theory`` beside ``--features``."""
+
+    n_max: float = field(default=1e6, metadata={
+        "help": "largest sample size considered for crossings", "metavar": "N", "parse": _n_max})
+    format: str = field(default="table", metadata={
+        "help": "table (human) or json", "choices": FORMATS_THEORY, "metavar": "FORMAT"})
+    beta: float = field(default=1.0, metadata={
+        "help": "inverse temperature of the posterior exp(-n beta L_n); every prediction depends on n beta "
+                "only, so crossings scale as 1/beta", "metavar": "B", "parse": _beta})
+    laplace: bool = field(default=False, metadata={
+        "help": "also the crossings of the free energies with their O(1) terms (Laplace on the curved "
+                "directions, Monte Carlo flat volume; C^2 phases only; slower)"})
 
 
 def add_kgons_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
-                        help="number of features c, 2 to 8 (hidden dimension r = 2); default 6")
-    parser.add_argument("--format", type=_format(FORMATS_KGONS), default="table",
-                        help="table (human), json (list of objects) or csv; default table")
+    problem_flags().add_to(parser)
+    FlagTable(KgonsOptions, defaults=True).add_to(parser)
 
 
 def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
-                        help="number of features c, 2 to 8; default 6")
-    parser.add_argument("--n-max", type=_n_max, default=1e6, metavar="N",
-                        help="largest sample size considered for crossings; default 1e6")
-    parser.add_argument("--format", type=_format(FORMATS_THEORY), default="table",
-                        help="table (human) or json; default table")
-    parser.add_argument("--beta", type=_beta, default=1.0, metavar="B",
-                        help="inverse temperature of the posterior exp(-n beta L_n); every prediction "
-                             "depends on n beta only, so crossings scale as 1/beta; default 1")
-    parser.add_argument("--laplace", action="store_true",
-                        help="also the crossings of the free energies with their O(1) terms (Laplace on "
-                             "the curved directions, Monte Carlo flat volume; C^2 phases only; slower)")
+    problem_flags().add_to(parser)
+    FlagTable(TheoryOptions, defaults=True).add_to(parser)
 
 
 add_arguments = add_kgons_arguments

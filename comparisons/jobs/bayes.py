@@ -65,7 +65,7 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: b
 
     The folder is owned by this job (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
     """
-    with owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash(),
+    with owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash,
                       replace=replace) as folder:
         res = _run_bayes(config, folder.root, progress=progress, **sweep)
         folder.finish()
@@ -73,7 +73,7 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: b
 
 
 def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> dict:
-    write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash()})
+    write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash})
     t0 = time.perf_counter()
     timing: dict = {}
     posts = run_sweep(config, out, progress=progress, timing=timing, **sweep)
@@ -151,7 +151,7 @@ def rung_tasks(config: BayesConfig) -> list:
     from ..sweep import Task
 
     base = config.posterior_dict()
-    return [Task(f"bayes n={n}", {**base, "n": int(n)}, seed=config.seed) for n in config.ns]
+    return [Task(f"bayes n={n}", {**base, "n": int(n)}) for n in config.ns]
 
 
 def sample_rung(task, cores: int = 2):

@@ -28,7 +28,8 @@ population value and the predictions) and ``switches.png`` (the empirical distri
 
 from __future__ import annotations
 
-__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "PAPER_SWITCH", "PAPER_SWITCH_LABEL", "PT_PRESETS",
+__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "PAPER_SWITCH", "PAPER_SWITCH_LABEL",
+           "SwitchStudyConfig",
            "analyse_pt", "paper_switch_n", "mark_paper_switch", "plot_switches", "run_pt",
            "run_pt_study", "study_task", "study_tasks", "switch_summary"]
 
@@ -44,7 +45,7 @@ from ..contracts import occupancy_dataset, package_versions, table_dataset, tran
 from ..errors import InputError, check_positive_int
 from ..folder import keep, owned_folder
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
-from ..theory import OCCUPANCY_RULE, child_seed, dominant_intervals, enumerate_phases, sample_inputs
+from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
@@ -91,27 +92,16 @@ def _diagnostics(posts: dict, diag) -> list[dict]:
     return rows
 
 
-def _config_key(config) -> str:
-    return json.dumps(config.to_dict(), sort_keys=True)
-
-
-def _label_draws(posts: dict, config, x, rule: str) -> None:
-    """Add the derived per-draw variables (``phase``, losses, ...) to every posterior, in place."""
-    from bayes_tms.sampling import derived_draws
-
-    key = _config_key(config)
-    for n, idata in posts.items():
+def _mark_run(posts: dict, key: str) -> None:
+    """Record the run's key (:meth:`bayes_tms.pt.PTConfig.draws_key`) in every posterior's attrs
+    (the engine labelled the draws and recorded the classifier), in place."""
+    for idata in posts.values():
         post = idata.posterior
-        W = post["W"].transpose("chain", "draw", "hidden", "feature").values
-        b = post["b"].transpose("chain", "draw", "feature").values
-        for name, value in derived_draws(W, b, None if x is None else x[:n], features=config.features,
-                                         hidden=config.hidden, rule=rule).items():
-            post[name] = (("chain", "draw"), value)
-        post.attrs.update({"classifier": rule, "config": key})
+        post.attrs["config"] = key
         post.attrs.update({k: int(v) for k, v in post.attrs.items() if isinstance(v, (bool, np.bool_))})
 
 
-def analyse_pt(config, posts: dict, diag, *, bootstrap: int = 1000) -> dict:
+def analyse_pt(config, posts: dict, diag) -> dict:
     """Occupancy (phases and families), switches and diagnostics of one labelled PT run.
 
     Returns
@@ -124,8 +114,8 @@ def analyse_pt(config, posts: dict, diag, *, bootstrap: int = 1000) -> dict:
     from bayes_tms.occupancy import occupancy_table, transitions
 
     seed = child_seed(config.seed, "bayes", "bootstrap", "pt")
-    raw, reps = occupancy_table(posts, B=bootstrap, seed=seed)
-    fam, freps = occupancy_table(posts, B=bootstrap, seed=seed, level="family")
+    raw, reps = occupancy_table(posts, B=config.bootstrap, seed=seed)
+    fam, freps = occupancy_table(posts, B=config.bootstrap, seed=seed, level="family")
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
              + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
                            beta=config.beta))
@@ -134,14 +124,14 @@ def analyse_pt(config, posts: dict, diag, *, bootstrap: int = 1000) -> dict:
             "mixed": all(r["mixed"] for r in diag_rows)}
 
 
-def _write_tables(out, config, tables: dict, rule: str) -> None:
+def _write_tables(out, config, tables: dict) -> None:
     """Write the tables of :func:`analyse_pt` into a run folder (csv, json and netCDF hand-offs)."""
     raw, fam, trans, diag_rows = (tables[k] for k in ("occupancy", "occupancy_family", "transitions",
                                                        "diagnostics"))
     write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
     write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
     meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
-            "seed": config.seed, "population": int(config.population), "classifier": rule}
+            "seed": config.seed, "population": int(config.population), "classifier": config.classifier}
     write_netcdf(occupancy_dataset({"pt": raw}, attrs=meta), out / "occupancy.nc")
     write_netcdf(occupancy_dataset({"pt": fam}, level="family", attrs=meta), out / "occupancy_family.nc")
     write_json(out / "transitions.json", trans)
@@ -150,8 +140,7 @@ def _write_tables(out, config, tables: dict, rule: str) -> None:
     write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
 
 
-def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000, progress: bool = True,
-           chunk: int = 50, replace: bool | None = None) -> dict:
+def run_pt(config, out_dir, *, progress: bool = True, chunk: int = 50, replace: bool | None = None) -> dict:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
 
     Resumable: the sampler state is saved atomically every ``chunk`` sweeps to
@@ -170,15 +159,14 @@ def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000
 
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
-    check_positive_int("bootstrap", bootstrap, minimum=10)
-    with owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict(), "rule": rule},
+    with owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict()},
                       replace=replace) as folder:
-        res = _run_pt(config, folder.root, rule=rule, bootstrap=bootstrap, progress=progress, chunk=chunk)
+        res = _run_pt(config, folder.root, progress=progress, chunk=chunk)
         folder.finish()
     return res
 
 
-def _stored_run(out, config, key: str, rule: str):
+def _stored_run(out, config, key: str):
     """``(posteriors, pt_diagnostics)`` of a finished PT run in ``out``, each file validated.
 
     A posterior must pass :func:`comparisons.contracts.validate_posterior` and
@@ -197,8 +185,8 @@ def _stored_run(out, config, key: str, rule: str):
         path = posterior_path(out, n)
         idata = validate_posterior(path)
         post = idata.posterior
-        if post.attrs.get("config") != key or post.attrs.get("classifier") != rule:
-            raise InputError(f"{path}: expected draws of this PT run (its configuration and the {rule} "
+        if post.attrs.get("config") != key or post.attrs.get("classifier") != config.classifier:
+            raise InputError(f"{path}: expected draws of this PT run (its configuration and the {config.classifier} "
                              f"classifier), got those of another run")
         try:  # every copy present, the same number of draws in each, all of them finite
             check_complete(idata, chains=config.copies, draws=max(int(post.sizes.get("draw", 0)), 1), n=n)
@@ -212,6 +200,18 @@ def _stored_run(out, config, key: str, rule: str):
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: expected a readable netCDF file ({str(exc).splitlines()[0]})") from None
     return posts, diag
+
+
+def _state_key(state) -> str | None:
+    """The :meth:`~bayes_tms.pt.PTConfig.draws_key` of the run a saved PT state belongs to (None
+    when its metadata holds no readable configuration)."""
+    from bayes_tms.pt import PTConfig
+
+    cfg = dict(state.settings.get("meta", {}).get("config", {}))
+    try:
+        return PTConfig(**{**cfg, "ns": tuple(cfg.get("ns", ()))}).draws_key()
+    except (InputError, TypeError):
+        return None
 
 
 def _read_done(path) -> dict | None:
@@ -229,20 +229,20 @@ def _read_done(path) -> dict | None:
     return None
 
 
-def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: int) -> dict:
+def _run_pt(config, out, *, progress: bool, chunk: int) -> dict:
     from bayes_tms.plots import plot_occupancy
     from bayes_tms.pt import load_state, resume_tms_pt, sample_tms_pt, save_state
 
     from .bayes import posterior_path
 
-    key = _config_key(config)
+    key = config.draws_key()
     done_path, state_path = out / DONE_FILE, out / STATE_FILE
     done = _read_done(done_path)
-    # the classifier labels the stored draws: another rule means another result
-    cached = bool(done and done.get("config") == key and done.get("rule", "gated") == rule)
+    # the key holds the classifier too: the stored draws are labelled by it
+    cached = bool(done and done.get("config") == key)
     if cached:  # every file done.json vouches for is checked before it is served
         try:
-            stored = _stored_run(out, config, key, rule)
+            stored = _stored_run(out, config, key)
         except InputError as exc:
             print(f"warning: {exc}; recomputing the PT run", file=sys.stderr)
             cached = False
@@ -250,7 +250,7 @@ def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: in
     t0 = time.perf_counter()
     if not cached:
         done_path.unlink(missing_ok=True)  # the marker never outlives the files it vouches for
-        write_json(out / "config.json", {**config.to_dict(), "rule": rule})
+        write_json(out / "config.json", config.to_dict())
 
         def checkpoint(state):
             with atomic_path(state_path) as tmp:
@@ -263,21 +263,20 @@ def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: in
             except Exception as exc:  # a damaged checkpoint never blocks a rerun
                 print(f"warning: {state_path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
                       "starting the PT run afresh", file=sys.stderr)
-            if state is not None and \
-                    json.dumps(state.settings.get("meta", {}).get("config", {}), sort_keys=True) != key:
+            if state is not None and _state_key(state) != key:
                 state = None  # a state of another configuration: start afresh
         if state is not None:
             print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
-            result = resume_tms_pt(state, x, progress=progress, callback=checkpoint, chunk=chunk)
+            result = resume_tms_pt(x, state, progress=progress, callback=checkpoint, chunk=chunk)
         else:
-            result = sample_tms_pt(config, x, progress=progress, callback=checkpoint, chunk=chunk)
+            result = sample_tms_pt(x, config, progress=progress, callback=checkpoint, chunk=chunk)
         posts, diag = result.posteriors, result.diagnostics
-        _label_draws(posts, config, x, rule)
+        _mark_run(posts, key)
         for n, idata in posts.items():
             write_netcdf(idata, posterior_path(out, n))
         write_netcdf(diag, out / "pt_diagnostics.nc")
         compute = time.perf_counter() - t0
-        write_json(done_path, {"config": key, "rule": rule, "compute_s": compute})
+        write_json(done_path, {"config": key, "compute_s": compute})
         state_path.unlink(missing_ok=True)
     else:
         posts, diag = stored
@@ -285,9 +284,9 @@ def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: in
         for path in [posterior_path(out, n) for n in config.ns] + [out / "pt_diagnostics.nc", done_path,
                                                                    out / "config.json"]:
             keep(path)  # served from the earlier run: outputs of this one
-    tables = analyse_pt(config, posts, diag, bootstrap=bootstrap)
+    tables = analyse_pt(config, posts, diag)
     raw, trans, diag_rows = tables["occupancy"], tables["transitions"], tables["diagnostics"]
-    _write_tables(out, config, tables, rule)
+    _write_tables(out, config, tables)
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
@@ -296,7 +295,7 @@ def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: in
     fig = plot_occupancy(raw, features=config.features, theory=theory,
                          observed=[t for t in trans if t["level"] == "phase"],
                          title=f"PT occupancy, c = {config.features}, beta = {config.beta:g}, {label} "
-                               f"({rule} classifier; 95% bootstrap over {config.copies} copies)")
+                               f"({config.classifier} classifier; 95% bootstrap over {config.copies} copies)")
     mark_paper_switch(fig.axes[0], paper_switch_n(config.features, config.prior_sigma), text=True)
     save_figure(fig, out / "occupancy.png")
     mixed = all(r["mixed"] for r in diag_rows)
@@ -319,30 +318,96 @@ REFINE_INSERT = 4
 VALUES_LISTED = 16
 
 
-def study_tasks(config, *, datasets: int, conventions: Sequence[str], population: bool, rule: str = "gated",
-                bootstrap: int = 1000, refine_tol: float = REFINE_TOL, refine_rounds: int = REFINE_ROUNDS) -> list:
+def _names(text: str) -> tuple[str, ...]:
+    """``"tempered, gaussian-sigma1"`` -> ``("tempered", "gaussian-sigma1")``, each once."""
+    return tuple(dict.fromkeys(v for v in str(text).replace(" ", "").split(",") if v))
+
+
+@dataclasses.dataclass(frozen=True)
+class SwitchStudyConfig:
+    """The switch study over data sets (:func:`run_pt_study`), beside the PT config of its runs.
+
+    Attributes
+    ----------
+    datasets : int
+        Data sets per convention, ``>= 1``; data set ``k`` is seeded
+        ``child_seed(seed, "bayes", "dataset", k)``, the same in every convention.
+    conventions : tuple of str
+        Likelihood conventions (:data:`CONVENTIONS`), each naming its beta.
+    population : bool
+        Add one run on the population loss (no data noise) per convention.
+    refine_tol : float
+        Re-run each ladder with rungs inserted around every switch of the leading phase until it
+        is bracketed within this fraction of its ``n``, in ``[0, 1)`` (0: no refinement).
+    refine_rounds : int
+        At most this many refinement re-runs per run, ``>= 0``.
+    """
+
+    datasets: int = dataclasses.field(default=8, metadata={
+        "help": "repeat over D data sets (seeds from the root seed) and write switches.csv; default: one run "
+                "on the data of --seed", "metavar": "D"})
+    conventions: tuple[str, ...] = dataclasses.field(default=("tempered",), metadata={
+        "help": "with --datasets: comma-separated likelihood conventions, tempered (beta 1) and/or "
+                "gaussian-sigma1 (beta 1/2; the paper's code); default: tempered", "metavar": "NAMES",
+        "parse": _names})
+    population: bool = True
+    refine_tol: float = dataclasses.field(default=REFINE_TOL, metadata={
+        "help": "with --datasets: re-run each ladder with rungs inserted around every switch of the leading "
+                f"phase until it is bracketed within F of its n (default: {REFINE_TOL:g}; 0: no refinement)",
+        "metavar": "F"})
+    refine_rounds: int = dataclasses.field(default=REFINE_ROUNDS, metadata={
+        "help": f"with --datasets: at most R refinement re-runs per run (default: {REFINE_ROUNDS})",
+        "metavar": "R"})
+
+    def __post_init__(self) -> None:
+        from ..errors import check_field_types
+
+        if isinstance(self.conventions, (list, str)):
+            object.__setattr__(self, "conventions", _names(",".join(self.conventions)
+                                                           if isinstance(self.conventions, list) else self.conventions))
+        check_field_types(self)
+        check_positive_int("datasets", self.datasets, minimum=1)
+        unknown = [c for c in self.conventions if c not in CONVENTIONS]
+        if unknown or not self.conventions:
+            raise InputError(f"conventions: expected some of {', '.join(CONVENTIONS)}, got {list(self.conventions)}")
+        if not 0 <= self.refine_tol < 1:
+            raise InputError(f"refine_tol: expected a number in [0, 1), got {self.refine_tol!r}")
+        check_positive_int("refine_rounds", self.refine_rounds, minimum=0)
+
+    def runs(self) -> int:
+        """PT runs of the study: per convention, the data sets and the population run."""
+        return len(self.conventions) * (self.datasets + bool(self.population))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["conventions"] = list(self.conventions)
+        return d
+
+
+def study_tasks(config, study: SwitchStudyConfig) -> list:
     """One :class:`comparisons.sweep.Task` per (convention, data set) run and per population run.
 
     Content-addressed by everything that sets the result: the full PT configuration (with the
-    convention's beta and the data set's seed), classifier, bootstrap size and refinement.
-    Data set ``k`` is seeded ``child_seed(config.seed, "bayes", "dataset", k)`` in every
-    convention, so conventions are compared on the same data.
+    convention's beta and the data set's seed; its classifier and bootstrap size) and the
+    refinement. Data set ``k`` is seeded ``child_seed(config.seed, "bayes", "dataset", k)`` in
+    every convention, so conventions are compared on the same data.
     """
     from ..sweep import Task
 
+    refining = study.refine_tol > 0
     tasks = []
-    for conv in conventions:
+    for conv in study.conventions:
         runs = [(str(k), dataclasses.replace(config, beta=CONVENTIONS[conv], population=False,
                                              seed=child_seed(config.seed, "bayes", "dataset", k)))
-                for k in range(datasets)]
-        if population:
+                for k in range(study.datasets)]
+        if study.population:
             runs.append(("population", dataclasses.replace(config, beta=CONVENTIONS[conv], population=True)))
         for ds, cfg in runs:
             name = f"pt {conv} {'population' if ds == 'population' else f'data{int(ds):02d}'}"
-            tasks.append(Task(name, {"convention": conv, "dataset": ds, "pt": cfg.to_dict(), "rule": rule,
-                                     "bootstrap": int(bootstrap), "refine_tol": float(refine_tol),
-                                     "refine_rounds": int(refine_rounds), "refine_insert": REFINE_INSERT},
-                              seed=cfg.seed))
+            tasks.append(Task(name, {"convention": conv, "dataset": ds, "pt": cfg.to_dict(),
+                                     "refine_tol": float(study.refine_tol) if refining else 0.0,
+                                     "refine_rounds": int(study.refine_rounds) if refining else 0,
+                                     "refine_insert": REFINE_INSERT}))
     return tasks
 
 
@@ -368,15 +433,13 @@ def study_task(task) -> dict:
     cfg = dict(task.config["pt"])
     cfg["ns"] = tuple(cfg["ns"])
     base = PTConfig(**cfg)
-    rule, bootstrap = task.config["rule"], int(task.config["bootstrap"])
     x = None if base.population else sample_inputs(max(base.ns), base.features, base.seed)
     t0 = time.perf_counter()
 
     def sample(ns):
         config = dataclasses.replace(base, ns=tuple(ns))
-        res = sample_tms_pt(config, x, progress=False)
-        _label_draws(res.posteriors, config, x, rule)
-        return config, analyse_pt(config, res.posteriors, res.diagnostics, bootstrap=bootstrap)
+        res = sample_tms_pt(x, config, progress=False)
+        return config, analyse_pt(config, res.posteriors, res.diagnostics)
 
     tol = float(task.config["refine_tol"])
     from threadpoolctl import threadpool_limits
@@ -463,12 +526,10 @@ SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run
                    "not_single", "values", "population", "predicted_n", "predicted_n_laplace", "all_mixed"]
 
 
-def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[str] = ("tempered",),
-                 population: bool = True, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000,
-                 progress: bool = True, executor: str = "inline", workers: int | None = None,
-                 scheduler=None, retries: int = 2, refine_tol: float = REFINE_TOL,
-                 refine_rounds: int = REFINE_ROUNDS, replace: bool | None = None) -> dict:
-    """PT over ``datasets`` data sets per convention (plus the population loss), and the spread.
+def run_pt_study(config, study: SwitchStudyConfig, out_dir, *, progress: bool = True, executor: str = "inline",
+                 workers: int | None = None, scheduler=None, retries: int = 2,
+                 replace: bool | None = None) -> dict:
+    """PT over ``study.datasets`` data sets per convention (plus the population loss), and the spread.
 
     Every run is one task of :func:`comparisons.sweep.run_sweep` (:func:`study_tasks`,
     :func:`study_task`): stored atomically under ``out/tasks`` by a hash of its full
@@ -497,36 +558,24 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
     """
     from ..sweep import check_scheduler
 
-    check_positive_int("datasets", datasets, minimum=1)
-    unknown = [c for c in conventions if c not in CONVENTIONS]
-    if unknown or not conventions:
-        raise InputError(f"conventions: expected some of {', '.join(CONVENTIONS)}, got {list(conventions)}")
-    if not (isinstance(refine_tol, (int, float)) and 0 <= refine_tol < 1):
-        raise InputError(f"refine_tol: expected a number in [0, 1), got {refine_tol!r}")
-    check_positive_int("refine_rounds", refine_rounds, minimum=0)
+    if not isinstance(study, SwitchStudyConfig):
+        raise InputError(f"study: expected a SwitchStudyConfig, got {type(study).__name__}")
     check_scheduler(scheduler)
     if scheduler is not None and executor == "inline":
         executor = "dask"
-    study = {"config": config.to_dict(), "datasets": datasets, "conventions": list(conventions),
-             "population": population, "rule": rule, "refine_tol": refine_tol, "refine_rounds": refine_rounds}
-    with owned_folder(out_dir, "bayes --sampler pt --datasets", sampler="pt", config=study,
-                      replace=replace) as folder:
-        res = _run_pt_study(config, folder.root, datasets=datasets, conventions=conventions,
-                            population=population, rule=rule, bootstrap=bootstrap, progress=progress,
-                            executor=executor, workers=workers, scheduler=scheduler, retries=retries,
-                            refine_tol=refine_tol, refine_rounds=refine_rounds)
+    with owned_folder(out_dir, "bayes --sampler pt --datasets", sampler="pt",
+                      config={"config": config.to_dict(), **study.to_dict()}, replace=replace) as folder:
+        res = _run_pt_study(config, study, folder.root, progress=progress, executor=executor, workers=workers,
+                            scheduler=scheduler, retries=retries)
         folder.finish()
     return res
 
 
-def _run_pt_study(config, out, *, datasets: int, conventions: Sequence[str], population: bool, rule: str,
-                  bootstrap: int, progress: bool, executor: str, workers: int | None, scheduler, retries: int,
-                  refine_tol: float, refine_rounds: int) -> dict:
+def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, executor: str, workers: int | None,
+                  scheduler, retries: int) -> dict:
     from ..sweep import ResultStore, run_sweep
 
-    tasks = study_tasks(config, datasets=datasets, conventions=conventions, population=population, rule=rule,
-                        bootstrap=bootstrap, refine_tol=refine_tol if refine_tol > 0 else 0.0,
-                        refine_rounds=refine_rounds if refine_tol > 0 else 0)
+    tasks = study_tasks(config, study)
     store = ResultStore(out / "tasks", result_format=STUDY_FORMAT, versions=package_versions("numpy", "scipy", "arviz"))
     res = run_sweep(tasks, study_task, store, executor=executor, workers=workers, scheduler=scheduler,
                     retries=retries, progress=progress, desc="PT study")
@@ -543,8 +592,8 @@ def _run_pt_study(config, out, *, datasets: int, conventions: Sequence[str], pop
 
         run_cfg = PTConfig(**cfg)
         folder = check_writable_dir(out / conv / ("population" if ds == "population" else f"data{int(ds):02d}"))
-        write_json(folder / "config.json", {**run_cfg.to_dict(), "rule": rule, "requested_ns": list(config.ns)})
-        _write_tables(folder, run_cfg, result, rule)
+        write_json(folder / "config.json", {**run_cfg.to_dict(), "requested_ns": list(config.ns)})
+        _write_tables(folder, run_cfg, result)
         write_json(folder / "refinement.json", result["refinement"])
         for t in _phase_switches(result["transitions"]):
             rows.append({"convention": conv, "beta": run_cfg.beta, "dataset": ds, "seed": run_cfg.seed,
@@ -553,7 +602,7 @@ def _run_pt_study(config, out, *, datasets: int, conventions: Sequence[str], pop
                          "predicted_n": t.get("predicted_n"), "predicted_n_laplace": t.get("predicted_n_laplace"),
                          "dominance": t.get("dominance", ""), "mixed": result["mixed"]})
     write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)
-    summary = switch_summary(rows, datasets=datasets, seed=config.seed)
+    summary = switch_summary(rows, datasets=study.datasets, seed=config.seed)
     write_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
     write_netcdf(table_dataset(summary, SUMMARY_COLUMNS, "switch_summary"), out / "switch_summary.nc")
     if rows:
@@ -623,10 +672,3 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
                frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
-
-
-#: preset -> PTConfig fields. The ladders are the NUTS presets' (bayes_tms.config.PRESETS), so that
-#: both estimators report the same n; the paper ladder starts lower (16, 32, 64), where the
-#: posterior mixes freely. Paper: about 50 round trips per copy at c = 6.
-PT_PRESETS = {"quick": dict(copies=8, sweeps=1000, warmup=300, thin=2),
-              "paper": dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64))}

@@ -105,7 +105,7 @@ def pt_panel(folder: Path) -> dict:
     rows = occupancy_rows(occ, "pt")
     trans = transitions_records(read_transitions(Path(folder) / "transitions.nc"))
     return _panel(conf, rows, trans, sampler="pt", estimator="pt",
-                  classifier=str(occ.attrs.get("classifier", conf.get("rule"))))
+                  classifier=str(occ.attrs.get("classifier", conf.get("classifier"))))
 
 
 def _panel(conf: Mapping, rows, trans, *, sampler: str, estimator: str, classifier: str) -> dict:

@@ -6,49 +6,45 @@ from __future__ import annotations
 __all__ = ["free_energy_job", "smc_tasks", "smc_task", "validate_smc"]
 
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
 
 
 from bayes_tms.cache import ModelCache
 from bayes_tms.model import build_model, resolve_likelihood
+from bayes_tms.config import SMCConfig
 from bayes_tms.smc import SMCResult, smc_log_evidence
 
 from ..errors import InputError
 from ..sweep import Task
-from ..theory import OCCUPANCY_RULE, child_sequence, sample_inputs
+from ..theory import sample_inputs
 
 #: the packages whose versions key a stored SMC task (a new version recomputes it)
 SMC_VERSIONS = ("pymc", "pytensor", "numpy")
 _TASK_MODELS = ModelCache("smc tasks")  # compiled models reused by the SMC tasks a worker runs
 
 
-def smc_tasks(features: int, ns: Iterable[int], *, seed: int = 0, **kwargs: Any) -> list:
-    """One :class:`comparisons.sweep.Task` per ``n``: SMC on ``sample_inputs(n, features, seed)``.
-
-    ``kwargs`` (particles, runs, mutation_steps, beta, prior_sigma, hidden, classifier, ...) go to
-    :func:`smc_log_evidence` and are part of each task's key; the particles' labelling rule is
-    :data:`comparisons.theory.OCCUPANCY_RULE` unless ``classifier`` is given.
-    """
-    kwargs.setdefault("classifier", OCCUPANCY_RULE)
-    return [Task(f"smc n={n}", {"features": int(features), "n": int(n), "seed": int(seed), **kwargs},
-                 seed=int(seed)) for n in sorted(set(int(v) for v in ns))]
+def smc_tasks(config) -> list:
+    """One :class:`comparisons.sweep.Task` per ``n`` of ``config.ns`` (an :class:`SMCConfig`): SMC
+    on ``sample_inputs(n, features, seed)``; the task's key is the config of that one ``n``."""
+    return [Task(f"smc n={n}", {"config": replace(config, ns=(int(n),)).to_dict()}) for n in config.ns]
 
 
 def smc_task(task) -> SMCResult:
     """Run one task of :func:`smc_tasks` (module level, so any executor can run it).
 
-    Data ``sample_inputs(n, c, seed)`` is the first ``n`` rows of the nested stream, and run ``n``
-    uses the stream ``child_sequence(seed, "bayes", "smc", n)``.
+    Data ``sample_inputs(n, c, seed)`` is the first ``n`` rows of the nested stream; the run's
+    stream is the engine's, ``child_sequence(seed, "bayes", "smc", n)``.
     """
-    cfg = dict(task.config)
-    c, n, seed = cfg.pop("features"), cfg.pop("n"), cfg.pop("seed")
-    x = sample_inputs(n, c, seed)
+    cfg = dict(task.config["config"])
+    config = SMCConfig(**{**cfg, "ns": tuple(cfg["ns"])})
+    (n,) = config.ns
+    x = sample_inputs(n, config.features, config.seed)
     kind = resolve_likelihood(x, "auto")
-    key = (kind, c, cfg.get("hidden", 2), cfg.get("beta", 1.0), cfg.get("prior_sigma", 1.0))
-    model = _TASK_MODELS.get(key, lambda: build_model(x, hidden=key[2], beta=key[3], prior_sigma=key[4],
-                                                      likelihood=kind))
-    return smc_log_evidence(x, seed=child_sequence(int(seed), "bayes", "smc", int(n)), model=model, **cfg)
+    key = (kind, config.features, config.hidden, config.beta, config.prior_sigma)
+    model = _TASK_MODELS.get(key, lambda: build_model(x, hidden=config.hidden, beta=config.beta,
+                                                      prior_sigma=config.prior_sigma, likelihood=kind))
+    return smc_log_evidence(x, config, model=model)
 
 
 def validate_smc(task, result) -> None:
@@ -59,7 +55,7 @@ def validate_smc(task, result) -> None:
 
     from ..errors import InputError
 
-    n = int(task.config["n"])
+    n = int(task.config["config"]["ns"][0])
     if not isinstance(result, SMCResult) or int(result.n) != n:
         raise InputError(f"{task.name}: expected the SMC result of n = {n}, got {type(result).__name__}")
     for name in ("log_evidence", "W", "b"):
@@ -141,8 +137,7 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
     from ..contracts import package_versions
     from ..sweep import ResultStore, run_sweep
 
-    tasks = smc_tasks(config.features, ns, seed=config.seed, particles=config.particles, runs=config.runs,
-                      mutation_steps=config.mutation_steps, beta=config.beta, prior_sigma=config.prior_sigma)
+    tasks = smc_tasks(config)
     store = ResultStore(out / "tasks", result_format=1, versions=package_versions(*SMC_VERSIONS))
     res = run_sweep(tasks, smc_task, store, desc="smc", validate=validate_smc, **(sweep or {}))
     if not res.ok:
@@ -189,7 +184,7 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
     write_json(out / "config.json", {"features": config.features, "n": ns, "particles": config.particles,
                                      "runs": config.runs, "mutation_steps": config.mutation_steps,
                                      "seed": config.seed, "beta": config.beta, "prior_sigma": config.prior_sigma,
-                                     "bayes_dir": bayes_dir, "kernel": "fixed-MH",
+                                     "bayes_dir": bayes_dir, "kernel": config.kernel,
                                      "constant_fitted_at_n": ns[0]})
     print(f"free-energy: {len(ns)} n x {config.runs} SMC runs x {config.particles} particles in "
           f"{sum(r.wall_s for r in results):.1f} s; constant C = {const:.3f} (fitted at n = {ns[0]})")

@@ -178,8 +178,8 @@ def llc_tasks(c: int, labels: Sequence[str] | None, ns: Sequence[int], methods: 
     from ..sweep import Task
 
     labels, ns = checked_grid(c, labels, ns, methods)
-    return [Task(f"llc {lab} n={n} {m}", {"c": c, "label": lab, "n": n, "method": m, **kwargs},
-                 seed=int(kwargs.get("seed", 0))) for lab in labels for n in ns for m in methods]
+    return [Task(f"llc {lab} n={n} {m}", {"c": c, "label": lab, "n": n, "method": m, **kwargs})
+            for lab in labels for n in ns for m in methods]
 
 
 def llc_task(task) -> dict:

@@ -14,7 +14,7 @@ any blocking and any executor give the same results.
 from __future__ import annotations
 
 __all__ = ["run_ensemble", "block_tasks", "run_block", "validate_block", "assemble", "save_trajectory",
-           "save_plateaus", "BLOCK_FORMAT"]
+           "save_plateaus", "BLOCK_FORMAT", "TrainConfig", "LLCConfig", "PRESETS", "train_preset"]
 
 import json
 import sys
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from sgd_tms.config import LLCConfig, TrainConfig
+from sgd_tms.config import PRESETS, LLCConfig, TrainConfig
+from sgd_tms.config import preset as train_preset
 from sgd_tms.llc import estimate_llc
 from sgd_tms.train import train
 
@@ -46,7 +47,7 @@ def block_tasks(tc: TrainConfig, lc: LLCConfig | None, block_runs: int | None = 
         config = {"train": tc.to_dict(), "llc": None if lc is None else lc.to_dict(), "runs": [lo, hi]}
         # every stream of a run is keyed by the root seed and the run id (training) or by (run,
         # step, chain) (SGLD noise), so the task's seed is the root seed itself
-        tasks.append(Task(f"sgd runs {lo}-{hi - 1}", config, seed=tc.seed))
+        tasks.append(Task(f"sgd runs {lo}-{hi - 1}", config))
     return tasks
 
 

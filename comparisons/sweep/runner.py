@@ -327,7 +327,7 @@ def run_sweep(tasks: Sequence[Task], fn: Callable[[Task], Any], store: ResultSto
         ``fn(task) -> result``: an xarray Dataset/DataTree (stored as netCDF), a dict of numpy
         arrays (``.npz``) or any picklable object (pickle). It must be importable by name
         (a module-level function) for the process and Dask executors, and draw every random
-        number from ``task.seed``.
+        number from seeds in ``task.config``.
     store : ResultStore or path
         Where results live (a path opens ``ResultStore(path)`` with default versions).
     executor : {"auto", "inline", "process", "dask"}

@@ -18,7 +18,6 @@ from typing import Any, Mapping
 
 from ..errors import InputError
 
-_MAX_SEED = 2**128
 
 
 def _plain(name: str, value: Any) -> Any:
@@ -69,10 +68,10 @@ class Task:
     config : mapping
         Everything that determines the result, as JSON data (numbers, strings, booleans, None,
         lists, string-keyed dicts; numpy scalars are converted). Tuples become lists.
-    seed : int
-        Root seed of every random stream of the task (``>= 0``). The task function derives its
-        streams from it (``numpy.random.SeedSequence(task.seed)``), never from the worker, so a
-        result does not depend on which executor or worker computed it.
+
+    A task function draws every random number from seeds in its ``config`` (the streams of the
+    seed tree, :mod:`comparisons.theory.streams`), never from the worker, so a result does not
+    depend on which executor or worker computed it.
 
     Notes
     -----
@@ -82,7 +81,6 @@ class Task:
 
     name: str
     config: Mapping[str, Any]
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -90,26 +88,10 @@ class Task:
         if not isinstance(self.config, Mapping):
             raise InputError(f"task {self.name!r} config: expected a dict, got {type(self.config).__name__}")
         object.__setattr__(self, "config", _plain(f"task {self.name!r} config", self.config))
-        seed = self.seed
-        if isinstance(seed, bool) or not hasattr(seed, "__index__") or not 0 <= int(seed) < _MAX_SEED:
-            raise InputError(f"task {self.name!r} seed: expected an integer in [0, 2**128), got {seed!r}")
-        object.__setattr__(self, "seed", int(seed))
 
     def to_json(self) -> dict[str, Any]:
-        """Return the task as plain JSON data ``{"name", "config", "seed"}``."""
-        return {"name": self.name, "config": self.config, "seed": self.seed}
-
-    def seed_sequence(self):
-        """Return ``numpy.random.SeedSequence(self.seed)``, the root of the task's streams."""
-        import numpy as np
-
-        return np.random.SeedSequence(self.seed)
-
-    def rng(self):
-        """Return a fresh ``numpy.random.Generator`` seeded from :meth:`seed_sequence`."""
-        import numpy as np
-
-        return np.random.default_rng(self.seed_sequence())
+        """Return the task as plain JSON data ``{"name", "config"}``."""
+        return {"name": self.name, "config": self.config}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and canonical_json(self.to_json()) == canonical_json(other.to_json())

@@ -44,6 +44,7 @@ from .classify import PRESENT_NORM
 from .free_energy import check_beta, effective_sample_size
 from .kgons import RANK_TOL, Phase, hessian
 from .potential import population_loss
+from .streams import root_rng
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, sa
         t = laplace_terms(p)
         if t is None:
             continue
-        rng = np.random.default_rng(seed)
+        rng = root_rng(seed)  # the same stream for every phase: common random numbers
         V = _flat_volume(p, t.dead, n, prior_sigma, samples, rng)
         s2 = prior_sigma**2
         out[j] = (n * p.loss + 0.5 * t.rank * np.log(n / (2 * np.pi)) + t.half_log_det

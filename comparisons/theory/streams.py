@@ -22,6 +22,14 @@ path                                   stream
 ``("task", i)``                        root seed of task ``i`` of a sweep
 =====================================  ==========================================================
 
+Where a caller hands in a stream of its own (a ``SeedSequence`` or ``Generator``) or a library
+takes an integer, the derivation is one of these, so that every rule lives in this module:
+:func:`root_sequence` (an int seed as its own ``SeedSequence``: the LLC and SMC estimators called
+without a path), :func:`root_rng` (the generator of a seed or a generator: the flat-volume Monte
+Carlo of :mod:`comparisons.theory.laplace`), :func:`sampler_generator` (replica exchange's
+generator, spawned from a caller's generator), :func:`sequence_seed` (the integer a back-end
+takes from a stream: NUTS-LLC) and :func:`spawned_seeds` (one integer per independent run: SMC).
+
 Every spawn key starts with a tag word, and each path part is encoded as a (kind, value) pair of
 32-bit words, so a path can collide neither with ``SeedSequence(root).spawn(...)`` children nor
 with another path (names and integers are told apart; integers must be below ``2**32``).
@@ -29,7 +37,8 @@ with another path (names and integers are told apart; integers must be below ``2
 
 from __future__ import annotations
 
-__all__ = ["child_seed", "child_sequence", "child_rng", "MAX_PATH_INT"]
+__all__ = ["child_seed", "child_sequence", "child_rng", "MAX_PATH_INT", "root_sequence", "root_rng",
+           "sampler_generator", "sequence_seed", "spawned_seeds"]
 
 import hashlib
 
@@ -88,3 +97,37 @@ def child_seed(root: int, *path: str | int) -> int:
 def child_rng(root: int, *path: str | int) -> np.random.Generator:
     """A fresh ``numpy.random.Generator`` on the stream ``path`` under ``root``."""
     return np.random.default_rng(child_sequence(root, *path))
+
+
+def root_sequence(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
+    """A ``SeedSequence`` passes through; an int seed ``>= 0`` is ``SeedSequence(seed)``."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    return np.random.SeedSequence(check_positive_int("seed", seed, minimum=0))
+
+
+def root_rng(seed: int | np.random.Generator) -> np.random.Generator:
+    """``numpy.random.default_rng(seed)``: a fresh generator of an int seed, a generator itself."""
+    return np.random.default_rng(seed)
+
+
+def sampler_generator(seed: int | np.random.SeedSequence | np.random.Generator) -> np.random.Generator:
+    """A fresh PCG64 generator: of an int seed ``>= 0`` or a ``SeedSequence``; spawned from a
+    ``Generator`` (which is advanced, never shared)."""
+    if isinstance(seed, np.random.Generator):
+        return seed.spawn(1)[0]
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.Generator(np.random.PCG64(seed))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: expected an integer >= 0 or a numpy Generator, got {seed!r}")
+    return np.random.Generator(np.random.PCG64(int(seed)))
+
+
+def sequence_seed(ss: np.random.SeedSequence) -> int:
+    """The integer seed a back-end (PyMC, nutpie) takes from the stream ``ss``: its first word."""
+    return int(ss.generate_state(1)[0])
+
+
+def spawned_seeds(ss: np.random.SeedSequence, count: int) -> list[int]:
+    """One integer seed per independent run: :func:`sequence_seed` of each of ``count`` spawned children."""
+    return [sequence_seed(s) for s in ss.spawn(count)]
