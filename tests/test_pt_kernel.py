@@ -206,8 +206,10 @@ def _switches(kernel: str, c: int = 4):
         post = idata.posterior
         for name, value in derived_draws(post["W"].values, post["b"].values, x[:n], features=c, rule="hull").items():
             post[name] = (("chain", "draw"), value)
-    rows, reps = occupancy_table(res.posteriors, B=200, seed=0, level="family")
-    frac = {(r["n"], str(r["phase"])): r["fraction"] for r in rows}
+    from occupancy_toys import reported_cells
+
+    occ, reps = occupancy_table(res.posteriors, B=200, seed=0, level="family")
+    frac = {(r["n"], str(r["phase"])): r["fraction"] for r in reported_cells(occ)}
     return frac, transitions(reps, features=c, level="family")
 
 

@@ -40,10 +40,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..contracts import occupancy_dataset, package_versions, table_dataset, transitions_dataset, validate_posterior
+from ..contracts import package_versions, table_dataset, transitions_dataset, validate_posterior
 from ..errors import InputError, check_positive_int
 from ..folder import keep, owned_folder
-from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
+from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_dataset_csv, write_json, write_netcdf
 from ..theory import OCCUPANCY_RULE, child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
 
@@ -117,15 +117,15 @@ def analyse_pt(config, posts: dict, diag, *, bootstrap: int = 1000) -> dict:
     Returns
     -------
     dict
-        ``occupancy``, ``occupancy_family`` (rows of ``occupancy.csv``), ``transitions`` (records
+        ``occupancy``, ``occupancy_family`` (occupancy hand-offs, estimator ``pt``), ``transitions`` (records
         of :func:`bayes_tms.occupancy.transitions`, phases then families), ``diagnostics`` (rows
         of ``diagnostics.csv``), ``mixed`` (every rung mixed).
     """
     from bayes_tms.occupancy import occupancy_table, transitions
 
     seed = child_seed(config.seed, "bayes", "bootstrap", "pt")
-    raw, reps = occupancy_table(posts, B=bootstrap, seed=seed)
-    fam, freps = occupancy_table(posts, B=bootstrap, seed=seed, level="family")
+    raw, reps = occupancy_table(posts, B=bootstrap, seed=seed, estimator="pt", sampler="pt")
+    fam, freps = occupancy_table(posts, B=bootstrap, seed=seed, level="family", estimator="pt", sampler="pt")
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
              + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
                            beta=config.beta))
@@ -138,12 +138,12 @@ def _write_tables(out, config, tables: dict, rule: str) -> None:
     """Write the tables of :func:`analyse_pt` into a run folder (csv, json and netCDF hand-offs)."""
     raw, fam, trans, diag_rows = (tables[k] for k in ("occupancy", "occupancy_family", "transitions",
                                                        "diagnostics"))
-    write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
-    write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
+    write_dataset_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
+    write_dataset_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
     meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
             "seed": config.seed, "population": int(config.population), "classifier": rule}
-    write_netcdf(occupancy_dataset({"pt": raw}, attrs=meta), out / "occupancy.nc")
-    write_netcdf(occupancy_dataset({"pt": fam}, level="family", attrs=meta), out / "occupancy_family.nc")
+    write_netcdf(raw.assign_attrs(meta), out / "occupancy.nc")
+    write_netcdf(fam.assign_attrs(meta), out / "occupancy_family.nc")
     write_json(out / "transitions.json", trans)
     write_netcdf(transitions_dataset(trans), out / "transitions.nc")
     write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
@@ -309,7 +309,7 @@ def _phase_switches(trans: Sequence[dict]) -> list[dict]:
 
 
 #: format of a study task's stored result; bump when what :func:`study_task` returns changes
-STUDY_FORMAT = 1
+STUDY_FORMAT = 2
 #: switch refinement of a study run: bracket every switch within this fraction of its n ...
 REFINE_TOL = 0.02
 #: ... in at most this many re-runs, inserting at most REFINE_INSERT rungs per bracket each
