@@ -10,7 +10,9 @@ takes an in-memory object or a path and returns the validated (loaded) object:
 - ``posterior`` (:data:`POSTERIOR`): ArviZ InferenceData of one ``n``, ``posterior_nNNNNN.nc``;
 - ``trajectory`` (:data:`TRAJECTORY`): the SGD trajectory ``(run, step, ...)``, ``trajectory.nc``;
 - ``occupancy`` (:data:`OCCUPANCY`): ``fraction, lower, upper, chains`` over ``(estimator, n,
-  phase)``, ``occupancy.nc`` and ``occupancy_family.nc`` (and ``occupancy_compare.nc``);
+  phase)``, ``occupancy.nc`` and ``occupancy_family.nc`` (and ``occupancy_compare.nc``, SMC's
+  ``smc_occupancy.nc``); the engines build it (:func:`bayes_tms.occupancy.labelled_occupancy`), the jobs
+  put estimators side by side or join ``n`` with :func:`combine_occupancy`;
 - ``transitions`` (:data:`TRANSITIONS`): switches of the dominant phase over ``transition``,
   ``transitions.nc``;
 - ``diagnostics`` and ``switch_summary`` (:data:`DIAGNOSTICS`, :data:`SWITCH_SUMMARY`): tables,

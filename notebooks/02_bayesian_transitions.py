@@ -44,7 +44,7 @@ if TINY:
 config
 
 # %%
-result = run_bayes(config, OUT, progress=False)
+result = run_bayes(config, OUT, progress=False).summary  # the job's JobResult: files, timings, summary
 print(f"{result['draws_total']} draws, {result['divergences']} divergences, {result['wall_s']:.0f} s")
 for t in result["transitions"]:
     print(t)

@@ -29,7 +29,7 @@ CLI_TINY = ["bayes", "--sampler", "pt", "--n", "20,40,80", "--features", "4", "-
 
 def _study(out, **sweep):
     return run_pt_study(PTConfig(**TINY), out, datasets=1, conventions=("tempered",), population=True,
-                        bootstrap=50, progress=False, refine_rounds=1, **sweep)
+                        bootstrap=50, progress=False, refine_rounds=1, **sweep).summary
 
 
 def test_switches_are_identical_in_process_on_a_pool_and_on_dask(tmp_path):
@@ -65,7 +65,7 @@ from comparisons.io import write_json
 from comparisons.jobs.bayes_pt import run_pt_study
 res = run_pt_study(PTConfig(**{tiny!r}), {out!r}, datasets=3, population=False, bootstrap=50, progress=False,
                    refine_rounds=1)
-write_json({out!r} + "/counts.json", {{"computed": res["computed"], "reused": res["reused"]}})
+write_json({out!r} + "/counts.json", {{"computed": res.summary["computed"], "reused": res.summary["reused"]}})
 """
 
 

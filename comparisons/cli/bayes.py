@@ -234,13 +234,15 @@ def pt_sweep_kwargs(args: argparse.Namespace, datasets: int | None) -> dict:
 
 
 def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool = False,
-               sweep: dict | None = None) -> int:
+               sweep: dict | None = None):
     """One PT run, or a study over data sets (``opts`` from :func:`pt_options`); prints a summary.
+
+    Returns the job's :class:`comparisons.jobs.result.JobResult`.
 
     ``sweep``: ``executor, workers, scheduler, retries`` of the study's sweep runner."""
     from ..compare import switch_line
     from ..cost import confirm
-    from ..io import check_out_path, check_writable_dir, write_json
+    from ..io import check_out_path, check_writable_dir
     from ..cost import pt_seconds
     from ..jobs.bayes_pt import run_pt, run_pt_study
 
@@ -255,8 +257,8 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
             f"{config.warmup + config.sweeps} sweeps", yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
     if opts["datasets"] is None:
-        res = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
-        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
+        result = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
+        res = result.summary
         note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
         print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "
               f"beta = {config.beta:g}{', population loss' if config.population else ''}: "
@@ -264,12 +266,11 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
         for t in res["transitions"]:
             print("  " + switch_line(t))
     else:
-        res = run_pt_study(config, out, datasets=opts["datasets"], conventions=opts["conventions"],
-                           population=opts["population"], rule=opts["rule"], bootstrap=opts["bootstrap"],
-                           progress=progress, **{k: opts[k] for k in ("refine_tol", "refine_rounds") if k in opts},
-                           **sweep)
-        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"],
-                                         "computed": res["computed"], "reused": res["reused"]})
+        result = run_pt_study(config, out, datasets=opts["datasets"], conventions=opts["conventions"],
+                              population=opts["population"], rule=opts["rule"], bootstrap=opts["bootstrap"],
+                              progress=progress, **{k: opts[k] for k in ("refine_tol", "refine_rounds") if k in opts},
+                              **sweep)
+        res = result.summary
         for r in res["summary"]:
             print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f} "
                   f"[{r['mean_lower']:.0f}, {r['mean_upper']:.0f}], median {r['median']:.0f}, "
@@ -279,11 +280,13 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
                   f"{r['predicted_n_laplace'] or float('nan'):.0f} (O(1))"
                   + ("" if r["all_mixed"] else "; NOT all runs mixed"))
     print(f"outputs in {out_dir}")
-    return 0
+    return result
 
 
-def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = None, yes: bool = False) -> int:
+def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = None, yes: bool = False):
     """The NUTS sweep of ``config`` (:func:`comparisons.jobs.bayes.run_bayes`); prints a summary.
+
+    Returns the job's :class:`comparisons.jobs.result.JobResult`.
 
     ``sweep``: ``executor, workers, scheduler, retries`` for the sweep runner.
     """
@@ -299,7 +302,8 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
     confirm(bayes_seconds(config), f"{len(config.ns)} n x {config.chains} chains x "
             f"{config.draws + config.tune} steps ({config.backend})", yes)
     check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
-    summary = run_bayes(config, out_dir, progress=progress, **(sweep or {}))
+    result = run_bayes(config, out_dir, progress=progress, **(sweep or {}))
+    summary = result.summary
     cached = (f" ({summary['rungs_cached']} of {summary['rungs']} rungs cached; sampling all of them "
               f"took {summary['compute_s']:.1f} s)" if summary.get("rungs_cached") else "")
     print(f"bayes: {len(config.ns)} n x {config.chains} chains x {config.draws} draws "
@@ -308,7 +312,7 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
     for t in summary["transitions"]:
         print("  " + switch_line(t))
     print(f"outputs in {out_dir} (transitions.json has every field)")
-    return 0
+    return result
 
 
 def nuts_sweep_kwargs(args: argparse.Namespace) -> dict:
@@ -331,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sampler == "pt":
         config, opts = pt_config_from_args(args)
         return run_pt_job(config, opts, args.out, progress=not args.no_progress, yes=getattr(args, "yes", False),
-                          sweep=pt_sweep_kwargs(args, opts["datasets"]))
+                          sweep=pt_sweep_kwargs(args, opts["datasets"])).status
     config = config_from_args(args)
     return run_nuts(config, args.out, progress=not args.no_progress, sweep=nuts_sweep_kwargs(args),
-                    yes=getattr(args, "yes", False))
+                    yes=getattr(args, "yes", False)).status

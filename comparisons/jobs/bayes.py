@@ -33,10 +33,11 @@ from ..folder import keep, owned_folder
 from ..io import atomic_path, save_figure, write_csv, write_dataset_csv, write_json, write_netcdf
 from ..theory import dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import mark_paper_switch, paper_switch_n
+from .result import JobResult, recording
 
 
 def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: bool | None = None,
-              **sweep) -> dict:
+              **sweep) -> JobResult:
     """Run the sweep and write every output into ``out_dir``.
 
     The hand-offs (:mod:`comparisons.contracts`, read back by the report and the command
@@ -57,19 +58,20 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: b
 
     Returns
     -------
-    dict
-        ``{"wall_s", "compute_s", "rungs_cached", "rungs", "transitions", "divergences",
-        "draws_total"}``: ``wall_s`` is this call's sampling time, ``compute_s`` the sampling time
-        behind every rung (rungs reused from the store count with the time they took when they
-        were computed). Both go to ``timing.json`` too.
+    JobResult
+        Its files, ``compute_s`` (the sampling time behind every rung: rungs reused from the store
+        count with the time they took when they were computed; also in ``timing.json``), ``cached``
+        (some rungs reused) and the ``summary`` ``{"wall_s" (this call's sampling time),
+        "compute_s", "rungs_cached", "rungs", "transitions", "divergences", "draws_total"}``.
 
     The folder is owned by this job (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
     """
-    with owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash(),
-                      replace=replace) as folder:
+    with (recording("bayes --sampler nuts", out_dir) as rec,
+          owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash(),
+                       replace=replace) as folder):
         res = _run_bayes(config, folder.root, progress=progress, **sweep)
         folder.finish()
-    return res
+    return rec.result(compute_s=res["compute_s"], cached=res["rungs_cached"] > 0, summary=res)
 
 
 def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> dict:

@@ -46,6 +46,7 @@ from ..folder import keep, owned_folder
 from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_dataset_csv, write_json, write_netcdf
 from ..theory import OCCUPANCY_RULE, child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
+from .result import JobResult, recording
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
 #: observation model with sigma = 1 of the authors' public NUTS code (log-lik -|x - f|^2 / 2)
@@ -151,7 +152,7 @@ def _write_tables(out, config, tables: dict, rule: str) -> None:
 
 
 def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000, progress: bool = True,
-           chunk: int = 50, replace: bool | None = None) -> dict:
+           chunk: int = 50, replace: bool | None = None) -> JobResult:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
 
     Resumable: the sampler state is saved atomically every ``chunk`` sweeps to
@@ -163,19 +164,22 @@ def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000
 
     Returns
     -------
-    dict
-        ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
+    JobResult
+        Its files (``timing.json`` among them: ``compute_s``, ``cached``), ``compute_s``, ``cached``
+        and the ``summary`` ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
     """
     from bayes_tms.pt import PTConfig
 
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
     check_positive_int("bootstrap", bootstrap, minimum=10)
-    with owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict(), "rule": rule},
-                      replace=replace) as folder:
+    with (recording("bayes --sampler pt", out_dir) as rec,
+          owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict(), "rule": rule},
+                       replace=replace) as folder):
         res = _run_pt(config, folder.root, rule=rule, bootstrap=bootstrap, progress=progress, chunk=chunk)
+        write_json(folder.root / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         folder.finish()
-    return res
+    return rec.result(compute_s=res["compute_s"], cached=res["cached"], summary=res)
 
 
 def _stored_run(out, config, key: str, rule: str):
@@ -484,7 +488,8 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
 
     Returns
     -------
-    dict
+    JobResult
+        Its files (``timing.json`` among them), ``compute_s``, ``cached`` and the ``summary``
         ``{"switches": rows of switches.csv, "summary": rows of switch_summary.csv, "compute_s":
         seconds of sampling behind them, "cached": whether every run was reused, "computed",
         "reused": task counts}``.
@@ -509,14 +514,17 @@ def run_pt_study(config, out_dir, *, datasets: int = 8, conventions: Sequence[st
         executor = "dask"
     study = {"config": config.to_dict(), "datasets": datasets, "conventions": list(conventions),
              "population": population, "rule": rule, "refine_tol": refine_tol, "refine_rounds": refine_rounds}
-    with owned_folder(out_dir, "bayes --sampler pt --datasets", sampler="pt", config=study,
-                      replace=replace) as folder:
+    with (recording("bayes --sampler pt --datasets", out_dir) as rec,
+          owned_folder(out_dir, "bayes --sampler pt --datasets", sampler="pt", config=study,
+                       replace=replace) as folder):
         res = _run_pt_study(config, folder.root, datasets=datasets, conventions=conventions,
                             population=population, rule=rule, bootstrap=bootstrap, progress=progress,
                             executor=executor, workers=workers, scheduler=scheduler, retries=retries,
                             refine_tol=refine_tol, refine_rounds=refine_rounds)
+        write_json(folder.root / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"],
+                                                 "computed": res["computed"], "reused": res["reused"]})
         folder.finish()
-    return res
+    return rec.result(compute_s=res["compute_s"], cached=res["cached"], summary=res)
 
 
 def _run_pt_study(config, out, *, datasets: int, conventions: Sequence[str], population: bool, rule: str,

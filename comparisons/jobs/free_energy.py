@@ -18,6 +18,7 @@ from bayes_tms.smc import SMCResult, smc_log_evidence
 
 from ..errors import InputError
 from ..sweep import Task
+from .result import JobResult, recording
 from ..theory import OCCUPANCY_RULE, child_sequence, sample_inputs
 
 #: the packages whose versions key a stored SMC task (a new version recomputes it)
@@ -99,12 +100,13 @@ def _read_bayes_dir(path: str, config):
 
 
 def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, sweep: dict | None = None,
-                    yes: bool = False) -> int:
+                    yes: bool = False) -> JobResult:
     """The SMC ladder of ``config`` (:class:`bayes_tms.config.SMCConfig`) and its files in ``out_dir``.
 
     ``bayes_dir``: a NUTS run's folder (its ladder-bridge masses, and its occupancy beside SMC's
     in ``occupancy_compare.csv``); ``sweep``: :func:`comparisons.sweep.run_sweep` keywords
-    (``progress`` among them). Returns the exit status. The folder is owned by this job
+    (``progress`` among them). Returns the :class:`~comparisons.jobs.result.JobResult` (its
+    ``compute_s`` and ``cached`` also in ``timing.json``). The folder is owned by this job
     (:func:`comparisons.folder.owned_folder`).
     """
     bayes_dir = None if bayes_dir is None else str(bayes_dir)
@@ -120,15 +122,16 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
             f"{len(config.ns)} n x {config.runs} SMC runs x {config.particles} particles", yes)
     from ..folder import owned_folder
 
-    with owned_folder(out_dir, "free-energy", sampler="smc",
-                      config={"config": config.to_dict(), "bayes_dir": bayes_dir}) as folder:
-        status = _free_energy_files(config, folder.root, bayes_dir, bridge, sweep)
+    with (recording("free-energy", out_dir) as rec,
+          owned_folder(out_dir, "free-energy", sampler="smc",
+                       config={"config": config.to_dict(), "bayes_dir": bayes_dir}) as folder):
+        status, timing = _free_energy_files(config, folder.root, bayes_dir, bridge, sweep)
         if status == 0:
             folder.finish()
-    return status
+    return rec.result(status=status, **timing)
 
 
-def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge, sweep: dict | None) -> int:
+def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge, sweep: dict | None) -> tuple[int, dict]:
     import numpy as np
 
     from ..contracts import combine_occupancy
@@ -147,7 +150,7 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge, sweep: 
     store = ResultStore(out / "tasks", result_format=1, versions=package_versions(*SMC_VERSIONS))
     res = run_sweep(tasks, smc_task, store, desc="smc", validate=validate_smc, **(sweep or {}))
     if not res.ok:
-        return res.exit_status()
+        return res.exit_status(), {}
     results = list(res.results)
     logz = np.array([r.log_evidence_mean for r in results])
     se = np.array([r.log_evidence_se for r in results])
@@ -187,7 +190,8 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge, sweep: 
         cols = ["fraction", "lower", "upper", "chains"]
         write_dataset_csv(out / "occupancy_compare.csv", combine_occupancy([occ[cols], bridge[cols]]),
                           OCCUPANCY_COMPARE_COLUMNS, sort=("n", "phase", "estimator"))
-    write_json(out / "timing.json", {"compute_s": res.total_compute_s, "cached": bool(res.reused)})
+    timing = {"compute_s": res.total_compute_s, "cached": bool(res.reused)}
+    write_json(out / "timing.json", timing)
     write_json(out / "crossings_measured.json", cross)
     fig = plot_free_energy(ev_rows, phase_rows, cross, features=config.features, beta=config.beta)
     save_figure(fig, out / "free_energy.png")
@@ -202,4 +206,4 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge, sweep: 
         if c["dominant"]:
             print(json.dumps(c))
     print(f"outputs in {out}")
-    return 0
+    return 0, timing
