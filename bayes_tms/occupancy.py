@@ -41,7 +41,7 @@ at the run's inverse temperature ``beta`` (they depend on ``n beta`` only).
 
 from __future__ import annotations
 
-__all__ = ["family", "chain_summary", "occupancy_table", "interval_scale", "window_roots", "rungs_to_insert",
+__all__ = ["family", "chain_summary", "labelled_occupancy", "posterior_attrs", "cell_arrays", "occupancy_table", "interval_scale", "window_roots", "rungs_to_insert",
            "refine_switches", "dominance", "dominance_table", "transitions",
            "diagnostics_table", "predicted_crossing", "predicted_crossing_laplace"]
 
@@ -49,7 +49,9 @@ import re
 from typing import Mapping, Sequence
 
 import numpy as np
+import xarray as xr
 
+from comparisons.contracts import phase_order, validate_occupancy
 from comparisons.theory import (UNCLASSIFIED, check_beta, child_rng, crossings, dominant_intervals, enumerate_phases,
                                 laplace_crossing)
 
@@ -139,21 +141,69 @@ def _fractions(lab: np.ndarray, names: Sequence[str], idx: np.ndarray | None = N
     return per_chain[idx].mean(axis=1)  # (B, P)
 
 
+#: how :func:`occupancy_table` derives its bootstrap streams from ``seed`` (recorded in the attrs)
+OCCUPANCY_SEED_RULE = "child_rng(seed, 'bayes', 'bootstrap', 'occupancy', n): one stream per n"
+
+
+def labelled_occupancy(ns: Sequence[int], names: Sequence[str], values: Mapping[str, np.ndarray], *,
+                       estimator: str, level: str, attrs: Mapping | None = None) -> xr.Dataset:
+    """The occupancy hand-off (:data:`comparisons.contracts.OCCUPANCY`) of one estimator.
+
+    Parameters
+    ----------
+    ns : sequence of int, length R
+        The ladder.
+    names : sequence of str, length P
+        Phase labels, in the order of :func:`comparisons.contracts.phase_order`.
+    values : mapping variable -> ndarray, shape (R, P)
+        ``fraction``, ``lower``, ``upper`` (NaN where the estimator reports no cell), ``chains``
+        (integers, -1 where none) and optionally ``log_mass``, ``log_mass_lower``,
+        ``log_mass_upper`` or further per-cell numbers.
+    estimator : str
+        The estimator's name (the one label of the ``estimator`` dim).
+    level : {"phase", "family"}
+    attrs : mapping, optional
+        What made it: sampler, classifier, beta, seed rule, bootstrap size.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(estimator, n, phase)`` with ``estimator`` of length one, validated.
+    """
+    dims = ("estimator", "n", "phase")
+    ds = xr.Dataset({k: (dims, np.asarray(v)[None]) for k, v in values.items()},
+                    coords={"estimator": np.array([estimator], dtype=str), "n": np.array(ns, dtype=np.int64),
+                            "phase": np.array(names, dtype=str)},
+                    attrs={"level": level, **{k: v for k, v in (attrs or {}).items() if v is not None}})
+    return validate_occupancy(ds)
+
+
+def posterior_attrs(posteriors: Mapping[int, object]) -> dict:
+    """``beta`` and ``classifier`` of a ladder of posteriors (their attrs), None where not recorded."""
+    first = next(iter(posteriors.values()), None)
+    got = dict(getattr(getattr(first, "posterior", None), "attrs", {}) or {})
+    return {"beta": float(got["beta"]) if "beta" in got else None,
+            "classifier": str(got["classifier"]) if "classifier" in got else None}
+
+
 def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: int = 0,
                     level: str = "phase", alpha: float = 0.05, calibrate: bool = True,
-                    batches: int = 4) -> tuple[list[dict], dict]:
-    """Rows ``{n, phase, fraction, lower, upper, chains}`` for every ``n`` and observed phase.
+                    batches: int = 4, estimator: str = "raw", sampler: str | None = None) -> tuple[xr.Dataset, dict]:
+    """Draw fractions of every observed phase at every ``n``, with bootstrap intervals over chains.
 
-    ``chains`` is the number of chains whose majority label is ``phase``. Also returns the
-    bootstrap replicates ``{n: (names, boot (B, P), point (P,))}`` used by :func:`transitions`.
-    With ``calibrate`` the replicates are stretched by :func:`interval_scale` (chains and
-    ``batches`` batch means per chain; see the module docstring), else they are the plain
-    percentile bootstrap over chains.
+    Returns the occupancy hand-off (:func:`labelled_occupancy`: ``fraction, lower, upper,
+    chains`` over ``(estimator, n, phase)``; ``chains`` is the number of chains whose majority
+    label is ``phase``; a phase not seen at an ``n`` is NaN there, ``chains`` -1) whose attrs
+    say ``sampler``, ``classifier`` and ``beta`` (of the posteriors, where recorded), the bootstrap seed
+    and its rule and the bootstrap size. Also returns the bootstrap replicates ``{n: (names, boot
+    (B, P), point (P,))}`` used by :func:`transitions`. With ``calibrate`` the replicates are
+    stretched by :func:`interval_scale` (chains and ``batches`` batch means per chain; see the
+    module docstring), else they are the plain percentile bootstrap over chains.
     """
-    rows, reps = [], {}
+    cells, reps = {}, {}
     for n in sorted(posteriors):
         lab = _labels(posteriors[n], level)
-        names = sorted(set(np.unique(lab)) | {UNCLASSIFIED}, key=lambda s: (s == UNCLASSIFIED, s))
+        names = sorted(set(np.unique(lab)) | {UNCLASSIFIED}, key=phase_order)
         rng = child_rng(seed, "bayes", "bootstrap", "occupancy", int(n))
         idx = _boot_indices(lab.shape[0], B, rng)
         point = _fractions(lab, names)
@@ -165,10 +215,27 @@ def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: in
         lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
         majority = [c["phase"] for c in chain_summary(posteriors[n], level)]
         for j, nm in enumerate(names):
-            rows.append({"n": int(n), "phase": nm, "fraction": float(point[j]), "lower": float(lo[j]),
-                         "upper": float(hi[j]), "chains": int(sum(m == nm for m in majority))})
+            cells[int(n), nm] = (point[j], lo[j], hi[j], sum(m == nm for m in majority))
         reps[int(n)] = (names, boot, point)
-    return rows, reps
+    ns = sorted(reps)
+    names = sorted({nm for _, nm in cells}, key=phase_order)
+    values = cell_arrays(ns, names, cells, ("fraction", "lower", "upper", "chains"))
+    return labelled_occupancy(ns, names, values, estimator=estimator, level=level,
+                              attrs={"sampler": sampler, **posterior_attrs(posteriors), "bootstrap_seed": int(seed),
+                                     "seed_rule": OCCUPANCY_SEED_RULE, "bootstrap": int(B), "alpha": float(alpha),
+                                     "calibrated": int(calibrate)}), reps
+
+
+def cell_arrays(ns: Sequence[int], names: Sequence[str], cells: Mapping[tuple, tuple],
+                 keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """``{(n, name): numbers}`` -> one (R, P) array per key (NaN, or -1 for ``chains``, where absent)."""
+    ni, pj = {n: i for i, n in enumerate(ns)}, {p: j for j, p in enumerate(names)}
+    out = {k: (np.full((len(ns), len(names)), -1, dtype=np.int64) if k == "chains"
+               else np.full((len(ns), len(names)), np.nan)) for k in keys}
+    for (n, nm), vals in cells.items():
+        for k, v in zip(keys, vals):
+            out[k][ni[n], pj[nm]] = v
+    return out
 
 
 def dominance(names: Sequence[str], frac: np.ndarray) -> dict:

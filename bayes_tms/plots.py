@@ -9,15 +9,32 @@ from typing import Sequence
 import numpy as np
 
 
-def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict] = (),
+def _cells(occ) -> dict:
+    """Phase -> (n, fraction, lower, upper) arrays of the first estimator, cells it reports only."""
+    if occ is None:
+        return {}
+    one = occ.isel(estimator=0) if "estimator" in occ.dims else occ
+    ns = one["n"].values
+    out = {}
+    for p in one["phase"].values:
+        cell = one.sel(phase=p)
+        ok = np.isfinite(cell["fraction"].values)
+        if ok.any():
+            out[str(p)] = tuple(np.asarray(v)[ok] for v in (ns, cell["fraction"].values, cell["lower"].values,
+                                                              cell["upper"].values))
+    return out
+
+
+def plot_occupancy(occ, *, features: int, theory: Sequence[dict] = (),
                    observed: Sequence[dict] = (), min_fraction: float = 0.05, title: str | None = None,
-                   raw: Sequence[dict] = (), refined: Sequence[dict] = ()):
+                   raw=None, refined: Sequence[dict] = ()):
     """Phase fractions with 95% bootstrap bands against ``n``.
 
     Parameters
     ----------
-    rows : sequence of dict
-        Rows of :func:`bayes_tms.occupancy_table` (``n, phase, fraction, lower, upper``).
+    occ : xarray.Dataset
+        An occupancy hand-off (:func:`bayes_tms.occupancy_table`,
+        :func:`bayes_tms.reweight.reweighted_occupancy`); its first estimator is drawn.
     theory : sequence of dict
         Theory dominant intervals (``comparisons.theory.dominant_intervals``); their boundaries are
         drawn as dashed vertical lines labelled ``a -> b``.
@@ -25,8 +42,8 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
         Observed transitions (:func:`bayes_tms.transitions`), drawn as shaded intervals.
     min_fraction : float
         Phases whose fraction never reaches this are not drawn.
-    raw : sequence of dict, optional
-        Plain draw fractions (same columns), drawn as thin dashed lines for comparison.
+    raw : xarray.Dataset, optional
+        Plain draw fractions (an occupancy hand-off), drawn as thin dashed lines for comparison.
     refined : sequence of dict, optional
         ``{"from", "to", "n"}`` crossings of the free energies with their O(1) terms, drawn as
         dotted red vertical lines.
@@ -38,19 +55,14 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    phases = sorted({r["phase"] for r in rows})
-    shown = [p for p in phases if max(r["fraction"] for r in rows if r["phase"] == p) >= min_fraction]
+    cells, raw_cells = _cells(occ), _cells(raw)
+    shown = [p for p in sorted(cells) if cells[p][1].max() >= min_fraction]
     for p in shown:
-        rr = sorted((r for r in rows if r["phase"] == p), key=lambda r: r["n"])
-        n = np.array([r["n"] for r in rr])
-        f = np.array([r["fraction"] for r in rr])
+        n, f, lo, hi = cells[p]
         line, = ax.plot(n, f, marker="o", ms=3, label=p, ls=":" if p == "unclassified" else "-")
-        ax.fill_between(n, [r["lower"] for r in rr], [r["upper"] for r in rr], alpha=0.2,
-                        color=line.get_color())
-        rw = sorted((r for r in raw if r["phase"] == p), key=lambda r: r["n"])
-        if rw:
-            ax.plot([r["n"] for r in rw], [r["fraction"] for r in rw], ls="--", lw=0.8,
-                    color=line.get_color(), alpha=0.7)
+        ax.fill_between(n, lo, hi, alpha=0.2, color=line.get_color())
+        if p in raw_cells:
+            ax.plot(raw_cells[p][0], raw_cells[p][1], ls="--", lw=0.8, color=line.get_color(), alpha=0.7)
     for a, b in zip(theory[:-1], theory[1:]):
         ax.axvline(a["n_to"], color="k", ls="--", lw=0.8)
         ax.text(a["n_to"], 1.01, f"{a['phase']}→{b['phase']}", rotation=90, va="bottom", ha="center",
@@ -64,11 +76,11 @@ def plot_occupancy(rows: Sequence[dict], *, features: int, theory: Sequence[dict
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
     ax.set_xlabel("n (training samples, log scale)")
-    ns = [r["n"] for r in rows]
+    ns = occ["n"].values
     ticks = [t for t in (50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000) if min(ns) * 0.8 <= t <= max(ns) * 1.25]
     ax.set_xticks(ticks, [str(t) for t in ticks])  # plain numbers, not 2 x 10^2
     ax.minorticks_off()
-    ax.set_ylabel("posterior mass (dashed: raw draw fraction)" if raw else "fraction of posterior draws")
+    ax.set_ylabel("posterior mass (dashed: raw draw fraction)" if raw is not None else "fraction of posterior draws")
     ax.set_title(title or f"TMS posterior phase occupancy, c = {features} (95% bootstrap over chains)",
                  fontsize=9, pad=48)
     ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))

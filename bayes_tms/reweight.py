@@ -29,12 +29,17 @@ __all__ = ["block_losses", "rung_deltas", "reweighted_occupancy"]
 from typing import Mapping
 
 import numpy as np
+import xarray as xr
 from scipy.special import logsumexp
 
 from comparisons.theory import UNCLASSIFIED, child_rng, empirical_loss_onehot, is_onehot, onehot_summary
 from comparisons.theory.potential import empirical_loss
 
-from .occupancy import _labels, chain_summary
+from .occupancy import _labels, cell_arrays, chain_summary, labelled_occupancy, posterior_attrs
+
+
+#: how :func:`reweighted_occupancy` derives its bootstrap streams from ``seed`` (recorded in the attrs)
+BRIDGE_SEED_RULE = "child_rng(seed, 'bayes', 'bootstrap', 'bridge', n): one stream per n"
 
 
 def block_losses(idata, x_block: np.ndarray) -> np.ndarray:
@@ -74,7 +79,8 @@ def rung_deltas(posteriors: Mapping[int, object], x: np.ndarray, beta: float = 1
 
 def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, beta: float = 1.0,
                          B: int = 1000, seed: int = 0, level: str = "phase",
-                         alpha: float = 0.05, deltas: dict | None = None) -> tuple[list[dict], dict, list[dict]]:
+                         alpha: float = 0.05, deltas: dict | None = None,
+                         estimator: str = "nuts_bridge") -> tuple[xr.Dataset, dict]:
     """Posterior mass of every phase at every ``n`` by ladder bridge sampling.
 
     Parameters
@@ -94,14 +100,15 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
 
     Returns
     -------
-    rows : list of dict
-        ``{n, phase, fraction, lower, upper, chains}`` (``chains``: chains whose majority label
-        is the phase), the columns of ``occupancy.csv``.
+    occupancy : xarray.Dataset
+        The occupancy hand-off (:func:`bayes_tms.occupancy.labelled_occupancy`, estimator
+        ``estimator``): ``fraction, lower, upper, chains`` (``chains``: chains whose majority
+        label is the phase) and ``log_mass, log_mass_lower, log_mass_upper`` (``log`` of the
+        mass, i.e. minus the measured local free energy relative to the whole posterior) over
+        ``(estimator, n, phase)``; a phase with neither mass nor interval at an ``n`` is NaN
+        there. Attrs: sampler, classifier, beta, bootstrap seed and its rule, bootstrap size.
     reps : dict
         ``{n: (names, boot (B, P), point (P,))}`` for :func:`bayes_tms.occupancy.transitions`.
-    log_mass : list of dict
-        ``{n, phase, log_mass, lower, upper}``: ``log`` of the mass, i.e. minus the measured
-        local free energy relative to the whole posterior.
     """
     ns = sorted(int(n) for n in posteriors)
     if deltas is None:
@@ -157,7 +164,7 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
             logZ[k + 1] = np.where(ok, entry, logZ[k + 1])
     norm = logsumexp(logZ, axis=2, keepdims=True)
     logm = logZ - norm  # (K, R, P)
-    rows, reps, logs = [], {}, []
+    cells, reps = {}, {}
     for k, n in enumerate(ns):
         frac = np.exp(logm[k])
         point, boot = frac[0], frac[1:]
@@ -165,11 +172,14 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
         with np.errstate(invalid="ignore"):
             llo, lhi = np.quantile(logm[k, 1:], [alpha / 2, 1 - alpha / 2], axis=0)
         majority = [c["phase"] for c in chain_summary(posteriors[n], level)]
-        present = [j for j, nm in enumerate(names) if point[j] > 0 or hi[j] > 0]
-        for j in present:
-            rows.append({"n": n, "phase": names[j], "fraction": float(point[j]), "lower": float(lo[j]),
-                         "upper": float(hi[j]), "chains": int(sum(p == names[j] for p in majority))})
-            logs.append({"n": n, "phase": names[j], "log_mass": float(logm[k, 0, j]),
-                         "lower": float(llo[j]), "upper": float(lhi[j])})
+        for j in (j for j, nm in enumerate(names) if point[j] > 0 or hi[j] > 0):
+            cells[n, names[j]] = (point[j], lo[j], hi[j], sum(p == names[j] for p in majority),
+                                  logm[k, 0, j], llo[j], lhi[j])
         reps[n] = (list(names), boot, point)
-    return rows, reps, logs
+    keys = ("fraction", "lower", "upper", "chains", "log_mass", "log_mass_lower", "log_mass_upper")
+    shown = [nm for nm in names if any((n, nm) in cells for n in ns)]
+    occ = labelled_occupancy(ns, shown, cell_arrays(ns, shown, cells, keys), estimator=estimator, level=level,
+                             attrs={"sampler": "nuts", **posterior_attrs(posteriors), "beta": float(beta),
+                                    "bootstrap_seed": int(seed), "seed_rule": BRIDGE_SEED_RULE, "bootstrap": int(B),
+                                    "alpha": float(alpha)})
+    return occ, reps

@@ -30,7 +30,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import xarray as xr
 
+from comparisons.contracts import phase_order
 from comparisons.errors import InputError, check_positive_int
 from comparisons.theory import child_sequence
 from comparisons.theory.streams import root_sequence, spawned_seeds
@@ -38,6 +40,7 @@ from comparisons.theory.streams import root_sequence, spawned_seeds
 from .config import SMC_KERNELS, SMCConfig
 from .labels import phase_labels
 from .model import build_model, check_data, model_data, resolve_likelihood
+from .occupancy import cell_arrays, labelled_occupancy
 
 
 
@@ -84,21 +87,20 @@ class SMCResult:
         """``-log Z_n`` (mean over runs)."""
         return -self.log_evidence_mean
 
-    def fractions(self, alpha: float = 0.05) -> list[dict]:
+    def fractions(self, alpha: float = 0.05) -> xr.Dataset:
         """Particle fraction per phase with an interval over the independent runs.
 
         See :func:`particle_occupancy` (the final particles of every run are equally weighted).
 
         Returns
         -------
-        list of dict
-            ``{n, phase, fraction, lower, upper, se, runs, particles}`` (``particles``: count over
-            all runs).
+        xarray.Dataset
+            The occupancy hand-off of this ``n`` (:func:`particle_occupancy`).
         """
         return particle_occupancy(self.labels, self.n, alpha=alpha)
 
 
-def particle_occupancy(labels, n: int, alpha: float = 0.05) -> list[dict]:
+def particle_occupancy(labels, n: int, alpha: float = 0.05) -> xr.Dataset:
     """Phase fractions of SMC particles with intervals from the spread over independent runs.
 
     Parameters
@@ -109,16 +111,17 @@ def particle_occupancy(labels, n: int, alpha: float = 0.05) -> list[dict]:
         of a run are equally weighted: a run's fraction of label ``p`` is its estimate of the mass
         of ``p``.
     n : int
-        Sample size, copied into the rows.
+        Sample size, the one ``n`` of the result.
     alpha : float
         Two-sided level: ``1 - alpha`` intervals.
 
     Returns
     -------
-    list of dict
-        One row per label seen, sorted: ``{n, phase, fraction, lower, upper, se, runs,
-        particles}``; ``particles`` is the count over all runs. ``se``, ``lower`` and ``upper``
-        are NaN with one run.
+    xarray.Dataset
+        The occupancy hand-off (:data:`comparisons.contracts.OCCUPANCY`, estimator ``"smc"``, one
+        ``n``), one phase per label seen: ``fraction, lower, upper``, ``se`` and ``particles``
+        (the count over all runs; ``chains`` is -1: SMC has none), ``runs`` over ``(estimator,
+        n)``; attrs ``sampler``, ``alpha``. ``se``, ``lower`` and ``upper`` are NaN with one run.
 
     Notes
     -----
@@ -140,8 +143,9 @@ def particle_occupancy(labels, n: int, alpha: float = 0.05) -> list[dict]:
         raise InputError(f"alpha: expected a number in (0, 1), got {alpha!r}")
     R, P = labs.shape
     q = float(stats.t.ppf(1 - alpha / 2, R - 1)) if R > 1 else float("nan")
-    out = []
-    for nm in sorted(set(np.unique(labs))):
+    names = sorted(set(np.unique(labs)), key=phase_order)
+    cells = {}
+    for nm in names:
         per_run = (labs == nm).mean(axis=1)
         f = float(per_run.mean())
         if R > 1:
@@ -149,9 +153,13 @@ def particle_occupancy(labels, n: int, alpha: float = 0.05) -> list[dict]:
             lo, hi = max(0.0, f - q * se), min(1.0, f + q * se)
         else:
             se = lo = hi = float("nan")
-        out.append({"n": int(n), "phase": str(nm), "fraction": f, "lower": lo, "upper": hi, "se": se,
-                    "runs": R, "particles": int(np.sum(labs == nm))})
-    return out
+        cells[int(n), str(nm)] = (f, lo, hi, -1, se, int(np.sum(labs == nm)))
+    keys = ("fraction", "lower", "upper", "chains", "se", "particles")
+    values = cell_arrays([int(n)], names, cells, keys)
+    values["particles"] = values["particles"].astype(np.int64)
+    occ = labelled_occupancy([int(n)], names, values, estimator="smc", level="phase",
+                             attrs={"sampler": "smc", "alpha": float(alpha)})
+    return occ.assign(runs=(("estimator", "n"), np.array([[R]], dtype=np.int64)))
 
 
 def _last_finite(values: np.ndarray) -> float:

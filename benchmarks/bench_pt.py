@@ -320,9 +320,9 @@ def bench_study_throughput(argv=None) -> list[dict]:
             t0 = time.perf_counter()
             res = run_pt_study(config, study, Path(tmp) / f"w{w}", progress=False, **kw)
             wall = time.perf_counter() - t0
-            switches = sorted((r["dataset"], r["from"], r["to"], round(r["n"], 3)) for r in res["switches"])
-            rows.append({"workers": w, "tasks": res["computed"], "wall_s": wall,
-                         "tasks_per_min": 60 * res["computed"] / wall, "switches": switches})
+            switches = sorted((r["dataset"], r["from"], r["to"], round(r["n"], 3)) for r in res.summary["switches"])
+            rows.append({"workers": w, "tasks": res.summary["computed"], "wall_s": wall,
+                         "tasks_per_min": 60 * res.summary["computed"] / wall, "switches": switches})
     base = rows[0]["tasks_per_min"]
     print(f"\nPT study throughput: preset {args.preset}, {args.datasets} data sets ({args.convention}), "
           f"refinement rounds <= {args.refine_rounds}\n")

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+import xarray as xr
 
 from .theory.classify import UNCLASSIFIED
 from .theory.free_energy import effective_llc
 from .theory.kgons import Phase
 
 
-def dominant_sequence(occupancy: Sequence[Mapping]) -> list[dict]:
+def dominant_sequence(occupancy: xr.Dataset) -> list[dict]:
     """Leading classified phase at each n, merged into n ranges, with the unclassified share.
 
     The plurality of *all* mass may be ``"unclassified"``; the sequence follows the leading
@@ -38,7 +39,9 @@ def dominant_sequence(occupancy: Sequence[Mapping]) -> list[dict]:
 
     Parameters
     ----------
-    occupancy : sequence of mappings with keys ``n, phase, fraction``
+    occupancy : xarray.Dataset
+        An occupancy hand-off (:data:`comparisons.contracts.OCCUPANCY`); its first estimator is
+        followed, over the cells it reports (finite ``fraction``). Ties go to the first phase.
 
     Returns
     -------
@@ -47,19 +50,18 @@ def dominant_sequence(occupancy: Sequence[Mapping]) -> list[dict]:
     ``unclassified`` the largest unclassified share there, and ``leads_all_mass`` whether the
     phase's fraction was at least the unclassified share at every n of the range.
     """
-    by_n: dict[float, tuple[str, float]] = {}
-    unclassified: dict[float, float] = {}
-    for row in occupancy:
-        n, f = float(row["n"]), float(row["fraction"])
-        if row["phase"] == UNCLASSIFIED:
-            unclassified[n] = f
-            continue
-        if n not in by_n or f > by_n[n][1]:
-            by_n[n] = (str(row["phase"]), f)
+    one = occupancy.isel(estimator=0) if "estimator" in occupancy.dims else occupancy
+    frac = np.asarray(one["fraction"].transpose("n", "phase").values, dtype=float)
+    labels = [str(p) for p in one["phase"].values]
+    classified = np.array([p != UNCLASSIFIED for p in labels])
     out: list[dict] = []
-    for n in sorted(by_n):
-        phase, f = by_n[n]
-        u = unclassified.get(n, 0.0)
+    for n, row in zip(one["n"].values, frac):
+        cand = np.where(classified & np.isfinite(row), row, -np.inf)
+        if not np.isfinite(cand).any():
+            continue
+        j = int(np.argmax(cand))  # the first of equal fractions
+        phase, f, n = labels[j], float(row[j]), float(n)
+        u = float(np.nansum(np.where(classified, 0.0, row)))
         if out and out[-1]["phase"] == phase:
             last = out[-1]
             last.update(n_to=n, fraction=max(last["fraction"], f), unclassified=max(last["unclassified"], u),
@@ -70,8 +72,8 @@ def dominant_sequence(occupancy: Sequence[Mapping]) -> list[dict]:
     return out
 
 
-def bayes_moves(occupancy: Sequence[Mapping]) -> list[tuple[str, str]]:
-    """Successive changes of the dominant phase as n grows: ``[(from, to), ...]``."""
+def bayes_moves(occupancy: xr.Dataset) -> list[tuple[str, str]]:
+    """Successive changes of the dominant phase as n grows: ``[(from, to), ...]`` (:func:`dominant_sequence`)."""
     seq = dominant_sequence(occupancy)
     return [(a["phase"], b["phase"]) for a, b in zip(seq[:-1], seq[1:])]
 

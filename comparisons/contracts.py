@@ -10,7 +10,9 @@ takes an in-memory object or a path and returns the validated (loaded) object:
 - ``posterior`` (:data:`POSTERIOR`): ArviZ InferenceData of one ``n``, ``posterior_nNNNNN.nc``;
 - ``trajectory`` (:data:`TRAJECTORY`): the SGD trajectory ``(run, step, ...)``, ``trajectory.nc``;
 - ``occupancy`` (:data:`OCCUPANCY`): ``fraction, lower, upper, chains`` over ``(estimator, n,
-  phase)``, ``occupancy.nc`` and ``occupancy_family.nc`` (and ``occupancy_compare.nc``);
+  phase)``, ``occupancy.nc`` and ``occupancy_family.nc`` (and ``occupancy_compare.nc``, SMC's
+  ``smc_occupancy.nc``); the engines build it (:func:`bayes_tms.occupancy.labelled_occupancy`), the jobs
+  put estimators side by side or join ``n`` with :func:`combine_occupancy`;
 - ``transitions`` (:data:`TRANSITIONS`): switches of the dominant phase over ``transition``,
   ``transitions.nc``;
 - ``diagnostics`` and ``switch_summary`` (:data:`DIAGNOSTICS`, :data:`SWITCH_SUMMARY`): tables,
@@ -37,7 +39,7 @@ __all__ = ["package_versions", "package_version",
     "validate_diagnostics", "validate_switch_summary", "validate_llc", "validate_figure2",
     "read_occupancy", "read_transitions", "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc",
     "read_figure2",
-    "occupancy_dataset", "occupancy_rows", "transitions_dataset", "transitions_records", "table_dataset",
+    "phase_order", "combine_occupancy", "transitions_dataset", "transitions_records", "table_dataset",
     "table_rows", "plateaus_dataset", "plateau_rows", "path_rows", "move_rows", "llc_table_dataset",
 ]
 
@@ -472,102 +474,33 @@ def read_llc(path: str | os.PathLike) -> xr.Dataset:
     return validate_llc(Path(path))
 
 
-# --- builders (rows -> contract Dataset) and readers (contract Dataset -> rows) ------------------
+# --- occupancy hand-offs combined; builders (rows -> contract Dataset) and readers (Dataset -> rows)
 
 
-def _phase_order(label: str) -> tuple:
+def phase_order(label: str) -> tuple:
+    """Sort key of phase labels in an occupancy hand-off: by label, ``unclassified`` last."""
     return (label == UNCLASSIFIED, label)
 
 
-def occupancy_dataset(estimates: Mapping[str, Sequence[Mapping]], *, level: str = "phase",
-                      log_mass: Mapping[str, Sequence[Mapping]] | None = None,
+def combine_occupancy(parts: Sequence[xr.Dataset], dim: str = "estimator", *,
                       attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
-    """The occupancy hand-off from the engines' rows.
+    """Occupancy hand-offs side by side (``dim="estimator"``) or joined along ``n`` (``dim="n"``).
 
-    Parameters
-    ----------
-    estimates : mapping estimator name -> rows ``{n, phase, fraction, lower, upper, chains}``
-        As returned by :func:`bayes_tms.occupancy.occupancy_table` and
-        :func:`bayes_tms.reweight.reweighted_occupancy`.
-    level : {"phase", "family"}
-    log_mass : mapping estimator name -> rows ``{n, phase, log_mass, lower, upper}``, optional
-    attrs : mapping, optional
-        Extra attributes (e.g. ``beta``, ``features``).
-
-    Returns
-    -------
-    xarray.Dataset
-        Dims ``(estimator, n, phase)``; cells an estimator did not report are NaN
-        (``chains`` -1). Phases are ordered as the engines order them (``unclassified`` last).
+    The union of their ``n`` and phases; a cell a part does not report is NaN (``chains`` -1);
+    phases in :func:`phase_order`. The attrs are the first part's, updated with ``attrs``.
     """
-    if level not in _LEVELS:
-        raise InputError(f"level: expected one of {_LEVELS}, got {level!r}")
-    names = list(estimates)
-    all_rows = [r for rows in estimates.values() for r in rows]
-    ns = sorted({int(round(float(r["n"]))) for r in all_rows})
-    phases = sorted({str(r["phase"]) for r in all_rows}, key=_phase_order)
-    shape = (len(names), len(ns), len(phases))
-    ni, pi = {n: i for i, n in enumerate(ns)}, {p: j for j, p in enumerate(phases)}
-    data = {k: np.full(shape, np.nan) for k in ("fraction", "lower", "upper")}
-    chains = np.full(shape, -1, dtype=np.int64)
-    for e, name in enumerate(names):
-        for r in estimates[name]:
-            i, j = ni[int(round(float(r["n"])))], pi[str(r["phase"])]
-            for k in data:
-                data[k][e, i, j] = float(r.get(k, math.nan))
-            if r.get("chains") is not None and np.isfinite(float(r["chains"])):
-                chains[e, i, j] = int(r["chains"])
-    dims = ("estimator", "n", "phase")
-    ds = xr.Dataset({k: (dims, v) for k, v in data.items()} | {"chains": (dims, chains)},
-                    coords={"estimator": np.array(names, dtype=str), "n": np.array(ns, dtype=np.int64),
-                            "phase": np.array(phases, dtype=str)},
-                    attrs={"level": level, **(attrs or {})})
-    if log_mass:
-        lm = {k: np.full(shape, np.nan) for k in ("log_mass", "log_mass_lower", "log_mass_upper")}
-        for e, name in enumerate(names):
-            for r in log_mass.get(name, ()):
-                key = (int(round(float(r["n"]))), str(r["phase"]))
-                if key[0] not in ni or key[1] not in pi:
-                    raise InputError(f"log_mass: expected cells of the occupancy, got n = {key[0]}, "
-                                     f"phase {key[1]!r}")
-                i, j = ni[key[0]], pi[key[1]]
-                lm["log_mass"][e, i, j] = float(r["log_mass"])
-                lm["log_mass_lower"][e, i, j] = float(r.get("lower", math.nan))
-                lm["log_mass_upper"][e, i, j] = float(r.get("upper", math.nan))
-        ds = ds.assign({k: (dims, v) for k, v in lm.items()})
-    return validate_occupancy(ds)
-
-
-def occupancy_rows(ds: xr.Dataset, estimator: str | None = None, variable: str = "fraction") -> list[dict]:
-    """Rows ``{n, phase, fraction, lower, upper, chains}`` of one estimator (default: the first).
-
-    With ``variable="log_mass"``: rows ``{n, phase, log_mass, lower, upper}``. Cells the
-    estimator did not report (NaN) are left out; ``n`` is a float as the engines' tables are read,
-    ``phase`` a string.
-    """
-    ds = validate_occupancy(ds)
-    names = [str(v) for v in ds["estimator"].values]
-    estimator = names[0] if estimator is None else estimator
-    if estimator not in names:
-        raise ContractError(f"occupancy: expected an estimator in {names}, got {estimator!r}")
-    sel = ds.sel(estimator=estimator)
-    if variable == "log_mass":
-        if "log_mass" not in sel:
-            raise ContractError("occupancy: expected variable 'log_mass', got none")
-        keys = {"log_mass": "log_mass", "lower": "log_mass_lower", "upper": "log_mass_upper"}
-    else:
-        keys = {"fraction": "fraction", "lower": "lower", "upper": "upper", "chains": "chains"}
-    vals = {k: sel[v].values for k, v in keys.items()}
-    rows = []
-    for i, n in enumerate(sel["n"].values):
-        for j, p in enumerate(sel["phase"].values):
-            if not np.isfinite(vals[variable][i, j]):
-                continue
-            row = {"n": float(n), "phase": str(p)}
-            for k, v in vals.items():
-                row[k] = int(v[i, j]) if k == "chains" else float(v[i, j])
-            rows.append(row)
-    return rows
+    parts = [validate_occupancy(p) for p in parts]
+    if not parts:
+        raise ContractError("occupancy: expected at least one part to combine, got none")
+    names = set().union(*(p.data_vars for p in parts))
+    fill = {k: (-1 if k == "chains" or any(p[k].dtype.kind in "iu" for p in parts if k in p) else math.nan)
+            for k in names}
+    labels = ("estimator", "phase")  # as objects while joined: numpy would cut "nuts_bridge" to a first part's "<U2"
+    parts = [p.assign_coords({k: p[k].values.astype(object) for k in labels}) for p in parts]
+    ds = xr.concat(parts, dim, join="outer", fill_value=fill, combine_attrs="override")
+    ds = ds.assign_coords({k: ds[k].values.astype(str) for k in labels})
+    ds = ds.sel(phase=sorted(map(str, ds["phase"].values), key=phase_order))
+    return validate_occupancy(ds.assign_attrs(**dict(attrs or {})))
 
 
 def transitions_dataset(records: Sequence[Mapping]) -> xr.Dataset:

@@ -379,8 +379,8 @@ def store_results(kind: str, source: str | os.PathLike, command: str, root: str 
 _CONTRACT_FILES = {
     "POSTERIOR": ("`posterior_nNNNNN.nc`", "`tms-phases bayes`"),
     "TRAJECTORY": ("`trajectory.nc`", "`tms-phases sgd`"),
-    "OCCUPANCY": ("`occupancy.nc`, `occupancy_family.nc`, `occupancy_compare.nc`",
-                  "`tms-phases bayes`, `tms-phases reproduce`"),
+    "OCCUPANCY": ("`occupancy.nc`, `occupancy_family.nc`, `occupancy_compare.nc`, `smc_occupancy.nc`",
+                  "`tms-phases bayes`, `tms-phases free-energy`, `tms-phases reproduce`"),
     "TRANSITIONS": ("`transitions.nc`", "`tms-phases bayes`"),
     "PLATEAUS": ("`plateaus.nc`", "`tms-phases sgd`"),
     "DIAGNOSTICS": ("`diagnostics.nc`", "`tms-phases bayes`"),

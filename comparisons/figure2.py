@@ -49,13 +49,13 @@ MIN_FRACTION = 0.05
 def figure2_dataset(panels: Mapping[str, Mapping[str, Any]], *, features: int, seed: int, seed_rule: str,
                     preset: str, command: str, switch: tuple[str, str] = ("5", "6"),
                     attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
-    """The ``figure2`` Dataset from the three panels' occupancy rows and switches.
+    """The ``figure2`` Dataset from the three panels' occupancy hand-offs and switches.
 
     Parameters
     ----------
     panels : mapping ``"a" | "b" | "c"`` -> panel
-        Each panel: ``rows`` (occupancy rows ``{n, phase, fraction, lower, upper}``, as
-        :func:`bayes_tms.occupancy.occupancy_table` returns them), ``switch`` (the ``switch``
+        Each panel: ``occupancy`` (an occupancy hand-off, :data:`comparisons.contracts.OCCUPANCY`;
+        its first estimator is shown), ``switch`` (the ``switch``
         transition ``{"n", "lower", "upper"}`` or None when the panel has none on its grid),
         ``predicted_asymptotic`` and ``predicted_o1`` (free-energy crossings at the panel's beta;
         None where there is none), ``beta``, and the strings ``sampler``, ``convention``,
@@ -86,20 +86,17 @@ def figure2_dataset(panels: Mapping[str, Mapping[str, Any]], *, features: int, s
 
     if sorted(panels) != list(PANELS):
         raise ContractError(f"figure2: expected panels {list(PANELS)}, got {sorted(panels)}")
-    grids = {p: sorted({int(round(float(r["n"]))) for r in panels[p]["rows"]}) for p in PANELS}
+    occs = {p: panels[p]["occupancy"].isel(estimator=0) for p in PANELS}
+    seen = {p: np.isfinite(occs[p]["fraction"].values) for p in PANELS}  # (n, phase): cells reported
+    grids = {p: [int(n) for n, ok in zip(occs[p]["n"].values, seen[p].any(axis=1)) if ok] for p in PANELS}
     if len({tuple(g) for g in grids.values()}) != 1:
         raise ContractError(f"figure2: expected the same n grid in every panel, got {grids}")
     ns = grids["a"]
-    seen = {str(r["phase"]) for p in PANELS for r in panels[p]["rows"]}
-    phases = sorted(seen, key=_phase_key)
-    shape = (len(PANELS), len(ns), len(phases))
-    data = {k: np.zeros(shape) for k in ("fraction", "lower", "upper")}
-    ni, pj = {n: i for i, n in enumerate(ns)}, {p: j for j, p in enumerate(phases)}
-    for k, p in enumerate(PANELS):
-        for r in panels[p]["rows"]:
-            i, j = ni[int(round(float(r["n"])))], pj[str(r["phase"])]
-            for v in data:
-                data[v][k, i, j] = float(r[v])
+    phases = sorted({str(ph) for p in PANELS for ph, ok in zip(occs[p]["phase"].values, seen[p].any(axis=0)) if ok},
+                    key=_phase_key)
+    data = {k: np.stack([occs[p][k].where(np.isfinite(occs[p]["fraction"]), 0.0).reindex(n=ns, phase=phases,
+                                                                                           fill_value=0.0).values
+                         for p in PANELS]).astype(float) for k in ("fraction", "lower", "upper")}
 
     def per_panel(get) -> np.ndarray:
         return np.array([_num(get(panels[p])) for p in PANELS], dtype=float)

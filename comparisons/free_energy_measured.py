@@ -29,6 +29,7 @@ __all__ = ["asymptotic_curves", "evidence_table", "local_free_energies", "measur
 from typing import Mapping, Sequence
 
 import numpy as np
+import xarray as xr
 from scipy.special import logsumexp
 
 from .errors import InputError
@@ -102,7 +103,7 @@ def evidence_table(ns, log_evidence, log_evidence_se, phases: Sequence[Phase],
     return rows, const
 
 
-def local_free_energies(evidence: Mapping[int, tuple[float, float]], log_mass: Sequence[Mapping],
+def local_free_energies(evidence: Mapping[int, tuple[float, float]], log_mass: xr.Dataset,
                         phases: Sequence[Phase], constant: float = 0.0, prior_sigma: float = 1.0,
                         method: str = "", beta: float = 1.0) -> list[dict]:
     """Measured ``F_n(alpha) = -log Z_n - log m_n(alpha)`` beside the asymptotic formula.
@@ -110,9 +111,10 @@ def local_free_energies(evidence: Mapping[int, tuple[float, float]], log_mass: S
     Parameters
     ----------
     evidence : mapping n -> (log Z_n, se)
-    log_mass : sequence of dict
-        ``{n, phase, log_mass, lower, upper}`` (the rows of ``log_mass.csv``), with ``log_mass``
-        the log of the normalised posterior mass of the phase.
+    log_mass : xarray.Dataset
+        An occupancy hand-off (:data:`comparisons.contracts.OCCUPANCY`) with ``log_mass``,
+        ``log_mass_lower`` and ``log_mass_upper`` over ``(estimator, n, phase)``: the log of the
+        normalised posterior mass of each phase (its first estimator is used).
     phases : sequence of Phase
     constant : float
         Shared constant added to the asymptotic values (from :func:`evidence_table`).
@@ -124,31 +126,33 @@ def local_free_energies(evidence: Mapping[int, tuple[float, float]], log_mass: S
     Returns
     -------
     list of dict
-        ``{n, phase, method, measured_F, lower, upper, asymptotic_F}``: ``lower/upper`` combine
-        the interval of ``log m`` with ``±2 se`` of ``log Z`` (added linearly); ``asymptotic_F``
-        is NaN for regions without a theory (``unclassified``). Rows whose ``n`` has no evidence
-        are skipped.
+        ``{n, phase, method, measured_F, lower, upper, asymptotic_F}`` in ``(n, phase)`` order:
+        ``lower/upper`` combine the interval of ``log m`` with ``±2 se`` of ``log Z`` (added
+        linearly; NaN where a bound is); ``asymptotic_F`` is NaN for regions without a
+        theory (``unclassified``). Cells without a finite ``log_mass``, or whose ``n`` has no
+        evidence, are skipped.
     """
     by_label = {p.label: p for p in phases}
+    one = log_mass.isel(estimator=0) if "estimator" in log_mass.dims else log_mass
+    lms, los, his = (np.asarray(one[k].transpose("n", "phase").values, dtype=float)
+                     for k in ("log_mass", "log_mass_lower", "log_mass_upper"))
     out = []
-    for r in log_mass:
-        n = int(r["n"])
+    for i, n in enumerate(int(v) for v in one["n"].values):
         if n not in evidence:
             continue
         logz, se = evidence[n]
         se = 0.0 if not np.isfinite(se) else float(se)
-        lm = float(r["log_mass"])
-        if not np.isfinite(lm):
-            continue
-        lo = float(r.get("lower", lm)) if r.get("lower", "") not in ("", None) else lm
-        hi = float(r.get("upper", lm)) if r.get("upper", "") not in ("", None) else lm
-        F = -logz - lm
-        ph = by_label.get(str(r["phase"]))
-        asym = (float(free_energy([ph], float(n), prior_sigma=prior_sigma, beta=beta)[0]) + constant
-                if ph else float("nan"))
-        out.append({"n": n, "phase": str(r["phase"]), "method": method, "measured_F": float(F),
-                    "lower": float(-logz - hi - 2 * se), "upper": float(-logz - lo + 2 * se),
-                    "asymptotic_F": asym})
+        for j, label in enumerate(str(v) for v in one["phase"].values):
+            lm = float(lms[i, j])
+            if not np.isfinite(lm):
+                continue
+            lo, hi = float(los[i, j]), float(his[i, j])
+            ph = by_label.get(label)
+            asym = (float(free_energy([ph], float(n), prior_sigma=prior_sigma, beta=beta)[0]) + constant
+                    if ph else float("nan"))
+            out.append({"n": n, "phase": label, "method": method, "measured_F": float(-logz - lm),
+                        "lower": float(-logz - hi - 2 * se), "upper": float(-logz - lo + 2 * se),
+                        "asymptotic_F": asym})
     return out
 
 

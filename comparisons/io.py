@@ -13,7 +13,7 @@ output folders being written (:mod:`comparisons.folder`) learn which files this 
 
 from __future__ import annotations
 
-__all__ = ["atomic_path", "write_json", "write_text", "write_csv", "write_netcdf", "save_figure",
+__all__ = ["atomic_path", "write_json", "write_text", "write_csv", "write_dataset_csv", "write_netcdf", "save_figure",
            "check_out_path", "check_writable_dir", "StorageError", "record_output", "OUTPUT_LISTENERS"]
 
 import contextlib
@@ -191,3 +191,18 @@ def write_csv(path, rows, columns) -> Path:
         w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
                         (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in r.items()})
     return write_text(path, buf.getvalue())
+
+
+def write_dataset_csv(path, ds: Any, columns, *, present: str = "fraction", sort=None) -> Path:
+    """Export labelled data to CSV: one line per cell of ``ds`` (an xarray Dataset) where ``present`` is finite.
+
+    The dims become columns beside the variables (``ds.to_dataframe()``); ``columns`` pick and
+    order them; ``sort`` (column names) orders the lines, else the Dataset's order. CSV files are
+    exports for people: nothing reads them back (:mod:`comparisons.contracts`).
+    """
+    frame = ds.to_dataframe().reset_index()
+    frame = frame[frame[present].notna()]
+    if sort:
+        frame = frame.sort_values(list(sort), kind="stable")
+    return write_csv(path, frame.to_dict(orient="records"), columns)
+

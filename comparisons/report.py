@@ -31,10 +31,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .analysis import estimators_verdict, long_occupancy, mixing_verdict
+from .analysis import estimators_verdict, mixing_verdict
 from .compare import (Verdict, bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table,
                       monotone_verdict, phase_coordinates, prediction_verdict, transition_comparison)
-from .contracts import (move_rows, occupancy_rows, package_versions, path_rows, plateau_rows, read_diagnostics, read_figure2,
+from .contracts import (move_rows, package_versions, path_rows, plateau_rows, read_diagnostics, read_figure2,
                         read_occupancy, read_plateaus, read_switch_summary, read_transitions, table_rows,
                         transitions_records)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
@@ -54,7 +54,7 @@ def load_bayes(folder: Path) -> dict | None:
     """A Bayesian run's hand-offs, read through the validators, or None without ``occupancy.nc``.
 
     Returns ``{"dir", "estimator", "attrs" (of occupancy.nc: beta, classifier, ...),
-    "occupancy" (rows of the first estimator), "transitions", "diagnostics", "figure"}``; a
+    "occupancy" (``occupancy.nc``, its first estimator), "transitions", "diagnostics", "figure"}``; a
     malformed file raises :class:`comparisons.contracts.ContractError`.
     """
     folder = Path(folder)
@@ -62,7 +62,7 @@ def load_bayes(folder: Path) -> dict | None:
         return None
     occ = read_occupancy(folder / "occupancy.nc")
     out: dict[str, Any] = {"dir": folder, "estimator": str(occ["estimator"].values[0]),
-                           "attrs": dict(occ.attrs), "occupancy": occupancy_rows(occ)}
+                           "attrs": dict(occ.attrs), "occupancy": occ.isel(estimator=[0])}
     tr = folder / "transitions.nc"
     out["transitions"] = transitions_records(read_transitions(tr)) if tr.exists() else []
     diag = folder / "diagnostics.nc"
@@ -176,8 +176,7 @@ class ReportVerdicts:
     mixing : (str, list of int)
         :func:`comparisons.analysis.mixing_verdict` of its diagnostics.
     estimators : dict or None
-        :func:`comparisons.analysis.estimators_verdict` over ``occupancy_compare.nc``, with ``rows``
-        (long format) and ``names``.
+        :func:`comparisons.analysis.estimators_verdict` over ``occupancy_compare.nc``, with ``names``.
     sgd_llc : dict
         Phase -> median SGLD estimate over its SGD plateaus.
     scale : list of dict
@@ -244,8 +243,7 @@ def compute_verdicts(inputs: ReportInputs) -> ReportVerdicts:
     estimators = None
     if inputs.compare is not None and inputs.compare.sizes["estimator"] >= 2:
         names = [str(v) for v in inputs.compare["estimator"].values]
-        rows = long_occupancy({nm: occupancy_rows(inputs.compare, nm) for nm in names})
-        estimators = {**estimators_verdict(rows, names), "rows": rows, "names": names}
+        estimators = {**estimators_verdict(inputs.compare, names), "names": names}
     return ReportVerdicts(
         figure2=figure2_verdicts(inputs.figure2) if inputs.figure2 is not None else [],
         lines=verdict_lines(phases, bayes, sgd, sgd_llc),

@@ -44,7 +44,7 @@ if TINY:
 config
 
 # %%
-result = run_bayes(config, OUT, progress=False)
+result = run_bayes(config, OUT, progress=False).summary  # the job's JobResult: files, timings, summary
 print(f"{result['draws_total']} draws, {result['divergences']} divergences, {result['wall_s']:.0f} s")
 for t in result["transitions"]:
     print(t)
@@ -81,12 +81,11 @@ print(f"all chains: R-hat {float(az.rhat(loss)['empirical_loss']):.3f}")
 
 # %%
 posts = {m: read_posterior(posterior_path(OUT, m)) for m in config.ns}
-rows, reps, log_mass = reweighted_occupancy(posts, nested_data(config), B=200)
-phases = sorted({r["phase"] for r in rows})
+occ, reps = reweighted_occupancy(posts, nested_data(config), B=200)  # labelled: (estimator, n, phase)
 fig, ax = plt.subplots(figsize=(7, 3.5))
-for phase in phases:
-    rr = [r for r in rows if r["phase"] == phase]
-    ax.plot([r["n"] for r in rr], [r["fraction"] for r in rr], marker="o", label=phase)
+for phase in occ["phase"].values:
+    mass = occ["fraction"].sel(estimator="nuts_bridge", phase=phase).dropna("n")
+    ax.plot(mass["n"], mass, marker="o", label=phase)
 ax.set_xscale("log")
 ax.set_xlabel("n")
 ax.set_ylabel("posterior mass")

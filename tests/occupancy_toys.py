@@ -75,3 +75,36 @@ def load_repeated_switch(path) -> dict:
     """``{n: posterior_of(labels)}`` of the stored fixture."""
     with np.load(path) as data:
         return {int(k[1:]): posterior_of(np.asarray(LABELS)[data[k]]) for k in data.files}
+
+
+def occupancy_of(estimates: dict, *, level: str = "phase", log_mass: dict | None = None,
+                 attrs: dict | None = None) -> xr.Dataset:
+    """A test occupancy hand-off from small tables ``{estimator: [{n, phase, fraction, lower, upper[, chains]}]}``.
+
+    Built the way the engines build theirs (:func:`bayes_tms.occupancy.labelled_occupancy`, one
+    estimator at a time, then :func:`comparisons.contracts.combine_occupancy`); ``log_mass``:
+    ``{estimator: [{n, phase, log_mass, lower, upper}]}`` on cells of the table.
+    """
+    from bayes_tms.occupancy import cell_arrays, labelled_occupancy
+    from comparisons.contracts import combine_occupancy, phase_order
+
+    parts = []
+    for name, rows in estimates.items():
+        ns = sorted({int(r["n"]) for r in rows})
+        names = sorted({str(r["phase"]) for r in rows}, key=phase_order)
+        cells = {(int(r["n"]), str(r["phase"])): (r["fraction"], r.get("lower", np.nan), r.get("upper", np.nan),
+                                                   r.get("chains", -1)) for r in rows}
+        keys = ["fraction", "lower", "upper", "chains"]
+        for m in (log_mass or {}).get(name, ()):
+            cells[int(m["n"]), str(m["phase"])] += (m["log_mass"], m["lower"], m["upper"])
+        if (log_mass or {}).get(name):
+            keys += ["log_mass", "log_mass_lower", "log_mass_upper"]
+            cells = {k: v if len(v) == 7 else v + (np.nan,) * 3 for k, v in cells.items()}
+        parts.append(labelled_occupancy(ns, names, cell_arrays(ns, names, cells, keys), estimator=name, level=level))
+    return combine_occupancy(parts, attrs=attrs)
+
+
+def reported_cells(occ: xr.Dataset) -> list[dict]:
+    """The cells an occupancy hand-off's first estimator reports, as records (pandas, for assertions)."""
+    frame = occ.isel(estimator=0).to_dataframe().reset_index()
+    return frame[frame["fraction"].notna()].to_dict(orient="records")

@@ -549,10 +549,12 @@ def test_help_shows_every_preset_the_choice_lists_and_the_default_sampler(capsys
 def _fake_bridge(monkeypatch, ns):
     """A NUTS run's occupancy.nc as the free-energy job reads it: ladder-bridge log masses at ``ns``."""
     import comparisons.contracts as contracts
+    from occupancy_toys import occupancy_of
 
-    monkeypatch.setattr(contracts, "read_occupancy", lambda path: {"log_mass": None})
-    monkeypatch.setattr(contracts, "occupancy_rows", lambda occ, est, variable=None: [
-        {"n": n, "phase": "4", "log_mass": 0.0, "lower": 0.0, "upper": 0.0} for n in ns])
+    cells = [{"n": n, "phase": "4", "fraction": 1.0} for n in ns]
+    occ = occupancy_of({"nuts_bridge": cells}, log_mass={"nuts_bridge": [
+        {"n": n, "phase": "4", "log_mass": 0.0, "lower": 0.0, "upper": 0.0} for n in ns]})
+    monkeypatch.setattr(contracts, "read_occupancy", lambda path: occ)
 
 
 def test_free_energy_refuses_a_bayes_dir_without_the_requested_n(tmp_path, capsys, no_work, monkeypatch):

@@ -36,15 +36,15 @@ def test_point_masses_follow_the_exact_likelihood_ratio_whatever_the_chain_count
     # equal chain counts at the first rung (so the start is 50/50), then wildly unequal
     counts = {100: (4, 4), 150: (1, 7), 230: (6, 1), 400: (2, 9)}
     posts = {n: fake_posterior([five, six], counts[n], seed=n) for n in ns}
-    rows, reps, logs = reweighted_occupancy(posts, x, B=50, seed=1)
+    occ, reps = reweighted_occupancy(posts, x, B=50, seed=1)
+    assert list(occ["estimator"].values) == ["nuts_bridge"] and occ.attrs["beta"] == 1.0
     for n in ns:
         # exact: log m5/m6 = -(S_n(5) - S_n(6)) + (S_100(5) - S_100(6)) with S = n L_n
         S = lambda w: n * empirical_loss(*w, x[:n]) - 100 * empirical_loss(*w, x[:100])  # noqa: E731
         expect = 1.0 / (1.0 + np.exp(-(S(six) - S(five))))  # mass of "5"
-        got = next(r for r in rows if r["n"] == n and r["phase"] == "5")
-        assert got["fraction"] == pytest.approx(expect, rel=1e-9)
-        lm5 = next(r for r in logs if r["n"] == n and r["phase"] == "5")["log_mass"]
-        assert lm5 == pytest.approx(np.log(expect), rel=1e-9)
+        got = occ.sel(estimator="nuts_bridge", n=n, phase="5")
+        assert float(got["fraction"]) == pytest.approx(expect, rel=1e-9)
+        assert float(got["log_mass"]) == pytest.approx(np.log(expect), rel=1e-9)
     names, boot, point = reps[400]
     assert boot.shape == (50, len(names)) and point.sum() == pytest.approx(1.0)
 
@@ -64,6 +64,7 @@ def test_region_first_seen_later_enters_with_its_draw_fraction():
     five, six = (by["5"].W, by["5"].b), (by["6"].W, by["6"].b)
     x = sample_inputs(300, 6, 4)
     posts = {100: fake_posterior([five], (4,)), 300: fake_posterior([five, six], (3, 1))}
-    rows, _, _ = reweighted_occupancy(posts, x, B=20)
-    at300 = {r["phase"]: r["fraction"] for r in rows if r["n"] == 300}
-    assert at300["6"] == pytest.approx(0.25) and at300["5"] == pytest.approx(0.75)
+    occ, _ = reweighted_occupancy(posts, x, B=20)
+    at300 = occ["fraction"].sel(estimator="nuts_bridge", n=300)
+    assert float(at300.sel(phase="6")) == pytest.approx(0.25) and float(at300.sel(phase="5")) == pytest.approx(0.75)
+    assert np.isnan(float(occ["fraction"].sel(estimator="nuts_bridge", n=100, phase="6")))  # not there yet

@@ -9,8 +9,9 @@ import pandas as pd
 
 from comparisons.compare import (bayes_moves, dominant_sequence, monotone_verdict, phase_coordinates,
                                  prediction_verdict, transition_comparison)
-from comparisons.contracts import occupancy_dataset, plateaus_dataset, transitions_dataset
+from comparisons.contracts import plateaus_dataset, transitions_dataset
 from comparisons.document import inline_html
+from occupancy_toys import occupancy_of
 from comparisons.io import write_netcdf
 from comparisons.report import write_report
 from comparisons.theory import enumerate_phases
@@ -26,6 +27,7 @@ OCC = [  # n, phase, fraction
     (1000, "6", 0.9), (1000, "unclassified", 0.95),  # 6 leads the classified draws only
 ]
 OCC_ROWS = [{"n": n, "phase": p, "fraction": f, "lower": f - 0.1, "upper": f + 0.1, "chains": 8} for n, p, f in OCC]
+OCC_DS = occupancy_of({"nuts_bridge": OCC_ROWS})
 PLATEAUS = [
     {"run": 0, "order": 0, "phase": "4", "start_step": 0, "end_step": 10, "loss": 0.11, "llc": 6.0},
     {"run": 0, "order": 1, "phase": "4+", "start_step": 10, "end_step": 20, "loss": 0.104, "llc": 6.5},
@@ -38,11 +40,11 @@ PLATEAUS = [
 
 
 def test_dominant_sequence_and_moves():
-    seq = dominant_sequence(OCC_ROWS)
+    seq = dominant_sequence(OCC_DS)
     assert [(s["phase"], s["n_from"], s["n_to"]) for s in seq] == [("5", 100, 300), ("6", 600, 1000)]
     # at n = 1000 the unclassified mass (0.95) exceeds the leading phase's (0.9): said, not hidden
     assert [(s["leads_all_mass"], s["unclassified"]) for s in seq] == [(True, 0.1), (False, 0.95)]
-    assert bayes_moves(OCC_ROWS) == [("5", "6")]
+    assert bayes_moves(OCC_DS) == [("5", "6")]
     assert sgd_moves(PLATEAUS) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5"), (2, "5", "4")]
     assert phase_moves(pd.DataFrame([{**PLATEAUS[0], "run": 7}])).empty  # one plateau: no move
 
@@ -86,7 +88,7 @@ def write_bayes(folder, occupancy, transitions=(), estimator="nuts_bridge", attr
     """A Bayesian folder's hand-offs as the jobs write them (``occupancy.nc``, ``transitions.nc``)."""
     folder.mkdir(exist_ok=True)
     attrs = {"beta": 1.0, "classifier": "hull", **(attrs or {})}
-    write_netcdf(occupancy_dataset({estimator: occupancy}, attrs=attrs), folder / "occupancy.nc")
+    write_netcdf(occupancy_of({estimator: occupancy}, attrs=attrs), folder / "occupancy.nc")
     write_netcdf(transitions_dataset(list(transitions)), folder / "transitions.nc")
 
 
@@ -223,16 +225,16 @@ def test_report_without_engine_outputs_says_so(tmp_path):
 
 
 def test_occupancy_estimators_side_by_side_and_mixing_flags(tmp_path):
-    from comparisons.analysis import agreement, long_occupancy, mixing_verdict
+    from comparisons.analysis import agreement, mixing_verdict
 
     a = [{"n": 100, "phase": "5", "fraction": 0.6, "lower": 0.5, "upper": 0.7},
          {"n": 200, "phase": "6", "fraction": 0.8, "lower": 0.7, "upper": 0.9}]
     b = [{"n": 100.0, "phase": "5", "fraction": 0.65, "lower": 0.55, "upper": 0.75},
          {"n": 200.0, "phase": "6", "fraction": 0.3, "lower": 0.2, "upper": 0.4},
          {"n": 300.0, "phase": "6", "fraction": 0.9, "lower": 0.8, "upper": 1.0}]
-    rows = long_occupancy({"pt": a, "bridge": b})
-    assert {r["n"] for r in rows} == {100, 200, 300} and all(isinstance(r["phase"], str) for r in rows)
-    ag = agreement(rows, "pt", "bridge")
+    both = occupancy_of({"pt": a, "bridge": b})
+    assert list(both["n"].values) == [100, 200, 300] and both["phase"].dtype.kind == "U"
+    ag = agreement(both, "pt", "bridge")
     assert ag["ns"] == [100, 200] and (ag["agree"], ag["cells"]) == (1, 2)
     assert ag["disagree"] == [(200, "6", 0.8, 0.3)]
     assert mixing_verdict([{"n": 1, "phase": "all", "rhat_loss": 1.8}, {"n": 2, "phase": "all", "rhat_loss": 1.0},
@@ -247,8 +249,8 @@ def test_phase_labels_stay_strings_through_the_files(tmp_path):
     write_bayes(tmp_path / "b", OCC_ROWS)
     write_sgd(tmp_path / "s", PLATEAUS)
     occ = load_bayes(tmp_path / "b")["occupancy"]
-    assert {r["phase"] for r in occ} == {"4", "5", "6", "unclassified"}
-    assert all(isinstance(r["n"], float) for r in occ)
+    assert list(occ["phase"].values) == ["4", "5", "6", "unclassified"] and occ["phase"].dtype.kind == "U"
+    assert occ["n"].dtype.kind == "i"
     sgd = load_sgd(tmp_path / "s")
     assert {r["phase"] for r in sgd["plateaus"]} == {"4", "4+", "5"}
     assert all(isinstance(a, str) and isinstance(b, str) for _, a, b in sgd["moves"])
@@ -275,7 +277,7 @@ def test_one_llc_scale_exact_or_measured_never_a_bound():
 
 
 def test_three_estimator_verdict_on_synthetic_tables():
-    from comparisons.analysis import estimators_verdict, long_occupancy
+    from comparisons.analysis import estimators_verdict
     from comparisons.errors import InputError
 
     def table(f5, f6, half=0.05):
@@ -283,18 +285,18 @@ def test_three_estimator_verdict_on_synthetic_tables():
                 for n, a, b in zip((100, 200), f5, f6) for p, f in (("5", a), ("6", b))]
 
     pt, bridge = table((0.7, 0.2), (0.3, 0.8)), table((0.72, 0.25), (0.28, 0.75))
-    agree = estimators_verdict(long_occupancy({"pt": pt, "nuts_bridge": bridge, "smc": table((0.68, 0.22), (0.32, 0.78))}),
+    agree = estimators_verdict(occupancy_of({"pt": pt, "nuts_bridge": bridge, "smc": table((0.68, 0.22), (0.32, 0.78))}),
                                ["pt", "nuts_bridge", "smc"])
     assert agree["verdict"] == "agree" and not agree["odd_one_out"] and not agree["unattributed"]
     assert [(p["a"], p["b"], p["agree"], p["cells"]) for p in agree["pairs"]] == [
         ("pt", "nuts_bridge", 4, 4), ("pt", "smc", 4, 4), ("nuts_bridge", "smc", 4, 4)]
     # SMC puts n = 200 the other way round: it alone disagrees, on both phases there
-    rows = long_occupancy({"pt": pt, "nuts_bridge": bridge, "smc": table((0.7, 0.6), (0.3, 0.4))})
+    rows = occupancy_of({"pt": pt, "nuts_bridge": bridge, "smc": table((0.7, 0.6), (0.3, 0.4))})
     one = estimators_verdict(rows, ["pt", "nuts_bridge", "smc"])
     assert one["verdict"] == "disagree" and one["odd_one_out"] == {"smc": [(200, "5"), (200, "6")]}
     assert not one["unattributed"]
     # all three apart at one cell: no single estimator to blame
-    rows = long_occupancy({"pt": pt, "nuts_bridge": table((0.72, 0.5), (0.28, 0.5)), "smc": table((0.7, 0.8), (0.3, 0.2))})
+    rows = occupancy_of({"pt": pt, "nuts_bridge": table((0.72, 0.5), (0.28, 0.5)), "smc": table((0.7, 0.8), (0.3, 0.2))})
     spread = estimators_verdict(rows, ["pt", "nuts_bridge", "smc"])
     assert spread["verdict"] == "disagree" and spread["unattributed"] == [(200, "5"), (200, "6")]
     with pytest.raises(InputError, match="estimators: expected at least two"):
@@ -305,18 +307,16 @@ def test_report_shows_three_estimators_and_the_odd_one_out(tmp_path):
     """The figure2 job writes ``occupancy_compare.nc``; the report reads it and judges the estimators."""
     from comparisons.document import to_markdown
     from comparisons.errors import InputError
-    from comparisons.io import write_csv as write_table, write_json
-    from comparisons.jobs.figure2 import compare_estimators, smc_rows
+    from comparisons.jobs.figure2 import compare_estimators
     from comparisons.report import compute_verdicts, estimators_blocks, load_inputs
 
     switch = [{"from": "5", "to": "6", "n": 150.0, "lower": 120.0, "upper": 190.0, "level": "phase"}]
     for name, estimator, f6 in (("pt", "pt", 0.8), ("bridge", "nuts_bridge", 0.75), ("smc", "smc", 0.2)):
         rows = [{"n": 200, "phase": "6", "fraction": f6, "lower": f6 - 0.05, "upper": f6 + 0.05, "chains": 4},
                 {"n": 200, "phase": "5", "fraction": 1 - f6, "lower": 0.95 - f6, "upper": 1.05 - f6, "chains": 4}]
-        if name == "smc":  # what `tms-phases free-energy` writes
+        if name == "smc":  # what `tms-phases free-energy` writes: smc_occupancy.nc, no classifier recorded
             (tmp_path / name).mkdir()
-            write_table(tmp_path / name / "smc_occupancy.csv", rows, ["n", "phase", "fraction", "lower", "upper"])
-            write_json(tmp_path / name / "config.json", {"beta": 0.5})
+            write_netcdf(occupancy_of({"smc": rows}, attrs={"beta": 0.5}), tmp_path / name / "smc_occupancy.nc")
         else:
             write_bayes(tmp_path / name, rows, switch, estimator=estimator, attrs={"beta": 0.5})
     dirs = {"pt_dir": tmp_path / "pt", "nuts_dir": tmp_path / "bridge", "smc_dir": tmp_path / "smc"}
@@ -330,8 +330,7 @@ def test_report_shows_three_estimators_and_the_odd_one_out(tmp_path):
     assert "the same switches by pt and nuts_bridge" in text
     header, *lines = (tmp_path / "figure2" / "occupancy_compare.csv").read_text().splitlines()
     assert {ln.split(",")[2] for ln in lines} == {"pt", "nuts_bridge", "smc"}
-    assert smc_rows(tmp_path / "nowhere") == []
-    write_json(tmp_path / "smc" / "config.json", {"beta": 1.0})
+    write_netcdf(occupancy_of({"smc": rows}, attrs={"beta": 1.0}), tmp_path / "smc" / "smc_occupancy.nc")
     with pytest.raises(InputError, match="expected every estimator at one beta"):
         compare_estimators(tmp_path / "figure2", **dirs)
 

@@ -16,12 +16,13 @@ import pytest
 import xarray as xr
 
 from comparisons import contracts
-from comparisons.contracts import (ContractError, llc_table_dataset, occupancy_dataset, occupancy_rows,
+from comparisons.contracts import (ContractError, combine_occupancy, llc_table_dataset,
                                    plateau_rows, plateaus_dataset, read_diagnostics, read_llc, read_occupancy,
                                    read_plateaus, read_switch_summary, read_transitions, table_dataset, table_rows,
                                    transitions_dataset, transitions_records, move_rows, path_rows)
 from comparisons.errors import InputError
 from comparisons.io import write_csv, write_netcdf
+from occupancy_toys import occupancy_of
 
 # rows as the engines order them: per n, phases sorted with "unclassified" last
 OCC = [{"n": n, "phase": p, "fraction": f, "lower": max(0.0, f - 0.05), "upper": min(1.0, f + 0.05), "chains": c}
@@ -67,22 +68,31 @@ def _one_line(exc: Exception) -> str:
 # --- round trips: what goes in comes out, labels as strings ---------------------------------------
 
 
-def test_occupancy_round_trip_keeps_rows_order_and_string_labels(tmp_path):
-    ds = occupancy_dataset({"nuts_bridge": OCC, "nuts_raw": OCC[:4]}, log_mass={"nuts_bridge": LOG_MASS})
+def test_occupancy_round_trip_keeps_cells_and_string_labels(tmp_path):
+    ds = occupancy_of({"nuts_bridge": OCC, "nuts_raw": OCC[:4]}, log_mass={"nuts_bridge": LOG_MASS})
     path = write_netcdf(ds, tmp_path / "occupancy.nc")
     back = read_occupancy(path)
     assert back["phase"].dtype.kind == "U" and back["estimator"].dtype.kind == "U"
     assert back["n"].dtype.kind == "i" and back.attrs["level"] == "phase"
-    rows = occupancy_rows(back)
-    assert [(r["n"], r["phase"]) for r in rows] == [(float(r["n"]), r["phase"]) for r in OCC]
-    assert all(isinstance(r["phase"], str) for r in rows)
-    assert [r["fraction"] for r in rows] == [r["fraction"] for r in OCC]
-    assert [r["chains"] for r in rows] == [r["chains"] for r in OCC]
-    assert len(occupancy_rows(back, "nuts_raw")) == 4  # cells an estimator did not report are left out
-    lm = occupancy_rows(back, "nuts_bridge", variable="log_mass")
-    assert [(r["phase"], r["log_mass"]) for r in lm] == [(r["phase"], r["log_mass"]) for r in LOG_MASS]
-    with pytest.raises(ContractError, match="estimator"):
-        occupancy_rows(back, "pt")
+    assert list(back["phase"].values) == ["4", "5", "6", "unclassified"]  # unclassified last
+    bridge = back.sel(estimator="nuts_bridge")
+    for r in OCC:
+        cell = bridge.sel(n=r["n"], phase=r["phase"])
+        assert float(cell["fraction"]) == r["fraction"] and int(cell["chains"]) == r["chains"]
+    assert int(np.isfinite(back["fraction"].sel(estimator="nuts_raw")).sum()) == 4  # unreported cells are NaN
+    assert int((back["chains"].sel(estimator="nuts_raw") == -1).sum()) == back.sizes["n"] * back.sizes["phase"] - 4
+    for m in LOG_MASS:
+        assert float(bridge["log_mass"].sel(n=m["n"], phase=m["phase"])) == m["log_mass"]
+    assert np.isnan(back["log_mass"].sel(estimator="nuts_raw")).all()
+
+
+def test_combine_occupancy_joins_along_n_and_refuses_nothing_to_join():
+    by_n = [occupancy_of({"smc": [r for r in OCC if r["n"] == n]}) for n in (100, 300)]
+    both = combine_occupancy(by_n, "n")
+    assert list(both["n"].values) == [100, 300] and list(both["phase"].values) == ["4", "5", "6", "unclassified"]
+    assert np.isnan(float(both["fraction"].sel(estimator="smc", n=100, phase="6")))
+    with pytest.raises(ContractError, match="at least one"):
+        combine_occupancy([])
 
 
 def test_transitions_diagnostics_plateaus_round_trip(tmp_path):
@@ -126,10 +136,10 @@ def _numeric_phase(ds):
 
 
 BROKEN = [
-    ("occupancy", read_occupancy, lambda: _numeric_phase(occupancy_dataset({"a": OCC})), "string labels in 'phase'"),
-    ("occupancy", read_occupancy, lambda: occupancy_dataset({"a": OCC}).drop_vars("upper"), "'upper'"),
-    ("occupancy", read_occupancy, lambda: occupancy_dataset({"a": OCC}).assign_attrs(level="kgon"), "level"),
-    ("occupancy", read_occupancy, lambda: occupancy_dataset({"a": OCC}).isel(estimator=0), "dims"),
+    ("occupancy", read_occupancy, lambda: _numeric_phase(occupancy_of({"a": OCC})), "string labels in 'phase'"),
+    ("occupancy", read_occupancy, lambda: occupancy_of({"a": OCC}).drop_vars("upper"), "'upper'"),
+    ("occupancy", read_occupancy, lambda: occupancy_of({"a": OCC}).assign_attrs(level="kgon"), "level"),
+    ("occupancy", read_occupancy, lambda: occupancy_of({"a": OCC}).isel(estimator=0), "dims"),
     ("transitions", read_transitions, lambda: transitions_dataset(TRANS).drop_vars("to"), "'to'"),
     ("transitions", read_transitions, lambda: transitions_dataset(TRANS).assign(
         {"from": ("transition", [5.0, 5.0])}), "string labels in 'from'"),
@@ -189,7 +199,7 @@ def test_free_energy_bayes_dir_with_a_broken_occupancy_exits_2(tmp_path, capsys)
     from comparisons.cli import main
 
     bayes = tmp_path / "bayes"
-    write_netcdf(_numeric_phase(occupancy_dataset({"nuts_bridge": OCC}, log_mass={"nuts_bridge": LOG_MASS})),
+    write_netcdf(_numeric_phase(occupancy_of({"nuts_bridge": OCC}, log_mass={"nuts_bridge": LOG_MASS})),
                  bayes / "occupancy.nc")
     assert main(["free-energy", "--n", "10", "--bayes-dir", str(bayes), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
@@ -228,7 +238,7 @@ def test_report_from_the_hand_offs_equals_the_report_from_the_csv_tables(tmp_pat
     from sgd_tms.phases import path_fractions, phase_moves
 
     bayes_dir, sgd_dir = tmp_path / "bayes", tmp_path / "sgd"
-    write_netcdf(occupancy_dataset({"nuts_bridge": OCC}), bayes_dir / "occupancy.nc")
+    write_netcdf(occupancy_of({"nuts_bridge": OCC}), bayes_dir / "occupancy.nc")
     write_netcdf(transitions_dataset(TRANS), bayes_dir / "transitions.nc")
     write_netcdf(table_dataset(DIAG, DIAG_COLUMNS), bayes_dir / "diagnostics.nc")
     write_netcdf(_plateaus_ds(runs=3), sgd_dir / "plateaus.nc")
@@ -237,7 +247,7 @@ def test_report_from_the_hand_offs_equals_the_report_from_the_csv_tables(tmp_pat
     write_csv(sgd_dir / "sequences.csv", PLATEAUS, ["run", "order", "phase", "start_step", "end_step", "loss", "llc"])
     plateaus = _old_csv_reader(sgd_dir / "sequences.csv")
     before_bayes = {"dir": bayes_dir, "estimator": "nuts_bridge", "figure": None, "transitions": TRANS,
-                    "occupancy": _old_csv_reader(bayes_dir / "occupancy.csv"),
+                    "occupancy": occupancy_of({"nuts_bridge": _old_csv_reader(bayes_dir / "occupancy.csv")}),
                     "diagnostics": _old_csv_reader(bayes_dir / "diagnostics.csv")}
     seq = pd.DataFrame(plateaus).astype({"run": int, "order": int})
     before_sgd = {"dir": sgd_dir, "plateaus": plateaus, "runs": 3,

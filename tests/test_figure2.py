@@ -11,6 +11,7 @@ from comparisons.contracts import ContractError, read_figure2, validate_figure2
 from comparisons.figure2 import (beta_text, convention_verdict, figure2_dataset, figure2_markdown, figure2_verdicts,
                                  fraction_gap, intervals_overlap, nuts_gap_verdict, panel_switch, paper_switch_verdict,
                                  plot_figure2, prediction_verdict, switch_table)
+from occupancy_toys import occupancy_of
 
 #: made by ``tms-phases reproduce --preset quick --out DIR`` (seed 0), copied from DIR/figure2/figure2.nc;
 #: the command is in its attrs
@@ -29,7 +30,7 @@ def rows(f6, half=0.05):
 
 
 def panel(f6, switch, beta, sampler="pt", asym=None, o1=None):
-    return {"rows": rows(f6), "switch": switch, "beta": beta, "sampler": sampler,
+    return {"occupancy": occupancy_of({"x": rows(f6)}), "switch": switch, "beta": beta, "sampler": sampler,
             "convention": {0.5: "gaussian-sigma1", 1.0: "tempered"}[beta], "classifier": "hull",
             "estimator": "raw" if sampler == "nuts" else "pt",
             "predicted_asymptotic": asym if asym is not None else 601.0 / beta,
@@ -94,7 +95,7 @@ def test_the_validator_names_what_is_wrong(break_it, message):
 
 def test_the_builder_refuses_panels_on_other_grids():
     bad = panel(A, None, 0.5, "nuts")
-    bad["rows"] = [r for r in bad["rows"] if r["n"] != 150]
+    bad["occupancy"] = bad["occupancy"].sel(n=[n for n in NS if n != 150])
     with pytest.raises(ContractError, match="same n grid"):
         figure2_dataset({"a": bad, "b": panel(B, None, 0.5), "c": panel(C, None, 1.0)}, features=6, seed=0,
                         seed_rule="x", preset="quick", command="tms-phases reproduce")

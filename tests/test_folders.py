@@ -138,7 +138,7 @@ def test_files_a_job_no_longer_writes_leave_the_folder_and_a_cached_rerun_moves_
     shutil.rmtree(out / "unused")
     before = _bytes(out)
     res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
-    assert res["cached"] and not (out / "unused").exists()
+    assert res.cached and not (out / "unused").exists()
     for name in PT_FILES[:4]:
         assert (out / name).read_bytes() == before[name]
     owner = folder_mod.read_owner(out)
@@ -152,7 +152,7 @@ def test_a_folder_written_before_owner_records_is_recognised(pt_folder, tmp_path
     assert main([*NUTS_CLI, "--out", str(out)]) == 2
     assert "bayes --sampler pt" in _one_error_line(capsys.readouterr().err)
     res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)  # its own job adopts it
-    assert res["cached"] and folder_mod.read_owner(out)["job"] == "bayes --sampler pt"
+    assert res.cached and folder_mod.read_owner(out)["job"] == "bayes --sampler pt"
 
 
 # -- 2. cached results validated before they are served ---------------------------------------------
@@ -188,7 +188,7 @@ def test_a_damaged_pt_run_is_recomputed_with_a_warning_naming_the_file(pt_folder
         (out / "pt_diagnostics.nc").write_bytes(b"\x89HDF")
     res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
     err = capsys.readouterr().err
-    assert not res["cached"], err
+    assert not res.cached, err
     named = {"done_garbage": "done.json", "diagnostics_truncated": "pt_diagnostics.nc"}.get(damage, post.name)
     assert "warning:" in err and named in err and "recomputing" in err
     idata = validate_posterior(post)
@@ -196,7 +196,7 @@ def test_a_damaged_pt_run_is_recomputed_with_a_warning_naming_the_file(pt_folder
     # the recomputed run is the same run: same seed, same draws as the undamaged one
     ref = validate_posterior(pt_folder / post.name).posterior["W"].values
     np.testing.assert_array_equal(idata.posterior["W"].values, ref)
-    assert run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)["cached"]
+    assert run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False).cached
 
 
 def test_the_done_marker_goes_before_a_recomputation_starts(pt_folder, tmp_path, monkeypatch):
@@ -230,9 +230,9 @@ def test_a_damaged_study_run_is_recomputed_alone(tmp_path, capsys):
     capsys.readouterr()
     res = run_pt_study(cfg, study, tmp_path, progress=False)
     err = capsys.readouterr().err
-    assert res["computed"] == 1 and res["reused"] == 1 and not res["cached"]
+    assert res.summary["computed"] == 1 and res.summary["reused"] == 1 and not res.cached
     assert "warning:" in err and "damaged" in err and seal["task"]["name"] in err
-    assert run_pt_study(cfg, study, tmp_path, progress=False)["cached"]
+    assert run_pt_study(cfg, study, tmp_path, progress=False).cached
     assert folder_mod.read_owner(tmp_path)["job"] == "bayes --sampler pt --datasets"
 
 
@@ -386,7 +386,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(pt_folder, tmp_path, capsys
     (out / folder_mod.LOCK_FILE).write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
                                                         "command": "tms-phases bayes (killed)"}))
     res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)
-    assert res["cached"]
+    assert res.cached
     assert f"taking over the lock of pid {pid}" in capsys.readouterr().err
 
 
@@ -422,7 +422,7 @@ def test_disk_full_during_a_cached_rerun_keeps_every_stored_file(pt_folder, tmp_
         {k: v for k, v in before.items() if k != "owner.json"}
     assert not list(out.glob(".*.tmp")) and not list(out.glob("*.tmp"))
     monkeypatch.undo()
-    assert run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)["cached"]
+    assert run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False).cached
 
 
 def test_disk_full_on_the_command_line_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
@@ -446,7 +446,7 @@ def test_disk_full_while_sampling_leaves_no_partial_file_and_the_rerun_completes
     assert not (out / DONE_FILE).exists() and not list(out.glob(".*.tmp"))
     monkeypatch.undo()
     res = run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False, chunk=4)
-    assert not res["cached"] and (out / DONE_FILE).exists()
+    assert not res.cached and (out / DONE_FILE).exists()
 
 
 def _mount(*args: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from comparisons.errors import InputError
 from comparisons.free_energy_measured import (evidence_table, local_free_energies,
                                               measured_crossings)
 from comparisons.theory import crossings, enumerate_phases
+from occupancy_toys import occupancy_of
 
 
 def test_smc_log_evidence_matches_gaussian_closed_form():
@@ -43,8 +45,10 @@ def test_smc_tms_tiny_and_bad_input():
     assert r.log_evidence.shape == (2,) and np.all(np.isfinite(r.log_evidence))
     assert r.labels.shape == (2, 50)
     fr = r.fractions()
-    assert abs(sum(f["fraction"] for f in fr) - 1) < 1e-9
-    assert all(f["runs"] == 2 and f["lower"] <= f["fraction"] <= f["upper"] for f in fr)
+    assert list(fr["estimator"].values) == ["smc"] and list(fr["n"].values) == [30]
+    f, lo, hi = (fr[k].values.ravel() for k in ("fraction", "lower", "upper"))
+    assert abs(f.sum() - 1) < 1e-9 and (lo <= f).all() and (f <= hi).all()
+    assert int(fr["runs"].values.ravel()[0]) == 2 and int(fr["particles"].sum()) == 100
     assert r.settings["classifier"] == "hull"  # the default: the paper's rule labels every particle
     assert "unclassified" not in set(r.labels.ravel())
     gated = smc_log_evidence(sample_inputs(30, 4, 0), dataclasses.replace(cfg, classifier="gated"))
@@ -82,8 +86,11 @@ def test_measured_crossings_recover_the_theory_on_asymptotic_curves(beta):
 
     cur = asymptotic_curves(phases, ns, beta=beta)
     logz = -cur["lse_F"]
-    lm = [{"n": int(n), "phase": lab, "log_mass": float(-cur["F"][i, k] - logz[k]), "lower": "", "upper": ""}
+    lm = [{"n": int(n), "phase": lab, "log_mass": float(-cur["F"][i, k] - logz[k]),
+           "lower": float(-cur["F"][i, k] - logz[k]), "upper": float(-cur["F"][i, k] - logz[k])}
           for i, lab in enumerate(cur["labels"]) for k, n in enumerate(ns)]
+    lm = occupancy_of({"nuts_bridge": [{**r, "fraction": math.exp(r["log_mass"])} for r in lm]},
+                      log_mass={"nuts_bridge": lm})
     rows = local_free_energies({int(n): (float(logz[k]), 0.0) for k, n in enumerate(ns)}, lm, phases, beta=beta)
     assert all(abs(r["measured_F"] - r["asymptotic_F"]) < 1e-9 for r in rows)
     cr = measured_crossings(rows, phases, beta=beta)
@@ -96,14 +103,13 @@ def test_measured_crossings_recover_the_theory_on_asymptotic_curves(beta):
 
 def test_cli_free_energy_tiny_run_writes_every_file(tmp_path, capsys):
     from comparisons.analysis import OCCUPANCY_COMPARE_COLUMNS
-    from comparisons.contracts import occupancy_dataset
     from comparisons.io import write_netcdf
 
     bayes = tmp_path / "bayes"  # a NUTS run's occupancy hand-off (ladder bridge), as `tms-phases bayes` writes it
     bayes.mkdir()
     occ = [{"n": n, "phase": "4", "fraction": 0.9, "lower": 0.8, "upper": 1.0, "chains": 4} for n in (20, 40)]
     lm = [{"n": n, "phase": "4", "log_mass": -0.1, "lower": -0.2, "upper": 0.0} for n in (20, 40)]
-    write_netcdf(occupancy_dataset({"nuts_bridge": occ}, log_mass={"nuts_bridge": lm}), bayes / "occupancy.nc")
+    write_netcdf(occupancy_of({"nuts_bridge": occ}, log_mass={"nuts_bridge": lm}), bayes / "occupancy.nc")
     out = tmp_path / "fe"
     rc = main(["free-energy", "--features", "4", "--n", "20,40", "--particles", "60", "--runs", "2",
                "--mutation-steps", "3", "--seed", "0", "--out", str(out), "--no-progress", "--bayes-dir", str(bayes)])

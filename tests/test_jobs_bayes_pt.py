@@ -19,20 +19,21 @@ TINY = dict(ns=(20, 40, 80), copies=2, sweeps=24, warmup=10, pilot_sweeps=10, pi
 
 def test_run_writes_every_file_and_a_rerun_is_cached(tmp_path):
     res = run_pt(PTConfig(**TINY, bootstrap=50), tmp_path, progress=False)
+    assert res.status == 0 and tmp_path / "timing.json" in res.files and res.folder == tmp_path
     for name in ("posterior_n00020.nc", "posterior_n00080.nc", "pt_diagnostics.nc", "occupancy.csv",
                  "occupancy_family.csv", "transitions.json", "diagnostics.csv", "occupancy.png", "done.json"):
         assert (tmp_path / name).exists(), name
     assert not (tmp_path / bayes_pt.STATE_FILE).exists()
-    assert {r["n"] for r in res["diagnostics"]} == {20, 40, 80}
-    assert not res["cached"]
+    assert {r["n"] for r in res.summary["diagnostics"]} == {20, 40, 80}
+    assert not res.cached
     again = run_pt(PTConfig(**TINY, bootstrap=50), tmp_path, progress=False)
-    assert again["cached"] and again["transitions"] == json.loads((tmp_path / "transitions.json").read_text())
+    assert again.cached and again.summary["transitions"] == json.loads((tmp_path / "transitions.json").read_text())
     occ = read_occupancy(tmp_path / "occupancy.nc")
     assert list(occ["estimator"].values) == ["pt"] and occ["phase"].dtype.kind == "U"
-    assert transitions_records(read_transitions(tmp_path / "transitions.nc")) == res["transitions"]
+    assert transitions_records(read_transitions(tmp_path / "transitions.nc")) == res.summary["transitions"]
     diag = table_rows(read_diagnostics(tmp_path / "diagnostics.nc"))
-    assert [r["n"] for r in diag] == [r["n"] for r in res["diagnostics"]]
-    assert [r["mixed"] for r in diag] == [r["mixed"] for r in res["diagnostics"]]
+    assert [r["n"] for r in diag] == [r["n"] for r in res.summary["diagnostics"]]
+    assert [r["mixed"] for r in diag] == [r["mixed"] for r in res.summary["diagnostics"]]
     for n in (20, 80):
         validate_posterior(tmp_path / f"posterior_n{n:05d}.nc")
 
@@ -79,12 +80,12 @@ def test_another_classifier_is_not_a_cached_result(tmp_path):
     cfg = PTConfig(**{**TINY, "ns": (20, 40), "sweeps": 10, "bootstrap": 20})
     run_pt(dataclasses.replace(cfg, classifier="gated"), tmp_path, progress=False)
     hull = run_pt(cfg, tmp_path, progress=False)  # the default: the paper's hull rule
-    assert not hull["cached"]
+    assert not hull.cached
     import arviz as az
 
     post = az.from_netcdf(str(tmp_path / "posterior_n00020.nc"), engine="h5netcdf").posterior
     assert post.attrs["classifier"] == "hull" and "unclassified" not in set(post["phase"].values.ravel())
-    assert run_pt(dataclasses.replace(cfg, classifier="hull"), tmp_path, progress=False)["cached"]
+    assert run_pt(dataclasses.replace(cfg, classifier="hull"), tmp_path, progress=False).cached
 
 
 def test_switch_summary_spread_and_population():
@@ -105,7 +106,7 @@ def test_study_runs_each_convention_on_the_same_data(tmp_path):
     assert (tmp_path / "switches.csv").exists() and (tmp_path / "switch_summary.csv").exists()
     summary = table_rows(read_switch_summary(tmp_path / "switch_summary.nc"), "switch_summary")
     key = ("convention", "from", "to", "values", "datasets", "all_mixed")
-    assert [tuple(r[k] for k in key) for r in summary] == [tuple(r[k] for k in key) for r in res["summary"]]
+    assert [tuple(r[k] for k in key) for r in summary] == [tuple(r[k] for k in key) for r in res.summary["summary"]]
     seeds = {}
     for conv in ("tempered", "gaussian-sigma1"):
         for k in range(2):
@@ -114,7 +115,7 @@ def test_study_runs_each_convention_on_the_same_data(tmp_path):
             assert conf["beta"] == bayes_pt.CONVENTIONS[conv]
         assert json.loads((tmp_path / conv / "population" / "config.json").read_text())["population"]
     assert all(len(v) == 1 for v in seeds.values()) and seeds[0] != seeds[1]
-    assert all(r["convention"] in bayes_pt.CONVENTIONS for r in res["switches"])
+    assert all(r["convention"] in bayes_pt.CONVENTIONS for r in res.summary["switches"])
 
 
 @pytest.mark.parametrize("argv, fragment", [

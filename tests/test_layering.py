@@ -186,3 +186,12 @@ def test_the_cli_imports_no_engine():
     assert not bad, "\n".join(bad)
     planted = imports_of(ROOT / "comparisons" / "cli" / "bayes.py")
     assert any(n.startswith("comparisons.jobs.configs") for n in planted)  # the scan sees the cli's imports
+
+
+def test_only_the_jobs_import_the_engines():
+    """The analyses, the report, the contracts, the cost model, the store import no engine (issue 19):
+    an engine is reached through ``comparisons.jobs`` only. Lazy imports inside functions count."""
+    bad = sorted(f"{mod} imports {dep}" for mod, deps in project_graph().items()
+                 if mod.split(".")[0] == "comparisons" and not mod.startswith("comparisons.jobs")
+                 for dep in deps if dep.split(".")[0] in ("bayes_tms", "sgd_tms"))
+    assert not bad, "\n".join(bad)

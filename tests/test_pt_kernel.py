@@ -201,8 +201,10 @@ def _switches(kernel: str, c: int = 4):
     res = sample_tms_pt(None, PTConfig(ns=ns, features=c, copies=4, sweeps=400, warmup=150, thin=2, pilot_sweeps=60,
                                        pilot_warmup=60, seed=2, kernel=kernel, classifier="hull"))
     assert all(idata.posterior.attrs["classifier"] == "hull" for idata in res.posteriors.values())
-    rows, reps = occupancy_table(res.posteriors, B=200, seed=0, level="family")
-    frac = {(r["n"], str(r["phase"])): r["fraction"] for r in rows}
+    from occupancy_toys import reported_cells
+
+    occ, reps = occupancy_table(res.posteriors, B=200, seed=0, level="family")
+    frac = {(r["n"], str(r["phase"])): r["fraction"] for r in reported_cells(occ)}
     return frac, transitions(reps, features=c, level="family")
 
 

@@ -30,7 +30,7 @@ CLI_TINY = ["bayes", "--sampler", "pt", "--n", "20,40,80", "--features", "4", "-
 def _study(out, **sweep):
     return run_pt_study(PTConfig(**TINY, bootstrap=50),
                         SwitchStudyConfig(datasets=1, conventions=("tempered",), population=True, refine_rounds=1),
-                        out, progress=False, **sweep)
+                        out, progress=False, **sweep).summary
 
 
 def test_switches_are_identical_in_process_on_a_pool_and_on_dask(tmp_path):
@@ -66,7 +66,7 @@ from comparisons.io import write_json
 from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt_study
 res = run_pt_study(PTConfig(**{tiny!r}, bootstrap=50), SwitchStudyConfig(datasets=3, population=False, refine_rounds=1),
                    {out!r}, progress=False)
-write_json({out!r} + "/counts.json", {{"computed": res["computed"], "reused": res["reused"]}})
+write_json({out!r} + "/counts.json", {{"computed": res.summary["computed"], "reused": res.summary["reused"]}})
 """
 
 

@@ -1,6 +1,8 @@
 """Several estimators of the same phase occupancy, side by side, and where they agree.
 
-Each estimator gives rows ``(n, phase, fraction, lower, upper)`` (an interval per cell). Two
+The estimators sit side by side on the ``estimator`` dim of one occupancy hand-off
+(:data:`comparisons.contracts.OCCUPANCY`, ``occupancy_compare.nc``; a cell an estimator does not
+report is NaN), each cell ``(n, phase)`` with a fraction and an interval. Two
 estimators *agree* on a cell ``(n, phase)`` when their intervals overlap; cells where both
 fractions are below ``min_fraction`` are not judged (both say "absent"). With three or more
 estimators every pair is judged, and a cell where one estimator disagrees with all the others
@@ -9,10 +11,13 @@ while they agree among themselves is put down to that one (:func:`estimators_ver
 
 from __future__ import annotations
 
-__all__ = ["OCCUPANCY_COMPARE_COLUMNS", "long_occupancy", "agreement", "estimators_verdict", "mixing_verdict"]
+__all__ = ["OCCUPANCY_COMPARE_COLUMNS", "agreement", "estimators_verdict", "mixing_verdict"]
 
 import math
 from typing import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
 
 from ..errors import InputError
 
@@ -27,63 +32,64 @@ def _f(v) -> float:
         return math.nan
 
 
-def long_occupancy(estimates: Mapping[str, Sequence[Mapping]]) -> list[dict]:
-    """``{estimator: rows}`` -> one row per ``(n, phase, estimator)`` (``occupancy_compare.csv``).
-
-    Phase labels stay strings; ``n`` becomes an int.
-    """
-    out = []
-    for name, rows in estimates.items():
-        for r in rows:
-            out.append({"n": int(round(_f(r["n"]))), "phase": str(r["phase"]), "estimator": name,
-                        "fraction": _f(r["fraction"]), "lower": _f(r.get("lower")), "upper": _f(r.get("upper"))})
-    return sorted(out, key=lambda r: (r["n"], r["phase"], r["estimator"]))
-
-
-def agreement(rows: Sequence[Mapping], a: str, b: str, min_fraction: float = 0.05) -> dict:
+def agreement(occupancy: xr.Dataset, a: str, b: str, min_fraction: float = 0.05) -> dict:
     """Where estimators ``a`` and ``b`` agree: overlapping intervals on the cells both report.
+
+    Parameters
+    ----------
+    occupancy : xarray.Dataset
+        Estimators side by side (``occupancy_compare.nc``).
+    a, b : str
+        Two of its estimators.
+    min_fraction : float
+        Cells where both fractions are below it are not judged.
 
     Returns
     -------
     dict
         ``{"a", "b", "cells", "agree", "disagree": [(n, phase, frac_a, frac_b), ...],
-        "ns": common n}``; a phase missing from one estimator at a common ``n`` counts as
-        fraction 0 with interval [0, 0].
+        "ns": common n}``: the common ``n`` are those where both report a cell; there a phase
+        one of them reports nowhere, or not at that ``n``, counts as fraction 0 with interval
+        [0, 0]; a cell without an interval counts as the point.
     """
-    idx: dict[tuple, dict] = {}
-    ns: dict[str, set] = {a: set(), b: set()}
-    for r in rows:
-        if r["estimator"] in (a, b):
-            idx[(r["n"], r["phase"], r["estimator"])] = r
-            ns[r["estimator"]].add(r["n"])
-    common = sorted(ns[a] & ns[b])
-    phases = sorted({r["phase"] for r in rows if r["estimator"] in (a, b)})
-    zero = {"fraction": 0.0, "lower": 0.0, "upper": 0.0}
+    sel = {e: occupancy.sel(estimator=e).transpose("n", "phase") for e in (a, b)}
+    seen = {e: np.isfinite(sel[e]["fraction"].values) for e in (a, b)}
+    ns = [int(n) for n in occupancy["n"].values]
+    common = [i for i in range(len(ns)) if seen[a][i].any() and seen[b][i].any()]
+    labels = [str(p) for p in occupancy["phase"].values]
+    phases = sorted((j for j in range(len(labels)) if seen[a][:, j].any() or seen[b][:, j].any()),
+                    key=lambda j: labels[j])
+
+    def cell(e, i, j) -> tuple[float, float, float]:
+        if not seen[e][i, j]:
+            return 0.0, 0.0, 0.0
+        f, lo, hi = (float(sel[e][k].values[i, j]) for k in ("fraction", "lower", "upper"))
+        return (f, lo, hi) if math.isfinite(lo) else (f, f, f)
+
     agree, disagree = 0, []
-    for n in common:
-        for p in phases:
-            ra, rb = idx.get((n, p, a), zero), idx.get((n, p, b), zero)
-            if max(ra["fraction"], rb["fraction"]) < min_fraction:
+    for i in common:
+        for j in phases:
+            (fa, lo_a, hi_a), (fb, lo_b, hi_b) = cell(a, i, j), cell(b, i, j)
+            if max(fa, fb) < min_fraction:
                 continue
-            lo_a, hi_a = (ra["lower"], ra["upper"]) if math.isfinite(ra["lower"]) else (ra["fraction"],) * 2
-            lo_b, hi_b = (rb["lower"], rb["upper"]) if math.isfinite(rb["lower"]) else (rb["fraction"],) * 2
             if lo_a <= hi_b and lo_b <= hi_a:
                 agree += 1
             else:
-                disagree.append((n, p, ra["fraction"], rb["fraction"]))
-    return {"a": a, "b": b, "cells": agree + len(disagree), "agree": agree, "disagree": disagree, "ns": common}
+                disagree.append((ns[i], labels[j], fa, fb))
+    return {"a": a, "b": b, "cells": agree + len(disagree), "agree": agree, "disagree": disagree,
+            "ns": [ns[i] for i in common]}
 
 
-def estimators_verdict(rows: Sequence[Mapping], estimators: Sequence[str] | None = None,
+def estimators_verdict(occupancy: xr.Dataset, estimators: Sequence[str] | None = None,
                        min_fraction: float = 0.05) -> dict:
     """Pairwise agreement of several occupancy estimators, and which one stands apart where.
 
     Parameters
     ----------
-    rows : sequence of dict
-        Rows of ``occupancy_compare.csv`` (:func:`long_occupancy`).
+    occupancy : xarray.Dataset
+        Estimators side by side (``occupancy_compare.nc``).
     estimators : sequence of str, optional
-        The estimators to judge, in this order (default: every one in ``rows``, sorted).
+        The estimators to judge, in this order (default: every one of ``occupancy``, sorted).
     min_fraction : float
         Cells where every fraction of a pair is below it are not judged (:func:`agreement`).
 
@@ -97,10 +103,13 @@ def estimators_verdict(rows: Sequence[Mapping], estimators: Sequence[str] | None
         with three or more estimators); ``"unattributed"``: the other disagreeing cells,
         ``[(n, phase), ...]``.
     """
-    names = list(estimators) if estimators is not None else sorted({str(r["estimator"]) for r in rows})
+    have = [str(e) for e in occupancy["estimator"].values]
+    names = list(estimators) if estimators is not None else sorted(have)
     if len(set(names)) != len(names) or len(names) < 2:
         raise InputError(f"estimators: expected at least two distinct names, got {names}")
-    pairs = [agreement(rows, a, b, min_fraction) for i, a in enumerate(names) for b in names[i + 1:]]
+    if any(nm not in have for nm in names):
+        raise InputError(f"estimators: expected names among {have}, got {names}")
+    pairs = [agreement(occupancy, a, b, min_fraction) for i, a in enumerate(names) for b in names[i + 1:]]
     bad: dict[tuple, set] = {}  # (n, phase) -> pairs that disagree there
     judged = 0
     for p in pairs:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-__all__ = ["HELP", "BayesCommand", "add_arguments", "run", "config_from_args", "nuts_config", "pt_config",
-           "pt_study", "run_nuts", "run_pt_job"]
+__all__ = [
+    "HELP",
+    "BayesCommand",
+    "add_arguments",
+    "config_from_args",
+    "nuts_config",
+    "pt_config",
+    "pt_study",
+    "run",
+    "run_nuts",
+    "run_pt_job",
+]
 
 import argparse
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import InputError
 from .flags import FlagTable, flag_errors, is_given
@@ -222,15 +233,16 @@ def pt_sweep_kwargs(args: argparse.Namespace, study) -> dict:
 
 
 def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = False,
-               sweep: dict | None = None) -> int:
+               sweep: dict | None = None):
     """One PT run (``study`` None), or a switch study over data sets (``study``: a
     :class:`~comparisons.jobs.configs.SwitchStudyConfig`); prints a summary.
 
+    Returns the job's :class:`comparisons.jobs.result.JobResult`.
+
     ``sweep``: ``executor, workers, scheduler, retries`` of the study's sweep runner."""
     from ..compare import switch_line
-    from ..cost import confirm
-    from ..io import check_out_path, check_writable_dir, write_json
-    from ..cost import pt_seconds
+    from ..cost import confirm, pt_seconds
+    from ..io import check_out_path, check_writable_dir
     from ..jobs.bayes_pt import run_pt, run_pt_study
 
     check_out_path(out_dir)
@@ -244,8 +256,8 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
             f"{config.warmup + config.sweeps} sweeps", yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
     if study is None:
-        res = run_pt(config, out, progress=progress)
-        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
+        result = run_pt(config, out, progress=progress)
+        res = result.summary
         note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
         print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "
               f"beta = {config.beta:g}{', population loss' if config.population else ''}: "
@@ -253,9 +265,8 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
         for t in res["transitions"]:
             print("  " + switch_line(t))
     else:
-        res = run_pt_study(config, study, out, progress=progress, **sweep)
-        write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"],
-                                         "computed": res["computed"], "reused": res["reused"]})
+        result = run_pt_study(config, study, out, progress=progress, **sweep)
+        res = result.summary
         for r in res["summary"]:
             print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f} "
                   f"[{r['mean_lower']:.0f}, {r['mean_upper']:.0f}], median {r['median']:.0f}, "
@@ -265,11 +276,13 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
                   f"{r['predicted_n_laplace'] or float('nan'):.0f} (O(1))"
                   + ("" if r["all_mixed"] else "; NOT all runs mixed"))
     print(f"outputs in {out_dir}")
-    return 0
+    return result
 
 
-def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = None, yes: bool = False) -> int:
+def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = None, yes: bool = False):
     """The NUTS sweep of ``config`` (:func:`comparisons.jobs.bayes.run_bayes`); prints a summary.
+
+    Returns the job's :class:`comparisons.jobs.result.JobResult`.
 
     ``sweep``: ``executor, workers, scheduler, retries`` for the sweep runner.
     """
@@ -285,7 +298,8 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
     confirm(bayes_seconds(config), f"{len(config.ns)} n x {config.chains} chains x "
             f"{config.draws + config.warmup} steps ({config.backend})", yes)
     check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
-    summary = run_bayes(config, out_dir, progress=progress, **(sweep or {}))
+    result = run_bayes(config, out_dir, progress=progress, **(sweep or {}))
+    summary = result.summary
     cached = (f" ({summary['rungs_cached']} of {summary['rungs']} rungs cached; sampling all of them "
               f"took {summary['compute_s']:.1f} s)" if summary.get("rungs_cached") else "")
     print(f"bayes: {len(config.ns)} n x {config.chains} chains x {config.draws} draws "
@@ -294,7 +308,7 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
     for t in summary["transitions"]:
         print("  " + switch_line(t))
     print(f"outputs in {out_dir} (transitions.json has every field)")
-    return 0
+    return result
 
 
 def nuts_sweep_kwargs(args: argparse.Namespace) -> dict:
@@ -317,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sampler == "pt":
         config, study = pt_config_from_args(args)
         return run_pt_job(config, study, args.out, progress=not args.no_progress, yes=getattr(args, "yes", False),
-                          sweep=pt_sweep_kwargs(args, study))
+                          sweep=pt_sweep_kwargs(args, study)).status
     config = config_from_args(args)
     return run_nuts(config, args.out, progress=not args.no_progress, sweep=nuts_sweep_kwargs(args),
-                    yes=getattr(args, "yes", False))
+                    yes=getattr(args, "yes", False)).status

@@ -59,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Local free energies F_n(α) = -log Z_n - log mass_n(α) use the SMC particle fractions and, "
         "with --bayes-dir, the ladder-bridge log masses (occupancy.nc) of a `tms-phases bayes` run (same "
         "--features and --seed: data set n is the first n samples of one seeded stream). Writes "
-        "free_energy.csv, free_energy_phases.csv, smc_occupancy.csv (intervals over the independent "
-        "runs), crossings_measured.json, free_energy.png and timing.json into --out, and with "
+        "free_energy.csv, free_energy_phases.csv, smc_occupancy.nc (the occupancy hand-off, intervals over "
+        "the independent runs) with its export smc_occupancy.csv, crossings_measured.json, free_energy.png and timing.json into --out, and with "
         "--bayes-dir occupancy_compare.csv (n, phase, estimator, fraction, lower, upper: smc beside "
         "nuts_bridge).")
     smc_flags().add_to(parser)
@@ -81,4 +81,4 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.free_energy import free_energy_job
 
     return free_energy_job(config, args.out, bayes_dir=args.bayes_dir, sweep=sweep_kwargs(args),
-                           yes=getattr(args, "yes", False))
+                           yes=getattr(args, "yes", False)).status

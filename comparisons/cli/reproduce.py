@@ -12,7 +12,6 @@ only the tables, figures and the report are recomputed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -176,7 +175,7 @@ class Planned:
     config: Any  # BayesConfig, (PTConfig, options) or (TrainConfig, LLCConfig)
     seconds: float
     what: str
-    run: Callable[[bool], int]
+    run: Callable[[bool], Any]  # -> the job's comparisons.jobs.result.JobResult
     command: str
 
 
@@ -254,11 +253,14 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         command = _command("reproduce", [("--preset", args.preset), ("--features", features), ("--seed", seed),
                                          ("--skip-sgd", True), ("--out", root)])
 
-        def figure2(yes: bool) -> int:
-            run_figure2(*panels, out, preset=args.preset, command=command)
-            compare_estimators(out, pt_dir=estimators.get("pt"), nuts_dir=estimators.get("nuts_bridge"),
-                               smc_dir=estimators.get("smc"))
-            return 0
+        def figure2(yes: bool):
+            from ..jobs.result import recording
+
+            with recording("figure2", out) as rec:
+                run_figure2(*panels, out, preset=args.preset, command=command)
+                compare_estimators(out, pt_dir=estimators.get("pt"), nuts_dir=estimators.get("nuts_bridge"),
+                                   smc_dir=estimators.get("smc"))
+            return rec.result()
 
         return Planned(stage.options, 5.0, "figure2", figure2, command)
     if stage.job == "sgd":
@@ -296,19 +298,6 @@ def plan(args: argparse.Namespace) -> dict[str, Planned]:
             for name, stage in PRESETS[args.preset].items() if not getattr(args, SKIP[name])}
 
 
-def _engine_compute(folder: Path, stage: str) -> tuple[float | None, bool]:
-    """``(compute seconds, cached)`` an engine recorded in its folder (None if it recorded none)."""
-    try:
-        if stage.startswith("bayes") or stage == "smc":
-            t = json.loads((folder / "timing.json").read_text())
-            return float(t["compute_s"]), bool(t.get("cached"))
-        t = json.loads((folder / "summary.json").read_text()).get("timings_s", {})
-        value = t.get("train_and_llc_s")
-        return (float(value) if value is not None else None), bool(t.get("cached"))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, False
-
-
 def run(args: argparse.Namespace) -> int:
     """Run every stage into its folder under ``--out`` and write the report; the exit status.
 
@@ -342,6 +331,7 @@ def _run(args: argparse.Namespace) -> int:
     timings: dict[str, float] = {}  # seconds of computation behind each stage's results
     this_run: dict[str, float] = {}  # seconds this call spent (small when results were reused)
     cached: list[str] = []  # stages whose results (some or all) were computed by an earlier run
+    results: dict = {}  # stage -> its job's JobResult
     t0 = time.perf_counter()
     phases = enumerate_phases(args.features)
     theory = {"features": args.features, "phases": [p.to_dict() for p in phases],
@@ -352,14 +342,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"== {stage}: {planned.command}", file=sys.stderr)
         t0 = time.perf_counter()
         try:
-            status = planned.run(True)  # confirmed once for the whole run
+            result = planned.run(True)  # confirmed once for the whole run; a JobResult
+            status = result.status
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            status = 2
+            result, status = None, 2
+        results[stage] = result
         this_run[stage] = time.perf_counter() - t0
-        compute, was_cached = _engine_compute(out / stage, stage)
-        timings[stage] = compute if was_cached and compute is not None else this_run[stage]
-        if was_cached:
+        timings[stage] = result.seconds if result is not None and result.cached else this_run[stage]
+        if result is not None and result.cached:
             cached.append(stage)
         if status != 0:
             print(f"error: the {stage} stage failed (exit {status}); finished parts are kept in {out}",
@@ -399,9 +390,9 @@ def _run(args: argparse.Namespace) -> int:
         for t in bayes["transitions"]:
             if t.get("level", "phase") == "phase":
                 lines.append("  " + switch_line(t))
-    summary = Path(out / "sgd" / "summary.json")
-    if not args.skip_sgd and summary.exists():
-        s = json.loads(summary.read_text())
+    sgd = results.get("sgd")
+    if sgd is not None and "plateaus" in sgd.summary:
+        s = sgd.summary
         rho = s.get("spearman_loss_llc")
         lines.append(f"SGD: {s['runs']} runs, {s['plateaus']} plateaus, Spearman(loss, LLC) = "
                      f"{'-' if rho is None else f'{rho:.3f}'}; most common path: "

@@ -132,4 +132,4 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.sgd import run_ensemble
 
     return run_ensemble(tc, lc, args.out, progress=progress, force=args.force, block_runs=args.block_runs,
-                   plot_runs=args.plot_runs, sweep=kw, yes=getattr(args, "yes", False))
+                        plot_runs=args.plot_runs, sweep=kw, yes=getattr(args, "yes", False)).status

@@ -27,16 +27,17 @@ from bayes_tms.reweight import reweighted_occupancy, rung_deltas
 from bayes_tms.cache import ModelCache
 from bayes_tms.sampling import check_complete, check_posterior, nested_data, sample_posterior
 
-from ..contracts import occupancy_dataset, package_versions, table_dataset, transitions_dataset
+from ..contracts import combine_occupancy, package_versions, table_dataset, transitions_dataset
 from ..errors import InputError
 from ..folder import keep, owned_folder
-from ..io import atomic_path, save_figure, write_csv, write_json, write_netcdf
+from ..io import atomic_path, save_figure, write_csv, write_dataset_csv, write_json, write_netcdf
 from ..theory import dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import mark_paper_switch, paper_switch_n
+from .result import JobResult, recording
 
 
 def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: bool | None = None,
-              **sweep) -> dict:
+              **sweep) -> JobResult:
     """Run the sweep and write every output into ``out_dir``.
 
     The hand-offs (:mod:`comparisons.contracts`, read back by the report and the command
@@ -57,19 +58,20 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: b
 
     Returns
     -------
-    dict
-        ``{"wall_s", "compute_s", "rungs_cached", "rungs", "transitions", "divergences",
-        "draws_total"}``: ``wall_s`` is this call's sampling time, ``compute_s`` the sampling time
-        behind every rung (rungs reused from the store count with the time they took when they
-        were computed). Both go to ``timing.json`` too.
+    JobResult
+        Its files, ``compute_s`` (the sampling time behind every rung: rungs reused from the store
+        count with the time they took when they were computed; also in ``timing.json``), ``cached``
+        (some rungs reused) and the ``summary`` ``{"wall_s" (this call's sampling time),
+        "compute_s", "rungs_cached", "rungs", "transitions", "divergences", "draws_total"}``.
 
     The folder is owned by this job (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
     """
-    with owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash,
-                      replace=replace) as folder:
+    with (recording("bayes --sampler nuts", out_dir) as rec,
+          owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash,
+                       replace=replace) as folder):
         res = _run_bayes(config, folder.root, progress=progress, **sweep)
         folder.finish()
-    return res
+    return rec.result(compute_s=res["compute_s"], cached=res["rungs_cached"] > 0, summary=res)
 
 
 def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> dict:
@@ -84,24 +86,24 @@ def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> di
                                      "cached": cached > 0})
     # raw: fractions of draws (valid where chains mix); primary: ladder bridge reweighting,
     # which needs no mixing between phases (bayes_tms.reweight)
-    raw, _ = occupancy_table(posts, B=config.bootstrap, seed=config.seed)
+    raw, _ = occupancy_table(posts, B=config.bootstrap, seed=config.seed, estimator="nuts_raw", sampler="nuts")
     x = nested_data(config)
     cols = ["n", "phase", "fraction", "lower", "upper", "chains"]
     deltas = rung_deltas(posts, x, config.beta)  # shared by both labelling levels
-    rows, reps, logs = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap, seed=config.seed,
-                                            deltas=deltas)
-    frows, freps, _ = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap,
-                                           seed=config.seed, level="family", deltas=deltas)
-    write_csv(out / "occupancy.csv", rows, cols)
-    write_csv(out / "occupancy_family.csv", frows, cols)
-    write_csv(out / "occupancy_raw.csv", raw, cols)
-    write_csv(out / "log_mass.csv", logs, ["n", "phase", "log_mass", "lower", "upper"])
+    occ, reps = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap, seed=config.seed,
+                                     deltas=deltas)
+    focc, freps = reweighted_occupancy(posts, x, beta=config.beta, B=config.bootstrap,
+                                       seed=config.seed, level="family", deltas=deltas)
+    write_dataset_csv(out / "occupancy.csv", occ, cols)
+    write_dataset_csv(out / "occupancy_family.csv", focc, cols)
+    write_dataset_csv(out / "occupancy_raw.csv", raw, cols)
+    write_dataset_csv(out / "log_mass.csv", occ.rename(lower="fraction_lower", upper="fraction_upper",
+                                                      log_mass_lower="lower", log_mass_upper="upper"),
+                      ["n", "phase", "log_mass", "lower", "upper"])
     meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
             "seed": config.seed, "classifier": config.classifier}
-    write_netcdf(occupancy_dataset({"nuts_bridge": rows, "nuts_raw": raw}, log_mass={"nuts_bridge": logs},
-                                   attrs=meta), out / "occupancy.nc")
-    write_netcdf(occupancy_dataset({"nuts_bridge": frows}, level="family", attrs=meta),
-                 out / "occupancy_family.nc")
+    write_netcdf(combine_occupancy([occ, raw], attrs=meta), out / "occupancy.nc")
+    write_netcdf(focc.assign_attrs(meta), out / "occupancy_family.nc")
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
              + transitions(freps, features=config.features, level="family",
                            prior_sigma=config.prior_sigma, beta=config.beta))
@@ -117,7 +119,7 @@ def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> di
                                     beta=config.beta)
     refined = [{"from": t["from"], "to": t["to"], "n": t["predicted_n_laplace"]} for t in trans
                if t["level"] == "phase" and t.get("predicted_n_laplace")]
-    fig = plot_occupancy(rows, features=config.features, theory=theory, raw=raw, refined=refined,
+    fig = plot_occupancy(occ, features=config.features, theory=theory, raw=raw, refined=refined,
                          observed=[t for t in trans if t["level"] == "family"],
                          title=f"NUTS posterior phase occupancy, c = {config.features}, beta = {config.beta:g} "
                                f"({config.classifier} classifier; 95% bootstrap over chains)")

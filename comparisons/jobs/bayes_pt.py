@@ -41,12 +41,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..contracts import occupancy_dataset, package_versions, table_dataset, transitions_dataset, validate_posterior
+from ..contracts import package_versions, table_dataset, transitions_dataset, validate_posterior
 from ..errors import InputError, check_positive_int
 from ..folder import keep, owned_folder
-from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_json, write_netcdf
+from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_dataset_csv, write_json, write_netcdf
 from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
+from .result import JobResult, recording
 
 #: named likelihood conventions -> beta: the theory's tempered posterior, and the Gaussian
 #: observation model with sigma = 1 of the authors' public NUTS code (log-lik -|x - f|^2 / 2)
@@ -107,15 +108,15 @@ def analyse_pt(config, posts: dict, diag) -> dict:
     Returns
     -------
     dict
-        ``occupancy``, ``occupancy_family`` (rows of ``occupancy.csv``), ``transitions`` (records
+        ``occupancy``, ``occupancy_family`` (occupancy hand-offs, estimator ``pt``), ``transitions`` (records
         of :func:`bayes_tms.occupancy.transitions`, phases then families), ``diagnostics`` (rows
         of ``diagnostics.csv``), ``mixed`` (every rung mixed).
     """
     from bayes_tms.occupancy import occupancy_table, transitions
 
     seed = child_seed(config.seed, "bayes", "bootstrap", "pt")
-    raw, reps = occupancy_table(posts, B=config.bootstrap, seed=seed)
-    fam, freps = occupancy_table(posts, B=config.bootstrap, seed=seed, level="family")
+    raw, reps = occupancy_table(posts, B=config.bootstrap, seed=seed, estimator="pt", sampler="pt")
+    fam, freps = occupancy_table(posts, B=config.bootstrap, seed=seed, level="family", estimator="pt", sampler="pt")
     trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
              + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
                            beta=config.beta))
@@ -128,19 +129,19 @@ def _write_tables(out, config, tables: dict) -> None:
     """Write the tables of :func:`analyse_pt` into a run folder (csv, json and netCDF hand-offs)."""
     raw, fam, trans, diag_rows = (tables[k] for k in ("occupancy", "occupancy_family", "transitions",
                                                        "diagnostics"))
-    write_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
-    write_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
+    write_dataset_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
+    write_dataset_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
     meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
             "seed": config.seed, "population": int(config.population), "classifier": config.classifier}
-    write_netcdf(occupancy_dataset({"pt": raw}, attrs=meta), out / "occupancy.nc")
-    write_netcdf(occupancy_dataset({"pt": fam}, level="family", attrs=meta), out / "occupancy_family.nc")
+    write_netcdf(raw.assign_attrs(meta), out / "occupancy.nc")
+    write_netcdf(fam.assign_attrs(meta), out / "occupancy_family.nc")
     write_json(out / "transitions.json", trans)
     write_netcdf(transitions_dataset(trans), out / "transitions.nc")
     write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
     write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
 
 
-def run_pt(config, out_dir, *, progress: bool = True, chunk: int = 50, replace: bool | None = None) -> dict:
+def run_pt(config, out_dir, *, progress: bool = True, chunk: int = 50, replace: bool | None = None) -> JobResult:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
 
     Resumable: the sampler state is saved atomically every ``chunk`` sweeps to
@@ -152,18 +153,21 @@ def run_pt(config, out_dir, *, progress: bool = True, chunk: int = 50, replace: 
 
     Returns
     -------
-    dict
-        ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
+    JobResult
+        Its files (``timing.json`` among them: ``compute_s``, ``cached``), ``compute_s``, ``cached``
+        and the ``summary`` ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
     """
     from bayes_tms.pt import PTConfig
 
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
-    with owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict()},
-                      replace=replace) as folder:
+    with (recording("bayes --sampler pt", out_dir) as rec,
+          owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict()},
+                       replace=replace) as folder):
         res = _run_pt(config, folder.root, progress=progress, chunk=chunk)
+        write_json(folder.root / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         folder.finish()
-    return res
+    return rec.result(compute_s=res["compute_s"], cached=res["cached"], summary=res)
 
 
 def _stored_run(out, config, key: str):
@@ -308,7 +312,7 @@ def _phase_switches(trans: Sequence[dict]) -> list[dict]:
 
 
 #: format of a study task's stored result; bump when what :func:`study_task` returns changes
-STUDY_FORMAT = 1
+STUDY_FORMAT = 2
 #: switch refinement of a study run: bracket every switch within this fraction of its n ...
 REFINE_TOL = 0.02
 #: ... in at most this many re-runs, inserting at most REFINE_INSERT rungs per bracket each
@@ -545,7 +549,8 @@ def run_pt_study(config, study: SwitchStudyConfig, out_dir, *, progress: bool = 
 
     Returns
     -------
-    dict
+    JobResult
+        Its files (``timing.json`` among them), ``compute_s``, ``cached`` and the ``summary``
         ``{"switches": rows of switches.csv, "summary": rows of switch_summary.csv, "compute_s":
         seconds of sampling behind them, "cached": whether every run was reused, "computed",
         "reused": task counts}``.
@@ -563,12 +568,15 @@ def run_pt_study(config, study: SwitchStudyConfig, out_dir, *, progress: bool = 
     check_scheduler(scheduler)
     if scheduler is not None and executor == "inline":
         executor = "dask"
-    with owned_folder(out_dir, "bayes --sampler pt --datasets", sampler="pt",
-                      config={"config": config.to_dict(), **study.to_dict()}, replace=replace) as folder:
+    with (recording("bayes --sampler pt --datasets", out_dir) as rec,
+          owned_folder(out_dir, "bayes --sampler pt --datasets", sampler="pt",
+                       config={"config": config.to_dict(), **study.to_dict()}, replace=replace) as folder):
         res = _run_pt_study(config, study, folder.root, progress=progress, executor=executor, workers=workers,
                             scheduler=scheduler, retries=retries)
+        write_json(folder.root / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"],
+                                                 "computed": res["computed"], "reused": res["reused"]})
         folder.finish()
-    return res
+    return rec.result(compute_s=res["compute_s"], cached=res["cached"], summary=res)
 
 
 def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, executor: str, workers: int | None,

@@ -19,17 +19,15 @@ estimator of the occupancy at one beta on its ``estimator`` coordinate.
 
 from __future__ import annotations
 
-__all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators",
-           "smc_rows"]
+__all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators"]
 
-import csv
 import json
 import math
 from pathlib import Path
 from typing import Mapping
 
 from ..errors import InputError
-from ..io import check_writable_dir, save_figure, write_csv, write_netcdf, write_text
+from ..io import check_writable_dir, save_figure, write_dataset_csv, write_netcdf, write_text
 from ..theory import OCCUPANCY_RULE
 from ..figure2 import figure2_dataset, figure2_markdown, plot_figure2
 from .paper_switch import PAPER_SWITCH, paper_switch_n
@@ -90,29 +88,29 @@ def nuts_panel(folder: Path) -> dict:
     conf = _config(folder)
     posts = {int(n): validate_posterior(posterior_path(folder, n)) for n in conf["ns"]}
     # the NUTS job's nuts_raw estimator: the same call, the same bootstrap seed
-    rows, reps = occupancy_table(posts, B=int(conf["bootstrap"]), seed=int(conf["seed"]))
+    occ, reps = occupancy_table(posts, B=int(conf["bootstrap"]), seed=int(conf["seed"]), estimator="nuts_raw",
+                                sampler="nuts")
     trans = transitions(reps, features=int(conf["features"]), prior_sigma=float(conf["prior_sigma"]),
                         beta=float(conf["beta"]))
-    return _panel(conf, rows, trans, sampler="nuts", estimator="raw", classifier=str(conf["classifier"]))
+    return _panel(conf, occ, trans, sampler="nuts", estimator="raw", classifier=str(conf["classifier"]))
 
 
 def pt_panel(folder: Path) -> dict:
     """Panel (b) or (c) from a replica-exchange stage's folder (``occupancy.nc``, ``transitions.nc``)."""
-    from ..contracts import occupancy_rows, read_occupancy, read_transitions, transitions_records
+    from ..contracts import read_occupancy, read_transitions, transitions_records
 
     conf = _config(folder)
-    occ = read_occupancy(Path(folder) / "occupancy.nc")
-    rows = occupancy_rows(occ, "pt")
+    occ = read_occupancy(Path(folder) / "occupancy.nc").sel(estimator=["pt"])
     trans = transitions_records(read_transitions(Path(folder) / "transitions.nc"))
-    return _panel(conf, rows, trans, sampler="pt", estimator="pt",
+    return _panel(conf, occ, trans, sampler="pt", estimator="pt",
                   classifier=str(occ.attrs.get("classifier", conf.get("classifier"))))
 
 
-def _panel(conf: Mapping, rows, trans, *, sampler: str, estimator: str, classifier: str) -> dict:
+def _panel(conf: Mapping, occ, trans, *, sampler: str, estimator: str, classifier: str) -> dict:
     beta = float(conf["beta"])
     asym, o1 = predicted_switch(int(conf["features"]), beta, float(conf["prior_sigma"]))
     sw = _paper_switch(trans)
-    return {"rows": rows, "switch": None if sw is None else {k: sw[k] for k in ("n", "lower", "upper")},
+    return {"occupancy": occ, "switch": None if sw is None else {k: sw[k] for k in ("n", "lower", "upper")},
             "predicted_asymptotic": asym, "predicted_o1": o1, "beta": beta, "sampler": sampler,
             "convention": convention_name(beta), "classifier": classifier, "estimator": estimator,
             "features": int(conf["features"]), "seed": int(conf["seed"]), "prior_sigma": float(conf["prior_sigma"]),
@@ -168,21 +166,6 @@ def run_figure2(nuts_dir: Path, pt_same_dir: Path, pt_theory_dir: Path, out_dir:
     return ds
 
 
-def smc_rows(folder: Path | None) -> list[dict]:
-    """SMC's particle occupancy (``smc_occupancy.csv`` of ``tms-phases free-energy``), or [] without it.
-
-    Rows ``n, phase, fraction, lower, upper`` (numbers as floats, NaN for empty). The SMC job
-    writes no netCDF hand-off of its occupancy, so its export is read here, once.
-    """
-    path = Path(folder) / "smc_occupancy.csv" if folder else None
-    if path is None or not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return [{"n": float(r["n"]), "phase": str(r["phase"]),
-                 **{k: float(r[k]) if r.get(k) not in ("", None) else float("nan")
-                    for k in ("fraction", "lower", "upper")}} for r in csv.DictReader(fh)]
-
-
 def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: Path | None = None,
                        smc_dir: Path | None = None) -> Path | None:
     """``occupancy_compare.nc`` and ``occupancy_compare.csv``: the estimators of one occupancy side by side.
@@ -192,25 +175,22 @@ def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: P
     attrs record that ``beta`` and the classifier (one rule, or each estimator's). Returns the
     netCDF path, or None with fewer than two estimators.
     """
-    from ..analysis import OCCUPANCY_COMPARE_COLUMNS, long_occupancy
-    from ..contracts import occupancy_dataset, occupancy_rows, read_occupancy
+    from ..analysis import OCCUPANCY_COMPARE_COLUMNS
+    from ..contracts import combine_occupancy, read_occupancy
 
-    estimates, betas, rules = {}, {}, {}
-    for name, folder in (("pt", pt_dir), ("nuts_bridge", nuts_dir)):
-        path = Path(folder) / "occupancy.nc" if folder is not None else None
+    estimates, betas, rules = [], {}, {}
+    for name, folder, file in (("pt", pt_dir, "occupancy.nc"), ("nuts_bridge", nuts_dir, "occupancy.nc"),
+                               ("smc", smc_dir, "smc_occupancy.nc")):
+        path = Path(folder) / file if folder is not None else None
         if path is None or not path.is_file():
             continue
         occ = read_occupancy(path)
         if "beta" not in occ.attrs:
-            raise InputError(f"{path}: expected attrs['beta'] (written by the bayes job), got {sorted(occ.attrs)}")
-        estimates[name], betas[name] = occupancy_rows(occ, name), float(occ.attrs["beta"])
-        rules[name] = str(occ.attrs.get("classifier", "unrecorded"))
-    smc = smc_rows(smc_dir)
-    if smc:
-        conf = _config(Path(smc_dir))
+            raise InputError(f"{path}: expected attrs['beta'] (written by the {name} job), got {sorted(occ.attrs)}")
+        estimates.append(occ.sel(estimator=[name])[["fraction", "lower", "upper", "chains"]])
+        betas[name] = float(occ.attrs["beta"])
         # the SMC job labels its particles with the default rule unless its configuration names one
-        estimates["smc"], betas["smc"] = smc, float(conf["beta"])
-        rules["smc"] = str(conf.get("classifier", OCCUPANCY_RULE))
+        rules[name] = str(occ.attrs.get("classifier", OCCUPANCY_RULE if name == "smc" else "unrecorded"))
     if len(estimates) < 2:
         return None
     if len(set(betas.values())) != 1:
@@ -219,7 +199,8 @@ def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: P
     beta = next(iter(betas.values()))
     classifier = (next(iter(rules.values())) if len(set(rules.values())) == 1
                   else ", ".join(f"{k}: {v}" for k, v in rules.items()))
-    write_netcdf(occupancy_dataset(estimates, attrs={"beta": beta, "classifier": classifier}),
-                 out / "occupancy_compare.nc")
-    write_csv(out / "occupancy_compare.csv", long_occupancy(estimates), OCCUPANCY_COMPARE_COLUMNS)
+    both = combine_occupancy(estimates)
+    both.attrs = {"level": both.attrs["level"], "beta": beta, "classifier": classifier}
+    write_netcdf(both, out / "occupancy_compare.nc")
+    write_dataset_csv(out / "occupancy_compare.csv", both, OCCUPANCY_COMPARE_COLUMNS, sort=("n", "phase", "estimator"))
     return out / "occupancy_compare.nc"

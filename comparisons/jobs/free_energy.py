@@ -9,6 +9,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 
 from bayes_tms.cache import ModelCache
 from bayes_tms.model import build_model, resolve_likelihood
@@ -18,6 +20,7 @@ from bayes_tms.smc import SMCResult, smc_log_evidence
 from ..errors import InputError
 from ..sweep import Task
 from ..theory import sample_inputs
+from .result import JobResult, recording
 
 #: the packages whose versions key a stored SMC task (a new version recomputes it)
 SMC_VERSIONS = ("pymc", "pytensor", "numpy")
@@ -66,7 +69,7 @@ def validate_smc(task, result) -> None:
 
 # -- the job ----------------------------------------------------------------------------------------
 
-def _read_bayes_dir(path: str, config) -> list[dict]:
+def _read_bayes_dir(path: str, config):
     d = Path(path)
     lm, cfg = d / "occupancy.nc", d / "config.json"
     if not lm.is_file():
@@ -77,34 +80,33 @@ def _read_bayes_dir(path: str, config) -> list[dict]:
                           ("prior_sigma", config.prior_sigma)):
             if key in conf and float(conf[key]) != float(want):
                 raise InputError(f"--bayes-dir: expected a run with {key} = {want}, got {conf[key]}")
-    from ..contracts import occupancy_rows, read_occupancy
+    from ..contracts import read_occupancy
 
     occ = read_occupancy(lm)
-    if "log_mass" not in occ:
+    if "log_mass" not in occ or "nuts_bridge" not in occ["estimator"].values:
         raise InputError(f"--bayes-dir: expected a ladder-bridge run (log_mass in occupancy.nc), got {path!r}")
-    rows = occupancy_rows(occ, "nuts_bridge", variable="log_mass")
-    for r in rows:
-        r["n"] = int(r["n"])
-    have = {r["n"] for r in rows}
+    occ = occ.sel(estimator=["nuts_bridge"])
+    have = {int(n) for n, ok in zip(occ["n"].values, np.isfinite(occ["log_mass"].values[0]).any(axis=1)) if ok}
     missing = [n for n in config.ns if n not in have]
     if missing:
         raise InputError(f"--bayes-dir: expected a ladder with every requested n, got {path!r} without "
                          f"n = {', '.join(map(str, missing))} (it has {', '.join(map(str, sorted(have)))}); "
                          "run bayes on those n or drop them from --n")
-    return rows
+    return occ
 
 
 def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, sweep: dict | None = None,
-                    yes: bool = False) -> int:
+                    yes: bool = False) -> JobResult:
     """The SMC ladder of ``config`` (:class:`bayes_tms.config.SMCConfig`) and its files in ``out_dir``.
 
     ``bayes_dir``: a NUTS run's folder (its ladder-bridge masses, and its occupancy beside SMC's
     in ``occupancy_compare.csv``); ``sweep``: :func:`comparisons.sweep.run_sweep` keywords
-    (``progress`` among them). Returns the exit status. The folder is owned by this job
+    (``progress`` among them). Returns the :class:`~comparisons.jobs.result.JobResult` (its
+    ``compute_s`` and ``cached`` also in ``timing.json``). The folder is owned by this job
     (:func:`comparisons.folder.owned_folder`).
     """
     bayes_dir = None if bayes_dir is None else str(bayes_dir)
-    bridge = _read_bayes_dir(bayes_dir, config) if bayes_dir else []
+    bridge = _read_bayes_dir(bayes_dir, config) if bayes_dir else None
     from ..cost import confirm, smc_seconds
     from ..io import check_out_path
 
@@ -116,18 +118,20 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
             f"{len(config.ns)} n x {config.runs} SMC runs x {config.particles} particles", yes)
     from ..folder import owned_folder
 
-    with owned_folder(out_dir, "free-energy", sampler="smc",
-                      config={"config": config.to_dict(), "bayes_dir": bayes_dir}) as folder:
-        status = _free_energy_files(config, folder.root, bayes_dir, bridge, sweep)
+    with (recording("free-energy", out_dir) as rec,
+          owned_folder(out_dir, "free-energy", sampler="smc",
+                       config={"config": config.to_dict(), "bayes_dir": bayes_dir}) as folder):
+        status, timing = _free_energy_files(config, folder.root, bayes_dir, bridge, sweep)
         if status == 0:
             folder.finish()
-    return status
+    return rec.result(status=status, **timing)
 
 
-def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, sweep: dict | None) -> int:
+def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge, sweep: dict | None) -> tuple[int, dict]:
     import numpy as np
 
-    from ..io import save_figure, write_csv, write_json
+    from ..contracts import combine_occupancy
+    from ..io import save_figure, write_csv, write_dataset_csv, write_json, write_netcdf
     from ..free_energy_measured import (evidence_table, local_free_energies, measured_crossings,
                                         plot_free_energy)
     from ..theory import enumerate_phases
@@ -141,7 +145,7 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
     store = ResultStore(out / "tasks", result_format=1, versions=package_versions(*SMC_VERSIONS))
     res = run_sweep(tasks, smc_task, store, desc="smc", validate=validate_smc, **(sweep or {}))
     if not res.ok:
-        return res.exit_status()
+        return res.exit_status(), {}
     results = list(res.results)
     logz = np.array([r.log_evidence_mean for r in results])
     se = np.array([r.log_evidence_se for r in results])
@@ -150,17 +154,20 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
                                     beta=config.beta)
     for row, r in zip(ev_rows, results):
         row.update(particles=r.particles, runs=r.log_evidence.size, stages=r.stages, wall_s=r.wall_s)
-    occ = [row for r in results for row in r.fractions()]
+    meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
+            "seed": config.seed, "particles": config.particles, "classifier": config.classifier}
+    occ = combine_occupancy([r.fractions() for r in results], "n", attrs=meta)
     evidence = {r.n: (r.log_evidence_mean, r.log_evidence_se) for r in results}
-    smc_mass = [{"n": o["n"], "phase": o["phase"], "log_mass": float(np.log(o["fraction"])),
-                 "lower": float(np.log(o["lower"])) if o["lower"] > 0 else float(np.log(o["fraction"])),
-                 "upper": float(np.log(o["upper"]))} for o in occ if o["fraction"] > 0]
+    f, lo, hi = (occ[k].where(occ["fraction"] > 0) for k in ("fraction", "lower", "upper"))
+    with np.errstate(divide="ignore", invalid="ignore"):  # the particles' masses, for the local free energies
+        smc_mass = occ.assign(log_mass=np.log(f), log_mass_lower=np.log(lo.where(lo > 0, f)),
+                              log_mass_upper=np.log(hi))
     phase_rows = local_free_energies(evidence, smc_mass, phases, const, config.prior_sigma, "smc_particles",
                                      beta=config.beta)
-    if bridge:
+    if bridge is not None:
         phase_rows += local_free_energies(evidence, bridge, phases, const, config.prior_sigma, "nuts_bridge",
                                           beta=config.beta)
-    primary = [r for r in phase_rows if r["method"] == ("nuts_bridge" if bridge else "smc_particles")]
+    primary = [r for r in phase_rows if r["method"] == ("nuts_bridge" if bridge is not None else "smc_particles")]
     cross = measured_crossings(primary, phases, prior_sigma=config.prior_sigma, beta=config.beta)
     for c in cross:
         c["method"] = primary[0]["method"] if primary else ""
@@ -169,15 +176,17 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
                "constant", "dominant_asymptotic", "particles", "runs", "stages", "wall_s"])
     write_csv(out / "free_energy_phases.csv", phase_rows,
               ["n", "phase", "method", "measured_F", "lower", "upper", "asymptotic_F"])
-    write_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "se", "runs", "particles"])
-    if bayes_dir:  # SMC beside the NUTS ladder bridge, in the long format of reproduce's table
-        from ..analysis import OCCUPANCY_COMPARE_COLUMNS, long_occupancy
-        from ..contracts import occupancy_rows, read_occupancy
+    write_netcdf(occ, out / "smc_occupancy.nc")
+    write_dataset_csv(out / "smc_occupancy.csv", occ, ["n", "phase", "fraction", "lower", "upper", "se", "runs",
+                                                       "particles"])
+    if bridge is not None:  # SMC beside the NUTS ladder bridge, in the long format of reproduce's table
+        from ..analysis import OCCUPANCY_COMPARE_COLUMNS
 
-        nuts = occupancy_rows(read_occupancy(Path(bayes_dir) / "occupancy.nc"), "nuts_bridge")
-        write_csv(out / "occupancy_compare.csv", long_occupancy({"smc": occ, "nuts_bridge": nuts}),
-                  OCCUPANCY_COMPARE_COLUMNS)
-    write_json(out / "timing.json", {"compute_s": res.total_compute_s, "cached": bool(res.reused)})
+        cols = ["fraction", "lower", "upper", "chains"]
+        write_dataset_csv(out / "occupancy_compare.csv", combine_occupancy([occ[cols], bridge[cols]]),
+                          OCCUPANCY_COMPARE_COLUMNS, sort=("n", "phase", "estimator"))
+    timing = {"compute_s": res.total_compute_s, "cached": bool(res.reused)}
+    write_json(out / "timing.json", timing)
     write_json(out / "crossings_measured.json", cross)
     fig = plot_free_energy(ev_rows, phase_rows, cross, features=config.features, beta=config.beta)
     save_figure(fig, out / "free_energy.png")
@@ -192,4 +201,4 @@ def _free_energy_files(config, out: Path, bayes_dir: str | None, bridge: list, s
         if c["dominant"]:
             print(json.dumps(c))
     print(f"outputs in {out}")
-    return 0
+    return 0, timing

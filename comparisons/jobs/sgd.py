@@ -32,6 +32,7 @@ from ..contracts import plateaus_dataset, validate_trajectory
 from ..errors import InputError
 from ..io import write_netcdf
 from ..sweep import Task
+from .result import JobResult, recording
 
 #: version of what a block returns; bump when its content changes
 #: (2: SGLD noise keyed by (run, step, chain); the diverged and diverged_step variables)
@@ -140,9 +141,13 @@ def _existing(path: Path):
 
 
 def run_ensemble(tc, lc, out_dir, *, progress: bool = True, force: bool = False, block_runs: int | None = None,
-            plot_runs: int = 4, sweep: dict | None = None, yes: bool = False) -> int:
+            plot_runs: int = 4, sweep: dict | None = None, yes: bool = False) -> JobResult:
     """Train the ensemble ``tc``, estimate its LLC with ``lc`` (None: none), label and segment it,
-    and write every file into ``out_dir``; returns the exit status (1 when every run diverged).
+    and write every file into ``out_dir``.
+
+    Returns the :class:`~comparisons.jobs.result.JobResult`: status 1 when every run diverged;
+    ``compute_s`` the training and LLC time behind the results (reused ones with the time they
+    took), ``cached`` whether they were reused, ``summary`` what ``summary.json`` holds.
 
     ``sweep``: ``executor, workers, scheduler, retries`` for the sweep runner (one task per block of
     ``block_runs`` runs).
@@ -152,7 +157,8 @@ def run_ensemble(tc, lc, out_dir, *, progress: bool = True, force: bool = False,
     from ..folder import check_folder, owned_folder
 
     check_folder(out_dir, "sgd")  # refused before the estimate, not after it
-    with contextlib.ExitStack() as stack:
+    summary: dict = {"timings_s": {}}
+    with recording("sgd", out_dir) as rec, contextlib.ExitStack() as stack:
         claimed = []
 
         def claim():  # the folder is claimed once the run is confirmed or its results are reused
@@ -162,34 +168,44 @@ def run_ensemble(tc, lc, out_dir, *, progress: bool = True, force: bool = False,
 
         try:
             status = _run(tc, lc, out_dir, progress=progress, force=force, block_runs=block_runs,
-                          plot_runs=plot_runs, sweep=sweep or {}, yes=yes, claim=claim)
+                          plot_runs=plot_runs, sweep=sweep or {}, yes=yes, claim=claim, summary_out=summary)
         except _AllDiverged as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 1
+            status = 1
         if status == 0 and claimed:
             claimed[0].finish()
-        return status
+    timings = summary["timings_s"]
+    return rec.result(status=status, compute_s=timings.get("train_and_llc_s"), cached=timings.get("cached", False),
+                      summary=summary)
 
 
 def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None, plot_runs: int,
-         sweep: dict, yes: bool, claim) -> int:
+         sweep: dict, yes: bool, claim, summary_out: dict) -> int:
+    """The job; ``summary_out`` (the caller's) is filled with what ``summary.json`` holds."""
+    timings = summary_out["timings_s"]
     import numpy as np
-
-    from ..io import check_out_path, save_figure, write_json, write_text
 
     from sgd_tms.config import config_hash
     from sgd_tms.model import resolve_device
-    from sgd_tms.phases import compare_labellings
-    from sgd_tms.phases import (count_paper_sequence, label_checkpoints, path_fractions, phase_sequences,
-                         plateau_rank_correlation, time_in_phase, transition_counts)
+    from sgd_tms.phases import (
+        compare_labellings,
+        count_paper_sequence,
+        label_checkpoints,
+        path_fractions,
+        phase_sequences,
+        plateau_rank_correlation,
+        time_in_phase,
+        transition_counts,
+    )
     from sgd_tms.plots import plateau_figure, staircase_figure
     from sgd_tms.train import diverged_runs
+
+    from ..io import check_out_path, save_figure, write_json, write_text
 
 
     resolve_device(tc.device)
     out = check_out_path(out_dir)  # created below, once the run is confirmed or reused
     path = out / "trajectory.nc"
-    timings: dict[str, float] = {}
     ds = None if force else _existing(path)
     wanted = config_hash(tc) if lc is None else config_hash(tc, lc)
     if ds is not None and (ds.attrs.get("train_config_hash") != config_hash(tc)
@@ -284,6 +300,7 @@ def _run(tc, lc, out_dir, *, progress: bool, force: bool, block_runs: int | None
     summary["labelling_agreement"] = {"checkpoints": cmp.checkpoints, "agreement": cmp.agreement,
                                       "agreement_classified": cmp.agreement_classified}
     write_json(out / "summary.json", summary)
+    summary_out.update(summary)
     save_figure(staircase_figure(ds, max_runs=plot_runs), out / "staircase.png")
     save_figure(plateau_figure(seq, ds.sizes["feature"]), out / "plateaus.png")
     print(f"{summary['plateaus']} plateaus in {summary['runs']} runs; paper sequence (4-family then 5) "
