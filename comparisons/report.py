@@ -33,7 +33,8 @@ import numpy as np
 from . import __version__
 from .analysis import estimators_verdict, long_occupancy, mixing_verdict
 from .compare import (Verdict, bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table,
-                      monotone_verdict, phase_coordinates, prediction_verdict, transition_comparison)
+                      monotone_verdict, phase_coordinates, prediction_verdict, sgd_llc_medians,
+                      transition_comparison)
 from .contracts import (move_rows, occupancy_rows, package_versions, path_rows, plateau_rows, read_diagnostics, read_figure2,
                         read_occupancy, read_plateaus, read_switch_summary, read_transitions, table_rows,
                         transitions_records)
@@ -194,15 +195,6 @@ class ReportVerdicts:
     sgd_llc: dict
     scale: list
     moves: list
-
-
-def sgd_llc_medians(plateaus: Sequence[Mapping]) -> dict[str, float]:
-    """Phase -> median SGLD estimate over its plateaus (NaN estimates left out)."""
-    per: dict[str, list[float]] = {}
-    for r in plateaus:
-        if np.isfinite(r.get("llc", np.nan)):
-            per.setdefault(r["phase"], []).append(r["llc"])
-    return {k: float(np.median(v)) for k, v in per.items()}
 
 
 def verdict_lines(phases: Sequence[Phase], bayes: dict | None, sgd: dict | None,

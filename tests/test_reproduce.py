@@ -103,7 +103,8 @@ def test_stages_name_their_sampler_and_smc_shares_the_ladder(tmp_path, preset, f
 
 @pytest.mark.parametrize("argv, fragment", [
     (["reproduce", "--preset", "huge"], "--preset: expected one of quick, paper"),
-    (["reproduce", "--features", "9"], "--features: expected 4, 5 or 6"),
+    (["reproduce", "--features", "9"], "--features: expected c from 4 to 8"),
+    (["reproduce", "--features", "3"], "--features: expected c from 4 to 8"),
     (["reproduce", "--seed", "-1"], "--seed: expected a non-negative integer"),
 ])
 def test_reproduce_bad_input(argv, fragment, capsys, tmp_path):

@@ -118,9 +118,12 @@ def nuts_config(preset: str | None = None, features: int | None = None, **fields
     """
     from bayes_tms.config import BayesConfig, nutpie_available, preset_config
 
+    from bayes_tms.config import check_features
+
     table = nuts_flags()
     fields = {k: v for k, v in fields.items() if v is not None}
     features = 6 if features is None else features
+    check_features(features, fields.get("hidden", 2), name="--features")  # before the ladder's checks
     if preset is not None:
         return table.build(preset_config, preset, features, **fields)
     if "ns" not in fields:
@@ -147,12 +150,18 @@ def pt_config(preset: str | None = None, features: int | None = None, *, populat
 
     from ..jobs.bayes_pt import PT_PRESETS
 
+    from bayes_tms.config import check_features
+
     c = 6 if features is None else features
+    check_features(c, fields.get("hidden") or 2, name="--features")  # before the preset's and the ladder's checks
     values: dict = {}
     if preset is not None:
-        if preset not in PT_PRESETS or c not in PRESETS.get(preset, {}):
-            raise InputError(f"--preset: expected quick or paper for c in 4, 5, 6, got {preset!r} with c = {c}")
-        values = dict(PT_PRESETS[preset])
+        if preset not in PT_PRESETS:
+            raise InputError(f"--preset: expected {' or '.join(PT_PRESETS)}, got {preset!r}")
+        if c not in PT_PRESETS[preset] or c not in PRESETS.get(preset, {}):
+            covered = sorted(PT_PRESETS[preset])
+            raise InputError(f"--features: preset {preset!r} covers c in {covered[0]}..{covered[-1]}, got {c}")
+        values = dict(PT_PRESETS[preset][c])
         extra = values.pop("extra_ns", ())
         values["ns"] = tuple(sorted(set(extra) | set(PRESETS[preset][c]["ns"])))
     elif fields.get("ns") is None:

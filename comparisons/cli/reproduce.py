@@ -117,13 +117,27 @@ def _preset(value: str) -> str:
     return value
 
 
+def preset_features() -> tuple[int, ...]:
+    """The numbers of features every preset table covers (NUTS and SMC ladders, replica exchange,
+    the SGD protocol): the ``c`` that ``reproduce`` runs at."""
+    from bayes_tms.config import PRESETS as LADDERS
+    from sgd_tms.config import PRESETS as SGD
+
+    from ..jobs.bayes_pt import PT_PRESETS
+
+    tables = [*LADDERS.values(), *PT_PRESETS.values(), *SGD.values()]
+    return tuple(sorted(set.intersection(*(set(t) for t in tables))))
+
+
 def _features(value: str) -> int:
+    supported = preset_features()
+    allowed = f"{supported[0]} to {supported[-1]}"  # a contiguous range (tests/test_presets_per_c.py)
     try:
         c = int(value)
     except ValueError:
-        raise InputError(f"--features: expected an integer from 4 to 6, got {value!r}") from None
-    if c not in (4, 5, 6):
-        raise InputError(f"--features: expected 4, 5 or 6 (the presets' settings), got {c}")
+        raise InputError(f"--features: expected an integer from {allowed}, got {value!r}") from None
+    if c not in supported:
+        raise InputError(f"--features: expected c from {allowed} (the c the presets cover), got {c}")
     return c
 
 
@@ -147,7 +161,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", type=_preset, default="quick", choices=tuple(PRESETS),
                         help="quick, paper, or tiny (seconds; exercises every stage, for tests)")
     parser.add_argument("--features", "-c", type=_features, default=6, metavar="C",
-                        help="number of features (4, 5 or 6)")
+                        help="number of features (4 to 8)")
     parser.add_argument("--out", default="tms-report", metavar="DIR", help="output folder")
     parser.add_argument("--seed", type=_seed, default=0, help="root seed of both engines")
     parser.add_argument("--skip-bayes", action="store_true", help="leave out the Bayesian sweep")

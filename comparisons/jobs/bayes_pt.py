@@ -625,8 +625,17 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
     return fig
 
 
-#: preset -> PTConfig fields. The ladders are the NUTS presets' (bayes_tms.config.PRESETS), so that
-#: both estimators report the same n; the paper ladder starts lower (16, 32, 64), where the
-#: posterior mixes freely. Paper: about 50 round trips per copy at c = 6.
-PT_PRESETS = {"quick": dict(copies=8, sweeps=1000, warmup=300, thin=2),
-              "paper": dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64))}
+#: preset -> features -> PTConfig fields. The ladders are the NUTS presets' (bayes_tms.config.PRESETS),
+#: so that both estimators report the same n; the paper ladder starts lower (16, 32, 64), where the
+#: posterior mixes freely, and the refinement (``min_swap_accept``) inserts rungs until every
+#: neighbour pair swaps. Paper: about 50 round trips per copy at c = 6. At c = 7 and 8 the ladder
+#: is longer (to 20000 and 10000 with the inserted rungs) and the high-n phases (6+, 6++, 7+)
+#: trade places slowly, so the copies sweep longer: 20 round trips per copy or more on the c = 8
+#: population loss (the docs' results page ``pt-c8-population`` stores the run that measured it).
+PT_PRESETS: dict[str, dict[int, dict]] = {
+    "quick": {c: dict(copies=8, sweeps=1000, warmup=300, thin=2) for c in (4, 5, 6)}
+    | {7: dict(copies=8, sweeps=2000, warmup=300, thin=4), 8: dict(copies=8, sweeps=2000, warmup=300, thin=4)},
+    "paper": {c: dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64)) for c in (4, 5, 6)}
+    | {7: dict(copies=8, sweeps=12000, warmup=500, thin=6, extra_ns=(16, 32, 64)),
+       8: dict(copies=8, sweeps=12000, warmup=500, thin=6, extra_ns=(16, 32, 64))},
+}
