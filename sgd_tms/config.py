@@ -296,10 +296,11 @@ class LLCConfig(LLCSettings):
 
 #: the initialisation of the paper protocol per number of features c: the paper's 4-gon plus
 #: N(0, 0.01^2) noise at c = 6 (and 4, 5, as before). At c = 7 and 8 the same 4-gon: it is a
-#: critical point at every c (the other columns zero, bias 0), the highest-loss start with
-#: non-degenerate columns, so SGD has the most steps to make towards the c = 7, 8 optima (7, 7+);
-#: measured with 24 runs each (docs/study.md, "SGD at c = 7 and 8") it leaves the 4-gon in most
-#: runs within the 4500 epochs, so the protocol's epochs stay the paper's
+#: critical point at every c (the other columns zero, bias 0) and SGD leaves it within the
+#: paper's 4500 epochs (24 runs each: 15 of 24 step from the 4-family to the 5-family at c = 8,
+#: 13 of 24 at c = 7). The alternative that keeps c = 6's distance to the c-gon, the (c - 2)-gon,
+#: makes no transition at all at c = 8 (24 runs from the 6-gon, every one a single plateau 6,
+#: 6+ or 6++): nothing to compare with the Bayesian sequence (docs/howto/features.md)
 PROTOCOL_INIT: dict[int, dict] = {c: {"init": "kgon", "init_k": 4} for c in (4, 5, 6, 7, 8)}
 #: named starting points, preset -> features -> fields (the paper's n = 1000, batch 20, lr 0.005 and
 #: 4500 epochs are the TrainConfig defaults); the CLI applies explicit flags on top
