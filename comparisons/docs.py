@@ -298,17 +298,21 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "## SGD paths", dataset_markdown(paths.drop_attrs())])
 
     pt_switches, pt_diag = _open(root, "pt_population_transitions.nc"), _open(root, "pt_population_diagnostics.nc")
-    c = int(pt_switches.attrs.get("features", pt_diag.attrs.get("features", 0))) or "?"
-    trips = pt_diag["round_trips_mean"].values if "round_trips_mean" in pt_diag else np.array([np.nan])
+    summary = xr.Dataset({"features": ((), int(pt_switches.attrs.get("features", -1))),
+                          "copies": ((), int(pt_diag["copies"].values.max())),
+                          "reported_n": ((), int(pt_diag["n"].size)),
+                          "round_trips_mean": ((), float(pt_diag["round_trips_mean"].values.mean())),
+                          "round_trips_min": ((), int(pt_diag["round_trips_min"].values.min()))})
     pages[Path("docs/results/pt-population.md")] = _page(
         "Replica exchange on the population loss", "docs/results/data/pt_population_*.nc",
-        [f"The Bayesian sequence at c = {c} on the population loss (no data noise) at beta = 1, by replica "
+        ["The Bayesian sequence on the population loss (no data noise) at beta one, by replica "
          "exchange over the n-ladder: each switch of the leading phase with its interval over the "
          "independent copies, beside both free-energy predictions (asymptotic, and with the `O(1)` "
          "terms where they exist). The diagnostics give, per rung, the swap acceptance with the next "
-         "rung and the round trips per copy across the whole ladder (mean "
-         f"{format_value(float(np.nanmean(trips)))}, the least copy {format_value(pt_diag['round_trips_min'].values.min()) if 'round_trips_min' in pt_diag else '–'}).",
-         _command(pt_switches), "## Switches", dataset_markdown(pt_switches.drop_attrs()),
+         "rung and the round trips per copy across the whole ladder; the summary gives the number of "
+         "features, the copies, the sample sizes reported (the requested rungs) and the round trips per copy (mean and least).",
+         _command(pt_switches), "## Summary", dataset_markdown(summary),
+         "## Switches", dataset_markdown(pt_switches.drop_attrs()),
          "![occupancy against n](data/pt_population_occupancy.png)",
          "## Diagnostics per rung", dataset_markdown(pt_diag.drop_attrs())])
 
@@ -323,7 +327,7 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "- [The quick reproduction](reproduce.md): the switches and the SGD paths of "
          "`tms-phases reproduce`.\n"
          "- [The switch over data sets and conventions](switch-study.md).\n"
-         "- [Replica exchange on the population loss](pt-population.md): the c = 8 sequence.\n"
+         "- [Replica exchange on the population loss](pt-population.md): the sequence at the largest c.\n"
          "- [Learning coefficients, measured](llc.md)."])
 
     readme = root / "README.md"

@@ -91,3 +91,12 @@ def test_features_error_has_no_traceback():
     r = subprocess.run([sys.executable, "-m", "comparisons.cli", "reproduce", "--features", "9", "--out",
                         "/nonexistent/x"], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "4 to 8" in r.stderr
+
+
+@pytest.mark.parametrize("c", (7, 8))
+def test_the_paper_study_at_c7_c8_is_estimated_under_two_hours(tmp_path, c):
+    """Issue 23: the paper-preset study at c = 8 runs under --yes in under 2 hours on 2 cores, by the
+    cost model every command prints before it starts (comparisons.cost)."""
+    args = build_parser("reproduce").parse_args(["reproduce", "--preset", "paper", "-c", str(c),
+                                                 "--out", str(tmp_path)])
+    assert sum(p.seconds for p in plan(args).values()) < 2 * 3600

@@ -156,7 +156,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (NUTS, 24 chains, by the paper's "
                      "protocol at beta = 1/2; replica exchange at beta = 1/2 and 1) and the paper's Figure 2 from "
                      "them, 32 SGD runs of the paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
-                     "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
+                     "to 2000 with 64 chains; 100 SGD runs). Every c from 4 to 8 has its own ladders, past the "
+                     "last switch the free energy predicts at each beta (tms-phases theory -c C). Writes report.md "
+                     "and a self-contained "
                      "report.html into --out; re-running with the same --out reuses finished parts.")
     parser.add_argument("--preset", type=_preset, default="quick", choices=tuple(PRESETS),
                         help="quick, paper, or tiny (seconds; exercises every stage, for tests)")

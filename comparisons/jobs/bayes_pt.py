@@ -629,13 +629,16 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
 #: so that both estimators report the same n; the paper ladder starts lower (16, 32, 64), where the
 #: posterior mixes freely, and the refinement (``min_swap_accept``) inserts rungs until every
 #: neighbour pair swaps. Paper: about 50 round trips per copy at c = 6. At c = 7 and 8 the ladder
-#: is longer (to 20000 and 10000 with the inserted rungs) and the high-n phases (6+, 6++, 7+)
-#: trade places slowly, so the copies sweep longer: 20 round trips per copy or more on the c = 8
-#: population loss (the docs' results page ``pt-c8-population`` stores the run that measured it).
+#: is longer (to 20000 and 10000) and the high-n phases (6, 7, 6++, 7+ at c = 8) trade places
+#: slowly: on the c = 8 population loss 12000 sweeps on a 17-rung ladder from 16 to 8000 gave 4.75
+#: round trips per copy (1 to 11; every neighbour pair swapping 0.22 to 0.69), the walkers' flux
+#: falling between n = 1200 and 5000 (docs/results/pt-population.md). The paper preset sweeps twice
+#: as long on a ladder denser there (rungs 1130 to 4830 at log spacing 0.24), within the two hours
+#: of the paper study at c = 8 by comparisons.cost.
 PT_PRESETS: dict[str, dict[int, dict]] = {
     "quick": {c: dict(copies=8, sweeps=1000, warmup=300, thin=2) for c in (4, 5, 6)}
     | {7: dict(copies=8, sweeps=2000, warmup=300, thin=4), 8: dict(copies=8, sweeps=2000, warmup=300, thin=4)},
     "paper": {c: dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64)) for c in (4, 5, 6)}
-    | {7: dict(copies=8, sweeps=12000, warmup=500, thin=6, extra_ns=(16, 32, 64)),
-       8: dict(copies=8, sweeps=12000, warmup=500, thin=6, extra_ns=(16, 32, 64))},
+    | {7: dict(copies=8, sweeps=24000, warmup=500, thin=12, extra_ns=(16, 32, 64)),
+       8: dict(copies=8, sweeps=24000, warmup=500, thin=12, extra_ns=(16, 32, 64))},
 }
