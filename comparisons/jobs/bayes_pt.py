@@ -630,15 +630,17 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
 #: posterior mixes freely, and the refinement (``min_swap_accept``) inserts rungs until every
 #: neighbour pair swaps. Paper: about 50 round trips per copy at c = 6. At c = 7 and 8 the ladder
 #: is longer (to 20000 and 10000) and the high-n phases (6, 7, 6++, 7+ at c = 8) trade places
-#: slowly: on the c = 8 population loss 12000 sweeps on a 17-rung ladder from 16 to 8000 gave 4.75
-#: round trips per copy (1 to 11; every neighbour pair swapping 0.22 to 0.69), the walkers' flux
-#: falling between n = 1200 and 5000 (docs/results/pt-population.md). The paper preset sweeps twice
-#: as long on a ladder denser there (rungs 1130 to 4830 at log spacing 0.24), within the two hours
-#: of the paper study at c = 8 by comparisons.cost.
+#: slowly. On the c = 8 population loss 12000 sweeps on a 17-rung ladder from 16 to 8000 gave 4.75
+#: round trips per copy (1 to 11), the walkers' flux falling between n = 1200 and 5000; with rungs
+#: added there (24 requested, 26 after refinement, every pair swapping 0.29 or more) 48000 sweeps
+#: gave 36.5 per copy, the least copy 29: about 0.76 per 1000 sweeps
+#: (docs/results/pt-population.md). The c = 8 paper preset sweeps 32000 (about 24 round trips per
+#: copy at that rate) on its ladder, rungs 1130 to 4830 at log spacing 0.24, within the two hours
+#: of the paper study by comparisons.cost; c = 7, unmeasured, sweeps 24000.
 PT_PRESETS: dict[str, dict[int, dict]] = {
     "quick": {c: dict(copies=8, sweeps=1000, warmup=300, thin=2) for c in (4, 5, 6)}
     | {7: dict(copies=8, sweeps=2000, warmup=300, thin=4), 8: dict(copies=8, sweeps=2000, warmup=300, thin=4)},
     "paper": {c: dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64)) for c in (4, 5, 6)}
     | {7: dict(copies=8, sweeps=24000, warmup=500, thin=12, extra_ns=(16, 32, 64)),
-       8: dict(copies=8, sweeps=24000, warmup=500, thin=12, extra_ns=(16, 32, 64))},
+       8: dict(copies=8, sweeps=32000, warmup=1000, thin=16, extra_ns=(16, 32, 64))},
 }
