@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PosteriorSpec", "BayesConfig", "SMCConfig", "SMC_KERNELS", "BACKENDS", "PRESETS", "MAX_N", "MIN_KEPT_DRAWS", "THEORY_MAX_FEATURES",
+__all__ = ["PosteriorSpec", "BayesConfig", "SMCConfig", "SMC_KERNELS", "BACKENDS", "PRESETS", "MAX_N", "check_features", "MIN_KEPT_DRAWS", "THEORY_MAX_FEATURES",
            "preset_config", "check_ladder"]
 
 import functools
@@ -29,6 +29,17 @@ MIN_KEPT_DRAWS = 10
 SMC_KERNELS = ("fixed-MH", "IMH", "MH")
 
 
+def check_features(features: int, hidden: int = 2, name: str = "features") -> None:
+    """``features`` (and ``hidden``) that a Bayesian sampler can classify: ``2 <= c <=
+    THEORY_MAX_FEATURES`` when ``hidden = 2``. Checked first, before any other setting, so that a
+    bad ``c`` is what the one-line error names."""
+    check_positive_int(name, features, minimum=2)
+    check_positive_int("hidden", hidden)
+    if hidden == 2 and features > THEORY_MAX_FEATURES:
+        raise InputError(f"{name}: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
+                         f"classify the draws), got {features}")
+
+
 def check_ladder(ns, features: int, hidden: int = 2, *, minimum_n: int | None = None, name: str = "n") -> None:
     """The cross-field rules of every Bayesian sampler's ladder and size, checked before any work.
 
@@ -38,11 +49,7 @@ def check_ladder(ns, features: int, hidden: int = 2, *, minimum_n: int | None = 
     NUTS, replica exchange and SMC, so that no sampler accepts what another refuses. ``name``:
     the field's name in the messages.
     """
-    check_positive_int("features", features, minimum=2)
-    check_positive_int("hidden", hidden)
-    if hidden == 2 and features > THEORY_MAX_FEATURES:
-        raise InputError(f"features: expected 2 <= c <= {THEORY_MAX_FEATURES} (the k-gon phases that "
-                         f"classify the draws), got {features}")
+    check_features(features, hidden)
     if not isinstance(ns, tuple) or not ns:
         raise InputError(f"{name}: expected a non-empty list of sample sizes, got {ns!r}")
     low = features if minimum_n is None else minimum_n
@@ -61,7 +68,7 @@ def check_ladder(ns, features: int, hidden: int = 2, *, minimum_n: int | None = 
 #: :class:`PosteriorSpec`): one definition, so that ``--features --n --seed --beta --prior-sigma
 #: --hidden --classifier --bootstrap`` read the same in every command
 SHARED: dict[str, dict] = {
-    "features": {"help": "number of features c", "metavar": "C"},
+    "features": {"help": "number of features c", "metavar": "C", "aliases": ("-c",)},
     "hidden": {"help": "hidden dimension r", "metavar": "R"},
     "ns": {"help": "comma-separated ladder of sample sizes", "flag": "n", "metavar": "N1,N2,..."},
     "seed": {"help": "root seed of the data stream and of the sampler", "metavar": "S"},
@@ -261,14 +268,22 @@ def _ladder(lo: float, hi: float, k: int) -> tuple[int, ...]:
     return tuple(int(v) for v in np.unique(np.round(np.geomspace(lo, hi, k), -1).astype(int)))
 
 
-#: preset name -> features -> field values (the backend is filled in by :func:`preset_config`)
+#: preset name -> features -> field values (the backend is filled in by :func:`preset_config`).
+#: Every ladder reaches past the last crossing of the asymptotic dominant sequence at beta = 1/2
+#: (the paper's convention, where the crossings lie furthest out: n_cr(1/2) = 2 n_cr(1)); at
+#: c = 7 that is 6+ -> 7 at 15299, at c = 8 6++ -> 7+ at 8126 (``tms-phases theory --features C
+#: --beta 0.5``), so their ladders end at 20000 and 10000 (tests/test_presets_per_c.py checks it).
 PRESETS: dict[str, dict[int, dict]] = {
     "quick": {
+        8: dict(ns=_ladder(150, 10000, 12), chains=24, draws=200, warmup=300),
+        7: dict(ns=_ladder(150, 20000, 12), chains=24, draws=200, warmup=300),
         6: dict(ns=(150, 250, 350, 450, 550, 650, 750, 900, 1200), chains=24, draws=200, warmup=300),
         5: dict(ns=(100, 200, 300, 400, 500, 600), chains=24, draws=200, warmup=300),
         4: dict(ns=(100, 200, 300, 400, 500, 600), chains=24, draws=200, warmup=300),
     },
     "paper": {
+        8: dict(ns=_ladder(100, 10000, 20), chains=64, draws=500, warmup=500),
+        7: dict(ns=_ladder(100, 20000, 24), chains=64, draws=500, warmup=500),
         6: dict(ns=_ladder(100, 2000, 18), chains=64, draws=500, warmup=500),
         5: dict(ns=tuple(range(100, 601, 50)), chains=64, draws=500, warmup=500),
         4: dict(ns=tuple(range(100, 601, 50)), chains=64, draws=500, warmup=500),
@@ -286,7 +301,7 @@ def preset_config(name: str, features: int = 6, **overrides) -> BayesConfig:
         raise InputError(f"preset: expected one of {', '.join(PRESETS)}, got {shown(name)}")
     table = PRESETS[name]
     if isinstance(features, bool) or not isinstance(features, int) or features not in table:
-        raise InputError(f"features: preset {name!r} covers c in {sorted(table)}, got {shown(features)}")
+        raise InputError(f"features: preset {name!r} covers c in {min(table)}..{max(table)}, got {shown(features)}")
     check_field_names(BayesConfig, overrides, f"preset_config({name!r})")
     values = dict(table[features])
     values["backend"] = "nutpie" if nutpie_available() else "pymc"

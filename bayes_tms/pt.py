@@ -212,8 +212,25 @@ class PTConfig(PosteriorSpec):
 #: preset -> PTConfig fields. The ladders are the NUTS presets' (bayes_tms.config.PRESETS), so that
 #: both estimators report the same n; the paper ladder starts lower (16, 32, 64), where the
 #: posterior mixes freely. Paper: about 50 round trips per copy at c = 6.
-PT_PRESETS = {"quick": dict(copies=8, sweeps=1000, warmup=300, thin=2),
-              "paper": dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64))}
+#: preset -> features -> PTConfig fields. The ladders are the NUTS presets' (:data:`bayes_tms.config.PRESETS`),
+#: so that both estimators report the same n; the paper ladder starts lower (16, 32, 64), where the
+#: posterior mixes freely, and the refinement (``min_swap_accept``) inserts rungs until every
+#: neighbour pair swaps. Paper: about 50 round trips per copy at c = 6. At c = 7 and 8 the ladder
+#: is longer (to 20000 and 10000) and the high-n phases (6, 7, 6++, 7+ at c = 8) trade places
+#: slowly. On the c = 8 population loss 12000 sweeps on a 17-rung ladder from 16 to 8000 gave 4.75
+#: round trips per copy (1 to 11), the walkers' flux falling between n = 1200 and 5000; with rungs
+#: added there (24 requested, 26 after refinement, every pair swapping 0.29 or more) 48000 sweeps
+#: gave 36.5 per copy, the least copy 29: about 0.76 per 1000 sweeps
+#: (docs/results/pt-population.md). The c = 8 paper preset sweeps 32000 (about 24 round trips per
+#: copy at that rate) on its ladder, rungs 1130 to 4830 at log spacing 0.24, within the two hours
+#: of the paper study by comparisons.cost; c = 7, unmeasured, sweeps 24000.
+PT_PRESETS: dict[str, dict[int, dict]] = {
+    "quick": {c: dict(copies=8, sweeps=1000, warmup=300, thin=2) for c in (4, 5, 6)}
+    | {7: dict(copies=8, sweeps=2000, warmup=300, thin=4), 8: dict(copies=8, sweeps=2000, warmup=300, thin=4)},
+    "paper": {c: dict(copies=8, sweeps=6000, warmup=300, thin=4, extra_ns=(16, 32, 64)) for c in (4, 5, 6)}
+    | {7: dict(copies=8, sweeps=24000, warmup=500, thin=12, extra_ns=(16, 32, 64)),
+       8: dict(copies=8, sweeps=32000, warmup=1000, thin=16, extra_ns=(16, 32, 64))},
+}
 
 
 def pt_preset_config(name: str, features: int = 6, **overrides) -> PTConfig:
@@ -227,13 +244,13 @@ def pt_preset_config(name: str, features: int = 6, **overrides) -> PTConfig:
 
     from .config import PRESETS
 
-    covered = sorted(PRESETS.get(name, {})) if isinstance(name, str) else []
-    if name not in PT_PRESETS or isinstance(features, bool) or features not in covered:
-        cs = ", ".join(str(c) for c in sorted({c for table in PRESETS.values() for c in table}))
-        raise InputError(f"preset: expected {' or '.join(PT_PRESETS)} for c in {cs}, got {shown(name)} "
-                         f"with c = {shown(features)}")
+    if not isinstance(name, str) or name not in PT_PRESETS:
+        raise InputError(f"preset: expected one of {', '.join(PT_PRESETS)}, got {shown(name)}")
+    covered = sorted(set(PRESETS.get(name, {})) & set(PT_PRESETS[name]))
+    if isinstance(features, bool) or features not in covered:
+        raise InputError(f"features: preset {name!r} covers c in {covered[0]}..{covered[-1]}, got {shown(features)}")
     check_field_names(PTConfig, overrides, f"pt_preset_config({name!r})")
-    values = dict(PT_PRESETS[name])
+    values = dict(PT_PRESETS[name][features])
     extra = values.pop("extra_ns", ())
     values["ns"] = tuple(sorted(set(extra) | set(PRESETS[name][features]["ns"])))
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 __all__ = ["dominant_sequence", "bayes_moves", "Verdict", "monotone_verdict",
            "prediction_verdict", "transition_comparison", "phase_coordinates",
-           "learning_coefficients", "llc_scale_table", "switch_line"]
+           "learning_coefficients", "llc_scale_table", "sgd_llc_medians", "switch_line"]
 
 from collections import Counter
 from dataclasses import dataclass
@@ -145,6 +145,15 @@ def llc_scale_table(phases: Sequence[Phase], plateaus: Sequence[Mapping]) -> lis
                      "plateaus": int(est.size), "estimate": float(np.median(est)),
                      "estimate_iqr": f"{q1:.2f}-{q3:.2f}", "bias": float(np.median(est) - lam)})
     return rows
+
+
+def sgd_llc_medians(plateaus: Sequence[Mapping]) -> dict[str, float]:
+    """Phase -> median SGLD estimate over its plateaus (NaN estimates left out)."""
+    per: dict[str, list[float]] = {}
+    for r in plateaus:
+        if np.isfinite(r.get("llc", np.nan)):
+            per.setdefault(r["phase"], []).append(r["llc"])
+    return {k: float(np.median(v)) for k, v in per.items()}
 
 
 def monotone_verdict(process: str, moves: Iterable[tuple[str, str]],

@@ -73,11 +73,18 @@ RESULT_FILES: dict[str, tuple[str, str, str]] = {
                    "figure2/figure2.nc"),
     "figure2.png": ("the figure of the paper's Figure 2, reproduced", "tms-phases docs store reproduce DIR",
                     "figure2/figure2.png"),
+    "pt_population_transitions.nc": ("the switches of replica exchange on the population loss (issue 23: c = 8)",
+                                     "tms-phases docs store pt DIR (after tms-phases bayes --sampler pt "
+                                     "--population --features 8 ... --out DIR)", "transitions.nc"),
+    "pt_population_diagnostics.nc": ("its per-rung diagnostics: swap acceptance, round trips per copy, R-hat",
+                                     "tms-phases docs store pt DIR", "diagnostics.nc"),
+    "pt_population_occupancy.png": ("its occupancy against n", "tms-phases docs store pt DIR", "occupancy.png"),
 }
 
 _STORE_KINDS = {"study": ("switch_summary.nc", "switches.nc", "switches.png"),
                 "reproduce": ("reproduce_transitions.nc", "reproduce_transitions_nuts.nc", "reproduce_sgd.nc",
-                              "reproduce_paths.nc", "figure2.nc", "figure2.png")}
+                              "reproduce_paths.nc", "figure2.nc", "figure2.png"),
+                "pt": ("pt_population_transitions.nc", "pt_population_diagnostics.nc", "pt_population_occupancy.png")}
 
 #: what "same seed, same result" covers, stated on every results page
 SEED_SCOPE = (
@@ -290,6 +297,25 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "## SGD ensemble", dataset_markdown(sgd.drop_attrs()),
          "## SGD paths", dataset_markdown(paths.drop_attrs())])
 
+    pt_switches, pt_diag = _open(root, "pt_population_transitions.nc"), _open(root, "pt_population_diagnostics.nc")
+    summary = xr.Dataset({"features": ((), int(pt_switches.attrs.get("features", -1))),
+                          "copies": ((), int(pt_diag["copies"].values.max())),
+                          "reported_n": ((), int(pt_diag["n"].size)),
+                          "round_trips_mean": ((), float(pt_diag["round_trips_mean"].values.mean())),
+                          "round_trips_min": ((), int(pt_diag["round_trips_min"].values.min()))})
+    pages[Path("docs/results/pt-population.md")] = _page(
+        "Replica exchange on the population loss", "docs/results/data/pt_population_*.nc",
+        ["The Bayesian sequence on the population loss (no data noise) at beta one, by replica "
+         "exchange over the n-ladder: each switch of the leading phase with its interval over the "
+         "independent copies, beside both free-energy predictions (asymptotic, and with the `O(1)` "
+         "terms where they exist). The diagnostics give, per rung, the swap acceptance with the next "
+         "rung and the round trips per copy across the whole ladder; the summary gives the number of "
+         "features, the copies, the sample sizes reported (the requested rungs) and the round trips per copy (mean and least).",
+         _command(pt_switches), "## Summary", dataset_markdown(summary),
+         "## Switches", dataset_markdown(pt_switches.drop_attrs()),
+         "![occupancy against n](data/pt_population_occupancy.png)",
+         "## Diagnostics per rung", dataset_markdown(pt_diag.drop_attrs())])
+
     pages[Path("docs/results/index.md")] = _page(
         "Results", "docs/results/data/",
         ["Every number on these pages is rendered by `tms-phases docs render` from a stored result "
@@ -301,6 +327,7 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "- [The quick reproduction](reproduce.md): the switches and the SGD paths of "
          "`tms-phases reproduce`.\n"
          "- [The switch over data sets and conventions](switch-study.md).\n"
+         "- [Replica exchange on the population loss](pt-population.md): the sequence at the largest c.\n"
          "- [Learning coefficients, measured](llc.md)."])
 
     readme = root / "README.md"
@@ -339,12 +366,21 @@ def _json_dataset(path: Path) -> xr.Dataset:
     return xr.Dataset({k: ((), v) for k, v in keep.items()})
 
 
+def _run_features(source: Path) -> dict:
+    """``{"features": c}`` from a run folder's ``config.json`` (empty when it records none)."""
+    try:
+        return {"features": int(json.loads((source / "config.json").read_text())["features"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def store_results(kind: str, source: str | os.PathLike, command: str, root: str | os.PathLike = ".") -> list[Path]:
     """Copy the summary files of a finished run into ``docs/results/data/``, each with ``command``
     (the command that made the run) in its attrs; returns the files written.
 
-    ``kind`` is ``"study"`` (a ``tms-phases bayes --datasets D --conventions ...`` folder) or
-    ``"reproduce"`` (a ``tms-phases reproduce`` folder). Wall times are left out.
+    ``kind`` is ``"study"`` (a ``tms-phases bayes --datasets D --conventions ...`` folder),
+    ``"reproduce"`` (a ``tms-phases reproduce`` folder) or ``"pt"`` (one ``tms-phases bayes
+    --sampler pt --population`` folder). Wall times are left out.
     """
     from .io import write_netcdf
 
@@ -367,7 +403,7 @@ def store_results(kind: str, source: str | os.PathLike, command: str, root: str 
             else:
                 ds = _csv_dataset(src) if src.suffix == ".csv" else _json_dataset(src)
             ds.attrs = {**{k: v for k, v in ds.attrs.items() if "wall" not in k}, "command": command,
-                        "source": RESULT_FILES[name][2]}
+                        "source": RESULT_FILES[name][2], **_run_features(source)}
             write_netcdf(ds, dest)
         written.append(dest)
     return written
@@ -581,7 +617,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build: everything and `mkdocs build --strict`; render: the results pages and "
                         "README blocks from docs/results/data; check: fail if a committed page differs from "
                         "its data; store KIND DIR: copy a finished run's summary files into docs/results/data")
-    parser.add_argument("args", nargs="*", metavar="KIND DIR", help="for store: study|reproduce and the run's folder")
+    parser.add_argument("args", nargs="*", metavar="KIND DIR", help="for store: study|reproduce|pt and the run's folder")
     parser.add_argument("--command", dest="run_command", default=None, metavar="CMD",
                         help="for store: the command that made the run (recorded in the data's attrs)")
     parser.add_argument("--root", default=".", help="the repository root (the folder with mkdocs.yml)")

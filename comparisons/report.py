@@ -31,9 +31,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .analysis import estimators_verdict, mixing_verdict
+from .analysis import correspondence, correspondence_rows, estimators_verdict, mixing_verdict
 from .compare import (Verdict, bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table,
-                      monotone_verdict, phase_coordinates, prediction_verdict, transition_comparison)
+                      monotone_verdict, phase_coordinates, prediction_verdict, sgd_llc_medians,
+                      transition_comparison)
 from .contracts import (move_rows, package_versions, path_rows, plateau_rows, read_diagnostics, read_figure2,
                         read_occupancy, read_plateaus, read_switch_summary, read_transitions, table_rows,
                         transitions_records)
@@ -111,6 +112,13 @@ class ReportInputs:
         Estimator name -> its switches (``transitions.nc`` of its folder), for the switch table.
     study : list of dict or None
         Rows of ``switch_summary.nc``; ``study_figure`` its ``switches.png``.
+    plateaus : xarray.Dataset or None
+        The SGD plateaus hand-off (``sgd/plateaus.nc``), for the correspondence table.
+    sequence : xarray.Dataset or None
+        The occupancy whose leading phase along n is the Bayesian sequence of the correspondence
+        and of the occupancy-against-n figure: replica exchange on the population loss at beta = 1
+        (``bayes_study/tempered/population/occupancy.nc``) when the study ran, else the leading
+        run's ``occupancy.nc``.
     config, timings, cached, this_run
         Provenance: the run's configuration, seconds of computation per stage (those in
         ``cached`` computed by an earlier run) and the seconds this run spent.
@@ -124,6 +132,8 @@ class ReportInputs:
     compare_transitions: Mapping[str, list] = field(default_factory=dict)
     study: list | None = None
     study_figure: Path | None = None
+    plateaus: Any = None
+    sequence: Any = None
     config: Mapping[str, Any] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     cached: Sequence[str] = ()
@@ -144,6 +154,10 @@ def load_inputs(c: int, bayes_dir: Path | None, sgd_dir: Path | None, *, figure2
     comp = Path(figure2_dir) / "occupancy_compare.nc" if figure2_dir else None
     summary = Path(study_dir) / "switch_summary.nc" if study_dir else None
     png = Path(study_dir) / "switches.png" if study_dir else None
+    population = Path(study_dir) / "tempered" / "population" / "occupancy.nc" if study_dir else None
+    if population is None or not population.is_file():
+        population = Path(bayes_dir) / "occupancy.nc" if bayes_dir else None
+    plateaus = Path(sgd_dir) / "plateaus.nc" if sgd_dir else None
     trans = {}
     for name, folder in (estimator_dirs or {}).items():
         path = Path(folder) / "transitions.nc"
@@ -154,7 +168,10 @@ def load_inputs(c: int, bayes_dir: Path | None, sgd_dir: Path | None, *, figure2
         figure2=read_figure2(fig2) if fig2 and fig2.is_file() else None,
         compare=read_occupancy(comp) if comp and comp.is_file() else None, compare_transitions=trans,
         study=table_rows(read_switch_summary(summary), "switch_summary") if summary and summary.is_file() else None,
-        study_figure=png if png and png.is_file() else None, config=dict(config or {}),
+        study_figure=png if png and png.is_file() else None,
+        plateaus=read_plateaus(plateaus) if plateaus and plateaus.is_file() else None,
+        sequence=read_occupancy(population) if population and population.is_file() else None,
+        config=dict(config or {}),
         timings=dict(timings or {}), cached=tuple(cached), this_run=this_run)
 
 
@@ -183,6 +200,9 @@ class ReportVerdicts:
         :func:`comparisons.compare.llc_scale_table`.
     moves : list of dict
         :func:`comparisons.compare.transition_comparison`.
+    correspondence : xarray.Dataset or None
+        :func:`comparisons.analysis.correspondence.correspondence` of the SGD plateaus and the
+        Bayesian sequence (``ReportInputs.sequence``).
     """
 
     figure2: list
@@ -193,15 +213,7 @@ class ReportVerdicts:
     sgd_llc: dict
     scale: list
     moves: list
-
-
-def sgd_llc_medians(plateaus: Sequence[Mapping]) -> dict[str, float]:
-    """Phase -> median SGLD estimate over its plateaus (NaN estimates left out)."""
-    per: dict[str, list[float]] = {}
-    for r in plateaus:
-        if np.isfinite(r.get("llc", np.nan)):
-            per.setdefault(r["phase"], []).append(r["llc"])
-    return {k: float(np.median(v)) for k, v in per.items()}
+    correspondence: Any = None
 
 
 def verdict_lines(phases: Sequence[Phase], bayes: dict | None, sgd: dict | None,
@@ -252,7 +264,11 @@ def compute_verdicts(inputs: ReportInputs) -> ReportVerdicts:
         estimators=estimators, sgd_llc=sgd_llc,
         scale=llc_scale_table(phases, sgd["plateaus"]) if sgd else [],
         moves=(transition_comparison(bayes["transitions"] if bayes else [], sgd["moves"] if sgd else [],
-                                     sgd["runs"] if sgd else 0) if (bayes or sgd) else []))
+                                     sgd["runs"] if sgd else 0) if (bayes or sgd) else []),
+        correspondence=(correspondence(inputs.plateaus, inputs.sequence, inputs.c,
+                                       prior_sigma=float(inputs.sequence.attrs.get("prior_sigma", 1.0))
+                                       if inputs.sequence is not None else 1.0)
+                        if inputs.plateaus is not None else None))
 
 
 # --- 3. draw ------------------------------------------------------------------------------------
@@ -387,12 +403,87 @@ def plot_transition_matrix(moves_sgd: Sequence[tuple[int, str, str]]):
     return fig
 
 
+def predicted_switches(c: int, beta: float = 1.0, prior_sigma: float = 1.0, n_min: float = 10.0,
+                       n_max: float = 1e6) -> list[dict]:
+    """Every step of the predicted dominant sequence at ``beta``: ``{"from", "to", "n"}``.
+
+    The asymptotic free energy (:func:`comparisons.theory.dominant_intervals`); the one line
+    to change for the sequence with O(1) terms once it exists.
+    """
+    dom = dominant_intervals(enumerate_phases(c), n_min, n_max, prior_sigma=prior_sigma, beta=beta)
+    kept: list[dict] = []  # intervals of zero width (two phases tied over a rounding error) left out
+    for d in dom:
+        if d["n_to"] / d["n_from"] <= 1 + 1e-9:
+            continue
+        if kept and kept[-1]["phase"] == d["phase"]:
+            kept[-1] = {**kept[-1], "n_to": d["n_to"]}
+        else:
+            kept.append(d)
+    return [{"from": a["phase"], "to": b["phase"], "n": b["n_from"]} for a, b in zip(kept[:-1], kept[1:])]
+
+
+def plot_occupancy_crossings(occupancy, c: int, leading: int = 8):
+    """The Bayesian occupancy against n with every predicted crossing of the dominant sequence marked.
+
+    ``occupancy``: an occupancy hand-off (its first estimator; beta and prior scale from its attrs);
+    the phases drawn are those that lead at some n and the next most occupied, up to
+    ``leading``, with their intervals as bands. Each predicted step ``a -> b`` is a dashed
+    vertical line labelled at the top. Returns the Figure (not written).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    from .theory.classify import UNCLASSIFIED
+
+    est = str(occupancy["estimator"].values[0])
+    occ = occupancy.sel(estimator=est)
+    beta = float(occupancy.attrs.get("beta", 1.0))
+    prior_sigma = float(occupancy.attrs.get("prior_sigma", 1.0))
+    frac = occ["fraction"].fillna(0.0)
+    phases = [str(p) for p in occ["phase"].values if str(p) != UNCLASSIFIED]
+    lead = {phases[i] for i in frac.sel(phase=phases).argmax("phase").values}
+    peak = frac.sel(phase=phases).max("n")
+    order = sorted(phases, key=lambda p: (p not in lead, -float(peak.sel(phase=p))))[:leading]
+    ns = occ["n"].values.astype(float)
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for i, p in enumerate(sorted(order, key=lambda p: float(ns[int(frac.sel(phase=p).argmax("n"))]))):
+        color = f"C{i % 10}"
+        ax.plot(ns, frac.sel(phase=p).values, "o-", color=color, ms=3.5, lw=1.5, label=p)
+        lo, hi = occ["lower"].sel(phase=p).values, occ["upper"].sel(phase=p).values
+        if np.isfinite(lo).any():
+            ax.fill_between(ns, np.nan_to_num(lo), np.nan_to_num(hi), color=color, alpha=0.15, lw=0)
+    if UNCLASSIFIED in occ["phase"].values and float(frac.sel(phase=UNCLASSIFIED).max()) > 0.02:
+        ax.plot(ns, frac.sel(phase=UNCLASSIFIED).values, ":", color="0.5", lw=1.2, label="unclassified")
+    for k, s in enumerate(predicted_switches(c, beta, prior_sigma, n_min=ns.min() * 0.8, n_max=ns.max() * 1.25)):
+        ax.axvline(s["n"], color="0.25", ls="--", lw=1.0)
+        ax.annotate(f"{s['from']} -> {s['to']}\nn = {s['n']:.0f}", (s["n"], 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -4 - 22 * (k % 2)), textcoords="offset points", fontsize=7.5, va="top",
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+    ax.plot([], [], "--", color="0.25", label="predicted switch (asymptotic free energy)")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("n (log scale)")
+    ax.set_ylabel("posterior share of the phase")
+    pop = " on the population loss" if int(occupancy.attrs.get("population", 0)) else ""
+    ax.set_title(f"c = {c}: Bayesian occupancy ({SAMPLER_WORDS.get(est, est)}{pop}, beta = {beta:g}) "
+                 "and every predicted switch", fontsize=10)
+    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def figure_names(inputs: ReportInputs) -> list[str]:
     """The figures :func:`draw_figures` draws for these inputs (each written as ``NAME.png``)."""
     names = ["figure2"] if inputs.figure2 is not None else []
     names.append("phases")
     if inputs.bayes or inputs.sgd:
         names.append("comparison")
+    if inputs.sequence is not None:
+        names.append("occupancy_crossings")
     if inputs.sgd and inputs.sgd["moves"]:
         names.append("sgd_transitions")
     return names
@@ -412,6 +503,7 @@ def draw_figures(inputs: ReportInputs, verdicts: ReportVerdicts) -> dict[str, An
         "comparison": lambda: plot_comparison(true_coords, verdicts.sequence, sgd["plateaus"] if sgd else [],
                                               sgd["moves"] if sgd else []),
         "sgd_transitions": lambda: plot_transition_matrix(sgd["moves"]),
+        "occupancy_crossings": lambda: plot_occupancy_crossings(inputs.sequence, inputs.c),
     }
     return {name: drawers[name]() for name in figure_names(inputs)}
 
@@ -677,12 +769,41 @@ def lay_out(inputs: ReportInputs, verdicts: ReportVerdicts, figures: Mapping[str
                               r["sgd_runs_fraction"]] for r in verdicts.moves],
                             caption="moves made by each process: the critical n of each Bayesian switch "
                                     "and how often SGD makes the same move"))
+    blocks += correspondence_blocks(inputs, verdicts, figures.get("occupancy_crossings"))
     blocks += [Heading("Reproducibility"),
                Code(json.dumps({"config": inputs.config, "versions": {**package_versions("python", "numpy", "scipy", "xarray", "torch", "pymc", "pytensor", "arviz", "nutpie"), "tms-phases": __version__},
                                 "wall_seconds": {k + (" (cached)" if k in inputs.cached else ""): round(v, 1)
                                                  for k, v in inputs.timings.items()},
                                 **({"this_run_seconds": {k: round(v, 1) for k, v in inputs.this_run.items()}}
                                    if inputs.this_run else {})}, indent=2, default=str))]
+    return blocks
+
+
+def correspondence_blocks(inputs: ReportInputs, verdicts: ReportVerdicts, figure: Path | None) -> list:
+    """The dynamical <-> Bayesian correspondence: the table, the two verdicts on the paper's claim, and
+    the Bayesian occupancy against n with every predicted switch."""
+    blocks: list = [Heading("Dynamical and Bayesian transitions, move by move")]
+    seq = inputs.sequence
+    source = ("replica exchange on the population loss, beta = 1"
+              if seq is not None and int(seq.attrs.get("population", 0)) else "the leading Bayesian run")
+    if figure is not None:
+        blocks.append(Figure(figure, f"c = {inputs.c}: the Bayesian occupancy against n ({source}) with every "
+                                     "switch of the predicted dominant sequence marked"))
+    table = verdicts.correspondence
+    if table is None:
+        return blocks + [Paragraph("Not computed (no sgd/plateaus.nc).")]
+    blocks.append(Table(correspondence_rows(table)[0], correspondence_rows(table)[1:],
+                        caption=f"every SGD move made by at least {100 * table.attrs['min_fraction']:.0f}% of "
+                                f"{table.attrs['runs']} runs: dL and dlambda with the phases' coefficients "
+                                "(exact rank/2, or measured on walls; '-' where neither exists), the n above which "
+                                "the free energy prefers the later phase at each convention, whether the "
+                                f"Bayesian sequence ({source}: {table.attrs['bayes_sequence'] or 'none'}) makes "
+                                "the step, and the SGLD estimates at the protocol's n"))
+    blocks.append(Bullets([
+        f"c = {inputs.c}, the paper's claim (high loss / low complexity -> low loss / high complexity), with the "
+        f"phases' learning coefficients: **{table.attrs['verdict_true']}**",
+        f"c = {inputs.c}, the same claim with the SGLD estimates at the protocol's n: "
+        f"**{table.attrs['verdict_estimate']}**"]))
     return blocks
 
 

@@ -177,7 +177,7 @@ def _cases():
         add(FREE, name, v)
     add(FREE, "--out", "", "--out")
     # reproduce
-    for name, v in [("--preset", "huge"), ("--features", "3"), ("--features", "7"), ("--features", "x"),
+    for name, v in [("--preset", "huge"), ("--features", "3"), ("--features", "9"), ("--features", "x"),
                     ("--seed", "-1"), ("--seed", "x"), ("--workers", "0")]:
         add(REPRO, name, v)
     add(REPRO, "--out", "", "--out")

@@ -204,7 +204,7 @@ def test_report_pipeline_stages_draw_without_writing_and_lay_out_from_the_data(t
     verdicts = compute_verdicts(inputs)
     assert verdicts.sequence[0]["phase"] == "5" and any("Bayesian switch 5 -> 6" in v for v in verdicts.lines)
     figures = draw_figures(inputs, verdicts)
-    assert list(figures) == figure_names(inputs) == ["phases", "comparison", "sgd_transitions"]
+    assert list(figures) == figure_names(inputs) == ["phases", "comparison", "occupancy_crossings", "sgd_transitions"]
     assert all(isinstance(f, matplotlib.figure.Figure) for f in figures.values())
     for f in figures.values():
         plt.close(f)
@@ -216,6 +216,10 @@ def test_report_pipeline_stages_draw_without_writing_and_lay_out_from_the_data(t
     text = " ".join(getattr(b, "text", "") + getattr(b, "caption", "") for b in blocks)
     assert "replica exchange over the n-ladder, gated classifier, beta = 1/2 (gaussian-sigma1)" in text
     assert any(isinstance(b, Figure) and b.path == tmp_path / "comparison.png" for b in blocks)
+    # the move-by-move table: the SGD moves beside the Bayesian sequence of the leading run
+    assert "Dynamical and Bayesian transitions, move by move" in headings
+    assert verdicts.correspondence is not None and verdicts.correspondence.attrs["features"] == 6
+    assert any(isinstance(b, Figure) and b.path == tmp_path / "occupancy_crossings.png" for b in blocks)
 
 
 def test_report_without_engine_outputs_says_so(tmp_path):

@@ -141,11 +141,12 @@ def nuts_config(preset: str | None = None, features: int | None = None, **fields
     ``ns`` is required and the back-end defaults to nutpie when it is installed (as in the
     presets). An InputError names the flag of the bad field.
     """
-    from ..jobs.configs import BayesConfig, nutpie_available, preset_config
+    from ..jobs.configs import BayesConfig, check_features, nutpie_available, preset_config
 
     table = nuts_flags()
     fields = {k: v for k, v in fields.items() if v is not None}
     features = 6 if features is None else features
+    check_features(features, fields.get("hidden", 2), name="--features")  # before the ladder's checks
     if preset is not None:
         with flag_errors(table, command_flags()):
             return preset_config(preset, features, **fields)
@@ -164,9 +165,10 @@ def config_from_args(args: argparse.Namespace):
 def pt_config(preset: str | None = None, features: int | None = None, **fields: Any):
     """The :class:`~comparisons.jobs.configs.PTConfig` of a preset (``quick``, ``paper``; or none) with
     ``fields`` (None: not given) on top (:func:`~comparisons.jobs.configs.pt_preset_config`)."""
-    from ..jobs.configs import PTConfig, pt_preset_config
+    from ..jobs.configs import PTConfig, check_features, pt_preset_config
 
     c = 6 if features is None else features
+    check_features(c, fields.get("hidden") or 2, name="--features")  # before the preset's and the ladder's checks
     fields = {k: v for k, v in fields.items() if v is not None}
     with flag_errors(pt_flags(), command_flags()):
         if preset is not None:

@@ -42,7 +42,11 @@ def smc_config(**fields):
     """The :class:`~comparisons.jobs.configs.SMCConfig` of the ``fields`` given (None: not given)."""
     from ..jobs.configs import SMCConfig
 
+    from ..jobs.configs import check_features
+
     fields = {k: v for k, v in fields.items() if v is not None}
+    if "features" in fields:  # a bad c is named before a missing ladder
+        check_features(fields["features"], name="--features")
     if "ns" not in fields:
         raise InputError("--n: expected a comma-separated ladder of sample sizes, got none")
     return smc_flags().build(SMCConfig, **fields)

@@ -12,6 +12,7 @@ only the tables, figures and the report are recomputed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 from ..config_file import DefaultsHelpFormatter
 from ..errors import InputError
-from .flags import FlagTable, problem_flags
+from .flags import FlagTable, parse_features, problem_flags
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,40 @@ def _preset(value: str) -> str:
     return value
 
 
+def check_covered(features: int) -> None:
+    """Refuse a number of features that some preset table does not cover (one line naming the range)."""
+    covered = preset_features()
+    if features not in covered:
+        raise InputError(f"--features: expected c from {covered[0]} to {covered[-1]} (the c the presets cover), "
+                         f"got {features}")
+
+
+def _covered_features(text: str) -> int:
+    """``--features`` of reproduce: the one rule (:func:`~comparisons.cli.flags.parse_features`), then
+    the presets' coverage, so that a bad c names the range reproduce runs at."""
+    try:
+        c = parse_features(text)
+    except InputError:
+        c = -1
+    if c < 0:
+        covered = preset_features()
+        raise InputError(f"--features: expected c from {covered[0]} to {covered[-1]} (the c the presets cover), "
+                         f"got {text!r}")
+    check_covered(c)
+    return c
+
+
+def preset_features() -> tuple[int, ...]:
+    """The numbers of features every preset table covers (NUTS and SMC ladders, replica exchange,
+    the SGD protocol): the ``c`` that ``reproduce`` runs at."""
+    from ..jobs.configs import NUTS_PRESETS as LADDERS
+    from ..jobs.configs import PT_PRESETS
+    from ..jobs.sgd import PRESETS as SGD
+
+    tables = [*LADDERS.values(), *PT_PRESETS.values(), *SGD.values()]
+    return tuple(sorted(set.intersection(*(set(t) for t in tables))))
+
+
 def _seed(value: str) -> int:
     try:
         s = int(value)
@@ -148,10 +183,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("quick: c=6 Bayesian ladder of 9 n from 150 to 1200 (NUTS, 24 chains, by the paper's "
                      "protocol at beta = 1/2; replica exchange at beta = 1/2 and 1) and the paper's Figure 2 from "
                      "them, 32 SGD runs of the paper protocol with LLCs; a few minutes on 2 cores. paper: the full study (18 n from 100 "
-                     "to 2000 with 64 chains; 100 SGD runs). Writes report.md and a self-contained "
+                     "to 2000 with 64 chains; 100 SGD runs). Every c from 4 to 8 has its own ladders, past the "
+                     "last switch the free energy predicts at each beta (tms-phases theory -c C). Writes report.md "
+                     "and a self-contained "
                      "report.html into --out; re-running with the same --out reuses finished parts.")
     options = FlagTable(ReproduceOptions, defaults=True)
-    options.flags = options.flags[:1] + problem_flags().flags + options.flags[1:]  # --features after --preset
+    features = [dataclasses.replace(f, parse=_covered_features, help="number of features c, 4 to 8 (the c every "
+                                    "preset table covers; hidden dimension r = 2)") for f in problem_flags().flags]
+    options.flags = options.flags[:1] + features + options.flags[1:]  # --features after --preset
     options.add_to(parser)
     from ..sweep import add_sweep_arguments
 
@@ -287,12 +326,7 @@ def plan(args: argparse.Namespace) -> dict[str, Planned]:
     Without this a bad SGD setting would only surface after the whole Bayesian sweep. The number
     of features must be one the Bayesian presets cover (every preset's stages run at it).
     """
-    from ..jobs.configs import NUTS_PRESETS
-
-    covered = sorted({c for table in NUTS_PRESETS.values() for c in table})
-    if args.features not in covered:
-        raise InputError(f"--features: expected one of {', '.join(map(str, covered))} (the presets' settings), "
-                         f"got {args.features}")
+    check_covered(args.features)
     out = Path(args.out)
     return {name: plan_stage(stage, args.features, args.seed, out / name, args)
             for name, stage in PRESETS[args.preset].items() if not getattr(args, SKIP[name])}
@@ -306,6 +340,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..folder import keep, owned_folder
 
+    check_covered(args.features)  # before the folder is made
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "skip_bayes": args.skip_bayes, "skip_sgd": args.skip_sgd}
     with owned_folder(args.out, "reproduce", config=config) as folder:

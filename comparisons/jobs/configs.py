@@ -15,10 +15,10 @@ classes and presets re-exported here, beside the jobs that run them. One home ea
 from __future__ import annotations
 
 __all__ = ["CONVENTIONS", "NUTS_PRESETS", "PT_PRESETS", "BayesConfig", "PTConfig", "PosteriorSpec", "SMCConfig",
-           "SwitchStudyConfig", "nutpie_available", "preset_config", "pt_preset_config"]
+           "SwitchStudyConfig", "check_features", "nutpie_available", "preset_config", "pt_preset_config"]
 
 from bayes_tms.config import PRESETS as NUTS_PRESETS
-from bayes_tms.config import BayesConfig, PosteriorSpec, SMCConfig, nutpie_available, preset_config
+from bayes_tms.config import BayesConfig, PosteriorSpec, SMCConfig, check_features, nutpie_available, preset_config
 from bayes_tms.pt import PT_PRESETS, PTConfig, pt_preset_config
 
 from .bayes_pt import CONVENTIONS, SwitchStudyConfig
