@@ -38,7 +38,9 @@ def sequences():
 
 @pytest.mark.parametrize("c", CS)
 def test_every_compared_wall_phase_is_measured(c):
-    assert set(phases_to_measure(c)) <= set(free_energy_table(c))
+    phases = {p.label: p for p in enumerate_phases(c)}
+    walls = {lab for lab in phases_to_measure(c) if phases[lab].on_wall or phases[lab].phi}
+    assert walls and walls <= set(free_energy_table(c))
 
 
 @pytest.mark.parametrize("c", CS)
@@ -102,8 +104,9 @@ def test_agrees_with_pairwise_laplace_crossings(c):
 def test_measured_local_free_energy_agrees_with_laplace_on_c2_phases(label):
     """The second method against the first where both apply (the validation of the wall values).
 
-    Laplace's own error decays with n (about 40 / sqrt(n) nats on both phases), so the two agree
-    to within 1.5 nats plus the measured SE from n = 1000, and the gap shrinks from n = 100.
+    Laplace's own error decays with n (the gap is 2.8 to 4.2 nats at n = 100 and about 1.1 at
+    n = 3000, docs/beyond-c6.md), so the two agree to within 1.5 nats plus the measured SE from
+    n = 1000, and the gap shrinks from n = 100.
     """
     p = {q.label: q for q in enumerate_phases(6)}[label]
     n = np.array([100.0, 1000.0, 3000.0])

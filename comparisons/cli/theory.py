@@ -202,12 +202,17 @@ def _run_judge(args: argparse.Namespace) -> int:
     seq = _sequence_rows(c, args.n_max, beta)
     seq = [e for e in seq if ns[0] <= e["n"] <= ns[-1] or (e["from"], e["to"]) in measured]
     rows = judge_predictions(seq, measured)
+    from ..theory import dominant_sequence
+
+    laplace = {(e["from"], e["to"]): e["n"] for e in dominant_sequence(c, beta=beta, n_max=args.n_max, terms="laplace")}
+    for r in rows:  # the same pairs with Laplace on every C^2 phase, for comparison
+        r["laplace"] = laplace.get((r["from"], r["to"]))
     if args.format == "json":
         print(json.dumps({"features": c, "beta": beta, "ladder": [ns[0], ns[-1]], "rows": rows}, indent=2))
         return 0
     print(f"Dominant sequence with O(1) terms against the PT switch points of {folder} (c = {c}, beta = {beta:g}, "
           f"ladder {ns[0]}..{ns[-1]}); ratio = predicted / measured, miss: off by more than 20%")
-    print(_table(rows, ["from", "to", "predicted", "predicted_lo", "predicted_hi", "asymptotic", "measured",
+    print(_table(rows, ["from", "to", "predicted", "predicted_lo", "predicted_hi", "laplace", "asymptotic", "measured",
                         "measured_lo", "measured_hi", "ratio", "miss"]))
     return 0
 

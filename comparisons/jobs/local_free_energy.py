@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import write_json
-from ..theory import PRESENT_NORM, child_sequence, enumerate_phases
+from ..theory import PRESENT_NORM, child_sequence, enumerate_phases, hull_structure
 from ..theory.local_free_energy import free_energy_table_path, read_free_energy_table
 
 #: settings of the shipped tables: subset simulation as the LLC's volume method (60 Metropolis steps
@@ -42,6 +42,13 @@ FREE_ENERGY_SETTINGS: dict = {
 }
 
 
+def _unpack(v: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, b)`` of :func:`bayes_tms.llc.target.tms_target`'s flat vectors (``W[1, 0] = 0`` dropped)."""
+    v = np.asarray(v, dtype=float)
+    full = np.concatenate([v[..., :c], np.zeros(v.shape[:-1] + (1,)), v[..., c:]], axis=-1)
+    return full[..., :2 * c].reshape(v.shape[:-1] + (2, c)), full[..., 2 * c:]
+
+
 def _record(c: int, label: str, seed: int, settings: dict) -> dict:
     """``V(eps)`` of phase ``label``: ``repeats`` subset-simulation curves and the upper quantiles."""
     from bayes_tms.llc.target import tms_target
@@ -49,24 +56,36 @@ def _record(c: int, label: str, seed: int, settings: dict) -> dict:
 
     p = {q.label: q for q in enumerate_phases(c)}[label]
     target = tms_target(p.W, p.b, dead_bias_max=0.0, plus_norm_max=PRESENT_NORM)
+
+    def hull_label(v):  # whether the paper's hull rule (PT's classifier) names the phase
+        W, b = _unpack(v, c)
+        k, sigma, phi = hull_structure(W, b)
+        return (k == p.k) & (sigma == p.sigma) & (phi == p.phi)
+
     t0 = time.perf_counter()
     runs = []
     for j in range(int(settings["repeats"])):
         rng = np.random.default_rng(child_sequence(seed, "free-energy", c, label, "volume", j))
         v = volume_scaling(target, particles=settings["particles"], p0=settings["p0"],
                            mh_steps=settings["mh_steps"], eps_min=settings["eps_min"],
-                           eps_fit=(settings["eps_min"], 1e-3), rng=rng)
-        runs.append({"eps": v["eps"], "log_v": v["log_v"]})
+                           eps_fit=(settings["eps_min"], 1e-3), rng=rng,
+                           level_stat=lambda x: float(np.mean(hull_label(x))))
+        runs.append({"eps": v["eps"], "log_v": v["log_v"], "hull_fraction": v["stat"]})
     rng = np.random.default_rng(child_sequence(seed, "free-energy", c, label, "upper"))
     x, log_mass = target.sample_region(rng, int(settings["upper_samples"]))
-    f = np.sort(target.loss(x) - target.loss0)
+    f = target.loss(x) - target.loss0
+    order = np.argsort(f)
+    f, named = f[order], hull_label(x)[order]
     probs = np.linspace(0.0, 1.0, int(settings["quantiles"]) + 1)
+    cum = np.cumsum(named) / np.arange(1, len(f) + 1)  # hull fraction among the draws below each level
+    at = np.minimum((probs * len(f)).astype(int), len(f) - 1)
     roles = target.info["roles"]
     counts = [roles.count(r) for r in range(4)]  # firing, off, plus, dead (bayes_tms.llc.basin)
     return {"phase": label, "c": c, "loss": p.loss, "on_wall": p.on_wall, "llc": p.llc,
             "roles": roles, "role_assignments": math.factorial(c) / math.prod(math.factorial(k) for k in counts),
             "log_region_mass": float(log_mass), "upper": {"prob": probs.tolist(),
-                                                           "eps": np.quantile(f, probs).tolist()},
+                                                           "eps": np.quantile(f, probs).tolist(),
+                                                           "hull_fraction": cum[at].tolist()},
             "runs": runs, "seed": seed, "settings": settings, "basin": {"dead_bias_max": 0.0,
                                                                          "plus_norm_max": PRESENT_NORM},
             "wall_s": time.perf_counter() - t0}
@@ -121,7 +140,8 @@ def measure_local_free_energies(c: int, labels: Sequence[str], out=None, *, seed
     table = {"c": int(c), "seed": int(seed), "commands": commands, "settings": settings, "phases": phases}
     for k, lab in enumerate(labels):
         rec = phases.get(lab)
-        if rec is not None and rec.get("seed") == seed and rec.get("settings") == settings:
+        if rec is not None and rec.get("seed") == seed and rec.get("settings") == settings \
+                and all("hull_fraction" in r for r in rec.get("runs", [{}])):  # older records lack them
             continue
         if progress:
             print(f"[{lab} ({k + 1} of {len(labels)})] measuring V(eps)", file=sys.stderr, flush=True)

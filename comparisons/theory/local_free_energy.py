@@ -89,29 +89,36 @@ def free_energy_table(c: int) -> dict:
     return dict(read_free_energy_table(free_energy_table_path(c)).get("phases", {}))
 
 
-def _log_volume(run: Mapping, upper: Mapping, log_mass: float, llc: float, log_eps: np.ndarray) -> np.ndarray:
-    """``log V(eps)`` of one subset-simulation run on the grid ``log_eps`` (see the module docstring)."""
+def _log_volume(run: Mapping, upper: Mapping, log_mass: float, llc: float, log_eps: np.ndarray,
+                region: str = "basin") -> np.ndarray:
+    """``log V(eps)`` of one subset-simulation run on the grid ``log_eps`` (see the module docstring).
+
+    ``region="hull"``: the part of ``V`` that the paper's hull rule labels with the phase (the
+    fraction measured on each level's particles and on the upper sample).
+    """
     eps = np.asarray(run["eps"], dtype=float)
     log_v = np.asarray(run["log_v"], dtype=float)
+    frac = np.asarray(run["hull_fraction"], dtype=float) if region == "hull" else np.ones_like(eps)
     keep = eps > 0
-    eps, log_v = eps[keep], log_v[keep]
+    eps, log_v, frac = eps[keep], log_v[keep], frac[keep]
     order = np.argsort(eps)
-    le, lv = np.log(eps[order]), log_v[order]
+    le, lv = np.log(eps[order]), log_v[order] + np.log(np.maximum(frac[order], 1e-300))
     out = np.interp(log_eps, le, lv)
     below = log_eps < le[0]
     out[below] = lv[0] + llc * (log_eps[below] - le[0])
     # above the first level: the empirical distribution of the basin's prior sample
     ue = np.asarray(upper["eps"], dtype=float)
     up = np.asarray(upper["prob"], dtype=float)
+    if region == "hull":
+        up = up * np.asarray(upper["hull_fraction"], dtype=float)
     above = log_eps > le[-1]
-    with np.errstate(divide="ignore"):
-        cdf = np.interp(np.exp(log_eps[above]), ue, up, left=0.0, right=1.0)
-        out[above] = np.maximum(log_mass + np.log(np.maximum(cdf, 1e-300)), lv[-1])
+    cdf = np.interp(np.exp(log_eps[above]), ue, up, left=0.0, right=float(up[-1]))
+    out[above] = np.maximum(log_mass + np.log(np.maximum(cdf, 1e-300)), lv[-1])
     return out
 
 
 def volume_free_energy(record: Mapping, n: np.ndarray | float, beta: float = 1.0,
-                       llc: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       llc: float | None = None, region: str = "basin") -> tuple[np.ndarray, np.ndarray]:
     """``F_n`` of a phase from its measured ``V(eps)`` (one stored record): mean and SE over repeats.
 
     Parameters
@@ -125,12 +132,21 @@ def volume_free_energy(record: Mapping, n: np.ndarray | float, beta: float = 1.0
     llc : float, optional
         Slope of ``log V`` below the last level (default: the record's exact ``llc``, else 1 / 2
         per curved direction is unknown and the last two levels' slope is used).
+    region : {"basin", "hull"}
+        ``"basin"``: the basin of the phase's column roles (what the table measures);
+        ``"hull"``: its part that the paper's hull rule (PT's classifier) labels with the phase
+        (records measured with the hull fractions only).
 
     Returns
     -------
     (ndarray, ndarray), each shape (k,)
         Mean of ``F_n`` over the repeats and its standard error (nats).
     """
+    if region not in ("basin", "hull"):
+        raise InputError(f"region: expected 'basin' or 'hull', got {region!r}")
+    if region == "hull" and not all("hull_fraction" in r for r in record["runs"]):
+        raise InputError(f"region: expected a record with hull fractions for 'hull', got phase "
+                         f"{record.get('phase')!r} measured without them (measure it again)")
     m = effective_sample_size(np.atleast_1d(np.asarray(n, dtype=float)), beta)
     if np.any(~(m > 0)) or not np.all(np.isfinite(m)):
         raise InputError(f"n: expected finite positive sample sizes, got {np.asarray(n).ravel()[:3].tolist()}")
@@ -141,7 +157,7 @@ def volume_free_energy(record: Mapping, n: np.ndarray | float, beta: float = 1.0
         if slope is None:
             e, lv = np.asarray(run["eps"]), np.asarray(run["log_v"])
             slope = float((lv[-1] - lv[-4]) / (np.log(e[-1]) - np.log(e[-4])))
-        lv = _log_volume(run, record["upper"], float(record["log_region_mass"]), float(slope), log_eps)
+        lv = _log_volume(run, record["upper"], float(record["log_region_mass"]), float(slope), log_eps, region)
         # m int V e^{-m eps} d eps = m int V eps e^{-m eps} d log eps (trapezoid in log eps, in logs)
         expo = lv[None, :] + log_eps[None, :] - m[:, None] * np.exp(log_eps)[None, :]
         top = expo.max(axis=1, keepdims=True)
@@ -154,12 +170,13 @@ def volume_free_energy(record: Mapping, n: np.ndarray | float, beta: float = 1.0
     return F.mean(axis=0), se
 
 
-def measured_free_energy(phase: Phase, n, beta: float = 1.0) -> tuple[np.ndarray, np.ndarray] | None:
+def measured_free_energy(phase: Phase, n, beta: float = 1.0, region: str = "basin"
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`volume_free_energy` of ``phase`` from the shipped table; None where it is not measured."""
     rec = free_energy_table(phase.c).get(phase.label)
     if rec is None:
         return None
-    return volume_free_energy(rec, n, beta, llc=effective_llc(phase, measured_llc_overrides([phase])))
+    return volume_free_energy(rec, n, beta, llc=effective_llc(phase, measured_llc_overrides([phase])), region=region)
 
 
 def _o1(phase: Phase, m: np.ndarray, prior_sigma: float, laplace: bool = False
@@ -188,8 +205,8 @@ def _o1(phase: Phase, m: np.ndarray, prior_sigma: float, laplace: bool = False
 
 
 #: phases compared at every ``c`` where they exist: SGD starts near 4-gons, and PT on the population
-#: loss holds large shares at small ``n`` in the 4-family and in 4- (docs/beyond-c6.md)
-ALWAYS_COMPARED = ("4", "4+", "4++", "4-")
+#: loss holds large shares at small ``n`` in the 4-family (docs/beyond-c6.md)
+ALWAYS_COMPARED = ("4", "4+", "4++")
 
 #: below this effective sample size the margin test is not applied (at ``n beta`` of a few units
 #: every decorated phase is within a few nats of every other)
