@@ -65,7 +65,7 @@ def test_every_dominant_phase_has_a_coefficient(sequences, c, beta):
 @pytest.mark.parametrize("beta", BETAS)
 def test_every_crossing_has_an_o1_prediction(sequences, c, beta):
     seq = sequences[c, beta]
-    assert seq, "a sequence has at least one step"
+    assert seq or c == 4, "a sequence has at least one step (at c = 4 the 4-gon leads from n = 10 on)"
     for e in seq:
         assert set(e) == KEYS
         assert math.isfinite(e["n"]) and 10 <= e["n"] <= 1e6
@@ -99,7 +99,7 @@ def test_asymptotic_terms_reproduce_dominant_intervals(c):
 @pytest.mark.parametrize("c", (6, 7, 8))
 def test_agrees_with_pairwise_laplace_crossings(c):
     phases = {p.label: p for p in enumerate_phases(c)}
-    both = [e for e in dominant_sequence(c, terms="laplace") if e["method"] == "laplace" and 20 <= e["n"] <= 1e4]
+    both = [e for e in dominant_sequence(c, terms="o1") if e["method"] == "laplace" and 20 <= e["n"] <= 1e4]
     assert both, f"c = {c}: expected a crossing between two C^2 phases"
     for e in both:
         n = laplace_crossing(phases[e["from"]], phases[e["to"]], n_min=e["n"] / 3, n_max=e["n"] * 3)
@@ -137,7 +137,7 @@ def test_judge_predictions_table():
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    ({"terms": "exact"}, "terms: expected one of 'o1', 'laplace', 'asymptotic'"),
+    ({"terms": "exact"}, "terms: expected one of 'o1', 'measured', 'asymptotic'"),
     ({"n_min": 100.0, "n_max": 10.0}, "n range"),
     ({"beta": 0.0}, "beta: expected a positive finite number"),
 ])

@@ -204,15 +204,16 @@ def _run_judge(args: argparse.Namespace) -> int:
     rows = judge_predictions(seq, measured)
     from ..theory import dominant_sequence
 
-    laplace = {(e["from"], e["to"]): e["n"] for e in dominant_sequence(c, beta=beta, n_max=args.n_max, terms="laplace")}
-    for r in rows:  # the same pairs with Laplace on every C^2 phase, for comparison
-        r["laplace"] = laplace.get((r["from"], r["to"]))
+    alt = {(e["from"], e["to"]): e["n"] for e in dominant_sequence(c, beta=beta, n_max=args.n_max, terms="measured")}
+    for r in rows:  # the same pairs with the measured values on the C^2 phases too, for comparison
+        r["all_measured"] = alt.get((r["from"], r["to"]))
     if args.format == "json":
         print(json.dumps({"features": c, "beta": beta, "ladder": [ns[0], ns[-1]], "rows": rows}, indent=2))
         return 0
     print(f"Dominant sequence with O(1) terms against the PT switch points of {folder} (c = {c}, beta = {beta:g}, "
           f"ladder {ns[0]}..{ns[-1]}); ratio = predicted / measured, miss: off by more than 20%")
-    print(_table(rows, ["from", "to", "predicted", "predicted_lo", "predicted_hi", "laplace", "asymptotic", "measured",
+    print(_table(rows, ["from", "to", "predicted", "predicted_lo", "predicted_hi", "all_measured", "asymptotic",
+                        "measured",
                         "measured_lo", "measured_hi", "ratio", "miss"]))
     return 0
 

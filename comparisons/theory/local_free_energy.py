@@ -66,7 +66,7 @@ from .laplace import LAPLACE_WINDOW, laplace_free_energy
 O1_MARGIN = 2.0
 
 #: the ``terms`` of :func:`dominant_sequence`
-TERMS = ("o1", "laplace", "asymptotic")
+TERMS = ("o1", "measured", "asymptotic")
 
 #: the measured method's band: crossings of ``F_a - F_b = +- BAND_Z * se``
 BAND_Z = 2.0
@@ -172,10 +172,16 @@ def volume_free_energy(record: Mapping, n: np.ndarray | float, beta: float = 1.0
 
 def measured_free_energy(phase: Phase, n, beta: float = 1.0, region: str = "basin"
                          ) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`volume_free_energy` of ``phase`` from the shipped table; None where it is not measured."""
+    """:func:`volume_free_energy` of ``phase`` from the shipped table; None where it is not measured.
+
+    ``region="auto"``: ``"hull"`` (the part of the basin that PT's classifier labels with the
+    phase) where the record has the hull fractions, else ``"basin"``.
+    """
     rec = free_energy_table(phase.c).get(phase.label)
     if rec is None:
         return None
+    if region == "auto":
+        region = "hull" if all("hull_fraction" in r for r in rec["runs"]) else "basin"
     return volume_free_energy(rec, n, beta, llc=effective_llc(phase, measured_llc_overrides([phase])), region=region)
 
 
@@ -185,11 +191,11 @@ def _o1(phase: Phase, m: np.ndarray, prior_sigma: float, laplace: bool = False
 
     The measured local free energy where the shipped table has the phase (valid at every ``n``, on
     walls too), else Laplace where ``L`` is C^2 at the phase. ``laplace=True``: Laplace wherever it
-    applies (the measured values on walls only), the comparison with the pairwise Laplace crossings.
+    applies, the measured values on walls only (``terms="o1"`` of :func:`dominant_sequence`).
     """
     c2 = not phase.on_wall and not phase.phi
     if prior_sigma == 1.0 and not (laplace and c2):  # the measured tables are for the prior N(0, 1)
-        got = measured_free_energy(phase, m)
+        got = measured_free_energy(phase, m, region="auto")
         if got is not None:
             return got[0], got[1], "measured-local-free-energy"
     if not c2:
@@ -274,10 +280,12 @@ def dominant_sequence(features: int, *, beta: float = 1.0, prior_sigma: float = 
         measured tables' prior).
     n_min, n_max : float
         Range of ``n``.
-    terms : {"o1", "laplace", "asymptotic"}
-        ``"o1"``: the free energies with their O(1) terms, measured (``data/free_energy_c{c}.json``)
-        wherever the table has the phase, else Laplace (C^2 phases); ``"laplace"``: Laplace on every
-        C^2 phase, measured on the walls; ``"asymptotic"``: ``n beta L + lambda log(n beta) +
+    terms : {"o1", "measured", "asymptotic"}
+        ``"o1"``: the free energies with their O(1) terms, Laplace on every C^2 phase and the
+        measured local free energy (``data/free_energy_c{c}.json``) on the walls; ``"measured"``:
+        the measured value wherever the table has the phase (C^2 phases too), Laplace elsewhere
+        (the measured basins of the C^2 polygons are larger than the regions PT's classifier gives
+        them: docs/beyond-c6.md); ``"asymptotic"``: ``n beta L + lambda log(n beta) +
         |w*|^2/2``, the sequence of :func:`dominant_intervals` (measured coefficients on walls).
 
     Returns
@@ -308,7 +316,7 @@ def dominant_sequence(features: int, *, beta: float = 1.0, prior_sigma: float = 
     m = effective_sample_size(grid, beta)
     Fs, ses, methods = [], [], []
     for p in cands:
-        got = _o1(p, m, prior_sigma, laplace=terms == "laplace")
+        got = _o1(p, m, prior_sigma, laplace=terms == "o1")
         if got is None:
             raise InputError(f"phase {p.label} (c = {features}): expected a measured local free energy for this "
                              f"wall phase, got none (run: tms-phases theory --measure-free-energy -c {features} "
