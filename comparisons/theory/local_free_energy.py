@@ -302,6 +302,14 @@ def dominant_sequence(features: int, *, beta: float = 1.0, prior_sigma: float = 
     InputError
         Bad ``features``, ``beta``, range or ``terms``, or a phase in reach without an O(1) term
         (named with the command that measures it).
+
+    Examples
+    --------
+    >>> seq = dominant_sequence(6)
+    >>> [(e["from"], e["to"]) for e in seq][-2:]
+    [('4', '5'), ('5', '6')]
+    >>> all(e["n_lo"] <= e["n"] <= e["n_hi"] for e in seq)
+    True
     """
     if terms not in TERMS:
         raise InputError(f"terms: expected one of {', '.join(map(repr, TERMS))}, got {terms!r}")
