@@ -35,7 +35,8 @@ def test_engines_never_import_each_other(engine, forbidden):
 
 @pytest.mark.parametrize("module", ["comparisons.theory.potential", "comparisons.theory.kgons",
                                     "comparisons.theory.classify", "comparisons.theory.free_energy",
-                                    "comparisons.theory.onehot", "comparisons.theory.laplace"])
+                                    "comparisons.theory.onehot", "comparisons.theory.laplace",
+                                    "comparisons.theory.local_free_energy"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = ["volume_scaling"]
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from .target import LossTarget, reject_sample
 def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5, mh_steps: int = 15,
                    eps_min: float = 1e-7, eps_fit: tuple[float, float] = (1e-7, 1e-4),
                    rng: np.random.Generator | int = 0, max_levels: int = 400,
-                   max_init_draws: int = 10_000_000) -> dict:
+                   max_init_draws: int = 10_000_000, level_stat: Callable | None = None) -> dict:
     """Prior volume ``V(eps)`` of ``{w allowed: L - L* < eps}`` by subset simulation, and its slope.
 
     Parameters
@@ -42,12 +43,17 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     rng : numpy.random.Generator or int
     max_levels, max_init_draws : int
         Safety limits.
+    level_stat : callable, optional
+        ``level_stat(w[particles, d]) -> float``, evaluated on the particles of each level after
+        its Metropolis moves (they are then prior draws restricted to ``{L - L* < eps_k}``), e.g.
+        the fraction that a classifier gives the phase's label; returned as ``stat``.
 
     Returns
     -------
     dict
         ``eps`` (levels), ``log_v`` (``log V(eps_k) = k log p0 + log P0`` with ``P0`` the prior mass
-        of the allowed region), ``llc`` (fitted slope), ``acceptance`` (mean per level).
+        of the allowed region), ``llc`` (fitted slope), ``acceptance`` (mean per level), and
+        ``stat`` (per level) where ``level_stat`` is given.
     """
     rng = np.random.default_rng(rng)
     particles = check_positive_int("particles", particles, minimum=20)
@@ -60,7 +66,7 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     f = target.loss(x) - target.loss0
     lp = target.log_prior(x)
     scale = 0.5
-    eps_levels, log_v, acc_levels = [], [], []
+    eps_levels, log_v, acc_levels, stats = [], [], [], []
     n_keep = max(2, int(round(p0 * particles)))
     for level in range(max_levels):
         order = np.argsort(f)
@@ -89,6 +95,8 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
             acc_total += a
             scale *= math.exp(0.5 * (a - 0.25))  # adapt towards acceptance 0.25
         acc_levels.append(acc_total / mh_steps)
+        if level_stat is not None:
+            stats.append(float(level_stat(x)))
         if eps < eps_min:  # also stops at a level <= 0 (a point below L*)
             break
     eps_levels, log_v = np.array(eps_levels), np.array(log_v)
@@ -96,7 +104,7 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     fit = _volume_fit(eps_levels, log_v, eps_fit) if eps_levels.min() > 0 else float("nan")
     return {"eps": eps_levels.tolist(), "log_v": log_v.tolist(), "acceptance": acc_levels,
             "llc": fit, "particles": particles, "p0": p0, "mh_steps": mh_steps,
-            "eps_fit": list(eps_fit)}
+            "eps_fit": list(eps_fit), **({"stat": stats} if level_stat is not None else {})}
 
 
 def _volume_fit(eps: np.ndarray, log_v: np.ndarray, eps_fit: tuple[float, float]) -> float:

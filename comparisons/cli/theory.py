@@ -39,6 +39,13 @@ def _beta(value: str) -> float:
         raise InputError(f"--beta: expected a positive finite number, got {value}") from None
 
 
+def _labels(value: str) -> list[str]:
+    labels = [v.strip() for v in value.split(",") if v.strip()]
+    if not labels:
+        raise InputError(f"--phases: expected comma-separated phase labels, got {value!r}")
+    return labels
+
+
 @dataclass(frozen=True)
 class KgonsOptions:
     """The options of ``tms-phases kgons`` beside ``--features``."""
@@ -60,7 +67,20 @@ class TheoryOptions:
                 "only, so crossings scale as 1/beta", "metavar": "B", "parse": _beta})
     laplace: bool = field(default=False, metadata={
         "help": "also the crossings of the free energies with their O(1) terms (Laplace on the curved "
-                "directions, Monte Carlo flat volume; C^2 phases only; slower)"})
+                "directions, Monte Carlo flat volume; C^2 phases only; slower) and the dominant sequence "
+                "with O(1) terms on every phase (walls: the measured local free energy of "
+                "comparisons/theory/data/free_energy_cC.json)"})
+    measure_free_energy: bool = field(default=False, metadata={
+        "help": "measure the local free energies of --phases (prior volume of the basin's sublevel sets by "
+                "subset simulation) and write comparisons/theory/data/free_energy_cC.json (stored phases are "
+                "reused); slow"})
+    judge: str | None = field(default=None, metadata={
+        "help": "compare the dominant sequence with O(1) terms with the switch points of a PT run on the "
+                "population loss (PT_DIR/transitions.json of tms-phases bayes --sampler pt --population; its "
+                "c and beta are used): predicted, measured, ratio", "metavar": "PT_DIR"})
+    phases: list | None = field(default=None, metadata={
+        "help": "with --measure-free-energy: phase labels (default: the wall phases that the dominant "
+                "sequence with O(1) terms compares at C)", "metavar": "L1,L2", "parse": _labels})
 
 
 def add_kgons_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,13 +154,80 @@ def _laplace_crossings(phases, n_max: float, beta: float = 1.0) -> list[dict]:
     return sorted(out, key=lambda e: e["n"])
 
 
+def _run_measure(args: argparse.Namespace) -> int:
+    from ..theory import enumerate_phases as _phases
+    from ..theory.local_free_energy import phases_to_measure
+
+    labels = args.phases or phases_to_measure(args.features)
+    known = {p.label for p in _phases(args.features)}
+    bad = [lab for lab in labels if lab not in known]
+    if bad:
+        raise InputError(f"--phases: expected labels of c = {args.features} (tms-phases kgons -c {args.features}), "
+                         f"got {', '.join(bad)}")
+    from ..jobs.local_free_energy import measure_local_free_energies
+
+    cmd = f"tms-phases theory --measure-free-energy -c {args.features} --phases {','.join(labels)}"
+    table = measure_local_free_energies(args.features, labels, command=cmd)
+    print(json.dumps({"features": args.features, "measured": sorted(table["phases"])}))
+    return 0
+
+
+def _sequence_rows(c: int, n_max: float, beta: float) -> list[dict]:
+    from ..theory.local_free_energy import dominant_sequence
+
+    return dominant_sequence(c, beta=beta, n_min=10.0, n_max=n_max, terms="o1")
+
+
+def _run_judge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..theory import judge_predictions
+
+    folder = Path(args.judge)
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        switches = json.loads((folder / "transitions.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--judge: expected a PT run folder with config.json and transitions.json, got "
+                         f"{str(folder)!r} ({type(exc).__name__})") from None
+    if not config.get("population"):
+        raise InputError(f"--judge: expected a PT run on the population loss (--population), got {str(folder)!r}")
+    c, beta = int(config["features"]), float(config.get("beta", 1.0))
+    measured = {(e["from"], e["to"]): (e["n"], e["lower"], e["upper"]) for e in switches if e.get("level") == "phase"}
+    ns = config["ns"]
+    seq = _sequence_rows(c, args.n_max, beta)
+    seq = [e for e in seq if ns[0] <= e["n"] <= ns[-1] or (e["from"], e["to"]) in measured]
+    rows = judge_predictions(seq, measured)
+    from ..theory import dominant_sequence
+
+    alt = {(e["from"], e["to"]): e["n"] for e in dominant_sequence(c, beta=beta, n_max=args.n_max, terms="measured")}
+    for r in rows:  # the same pairs with the measured values on the C^2 phases too, for comparison
+        r["all_measured"] = alt.get((r["from"], r["to"]))
+    if args.format == "json":
+        print(json.dumps({"features": c, "beta": beta, "ladder": [ns[0], ns[-1]], "rows": rows}, indent=2))
+        return 0
+    print(f"Dominant sequence with O(1) terms against the PT switch points of {folder} (c = {c}, beta = {beta:g}, "
+          f"ladder {ns[0]}..{ns[-1]}); ratio = predicted / measured, miss: off by more than 20%")
+    print(_table(rows, ["from", "to", "predicted", "predicted_lo", "predicted_hi", "all_measured", "asymptotic",
+                        "measured",
+                        "measured_lo", "measured_hi", "ratio", "miss"]))
+    return 0
+
+
 def run_theory(args: argparse.Namespace) -> int:
+    if getattr(args, "measure_free_energy", False):
+        return _run_measure(args)
+    if getattr(args, "judge", None) is not None:
+        return _run_judge(args)
+    if getattr(args, "phases", None) is not None:
+        raise InputError("--phases: expected only with --measure-free-energy, got it without")
     beta = getattr(args, "beta", 1.0)
     phases = enumerate_phases(args.features)
     measured = measured_llc_overrides(phases)  # only where the exact llc is missing
     cross = crossings(phases, n_max=args.n_max, beta=beta, llc=measured)
     dom = dominant_intervals(phases, n_min=10.0, n_max=args.n_max, beta=beta, llc=measured)
     lap = _laplace_crossings(phases, args.n_max, beta) if args.laplace else None
+    seq = _sequence_rows(args.features, args.n_max, beta) if args.laplace else None
     if args.format == "json":
         out = {"features": args.features, "beta": beta, "phases": _rows(args.features), "crossings": cross,
                "dominant": dom,
@@ -149,6 +236,7 @@ def run_theory(args: argparse.Namespace) -> int:
                                       "measured" if p.label in measured else "bound"} for p in phases}}
         if lap is not None:
             out["laplace_crossings"] = lap
+            out["dominant_sequence"] = seq
         print(json.dumps(out, indent=2))
         return 0
     print(f"Free energy F_n = n beta L + llc log(n beta) + |w*|^2/2 (prior N(0,1), beta = {beta:g}), "
@@ -167,6 +255,9 @@ def run_theory(args: argparse.Namespace) -> int:
     if lap is not None:
         print("\nCrossings of the free energies with O(1) terms (Laplace + flat volume; C^2 phases only):")
         print(_table(lap, ["from", "to", "n"]))
+        print("\nDominant sequence with O(1) terms on every phase (n_lo..n_hi: +-2 SE of the measured local "
+              "free energies; comparisons.theory.dominant_sequence):")
+        print(_table(seq, ["from", "to", "n", "n_lo", "n_hi", "n_asymptotic", "method"]))
     return 0
 
 

@@ -35,3 +35,9 @@ __all__ += ["child_rng", "child_seed", "child_sequence"]
 from .llc_estimate import LLC_METHODS, LLCEstimate, LLCSettings  # noqa: E402
 
 __all__ += ["LLCEstimate", "LLC_METHODS", "LLCSettings"]
+
+from .local_free_energy import (candidate_phases, dominant_sequence, judge_predictions,  # noqa: E402
+                                measured_free_energy, volume_free_energy)
+
+__all__ += ["candidate_phases", "dominant_sequence", "judge_predictions", "measured_free_energy",
+            "volume_free_energy"]
