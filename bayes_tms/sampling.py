@@ -275,7 +275,8 @@ def derived_draws(W: np.ndarray, b: np.ndarray, x: np.ndarray | None, *, feature
 
     Returns ``empirical_loss`` ``L_n`` on ``x`` (left out when ``x`` is None, e.g. for a
     population posterior), ``population_loss`` ``L``, ``phase`` (label of
-    :func:`comparisons.theory.classify` with ``rule``; ``"unclassified"`` for ``r != 2``) and
+    :func:`comparisons.theory.classify` with ``rule``, the hull rule's structure counted by its
+    compiled twin :mod:`bayes_tms.classify_kernel`; ``"unclassified"`` for ``r != 2``) and
     ``phase_distance``, each of shape ``(...)``.
     """
     out = {}
@@ -287,7 +288,11 @@ def derived_draws(W: np.ndarray, b: np.ndarray, x: np.ndarray | None, *, feature
             out["empirical_loss"] = np.array([empirical_loss(w, v, x) for w, v in zip(flat_W, flat_b)]
                                              ).reshape(W.shape[:-2])
     out["population_loss"] = population_loss(W, b)
-    if hidden == 2:
+    if hidden == 2 and rule == "hull":  # the compiled twin of the hull count: the same labels, faster
+        from .classify_kernel import classify_hull_compiled
+
+        labels, dist = classify_hull_compiled(W, b, enumerate_phases(features, hidden))
+    elif hidden == 2:
         labels, dist = classify(W, b, enumerate_phases(features, hidden), rule=rule)
     else:
         labels, dist = np.full(W.shape[:-2], "unclassified"), np.full(W.shape[:-2], np.nan)
