@@ -226,6 +226,7 @@ def bench_whole_run(argv=None) -> list[dict]:
     ap.add_argument("--baseline", default="b03e19a", help="commit to compare with (default: the pre-kernel main)")
     ap.add_argument("--preset", default="paper", choices=("quick", "paper"))
     ap.add_argument("--pairs", type=int, default=1, help="alternating (baseline, this tree) pairs")
+    ap.add_argument("--tree", default=None, help="the tree to time against the baseline (default: this repository's)")
     ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
     from comparisons.cli.bayes import pt_config
@@ -247,7 +248,9 @@ def bench_whole_run(argv=None) -> list[dict]:
         archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=root, capture_output=True,
                                  check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-        trees = {f"baseline {commit}": base, f"this tree {head}{' (modified)' if dirty else ''}": root}
+        mine = Path(args.tree).resolve() if args.tree else root
+        label = f"this tree {head}{' (modified)' if dirty else ''}" if mine == root else f"tree {mine}"
+        trees = {f"baseline {commit}": base, label: mine}
         envs = {name: {**os.environ, "PYTHONPATH": str(tree)} for name, tree in trees.items()}
 
         def command(preset: str, out: Path) -> list[str]:
@@ -279,7 +282,7 @@ def bench_whole_run(argv=None) -> list[dict]:
         print(f"| {name} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['load']:.1f} | "
               f"{rows[-1]['wall_speedup']:.2f}x | {rows[-1]['cpu_speedup']:.2f}x |")
     print(f"\ncommand: python benchmarks/bench_pt.py run --baseline {args.baseline} --preset {args.preset} "
-          f"--pairs {args.pairs}")
+          f"--pairs {args.pairs}" + (f" --tree {args.tree}" if args.tree else ""))
     return rows
 
 

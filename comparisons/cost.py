@@ -163,7 +163,33 @@ def pt_seconds(config: Any, opts: dict | None = None) -> float:
     opts = opts or {}
     if opts.get("datasets"):
         seconds = _study_seconds(config, opts, seconds)
+    elif opts:  # one run of the command, refined around its switches unless --refine-tol 0
+        seconds += _refine_seconds(config, opts, config.beta)
     return STARTUP_S + seconds
+
+
+def _refine_seconds(config: Any, opts: dict, beta: float) -> float:
+    """Seconds a run's switch refinement adds (start-up excluded): where its ladder spans a switch
+    that the free energy predicts at ``beta`` (:func:`comparisons.theory.dominant_intervals`), one
+    re-run on the ladder with ``REFINE_INSERT`` more rungs (at the quick preset a refined run
+    measured about 2.4 plain runs, `python benchmarks/bench_pt.py study`); else nothing."""
+    import dataclasses
+
+    from .jobs.bayes_pt import REFINE_INSERT, REFINE_ROUNDS, REFINE_TOL
+    from .theory import dominant_intervals, enumerate_phases
+
+    refining = opts.get("refine_tol", REFINE_TOL) > 0 and opts.get("refine_rounds", REFINE_ROUNDS) > 0
+    ns = sorted(config.ns)
+    if not refining or len(ns) < 2 or config.hidden != 2:
+        return 0.0
+    switches = len(dominant_intervals(enumerate_phases(config.features), n_min=ns[0], n_max=ns[-1],
+                                      prior_sigma=config.prior_sigma, beta=beta)) - 1
+    if switches <= 0:
+        return 0.0
+    a, b = ns[len(ns) // 2 - 1], ns[len(ns) // 2]  # a bracket in the ladder's middle
+    extra = [int(round(a * (b / a) ** ((k + 1) / (REFINE_INSERT + 1)))) for k in range(REFINE_INSERT)]
+    longer = dataclasses.replace(config, ns=tuple(sorted(set(ns) | set(extra))))
+    return pt_seconds(longer) - STARTUP_S
 
 
 def _study_seconds(config: Any, opts: dict, run_s: float) -> float:
@@ -176,27 +202,13 @@ def _study_seconds(config: Any, opts: dict, run_s: float) -> float:
     runs (`python benchmarks/bench_pt.py study`), what one such re-run gives. The runs are shared
     among the workers (``opts["workers"]``; the CPU cores for Dask on a local cluster).
     """
-    import dataclasses
-
-    from .jobs.bayes_pt import CONVENTIONS, REFINE_INSERT, REFINE_ROUNDS, REFINE_TOL
-    from .theory import dominant_intervals, enumerate_phases
+    from .jobs.bayes_pt import CONVENTIONS
 
     conventions = tuple(opts.get("conventions", ("tempered",)))
     per_convention = opts["datasets"] + bool(opts.get("population"))
-    refining = opts.get("refine_tol", REFINE_TOL) > 0 and opts.get("refine_rounds", REFINE_ROUNDS) > 0
-    ns = sorted(config.ns)
     total = 0.0
     for conv in conventions:
-        cost = run_s
-        beta = CONVENTIONS.get(conv, config.beta)
-        switches = len(dominant_intervals(enumerate_phases(config.features), n_min=ns[0], n_max=ns[-1],
-                                          prior_sigma=config.prior_sigma, beta=beta)) - 1 if len(ns) > 1 else 0
-        if refining and switches > 0:
-            a, b = ns[len(ns) // 2 - 1], ns[len(ns) // 2]  # a bracket in the ladder's middle
-            extra = [int(round(a * (b / a) ** ((k + 1) / (REFINE_INSERT + 1)))) for k in range(REFINE_INSERT)]
-            longer = dataclasses.replace(config, ns=tuple(sorted(set(ns) | set(extra))))
-            cost += pt_seconds(longer) - STARTUP_S
-        total += cost * per_convention
+        total += (run_s + _refine_seconds(config, opts, CONVENTIONS.get(conv, config.beta))) * per_convention
     workers = opts.get("workers")
     if workers is None and opts.get("scheduler") == "local":
         from .sweep import default_workers

@@ -151,3 +151,27 @@ def test_paper_switch_is_marked_at_the_theory_crossing():
     assert labels.count("paper: switch near the asymptotic crossing") == 1
     unmarked = bayes_pt.plot_switches(rows)
     assert not any(ln.get_color() == "C4" for ax in unmarked.axes for ln in ax.lines)
+
+
+def test_one_run_is_refined_around_its_switches_like_a_study_run(tmp_path):
+    """run_pt with refine_tol re-runs the ladder through the study's refinement (refine_switches):
+    the outputs come from the last, finer ladder, every rung of it has its posterior, and each switch
+    is bracketed within the tolerance unless the rounds ran out; a rerun is served from the folder."""
+    cfg = PTConfig(**{**TINY, "population": True})  # the population loss switches between 20 and 80
+    res = run_pt(cfg, tmp_path, progress=False, bootstrap=50, refine_tol=0.02, refine_rounds=2)
+    history = json.loads((tmp_path / "refinement.json").read_text())
+    assert history[0]["ns"] == [20, 40, 80] and history[0]["switches"], history
+    assert history[0]["inserted"] and res["ladder"] == history[-1]["ns"] and len(res["ladder"]) > 3
+    for n in res["ladder"]:
+        validate_posterior(tmp_path / f"posterior_n{n:05d}.nc")
+    phase = [t for t in res["transitions"] if t["level"] == "phase"]
+    assert phase and all("resolved" in t for t in phase)
+    for t in phase:
+        assert t["n_before"] in res["ladder"] and t["n_after"] in res["ladder"]
+        assert t["resolved"] == (t["n_after"] - t["n_before"] <= max(0.02 * t["n"], 1))
+        assert t["resolved"] or len(history) == 3  # unresolved only when the rounds ran out
+    assert not list(tmp_path.glob("pt_state*.npz"))
+    again = run_pt(cfg, tmp_path, progress=False, bootstrap=50, refine_tol=0.02, refine_rounds=2)
+    assert again["cached"] and again["transitions"] == res["transitions"] and again["ladder"] == res["ladder"]
+    plain = run_pt(cfg, tmp_path, progress=False, bootstrap=50)  # no refinement: another result
+    assert not plain["cached"] and plain["ladder"] == [20, 40, 80]

@@ -94,10 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="with --datasets: comma-separated likelihood conventions, tempered (beta 1) "
                     "and/or gaussian-sigma1 (beta 1/2; the paper's code); default: tempered")
     pt.add_argument("--refine-tol", type=float, default=None, metavar="F",
-                    help="with --datasets: re-run each ladder with rungs inserted around every switch of the "
-                    "leading phase until it is bracketed within F of its n (default: 0.02; 0: no refinement)")
+                    help="re-run the ladder (each study run's, with --datasets) with rungs inserted around every "
+                    "switch of the leading phase until it is bracketed within F of its n (default: 0.02; "
+                    "0: no refinement)")
     pt.add_argument("--refine-rounds", type=int, default=None, metavar="R",
-                    help="with --datasets: at most R refinement re-runs per run (default: 3)")
+                    help="at most R refinement re-runs per run (default: 3)")
     from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
@@ -198,9 +199,6 @@ def pt_config_from_args(args: argparse.Namespace) -> tuple:
     opts = pt_options(datasets=args.datasets, conventions=args.conventions, classifier=args.classifier,
                       population=population, bootstrap=args.bootstrap, beta=args.beta)
     refine = {k: getattr(args, k, None) for k in ("refine_tol", "refine_rounds")}
-    given = [f"--{k.replace('_', '-')}" for k, v in refine.items() if v is not None]
-    if given and opts["datasets"] is None:
-        raise InputError(f"{given[0]}: expected together with --datasets, got it for one run")
     if refine["refine_tol"] is not None and not 0 <= refine["refine_tol"] < 1:
         raise InputError(f"--refine-tol: expected a number in [0, 1), got {refine['refine_tol']!r}")
     if refine["refine_rounds"] is not None:
@@ -255,7 +253,10 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
             f"{config.warmup + config.sweeps} sweeps", yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
     if opts["datasets"] is None:
-        res = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress)
+        from ..jobs.bayes_pt import REFINE_ROUNDS, REFINE_TOL
+
+        res = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress,
+                     refine_tol=opts.get("refine_tol", REFINE_TOL), refine_rounds=opts.get("refine_rounds", REFINE_ROUNDS))
         write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
         print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "

@@ -55,6 +55,11 @@ CONVENTIONS = {"tempered": 1.0, "gaussian-sigma1": 0.5}
 MIXED_RHAT = 1.05
 MIN_ROUND_TRIPS = 5
 STATE_FILE = "pt_state.npz"
+#: switch refinement of a run (a study's, and the command's single run): bracket every switch within this fraction of its n ...
+REFINE_TOL = 0.02
+#: ... in at most this many re-runs, inserting at most REFINE_INSERT rungs per bracket each
+REFINE_ROUNDS = 3
+REFINE_INSERT = 4
 DONE_FILE = "done.json"
 OCC_COLUMNS = ["n", "phase", "fraction", "lower", "upper", "chains"]
 DIAG_COLUMNS = ["n", "inserted", "copies", "draws", "rhat_loss", "ess_bulk_loss", "ess_tail_loss",
@@ -151,7 +156,8 @@ def _write_tables(out, config, tables: dict, rule: str) -> None:
 
 
 def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000, progress: bool = True,
-           chunk: int = 1000, replace: bool | None = None) -> dict:
+           chunk: int = 1000, refine_tol: float = 0.0, refine_rounds: int = REFINE_ROUNDS,
+           replace: bool | None = None) -> dict:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
 
     Resumable: the sampler state is saved atomically every ``chunk`` sweeps to
@@ -164,19 +170,34 @@ def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000
     another run) is named in a warning and the run is recomputed. The folder is owned by this job
     (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
 
+    With ``refine_tol > 0`` the run is refined as a study's runs are (:func:`study_task`, one
+    implementation: :func:`bayes_tms.occupancy.refine_switches`): re-run with up to
+    ``REFINE_INSERT`` rungs inserted into the bracket of every switch of the leading phase, at most
+    ``refine_rounds`` times, until each is bracketed within ``refine_tol`` of its ``n``; the outputs
+    (posteriors at every rung of the last ladder, inserted ones included, and the switch intervals
+    from its copies) come from the last run, ``refinement.json`` lists the rounds, and each switch
+    says whether it was ``resolved``. Every round checkpoints to its own state file, so an
+    interrupted round resumes; rounds finished before the interruption are sampled again.
+    ``tms-phases bayes --sampler pt`` refines by default (``--refine-tol 0.02``); this function
+    does not (``refine_tol=0``).
+
     Returns
     -------
     dict
-        ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
+        ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed", "ladder"}``.
     """
     from bayes_tms.pt import PTConfig
 
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
     check_positive_int("bootstrap", bootstrap, minimum=10)
+    if not (isinstance(refine_tol, (int, float)) and 0 <= refine_tol < 1):
+        raise InputError(f"refine_tol: expected a number in [0, 1), got {refine_tol!r}")
+    check_positive_int("refine_rounds", refine_rounds, minimum=0)
     with owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict(), "rule": rule},
                       replace=replace) as folder:
-        res = _run_pt(config, folder.root, rule=rule, bootstrap=bootstrap, progress=progress, chunk=chunk)
+        res = _run_pt(config, folder.root, rule=rule, bootstrap=bootstrap, progress=progress, chunk=chunk,
+                      refine_tol=float(refine_tol), refine_rounds=int(refine_rounds))
         folder.finish()
     return res
 
@@ -232,63 +253,114 @@ def _read_done(path) -> dict | None:
     return None
 
 
-def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: int) -> dict:
-    from bayes_tms.plots import plot_occupancy
+def _state_path(out, config, base) -> "Path":
+    """The checkpoint of a run on ``config``'s ladder: ``pt_state.npz`` on the requested ladder
+    (``base``), ``pt_state_<hash>.npz`` on a ladder refined around the switches, so that an
+    interrupted refinement round resumes from its own state."""
+    import hashlib
+
+    if tuple(config.ns) == tuple(base.ns):
+        return out / STATE_FILE
+    return out / f"pt_state_{hashlib.sha256(json.dumps(list(config.ns)).encode()).hexdigest()[:12]}.npz"
+
+
+def _sample_checkpointed(config, out, x, *, base, rule: str, progress: bool, chunk: int):
+    """Sample ``config`` (resuming from its checkpoint if there is one) and label the draws.
+
+    Returns ``(posteriors, pt_diagnostics)``.
+    """
     from bayes_tms.pt import load_state, resume_tms_pt, sample_tms_pt, save_state
+
+    key = _config_key(config)
+    state_path = _state_path(out, config, base)
+
+    def checkpoint(state):
+        with atomic_path(state_path) as tmp:
+            save_state(state, tmp)
+
+    state = None
+    if state_path.exists():
+        try:
+            state = load_state(state_path)
+        except Exception as exc:  # a damaged checkpoint never blocks a rerun
+            print(f"warning: {state_path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                  "starting the PT run afresh", file=sys.stderr)
+        if state is not None and \
+                json.dumps(state.settings.get("meta", {}).get("config", {}), sort_keys=True) != key:
+            state = None  # a state of another configuration: start afresh
+    if state is not None:
+        print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
+        result = resume_tms_pt(state, x, progress=progress, callback=checkpoint, chunk=chunk)
+    else:
+        result = sample_tms_pt(config, x, progress=progress, callback=checkpoint, chunk=chunk)
+    _label_draws(result.posteriors, config, x, rule)
+    return result.posteriors, result.diagnostics
+
+
+def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: int, refine_tol: float = 0.0,
+            refine_rounds: int = 0) -> dict:
+    from bayes_tms.occupancy import refine_switches
+    from bayes_tms.plots import plot_occupancy
 
     from .bayes import posterior_path
 
     key = _config_key(config)
-    done_path, state_path = out / DONE_FILE, out / STATE_FILE
+    refining = refine_tol > 0 and refine_rounds > 0 and len(config.ns) > 1
+    refine = {"tol": float(refine_tol), "rounds": int(refine_rounds)} if refining else None
+    done_path = out / DONE_FILE
     done = _read_done(done_path)
     # the classifier labels the stored draws: another rule means another result
-    cached = bool(done and done.get("config") == key and done.get("rule", "gated") == rule)
+    cached = bool(done and done.get("config") == key and done.get("rule", "gated") == rule
+                  and done.get("refine") == refine)
     if cached:  # every file done.json vouches for is checked before it is served
         try:
-            stored = _stored_run(out, config, key, rule)
-        except InputError as exc:
+            run_cfg = dataclasses.replace(config, ns=tuple(done.get("ladder", config.ns)))
+            stored = _stored_run(out, run_cfg, _config_key(run_cfg), rule)
+        except (InputError, TypeError, ValueError) as exc:
             print(f"warning: {exc}; recomputing the PT run", file=sys.stderr)
             cached = False
     x = None if config.population else sample_inputs(max(config.ns), config.features, config.seed)
     t0 = time.perf_counter()
+    tables = None
     if not cached:
         done_path.unlink(missing_ok=True)  # the marker never outlives the files it vouches for
-        write_json(out / "config.json", {**config.to_dict(), "rule": rule})
+        write_json(out / "config.json", {**config.to_dict(), "rule": rule, "refine": refine})
+        kw = {"base": config, "rule": rule, "progress": progress, "chunk": chunk}
+        if refining:  # the study's refinement (one implementation): re-run until every switch is within tol
+            def sample(ns):
+                cfg = dataclasses.replace(config, ns=tuple(ns))
+                posts, diag = _sample_checkpointed(cfg, out, x, **kw)
+                return cfg, posts, diag, analyse_pt(cfg, posts, diag, bootstrap=bootstrap)
 
-        def checkpoint(state):
-            with atomic_path(state_path) as tmp:
-                save_state(state, tmp)
-
-        state = None
-        if state_path.exists():
-            try:
-                state = load_state(state_path)
-            except Exception as exc:  # a damaged checkpoint never blocks a rerun
-                print(f"warning: {state_path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                      "starting the PT run afresh", file=sys.stderr)
-            if state is not None and \
-                    json.dumps(state.settings.get("meta", {}).get("config", {}), sort_keys=True) != key:
-                state = None  # a state of another configuration: start afresh
-        if state is not None:
-            print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
-            result = resume_tms_pt(state, x, progress=progress, callback=checkpoint, chunk=chunk)
+            (run_cfg, posts, diag, tables), _, history = refine_switches(
+                sample, config.ns, lambda r: _phase_switches(r[3]["transitions"]), tol=refine_tol,
+                max_rounds=refine_rounds, max_insert=REFINE_INSERT)
+            _mark_resolved(tables["transitions"], refine_tol)
+            write_json(out / "refinement.json", history)
         else:
-            result = sample_tms_pt(config, x, progress=progress, callback=checkpoint, chunk=chunk)
-        posts, diag = result.posteriors, result.diagnostics
-        _label_draws(posts, config, x, rule)
+            run_cfg = config
+            posts, diag = _sample_checkpointed(config, out, x, **kw)
         for n, idata in posts.items():
             write_netcdf(idata, posterior_path(out, n))
         write_netcdf(diag, out / "pt_diagnostics.nc")
         compute = time.perf_counter() - t0
-        write_json(done_path, {"config": key, "rule": rule, "compute_s": compute})
-        state_path.unlink(missing_ok=True)
+        write_json(done_path, {"config": key, "rule": rule, "compute_s": compute, "refine": refine,
+                               "ladder": list(run_cfg.ns)})
+        for path in out.glob("pt_state*.npz"):
+            path.unlink(missing_ok=True)
     else:
         posts, diag = stored
         compute = float(done.get("compute_s", float("nan")))
-        for path in [posterior_path(out, n) for n in config.ns] + [out / "pt_diagnostics.nc", done_path,
-                                                                   out / "config.json"]:
+        for path in [posterior_path(out, n) for n in run_cfg.ns] + [out / "pt_diagnostics.nc", done_path,
+                                                                    out / "config.json"]:
             keep(path)  # served from the earlier run: outputs of this one
-    tables = analyse_pt(config, posts, diag, bootstrap=bootstrap)
+        if refining:
+            keep(out / "refinement.json")
+    if tables is None:
+        tables = analyse_pt(run_cfg, posts, diag, bootstrap=bootstrap)
+        if refining:
+            _mark_resolved(tables["transitions"], refine_tol)
+    config = run_cfg
     raw, trans, diag_rows = tables["occupancy"], tables["transitions"], tables["diagnostics"]
     _write_tables(out, config, tables, rule)
     theory = []
@@ -304,20 +376,21 @@ def _run_pt(config, out, *, rule: str, bootstrap: int, progress: bool, chunk: in
     save_figure(fig, out / "occupancy.png")
     mixed = all(r["mixed"] for r in diag_rows)
     return {"transitions": trans, "diagnostics": diag_rows, "wall_s": time.perf_counter() - t0,
-            "compute_s": compute, "cached": cached, "mixed": mixed}
+            "compute_s": compute, "cached": cached, "mixed": mixed, "ladder": list(config.ns)}
 
 
 def _phase_switches(trans: Sequence[dict]) -> list[dict]:
     return [t for t in trans if t.get("level") == "phase"]
 
 
+def _mark_resolved(trans: Sequence[dict], tol: float) -> None:
+    """Flag each phase switch ``resolved`` when its rungs bracket it within ``tol`` of its n (in place)."""
+    for t in _phase_switches(trans):
+        t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
+
+
 #: format of a study task's stored result; bump when what :func:`study_task` returns changes
 STUDY_FORMAT = 1
-#: switch refinement of a study run: bracket every switch within this fraction of its n ...
-REFINE_TOL = 0.02
-#: ... in at most this many re-runs, inserting at most REFINE_INSERT rungs per bracket each
-REFINE_ROUNDS = 3
-REFINE_INSERT = 4
 #: the summary lists every value up to this many data sets, else quantiles (switches.csv has all)
 VALUES_LISTED = 16
 
@@ -390,8 +463,7 @@ def study_task(task) -> dict:
         (config, tables), _, history = refine_switches(
             sample, base.ns, lambda r: _phase_switches(r[1]["transitions"]), tol=tol,
             max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
-    for t in _phase_switches(tables["transitions"]):
-        t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
+    _mark_resolved(tables["transitions"], tol)
     return {**tables, "refinement": history, "ladder": list(config.ns), "config": config.to_dict(),
             "compute_s": time.perf_counter() - t0}
 
