@@ -220,3 +220,34 @@ def test_numpy_and_compiled_kernels_give_the_same_switch():
     assert a["lower"] <= b["n"] <= a["upper"] and b["lower"] <= a["n"] <= b["upper"], (a, b)
     for key in set(frac_np) | set(frac_c):
         assert abs(frac_np.get(key, 0.0) - frac_c.get(key, 0.0)) < 0.1, (key, frac_np, frac_c)
+
+
+_ADAPTIVE = textwrap.dedent("""
+    import sys, numpy as np
+    import bayes_tms.pt_kernel as K
+    from bayes_tms.pt import PTConfig, sample_tms_pt
+    K.ADAPTIVE = sys.argv[2] == "adaptive"
+    K.PROBE_CALLS, K.REPROBE_EVERY = 2, 6  # probe often: both loops run many times
+    used = []
+    real = K._LoopChooser.choose
+    K._LoopChooser.choose = lambda self, batch: used.append(real(self, batch)[0]) or (used[-1], True)
+    res = sample_tms_pt(PTConfig(ns=(12, 25, 50), features=5, copies=3, sweeps=30, warmup=20,
+                                 leapfrog=5, pilot_sweeps=20, pilot_warmup=10, seed=4))
+    np.savez(sys.argv[1], draws=res.state.draws, lp=res.state.draw_logdensity, threads=np.array(used))
+""")
+
+
+def test_the_adaptive_loop_choice_leaves_the_draws_unchanged(tmp_path):
+    """The leapfrog kernel picks its serial or threaded loop by measured speed, call by call: with two
+    numba threads and frequent probes both loops run, and the draws are those of the serial loop."""
+    out = {}
+    for mode in ("serial", "adaptive"):
+        env = dict(os.environ, NUMBA_NUM_THREADS="2",
+                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        path = tmp_path / f"{mode}.npz"
+        subprocess.run([sys.executable, "-c", _ADAPTIVE, str(path), mode], check=True, env=env, cwd=ROOT, timeout=300)
+        with np.load(path) as f:
+            out[mode] = {k: f[k] for k in f.files}
+    assert not out["serial"]["threads"].any() and out["adaptive"]["threads"].any()
+    for k in ("draws", "lp"):
+        assert out["serial"][k].tobytes() == out["adaptive"][k].tobytes(), k

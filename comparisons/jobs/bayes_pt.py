@@ -457,9 +457,12 @@ def study_task(task) -> dict:
     tol = float(task.config["refine_tol"])
     from threadpoolctl import threadpool_limits
 
-    # one BLAS thread in every executor: N workers use N cores without oversubscription, and the
-    # floating-point reductions are the same whichever process (and thread setting) runs the task
-    with threadpool_limits(limits=1):
+    from bayes_tms.pt_kernel import serial
+
+    # one BLAS thread and the PT kernel's serial loop in every executor: N workers use N cores
+    # without oversubscription, and the floating-point reductions are the same whichever process
+    # (and thread setting) runs the task
+    with threadpool_limits(limits=1), serial():
         (config, tables), _, history = refine_switches(
             sample, base.ns, lambda r: _phase_switches(r[1]["transitions"]), tol=tol,
             max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
