@@ -218,6 +218,7 @@ def bench_whole_run(argv=None) -> list[dict]:
     second run). The speed-up is the ratio of the medians over the pairs, of wall and of CPU time.
     """
     import os
+    import shlex
     import subprocess
     import tempfile
     from pathlib import Path
@@ -227,6 +228,8 @@ def bench_whole_run(argv=None) -> list[dict]:
     ap.add_argument("--preset", default="paper", choices=("quick", "paper"))
     ap.add_argument("--pairs", type=int, default=1, help="alternating (baseline, this tree) pairs")
     ap.add_argument("--tree", default=None, help="the tree to time against the baseline (default: this repository's)")
+    ap.add_argument("--args", default="", help="extra flags for this tree's command only, e.g. '--refine-tol 0' "
+                    "(the same work as a baseline without the switch refinement)")
     ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
     from comparisons.cli.bayes import pt_config
@@ -253,17 +256,17 @@ def bench_whole_run(argv=None) -> list[dict]:
         trees = {f"baseline {commit}": base, label: mine}
         envs = {name: {**os.environ, "PYTHONPATH": str(tree)} for name, tree in trees.items()}
 
-        def command(preset: str, out: Path) -> list[str]:
+        def command(preset: str, out: Path, mine: bool = False) -> list[str]:
             return [sys.executable, "-m", "comparisons.cli", "bayes", "--sampler", "pt", "--preset", preset,
-                    "--out", str(out), "--no-progress"]
+                    "--out", str(out), "--no-progress"] + (shlex.split(args.args) if mine else [])
 
         for k, (name, tree) in enumerate(trees.items()):  # warm-up: byte code, numba cache
-            _timed(command("quick", Path(tmp) / f"warm{k}"), str(tree), envs[name])
+            _timed(command("quick", Path(tmp) / f"warm{k}", k > 0), str(tree), envs[name])
         times: dict = {name: [] for name in trees}
         for pair in range(args.pairs):
             for k, (name, tree) in enumerate(trees.items()):
                 load0 = os.getloadavg()[0]
-                t = _timed(command(args.preset, Path(tmp) / f"run{pair}_{k}"), str(tree), envs[name])
+                t = _timed(command(args.preset, Path(tmp) / f"run{pair}_{k}", k > 0), str(tree), envs[name])
                 t["load"] = (load0 + os.getloadavg()[0]) / 2
                 times[name].append(t)
                 print(f"pair {pair + 1}: {name}: wall {t['wall_s']:.1f} s, CPU {t['cpu_s']:.1f} s, "
@@ -271,8 +274,9 @@ def bench_whole_run(argv=None) -> list[dict]:
     names = list(trees)
     med = {name: {key: statistics.median(t[key] for t in times[name]) for key in ("wall_s", "cpu_s", "load")}
            for name in names}
-    print(f"\nA whole PT run, `tms-phases bayes --sampler pt --preset {args.preset} --out DIR --no-progress`, "
-          f"against {commit}, {args.pairs} alternating pair(s), median ({os.cpu_count()} cores)\n")
+    print(f"\nA whole PT run, `tms-phases bayes --sampler pt --preset {args.preset} --out DIR --no-progress`"
+          + (f" (this tree: plus `{args.args}`)" if args.args else "")
+          + f", against {commit}, {args.pairs} alternating pair(s), median ({os.cpu_count()} cores)\n")
     print("| tree | wall (s) | CPU (s) | load | wall speed-up | CPU speed-up |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in names:
@@ -282,7 +286,8 @@ def bench_whole_run(argv=None) -> list[dict]:
         print(f"| {name} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['load']:.1f} | "
               f"{rows[-1]['wall_speedup']:.2f}x | {rows[-1]['cpu_speedup']:.2f}x |")
     print(f"\ncommand: python benchmarks/bench_pt.py run --baseline {args.baseline} --preset {args.preset} "
-          f"--pairs {args.pairs}" + (f" --tree {args.tree}" if args.tree else ""))
+          f"--pairs {args.pairs}" + (f" --tree {args.tree}" if args.tree else "")
+          + (f" --args {shlex.quote(args.args)}" if args.args else ""))
     return rows
 
 
