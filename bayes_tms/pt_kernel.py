@@ -56,7 +56,7 @@ ADAPTIVE = True
 #: the chooser times PROBE_CALLS calls of each loop, then keeps the faster one for REPROBE_EVERY
 #: calls (the load of a shared machine changes), and so on
 PROBE_CALLS = 4
-REPROBE_EVERY = 400
+REPROBE_EVERY = 1000
 _serial_depth = 0
 
 
@@ -318,8 +318,8 @@ class _LoopChooser:
     """Which loop (serial or over numba's threads) the next leapfrog call runs, by measured speed.
 
     Both loops give the same bits (each replica is one sequential loop), so the choice only
-    changes the time: every :data:`REPROBE_EVERY` calls, :data:`PROBE_CALLS` calls of each loop
-    alternate and are timed per replica-step, and the faster loop (threads only when at least 10%
+    changes the time: every :data:`REPROBE_EVERY` calls, :data:`PROBE_CALLS` calls of the serial
+    loop, then as many of the threaded one, are timed per replica-step, and the faster loop (threads only when at least 10%
     faster) runs until the next probe. Batches from :data:`PARALLEL_MIN_BATCH` always use the
     threads, and one numba thread, :func:`serial` or ``ADAPTIVE = False`` mean the serial loop.
     """
@@ -335,8 +335,8 @@ class _LoopChooser:
             return _use_threads(batch), False
         phase = self.calls % REPROBE_EVERY
         self.calls += 1
-        if phase < 2 * PROBE_CALLS:
-            return bool(phase % 2), True
+        if phase < 2 * PROBE_CALLS:  # the serial block first: idle threads spinning after a threaded
+            return phase >= PROBE_CALLS, True  # call would slow (and misjudge) a serial one timed next
         return self.threads, False
 
     def record(self, threads: bool, seconds: float, work: int) -> None:
