@@ -232,11 +232,15 @@ def bench_whole_run(argv=None) -> list[dict]:
                     "(the same work as a baseline without the switch refinement)")
     ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
-    from comparisons.cli.bayes import pt_config
+    from comparisons.cli.bayes import pt_config, pt_options
 
     root = Path(__file__).resolve().parents[1]
-    # the baseline took about twice this tree's time at the paper preset; the warm-ups are quick runs
-    _confirm(args.pairs * 3 * pt_seconds(pt_config(args.preset, 6)) + 3 * pt_seconds(pt_config("quick", 6)),
+    # this tree's command as the cost model sees it (switch refinement unless --args turns it off); the
+    # baseline took about twice a plain run's time at the paper preset; the warm-ups are quick runs
+    mine = {"refine_tol": 0.0} if "--refine-tol 0" in " ".join(shlex.split(args.args)) else {}
+    _confirm(args.pairs * (2 * pt_seconds(pt_config(args.preset, 6)) + pt_seconds(pt_config(args.preset, 6),
+                                                                                  {**pt_options(), **mine}))
+             + 3 * pt_seconds(pt_config("quick", 6)),
              f"{args.pairs} pair(s) of whole {args.preset} PT runs against {args.baseline}", args.yes)
     commit = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=root, capture_output=True,
                             text=True, check=True).stdout.strip()
