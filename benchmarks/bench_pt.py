@@ -228,16 +228,17 @@ def bench_whole_run(argv=None) -> list[dict]:
     ap.add_argument("--preset", default="paper", choices=("quick", "paper"))
     ap.add_argument("--pairs", type=int, default=1, help="alternating (baseline, this tree) pairs")
     ap.add_argument("--tree", default=None, help="the tree to time against the baseline (default: this repository's)")
-    ap.add_argument("--args", default="", help="extra flags for this tree's command only, e.g. '--refine-tol 0' "
-                    "(the same work as a baseline without the switch refinement)")
+    ap.add_argument("--args", default="", help="extra flags for this tree's command only, e.g. '--refine-tol 0.02' "
+                    "(the switch refinement, which the baseline lacks)")
     ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
     from comparisons.cli.bayes import pt_config, pt_options
 
     root = Path(__file__).resolve().parents[1]
-    # this tree's command as the cost model sees it (switch refinement unless --args turns it off); the
+    # this tree's command as the cost model sees it (with the switch refinement if --args asks); the
     # baseline took about twice a plain run's time at the paper preset; the warm-ups are quick runs
-    mine = {"refine_tol": 0.0} if "--refine-tol 0" in " ".join(shlex.split(args.args)) else {}
+    flags = shlex.split(args.args)
+    mine = {"refine_tol": float(flags[flags.index("--refine-tol") + 1])} if "--refine-tol" in flags[:-1] else {}
     _confirm(args.pairs * (2 * pt_seconds(pt_config(args.preset, 6)) + pt_seconds(pt_config(args.preset, 6),
                                                                                   {**pt_options(), **mine}))
              + 3 * pt_seconds(pt_config("quick", 6)),

@@ -163,7 +163,7 @@ def pt_seconds(config: Any, opts: dict | None = None) -> float:
     opts = opts or {}
     if opts.get("datasets"):
         seconds = _study_seconds(config, opts, seconds)
-    elif opts:  # one run of the command, refined around its switches unless --refine-tol 0
+    elif opts.get("refine_tol", 0) > 0:  # one run of the command, refined on request (--refine-tol)
         seconds += _refine_seconds(config, opts, config.beta)
     return STARTUP_S + seconds
 

@@ -175,3 +175,13 @@ def test_one_run_is_refined_around_its_switches_like_a_study_run(tmp_path):
     assert again["cached"] and again["transitions"] == res["transitions"] and again["ladder"] == res["ladder"]
     plain = run_pt(cfg, tmp_path, progress=False, bootstrap=50)  # no refinement: another result
     assert not plain["cached"] and plain["ladder"] == [20, 40, 80]
+
+
+def test_one_run_is_refined_only_on_request_and_its_estimate_says_so():
+    from comparisons.cli.bayes import pt_config, pt_options
+    from comparisons.cost import pt_seconds
+
+    cfg = pt_config("quick", 6)
+    plain = pt_seconds(cfg, pt_options())
+    assert pt_seconds(cfg, {**pt_options(), "refine_tol": 0.0}) == plain
+    assert pt_seconds(cfg, {**pt_options(), "refine_tol": 0.02}) > 1.5 * plain  # a re-run on a longer ladder

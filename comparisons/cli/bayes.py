@@ -95,8 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "and/or gaussian-sigma1 (beta 1/2; the paper's code); default: tempered")
     pt.add_argument("--refine-tol", type=float, default=None, metavar="F",
                     help="re-run the ladder (each study run's, with --datasets) with rungs inserted around every "
-                    "switch of the leading phase until it is bracketed within F of its n (default: 0.02; "
-                    "0: no refinement)")
+                    "switch of the leading phase until it is bracketed within F of its n (default: 0.02 with "
+                    "--datasets; 0, no refinement, for one run, whose rungs stay those asked for)")
     pt.add_argument("--refine-rounds", type=int, default=None, metavar="R",
                     help="at most R refinement re-runs per run (default: 3)")
     from ..sweep import add_sweep_arguments
@@ -253,10 +253,11 @@ def run_pt_job(config, opts: dict, out_dir, *, progress: bool = True, yes: bool 
             f"{config.warmup + config.sweeps} sweeps", yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
     if opts["datasets"] is None:
-        from ..jobs.bayes_pt import REFINE_ROUNDS, REFINE_TOL
+        from ..jobs.bayes_pt import REFINE_ROUNDS
 
+        # one run is refined only on request: the ladders of the reproduction's panels must stay one grid
         res = run_pt(config, out, rule=opts["rule"], bootstrap=opts["bootstrap"], progress=progress,
-                     refine_tol=opts.get("refine_tol", REFINE_TOL), refine_rounds=opts.get("refine_rounds", REFINE_ROUNDS))
+                     refine_tol=opts.get("refine_tol", 0.0), refine_rounds=opts.get("refine_rounds", REFINE_ROUNDS))
         write_json(out / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
         print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "

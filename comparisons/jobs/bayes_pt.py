@@ -178,8 +178,9 @@ def run_pt(config, out_dir, *, rule: str = OCCUPANCY_RULE, bootstrap: int = 1000
     from its copies) come from the last run, ``refinement.json`` lists the rounds, and each switch
     says whether it was ``resolved``. Every round checkpoints to its own state file, so an
     interrupted round resumes; rounds finished before the interruption are sampled again.
-    ``tms-phases bayes --sampler pt`` refines by default (``--refine-tol 0.02``); this function
-    does not (``refine_tol=0``).
+    Off by default (``refine_tol=0``), as for one run of ``tms-phases bayes --sampler pt`` (turned
+    on by ``--refine-tol 0.02``): the refined ladder has other rungs than those asked for, and the
+    panels of the reproduction share one grid.
 
     Returns
     -------
