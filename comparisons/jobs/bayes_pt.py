@@ -36,6 +36,7 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -254,7 +255,7 @@ def _read_done(path) -> dict | None:
     return None
 
 
-def _state_path(out, config, base) -> "Path":
+def _state_path(out: Path, config, base) -> Path:
     """The checkpoint of a run on ``config``'s ladder: ``pt_state.npz`` on the requested ladder
     (``base``), ``pt_state_<hash>.npz`` on a ladder refined around the switches, so that an
     interrupted refinement round resumes from its own state."""
