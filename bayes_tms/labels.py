@@ -23,10 +23,15 @@ def phase_labels(W: np.ndarray, b: np.ndarray, spec) -> tuple[np.ndarray, np.nda
 
     ``spec``: a :class:`bayes_tms.config.PosteriorSpec` (any of the sampler configs). Returns
     ``(labels (...) str, distance (...) float)``: the labels of :func:`comparisons.theory.classify`
-    over the k-gon phases of ``spec.features``; ``"unclassified"`` and NaN when ``r != 2`` (no
+    over the k-gon phases of ``spec.features`` (the hull rule's structure counted by its compiled twin
+    :mod:`bayes_tms.classify_kernel`); ``"unclassified"`` and NaN when ``r != 2`` (no
     enumeration to classify against).
     """
-    if spec.hidden == 2:
+    if spec.hidden == 2 and spec.classifier == "hull":  # the compiled twin of the hull count: same labels
+        from .classify_kernel import classify_hull_compiled
+
+        labels, dist = classify_hull_compiled(W, b, enumerate_phases(spec.features, spec.hidden))
+    elif spec.hidden == 2:
         labels, dist = classify(W, b, enumerate_phases(spec.features, spec.hidden), rule=spec.classifier)
     else:
         labels, dist = np.full(W.shape[:-2], "unclassified"), np.full(W.shape[:-2], np.nan)

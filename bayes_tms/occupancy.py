@@ -45,6 +45,7 @@ __all__ = ["family", "chain_summary", "labelled_occupancy", "posterior_attrs", "
            "refine_switches", "dominance", "dominance_table", "transitions",
            "diagnostics_table", "predicted_crossing", "predicted_crossing_laplace"]
 
+import functools
 import re
 from typing import Mapping, Sequence
 
@@ -352,6 +353,7 @@ def predicted_crossing(a: str, b: str, near: float, features: int, level: str = 
     return float(min(cand, key=lambda v: abs(np.log(v) - np.log(near))))
 
 
+@functools.lru_cache(maxsize=256)  # a Monte Carlo integral per call; every run of a ladder asks again
 def predicted_crossing_laplace(a: str, b: str, features: int, prior_sigma: float = 1.0,
                                beta: float = 1.0) -> float | None:
     """The ``a -> b`` crossing of the Laplace free energies with their O(1) terms.

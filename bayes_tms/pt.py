@@ -114,6 +114,7 @@ KERNELS = ("compiled", "numpy")
 _DA_GAMMA, _DA_T0, _DA_KAPPA = 0.05, 10.0, 0.75
 _JITTER = (0.8, 1.2)
 _DIVERGENCE = 1000.0  # energy error that marks a divergent trajectory (as in Stan)
+_BAR_EVERY = 50  # sweeps per progress-bar update (checkpoint chunks may be far longer)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -557,6 +558,13 @@ def step(state: PTState, target: PTTarget) -> tuple[PTState, PTInfo]:
     Returns the new state (draws are recorded by :func:`run`, not here) and a :class:`PTInfo`.
     """
     rng = _rng_from_state(state.rng_state)
+    new, info = _step(state, target, rng)
+    return new._replace(rng_state=_rng_state(rng)), info
+
+
+def _step(state: PTState, target: PTTarget, rng: np.random.Generator) -> tuple[PTState, PTInfo]:
+    """:func:`step` drawing from the live generator ``rng`` (advanced in place); the returned state's
+    ``rng_state`` is left stale, for the caller to set once (:func:`run` does, after each chunk)."""
     C, R, _ = state.positions.shape
     warmup = int(state.settings["warmup"])
     in_warmup = state.sweep < warmup
@@ -598,8 +606,7 @@ def step(state: PTState, target: PTTarget) -> tuple[PTState, PTInfo]:
     kept = counting and (state.sweep - warmup) % thin == 0
     new = state._replace(positions=q, logdensity=lp, grad=g, replica=replica, direction=direction,
                          round_trips=round_trips, swap_attempts=swap_attempts, swap_accepts=swap_accepts,
-                         hmc_accept_sum=hmc_sum, divergences=divergences, step_size=step_size, da=da, sweep=sweep,
-                         rng_state=_rng_state(rng))
+                         hmc_accept_sum=hmc_sum, divergences=divergences, step_size=step_size, da=da, sweep=sweep)
     return new, PTInfo(hmc_accept=prob, pairs=pairs, swap_log_ratio=log_ratio,
                        swap_accepted=accepted, kept=kept)
 
@@ -655,22 +662,30 @@ def run(state: PTState, target: PTTarget, sweeps: int, *, chunk: int = 100,
             bar = None
     buf: list = []
     done = 0
+    # one live generator for the whole run: the same stream as step()'s state round trip, without
+    # serialising the bit generator every sweep; the state carries its position after each sweep
+    # that a caller can see (chunk ends, the end, an exception)
+    rng = _rng_from_state(state.rng_state)
+    last = state.rng_state  # the generator's position after the last finished sweep
     try:
         while done < sweeps:
             todo = min(chunk, sweeps - done)
-            for _ in range(todo):
-                state, info = step(state, target)
+            for k in range(todo):
+                state, info = _step(state, target, rng)
+                last = rng.bit_generator.state
                 if info.kept:
                     buf.append((state.positions, state.logdensity, state.replica))
                 done += 1
-            state = _append(state, buf)
+                if bar is not None and (k + 1) % _BAR_EVERY == 0:
+                    bar.update(_BAR_EVERY)
+            state = _append(state, buf)._replace(rng_state=_rng_state(rng))
             buf = []
             if bar is not None:
-                bar.update(todo)
+                bar.update(todo % _BAR_EVERY)
             if callback is not None:
                 callback(state)
     except BaseException as exc:
-        state = _append(state, buf)
+        state = _append(state, buf)._replace(rng_state=json.loads(json.dumps(last)))
         try:
             exc.pt_state = state
         except AttributeError:  # some built-in exceptions reject attributes

@@ -29,7 +29,10 @@ and cached on disk (``cache=True``), so later processes load them in well under 
 from __future__ import annotations
 
 __all__ = ["nested_loss_grad_compiled", "tms_logdensity_and_grad", "tms_density_kernel", "tms_leapfrog_kernel",
-           "PARALLEL_MIN_BATCH"]
+           "PARALLEL_MIN_BATCH", "serial"]
+
+import contextlib
+import time
 
 import numba
 import numpy as np
@@ -46,6 +49,15 @@ from comparisons.theory import NestedOneHot
 PARALLEL_MIN_BATCH = 2048
 #: replicas per block of the parallel loop (one scratch allocation per block)
 _BLOCK = 8
+#: below PARALLEL_MIN_BATCH the leapfrog kernel of a PT run picks its loop by measured speed
+#: (:class:`_LoopChooser`): on an idle machine numba's threads halve a paper-preset sweep, on a
+#: loaded one they are several times slower. The draws are the same either way.
+ADAPTIVE = True
+#: the chooser times PROBE_CALLS calls of each loop, then keeps the faster one for REPROBE_EVERY
+#: calls (the load of a shared machine changes), and so on
+PROBE_CALLS = 4
+REPROBE_EVERY = 1000
+_serial_depth = 0
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -287,7 +299,51 @@ def _leapfrog_parallel(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu,
 
 
 def _use_threads(batch: int) -> bool:
-    return batch >= PARALLEL_MIN_BATCH and numba.get_num_threads() > 1
+    return batch >= PARALLEL_MIN_BATCH and numba.get_num_threads() > 1 and _serial_depth == 0
+
+
+@contextlib.contextmanager
+def serial():
+    """Run every kernel call in the calling thread inside this block (e.g. in each worker of a process
+    pool, where the other workers already use the other cores). The numbers are the same."""
+    global _serial_depth
+    _serial_depth += 1
+    try:
+        yield
+    finally:
+        _serial_depth -= 1
+
+
+class _LoopChooser:
+    """Which loop (serial or over numba's threads) the next leapfrog call runs, by measured speed.
+
+    Both loops give the same bits (each replica is one sequential loop), so the choice only
+    changes the time: every :data:`REPROBE_EVERY` calls, :data:`PROBE_CALLS` calls of the serial
+    loop, then as many of the threaded one, are timed per replica-step, and the faster loop (threads only when at least 10%
+    faster) runs until the next probe. Batches from :data:`PARALLEL_MIN_BATCH` always use the
+    threads, and one numba thread, :func:`serial` or ``ADAPTIVE = False`` mean the serial loop.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.threads = False
+        self.samples: dict = {False: [], True: []}
+
+    def choose(self, batch: int) -> tuple[bool, bool]:
+        """``(use threads, time this call)``."""
+        if batch >= PARALLEL_MIN_BATCH or not ADAPTIVE or _serial_depth or numba.get_num_threads() < 2:
+            return _use_threads(batch), False
+        phase = self.calls % REPROBE_EVERY
+        self.calls += 1
+        if phase < 2 * PROBE_CALLS:  # the serial block first: idle threads spinning after a threaded
+            return phase >= PROBE_CALLS, True  # call would slow (and misjudge) a serial one timed next
+        return self.threads, False
+
+    def record(self, threads: bool, seconds: float, work: int) -> None:
+        self.samples[threads].append(seconds / max(work, 1))
+        if len(self.samples[False]) >= PROBE_CALLS and len(self.samples[True]) >= PROBE_CALLS:
+            self.threads = bool(np.median(self.samples[True]) < 0.9 * np.median(self.samples[False]))
+            self.samples = {False: [], True: []}
 
 
 def _evaluate(q: np.ndarray, nested: NestedOneHot, r: int, nbeta: np.ndarray, inv_var: float,
@@ -404,11 +460,14 @@ def tms_leapfrog_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, in
     replica's step) and ``n_steps >= 1``: ``p += eps/2 g``, then ``n_steps`` times ``q += eps p``,
     ``g = grad log p(q)``, ``p += eps g`` (``eps/2`` on the last step). The same operations, in the
     same order, as the numpy loop of :func:`bayes_tms.pt._hmc` with the compiled density, hence the
-    same bits; one call instead of ``n_steps`` saves the per-step Python and array overhead.
+    same bits; one call instead of ``n_steps`` saves the per-step Python and array overhead. With
+    ``parallel=None`` each call runs the serial or the threaded loop, whichever measured faster
+    (:class:`_LoopChooser`); the bits are the same.
     """
     R, c, r = nested.ns.size, nested.c, int(hidden)
     d = r * c + c
     args = _bound(nested, hidden, nbeta, inv_var)
+    chooser = _LoopChooser()
 
     def integrate(q0: np.ndarray, p0: np.ndarray, g0: np.ndarray, eps: np.ndarray, n_steps: int):
         if q0.shape[-2:] != (R, d) or p0.shape != q0.shape or g0.shape != q0.shape or eps.shape != q0.shape[:-1]:
@@ -418,8 +477,11 @@ def tms_leapfrog_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, in
         e = np.ascontiguousarray(eps, dtype=np.float64).reshape(-1)
         qf, pf, gout = (np.empty_like(flat[0]) for _ in range(3))
         out = np.empty(qf.shape[0])
-        par = parallel if parallel is not None else _use_threads(qf.shape[0])
+        par, timed = (parallel, False) if parallel is not None else chooser.choose(qf.shape[0])
+        t0 = time.perf_counter()
         (_leapfrog_parallel if par else _leapfrog_serial)(*flat, e, int(n_steps), qf, pf, out, gout, *args)
+        if timed:
+            chooser.record(par, time.perf_counter() - t0, qf.shape[0] * int(n_steps))
         return (qf.reshape(q0.shape), pf.reshape(q0.shape), out.reshape(q0.shape[:-1]), gout.reshape(q0.shape))
 
     return integrate

@@ -6,6 +6,7 @@ repository root)::
     python benchmarks/bench_pt.py kernel            # per-replica gradient: compiled vs numpy
     python benchmarks/bench_pt.py sweeps            # PT sweeps per second with either kernel
     python benchmarks/bench_pt.py all               # both
+    python benchmarks/bench_pt.py run --baseline b03e19a --pairs 1   # a whole paper run against a commit
     python benchmarks/bench_pt.py --scale quick --beta 1.0 --seed 0      # a mixing run
     python benchmarks/bench_pt.py --scale paper --beta 0.5 --min-round-trips 50
 
@@ -190,6 +191,105 @@ def bench_sweeps(argv=None) -> list[dict]:
     return rows
 
 
+
+def _timed(cmd: list[str], cwd: str, env: dict) -> dict:
+    """Wall and CPU seconds (user + system, the command's processes) of one command."""
+    import resource
+    import subprocess
+
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, check=False, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        raise SystemExit(f"error: {' '.join(cmd)} (in {cwd}) exited {proc.returncode}: {tail}")
+    return {"wall_s": wall, "cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)}
+
+
+def bench_whole_run(argv=None) -> list[dict]:
+    """A whole ``tms-phases bayes --sampler pt`` run, this tree against a baseline commit, side by side.
+
+    The baseline's files are exported (``git archive``) into a temporary folder and both trees run
+    the same command, each in a fresh process with ``PYTHONPATH`` on its tree and a fresh output
+    folder, in alternating pairs (baseline, then this tree), after one untimed warm-up run of each
+    at the quick preset (byte-compiled modules and numba's on-disk kernel cache warm, as for any
+    second run). The speed-up is the ratio of the medians over the pairs, of wall and of CPU time.
+    """
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(prog="bench_pt.py run", description=bench_whole_run.__doc__)
+    ap.add_argument("--baseline", default="b03e19a", help="commit to compare with (default: the pre-kernel main)")
+    ap.add_argument("--preset", default="paper", choices=("quick", "paper"))
+    ap.add_argument("--pairs", type=int, default=1, help="alternating (baseline, this tree) pairs")
+    ap.add_argument("--tree", default=None, help="the tree to time against the baseline (default: this repository's)")
+    ap.add_argument("--args", default="", help="extra flags for this tree's command only")
+    ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
+    args = ap.parse_args(argv)
+    from comparisons.cli.bayes import pt_config
+
+    root = Path(__file__).resolve().parents[1]
+    # the baseline took about twice a plain run's time at the paper preset; the warm-ups are quick runs
+    _confirm(args.pairs * 3 * pt_seconds(pt_config(args.preset, 6)) + 3 * pt_seconds(pt_config("quick", 6)),
+             f"{args.pairs} pair(s) of whole {args.preset} PT runs against {args.baseline}", args.yes)
+    commit = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=root, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout.strip())
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_pt_run_") as tmp:
+        base = Path(tmp) / "baseline"
+        base.mkdir()
+        archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=root, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        mine = Path(args.tree).resolve() if args.tree else root
+        label = f"this tree {head}{' (modified)' if dirty else ''}" if mine == root else f"tree {mine}"
+        trees = {f"baseline {commit}": base, label: mine}
+        envs = {name: {**os.environ, "PYTHONPATH": str(tree)} for name, tree in trees.items()}
+
+        def command(preset: str, out: Path, mine: bool = False) -> list[str]:
+            return [sys.executable, "-m", "comparisons.cli", "bayes", "--sampler", "pt", "--preset", preset,
+                    "--out", str(out), "--no-progress"] + (shlex.split(args.args) if mine else [])
+
+        for k, (name, tree) in enumerate(trees.items()):  # warm-up: byte code, numba cache
+            _timed(command("quick", Path(tmp) / f"warm{k}", k > 0), str(tree), envs[name])
+        times: dict = {name: [] for name in trees}
+        for pair in range(args.pairs):
+            for k, (name, tree) in enumerate(trees.items()):
+                load0 = os.getloadavg()[0]
+                t = _timed(command(args.preset, Path(tmp) / f"run{pair}_{k}", k > 0), str(tree), envs[name])
+                t["load"] = (load0 + os.getloadavg()[0]) / 2
+                times[name].append(t)
+                print(f"pair {pair + 1}: {name}: wall {t['wall_s']:.1f} s, CPU {t['cpu_s']:.1f} s, "
+                      f"load {t['load']:.1f}", file=sys.stderr, flush=True)
+    names = list(trees)
+    med = {name: {key: statistics.median(t[key] for t in times[name]) for key in ("wall_s", "cpu_s", "load")}
+           for name in names}
+    print(f"\nA whole PT run, `tms-phases bayes --sampler pt --preset {args.preset} --out DIR --no-progress`"
+          + (f" (this tree: plus `{args.args}`)" if args.args else "")
+          + f", against {commit}, {args.pairs} alternating pair(s), median ({os.cpu_count()} cores)\n")
+    print("| tree | wall (s) | CPU (s) | load | wall speed-up | CPU speed-up |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        m = med[name]
+        rows.append({"tree": name, **m, "wall_speedup": med[names[0]]["wall_s"] / m["wall_s"],
+                     "cpu_speedup": med[names[0]]["cpu_s"] / m["cpu_s"]})
+        print(f"| {name} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['load']:.1f} | "
+              f"{rows[-1]['wall_speedup']:.2f}x | {rows[-1]['cpu_speedup']:.2f}x |")
+    print(f"\ncommand: python benchmarks/bench_pt.py run --baseline {args.baseline} --preset {args.preset} "
+          f"--pairs {args.pairs}" + (f" --tree {args.tree}" if args.tree else "")
+          + (f" --args {shlex.quote(args.args)}" if args.args else ""))
+    return rows
+
+
 def bench_all(argv=None) -> dict:
     """Every timing section, with its defaults (sweeps first: numba's worker threads, once started by
     the threaded kernel timing, keep spinning for a while and would slow the next section)."""
@@ -197,7 +297,7 @@ def bench_all(argv=None) -> dict:
 
 
 #: named sections: ``python benchmarks/bench_pt.py NAME [flags]``
-SECTIONS = {"kernel": bench_kernel, "sweeps": bench_sweeps, "all": bench_all}
+SECTIONS = {"kernel": bench_kernel, "sweeps": bench_sweeps, "run": bench_whole_run, "all": bench_all}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -153,3 +153,4 @@ def test_paper_switch_is_marked_at_the_theory_crossing():
     assert labels.count("paper: switch near the asymptotic crossing") == 1
     unmarked = bayes_pt.plot_switches(rows)
     assert not any(ln.get_color() == "C4" for ax in unmarked.axes for ln in ax.lines)
+

@@ -217,3 +217,78 @@ def test_numpy_and_compiled_kernels_give_the_same_switch():
     assert a["lower"] <= b["n"] <= a["upper"] and b["lower"] <= a["n"] <= b["upper"], (a, b)
     for key in set(frac_np) | set(frac_c):
         assert abs(frac_np.get(key, 0.0) - frac_c.get(key, 0.0)) < 0.1, (key, frac_np, frac_c)
+
+
+_ADAPTIVE = textwrap.dedent("""
+    import sys, numpy as np
+    import bayes_tms.pt_kernel as K
+    from bayes_tms.pt import PTConfig, sample_tms_pt
+    K.ADAPTIVE = sys.argv[2] == "adaptive"
+    K.PROBE_CALLS, K.REPROBE_EVERY = 2, 6  # probe often: both loops run many times
+    used = []
+    real = K._LoopChooser.choose
+    K._LoopChooser.choose = lambda self, batch: used.append(real(self, batch)[0]) or (used[-1], True)
+    res = sample_tms_pt(None, PTConfig(ns=(12, 25, 50), features=5, copies=3, sweeps=30, warmup=20,
+                                 leapfrog=5, pilot_sweeps=20, pilot_warmup=10, seed=4))
+    np.savez(sys.argv[1], draws=res.state.draws, lp=res.state.draw_logdensity, threads=np.array(used))
+""")
+
+
+def test_the_adaptive_loop_choice_leaves_the_draws_unchanged(tmp_path):
+    """The leapfrog kernel picks its serial or threaded loop by measured speed, call by call: with two
+    numba threads and frequent probes both loops run, and the draws are those of the serial loop."""
+    out = {}
+    for mode in ("serial", "adaptive"):
+        env = dict(os.environ, NUMBA_NUM_THREADS="2",
+                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        path = tmp_path / f"{mode}.npz"
+        subprocess.run([sys.executable, "-c", _ADAPTIVE, str(path), mode], check=True, env=env, cwd=ROOT, timeout=300)
+        with np.load(path) as f:
+            out[mode] = {k: f[k] for k in f.files}
+    assert not out["serial"]["threads"].any() and out["adaptive"]["threads"].any()
+    for k in ("draws", "lp"):
+        assert out["serial"][k].tobytes() == out["adaptive"][k].tobytes(), k
+
+
+#: sha256 of a tiny PT run's draws, log densities, replica ids, ladder, final positions and step sizes,
+#: recorded with the sampler loop of main 7753dd0 (before the loop keeps one live generator per run
+#: and the leapfrog picks its loop by speed). Same numpy and numba on the same instruction set: the
+#: same bits (the module docstring of bayes_tms.pt says what "same seed, same result" covers).
+STORED_DIGEST = "f7f3e18d70e07c4ebe67931ca57e77f10247ac41ec57c7cd681b98f7f7a1f3f9"
+
+
+def test_draws_match_the_stored_expectation_of_the_earlier_loop():
+    import hashlib
+
+    res = sample_tms_pt(None, PTConfig(ns=(12, 25, 50), features=5, copies=3, sweeps=30, warmup=20, leapfrog=5,
+                                 pilot_sweeps=20, pilot_warmup=10, min_swap_accept=0.4, seed=4), chunk=7)
+    st = res.state
+    h = hashlib.sha256()
+    for a in (st.draws, st.draw_logdensity, st.draw_replica, st.ns, st.positions, st.step_size):
+        h.update(np.ascontiguousarray(a).tobytes())
+    assert h.hexdigest() == STORED_DIGEST
+
+
+def test_a_run_interrupted_inside_a_sweep_resumes_to_the_same_draws():
+    """run() keeps one live generator: an exception in the middle of a sweep hands back the state (and
+    generator position) after the last finished sweep, so resuming from it gives the same draws."""
+    from comparisons.theory import sample_inputs
+
+    x = sample_inputs(50, 4, 1)
+    target = tms_target((12, 25, 50), x=x, features=4)
+    state0 = init(target, 2, 5, warmup=10, leapfrog=4)
+    full = run(state0, target, 40, chunk=15)
+    calls = {"n": 0}
+
+    def integrate(*args):
+        calls["n"] += 1
+        if calls["n"] == 23:
+            raise KeyboardInterrupt
+        return target.integrate(*args)
+
+    with pytest.raises(KeyboardInterrupt) as err:
+        run(state0, target._replace(integrate=integrate), 40, chunk=15)
+    cut = err.value.pt_state
+    assert cut.sweep == 22
+    resumed = run(cut, target, 40 - cut.sweep, chunk=15)
+    assert resumed.draws.tobytes() == full.draws.tobytes() and resumed.rng_state == full.rng_state

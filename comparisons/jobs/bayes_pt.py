@@ -141,11 +141,14 @@ def _write_tables(out, config, tables: dict) -> None:
     write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
 
 
-def run_pt(config, out_dir, *, progress: bool = True, chunk: int = 50, replace: bool | None = None) -> JobResult:
+def run_pt(config, out_dir, *, progress: bool = True, chunk: int = 1000, replace: bool | None = None) -> JobResult:
     """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
 
     Resumable: the sampler state is saved atomically every ``chunk`` sweeps to
     ``pt_state.npz``; the same call continues from it (bit-identical to an uninterrupted run).
+    Each checkpoint rewrites every draw so far, so their total cost grows with the square of the
+    run's length: 1000 sweeps (a few seconds of sampling at the paper preset) keep it to a few
+    checkpoints per run (every 50 sweeps, it was a tenth of a paper run's time).
     A finished folder (``done.json`` with the same configuration) is only re-analysed, once every
     stored posterior has been validated; one that fails (missing, truncated, non-finite, written by
     another run) is named in a warning and the run is recomputed. The folder is owned by this job
@@ -448,9 +451,12 @@ def study_task(task) -> dict:
     tol = float(task.config["refine_tol"])
     from threadpoolctl import threadpool_limits
 
-    # one BLAS thread in every executor: N workers use N cores without oversubscription, and the
-    # floating-point reductions are the same whichever process (and thread setting) runs the task
-    with threadpool_limits(limits=1):
+    from bayes_tms.pt_kernel import serial
+
+    # one BLAS thread and the PT kernel's serial loop in every executor: N workers use N cores
+    # without oversubscription, and the floating-point reductions are the same whichever process
+    # (and thread setting) runs the task
+    with threadpool_limits(limits=1), serial():
         (config, tables), _, history = refine_switches(
             sample, base.ns, lambda r: _phase_switches(r[1]["transitions"]), tol=tol,
             max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
@@ -585,14 +591,20 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
 
     tasks = study_tasks(config, study)
     store = ResultStore(out / "tasks", result_format=STUDY_FORMAT, versions=package_versions("numpy", "scipy", "arviz"))
-    res = run_sweep(tasks, study_task, store, executor=executor, workers=workers, scheduler=scheduler,
-                    retries=retries, progress=progress, desc="PT study")
+    # the longest tasks first, so that no worker is left with one at the end: a population-loss run
+    # (numpy gradient) costs about three data-set runs (compiled kernel); the outputs keep the tasks' order
+    order = sorted(range(len(tasks)), key=lambda i: tasks[i].config["dataset"] != "population")
+    res = run_sweep([tasks[i] for i in order], study_task, store, executor=executor, workers=workers,
+                    scheduler=scheduler, retries=retries, progress=progress, desc="PT study")
     if not res.ok:
         res.exit_status()
         raise InputError(f"PT study: {len(res.failures)} of {len(res.tasks)} runs failed (first: "
                          f"{res.failures[0].error}); finished runs are kept in {store.path}, re-run to resume")
     rows = []
-    for task, result in zip(tasks, res.results):
+    results = [None] * len(tasks)
+    for k, i in enumerate(order):
+        results[i] = res.results[k]
+    for task, result in zip(tasks, results):
         conv, ds = task.config["convention"], task.config["dataset"]
         cfg = dict(result["config"])
         cfg["ns"] = tuple(cfg["ns"])

@@ -36,7 +36,7 @@ Rule ``"hull"`` (the paper's rule, every draw labelled; :func:`hull_vertices`):
 from __future__ import annotations
 
 __all__ = ["UNCLASSIFIED", "PRESENT_NORM", "DEFAULT_MAX_DISTANCE", "HULL_TOL", "RULES", "classify",
-           "hull_vertices", "hull_structure", "phase_distances", "classify_dataarrays"]
+           "hull_vertices", "hull_structure", "hull_labels", "phase_distances", "classify_dataarrays"]
 
 from typing import Sequence
 
@@ -281,7 +281,29 @@ def hull_structure(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def _classify_hull(Wf: np.ndarray, bf: np.ndarray, phases: Sequence[Phase]) -> tuple[np.ndarray, np.ndarray]:
     """Hull labels and distances on flattened ``Wf[m, 2, c]``, ``bf[m, c]``."""
-    k, sigma, phi = hull_structure(Wf, bf)
+    return hull_labels(Wf, bf, hull_structure(Wf, bf), phases)
+
+
+def hull_labels(Wf: np.ndarray, bf: np.ndarray, structure: tuple, phases: Sequence[Phase]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and distances of the hull rule from each draw's ``(k, sigma, phi)``.
+
+    Parameters
+    ----------
+    Wf, bf : ndarray, shape (m, 2, c) and (m, c)
+        Flattened draws.
+    structure : tuple of ndarray of int, each shape (m,)
+        ``(k, sigma, phi)`` of :func:`hull_structure` (or of its compiled twin,
+        :func:`bayes_tms.classify_kernel.hull_structure_compiled`, which gives the same counts).
+    phases : sequence of Phase
+
+    Returns
+    -------
+    labels : ndarray of str, shape (m,)
+        ``phase_label(k, sigma, phi)``.
+    distance : ndarray of float, shape (m,)
+        :func:`phase_distances` to the labelled phase where it is enumerated, else NaN.
+    """
+    k, sigma, phi = structure
     base = Wf.shape[-1] + 1  # k, sigma, phi <= c: one integer per structure
     code = (k * base + sigma) * base + phi
     uniq, inv = np.unique(code, return_inverse=True)

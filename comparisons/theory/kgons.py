@@ -310,9 +310,72 @@ def enumerate_phases(c: int, r: int = 2) -> tuple[Phase, ...]:
     return _enumerate_phases(int(c))
 
 
+#: environment variable naming the folder of the on-disk enumeration cache ("off": no disk cache)
+CACHE_ENV = "TMS_PHASES_CACHE"
+
+
+def _cache_file(c: int) -> Path | None:
+    """Where the enumeration for ``c`` is cached on disk, keyed by everything that computes it.
+
+    The key hashes the sources of :mod:`comparisons.theory` (the solver, the loss, the Hessian),
+    the shipped measured-LLC table for ``c`` and the numpy and scipy versions: any change to
+    them is another file, so a stale enumeration is never read. ``None`` when disabled.
+    """
+    import hashlib
+    import os
+
+    import scipy
+
+    root = os.environ.get(CACHE_ENV, "")
+    if root.lower() == "off":
+        return None
+    folder = Path(root) if root else Path.home() / ".cache" / "tms-phases"
+    h = hashlib.sha256(f"{c} {np.__version__} {scipy.__version__}".encode())
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")) + [measured_llc_path(c)]:
+        h.update(path.name.encode())
+        h.update(path.read_bytes() if path.is_file() else b"-")
+    return folder / f"phases_c{c}_{h.hexdigest()[:24]}.pkl"
+
+
+def _disk_cached(c: int, compute) -> tuple[Phase, ...]:
+    """``compute()``, read from / written to :func:`_cache_file` (any I/O failure: just compute).
+
+    Solving the k-gon families takes seconds (about 4 s at c = 6 on a loaded 2-core machine), paid
+    by every process that classifies draws; the cached result is the same tuple of phases.
+    """
+    import os
+    import pickle
+
+    path = _cache_file(c)
+    if path is not None and path.is_file():
+        try:
+            with open(path, "rb") as fh:
+                phases = pickle.load(fh)
+            if isinstance(phases, tuple) and all(isinstance(p, Phase) and p.c == c for p in phases):
+                return phases
+        except Exception:  # noqa: BLE001 - a damaged or foreign cache file is recomputed
+            pass
+    phases = compute()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(phases, fh)
+            os.replace(tmp, path)
+        except OSError:  # a read-only home: no cache, same result
+            pass
+    return phases
+
+
 @functools.lru_cache(maxsize=None)
 def _enumerate_phases(c: int) -> tuple[Phase, ...]:
-    """:func:`enumerate_phases` of checked ``c`` (``r = 2``), computed once per ``c``."""
+    """:func:`enumerate_phases` of checked ``c`` (``r = 2``), computed once per ``c`` (and cached on disk)."""
+    return _disk_cached(c, lambda: _solve_phases(c))
+
+
+def _solve_phases(c: int) -> tuple[Phase, ...]:
+    """Every decorated k-gon critical point for ``c``, solved from scratch."""
     phases = []
     for k in range(2, c + 1):
         for length, bias in solve_kgon(k, c):
