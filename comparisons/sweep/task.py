@@ -69,14 +69,14 @@ class Task:
         Everything that determines the result, as JSON data (numbers, strings, booleans, None,
         lists, string-keyed dicts; numpy scalars are converted). Tuples become lists.
 
-    A task function draws every random number from seeds in its ``config`` (the streams of the
-    seed tree, :mod:`comparisons.theory.streams`), never from the worker, so a result does not
-    depend on which executor or worker computed it.
-
     Notes
     -----
     Tasks compare and hash by their canonical JSON, so equal configurations written in different
     key orders are the same task.
+
+    A task function draws every random number from seeds in its ``config`` (the streams of the
+    seed tree, :mod:`comparisons.theory.streams`), never from the worker, so a result does not
+    depend on which executor or worker computed it.
     """
 
     name: str
