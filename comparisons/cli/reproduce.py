@@ -340,11 +340,11 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..folder import keep, owned_folder
 
-    check_covered(args.features)  # before the folder is made
+    stages = plan(args)  # every stage's configuration checked before the folder is made
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "skip_bayes": args.skip_bayes, "skip_sgd": args.skip_sgd}
     with owned_folder(args.out, "reproduce", config=config) as folder:
-        status = _run(args)
+        status = _run(args, stages)
         if status == 0:
             for name in {n for stages in PRESETS.values() for n in stages} | {"theory"}:
                 if (folder.root / name).is_dir():
@@ -353,7 +353,7 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
     from ..compare import bayes_moves, switch_line
     from ..cost import confirm
     from ..io import check_writable_dir, write_json, write_text
@@ -361,7 +361,6 @@ def _run(args: argparse.Namespace) -> int:
     from ..theory import crossings, dominant_intervals, enumerate_phases
 
     out = check_writable_dir(args.out)
-    stages = plan(args)  # every stage's configuration, before the first one starts
     confirm(sum(p.seconds for p in stages.values()), " + ".join(stages) + " stages", getattr(args, "yes", False))
     timings: dict[str, float] = {}  # seconds of computation behind each stage's results
     this_run: dict[str, float] = {}  # seconds this call spent (small when results were reused)
