@@ -70,6 +70,9 @@ class LossTarget:
         end every NUTS trajectory that reaches them (a divergence), into smooth tails.
     z0 : ndarray or None
         ``coords``' preimage of ``w0`` (where the chains start).
+    unpack : callable or None
+        ``unpack(v) -> (W (..., 2, c), b (..., c))``: the model's parameters of flat vectors
+        ``v (..., d)`` (TMS targets); None for targets that are not a TMS model.
     """
 
     name: str
@@ -86,6 +89,7 @@ class LossTarget:
     info: dict = field(default_factory=dict)
     coords: Callable | None = None
     z0: np.ndarray | None = None
+    unpack: Callable | None = None
 
     @property
     def d(self) -> int:
@@ -224,7 +228,7 @@ def tms_target(W0, b0, *, dead_bias_max: float = DEAD_BIAS_MAX, plus_norm_max: f
                       "plus_norm_max": plus_norm_max if plus.any() else None, "gauge": "W[1,0]=0, W[0,0]>0",
                             "roles": roles.tolist(), "prior": "N(0,1) on (W, b)",
                             "nuts_coordinates": COORDINATES},
-                      coords=coords, z0=z0)
+                      coords=coords, z0=z0, unpack=unpack)
 
 
 #: how NUTS parametrizes the basin of a TMS phase (recorded; a curve sampled otherwise is not reused)

@@ -42,13 +42,6 @@ FREE_ENERGY_SETTINGS: dict = {
 }
 
 
-def _unpack(v: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(W, b)`` of :func:`bayes_tms.llc.target.tms_target`'s flat vectors (``W[1, 0] = 0`` dropped)."""
-    v = np.asarray(v, dtype=float)
-    full = np.concatenate([v[..., :c], np.zeros(v.shape[:-1] + (1,)), v[..., c:]], axis=-1)
-    return full[..., :2 * c].reshape(v.shape[:-1] + (2, c)), full[..., 2 * c:]
-
-
 def _record(c: int, label: str, seed: int, settings: dict) -> dict:
     """``V(eps)`` of phase ``label``: ``repeats`` subset-simulation curves and the upper quantiles."""
     from bayes_tms.llc.target import tms_target
@@ -58,7 +51,7 @@ def _record(c: int, label: str, seed: int, settings: dict) -> dict:
     target = tms_target(p.W, p.b, dead_bias_max=0.0, plus_norm_max=PRESENT_NORM)
 
     def hull_label(v):  # whether the paper's hull rule (PT's classifier) names the phase
-        W, b = _unpack(v, c)
+        W, b = target.unpack(v)
         k, sigma, phi = hull_structure(W, b)
         return (k == p.k) & (sigma == p.sigma) & (phi == p.phi)
 
