@@ -407,19 +407,12 @@ def predicted_switches(c: int, beta: float = 1.0, prior_sigma: float = 1.0, n_mi
                        n_max: float = 1e6) -> list[dict]:
     """Every step of the predicted dominant sequence at ``beta``: ``{"from", "to", "n"}``.
 
-    The asymptotic free energy (:func:`comparisons.theory.dominant_intervals`); the one line
-    to change for the sequence with O(1) terms once it exists.
+    The asymptotic free energy (:func:`comparisons.theory.dominant_intervals`); the sequence with
+    O(1) terms is :func:`comparisons.theory.dominant_sequence` (slower: Monte Carlo flat volumes,
+    so the report marks the asymptotic one).
     """
     dom = dominant_intervals(enumerate_phases(c), n_min, n_max, prior_sigma=prior_sigma, beta=beta)
-    kept: list[dict] = []  # intervals of zero width (two phases tied over a rounding error) left out
-    for d in dom:
-        if d["n_to"] / d["n_from"] <= 1 + 1e-9:
-            continue
-        if kept and kept[-1]["phase"] == d["phase"]:
-            kept[-1] = {**kept[-1], "n_to": d["n_to"]}
-        else:
-            kept.append(d)
-    return [{"from": a["phase"], "to": b["phase"], "n": b["n_from"]} for a, b in zip(kept[:-1], kept[1:])]
+    return [{"from": a["phase"], "to": b["phase"], "n": b["n_from"]} for a, b in zip(dom[:-1], dom[1:])]
 
 
 def plot_occupancy_crossings(occupancy, c: int, leading: int = 8):

@@ -265,7 +265,10 @@ def dominant_intervals(phases: Sequence[Phase], n_min: float = 10.0, n_max: floa
     """The sequence of dominant phases as ``n`` grows from ``n_min`` to ``n_max`` at inverse temperature ``beta``.
 
     Returns ``[{"n_from", "n_to", "phase"}, ...]``: contiguous intervals with their minimiser of
-    ``F_n``; the boundaries are exact crossings of the two phases involved.
+    ``F_n``; the boundaries are exact crossings of the two phases involved. Where several phases
+    tie at one ``n`` (equal free energies up to rounding, e.g. ``6`` and ``6+`` at c = 7), their
+    crossings differ by rounding only; the slivers between them (relative width below 1e-9) carry
+    no phase of their own and join the interval before them.
     """
     phases = _check_phases(phases)
     n_min, n_max = _real("n_min", n_min), _real("n_max", n_max)
@@ -274,7 +277,7 @@ def dominant_intervals(phases: Sequence[Phase], n_min: float = 10.0, n_max: floa
     winners = dominant_phase(phases, mids, llc, prior_sigma, beta)
     out: list[dict] = []
     for lo, hi, w in zip(cuts[:-1], cuts[1:], winners):
-        if out and out[-1]["phase"] == w:
+        if out and (out[-1]["phase"] == w or hi <= lo * (1 + 1e-9)):
             out[-1]["n_to"] = hi
         else:
             out.append({"n_from": float(lo), "n_to": float(hi), "phase": str(w)})
