@@ -57,9 +57,12 @@ def plot_occupancy(occ, *, features: int, theory: Sequence[dict] = (),
     fig, ax = plt.subplots(figsize=(8, 4.5))
     cells, raw_cells = _cells(occ), _cells(raw)
     shown = [p for p in sorted(cells) if cells[p][1].max() >= min_fraction]
-    for p in shown:
+    # one colour per phase: the default cycle has 10, and c = 7, 8 show more phases than that
+    colours = plt.get_cmap("tab10" if len(shown) <= 10 else "tab20").colors
+    for k, p in enumerate(shown):
         n, f, lo, hi = cells[p]
-        line, = ax.plot(n, f, marker="o", ms=3, label=p, ls=":" if p == "unclassified" else "-")
+        line, = ax.plot(n, f, marker="o", ms=3, label=p, ls=":" if p == "unclassified" else "-",
+                        color=colours[k % len(colours)])
         ax.fill_between(n, lo, hi, alpha=0.2, color=line.get_color())
         if p in raw_cells:
             ax.plot(raw_cells[p][0], raw_cells[p][1], ls="--", lw=0.8, color=line.get_color(), alpha=0.7)
@@ -77,7 +80,10 @@ def plot_occupancy(occ, *, features: int, theory: Sequence[dict] = (),
     ax.set_ylim(0, 1)
     ax.set_xlabel("n (training samples, log scale)")
     ns = occ["n"].values
-    ticks = [t for t in (50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000) if min(ns) * 0.8 <= t <= max(ns) * 1.25]
+    ticks = [t for t in (10, 20, 50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 5000, 7000, 10000, 20000)
+             if min(ns) * 0.8 <= t <= max(ns) * 1.25]
+    if len(ticks) > 8:  # a ladder over several decades: 1-2-5 ticks, which do not crowd
+        ticks = [t for t in ticks if str(t).rstrip("0") in ("1", "2", "5")]
     ax.set_xticks(ticks, [str(t) for t in ticks])  # plain numbers, not 2 x 10^2
     ax.minorticks_off()
     ax.set_ylabel("posterior mass (dashed: raw draw fraction)" if raw is not None else "fraction of posterior draws")

@@ -7,13 +7,15 @@ the same mark.
 
 from __future__ import annotations
 
-__all__ = ["PAPER_SWITCH", "PAPER_SWITCH_LABEL", "mark_paper_switch", "paper_switch_n"]
+__all__ = ["PAPER_FEATURES", "PAPER_SWITCH", "PAPER_SWITCH_LABEL", "mark_paper_switch", "paper_switch_n"]
 
 from ..theory import crossings, enumerate_phases
 
 #: the change of the dominant phase the paper reports, which it places near the asymptotic
 #: free-energy crossing of the two phases (computed, never typed in: :func:`paper_switch_n`)
 PAPER_SWITCH = ("5", "6")
+#: the number of features of the paper's switch
+PAPER_FEATURES = 6
 PAPER_SWITCH_LABEL = "paper: switch near the asymptotic crossing"
 
 
@@ -23,8 +25,11 @@ def paper_switch_n(features: int, prior_sigma: float = 1.0) -> float | None:
     The paper places the 5 -> 6 change of the dominant phase near the crossing of the asymptotic
     free energies ``F_n = n L + lambda log n + |w*|^2 / 2`` at ``beta = 1``, in its own likelihood
     convention too, so this is the same ``n`` for every convention. None where ``c`` has no such
-    pair of phases or they do not cross (the paper's c is 6).
+    pair of phases or they do not cross, and at every c but the paper's (:data:`PAPER_FEATURES`):
+    at c = 7 and 8 the phases 5 and 6 exist too, but the paper reported no switch there.
     """
+    if features != PAPER_FEATURES:
+        return None
     pair = [p for p in enumerate_phases(features) if p.label in PAPER_SWITCH]
     if len(pair) != 2:
         return None
