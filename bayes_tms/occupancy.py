@@ -52,7 +52,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from comparisons.contracts import phase_order, validate_occupancy
+from comparisons.contracts import (TRANSITION_FIELDS, phase_order, validate_diagnostics, validate_occupancy,
+                                  validate_transitions)
 from comparisons.theory import (UNCLASSIFIED, check_beta, child_rng, crossings, dominant_intervals, enumerate_phases,
                                 laplace_crossing)
 
@@ -369,7 +370,7 @@ def predicted_crossing_laplace(a: str, b: str, features: int, prior_sigma: float
 
 
 def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase",
-                prior_sigma: float = 1.0, alpha: float = 0.05, beta: float = 1.0) -> list[dict]:
+                prior_sigma: float = 1.0, alpha: float = 0.05, beta: float = 1.0) -> xr.Dataset:
     """Changes of the (classified) dominant phase along the ladder, with bootstrap intervals.
 
     Parameters
@@ -386,25 +387,29 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
 
     Returns
     -------
-    list of dict
-        ``{"from", "to", "n", "lower", "upper", "predicted_n", "predicted_n_laplace",
-        "n_before", "n_after", "level"}``: ``from``/``to`` are the classified pluralities at
-        ``n_before``/``n_after`` (:func:`dominance`), ``predicted_n`` from the asymptotic formula,
-        ``predicted_n_laplace`` with the O(1) terms (:mod:`comparisons.theory.laplace`), both at
-        ``beta``. Also ``"beta"``; ``"dominant_all_before"``/``"dominant_all_after"`` and
-        ``"unclassified_before"``/``"unclassified_after"`` (the plurality of all mass and the
-        unclassified fraction at ``n_before``/``n_after``); and ``"dominance"``: ``"all"`` when
+    xarray.Dataset
+        The transitions hand-off (:data:`comparisons.contracts.TRANSITIONS`), one ``transition``
+        per change: ``from``, ``to`` (string labels), ``n``, ``lower``, ``upper``, ``predicted_n``,
+        ``predicted_n_laplace``, ``n_before``, ``n_after`` (integers), ``level``: ``from``/``to``
+        are the classified pluralities at ``n_before``/``n_after`` (:func:`dominance`),
+        ``predicted_n`` from the asymptotic formula, ``predicted_n_laplace`` with the O(1) terms
+        (:mod:`comparisons.theory.laplace`), both at ``beta`` (NaN where there is none). Also
+        ``beta``; ``dominant_all_before``/``dominant_all_after`` and
+        ``unclassified_before``/``unclassified_after`` (the plurality of all mass and the
+        unclassified fraction at ``n_before``/``n_after``); and ``dominance``: ``"all"`` when
         ``from`` leads all the mass at ``n_before`` and ``to`` at ``n_after``, else
         ``"classified_only"`` (the switch is between phases that lead only the classified draws).
+        Attrs ``features``, ``prior_sigma``, ``beta``, ``alpha``.
     """
     beta = check_beta(beta)
     ns = np.array(sorted(reps), dtype=float)
+    attrs = {"features": int(features), "prior_sigma": float(prior_sigma), "beta": float(beta), "alpha": float(alpha)}
     if len(ns) < 2:
-        return []
+        return _switch_dataset({k: [] for k in TRANSITION_FIELDS}, attrs)
     doms = [dominance(reps[int(n)][0], reps[int(n)][2]) for n in ns]
     dom = [d["dominant_classified"] for d in doms]
     changes = [i for i in range(len(ns) - 1) if dom[i] != dom[i + 1]]
-    out = []
+    cols: dict[str, list] = {k: [] for k in TRANSITION_FIELDS}
     for j, i in enumerate(changes):
         a, b = dom[i], dom[i + 1]
         lo = changes[j - 1] + 1 if j > 0 else 0  # the rung after the previous change
@@ -422,31 +427,46 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
         db = np.stack([frac(n, b, True) - frac(n, a, True) for n in ns], axis=1)  # (B, len(ns))
         roots = window_roots(ns, db, i, lo, hi)
         lo_q, hi_q = np.quantile(roots, [alpha / 2, 1 - alpha / 2])
-        out.append({"from": a, "to": b, "n": n_hat, "lower": float(min(lo_q, n_hat)),
-                    "upper": float(max(hi_q, n_hat)),
-                    "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma, beta=beta),
-                    "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta),
-                    "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level, "beta": float(beta),
-                    "dominant_all_before": doms[i]["dominant_all"],
-                    "dominant_all_after": doms[i + 1]["dominant_all"],
-                    "unclassified_before": doms[i]["unclassified_fraction"],
-                    "unclassified_after": doms[i + 1]["unclassified_fraction"],
-                    "dominance": ("all" if doms[i]["classified_leads"] and doms[i + 1]["classified_leads"]
-                                  else "classified_only")})
-    return out
+        switch = {"from": a, "to": b, "n": n_hat, "lower": float(min(lo_q, n_hat)),
+                  "upper": float(max(hi_q, n_hat)),
+                  "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma, beta=beta),
+                  "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta),
+                  "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level, "beta": float(beta),
+                  "dominant_all_before": doms[i]["dominant_all"],
+                  "dominant_all_after": doms[i + 1]["dominant_all"],
+                  "unclassified_before": doms[i]["unclassified_fraction"],
+                  "unclassified_after": doms[i + 1]["unclassified_fraction"],
+                  "dominance": ("all" if doms[i]["classified_leads"] and doms[i + 1]["classified_leads"]
+                                else "classified_only")}
+        for k, v in switch.items():
+            cols[k].append(v)
+    return _switch_dataset(cols, attrs)
 
 
-def diagnostics_table(posteriors: Mapping[int, object]) -> list[dict]:
-    """Per ``n``: one row for all chains and one per majority phase.
+def _switch_dataset(cols: Mapping[str, list], attrs: Mapping) -> xr.Dataset:
+    """The columns of :func:`transitions` as its hand-off: each field of
+    :data:`comparisons.contracts.TRANSITION_FIELDS` a variable over ``transition`` (no prediction: NaN)."""
+    kinds = {str: str, int: np.int64, float: float}
+    data = {k: (("transition",), np.array([np.nan if v is None else v for v in cols[k]], dtype=kinds[kind]))
+            for k, kind in TRANSITION_FIELDS.items()}
+    size = len(cols["from"])
+    return validate_transitions(xr.Dataset(data, coords={"transition": np.arange(size)}, attrs=dict(attrs)))
 
-    Columns ``n, phase, chains, draws, divergences, mean_tree_depth, max_tree_depth, switches,
-    rhat_loss, ess_bulk_loss, ess_tail_loss``. R-hat and ESS are of the empirical loss (an
-    invariant of the symmetries) over the chains of that phase (NaN with fewer than 2 chains);
-    raw-coordinate R-hat is meaningless on this posterior.
+
+def diagnostics_table(posteriors: Mapping[int, object]) -> xr.Dataset:
+    """Per ``n``: one row for all chains (``phase == "all"``) and one per majority phase.
+
+    Returns the diagnostics hand-off (:data:`comparisons.contracts.DIAGNOSTICS`): over ``row``,
+    ``n, phase, chains, draws, divergences, mean_tree_depth, max_tree_depth, switches,
+    rhat_loss, ess_bulk_loss, ess_tail_loss``, attrs ``sampler = "nuts"``. R-hat and ESS are of
+    the empirical loss (an invariant of the symmetries) over the chains of that phase (NaN with
+    fewer than 2 chains); raw-coordinate R-hat is meaningless on this posterior.
     """
     import arviz as az
 
-    rows = []
+    cols: dict[str, list] = {k: [] for k in ("n", "phase", "chains", "draws", "divergences", "mean_tree_depth",
+                                             "max_tree_depth", "switches", "rhat_loss", "ess_bulk_loss",
+                                             "ess_tail_loss")}
     for n in sorted(posteriors):
         idata = posteriors[n]
         summ = chain_summary(idata)
@@ -470,8 +490,13 @@ def diagnostics_table(posteriors: Mapping[int, object]) -> list[dict]:
                     r["rhat_loss"] = float(az.rhat(arr))
                     r["ess_bulk_loss"] = float(az.ess(arr, method="bulk"))
                     r["ess_tail_loss"] = float(az.ess(arr, method="tail"))
-            rows.append(r)
-    return rows
+            for k, v in r.items():
+                cols[k].append(v)
+    kinds = {"phase": str, "n": np.int64, "chains": np.int64, "draws": np.int64, "divergences": np.int64,
+             "switches": np.int64}
+    return validate_diagnostics(xr.Dataset({k: (("row",), np.array(v, dtype=kinds.get(k, float)))
+                                            for k, v in cols.items()},
+                                           coords={"row": np.arange(len(cols["n"]))}, attrs={"sampler": "nuts"}))
 
 
 def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: float = 0.02,
@@ -482,8 +507,8 @@ def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: floa
     ----------
     ns : sequence of int
         The current ladder.
-    switches : sequence of dict
-        Records of :func:`transitions` (``n``, ``n_before``, ``n_after``).
+    switches : xarray.Dataset or mapping
+        :func:`transitions` (its ``n``, ``n_before``, ``n_after`` over ``transition``).
     tol : float
         A switch is resolved when ``n_after - n_before <= tol * n`` (or the rungs are neighbours).
     max_insert : int
@@ -498,8 +523,8 @@ def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: floa
     """
     have = set(int(v) for v in ns)
     new: set[int] = set()
-    for t in switches:
-        a, b, n = int(t["n_before"]), int(t["n_after"]), float(t["n"])
+    for a, b, n in zip(np.asarray(switches["n_before"], dtype=int), np.asarray(switches["n_after"], dtype=int),
+                       np.asarray(switches["n"], dtype=float)):
         if b - a <= tol * n or b - a < 2:
             continue
         k = int(min(max_insert, max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1)))
@@ -519,7 +544,7 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
     ns : sequence of int
         Starting ladder.
     analyse : callable
-        ``result -> list of switch records`` (:func:`transitions` at the level refined).
+        ``result -> switches`` (:func:`transitions` at the level refined).
     tol, max_insert
         See :func:`rungs_to_insert`.
     max_rounds : int
@@ -528,7 +553,7 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
     Returns
     -------
     result, switches, history
-        The last run, its switches (each with ``"resolved"``: bracketed within ``tol``) and per
+        The last run, its switches (with ``resolved`` over ``transition``: bracketed within ``tol``) and per
         round ``{"ns", "switches": [[from, to, n, n_before, n_after], ...], "inserted"}``. Why
         re-run rather than interpolate: the occupancy difference is curved in ``log n`` between
         coarse rungs, so a chord's root is biased by up to the rung spacing, and an interval from
@@ -538,14 +563,13 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
     history = []
     for rnd in range(max_rounds + 1):
         result = sample(ns)
-        switches = list(analyse(result))
+        switches = analyse(result)
         new = rungs_to_insert(ns, switches, tol=tol, max_insert=max_insert) if rnd < max_rounds else []
         history.append({"ns": list(ns), "inserted": new,
-                        "switches": [[t["from"], t["to"], float(t["n"]), int(t["n_before"]), int(t["n_after"])]
-                                     for t in switches]})
+                        "switches": [[str(a), str(b), float(n), int(lo), int(hi)] for a, b, n, lo, hi in zip(
+                            *(switches[k].values for k in ("from", "to", "n", "n_before", "n_after")))]})
         if not new:
             break
         ns = tuple(sorted(set(ns) | set(new)))
-    for t in switches:
-        t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
-    return result, switches, history
+    width = switches["n_after"] - switches["n_before"]
+    return result, switches.assign(resolved=width <= np.maximum(tol * switches["n"], 1)), history

@@ -11,7 +11,7 @@ unless a step size is given.
 
 from __future__ import annotations
 
-__all__ = ["run_llc_sweep", "run_calibration", "llc_estimate", "write_table", "calibration_table", "llc_tasks",
+__all__ = ["run_llc_sweep", "run_calibration", "llc_estimate", "llc_table", "write_table", "calibration_table", "llc_tasks",
            "llc_task"]
 
 import math
@@ -114,16 +114,46 @@ def _diagnostics(est, method: str) -> dict:
             "mean_distance": est.distance, "max_distance": est.max_distance}
 
 
+#: numeric fields of an estimate (:func:`llc_estimate`) kept as diagnostics over ``case`` in the table
+_TABLE_NUMBERS = ("theory", "rel_error", "quadratic", "gamma", "nbeta", "wall_s")
+
+
+def llc_table(estimates: Sequence[dict]):
+    """The ``llc`` hand-off (:data:`comparisons.contracts.LLC`) of a table of estimates.
+
+    One ``case`` per estimate of :func:`llc_estimate` (a task of the sweep): ``estimate`` and ``se``
+    over ``case`` with the coordinates ``phase``, ``n``, ``method`` (strings and integers) and
+    ``beta`` (``nbeta / n``); the theory value, its kind, the relative error, the Gaussian
+    prediction, ``gamma``, ``nbeta`` and the wall time as diagnostics over ``case`` (None as NaN).
+    """
+    import numpy as np
+    import xarray as xr
+
+    from ..contracts import validate_llc
+
+    def column(key: str, kind=float) -> np.ndarray:
+        return np.array([math.nan if e.get(key) is None else e[key] for e in estimates], dtype=kind)
+
+    nbeta, n = column("nbeta"), column("n", np.int64)
+    ds = xr.Dataset({"estimate": (("case",), column("llc")), "se": (("case",), column("se")),
+                     **{k: (("case",), column(k)) for k in _TABLE_NUMBERS},
+                     "theory_kind": (("case",), np.array([str(e.get("theory_kind", "")) for e in estimates], dtype=str))},
+                    coords={"case": np.arange(len(estimates)), "phase": (("case",), column("phase", str)),
+                            "n": (("case",), n), "method": (("case",), column("method", str)),
+                            "beta": (("case",), nbeta / n)})
+    return validate_llc(ds)
+
+
 def write_table(rows: Sequence[dict], out_dir) -> tuple:
-    """Write a table of estimates: ``llc.nc`` (the ``llc`` hand-off of :mod:`comparisons.contracts`)
-    and its CSV export ``llc_table.csv`` (columns :data:`COLUMNS`); returns both paths."""
+    """Write a table of estimates: ``llc.nc`` (:func:`llc_table`, the ``llc`` hand-off of
+    :mod:`comparisons.contracts`) and its CSV export ``llc_table.csv`` (columns :data:`COLUMNS`);
+    returns both paths."""
     from pathlib import Path
 
-    from ..contracts import llc_table_dataset
     from ..io import write_netcdf, write_text
 
     out = Path(out_dir)
-    return (write_netcdf(llc_table_dataset(rows), out / "llc.nc"),
+    return (write_netcdf(llc_table(rows), out / "llc.nc"),
             write_text(out / "llc_table.csv", rows_to_csv(rows)))
 
 
