@@ -326,11 +326,11 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
     import matplotlib.pyplot as plt
 
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5.2), gridspec_kw={"width_ratios": [1.5, 1]})
-    phase = plateaus["phase"].values.astype(str) if plateaus is not None else np.array([], dtype=str)
-    llc = plateaus["llc"].values.astype(float) if plateaus is not None else np.array([])
+    plateau_phase = plateaus["phase"].values.astype(str) if plateaus is not None else np.array([], dtype=str)
+    plateau_llc = plateaus["llc"].values.astype(float) if plateaus is not None else np.array([])
     moves_sgd = sgd_moves(plateaus) if plateaus is not None else []
-    seen = {s["phase"] for s in bayes_seq} | set(phase)
-    counts = Counter(phase.tolist())
+    seen = {s["phase"] for s in bayes_seq} | set(plateau_phase)
+    counts = Counter(plateau_phase.tolist())
     for label, (loss, llc) in coords.items():
         if label in seen:
             ax.plot(loss, llc, "k+", ms=10, zorder=4)
@@ -362,7 +362,7 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
     ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing)", fontsize=10)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, frameon=False)  # clear of the data
     ax.grid(alpha=0.3)
-    pl = [(p, float(v)) for p, v in zip(phase, llc) if p in coords and np.isfinite(v)]
+    pl = [(p, float(v)) for p, v in zip(plateau_phase, plateau_llc) if p in coords and np.isfinite(v)]
     rng = np.random.default_rng(0)  # horizontal jitter only, for legibility
     for i, name in enumerate(sorted({p for p, _ in pl}, key=lambda p: coords[p][1])):
         y = np.array([v for p, v in pl if p == name])

@@ -5,11 +5,12 @@ import json
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from bayes_tms.pt import PTConfig
 from comparisons.cli import main
 from comparisons.contracts import read_diagnostics, read_occupancy, read_switch_summary, read_transitions, \
-    table_rows, transitions_records, validate_posterior
+    validate_posterior
 from comparisons.jobs import bayes_pt
 from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt, run_pt_study, switch_summary
 
@@ -24,16 +25,21 @@ def test_run_writes_every_file_and_a_rerun_is_cached(tmp_path):
                  "occupancy_family.csv", "transitions.json", "diagnostics.csv", "occupancy.png", "done.json"):
         assert (tmp_path / name).exists(), name
     assert not (tmp_path / bayes_pt.STATE_FILE).exists()
-    assert {r["n"] for r in res.summary["diagnostics"]} == {20, 40, 80}
+    assert res.summary["diagnostics"]["n"].values.tolist() == [20, 40, 80]
     assert not res.cached
     again = run_pt(PTConfig(**TINY, bootstrap=50), tmp_path, progress=False)
-    assert again.cached and again.summary["transitions"] == json.loads((tmp_path / "transitions.json").read_text())
+    assert again.cached
+    xr.testing.assert_identical(again.summary["transitions"], res.summary["transitions"])
+    exported = json.loads((tmp_path / "transitions.json").read_text())  # the JSON export: the same switches
+    assert [(t["from"], t["to"], t["n"]) for t in exported] == list(zip(
+        *(res.summary["transitions"][k].values.tolist() for k in ("from", "to", "n"))))
     occ = read_occupancy(tmp_path / "occupancy.nc")
     assert list(occ["estimator"].values) == ["pt"] and occ["phase"].dtype.kind == "U"
-    assert transitions_records(read_transitions(tmp_path / "transitions.nc")) == res.summary["transitions"]
-    diag = table_rows(read_diagnostics(tmp_path / "diagnostics.nc"))
-    assert [r["n"] for r in diag] == [r["n"] for r in res.summary["diagnostics"]]
-    assert [r["mixed"] for r in diag] == [r["mixed"] for r in res.summary["diagnostics"]]
+    xr.testing.assert_identical(read_transitions(tmp_path / "transitions.nc"), res.summary["transitions"])
+    assert res.summary["transitions"].attrs["sampler"] == "pt"
+    diag = read_diagnostics(tmp_path / "diagnostics.nc")
+    xr.testing.assert_identical(diag, res.summary["diagnostics"])
+    assert diag["mixed"].dtype == bool and diag.attrs["sampler"] == "pt"
     for n in (20, 80):
         validate_posterior(tmp_path / f"posterior_n{n:05d}.nc")
 
@@ -71,9 +77,11 @@ def test_switch_summary_counts_each_data_set_once():
             "predicted_n_laplace": 225.0, "mixed": True}
     rows = [{**base, "dataset": "0", "n": 900.0}, {**base, "dataset": "0", "n": 400.0},
             {**base, "dataset": "1", "n": 500.0}]
-    (s,) = switch_summary(rows, datasets=3)
-    assert (s["datasets"], s["datasets_run"], s["values"]) == (2, 3, "400 500")
-    assert s["mean"] == pytest.approx(450.0)
+    summary = switch_summary(rows, datasets=3)
+    assert summary.sizes["row"] == 1
+    assert (int(summary["datasets"][0]), int(summary["datasets_run"][0]), str(summary["values"][0].item())) == \
+        (2, 3, "400 500")
+    assert float(summary["mean"][0]) == pytest.approx(450.0)
 
 
 def test_another_classifier_is_not_a_cached_result(tmp_path):
@@ -93,7 +101,9 @@ def test_switch_summary_spread_and_population():
              "predicted_n": 601.0, "predicted_n_laplace": 225.0, "mixed": True}
             for k, v in enumerate([240.0, 260.0, 300.0])]
     rows.append({**rows[0], "dataset": "population", "n": 276.0})
-    (s,) = switch_summary(rows, datasets=3)
+    summary = switch_summary(rows, datasets=3)
+    assert summary.sizes["row"] == 1
+    s = {k: v.item() for k, v in summary.isel(row=0).data_vars.items()}
     assert s["datasets"] == s["datasets_run"] == 3 and s["mean"] == pytest.approx(800 / 3)
     assert s["sd"] == pytest.approx(np.std([240, 260, 300], ddof=1)) and s["population"] == 276.0
     assert s["values"] == "240 260 300" and s["all_mixed"]
@@ -104,9 +114,7 @@ def test_study_runs_each_convention_on_the_same_data(tmp_path):
     res = run_pt_study(cfg, SwitchStudyConfig(datasets=2, conventions=("tempered", "gaussian-sigma1"), population=True),
                        tmp_path, progress=False)
     assert (tmp_path / "switches.csv").exists() and (tmp_path / "switch_summary.csv").exists()
-    summary = table_rows(read_switch_summary(tmp_path / "switch_summary.nc"), "switch_summary")
-    key = ("convention", "from", "to", "values", "datasets", "all_mixed")
-    assert [tuple(r[k] for k in key) for r in summary] == [tuple(r[k] for k in key) for r in res.summary["summary"]]
+    xr.testing.assert_identical(read_switch_summary(tmp_path / "switch_summary.nc"), res.summary["summary"])
     seeds = {}
     for conv in ("tempered", "gaussian-sigma1"):
         for k in range(2):

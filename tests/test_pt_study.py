@@ -120,8 +120,9 @@ def _rows(values, conv="tempered", repeat=()):
 def test_summary_of_200_data_sets_has_intervals_and_the_share_of_repeated_switches():
     rng = np.random.default_rng(0)
     values = rng.normal(300, 50, size=200).round()
-    r = [x for x in switch_summary(_rows(values, repeat=range(0, 200, 10)), datasets=200, seed=1)
-         if (x["from"], x["to"]) == ("5", "6")][0]
+    summary = switch_summary(_rows(values, repeat=range(0, 200, 10)), datasets=200, seed=1)
+    five_six = summary.isel(row=(summary["from"].values == "5") & (summary["to"].values == "6"))
+    r = {k: v.item() for k, v in five_six.isel(row=0).data_vars.items()}
     assert r["datasets"] == 200 and r["mean"] == pytest.approx(values.mean())
     assert r["median"] == pytest.approx(np.median(values)) and r["sd"] == pytest.approx(values.std(ddof=1))
     assert r["mean_lower"] < r["mean"] < r["mean_upper"] and r["sd_lower"] < r["sd"] < r["sd_upper"]

@@ -652,8 +652,11 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
         names = ("from", "to", "n", "lower", "upper", "n_before", "n_after", "resolved", "predicted_n",
                  "predicted_n_laplace", "dominance")
         for values in zip(*(phase[k].values.tolist() for k in names)):
-            rows.append({"convention": conv, "beta": run_cfg.beta, "dataset": ds, "seed": run_cfg.seed,
-                         **dict(zip(names, values)), "mixed": result["mixed"]})
+            t = dict(zip(names, values))
+            for k in ("predicted_n", "predicted_n_laplace"):  # no prediction: None, as in switches.csv
+                t[k] = None if np.isnan(t[k]) else t[k]
+            rows.append({"convention": conv, "beta": run_cfg.beta, "dataset": ds, "seed": run_cfg.seed, **t,
+                         "mixed": result["mixed"]})
     write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)
     summary = switch_summary(rows, datasets=study.datasets, seed=config.seed)
     write_dataset_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS, present="beta")
