@@ -14,13 +14,17 @@ takes an in-memory object or a path and returns the validated (loaded) object:
   ``smc_occupancy.nc``); the engines build it (:func:`bayes_tms.occupancy.labelled_occupancy`), the jobs
   put estimators side by side or join ``n`` with :func:`combine_occupancy`;
 - ``transitions`` (:data:`TRANSITIONS`): switches of the dominant phase over ``transition``,
-  ``transitions.nc``;
+  ``transitions.nc``; the engine builds it (:func:`bayes_tms.occupancy.transitions`), the jobs
+  put the phase and family levels one after the other with :func:`combine_transitions` and
+  the readers pick one level with :func:`level_switches`;
 - ``diagnostics`` and ``switch_summary`` (:data:`DIAGNOSTICS`, :data:`SWITCH_SUMMARY`): tables,
-  one variable per column over ``row``, ``diagnostics.nc`` and ``switch_summary.nc``;
+  one variable per column over ``row``, ``diagnostics.nc`` and ``switch_summary.nc``
+  (:func:`bayes_tms.occupancy.diagnostics_table`, :func:`comparisons.jobs.bayes_pt.switch_summary`);
 - ``plateaus`` (:data:`PLATEAUS`): SGD plateaus over ``plateau``, with their path summary over
-  ``path`` and their moves over ``move``, ``plateaus.nc``;
+  ``path`` and their moves over ``move``, ``plateaus.nc`` (:func:`sgd_tms.phases.labelled_plateaus`);
 - ``llc`` (:data:`LLC`): ``estimate`` and ``se`` with ``method``, ``beta`` and ``n``, ``llc.nc``
-  (one :class:`comparisons.theory.LLCEstimate` gives one with scalars);
+  (one :class:`comparisons.theory.LLCEstimate` gives one with scalars; a table of estimates
+  :func:`comparisons.jobs.llc_accuracy.llc_table`);
 - ``figure2`` (:data:`FIGURE2`): the paper's Figure 2 reproduced, three panels of occupancy over
   ``(panel, n, phase)`` with each panel's switch and predictions, ``figure2.nc``
   (:mod:`comparisons.figure2`).
