@@ -218,7 +218,8 @@ def prediction_verdict(transitions: xr.Dataset) -> list[Verdict]:
             pred = float(t[key])
             q = f"Bayesian switch {t['from'].item()} -> {t['to'].item()}{level} where the {name} predicts?"
             if not np.isfinite([pred, lo, hi]).all():
-                out.append(Verdict(q, "undecided", f"measured n = {n}, interval [{lo}, {hi}], predicted {pred}"))
+                lo_, hi_, pred_ = (v if np.isfinite(v) else None for v in (lo, hi, pred))  # NaN: none
+                out.append(Verdict(q, "undecided", f"measured n = {n}, interval [{lo_}, {hi_}], predicted {pred_}"))
                 continue
             ratio = pred / n if n else float("nan")
             out.append(Verdict(q, "yes" if lo <= pred <= hi else "no",

@@ -447,8 +447,10 @@ def study_task(task) -> dict:
     Returns
     -------
     dict
-        The tables of :func:`analyse_pt` of the last run, plus ``refinement`` (per round: ladder,
-        switches, inserted rungs), ``ladder`` and ``compute_s``.
+        The tables of :func:`analyse_pt` of the last run (its transitions with ``resolved``: a
+        phase switch bracketed within ``refine_tol``; False for families, which are not refined),
+        plus ``refinement`` (per round: ladder, switches, inserted rungs), ``ladder`` and
+        ``compute_s``.
     """
     from bayes_tms.occupancy import refine_switches
     from bayes_tms.pt import PTConfig, sample_tms_pt
@@ -476,7 +478,7 @@ def study_task(task) -> dict:
         (config, tables), _, history = refine_switches(
             sample, base.ns, lambda r: level_switches(r[1]["transitions"]), tol=tol,
             max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
-    trans = tables["transitions"]  # resolved: a phase switch bracketed within tol
+    trans = tables["transitions"]  # resolved: a phase switch bracketed within tol (families are not refined)
     resolved = (trans["level"] == "phase") & (trans["n_after"] - trans["n_before"] <= np.maximum(tol * trans["n"], 1))
     return {**tables, "transitions": trans.assign(resolved=resolved), "refinement": history, "ladder": list(config.ns), "config": config.to_dict(),
             "compute_s": time.perf_counter() - t0}
