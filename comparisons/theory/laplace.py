@@ -129,7 +129,7 @@ def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, sa
     n = np.atleast_1d(np.asarray(n, dtype=float))
     if np.any(~(n > 0)):
         raise InputError(f"n: expected positive sample sizes, got {n[~(n > 0)][:3].tolist()}")
-    check_positive_float("prior_sigma", prior_sigma)
+    prior_sigma = check_positive_float("prior_sigma", prior_sigma)
     if samples < 1000:
         raise InputError(f"samples: expected at least 1000 Monte Carlo samples, got {samples}")
     n = effective_sample_size(n, beta)  # from here on n is the effective sample size n beta
