@@ -32,7 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from comparisons.contracts import PLATEAU_COLUMNS, validate_plateaus
-from comparisons.errors import InputError
+from comparisons.errors import InputError, check_positive_float
 from comparisons.theory import UNCLASSIFIED, classify_dataarrays, enumerate_phases
 from comparisons.theory.classify import PRESENT_NORM
 
@@ -130,8 +130,7 @@ def label_by_loss(loss: np.ndarray, c: int, tolerance: float | None = None) -> t
     """
     loss = np.asarray(loss, dtype=float)
     tol = default_loss_tolerance(c) if tolerance is None else tolerance
-    if not (np.isfinite(tol) and tol >= 0):
-        raise InputError(f"loss tolerance: expected a finite number >= 0, got {tolerance!r}")
+    check_positive_float("loss tolerance", tol, allow_zero=True)
     levels, names = loss_levels(c)
     j = np.argmin(np.abs(loss[..., None] - levels), axis=-1)
     offset = np.where(np.isfinite(loss), loss - levels[j], np.nan)

@@ -49,10 +49,10 @@ def test_theory_json(capsys):
     (["kgons", "--format", "xml"], "--format: expected one of table, json, csv"),
     (["theory", "--n-max", "-5"], "--n-max: expected a number above 10"),
     (["theory", "--format", "csv"], "--format"),
-    (["theory", "--beta", "0"], "--beta: expected a positive finite number, got 0"),
-    (["theory", "--beta=-2"], "--beta: expected a positive finite number, got -2"),
-    (["theory", "--beta", "inf"], "--beta: expected a positive finite number, got inf"),
-    (["theory", "--beta", "hot"], "--beta: expected a positive finite number, got 'hot'"),
+    (["theory", "--beta", "0"], "--beta: expected a finite number > 0, got '0'"),
+    (["theory", "--beta=-2"], "--beta: expected a finite number > 0, got '-2'"),
+    (["theory", "--beta", "inf"], "--beta: expected a finite number > 0, got 'inf'"),
+    (["theory", "--beta", "hot"], "--beta: expected a finite number > 0, got 'hot'"),
     (["nonsense"], "COMMAND: expected one of kgons"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
@@ -112,4 +112,4 @@ def test_config_file_sets_beta(tmp_path, capsys):
     cfg.write_text("[theory]\nbeta = -1\n")
     assert main(["theory", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
-    assert "beta: expected a positive finite number, got -1" in err and err.count("\n") == 1
+    assert "beta: expected a finite number > 0, got '-1'" in err and err.count("\n") == 1

@@ -327,7 +327,7 @@ def test_both_samplers_return_the_one_llc_type_and_its_hand_off(tmp_path):
     from sgd_tms.calibration import recommended_config, sgld_point_llc
 
     p = next(q for q in enumerate_phases(6) if q.label == "6")
-    est = sgld_point_llc(p.W, p.b, sample_inputs(1000, 6, 0), recommended_config(1000, chains=2, draws=60, burn_in=10))
+    est = sgld_point_llc(p.W, p.b, sample_inputs(1000, 6, 0), recommended_config(1000, chains=2, draws=60, warmup=10))
     assert isinstance(est, LLCEstimate) and est.method == "sgld"
     assert est.accept == est.diagnostics["accept"] and est.trace.dims == ("chain", "draw")
     ds = read_llc(write_netcdf(est.to_dataset(), tmp_path / "llc.nc"))

@@ -89,8 +89,8 @@ def test_bad_train_config(kwargs, match):
 
 
 def test_bad_llc_config_and_resolvers():
-    with pytest.raises(InputError, match="burn_in"):
-        LLCConfig(draws=10, burn_in=10)
+    with pytest.raises(InputError, match="warmup"):
+        LLCConfig(draws=10, warmup=10)
     with pytest.raises(InputError, match="escape_fraction"):
         LLCConfig(escape_fraction=0)
     with pytest.raises(InputError, match="dtype"):
@@ -101,7 +101,7 @@ def test_bad_llc_config_and_resolvers():
 
 @pytest.mark.parametrize("argv", [
     ["sgd", "--runs", "0"], ["sgd", "--preset", "huge"], ["sgd", "--lr", "nan"],
-    ["sgd", "--llc-draws", "5", "--llc-burn-in", "9"], ["sgd", "--device", "cuda:7"],
+    ["sgd", "--llc-draws", "5", "--llc-warmup", "9"], ["sgd", "--device", "cuda:7"],
 ])
 def test_cli_bad_input_exit_2(argv, tmp_path, capsys):
     assert main(argv + ["--out", str(tmp_path)]) == 2

@@ -9,9 +9,10 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from ..config_file import positive_float_arg
 from ..errors import InputError
 from .flags import FlagTable, problem_flags
-from ..theory import check_beta, crossings, dominant_intervals, enumerate_phases
+from ..theory import crossings, dominant_intervals, enumerate_phases
 from ..theory.kgons import measured_llc_overrides
 
 FORMATS_KGONS = ("table", "json", "csv")
@@ -26,17 +27,6 @@ def _n_max(value: str) -> float:
     if not (n > 10 and math.isfinite(n)):
         raise InputError(f"--n-max: expected a number above 10, got {value}")
     return n
-
-
-def _beta(value: str) -> float:
-    try:
-        b = float(value)
-    except ValueError:
-        raise InputError(f"--beta: expected a positive finite number, got {value!r}") from None
-    try:
-        return check_beta(b)
-    except InputError:
-        raise InputError(f"--beta: expected a positive finite number, got {value}") from None
 
 
 def _labels(value: str) -> list[str]:
@@ -64,7 +54,7 @@ class TheoryOptions:
         "help": "table (human) or json", "choices": FORMATS_THEORY, "metavar": "FORMAT"})
     beta: float = field(default=1.0, metadata={
         "help": "inverse temperature of the posterior exp(-n beta L_n); every prediction depends on n beta "
-                "only, so crossings scale as 1/beta", "metavar": "B", "parse": _beta})
+                "only, so crossings scale as 1/beta", "metavar": "B", "parse": positive_float_arg("--beta")})
     laplace: bool = field(default=False, metadata={
         "help": "also the crossings of the free energies with their O(1) terms (Laplace on the curved "
                 "directions, Monte Carlo flat volume; C^2 phases only; slower) and the dominant sequence "

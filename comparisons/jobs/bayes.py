@@ -68,16 +68,19 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: b
 
     The folder is owned by this job (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
     """
+    # the config's record and hash are read here, in one visit to the config (the rest of the job
+    # reads fields only): benchmarks/trace_config.py counts how often the config changes file
+    record = {**config.to_dict(), "config_hash": config.hash}
     with (recording("bayes --sampler nuts", out_dir) as rec,
           owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash,
                        replace=replace) as folder):
+        write_json(folder.root / "config.json", record)
         res = _run_bayes(config, folder.root, progress=progress, **sweep)
         folder.finish()
     return rec.result(compute_s=res["compute_s"], cached=res["rungs_cached"] > 0, summary=res)
 
 
 def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> dict:
-    write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash})
     t0 = time.perf_counter()
     timing: dict = {}
     posts = run_sweep(config, out, progress=progress, timing=timing, **sweep)

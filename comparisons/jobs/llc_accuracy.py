@@ -43,8 +43,8 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
     gamma : float
         Localisation strength.
     chains, draws, warmup : int, optional
-        Sampler sizes (NUTS: default 4, 1000, 1000 tuning; SGLD: the recommended 32, 8000,
-        2000 burn-in; ``draws`` counts SGLD steps including the burn-in).
+        Sampler sizes (NUTS: default 4, 1000, 1000 warm-up; SGLD: the recommended 32, 8000,
+        2000 warm-up; ``draws`` counts SGLD steps including the warm-up).
     step_size : float, optional
         SGLD step (default ``STEP_NBETA / (n beta)``); ignored by NUTS.
     beta : float, optional
@@ -62,10 +62,10 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
     p = phase_of(c, label)
     theory, kind = theory_llc(c, label)
     x = sample_inputs(n, c, seed)
+    kw = _sizes(chains, draws, warmup)
     if method == "nuts":
         from bayes_tms import nuts_llc
 
-        kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("tune", warmup)) if v is not None}
         t0 = time.perf_counter()
         if beta is not None:
             kw["beta"] = beta
@@ -79,7 +79,6 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
 
         from sgd_tms.calibration import recommended_config, sgld_point_llc
 
-        kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("burn_in", warmup)) if v is not None}
         cfg = recommended_config(n, gamma=gamma, seed=seed, beta=beta, **kw)
         if step_size is not None:
             cfg = dataclasses.replace(cfg, step_size=step_size)
@@ -96,6 +95,11 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
             "diagnostics": _diagnostics(est, method), "regime": regime(llc, float(est.se), quad, kind)}
 
 
+def _sizes(chains: int | None, draws: int | None, warmup: int | None) -> dict:
+    """The sampler sizes given (not None), as keywords of either sampler (both name them alike)."""
+    return {k: v for k, v in (("chains", chains), ("draws", draws), ("warmup", warmup)) if v is not None}
+
+
 def _diagnostics(est, method: str) -> dict:
     """The sampler's own diagnostics of one estimate, as JSON-ready scalars."""
     if method == "nuts":
@@ -108,7 +112,7 @@ def _diagnostics(est, method: str) -> dict:
                 "note": ("" if not est.restrict else
                          "wall_rejections: divergent trajectories that ended outside the basin (the "
                          "restricted target's wall stopped them); -1 where the back-end cannot tell")}
-    return {"backend": "torch", "chains": est.chains, "draws": est.draws, "burn_in": est.burn_in,
+    return {"backend": "torch", "chains": est.chains, "draws": est.draws, "warmup": est.warmup,
             "step_size": est.step_size, "mala_accept": est.accept, "escaped": est.escaped,
             "nonfinite": est.nonfinite, "below_start_fraction": est.below_fraction,
             "mean_distance": est.distance, "max_distance": est.max_distance}
@@ -188,11 +192,11 @@ def calibration_table(c: int, label: str, n: int, step_nbetas: Sequence[float] =
     ref, rse = {}, {}
     for i, g in enumerate(gammas):
         est = nuts_llc(p.W, p.b, x, gamma=float(g), seed=child_sequence(seed, "llc", "nuts", "gamma", i),
-                       draws=nuts_draws, tune=nuts_draws)
+                       draws=nuts_draws, warmup=nuts_draws)
         ref[float(g)], rse[float(g)] = est.llc, est.se
-    kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("burn_in", warmup)) if v is not None}
     ds = calibration_sweep(p.W, p.b, x, [s / nbeta for s in step_nbetas], gammas, reference=ref,
-                           reference_se=rse, config=recommended_config(n, seed=seed, **kw), seed=seed)
+                           reference_se=rse, config=recommended_config(n, seed=seed, **_sizes(chains, draws, warmup)),
+                           seed=seed)
     theory, kind = theory_llc(c, label)
     ds.attrs.update({"phase": label, "features": c, "theory": theory, "theory_kind": kind})
     return ds
