@@ -113,3 +113,25 @@ def test_config_file_sets_beta(tmp_path, capsys):
     assert main(["theory", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "beta: expected a finite number > 0, got '-1'" in err and err.count("\n") == 1
+
+
+def test_judge_reads_the_pt_runs_transitions_hand_off(tmp_path, capsys):
+    """``theory --judge`` takes the measured switches from the run's ``transitions.nc`` (the JSON is an
+    export only), and a folder without it is one line, exit 2."""
+    from comparisons.contracts import level_switches, read_transitions
+
+    run = tmp_path / "pt"
+    assert main(["bayes", "--sampler", "pt", "--population", "-c", "5", "--n", "40,80,120,160,240", "--copies", "2",
+                 "--sweeps", "300", "--warmup", "50", "--out", str(run), "--yes", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["theory", "--judge", str(run), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sw = level_switches(read_transitions(run / "transitions.nc"), "phase")
+    measured = {(str(a), str(b)): float(n) for a, b, n in zip(sw["from"].values, sw["to"].values, sw["n"].values)}
+    assert out["features"] == 5 and measured
+    judged = {(r["from"], r["to"]): r["measured"] for r in out["rows"] if r["measured"] is not None}
+    assert judged == measured
+    (run / "transitions.nc").unlink()
+    assert main(["theory", "--judge", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "transitions.nc" in err[0]

@@ -66,7 +66,7 @@ class TheoryOptions:
                 "reused); slow"})
     judge: str | None = field(default=None, metadata={
         "help": "compare the dominant sequence with O(1) terms with the switch points of a PT run on the "
-                "population loss (PT_DIR/transitions.json of tms-phases bayes --sampler pt --population; its "
+                "population loss (PT_DIR/transitions.nc of tms-phases bayes --sampler pt --population; its "
                 "c and beta are used): predicted, measured, ratio", "metavar": "PT_DIR"})
     phases: list | None = field(default=None, metadata={
         "help": "with --measure-free-energy: phase labels (default: the wall phases that the dominant "
@@ -173,17 +173,21 @@ def _run_judge(args: argparse.Namespace) -> int:
 
     from ..theory import judge_predictions
 
+    from ..contracts import ContractError, level_switches, read_transitions
+
     folder = Path(args.judge)
     try:
         config = json.loads((folder / "config.json").read_text())
-        switches = json.loads((folder / "transitions.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--judge: expected a PT run folder with config.json and transitions.json, got "
+        switches = level_switches(read_transitions(folder / "transitions.nc"), "phase")
+    except (OSError, ValueError, ContractError) as exc:
+        raise InputError(f"--judge: expected a PT run folder with config.json and transitions.nc, got "
                          f"{str(folder)!r} ({type(exc).__name__})") from None
     if not config.get("population"):
         raise InputError(f"--judge: expected a PT run on the population loss (--population), got {str(folder)!r}")
     c, beta = int(config["features"]), float(config.get("beta", 1.0))
-    measured = {(e["from"], e["to"]): (e["n"], e["lower"], e["upper"]) for e in switches if e.get("level") == "phase"}
+    measured = {(str(a), str(b)): (float(n), float(lo), float(hi)) for a, b, n, lo, hi in zip(
+        switches["from"].values, switches["to"].values, switches["n"].values, switches["lower"].values,
+        switches["upper"].values)}
     ns = config["ns"]
     seq = _sequence_rows(c, args.n_max, beta)
     seq = [e for e in seq if ns[0] <= e["n"] <= ns[-1] or (e["from"], e["to"]) in measured]
