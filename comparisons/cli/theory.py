@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from ..config_file import positive_float_arg
 from ..errors import InputError
-from .flags import FlagTable, problem_flags
 from ..theory import crossings, dominant_intervals, enumerate_phases
 from ..theory.kgons import measured_llc_overrides
+from .flags import FlagTable, problem_flags
 
 FORMATS_KGONS = ("table", "json", "csv")
 FORMATS_THEORY = ("table", "json")
@@ -171,9 +171,8 @@ def _sequence_rows(c: int, n_max: float, beta: float) -> list[dict]:
 def _run_judge(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..theory import judge_predictions
-
     from ..contracts import ContractError, level_switches, read_transitions
+    from ..theory import judge_predictions
 
     folder = Path(args.judge)
     try:
