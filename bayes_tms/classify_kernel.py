@@ -22,7 +22,7 @@ __all__ = ["classify_hull_compiled", "hull_structure_compiled"]
 import numba
 import numpy as np
 
-from comparisons.theory.classify import HULL_TOL, PRESENT_NORM, _check, hull_labels
+from comparisons.theory.classify import HULL_TOL, PRESENT_NORM, check_weights, hull_labels
 
 
 @numba.njit(cache=True, nogil=True)
@@ -111,7 +111,7 @@ def hull_structure_compiled(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, n
     -------
     k, sigma, phi : ndarray of int, shape (...)
     """
-    W, b = _check(W, b)
+    W, b = check_weights(W, b)
     batch, c = W.shape[:-2], W.shape[-1]
     Wf = np.ascontiguousarray(W.reshape(-1, 2, c))
     bf = np.ascontiguousarray(b.reshape(-1, c))
@@ -128,7 +128,7 @@ def classify_hull_compiled(W: np.ndarray, b: np.ndarray, phases) -> tuple[np.nda
     """
     from comparisons.errors import check_finite_array
 
-    W, b = _check(check_finite_array("W", W), check_finite_array("b", b))
+    W, b = check_weights(check_finite_array("W", W), check_finite_array("b", b))
     batch, c = W.shape[:-2], W.shape[-1]
     Wf, bf = W.reshape(-1, 2, c), b.reshape(-1, c)
     labels, dist = hull_labels(Wf, bf, hull_structure_compiled(Wf, bf), tuple(phases))

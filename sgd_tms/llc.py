@@ -29,7 +29,7 @@ from comparisons.theory import child_seed
 from .config import LLCConfig, config_hash
 from .kernels import KeyedNoise, run_steps, sgld
 from .model import OneHotTensors, onehot_loss_and_grad, onehot_tensors, resolve_device, resolve_dtype
-from .train import _bar, threads, train_config_of
+from .train import progress_bar, threads, train_config_of
 
 
 def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCConfig,
@@ -79,7 +79,7 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
     kernel = sgld(lambda pos, batch: lg(*pos), config.step_size, nbeta, config.gamma, noise,
                   diagnostics=diagnostics)
     state = kernel.init((W, b))
-    bar = _bar(config.draws, "llc", progress)
+    bar = progress_bar(config.draws, "llc", progress)
     steps = (bar.update(1) for _ in range(config.draws))
     _, rec = run_steps(kernel, state, rng, steps, record="info" if diagnostics else True)
     bar.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 __all__ = ["train", "diverged_runs", "DIVERGENCE_BOUND", "initial_parameters", "training_data", "make_kernel",
            "train_config_of", "llc_config_of",
-           "load_trajectory", "threads"]
+           "load_trajectory", "threads", "progress_bar"]
 
 import contextlib
 import json
@@ -220,7 +220,7 @@ def train(config: TrainConfig, run_ids: Sequence[int] | None = None,
                              torch.as_tensor(b0, dtype=dtype, device=device)))
         hist_W.append(state.position[0].cpu())
         hist_b.append(state.position[1].cpu())
-        bar = _bar(config.epochs, "train", progress)
+        bar = progress_bar(config.epochs, "train", progress)
         nb = -(-n // B)
         full = n // B * B
         offsets = (torch.arange(R) * n).reshape(R, 1)
@@ -307,7 +307,8 @@ def diverged_runs(ds: xr.Dataset) -> list[int]:
     return [int(r) for r in ds["run"].values[np.asarray(ds["diverged"].values, dtype=bool)]]
 
 
-def _bar(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar of ``total`` steps labelled ``desc`` (silent unless ``enabled``), for training and SGLD."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=0.5)

@@ -62,7 +62,8 @@ OCCUPANCY_RULE = "hull"
 _HULL_BLOCK = 16384
 
 
-def _check(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_weights(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, b)`` as float arrays; InputError unless ``W[..., 2, c]`` and ``b[..., c]`` with ``c >= 2``."""
     W = np.asarray(W, dtype=float)
     b = np.asarray(b, dtype=float)
     if W.ndim < 2 or W.shape[-2] != 2 or b.shape != W.shape[:-2] + W.shape[-1:] or W.shape[-1] < 2:
@@ -115,7 +116,7 @@ def phase_distances(W: np.ndarray, b: np.ndarray, phases: Sequence[Phase]) -> np
     switched-off ones only need ``b_i <= -l*^2`` (hinge), so the flat directions of the critical
     set cost nothing.
     """
-    W, b = _check(W, b)
+    W, b = check_weights(W, b)
     batch = W.shape[:-2]
     c = W.shape[-1]
     Wf = W.reshape(-1, 2, c)
@@ -269,7 +270,7 @@ def hull_structure(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
         Hull vertices of the non-negligible columns; negligible columns with positive bias;
         hull-vertex columns switched off by their bias.
     """
-    W, b = _check(W, b)
+    W, b = check_weights(W, b)
     norms = np.linalg.norm(W, axis=-2)
     present = norms >= PRESENT_NORM
     vert = hull_vertices(W, present)
@@ -360,7 +361,7 @@ def classify(W: np.ndarray, b: np.ndarray, phases: Sequence[Phase] | None = None
     """
     if not isinstance(rule, str) or rule not in RULES:
         raise InputError(f"rule: expected one of {', '.join(RULES)}, got {' '.join(repr(rule).split())[:60]}")
-    W, b = _check(check_finite_array("W", W), check_finite_array("b", b))
+    W, b = check_weights(check_finite_array("W", W), check_finite_array("b", b))
     c = W.shape[-1]
     phases = tuple(enumerate_phases(c) if phases is None else phases)
     batch = W.shape[:-2]
