@@ -145,7 +145,7 @@ TRANSITION_FIELDS: dict[str, type] = {
     "from": str, "to": str, "level": str, "n": float, "lower": float, "upper": float,
     "predicted_n": float, "predicted_n_laplace": float, "n_before": int, "n_after": int, "beta": float,
     "dominant_all_before": str, "dominant_all_after": str, "unclassified_before": float,
-    "unclassified_after": float, "dominance": str}
+    "unclassified_after": float, "dominance": str, "resolved": int}
 
 TRANSITIONS = Contract(
     "transitions", {k: ("transition",) for k in list(TRANSITION_FIELDS)[:6]},

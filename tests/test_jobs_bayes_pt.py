@@ -23,8 +23,11 @@ def test_run_writes_every_file_and_a_rerun_is_cached(tmp_path):
     for name in ("posterior_n00020.nc", "posterior_n00080.nc", "pt_diagnostics.nc", "occupancy.csv",
                  "occupancy_family.csv", "transitions.json", "diagnostics.csv", "occupancy.png", "done.json"):
         assert (tmp_path / name).exists(), name
-    assert not (tmp_path / bayes_pt.STATE_FILE).exists()
-    assert {r["n"] for r in res.summary["diagnostics"]} == {20, 40, 80}
+    assert not list(tmp_path.glob("pt_state*.npz"))
+    # refined by default: the requested rungs and those inserted around the switch (flagged)
+    rows = res.summary["diagnostics"]
+    assert {20, 40, 80} < {r["n"] for r in rows} and all(r["inserted"] == (r["n"] not in (20, 40, 80)) for r in rows)
+    assert res.summary["rungs"] == [r["n"] for r in rows]
     assert not res.cached
     again = run_pt(PTConfig(**TINY, bootstrap=50), tmp_path, progress=False)
     assert again.cached and again.summary["transitions"] == json.loads((tmp_path / "transitions.json").read_text())
@@ -154,3 +157,72 @@ def test_paper_switch_is_marked_at_the_theory_crossing():
     unmarked = bayes_pt.plot_switches(rows)
     assert not any(ln.get_color() == "C4" for ax in unmarked.axes for ln in ax.lines)
 
+
+
+def test_one_run_is_refined_by_default_and_refine_tol_0_is_the_plain_run(tmp_path):
+    """run_pt refines as a study run does (refine_pt): the requested rungs keep the first run's draws,
+    each round samples only its inserted rungs, their bracket and the rungs below, and every phase
+    switch is bracketed within 2% unless the rounds ran out; refine_tol=0 writes the plain run's
+    files, byte for byte the same whichever folder."""
+    import arviz as az
+
+    cfg = PTConfig(**{**TINY, "population": True}, bootstrap=50)  # the population loss switches between 20 and 40
+    res = run_pt(cfg, tmp_path / "refined", progress=False)
+    plain = run_pt(cfg, tmp_path / "plain", progress=False, refine_tol=0)
+    history = json.loads((tmp_path / "refined" / "refinement.json").read_text())
+    assert history[0]["ns"] == history[0]["kept"] == [20, 40, 80] and history[0]["inserted"]
+    for before, rnd in zip(history, history[1:]):
+        assert rnd["kept"] == before["inserted"] and max(rnd["ns"]) < 80  # never the whole ladder
+        assert (tmp_path / "refined" / f"pt_diagnostics_round{rnd['round']}.nc").exists()
+    rungs = res.summary["rungs"]
+    assert rungs == sorted(set().union(*(h["kept"] for h in history))) and len(rungs) > 3
+    for n in (20, 40, 80):  # the requested rungs: the first run's draws, as without refinement
+        a, b = (az.from_netcdf(str(tmp_path / d / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior
+                for d in ("refined", "plain"))
+        np.testing.assert_array_equal(a["W"].values, b["W"].values)
+    phase = [t for t in res.summary["transitions"] if t["level"] == "phase"]
+    assert phase and all(t["n_before"] in rungs and t["n_after"] in rungs for t in phase)
+    for t in phase:
+        assert t["resolved"] == (t["n_after"] - t["n_before"] <= max(0.02 * t["n"], 1))
+        assert t["resolved"] or len(history) == bayes_pt.REFINE_ROUNDS + 1
+    # the plain run: the requested rungs only, no refinement files, no "resolved"
+    assert plain.summary["rungs"] == [20, 40, 80] and not (tmp_path / "plain" / "refinement.json").exists()
+    assert all("resolved" not in t for t in plain.summary["transitions"])
+    again = run_pt(cfg, tmp_path / "plain2", progress=False, refine_tol=0)
+    for name in ("occupancy.csv", "occupancy_family.csv", "transitions.json", "diagnostics.csv"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "plain2" / name).read_bytes(), name
+    # cached per refinement setting: the refined folder re-served, the plain one not mistaken for it
+    assert run_pt(cfg, tmp_path / "refined", progress=False).cached
+    assert not run_pt(cfg, tmp_path / "plain", progress=False).cached
+
+
+def test_run_killed_in_a_refinement_round_resumes_to_the_same_draws(tmp_path, monkeypatch):
+    """Each round checkpoints to its own state file, kept until the run is done: a run killed in
+    round 1 resumes it (round 0 read back from its state) and ends with the same draws everywhere."""
+    import arviz as az
+
+    import bayes_tms.pt as pt
+
+    cfg = PTConfig(**{**TINY, "population": True}, bootstrap=50)
+    ref = tmp_path / "ref"
+    run_pt(cfg, ref, progress=False, chunk=8)
+    out = tmp_path / "cut"
+    real = pt.save_state
+
+    def save_then_stop(state, path):
+        real(state, path)
+        if "round1" in str(path) and state.sweep >= 16:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pt, "save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_pt(cfg, out, progress=False, chunk=8)
+    assert (out / bayes_pt.STATE_FILE).exists() and not (out / bayes_pt.DONE_FILE).exists()
+    assert list(out.glob("pt_state_round1*"))
+    monkeypatch.setattr(pt, "save_state", real)
+    res = run_pt(cfg, out, progress=False, chunk=8)
+    assert not list(out.glob("pt_state*.npz"))
+    for n in res.summary["rungs"]:
+        a, b = (az.from_netcdf(str(d / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior["W"].values
+                for d in (ref, out))
+        np.testing.assert_array_equal(a, b)

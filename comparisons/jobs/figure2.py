@@ -19,12 +19,15 @@ estimator of the occupancy at one beta on its ``estimator`` coordinate.
 
 from __future__ import annotations
 
-__all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators"]
+__all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators",
+           "requested_rungs"]
 
 import json
 import math
 from pathlib import Path
 from typing import Mapping
+
+import numpy as np
 
 from ..errors import InputError
 from ..io import check_writable_dir, save_figure, write_dataset_csv, write_netcdf, write_text
@@ -95,12 +98,25 @@ def nuts_panel(folder: Path) -> dict:
     return _panel(conf, occ, trans, sampler="nuts", estimator="raw", classifier=str(conf["classifier"]))
 
 
+def requested_rungs(occ, folder: Path):
+    """A replica-exchange folder's occupancy at its requested rungs (``config.json``'s ``ns``).
+
+    The rungs its switch refinement inserted (:func:`comparisons.jobs.bayes_pt.refine_pt`) are
+    left out, and the phases seen only there with them, so that panels and estimators share one
+    ``n`` grid; the switch itself keeps its refined value (``transitions.nc``).
+    """
+    occ = occ.sel(n=[int(n) for n in _config(folder)["ns"]])
+    seen = occ["fraction"].notnull().any(dim=[d for d in occ["fraction"].dims if d != "phase"])
+    return occ.isel(phase=np.flatnonzero(seen.values))
+
+
 def pt_panel(folder: Path) -> dict:
-    """Panel (b) or (c) from a replica-exchange stage's folder (``occupancy.nc``, ``transitions.nc``)."""
+    """Panel (b) or (c) from a replica-exchange stage's folder (``occupancy.nc``, ``transitions.nc``)
+    at its requested rungs (:func:`requested_rungs`)."""
     from ..contracts import read_occupancy, read_transitions, transitions_records
 
     conf = _config(folder)
-    occ = read_occupancy(Path(folder) / "occupancy.nc").sel(estimator=["pt"])
+    occ = requested_rungs(read_occupancy(Path(folder) / "occupancy.nc").sel(estimator=["pt"]), folder)
     trans = transitions_records(read_transitions(Path(folder) / "transitions.nc"))
     return _panel(conf, occ, trans, sampler="pt", estimator="pt",
                   classifier=str(occ.attrs.get("classifier", conf.get("classifier"))))
@@ -170,7 +186,7 @@ def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: P
                        smc_dir: Path | None = None) -> Path | None:
     """``occupancy_compare.nc`` and ``occupancy_compare.csv``: the estimators of one occupancy side by side.
 
-    ``pt`` (a replica-exchange folder), ``nuts_bridge`` (a NUTS folder's ladder bridge) and
+    ``pt`` (a replica-exchange folder, at its requested rungs), ``nuts_bridge`` (a NUTS folder's ladder bridge) and
     ``smc`` (a ``tms-phases free-energy`` folder), where present; all must be at one beta. The
     attrs record that ``beta`` and the classifier (one rule, or each estimator's). Returns the
     netCDF path, or None with fewer than two estimators.
@@ -184,7 +200,7 @@ def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: P
         path = Path(folder) / file if folder is not None else None
         if path is None or not path.is_file():
             continue
-        occ = read_occupancy(path)
+        occ = read_occupancy(path) if name != "pt" else requested_rungs(read_occupancy(path), folder)
         if "beta" not in occ.attrs:
             raise InputError(f"{path}: expected attrs['beta'] (written by the {name} job), got {sorted(occ.attrs)}")
         estimates.append(occ.sel(estimator=[name])[["fraction", "lower", "upper", "chains"]])
