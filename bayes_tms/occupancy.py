@@ -53,7 +53,7 @@ import numpy as np
 import xarray as xr
 
 from comparisons.contracts import phase_order, validate_occupancy
-from comparisons.theory.ladder import refinement_ladder, rungs_to_insert
+from comparisons.theory.ladder import bracket_resolved, refinement_ladder, rungs_to_insert
 from comparisons.theory import (UNCLASSIFIED, check_beta, child_rng, crossings, dominant_intervals, enumerate_phases,
                                 laplace_crossing)
 
@@ -534,7 +534,8 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
 
 
 def mark_resolved(switches: Sequence[dict], tol: float) -> None:
-    """Flag each switch record ``resolved`` when its rungs bracket it within ``tol`` of its ``n``
-    (or are neighbours), in place."""
+    """Flag each switch record ``resolved`` when it needs no more rungs
+    (:func:`comparisons.theory.ladder.bracket_resolved`: bracketed within ``tol`` of its ``n``, or
+    no wider than its interval), in place."""
     for t in switches:
-        t["resolved"] = bool(t["n_after"] - t["n_before"] <= max(tol * t["n"], 1))
+        t["resolved"] = bracket_resolved(t, tol)

@@ -64,8 +64,11 @@ PT_CALL_S = 1.5e-4
 #: per leapfrog step and replica (copy x rung)
 PT_REPLICA_S = 2.2e-6
 #: per leapfrog step and replica on the population loss (numpy's closed-form gradient, not the
-#: compiled kernel): PLACEHOLDER
-PT_POP_REPLICA_S = 2.2e-6
+#: compiled kernel), about 4x the data sets' constant: one thread, 8 copies, 1200 sweeps of the
+#: paper ladder (21 rungs, c = 6) took 16.1 s of CPU, 300 + 300 sweeps of the quick one (9 rungs)
+#: 3.5 s; a paper study's population run, estimated at 62 s with PT_REPLICA_S and without its
+#: switch refinement, took 639 s
+PT_POP_REPLICA_S = 9.5e-6
 #: once per PT run: data stream, nested one-hot summaries, output files
 PT_START_S = 1.0
 #: per refinement round and main run: building the ladder's target (nested one-hot summaries of
@@ -169,8 +172,9 @@ def predicted_switches(config: Any, beta: float | None = None) -> list[float]:
     """Where a run's switches of the leading phase are expected, for the refinement estimate.
 
     The boundaries of the asymptotic dominant phases (:func:`comparisons.theory.dominant_intervals`)
-    within the ladder at ``beta`` (default: the run's), each moved to the geometric mean with its
-    crossing with the O(1) terms (:func:`comparisons.theory.laplace_crossing`) where there is one:
+    at ``beta`` (default: the run's), each moved to the geometric mean with its crossing with the
+    O(1) terms (:func:`comparisons.theory.laplace_crossing`) where there is one, those inside the
+    ladder:
     the measured 5 -> 6 switches of the quick preset (c = 6, seeds 0-2: 280-300 at beta = 1, 680-730
     at beta = 1/2) lie between the two predictions (225 and 601; 450 and 1202), near that mean (368,
     735). Empty for a one-rung ladder or a model other than ``hidden = 2``.
@@ -183,12 +187,15 @@ def predicted_switches(config: Any, beta: float | None = None) -> list[float]:
     beta = config.beta if beta is None else beta
     phases = enumerate_phases(config.features)
     by = {p.label: p for p in phases}
-    iv = dominant_intervals(phases, n_min=ns[0], n_max=ns[-1], prior_sigma=config.prior_sigma, beta=beta)
+    # past the ladder's end too: an asymptotic crossing beyond it may move inside
+    iv = dominant_intervals(phases, n_min=ns[0], n_max=4 * ns[-1], prior_sigma=config.prior_sigma, beta=beta)
     out = []
     for a, b in zip(iv[:-1], iv[1:]):
         n = float(a["n_to"])
         o1 = laplace_crossing(by[a["phase"]], by[b["phase"]], prior_sigma=config.prior_sigma, beta=beta)
-        out.append(math.sqrt(n * o1) if o1 else n)
+        n = math.sqrt(n * o1) if o1 else n
+        if ns[0] < n < ns[-1]:
+            out.append(n)
     return out
 
 

@@ -6,7 +6,7 @@ rounds with them, and :func:`comparisons.cost.pt_seconds` counts the same rounds
 
 from __future__ import annotations
 
-__all__ = ["refinement_ladder", "refinement_rounds", "rungs_to_insert"]
+__all__ = ["bracket_resolved", "refinement_ladder", "refinement_rounds", "rungs_to_insert"]
 
 import bisect
 from collections.abc import Mapping, Sequence
@@ -23,9 +23,10 @@ def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: floa
     ns : sequence of int
         The current ladder.
     switches : sequence of dict
-        Records of :func:`transitions` (``n``, ``n_before``, ``n_after``).
+        Records of :func:`bayes_tms.occupancy.transitions` (``n``, ``n_before``, ``n_after``;
+        ``lower``, ``upper`` where known).
     tol : float
-        A switch is resolved when ``n_after - n_before <= tol * n`` (or the rungs are neighbours).
+        A switch resolved by :func:`bracket_resolved` gets no rungs.
     max_insert : int
         Most rungs inserted into one bracket per round: geometric points splitting it into
         ``k + 1`` equal steps in ``log n``, ``k`` the fewest giving steps of ``1 + tol`` (capped),
@@ -39,13 +40,28 @@ def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: floa
     have = {int(v) for v in ns}
     new: set[int] = set()
     for t in switches:
-        a, b, n = int(t["n_before"]), int(t["n_after"]), float(t["n"])
-        if b - a <= tol * n or b - a < 2:
+        a, b = int(t["n_before"]), int(t["n_after"])
+        if bracket_resolved(t, tol) or b - a < 2:
             continue
         k = int(min(max_insert, max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1)))
         pts = np.round(np.geomspace(a, b, k + 2)[1:-1]).astype(int)
         new.update(int(v) for v in pts if a < v < b and v not in have)
     return sorted(new)
+
+
+def bracket_resolved(switch: Mapping, tol: float) -> bool:
+    """Whether a switch needs no more rungs: bracketed within ``tol`` of its ``n`` (or by neighbouring
+    integers), or by rungs no further apart than its interval is wide.
+
+    Why the second: where the occupancy difference is flat around the crossing, the copies' noise,
+    not the rung spacing, sets the interval; rungs inserted there add crossings of that noise (a
+    5 -> 6 -> 5 -> 6 run of sign changes a few n apart), not precision.
+    """
+    a, b, n = int(switch["n_before"]), int(switch["n_after"]), float(switch["n"])
+    if b - a <= max(tol * n, 1):
+        return True
+    lo, hi = switch.get("lower"), switch.get("upper")
+    return lo is not None and hi is not None and b - a <= float(hi) - float(lo)
 
 
 def refinement_ladder(base: Sequence[int], sampled: Sequence[int], new: Sequence[int]) -> list[int]:
