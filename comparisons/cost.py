@@ -14,7 +14,9 @@ bayes (NUTS)                   ``NUTS_COMPILE_S[backend] + len(ns) * (NUTS_RUNG_
 bayes (replica exchange)       ``PT_START_S + sum over sweeps of 0.75 * leapfrog * (PT_CALL_S +
                                PT_REPLICA_S * copies * rungs)`` over the refinement pilots and the
                                main run, plus ``PT_TARGET_S_PER_N * max(ns)`` per round
-                               (:func:`pt_seconds`); a study multiplies by its runs
+                               (:func:`pt_seconds`), ``PT_POP_REPLICA_S`` for the population
+                               loss; plus one such run per switch-refinement round on its
+                               sub-ladder (:func:`refine_seconds`); a study sums its runs
 sgd training                   ``SGD_START_S + epochs * steps_per_epoch * (SGD_STEP_S + runs *
                                SGD_RUN_STEP_S)``
 sgd LLC                        ``runs * checkpoints * chains * draws * SGLD_DRAW_S``

@@ -2,9 +2,11 @@
 
 A *run* (:func:`run_pt`) samples the ladder of one data set at one inverse temperature with
 :func:`bayes_tms.pt.sample_tms_pt`, checkpointing the sampler state so that an interrupted run
-resumes, and writes
+resumes, refines it around its switches (:func:`refine_pt`: rungs inserted into every bracket
+wider than 2% of its switch and sampled on a sub-ladder, the requested rungs keeping the first
+run's draws; ``refine_tol=0`` turns it off) and writes
 
-- ``posterior_nNNNNN.nc`` per requested ``n`` (with ``empirical_loss``, ``population_loss``,
+- ``posterior_nNNNNN.nc`` per rung sampled, requested or inserted (with ``empirical_loss``, ``population_loss``,
   ``phase`` and ``phase_distance`` per draw; ``chain`` is the PT copy),
 - ``pt_diagnostics.nc`` (swap acceptance per pair, round trips per copy, replica-index traces),
 - ``occupancy.csv`` / ``occupancy_family.csv`` (``n, phase, fraction, lower, upper, chains``:
@@ -12,14 +14,14 @@ resumes, and writes
   over copies), ``transitions.json`` (switches of the dominant phase with the free-energy
   predictions at the run's ``beta``), ``diagnostics.csv`` (per ``n``: R-hat and ESS of the loss
   across copies, HMC acceptance, swap acceptance to the next rung, round trips, ``mixed``) and
-  ``occupancy.png``.
+  ``occupancy.png``; with refinement ``refinement.json`` (the rounds) and
+  ``pt_diagnostics_roundK.nc`` (the sampler numbers of round ``K``).
 
 A *study* (:func:`run_pt_study`) repeats the run over ``datasets`` data sets for each named
 convention (:data:`CONVENTIONS`) and, optionally, on the population loss (no data noise). Each
 run is one task of the sweep runner (:mod:`comparisons.sweep`: content-addressed, stored
 atomically in ``out/tasks``, resumed after a kill, retried; in-process, on a process pool or on
-Dask) and is *refined*: re-run with rungs inserted around every switch of the leading phase until
-the switch is bracketed within 2% of its ``n`` (:func:`study_task`). The study writes
+Dask) and is refined as one run is (:func:`study_task`). The study writes
 ``switches.csv`` (one row per run and switch, every crossing of a repeated switch included),
 ``switch_summary.csv`` (per convention and switch: mean, median and sd over data sets with
 bootstrap intervals, the share of data sets whose switch is not a single crossing, the
