@@ -506,7 +506,8 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
     results, switches, history
         ``{n: result}`` over every sampled rung, its switches (each with ``"resolved"``:
         bracketed within ``tol``, when ``tol > 0``) and per round ``{"round", "ns" (the ladder sampled), "kept" (its
-        rungs that entered the results), "switches": [[from, to, n, n_before, n_after], ...],
+        rungs that entered the results), "switches": [[from, to, n, n_before, n_after, lower,
+        upper], ...],
         "inserted" (the rungs the next round samples)}``. Why sample rather than interpolate: the
         occupancy difference is curved in ``log n`` between coarse rungs, so a chord's root is
         biased by up to the rung spacing, and an interval from the coarse rungs does not carry that
@@ -523,7 +524,8 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
         new = (rungs_to_insert(sorted(results), switches, tol=tol, max_insert=max_insert)
                if rnd < max_rounds else [])
         history.append({"round": rnd, "ns": list(ladder), "kept": list(keep), "inserted": new,
-                        "switches": [[t["from"], t["to"], float(t["n"]), int(t["n_before"]), int(t["n_after"])]
+                        "switches": [[t["from"], t["to"], float(t["n"]), int(t["n_before"]), int(t["n_after"]),
+                                      float(t.get("lower", np.nan)), float(t.get("upper", np.nan))]
                                      for t in switches]})
         if not new:
             break

@@ -207,8 +207,11 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
     The rounds as :func:`bayes_tms.occupancy.refine_switches` runs them
     (:func:`comparisons.theory.ladder.refinement_rounds`) for switches at
     :func:`predicted_switches`: each round is one PT run (pilots and main run) on its sub-ladder,
-    the inserted rungs with their bracket and the rungs below. Measured at the quick preset (c = 6):
-    two rounds of 7 and 7 rungs at beta = 1, of 11 and 9 at beta = 1/2.
+    the inserted rungs with their bracket and the rungs below. Measured at the quick preset (c = 6,
+    a study's three data sets per convention): 1 or 2 rounds after the first run, of 8 to 9 rungs
+    for one switch at beta = 1, 15 for two (4 -> 5 and 5 -> 6) at beta = 1/2, 19 for a repeated
+    switch (docs/results/pt-switch-refinement.md); the model counts every predicted switch to 2%
+    (a switch bracketed within its interval stops sooner), so it errs on the dear side.
     """
     from .jobs.bayes_pt import REFINE_INSERT
     from .theory.ladder import refinement_rounds
