@@ -210,7 +210,7 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
     the inserted rungs with their bracket and the rungs below. Measured at the quick preset (c = 6,
     a study's three data sets per convention): 1 or 2 rounds after the first run, of 8 to 9 rungs
     for one switch at beta = 1, 15 for two (4 -> 5 and 5 -> 6) at beta = 1/2, 19 for a repeated
-    switch (docs/results/pt-switch-refinement.md); the model counts every predicted switch to 2%
+    switch (docs/switch-refinement.md); the model counts every predicted switch to 2%
     (a switch bracketed within its interval stops sooner), so it errs on the dear side.
     """
     from .jobs.bayes_pt import REFINE_INSERT

@@ -190,6 +190,14 @@ def test_one_run_is_refined_by_default_and_refine_tol_0_is_the_plain_run(tmp_pat
     for t in phase:
         assert t["resolved"] == bracket_resolved(t, 0.02)
         assert t["resolved"] or len(history) == bayes_pt.REFINE_ROUNDS + 1
+    # figure 2 and the estimators side by side read the requested rungs, with the phases seen there
+    from comparisons.jobs.figure2 import requested_rungs
+
+    refined_occ, plain_occ = (read_occupancy(tmp_path / d / "occupancy.nc") for d in ("refined", "plain"))
+    assert "requested_ns" not in plain_occ.attrs and requested_rungs(plain_occ) is plain_occ
+    base = requested_rungs(refined_occ)
+    assert list(base["n"].values) == [20, 40, 80] and list(base["phase"].values) == list(plain_occ["phase"].values)
+    np.testing.assert_array_equal(base["fraction"].values, plain_occ["fraction"].values)
     # the plain run: the requested rungs only, no refinement files, no "resolved"
     assert plain.summary["rungs"] == [20, 40, 80] and not (tmp_path / "plain" / "refinement.json").exists()
     assert all("resolved" not in t for t in plain.summary["transitions"])

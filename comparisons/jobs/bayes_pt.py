@@ -146,6 +146,8 @@ def _write_tables(out, config, tables: dict) -> None:
     write_dataset_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
     meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
             "seed": config.seed, "population": int(config.population), "classifier": config.classifier}
+    if sorted(int(n) for n in raw["n"].values) != sorted(config.ns):  # refined: its rungs and those asked for
+        meta["requested_ns"] = [int(n) for n in sorted(config.ns)]
     write_netcdf(raw.assign_attrs(meta), out / "occupancy.nc")
     write_netcdf(fam.assign_attrs(meta), out / "occupancy_family.nc")
     write_json(out / "transitions.json", trans)

@@ -98,16 +98,21 @@ def nuts_panel(folder: Path) -> dict:
     return _panel(conf, occ, trans, sampler="nuts", estimator="raw", classifier=str(conf["classifier"]))
 
 
-def requested_rungs(occ, folder: Path):
-    """A replica-exchange folder's occupancy at its requested rungs (``config.json``'s ``ns``).
+def requested_rungs(occ):
+    """A replica-exchange occupancy at its requested rungs (its attrs' ``requested_ns``, written
+    when it holds more).
 
     The rungs its switch refinement inserted (:func:`comparisons.jobs.bayes_pt.refine_pt`) are
     left out, and the phases seen only there with them, so that panels and estimators share one
     ``n`` grid; the switch itself keeps its refined value (``transitions.nc``).
     """
-    occ = occ.sel(n=[int(n) for n in _config(folder)["ns"]])
+    if "requested_ns" not in occ.attrs:
+        return occ
+    occ = occ.sel(n=[int(n) for n in np.atleast_1d(occ.attrs["requested_ns"])])
     seen = occ["fraction"].notnull().any(dim=[d for d in occ["fraction"].dims if d != "phase"])
-    return occ.isel(phase=np.flatnonzero(seen.values))
+    occ = occ.isel(phase=np.flatnonzero(seen.values))
+    occ.attrs = {k: v for k, v in occ.attrs.items() if k != "requested_ns"}
+    return occ
 
 
 def pt_panel(folder: Path) -> dict:
@@ -116,7 +121,7 @@ def pt_panel(folder: Path) -> dict:
     from ..contracts import read_occupancy, read_transitions, transitions_records
 
     conf = _config(folder)
-    occ = requested_rungs(read_occupancy(Path(folder) / "occupancy.nc").sel(estimator=["pt"]), folder)
+    occ = requested_rungs(read_occupancy(Path(folder) / "occupancy.nc").sel(estimator=["pt"]))
     trans = transitions_records(read_transitions(Path(folder) / "transitions.nc"))
     return _panel(conf, occ, trans, sampler="pt", estimator="pt",
                   classifier=str(occ.attrs.get("classifier", conf.get("classifier"))))
@@ -200,7 +205,7 @@ def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: P
         path = Path(folder) / file if folder is not None else None
         if path is None or not path.is_file():
             continue
-        occ = read_occupancy(path) if name != "pt" else requested_rungs(read_occupancy(path), folder)
+        occ = read_occupancy(path) if name != "pt" else requested_rungs(read_occupancy(path))
         if "beta" not in occ.attrs:
             raise InputError(f"{path}: expected attrs['beta'] (written by the {name} job), got {sorted(occ.attrs)}")
         estimates.append(occ.sel(estimator=[name])[["fraction", "lower", "upper", "chains"]])

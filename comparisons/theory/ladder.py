@@ -83,7 +83,7 @@ def refinement_ladder(base: Sequence[int], sampled: Sequence[int], new: Sequence
         new rung (its bracket: the highest of them tops the sub-ladder) and the new rungs. Why the low rungs: the
         phases trade places at low ``n`` (the posterior there is broad) and the swaps carry them
         up; a window around the switch alone leaves its copies in the phases they started in
-        (docs/results/pt-switch-refinement.md). The rungs above the switch add nothing to it.
+        (docs/switch-refinement.md). The rungs above the switch add nothing to it.
     """
     new = sorted(int(v) for v in new)
     if not new:
