@@ -1,6 +1,7 @@
 """The PT job: files, resume after an interruption, cached re-runs, the switch summary, bad flags."""
 
 import dataclasses
+import itertools
 import json
 
 import numpy as np
@@ -176,7 +177,7 @@ def test_one_run_is_refined_by_default_and_refine_tol_0_is_the_plain_run(tmp_pat
     plain = run_pt(cfg, tmp_path / "plain", progress=False, refine_tol=0)
     history = json.loads((tmp_path / "refined" / "refinement.json").read_text())
     assert history[0]["ns"] == history[0]["kept"] == [20, 40, 80] and history[0]["inserted"]
-    for before, rnd in zip(history, history[1:]):
+    for before, rnd in itertools.pairwise(history):
         assert rnd["kept"] == before["inserted"] and max(rnd["ns"]) < 80  # never the whole ladder
         assert (tmp_path / "refined" / f"pt_diagnostics_round{rnd['round']}.nc").exists()
     rungs = res.summary["rungs"]
@@ -201,7 +202,7 @@ def test_one_run_is_refined_by_default_and_refine_tol_0_is_the_plain_run(tmp_pat
     # the plain run: the requested rungs only, no refinement files, no "resolved"
     assert plain.summary["rungs"] == [20, 40, 80] and not (tmp_path / "plain" / "refinement.json").exists()
     assert all("resolved" not in t for t in plain.summary["transitions"])
-    again = run_pt(cfg, tmp_path / "plain2", progress=False, refine_tol=0)
+    run_pt(cfg, tmp_path / "plain2", progress=False, refine_tol=0)
     for name in ("occupancy.csv", "occupancy_family.csv", "transitions.json", "diagnostics.csv"):
         assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "plain2" / name).read_bytes(), name
     # cached per refinement setting: the refined folder re-served, the plain one not mistaken for it
@@ -214,7 +215,7 @@ def test_run_killed_in_a_refinement_round_resumes_to_the_same_draws(tmp_path, mo
     round 1 resumes it (round 0 read back from its state) and ends with the same draws everywhere."""
     import arviz as az
 
-    import bayes_tms.pt as pt
+    from bayes_tms import pt
 
     cfg = PTConfig(**{**TINY, "population": True, "copies": 6, "sweeps": 60}, bootstrap=50)
     ref = tmp_path / "ref"
