@@ -52,10 +52,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from comparisons.contracts import phase_order, validate_occupancy
-from comparisons.theory.ladder import bracket_resolved, refinement_ladder, rungs_to_insert
+from comparisons.contracts import (TRANSITION_FIELDS, phase_order, validate_diagnostics, validate_occupancy,
+                                  validate_transitions)
 from comparisons.theory import (UNCLASSIFIED, check_beta, child_rng, crossings, dominant_intervals, enumerate_phases,
                                 laplace_crossing)
+from comparisons.theory.ladder import bracket_resolved, refinement_ladder, rungs_to_insert
 
 
 def family(label: str) -> str:
@@ -370,7 +371,7 @@ def predicted_crossing_laplace(a: str, b: str, features: int, prior_sigma: float
 
 
 def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase",
-                prior_sigma: float = 1.0, alpha: float = 0.05, beta: float = 1.0) -> list[dict]:
+                prior_sigma: float = 1.0, alpha: float = 0.05, beta: float = 1.0) -> xr.Dataset:
     """Changes of the (classified) dominant phase along the ladder, with bootstrap intervals.
 
     Parameters
@@ -387,25 +388,29 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
 
     Returns
     -------
-    list of dict
-        ``{"from", "to", "n", "lower", "upper", "predicted_n", "predicted_n_laplace",
-        "n_before", "n_after", "level"}``: ``from``/``to`` are the classified pluralities at
-        ``n_before``/``n_after`` (:func:`dominance`), ``predicted_n`` from the asymptotic formula,
-        ``predicted_n_laplace`` with the O(1) terms (:mod:`comparisons.theory.laplace`), both at
-        ``beta``. Also ``"beta"``; ``"dominant_all_before"``/``"dominant_all_after"`` and
-        ``"unclassified_before"``/``"unclassified_after"`` (the plurality of all mass and the
-        unclassified fraction at ``n_before``/``n_after``); and ``"dominance"``: ``"all"`` when
+    xarray.Dataset
+        The transitions hand-off (:data:`comparisons.contracts.TRANSITIONS`), one ``transition``
+        per change: ``from``, ``to`` (string labels), ``n``, ``lower``, ``upper``, ``predicted_n``,
+        ``predicted_n_laplace``, ``n_before``, ``n_after`` (integers), ``level``: ``from``/``to``
+        are the classified pluralities at ``n_before``/``n_after`` (:func:`dominance`),
+        ``predicted_n`` from the asymptotic formula, ``predicted_n_laplace`` with the O(1) terms
+        (:mod:`comparisons.theory.laplace`), both at ``beta`` (NaN where there is none). Also
+        ``beta``; ``dominant_all_before``/``dominant_all_after`` and
+        ``unclassified_before``/``unclassified_after`` (the plurality of all mass and the
+        unclassified fraction at ``n_before``/``n_after``); and ``dominance``: ``"all"`` when
         ``from`` leads all the mass at ``n_before`` and ``to`` at ``n_after``, else
         ``"classified_only"`` (the switch is between phases that lead only the classified draws).
+        Attrs ``features``, ``prior_sigma``, ``beta``, ``alpha``.
     """
     beta = check_beta(beta)
     ns = np.array(sorted(reps), dtype=float)
+    attrs = {"features": int(features), "prior_sigma": float(prior_sigma), "beta": float(beta), "alpha": float(alpha)}
     if len(ns) < 2:
-        return []
+        return _switch_dataset({k: [] for k in TRANSITION_FIELDS}, attrs)
     doms = [dominance(reps[int(n)][0], reps[int(n)][2]) for n in ns]
     dom = [d["dominant_classified"] for d in doms]
     changes = [i for i in range(len(ns) - 1) if dom[i] != dom[i + 1]]
-    out = []
+    cols: dict[str, list] = {k: [] for k in TRANSITION_FIELDS}
     for j, i in enumerate(changes):
         a, b = dom[i], dom[i + 1]
         lo = changes[j - 1] + 1 if j > 0 else 0  # the rung after the previous change
@@ -423,31 +428,46 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
         db = np.stack([frac(n, b, True) - frac(n, a, True) for n in ns], axis=1)  # (B, len(ns))
         roots = window_roots(ns, db, i, lo, hi)
         lo_q, hi_q = np.quantile(roots, [alpha / 2, 1 - alpha / 2])
-        out.append({"from": a, "to": b, "n": n_hat, "lower": float(min(lo_q, n_hat)),
-                    "upper": float(max(hi_q, n_hat)),
-                    "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma, beta=beta),
-                    "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta),
-                    "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level, "beta": float(beta),
-                    "dominant_all_before": doms[i]["dominant_all"],
-                    "dominant_all_after": doms[i + 1]["dominant_all"],
-                    "unclassified_before": doms[i]["unclassified_fraction"],
-                    "unclassified_after": doms[i + 1]["unclassified_fraction"],
-                    "dominance": ("all" if doms[i]["classified_leads"] and doms[i + 1]["classified_leads"]
-                                  else "classified_only")})
-    return out
+        switch = {"from": a, "to": b, "n": n_hat, "lower": float(min(lo_q, n_hat)),
+                  "upper": float(max(hi_q, n_hat)),
+                  "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma, beta=beta),
+                  "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta),
+                  "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level, "beta": float(beta),
+                  "dominant_all_before": doms[i]["dominant_all"],
+                  "dominant_all_after": doms[i + 1]["dominant_all"],
+                  "unclassified_before": doms[i]["unclassified_fraction"],
+                  "unclassified_after": doms[i + 1]["unclassified_fraction"],
+                  "dominance": ("all" if doms[i]["classified_leads"] and doms[i + 1]["classified_leads"]
+                                else "classified_only")}
+        for k, v in switch.items():
+            cols[k].append(v)
+    return _switch_dataset(cols, attrs)
 
 
-def diagnostics_table(posteriors: Mapping[int, object]) -> list[dict]:
-    """Per ``n``: one row for all chains and one per majority phase.
+def _switch_dataset(cols: Mapping[str, list], attrs: Mapping) -> xr.Dataset:
+    """The columns of :func:`transitions` as its hand-off: each field of
+    :data:`comparisons.contracts.TRANSITION_FIELDS` a variable over ``transition`` (no prediction: NaN)."""
+    kinds = {str: str, int: np.int64, float: float}
+    data = {k: (("transition",), np.array([np.nan if v is None else v for v in cols[k]], dtype=kinds[kind]))
+            for k, kind in TRANSITION_FIELDS.items()}
+    size = len(cols["from"])
+    return validate_transitions(xr.Dataset(data, coords={"transition": np.arange(size)}, attrs=dict(attrs)))
 
-    Columns ``n, phase, chains, draws, divergences, mean_tree_depth, max_tree_depth, switches,
-    rhat_loss, ess_bulk_loss, ess_tail_loss``. R-hat and ESS are of the empirical loss (an
-    invariant of the symmetries) over the chains of that phase (NaN with fewer than 2 chains);
-    raw-coordinate R-hat is meaningless on this posterior.
+
+def diagnostics_table(posteriors: Mapping[int, object]) -> xr.Dataset:
+    """Per ``n``: one row for all chains (``phase == "all"``) and one per majority phase.
+
+    Returns the diagnostics hand-off (:data:`comparisons.contracts.DIAGNOSTICS`): over ``row``,
+    ``n, phase, chains, draws, divergences, mean_tree_depth, max_tree_depth, switches,
+    rhat_loss, ess_bulk_loss, ess_tail_loss``, attrs ``sampler = "nuts"``. R-hat and ESS are of
+    the empirical loss (an invariant of the symmetries) over the chains of that phase (NaN with
+    fewer than 2 chains); raw-coordinate R-hat is meaningless on this posterior.
     """
     import arviz as az
 
-    rows = []
+    cols: dict[str, list] = {k: [] for k in ("n", "phase", "chains", "draws", "divergences", "mean_tree_depth",
+                                             "max_tree_depth", "switches", "rhat_loss", "ess_bulk_loss",
+                                             "ess_tail_loss")}
     for n in sorted(posteriors):
         idata = posteriors[n]
         summ = chain_summary(idata)
@@ -471,8 +491,13 @@ def diagnostics_table(posteriors: Mapping[int, object]) -> list[dict]:
                     r["rhat_loss"] = float(az.rhat(arr))
                     r["ess_bulk_loss"] = float(az.ess(arr, method="bulk"))
                     r["ess_tail_loss"] = float(az.ess(arr, method="tail"))
-            rows.append(r)
-    return rows
+            for k, v in r.items():
+                cols[k].append(v)
+    kinds = {"phase": str, "n": np.int64, "chains": np.int64, "draws": np.int64, "divergences": np.int64,
+             "switches": np.int64}
+    return validate_diagnostics(xr.Dataset({k: (("row",), np.array(v, dtype=kinds.get(k, float)))
+                                            for k, v in cols.items()},
+                                           coords={"row": np.arange(len(cols["n"]))}, attrs={"sampler": "nuts"}))
 
 
 def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, max_rounds: int = 3,
@@ -494,8 +519,8 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
     ns : sequence of int
         Starting ladder.
     analyse : callable
-        ``{n: result} -> list of switch records`` (:func:`transitions` at the level refined), on
-        every rung sampled so far.
+        ``{n: result} -> switches``: a transitions hand-off (:func:`transitions` at the level
+        refined), on every rung sampled so far.
     tol, max_insert
         See :func:`rungs_to_insert`.
     max_rounds : int
@@ -504,11 +529,11 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
     Returns
     -------
     results, switches, history
-        ``{n: result}`` over every sampled rung, its switches (each with ``"resolved"``:
-        bracketed within ``tol``, when ``tol > 0``) and per round ``{"round", "ns" (the ladder sampled), "kept" (its
-        rungs that entered the results), "switches": [[from, to, n, n_before, n_after, lower,
-        upper], ...],
-        "inserted" (the rungs the next round samples)}``. Why sample rather than interpolate: the
+        ``{n: result}`` over every sampled rung, its switches (with ``resolved`` over
+        ``transition``, when ``tol > 0``: :func:`mark_resolved`) and per round ``{"round", "ns"
+        (the ladder sampled), "kept" (its rungs that entered the results), "switches": [[from, to,
+        n, n_before, n_after, lower, upper], ...], "inserted" (the rungs the next round samples)}``,
+        plain numbers and strings. Why sample rather than interpolate: the
         occupancy difference is curved in ``log n`` between coarse rungs, so a chord's root is
         biased by up to the rung spacing, and an interval from the coarse rungs does not carry that
         error; at the inserted rungs the copies measure it.
@@ -520,24 +545,24 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
     for rnd in range(max_rounds + 1):
         part = sample(ladder, keep, rnd)
         results.update({n: part[n] for n in keep if n not in results})
-        switches = list(analyse(dict(sorted(results.items()))))
+        switches = analyse(dict(sorted(results.items())))
         new = (rungs_to_insert(sorted(results), switches, tol=tol, max_insert=max_insert)
                if rnd < max_rounds else [])
+        columns = [switches[k].values.tolist() for k in ("from", "to", "n", "n_before", "n_after", "lower", "upper")]
         history.append({"round": rnd, "ns": list(ladder), "kept": list(keep), "inserted": new,
-                        "switches": [[t["from"], t["to"], float(t["n"]), int(t["n_before"]), int(t["n_after"]),
-                                      float(t.get("lower", np.nan)), float(t.get("upper", np.nan))]
-                                     for t in switches]})
+                        "switches": [[str(a), str(b), float(n), int(lo), int(hi), float(low), float(up)]
+                                     for a, b, n, lo, hi, low, up in zip(*columns)]})
         if not new:
             break
         ladder, keep = tuple(refinement_ladder(ns, sorted(results), new)), tuple(new)
     if tol > 0:
-        mark_resolved(switches, tol)
+        switches = mark_resolved(switches, tol)
     return dict(sorted(results.items())), switches, history
 
 
-def mark_resolved(switches: Sequence[dict], tol: float) -> None:
-    """Flag each switch record ``resolved`` when it needs no more rungs
-    (:func:`comparisons.theory.ladder.bracket_resolved`: bracketed within ``tol`` of its ``n``, or
-    no wider than its interval), in place."""
-    for t in switches:
-        t["resolved"] = bracket_resolved(t, tol)
+def mark_resolved(switches: xr.Dataset, tol: float) -> xr.Dataset:
+    """The transitions hand-off with ``resolved`` over ``transition``: a phase switch that needs no
+    more rungs (:func:`comparisons.theory.ladder.bracket_resolved`: bracketed within ``tol`` of its
+    ``n``, or no wider than its interval); False for families, which are not refined."""
+    resolved = bracket_resolved(switches, tol) & (np.asarray(switches["level"].values) == "phase")
+    return switches.assign(resolved=("transition", resolved))

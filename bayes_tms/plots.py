@@ -26,8 +26,8 @@ def _cells(occ) -> dict:
 
 
 def plot_occupancy(occ, *, features: int, theory: Sequence[dict] = (),
-                   observed: Sequence[dict] = (), min_fraction: float = 0.05, title: str | None = None,
-                   raw=None, refined: Sequence[dict] = ()):
+                   observed=None, min_fraction: float = 0.05, title: str | None = None,
+                   raw=None, refined=None):
     """Phase fractions with 95% bootstrap bands against ``n``.
 
     Parameters
@@ -38,15 +38,16 @@ def plot_occupancy(occ, *, features: int, theory: Sequence[dict] = (),
     theory : sequence of dict
         Theory dominant intervals (``comparisons.theory.dominant_intervals``); their boundaries are
         drawn as dashed vertical lines labelled ``a -> b``.
-    observed : sequence of dict
-        Observed transitions (:func:`bayes_tms.transitions`), drawn as shaded intervals.
+    observed : xarray.Dataset, optional
+        Observed transitions (:func:`bayes_tms.transitions`), their ``lower``-``upper`` intervals
+        drawn shaded.
     min_fraction : float
         Phases whose fraction never reaches this are not drawn.
     raw : xarray.Dataset, optional
         Plain draw fractions (an occupancy hand-off), drawn as thin dashed lines for comparison.
-    refined : sequence of dict, optional
-        ``{"from", "to", "n"}`` crossings of the free energies with their O(1) terms, drawn as
-        dotted red vertical lines.
+    refined : xarray.Dataset, optional
+        Crossings of the free energies with their O(1) terms (``from``, ``to``, ``n`` over
+        ``transition``), drawn as dotted red vertical lines.
 
     Returns
     -------
@@ -70,12 +71,14 @@ def plot_occupancy(occ, *, features: int, theory: Sequence[dict] = (),
         ax.axvline(a["n_to"], color="k", ls="--", lw=0.8)
         ax.text(a["n_to"], 1.01, f"{a['phase']}→{b['phase']}", rotation=90, va="bottom", ha="center",
                 fontsize=7, transform=ax.get_xaxis_transform())
-    for t in refined:
-        ax.axvline(t["n"], color="C3", ls=":", lw=1.2)
-        ax.text(t["n"], 1.01, f"{t['from']}→{t['to']} (O(1))", rotation=90, va="bottom", ha="center",
-                fontsize=7, color="C3", transform=ax.get_xaxis_transform())
-    for t in observed:
-        ax.axvspan(t["lower"], t["upper"], color="grey", alpha=0.12)
+    if refined is not None:
+        for a, b, n in zip(*(refined[k].values for k in ("from", "to", "n"))):
+            ax.axvline(n, color="C3", ls=":", lw=1.2)
+            ax.text(n, 1.01, f"{a}→{b} (O(1))", rotation=90, va="bottom", ha="center",
+                    fontsize=7, color="C3", transform=ax.get_xaxis_transform())
+    if observed is not None:
+        for lo, hi in zip(observed["lower"].values, observed["upper"].values):
+            ax.axvspan(lo, hi, color="grey", alpha=0.12)
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
     ax.set_xlabel("n (training samples, log scale)")

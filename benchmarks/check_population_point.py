@@ -10,8 +10,8 @@ Usage (from the repository root)::
 
 Runs :func:`bayes_tms.llc.nuts_lambda` at one ``m = n beta`` on the phase's basin
 (:func:`~bayes_tms.llc.tms_target`, the shipped tables' restriction), ``--repeats``
-times on independent streams ``child_sequence(seed, "bias", c, phase, log10 m, tune, j)``, with
-the NUTS settings of the shipped tables (``MEASURE_DEFAULTS["nuts"]``, ``--tune`` overrides the
+times on independent streams ``child_sequence(seed, "bias", c, phase, log10 m, warmup, j)``, with
+the NUTS settings of the shipped tables (``MEASURE_DEFAULTS["nuts"]``, ``--warmup`` overrides the
 warm-up). Prints each estimate with its ESS-based SE, then as JSON the mean over repeats and its
 SE (from the scatter between repeats, independent of the ESS), the mean reported SE and the
 scatter itself. Two questions it answers: is a grid point biased (the mean over repeats against
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--toy", choices=tuple(TOYS), help="a known-answer toy instead of a phase")
     ap.add_argument("--m", type=float, default=1e8, help="inverse temperature n beta (default 1e8)")
     ap.add_argument("--repeats", type=int, default=10, help="independent repeats (default 10)")
-    ap.add_argument("--tune", type=int, default=MEASURE_DEFAULTS["nuts"]["tune"], help="NUTS warm-up steps")
+    ap.add_argument("--warmup", type=int, default=MEASURE_DEFAULTS["nuts"]["warmup"], help="NUTS warm-up steps")
     ap.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
     ap.add_argument("--seed", type=int, default=777, help="root seed (default 777)")
     ap.add_argument("--method", choices=("nuts", "is"), default="nuts",
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
             ap.error(f"--{name}: expected a finite number > 0, got {value:g}")
     if not 0 < args.target_accept < 1:
         ap.error(f"--target-accept: expected a number in (0, 1), got {args.target_accept:g}")
-    for name in ("tune", "seed"):
+    for name in ("warmup", "seed"):
         if getattr(args, name) < 0:
             ap.error(f"--{name}: expected an integer >= 0, got {getattr(args, name)}")
     try:
@@ -96,7 +96,7 @@ def _seconds(args: argparse.Namespace) -> float:
     if args.method == "is":
         return cost.STARTUP_S + args.samples * IS_DRAW_S
     nuts = MEASURE_DEFAULTS["nuts"]
-    steps = (nuts["draws"] + args.tune) / (nuts["draws"] + nuts["tune"])
+    steps = (nuts["draws"] + args.warmup) / (nuts["draws"] + nuts["warmup"])
     label = args.toy or args.phase
     family = "kgon" if args.toy or int("".join(ch for ch in label if ch.isdigit()) or 0) >= 4 else "wall"
     return cost.STARTUP_S + args.repeats * cost.MEASURE_POINT_S[family] * steps
@@ -120,17 +120,17 @@ def _run(ap: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
                "dof": args.dof, "exact": exact, "bound": bound, **res}
         print(json.dumps(out))
         return out
-    nuts = {**MEASURE_DEFAULTS["nuts"], "tune": args.tune, "target_accept": args.target_accept}
+    nuts = {**MEASURE_DEFAULTS["nuts"], "warmup": args.warmup, "target_accept": args.target_accept}
     rows = []
     for j in range(args.repeats):
         t0 = time.perf_counter()
-        ss = child_sequence(args.seed, "bias", args.c, args.phase, int(round(math.log10(args.m))), args.tune, j)
+        ss = child_sequence(args.seed, "bias", args.c, args.phase, int(round(math.log10(args.m))), args.warmup, j)
         e = nuts_lambda(target, args.m, seed=ss, **nuts)
         rows.append((e.llc, e.se))
         print(j, round(e.llc, 3), round(e.se, 3), "ess", round(e.ess), "divergences", e.divergences,
               f"{time.perf_counter() - t0:.0f}s", flush=True)
     v = np.array([r[0] for r in rows])
-    out = {"c": args.c, "phase": args.phase, "m": args.m, "tune": args.tune, "target_accept": args.target_accept,
+    out = {"c": args.c, "phase": args.phase, "m": args.m, "warmup": args.warmup, "target_accept": args.target_accept,
            "exact": exact, "bound": bound,
            "mean": float(v.mean()), "se": float(v.std(ddof=1) / math.sqrt(len(v))),
            "mean_reported_se": float(np.mean([r[1] for r in rows])), "sd_between": float(v.std(ddof=1))}

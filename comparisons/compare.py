@@ -4,10 +4,11 @@ Inputs are the files the engines write, read as data (``docs/study.md`` section 
 the ``bayes``/``sgd`` commands):
 
 - Bayesian occupancy: rows ``(n, phase, fraction, lower, upper, chains)``;
-- Bayesian transitions: ``{"from", "to", "n", "lower", "upper", "predicted_n"}``;
-- SGD plateaus: rows ``(run, order, phase, start_step, end_step, loss, llc)``, and their moves
-  ``(run, from, to)`` (:func:`sgd_tms.phases.phase_moves`, carried by the plateaus hand-off of
-  :mod:`comparisons.contracts`).
+- Bayesian transitions: the transitions hand-off (``from, to, n, lower, upper, predicted_n, ...``
+  over ``transition``, :data:`comparisons.contracts.TRANSITIONS`);
+- SGD plateaus: the plateaus hand-off (``run, order, phase, start_step, end_step, loss, llc`` over
+  ``plateau``, and their moves ``move_run, move_from, move_to`` over ``move``,
+  :data:`comparisons.contracts.PLATEAUS`).
 
 Every verdict comes with the numbers it was computed from.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 __all__ = ["dominant_sequence", "bayes_moves", "Verdict", "monotone_verdict",
            "prediction_verdict", "transition_comparison", "phase_coordinates",
-           "learning_coefficients", "llc_scale_table", "sgd_llc_medians", "switch_line"]
+           "learning_coefficients", "llc_scale_table", "sgd_llc_medians", "sgd_moves", "switch_lines"]
 
 from collections import Counter
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from .contracts import level_switches
 from .theory.classify import UNCLASSIFIED
 from .theory.free_energy import effective_llc
 from .theory.kgons import Phase
@@ -95,14 +97,19 @@ def phase_coordinates(phases: Sequence[Phase], llc: Mapping[str, float] | None =
     return {p.label: (p.loss, effective_llc(p, llc)) for p in phases}
 
 
-def switch_line(t: Mapping) -> str:
-    """One printed line for a transition of ``transitions.json``: where, its interval, the predictions."""
-    pred = ", ".join(f"{t[k]:.0f} ({name})" for k, name in (("predicted_n", "asymptotic"),
-                                                           ("predicted_n_laplace", "with O(1) terms"))
-                     if t.get(k) is not None)
-    level = f"{t['level']} " if t.get("level", "phase") != "phase" else ""
-    return (f"{level}switch {t['from']} -> {t['to']} at n = {t['n']:.0f} [{t['lower']:.0f}, {t['upper']:.0f}]"
-            + (f"; free energy predicts {pred}" if pred else ""))
+def switch_lines(transitions: xr.Dataset) -> list[str]:
+    """One printed line per transition of a transitions hand-off: where, its interval, the predictions."""
+    lines = []
+    for i in range(transitions.sizes["transition"]):
+        t = transitions.isel(transition=i)
+        pred = ", ".join(f"{float(t[k]):.0f} ({name})" for k, name in (("predicted_n", "asymptotic"),
+                                                                      ("predicted_n_laplace", "with O(1) terms"))
+                         if k in t and np.isfinite(t[k]))
+        level = f"{t['level'].item()} " if t["level"].item() != "phase" else ""
+        lines.append(f"{level}switch {t['from'].item()} -> {t['to'].item()} at n = {float(t['n']):.0f} "
+                     f"[{float(t['lower']):.0f}, {float(t['upper']):.0f}]"
+                     + (f"; free energy predicts {pred}" if pred else ""))
+    return lines
 
 
 def learning_coefficients(phases: Sequence[Phase]) -> dict[str, tuple[float, float, str]]:
@@ -122,7 +129,7 @@ def learning_coefficients(phases: Sequence[Phase]) -> dict[str, tuple[float, flo
     return out
 
 
-def llc_scale_table(phases: Sequence[Phase], plateaus: Sequence[Mapping]) -> list[dict]:
+def llc_scale_table(phases: Sequence[Phase], plateaus: xr.Dataset) -> list[dict]:
     """Per phase seen by SGD: its learning coefficient beside the plateau estimates at the protocol's n.
 
     Returns rows ``{"phase", "loss", "llc", "llc_se", "kind", "plateaus", "estimate" (median SGLD
@@ -131,11 +138,7 @@ def llc_scale_table(phases: Sequence[Phase], plateaus: Sequence[Mapping]) -> lis
     """
     coef = learning_coefficients(phases)
     loss = {p.label: p.loss for p in phases}
-    per: dict[str, list[float]] = {}
-    for r in plateaus:
-        v = r.get("llc", np.nan)
-        if r["phase"] in loss and v is not None and np.isfinite(v):
-            per.setdefault(str(r["phase"]), []).append(float(v))
+    per = {k: v for k, v in _plateau_llc(plateaus).items() if k in loss}
     rows = []
     for label in sorted(per, key=lambda k: -loss[k]):
         est = np.asarray(per[label])
@@ -147,13 +150,22 @@ def llc_scale_table(phases: Sequence[Phase], plateaus: Sequence[Mapping]) -> lis
     return rows
 
 
-def sgd_llc_medians(plateaus: Sequence[Mapping]) -> dict[str, float]:
-    """Phase -> median SGLD estimate over its plateaus (NaN estimates left out)."""
-    per: dict[str, list[float]] = {}
-    for r in plateaus:
-        if np.isfinite(r.get("llc", np.nan)):
-            per.setdefault(r["phase"], []).append(r["llc"])
-    return {k: float(np.median(v)) for k, v in per.items()}
+def _plateau_llc(plateaus: xr.Dataset) -> dict[str, np.ndarray]:
+    """Phase -> the finite SGLD estimates of its plateaus (the plateaus hand-off), in plateau order."""
+    finite = plateaus.isel(plateau=np.isfinite(plateaus["llc"].values))
+    phase, llc = finite["phase"].values.astype(str), finite["llc"].values.astype(float)
+    return {str(k): llc[phase == k] for k in dict.fromkeys(phase)}
+
+
+def sgd_llc_medians(plateaus: xr.Dataset) -> dict[str, float]:
+    """Phase -> median SGLD estimate over its plateaus (the plateaus hand-off; NaN estimates left out)."""
+    return {k: float(np.median(v)) for k, v in _plateau_llc(plateaus).items()}
+
+
+def sgd_moves(plateaus: xr.Dataset) -> list[tuple[int, str, str]]:
+    """The moves of the plateaus hand-off as ``(run, from, to)``, in time order per run."""
+    return list(zip(plateaus["move_run"].values.tolist(), plateaus["move_from"].values.astype(str).tolist(),
+                    plateaus["move_to"].values.astype(str).tolist()))
 
 
 def monotone_verdict(process: str, moves: Iterable[tuple[str, str]],
@@ -188,53 +200,53 @@ def monotone_verdict(process: str, moves: Iterable[tuple[str, str]],
     return Verdict(f"{process}: lower loss and higher LLC at every transition?", answer, detail)
 
 
-def prediction_verdict(transitions: Sequence[Mapping]) -> list[Verdict]:
+def prediction_verdict(transitions: xr.Dataset) -> list[Verdict]:
     """For each measured Bayesian switch: does each free-energy prediction fall in its interval?
 
-    Two predictions are judged where present: ``predicted_n`` (the asymptotic formula
-    ``n L + lambda log n + |w*|^2/2``) and ``predicted_n_laplace`` (with the O(1) terms).
+    ``transitions`` is a transitions hand-off. Two predictions are judged where present:
+    ``predicted_n`` (the asymptotic formula ``n L + lambda log n + |w*|^2/2``) and
+    ``predicted_n_laplace`` (with the O(1) terms); a NaN one (none) is undecided.
     """
     out = []
-    kinds = (("predicted_n", "asymptotic free energy"), ("predicted_n_laplace", "free energy with O(1) terms"))
-    for t in transitions:
-        lo, hi = t.get("lower"), t.get("upper")
-        level = " (families)" if t.get("level") == "family" else ""
+    kinds = [(k, name) for k, name in (("predicted_n", "asymptotic free energy"),
+                                       ("predicted_n_laplace", "free energy with O(1) terms")) if k in transitions]
+    for i in range(transitions.sizes["transition"]):
+        t = transitions.isel(transition=i)
+        n, lo, hi = (float(t[k]) for k in ("n", "lower", "upper"))
+        level = " (families)" if t["level"].item() == "family" else ""
         for key, name in kinds:
-            if key not in t:
+            pred = float(t[key])
+            q = f"Bayesian switch {t['from'].item()} -> {t['to'].item()}{level} where the {name} predicts?"
+            if not np.isfinite([pred, lo, hi]).all():
+                lo_, hi_, pred_ = (v if np.isfinite(v) else None for v in (lo, hi, pred))  # NaN: none
+                out.append(Verdict(q, "undecided", f"measured n = {n}, interval [{lo_}, {hi_}], predicted {pred_}"))
                 continue
-            pred = t[key]
-            q = f"Bayesian switch {t['from']} -> {t['to']}{level} where the {name} predicts?"
-            if pred is None or lo is None or hi is None or not np.isfinite([pred, lo, hi]).all():
-                out.append(Verdict(q, "undecided", f"measured n = {t.get('n')}, interval [{lo}, {hi}], "
-                                   f"predicted {pred}"))
-                continue
-            ok = lo <= pred <= hi
-            ratio = pred / t["n"] if t.get("n") else float("nan")
-            out.append(Verdict(q, "yes" if ok else "no",
-                               f"measured n = {t['n']:.0f} (interval {lo:.0f} to {hi:.0f}), predicted "
+            ratio = pred / n if n else float("nan")
+            out.append(Verdict(q, "yes" if lo <= pred <= hi else "no",
+                               f"measured n = {n:.0f} (interval {lo:.0f} to {hi:.0f}), predicted "
                                f"{pred:.0f} (predicted/measured = {ratio:.2f})"))
     return out
 
 
-def transition_comparison(bayes_transitions: Sequence[Mapping], sgd: Sequence[tuple[int, str, str]],
-                          n_runs: int) -> list[dict]:
+def transition_comparison(bayes_transitions: xr.Dataset | None, plateaus: xr.Dataset | None) -> list[dict]:
     """Side-by-side table: every move seen in either process.
 
-    Returns rows ``{"from", "to", "bayes_n", "bayes_interval", "predicted_n", "sgd_count",
-    "sgd_runs_fraction"}``; ``bayes_n`` is None for moves the posterior does not make.
+    ``bayes_transitions`` is a transitions hand-off (its phase level is used), ``plateaus`` the SGD
+    plateaus hand-off (its moves, over ``attrs["runs"]`` runs); either may be None. Returns rows
+    ``{"from", "to", "bayes_n", "bayes_interval", "predicted_n", "predicted_n_laplace",
+    "sgd_count", "sgd_runs_fraction"}``; ``bayes_n`` is None for moves the posterior does not make.
     """
+    sgd = sgd_moves(plateaus) if plateaus is not None else []
+    n_runs = int(plateaus.attrs["runs"]) if plateaus is not None else 0
     counts = Counter((a, b) for _, a, b in sgd)
     runs_with = {k: len({r for r, a, b in sgd if (a, b) == k}) for k in counts}
     rows = {}
-    for t in bayes_transitions:
-        if t.get("level", "phase") != "phase":
-            continue
-        key = (t["from"], t["to"])
-        rows[key] = {"from": key[0], "to": key[1], "bayes_n": t.get("n"),
-                     "bayes_interval": (t.get("lower"), t.get("upper")), "predicted_n": t.get("predicted_n"),
-                     "predicted_n_laplace": t.get("predicted_n_laplace"),
-                     "sgd_count": counts.get(key, 0),
-                     "sgd_runs_fraction": runs_with.get(key, 0) / n_runs if n_runs else float("nan")}
+    phase = level_switches(bayes_transitions) if bayes_transitions is not None else None
+    names = ("from", "to", "n", "lower", "upper", "predicted_n", "predicted_n_laplace")
+    for a, b, n, lo, hi, pred, lap in (zip(*(phase[k].values.tolist() for k in names)) if phase is not None else ()):
+        rows[(a, b)] = {"from": a, "to": b, "bayes_n": n, "bayes_interval": (lo, hi), "predicted_n": pred,
+                        "predicted_n_laplace": lap, "sgd_count": counts.get((a, b), 0),
+                        "sgd_runs_fraction": runs_with.get((a, b), 0) / n_runs if n_runs else float("nan")}
     for key, k in counts.items():
         if key not in rows:
             rows[key] = {"from": key[0], "to": key[1], "bayes_n": None, "bayes_interval": (None, None),

@@ -14,13 +14,17 @@ takes an in-memory object or a path and returns the validated (loaded) object:
   ``smc_occupancy.nc``); the engines build it (:func:`bayes_tms.occupancy.labelled_occupancy`), the jobs
   put estimators side by side or join ``n`` with :func:`combine_occupancy`;
 - ``transitions`` (:data:`TRANSITIONS`): switches of the dominant phase over ``transition``,
-  ``transitions.nc``;
+  ``transitions.nc``; the engine builds it (:func:`bayes_tms.occupancy.transitions`), the jobs
+  put the phase and family levels one after the other with :func:`combine_transitions` and
+  the readers pick one level with :func:`level_switches`;
 - ``diagnostics`` and ``switch_summary`` (:data:`DIAGNOSTICS`, :data:`SWITCH_SUMMARY`): tables,
-  one variable per column over ``row``, ``diagnostics.nc`` and ``switch_summary.nc``;
+  one variable per column over ``row``, ``diagnostics.nc`` and ``switch_summary.nc``
+  (:func:`bayes_tms.occupancy.diagnostics_table`, :func:`comparisons.jobs.bayes_pt.switch_summary`);
 - ``plateaus`` (:data:`PLATEAUS`): SGD plateaus over ``plateau``, with their path summary over
-  ``path`` and their moves over ``move``, ``plateaus.nc``;
+  ``path`` and their moves over ``move``, ``plateaus.nc`` (:func:`sgd_tms.phases.labelled_plateaus`);
 - ``llc`` (:data:`LLC`): ``estimate`` and ``se`` with ``method``, ``beta`` and ``n``, ``llc.nc``
-  (one :class:`comparisons.theory.LLCEstimate` gives one with scalars);
+  (one :class:`comparisons.theory.LLCEstimate` gives one with scalars; a table of estimates
+  :func:`comparisons.jobs.llc_accuracy.llc_table`);
 - ``figure2`` (:data:`FIGURE2`): the paper's Figure 2 reproduced, three panels of occupancy over
   ``(panel, n, phase)`` with each panel's switch and predictions, ``figure2.nc``
   (:mod:`comparisons.figure2`).
@@ -39,8 +43,7 @@ __all__ = ["package_versions", "package_version",
     "validate_diagnostics", "validate_switch_summary", "validate_llc", "validate_figure2",
     "read_occupancy", "read_transitions", "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc",
     "read_figure2",
-    "phase_order", "combine_occupancy", "transitions_dataset", "transitions_records", "table_dataset",
-    "table_rows", "plateaus_dataset", "plateau_rows", "path_rows", "move_rows", "llc_table_dataset",
+    "phase_order", "combine_occupancy", "combine_transitions", "level_switches",
 ]
 
 import math
@@ -145,7 +148,7 @@ TRANSITION_FIELDS: dict[str, type] = {
     "from": str, "to": str, "level": str, "n": float, "lower": float, "upper": float,
     "predicted_n": float, "predicted_n_laplace": float, "n_before": int, "n_after": int, "beta": float,
     "dominant_all_before": str, "dominant_all_after": str, "unclassified_before": float,
-    "unclassified_after": float, "dominance": str, "resolved": int}
+    "unclassified_after": float, "dominance": str}
 
 TRANSITIONS = Contract(
     "transitions", {k: ("transition",) for k in list(TRANSITION_FIELDS)[:6]},
@@ -168,9 +171,6 @@ DIAGNOSTICS = Contract("diagnostics", {"n": ("row",)}, labels=("phase",), intege
 SWITCH_SUMMARY = Contract(
     "switch_summary", {k: ("row",) for k in ("convention", "beta", "from", "to", "mean", "sd", "values")},
     labels=("convention", "from", "to", "values"))
-
-#: hand-offs that are plain tables: one variable per column over ``row``
-_TABLES = {c.name: c for c in (DIAGNOSTICS, SWITCH_SUMMARY)}
 
 LLC = Contract("llc", {"estimate": (), "se": ()}, labels=("method",), attrs=("method", "beta", "n"))
 
@@ -474,7 +474,7 @@ def read_llc(path: str | os.PathLike) -> xr.Dataset:
     return validate_llc(Path(path))
 
 
-# --- occupancy hand-offs combined; builders (rows -> contract Dataset) and readers (Dataset -> rows)
+# --- hand-offs combined: occupancy estimators side by side, transitions of both levels
 
 
 def phase_order(label: str) -> tuple:
@@ -503,171 +503,19 @@ def combine_occupancy(parts: Sequence[xr.Dataset], dim: str = "estimator", *,
     return validate_occupancy(ds.assign_attrs(**dict(attrs or {})))
 
 
-def transitions_dataset(records: Sequence[Mapping]) -> xr.Dataset:
-    """The transitions hand-off from the records of :func:`bayes_tms.occupancy.transitions`.
+def combine_transitions(parts: Sequence[xr.Dataset], *, attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """Transitions hand-offs one after the other along ``transition`` (e.g. the phase level, then families).
 
-    Each field of :data:`TRANSITION_FIELDS` becomes a variable over ``transition``; a missing
-    or ``None`` number is NaN (an integer -1), a missing label the empty string.
+    ``transition`` is numbered afresh; the attrs are the first part's, updated with ``attrs``.
     """
-    records = list(records)
-    present = [k for k in TRANSITION_FIELDS if k in TRANSITIONS.variables or any(k in r for r in records)]
-    data = {}
-    for k in present:
-        kind = TRANSITION_FIELDS[k]
-        if kind is str:
-            vals = np.array([str(r.get(k) if r.get(k) is not None else "") for r in records], dtype=str)
-        elif kind is int:
-            vals = np.array([-1 if r.get(k) is None else int(r[k]) for r in records], dtype=np.int64)
-        else:
-            vals = np.array([math.nan if r.get(k) is None else float(r[k]) for r in records], dtype=float)
-        data[k] = (("transition",), vals)
-    return validate_transitions(xr.Dataset(data, coords={"transition": np.arange(len(records))}))
+    parts = [validate_transitions(p) for p in parts]
+    if not parts:
+        raise ContractError("transitions: expected at least one part to combine, got none")
+    ds = xr.concat(parts, "transition", combine_attrs="override") if len(parts) > 1 else parts[0]
+    ds = ds.assign_coords(transition=np.arange(ds.sizes["transition"]))
+    return validate_transitions(ds.assign_attrs(**dict(attrs or {})))
 
 
-def transitions_records(ds: xr.Dataset) -> list[dict]:
-    """The records of a transitions hand-off: labels as ``str``, NaN numbers (and -1 integers) as None."""
-    ds = validate_transitions(ds)
-    out = []
-    names = [k for k in TRANSITION_FIELDS if k in ds.variables]
-    cols = {k: ds[k].values for k in names}
-    for i in range(ds.sizes["transition"]):
-        rec = {}
-        for k in names:
-            v = cols[k][i]
-            kind = TRANSITION_FIELDS[k]
-            if kind is str:
-                rec[k] = str(v)
-            elif kind is int:
-                rec[k] = None if int(v) < 0 else int(v)
-            else:
-                rec[k] = None if not np.isfinite(v) else float(v)
-        out.append(rec)
-    return out
-
-
-def table_dataset(rows: Sequence[Mapping], columns: Sequence[str], contract: str = "diagnostics") -> xr.Dataset:
-    """A table hand-off (``"diagnostics"`` or ``"switch_summary"``) from the jobs' rows.
-
-    ``columns`` are those of the CSV export. Each column becomes a variable over ``row``: the
-    contract's labels and any other text as strings, flags as booleans, ``n`` and integer counts
-    as integers, everything else as floats (None as NaN).
-    """
-    spec = _TABLES[contract]
-    rows = list(rows)
-    data = {}
-    for k in columns:
-        vals = [r.get(k) for r in rows]
-        if k in spec.labels or any(isinstance(v, str) for v in vals):
-            arr = np.array(["" if v is None else str(v) for v in vals], dtype=str)
-        elif vals and all(isinstance(v, (bool, np.bool_)) for v in vals):
-            arr = np.array(vals, dtype=bool)
-        elif k == "n" or (vals and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)):
-            arr = np.array([int(v) for v in vals], dtype=np.int64)
-        else:
-            arr = np.array([math.nan if v is None else float(v) for v in vals], dtype=float)
-        data[k] = (("row",), arr)
-    return _validate_table(xr.Dataset(data, coords={"row": np.arange(len(rows))}), spec)
-
-
-def table_rows(ds: xr.Dataset, contract: str = "diagnostics") -> list[dict]:
-    """Rows of a table hand-off, in file order (labels str, flags bool, counts int, numbers float)."""
-    ds = _validate_table(ds, _TABLES[contract])
-    cols = {str(k): ds[k].values for k in ds.data_vars}
-    return [{k: (str(v[i]) if v.dtype.kind in "UO" else bool(v[i]) if v.dtype.kind == "b" else
-                 int(v[i]) if v.dtype.kind in "iu" else float(v[i])) for k, v in cols.items()}
-            for i in range(ds.sizes["row"])]
-
-
-#: numeric columns of an LLC table row (:func:`comparisons.jobs.llc_accuracy.llc_estimate`) kept as variables
-_LLC_TABLE_NUMBERS = ("theory", "rel_error", "quadratic", "gamma", "nbeta", "wall_s")
-
-
-def llc_table_dataset(rows: Sequence[Mapping]) -> xr.Dataset:
-    """The ``llc`` hand-off of a table of estimates (``tms-phases llc --phases/--ns/--methods``).
-
-    One ``case`` per row of :func:`comparisons.jobs.llc_accuracy.llc_estimate`: ``estimate`` and ``se``
-    over ``case`` with the coordinates ``phase``, ``n``, ``method`` (strings and integers) and
-    ``beta`` (``nbeta / n``); the theory value, its kind, the relative error, the Gaussian
-    prediction, ``gamma``, ``nbeta`` and the wall time as diagnostics over ``case``.
-    """
-    rows = list(rows)
-    f = lambda r, k: math.nan if r.get(k) is None else float(r[k])  # noqa: E731
-    data = {"estimate": [f(r, "llc") for r in rows], "se": [f(r, "se") for r in rows],
-            **{k: [f(r, k) for r in rows] for k in _LLC_TABLE_NUMBERS}}
-    ds = xr.Dataset(
-        {k: (("case",), np.asarray(v, dtype=float)) for k, v in data.items()}
-        | {"theory_kind": (("case",), np.array([str(r.get("theory_kind", "")) for r in rows], dtype=str))},
-        coords={"case": np.arange(len(rows)),
-                "phase": (("case",), np.array([str(r["phase"]) for r in rows], dtype=str)),
-                "n": (("case",), np.array([int(r["n"]) for r in rows], dtype=np.int64)),
-                "method": (("case",), np.array([str(r["method"]) for r in rows], dtype=str)),
-                "beta": (("case",), np.array([f(r, "nbeta") / int(r["n"]) for r in rows], dtype=float))})
-    return validate_llc(ds)
-
-
-def _records(table: Any) -> list[dict]:
-    return table.to_dict(orient="records") if hasattr(table, "to_dict") else [dict(r) for r in table]
-
-
-def plateaus_dataset(rows: Any, *, runs: int, paths: Any, moves: Any,
-                     attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
-    """The SGD plateaus hand-off: the plateaus and their one path and transition summary.
-
-    Parameters
-    ----------
-    rows : DataFrame or rows
-        :func:`sgd_tms.phases.phase_sequences` (``run, order, phase, start_step, end_step, loss,
-        llc, points``), over ``plateau``.
-    runs : int
-        The number of runs analysed (diverged runs left out).
-    paths : DataFrame or rows
-        :func:`sgd_tms.phases.path_fractions` (``path, runs, fraction``), over ``path``.
-    moves : DataFrame or rows
-        :func:`sgd_tms.phases.phase_moves` (``run, from, to``), over ``move``.
-    attrs : mapping, optional
-    """
-    rows = _records(rows)
-    paths, moves = _records(paths), _records(moves)
-    data = {}
-    for k in PLATEAU_COLUMNS:
-        if k == "phase":
-            vals = np.array([str(r[k]) for r in rows], dtype=str)
-        elif k in PLATEAUS.integers:
-            vals = np.array([int(r[k]) for r in rows], dtype=np.int64)
-        else:
-            vals = np.array([float(r[k]) if r.get(k) is not None else math.nan for r in rows], dtype=float)
-        data[k] = (("plateau",), vals)
-    data["path"] = (("path",), np.array([str(p["path"]) for p in paths], dtype=str))
-    data["path_runs"] = (("path",), np.array([int(p["runs"]) for p in paths], dtype=np.int64))
-    data["path_fraction"] = (("path",), np.array([float(p["fraction"]) for p in paths], dtype=float))
-    data["move_run"] = (("move",), np.array([int(m["run"]) for m in moves], dtype=np.int64))
-    data["move_from"] = (("move",), np.array([str(m["from"]) for m in moves], dtype=str))
-    data["move_to"] = (("move",), np.array([str(m["to"]) for m in moves], dtype=str))
-    return validate_plateaus(xr.Dataset(data, coords={"plateau": np.arange(len(rows))},
-                                        attrs={"runs": int(runs), **(attrs or {})}))
-
-
-def path_rows(ds: xr.Dataset) -> list[tuple[str, int, float]]:
-    """The path summary of a plateaus hand-off: ``(path, runs, fraction)``, most frequent first."""
-    ds = validate_plateaus(ds)
-    return [(str(p), int(k), float(f)) for p, k, f in
-            zip(ds["path"].values, ds["path_runs"].values, ds["path_fraction"].values)]
-
-
-def move_rows(ds: xr.Dataset) -> list[tuple[int, str, str]]:
-    """The moves of a plateaus hand-off: ``(run, from, to)`` in time order per run."""
-    ds = validate_plateaus(ds)
-    return [(int(r), str(a), str(b)) for r, a, b in
-            zip(ds["move_run"].values, ds["move_from"].values, ds["move_to"].values)]
-
-
-def plateau_rows(ds: xr.Dataset) -> list[dict]:
-    """Rows of the plateaus hand-off: integers as int, ``loss``/``llc`` as float, ``phase`` as str."""
-    ds = validate_plateaus(ds)
-    cols = {k: ds[k].values for k in PLATEAU_COLUMNS}
-    out = []
-    for i in range(ds.sizes["plateau"]):
-        out.append({k: (str(cols[k][i]) if k == "phase" else
-                        int(cols[k][i]) if k in PLATEAUS.integers else float(cols[k][i]))
-                    for k in PLATEAU_COLUMNS})
-    return out
+def level_switches(ds: xr.Dataset, level: str = "phase") -> xr.Dataset:
+    """The transitions of one labelling ``level`` (``"phase"`` or ``"family"``), in their order."""
+    return ds.isel(transition=np.asarray(ds["level"].values) == level)

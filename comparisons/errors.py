@@ -57,13 +57,16 @@ def check_positive_float(name: str, value: Any, allow_zero: bool = False) -> flo
     """Return ``value`` as a float if it is a real number, finite and ``> 0`` (``>= 0`` with
     ``allow_zero``); the one positive-number validator of the package.
 
-    A bool or an array with entries is refused; a flag's text (``"1e-3"``) and a 0-d array or
-    tensor count as their number. A config refuses a string for a number field before this runs
-    (:func:`check_field_types`).
+    A bool (numpy's too) or an array with entries is refused; a flag's text (``"1e-3"``) and a
+    0-d array or tensor count as their number. A config refuses a string for a number field
+    before this runs (:func:`check_field_types`). The positive-number checks of the theory
+    (``check_beta``, ``prior_sigma``), of the configs and of the flags (``positive_float_arg``)
+    are this one.
     """
     rel = ">= 0" if allow_zero else "> 0"
     try:
-        if isinstance(value, (bool, bytes)) or getattr(value, "ndim", 0) != 0:
+        if isinstance(value, (bool, bytes)) or getattr(value, "ndim", 0) != 0 \
+                or getattr(getattr(value, "dtype", None), "kind", "") == "b":
             raise ValueError
         number = float(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond the float range

@@ -13,7 +13,7 @@ output folders being written (:mod:`comparisons.folder`) learn which files this 
 
 from __future__ import annotations
 
-__all__ = ["atomic_path", "write_json", "write_text", "write_csv", "write_dataset_csv", "write_netcdf", "save_figure",
+__all__ = ["atomic_path", "write_json", "write_text", "write_csv", "write_dataset_csv", "write_dataset_json", "write_netcdf", "save_figure",
            "check_out_path", "check_writable_dir", "StorageError", "record_output", "OUTPUT_LISTENERS"]
 
 import contextlib
@@ -206,3 +206,12 @@ def write_dataset_csv(path, ds: Any, columns, *, present: str = "fraction", sort
         frame = frame.sort_values(list(sort), kind="stable")
     return write_csv(path, frame.to_dict(orient="records"), columns)
 
+
+
+def write_dataset_json(path, ds: Any) -> Path:
+    """Export a Dataset over one dim (e.g. the transitions hand-off) to JSON: one object per element,
+    its variables as keys in the Dataset's order, NaN as ``null``. An export for people, like
+    :func:`write_dataset_csv`."""
+    frame = ds.reset_coords(drop=True).to_dataframe().reset_index(drop=True)
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return write_json(path, records)

@@ -33,11 +33,10 @@ import numpy as np
 from . import __version__
 from .analysis import correspondence, correspondence_rows, estimators_verdict, mixing_verdict
 from .compare import (Verdict, bayes_moves, dominant_sequence, learning_coefficients, llc_scale_table,
-                      monotone_verdict, phase_coordinates, prediction_verdict, sgd_llc_medians,
+                      monotone_verdict, phase_coordinates, prediction_verdict, sgd_llc_medians, sgd_moves,
                       transition_comparison)
-from .contracts import (move_rows, package_versions, path_rows, plateau_rows, read_diagnostics, read_figure2,
-                        read_occupancy, read_plateaus, read_switch_summary, read_transitions, table_rows,
-                        transitions_records)
+from .contracts import (level_switches, package_versions, read_diagnostics, read_figure2, read_occupancy,
+                        read_plateaus, read_switch_summary, read_transitions)
 from .document import Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from .io import save_figure, write_text
 from .theory import dominant_intervals, enumerate_phases
@@ -55,8 +54,9 @@ def load_bayes(folder: Path) -> dict | None:
     """A Bayesian run's hand-offs, read through the validators, or None without ``occupancy.nc``.
 
     Returns ``{"dir", "estimator", "attrs" (of occupancy.nc: beta, classifier, ...),
-    "occupancy" (``occupancy.nc``, its first estimator), "transitions", "diagnostics", "figure"}``; a
-    malformed file raises :class:`comparisons.contracts.ContractError`.
+    "occupancy" (``occupancy.nc``, its first estimator), "transitions" (``transitions.nc``),
+    "diagnostics" (``diagnostics.nc``), "figure"}``, a missing file None; a malformed file raises
+    :class:`comparisons.contracts.ContractError`.
     """
     folder = Path(folder)
     if not (folder / "occupancy.nc").exists():
@@ -65,9 +65,9 @@ def load_bayes(folder: Path) -> dict | None:
     out: dict[str, Any] = {"dir": folder, "estimator": str(occ["estimator"].values[0]),
                            "attrs": dict(occ.attrs), "occupancy": occ.isel(estimator=[0])}
     tr = folder / "transitions.nc"
-    out["transitions"] = transitions_records(read_transitions(tr)) if tr.exists() else []
+    out["transitions"] = read_transitions(tr) if tr.exists() else None
     diag = folder / "diagnostics.nc"
-    out["diagnostics"] = table_rows(read_diagnostics(diag)) if diag.exists() else []
+    out["diagnostics"] = read_diagnostics(diag) if diag.exists() else None
     png = folder / "occupancy.png"
     out["figure"] = png if png.exists() else None
     return out
@@ -76,16 +76,15 @@ def load_bayes(folder: Path) -> dict | None:
 def load_sgd(folder: Path) -> dict | None:
     """The SGD ensemble's plateaus (``plateaus.nc``, validated), or None when it is missing.
 
-    Returns ``{"dir", "plateaus" (rows), "paths" ((path, runs, fraction)), "moves" ((run, from,
-    to)), "runs" (runs analysed), "staircase_figure", "plateaus_figure"}``: the paths and moves
-    are the ones of ``paths.csv`` and ``transitions.csv``, computed once by the SGD job.
+    Returns ``{"dir", "plateaus" (the hand-off, with its paths and moves: the ones of
+    ``paths.csv`` and ``transitions.csv``, computed once by the SGD job), "runs" (runs analysed),
+    "staircase_figure", "plateaus_figure"}``.
     """
     folder = Path(folder)
     if not (folder / "plateaus.nc").exists():
         return None
     ds = read_plateaus(folder / "plateaus.nc")
-    out: dict[str, Any] = {"dir": folder, "plateaus": plateau_rows(ds), "paths": path_rows(ds),
-                           "moves": move_rows(ds), "runs": int(ds.attrs["runs"])}
+    out: dict[str, Any] = {"dir": folder, "plateaus": ds, "runs": int(ds.attrs["runs"])}
     for name in ("staircase", "plateaus"):
         png = folder / f"{name}.png"
         out[f"{name}_figure"] = png if png.exists() else None
@@ -110,8 +109,8 @@ class ReportInputs:
         ``occupancy_compare.nc``: the occupancy estimators side by side.
     compare_transitions : dict
         Estimator name -> its switches (``transitions.nc`` of its folder), for the switch table.
-    study : list of dict or None
-        Rows of ``switch_summary.nc``; ``study_figure`` its ``switches.png``.
+    study : xarray.Dataset or None
+        ``switch_summary.nc``; ``study_figure`` its ``switches.png``.
     plateaus : xarray.Dataset or None
         The SGD plateaus hand-off (``sgd/plateaus.nc``), for the correspondence table.
     sequence : xarray.Dataset or None
@@ -129,8 +128,8 @@ class ReportInputs:
     sgd: dict | None = None
     figure2: Any = None
     compare: Any = None
-    compare_transitions: Mapping[str, list] = field(default_factory=dict)
-    study: list | None = None
+    compare_transitions: Mapping[str, Any] = field(default_factory=dict)
+    study: Any = None
     study_figure: Path | None = None
     plateaus: Any = None
     sequence: Any = None
@@ -162,12 +161,12 @@ def load_inputs(c: int, bayes_dir: Path | None, sgd_dir: Path | None, *, figure2
     for name, folder in (estimator_dirs or {}).items():
         path = Path(folder) / "transitions.nc"
         if path.is_file():
-            trans[name] = transitions_records(read_transitions(path))
+            trans[name] = read_transitions(path)
     return ReportInputs(
         c=c, bayes=load_bayes(bayes_dir) if bayes_dir else None, sgd=load_sgd(sgd_dir) if sgd_dir else None,
         figure2=read_figure2(fig2) if fig2 and fig2.is_file() else None,
         compare=read_occupancy(comp) if comp and comp.is_file() else None, compare_transitions=trans,
-        study=table_rows(read_switch_summary(summary), "switch_summary") if summary and summary.is_file() else None,
+        study=read_switch_summary(summary) if summary and summary.is_file() else None,
         study_figure=png if png and png.is_file() else None,
         plateaus=read_plateaus(plateaus) if plateaus and plateaus.is_file() else None,
         sequence=read_occupancy(population) if population and population.is_file() else None,
@@ -225,11 +224,12 @@ def verdict_lines(phases: Sequence[Phase], bayes: dict | None, sgd: dict | None,
     coords = phase_coordinates(phases)
     verdicts: list[Verdict] = []
     b_moves = bayes_moves(bayes["occupancy"]) if bayes else []
-    s_moves = [(a, b) for _, a, b in sgd["moves"]] if sgd else []
+    s_moves = [(a, b) for _, a, b in sgd_moves(sgd["plateaus"])] if sgd else []
     if bayes:
         verdicts.append(monotone_verdict("Bayesian (n increasing; the phases' learning coefficients)", b_moves,
                                          true_coords))
-        verdicts.extend(prediction_verdict(bayes["transitions"]))
+        if bayes["transitions"] is not None:
+            verdicts.extend(prediction_verdict(bayes["transitions"]))
     if sgd:
         verdicts.append(monotone_verdict("SGD (time increasing; the phases' learning coefficients)", s_moves,
                                          true_coords))
@@ -260,11 +260,11 @@ def compute_verdicts(inputs: ReportInputs) -> ReportVerdicts:
         figure2=figure2_verdicts(inputs.figure2) if inputs.figure2 is not None else [],
         lines=verdict_lines(phases, bayes, sgd, sgd_llc),
         sequence=dominant_sequence(bayes["occupancy"]) if bayes else [],
-        mixing=mixing_verdict(bayes.get("diagnostics", [])) if bayes else ("no data", []),
+        mixing=mixing_verdict(bayes.get("diagnostics")) if bayes else ("no data", []),
         estimators=estimators, sgd_llc=sgd_llc,
         scale=llc_scale_table(phases, sgd["plateaus"]) if sgd else [],
-        moves=(transition_comparison(bayes["transitions"] if bayes else [], sgd["moves"] if sgd else [],
-                                     sgd["runs"] if sgd else 0) if (bayes or sgd) else []),
+        moves=(transition_comparison(bayes["transitions"] if bayes else None, sgd["plateaus"] if sgd else None)
+               if (bayes or sgd) else []),
         correspondence=(correspondence(inputs.plateaus, inputs.sequence, inputs.c,
                                        prior_sigma=float(inputs.sequence.attrs.get("prior_sigma", 1.0))
                                        if inputs.sequence is not None else 1.0)
@@ -313,21 +313,24 @@ def plot_phase_gallery(phases: Sequence[Phase], max_phases: int = 12):
     return fig
 
 
-def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequence[Mapping],
-                    plateaus: Sequence[Mapping], moves_sgd: Sequence[tuple[int, str, str]]):
+def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequence[Mapping], plateaus=None):
     """Both processes on one LLC scale, and the finite-n bias of the SGLD estimates.
 
     Left: each phase at ``(L(w*), lambda)`` (``coords``: exact or measured coefficients), the
     Bayesian dominant phases with their n ranges and the moves of both processes between phases;
-    the SGD plateaus sit at their phase's coordinates, so both processes share one scale. Right:
+    the SGD plateaus (the plateaus hand-off, with its moves; None: no SGD) sit at their phase's
+    coordinates, so both processes share one scale. Right:
     every SGD plateau's SGLD estimate at the protocol's n against its phase's coefficient, with
     the line ``estimate = coefficient``. Returns the Figure (not written).
     """
     import matplotlib.pyplot as plt
 
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5.2), gridspec_kw={"width_ratios": [1.5, 1]})
-    seen = {s["phase"] for s in bayes_seq} | {str(r["phase"]) for r in plateaus}
-    counts = Counter(str(r["phase"]) for r in plateaus)
+    plateau_phase = plateaus["phase"].values.astype(str) if plateaus is not None else np.array([], dtype=str)
+    plateau_llc = plateaus["llc"].values.astype(float) if plateaus is not None else np.array([])
+    moves_sgd = sgd_moves(plateaus) if plateaus is not None else []
+    seen = {s["phase"] for s in bayes_seq} | set(plateau_phase)
+    counts = Counter(plateau_phase.tolist())
     for label, (loss, llc) in coords.items():
         if label in seen:
             ax.plot(loss, llc, "k+", ms=10, zorder=4)
@@ -359,8 +362,7 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
     ax.set_title("Bayesian (blue, n increasing) and SGD (orange, time increasing)", fontsize=10)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, frameon=False)  # clear of the data
     ax.grid(alpha=0.3)
-    pl = [(str(r["phase"]), r["llc"]) for r in plateaus
-          if str(r["phase"]) in coords and r.get("llc") is not None and np.isfinite(r["llc"])]
+    pl = [(p, float(v)) for p, v in zip(plateau_phase, plateau_llc) if p in coords and np.isfinite(v)]
     rng = np.random.default_rng(0)  # horizontal jitter only, for legibility
     for i, name in enumerate(sorted({p for p, _ in pl}, key=lambda p: coords[p][1])):
         y = np.array([v for p, v in pl if p == name])
@@ -379,10 +381,12 @@ def plot_comparison(coords: Mapping[str, tuple[float, float]], bayes_seq: Sequen
     return fig
 
 
-def plot_transition_matrix(moves_sgd: Sequence[tuple[int, str, str]]):
-    """Heat map of SGD transition counts (row: from, column: to); the Figure, not written."""
+def plot_transition_matrix(plateaus):
+    """Heat map of the SGD transition counts of the plateaus hand-off's moves (row: from, column: to);
+    the Figure, not written."""
     import matplotlib.pyplot as plt
 
+    moves_sgd = sgd_moves(plateaus)
     labels = sorted({a for _, a, _ in moves_sgd} | {b for _, _, b in moves_sgd})
     idx = {lab: i for i, lab in enumerate(labels)}
     M = np.zeros((len(labels), len(labels)), dtype=int)
@@ -477,7 +481,7 @@ def figure_names(inputs: ReportInputs) -> list[str]:
         names.append("comparison")
     if inputs.sequence is not None:
         names.append("occupancy_crossings")
-    if inputs.sgd and inputs.sgd["moves"]:
+    if inputs.sgd and inputs.sgd["plateaus"].sizes["move"]:
         names.append("sgd_transitions")
     return names
 
@@ -493,9 +497,8 @@ def draw_figures(inputs: ReportInputs, verdicts: ReportVerdicts) -> dict[str, An
     drawers = {
         "figure2": lambda: plot_figure2(inputs.figure2),
         "phases": lambda: plot_phase_gallery(phases),
-        "comparison": lambda: plot_comparison(true_coords, verdicts.sequence, sgd["plateaus"] if sgd else [],
-                                              sgd["moves"] if sgd else []),
-        "sgd_transitions": lambda: plot_transition_matrix(sgd["moves"]),
+        "comparison": lambda: plot_comparison(true_coords, verdicts.sequence, sgd["plateaus"] if sgd else None),
+        "sgd_transitions": lambda: plot_transition_matrix(sgd["plateaus"]),
         "occupancy_crossings": lambda: plot_occupancy_crossings(inputs.sequence, inputs.c),
     }
     return {name: drawers[name]() for name in figure_names(inputs)}
@@ -548,13 +551,15 @@ def figure2_blocks(ds, figure: Path | None) -> list:
     return blocks
 
 
-def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
-    """The convergence table of the Bayesian run and its verdict (every n, flagged where not mixed)."""
-    if not diagnostics:
+def bayes_diagnostics_blocks(diagnostics) -> list:
+    """The convergence table of the Bayesian run (the diagnostics hand-off, or None) and its verdict
+    (every n, flagged where not mixed)."""
+    if diagnostics is None or not diagnostics.sizes["row"]:
         return []
     answer, flagged = mixing_verdict(diagnostics)
-    rows = [r for r in diagnostics if str(r.get("phase", "all")) == "all"]
-    pt = "swap_accept_next" in rows[0]
+    if "phase" in diagnostics:
+        diagnostics = diagnostics.isel(row=diagnostics["phase"].values == "all")
+    pt = "swap_accept_next" in diagnostics
     if pt:
         cols = ["n", "copies", "draws", "rhat_loss", "ess_bulk_loss", "hmc_accept", "swap_accept_next",
                 "round_trips_mean", "mixed"]
@@ -565,7 +570,7 @@ def bayes_diagnostics_blocks(diagnostics: Sequence[Mapping]) -> list:
             "their intervals understate the uncertainty.")
     return [Paragraph("Chains mixed at every n (R-hat of the loss <= 1.05"
                       + (", at least 5 round trips per copy on average" if pt else "") + f")? **{answer}**." + note),
-            Table(cols, [[r.get(k) for k in cols] for r in rows],
+            Table(cols, [list(r) for r in zip(*(diagnostics[k].values.tolist() for k in cols))],
                   caption="convergence per n: R-hat and bulk ESS of the loss (an invariant of the symmetries)"
                           + ("; swap acceptance to the next rung and round trips of the replica exchange" if pt
                              else "; NUTS divergences and within-chain phase switches"))]
@@ -586,22 +591,23 @@ def bayes_blocks(bayes: dict | None, verdicts: ReportVerdicts) -> list:
                           "yes" if s["leads_all_mass"] else "classified draws only"] for s in verdicts.sequence],
                         caption=f"the leading classified phase along n ({classifier} classifier); where the "
                                 "unclassified share is larger, the phase leads the classified draws only"))
-    if bayes["transitions"]:
+    trans = bayes["transitions"]
+    if trans is not None and trans.sizes["transition"]:
         flagged = set(verdicts.mixing[1])
 
-        def mixed(t):
-            around = {int(t[k]) for k in ("n_before", "n_after") if t.get(k) is not None}
+        def mixed(before, after):
+            around = {int(k) for k in (before, after) if k >= 0}
             return "-" if not around else ("no: n = " + ", ".join(map(str, sorted(around & flagged)))
                                            if around & flagged else "yes")
 
+        names = ("level", "from", "to", "n", "lower", "upper", "predicted_n", "predicted_n_laplace", "beta")
         blocks.append(Table(["level", "from", "to", "n", "lower", "upper", "predicted n (asymptotic)",
                              "predicted n (with O(1) terms)", "beta", "chains mixed around it"],
-                            [[t.get("level", "phase"), t["from"], t["to"], t.get("n"), t.get("lower"),
-                              t.get("upper"), t.get("predicted_n"), t.get("predicted_n_laplace"),
-                              t.get("beta", 1.0), mixed(t)] for t in bayes["transitions"]],
+                            [[*row, mixed(before, after)] for *row, before, after in zip(
+                                *(trans[k].values.tolist() for k in (*names, "n_before", "n_after")))],
                             caption="measured switches of the dominant phase (95% bootstrap interval) and the "
                                     "free-energy predictions at the run's beta"))
-    return blocks + bayes_diagnostics_blocks(bayes.get("diagnostics", []))
+    return blocks + bayes_diagnostics_blocks(bayes.get("diagnostics"))
 
 
 def estimators_blocks(inputs: ReportInputs, verdicts: ReportVerdicts) -> list:
@@ -640,34 +646,34 @@ def estimators_blocks(inputs: ReportInputs, verdicts: ReportVerdicts) -> list:
                         "figure2 job. Each cell is a phase and an n with a fraction of at least 0.05 in either "
                         "estimator of a pair. Verdict: " + verdict),
               Bullets(lines)]
-    ta, tb = (inputs.compare_transitions.get(nm, []) for nm in names[:2])
-    ka = {(t["from"], t["to"]): t for t in ta if t.get("level", "phase") == "phase"}
-    kb = {(t["from"], t["to"]): t for t in tb if t.get("level", "phase") == "phase"}
+    ka, kb = ({(a, b): (n, lo, hi) for a, b, n, lo, hi in zip(*(
+        level_switches(inputs.compare_transitions[nm])[k].values.tolist()
+        for k in ("from", "to", "n", "lower", "upper")))} if nm in inputs.compare_transitions else {}
+        for nm in names[:2])
     both = [k for k in ka if k in kb]
     if both:
         blocks.append(Table(["from", "to", f"n ({names[0]})", "interval", f"n ({names[1]})", "interval"],
-                            [[a, b, ka[(a, b)]["n"], f"{ka[(a, b)]['lower']:.0f}-{ka[(a, b)]['upper']:.0f}",
-                              kb[(a, b)]["n"], f"{kb[(a, b)]['lower']:.0f}-{kb[(a, b)]['upper']:.0f}"]
+                            [[a, b, ka[(a, b)][0], f"{ka[(a, b)][1]:.0f}-{ka[(a, b)][2]:.0f}",
+                              kb[(a, b)][0], f"{kb[(a, b)][1]:.0f}-{kb[(a, b)][2]:.0f}"]
                              for a, b in both], caption=f"the same switches by {names[0]} and {names[1]}"))
     return blocks
 
 
-def study_rows(summary: Sequence[Mapping]) -> list[list]:
-    """The rows of the switch-over-data-sets table; the O(1) prediction judged against the population value."""
+def study_rows(summary) -> list[list]:
+    """The rows of the switch-over-data-sets table (the switch-summary hand-off); the O(1) prediction
+    judged against the population value."""
+    names = ("convention", "beta", "from", "to", "datasets", "datasets_run", "mean", "sd", "values", "population",
+             "predicted_n", "predicted_n_laplace", "all_mixed")
     rows = []
-    for r in summary:
-        pop, lap = r.get("population"), r.get("predicted_n_laplace")
-        judged = ("-" if not (isinstance(pop, float) and isinstance(lap, float) and np.isfinite([pop, lap]).all())
-                  else f"{lap / pop:.2f}")
-        run = r.get("datasets_run")
-        rows.append([r["convention"], r["beta"], f"{r['from']} -> {r['to']}",
-                     f"{r['datasets']:.0f} of {run:.0f}" if isinstance(run, (int, float)) and run == run else r["datasets"],
-                     r["mean"], r["sd"], str(r["values"]), pop, r.get("predicted_n"), lap, judged,
-                     "yes" if str(r.get("all_mixed")).lower() in ("true", "1", "1.0") else "no"])
+    for conv, beta, a, b, k, run, mean, sd, values, pop, pred, lap, mixed in zip(
+            *(summary[k].values.tolist() for k in names)):
+        judged = "-" if not np.isfinite([pop, lap]).all() else f"{lap / pop:.2f}"
+        rows.append([conv, beta, f"{a} -> {b}", f"{k:.0f} of {run:.0f}", mean, sd, str(values), pop, pred, lap,
+                     judged, "yes" if mixed else "no"])
     return rows
 
 
-def study_blocks(summary: Sequence[Mapping] | None, figure: Path | None) -> list:
+def study_blocks(summary, figure: Path | None) -> list:
     """The switch over many data sets and both likelihood conventions (``switch_summary.nc``)."""
     if summary is None:
         return []
@@ -734,7 +740,10 @@ def lay_out(inputs: ReportInputs, verdicts: ReportVerdicts, figures: Mapping[str
                 blocks.append(Figure(sgd[key], cap))
         if "sgd_transitions" in figures:
             blocks.append(Figure(figures["sgd_transitions"], f"SGD transition counts over {sgd['runs']} runs"))
-        blocks.append(Table(["path", "runs", "fraction"], [list(p) for p in sgd["paths"][:12]],
+        paths = sgd["plateaus"].isel(path=slice(0, 12))
+        blocks.append(Table(["path", "runs", "fraction"],
+                            [list(p) for p in zip(*(paths[k].values.tolist() for k in ("path", "path_runs",
+                                                                                       "path_fraction")))],
                             caption=f"distinct phase paths over {sgd['runs']} runs"))
     else:
         blocks.append(Paragraph("Not run (no sgd/plateaus.nc)."))

@@ -46,8 +46,7 @@ config
 # %%
 result = run_bayes(config, OUT, progress=False).summary  # the job's JobResult: files, timings, summary
 print(f"{result['draws_total']} draws, {result['divergences']} divergences, {result['wall_s']:.0f} s")
-for t in result["transitions"]:
-    print(t)
+result["transitions"].to_dataframe()  # the transitions hand-off: one row per switch
 
 # %% [markdown]
 # ## Invariant diagnostics per phase

@@ -49,7 +49,7 @@ STEP_NBETA = 0.1
 
 
 def recommended_config(n: int, *, gamma: float = 1.0, chains: int = 32, draws: int = 8000,
-                       burn_in: int = 2000, seed: int = 0, beta: float | None = None) -> LLCConfig:
+                       warmup: int = 2000, seed: int = 0, beta: float | None = None) -> LLCConfig:
     """The calibrated SGLD settings for the TMS LLC at sample size ``n``.
 
     Parameters
@@ -58,7 +58,7 @@ def recommended_config(n: int, *, gamma: float = 1.0, chains: int = 32, draws: i
         Sample size (``n >= 2``).
     gamma : float
         Localisation strength.
-    chains, draws, burn_in, seed : int
+    chains, draws, warmup, seed : int
         Passed to :class:`LLCConfig`.
     beta : float, optional
         Inverse temperature (default ``beta* = 1/log n``).
@@ -76,7 +76,7 @@ def recommended_config(n: int, *, gamma: float = 1.0, chains: int = 32, draws: i
     n = check_positive_int("n", n, minimum=2)
     nbeta = LLCSettings(beta=beta).nbeta(n)
     return LLCConfig(step_size=STEP_NBETA / nbeta, gamma=gamma, beta=beta, chains=chains, draws=draws,
-                     burn_in=burn_in, seed=seed, dtype="float64")
+                     warmup=warmup, seed=seed, dtype="float64")
 
 
 def _generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -99,12 +99,12 @@ def _summarise(res: xr.Dataset, n: int, nbeta: float, config: LLCConfig, wall: f
     mean = float(llc[valid].mean()) if k else math.nan
     se = float(llc[valid].std(ddof=1) / math.sqrt(k)) if k > 1 else math.nan
     losses = one["loss_trace"].values
-    kept = losses[:, config.burn_in:]
+    kept = losses[:, config.warmup:]
     trace = xr.DataArray(losses, dims=("chain", "draw"),
                          coords={"chain": np.arange(llc.size), "draw": np.arange(config.draws)},
                          name="loss", attrs={"long_name": "L_n along each SGLD chain"})
     diagnostics = {
-        "step_size": config.step_size, "burn_in": config.burn_in,
+        "step_size": config.step_size, "warmup": config.warmup,
         "below_fraction": float(one["below_fraction"].values.mean()),
         "accept": _nanstat(np.nanmean, one["accept"].values),
         "distance": _nanstat(np.nanmean, one["distance"].values),
@@ -148,7 +148,7 @@ def sgld_point_llc(W0, b0, x=None, config: LLCConfig | None = None, *, seed: int
     comparisons.theory.LLCEstimate
         ``method="sgld"``: ``llc`` and ``se`` are the mean over valid chains (neither escaped nor
         non-finite) of the per-chain estimates and its standard error (their spread over the
-        square root of their number). ``diagnostics``: ``step_size``, ``burn_in``,
+        square root of their number). ``diagnostics``: ``step_size``, ``warmup``,
         ``below_fraction`` (mean share of kept draws with ``L_n < L_n(w*)``; healthy: small, near
         1/2 or above: the chain found lower loss), ``accept`` (mean MALA acceptance of the SGLD
         proposals under the localised target), ``distance``/``max_distance`` (mean and largest
@@ -159,7 +159,7 @@ def sgld_point_llc(W0, b0, x=None, config: LLCConfig | None = None, *, seed: int
     >>> from comparisons.theory import enumerate_phases, sample_inputs
     >>> p = enumerate_phases(6)[0]
     >>> est = sgld_point_llc(p.W, p.b, sample_inputs(1000, 6, 0),
-    ...                      recommended_config(1000, chains=2, draws=200, burn_in=100))
+    ...                      recommended_config(1000, chains=2, draws=200, warmup=100))
     >>> est.llc > 0 and 0 < est.accept <= 1
     True
     """
@@ -216,7 +216,7 @@ def calibration_sweep(W0, b0, x, step_sizes: Sequence[float], gammas: Sequence[f
         The exact value (e.g. :func:`bayes_tms.nuts_llc` at the same ``w*``, data and gamma) and
         its standard error.
     config : LLCConfig, optional
-        Chains, draws, burn-in, dtype (step size and gamma are overridden); default
+        Chains, draws, warm-up, dtype (step size and gamma are overridden); default
         :func:`recommended_config`.
     seed : int
         Every grid cell uses the same noise stream (common random numbers).
@@ -269,5 +269,5 @@ def calibration_sweep(W0, b0, x, step_sizes: Sequence[float], gammas: Sequence[f
         ds["rel_bias"] = ds["bias"] / ds["reference"]
         ds["z"] = ds["bias"] / np.sqrt(ds["se"] ** 2 + np.nan_to_num(ds["reference_se"]) ** 2)
     ds.attrs.update({"n": n, "nbeta": nbeta, "chains": base.chains, "draws": base.draws,
-                     "burn_in": base.burn_in, "seed": seed, "dtype": base.dtype})
+                     "warmup": base.warmup, "seed": seed, "dtype": base.dtype})
     return ds

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from comparisons.errors import (InputError, check_field_names, check_field_types, check_positive_float,
                                check_positive_int, shown)
@@ -226,8 +227,10 @@ class LLCConfig(LLCSettings):
         SGLD steps per chain (paper: 500).
     step_size : float
         SGLD step ``epsilon`` (paper: 1e-3).
-    burn_in : int
-        Leading draws left out of the average (paper: none stated; default 0).
+    warmup : int
+        Leading draws left out of the average, the SGLD warm-up (paper: none stated; default 0).
+        Hashed under its earlier name ``burn_in`` (:data:`HASHED_AS`), so that every stored
+        trajectory keeps its :func:`config_hash`.
     escape_fraction : float
         A chain has *escaped* when more than this share of its kept draws lies below
         ``L_n(w*)``: it found a lower-loss region, and its average is not an LLC of ``w*``.
@@ -246,7 +249,7 @@ class LLCConfig(LLCSettings):
 
     draws: int = settings_field("draws", default=500)
     step_size: float = field(default=1e-3, metadata={"help": "SGLD step size epsilon", "flag": "step"})
-    burn_in: int = field(default=0, metadata={"help": "leading draws left out of the average"})
+    warmup: int = field(default=0, metadata={"help": "warm-up: leading draws left out of the average"})
     escape_fraction: float = field(default=0.5, metadata={
         "help": "a chain escaped if more than this share of its draws lies below L_n(w*)"})
     thin: int = field(default=10, metadata={"help": "keep every k-th draw in the stored loss traces"})
@@ -258,6 +261,9 @@ class LLCConfig(LLCSettings):
 
     #: fields that change how the work is laid out but no result
     EXECUTION_FIELDS = ("chunk",)
+    #: fields renamed since trajectories were first stored: name -> the name :func:`config_hash`
+    #: hashes (and :meth:`from_dict` still reads), so that stored trajectories keep their hash
+    HASHED_AS: ClassVar[dict[str, str]] = {"warmup": "burn_in"}
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -265,9 +271,9 @@ class LLCConfig(LLCSettings):
             raise InputError(f"llc dtype: expected 'float32' or 'float64', got {self.dtype!r}")
         check_positive_float("llc step_size", self.step_size)
         super().__post_init__()
-        check_positive_int("llc burn_in", self.burn_in, minimum=0)
-        if self.burn_in >= self.draws:
-            raise InputError(f"llc burn_in: expected fewer than draws = {self.draws}, got {self.burn_in}")
+        check_positive_int("llc warmup", self.warmup, minimum=0)
+        if self.warmup >= self.draws:
+            raise InputError(f"llc warmup: expected fewer than draws = {self.draws}, got {self.warmup}")
         if not (isinstance(self.escape_fraction, (int, float)) and 0 < self.escape_fraction <= 1):
             raise InputError(f"llc escape_fraction: expected a number in (0, 1], got {self.escape_fraction!r}")
         check_positive_int("llc thin", self.thin)
@@ -276,7 +282,7 @@ class LLCConfig(LLCSettings):
 
     def to_attrs(self, n: int) -> dict:
         """The shared record (:meth:`comparisons.theory.LLCSettings.to_attrs`) plus the SGLD
-        fields that change a result (``step_size``, ``burn_in``, ...; not ``chunk``)."""
+        fields that change a result (``step_size``, ``warmup``, ...; not ``chunk``)."""
         return {k: v for k, v in super().to_attrs(n).items() if k not in self.EXECUTION_FIELDS}
 
     def to_dict(self) -> dict:
@@ -284,7 +290,9 @@ class LLCConfig(LLCSettings):
 
     @classmethod
     def from_dict(cls, d: dict) -> "LLCConfig":
-        return cls(**d)
+        """The config of :meth:`to_dict`, also as stored before a rename (:data:`HASHED_AS`)."""
+        old = {v: k for k, v in cls.HASHED_AS.items()}
+        return cls(**{old.get(k, k): v for k, v in d.items()})
 
 
 #: the initialisation of the paper protocol per number of features c: the paper's 4-gon plus
@@ -323,8 +331,11 @@ def preset(name: str, **overrides) -> TrainConfig:
 
 
 def config_hash(*configs) -> str:
-    """Short SHA-256 of the configs' JSON (stable key order), without their execution-only fields."""
-    blob = json.dumps([{k: v for k, v in c.to_dict().items() if k not in getattr(c, "EXECUTION_FIELDS", ())}
-                       for c in configs], sort_keys=True)
+    """Short SHA-256 of the configs' JSON (stable key order), without their execution-only fields.
+
+    A renamed field is hashed under its earlier name (the config's ``HASHED_AS``): the hash of a
+    stored trajectory does not change with a name."""
+    blob = json.dumps([{getattr(c, "HASHED_AS", {}).get(k, k): v for k, v in c.to_dict().items()
+                        if k not in getattr(c, "EXECUTION_FIELDS", ())} for c in configs], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

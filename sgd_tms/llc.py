@@ -89,7 +89,7 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
 
     losses = last(rec.loss if diagnostics else rec)
     init = losses[..., 0]
-    kept = losses[..., config.burn_in:]
+    kept = losses[..., config.warmup:]
     nonfinite = ~np.all(np.isfinite(kept), axis=-1)
     with np.errstate(invalid="ignore"):
         below = np.mean(kept < init[..., None], axis=-1)
@@ -102,8 +102,8 @@ def sgld_llc(W: torch.Tensor, b: torch.Tensor, data: OneHotTensors, config: LLCC
                      attrs={"method": "sgld", "n": int(n), "nbeta": float(nbeta)})
     if diagnostics:
         dist = last(rec.distance)
-        out["accept"] = (pc, last(rec.accept)[..., config.burn_in:].mean(-1))
-        out["distance"] = (pc, dist[..., config.burn_in:].mean(-1))
+        out["accept"] = (pc, last(rec.accept)[..., config.warmup:].mean(-1))
+        out["distance"] = (pc, dist[..., config.warmup:].mean(-1))
         out["max_distance"] = (pc, dist.max(-1))
     return out
 

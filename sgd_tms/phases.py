@@ -18,7 +18,8 @@ Dataset.
 
 from __future__ import annotations
 
-__all__ = ["Plateau", "label_checkpoints", "segment_run", "phase_sequences", "phase_moves", "transition_counts",
+__all__ = ["Plateau", "label_checkpoints", "segment_run", "phase_sequences", "labelled_plateaus", "phase_moves",
+           "transition_counts",
            "transition_matrix", "time_in_phase", "path_fractions", "plateau_rank_correlation",
            "count_paper_sequence", "count_subsequence", "loss_levels", "default_loss_tolerance",
            "label_by_loss", "LabellingComparison", "compare_labellings", "LABELLINGS", "DIVERGED",
@@ -30,7 +31,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from comparisons.errors import InputError
+from comparisons.contracts import PLATEAU_COLUMNS, validate_plateaus
+from comparisons.errors import InputError, check_positive_float
 from comparisons.theory import UNCLASSIFIED, classify_dataarrays, enumerate_phases
 from comparisons.theory.classify import PRESENT_NORM
 
@@ -128,8 +130,7 @@ def label_by_loss(loss: np.ndarray, c: int, tolerance: float | None = None) -> t
     """
     loss = np.asarray(loss, dtype=float)
     tol = default_loss_tolerance(c) if tolerance is None else tolerance
-    if not (np.isfinite(tol) and tol >= 0):
-        raise InputError(f"loss tolerance: expected a finite number >= 0, got {tolerance!r}")
+    check_positive_float("loss tolerance", tol, allow_zero=True)
     levels, names = loss_levels(c)
     j = np.argmin(np.abs(loss[..., None] - levels), axis=-1)
     offset = np.where(np.isfinite(loss), loss - levels[j], np.nan)
@@ -312,6 +313,41 @@ def phase_sequences(ds: xr.Dataset, labelling: str = "structure", loss_variable:
         rows += [{"run": int(run), **p._asdict()} for p in plats]
     cols = ["run", "order", "phase", "start_step", "end_step", "loss", "llc", "points"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def labelled_plateaus(seq: pd.DataFrame, runs: int, **attrs) -> xr.Dataset:
+    """The plateaus hand-off (:data:`comparisons.contracts.PLATEAUS`) of :func:`phase_sequences`.
+
+    Parameters
+    ----------
+    seq : DataFrame
+        :func:`phase_sequences`: its columns become variables over ``plateau`` (``phase`` as
+        string labels, steps and counts as integers, ``loss`` and ``llc`` as floats).
+    runs : int
+        The number of runs analysed (diverged runs left out): ``attrs["runs"]``, over which
+        :func:`path_fractions` counts the runs without a plateau.
+    **attrs
+        More attrs (e.g. the ``labelling``).
+
+    Returns
+    -------
+    xarray.Dataset
+        With the path summary over ``path`` (``path, path_runs, path_fraction``, most frequent
+        first: :func:`path_fractions`) and the moves over ``move`` (``move_run, move_from,
+        move_to``, in time order per run: :func:`phase_moves`): the one summary that ``paths.csv``,
+        ``transitions.csv`` and the report show.
+    """
+    kinds = {"phase": str, "loss": float, "llc": float}
+    paths, moves = path_fractions(seq, runs=runs), phase_moves(seq)
+    data = {k: (("plateau",), seq[k].to_numpy(dtype=kinds.get(k, np.int64))) for k in PLATEAU_COLUMNS}
+    data |= {"path": (("path",), paths["path"].to_numpy(dtype=str)),
+             "path_runs": (("path",), paths["runs"].to_numpy(dtype=np.int64)),
+             "path_fraction": (("path",), paths["fraction"].to_numpy(dtype=float)),
+             "move_run": (("move",), moves["run"].to_numpy(dtype=np.int64)),
+             "move_from": (("move",), moves["from"].to_numpy(dtype=str)),
+             "move_to": (("move",), moves["to"].to_numpy(dtype=str))}
+    return validate_plateaus(xr.Dataset(data, coords={"plateau": np.arange(len(seq))},
+                                        attrs={"runs": int(runs), **attrs}))
 
 
 def phase_moves(seq: pd.DataFrame) -> pd.DataFrame:

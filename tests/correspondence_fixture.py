@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from comparisons.contracts import plateaus_dataset
+import numpy as np
+import xarray as xr
+
+from comparisons.contracts import PLATEAU_COLUMNS, validate_plateaus
 from occupancy_toys import occupancy_of
 from comparisons.theory import enumerate_phases
 
@@ -44,8 +47,16 @@ def build():
             moves.append({"run": run, "from": a, "to": b})
         path = " > ".join(p for p, _ in seq)
         paths[path] = paths.get(path, 0) + 1
-    plateaus = plateaus_dataset(rows, runs=10, moves=moves,
-                                paths=[{"path": p, "runs": k, "fraction": k / 10} for p, k in paths.items()])
+    def column(records, key, dim):
+        return (dim,), np.array([r[key] for r in records], dtype=str if isinstance(records[0][key], str) else None)
+
+    plateaus = validate_plateaus(xr.Dataset(
+        {**{k: column(rows, k, "plateau") for k in PLATEAU_COLUMNS},
+         "path": (("path",), np.array(list(paths), dtype=str)),
+         "path_runs": (("path",), np.array(list(paths.values()), dtype=np.int64)),
+         "path_fraction": (("path",), np.array(list(paths.values())) / 10),
+         **{f"move_{k}": column(moves, k, "move") for k in ("run", "from", "to")}},
+        coords={"plateau": np.arange(len(rows))}, attrs={"runs": 10}))
     occ_rows = []
     for n, lead in ((100, "5"), (300, "5"), (1000, "6"), (3000, "6")):
         other = "6" if lead == "5" else "5"

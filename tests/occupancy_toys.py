@@ -108,3 +108,22 @@ def reported_cells(occ: xr.Dataset) -> list[dict]:
     """The cells an occupancy hand-off's first estimator reports, as records (pandas, for assertions)."""
     frame = occ.isel(estimator=0).to_dataframe().reset_index()
     return frame[frame["fraction"].notna()].to_dict(orient="records")
+
+
+def transitions_of(switches) -> xr.Dataset:
+    """A test transitions hand-off from small tables ``[{from, to, n, lower, upper[, ...]}]``.
+
+    Each field of :data:`comparisons.contracts.TRANSITION_FIELDS` over ``transition``, as
+    :func:`bayes_tms.occupancy.transitions` writes it; a field a switch leaves out (or None) is
+    NaN, -1 for integers, ``"phase"`` for ``level`` and ``""`` for other labels.
+    """
+    from comparisons.contracts import TRANSITION_FIELDS, validate_transitions
+
+    switches = list(switches)
+    missing = {str: "", int: -1, float: np.nan}
+    kinds = {str: str, int: np.int64, float: float}
+    data = {}
+    for k, kind in TRANSITION_FIELDS.items():
+        fill = "phase" if k == "level" else missing[kind]
+        data[k] = ("transition", np.array([fill if s.get(k) is None else s[k] for s in switches], dtype=kinds[kind]))
+    return validate_transitions(xr.Dataset(data, coords={"transition": np.arange(len(switches))}))

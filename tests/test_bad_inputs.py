@@ -129,8 +129,8 @@ def _cases():
     add(SGD, "--device", "tpu")
     for name in ("--llc-chains", "--llc-draws", "--llc-thin", "--llc-threads", "--plot-runs"):
         add(SGD, name, "0")
-    add(SGD, "--llc-burn-in", "-1")
-    add(SGD, "--llc-burn-in", "600")
+    add(SGD, "--llc-warmup", "-1")
+    add(SGD, "--llc-warmup", "600")
     for name in ("--llc-step", "--llc-beta"):
         for v in ["0", "nan", "inf"]:
             add(SGD, name, v)
@@ -317,7 +317,7 @@ def _engine_cases():
 
     for kw, frag in [({"step_size": 0.0}, "0.0"), ({"step_size": math.nan}, "nan"), ({"gamma": -1.0}, "-1.0"),
                      ({"beta": math.inf}, "inf"), ({"chains": 0}, "0"), ({"draws": 0}, "0"),
-                     ({"burn_in": 500}, "500"), ({"escape_fraction": 0.0}, "0.0"), ({"thin": 0}, "0"),
+                     ({"warmup": 500}, "500"), ({"escape_fraction": 0.0}, "0.0"), ({"thin": 0}, "0"),
                      ({"dtype": "half"}, "half")]:
         add(lambda kw=kw: llc_config(**kw), frag, f"LLCConfig {kw}")
     return cases
@@ -581,7 +581,7 @@ def test_free_energy_refuses_a_bayes_dir_without_the_requested_n(tmp_path, capsy
     (["--method", "is", "--scale", "0"], "--scale: expected a finite number > 0"),
     (["--method", "is", "--dof", "nan"], "--dof: expected a finite number > 0"),
     (["--target-accept", "1"], "--target-accept: expected a number in (0, 1)"),
-    (["--tune", "-1"], "--tune: expected an integer >= 0"),
+    (["--warmup", "-1"], "--warmup: expected an integer >= 0"),
     (["--seed", "-5"], "--seed: expected an integer >= 0"),
     (["--phase", "nope"], "--phase: expected one of"),
     (["-c", "9"], "9"),
@@ -727,7 +727,7 @@ def _issue21_api_cases():
     add(lambda: settings("comparisons.theory.LLCSettings", chains=2.0), "chains", "LLCSettings chains float")
     add(lambda: settings("sgd_tms.config.LLCConfig", dtype=5), "dtype", "LLCConfig dtype int")
     add(lambda: settings("bayes_tms.llc.NUTSLLCConfig", backend=3), "backend", "NUTSLLCConfig backend int")
-    add(lambda: settings("bayes_tms.llc.NUTSLLCConfig", tune="x"), "tune", "NUTSLLCConfig tune str")
+    add(lambda: settings("bayes_tms.llc.NUTSLLCConfig", warmup="x"), "warmup", "NUTSLLCConfig warmup str")
     add(lambda: settings("sgd_tms.config.TrainConfig", betas=5), "betas", "TrainConfig betas int")
     return cases
 

@@ -36,14 +36,18 @@ def test_transitions_report_whether_the_switching_phases_lead_all_the_mass():
              200: {"5": 0.5, "6": 0.3, UNCLASSIFIED: 0.2},
              400: {"5": 0.1, "6": 0.8, UNCLASSIFIED: 0.1},
              800: {"5": 0.05, "6": 0.9, UNCLASSIFIED: 0.05}}
-    (t,) = transitions(reps_from(table), features=6)
+    trans = transitions(reps_from(table), features=6)
+    assert trans.sizes["transition"] == 1 and trans.attrs["beta"] == 1.0
+    t = {k: v.item() for k, v in trans.isel(transition=0).data_vars.items()}
     assert (t["from"], t["to"], t["n_before"], t["n_after"]) == ("5", "6", 200, 400)
     assert t["dominance"] == "all" and t["dominant_all_before"] == "5" and t["dominant_all_after"] == "6"
     assert t["unclassified_before"] == 0.2 and t["unclassified_after"] == 0.1 and t["beta"] == 1.0
     # the same switch while the unclassified draws hold most of the mass
     table[200] = {"5": 0.3, "6": 0.2, UNCLASSIFIED: 0.5}
     table[400] = {"5": 0.1, "6": 0.35, UNCLASSIFIED: 0.55}
-    (t,) = transitions(reps_from(table), features=6)
+    trans = transitions(reps_from(table), features=6)
+    assert trans.sizes["transition"] == 1
+    t = {k: v.item() for k, v in trans.isel(transition=0).data_vars.items()}
     assert (t["from"], t["to"]) == ("5", "6")  # the existing keys keep their meaning
     assert t["dominance"] == "classified_only"
     assert t["dominant_all_before"] == t["dominant_all_after"] == UNCLASSIFIED
@@ -66,7 +70,7 @@ def test_predictions_move_with_beta():
     assert l1 is not None and l_half == pytest.approx(2 * l1, rel=1e-4)
     table = {200: {"5": 0.9, "6": 0.1}, 400: {"5": 0.8, "6": 0.2}, 800: {"5": 0.6, "6": 0.4},
              1600: {"5": 0.2, "6": 0.8}}
-    (t,) = transitions(reps_from(table), features=6, beta=0.5)
+    t = transitions(reps_from(table), features=6, beta=0.5).isel(transition=0)
     assert t["beta"] == 0.5 and t["predicted_n"] == pytest.approx(n_half, rel=1e-9)
     assert t["predicted_n_laplace"] == pytest.approx(l_half, rel=1e-9)
     with pytest.raises(InputError, match="beta"):

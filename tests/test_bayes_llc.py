@@ -19,7 +19,7 @@ from bayes_tms import LLCEstimate, loss_llc, nuts_llc
 from comparisons.errors import InputError
 from comparisons.theory import enumerate_phases, sample_inputs
 
-FAST = dict(chains=2, draws=1000, tune=500, backend="pymc", cores=1)
+FAST = dict(chains=2, draws=1000, warmup=500, backend="pymc", cores=1)
 
 
 def test_regular_quadratic_recovers_d_over_2():
@@ -45,13 +45,13 @@ def test_degenerate_quasi_homogeneous_recovers_three_quarters():
 def test_nuts_llc_tms_smoke():
     p = next(q for q in enumerate_phases(4) if q.label == "4")
     x = sample_inputs(500, 4, 0)
-    est = nuts_llc(p.W, p.b, x, gamma=10.0, chains=2, draws=100, tune=100, seed=0, backend="pymc",
+    est = nuts_llc(p.W, p.b, x, gamma=10.0, chains=2, draws=100, warmup=100, seed=0, backend="pymc",
                    cores=1)
     assert est.n == 500 and np.isclose(est.nbeta, 500 / np.log(500))
     assert np.isfinite(est.llc) and np.isfinite(est.se) and est.ess > 0
     assert est.trace.shape == (2, 100)
-    assert set(est.to_dict()) >= {"llc", "se", "ess", "n", "nbeta", "gamma", "divergences", "tune", "target_accept"}
-    assert (est.tune, est.target_accept) == (100, 0.9)  # the settings that shaped the draws are recorded
+    assert set(est.to_dict()) >= {"llc", "se", "ess", "n", "nbeta", "gamma", "divergences", "warmup", "target_accept"}
+    assert (est.warmup, est.target_accept) == (100, 0.9)  # the settings that shaped the draws are recorded
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -87,7 +87,7 @@ def test_bad_centre_and_data():
 def test_six_gon_llc_close_to_theory():
     p = next(q for q in enumerate_phases(6) if q.label == "6")
     est = nuts_llc(p.W, p.b, sample_inputs(10_000, 6, 0), gamma=10.0, chains=4, draws=1000,
-                   tune=1000, seed=0)
+                   warmup=1000, seed=0)
     assert abs(est.llc - p.llc) < 4 * est.se + 0.05 * p.llc, (est.llc, est.se)
 
 
@@ -161,7 +161,7 @@ def test_basin_restriction_keeps_five_gon_chain_in_its_basin():
     b0 = five.b.copy()
     b0[5] = -1e-3
     x = sample_inputs(2000, 6, 0)
-    kw = dict(gamma=1e3, nbeta=2e4, chains=2, draws=150, tune=150, seed=1, backend="pymc", cores=1)
+    kw = dict(gamma=1e3, nbeta=2e4, chains=2, draws=150, warmup=150, seed=1, backend="pymc", cores=1)
     free = nuts_llc(five.W, b0, x, restrict=None, **kw)
     assert free.restrict is None
     assert free.basin_fraction < 0.5 and free.llc < 0, (free.basin_fraction, free.llc)
@@ -176,7 +176,7 @@ def test_restricted_nuts_llc_within_five_percent_of_theory_at_n_1e5(label):
     from comparisons.theory import enumerate_phases, sample_inputs
 
     p = next(q for q in enumerate_phases(6) if q.label == label)
-    est = nuts_llc(p.W, p.b, sample_inputs(100_000, 6, 0), gamma=10.0, chains=6, draws=1000, tune=1000, seed=0)
+    est = nuts_llc(p.W, p.b, sample_inputs(100_000, 6, 0), gamma=10.0, chains=6, draws=1000, warmup=1000, seed=0)
     assert est.basin_fraction == 1.0 and est.chains - est.failed_chains >= 3
     assert abs(est.llc - p.llc) < max(0.05 * p.llc, 3 * est.se)
 

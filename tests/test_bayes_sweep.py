@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from comparisons.cli import main
-from comparisons.contracts import (read_diagnostics, read_occupancy, read_transitions, table_rows,
-                                   transitions_records, validate_posterior)
+from comparisons.contracts import read_diagnostics, read_occupancy, read_transitions, validate_posterior
 from comparisons.errors import InputError
 from comparisons.theory import sample_inputs
 
@@ -90,9 +89,10 @@ def test_occupancy_and_transitions_on_synthetic_labels():
     seen = np.isfinite(f)
     assert (lo[seen] <= f[seen]).all() and (f[seen] <= hi[seen]).all()
     tr = transitions(reps, features=6)
-    assert len(tr) == 1 and tr[0]["from"] == "5" and tr[0]["to"] == "6"
-    assert 100 <= tr[0]["n"] <= 800 and tr[0]["lower"] <= tr[0]["n"] <= tr[0]["upper"]
-    assert abs(tr[0]["predicted_n"] - 601) < 5
+    assert tr.sizes["transition"] == 1 and tr["from"].values.tolist() == ["5"] and tr["to"].values.tolist() == ["6"]
+    t = tr.isel(transition=0)
+    assert 100 <= t["n"] <= 800 and t["lower"] <= t["n"] <= t["upper"]
+    assert abs(float(t["predicted_n"]) - 601) < 5
 
 
 def test_cli_end_to_end_writes_all_files(tmp_path, capsys):
@@ -119,11 +119,19 @@ def test_cli_end_to_end_writes_all_files(tmp_path, capsys):
     assert int(np.isfinite(bridge["fraction"]).sum()) == len(exported)  # one line per reported cell
     assert all(f"{float(bridge['fraction'].sel(n=int(e['n']), phase=e['phase'])):.6g}" == e["fraction"]
                for e in exported)
-    assert transitions_records(read_transitions(out / "transitions.nc")) == trans
+    handoff = read_transitions(out / "transitions.nc")
+    assert handoff.attrs["sampler"] == "nuts"
+    assert handoff.attrs["classifier"] == json.loads((out / "config.json").read_text())["classifier"]
+    assert len(trans) == handoff.sizes["transition"]
+    for k in handoff.data_vars:  # the JSON export: the same fields and values, NaN as null
+        got = [np.nan if t[k] is None else t[k] for t in trans]
+        assert got == handoff[k].values.tolist() or np.allclose(got, handoff[k].values, equal_nan=True), k
     assert read_occupancy(out / "occupancy_family.nc").attrs["level"] == "family"
-    diag = table_rows(read_diagnostics(out / "diagnostics.nc"))
-    assert len(diag) == len(list(csv.DictReader(open(out / "diagnostics.csv"))))
-    assert all(isinstance(r["phase"], str) for r in diag)
+    diag = read_diagnostics(out / "diagnostics.nc")
+    exported = list(csv.DictReader(open(out / "diagnostics.csv")))
+    assert diag.sizes["row"] == len(exported) and diag["phase"].dtype.kind == "U"
+    assert [e["phase"] for e in exported] == diag["phase"].values.tolist()
+    assert [int(e["divergences"]) for e in exported] == diag["divergences"].values.tolist()
 
 
 @pytest.mark.parametrize("argv, word", [

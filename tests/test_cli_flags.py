@@ -111,7 +111,7 @@ FREE = "free-energy --features 4 --n 100,200 --no-progress"
     (f"{SGD} --batch-size 500", "--batch-size: expected at most n = 200, got 500"),
     (f"{SGD} --init-k 9", "--init-k: expected 2 <= k <= features = 6, got 9"),
     (f"{SGD} --llc-step 0", "--llc-step: expected a finite number > 0, got 0.0"),
-    (f"{SGD} --llc-burn-in 600", "--llc-burn-in: expected fewer than draws = 500, got 600"),
+    (f"{SGD} --llc-warmup 600", "--llc-warmup: expected fewer than draws = 500, got 600"),
     (f"{SGD} --llc-dtype half", "--llc-dtype: expected 'float32' or 'float64', got 'half'"),
     (f"{FREE} --particles 5", "--particles: expected an integer >= 10, got 5"),
     (f"{FREE} --mutation-steps 0", "--mutation-steps: expected an integer >= 1, got 0"),

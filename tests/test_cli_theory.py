@@ -49,10 +49,10 @@ def test_theory_json(capsys):
     (["kgons", "--format", "xml"], "--format: expected one of table, json, csv"),
     (["theory", "--n-max", "-5"], "--n-max: expected a number above 10"),
     (["theory", "--format", "csv"], "--format"),
-    (["theory", "--beta", "0"], "--beta: expected a positive finite number, got 0"),
-    (["theory", "--beta=-2"], "--beta: expected a positive finite number, got -2"),
-    (["theory", "--beta", "inf"], "--beta: expected a positive finite number, got inf"),
-    (["theory", "--beta", "hot"], "--beta: expected a positive finite number, got 'hot'"),
+    (["theory", "--beta", "0"], "--beta: expected a finite number > 0, got '0'"),
+    (["theory", "--beta=-2"], "--beta: expected a finite number > 0, got '-2'"),
+    (["theory", "--beta", "inf"], "--beta: expected a finite number > 0, got 'inf'"),
+    (["theory", "--beta", "hot"], "--beta: expected a finite number > 0, got 'hot'"),
     (["nonsense"], "COMMAND: expected one of kgons"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
@@ -112,4 +112,26 @@ def test_config_file_sets_beta(tmp_path, capsys):
     cfg.write_text("[theory]\nbeta = -1\n")
     assert main(["theory", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
-    assert "beta: expected a positive finite number, got -1" in err and err.count("\n") == 1
+    assert "beta: expected a finite number > 0, got '-1'" in err and err.count("\n") == 1
+
+
+def test_judge_reads_the_pt_runs_transitions_hand_off(tmp_path, capsys):
+    """``theory --judge`` takes the measured switches from the run's ``transitions.nc`` (the JSON is an
+    export only), and a folder without it is one line, exit 2."""
+    from comparisons.contracts import level_switches, read_transitions
+
+    run = tmp_path / "pt"
+    assert main(["bayes", "--sampler", "pt", "--population", "-c", "5", "--n", "40,80,120,160,240", "--copies", "2",
+                 "--sweeps", "300", "--warmup", "50", "--out", str(run), "--yes", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["theory", "--judge", str(run), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sw = level_switches(read_transitions(run / "transitions.nc"), "phase")
+    measured = {(str(a), str(b)): float(n) for a, b, n in zip(sw["from"].values, sw["to"].values, sw["n"].values)}
+    assert out["features"] == 5 and measured
+    judged = {(r["from"], r["to"]): r["measured"] for r in out["rows"] if r["measured"] is not None}
+    assert judged == measured
+    (run / "transitions.nc").unlink()
+    assert main(["theory", "--judge", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "transitions.nc" in err[0]

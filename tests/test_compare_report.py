@@ -6,16 +6,16 @@ from pathlib import Path
 import pytest
 
 import pandas as pd
+import xarray as xr
 
 from comparisons.compare import (bayes_moves, dominant_sequence, monotone_verdict, phase_coordinates,
-                                 prediction_verdict, transition_comparison)
-from comparisons.contracts import plateaus_dataset, transitions_dataset
+                                 prediction_verdict, sgd_moves, transition_comparison)
 from comparisons.document import inline_html
-from occupancy_toys import occupancy_of
+from occupancy_toys import occupancy_of, transitions_of
 from comparisons.io import write_netcdf
 from comparisons.report import write_report
 from comparisons.theory import enumerate_phases
-from sgd_tms.phases import path_fractions, phase_moves
+from sgd_tms.phases import labelled_plateaus, path_fractions, phase_moves
 
 #: a stored quick run of the paper's Figure 2 (tests/test_figure2.py)
 FIGURE2_FIXTURE = Path(__file__).parent / "data" / "figure2_quick_seed0.nc"
@@ -45,13 +45,13 @@ def test_dominant_sequence_and_moves():
     # at n = 1000 the unclassified mass (0.95) exceeds the leading phase's (0.9): said, not hidden
     assert [(s["leads_all_mass"], s["unclassified"]) for s in seq] == [(True, 0.1), (False, 0.95)]
     assert bayes_moves(OCC_DS) == [("5", "6")]
-    assert sgd_moves(PLATEAUS) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5"), (2, "5", "4")]
+    assert sgd_moves(plateaus_of(PLATEAUS)) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5"), (2, "5", "4")]
     assert phase_moves(pd.DataFrame([{**PLATEAUS[0], "run": 7}])).empty  # one plateau: no move
 
 
 def test_monotone_verdict_counts_exceptions():
     coords = {"4": (0.11, 6.0), "4+": (0.104, 6.5), "5": (0.069, 7.0), "6": (0.048, 8.5)}
-    v = monotone_verdict("SGD", [(a, b) for _, a, b in sgd_moves(PLATEAUS)], coords)
+    v = monotone_verdict("SGD", [(a, b) for _, a, b in sgd_moves(plateaus_of(PLATEAUS))], coords)
     assert v.answer == "no" and "3 of 4" in v.detail  # 75% is below the 80% of "mostly"
     assert "5->4 x1" in v.detail
     assert monotone_verdict("B", [("5", "6")], coords).answer == "yes"
@@ -62,20 +62,23 @@ def test_monotone_verdict_counts_exceptions():
 
 
 def test_prediction_verdict():
-    yes, no, und, lap_yes = prediction_verdict([
+    verdicts = prediction_verdict(transitions_of([
         {"from": "5", "to": "6", "n": 550, "lower": 450, "upper": 700, "predicted_n": 601},
         {"from": "4", "to": "5", "n": 150, "lower": 120, "upper": 180, "predicted_n": 10.5},
         {"from": "6", "to": "7", "n": 900, "lower": None, "upper": None, "predicted_n": 1000},
         {"from": "5", "to": "6", "n": 236, "lower": 218, "upper": 278, "predicted_n_laplace": 225},
-    ])
-    assert (yes.answer, no.answer, und.answer, lap_yes.answer) == ("yes", "no", "undecided", "yes")
+    ]))
+    # each switch judged on both predictions, asymptotic then O(1); one it lacks (NaN) is undecided
+    assert [v.answer for v in verdicts] == ["yes", "undecided", "no", "undecided", "undecided", "undecided",
+                                            "undecided", "yes"]
+    yes, lap_yes = verdicts[0], verdicts[7]
     assert "O(1) terms" in lap_yes.question
     assert "1.09" in yes.detail  # predicted / measured
 
 
 def test_transition_comparison_and_paths():
-    rows = transition_comparison([{"from": "5", "to": "6", "n": 600, "lower": 500, "upper": 700,
-                                   "predicted_n": 601}], sgd_moves(PLATEAUS), n_runs=3)
+    rows = transition_comparison(transitions_of([{"from": "5", "to": "6", "n": 600, "lower": 500, "upper": 700,
+                                                  "predicted_n": 601}]), plateaus_of(PLATEAUS, runs=3))
     first = rows[0]
     assert (first["from"], first["to"], first["sgd_count"]) == ("5", "6", 0)
     four_five = next(r for r in rows if (r["from"], r["to"]) == ("4", "5"))
@@ -89,19 +92,18 @@ def write_bayes(folder, occupancy, transitions=(), estimator="nuts_bridge", attr
     folder.mkdir(exist_ok=True)
     attrs = {"beta": 1.0, "classifier": "hull", **(attrs or {})}
     write_netcdf(occupancy_of({estimator: occupancy}, attrs=attrs), folder / "occupancy.nc")
-    write_netcdf(transitions_dataset(list(transitions)), folder / "transitions.nc")
+    write_netcdf(transitions_of(transitions), folder / "transitions.nc")
 
 
-def sgd_moves(plateaus):
-    return [tuple(m) for m in phase_moves(pd.DataFrame(plateaus)).itertuples(index=False)]
+def plateaus_of(plateaus, runs=3):
+    """The plateaus hand-off of small plateau tables, as the SGD engine builds it (with paths and moves)."""
+    return labelled_plateaus(pd.DataFrame([{"points": 3, **r} for r in plateaus]), runs)
 
 
 def write_sgd(folder, plateaus, runs=3):
     """An SGD folder's hand-off as the job writes it (``plateaus.nc`` with paths and moves)."""
     folder.mkdir(exist_ok=True)
-    seq = pd.DataFrame([{**r, "points": 3} for r in plateaus])
-    write_netcdf(plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs), moves=phase_moves(seq)),
-                 folder / "plateaus.nc")
+    write_netcdf(plateaus_of(plateaus, runs), folder / "plateaus.nc")
 
 
 def test_report_files_from_synthetic_engine_outputs(tmp_path):
@@ -241,10 +243,12 @@ def test_occupancy_estimators_side_by_side_and_mixing_flags(tmp_path):
     ag = agreement(both, "pt", "bridge")
     assert ag["ns"] == [100, 200] and (ag["agree"], ag["cells"]) == (1, 2)
     assert ag["disagree"] == [(200, "6", 0.8, 0.3)]
-    assert mixing_verdict([{"n": 1, "phase": "all", "rhat_loss": 1.8}, {"n": 2, "phase": "all", "rhat_loss": 1.0},
-                           {"n": 2, "phase": "5", "rhat_loss": 9.0}]) == ("no", [1])
-    assert mixing_verdict([{"n": 1, "mixed": "True"}, {"n": 2, "mixed": "False"}]) == ("no", [2])
-    assert mixing_verdict([]) == ("no data", [])
+    nuts = xr.Dataset({"n": ("row", [1, 2, 2]), "phase": ("row", ["all", "all", "5"]),
+                       "rhat_loss": ("row", [1.8, 1.0, 9.0])})  # a NUTS diagnostics hand-off
+    assert mixing_verdict(nuts) == ("no", [1])
+    pt = xr.Dataset({"n": ("row", [1, 2]), "mixed": ("row", [True, False]), "rhat_loss": ("row", [1.0, 1.0])})
+    assert mixing_verdict(pt) == ("no", [2])  # the PT flag decides
+    assert mixing_verdict(nuts.isel(row=[])) == mixing_verdict(None) == ("no data", [])
 
 
 def test_phase_labels_stay_strings_through_the_files(tmp_path):
@@ -256,9 +260,9 @@ def test_phase_labels_stay_strings_through_the_files(tmp_path):
     assert list(occ["phase"].values) == ["4", "5", "6", "unclassified"] and occ["phase"].dtype.kind == "U"
     assert occ["n"].dtype.kind == "i"
     sgd = load_sgd(tmp_path / "s")
-    assert {r["phase"] for r in sgd["plateaus"]} == {"4", "4+", "5"}
-    assert all(isinstance(a, str) and isinstance(b, str) for _, a, b in sgd["moves"])
-    assert all(isinstance(p, str) for p, _, _ in sgd["paths"])
+    plateaus = sgd["plateaus"]
+    assert set(plateaus["phase"].values) == {"4", "4+", "5"}
+    assert all(plateaus[k].dtype.kind == "U" for k in ("phase", "move_from", "move_to", "path"))
 
 
 def test_one_llc_scale_exact_or_measured_never_a_bound():
@@ -273,7 +277,7 @@ def test_one_llc_scale_exact_or_measured_never_a_bound():
             assert coef[p.label][2] == "measured" and coef[p.label][0] == p.llc_measured
         else:
             assert p.label not in coef  # a bound is not a coefficient
-    rows = llc_scale_table(phases, PLATEAUS)
+    rows = llc_scale_table(phases, plateaus_of(PLATEAUS))
     five = next(r for r in rows if r["phase"] == "5")
     assert five["plateaus"] == 3 and five["estimate"] == pytest.approx(7.0)  # median of 7.0, 7.1, 7.0
     assert five["bias"] == pytest.approx(0.0) and five["kind"] == "exact"

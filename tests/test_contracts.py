@@ -7,7 +7,6 @@ equals the report built from the CSV tables it used to parse, the compiled-model
 once per key, and both LLC samplers give the one result type.
 """
 
-import csv
 import math
 
 import numpy as np
@@ -16,13 +15,12 @@ import pytest
 import xarray as xr
 
 from comparisons import contracts
-from comparisons.contracts import (ContractError, combine_occupancy, llc_table_dataset,
-                                   plateau_rows, plateaus_dataset, read_diagnostics, read_llc, read_occupancy,
-                                   read_plateaus, read_switch_summary, read_transitions, table_dataset, table_rows,
-                                   transitions_dataset, transitions_records, move_rows, path_rows)
+from comparisons.contracts import (TRANSITION_FIELDS, ContractError, combine_occupancy, combine_transitions,
+                                   level_switches, read_diagnostics, read_llc, read_occupancy, read_plateaus,
+                                   read_switch_summary, read_transitions, validate_diagnostics, validate_transitions)
 from comparisons.errors import InputError
-from comparisons.io import write_csv, write_netcdf
-from occupancy_toys import occupancy_of
+from comparisons.io import write_netcdf
+from occupancy_toys import occupancy_of, transitions_of
 
 # rows as the engines order them: per n, phases sorted with "unclassified" last
 OCC = [{"n": n, "phase": p, "fraction": f, "lower": max(0.0, f - 0.05), "upper": min(1.0, f + 0.05), "chains": c}
@@ -52,11 +50,25 @@ PLATEAUS = [{"run": r, "order": o, "phase": p, "start_step": s, "end_step": e, "
 
 
 def _plateaus_ds(runs=4):
-    """The plateaus hand-off as the SGD job builds it (the engine's paths and moves beside the rows)."""
-    from sgd_tms.phases import path_fractions, phase_moves
+    """The plateaus hand-off as the SGD engine builds it (its paths and moves beside the plateaus)."""
+    from sgd_tms.phases import labelled_plateaus
 
-    seq = pd.DataFrame(PLATEAUS)
-    return plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs), moves=phase_moves(seq))
+    return labelled_plateaus(pd.DataFrame(PLATEAUS), runs)
+
+
+def _column(records, key, kind):
+    return np.array([np.nan if r[key] is None else r[key] for r in records], dtype=kind)
+
+
+def _trans_ds(records=TRANS):
+    return transitions_of(records)
+
+
+def _diag_ds():
+    """The NUTS diagnostics hand-off of DIAG (as bayes_tms.occupancy.diagnostics_table writes it)."""
+    kinds = {"phase": str, "rhat_loss": float, "ess_bulk_loss": float}
+    return validate_diagnostics(xr.Dataset({k: ("row", _column(DIAG, k, kinds.get(k, np.int64))) for k in DIAG_COLUMNS},
+                                           coords={"row": np.arange(len(DIAG))}))
 
 
 def _one_line(exc: Exception) -> str:
@@ -96,30 +108,49 @@ def test_combine_occupancy_joins_along_n_and_refuses_nothing_to_join():
 
 
 def test_transitions_diagnostics_plateaus_round_trip(tmp_path):
-    back = transitions_records(read_transitions(write_netcdf(transitions_dataset(TRANS), tmp_path / "t.nc")))
-    assert back == TRANS
-    assert transitions_records(read_transitions(write_netcdf(transitions_dataset([]), tmp_path / "t0.nc"))) == []
-    diag = table_rows(read_diagnostics(write_netcdf(table_dataset(DIAG, DIAG_COLUMNS), tmp_path / "d.nc")))
-    assert diag == DIAG
-    assert all(type(r["divergences"]) is int and type(r["phase"]) is str for r in diag)
+    back = read_transitions(write_netcdf(_trans_ds(), tmp_path / "t.nc"))
+    for k, kind in TRANSITION_FIELDS.items():  # every field, labels as strings, None as NaN
+        assert back[k].dtype.kind == {str: "U", int: "i", float: "f"}[kind], k
+        want = [math.nan if t[k] is None else t[k] for t in TRANS]
+        assert back[k].values.tolist() == want or np.allclose(back[k].values, want, equal_nan=True), k
+    assert read_transitions(write_netcdf(_trans_ds([]), tmp_path / "t0.nc")).sizes["transition"] == 0
+    family = level_switches(back, "family")
+    assert family["n"].values.tolist() == [470.0]
+    diag = read_diagnostics(write_netcdf(_diag_ds(), tmp_path / "d.nc"))
+    assert diag["divergences"].dtype.kind == "i" and diag["phase"].dtype.kind == "U"
+    assert diag["divergences"].values.tolist() == [r["divergences"] for r in DIAG]
+    assert diag.sel(row=diag["phase"] == "all")["n"].values.tolist() == [100, 300, 600, 1000]
     ds = read_plateaus(write_netcdf(_plateaus_ds(), tmp_path / "p.nc"))
-    plat = plateau_rows(ds)
-    assert [r["phase"] for r in plat] == [r["phase"] for r in PLATEAUS]
-    assert all(type(r["run"]) is int and type(r["phase"]) is str for r in plat)
-    assert math.isnan(plat[4]["llc"]) and plat[2]["llc"] == 7.0
-    assert move_rows(ds) == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5")]
-    assert path_rows(ds) == [("4 > 4+ > 5", 1, 0.25), ("4 > 5", 1, 0.25), ("5", 1, 0.25), ("(no plateau)", 1, 0.25)]
+    assert ds["phase"].values.tolist() == [r["phase"] for r in PLATEAUS]
+    assert ds["run"].dtype.kind == "i" and ds["phase"].dtype.kind == "U" and ds.attrs["runs"] == 4
+    assert math.isnan(float(ds["llc"][4])) and float(ds["llc"][2]) == 7.0
+    moves = list(zip(ds["move_run"].values.tolist(), ds["move_from"].values, ds["move_to"].values))
+    assert moves == [(0, "4", "4+"), (0, "4+", "5"), (1, "4", "5")]
+    paths = list(zip(ds["path"].values, ds["path_runs"].values.tolist(), ds["path_fraction"].values.tolist()))
+    assert paths == [("4 > 4+ > 5", 1, 0.25), ("4 > 5", 1, 0.25), ("5", 1, 0.25), ("(no plateau)", 1, 0.25)]
+
+
+def test_combine_transitions_numbers_them_afresh_and_refuses_nothing():
+    both = combine_transitions([_trans_ds(TRANS[:1]), _trans_ds(TRANS[1:])], attrs={"sampler": "nuts"})
+    assert both["transition"].values.tolist() == [0, 1] and both["level"].values.tolist() == ["phase", "family"]
+    assert both.attrs["sampler"] == "nuts"
+    with pytest.raises(ContractError, match="at least one"):
+        combine_transitions([])
 
 
 def test_switch_summary_round_trip(tmp_path):
-    cols = ["convention", "beta", "from", "to", "datasets", "datasets_run", "mean", "sd", "values", "population",
-            "predicted_n", "predicted_n_laplace", "all_mixed"]
-    rows = [{"convention": "tempered", "beta": 1.0, "from": "5", "to": "6", "datasets": 2, "datasets_run": 2,
-             "mean": 300.0, "sd": 20.0, "values": "290 310", "population": 220.0, "predicted_n": 601.0,
-             "predicted_n_laplace": 225.0, "all_mixed": True}]
-    back = table_rows(read_switch_summary(write_netcdf(table_dataset(rows, cols, "switch_summary"),
-                                                       tmp_path / "s.nc")), "switch_summary")
-    assert back == rows
+    from comparisons.jobs.bayes_pt import SUMMARY_COLUMNS, switch_summary
+
+    rows = [{"convention": "tempered", "beta": 1.0, "dataset": d, "from": "5", "to": "6", "n": n,
+             "predicted_n": 601.0, "predicted_n_laplace": None, "mixed": True}
+            for d, n in (("0", 290.0), ("1", 310.0), ("population", 220.0))]
+    summary = switch_summary(rows, datasets=2, seed=0)
+    back = read_switch_summary(write_netcdf(summary, tmp_path / "s.nc"))
+    assert list(back.data_vars) == SUMMARY_COLUMNS and back.sizes["row"] == 1 and back.attrs["seed"] == 0
+    r = {k: v.item() for k, v in back.isel(row=0).data_vars.items()}
+    assert (r["convention"], r["from"], r["to"], r["datasets"], r["datasets_run"]) == ("tempered", "5", "6", 2, 2)
+    assert (r["mean"], r["population"], r["values"], r["all_mixed"]) == (300.0, 220.0, "290 310", True)
+    assert r["predicted_n"] == 601.0 and math.isnan(r["predicted_n_laplace"])
 
 
 # --- broken files: one line, the path, what is missing ---------------------------------------------
@@ -140,17 +171,23 @@ BROKEN = [
     ("occupancy", read_occupancy, lambda: occupancy_of({"a": OCC}).drop_vars("upper"), "'upper'"),
     ("occupancy", read_occupancy, lambda: occupancy_of({"a": OCC}).assign_attrs(level="kgon"), "level"),
     ("occupancy", read_occupancy, lambda: occupancy_of({"a": OCC}).isel(estimator=0), "dims"),
-    ("transitions", read_transitions, lambda: transitions_dataset(TRANS).drop_vars("to"), "'to'"),
-    ("transitions", read_transitions, lambda: transitions_dataset(TRANS).assign(
+    ("transitions", read_transitions, lambda: _trans_ds().drop_vars("to"), "'to'"),
+    ("transitions", read_transitions, lambda: _trans_ds().assign(
         {"from": ("transition", [5.0, 5.0])}), "string labels in 'from'"),
     ("plateaus", read_plateaus, lambda: _plateaus_ds().assign(run=("plateau", np.zeros(len(PLATEAUS)))),
      "integers in 'run'"),
     ("plateaus", read_plateaus, lambda: _without_attrs(_plateaus_ds()), "attrs"),
     ("plateaus", read_plateaus, lambda: _plateaus_ds().drop_vars("move_to"), "'move_to'"),
-    ("diagnostics", read_diagnostics, lambda: table_dataset(DIAG, DIAG_COLUMNS).drop_vars("n"), "'n'"),
-    ("llc", read_llc, lambda: llc_table_dataset([_llc_row()]).drop_vars("se"), "'se'"),
-    ("llc", read_llc, lambda: llc_table_dataset([_llc_row()]).drop_vars("method"), "method"),
+    ("diagnostics", read_diagnostics, lambda: _diag_ds().drop_vars("n"), "'n'"),
+    ("llc", read_llc, lambda: _llc_table([_llc_row()]).drop_vars("se"), "'se'"),
+    ("llc", read_llc, lambda: _llc_table([_llc_row()]).drop_vars("method"), "method"),
 ]
+
+
+def _llc_table(rows):
+    from comparisons.jobs.llc_accuracy import llc_table
+
+    return llc_table(rows)
 
 
 def _llc_row(**kw):
@@ -210,57 +247,37 @@ def test_free_energy_bayes_dir_with_a_broken_occupancy_exits_2(tmp_path, capsys)
 # --- the report: built from the netCDF hand-offs, the same as from the CSV tables --------------------
 
 
-def _old_csv_reader(path):
-    """How the report read the CSV tables before the hand-offs (labels kept, the rest as floats)."""
-    labels = {"phase", "from", "to", "level", "dominance", "mixed"}
-    rows = list(csv.DictReader(open(path, newline="")))
-    for row in rows:
-        for k, v in row.items():
-            if k not in labels:
-                row[k] = float(v) if v not in ("", None) else float("nan")
-    return rows
-
-
 def _tables(blocks):
-    from comparisons.document import Bullets, Paragraph, Table, _cell
+    from comparisons.document import Table, _cell
 
-    out = []
-    for b in blocks:
-        if isinstance(b, Table):
-            out.append((tuple(b.columns), [[_cell(v) for v in row] for row in b.rows], b.caption))
-        elif isinstance(b, (Bullets, Paragraph)):
-            out.append(b)
-    return out
+    return {b.caption: (tuple(b.columns), [[_cell(v) for v in row] for row in b.rows])
+            for b in blocks if isinstance(b, Table)}
 
 
-def test_report_from_the_hand_offs_equals_the_report_from_the_csv_tables(tmp_path):
+def test_the_report_shows_the_hand_offs_values(tmp_path):
+    from comparisons.document import _cell
     from comparisons.report import build_report, load_bayes, load_sgd
-    from sgd_tms.phases import path_fractions, phase_moves
 
     bayes_dir, sgd_dir = tmp_path / "bayes", tmp_path / "sgd"
     write_netcdf(occupancy_of({"nuts_bridge": OCC}), bayes_dir / "occupancy.nc")
-    write_netcdf(transitions_dataset(TRANS), bayes_dir / "transitions.nc")
-    write_netcdf(table_dataset(DIAG, DIAG_COLUMNS), bayes_dir / "diagnostics.nc")
+    write_netcdf(_trans_ds(), bayes_dir / "transitions.nc")
+    write_netcdf(_diag_ds(), bayes_dir / "diagnostics.nc")
     write_netcdf(_plateaus_ds(runs=3), sgd_dir / "plateaus.nc")
-    write_csv(bayes_dir / "occupancy.csv", OCC, ["n", "phase", "fraction", "lower", "upper", "chains"])
-    write_csv(bayes_dir / "diagnostics.csv", DIAG, DIAG_COLUMNS)
-    write_csv(sgd_dir / "sequences.csv", PLATEAUS, ["run", "order", "phase", "start_step", "end_step", "loss", "llc"])
-    plateaus = _old_csv_reader(sgd_dir / "sequences.csv")
-    before_bayes = {"dir": bayes_dir, "estimator": "nuts_bridge", "figure": None, "transitions": TRANS,
-                    "occupancy": occupancy_of({"nuts_bridge": _old_csv_reader(bayes_dir / "occupancy.csv")}),
-                    "diagnostics": _old_csv_reader(bayes_dir / "diagnostics.csv")}
-    seq = pd.DataFrame(plateaus).astype({"run": int, "order": int})
-    before_sgd = {"dir": sgd_dir, "plateaus": plateaus, "runs": 3,
-                  "paths": [tuple(p) for p in path_fractions(seq, runs=3).itertuples(index=False)],
-                  "moves": [tuple(m) for m in phase_moves(seq).itertuples(index=False)],
-                  "staircase_figure": None, "plateaus_figure": None}
-    (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    before = build_report(tmp_path / "a", 6, before_bayes, before_sgd, {}, {})
-    after = build_report(tmp_path / "b", 6, load_bayes(bayes_dir), load_sgd(sgd_dir), {}, {})
-    tables = _tables(after)
-    assert tables == _tables(before)
-    assert sum(isinstance(t, tuple) for t in tables) >= 8  # phases, dominant phases, switches, mixing, paths, ...
+    tables = _tables(build_report(tmp_path / "b", 6, load_bayes(bayes_dir), load_sgd(sgd_dir), {}, {}))
+    assert len(tables) >= 8  # phases, dominant phases, switches, mixing, paths, ...
+    switches = next(rows for cap, (_, rows) in tables.items() if cap.startswith("measured switches"))
+    # every transition, None shown as "-"; mixed around 300 -> 600 is "no": R-hat 1.2 at n = 300
+    assert switches == [[_cell(t[k]) for k in ("level", "from", "to", "n", "lower", "upper", "predicted_n",
+                                               "predicted_n_laplace", "beta")] + ["no: n = 300"] for t in TRANS]
+    mixing = next(rows for cap, (_, rows) in tables.items() if cap.startswith("convergence per n"))
+    assert mixing == [[_cell(r[k]) for k in ("n", "chains", "draws", "rhat_loss", "ess_bulk_loss", "divergences",
+                                             "switches")] for r in DIAG if r["phase"] == "all"]
+    paths = next(rows for cap, (_, rows) in tables.items() if cap.startswith("distinct phase paths"))
+    assert paths == [["4 > 4+ > 5", "1", _cell(1 / 3)], ["4 > 5", "1", _cell(1 / 3)], ["5", "1", _cell(1 / 3)]]
+    moves = next(rows for cap, (_, rows) in tables.items() if cap.startswith("moves made by each process"))
+    assert ["5", "6", "450", "320-580", "601", "225", "0", "0"] in moves  # the phase-level switch only
+    assert ["4", "5", "-", "-", "-", "-", "1", _cell(1 / 3)] in moves
 
 
 # --- one compiled-model cache ----------------------------------------------------------------------
@@ -310,7 +327,7 @@ def test_both_samplers_return_the_one_llc_type_and_its_hand_off(tmp_path):
     from sgd_tms.calibration import recommended_config, sgld_point_llc
 
     p = next(q for q in enumerate_phases(6) if q.label == "6")
-    est = sgld_point_llc(p.W, p.b, sample_inputs(1000, 6, 0), recommended_config(1000, chains=2, draws=60, burn_in=10))
+    est = sgld_point_llc(p.W, p.b, sample_inputs(1000, 6, 0), recommended_config(1000, chains=2, draws=60, warmup=10))
     assert isinstance(est, LLCEstimate) and est.method == "sgld"
     assert est.accept == est.diagnostics["accept"] and est.trace.dims == ("chain", "draw")
     ds = read_llc(write_netcdf(est.to_dataset(), tmp_path / "llc.nc"))
@@ -321,6 +338,6 @@ def test_both_samplers_return_the_one_llc_type_and_its_hand_off(tmp_path):
         est.ess  # a NUTS diagnostic: not part of an SGLD estimate
     with pytest.raises(InputError, match="method"):
         LLCEstimate(1.0, 0.1, 10, 5.0, 1.0, 2, 10, 0.0, 0.1, "mcmc", None)
-    table = read_llc(write_netcdf(llc_table_dataset([_llc_row(), _llc_row(method="nuts", n=2000)]),
+    table = read_llc(write_netcdf(_llc_table([_llc_row(), _llc_row(method="nuts", n=2000)]),
                                   tmp_path / "table.nc"))
     assert list(table["method"].values) == ["sgld", "nuts"] and table["phase"].dtype.kind == "U"

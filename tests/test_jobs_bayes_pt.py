@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from bayes_tms.pt import PTConfig
 from comparisons.cli import main
-from comparisons.contracts import read_diagnostics, read_occupancy, read_switch_summary, read_transitions, \
-    table_rows, transitions_records, validate_posterior
+from comparisons.contracts import level_switches, read_diagnostics, read_occupancy, read_switch_summary, \
+    read_transitions, validate_posterior
 from comparisons.jobs import bayes_pt
 from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt, run_pt_study, switch_summary
 
@@ -26,18 +27,24 @@ def test_run_writes_every_file_and_a_rerun_is_cached(tmp_path):
         assert (tmp_path / name).exists(), name
     assert not list(tmp_path.glob("pt_state*.npz"))
     # refined by default: the requested rungs and any inserted around the switch (flagged)
-    rows = res.summary["diagnostics"]
-    assert {20, 40, 80} <= {r["n"] for r in rows} and all(r["inserted"] == (r["n"] not in (20, 40, 80)) for r in rows)
-    assert res.summary["rungs"] == [r["n"] for r in rows]
+    diag = res.summary["diagnostics"]
+    ns = diag["n"].values.tolist()
+    assert {20, 40, 80} <= set(ns) and diag["inserted"].values.tolist() == [n not in (20, 40, 80) for n in ns]
+    assert res.summary["rungs"] == ns
     assert not res.cached
     again = run_pt(PTConfig(**TINY, bootstrap=50), tmp_path, progress=False)
-    assert again.cached and again.summary["transitions"] == json.loads((tmp_path / "transitions.json").read_text())
+    assert again.cached
+    xr.testing.assert_identical(again.summary["transitions"], res.summary["transitions"])
+    exported = json.loads((tmp_path / "transitions.json").read_text())  # the JSON export: the same switches
+    assert [(t["from"], t["to"], t["n"]) for t in exported] == list(zip(
+        *(res.summary["transitions"][k].values.tolist() for k in ("from", "to", "n"))))
     occ = read_occupancy(tmp_path / "occupancy.nc")
     assert list(occ["estimator"].values) == ["pt"] and occ["phase"].dtype.kind == "U"
-    assert transitions_records(read_transitions(tmp_path / "transitions.nc")) == res.summary["transitions"]
-    diag = table_rows(read_diagnostics(tmp_path / "diagnostics.nc"))
-    assert [r["n"] for r in diag] == [r["n"] for r in res.summary["diagnostics"]]
-    assert [r["mixed"] for r in diag] == [r["mixed"] for r in res.summary["diagnostics"]]
+    xr.testing.assert_identical(read_transitions(tmp_path / "transitions.nc"), res.summary["transitions"])
+    assert res.summary["transitions"].attrs["sampler"] == "pt"
+    diag = read_diagnostics(tmp_path / "diagnostics.nc")
+    xr.testing.assert_identical(diag, res.summary["diagnostics"])
+    assert diag["mixed"].dtype == bool and diag.attrs["sampler"] == "pt"
     for n in (20, 80):
         validate_posterior(tmp_path / f"posterior_n{n:05d}.nc")
 
@@ -75,9 +82,11 @@ def test_switch_summary_counts_each_data_set_once():
             "predicted_n_laplace": 225.0, "mixed": True}
     rows = [{**base, "dataset": "0", "n": 900.0}, {**base, "dataset": "0", "n": 400.0},
             {**base, "dataset": "1", "n": 500.0}]
-    (s,) = switch_summary(rows, datasets=3)
-    assert (s["datasets"], s["datasets_run"], s["values"]) == (2, 3, "400 500")
-    assert s["mean"] == pytest.approx(450.0)
+    summary = switch_summary(rows, datasets=3)
+    assert summary.sizes["row"] == 1
+    assert (int(summary["datasets"][0]), int(summary["datasets_run"][0]), str(summary["values"][0].item())) == \
+        (2, 3, "400 500")
+    assert float(summary["mean"][0]) == pytest.approx(450.0)
 
 
 def test_another_classifier_is_not_a_cached_result(tmp_path):
@@ -97,7 +106,9 @@ def test_switch_summary_spread_and_population():
              "predicted_n": 601.0, "predicted_n_laplace": 225.0, "mixed": True}
             for k, v in enumerate([240.0, 260.0, 300.0])]
     rows.append({**rows[0], "dataset": "population", "n": 276.0})
-    (s,) = switch_summary(rows, datasets=3)
+    summary = switch_summary(rows, datasets=3)
+    assert summary.sizes["row"] == 1
+    s = {k: v.item() for k, v in summary.isel(row=0).data_vars.items()}
     assert s["datasets"] == s["datasets_run"] == 3 and s["mean"] == pytest.approx(800 / 3)
     assert s["sd"] == pytest.approx(np.std([240, 260, 300], ddof=1)) and s["population"] == 276.0
     assert s["values"] == "240 260 300" and s["all_mixed"]
@@ -108,9 +119,7 @@ def test_study_runs_each_convention_on_the_same_data(tmp_path):
     res = run_pt_study(cfg, SwitchStudyConfig(datasets=2, conventions=("tempered", "gaussian-sigma1"), population=True),
                        tmp_path, progress=False)
     assert (tmp_path / "switches.csv").exists() and (tmp_path / "switch_summary.csv").exists()
-    summary = table_rows(read_switch_summary(tmp_path / "switch_summary.nc"), "switch_summary")
-    key = ("convention", "from", "to", "values", "datasets", "all_mixed")
-    assert [tuple(r[k] for k in key) for r in summary] == [tuple(r[k] for k in key) for r in res.summary["summary"]]
+    xr.testing.assert_identical(read_switch_summary(tmp_path / "switch_summary.nc"), res.summary["summary"])
     seeds = {}
     for conv in ("tempered", "gaussian-sigma1"):
         for k in range(2):
@@ -186,11 +195,12 @@ def test_one_run_is_refined_by_default_and_refine_tol_0_is_the_plain_run(tmp_pat
         a, b = (az.from_netcdf(str(tmp_path / d / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior
                 for d in ("refined", "plain"))
         np.testing.assert_array_equal(a["W"].values, b["W"].values)
-    phase = [t for t in res.summary["transitions"] if t["level"] == "phase"]
-    assert phase and all(t["n_before"] in rungs and t["n_after"] in rungs for t in phase)
-    for t in phase:
-        assert t["resolved"] == bracket_resolved(t, 0.02)
-        assert t["resolved"] or len(history) == bayes_pt.REFINE_ROUNDS + 1
+    trans = res.summary["transitions"]
+    phase = level_switches(trans)
+    assert phase.sizes["transition"] and set(phase["n_before"].values) | set(phase["n_after"].values) <= set(rungs)
+    assert phase["resolved"].values.tolist() == bracket_resolved(phase, 0.02).tolist()
+    assert phase["resolved"].values.all() or len(history) == bayes_pt.REFINE_ROUNDS + 1
+    assert not level_switches(trans, "family")["resolved"].values.any()  # families are not refined
     # figure 2 and the estimators side by side read the requested rungs, with the phases seen there
     from comparisons.jobs.figure2 import requested_rungs
 
@@ -201,7 +211,7 @@ def test_one_run_is_refined_by_default_and_refine_tol_0_is_the_plain_run(tmp_pat
     np.testing.assert_array_equal(base["fraction"].values, plain_occ["fraction"].values)
     # the plain run: the requested rungs only, no refinement files, no "resolved"
     assert plain.summary["rungs"] == [20, 40, 80] and not (tmp_path / "plain" / "refinement.json").exists()
-    assert all("resolved" not in t for t in plain.summary["transitions"])
+    assert "resolved" not in plain.summary["transitions"]
     run_pt(cfg, tmp_path / "plain2", progress=False, refine_tol=0)
     for name in ("occupancy.csv", "occupancy_family.csv", "transitions.json", "diagnostics.csv"):
         assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "plain2" / name).read_bytes(), name

@@ -18,7 +18,7 @@ KEYS = {"phase", "n", "method", "llc", "se", "theory", "theory_kind", "gamma", "
         "diagnostics", "regime"}
 NUTS_DIAGNOSTICS = {"backend", "chains", "draws", "ess", "divergences", "wall_rejections",
                     "numerical_divergences", "failed_chains", "restrict", "basin_fraction", "note"}
-SGLD_DIAGNOSTICS = {"backend", "chains", "draws", "burn_in", "step_size", "mala_accept", "escaped", "nonfinite",
+SGLD_DIAGNOSTICS = {"backend", "chains", "draws", "warmup", "step_size", "mala_accept", "escaped", "nonfinite",
                     "below_start_fraction", "mean_distance", "max_distance"}
 
 
@@ -66,7 +66,7 @@ def test_nuts_json_keys_with_a_stub_sampler(capsys, monkeypatch):
     q = llc_accuracy.quadratic_llc(6, "6", 1000, 10.0)
     assert out["regime"]["gaussian_prediction"] == pytest.approx(q)
     assert out["regime"]["in_validated_regime"] == (abs(8.4 - q) <= 3 * 0.1 + 0.05 * q)
-    assert seen["draws"] == 100 and seen["tune"] == 50 and seen["gamma"] == 10.0 and seen["n"] == 1000
+    assert seen["draws"] == 100 and seen["warmup"] == 50 and seen["gamma"] == 10.0 and seen["n"] == 1000
 
 
 @pytest.mark.slow

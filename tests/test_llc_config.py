@@ -78,11 +78,11 @@ def test_nbeta_is_resolved_once_and_recorded():
                      "draws": 500, "seed": 0, "n": 1000}
     sgld, nuts = _configs()
     a = sgld(step_size=2e-4, chunk=3).to_attrs(1000)
-    assert a["nbeta"] == s.nbeta(1000) and a["step_size"] == 2e-4 and a["burn_in"] == 0 and "chunk" not in a
+    assert a["nbeta"] == s.nbeta(1000) and a["step_size"] == 2e-4 and a["warmup"] == 0 and "chunk" not in a
     fixed = nuts(fixed_nbeta=250.0)
     assert fixed.nbeta(1000) == 250.0
     b = fixed.to_attrs(1000)
-    assert (b["nbeta"], b["beta"], b["tune"], b["target_accept"]) == (250.0, 0.25, 1000, 0.9)
+    assert (b["nbeta"], b["beta"], b["warmup"], b["target_accept"]) == (250.0, 0.25, 1000, 0.9)
     assert "fixed_nbeta" not in b
 
 
@@ -92,17 +92,21 @@ def test_the_sgld_config_hash_of_stored_trajectories_is_unchanged():
 
     assert config_hash(LLCConfig()) == "911965c2c5cc332e"
     assert config_hash(LLCConfig(draws=20, chains=2, thin=5)) == "b014d1381a484720"
+    assert config_hash(LLCConfig(draws=20, warmup=5)) == "ab3bd8312f9014c6"  # hashed as its old name burn_in
     assert list(LLCConfig().to_dict())[:5] == list(SHARED)
+    # a config stored under the old name reads back as today's
+    old = {("burn_in" if k == "warmup" else k): v for k, v in LLCConfig(draws=20, warmup=5).to_dict().items()}
+    assert LLCConfig.from_dict(old) == LLCConfig(draws=20, warmup=5)
 
 
 def test_nuts_keywords_build_the_config():
     _, nuts = _configs()
     assert nuts.from_kwargs(gamma=None, draws=5, nbeta=10.0) == nuts(draws=5, fixed_nbeta=10.0)
     base = nuts(chains=2, beta=0.3)
-    assert nuts.from_kwargs(base, tune=7) == dataclasses.replace(base, tune=7)
+    assert nuts.from_kwargs(base, warmup=7) == dataclasses.replace(base, warmup=7)
     with pytest.raises(InputError, match="nbeta: expected either beta or nbeta"):
         nuts.from_kwargs(base, nbeta=10.0)
-    for kw, match in [({"tune": -1}, "tune: expected an integer >= 0"),
+    for kw, match in [({"warmup": -1}, "warmup: expected an integer >= 0"),
                       ({"target_accept": 1.0}, "target_accept: expected a number in \\(0, 1\\)"),
                       ({"backend": "stan"}, "backend: expected one of"), ({"gamma": 0.0}, "gamma: expected")]:
         with pytest.raises(InputError, match=match):

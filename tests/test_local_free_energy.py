@@ -143,7 +143,7 @@ def test_judge_predictions_table():
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"terms": "exact"}, "terms: expected one of 'o1', 'measured', 'asymptotic'"),
     ({"n_min": 100.0, "n_max": 10.0}, "n range"),
-    ({"beta": 0.0}, "beta: expected a positive finite number"),
+    ({"beta": 0.0}, "beta: expected a finite number > 0"),
 ])
 def test_bad_input(kwargs, fragment):
     with pytest.raises(InputError, match=fragment):

@@ -45,22 +45,24 @@ def test_repeated_switch_gets_one_interval_per_crossing():
     posts = load_repeated_switch(FIXTURE)
     _, reps = occupancy_table(posts, B=500, seed=1)
     trans = transitions(reps, features=6)
-    assert [(t["from"], t["to"]) for t in trans] == [("5", "6"), ("6", "5"), ("5", "6")]
-    for t in trans:
-        assert t["n_before"] <= t["n"] <= t["n_after"] and t["lower"] <= t["n"] <= t["upper"]
-        others = [u["n"] for u in trans if u is not t]
-        assert not any(t["lower"] <= n <= t["upper"] for n in others), (t, others)
+    assert list(zip(trans["from"].values, trans["to"].values)) == [("5", "6"), ("6", "5"), ("5", "6")]
+    assert (trans["n_before"] <= trans["n"]).all() and (trans["n"] <= trans["n_after"]).all()
+    assert (trans["lower"] <= trans["n"]).all() and (trans["n"] <= trans["upper"]).all()
+    n, lo, hi = trans["n"].values, trans["lower"].values, trans["upper"].values
+    for i in range(len(n)):
+        others = np.delete(n, i)
+        assert not ((lo[i] <= others) & (others <= hi[i])).any(), (i, n, lo, hi)
     # the second 5 -> 6 no longer reaches back to the first crossing (was 598 [296, 598])
-    assert trans[2]["lower"] > trans[1]["n"]
+    assert lo[2] > n[1]
 
 
 def test_rungs_are_inserted_only_where_a_bracket_is_wider_than_the_tolerance():
-    switches = [{"n": 300.0, "n_before": 250, "n_after": 350}, {"n": 1000.0, "n_before": 995, "n_after": 1005}]
+    switches = {"n": [300.0, 1000.0], "n_before": [250, 995], "n_after": [350, 1005]}  # the fields of transitions()
     new = rungs_to_insert((150, 250, 350, 995, 1005), switches, tol=0.02, max_insert=4)
     assert new and all(250 < v < 350 for v in new) and len(new) == 4
     steps = np.diff(np.log([250, *new, 350]))
     assert np.allclose(steps, steps.mean(), atol=0.01)
-    assert rungs_to_insert((10, 11), [{"n": 10.5, "n_before": 10, "n_after": 11}], tol=0.02) == []
+    assert rungs_to_insert((10, 11), {"n": [10.5], "n_before": [10], "n_after": [11]}, tol=0.02) == []
 
 
 def test_refinement_brackets_a_known_crossing_within_2_percent():
@@ -87,8 +89,8 @@ def test_refinement_brackets_a_known_crossing_within_2_percent():
     for (ns, keep, rnd), before in zip(sampled[1:], history):
         assert set(keep) == set(before["inserted"]) and max(ns) < 450 and set(keep) <= set(ns)
     assert sorted(posts) == sorted(set(ladder).union(*(h["inserted"] for h in history)))
-    assert [(t["from"], t["to"]) for t in switches] == [("A", "B")]
-    t = switches[0]
+    assert list(zip(switches["from"].values, switches["to"].values)) == [("A", "B")]
+    t = {k: v.item() for k, v in switches.isel(transition=0).data_vars.items()}
     assert t["resolved"] and t["n_after"] - t["n_before"] <= 0.02 * t["n"]
     assert abs(t["n"] - n_star) <= 0.02 * n_star
     assert t["lower"] <= n_star <= t["upper"]

@@ -27,7 +27,7 @@ from comparisons.theory import child_sequence, dominant_intervals, enumerate_pha
 from comparisons.theory.kgons import measured_llc_overrides, measured_llc_path
 from llc_toys import toy_exact_lambda, toy_target
 
-FAST_NUTS = dict(chains=2, draws=400, tune=200)
+FAST_NUTS = dict(chains=2, draws=400, warmup=200)
 
 
 def _phase(c, label):
@@ -261,7 +261,7 @@ def test_cli_shows_measured_values(capsys):
 def test_measure_phase_reuses_unchanged_parts():
     from bayes_tms.llc import measure_phase
 
-    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=60, tune=60),
+    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=60, warmup=60),
               volume=dict(particles=100, eps_min=1e-4, eps_fit=(1e-4, 1e-2)), volume_repeats=2,
               search=dict(starts=5, iters=5))
     target = toy_target("regular")
@@ -294,7 +294,7 @@ def test_top_up_rounds_reach_the_relative_se_target_and_are_reused():
     assert pooled["llc"] == pytest.approx(1.75) and pooled["se"] == pytest.approx(np.hypot(0.025, 0.0375))
     assert pooled["ess"] == 40.0 and pooled["wall_s"] == 4.0
 
-    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=60, tune=60),
+    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=60, warmup=60),
               volume=dict(particles=100, eps_min=1e-4, eps_fit=(1e-4, 1e-2)), volume_repeats=2,
               search=dict(starts=5, iters=5), rse_target=0.01)
     target = toy_target("regular")
@@ -368,7 +368,7 @@ def test_job_writes_and_rereads_the_table(tmp_path):
     """The job stores the engine's records atomically with the figure; a rerun reuses every part."""
     from comparisons.jobs.llc import measure_phase_llcs, read_table, table_paths
 
-    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=40, tune=40),
+    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=40, warmup=40),
               volume=dict(particles=60, eps_min=1e-3, eps_fit=(1e-3, 1e-1), mh_steps=3), volume_repeats=2,
               search=dict(starts=4, iters=3, radii=(0.05,)), rse_target=None)  # no top-up pass
     table = measure_phase_llcs(4, ["4"], tmp_path, seed=5, command="test", progress=False, **kw)
@@ -381,5 +381,12 @@ def test_job_writes_and_rereads_the_table(tmp_path):
     again = measure_phase_llcs(4, ["4"], tmp_path, seed=5, command="test", progress=False, **kw)
     assert again["phases"][0]["reused"] == ["search", "nuts", "volume"]
     assert again["phases"][0]["llc_measured"] == rec["llc_measured"]
+    # a table stored before the rename tune -> warmup is read under today's names, and reused
+    old = path.read_text().replace('"warmup"', '"tune"')
+    assert old.count('"tune"') == 2  # the table's settings and the record's
+    path.write_text(old)
+    assert read_table(path) == json.loads(json.dumps(again))
+    third = measure_phase_llcs(4, ["4"], tmp_path, seed=5, command="test", progress=False, **kw)
+    assert third["phases"][0]["reused"] == ["search", "nuts", "volume"] and '"tune"' not in path.read_text()
     with pytest.raises(InputError, match="labels: expected phases of c = 4"):
         measure_phase_llcs(4, ["7"], tmp_path, progress=False)

@@ -212,8 +212,9 @@ def test_numpy_and_compiled_kernels_give_the_same_switch():
     """Not bit-identical (the kernels round differently), but the same phases and close fractions."""
     frac_np, sw_np = _switches("numpy")
     frac_c, sw_c = _switches("compiled")
-    assert [(t["from"], t["to"]) for t in sw_np] == [(t["from"], t["to"]) for t in sw_c] == [("3", "4")]
-    a, b = sw_np[0], sw_c[0]
+    moves = [list(zip(sw["from"].values, sw["to"].values)) for sw in (sw_np, sw_c)]
+    assert moves[0] == moves[1] == [("3", "4")]
+    a, b = sw_np.isel(transition=0), sw_c.isel(transition=0)
     assert a["lower"] <= b["n"] <= a["upper"] and b["lower"] <= a["n"] <= b["upper"], (a, b)
     for key in set(frac_np) | set(frac_c):
         assert abs(frac_np.get(key, 0.0) - frac_c.get(key, 0.0)) < 0.1, (key, frac_np, frac_c)

@@ -52,9 +52,10 @@ def test_switches_are_identical_in_process_on_a_pool_and_on_dask(tmp_path):
     assert refinement[0]["ns"] == [20, 40, 80]
     for run in ("data00", "population"):
         first = json.loads((tmp_path / "inline" / "tempered" / run / "refinement.json").read_text())[0]
-        wide = [sw for sw in first["switches"] if not bracket_resolved(dict(zip(
-            ("n", "n_before", "n_after", "lower", "upper"), sw[2:])), 0.02)]
-        assert bool(first["inserted"]) == bool(wide)  # every switch wider than 2% (and its interval) is refined
+        columns = {k: [sw[i] for sw in first["switches"]]
+                   for i, k in enumerate(("n", "n_before", "n_after", "lower", "upper"), start=2)}
+        wide = ~bracket_resolved(columns, 0.02)
+        assert bool(first["inserted"]) == bool(wide.any())  # every switch wider than 2% (and its interval) is refined
     again = _study(tmp_path / "inline")
     assert again["cached"] and again["reused"] == 2 and (tmp_path / "inline" / "switches.csv").read_bytes() == ref
 
@@ -123,8 +124,9 @@ def _rows(values, conv="tempered", repeat=()):
 def test_summary_of_200_data_sets_has_intervals_and_the_share_of_repeated_switches():
     rng = np.random.default_rng(0)
     values = rng.normal(300, 50, size=200).round()
-    r = [x for x in switch_summary(_rows(values, repeat=range(0, 200, 10)), datasets=200, seed=1)
-         if (x["from"], x["to"]) == ("5", "6")][0]
+    summary = switch_summary(_rows(values, repeat=range(0, 200, 10)), datasets=200, seed=1)
+    five_six = summary.isel(row=(summary["from"].values == "5") & (summary["to"].values == "6"))
+    r = {k: v.item() for k, v in five_six.isel(row=0).data_vars.items()}
     assert r["datasets"] == 200 and r["mean"] == pytest.approx(values.mean())
     assert r["median"] == pytest.approx(np.median(values)) and r["sd"] == pytest.approx(values.std(ddof=1))
     assert r["mean_lower"] < r["mean"] < r["mean_upper"] and r["sd_lower"] < r["sd"] < r["sd_upper"]

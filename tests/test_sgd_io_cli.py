@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from comparisons.cli import main
-from comparisons.contracts import plateau_rows, read_plateaus, validate_trajectory
+from comparisons.contracts import read_plateaus, validate_trajectory
 from comparisons.errors import InputError
 from comparisons.jobs.sgd import save_trajectory
 from sgd_tms import (LLCConfig, TrainConfig, estimate_llc, llc_config_of, load_trajectory,
@@ -89,8 +89,8 @@ def test_bad_train_config(kwargs, match):
 
 
 def test_bad_llc_config_and_resolvers():
-    with pytest.raises(InputError, match="burn_in"):
-        LLCConfig(draws=10, burn_in=10)
+    with pytest.raises(InputError, match="warmup"):
+        LLCConfig(draws=10, warmup=10)
     with pytest.raises(InputError, match="escape_fraction"):
         LLCConfig(escape_fraction=0)
     with pytest.raises(InputError, match="dtype"):
@@ -101,7 +101,7 @@ def test_bad_llc_config_and_resolvers():
 
 @pytest.mark.parametrize("argv", [
     ["sgd", "--runs", "0"], ["sgd", "--preset", "huge"], ["sgd", "--lr", "nan"],
-    ["sgd", "--llc-draws", "5", "--llc-burn-in", "9"], ["sgd", "--device", "cuda:7"],
+    ["sgd", "--llc-draws", "5", "--llc-warmup", "9"], ["sgd", "--device", "cuda:7"],
 ])
 def test_cli_bad_input_exit_2(argv, tmp_path, capsys):
     assert main(argv + ["--out", str(tmp_path)]) == 2
@@ -117,10 +117,11 @@ def test_cli_tiny_run_writes_everything(tmp_path, capsys):
     for name in ("trajectory.nc", "plateaus.nc", "sequences.csv", "transitions.csv", "staircase.png",
                  "plateaus.png", "paths.csv", "time_in_phase.csv", "summary.json"):
         assert (tmp_path / name).is_file(), name
-    plateaus = plateau_rows(read_plateaus(tmp_path / "plateaus.nc"))  # the hand-off and its CSV export agree
+    plateaus = read_plateaus(tmp_path / "plateaus.nc")  # the hand-off and its CSV export agree
     exported = pd.read_csv(tmp_path / "sequences.csv", dtype={"phase": str})
-    assert [r["phase"] for r in plateaus] == list(exported["phase"])
-    assert [r["run"] for r in plateaus] == list(exported["run"])
+    assert plateaus["phase"].values.tolist() == list(exported["phase"])
+    assert plateaus["run"].values.tolist() == list(exported["run"])
+    assert plateaus.attrs["runs"] == 3 and plateaus.attrs["labelling"] == "structure"
     header = (tmp_path / "sequences.csv").read_text().splitlines()[0]
     assert header == "run,order,phase,start_step,end_step,loss,llc"
     assert (tmp_path / "transitions.csv").read_text().splitlines()[0] == "from,to,count"

@@ -82,7 +82,7 @@ def test_sgld_llc_regular_quadratic_gives_half_dimension():
 
     W0 = torch.zeros(1, chains, 2, 6, dtype=torch.float64)
     b0 = torch.zeros(1, chains, 6, dtype=torch.float64)
-    cfg = LLCConfig(step_size=eps, gamma=gamma, beta=1.0, draws=3000, burn_in=1000)
+    cfg = LLCConfig(step_size=eps, gamma=gamma, beta=1.0, draws=3000, warmup=1000)
     res = sgld_llc(W0, b0, None, cfg, torch.Generator().manual_seed(0), loss_and_grad=lg, n=int(nbeta))
     expect = d / 2 * nbeta / (nbeta + gamma) / (1 - eps * (nbeta + gamma) / 4)
     est = res["llc"].values.mean()

@@ -29,7 +29,7 @@ def test_sgld_llc_at_the_hexagon_near_theory():
     K = 16
     W = torch.as_tensor(six.W).expand(1, K, 2, 6).contiguous()
     b = torch.as_tensor(six.b).expand(1, K, 6).contiguous()
-    res = sgld_llc(W, b, data, LLCConfig(step_size=2e-5, draws=3000, burn_in=1000, dtype="float64"),
+    res = sgld_llc(W, b, data, LLCConfig(step_size=2e-5, draws=3000, warmup=1000, dtype="float64"),
                    torch.Generator().manual_seed(0))
     llc = res["llc"].values.ravel()
     est, se = float(np.mean(llc)), float(np.std(llc, ddof=1) / np.sqrt(llc.size))

@@ -6,12 +6,15 @@ import argparse
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from comparisons.config_file import (apply_config_defaults, check_positive_float, find_config_arg,
                                      int_list_arg, load_config_section, merge_config, parse_float_list,
                                      parse_int_list, positive_float_arg, positive_int_arg)
 from comparisons.errors import InputError
+from comparisons.theory import check_beta, enumerate_phases
+from comparisons.theory.laplace import laplace_free_energy
 
 
 def test_sweep_imports_neither_engines_nor_dask():
@@ -40,6 +43,11 @@ def test_list_parsers():
     (lambda: positive_int_arg("--workers")("0"), "--workers: expected an integer >= 1, got 0"),
     (lambda: positive_int_arg("--draws")("ten"), "--draws: expected an integer >= 1, got 'ten'"),
     (lambda: positive_float_arg("--lr")("-1"), "--lr: expected a finite number > 0, got '-1'"),
+    (lambda: check_positive_float("prior_sigma", np.True_), "prior_sigma: expected a finite number > 0, got np.True_"),
+    # the theory's checks are the same validator, with the same message
+    (lambda: check_beta(-1), "beta: expected a finite number > 0, got -1"),
+    (lambda: laplace_free_energy(enumerate_phases(4), 100.0, prior_sigma=0.0),
+     "prior_sigma: expected a finite number > 0, got 0.0"),
 ])
 def test_bad_flag_values_are_one_line_input_errors(call, message):
     with pytest.raises(InputError) as info:

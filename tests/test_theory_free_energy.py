@@ -115,5 +115,5 @@ def test_bad_beta_is_an_input_error_naming_the_value(beta):
     for call in (lambda: free_energy(phases, 10.0, beta=beta), lambda: crossings(phases, beta=beta),
                  lambda: dominant_intervals(phases, beta=beta), lambda: dominant_phase(phases, 10.0, beta=beta),
                  lambda: critical_sample_sizes(phases[0], phases[1], beta=beta)):
-        with pytest.raises(InputError, match=r"beta: expected a positive finite number, got " + repr(beta)[:3]):
+        with pytest.raises(InputError, match=r"beta: expected a finite number > 0, got " + repr(beta)[:3]):
             call()

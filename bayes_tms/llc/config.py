@@ -55,7 +55,7 @@ class NUTSLLCConfig(LLCSettings):
         As in :class:`comparisons.theory.LLCSettings` (default 1, ``1 / log n``, 4, 0).
     draws : int
         Kept draws per chain (default 1000).
-    tune : int
+    warmup : int
         Warm-up (step-size and mass-matrix adaptation) steps per chain, discarded.
     target_accept : float
         NUTS step-size adaptation target, in (0, 1).
@@ -67,14 +67,14 @@ class NUTSLLCConfig(LLCSettings):
     """
 
     draws: int = settings_field("draws", default=1000)
-    tune: int = field(default=1000, metadata={"help": "NUTS warm-up steps per chain"})
+    warmup: int = field(default=1000, metadata={"help": "NUTS warm-up steps per chain"})
     target_accept: float = field(default=0.9, metadata={"help": "NUTS step-size adaptation target"})
     backend: str = field(default="auto", metadata={"help": "NUTS back-end", "choices": LLC_BACKENDS})
     fixed_nbeta: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_positive_int("tune", self.tune, minimum=0)
+        check_positive_int("warmup", self.warmup, minimum=0)
         check_target_accept(self.target_accept)
         if self.backend not in LLC_BACKENDS:
             raise InputError(f"backend: expected one of {', '.join(LLC_BACKENDS)}, got {self.backend!r}")
@@ -109,10 +109,10 @@ class NUTSLLCConfig(LLCSettings):
         return dataclasses.replace(config, **given) if config is not None else cls(**given)
 
 
-def check_common(gamma, chains, draws, tune) -> tuple[float, int, int, int]:
-    """Checked ``(gamma, chains, draws, tune)`` by the checks of :class:`NUTSLLCConfig`."""
-    cfg = NUTSLLCConfig(gamma=gamma, chains=chains, draws=draws, tune=tune)
-    return float(cfg.gamma), int(cfg.chains), int(cfg.draws), int(cfg.tune)
+def check_common(gamma, chains, draws, warmup) -> tuple[float, int, int, int]:
+    """Checked ``(gamma, chains, draws, warmup)`` by the checks of :class:`NUTSLLCConfig`."""
+    cfg = NUTSLLCConfig(gamma=gamma, chains=chains, draws=draws, warmup=warmup)
+    return float(cfg.gamma), int(cfg.chains), int(cfg.draws), int(cfg.warmup)
 
 
 def check_target_accept(v) -> float:

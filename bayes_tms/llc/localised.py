@@ -100,7 +100,7 @@ STUCK_STEP_RATIO = 5.0
 
 
 def estimate_from_model(prepared, backend: str, *, n: int, nbeta: float, gamma: float, loss_at_center: float,
-              chains: int, draws: int, tune: int, ss: np.random.SeedSequence, progress: bool,
+              chains: int, draws: int, warmup: int, ss: np.random.SeedSequence, progress: bool,
               target_accept: float, cores: int, restrict: str | None = None,
               basin: tuple | None = None) -> LLCEstimate:
     import arviz as az
@@ -110,7 +110,7 @@ def estimate_from_model(prepared, backend: str, *, n: int, nbeta: float, gamma: 
 
     # nutpie: every chain starts exactly at w* (u = 0); its default start can fall outside the basin
     init = None if backend != "nutpie" else np.zeros(prepared.n_dim)
-    idata = run_nuts(prepared, backend, draws=draws, warmup=tune, chains=chains, cores=cores,
+    idata = run_nuts(prepared, backend, draws=draws, warmup=warmup, chains=chains, cores=cores,
                       seed=sequence_seed(ss), target_accept=target_accept,
                       progress=progress, init_mean=init,
                       store_divergences=backend == "nutpie" and restrict is not None and basin is not None)
@@ -127,7 +127,7 @@ def estimate_from_model(prepared, backend: str, *, n: int, nbeta: float, gamma: 
         dW = post["dW"].transpose("chain", "draw", "hidden", "feature").values
         db = post["db"].transpose("chain", "draw", "feature").values
         frac = float(np.mean(in_basin(W0 + dW, b0 + db, roles)))
-    settings = {"tune": int(tune), "target_accept": float(target_accept)}  # beside SGLD's step_size, burn_in
+    settings = {"warmup": int(warmup), "target_accept": float(target_accept)}  # beside SGLD's step_size, warmup
     keep = np.isfinite(loss).all(axis=1)  # a NaN chain is data: drop it, keep the rest
     if "step_size" in stats and loss.shape[0] >= 3:
         step = np.asarray(stats["step_size"].transpose("chain", "draw").values, dtype=float)[:, -1]
@@ -165,7 +165,7 @@ def nuts_diagnostics(ess: float, divergences: int, backend: str, restrict: str |
     counted, never averaged in); ``wall_rejections``: of the divergences, those that ended
     outside the basin (the restricted target's wall; -1 where not known, i.e. PyMC).
     :func:`estimate_from_model` adds the settings that shaped the draws beyond the estimate's own fields:
-    ``tune`` and ``target_accept``.
+    ``warmup`` and ``target_accept``.
     """
     return {"ess": float(ess), "divergences": int(divergences), "backend": backend, "restrict": restrict,
             "basin_fraction": float(basin_fraction), "failed_chains": int(failed_chains),

@@ -8,7 +8,7 @@ enumeration and reuses every stored part whose settings and seed are unchanged.
 
 from __future__ import annotations
 
-__all__ = ["MEASURE_DEFAULTS", "measure_phase", "measure_phases", "jsonable"]
+__all__ = ["MEASURE_DEFAULTS", "measure_phase", "measure_phases", "upgrade_table", "jsonable"]
 
 import logging
 import time
@@ -56,6 +56,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     nuts = dict(nuts or {})
     volume = dict(volume or {})
     search = dict(search or {})
+    reuse = upgrade_table(reuse) if reuse is not None else None
     r = reuse if reuse is not None and reuse.get("seed") == seed and reuse.get("seed_rule") == SEED_RULE else {}
     reused = []
     search_key = jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
@@ -132,7 +133,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
 #: settings of the shipped tables (``comparisons/theory/data/llc_measured_c*.json``)
 MEASURE_DEFAULTS: dict = {
     "ms": (1e4, 1e5, 1e6, 1e7, 1e8),
-    "nuts": {"chains": 2, "draws": 400, "tune": 300},
+    "nuts": {"chains": 2, "draws": 400, "warmup": 300},
     # 60 Metropolis steps per level: with 15 the slope came out ~2% low on the 6-gon (8.33 against
     # 8.5; 60 steps: 8.49, 8.67) and 7.29 against 7.41 on the 4-gon (insufficient mixing within a level)
     "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 60, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
@@ -199,6 +200,37 @@ def _same_target(rec: dict, target: LossTarget) -> bool:
     stored = rec.get("settings", {})
     return all(stored.get(k) == v for k, v in jsonable(target.info).items()
                if v is not None and k != "nuts_coordinates")
+
+
+#: keys of the NUTS settings renamed since tables were first stored: old name -> name of today
+#: (``tune``: the warm-up steps, ``warmup`` across the package since issue 19)
+RENAMED_NUTS_KEYS = {"tune": "warmup"}
+
+
+def upgrade_table(table: dict) -> dict:
+    """A stored table, or one phase's record, with the key names of today; values untouched.
+
+    Renames :data:`RENAMED_NUTS_KEYS` in ``settings["nuts"]`` of the table and of each record in
+    ``phases`` (the keys that decide whether a stored NUTS curve is reused; each key keeps its
+    place), so that a table written before a rename is still reused part by part. Returns a new
+    dict (the argument is not changed); anything else, and a table already up to date, comes back
+    as it is. Applied by the loader
+    (:func:`comparisons.jobs.llc.read_table`) and to every ``reuse`` record of
+    :func:`measure_phase`; ``benchmarks/upgrade_llc_tables.py`` rewrites stored files with it.
+    """
+    def upgraded(obj):
+        nuts = obj.get("settings", {}).get("nuts") if isinstance(obj.get("settings"), dict) else None
+        if not isinstance(nuts, dict) or not set(nuts) & set(RENAMED_NUTS_KEYS):
+            return obj
+        nuts = {RENAMED_NUTS_KEYS.get(k, k): v for k, v in nuts.items()}
+        return {**obj, "settings": {**obj["settings"], "nuts": nuts}}
+
+    if not isinstance(table, dict):
+        return table
+    out = upgraded(table)
+    if isinstance(out.get("phases"), list):
+        out = {**out, "phases": [upgraded(rec) if isinstance(rec, dict) else rec for rec in out["phases"]]}
+    return out
 
 
 def jsonable(obj):

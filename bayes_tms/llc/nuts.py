@@ -27,7 +27,7 @@ from .localised import MODEL_CACHE, estimate_from_model, loss_model, prepared_mo
 
 def nuts_llc(W0, b0, x, config: NUTSLLCConfig | None = None, *, gamma: float | None = None,
              nbeta: float | None = None, beta: float | None = None, chains: int | None = None,
-             draws: int | None = None, tune: int | None = None, seed: int | np.random.SeedSequence | None = None,
+             draws: int | None = None, warmup: int | None = None, seed: int | np.random.SeedSequence | None = None,
              backend: str | None = None, progress: bool = False, target_accept: float | None = None,
              cores: int | None = None, restrict: str | None = "auto") -> LLCEstimate:
     """LLC of the TMS loss at ``w* = (W0, b0)`` by NUTS on the localised tempered posterior.
@@ -50,7 +50,7 @@ def nuts_llc(W0, b0, x, config: NUTSLLCConfig | None = None, *, gamma: float | N
         ``n beta`` itself (``NUTSLLCConfig.fixed_nbeta``); default ``n beta`` from ``beta``.
     beta : float, optional
         Inverse temperature; default ``beta* = 1 / log n``. Not with ``nbeta``.
-    chains, draws, tune : int
+    chains, draws, warmup : int
         NUTS chains (each started at ``w*``), kept draws and warm-up steps per chain (default
         4, 1000, 1000).
     seed : int or numpy.random.SeedSequence
@@ -74,7 +74,7 @@ def nuts_llc(W0, b0, x, config: NUTSLLCConfig | None = None, *, gamma: float | N
     -------
     LLCEstimate
         ``llc``, ``se`` (from the ESS of the ``L_n`` trace), ``trace (chain, draw)``, the
-        settings (``nbeta`` resolved once by :meth:`NUTSLLCConfig.nbeta`; ``tune``,
+        settings (``nbeta`` resolved once by :meth:`NUTSLLCConfig.nbeta`; ``warmup``,
         ``target_accept`` and ``backend`` in the diagnostics), ``restrict`` and
         ``basin_fraction`` (draws inside the basin of ``w*``).
 
@@ -88,14 +88,14 @@ def nuts_llc(W0, b0, x, config: NUTSLLCConfig | None = None, *, gamma: float | N
     --------
     >>> from comparisons.theory import enumerate_phases, sample_inputs
     >>> p = next(q for q in enumerate_phases(6) if q.label == "6")
-    >>> est = nuts_llc(p.W, p.b, sample_inputs(10_000, 6, 0), draws=300, tune=300)  # doctest: +SKIP
+    >>> est = nuts_llc(p.W, p.b, sample_inputs(10_000, 6, 0), draws=300, warmup=300)  # doctest: +SKIP
     >>> abs(est.llc - p.llc) < 3 * est.se + 0.1 * p.llc  # doctest: +SKIP
     True
     """
     from ..model import check_data, model_data, resolve_likelihood
 
     cfg, ss = _config(config, seed, gamma=gamma, nbeta=nbeta, beta=beta, chains=chains, draws=draws,
-                      tune=tune, backend=backend, target_accept=target_accept)
+                      warmup=warmup, backend=backend, target_accept=target_accept)
     backend = resolve_backend(cfg.backend)
     W0 = check_finite_array("W0", W0)
     b0 = check_finite_array("b0", b0)
@@ -120,7 +120,7 @@ def nuts_llc(W0, b0, x, config: NUTSLLCConfig | None = None, *, gamma: float | N
         prepared = prepared_model(("tms", kind, be, r, c, restrict),
                              lambda: tms_model(kind, r, c, data, restrict=bool(restrict)), be, data)
         return estimate_from_model(prepared, be, n=n, nbeta=nb, gamma=float(cfg.gamma), loss_at_center=loss0,
-                         chains=cfg.chains, draws=cfg.draws, tune=cfg.tune, ss=ss, progress=progress,
+                         chains=cfg.chains, draws=cfg.draws, warmup=cfg.warmup, ss=ss, progress=progress,
                          target_accept=float(cfg.target_accept), cores=cores or min(cfg.chains, 2),
                          restrict=restrict, basin=(W0, b0, roles))
 
@@ -157,7 +157,7 @@ def _tms_loss(W0: np.ndarray, b0: np.ndarray, x: np.ndarray) -> float:
 
 def loss_llc(loss_fn: Callable, w0, config: NUTSLLCConfig | None = None, *, n: int,
              gamma: float | None = None, nbeta: float | None = None, beta: float | None = None,
-             chains: int | None = None, draws: int | None = None, tune: int | None = None,
+             chains: int | None = None, draws: int | None = None, warmup: int | None = None,
              seed: int | np.random.SeedSequence | None = None, backend: str | None = None,
              progress: bool = False, target_accept: float | None = None, cores: int | None = None,
              name: str | None = None) -> LLCEstimate:
@@ -186,7 +186,7 @@ def loss_llc(loss_fn: Callable, w0, config: NUTSLLCConfig | None = None, *, n: i
     The other parameters are those of :func:`nuts_llc`.
     """
     cfg, ss = _config(config, seed, gamma=gamma, nbeta=nbeta, beta=beta, chains=chains, draws=draws,
-                      tune=tune, backend=backend, target_accept=target_accept)
+                      warmup=warmup, backend=backend, target_accept=target_accept)
     backend = resolve_backend(cfg.backend)
     n = check_positive_int("n", n, minimum=2)
     nb = cfg.nbeta(n)
@@ -202,5 +202,5 @@ def loss_llc(loss_fn: Callable, w0, config: NUTSLLCConfig | None = None, *, n: i
     w = pt.vector("w")
     loss0 = float(pytensor.function([w], loss_fn(w))(w0))
     return estimate_from_model(prepared, backend, n=n, nbeta=nb, gamma=float(cfg.gamma), loss_at_center=loss0,
-                     chains=cfg.chains, draws=cfg.draws, tune=cfg.tune, ss=ss, progress=progress,
+                     chains=cfg.chains, draws=cfg.draws, warmup=cfg.warmup, ss=ss, progress=progress,
                      target_accept=float(cfg.target_accept), cores=cores or min(cfg.chains, 2))

@@ -103,7 +103,7 @@ def _target_model(target: LossTarget):
     return model
 
 
-def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 500, tune: int = 500,
+def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 500, warmup: int = 500,
                 seed: int | np.random.SeedSequence = 0, backend: str = "pymc", cores: int = 1,
                 target_accept: float = 0.9, progress: bool = False) -> LLCEstimate:
     """``lambda(m) = E_m[m (L - L*)]`` by NUTS on ``phi(w) exp(-m (L - L*))`` over the allowed region.
@@ -113,7 +113,7 @@ def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 5
     target : LossTarget
     m : float
         Inverse temperature ``n beta`` (> 0).
-    chains, draws, tune : int
+    chains, draws, warmup : int
         NUTS chains (each started at ``w*``), kept draws, warm-up steps per chain.
     seed : int or numpy.random.SeedSequence
     backend : {"pymc", "nutpie", "auto"}
@@ -131,13 +131,13 @@ def nuts_lambda(target: LossTarget, m: float, *, chains: int = 2, draws: int = 5
     """
 
     m = check_positive_float("m", m)
-    _, chains, draws, tune = check_common(1.0, chains, draws, tune)
+    _, chains, draws, warmup = check_common(1.0, chains, draws, warmup)
     backend = resolve_backend(backend)
     data = {"nbeta": np.asarray(m)}
     prepared = prepared_model(("population", target.name, backend, target.d), lambda: _target_model(target),
                          backend, data)
     return estimate_from_model(prepared, backend, n=0, nbeta=m, gamma=1.0, loss_at_center=target.loss0,
-                     chains=chains, draws=draws, tune=tune, ss=root_sequence(seed), progress=progress,
+                     chains=chains, draws=draws, warmup=warmup, ss=root_sequence(seed), progress=progress,
                      target_accept=check_target_accept(target_accept), cores=cores)
 
 

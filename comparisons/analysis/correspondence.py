@@ -35,8 +35,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..compare import bayes_moves, learning_coefficients, monotone_verdict, sgd_llc_medians
-from ..contracts import move_rows, plateau_rows
+from ..compare import bayes_moves, learning_coefficients, monotone_verdict, sgd_llc_medians, sgd_moves
+from ..contracts import validate_plateaus
 from ..errors import InputError, check_positive_int
 from ..theory import crossings, enumerate_phases
 from ..theory.kgons import Phase
@@ -78,7 +78,7 @@ def correspondence(plateaus: xr.Dataset, occupancy: xr.Dataset | None, features:
     Parameters
     ----------
     plateaus : xarray.Dataset
-        The SGD plateaus hand-off (:func:`comparisons.contracts.plateaus_dataset`): moves and
+        The SGD plateaus hand-off (:func:`sgd_tms.phases.labelled_plateaus`): moves and
         plateaus with their SGLD estimates at the protocol's ``n``.
     occupancy : xarray.Dataset or None
         The Bayesian occupancy hand-off (:data:`comparisons.contracts.OCCUPANCY`), e.g.
@@ -108,13 +108,14 @@ def correspondence(plateaus: xr.Dataset, occupancy: xr.Dataset | None, features:
     check_positive_int("features", features, minimum=2)
     if not (isinstance(min_fraction, (int, float)) and 0 <= min_fraction <= 1):
         raise InputError(f"min_fraction: expected a share in [0, 1], got {min_fraction!r}")
+    plateaus = validate_plateaus(plateaus)
     runs = int(plateaus.attrs["runs"])
-    moves = move_rows(plateaus)
+    moves = sgd_moves(plateaus)
     phases = list(enumerate_phases(features) if phases is None else phases)
     by_label = {p.label: p for p in phases}
     coef = learning_coefficients(phases)
     lam = {k: v[0] for k, v in coef.items()}
-    est = sgd_llc_medians(plateau_rows(plateaus))
+    est = sgd_llc_medians(plateaus)
     seq: list[tuple[str, str]] = []
     if occupancy is not None:
         seq = bayes_moves(occupancy if estimator is None else occupancy.sel(estimator=[estimator]))

@@ -14,7 +14,7 @@ from __future__ import annotations
 __all__ = ["OCCUPANCY_COMPARE_COLUMNS", "agreement", "estimators_verdict", "mixing_verdict"]
 
 import math
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -23,13 +23,6 @@ from ..errors import InputError
 
 #: columns of ``occupancy_compare.csv``
 OCCUPANCY_COMPARE_COLUMNS = ["n", "phase", "estimator", "fraction", "lower", "upper"]
-
-
-def _f(v) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def agreement(occupancy: xr.Dataset, a: str, b: str, min_fraction: float = 0.05) -> dict:
@@ -130,24 +123,23 @@ def estimators_verdict(occupancy: xr.Dataset, estimators: Sequence[str] | None =
             "odd_one_out": {k: v for k, v in odd.items() if v}, "unattributed": unattributed}
 
 
-def mixing_verdict(diagnostics: Sequence[Mapping], rhat_max: float = 1.05) -> tuple[str, list[int]]:
+def mixing_verdict(diagnostics: xr.Dataset | None, rhat_max: float = 1.05) -> tuple[str, list[int]]:
     """``("yes" | "no" | "no data", flagged n)``: did the chains mix at every ``n``?
 
-    A row is flagged when its ``mixed`` column is false (PT) or, without one, when the loss R-hat
+    ``diagnostics`` is a diagnostics hand-off (:data:`comparisons.contracts.DIAGNOSTICS`) or None.
+    A row is flagged when its ``mixed`` flag is false (PT) or, without one, when the loss R-hat
     exceeds ``rhat_max`` (NUTS rows of all chains, ``phase == "all"``).
     """
-    flagged, seen = [], 0
-    for r in diagnostics:
-        if "phase" in r and str(r["phase"]) != "all":
-            continue
-        seen += 1
-        if "mixed" in r and r["mixed"] not in ("", None):
-            ok = str(r["mixed"]).lower() in ("true", "1", "1.0")
-        else:
-            rhat = _f(r.get("rhat_loss"))
-            ok = math.isfinite(rhat) and rhat <= rhat_max
-        if not ok:
-            flagged.append(int(round(_f(r["n"]))))
-    if not seen:
+    if diagnostics is None:
         return "no data", []
+    if "phase" in diagnostics:
+        diagnostics = diagnostics.isel(row=diagnostics["phase"].values.astype(str) == "all")
+    if not diagnostics.sizes.get("row", 0):
+        return "no data", []
+    if "mixed" in diagnostics:
+        ok = diagnostics["mixed"].values.astype(bool)
+    else:
+        rhat = diagnostics["rhat_loss"].values.astype(float)
+        ok = np.isfinite(rhat) & (rhat <= rhat_max)
+    flagged = [int(n) for n in diagnostics["n"].values[~ok]]
     return ("no" if flagged else "yes"), flagged

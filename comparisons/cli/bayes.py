@@ -255,7 +255,7 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
 
     ``sweep``: ``executor, workers, scheduler, retries`` of the study's sweep runner; ``refine``:
     one run's switch refinement (:func:`pt_refine`; None: the default, refined within 2%)."""
-    from ..compare import switch_line
+    from ..compare import switch_lines
     from ..cost import confirm, pt_seconds
     from ..io import check_out_path, check_writable_dir
     from ..jobs.bayes_pt import run_pt, run_pt_study
@@ -278,18 +278,20 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
         print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "
               f"beta = {config.beta:g}{', population loss' if config.population else ''}: "
               f"{res['wall_s']:.1f} s{note}; mixed at every n: {'yes' if res['mixed'] else 'NO (see diagnostics.csv)'}")
-        for t in res["transitions"]:
-            print("  " + switch_line(t))
+        for line in switch_lines(res["transitions"]):
+            print("  " + line)
     else:
         result = run_pt_study(config, study, out, progress=progress, **sweep)
         res = result.summary
-        for r in res["summary"]:
+        summary = res["summary"]
+        for i in range(summary.sizes["row"]):
+            r = {k: v.item() for k, v in summary.isel(row=i).data_vars.items()}
             print(f"  {r['convention']} (beta = {r['beta']:g}) {r['from']} -> {r['to']}: mean n = {r['mean']:.0f} "
                   f"[{r['mean_lower']:.0f}, {r['mean_upper']:.0f}], median {r['median']:.0f}, "
                   f"sd {r['sd']:.0f} over the {r['datasets']} of {r['datasets_run']} data sets that switch "
                   f"({r['not_single']:.0%} not a single crossing) [{r['values']}]; population "
-                  f"{r['population']:.0f}; predicted {r['predicted_n'] or float('nan'):.0f} (asymptotic), "
-                  f"{r['predicted_n_laplace'] or float('nan'):.0f} (O(1))"
+                  f"{r['population']:.0f}; predicted {r['predicted_n']:.0f} (asymptotic), "
+                  f"{r['predicted_n_laplace']:.0f} (O(1))"
                   + ("" if r["all_mixed"] else "; NOT all runs mixed"))
     print(f"outputs in {out_dir}")
     return result
@@ -302,7 +304,7 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
 
     ``sweep``: ``executor, workers, scheduler, retries`` for the sweep runner.
     """
-    from ..compare import switch_line
+    from ..compare import switch_lines
     from ..cost import bayes_seconds, confirm
     from ..io import check_out_path, check_writable_dir
     from ..jobs.bayes import run_bayes
@@ -321,8 +323,8 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
     print(f"bayes: {len(config.ns)} n x {config.chains} chains x {config.draws} draws "
           f"({config.backend}) in {summary['wall_s']:.1f} s sampling{cached}; "
           f"{summary['divergences']} divergences in {summary['draws_total']} draws")
-    for t in summary["transitions"]:
-        print("  " + switch_line(t))
+    for line in switch_lines(summary["transitions"]):
+        print("  " + line)
     print(f"outputs in {out_dir} (transitions.json has every field)")
     return result
 

@@ -23,7 +23,7 @@ The flags of the settings every LLC estimate shares (``--gamma``, ``--beta``, ``
 ``--draws``) are generated from :class:`comparisons.theory.LLCSettings` (:func:`llc_flags`), the
 fields ``tms-phases sgd --llc-*`` and NUTS-LLC (:class:`bayes_tms.llc.NUTSLLCConfig`) inherit:
 one default, help text and check each. ``--seed`` (the data's and the samplers' root),
-``--warmup`` (NUTS ``tune`` or SGLD ``burn_in``) and ``--step`` (SGLD, calibrated default) are
+``--warmup`` (the ``warmup`` of either sampler) and ``--step`` (SGLD, calibrated default) are
 this command's own.
 
 The engines are imported inside :func:`run`, never at import time.
@@ -47,8 +47,8 @@ from .flags import FlagTable, is_given, problem_flags
 HELP = "local learning coefficient of a phase by NUTS or SGLD; sweeps write CSV and llc_vs_n.png"
 FORMATS = ("text", "json")
 #: what ``--chains``, ``--draws``, ``--warmup`` and ``--step`` default to, per method
-METHOD_DEFAULTS = ("defaults by --method: nuts 4 chains x 1000 draws after 1000 tuning steps; "
-                   "sgld 32 chains x 8000 steps incl. 2000 burn-in, step 0.1 / (n beta*)")
+METHOD_DEFAULTS = ("defaults by --method: nuts 4 chains x 1000 draws after 1000 warm-up steps; "
+                   "sgld 32 chains x 8000 steps incl. 2000 warm-up, step 0.1 / (n beta*)")
 
 
 #: defaults of ``--steps`` and ``--gammas`` (``--calibrate``)
@@ -126,7 +126,7 @@ class LLCCommand:
                                            "metavar": "SEED", "parse": positive_int_arg("--seed", minimum=0)})
     # the sampler
     warmup: int | None = field(default=None, metadata={
-        "help": "NUTS warm-up (tuning) steps / SGLD burn-in (default 1000 / 2000)", "metavar": "WARMUP",
+        "help": "warm-up steps per chain, NUTS / SGLD (default 1000 / 2000)", "metavar": "WARMUP",
         "parse": positive_int_arg("--warmup", minimum=0)})
     step: float | None = field(default=None, metadata={
         "help": "SGLD step size (default 0.1 / (n beta*), the calibrated choice)", "metavar": "STEP",

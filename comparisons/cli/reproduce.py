@@ -354,7 +354,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
-    from ..compare import bayes_moves, switch_line
+    from ..compare import bayes_moves, switch_lines
+    from ..contracts import level_switches
     from ..cost import confirm
     from ..io import check_writable_dir, write_json, write_text
     from ..report import load_bayes, write_report
@@ -421,9 +422,8 @@ def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
     if bayes:
         lines.append(f"Bayesian dominant phase along n ({primary.name}, beta = {bayes['attrs'].get('beta', 1):g}): "
                      + (", ".join(f"{a} -> {b}" for a, b in bayes_moves(bayes["occupancy"])) or "no change"))
-        for t in bayes["transitions"]:
-            if t.get("level", "phase") == "phase":
-                lines.append("  " + switch_line(t))
+        if bayes["transitions"] is not None:
+            lines += ["  " + line for line in switch_lines(level_switches(bayes["transitions"]))]
     sgd = results.get("sgd")
     if sgd is not None and "plateaus" in sgd.summary:
         s = sgd.summary

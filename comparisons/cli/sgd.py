@@ -17,6 +17,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..config_file import positive_int_arg
 from ..errors import InputError
 from .flags import FlagTable, is_given
 
@@ -59,17 +60,11 @@ class SGDCommand:
     no_llc: bool = field(default=False, metadata={"help": "skip the LLC estimation"})
     force: bool = field(default=False, metadata={"help": "recompute even if an intact trajectory.nc matches"})
     plot_runs: int = field(default=4, metadata={"help": "runs drawn in staircase.png", "metavar": "PLOT_RUNS",
-                                                "parse": lambda text: _positive(text, "--plot-runs")})
+                                                "parse": positive_int_arg("--plot-runs")})
     block_runs: int | None = field(default=None, metadata={
         "help": "runs per task of the sweep (default: all runs in one batched task; smaller blocks spread the "
                 "work over processes or a Dask cluster)", "metavar": "BLOCK_RUNS",
-        "parse": lambda text: _positive(text, "--block-runs")})
-
-
-def _positive(text: str, flag: str) -> int:
-    from ..config_file import positive_int_arg
-
-    return positive_int_arg(flag)(text)
+        "parse": positive_int_arg("--block-runs")})
 
 
 def command_flags(*fields: str) -> FlagTable:

@@ -9,10 +9,11 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from ..config_file import positive_float_arg
 from ..errors import InputError
-from .flags import FlagTable, problem_flags
-from ..theory import check_beta, crossings, dominant_intervals, enumerate_phases
+from ..theory import crossings, dominant_intervals, enumerate_phases
 from ..theory.kgons import measured_llc_overrides
+from .flags import FlagTable, problem_flags
 
 FORMATS_KGONS = ("table", "json", "csv")
 FORMATS_THEORY = ("table", "json")
@@ -26,17 +27,6 @@ def _n_max(value: str) -> float:
     if not (n > 10 and math.isfinite(n)):
         raise InputError(f"--n-max: expected a number above 10, got {value}")
     return n
-
-
-def _beta(value: str) -> float:
-    try:
-        b = float(value)
-    except ValueError:
-        raise InputError(f"--beta: expected a positive finite number, got {value!r}") from None
-    try:
-        return check_beta(b)
-    except InputError:
-        raise InputError(f"--beta: expected a positive finite number, got {value}") from None
 
 
 def _labels(value: str) -> list[str]:
@@ -64,7 +54,7 @@ class TheoryOptions:
         "help": "table (human) or json", "choices": FORMATS_THEORY, "metavar": "FORMAT"})
     beta: float = field(default=1.0, metadata={
         "help": "inverse temperature of the posterior exp(-n beta L_n); every prediction depends on n beta "
-                "only, so crossings scale as 1/beta", "metavar": "B", "parse": _beta})
+                "only, so crossings scale as 1/beta", "metavar": "B", "parse": positive_float_arg("--beta")})
     laplace: bool = field(default=False, metadata={
         "help": "also the crossings of the free energies with their O(1) terms (Laplace on the curved "
                 "directions, Monte Carlo flat volume; C^2 phases only; slower) and the dominant sequence "
@@ -76,7 +66,7 @@ class TheoryOptions:
                 "reused); slow"})
     judge: str | None = field(default=None, metadata={
         "help": "compare the dominant sequence with O(1) terms with the switch points of a PT run on the "
-                "population loss (PT_DIR/transitions.json of tms-phases bayes --sampler pt --population; its "
+                "population loss (PT_DIR/transitions.nc of tms-phases bayes --sampler pt --population; its "
                 "c and beta are used): predicted, measured, ratio", "metavar": "PT_DIR"})
     phases: list | None = field(default=None, metadata={
         "help": "with --measure-free-energy: phase labels (default: the wall phases that the dominant "
@@ -181,19 +171,22 @@ def _sequence_rows(c: int, n_max: float, beta: float) -> list[dict]:
 def _run_judge(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..contracts import ContractError, level_switches, read_transitions
     from ..theory import judge_predictions
 
     folder = Path(args.judge)
     try:
         config = json.loads((folder / "config.json").read_text())
-        switches = json.loads((folder / "transitions.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--judge: expected a PT run folder with config.json and transitions.json, got "
+        switches = level_switches(read_transitions(folder / "transitions.nc"), "phase")
+    except (OSError, ValueError, ContractError) as exc:
+        raise InputError(f"--judge: expected a PT run folder with config.json and transitions.nc, got "
                          f"{str(folder)!r} ({type(exc).__name__})") from None
     if not config.get("population"):
         raise InputError(f"--judge: expected a PT run on the population loss (--population), got {str(folder)!r}")
     c, beta = int(config["features"]), float(config.get("beta", 1.0))
-    measured = {(e["from"], e["to"]): (e["n"], e["lower"], e["upper"]) for e in switches if e.get("level") == "phase"}
+    measured = {(str(a), str(b)): (float(n), float(lo), float(hi)) for a, b, n, lo, hi in zip(
+        switches["from"].values, switches["to"].values, switches["n"].values, switches["lower"].values,
+        switches["upper"].values)}
     ns = config["ns"]
     seq = _sequence_rows(c, args.n_max, beta)
     seq = [e for e in seq if ns[0] <= e["n"] <= ns[-1] or (e["from"], e["to"]) in measured]

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bayes_tms.config import BayesConfig
 from bayes_tms.occupancy import diagnostics_table, occupancy_table, transitions
 from bayes_tms.plots import plot_occupancy
@@ -27,10 +29,10 @@ from bayes_tms.reweight import reweighted_occupancy, rung_deltas
 from bayes_tms.cache import ModelCache
 from bayes_tms.sampling import check_complete, check_posterior, nested_data, sample_posterior
 
-from ..contracts import combine_occupancy, package_versions, table_dataset, transitions_dataset
+from ..contracts import combine_occupancy, combine_transitions, level_switches, package_versions
 from ..errors import InputError
 from ..folder import keep, owned_folder
-from ..io import atomic_path, save_figure, write_csv, write_dataset_csv, write_json, write_netcdf
+from ..io import atomic_path, save_figure, write_dataset_csv, write_dataset_json, write_json, write_netcdf
 from ..theory import dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import mark_paper_switch, paper_switch_n
 from .result import JobResult, recording
@@ -66,16 +68,19 @@ def run_bayes(config: BayesConfig, out_dir, *, progress: bool = True, replace: b
 
     The folder is owned by this job (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
     """
+    # the config's record and hash are read here, in one visit to the config (the rest of the job
+    # reads fields only): benchmarks/trace_config.py counts how often the config changes file
+    record = {**config.to_dict(), "config_hash": config.hash}
     with (recording("bayes --sampler nuts", out_dir) as rec,
           owned_folder(out_dir, "bayes --sampler nuts", sampler="nuts", config=config.hash,
                        replace=replace) as folder):
+        write_json(folder.root / "config.json", record)
         res = _run_bayes(config, folder.root, progress=progress, **sweep)
         folder.finish()
     return rec.result(compute_s=res["compute_s"], cached=res["rungs_cached"] > 0, summary=res)
 
 
 def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> dict:
-    write_json(out / "config.json", {**config.to_dict(), "config_hash": config.hash})
     t0 = time.perf_counter()
     timing: dict = {}
     posts = run_sweep(config, out, progress=progress, timing=timing, **sweep)
@@ -104,28 +109,30 @@ def _run_bayes(config: BayesConfig, out: Path, *, progress: bool, **sweep) -> di
             "seed": config.seed, "classifier": config.classifier}
     write_netcdf(combine_occupancy([occ, raw], attrs=meta), out / "occupancy.nc")
     write_netcdf(focc.assign_attrs(meta), out / "occupancy_family.nc")
-    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
-             + transitions(freps, features=config.features, level="family",
-                           prior_sigma=config.prior_sigma, beta=config.beta))
-    write_json(out / "transitions.json", trans)
-    write_netcdf(transitions_dataset(trans), out / "transitions.nc")
-    diag = diagnostics_table(posts)
-    write_csv(out / "diagnostics.csv", diag, DIAG_COLUMNS)
-    write_netcdf(table_dataset(diag, DIAG_COLUMNS), out / "diagnostics.nc")
+    trans = combine_transitions(
+        [transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta),
+         transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
+                     beta=config.beta)], attrs={**meta, "sampler": "nuts", "estimator": "nuts_bridge"})
+    write_dataset_json(out / "transitions.json", trans)
+    write_netcdf(trans, out / "transitions.nc")
+    diag = diagnostics_table(posts).assign_attrs(meta)
+    write_dataset_csv(out / "diagnostics.csv", diag, DIAG_COLUMNS, present="n")
+    write_netcdf(diag, out / "diagnostics.nc")
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
                                     n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma,
                                     beta=config.beta)
-    refined = [{"from": t["from"], "to": t["to"], "n": t["predicted_n_laplace"]} for t in trans
-               if t["level"] == "phase" and t.get("predicted_n_laplace")]
-    fig = plot_occupancy(occ, features=config.features, theory=theory, raw=raw, refined=refined,
-                         observed=[t for t in trans if t["level"] == "family"],
+    phase = level_switches(trans)
+    refined = phase.isel(transition=np.isfinite(phase["predicted_n_laplace"].values))
+    fig = plot_occupancy(occ, features=config.features, theory=theory, raw=raw,
+                         refined=refined.assign(n=refined["predicted_n_laplace"]),
+                         observed=level_switches(trans, "family"),
                          title=f"NUTS posterior phase occupancy, c = {config.features}, beta = {config.beta:g} "
                                f"({config.classifier} classifier; 95% bootstrap over chains)")
     mark_paper_switch(fig.axes[0], paper_switch_n(config.features, config.prior_sigma), text=True)
     save_figure(fig, out / "occupancy.png")
-    div = sum(r["divergences"] for r in diag if r["phase"] == "all")
+    div = int(diag["divergences"].where(diag["phase"] == "all", 0).sum())
     return {"wall_s": wall, "compute_s": timing.get("compute_s", wall), "rungs_cached": cached,
             "rungs": len(config.ns), "transitions": trans, "divergences": div,
             "draws_total": len(config.ns) * config.chains * config.draws}

@@ -43,10 +43,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..contracts import package_versions, table_dataset, transitions_dataset, validate_posterior
+from ..contracts import (combine_transitions, level_switches, package_versions, validate_diagnostics,
+                         validate_posterior, validate_switch_summary)
 from ..errors import InputError, check_positive_int
 from ..folder import keep, owned_folder
-from ..io import atomic_path, check_writable_dir, save_figure, write_csv, write_dataset_csv, write_json, write_netcdf
+from ..io import (atomic_path, check_writable_dir, save_figure, write_csv, write_dataset_csv, write_dataset_json,
+                  write_json, write_netcdf)
 from ..theory import child_seed, dominant_intervals, enumerate_phases, sample_inputs
 from .paper_switch import PAPER_SWITCH, PAPER_SWITCH_LABEL, mark_paper_switch, paper_switch_n
 from .result import JobResult, recording
@@ -72,14 +74,18 @@ DIAG_COLUMNS = ["n", "inserted", "copies", "draws", "rhat_loss", "ess_bulk_loss"
                 "mixed"]
 
 
-def _diagnostics(posts: dict, diag) -> list[dict]:
+def _diagnostics(posts: dict, diag):
     """Per requested ``n``: convergence of an invariant (the loss) and the PT mixing numbers.
 
     ``diag``: the run's ``pt_diagnostics``, or a mapping ``n -> pt_diagnostics`` of the run that
-    sampled each rung (a refined run: :func:`refine_pt`)."""
+    sampled each rung (a refined run: :func:`refine_pt`). Returns the diagnostics hand-off
+    (:data:`comparisons.contracts.DIAGNOSTICS`): the columns of :data:`DIAG_COLUMNS` over ``row``,
+    one per ``n``, attrs ``sampler = "pt"``.
+    """
     import arviz as az
+    import xarray as xr
 
-    rows = []
+    cols: dict[str, list] = {k: [] for k in DIAG_COLUMNS}
     for n, idata in sorted(posts.items()):
         run = diag[n] if isinstance(diag, dict) else diag
         ns = [int(v) for v in run["rung"].values]
@@ -102,8 +108,13 @@ def _diagnostics(posts: dict, diag) -> list[dict]:
                 r["ess_tail_loss"] = float(az.ess(loss, method="tail"))
         r["mixed"] = bool(np.isfinite(r["rhat_loss"]) and r["rhat_loss"] <= MIXED_RHAT
                           and r["round_trips_mean"] >= MIN_ROUND_TRIPS)
-        rows.append(r)
-    return rows
+        for k in DIAG_COLUMNS:
+            cols[k].append(r[k])
+    kinds = {"n": np.int64, "copies": np.int64, "draws": np.int64, "round_trips_min": np.int64, "inserted": bool,
+             "mixed": bool}
+    return validate_diagnostics(xr.Dataset({k: (("row",), np.array(v, dtype=kinds.get(k, float)))
+                                            for k, v in cols.items()},
+                                           coords={"row": np.arange(len(cols["n"]))}, attrs={"sampler": "pt"}))
 
 
 def _mark_run(posts: dict, key: str) -> None:
@@ -121,39 +132,47 @@ def analyse_pt(config, posts: dict, diag) -> dict:
     Returns
     -------
     dict
-        ``occupancy``, ``occupancy_family`` (occupancy hand-offs, estimator ``pt``), ``transitions`` (records
-        of :func:`bayes_tms.occupancy.transitions`, phases then families), ``diagnostics`` (rows
-        of ``diagnostics.csv``), ``mixed`` (every rung mixed).
+        ``occupancy``, ``occupancy_family`` (occupancy hand-offs, estimator ``pt``), ``transitions`` (the
+        transitions hand-off of :func:`bayes_tms.occupancy.transitions`, phases then families),
+        ``diagnostics`` (the diagnostics hand-off, :func:`_diagnostics`), ``mixed`` (every rung
+        mixed). The hand-offs carry the run's ``features, beta, prior_sigma, seed, population,
+        classifier`` and ``sampler = "pt"`` in their attrs.
     """
     from bayes_tms.occupancy import occupancy_table, transitions
 
     seed = child_seed(config.seed, "bayes", "bootstrap", "pt")
     raw, reps = occupancy_table(posts, B=config.bootstrap, seed=seed, estimator="pt", sampler="pt")
     fam, freps = occupancy_table(posts, B=config.bootstrap, seed=seed, level="family", estimator="pt", sampler="pt")
-    trans = (transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta)
-             + transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
-                           beta=config.beta))
-    diag_rows = _diagnostics(posts, diag)
-    return {"occupancy": raw, "occupancy_family": fam, "transitions": trans, "diagnostics": diag_rows,
-            "mixed": all(r["mixed"] for r in diag_rows)}
+    meta = _meta(config)
+    trans = combine_transitions(
+        [transitions(reps, features=config.features, prior_sigma=config.prior_sigma, beta=config.beta),
+         transitions(freps, features=config.features, level="family", prior_sigma=config.prior_sigma,
+                     beta=config.beta)], attrs={**meta, "sampler": "pt", "estimator": "pt"})
+    diagnostics = _diagnostics(posts, diag).assign_attrs(meta)
+    return {"occupancy": raw, "occupancy_family": fam, "transitions": trans, "diagnostics": diagnostics,
+            "mixed": bool(diagnostics["mixed"].all())}
+
+
+def _meta(config) -> dict:
+    """The attrs of a PT run's hand-offs: what its data, posterior and labels were."""
+    return {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
+            "seed": config.seed, "population": int(config.population), "classifier": config.classifier}
 
 
 def _write_tables(out, config, tables: dict) -> None:
     """Write the tables of :func:`analyse_pt` into a run folder (csv, json and netCDF hand-offs)."""
-    raw, fam, trans, diag_rows = (tables[k] for k in ("occupancy", "occupancy_family", "transitions",
-                                                       "diagnostics"))
+    raw, fam, trans, diag = (tables[k] for k in ("occupancy", "occupancy_family", "transitions", "diagnostics"))
     write_dataset_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
     write_dataset_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
-    meta = {"features": config.features, "beta": config.beta, "prior_sigma": config.prior_sigma,
-            "seed": config.seed, "population": int(config.population), "classifier": config.classifier}
+    meta = _meta(config)
     if sorted(int(n) for n in raw["n"].values) != sorted(config.ns):  # refined: its rungs and those asked for
         meta["requested_ns"] = [int(n) for n in sorted(config.ns)]
     write_netcdf(raw.assign_attrs(meta), out / "occupancy.nc")
     write_netcdf(fam.assign_attrs(meta), out / "occupancy_family.nc")
-    write_json(out / "transitions.json", trans)
-    write_netcdf(transitions_dataset(trans), out / "transitions.nc")
-    write_csv(out / "diagnostics.csv", diag_rows, DIAG_COLUMNS)
-    write_netcdf(table_dataset(diag_rows, DIAG_COLUMNS), out / "diagnostics.nc")
+    write_dataset_json(out / "transitions.json", trans)
+    write_netcdf(trans, out / "transitions.nc")
+    write_dataset_csv(out / "diagnostics.csv", diag, DIAG_COLUMNS, present="n")
+    write_netcdf(diag, out / "diagnostics.nc")
 
 
 def run_pt(config, out_dir, *, refine_tol: float = REFINE_TOL, refine_rounds: int = REFINE_ROUNDS,
@@ -234,8 +253,9 @@ def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REF
     :func:`bayes_tms.occupancy.refine_switches` with PT rounds: round 0 samples ``base``; each
     later round samples the inserted rungs with the rungs below them (:func:`round_config`), and
     every rung keeps the draws of the round that introduced it. The tables are those of
-    :func:`analyse_pt` over every rung sampled (each rung's diagnostics from its own round); every
-    switch (phases and families) is flagged ``resolved`` when refining.
+    :func:`analyse_pt` over every rung sampled (each rung's diagnostics from its own round); when
+    refining, the transitions gain ``resolved`` (:func:`bayes_tms.occupancy.mark_resolved`: False
+    for families, which are not refined).
 
     Parameters
     ----------
@@ -271,12 +291,12 @@ def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REF
         tables.clear()
         tables.update(analyse_pt(base, {n: v[0] for n, v in results.items()},
                                  {n: v[1] for n, v in results.items()}))
-        return _phase_switches(tables["transitions"])
+        return level_switches(tables["transitions"])
 
     results, _, history = refine_switches(sample, base.ns, analyse, tol=tol,
                                           max_rounds=rounds if tol > 0 else 0, max_insert=insert)
-    if tol > 0 and rounds > 0:  # the family-level switches too: bracketed by the same rungs
-        mark_resolved(tables["transitions"], tol)
+    if tol > 0 and rounds > 0:  # every switch of the run, families (not refined) False
+        tables["transitions"] = mark_resolved(tables["transitions"], tol)
     return results, tables, history
 
 
@@ -428,32 +448,29 @@ def _run_pt(config, out, *, refine: dict | None, progress: bool, chunk: int) -> 
             keep(path)  # served from the earlier run: outputs of this one
         tables = analyse_pt(config, posts, diags)
         if refine:
-            mark_resolved(tables["transitions"], refine["tol"])
-    trans, diag_rows = tables["transitions"], tables["diagnostics"]
+            tables["transitions"] = mark_resolved(tables["transitions"], refine["tol"])
+    raw, trans, diag = tables["occupancy"], tables["transitions"], tables["diagnostics"]
     _write_tables(out, config, tables)
     theory = []
     if config.hidden == 2:
         theory = dominant_intervals(enumerate_phases(config.features), n_min=min(config.ns) * 0.8,
                                     n_max=max(config.ns) * 1.25, prior_sigma=config.prior_sigma, beta=config.beta)
     label = "population loss" if config.population else f"data set seed {config.seed}"
-    fig = plot_occupancy(tables["occupancy"], features=config.features, theory=theory,
-                         observed=[t for t in trans if t["level"] == "phase"],
+    fig = plot_occupancy(raw, features=config.features, theory=theory,
+                         observed=level_switches(trans),
                          title=f"PT occupancy, c = {config.features}, beta = {config.beta:g}, {label} "
                                f"({config.classifier} classifier; 95% bootstrap over {config.copies} copies)")
     mark_paper_switch(fig.axes[0], paper_switch_n(config.features, config.prior_sigma), text=True)
     save_figure(fig, out / "occupancy.png")
-    mixed = all(r["mixed"] for r in diag_rows)
-    return {"transitions": trans, "diagnostics": diag_rows, "wall_s": time.perf_counter() - t0,
-            "compute_s": compute, "cached": cached, "mixed": mixed,
-            "rungs": [r["n"] for r in diag_rows]}
-
-
-def _phase_switches(trans: Sequence[dict]) -> list[dict]:
-    return [t for t in trans if t.get("level") == "phase"]
+    return {"transitions": trans, "diagnostics": diag, "wall_s": time.perf_counter() - t0,
+            "compute_s": compute, "cached": cached, "mixed": tables["mixed"],
+            "rungs": diag["n"].values.tolist()}
 
 
 #: format of a study task's stored result; bump when what :func:`study_task` returns changes
-STUDY_FORMAT = 3
+#: (3: the transitions and diagnostics are hand-off Datasets; 4: over every rung of the
+#: sub-ladder refinement, with its rounds and the base run's config)
+STUDY_FORMAT = 4
 #: the summary lists every value up to this many data sets, else quantiles (switches.csv has all)
 VALUES_LISTED = 16
 
@@ -565,9 +582,10 @@ def study_task(task) -> dict:
     Returns
     -------
     dict
-        The tables of :func:`analyse_pt` over every rung sampled, plus ``refinement`` (per round:
-        ladder, kept rungs, switches, inserted rungs), ``ladder`` (every rung sampled), ``config``
-        (the base run's) and ``compute_s``.
+        The tables of :func:`analyse_pt` over every rung sampled (its transitions with
+        ``resolved``: :func:`bayes_tms.occupancy.mark_resolved`, False for families, which are not
+        refined), plus ``refinement`` (per round: ladder, kept rungs, switches, inserted rungs),
+        ``ladder`` (every rung sampled), ``config`` (the base run's) and ``compute_s``.
     """
     from threadpoolctl import threadpool_limits
 
@@ -602,7 +620,7 @@ def _bootstrap_ci(values: np.ndarray, stat, rng: np.random.Generator, B: int = 2
     return float(lo), float(hi)
 
 
-def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int = 0) -> list[dict]:
+def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int = 0):
     """Per (convention, from, to): the switch ``n`` over data sets, its spread and its intervals.
 
     ``rows`` are the rows of ``switches.csv`` (``convention, beta, dataset, from, to, n, lower,
@@ -617,10 +635,16 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
     to :data:`VALUES_LISTED` data sets, else their 5, 50 and 95% quantiles (``switches.csv`` has
     all). The predictions are those made near the population-loss switch when there is one (else
     near the first data set's).
+
+    Returns the switch-summary hand-off (:data:`comparisons.contracts.SWITCH_SUMMARY`): the columns
+    of :data:`SUMMARY_COLUMNS` over ``row`` (NaN where undefined), attrs ``sampler``, ``seed`` and
+    ``seed_rule``.
     """
+    import xarray as xr
+
     from ..theory import child_rng
 
-    out = []
+    cols: dict[str, list] = {k: [] for k in SUMMARY_COLUMNS}
     keys = sorted({(r["convention"], r["from"], r["to"]) for r in rows})
     for conv, a, b in keys:
         sel = sorted((r for r in rows if (r["convention"], r["from"], r["to"]) == (conv, a, b)),
@@ -650,8 +674,19 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
                "all_mixed": all(bool(r["mixed"]) for r in sel)}
         for name, stat in (("mean", np.mean), ("median", np.median), ("sd", lambda v: np.std(v, ddof=1))):
             row[f"{name}_lower"], row[f"{name}_upper"] = _bootstrap_ci(data, stat, rng)
-        out.append(row)
-    return out
+        for k in SUMMARY_COLUMNS:
+            cols[k].append(np.nan if row[k] is None else row[k])
+    kinds = {"convention": str, "from": str, "to": str, "values": str, "datasets": np.int64,
+             "datasets_run": np.int64, "all_mixed": bool}
+    return validate_switch_summary(xr.Dataset(
+        {k: (("row",), np.array(v, dtype=kinds.get(k, float))) for k, v in cols.items()},
+        coords={"row": np.arange(len(cols["convention"]))},
+        attrs={"sampler": "pt", "seed": int(seed), "seed_rule": SUMMARY_SEED_RULE}))
+
+
+#: how the study's randomness is seeded (the attrs of the switch summary)
+SUMMARY_SEED_RULE = ("data set k: child_seed(seed, 'bayes', 'dataset', k), the same in every convention; "
+                     "bootstrap intervals: child_rng(seed, 'bayes', 'study', 'summary', convention, from, to)")
 
 
 SWITCH_COLUMNS = ["convention", "beta", "dataset", "seed", "from", "to", "n", "lower", "upper", "n_before",
@@ -741,16 +776,21 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
                                             "rungs": list(result["ladder"])})
         _write_tables(folder, run_cfg, result)
         write_json(folder / "refinement.json", result["refinement"])
-        for t in _phase_switches(result["transitions"]):
-            rows.append({"convention": conv, "beta": run_cfg.beta, "dataset": ds, "seed": run_cfg.seed,
-                         "from": t["from"], "to": t["to"], "n": t["n"], "lower": t["lower"], "upper": t["upper"],
-                         "n_before": t["n_before"], "n_after": t["n_after"], "resolved": t.get("resolved", False),
-                         "predicted_n": t.get("predicted_n"), "predicted_n_laplace": t.get("predicted_n_laplace"),
-                         "dominance": t.get("dominance", ""), "mixed": result["mixed"]})
+        phase = level_switches(result["transitions"])
+        if "resolved" not in phase:  # not refined (refine_tol 0): no switch resolved
+            phase = phase.assign(resolved=("transition", np.zeros(phase.sizes["transition"], dtype=bool)))
+        names = ("from", "to", "n", "lower", "upper", "n_before", "n_after", "resolved", "predicted_n",
+                 "predicted_n_laplace", "dominance")
+        for values in zip(*(phase[k].values.tolist() for k in names)):
+            t = dict(zip(names, values))
+            for k in ("predicted_n", "predicted_n_laplace"):  # no prediction: None, as in switches.csv
+                t[k] = None if np.isnan(t[k]) else t[k]
+            rows.append({"convention": conv, "beta": run_cfg.beta, "dataset": ds, "seed": run_cfg.seed, **t,
+                         "mixed": result["mixed"]})
     write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)
     summary = switch_summary(rows, datasets=study.datasets, seed=config.seed)
-    write_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS)
-    write_netcdf(table_dataset(summary, SUMMARY_COLUMNS, "switch_summary"), out / "switch_summary.nc")
+    write_dataset_csv(out / "switch_summary.csv", summary, SUMMARY_COLUMNS, present="beta")
+    write_netcdf(summary, out / "switch_summary.nc")
     if rows:
         save_figure(plot_switches(rows, features=config.features, prior_sigma=config.prior_sigma),
                     out / "switches.png")

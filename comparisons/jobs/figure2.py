@@ -57,10 +57,17 @@ def convention_name(beta: float) -> str:
     return hits[0] if hits else f"beta={float(beta):g}"
 
 
-def _paper_switch(records) -> dict | None:
-    """The first phase-level switch :data:`PAPER_SWITCH` of a run's transitions, or None."""
-    hits = [t for t in records if t.get("level", "phase") == "phase" and (t["from"], t["to"]) == PAPER_SWITCH]
-    return min(hits, key=lambda t: t["n"]) if hits else None
+def _paper_switch(transitions) -> dict | None:
+    """The first phase-level switch :data:`PAPER_SWITCH` of a run's transitions hand-off
+    (``{"n", "lower", "upper"}``), or None."""
+    from ..contracts import level_switches
+
+    phase = level_switches(transitions)
+    hits = phase.isel(transition=(phase["from"].values == PAPER_SWITCH[0]) & (phase["to"].values == PAPER_SWITCH[1]))
+    if not hits.sizes["transition"]:
+        return None
+    first = hits.isel(transition=int(np.argmin(hits["n"].values)))
+    return {k: float(first[k]) for k in ("n", "lower", "upper")}
 
 
 def predicted_switch(features: int, beta: float, prior_sigma: float = 1.0) -> tuple[float | None, float | None]:
@@ -118,11 +125,11 @@ def requested_rungs(occ):
 def pt_panel(folder: Path) -> dict:
     """Panel (b) or (c) from a replica-exchange stage's folder (``occupancy.nc``, ``transitions.nc``)
     at its requested rungs (:func:`requested_rungs`)."""
-    from ..contracts import read_occupancy, read_transitions, transitions_records
+    from ..contracts import read_occupancy, read_transitions
 
     conf = _config(folder)
     occ = requested_rungs(read_occupancy(Path(folder) / "occupancy.nc").sel(estimator=["pt"]))
-    trans = transitions_records(read_transitions(Path(folder) / "transitions.nc"))
+    trans = read_transitions(Path(folder) / "transitions.nc")
     return _panel(conf, occ, trans, sampler="pt", estimator="pt",
                   classifier=str(occ.attrs.get("classifier", conf.get("classifier"))))
 
@@ -131,7 +138,7 @@ def _panel(conf: Mapping, occ, trans, *, sampler: str, estimator: str, classifie
     beta = float(conf["beta"])
     asym, o1 = predicted_switch(int(conf["features"]), beta, float(conf["prior_sigma"]))
     sw = _paper_switch(trans)
-    return {"occupancy": occ, "switch": None if sw is None else {k: sw[k] for k in ("n", "lower", "upper")},
+    return {"occupancy": occ, "switch": sw,
             "predicted_asymptotic": asym, "predicted_o1": o1, "beta": beta, "sampler": sampler,
             "convention": convention_name(beta), "classifier": classifier, "estimator": estimator,
             "features": int(conf["features"]), "seed": int(conf["seed"]), "prior_sigma": float(conf["prior_sigma"]),

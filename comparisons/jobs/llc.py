@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bayes_tms.llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases
+from bayes_tms.llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases, upgrade_table
 
 from ..folder import owned_folder
 from ..io import save_figure, write_json
@@ -32,9 +32,13 @@ def table_paths(out, c: int) -> tuple[Path, Path]:
 
 
 def read_table(path) -> dict:
-    """A table written by :func:`measure_phase_llcs` (``{}`` if the file does not exist)."""
+    """A table written by :func:`measure_phase_llcs` (``{}`` if the file does not exist).
+
+    A table written under older key names comes back with today's
+    (:func:`bayes_tms.llc.upgrade_table`: the NUTS ``tune`` is ``warmup``), so it is reused as before.
+    """
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return upgrade_table(json.loads(path.read_text())) if path.is_file() else {}
 
 
 def measure_phase_llcs(c: int, labels: Sequence[str], out, *, seed: int = 0, command: str = "",

@@ -11,7 +11,7 @@ unless a step size is given.
 
 from __future__ import annotations
 
-__all__ = ["run_llc_sweep", "run_calibration", "llc_estimate", "write_table", "calibration_table", "llc_tasks",
+__all__ = ["run_llc_sweep", "run_calibration", "llc_estimate", "llc_table", "write_table", "calibration_table", "llc_tasks",
            "llc_task"]
 
 import math
@@ -43,8 +43,8 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
     gamma : float
         Localisation strength.
     chains, draws, warmup : int, optional
-        Sampler sizes (NUTS: default 4, 1000, 1000 tuning; SGLD: the recommended 32, 8000,
-        2000 burn-in; ``draws`` counts SGLD steps including the burn-in).
+        Sampler sizes (NUTS: default 4, 1000, 1000 warm-up; SGLD: the recommended 32, 8000,
+        2000 warm-up; ``draws`` counts SGLD steps including the warm-up).
     step_size : float, optional
         SGLD step (default ``STEP_NBETA / (n beta)``); ignored by NUTS.
     beta : float, optional
@@ -62,10 +62,10 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
     p = phase_of(c, label)
     theory, kind = theory_llc(c, label)
     x = sample_inputs(n, c, seed)
+    kw = _sizes(chains, draws, warmup)
     if method == "nuts":
         from bayes_tms import nuts_llc
 
-        kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("tune", warmup)) if v is not None}
         t0 = time.perf_counter()
         if beta is not None:
             kw["beta"] = beta
@@ -79,7 +79,6 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
 
         from sgd_tms.calibration import recommended_config, sgld_point_llc
 
-        kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("burn_in", warmup)) if v is not None}
         cfg = recommended_config(n, gamma=gamma, seed=seed, beta=beta, **kw)
         if step_size is not None:
             cfg = dataclasses.replace(cfg, step_size=step_size)
@@ -96,6 +95,11 @@ def llc_estimate(c: int, label: str, n: int, method: str, *, seed: int = 0, gamm
             "diagnostics": _diagnostics(est, method), "regime": regime(llc, float(est.se), quad, kind)}
 
 
+def _sizes(chains: int | None, draws: int | None, warmup: int | None) -> dict:
+    """The sampler sizes given (not None), as keywords of either sampler (both name them alike)."""
+    return {k: v for k, v in (("chains", chains), ("draws", draws), ("warmup", warmup)) if v is not None}
+
+
 def _diagnostics(est, method: str) -> dict:
     """The sampler's own diagnostics of one estimate, as JSON-ready scalars."""
     if method == "nuts":
@@ -108,22 +112,52 @@ def _diagnostics(est, method: str) -> dict:
                 "note": ("" if not est.restrict else
                          "wall_rejections: divergent trajectories that ended outside the basin (the "
                          "restricted target's wall stopped them); -1 where the back-end cannot tell")}
-    return {"backend": "torch", "chains": est.chains, "draws": est.draws, "burn_in": est.burn_in,
+    return {"backend": "torch", "chains": est.chains, "draws": est.draws, "warmup": est.warmup,
             "step_size": est.step_size, "mala_accept": est.accept, "escaped": est.escaped,
             "nonfinite": est.nonfinite, "below_start_fraction": est.below_fraction,
             "mean_distance": est.distance, "max_distance": est.max_distance}
 
 
+#: numeric fields of an estimate (:func:`llc_estimate`) kept as diagnostics over ``case`` in the table
+_TABLE_NUMBERS = ("theory", "rel_error", "quadratic", "gamma", "nbeta", "wall_s")
+
+
+def llc_table(estimates: Sequence[dict]):
+    """The ``llc`` hand-off (:data:`comparisons.contracts.LLC`) of a table of estimates.
+
+    One ``case`` per estimate of :func:`llc_estimate` (a task of the sweep): ``estimate`` and ``se``
+    over ``case`` with the coordinates ``phase``, ``n``, ``method`` (strings and integers) and
+    ``beta`` (``nbeta / n``); the theory value, its kind, the relative error, the Gaussian
+    prediction, ``gamma``, ``nbeta`` and the wall time as diagnostics over ``case`` (None as NaN).
+    """
+    import numpy as np
+    import xarray as xr
+
+    from ..contracts import validate_llc
+
+    def column(key: str, kind=float) -> np.ndarray:
+        return np.array([math.nan if e.get(key) is None else e[key] for e in estimates], dtype=kind)
+
+    nbeta, n = column("nbeta"), column("n", np.int64)
+    ds = xr.Dataset({"estimate": (("case",), column("llc")), "se": (("case",), column("se")),
+                     **{k: (("case",), column(k)) for k in _TABLE_NUMBERS},
+                     "theory_kind": (("case",), np.array([str(e.get("theory_kind", "")) for e in estimates], dtype=str))},
+                    coords={"case": np.arange(len(estimates)), "phase": (("case",), column("phase", str)),
+                            "n": (("case",), n), "method": (("case",), column("method", str)),
+                            "beta": (("case",), nbeta / n)})
+    return validate_llc(ds)
+
+
 def write_table(rows: Sequence[dict], out_dir) -> tuple:
-    """Write a table of estimates: ``llc.nc`` (the ``llc`` hand-off of :mod:`comparisons.contracts`)
-    and its CSV export ``llc_table.csv`` (columns :data:`COLUMNS`); returns both paths."""
+    """Write a table of estimates: ``llc.nc`` (:func:`llc_table`, the ``llc`` hand-off of
+    :mod:`comparisons.contracts`) and its CSV export ``llc_table.csv`` (columns :data:`COLUMNS`);
+    returns both paths."""
     from pathlib import Path
 
-    from ..contracts import llc_table_dataset
     from ..io import write_netcdf, write_text
 
     out = Path(out_dir)
-    return (write_netcdf(llc_table_dataset(rows), out / "llc.nc"),
+    return (write_netcdf(llc_table(rows), out / "llc.nc"),
             write_text(out / "llc_table.csv", rows_to_csv(rows)))
 
 
@@ -158,11 +192,11 @@ def calibration_table(c: int, label: str, n: int, step_nbetas: Sequence[float] =
     ref, rse = {}, {}
     for i, g in enumerate(gammas):
         est = nuts_llc(p.W, p.b, x, gamma=float(g), seed=child_sequence(seed, "llc", "nuts", "gamma", i),
-                       draws=nuts_draws, tune=nuts_draws)
+                       draws=nuts_draws, warmup=nuts_draws)
         ref[float(g)], rse[float(g)] = est.llc, est.se
-    kw = {k: v for k, v in (("chains", chains), ("draws", draws), ("burn_in", warmup)) if v is not None}
     ds = calibration_sweep(p.W, p.b, x, [s / nbeta for s in step_nbetas], gammas, reference=ref,
-                           reference_se=rse, config=recommended_config(n, seed=seed, **kw), seed=seed)
+                           reference_se=rse, config=recommended_config(n, seed=seed, **_sizes(chains, draws, warmup)),
+                           seed=seed)
     theory, kind = theory_llc(c, label)
     ds.attrs.update({"phase": label, "features": c, "theory": theory, "theory_kind": kind})
     return ds

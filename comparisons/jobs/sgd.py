@@ -28,7 +28,7 @@ from sgd_tms.config import preset as train_preset
 from sgd_tms.llc import estimate_llc
 from sgd_tms.train import train
 
-from ..contracts import plateaus_dataset, validate_trajectory
+from ..contracts import validate_trajectory
 from ..errors import InputError
 from ..io import write_netcdf
 from ..sweep import Task
@@ -91,18 +91,14 @@ def save_trajectory(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def save_plateaus(seq, runs: int, path: str | Path) -> Path:
-    """Write the plateaus of :func:`sgd_tms.phases.phase_sequences` as the plateaus hand-off.
-
-    With them go their path summary (:func:`sgd_tms.phases.path_fractions` over ``runs``, the
-    number of runs analysed) and their moves (:func:`sgd_tms.phases.phase_moves`): the one
-    summary that ``paths.csv``, ``transitions.csv`` and the report show. The file is
-    ``plateaus.nc`` (:func:`comparisons.contracts.read_plateaus` reads it back;
-    ``sequences.csv`` is its CSV export).
+    """Write the plateaus of :func:`sgd_tms.phases.phase_sequences` as the plateaus hand-off
+    (:func:`sgd_tms.phases.labelled_plateaus`: with their path summary over ``runs``, the number of
+    runs analysed, and their moves) to ``plateaus.nc``; :func:`comparisons.contracts.read_plateaus`
+    reads it back, ``sequences.csv`` is its CSV export.
     """
-    from sgd_tms.phases import path_fractions, phase_moves
+    from sgd_tms.phases import labelled_plateaus
 
-    return write_netcdf(plateaus_dataset(seq, runs=runs, paths=path_fractions(seq, runs=runs),
-                                         moves=phase_moves(seq)), path)
+    return write_netcdf(labelled_plateaus(seq, runs, labelling="structure"), path)
 
 
 # -- the job: train, estimate, label, write ----------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import optimize
 
-from ..errors import InputError
+from ..errors import InputError, check_positive_float, shown
 from .kgons import Phase
 
 
@@ -42,23 +42,10 @@ def llc_beta(n: float) -> float:
     return 1.0 / float(np.log(n))
 
 
-def _shown(value) -> str:
-    """``repr(value)`` on one line, at most 60 characters (for messages)."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def check_beta(beta: float) -> float:
-    """``beta`` as a float if it is a positive finite number, else :class:`InputError`."""
-    if isinstance(beta, (bool, np.bool_, str, bytes, list, tuple, dict)) or np.ndim(beta) != 0:
-        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}")
-    try:
-        value = float(beta)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}") from None
-    if not (value > 0 and np.isfinite(value)):
-        raise InputError(f"beta: expected a positive finite number, got {_shown(beta)}")
-    return value
+    """``beta`` as a float if it is a finite number > 0, else :class:`InputError`
+    (:func:`comparisons.errors.check_positive_float`)."""
+    return check_positive_float("beta", beta)
 
 
 def effective_sample_size(n: np.ndarray | float, beta: float = 1.0) -> np.ndarray | float:
@@ -100,11 +87,11 @@ def _real(name: str, value) -> float:
     """``value`` as a float if it is a real number (not a bool, a string or an array), else InputError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
             or isinstance(value, np.complexfloating):
-        raise InputError(f"{name}: expected a real number, got {_shown(value)}")
+        raise InputError(f"{name}: expected a real number, got {shown(value)}")
     try:
         return float(value)
     except OverflowError:  # an int beyond the float range
-        raise InputError(f"{name}: expected a real number within the float range, got {_shown(value)}") from None
+        raise InputError(f"{name}: expected a real number within the float range, got {shown(value)}") from None
 
 
 def _check_phases(phases) -> Sequence[Phase]:
@@ -129,18 +116,16 @@ def _check_llc(llc) -> Mapping[str, float] | None:
     if not isinstance(llc, Mapping):
         raise InputError(f"llc: expected a mapping of phase label to learning coefficient, got {type(llc).__name__}")
     for label, value in llc.items():
-        v = _real(f"llc[{label!r}]", value)
-        if not (np.isfinite(v) and v >= 0):
-            raise InputError(f"llc[{label!r}]: expected a finite number >= 0, got {value!r}")
+        check_positive_float(f"llc[{label!r}]", _real(f"llc[{label!r}]", value), allow_zero=True)
     return llc
 
 
 def _coefficients(phases: Sequence[Phase], llc, prior_sigma: float) -> np.ndarray:
     phases, llc = _check_phases(phases), _check_llc(llc)
-    prior_sigma = _real("prior_sigma", prior_sigma)
+    prior_sigma = check_positive_float("prior_sigma", _real("prior_sigma", prior_sigma))
     variance = prior_sigma * prior_sigma  # inf or 0 where sigma's square leaves the float range
-    if not (prior_sigma > 0 and 0 < variance < np.inf):
-        raise InputError(f"prior_sigma: expected a positive number with a finite nonzero square, got {prior_sigma}")
+    if not 0 < variance < np.inf:
+        raise InputError(f"prior_sigma: expected a number > 0 with a finite nonzero square, got {prior_sigma}")
     return np.array([[p.loss, effective_llc(p, llc), p.prior_term / variance] for p in phases])
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 
-def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: float = 0.02,
+def rungs_to_insert(ns: Sequence[int], switches: Mapping, *, tol: float = 0.02,
                     max_insert: int = 4) -> list[int]:
     """Rungs to add so that every switch is bracketed within ``tol`` of its ``n``.
 
@@ -22,9 +22,10 @@ def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: floa
     ----------
     ns : sequence of int
         The current ladder.
-    switches : sequence of dict
-        Records of :func:`bayes_tms.occupancy.transitions` (``n``, ``n_before``, ``n_after``;
-        ``lower``, ``upper`` where known).
+    switches : xarray.Dataset or mapping
+        Switch columns: a transitions hand-off of :func:`bayes_tms.occupancy.transitions` (over
+        ``transition``) or a mapping of equal-length sequences, with ``n``, ``n_before``,
+        ``n_after`` and, where known, ``lower``, ``upper`` (NaN: unknown).
     tol : float
         A switch resolved by :func:`bracket_resolved` gets no rungs.
     max_insert : int
@@ -39,9 +40,9 @@ def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: floa
     """
     have = {int(v) for v in ns}
     new: set[int] = set()
-    for t in switches:
-        a, b = int(t["n_before"]), int(t["n_after"])
-        if bracket_resolved(t, tol) or b - a < 2:
+    done = bracket_resolved(switches, tol)
+    for a, b, ok in zip(_column(switches, "n_before").astype(int), _column(switches, "n_after").astype(int), done):
+        if ok or b - a < 2:
             continue
         k = int(min(max_insert, max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1)))
         pts = np.round(np.geomspace(a, b, k + 2)[1:-1]).astype(int)
@@ -49,19 +50,30 @@ def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: floa
     return sorted(new)
 
 
-def bracket_resolved(switch: Mapping, tol: float) -> bool:
-    """Whether a switch needs no more rungs: bracketed within ``tol`` of its ``n`` (or by neighbouring
+def bracket_resolved(switches: Mapping, tol: float) -> np.ndarray:
+    """Whether each switch needs no more rungs: bracketed within ``tol`` of its ``n`` (or by neighbouring
     integers), or by rungs no further apart than its interval is wide.
+
+    ``switches``: switch columns, as :func:`rungs_to_insert` reads them (``lower``, ``upper``
+    optional; NaN where unknown). Returns a boolean array, one per switch.
 
     Why the second: where the occupancy difference is flat around the crossing, the copies' noise,
     not the rung spacing, sets the interval; rungs inserted there add crossings of that noise (a
     5 -> 6 -> 5 -> 6 run of sign changes a few n apart), not precision.
     """
-    a, b, n = int(switch["n_before"]), int(switch["n_after"]), float(switch["n"])
-    if b - a <= max(tol * n, 1):
-        return True
-    lo, hi = switch.get("lower"), switch.get("upper")
-    return lo is not None and hi is not None and b - a <= float(hi) - float(lo)
+    a, b, n = (_column(switches, k) for k in ("n_before", "n_after", "n"))
+    width = b - a
+    done = width <= np.maximum(tol * n, 1)
+    if "lower" in switches and "upper" in switches:
+        with np.errstate(invalid="ignore"):  # NaN: no interval, resolved by the first rule only
+            done |= width <= _column(switches, "upper") - _column(switches, "lower")
+    return done
+
+
+def _column(switches: Mapping, key: str) -> np.ndarray:
+    """One switch column as a float array (a Dataset variable's values or a sequence)."""
+    col = switches[key]
+    return np.asarray(getattr(col, "values", col), dtype=float).reshape(-1)
 
 
 def refinement_ladder(base: Sequence[int], sampled: Sequence[int], new: Sequence[int]) -> list[int]:
@@ -114,11 +126,12 @@ def refinement_rounds(ns: Sequence[int], switches: Sequence[float], *, tol: floa
     inside = [float(s) for s in switches if base and base[0] < s < base[-1]]
     out = []
     for _ in range(max_rounds):
-        brackets = []
+        columns: dict[str, list] = {"n": [], "n_before": [], "n_after": []}
         for s in inside:
             i = bisect.bisect_right(have, s)
-            brackets.append({"n": s, "n_before": have[i - 1], "n_after": have[i]})
-        new = rungs_to_insert(have, brackets, tol=tol, max_insert=max_insert)
+            for k, v in zip(columns, (s, have[i - 1], have[i])):
+                columns[k].append(v)
+        new = rungs_to_insert(have, columns, tol=tol, max_insert=max_insert)
         if not new:
             break
         out.append(refinement_ladder(base, have, new))

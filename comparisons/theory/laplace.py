@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize
 
-from ..errors import InputError
+from ..errors import InputError, check_positive_float
 from .classify import PRESENT_NORM
 from .free_energy import check_beta, effective_sample_size
 from .kgons import RANK_TOL, Phase, hessian
@@ -129,8 +129,7 @@ def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, sa
     n = np.atleast_1d(np.asarray(n, dtype=float))
     if np.any(~(n > 0)):
         raise InputError(f"n: expected positive sample sizes, got {n[~(n > 0)][:3].tolist()}")
-    if not (prior_sigma > 0 and math.isfinite(prior_sigma)):
-        raise InputError(f"prior_sigma: expected a positive number, got {prior_sigma}")
+    prior_sigma = check_positive_float("prior_sigma", prior_sigma)
     if samples < 1000:
         raise InputError(f"samples: expected at least 1000 Monte Carlo samples, got {samples}")
     n = effective_sample_size(n, beta)  # from here on n is the effective sample size n beta

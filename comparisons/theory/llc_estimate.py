@@ -21,31 +21,19 @@ from __future__ import annotations
 __all__ = ["LLCEstimate", "LLC_METHODS", "LLCSettings", "settings_field"]
 
 import dataclasses
-import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import InputError, check_field_types, check_positive_int
+from ..errors import (
+    InputError,
+    check_field_types,
+    check_positive_float,
+    check_positive_int,
+)
 from .free_energy import llc_beta
 
 #: samplers that produce an :class:`LLCEstimate`
 LLC_METHODS = ("nuts", "sgld")
-
-
-def _number(name: str, value: Any, allow_zero: bool = False) -> None:
-    """Raise unless ``value`` is a finite real number ``> 0`` (``>= 0`` with ``allow_zero``).
-
-    The value is checked, not converted: a config keeps what it was given, so that its JSON (and
-    the hash of a stored SGD trajectory) stays the same.
-    """
-    try:  # an int beyond the float range is not finite here (math.isfinite would raise)
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
-    except OverflowError:
-        ok = False
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        rel = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name}: expected a finite number {rel}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +44,7 @@ class LLCSettings:
     draws are taken from it. Each field has its one default, help text (``metadata``, read by
     :class:`comparisons.cli.flags.FlagTable`) and check (:meth:`__post_init__`). The engines'
     configurations inherit these fields and add their own (:class:`sgd_tms.LLCConfig`: step
-    size, burn-in, ...; :class:`bayes_tms.llc.NUTSLLCConfig`: tuning, target acceptance,
+    size, warm-up, ...; :class:`bayes_tms.llc.NUTSLLCConfig`: warm-up, target acceptance,
     back-end). Inheritance rather than composition keeps the SGLD configuration flat, so that its
     stored JSON, and the hash that lets a finished ``trajectory.nc`` be reused, are what they were.
 
@@ -70,7 +58,7 @@ class LLCSettings:
     chains : int
         Chains, each started at ``w*``.
     draws : int
-        Draws per chain (SGLD: steps including the burn-in; NUTS: kept draws after tuning). The
+        Draws per chain (SGLD: steps including the warm-up; NUTS: kept draws after the warm-up). The
         default is the sampler's (:func:`settings_field`): 500 SGLD steps (the paper's), 1000
         NUTS draws.
     seed : int
@@ -87,9 +75,11 @@ class LLCSettings:
 
     def __post_init__(self) -> None:
         check_field_types(self)  # every field of a subclass too (LLCConfig, NUTSLLCConfig)
-        _number("gamma", self.gamma)
+        # checked, not converted: a config keeps what it was given, so that its JSON (and the hash
+        # of a stored SGD trajectory) stays the same
+        check_positive_float("gamma", self.gamma)
         if self.beta is not None:
-            _number("beta", self.beta)
+            check_positive_float("beta", self.beta)
         check_positive_int("chains", self.chains)
         check_positive_int("draws", self.draws)
         check_positive_int("seed", self.seed, minimum=0)
@@ -151,7 +141,7 @@ class LLCEstimate:
         ``L_n`` at every draw, dims ``(chain, draw)``.
     diagnostics : mapping
         What only this sampler reports. NUTS: ``ess, divergences, backend, restrict,
-        basin_fraction, failed_chains, wall_rejections, tune, target_accept``; SGLD: ``step_size, burn_in,
+        basin_fraction, failed_chains, wall_rejections, warmup, target_accept``; SGLD: ``step_size, warmup,
         below_fraction, accept, distance, max_distance, escaped, nonfinite, wall_s`` (see
         :func:`bayes_tms.nuts_llc` and :func:`sgd_tms.calibration.sgld_point_llc`). Each is
         also readable as an attribute (``est.ess``, ``est.accept``).

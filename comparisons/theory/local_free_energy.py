@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_positive_float
 from .free_energy import (
     _real,
     check_beta,
@@ -393,9 +393,7 @@ def judge_predictions(sequence: Sequence[Mapping], measured: Mapping[tuple[str, 
         (predicted / measured), ``asymptotic_ratio`` and ``miss`` (bool; None where not measured);
         then one row per measured switch that the sequence does not predict (``predicted`` None).
     """
-    tolerance = _real("tolerance", tolerance)
-    if not tolerance > 0:
-        raise InputError(f"tolerance: expected a positive number, got {tolerance}")
+    tolerance = check_positive_float("tolerance", _real("tolerance", tolerance))
     parsed = {}
     for key, value in measured.items():
         if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, str) for k in key)):
