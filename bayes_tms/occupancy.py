@@ -42,7 +42,7 @@ at the run's inverse temperature ``beta`` (they depend on ``n beta`` only).
 from __future__ import annotations
 
 __all__ = ["family", "chain_summary", "labelled_occupancy", "posterior_attrs", "cell_arrays", "occupancy_table", "interval_scale", "window_roots", "rungs_to_insert",
-           "refine_switches", "dominance", "dominance_table", "transitions",
+           "refine_switches", "refinement_ladder", "mark_resolved", "dominance", "dominance_table", "transitions",
            "diagnostics_table", "predicted_crossing", "predicted_crossing_laplace"]
 
 import functools
@@ -56,6 +56,7 @@ from comparisons.contracts import (TRANSITION_FIELDS, phase_order, validate_diag
                                   validate_transitions)
 from comparisons.theory import (UNCLASSIFIED, check_beta, child_rng, crossings, dominant_intervals, enumerate_phases,
                                 laplace_crossing)
+from comparisons.theory.ladder import bracket_resolved, refinement_ladder, rungs_to_insert
 
 
 def family(label: str) -> str:
@@ -499,77 +500,69 @@ def diagnostics_table(posteriors: Mapping[int, object]) -> xr.Dataset:
                                            coords={"row": np.arange(len(cols["n"]))}, attrs={"sampler": "nuts"}))
 
 
-def rungs_to_insert(ns: Sequence[int], switches: Sequence[Mapping], *, tol: float = 0.02,
-                    max_insert: int = 4) -> list[int]:
-    """Rungs to add so that every switch is bracketed within ``tol`` of its ``n``.
-
-    Parameters
-    ----------
-    ns : sequence of int
-        The current ladder.
-    switches : xarray.Dataset or mapping
-        :func:`transitions` (its ``n``, ``n_before``, ``n_after`` over ``transition``).
-    tol : float
-        A switch is resolved when ``n_after - n_before <= tol * n`` (or the rungs are neighbours).
-    max_insert : int
-        Most rungs inserted into one bracket per round: geometric points splitting it into
-        ``k + 1`` equal steps in ``log n``, ``k`` the fewest giving steps of ``1 + tol`` (capped),
-        so two rounds take a quick-preset bracket (ratio 1.4) below 2%.
-
-    Returns
-    -------
-    list of int
-        New rungs (not already in ``ns``), sorted.
-    """
-    have = set(int(v) for v in ns)
-    new: set[int] = set()
-    for a, b, n in zip(np.asarray(switches["n_before"], dtype=int), np.asarray(switches["n_after"], dtype=int),
-                       np.asarray(switches["n"], dtype=float)):
-        if b - a <= tol * n or b - a < 2:
-            continue
-        k = int(min(max_insert, max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1)))
-        pts = np.round(np.geomspace(a, b, k + 2)[1:-1]).astype(int)
-        new.update(int(v) for v in pts if a < v < b and v not in have)
-    return sorted(new)
-
-
 def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, max_rounds: int = 3,
                     max_insert: int = 4):
-    """Sample a ladder, then again with rungs inserted around every switch, until each is within ``tol``.
+    """Sample a ladder, then only the rungs inserted around every switch, until each is within ``tol``.
+
+    Round 0 samples the ladder ``ns``. While a switch is bracketed more widely than ``tol`` of its
+    ``n``, the next round inserts rungs into its bracket (:func:`rungs_to_insert`) and samples a
+    sub-ladder (:func:`refinement_ladder`): the inserted rungs, their bracket and the rungs below,
+    where the walkers mix. Every rung keeps the draws of the round that introduced it: the base
+    rungs those of round 0, an inserted rung those of its round; the switches are analysed on the
+    union of all the rungs sampled so far.
 
     Parameters
     ----------
     sample : callable
-        ``ns (tuple of int) -> result``: one sampler run on that ladder (e.g. a PT run).
+        ``(ladder, keep, round) -> {n: result}``: one sampler run on ``ladder`` (tuple of int)
+        returning at least the rungs ``keep`` (round 0: ``keep == ladder == ns``).
     ns : sequence of int
         Starting ladder.
     analyse : callable
-        ``result -> switches`` (:func:`transitions` at the level refined).
+        ``{n: result} -> switches``: a transitions hand-off (:func:`transitions` at the level
+        refined), on every rung sampled so far.
     tol, max_insert
         See :func:`rungs_to_insert`.
     max_rounds : int
-        Most re-runs after the first (``0``: no refinement).
+        Most refinement rounds after the first run (``0``: no refinement).
 
     Returns
     -------
-    result, switches, history
-        The last run, its switches (with ``resolved`` over ``transition``: bracketed within ``tol``) and per
-        round ``{"ns", "switches": [[from, to, n, n_before, n_after], ...], "inserted"}``. Why
-        re-run rather than interpolate: the occupancy difference is curved in ``log n`` between
-        coarse rungs, so a chord's root is biased by up to the rung spacing, and an interval from
-        the coarse rungs does not carry that error; at the inserted rungs the copies measure it.
+    results, switches, history
+        ``{n: result}`` over every sampled rung, its switches (with ``resolved`` over
+        ``transition``, when ``tol > 0``: :func:`mark_resolved`) and per round ``{"round", "ns"
+        (the ladder sampled), "kept" (its rungs that entered the results), "switches": [[from, to,
+        n, n_before, n_after, lower, upper], ...], "inserted" (the rungs the next round samples)}``,
+        plain numbers and strings. Why sample rather than interpolate: the
+        occupancy difference is curved in ``log n`` between coarse rungs, so a chord's root is
+        biased by up to the rung spacing, and an interval from the coarse rungs does not carry that
+        error; at the inserted rungs the copies measure it.
     """
     ns = tuple(sorted(int(v) for v in ns))
+    results: dict = {}
     history = []
+    ladder, keep = ns, ns
     for rnd in range(max_rounds + 1):
-        result = sample(ns)
-        switches = analyse(result)
-        new = rungs_to_insert(ns, switches, tol=tol, max_insert=max_insert) if rnd < max_rounds else []
-        history.append({"ns": list(ns), "inserted": new,
-                        "switches": [[str(a), str(b), float(n), int(lo), int(hi)] for a, b, n, lo, hi in zip(
-                            *(switches[k].values for k in ("from", "to", "n", "n_before", "n_after")))]})
+        part = sample(ladder, keep, rnd)
+        results.update({n: part[n] for n in keep if n not in results})
+        switches = analyse(dict(sorted(results.items())))
+        new = (rungs_to_insert(sorted(results), switches, tol=tol, max_insert=max_insert)
+               if rnd < max_rounds else [])
+        columns = [switches[k].values.tolist() for k in ("from", "to", "n", "n_before", "n_after", "lower", "upper")]
+        history.append({"round": rnd, "ns": list(ladder), "kept": list(keep), "inserted": new,
+                        "switches": [[str(a), str(b), float(n), int(lo), int(hi), float(low), float(up)]
+                                     for a, b, n, lo, hi, low, up in zip(*columns)]})
         if not new:
             break
-        ns = tuple(sorted(set(ns) | set(new)))
-    width = switches["n_after"] - switches["n_before"]
-    return result, switches.assign(resolved=width <= np.maximum(tol * switches["n"], 1)), history
+        ladder, keep = tuple(refinement_ladder(ns, sorted(results), new)), tuple(new)
+    if tol > 0:
+        switches = mark_resolved(switches, tol)
+    return dict(sorted(results.items())), switches, history
+
+
+def mark_resolved(switches: xr.Dataset, tol: float) -> xr.Dataset:
+    """The transitions hand-off with ``resolved`` over ``transition``: a phase switch that needs no
+    more rungs (:func:`comparisons.theory.ladder.bracket_resolved`: bracketed within ``tol`` of its
+    ``n``, or no wider than its interval); False for families, which are not refined."""
+    resolved = bracket_resolved(switches, tol) & (np.asarray(switches["level"].values) == "phase")
+    return switches.assign(resolved=("transition", resolved))

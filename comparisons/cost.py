@@ -14,7 +14,9 @@ bayes (NUTS)                   ``NUTS_COMPILE_S[backend] + len(ns) * (NUTS_RUNG_
 bayes (replica exchange)       ``PT_START_S + sum over sweeps of 0.75 * leapfrog * (PT_CALL_S +
                                PT_REPLICA_S * copies * rungs)`` over the refinement pilots and the
                                main run, plus ``PT_TARGET_S_PER_N * max(ns)`` per round
-                               (:func:`pt_seconds`); a study multiplies by its runs
+                               (:func:`pt_seconds`), ``PT_POP_REPLICA_S`` for the population
+                               loss; plus one such run per switch-refinement round on its
+                               sub-ladder (:func:`refine_seconds`); a study sums its runs
 sgd training                   ``SGD_START_S + epochs * steps_per_epoch * (SGD_STEP_S + runs *
                                SGD_RUN_STEP_S)``
 sgd LLC                        ``runs * checkpoints * chains * draws * SGLD_DRAW_S``
@@ -30,7 +32,8 @@ llc --measure-phases           per phase: ``MEASURE_PHASE_S + points * MEASURE_P
 
 from __future__ import annotations
 
-__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "pt_seconds", "pt_sweep_seconds", "pt_ladder", "sgd_seconds", "llc_seconds",
+__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "pt_seconds", "pt_sweep_seconds", "pt_ladder", "predicted_switches",
+           "refine_seconds", "sgd_seconds", "llc_seconds",
            "smc_seconds", "measure_seconds", "format_duration", "confirm"]
 
 import math
@@ -62,6 +65,12 @@ NUTS_RUNG_S = {"nutpie": 1.0, "pymc": 1.5}
 PT_CALL_S = 1.5e-4
 #: per leapfrog step and replica (copy x rung)
 PT_REPLICA_S = 2.2e-6
+#: per leapfrog step and replica on the population loss (numpy's closed-form gradient, not the
+#: compiled kernel), about 4x the data sets' constant: one thread, 8 copies, 1200 sweeps of the
+#: paper ladder (21 rungs, c = 6) took 16.1 s of CPU, 300 + 300 sweeps of the quick one (9 rungs)
+#: 3.5 s; a paper study's population run, estimated at 62 s with PT_REPLICA_S and without its
+#: switch refinement, took 639 s
+PT_POP_REPLICA_S = 9.5e-6
 #: once per PT run: data stream, nested one-hot summaries, output files
 PT_START_S = 1.0
 #: per refinement round and main run: building the ladder's target (nested one-hot summaries of
@@ -138,71 +147,129 @@ def pt_ladder(ns: Sequence[int], min_swap_accept: float = 0.2, max_rungs: int = 
     return rounds + [rounds[-1]] * ((rounds[-1] - 1) // PT_RUNGS_PER_EXTRA_ROUND)
 
 
-def pt_sweep_seconds(sweeps: int, copies: int, rungs: int, leapfrog: int) -> float:
+def pt_sweep_seconds(sweeps: int, copies: int, rungs: int, leapfrog: int, *, replica_s: float = PT_REPLICA_S) -> float:
     """Seconds of ``sweeps`` PT sweeps of ``copies`` x ``rungs`` replicas (HMC with on average three
-    quarters of ``leapfrog`` steps, then swaps), by the compiled kernel."""
-    return sweeps * 0.75 * leapfrog * (PT_CALL_S + PT_REPLICA_S * copies * rungs)
+    quarters of ``leapfrog`` steps, then swaps), by the compiled kernel (``replica_s``: per replica
+    and leapfrog step; :data:`PT_POP_REPLICA_S` for the population loss's numpy gradient)."""
+    return sweeps * 0.75 * leapfrog * (PT_CALL_S + replica_s * copies * rungs)
 
 
-def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = None,
-               scheduler: str | None = None) -> float:
-    """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig`, and for a switch
-    study its :class:`comparisons.jobs.bayes_pt.SwitchStudyConfig`): refinement pilots on the growing
-    ladder, then the main run on the refined one; a study over data sets multiplies by its runs and
-    by its switch refinement's re-runs, and divides by its ``workers`` (the CPU cores for Dask on a
-    local cluster, ``scheduler="local"``)."""
+def _run_seconds(config: Any) -> float:
+    """Seconds of one PT run (start-up excluded): refinement pilots on the growing ladder, then the
+    main run on the refined one."""
     rounds = pt_ladder(config.ns, config.min_swap_accept, config.max_rungs)
+    replica_s = PT_POP_REPLICA_S if config.population else PT_REPLICA_S
 
     def sweeps_s(n_sweeps: int, rungs: int) -> float:
-        return pt_sweep_seconds(n_sweeps, config.copies, rungs, config.leapfrog)
+        return pt_sweep_seconds(n_sweeps, config.copies, rungs, config.leapfrog, replica_s=replica_s)
 
     target_s = 0.0 if config.population else PT_TARGET_S_PER_N * max(config.ns)
     seconds = PT_START_S
     if len(rounds) > 1 or (len(config.ns) > 1 and config.min_swap_accept > 0):
         seconds += sum(target_s + sweeps_s(config.pilot_warmup + config.pilot_sweeps, r) for r in rounds)
-    seconds += target_s + sweeps_s(config.warmup + config.sweeps, rounds[-1])
-    if study is not None:
-        seconds = _study_seconds(config, study, seconds, workers, scheduler)
-    return STARTUP_S + seconds
+    return seconds + target_s + sweeps_s(config.warmup + config.sweeps, rounds[-1])
 
 
-def _study_seconds(config: Any, study: Any, run_s: float, workers: int | None, scheduler: str | None) -> float:
-    """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`) whose plain runs take
-    ``run_s`` each (start-up excluded).
+def predicted_switches(config: Any, beta: float | None = None) -> list[float]:
+    """Where a run's switches of the leading phase are expected, for the refinement estimate.
 
-    Each run whose ladder spans a switch that the free energy predicts at the run's beta
-    (:func:`comparisons.theory.dominant_intervals`) is re-run once on the ladder with
-    ``REFINE_INSERT`` more rungs around it: at the quick preset a study run measured about 2.4 plain
-    runs (`python benchmarks/bench_pt.py study`), what one such re-run gives. The runs are shared
-    among the ``workers`` (the CPU cores for Dask on a local cluster).
+    The boundaries of the asymptotic dominant phases (:func:`comparisons.theory.dominant_intervals`)
+    at ``beta`` (default: the run's), each moved to the geometric mean with its crossing with the
+    O(1) terms (:func:`comparisons.theory.laplace_crossing`) where there is one, those inside the
+    ladder:
+    the measured 5 -> 6 switches of the quick preset (c = 6, seeds 0-2: 280-300 at beta = 1, 680-730
+    at beta = 1/2) lie between the two predictions (225 and 601; 450 and 1202), near that mean (368,
+    735). Empty for a one-rung ladder or a model other than ``hidden = 2``.
     """
+    from .theory import dominant_intervals, enumerate_phases, laplace_crossing
+
+    ns = sorted(config.ns)
+    if len(ns) < 2 or config.hidden != 2:
+        return []
+    beta = config.beta if beta is None else beta
+    phases = enumerate_phases(config.features)
+    by = {p.label: p for p in phases}
+    # past the ladder's end too: an asymptotic crossing beyond it may move inside
+    iv = dominant_intervals(phases, n_min=ns[0], n_max=4 * ns[-1], prior_sigma=config.prior_sigma, beta=beta)
+    out = []
+    for a, b in zip(iv[:-1], iv[1:]):
+        n = float(a["n_to"])
+        o1 = laplace_crossing(by[a["phase"]], by[b["phase"]], prior_sigma=config.prior_sigma, beta=beta)
+        n = math.sqrt(n * o1) if o1 else n
+        if ns[0] < n < ns[-1]:
+            out.append(n)
+    return out
+
+
+def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: float | None = None) -> float:
+    """Seconds the switch refinement adds to one PT run (start-up excluded).
+
+    The rounds as :func:`bayes_tms.occupancy.refine_switches` runs them
+    (:func:`comparisons.theory.ladder.refinement_rounds`) for switches at
+    :func:`predicted_switches`: each round is one PT run (pilots and main run) on its sub-ladder,
+    the inserted rungs with their bracket and the rungs below. Measured at the quick preset (c = 6,
+    a study's three data sets per convention): 1 or 2 rounds after the first run, of 8 to 9 rungs
+    for one switch at beta = 1, 15 for two (4 -> 5 and 5 -> 6) at beta = 1/2, 19 for a repeated
+    switch (docs/switch-refinement.md); the model counts every predicted switch to 2%
+    (a switch bracketed within its interval stops sooner), so it errs on the dear side.
+    """
+    from .jobs.bayes_pt import REFINE_INSERT
+    from .theory.ladder import refinement_rounds
+
+    if refine_tol <= 0 or refine_rounds <= 0:
+        return 0.0
     import dataclasses
 
-    from .jobs.bayes_pt import CONVENTIONS, REFINE_INSERT
-    from .theory import dominant_intervals, enumerate_phases
+    ladders = refinement_rounds(config.ns, predicted_switches(config, beta), tol=refine_tol,
+                                max_rounds=refine_rounds, max_insert=REFINE_INSERT)
+    return sum(_run_seconds(dataclasses.replace(config, ns=tuple(sub))) for sub in ladders)
 
-    conventions = study.conventions
-    per_convention = study.datasets + bool(study.population)
-    refining = study.refine_tol > 0 and study.refine_rounds > 0
-    ns = sorted(config.ns)
+
+def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = None,
+               scheduler: str | None = None, refine_tol: float | None = None,
+               refine_rounds: int | None = None) -> float:
+    """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig`, and for a switch
+    study its :class:`comparisons.jobs.bayes_pt.SwitchStudyConfig`).
+
+    One run: refinement pilots on the growing ladder, then the main run on the refined one, then
+    its switch refinement (:func:`refine_seconds`; ``refine_tol``, ``refine_rounds``: one run's,
+    default :data:`~comparisons.jobs.bayes_pt.REFINE_TOL` and ``REFINE_ROUNDS``, ``refine_tol=0``:
+    none). A study over data sets runs that for every data set and convention (its own refinement
+    settings) and divides by its ``workers`` (the CPU cores for Dask on a local cluster,
+    ``scheduler="local"``).
+    """
+    if study is not None:
+        return STARTUP_S + _study_seconds(config, study, workers, scheduler)
+    from .jobs.bayes_pt import REFINE_ROUNDS, REFINE_TOL
+
+    tol = REFINE_TOL if refine_tol is None else refine_tol
+    rounds = REFINE_ROUNDS if refine_rounds is None else refine_rounds
+    return STARTUP_S + _run_seconds(config) + refine_seconds(config, tol, rounds)
+
+
+def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str | None) -> float:
+    """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`), start-up excluded:
+    per convention, its data sets and its population run (:data:`PT_POP_REPLICA_S`), each refined as
+    one run is (:func:`refine_seconds` at the convention's beta), shared among the ``workers`` (the
+    CPU cores for Dask on a local cluster)."""
+    import dataclasses
+
+    from .jobs.bayes_pt import CONVENTIONS
+
     total = 0.0
-    for conv in conventions:
-        cost = run_s
+    for conv in study.conventions:
         beta = CONVENTIONS.get(conv, config.beta)
-        switches = len(dominant_intervals(enumerate_phases(config.features), n_min=ns[0], n_max=ns[-1],
-                                          prior_sigma=config.prior_sigma, beta=beta)) - 1 if len(ns) > 1 else 0
-        if refining and switches > 0:
-            a, b = ns[len(ns) // 2 - 1], ns[len(ns) // 2]  # a bracket in the ladder's middle
-            extra = [int(round(a * (b / a) ** ((k + 1) / (REFINE_INSERT + 1)))) for k in range(REFINE_INSERT)]
-            longer = dataclasses.replace(config, ns=tuple(sorted(set(ns) | set(extra))))
-            cost += pt_seconds(longer) - STARTUP_S
-        total += cost * per_convention
+        runs = [(dataclasses.replace(config, beta=beta, population=False), study.datasets)]
+        if study.population:
+            runs.append((dataclasses.replace(config, beta=beta, population=True), 1))
+        for cfg, count in runs:
+            total += count * (_run_seconds(cfg) + refine_seconds(cfg, study.refine_tol, study.refine_rounds))
     if workers is None and scheduler == "local":
         from .sweep import default_workers
 
         workers = default_workers()
-    runs = len(conventions) * per_convention
-    return total / min(max(int(workers or 1), 1), runs)
+    n_runs = len(study.conventions) * (study.datasets + bool(study.population))
+    return total / min(max(int(workers or 1), 1), n_runs)
 
 
 def sgd_seconds(train_config: Any, llc_config: Any | None = None) -> float:

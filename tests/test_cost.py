@@ -82,12 +82,63 @@ def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
     narrow = PTConfig(ns=(100, 200), copies=2, sweeps=20, warmup=10)
     assert cost.pt_seconds(wide) > 2 * cost.pt_seconds(narrow)  # the issue's 2 s estimate hid the pilots
     study = SwitchStudyConfig(datasets=3, conventions=("tempered", "gaussian-sigma1"), population=True)
-    one = cost.pt_seconds(narrow) - cost.STARTUP_S
-    assert cost.pt_seconds(narrow, dataclasses.replace(study, refine_tol=0)) - cost.STARTUP_S == pytest.approx(8 * one)
-    # switch refinement re-runs each study run on a longer ladder; workers share the runs
+    one = cost.pt_seconds(narrow, refine_tol=0) - cost.STARTUP_S
+    pop = cost.pt_seconds(dataclasses.replace(narrow, population=True), refine_tol=0) - cost.STARTUP_S
+    assert cost.pt_seconds(narrow, dataclasses.replace(study, refine_tol=0)) - cost.STARTUP_S == \
+        pytest.approx(2 * (3 * one + pop))
+    # switch refinement adds its rounds to each study run; workers share the runs
     refined = cost.pt_seconds(narrow, study) - cost.STARTUP_S
-    assert refined > 8 * one
+    assert refined > 2 * (3 * one + pop)
     assert cost.pt_seconds(narrow, study, workers=2) - cost.STARTUP_S == pytest.approx(refined / 2)
+
+
+def test_pt_estimate_counts_the_switch_refinement_as_it_runs():
+    """One run is refined by default: its estimate adds one PT run per refinement round on that
+    round's sub-ladder (comparisons.theory.ladder.refinement_rounds, the rounds refine_switches
+    runs), never a whole-ladder re-run; --refine-tol 0 estimates the plain run."""
+    import dataclasses
+
+    from bayes_tms.pt import pt_preset_config
+    from comparisons.theory.ladder import refinement_rounds
+
+    quick = pt_preset_config("quick", 6)
+    plain = cost.pt_seconds(quick, refine_tol=0)
+    assert cost.pt_seconds(quick, refine_rounds=0) == plain
+    extra = cost.pt_seconds(quick) - plain
+    assert extra == pytest.approx(cost.refine_seconds(quick, 0.02, 3)) and extra > 0
+    # the quick preset's 5 -> 6 switch: measured 280-300 at beta = 1, 680-730 at beta = 1/2
+    s1, s2 = cost.predicted_switches(quick), cost.predicted_switches(quick, beta=0.5)
+    assert [s for s in s1 if 250 < s < 400] and [s for s in s2 if 600 < s < 800]
+    assert all(150 < s < 1200 for s in s1 + s2)
+    ladders = refinement_rounds(quick.ns, s1, tol=0.02, max_rounds=3, max_insert=4)
+    top = min(n for n in quick.ns if n > max(s1))  # the rung above the highest switch: nothing beyond it
+    assert len(ladders) == 2 and all(max(sub) <= top < max(quick.ns) for sub in ladders)
+    assert extra == pytest.approx(sum(cost.pt_seconds(dataclasses.replace(quick, ns=tuple(sub)), refine_tol=0)
+                                      - cost.STARTUP_S for sub in ladders))
+    # the whole ladder re-run with the same rungs inserted, as the study did before: dearer
+    whole, have = 0.0, set(quick.ns)
+    for sub in ladders:
+        have |= set(sub)
+        whole += cost.pt_seconds(dataclasses.replace(quick, ns=tuple(sorted(have))), refine_tol=0) - cost.STARTUP_S
+    assert extra < whole
+    assert cost.pt_seconds(dataclasses.replace(quick, beta=0.5)) > cost.pt_seconds(quick)  # more rungs below
+
+
+def test_population_pt_estimate_is_calibrated_to_its_numpy_gradient():
+    """The population loss's gradient is numpy, not the compiled kernel: a small population run
+    (paper ladder, c = 6, 8 copies, 300 + 600 sweeps, one thread) took 16.1 s of CPU; a paper study's
+    population run was estimated at 62 s by the data sets' constant, unrefined, and took 639 s."""
+    import dataclasses
+
+    from bayes_tms.pt import pt_preset_config
+
+    small = pt_preset_config("paper", 6, population=True, sweeps=600, warmup=300, thin=4)
+    est = cost.pt_seconds(small, refine_tol=0) - cost.STARTUP_S
+    assert 16.1 / 2 <= est <= 16.1 * 2
+    data = cost.pt_seconds(dataclasses.replace(small, population=False), refine_tol=0) - cost.STARTUP_S
+    assert est > 2 * data
+    paper = pt_preset_config("paper", 6, population=True)
+    assert cost.pt_seconds(paper) > 3 * 62  # refined, on the numpy gradient
 
 
 def test_measure_phases_estimate_counts_wall_phases_double_and_nothing_when_all_stored():

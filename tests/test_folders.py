@@ -129,9 +129,9 @@ def test_pt_into_a_nuts_folder_with_replace_leaves_no_nuts_file(tmp_path, capsys
 
 def test_files_a_job_no_longer_writes_leave_the_folder_and_a_cached_rerun_moves_nothing(tmp_path, capsys):
     out = tmp_path / "D"
-    run_pt(PTConfig(**{**TINY, "ns": (20, 40, 80)}, bootstrap=20), out, progress=False)
+    run_pt(PTConfig(**{**TINY, "ns": (20, 40, 80)}, bootstrap=20), out, progress=False, refine_tol=0)
     (out / "notes.txt").write_text("mine")  # a user's own file: never touched
-    run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)  # a shorter ladder
+    run_pt(PTConfig(**TINY, bootstrap=20), out, progress=False)  # a shorter ladder (refined: more files)
     assert not (out / "posterior_n00080.nc").exists()
     assert (out / "unused" / "posterior_n00080.nc").exists() and (out / "notes.txt").read_text() == "mine"
     assert "posterior_n00080.nc" in capsys.readouterr().err

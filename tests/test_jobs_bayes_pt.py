@@ -1,6 +1,7 @@
 """The PT job: files, resume after an interruption, cached re-runs, the switch summary, bad flags."""
 
 import dataclasses
+import itertools
 import json
 
 import numpy as np
@@ -9,8 +10,8 @@ import xarray as xr
 
 from bayes_tms.pt import PTConfig
 from comparisons.cli import main
-from comparisons.contracts import read_diagnostics, read_occupancy, read_switch_summary, read_transitions, \
-    validate_posterior
+from comparisons.contracts import level_switches, read_diagnostics, read_occupancy, read_switch_summary, \
+    read_transitions, validate_posterior
 from comparisons.jobs import bayes_pt
 from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt, run_pt_study, switch_summary
 
@@ -24,8 +25,12 @@ def test_run_writes_every_file_and_a_rerun_is_cached(tmp_path):
     for name in ("posterior_n00020.nc", "posterior_n00080.nc", "pt_diagnostics.nc", "occupancy.csv",
                  "occupancy_family.csv", "transitions.json", "diagnostics.csv", "occupancy.png", "done.json"):
         assert (tmp_path / name).exists(), name
-    assert not (tmp_path / bayes_pt.STATE_FILE).exists()
-    assert res.summary["diagnostics"]["n"].values.tolist() == [20, 40, 80]
+    assert not list(tmp_path.glob("pt_state*.npz"))
+    # refined by default: the requested rungs and any inserted around the switch (flagged)
+    diag = res.summary["diagnostics"]
+    ns = diag["n"].values.tolist()
+    assert {20, 40, 80} <= set(ns) and diag["inserted"].values.tolist() == [n not in (20, 40, 80) for n in ns]
+    assert res.summary["rungs"] == ns
     assert not res.cached
     again = run_pt(PTConfig(**TINY, bootstrap=50), tmp_path, progress=False)
     assert again.cached
@@ -133,6 +138,8 @@ def test_study_runs_each_convention_on_the_same_data(tmp_path):
     (["--conventions", "tempered"], "--conventions: expected together with --datasets"),
     (["--datasets", "2", "--beta", "0.5"], "--beta"),
     (["--copies", "0"], "copies"),
+    (["--refine-tol", "1.5"], "--refine-tol: expected a number in [0, 1)"),  # one run's refinement too
+    (["--refine-rounds", "-1"], "--refine-rounds: expected an integer >= 0"),
 ])
 def test_bad_pt_flags_exit_2_with_one_line(tmp_path, capsys, argv, fragment):
     code = main(["bayes", "--sampler", "pt", "--n", "20,40", "--out", str(tmp_path), *argv])
@@ -162,3 +169,84 @@ def test_paper_switch_is_marked_at_the_theory_crossing():
     unmarked = bayes_pt.plot_switches(rows)
     assert not any(ln.get_color() == "C4" for ax in unmarked.axes for ln in ax.lines)
 
+
+
+def test_one_run_is_refined_by_default_and_refine_tol_0_is_the_plain_run(tmp_path):
+    """run_pt refines as a study run does (refine_pt): the requested rungs keep the first run's draws,
+    each round samples only its inserted rungs, their bracket and the rungs below, and every phase
+    switch is bracketed within 2% unless the rounds ran out; refine_tol=0 writes the plain run's
+    files, byte for byte the same whichever folder."""
+    import arviz as az
+
+    from comparisons.theory.ladder import bracket_resolved
+
+    # the population loss switches between 20 and 40; 6 copies: an interval narrower than that bracket
+    cfg = PTConfig(**{**TINY, "population": True, "copies": 6, "sweeps": 60}, bootstrap=50)
+    res = run_pt(cfg, tmp_path / "refined", progress=False)
+    plain = run_pt(cfg, tmp_path / "plain", progress=False, refine_tol=0)
+    history = json.loads((tmp_path / "refined" / "refinement.json").read_text())
+    assert history[0]["ns"] == history[0]["kept"] == [20, 40, 80] and history[0]["inserted"]
+    for before, rnd in itertools.pairwise(history):
+        assert rnd["kept"] == before["inserted"] and max(rnd["ns"]) < 80  # never the whole ladder
+        assert (tmp_path / "refined" / f"pt_diagnostics_round{rnd['round']}.nc").exists()
+    rungs = res.summary["rungs"]
+    assert rungs == sorted(set().union(*(h["kept"] for h in history))) and len(rungs) > 3
+    for n in (20, 40, 80):  # the requested rungs: the first run's draws, as without refinement
+        a, b = (az.from_netcdf(str(tmp_path / d / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior
+                for d in ("refined", "plain"))
+        np.testing.assert_array_equal(a["W"].values, b["W"].values)
+    trans = res.summary["transitions"]
+    phase = level_switches(trans)
+    assert phase.sizes["transition"] and set(phase["n_before"].values) | set(phase["n_after"].values) <= set(rungs)
+    assert phase["resolved"].values.tolist() == bracket_resolved(phase, 0.02).tolist()
+    assert phase["resolved"].values.all() or len(history) == bayes_pt.REFINE_ROUNDS + 1
+    assert not level_switches(trans, "family")["resolved"].values.any()  # families are not refined
+    # figure 2 and the estimators side by side read the requested rungs, with the phases seen there
+    from comparisons.jobs.figure2 import requested_rungs
+
+    refined_occ, plain_occ = (read_occupancy(tmp_path / d / "occupancy.nc") for d in ("refined", "plain"))
+    assert "requested_ns" not in plain_occ.attrs and requested_rungs(plain_occ) is plain_occ
+    base = requested_rungs(refined_occ)
+    assert list(base["n"].values) == [20, 40, 80] and list(base["phase"].values) == list(plain_occ["phase"].values)
+    np.testing.assert_array_equal(base["fraction"].values, plain_occ["fraction"].values)
+    # the plain run: the requested rungs only, no refinement files, no "resolved"
+    assert plain.summary["rungs"] == [20, 40, 80] and not (tmp_path / "plain" / "refinement.json").exists()
+    assert "resolved" not in plain.summary["transitions"]
+    run_pt(cfg, tmp_path / "plain2", progress=False, refine_tol=0)
+    for name in ("occupancy.csv", "occupancy_family.csv", "transitions.json", "diagnostics.csv"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "plain2" / name).read_bytes(), name
+    # cached per refinement setting: the refined folder re-served, the plain one not mistaken for it
+    assert run_pt(cfg, tmp_path / "refined", progress=False).cached
+    assert not run_pt(cfg, tmp_path / "plain", progress=False).cached
+
+
+def test_run_killed_in_a_refinement_round_resumes_to_the_same_draws(tmp_path, monkeypatch):
+    """Each round checkpoints to its own state file, kept until the run is done: a run killed in
+    round 1 resumes it (round 0 read back from its state) and ends with the same draws everywhere."""
+    import arviz as az
+
+    from bayes_tms import pt
+
+    cfg = PTConfig(**{**TINY, "population": True, "copies": 6, "sweeps": 60}, bootstrap=50)
+    ref = tmp_path / "ref"
+    run_pt(cfg, ref, progress=False, chunk=8)
+    out = tmp_path / "cut"
+    real = pt.save_state
+
+    def save_then_stop(state, path):
+        real(state, path)
+        if "round1" in str(path) and state.sweep >= 16:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pt, "save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_pt(cfg, out, progress=False, chunk=8)
+    assert (out / bayes_pt.STATE_FILE).exists() and not (out / bayes_pt.DONE_FILE).exists()
+    assert list(out.glob("pt_state_round1*"))
+    monkeypatch.setattr(pt, "save_state", real)
+    res = run_pt(cfg, out, progress=False, chunk=8)
+    assert not list(out.glob("pt_state*.npz"))
+    for n in res.summary["rungs"]:
+        a, b = (az.from_netcdf(str(d / f"posterior_n{n:05d}.nc"), engine="h5netcdf").posterior["W"].values
+                for d in (ref, out))
+        np.testing.assert_array_equal(a, b)

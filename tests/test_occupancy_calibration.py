@@ -69,7 +69,10 @@ def test_refinement_brackets_a_known_crossing_within_2_percent():
     n_star = 317.0  # the toy's A -> B crossing, exactly
     names = ["A", "B"]
 
-    def sample(ns):
+    sampled = []
+
+    def sample(ns, keep, rnd):
+        sampled.append((tuple(ns), tuple(keep), rnd))
         rng = np.random.default_rng(sum(ns))
         return label_posteriors(two_phase_masses(ns, n_star), names, copies=8, draws=1500, rho=0.5, rng=rng)
 
@@ -78,8 +81,14 @@ def test_refinement_brackets_a_known_crossing_within_2_percent():
         return transitions(reps, features=4)
 
     ladder = (150, 250, 350, 450, 550, 650, 750, 900, 1200)
-    _, switches, history = refine_switches(sample, ladder, analyse, tol=0.02, max_rounds=3)
+    posts, switches, history = refine_switches(sample, ladder, analyse, tol=0.02, max_rounds=3)
     assert len(history) >= 2 and history[0]["inserted"]  # the coarse ladder was refined
+    # a round samples its new rungs, their bracket and the base rungs below, never the whole ladder;
+    # every rung sampled is kept (the base rungs from round 0)
+    assert sampled[0] == (ladder, ladder, 0)
+    for (ns, keep, rnd), before in zip(sampled[1:], history):
+        assert set(keep) == set(before["inserted"]) and max(ns) < 450 and set(keep) <= set(ns)
+    assert sorted(posts) == sorted(set(ladder).union(*(h["inserted"] for h in history)))
     assert list(zip(switches["from"].values, switches["to"].values)) == [("A", "B")]
     t = {k: v.item() for k, v in switches.isel(transition=0).data_vars.items()}
     assert t["resolved"] and t["n_after"] - t["n_before"] <= 0.02 * t["n"]

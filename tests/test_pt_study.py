@@ -46,12 +46,16 @@ def test_switches_are_identical_in_process_on_a_pool_and_on_dask(tmp_path):
         assert (tmp_path / name / "switch_summary.csv").read_bytes() == \
             (tmp_path / "inline" / "switch_summary.csv").read_bytes()
     # every run was refined: its switches come from the last, finer ladder
+    from comparisons.theory.ladder import bracket_resolved
+
     refinement = json.loads((tmp_path / "inline" / "tempered" / "data00" / "refinement.json").read_text())
     assert refinement[0]["ns"] == [20, 40, 80]
     for run in ("data00", "population"):
         first = json.loads((tmp_path / "inline" / "tempered" / run / "refinement.json").read_text())[0]
-        wide = [sw for sw in first["switches"] if sw[4] - sw[3] > 0.02 * sw[2]]
-        assert bool(first["inserted"]) == bool(wide)  # every switch wider than 2% is refined
+        columns = {k: [sw[i] for sw in first["switches"]]
+                   for i, k in enumerate(("n", "n_before", "n_after", "lower", "upper"), start=2)}
+        wide = ~bracket_resolved(columns, 0.02)
+        assert bool(first["inserted"]) == bool(wide.any())  # every switch wider than 2% (and its interval) is refined
     again = _study(tmp_path / "inline")
     assert again["cached"] and again["reused"] == 2 and (tmp_path / "inline" / "switches.csv").read_bytes() == ref
 

@@ -9,6 +9,7 @@ __all__ = [
     "config_from_args",
     "nuts_config",
     "pt_config",
+    "pt_refine",
     "pt_study",
     "run",
     "run_nuts",
@@ -30,7 +31,8 @@ HELP = "posterior over a ladder of n (replica exchange, or NUTS) and the Bayesia
 PT_FIELDS = ("copies", "sweeps", "warmup", "leapfrog", "thin")
 #: the BayesConfig flags that only NUTS reads
 NUTS_ONLY = ("chains", "draws", "backend", "target_accept", "cores")
-#: the study flags (SwitchStudyConfig fields); they need --datasets
+#: the study flags (SwitchStudyConfig fields); --datasets and --conventions make a study, the
+#: refinement flags also set one run's
 STUDY_FIELDS = ("datasets", "conventions", "refine_tol", "refine_rounds")
 
 
@@ -182,8 +184,9 @@ def pt_study(config, *, datasets: int | None = None, conventions: Sequence[str] 
              refine_tol: float | None = None, refine_rounds: int | None = None, beta: float | None = None):
     """The :class:`~comparisons.jobs.configs.SwitchStudyConfig` of the study flags, or None for one run.
 
-    The study's flags other than ``--datasets`` need it; ``--beta`` is refused with it (each
-    convention names its beta). The population run is added when ``config.population`` (the
+    ``--conventions`` needs ``--datasets``; ``--beta`` is refused with it (each convention names
+    its beta). ``--refine-tol`` and ``--refine-rounds`` also set one run's refinement
+    (:func:`pt_refine`). The population run is added when ``config.population`` (the
     ``--population`` flag).
     """
     from ..jobs.configs import SwitchStudyConfig
@@ -191,15 +194,24 @@ def pt_study(config, *, datasets: int | None = None, conventions: Sequence[str] 
     table = study_flags()
     given = {"conventions": conventions, "refine_tol": refine_tol, "refine_rounds": refine_rounds}
     if datasets is None:
-        alone = [k for k, v in given.items() if v is not None]
-        if alone:
-            hint = "got it alone (use --beta for one run)" if alone[0] == "conventions" else "got it for one run"
-            raise InputError(f"{table.flag_of(alone[0])}: expected together with --datasets, {hint}")
+        if conventions is not None:
+            raise InputError(f"{table.flag_of('conventions')}: expected together with --datasets, got it alone "
+                             "(use --beta for one run)")
         return None
     if beta is not None:
         raise InputError("--beta: expected --conventions with --datasets (each names its beta), got --beta")
     return table.build(SwitchStudyConfig, datasets=datasets, population=bool(config.population),
                        **{k: v for k, v in given.items() if v is not None})
+
+
+def pt_refine(refine_tol: float | None = None, refine_rounds: int | None = None) -> dict:
+    """``{"refine_tol", "refine_rounds"}`` of one PT run (defaults where None: refined within 2% in
+    at most 3 rounds; ``--refine-tol 0``: not refined), checked as the study's flags are."""
+    from ..jobs.configs import SwitchStudyConfig
+
+    given = {k: v for k, v in (("refine_tol", refine_tol), ("refine_rounds", refine_rounds)) if v is not None}
+    study = study_flags().build(SwitchStudyConfig, datasets=1, **given)
+    return {"refine_tol": study.refine_tol, "refine_rounds": study.refine_rounds}
 
 
 def pt_config_from_args(args: argparse.Namespace) -> tuple:
@@ -235,13 +247,14 @@ def pt_sweep_kwargs(args: argparse.Namespace, study) -> dict:
 
 
 def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = False,
-               sweep: dict | None = None):
+               sweep: dict | None = None, refine: dict | None = None):
     """One PT run (``study`` None), or a switch study over data sets (``study``: a
     :class:`~comparisons.jobs.configs.SwitchStudyConfig`); prints a summary.
 
     Returns the job's :class:`comparisons.jobs.result.JobResult`.
 
-    ``sweep``: ``executor, workers, scheduler, retries`` of the study's sweep runner."""
+    ``sweep``: ``executor, workers, scheduler, retries`` of the study's sweep runner; ``refine``:
+    one run's switch refinement (:func:`pt_refine`; None: the default, refined within 2%)."""
     from ..compare import switch_lines
     from ..cost import confirm, pt_seconds
     from ..io import check_out_path, check_writable_dir
@@ -253,12 +266,13 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
     check_folder(out_dir, "bayes --sampler pt" if study is None else "bayes --sampler pt --datasets")
     sweep = dict(sweep or {})
     runs = 1 if study is None else study.runs()
-    confirm(pt_seconds(config, study, workers=sweep.get("workers"), scheduler=sweep.get("scheduler")),
+    refine = pt_refine() if refine is None else refine
+    confirm(pt_seconds(config, study, workers=sweep.get("workers"), scheduler=sweep.get("scheduler"), **refine),
             f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
             f"{config.warmup + config.sweeps} sweeps", yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
     if study is None:
-        result = run_pt(config, out, progress=progress)
+        result = run_pt(config, out, progress=progress, **refine)
         res = result.summary
         note = " (cached; computed in {:.0f} s)".format(res["compute_s"]) if res["cached"] else ""
         print(f"bayes (pt): {len(config.ns)} n x {config.copies} copies x {config.sweeps} sweeps, "
@@ -334,8 +348,10 @@ def run(args: argparse.Namespace) -> int:
     refuse_other_sampler(args)
     if args.sampler == "pt":
         config, study = pt_config_from_args(args)
+        refine = None if study is not None else pt_refine(getattr(args, "refine_tol", None),
+                                                          getattr(args, "refine_rounds", None))
         return run_pt_job(config, study, args.out, progress=not args.no_progress, yes=getattr(args, "yes", False),
-                          sweep=pt_sweep_kwargs(args, study)).status
+                          sweep=pt_sweep_kwargs(args, study), refine=refine).status
     config = config_from_args(args)
     return run_nuts(config, args.out, progress=not args.no_progress, sweep=nuts_sweep_kwargs(args),
                     yes=getattr(args, "yes", False)).status

@@ -2,9 +2,11 @@
 
 A *run* (:func:`run_pt`) samples the ladder of one data set at one inverse temperature with
 :func:`bayes_tms.pt.sample_tms_pt`, checkpointing the sampler state so that an interrupted run
-resumes, and writes
+resumes, refines it around its switches (:func:`refine_pt`: rungs inserted into every bracket
+wider than 2% of its switch and sampled on a sub-ladder, the requested rungs keeping the first
+run's draws; ``refine_tol=0`` turns it off) and writes
 
-- ``posterior_nNNNNN.nc`` per requested ``n`` (with ``empirical_loss``, ``population_loss``,
+- ``posterior_nNNNNN.nc`` per rung sampled, requested or inserted (with ``empirical_loss``, ``population_loss``,
   ``phase`` and ``phase_distance`` per draw; ``chain`` is the PT copy),
 - ``pt_diagnostics.nc`` (swap acceptance per pair, round trips per copy, replica-index traces),
 - ``occupancy.csv`` / ``occupancy_family.csv`` (``n, phase, fraction, lower, upper, chains``:
@@ -12,14 +14,14 @@ resumes, and writes
   over copies), ``transitions.json`` (switches of the dominant phase with the free-energy
   predictions at the run's ``beta``), ``diagnostics.csv`` (per ``n``: R-hat and ESS of the loss
   across copies, HMC acceptance, swap acceptance to the next rung, round trips, ``mixed``) and
-  ``occupancy.png``.
+  ``occupancy.png``; with refinement ``refinement.json`` (the rounds) and
+  ``pt_diagnostics_roundK.nc`` (the sampler numbers of round ``K``).
 
 A *study* (:func:`run_pt_study`) repeats the run over ``datasets`` data sets for each named
 convention (:data:`CONVENTIONS`) and, optionally, on the population loss (no data noise). Each
 run is one task of the sweep runner (:mod:`comparisons.sweep`: content-addressed, stored
 atomically in ``out/tasks``, resumed after a kill, retried; in-process, on a process pool or on
-Dask) and is *refined*: re-run with rungs inserted around every switch of the leading phase until
-the switch is bracketed within 2% of its ``n`` (:func:`study_task`). The study writes
+Dask) and is refined as one run is (:func:`study_task`). The study writes
 ``switches.csv`` (one row per run and switch, every crossing of a repeated switch included),
 ``switch_summary.csv`` (per convention and switch: mean, median and sd over data sets with
 bootstrap intervals, the share of data sets whose switch is not a single crossing, the
@@ -60,6 +62,12 @@ MIXED_RHAT = 1.05
 MIN_ROUND_TRIPS = 5
 STATE_FILE = "pt_state.npz"
 DONE_FILE = "done.json"
+#: switch refinement of a run (one run of the command, and a study's): bracket every switch of the
+#: leading phase within this fraction of its n ...
+REFINE_TOL = 0.02
+#: ... in at most this many rounds, inserting at most REFINE_INSERT rungs per bracket each
+REFINE_ROUNDS = 3
+REFINE_INSERT = 4
 OCC_COLUMNS = ["n", "phase", "fraction", "lower", "upper", "chains"]
 DIAG_COLUMNS = ["n", "inserted", "copies", "draws", "rhat_loss", "ess_bulk_loss", "ess_tail_loss",
                 "hmc_accept", "step_size", "swap_accept_next", "round_trips_mean", "round_trips_min",
@@ -69,24 +77,28 @@ DIAG_COLUMNS = ["n", "inserted", "copies", "draws", "rhat_loss", "ess_bulk_loss"
 def _diagnostics(posts: dict, diag):
     """Per requested ``n``: convergence of an invariant (the loss) and the PT mixing numbers.
 
-    Returns the diagnostics hand-off (:data:`comparisons.contracts.DIAGNOSTICS`): the columns of
-    :data:`DIAG_COLUMNS` over ``row``, one per ``n``, attrs ``sampler = "pt"``.
+    ``diag``: the run's ``pt_diagnostics``, or a mapping ``n -> pt_diagnostics`` of the run that
+    sampled each rung (a refined run: :func:`refine_pt`). Returns the diagnostics hand-off
+    (:data:`comparisons.contracts.DIAGNOSTICS`): the columns of :data:`DIAG_COLUMNS` over ``row``,
+    one per ``n``, attrs ``sampler = "pt"``.
     """
     import arviz as az
     import xarray as xr
 
-    ns = [int(v) for v in diag["rung"].values]
-    trips = diag["round_trips"].values
-    swap = diag["swap_accept"].values
     cols: dict[str, list] = {k: [] for k in DIAG_COLUMNS}
     for n, idata in sorted(posts.items()):
+        run = diag[n] if isinstance(diag, dict) else diag
+        ns = [int(v) for v in run["rung"].values]
+        trips = run["round_trips"].values
+        swap = run["swap_accept"].values
+        hmc, step = run["hmc_accept"].values, run["step_size"].values
         k = ns.index(n)
         post = idata.posterior
         name = "empirical_loss" if "empirical_loss" in post else "population_loss"
         loss = post[name].transpose("chain", "draw").values
         r = {"n": n, "inserted": bool(post.attrs.get("inserted", 0)), "copies": loss.shape[0],
              "draws": loss.shape[1], "rhat_loss": np.nan, "ess_bulk_loss": np.nan, "ess_tail_loss": np.nan,
-             "hmc_accept": float(diag["hmc_accept"].values[k]), "step_size": float(diag["step_size"].values[k]),
+             "hmc_accept": float(hmc[k]), "step_size": float(step[k]),
              "swap_accept_next": float(swap[k]) if k < len(swap) else np.nan,
              "round_trips_mean": float(np.mean(trips)), "round_trips_min": int(np.min(trips))}
         if loss.shape[0] >= 2 and loss.shape[1] >= 4:
@@ -153,6 +165,8 @@ def _write_tables(out, config, tables: dict) -> None:
     write_dataset_csv(out / "occupancy.csv", raw, OCC_COLUMNS)
     write_dataset_csv(out / "occupancy_family.csv", fam, OCC_COLUMNS)
     meta = _meta(config)
+    if sorted(int(n) for n in raw["n"].values) != sorted(config.ns):  # refined: its rungs and those asked for
+        meta["requested_ns"] = [int(n) for n in sorted(config.ns)]
     write_netcdf(raw.assign_attrs(meta), out / "occupancy.nc")
     write_netcdf(fam.assign_attrs(meta), out / "occupancy_family.nc")
     write_dataset_json(out / "transitions.json", trans)
@@ -161,45 +175,145 @@ def _write_tables(out, config, tables: dict) -> None:
     write_netcdf(diag, out / "diagnostics.nc")
 
 
-def run_pt(config, out_dir, *, progress: bool = True, chunk: int = 1000, replace: bool | None = None) -> JobResult:
-    """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`) and write its outputs.
+def run_pt(config, out_dir, *, refine_tol: float = REFINE_TOL, refine_rounds: int = REFINE_ROUNDS,
+           progress: bool = True, chunk: int = 1000, replace: bool | None = None) -> JobResult:
+    """Sample one PT ladder (``config``: :class:`bayes_tms.pt.PTConfig`), refine it around its
+    switches, and write its outputs.
 
-    Resumable: the sampler state is saved atomically every ``chunk`` sweeps to
-    ``pt_state.npz``; the same call continues from it (bit-identical to an uninterrupted run).
+    Refined as a study's runs are (:func:`refine_pt`): while a switch of the leading phase is
+    bracketed more widely than ``refine_tol`` of its ``n``, up to ``refine_rounds`` rounds insert
+    rungs into its bracket and run PT on a sub-ladder (the inserted rungs, their bracket and the
+    rungs below). Every rung keeps the draws of the run that introduced it, so the requested
+    rungs keep the first run's draws; the occupancy tables hold every rung sampled (the inserted
+    ones flagged in ``diagnostics.csv``), ``config.json`` the requested ladder, and each switch of
+    ``transitions.json`` says whether it is ``resolved``; ``refinement.json`` lists the rounds and
+    ``pt_diagnostics_roundK.nc`` the sampler numbers of round ``K``. ``refine_tol=0`` (or
+    ``refine_rounds=0``): one run on the requested ladder, without those files.
+
+    Resumable: the sampler state of each round is saved atomically every ``chunk`` sweeps to
+    ``pt_state.npz`` (round 0) or ``pt_state_roundK.npz``, and kept until the run is done; the same
+    call continues from them (bit-identical to an uninterrupted run).
     Each checkpoint rewrites every draw so far, so their total cost grows with the square of the
     run's length: 1000 sweeps (a few seconds of sampling at the paper preset) keep it to a few
     checkpoints per run (every 50 sweeps, it was a tenth of a paper run's time).
-    A finished folder (``done.json`` with the same configuration) is only re-analysed, once every
-    stored posterior has been validated; one that fails (missing, truncated, non-finite, written by
-    another run) is named in a warning and the run is recomputed. The folder is owned by this job
-    (:func:`comparisons.folder.owned_folder`; ``replace`` as there).
+    A finished folder (``done.json`` with the same configuration and refinement) is only
+    re-analysed, once every stored posterior has been validated; one that fails (missing,
+    truncated, non-finite, written by another run) is named in a warning and the run is
+    recomputed. The folder is owned by this job (:func:`comparisons.folder.owned_folder`;
+    ``replace`` as there).
 
     Returns
     -------
     JobResult
         Its files (``timing.json`` among them: ``compute_s``, ``cached``), ``compute_s``, ``cached``
-        and the ``summary`` ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed"}``.
+        and the ``summary`` ``{"transitions", "diagnostics", "wall_s", "compute_s", "cached", "mixed",
+        "rungs"}`` (``rungs``: every rung sampled, requested and inserted).
     """
     from bayes_tms.pt import PTConfig
 
     if not isinstance(config, PTConfig):
         raise InputError(f"config: expected a PTConfig, got {type(config).__name__}")
+    refine = _refine_record(refine_tol, refine_rounds)
     with (recording("bayes --sampler pt", out_dir) as rec,
-          owned_folder(out_dir, "bayes --sampler pt", sampler="pt", config={"config": config.to_dict()},
+          owned_folder(out_dir, "bayes --sampler pt", sampler="pt",
+                       config={"config": config.to_dict(), **({"refine": refine} if refine else {})},
                        replace=replace) as folder):
-        res = _run_pt(config, folder.root, progress=progress, chunk=chunk)
+        res = _run_pt(config, folder.root, refine=refine, progress=progress, chunk=chunk)
         write_json(folder.root / "timing.json", {"compute_s": res["compute_s"], "cached": res["cached"]})
         folder.finish()
     return rec.result(compute_s=res["compute_s"], cached=res["cached"], summary=res)
 
 
-def _stored_run(out, config, key: str):
-    """``(posteriors, pt_diagnostics)`` of a finished PT run in ``out``, each file validated.
+def _refine_record(refine_tol, refine_rounds) -> dict | None:
+    """``{"tol", "rounds", "insert"}`` of a run's switch refinement, checked; None when off."""
+    if isinstance(refine_tol, bool) or not isinstance(refine_tol, (int, float)) or not 0 <= refine_tol < 1:
+        raise InputError(f"refine_tol: expected a number in [0, 1), got {refine_tol!r}")
+    check_positive_int("refine_rounds", refine_rounds, minimum=0)
+    if refine_tol == 0 or refine_rounds == 0:
+        return None
+    return {"tol": float(refine_tol), "rounds": int(refine_rounds), "insert": REFINE_INSERT}
+
+
+def round_config(base, ladder: Sequence[int], rnd: int):
+    """The :class:`~bayes_tms.pt.PTConfig` of switch-refinement round ``rnd`` of a run on ``base``.
+
+    Round 0 is ``base``; round ``k > 0`` samples the sub-ladder ``ladder`` on the same data
+    (the caller passes the base run's stream) from the seed ``child_seed(base.seed, "bayes", "pt",
+    "refine", k)``, so that its draws are independent of the other rounds'.
+    """
+    if rnd == 0:
+        return base
+    return dataclasses.replace(base, ns=tuple(int(n) for n in ladder),
+                               seed=child_seed(base.seed, "bayes", "pt", "refine", int(rnd)))
+
+
+def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REFINE_INSERT):
+    """PT on ``base``'s ladder, then on sub-ladders around its switches: one run, or a study's.
+
+    :func:`bayes_tms.occupancy.refine_switches` with PT rounds: round 0 samples ``base``; each
+    later round samples the inserted rungs with the rungs below them (:func:`round_config`), and
+    every rung keeps the draws of the round that introduced it. The tables are those of
+    :func:`analyse_pt` over every rung sampled (each rung's diagnostics from its own round); when
+    refining, the transitions gain ``resolved`` (:func:`bayes_tms.occupancy.mark_resolved`: False
+    for families, which are not refined).
+
+    Parameters
+    ----------
+    base : PTConfig
+    x : ndarray or None
+        The data stream of ``base`` (None: the population loss).
+    sample_run : callable
+        ``(config, round) -> PTResult``, e.g. :func:`bayes_tms.pt.sample_tms_pt` on ``x``, or with
+        checkpoints.
+    tol, rounds, insert
+        The refinement (``tol == 0`` or ``rounds == 0``: the base run alone).
+
+    Returns
+    -------
+    results, tables, history
+        ``{n: (posterior, pt_diagnostics of its round)}`` over every rung sampled, the tables, and
+        per round ``{"round", "ns", "kept", "inserted", "switches"}``.
+    """
+    from bayes_tms.occupancy import mark_resolved, refine_switches
+
+    tables: dict = {}
+
+    def sample(ladder, keep, rnd):
+        cfg = round_config(base, ladder, rnd)
+        res = sample_run(cfg, rnd)
+        _mark_run(res.posteriors, cfg.draws_key())
+        for n in keep:
+            if rnd:
+                res.posteriors[n].posterior.attrs.update({"inserted": 1, "refine_round": int(rnd)})
+        return {n: (res.posteriors[n], res.diagnostics) for n in keep}
+
+    def analyse(results):
+        tables.clear()
+        tables.update(analyse_pt(base, {n: v[0] for n, v in results.items()},
+                                 {n: v[1] for n, v in results.items()}))
+        return level_switches(tables["transitions"])
+
+    results, _, history = refine_switches(sample, base.ns, analyse, tol=tol,
+                                          max_rounds=rounds if tol > 0 else 0, max_insert=insert)
+    if tol > 0 and rounds > 0:  # every switch of the run, families (not refined) False
+        tables["transitions"] = mark_resolved(tables["transitions"], tol)
+    return results, tables, history
+
+
+def _round_files(out, rnd: int) -> tuple:
+    """``(state, diagnostics)`` paths of refinement round ``rnd`` of a run in ``out``."""
+    if rnd == 0:
+        return out / STATE_FILE, out / "pt_diagnostics.nc"
+    return out / f"pt_state_round{rnd}.npz", out / f"pt_diagnostics_round{rnd}.nc"
+
+
+def _stored_run(out, config, key: str, history: Sequence[dict] | None):
+    """``(posteriors, {n: pt_diagnostics})`` of a finished PT run in ``out``, each file validated.
 
     A posterior must pass :func:`comparisons.contracts.validate_posterior` and
     :func:`bayes_tms.sampling.check_complete` (every copy's draws present and finite) and carry
-    this run's configuration and classifier in its attrs. Raises InputError naming the first
-    file that fails.
+    its round's configuration (``history``: the refinement rounds, None for one run) and the
+    classifier in its attrs. Raises InputError naming the first file that fails.
     """
     import xarray as xr
 
@@ -207,26 +321,30 @@ def _stored_run(out, config, key: str):
 
     from .bayes import posterior_path
 
-    posts = {}
-    for n in config.ns:
-        path = posterior_path(out, n)
-        idata = validate_posterior(path)
-        post = idata.posterior
-        if post.attrs.get("config") != key or post.attrs.get("classifier") != config.classifier:
-            raise InputError(f"{path}: expected draws of this PT run (its configuration and the {config.classifier} "
-                             f"classifier), got those of another run")
-        try:  # every copy present, the same number of draws in each, all of them finite
-            check_complete(idata, chains=config.copies, draws=max(int(post.sizes.get("draw", 0)), 1), n=n)
-        except Exception as exc:
-            raise InputError(f"{path}: {exc}") from None
-        posts[int(n)] = idata
-    path = out / "pt_diagnostics.nc"
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            diag = ds.load()
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: expected a readable netCDF file ({str(exc).splitlines()[0]})") from None
-    return posts, diag
+    rounds = history or [{"round": 0, "ns": list(config.ns), "kept": list(config.ns)}]
+    posts, diags = {}, {}
+    for rec in rounds:
+        rnd = int(rec.get("round", 0))
+        rkey = key if rnd == 0 else round_config(config, rec["ns"], rnd).draws_key()
+        path = _round_files(out, rnd)[1]
+        try:
+            with xr.open_dataset(path, engine="h5netcdf") as ds:
+                diag = ds.load()
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: expected a readable netCDF file ({str(exc).splitlines()[0]})") from None
+        for n in rec["kept"]:
+            path = posterior_path(out, n)
+            idata = validate_posterior(path)
+            post = idata.posterior
+            if post.attrs.get("config") != rkey or post.attrs.get("classifier") != config.classifier:
+                raise InputError(f"{path}: expected draws of this PT run (its configuration and the "
+                                 f"{config.classifier} classifier), got those of another run")
+            try:  # every copy present, the same number of draws in each, all of them finite
+                check_complete(idata, chains=config.copies, draws=max(int(post.sizes.get("draw", 0)), 1), n=n)
+            except Exception as exc:
+                raise InputError(f"{path}: {exc}") from None
+            posts[int(n)], diags[int(n)] = idata, diag
+    return dict(sorted(posts.items())), diags
 
 
 def _state_key(state) -> str | None:
@@ -256,21 +374,48 @@ def _read_done(path) -> dict | None:
     return None
 
 
-def _run_pt(config, out, *, progress: bool, chunk: int) -> dict:
-    from bayes_tms.plots import plot_occupancy
+def _sample_checkpointed(x, config, state_path, *, progress: bool, chunk: int):
+    """PT on ``config``, checkpointed to ``state_path`` every ``chunk`` sweeps; a state of the same
+    configuration found there is resumed (a finished one is only read back)."""
     from bayes_tms.pt import load_state, resume_tms_pt, sample_tms_pt, save_state
+
+    def checkpoint(state):
+        with atomic_path(state_path) as tmp:
+            save_state(state, tmp)
+
+    state = None
+    if state_path.exists():
+        try:
+            state = load_state(state_path)
+        except Exception as exc:  # a damaged checkpoint never blocks a rerun
+            print(f"warning: {state_path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                  "starting the PT run afresh", file=sys.stderr)
+        if state is not None and _state_key(state) != config.draws_key():
+            state = None  # a state of another configuration: start afresh
+    if state is not None:
+        print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
+        return resume_tms_pt(x, state, progress=progress, callback=checkpoint, chunk=chunk)
+    return sample_tms_pt(x, config, progress=progress, callback=checkpoint, chunk=chunk)
+
+
+def _run_pt(config, out, *, refine: dict | None, progress: bool, chunk: int) -> dict:
+    from bayes_tms.occupancy import mark_resolved
+    from bayes_tms.plots import plot_occupancy
 
     from .bayes import posterior_path
 
     key = config.draws_key()
-    done_path, state_path = out / DONE_FILE, out / STATE_FILE
+    done_path = out / DONE_FILE
     done = _read_done(done_path)
     # the key holds the classifier too: the stored draws are labelled by it
-    cached = bool(done and done.get("config") == key)
+    cached = bool(done and done.get("config") == key and done.get("refine") == refine)
+    history = None
     if cached:  # every file done.json vouches for is checked before it is served
         try:
-            stored = _stored_run(out, config, key)
-        except InputError as exc:
+            if refine:
+                history = json.loads((out / "refinement.json").read_text())
+            stored = _stored_run(out, config, key, history)
+        except (InputError, OSError, ValueError, KeyError, TypeError) as exc:
             print(f"warning: {exc}; recomputing the PT run", file=sys.stderr)
             cached = False
     x = None if config.population else sample_inputs(max(config.ns), config.features, config.seed)
@@ -278,41 +423,33 @@ def _run_pt(config, out, *, progress: bool, chunk: int) -> dict:
     if not cached:
         done_path.unlink(missing_ok=True)  # the marker never outlives the files it vouches for
         write_json(out / "config.json", config.to_dict())
-
-        def checkpoint(state):
-            with atomic_path(state_path) as tmp:
-                save_state(state, tmp)
-
-        state = None
-        if state_path.exists():
-            try:
-                state = load_state(state_path)
-            except Exception as exc:  # a damaged checkpoint never blocks a rerun
-                print(f"warning: {state_path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                      "starting the PT run afresh", file=sys.stderr)
-            if state is not None and _state_key(state) != key:
-                state = None  # a state of another configuration: start afresh
-        if state is not None:
-            print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
-            result = resume_tms_pt(x, state, progress=progress, callback=checkpoint, chunk=chunk)
-        else:
-            result = sample_tms_pt(x, config, progress=progress, callback=checkpoint, chunk=chunk)
-        posts, diag = result.posteriors, result.diagnostics
-        _mark_run(posts, key)
-        for n, idata in posts.items():
+        results, tables, history = refine_pt(
+            config, x, lambda cfg, rnd: _sample_checkpointed(x, cfg, _round_files(out, rnd)[0], progress=progress,
+                                                             chunk=chunk),
+            tol=refine["tol"] if refine else 0.0, rounds=refine["rounds"] if refine else 0,
+            insert=refine["insert"] if refine else REFINE_INSERT)
+        for n, (idata, _) in results.items():
             write_netcdf(idata, posterior_path(out, n))
-        write_netcdf(diag, out / "pt_diagnostics.nc")
+        for rec in history:
+            rnd = int(rec["round"])
+            write_netcdf(results[rec["kept"][0]][1], _round_files(out, rnd)[1])
+        if refine:
+            write_json(out / "refinement.json", history)
         compute = time.perf_counter() - t0
-        write_json(done_path, {"config": key, "compute_s": compute})
-        state_path.unlink(missing_ok=True)
+        write_json(done_path, {"config": key, "compute_s": compute, **({"refine": refine} if refine else {})})
+        for rec in history:
+            _round_files(out, int(rec["round"]))[0].unlink(missing_ok=True)
     else:
-        posts, diag = stored
+        posts, diags = stored
         compute = float(done.get("compute_s", float("nan")))
-        for path in [posterior_path(out, n) for n in config.ns] + [out / "pt_diagnostics.nc", done_path,
-                                                                   out / "config.json"]:
+        for path in ([posterior_path(out, n) for n in posts]
+                     + [_round_files(out, int(r.get("round", 0)))[1] for r in (history or [{}])]
+                     + [done_path, out / "config.json"] + ([out / "refinement.json"] if refine else [])):
             keep(path)  # served from the earlier run: outputs of this one
-    tables = analyse_pt(config, posts, diag)
-    raw, trans = tables["occupancy"], tables["transitions"]
+        tables = analyse_pt(config, posts, diags)
+        if refine:
+            tables["transitions"] = mark_resolved(tables["transitions"], refine["tol"])
+    raw, trans, diag = tables["occupancy"], tables["transitions"], tables["diagnostics"]
     _write_tables(out, config, tables)
     theory = []
     if config.hidden == 2:
@@ -325,18 +462,15 @@ def _run_pt(config, out, *, progress: bool, chunk: int) -> dict:
                                f"({config.classifier} classifier; 95% bootstrap over {config.copies} copies)")
     mark_paper_switch(fig.axes[0], paper_switch_n(config.features, config.prior_sigma), text=True)
     save_figure(fig, out / "occupancy.png")
-    return {"transitions": trans, "diagnostics": tables["diagnostics"], "wall_s": time.perf_counter() - t0,
-            "compute_s": compute, "cached": cached, "mixed": tables["mixed"]}
+    return {"transitions": trans, "diagnostics": diag, "wall_s": time.perf_counter() - t0,
+            "compute_s": compute, "cached": cached, "mixed": tables["mixed"],
+            "rungs": diag["n"].values.tolist()}
 
 
 #: format of a study task's stored result; bump when what :func:`study_task` returns changes
-#: (3: the transitions and diagnostics are hand-off Datasets)
-STUDY_FORMAT = 3
-#: switch refinement of a study run: bracket every switch within this fraction of its n ...
-REFINE_TOL = 0.02
-#: ... in at most this many re-runs, inserting at most REFINE_INSERT rungs per bracket each
-REFINE_ROUNDS = 3
-REFINE_INSERT = 4
+#: (3: the transitions and diagnostics are hand-off Datasets; 4: over every rung of the
+#: sub-ladder refinement, with its rounds and the base run's config)
+STUDY_FORMAT = 4
 #: the summary lists every value up to this many data sets, else quantiles (switches.csv has all)
 VALUES_LISTED = 16
 
@@ -360,10 +494,10 @@ class SwitchStudyConfig:
     population : bool
         Add one run on the population loss (no data noise) per convention.
     refine_tol : float
-        Re-run each ladder with rungs inserted around every switch of the leading phase until it
-        is bracketed within this fraction of its ``n``, in ``[0, 1)`` (0: no refinement).
+        Refine each run (:func:`refine_pt`) until every switch of the leading phase is bracketed
+        within this fraction of its ``n``, in ``[0, 1)`` (0: no refinement).
     refine_rounds : int
-        At most this many refinement re-runs per run, ``>= 0``.
+        At most this many refinement rounds per run, ``>= 0``.
     """
 
     datasets: int = dataclasses.field(default=8, metadata={
@@ -375,11 +509,12 @@ class SwitchStudyConfig:
         "parse": _names})
     population: bool = True
     refine_tol: float = dataclasses.field(default=REFINE_TOL, metadata={
-        "help": "with --datasets: re-run each ladder with rungs inserted around every switch of the leading "
-                f"phase until it is bracketed within F of its n (default: {REFINE_TOL:g}; 0: no refinement)",
+        "help": "insert rungs around every switch of the leading phase and sample them (with the rungs below, "
+                f"where the walkers mix) until it is bracketed within F of its n; one run's and, with --datasets, "
+                f"each study run's (default: {REFINE_TOL:g}; 0: no refinement, the requested rungs only)",
         "metavar": "F"})
     refine_rounds: int = dataclasses.field(default=REFINE_ROUNDS, metadata={
-        "help": f"with --datasets: at most R refinement re-runs per run (default: {REFINE_ROUNDS})",
+        "help": f"at most R switch-refinement rounds per run (default: {REFINE_ROUNDS})",
         "metavar": "R"})
 
     def __post_init__(self) -> None:
@@ -437,50 +572,40 @@ def study_tasks(config, study: SwitchStudyConfig) -> list:
 def study_task(task) -> dict:
     """Run one study task: PT, refined around every switch, and its tables (module level, picklable).
 
-    The ladder is re-run with rungs inserted around every switch of the leading (classified
-    plurality) phase, the switches of ``switches.csv``, until each is bracketed within
-    ``refine_tol`` of its ``n`` (:func:`bayes_tms.occupancy.refine_switches`);
-    switches, intervals and occupancy come from the last run, whose copies sample the inserted
-    rungs. Everything random comes from the task's PT seed and BLAS runs on one thread, so the
-    result does not depend on the executor or worker.
+    The run is refined as one run of the command is (:func:`refine_pt`): rungs are inserted
+    around every switch of the leading (classified plurality) phase, the switches of
+    ``switches.csv``, and sampled on a sub-ladder, until each is bracketed within ``refine_tol``
+    of its ``n``; switches and intervals come from the copies at the inserted rungs, the occupancy
+    holds every rung sampled. Everything random comes from the task's PT seed and BLAS runs on one
+    thread, so the result does not depend on the executor or worker.
 
     Returns
     -------
     dict
-        The tables of :func:`analyse_pt` of the last run (its transitions with ``resolved``: a
-        phase switch bracketed within ``refine_tol``; False for families, which are not refined),
-        plus ``refinement`` (per round: ladder, switches, inserted rungs), ``ladder`` and
-        ``compute_s``.
+        The tables of :func:`analyse_pt` over every rung sampled (its transitions with
+        ``resolved``: :func:`bayes_tms.occupancy.mark_resolved`, False for families, which are not
+        refined), plus ``refinement`` (per round: ladder, kept rungs, switches, inserted rungs),
+        ``ladder`` (every rung sampled), ``config`` (the base run's) and ``compute_s``.
     """
-    from bayes_tms.occupancy import refine_switches
+    from threadpoolctl import threadpool_limits
+
     from bayes_tms.pt import PTConfig, sample_tms_pt
+    from bayes_tms.pt_kernel import serial
 
     cfg = dict(task.config["pt"])
     cfg["ns"] = tuple(cfg["ns"])
     base = PTConfig(**cfg)
     x = None if base.population else sample_inputs(max(base.ns), base.features, base.seed)
     t0 = time.perf_counter()
-
-    def sample(ns):
-        config = dataclasses.replace(base, ns=tuple(ns))
-        res = sample_tms_pt(x, config, progress=False)
-        return config, analyse_pt(config, res.posteriors, res.diagnostics)
-
-    tol = float(task.config["refine_tol"])
-    from threadpoolctl import threadpool_limits
-
-    from bayes_tms.pt_kernel import serial
-
     # one BLAS thread and the PT kernel's serial loop in every executor: N workers use N cores
     # without oversubscription, and the floating-point reductions are the same whichever process
     # (and thread setting) runs the task
     with threadpool_limits(limits=1), serial():
-        (config, tables), _, history = refine_switches(
-            sample, base.ns, lambda r: level_switches(r[1]["transitions"]), tol=tol,
-            max_rounds=int(task.config["refine_rounds"]), max_insert=int(task.config["refine_insert"]))
-    trans = tables["transitions"]  # resolved: a phase switch bracketed within tol (families are not refined)
-    resolved = (trans["level"] == "phase") & (trans["n_after"] - trans["n_before"] <= np.maximum(tol * trans["n"], 1))
-    return {**tables, "transitions": trans.assign(resolved=resolved), "refinement": history, "ladder": list(config.ns), "config": config.to_dict(),
+        results, tables, history = refine_pt(
+            base, x, lambda config, rnd: sample_tms_pt(x, config, progress=False),
+            tol=float(task.config["refine_tol"]), rounds=int(task.config["refine_rounds"]),
+            insert=int(task.config["refine_insert"]))
+    return {**tables, "refinement": history, "ladder": sorted(results), "config": base.to_dict(),
             "compute_s": time.perf_counter() - t0}
 
 
@@ -647,10 +772,13 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
 
         run_cfg = PTConfig(**cfg)
         folder = check_writable_dir(out / conv / ("population" if ds == "population" else f"data{int(ds):02d}"))
-        write_json(folder / "config.json", {**run_cfg.to_dict(), "requested_ns": list(config.ns)})
+        write_json(folder / "config.json", {**run_cfg.to_dict(), "requested_ns": list(config.ns),
+                                            "rungs": list(result["ladder"])})
         _write_tables(folder, run_cfg, result)
         write_json(folder / "refinement.json", result["refinement"])
         phase = level_switches(result["transitions"])
+        if "resolved" not in phase:  # not refined (refine_tol 0): no switch resolved
+            phase = phase.assign(resolved=("transition", np.zeros(phase.sizes["transition"], dtype=bool)))
         names = ("from", "to", "n", "lower", "upper", "n_before", "n_after", "resolved", "predicted_n",
                  "predicted_n_laplace", "dominance")
         for values in zip(*(phase[k].values.tolist() for k in names)):

@@ -19,7 +19,8 @@ estimator of the occupancy at one beta on its ``estimator`` coordinate.
 
 from __future__ import annotations
 
-__all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators"]
+__all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_panel", "predicted_switch", "compare_estimators",
+           "requested_rungs"]
 
 import json
 import math
@@ -104,12 +105,30 @@ def nuts_panel(folder: Path) -> dict:
     return _panel(conf, occ, trans, sampler="nuts", estimator="raw", classifier=str(conf["classifier"]))
 
 
+def requested_rungs(occ):
+    """A replica-exchange occupancy at its requested rungs (its attrs' ``requested_ns``, written
+    when it holds more).
+
+    The rungs its switch refinement inserted (:func:`comparisons.jobs.bayes_pt.refine_pt`) are
+    left out, and the phases seen only there with them, so that panels and estimators share one
+    ``n`` grid; the switch itself keeps its refined value (``transitions.nc``).
+    """
+    if "requested_ns" not in occ.attrs:
+        return occ
+    occ = occ.sel(n=[int(n) for n in np.atleast_1d(occ.attrs["requested_ns"])])
+    seen = occ["fraction"].notnull().any(dim=[d for d in occ["fraction"].dims if d != "phase"])
+    occ = occ.isel(phase=np.flatnonzero(seen.values))
+    occ.attrs = {k: v for k, v in occ.attrs.items() if k != "requested_ns"}
+    return occ
+
+
 def pt_panel(folder: Path) -> dict:
-    """Panel (b) or (c) from a replica-exchange stage's folder (``occupancy.nc``, ``transitions.nc``)."""
+    """Panel (b) or (c) from a replica-exchange stage's folder (``occupancy.nc``, ``transitions.nc``)
+    at its requested rungs (:func:`requested_rungs`)."""
     from ..contracts import read_occupancy, read_transitions
 
     conf = _config(folder)
-    occ = read_occupancy(Path(folder) / "occupancy.nc").sel(estimator=["pt"])
+    occ = requested_rungs(read_occupancy(Path(folder) / "occupancy.nc").sel(estimator=["pt"]))
     trans = read_transitions(Path(folder) / "transitions.nc")
     return _panel(conf, occ, trans, sampler="pt", estimator="pt",
                   classifier=str(occ.attrs.get("classifier", conf.get("classifier"))))
@@ -179,7 +198,7 @@ def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: P
                        smc_dir: Path | None = None) -> Path | None:
     """``occupancy_compare.nc`` and ``occupancy_compare.csv``: the estimators of one occupancy side by side.
 
-    ``pt`` (a replica-exchange folder), ``nuts_bridge`` (a NUTS folder's ladder bridge) and
+    ``pt`` (a replica-exchange folder, at its requested rungs), ``nuts_bridge`` (a NUTS folder's ladder bridge) and
     ``smc`` (a ``tms-phases free-energy`` folder), where present; all must be at one beta. The
     attrs record that ``beta`` and the classifier (one rule, or each estimator's). Returns the
     netCDF path, or None with fewer than two estimators.
@@ -193,7 +212,7 @@ def compare_estimators(out_dir: Path, *, pt_dir: Path | None = None, nuts_dir: P
         path = Path(folder) / file if folder is not None else None
         if path is None or not path.is_file():
             continue
-        occ = read_occupancy(path)
+        occ = read_occupancy(path) if name != "pt" else requested_rungs(read_occupancy(path))
         if "beta" not in occ.attrs:
             raise InputError(f"{path}: expected attrs['beta'] (written by the {name} job), got {sorted(occ.attrs)}")
         estimates.append(occ.sel(estimator=[name])[["fraction", "lower", "upper", "chains"]])
