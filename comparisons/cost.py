@@ -226,7 +226,7 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
 
 
 def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = None,
-               scheduler: str | None = None, refine_tol: float | None = None,
+               scheduler: str | None = None, executor: str | None = None, refine_tol: float | None = None,
                refine_rounds: int | None = None) -> float:
     """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig`, and for a switch
     study its :class:`comparisons.jobs.bayes_pt.SwitchStudyConfig`).
@@ -235,11 +235,15 @@ def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = N
     its switch refinement (:func:`refine_seconds`; ``refine_tol``, ``refine_rounds``: one run's,
     default :data:`~comparisons.jobs.bayes_pt.REFINE_TOL` and ``REFINE_ROUNDS``, ``refine_tol=0``:
     none). A study over data sets runs that for every data set and convention (its own refinement
-    settings) and divides by its ``workers`` (the CPU cores for Dask on a local cluster,
-    ``scheduler="local"``).
+    settings) and divides by its ``workers``: as the sweep runner resolves them
+    (:func:`comparisons.sweep.run_sweep`): one for ``executor="inline"``, else ``workers`` or, when
+    not given, the usable CPU cores for a process pool or a local Dask cluster (one where neither
+    executor nor scheduler is given, the in-process default of
+    :func:`~comparisons.jobs.bayes_pt.run_pt_study`, and for a remote scheduler, whose size is not
+    known here).
     """
     if study is not None:
-        return STARTUP_S + _study_seconds(config, study, workers, scheduler)
+        return STARTUP_S + _study_seconds(config, study, workers, scheduler, executor)
     from .jobs.bayes_pt import REFINE_ROUNDS, REFINE_TOL
 
     tol = REFINE_TOL if refine_tol is None else refine_tol
@@ -247,7 +251,8 @@ def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = N
     return STARTUP_S + _run_seconds(config) + refine_seconds(config, tol, rounds)
 
 
-def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str | None) -> float:
+def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str | None,
+                   executor: str | None = None) -> float:
     """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`), start-up excluded:
     per convention, its data sets and its population run (:data:`PT_POP_REPLICA_S`), each refined as
     one run is (:func:`refine_seconds` at the convention's beta), shared among the ``workers`` (the
@@ -264,7 +269,9 @@ def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str 
             runs.append((dataclasses.replace(config, beta=beta, population=True), 1))
         for cfg, count in runs:
             total += count * (_run_seconds(cfg) + refine_seconds(cfg, study.refine_tol, study.refine_rounds))
-    if workers is None and scheduler == "local":
+    if executor == "inline" and scheduler is None:
+        workers = 1
+    elif workers is None and (scheduler == "local" or (scheduler is None and executor is not None)):
         from .sweep import default_workers
 
         workers = default_workers()

@@ -267,7 +267,8 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
     sweep = dict(sweep or {})
     runs = 1 if study is None else study.runs()
     refine = pt_refine() if refine is None else refine
-    confirm(pt_seconds(config, study, workers=sweep.get("workers"), scheduler=sweep.get("scheduler"), **refine),
+    confirm(pt_seconds(config, study, workers=sweep.get("workers"), scheduler=sweep.get("scheduler"),
+                       executor=sweep.get("executor"), **refine),
             f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
             f"{config.warmup + config.sweeps} sweeps", yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind

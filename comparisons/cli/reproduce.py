@@ -199,7 +199,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _sweep_namespace(args: argparse.Namespace) -> SimpleNamespace:
-    """The sweep flags given to ``reproduce`` (forwarded to the NUTS ladder and the SGD ensemble)."""
+    """The sweep flags given to ``reproduce`` (forwarded to the NUTS ladder, the switch study's runs and
+    the SGD ensemble)."""
     retries = getattr(args, "retries", None)
     return SimpleNamespace(executor=getattr(args, "executor", None), workers=getattr(args, "workers", None),
                            scheduler=getattr(args, "scheduler", None),
@@ -251,7 +252,7 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
                        _command("bayes", [("--sampler", "nuts"), *flags, ("--out", out), *quiet, *sweep_flags]))
     if stage.job == "pt":
         from ..cost import pt_seconds
-        from .bayes import pt_config, pt_flags, pt_study, run_pt_job, study_flags
+        from .bayes import pt_config, pt_flags, pt_study, pt_sweep_kwargs, run_pt_job, study_flags
 
         config = pt_config(stage.preset, features, seed=seed, **stage.fields)
         study = pt_study(config, **stage.options)
@@ -260,9 +261,12 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
                  *((table.flag_of(k), v) for k, v in stage.fields.items()),
                  *((study_table.flag_of(k), v) for k, v in stage.options.items()),
                  *((table.flag_of(k), v) for k, v in common.items())]
-        return Planned((config, study), pt_seconds(config, study), "bayes (pt)",
-                       lambda yes: run_pt_job(config, study, out, progress=progress, yes=yes),
-                       _command("bayes", [*flags, ("--out", out), *quiet]))
+        # the study's runs are sweep tasks: the sweep flags apply to them as to `bayes --datasets`
+        kw = pt_sweep_kwargs(SimpleNamespace(**vars(sweep)), study) if study is not None else {}
+        return Planned((config, study), pt_seconds(config, study, **{k: kw.get(k) for k in ("workers", "scheduler",
+                                                                                            "executor")}),
+                       "bayes (pt)", lambda yes: run_pt_job(config, study, out, progress=progress, yes=yes, sweep=kw),
+                       _command("bayes", [*flags, ("--out", out), *quiet, *(sweep_flags if study is not None else [])]))
     if stage.job == "smc":
         from ..jobs.configs import NUTS_PRESETS as LADDERS
 
