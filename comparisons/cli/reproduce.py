@@ -262,7 +262,8 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
                  *((study_table.flag_of(k), v) for k, v in stage.options.items()),
                  *((table.flag_of(k), v) for k, v in common.items())]
         # the study's runs are sweep tasks: the sweep flags apply to them as to `bayes --datasets`
-        kw = pt_sweep_kwargs(SimpleNamespace(**vars(sweep)), study) if study is not None else {}
+        kw = pt_sweep_kwargs(SimpleNamespace(**{**vars(sweep), "executor": sweep.executor or "inline"}), study) \
+            if study is not None else {}
         return Planned((config, study), pt_seconds(config, study, **{k: kw.get(k) for k in ("workers", "scheduler",
                                                                                             "executor")}),
                        "bayes (pt)", lambda yes: run_pt_job(config, study, out, progress=progress, yes=yes, sweep=kw),
