@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 
 from bayes_tms.pt import PTConfig, init, run, sample_tms_pt, tms_target
-from bayes_tms.pt_kernel import nested_loss_grad_compiled, tms_logdensity_and_grad
+from bayes_tms.pt_kernel import (nested_loss_grad_compiled, population_loss_grad_compiled, tms_density_kernel,
+                                 tms_leapfrog_kernel, tms_logdensity_and_grad)
 from comparisons.errors import InputError
-from comparisons.theory import enumerate_phases, nested_loss_grad, nested_onehot_summary, sample_inputs
+from comparisons.theory import (enumerate_phases, kgon_point, nested_loss_grad, nested_onehot_summary,
+                                population_loss, population_loss_grad, sample_inputs)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,6 +147,124 @@ def test_compiled_trajectory_gives_the_bits_of_the_step_by_step_loop():
     b = run(init(loop, 3, 7, warmup=30), loop, 80)
     for name in ("draws", "draw_logdensity", "draw_replica", "step_size", "hmc_accept_sum", "positions", "grad"):
         assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+
+
+# ----------------------------------------------------------------------------------------------
+# the population loss
+
+def _compare_population(W, b):
+    L, (gW, gb) = population_loss(W, b), population_loss_grad(W, b)
+    for parallel in (False, True):
+        L2, gW2, gb2 = population_loss_grad_compiled(W, b, parallel=parallel)
+        _assert_matches(L2, L)
+        _assert_matches(gW2, gW)
+        _assert_matches(gb2, gb)
+    np.testing.assert_array_equal(population_loss_grad_compiled(W, b, grad=False), L2)
+
+
+@pytest.mark.parametrize("c", [3, 6, 8])
+def test_population_kernel_matches_numpy_at_random_points(c):
+    rng = np.random.default_rng(c)
+    for scale in (0.2, 1.0, 3.0):
+        _compare_population(rng.normal(0, scale, size=(7, 5, 2, c)), rng.normal(0, 0.3 * scale, size=(7, 5, c)))
+    _compare_population(rng.normal(size=(3, c)), rng.normal(0, 0.3, size=c))  # r = 3, no batch axis
+
+
+@pytest.mark.parametrize("c", [4, 5, 6, 7])
+def test_population_kernel_matches_numpy_at_kgon_points(c):
+    """The enumerated critical points and decorated k-gons: zero columns (a_ij = 0), switched-off and
+    ``+`` biases, kinks at the ends of [0, 1]; and the same points rotated."""
+    points = [(p.W, p.b) for p in enumerate_phases(c)]
+    points += [kgon_point(k, c, 1.1, -0.1, sigma=min(1, c - k), phi=min(1, k - 1), rotation=0.3)
+               for k in range(1, c + 1)]
+    W = np.stack([p[0] for p in points])
+    b = np.stack([p[1] for p in points])
+    _compare_population(W, b)
+    t = 0.7
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    _compare_population(rot @ W, b)
+
+
+def test_population_kernel_edge_cases_match_numpy():
+    """a = 0 with b > 0, b = 0 and b < 0; kinks inside [0, 1], exactly at 0 and 1, and beyond either end."""
+    c = 4
+    W = np.zeros((6, 2, c))
+    b = np.zeros((6, c))
+    b[0] = [0.3, 0.0, -0.2, 1e-300]  # W = 0: a = 0 everywhere, the bias alone decides
+    W[1, 0] = [1.0, 0.0, 0.0, 0.0]
+    b[1] = [-1.0, 0.0, -0.5, 0.0]  # a_00 = 1: kink at mu = 1 (b = -1), other columns a = 0
+    W[2, 0] = [1.0, -1.0, 0.5, 0.0]
+    b[2] = [-2.0, 2.0, 0.0, 0.3]  # kinks beyond 1 (a > 0: nothing active; a < 0: all active), at 0
+    W[3, 0] = [1.0, -1.0, 2.0, 0.5]
+    b[3] = [0.5, -0.5, 0.1, -0.1]  # kinks below 0 (a > 0: all active; a < 0: none), and inside
+    W[4, 0] = [1.0, 1.0, 0.0, 0.0]
+    W[4, 1] = [0.0, 0.0, 1.0, -1.0]
+    b[4] = [-0.3, 0.3, -0.3, 0.3]  # mixed signs of a, kinks inside [0, 1]
+    W[5] = np.random.default_rng(0).normal(size=(2, c))
+    _compare_population(W, b)
+
+
+def test_population_kernel_gradient_matches_finite_differences():
+    c = 6
+    rng = np.random.default_rng(9)
+    W = rng.normal(0, 0.8, size=(4, 2, c))
+    b = rng.normal(0, 0.3, size=(4, c))
+    _, gW, gb = population_loss_grad_compiled(W, b)
+    h = 1e-6
+
+    def loss(dW, db):
+        return population_loss_grad_compiled(W + dW, b + db, grad=False)
+
+    for trailing, g, which in (((2, c), gW, 0), ((c,), gb, 1)):
+        for idx in np.ndindex(trailing):
+            e = np.zeros(trailing)
+            e[idx] = h
+            plus = (e, 0.0) if which == 0 else (0.0, e)
+            minus = (-e, 0.0) if which == 0 else (0.0, -e)
+            fd = (loss(*plus) - loss(*minus)) / (2 * h)
+            np.testing.assert_allclose(g[(..., *idx)], fd, rtol=1e-5, atol=1e-8)
+
+
+def test_population_target_compiled_matches_numpy_and_loops_agree():
+    """The population ladder's fused log density against the numpy target (non-finite states: density 0,
+    gradient 0), and the serial and threaded loops give the same bits, for the density and the leapfrog."""
+    c, ns = 6, (20, 60, 180, 540)
+    ref = tms_target(ns, features=c, beta=0.5, prior_sigma=1.5, population=True, kernel="numpy")
+    fast = tms_target(ns, features=c, beta=0.5, prior_sigma=1.5, population=True, kernel="compiled")
+    assert fast.integrate is not None and ref.integrate is None
+    q = np.random.default_rng(3).normal(size=(5, len(ns), 3 * c))
+    q[0, 1, 2] = np.inf
+    q[2, 0, 0] = np.nan
+    (lp, g), (lp2, g2) = ref.logdensity_and_grad(q), fast.logdensity_and_grad(q)
+    finite = np.isfinite(lp)
+    assert (~finite).sum() == 2 and np.array_equal(finite, np.isfinite(lp2)) and np.all(lp2[~finite] == -np.inf)
+    _assert_matches(lp2[finite], lp[finite])
+    _assert_matches(g2, g)
+    nb, inv_var = np.asarray(ns) * 0.5, 1 / 1.5**2
+    outs = [tms_density_kernel(None, 2, nb, inv_var, features=c, parallel=par)(q) for par in (False, True)]
+    for a, b in zip(*outs):
+        assert a.tobytes() == b.tobytes()
+    np.testing.assert_array_equal(outs[0][0], lp2)
+    rng = np.random.default_rng(4)
+    q0 = rng.normal(0, 0.5, size=(5, len(ns), 3 * c))
+    p0 = rng.normal(size=q0.shape)
+    g0 = fast.logdensity_and_grad(q0)[1]
+    eps = rng.uniform(0.01, 0.05, size=q0.shape[:-1])
+    runs = [tms_leapfrog_kernel(None, 2, nb, inv_var, features=c, parallel=par)(q0, p0, g0, eps, 7)
+            for par in (False, True)]
+    for a, b in zip(*runs):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_population_pt_same_seed_same_draws_and_the_bits_of_the_step_by_step_loop():
+    c, ns = 5, (15, 40, 100)
+    target = tms_target(ns, features=c, population=True)
+    loop = target._replace(integrate=None)
+    a = run(init(target, 3, 7, warmup=30), target, 60)
+    a2 = run(init(target, 3, 7, warmup=30), target, 60)
+    b = run(init(loop, 3, 7, warmup=30), loop, 60)
+    for name in ("draws", "draw_logdensity", "draw_replica", "step_size", "hmc_accept_sum", "positions", "grad"):
+        assert getattr(a, name).tobytes() == getattr(a2, name).tobytes() == getattr(b, name).tobytes(), name
 
 
 def test_kernel_bad_input_raises_input_error():
