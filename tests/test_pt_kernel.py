@@ -288,21 +288,24 @@ _RUN = textwrap.dedent("""
     import bayes_tms.pt_kernel as K
     from bayes_tms.pt import PTConfig, sample_tms_pt
     K.PARALLEL_MIN_BATCH = 1  # every kernel call runs over numba's threads
+    population = sys.argv[2] == "population"
     res = sample_tms_pt(None, PTConfig(ns=(12, 25, 50), features=5, copies=3, sweeps=30, warmup=20,
-                                 leapfrog=5, pilot_sweeps=20, pilot_warmup=10, min_swap_accept=0.4, seed=4))
+                                 leapfrog=5, pilot_sweeps=20, pilot_warmup=10, min_swap_accept=0.4, seed=4,
+                                 population=population))
     post = res.posteriors[50].posterior
     np.savez(sys.argv[1], draws=res.state.draws, lp=res.state.draw_logdensity, ns=res.state.ns,
-             loss=post["empirical_loss"].values)
+             loss=post["population_loss" if population else "empirical_loss"].values)
 """)
 
 
-def test_pt_draws_bit_identical_with_one_and_two_threads(tmp_path):
+@pytest.mark.parametrize("loss", ["empirical", "population"])
+def test_pt_draws_bit_identical_with_one_and_two_threads(tmp_path, loss):
     out = {}
     for threads in ("1", "2"):
         env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
                    NUMBA_NUM_THREADS=threads, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         path = tmp_path / f"t{threads}.npz"
-        subprocess.run([sys.executable, "-c", _RUN, str(path)], check=True, env=env, cwd=ROOT, timeout=300)
+        subprocess.run([sys.executable, "-c", _RUN, str(path), loss], check=True, env=env, cwd=ROOT, timeout=300)
         with np.load(path) as f:
             out[threads] = {k: f[k] for k in f.files}
     assert len(out["1"]["ns"]) > 3  # the ladder refinement ran (and inserted rungs)
@@ -313,13 +316,13 @@ def test_pt_draws_bit_identical_with_one_and_two_threads(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # both kernels, one answer
 
-def _switches(kernel: str, c: int = 4):
+def _switches(kernel: str, c: int = 4, ns=(10, 25, 60, 150, 400), population: bool = False):
     """Family fractions and family switches of a tiny PT run (hull rule: every draw labelled)."""
     from bayes_tms.occupancy import occupancy_table, transitions
 
-    ns = (10, 25, 60, 150, 400)
     res = sample_tms_pt(None, PTConfig(ns=ns, features=c, copies=4, sweeps=400, warmup=150, thin=2, pilot_sweeps=60,
-                                       pilot_warmup=60, seed=2, kernel=kernel, classifier="hull"))
+                                       pilot_warmup=60, seed=2, kernel=kernel, classifier="hull",
+                                       population=population))
     assert all(idata.posterior.attrs["classifier"] == "hull" for idata in res.posteriors.values())
     from occupancy_toys import reported_cells
 
@@ -336,6 +339,19 @@ def test_numpy_and_compiled_kernels_give_the_same_switch():
     assert moves[0] == moves[1] == [("3", "4")]
     a, b = sw_np.isel(transition=0), sw_c.isel(transition=0)
     assert a["lower"] <= b["n"] <= a["upper"] and b["lower"] <= a["n"] <= b["upper"], (a, b)
+    for key in set(frac_np) | set(frac_c):
+        assert abs(frac_np.get(key, 0.0) - frac_c.get(key, 0.0)) < 0.1, (key, frac_np, frac_c)
+
+
+def test_population_pt_numpy_and_compiled_kernels_give_the_same_switch():
+    """The population loss: each kernel's family switch lies within the other's interval."""
+    frac_np, sw_np = _switches("numpy", population=True)
+    frac_c, sw_c = _switches("compiled", population=True)
+    moves = [list(zip(sw["from"].values, sw["to"].values)) for sw in (sw_np, sw_c)]
+    assert moves[0] == moves[1] and len(moves[0]) >= 1, moves
+    for t in range(len(moves[0])):
+        a, b = sw_np.isel(transition=t), sw_c.isel(transition=t)
+        assert a["lower"] <= b["n"] <= a["upper"] and b["lower"] <= a["n"] <= b["upper"], (a, b)
     for key in set(frac_np) | set(frac_c):
         assert abs(frac_np.get(key, 0.0) - frac_c.get(key, 0.0)) < 0.1, (key, frac_np, frac_c)
 
