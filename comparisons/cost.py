@@ -62,6 +62,13 @@ NUTS_RUNG_S = {"nutpie": 1.0, "pymc": 1.5}
 PT_CALL_S = 1.5e-4
 #: per leapfrog step and replica (copy x rung)
 PT_REPLICA_S = 2.2e-6
+#: per leapfrog step and replica on the population loss, by the compiled kernel
+#: (bayes_tms.pt_kernel, issue 22; numpy's closed-form gradient needed 9.5e-6): one thread,
+#: 8 copies, the paper ladder (21 rungs, c = 6) with 300 + 600 sweeps took 4.7 s of CPU against
+#: 13.1 s with kernel="numpy" (this constant estimates 5.7 s); per replica the compiled gradient
+#: costs 0.11x (c = 6) and 0.13x (c = 8) of numpy's (`python benchmarks/bench_pt.py kernel
+#: --population --features 6`), about half the data sets' kernel
+PT_POP_REPLICA_S = 8e-7
 #: once per PT run: data stream, nested one-hot summaries, output files
 PT_START_S = 1.0
 #: per refinement round and main run: building the ladder's target (nested one-hot summaries of
