@@ -135,16 +135,8 @@ def _count_le_from(mu_j, cnt, root, h):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq):
-    """``L_{n_k}`` at ``q = [W.ravel(), b]`` (rung ``k``), and ``dL/dq`` written into ``gq``.
-
-    ``a`` and ``M`` are ``(c, c)`` scratch arrays; ``hint`` (int64, ``(c, c)``) receives the kink
-    counts, and with ``warm`` the searches start from the counts already in it. Output ``i`` fires on ``mu e_j`` iff
-    ``a_ij mu + b_i > 0`` (strict, as in :func:`comparisons.theory.onehot._kink_ranges`): the
-    samples above the kink for ``a_ij > 0``, below it for ``a_ij < 0``, all or none by the sign
-    of ``b_i`` for ``a_ij = 0``.
-    """
-    rc = r * c
+def _gram_and_clear(q, r, c, a, M):
+    """``a = W^T W`` for ``W = q[:r c]`` (row-major ``(r, c)``), in a fixed order; ``M = 0``."""
     for i in range(c):
         for j in range(i, c):
             s = 0.0
@@ -155,6 +147,20 @@ def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq)
     for i in range(c):
         for j in range(c):
             M[i, j] = 0.0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq):
+    """``L_{n_k}`` at ``q = [W.ravel(), b]`` (rung ``k``), and ``dL/dq`` written into ``gq``.
+
+    ``a`` and ``M`` are ``(c, c)`` scratch arrays; ``hint`` (int64, ``(c, c)``) receives the kink
+    counts, and with ``warm`` the searches start from the counts already in it. Output ``i`` fires on ``mu e_j`` iff
+    ``a_ij mu + b_i > 0`` (strict, as in :func:`comparisons.theory.onehot._kink_ranges`): the
+    samples above the kink for ``a_ij > 0``, below it for ``a_ij < 0``, all or none by the sign
+    of ``b_i`` for ``a_ij = 0``.
+    """
+    rc = r * c
+    _gram_and_clear(q, r, c, a, M)
     acc = 0.0   # sum_ij (a u + b v)
     diag = 0.0  # sum_i u_ii
     for i in range(c):
@@ -220,16 +226,7 @@ def _population_replica(q, r, c, a, M, gq):
     ``a`` and ``M`` are ``(c, c)`` scratch arrays (``M`` receives ``G + G^T``).
     """
     rc = r * c
-    for i in range(c):
-        for j in range(i, c):
-            s = 0.0
-            for h in range(r):
-                s += q[h * c + i] * q[h * c + j]
-            a[i, j] = s
-            a[j, i] = s
-    for i in range(c):
-        for j in range(c):
-            M[i, j] = 0.0
+    _gram_and_clear(q, r, c, a, M)
     total = 0.0
     for i in range(c):
         bi = q[rc + i]

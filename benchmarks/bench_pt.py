@@ -105,8 +105,16 @@ def bench_kernel(argv=None) -> list[dict]:
     compiled call (``numba.prange``; used by PT only from ``PARALLEL_MIN_BATCH`` replicas) is timed
     last, on its own: its worker threads keep spinning after a call and would slow the others.
     """
-    from bayes_tms.pt_kernel import PARALLEL_MIN_BATCH, nested_loss_grad_compiled, population_loss_grad_compiled
-    from comparisons.theory import nested_loss_grad, population_loss, population_loss_grad
+    from bayes_tms.pt_kernel import (
+        PARALLEL_MIN_BATCH,
+        nested_loss_grad_compiled,
+        population_loss_grad_compiled,
+    )
+    from comparisons.theory import (
+        nested_loss_grad,
+        population_loss,
+        population_loss_grad,
+    )
 
     ap = argparse.ArgumentParser(prog="bench_pt.py kernel", description=bench_kernel.__doc__)
     ap.add_argument("--copies", type=int, default=8)

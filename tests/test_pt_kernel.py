@@ -97,20 +97,34 @@ def test_kernel_gradient_matches_finite_differences():
     W = rng.normal(0, 0.8, size=(3, len(ns), 2, c))
     b = rng.normal(0, 0.3, size=(3, len(ns), c))
     _, gW, gb = nested_loss_grad_compiled(W, b, nested)
+    _assert_finite_differences(lambda W, b: nested_loss_grad_compiled(W, b, nested, grad=False), W, b, gW, gb, 1e-7)
+
+
+def _assert_finite_differences(loss, W, b, gW, gb, atol):
+    """Central differences of ``loss(W, b)`` (step 1e-6) against ``(gW, gb)``, entry by entry of the
+    trailing ``(r, c)`` and ``(c,)``; one entry of every replica at once: each replica's loss depends on
+    its own entries."""
     h = 1e-6
-
-    def loss(dW, db):
-        return nested_loss_grad_compiled(W + dW, b + db, nested, grad=False)
-
-    # perturb one entry of every replica at once: each replica's loss depends on its own entries
-    for trailing, g, which in (((2, c), gW, 0), ((c,), gb, 1)):
+    for trailing, g, which in ((W.shape[-2:], gW, 0), (b.shape[-1:], gb, 1)):
         for idx in np.ndindex(trailing):
             e = np.zeros(trailing)
             e[idx] = h
-            plus = (e, 0.0) if which == 0 else (0.0, e)
-            minus = (-e, 0.0) if which == 0 else (0.0, -e)
-            fd = (loss(*plus) - loss(*minus)) / (2 * h)
-            np.testing.assert_allclose(g[(..., *idx)], fd, rtol=1e-5, atol=1e-7)
+            plus = loss(W + e, b) if which == 0 else loss(W, b + e)
+            minus = loss(W - e, b) if which == 0 else loss(W, b - e)
+            np.testing.assert_allclose(g[(..., *idx)], (plus - minus) / (2 * h), rtol=1e-5, atol=atol)
+
+
+def _compare_targets(ref, fast, q):
+    """The numpy and the compiled target's ``(log p, grad)`` at ``q`` agree, with two diverged states (an inf
+    and a NaN entry, written into ``q``: density 0, gradient 0); returns the compiled pair."""
+    q[0, 1, 2] = np.inf
+    q[2, 0, 0] = np.nan
+    (lp, g), (lp2, g2) = ref.logdensity_and_grad(q), fast.logdensity_and_grad(q)
+    finite = np.isfinite(lp)
+    assert (~finite).sum() == 2 and np.array_equal(finite, np.isfinite(lp2)) and np.all(lp2[~finite] == -np.inf)
+    _assert_matches(lp2[finite], lp[finite])
+    _assert_matches(g2, g)
+    return lp2, g2
 
 
 def test_fused_log_density_matches_the_numpy_target():
@@ -120,13 +134,7 @@ def test_fused_log_density_matches_the_numpy_target():
     ref = tms_target(ns, x=x, features=c, beta=0.5, prior_sigma=1.5, kernel="numpy")
     fast = tms_target(ns, x=x, features=c, beta=0.5, prior_sigma=1.5, kernel="compiled")
     q = np.random.default_rng(3).normal(size=(4, len(ns), 3 * c))
-    q[0, 1, 2] = np.inf  # a diverged state: density 0, gradient 0
-    q[2, 0, 0] = np.nan
-    (lp, g), (lp2, g2) = ref.logdensity_and_grad(q), fast.logdensity_and_grad(q)
-    finite = np.isfinite(lp)
-    assert (~finite).sum() == 2 and np.array_equal(finite, np.isfinite(lp2)) and np.all(lp2[~finite] == -np.inf)
-    _assert_matches(lp2[finite], lp[finite])
-    _assert_matches(g2, g)
+    lp2, g2 = _compare_targets(ref, fast, q)
     # the public one-call form gives the same numbers
     nb = np.asarray(ns) * 0.5
     lp3, g3 = tms_logdensity_and_grad(q, nested_onehot_summary(x, ns), 2, nb, 1 / 1.5**2)
@@ -210,19 +218,7 @@ def test_population_kernel_gradient_matches_finite_differences():
     W = rng.normal(0, 0.8, size=(4, 2, c))
     b = rng.normal(0, 0.3, size=(4, c))
     _, gW, gb = population_loss_grad_compiled(W, b)
-    h = 1e-6
-
-    def loss(dW, db):
-        return population_loss_grad_compiled(W + dW, b + db, grad=False)
-
-    for trailing, g, which in (((2, c), gW, 0), ((c,), gb, 1)):
-        for idx in np.ndindex(trailing):
-            e = np.zeros(trailing)
-            e[idx] = h
-            plus = (e, 0.0) if which == 0 else (0.0, e)
-            minus = (-e, 0.0) if which == 0 else (0.0, -e)
-            fd = (loss(*plus) - loss(*minus)) / (2 * h)
-            np.testing.assert_allclose(g[(..., *idx)], fd, rtol=1e-5, atol=1e-8)
+    _assert_finite_differences(lambda W, b: population_loss_grad_compiled(W, b, grad=False), W, b, gW, gb, 1e-8)
 
 
 def test_population_target_compiled_matches_numpy_and_loops_agree():
@@ -233,13 +229,7 @@ def test_population_target_compiled_matches_numpy_and_loops_agree():
     fast = tms_target(ns, features=c, beta=0.5, prior_sigma=1.5, population=True, kernel="compiled")
     assert fast.integrate is not None and ref.integrate is None
     q = np.random.default_rng(3).normal(size=(5, len(ns), 3 * c))
-    q[0, 1, 2] = np.inf
-    q[2, 0, 0] = np.nan
-    (lp, g), (lp2, g2) = ref.logdensity_and_grad(q), fast.logdensity_and_grad(q)
-    finite = np.isfinite(lp)
-    assert (~finite).sum() == 2 and np.array_equal(finite, np.isfinite(lp2)) and np.all(lp2[~finite] == -np.inf)
-    _assert_matches(lp2[finite], lp[finite])
-    _assert_matches(g2, g)
+    lp2, _ = _compare_targets(ref, fast, q)
     nb, inv_var = np.asarray(ns) * 0.5, 1 / 1.5**2
     outs = [tms_density_kernel(None, 2, nb, inv_var, features=c, parallel=par)(q) for par in (False, True)]
     for a, b in zip(*outs):
