@@ -34,8 +34,8 @@ and cached on disk (``cache=True``), so later processes load them in well under 
 
 from __future__ import annotations
 
-__all__ = ["nested_loss_grad_compiled", "population_loss_grad_compiled", "tms_logdensity_and_grad", "tms_density_kernel", "tms_leapfrog_kernel",
-           "PARALLEL_MIN_BATCH", "serial"]
+__all__ = ["nested_loss_grad_compiled", "population_loss_grad_compiled", "tms_logdensity_and_grad",
+           "tms_density_kernel", "tms_leapfrog_kernel", "PARALLEL_MIN_BATCH", "serial"]
 
 import contextlib
 import time
@@ -427,10 +427,13 @@ def _bound(nested: NestedOneHot | None, hidden: int, nbeta: np.ndarray, inv_var:
     """The kernels' ladder arguments ``(R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, population)``.
 
     ``nested=None``: the population loss over ``features`` (``R = nbeta.size`` rungs); the data
-    arguments are then unused, and empty arrays of the same types stand in for them.
+    arguments are then unused, and small zero arrays of the same types stand in for them.
     """
     nbeta = np.ascontiguousarray(nbeta, dtype=np.float64)
     if nested is None:
+        if not isinstance(features, (int, np.integer)) or features < 1:
+            raise InputError(f"features: expected a positive int for the population loss (nested=None), "
+                             f"got {features!r}")
         R, c = nbeta.size, int(features)
         return (R, int(hidden), c, np.zeros((c, 1)), np.zeros(c, dtype=np.int64), np.zeros((R, c, 2, 3)),
                 np.zeros(R), np.ones(R, dtype=np.int64), nbeta, float(inv_var), True)

@@ -206,7 +206,8 @@ def bench_sweeps(argv=None) -> list[dict]:
         rows.append({"kernel": kernel, "sweeps_per_s": args.sweeps / statistics.median(walls),
                      "best_sweeps_per_s": args.sweeps / min(walls)})
     loss = "population" if args.population else "empirical"
-    print(f"\nPT sweeps per second ({loss} loss) at the paper preset's ladder: {args.copies} copies x {len(config.ns)} rungs, "
+    print(f"\nPT sweeps per second ({loss} loss) at the paper preset's ladder: {args.copies} copies x "
+          f"{len(config.ns)} rungs, "
           f"c = {config.features}, up to {config.leapfrog} leapfrog steps; {args.sweeps} sweeps "
           f"(half warm-up), median of {args.repeats}\n")
     print("| kernel | sweeps / s (median) | sweeps / s (best) | ratio to numpy (median) |")

@@ -264,6 +264,10 @@ def test_kernel_bad_input_raises_input_error():
         tms_logdensity_and_grad(np.zeros((3, 12)), nested, 2, np.ones(2), 1.0)  # 3 rungs, 2 in the ladder
     with pytest.raises(InputError, match="expected shapes"):
         nested_loss_grad_compiled(np.zeros((2, 2, c + 1)), np.zeros((2, c + 1)), nested)
+    with pytest.raises(InputError, match="features"):
+        tms_density_kernel(None, 2, np.ones(2), 1.0)  # the population loss needs c
+    with pytest.raises(InputError, match="expected shapes"):
+        population_loss_grad_compiled(np.zeros((3, 2, 4)), np.zeros((2, 4)))  # batch shapes differ
     with pytest.raises(InputError, match="kernel"):
         PTConfig(ns=(10, 20), kernel="fortran")
     with pytest.raises(InputError, match="kernel"):
