@@ -56,7 +56,7 @@ bit-identical draws, log densities, replica indices, ladder and diagnostics
 - in one process or another, interrupted and resumed or not;
 - whatever the number of BLAS, OpenMP or numba threads (``OMP_NUM_THREADS``,
   ``OPENBLAS_NUM_THREADS``, ``NUMBA_NUM_THREADS``) and whatever BLAS numpy is linked against: with
-  the default ``kernel="compiled"`` (and for the population loss) no number of the run goes
+  the default ``kernel="compiled"`` (empirical or population loss) no number of the run goes
   through BLAS. The compiled kernel (:mod:`bayes_tms.pt_kernel`) evaluates each replica in one
   sequential loop without fast-math, so its rounding depends neither on the thread that runs it
   nor on the batch; the rest is elementwise numpy arithmetic, numpy reductions over small
@@ -108,7 +108,7 @@ from comparisons.theory.streams import sampler_generator
 from .config import SHARED, PosteriorSpec
 from .labels import label_posterior
 
-#: gradient kernels of the empirical-loss ladder (see :class:`PTConfig`)
+#: gradient kernels of the ladder (see :class:`PTConfig`)
 KERNELS = ("compiled", "numpy")
 # dual-averaging constants (Hoffman & Gelman 2014, as in Stan)
 _DA_GAMMA, _DA_T0, _DA_KAPPA = 0.05, 10.0, 0.75
@@ -153,10 +153,10 @@ class PTConfig(PosteriorSpec):
     population : bool
         Use the closed-form population loss instead of the empirical loss.
     kernel : {"compiled", "numpy"}
-        Gradient of the empirical-loss ladder: the compiled kernel (:mod:`bayes_tms.pt_kernel`,
-        default) or the numpy reference :func:`comparisons.theory.nested_loss_grad`. Both are
-        exact; they round differently, so the draws differ (not their distribution). The
-        population loss always uses numpy.
+        Gradient of the ladder: the compiled kernel (:mod:`bayes_tms.pt_kernel`, default) or the
+        numpy reference (:func:`comparisons.theory.nested_loss_grad`, or for the population loss
+        :func:`comparisons.theory.population_loss_grad`). Both are exact; they round
+        differently, so the draws differ (not their distribution).
     """
 
     copies: int = field(default=8, metadata={
@@ -744,10 +744,10 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
     population : bool
         Use the population loss ``L`` (closed form) instead of ``L_n``.
     kernel : {"compiled", "numpy"}
-        Empirical loss: one call of the compiled kernel
-        (:func:`bayes_tms.pt_kernel.tms_logdensity_and_grad`, prior and ``n beta`` fused in) or of
-        the numpy reference :func:`comparisons.theory.nested_loss_grad` per evaluation of the
-        ladder. Ignored for the population loss.
+        One call of the compiled kernel (:func:`bayes_tms.pt_kernel.tms_density_kernel`, prior
+        and ``n beta`` fused in) or of the numpy reference (:func:`comparisons.theory.nested_loss_grad`,
+        or :func:`comparisons.theory.population_loss` and ``population_loss_grad``) per evaluation
+        of the ladder.
 
     Returns
     -------
@@ -777,11 +777,12 @@ def tms_target(ns, *, x: np.ndarray | None = None, features: int, hidden: int = 
     if kernel not in KERNELS:
         raise InputError(f"kernel: expected one of {', '.join(KERNELS)}, got {kernel!r}")
     compiled = integrate = None
-    if kernel == "compiled" and not population:
+    if kernel == "compiled":
         from .pt_kernel import tms_density_kernel, tms_leapfrog_kernel
 
-        compiled = tms_density_kernel(nested, r, nbeta, inv_var)
-        integrate = tms_leapfrog_kernel(nested, r, nbeta, inv_var)
+        ladder = None if population else nested  # None: the kernel's closed-form population loss
+        compiled = tms_density_kernel(ladder, r, nbeta, inv_var, features=c)
+        integrate = tms_leapfrog_kernel(ladder, r, nbeta, inv_var, features=c)
 
     def logdensity_and_grad(q: np.ndarray):
         if compiled is not None:

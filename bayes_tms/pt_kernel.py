@@ -22,14 +22,20 @@ on which output ``i`` fires (two binary searches in the sorted magnitudes per ``
     u = a S_2 + b S_1,  v = a S_1 + b S_0,
     dL/db_i = 2 (sum_j v_ij - S_1,ii) / n,   dL/dW = 2 W M / n,  M = u + u^T - 2 diag(S_2).
 
+The population loss (``bayes --sampler pt --population``) runs through the same loops, with the
+closed form of :func:`comparisons.theory.population_loss` in place of the data sums
+(:func:`_population_replica`, chosen per replica by the ``population`` argument; pass
+``nested=None`` and ``features`` to :func:`tms_density_kernel` and :func:`tms_leapfrog_kernel`);
+:func:`population_loss_grad_compiled` is its twin of the numpy pair.
+
 Importing this module imports numba and compiles nothing: the kernels are compiled on first use
 and cached on disk (``cache=True``), so later processes load them in well under a second.
 """
 
 from __future__ import annotations
 
-__all__ = ["nested_loss_grad_compiled", "tms_logdensity_and_grad", "tms_density_kernel", "tms_leapfrog_kernel",
-           "PARALLEL_MIN_BATCH", "serial"]
+__all__ = ["nested_loss_grad_compiled", "population_loss_grad_compiled", "tms_logdensity_and_grad",
+           "tms_density_kernel", "tms_leapfrog_kernel", "PARALLEL_MIN_BATCH", "serial"]
 
 import contextlib
 import time
@@ -129,16 +135,8 @@ def _count_le_from(mu_j, cnt, root, h):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq):
-    """``L_{n_k}`` at ``q = [W.ravel(), b]`` (rung ``k``), and ``dL/dq`` written into ``gq``.
-
-    ``a`` and ``M`` are ``(c, c)`` scratch arrays; ``hint`` (int64, ``(c, c)``) receives the kink
-    counts, and with ``warm`` the searches start from the counts already in it. Output ``i`` fires on ``mu e_j`` iff
-    ``a_ij mu + b_i > 0`` (strict, as in :func:`comparisons.theory.onehot._kink_ranges`): the
-    samples above the kink for ``a_ij > 0``, below it for ``a_ij < 0``, all or none by the sign
-    of ``b_i`` for ``a_ij = 0``.
-    """
-    rc = r * c
+def _gram_and_clear(q, r, c, a, M):
+    """``a = W^T W`` for ``W = q[:r c]`` (row-major ``(r, c)``), in a fixed order; ``M = 0``."""
     for i in range(c):
         for j in range(i, c):
             s = 0.0
@@ -149,6 +147,20 @@ def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq)
     for i in range(c):
         for j in range(c):
             M[i, j] = 0.0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq):
+    """``L_{n_k}`` at ``q = [W.ravel(), b]`` (rung ``k``), and ``dL/dq`` written into ``gq``.
+
+    ``a`` and ``M`` are ``(c, c)`` scratch arrays; ``hint`` (int64, ``(c, c)``) receives the kink
+    counts, and with ``warm`` the searches start from the counts already in it. Output ``i`` fires on ``mu e_j`` iff
+    ``a_ij mu + b_i > 0`` (strict, as in :func:`comparisons.theory.onehot._kink_ranges`): the
+    samples above the kink for ``a_ij > 0``, below it for ``a_ij < 0``, all or none by the sign
+    of ``b_i`` for ``a_ij = 0``.
+    """
+    rc = r * c
+    _gram_and_clear(q, r, c, a, M)
     acc = 0.0   # sum_ij (a u + b v)
     diag = 0.0  # sum_i u_ii
     for i in range(c):
@@ -199,8 +211,66 @@ def _replica(q, k, r, c, mu, counts, prefix, sumsq_k, n_k, a, M, hint, warm, gq)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, warm):
-    """Replica ``idx`` of the flattened batch: loss (``density`` False) or log density, and gradient."""
+def _population_replica(q, r, c, a, M, gq):
+    """The population loss ``L`` at ``q = [W.ravel(), b]`` and ``dL/dq`` written into ``gq``.
+
+    The arithmetic of :func:`comparisons.theory.population_loss` and
+    :func:`comparisons.theory.population_loss_grad`, one ``(i, j)`` at a time: the active moments
+    ``m_p = int mu^p`` over ``{mu in [0, 1]: a_ij mu + b_i > 0}`` (the kink ``-b_i / a_ij`` clipped
+    to ``[0, 1]``; for ``a_ij = 0`` all of ``[0, 1]`` or nothing by the sign of ``b_i``), then::
+
+        c L = sum_ij [t/3 + a^2 m2 + 2 a b m1 + b^2 m0 - 2 t (a m2 + b m1)],  t = delta_ij,
+        G = (2 a m2 + 2 b m1 - 2 t m2) / c,  dL/db_i = sum_j (2 a m1 + 2 b m0 - 2 t m1) / c,
+        dL/dW = W (G + G^T).
+
+    ``a`` and ``M`` are ``(c, c)`` scratch arrays (``M`` receives ``G + G^T``).
+    """
+    rc = r * c
+    _gram_and_clear(q, r, c, a, M)
+    total = 0.0
+    for i in range(c):
+        bi = q[rc + i]
+        gbi = 0.0
+        for j in range(c):
+            aij = a[i, j]
+            t = 1.0 if i == j else 0.0
+            root = -bi / aij if aij != 0 else 0.0
+            root = min(max(root, 0.0), 1.0)
+            if aij > 0:
+                lo = root
+                hi = 1.0
+            elif aij < 0:
+                lo = 0.0
+                hi = root
+            else:
+                lo = 0.0
+                hi = 1.0 if bi > 0 else 0.0
+            lo = min(lo, hi)
+            m0 = hi - lo
+            m1 = (hi * hi - lo * lo) / 2.0
+            m2 = (hi * hi * hi - lo * lo * lo) / 3.0
+            total += t / 3.0 + aij * aij * m2 + 2 * aij * bi * m1 + bi * bi * m0 - 2 * t * (aij * m2 + bi * m1)
+            G = (2 * aij * m2 + 2 * bi * m1 - 2 * t * m2) / c
+            M[i, j] += G
+            M[j, i] += G
+            gbi += (2 * aij * m1 + 2 * bi * m0 - 2 * t * m1) / c
+        gq[rc + i] = gbi
+    for h in range(r):
+        for kk in range(c):
+            s = 0.0
+            for j in range(c):
+                s += q[h * c + j] * M[kk, j]
+            gq[h * c + kk] = s
+    return total / c
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, population, a, M,
+         hint, warm):
+    """Replica ``idx`` of the flattened batch: loss (``density`` False) or log density, and gradient.
+
+    The loss is the population loss with ``population`` (the data arguments are then unused), else
+    the rung's empirical loss ``L_{n_k}``."""
     k = idx % R
     q = qf[idx]
     g = gout[idx]
@@ -215,7 +285,10 @@ def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_
             g[t] = 0.0
         out[idx] = -np.inf if density else np.nan
         return
-    L = _replica(q, k, r, c, mu, counts, prefix, sumsq[k], float(ns[k]), a, M, hint, warm, g)
+    if population:
+        L = _population_replica(q, r, c, a, M, g)
+    else:
+        L = _replica(q, k, r, c, mu, counts, prefix, sumsq[k], float(ns[k]), a, M, hint, warm, g)
     if not density:
         out[idx] = L
         return
@@ -229,18 +302,19 @@ def _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_
 
 
 @numba.njit(cache=True, nogil=True)
-def _batch_serial(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density):
+def _batch_serial(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, population, density):
     a = np.empty((c, c))
     M = np.empty((c, c))
     hint = np.zeros((c, c), dtype=np.int64)
     B = qf.shape[0]
     for k in range(R):  # rung-major: the copies of one rung share that rung's prefix sums in cache
         for idx in range(k, B, R):
-            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, False)
+            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, population, a,
+                 M, hint, False)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _batch_parallel(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density):
+def _batch_parallel(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, population, density):
     B = qf.shape[0]
     nblocks = (B + _BLOCK - 1) // _BLOCK
     for blk in numba.prange(nblocks):
@@ -248,12 +322,13 @@ def _batch_parallel(qf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns, nbeta
         M = np.empty((c, c))
         hint = np.zeros((c, c), dtype=np.int64)
         for idx in range(blk * _BLOCK, min(B, (blk + 1) * _BLOCK)):
-            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, a, M, hint, False)
+            _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, density, population, a,
+                 M, hint, False)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns,
-                  nbeta, inv_var, a, M, hint):
+                  nbeta, inv_var, population, a, M, hint):
     """The leapfrog trajectory of replica ``idx``: the arithmetic of ``bayes_tms.pt._hmc``, in order."""
     d = q0.shape[1]
     e = eps[idx]
@@ -265,7 +340,8 @@ def _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu,
         for t in range(d):
             qf[idx, t] = qf[idx, t] + e * pf[idx, t]
         # a non-finite state skips the searches: the counts in hint are then stale, not wrong
-        _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, True, a, M, hint, s > 0)
+        _one(qf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, True, population, a, M,
+             hint, s > 0)
         w = e if s < n_steps - 1 else half
         for t in range(d):
             pf[idx, t] = pf[idx, t] + w * gout[idx, t]
@@ -273,7 +349,7 @@ def _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu,
 
 @numba.njit(cache=True, nogil=True)
 def _leapfrog_serial(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns,
-                     nbeta, inv_var):
+                     nbeta, inv_var, population):
     a = np.empty((c, c))
     M = np.empty((c, c))
     hint = np.zeros((c, c), dtype=np.int64)
@@ -281,12 +357,12 @@ def _leapfrog_serial(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu, c
     for k in range(R):
         for idx in range(k, B, R):
             _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq,
-                          ns, nbeta, inv_var, a, M, hint)
+                          ns, nbeta, inv_var, population, a, M, hint)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _leapfrog_parallel(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu, counts, prefix, sumsq, ns,
-                       nbeta, inv_var):
+                       nbeta, inv_var, population):
     B = q0.shape[0]
     nblocks = (B + _BLOCK - 1) // _BLOCK
     for blk in numba.prange(nblocks):
@@ -295,7 +371,7 @@ def _leapfrog_parallel(q0, p0, g0, eps, n_steps, qf, pf, out, gout, R, r, c, mu,
         hint = np.zeros((c, c), dtype=np.int64)
         for idx in range(blk * _BLOCK, min(B, (blk + 1) * _BLOCK)):
             _leapfrog_one(q0, p0, g0, eps, n_steps, qf, pf, out, gout, idx, R, r, c, mu, counts, prefix, sumsq,
-                          ns, nbeta, inv_var, a, M, hint)
+                          ns, nbeta, inv_var, population, a, M, hint)
 
 
 def _use_threads(batch: int) -> bool:
@@ -346,25 +422,57 @@ class _LoopChooser:
             self.samples = {False: [], True: []}
 
 
-def _evaluate(q: np.ndarray, nested: NestedOneHot, r: int, nbeta: np.ndarray, inv_var: float,
-              density: bool, parallel: bool | None):
-    R, c = nested.ns.size, nested.c
-    batch = q.shape[:-1]
-    qf = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, q.shape[-1])
+def _bound(nested: NestedOneHot | None, hidden: int, nbeta: np.ndarray, inv_var: float,
+           features: int | None = None) -> tuple:
+    """The kernels' ladder arguments ``(R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var, population)``.
+
+    ``nested=None``: the population loss over ``features`` (``R = nbeta.size`` rungs); the data
+    arguments are then unused, and small zero arrays of the same types stand in for them.
+    """
+    nbeta = np.ascontiguousarray(nbeta, dtype=np.float64)
+    if nested is None:
+        if not isinstance(features, (int, np.integer)) or features < 1:
+            raise InputError(f"features: expected a positive int for the population loss (nested=None), "
+                             f"got {features!r}")
+        R, c = nbeta.size, int(features)
+        return (R, int(hidden), c, np.zeros((c, 1)), np.zeros(c, dtype=np.int64), np.zeros((R, c, 2, 3)),
+                np.zeros(R), np.ones(R, dtype=np.int64), nbeta, float(inv_var), True)
+    return (nested.ns.size, int(hidden), nested.c, np.ascontiguousarray(nested.mu), nested.counts.astype(np.int64),
+            np.ascontiguousarray(nested.prefix), np.ascontiguousarray(nested.sumsq, dtype=np.float64),
+            nested.ns.astype(np.int64), nbeta, float(inv_var), False)
+
+
+def _evaluate(q: np.ndarray, args: tuple, density: bool, parallel: bool | None):
+    """Run the batch kernel on positions ``q[..., R, d]`` with the ladder arguments ``args`` (:func:`_bound`)."""
+    R, r, c = args[:3]
+    d = r * c + c
+    if q.ndim < 2 or q.shape[-2:] != (R, d):
+        raise InputError(f"positions: expected shape (..., {R}, {d}) (rungs, r c + c), got {q.shape}")
+    qf = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, d)
     out = np.empty(qf.shape[0])
     gout = np.empty_like(qf)
     if parallel is None:
         parallel = _use_threads(qf.shape[0])
-    kernel = _batch_parallel if parallel else _batch_serial
-    kernel(qf, out, gout, R, r, c, nested.mu, nested.counts.astype(np.int64), nested.prefix,
-           nested.sumsq, nested.ns, nbeta, inv_var, density)
-    return out.reshape(batch), gout.reshape(batch + (q.shape[-1],))
+    (_batch_parallel if parallel else _batch_serial)(qf, out, gout, *args, density)
+    return out.reshape(q.shape[:-1]), gout.reshape(q.shape)
 
 
-def _check_rungs(q: np.ndarray, nested: NestedOneHot, r: int) -> None:
-    R, c = nested.ns.size, nested.c
-    if q.ndim < 2 or q.shape[-2] != R or q.shape[-1] != r * c + c:
-        raise InputError(f"positions: expected shape (..., {R}, {r * c + c}) (rungs, r c + c), got {q.shape}")
+def _positions(W: np.ndarray, b: np.ndarray, min_ndim: int, what: str) -> np.ndarray:
+    """``q = [W.ravel(), b]`` from ``W[..., r, c]`` and ``b[..., c]`` of the same batch shape."""
+    W = np.asarray(W, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if W.ndim < min_ndim or b.shape[-1:] != W.shape[-1:] or W.shape[:-2] != b.shape[:-1]:
+        raise InputError(f"W, b: expected shapes {what} and (..., c), got {W.shape} and {b.shape}")
+    r, c = W.shape[-2:]
+    return np.concatenate([W.reshape(W.shape[:-2] + (r * c,)), b], axis=-1)
+
+
+def _loss_grad(q: np.ndarray, W_shape: tuple, args: tuple, grad: bool, parallel: bool | None):
+    loss, g = _evaluate(q, args, False, parallel)
+    if not grad:
+        return loss
+    rc = W_shape[-2] * W_shape[-1]
+    return loss, g[..., :rc].reshape(W_shape), g[..., rc:]
 
 
 def nested_loss_grad_compiled(W: np.ndarray, b: np.ndarray, nested: NestedOneHot, grad: bool = True,
@@ -376,18 +484,43 @@ def nested_loss_grad_compiled(W: np.ndarray, b: np.ndarray, nested: NestedOneHot
     (``True``) or the single-thread (``False``) loop; by default threads are used from
     :data:`PARALLEL_MIN_BATCH` replicas. The numbers are the same either way.
     """
-    W = np.asarray(W, dtype=float)
-    b = np.asarray(b, dtype=float)
-    c = nested.c
-    if W.ndim < 3 or W.shape[-1] != c or b.shape[-1:] != (c,) or W.shape[:-2] != b.shape[:-1]:
-        raise InputError(f"W, b: expected shapes (..., R, r, {c}) and (..., R, {c}), got {W.shape} and {b.shape}")
-    r = W.shape[-2]
-    q = np.concatenate([W.reshape(W.shape[:-2] + (r * c,)), b], axis=-1)
-    _check_rungs(q, nested, r)
-    loss, g = _evaluate(q, nested, r, np.zeros(nested.ns.size), 0.0, False, parallel)
+    if np.shape(W)[-1:] != (nested.c,):
+        raise InputError(f"W, b: expected shapes (..., R, r, {nested.c}) and (..., R, {nested.c}), got "
+                         f"{np.shape(W)} and {np.shape(b)}")
+    q = _positions(W, b, 3, f"(..., R, r, {nested.c})")
+    args = _bound(nested, np.shape(W)[-2], np.zeros(nested.ns.size), 0.0)
+    return _loss_grad(q, np.shape(W), args, grad, parallel)
+
+
+def population_loss_grad_compiled(W: np.ndarray, b: np.ndarray, grad: bool = True, *,
+                                  parallel: bool | None = None):
+    """Compiled twin of :func:`comparisons.theory.population_loss` and :func:`~comparisons.theory.population_loss_grad`.
+
+    Parameters
+    ----------
+    W : array_like, shape (..., r, c)
+    b : array_like, shape (..., c)
+        The same batch shape as ``W``.
+    grad : bool
+        Also return the gradient.
+    parallel : bool, optional
+        See :func:`nested_loss_grad_compiled`.
+
+    Returns
+    -------
+    loss : ndarray, shape (...)
+    dW, db : ndarray
+        With ``grad``: shaped like ``W`` and ``b``. A non-finite ``W`` or ``b`` gives a NaN loss
+        and a zero gradient (the numpy functions refuse it).
+    """
+    q = _positions(W, b, 2, "(..., r, c)")
+    r, c = np.shape(W)[-2:]
+    args = _bound(None, r, np.zeros(1), 0.0, features=c)
+    out = _loss_grad(q[..., None, :], np.shape(W)[:-2] + (1, r, c), args, grad, parallel)
     if not grad:
-        return loss
-    return loss, g[..., : r * c].reshape(W.shape), g[..., r * c:]
+        return out[..., 0]
+    loss, dW, db = out
+    return loss[..., 0], dW.reshape(np.shape(W)), db.reshape(np.shape(b))
 
 
 def tms_logdensity_and_grad(q: np.ndarray, nested: NestedOneHot, hidden: int, nbeta: np.ndarray,
@@ -416,43 +549,27 @@ def tms_logdensity_and_grad(q: np.ndarray, nested: NestedOneHot, hidden: int, nb
         ``-inf`` where ``q`` has a non-finite entry (its gradient is then 0).
     grad : ndarray, shape (..., R, d)
     """
-    _check_rungs(q, nested, hidden)
-    return _evaluate(q, nested, hidden, np.ascontiguousarray(nbeta, dtype=np.float64), float(inv_var),
-                     True, parallel)
+    return _evaluate(q, _bound(nested, hidden, nbeta, inv_var), True, parallel)
 
 
-def _bound(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float) -> tuple:
-    """The kernels' ladder arguments ``(R, r, c, mu, counts, prefix, sumsq, ns, nbeta, inv_var)``."""
-    return (nested.ns.size, int(hidden), nested.c, np.ascontiguousarray(nested.mu), nested.counts.astype(np.int64),
-            np.ascontiguousarray(nested.prefix), np.ascontiguousarray(nested.sumsq, dtype=np.float64),
-            nested.ns.astype(np.int64), np.ascontiguousarray(nbeta, dtype=np.float64), float(inv_var))
-
-
-def tms_density_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float, *,
-                       parallel: bool | None = None):
+def tms_density_kernel(nested: NestedOneHot | None, hidden: int, nbeta: np.ndarray, inv_var: float, *,
+                       features: int | None = None, parallel: bool | None = None):
     """:func:`tms_logdensity_and_grad` with its ladder bound: ``q[..., R, d] -> (logp, grad)``.
 
-    The arrays are converted once, so a call costs the kernel and a few microseconds.
+    ``nested=None`` gives the population-loss ladder ``log p_r = -|q|^2 / (2 prior_sigma^2) - n_r
+    beta L(q)`` over ``features`` (``R = nbeta.size``). The arrays are converted once, so a call
+    costs the kernel and a few microseconds.
     """
-    R, c, r = nested.ns.size, nested.c, int(hidden)
-    d = r * c + c
-    args = _bound(nested, hidden, nbeta, inv_var) + (True,)
+    args = _bound(nested, hidden, nbeta, inv_var, features)
 
     def logdensity_and_grad(q: np.ndarray):
-        if q.ndim < 2 or q.shape[-2:] != (R, d):
-            _check_rungs(q, nested, r)
-        qf = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, d)
-        out = np.empty(qf.shape[0])
-        gout = np.empty_like(qf)
-        par = parallel if parallel is not None else _use_threads(qf.shape[0])
-        (_batch_parallel if par else _batch_serial)(qf, out, gout, *args)
-        return out.reshape(q.shape[:-1]), gout.reshape(q.shape)
+        return _evaluate(q, args, True, parallel)
 
     return logdensity_and_grad
 
 
-def tms_leapfrog_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, inv_var: float, *,
-                        parallel: bool | None = None):
+def tms_leapfrog_kernel(nested: NestedOneHot | None, hidden: int, nbeta: np.ndarray, inv_var: float, *,
+                        features: int | None = None, parallel: bool | None = None):
     """The whole leapfrog trajectory of every replica in one compiled call.
 
     Returns ``integrate(q0, p0, g0, eps, n_steps) -> (q, p, logp, grad)`` with ``q0, p0, g0`` of
@@ -462,11 +579,12 @@ def tms_leapfrog_kernel(nested: NestedOneHot, hidden: int, nbeta: np.ndarray, in
     same order, as the numpy loop of :func:`bayes_tms.pt._hmc` with the compiled density, hence the
     same bits; one call instead of ``n_steps`` saves the per-step Python and array overhead. With
     ``parallel=None`` each call runs the serial or the threaded loop, whichever measured faster
-    (:class:`_LoopChooser`); the bits are the same.
+    (:class:`_LoopChooser`); the bits are the same. ``nested=None`` and ``features``: the
+    population loss, as in :func:`tms_density_kernel`.
     """
-    R, c, r = nested.ns.size, nested.c, int(hidden)
+    args = _bound(nested, hidden, nbeta, inv_var, features)
+    R, r, c = args[:3]
     d = r * c + c
-    args = _bound(nested, hidden, nbeta, inv_var)
     chooser = _LoopChooser()
 
     def integrate(q0: np.ndarray, p0: np.ndarray, g0: np.ndarray, eps: np.ndarray, n_steps: int):

@@ -4,7 +4,8 @@ Named sections, each a markdown table printed with the command that made it (fro
 repository root)::
 
     python benchmarks/bench_pt.py kernel            # per-replica gradient: compiled vs numpy
-    python benchmarks/bench_pt.py sweeps            # PT sweeps per second with either kernel
+    python benchmarks/bench_pt.py kernel --population --features 8   # the same on the population loss
+    python benchmarks/bench_pt.py sweeps            # PT sweeps per second with either kernel (--population too)
     python benchmarks/bench_pt.py all               # both
     python benchmarks/bench_pt.py run --baseline b03e19a --pairs 1   # a whole paper run against a commit
     python benchmarks/bench_pt.py --scale quick --beta 1.0 --seed 0      # a mixing run
@@ -104,21 +105,43 @@ def bench_kernel(argv=None) -> list[dict]:
     compiled call (``numba.prange``; used by PT only from ``PARALLEL_MIN_BATCH`` replicas) is timed
     last, on its own: its worker threads keep spinning after a call and would slow the others.
     """
-    from bayes_tms.pt_kernel import PARALLEL_MIN_BATCH, nested_loss_grad_compiled
-    from comparisons.theory import nested_loss_grad
+    from bayes_tms.pt_kernel import (
+        PARALLEL_MIN_BATCH,
+        nested_loss_grad_compiled,
+        population_loss_grad_compiled,
+    )
+    from comparisons.theory import (
+        nested_loss_grad,
+        population_loss,
+        population_loss_grad,
+    )
 
     ap = argparse.ArgumentParser(prog="bench_pt.py kernel", description=bench_kernel.__doc__)
     ap.add_argument("--copies", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--number", type=int, default=20)
+    ap.add_argument("--features", type=int, default=6)
+    ap.add_argument("--population", action="store_true",
+                    help="the closed-form population loss (numpy: population_loss and population_loss_grad, as "
+                         "tms_target(kernel='numpy') calls them) instead of the data sets' empirical loss")
     args = ap.parse_args(argv)
-    config, _, nested, q = _paper_batch(copies=args.copies)
+    config, _, nested, q = _paper_batch(features=args.features, copies=args.copies)
     c, r = config.features, config.hidden
     W = q[..., : r * c].reshape(q.shape[:-1] + (r, c))
     b = q[..., r * c:]
     batch = q.shape[0] * q.shape[1]
-    paths = {"numpy (reference)": lambda: nested_loss_grad(W, b, nested),
-             "compiled, 1 thread": lambda: nested_loss_grad_compiled(W, b, nested, parallel=False)}
+    if args.population:
+        def compiled(parallel):
+            return population_loss_grad_compiled(W, b, parallel=parallel)
+
+        paths = {"numpy (reference)": lambda: (population_loss(W, b), population_loss_grad(W, b)),
+                 "compiled, 1 thread": lambda: compiled(False)}
+    else:
+        def compiled(parallel):
+            return nested_loss_grad_compiled(W, b, nested, parallel=parallel)
+
+        paths = {"numpy (reference)": lambda: nested_loss_grad(W, b, nested),
+                 "compiled, 1 thread": lambda: compiled(False)}
     times: dict = {name: [] for name in paths}
     for fn in paths.values():
         fn()
@@ -128,7 +151,7 @@ def bench_kernel(argv=None) -> list[dict]:
             for _ in range(args.number):
                 fn()
             times[name].append((time.perf_counter() - t0) / args.number)
-    best, med = _time_call(lambda: nested_loss_grad_compiled(W, b, nested, parallel=True), args.repeats, args.number)
+    best, med = _time_call(lambda: compiled(True), args.repeats, args.number)
     ref = np.asarray(times["numpy (reference)"])
     rows = [{"path": name, "best_us": 1e6 * min(t), "median_us": 1e6 * statistics.median(t),
              "speedup": float(np.median(ref / np.asarray(t)))} for name, t in times.items()]
@@ -136,7 +159,8 @@ def bench_kernel(argv=None) -> list[dict]:
                  "median_us": 1e6 * med, "speedup": float(np.median(ref)) / med})
     import numba
 
-    print(f"\nPer-replica loss + gradient at the paper preset's batch: {q.shape[0]} copies x {q.shape[1]} rungs "
+    loss = "population" if args.population else "empirical"
+    print(f"\nPer-replica {loss} loss + gradient at the paper preset's batch: {q.shape[0]} copies x {q.shape[1]} rungs "
           f"= {batch} replicas (prior draws), c = {c}, numba threads = {numba.get_num_threads()}\n")
     print("| path | per call, best (us) | per call, median (us) | per replica, median (us) | speed-up over numpy |")
     print("|---|---:|---:|---:|---:|")
@@ -146,7 +170,7 @@ def bench_kernel(argv=None) -> list[dict]:
     print("\n(speed-up: median over the alternating blocks of the numpy time over the path's time; the threaded "
           "row: median numpy time over its median time)")
     print(f"\ncommand: python benchmarks/bench_pt.py kernel --copies {args.copies} --repeats {args.repeats} "
-          f"--number {args.number}")
+          f"--number {args.number} --features {c}" + (" --population" if args.population else ""))
     return rows
 
 
@@ -159,16 +183,19 @@ def bench_sweeps(argv=None) -> list[dict]:
     ap.add_argument("--sweeps", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
+    ap.add_argument("--features", type=int, default=6)
+    ap.add_argument("--population", action="store_true", help="the closed-form population loss")
     args = ap.parse_args(argv)
-    config, x, _, q = _paper_batch(copies=args.copies)
+    config, x, _, q = _paper_batch(features=args.features, copies=args.copies)
     sweeps = 2 * (args.repeats * args.sweeps + 5)  # both kernels; the numpy one is the slower
     # the numpy kernel is about three times slower than the compiled one the model is fitted to
     _confirm(3 * pt_sweep_seconds(sweeps, args.copies, len(config.ns), config.leapfrog),
              f"{sweeps} PT sweeps of {args.copies} copies x {len(config.ns)} rungs", args.yes)
     rows = []
     for kernel in ("numpy", "compiled"):
-        target = tms_target(config.ns, x=x, features=config.features, hidden=config.hidden, beta=config.beta,
-                            prior_sigma=config.prior_sigma, kernel=kernel)
+        target = tms_target(config.ns, x=None if args.population else x, features=config.features,
+                            hidden=config.hidden, beta=config.beta, prior_sigma=config.prior_sigma, kernel=kernel,
+                            population=args.population)
         state0 = init(target, args.copies, 0, positions=q, warmup=args.sweeps // 2, leapfrog=config.leapfrog)
         run(state0, target, 5)  # compile / warm caches
         walls = []
@@ -178,7 +205,9 @@ def bench_sweeps(argv=None) -> list[dict]:
             walls.append(time.perf_counter() - t0)
         rows.append({"kernel": kernel, "sweeps_per_s": args.sweeps / statistics.median(walls),
                      "best_sweeps_per_s": args.sweeps / min(walls)})
-    print(f"\nPT sweeps per second at the paper preset's ladder: {args.copies} copies x {len(config.ns)} rungs, "
+    loss = "population" if args.population else "empirical"
+    print(f"\nPT sweeps per second ({loss} loss) at the paper preset's ladder: {args.copies} copies x "
+          f"{len(config.ns)} rungs, "
           f"c = {config.features}, up to {config.leapfrog} leapfrog steps; {args.sweeps} sweeps "
           f"(half warm-up), median of {args.repeats}\n")
     print("| kernel | sweeps / s (median) | sweeps / s (best) | ratio to numpy (median) |")
@@ -187,7 +216,7 @@ def bench_sweeps(argv=None) -> list[dict]:
         print(f"| {row['kernel']} | {row['sweeps_per_s']:.0f} | {row['best_sweeps_per_s']:.0f} | "
               f"{row['sweeps_per_s'] / rows[0]['sweeps_per_s']:.1f}x |")
     print(f"\ncommand: python benchmarks/bench_pt.py sweeps --copies {args.copies} --sweeps {args.sweeps} "
-          f"--repeats {args.repeats}")
+          f"--repeats {args.repeats} --features {config.features}" + (" --population" if args.population else ""))
     return rows
 
 

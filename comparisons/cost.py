@@ -65,12 +65,13 @@ NUTS_RUNG_S = {"nutpie": 1.0, "pymc": 1.5}
 PT_CALL_S = 1.5e-4
 #: per leapfrog step and replica (copy x rung)
 PT_REPLICA_S = 2.2e-6
-#: per leapfrog step and replica on the population loss (numpy's closed-form gradient, not the
-#: compiled kernel), about 4x the data sets' constant: one thread, 8 copies, 1200 sweeps of the
-#: paper ladder (21 rungs, c = 6) took 16.1 s of CPU, 300 + 300 sweeps of the quick one (9 rungs)
-#: 3.5 s; a paper study's population run, estimated at 62 s with PT_REPLICA_S and without its
-#: switch refinement, took 639 s
-PT_POP_REPLICA_S = 9.5e-6
+#: per leapfrog step and replica on the population loss, by the compiled kernel
+#: (bayes_tms.pt_kernel, issue 22; numpy's closed-form gradient needed 9.5e-6): one thread,
+#: 8 copies, the paper ladder (21 rungs, c = 6) with 300 + 600 sweeps took 4.7 s of CPU against
+#: 13.1 s with kernel="numpy" (this constant estimates 5.7 s); per replica the compiled gradient
+#: costs 0.11x (c = 6) and 0.13x (c = 8) of numpy's (`python benchmarks/bench_pt.py kernel
+#: --population --features 6`), about half the data sets' kernel
+PT_POP_REPLICA_S = 8e-7
 #: once per PT run: data stream, nested one-hot summaries, output files
 PT_START_S = 1.0
 #: per refinement round and main run: building the ladder's target (nested one-hot summaries of
@@ -150,7 +151,7 @@ def pt_ladder(ns: Sequence[int], min_swap_accept: float = 0.2, max_rungs: int = 
 def pt_sweep_seconds(sweeps: int, copies: int, rungs: int, leapfrog: int, *, replica_s: float = PT_REPLICA_S) -> float:
     """Seconds of ``sweeps`` PT sweeps of ``copies`` x ``rungs`` replicas (HMC with on average three
     quarters of ``leapfrog`` steps, then swaps), by the compiled kernel (``replica_s``: per replica
-    and leapfrog step; :data:`PT_POP_REPLICA_S` for the population loss's numpy gradient)."""
+    and leapfrog step; :data:`PT_POP_REPLICA_S` for the population loss's compiled kernel)."""
     return sweeps * 0.75 * leapfrog * (PT_CALL_S + replica_s * copies * rungs)
 
 

@@ -124,21 +124,19 @@ def test_pt_estimate_counts_the_switch_refinement_as_it_runs():
     assert cost.pt_seconds(dataclasses.replace(quick, beta=0.5)) > cost.pt_seconds(quick)  # more rungs below
 
 
-def test_population_pt_estimate_is_calibrated_to_its_numpy_gradient():
-    """The population loss's gradient is numpy, not the compiled kernel: a small population run
-    (paper ladder, c = 6, 8 copies, 300 + 600 sweeps, one thread) took 16.1 s of CPU; a paper study's
-    population run was estimated at 62 s by the data sets' constant, unrefined, and took 639 s."""
+def test_population_pt_estimate_is_calibrated_to_its_compiled_kernel():
+    """A small population run (paper ladder, c = 6, 8 copies, 300 + 600 sweeps, one thread) took 4.7 s
+    of CPU with the compiled kernel (13.1 s with kernel="numpy"); the population kernel costs less per
+    replica than the data sets' one, so the same run on a data set is estimated dearer."""
     import dataclasses
 
     from bayes_tms.pt import pt_preset_config
 
     small = pt_preset_config("paper", 6, population=True, sweeps=600, warmup=300, thin=4)
     est = cost.pt_seconds(small, refine_tol=0) - cost.STARTUP_S
-    assert 16.1 / 2 <= est <= 16.1 * 2
+    assert 4.7 / 2 <= est <= 4.7 * 2
     data = cost.pt_seconds(dataclasses.replace(small, population=False), refine_tol=0) - cost.STARTUP_S
-    assert est > 2 * data
-    paper = pt_preset_config("paper", 6, population=True)
-    assert cost.pt_seconds(paper) > 3 * 62  # refined, on the numpy gradient
+    assert est < data
 
 
 def test_measure_phases_estimate_counts_wall_phases_double_and_nothing_when_all_stored():

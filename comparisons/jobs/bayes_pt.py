@@ -751,8 +751,9 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
 
     tasks = study_tasks(config, study)
     store = ResultStore(out / "tasks", result_format=STUDY_FORMAT, versions=package_versions("numpy", "scipy", "arviz"))
-    # the longest tasks first, so that no worker is left with one at the end: a population-loss run
-    # (numpy gradient) costs about three data-set runs (compiled kernel); the outputs keep the tasks' order
+    # population-loss tasks first, so that no worker is left with a long one at the end (with numpy's
+    # gradient one cost about three data-set runs; compiled, it is refined at every predicted switch
+    # of a noise-free posterior); the outputs keep the tasks' order
     order = sorted(range(len(tasks)), key=lambda i: tasks[i].config["dataset"] != "population")
     res = run_sweep([tasks[i] for i in order], study_task, store, executor=executor, workers=workers,
                     scheduler=scheduler, retries=retries, progress=progress, desc="PT study")
