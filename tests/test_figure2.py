@@ -221,3 +221,23 @@ def test_stored_quick_run_puts_the_papers_switch_between_550_and_750():
         assert ds.attrs["seed"] == 0 and ds.attrs["preset"] == "quick"
         a = panel_switch(ds, "a")
         assert a["n"] is not None and 550 <= a["n"] <= 750, path
+
+
+def test_a_repeated_paper_switch_is_the_stretch_of_its_crossings():
+    """5 -> 6 -> 5 -> 6 within the copies' noise (a refined ladder, seed 0, beta = 1, quick preset):
+    the switch is the stretch from the first to the last crossing, not the first crossing with an
+    interval bounded by the next one."""
+    from comparisons.jobs.figure2 import _paper_switch
+    from occupancy_toys import transitions_of
+
+    once = _paper_switch(transitions_of([{"from": "4", "to": "5", "n": 70.0, "lower": 60.0, "upper": 80.0},
+                                         {"from": "5", "to": "6", "n": 300.0, "lower": 280.0, "upper": 320.0}]))
+    assert once == {"n": 300.0, "lower": 280.0, "upper": 320.0, "crossings": 1}
+    rep = _paper_switch(transitions_of([
+        {"from": "5", "to": "6", "n": 265.3, "lower": 262.5, "upper": 267.0},
+        {"from": "6", "to": "5", "n": 283.0, "lower": 267.0, "upper": 306.0},
+        {"from": "5", "to": "6", "n": 307.0, "lower": 286.0, "upper": 312.7},
+        {"from": "6", "to": "6+", "n": 900.0, "lower": 850.0, "upper": 950.0}]))
+    assert rep["crossings"] == 3 and (rep["lower"], rep["upper"]) == (262.5, 312.7)
+    assert rep["n"] == pytest.approx((265.3 * 307.0) ** 0.5) and 265.3 < rep["n"] < 307.0
+    assert _paper_switch(transitions_of([{"from": "4", "to": "5", "n": 70.0, "lower": 60.0, "upper": 80.0}])) is None
