@@ -21,7 +21,7 @@ import tempfile
 
 from comparisons.cli import build_parser
 from comparisons.cli.reproduce import plan
-from comparisons.cost import STARTUP_S, _run_seconds, predicted_switches, refine_seconds
+from comparisons.cost import STARTUP_S, predicted_switches, study_parts
 from comparisons.jobs.bayes_pt import CONVENTIONS, REFINE_INSERT
 from comparisons.theory.ladder import refinement_rounds
 
@@ -36,23 +36,15 @@ def breakdown(c: int) -> dict[str, float]:
     for name, p in stages.items():
         print(f"  stage {name:16s} {p.seconds:8,.0f} s")
     config, study = stages["bayes_study"].config
-    parts = dict.fromkeys(("data-set runs", "population runs", "data-set refinement", "population refinement"), 0.0)
-    for conv in study.conventions:
+    parts = study_parts(config, study)
+    for conv in study.conventions:  # what the refinement estimate assumes, per convention
         beta = CONVENTIONS.get(conv, config.beta)
-        for population, count in ((False, study.datasets), (True, int(bool(study.population)))):
-            if not count:
-                continue
-            cfg = dataclasses.replace(config, beta=beta, population=population)
-            run, refine = _run_seconds(cfg), refine_seconds(cfg, study.refine_tol, study.refine_rounds)
-            switches = predicted_switches(cfg, beta)
-            ladders = refinement_rounds(cfg.ns, switches, tol=study.refine_tol, max_rounds=study.refine_rounds,
-                                        max_insert=REFINE_INSERT)
-            kind = "population" if population else "data-set"
-            parts[f"{kind} runs"] += count * run
-            parts[f"{kind} refinement"] += count * refine
-            print(f"    {conv:16s} beta = {beta:g} {kind:10s} x {count}: run {run:6.1f} s, refinement "
-                  f"{refine:7.1f} s ({len(ladders)} rounds of {[len(s) for s in ladders]} rungs; predicted "
-                  f"switches {[round(s) for s in switches]})")
+        cfg = dataclasses.replace(config, beta=beta)
+        switches = predicted_switches(cfg, beta)
+        ladders = refinement_rounds(cfg.ns, switches, tol=study.refine_tol, max_rounds=study.refine_rounds,
+                                    max_insert=REFINE_INSERT)
+        print(f"    {conv:16s} beta = {beta:g}: {len(ladders)} refinement rounds of {[len(s) for s in ladders]} "
+              f"rungs; predicted switches {[round(s) for s in switches]}")
     share = (stages["bayes_study"].seconds - STARTUP_S) / sum(parts.values())  # 1 / workers
     for name, seconds in parts.items():
         print(f"    {name:22s} {seconds * share:8,.0f} s")

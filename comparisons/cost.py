@@ -32,7 +32,7 @@ llc --measure-phases           per phase: ``MEASURE_PHASE_S + points * MEASURE_P
 
 from __future__ import annotations
 
-__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "pt_seconds", "pt_sweep_seconds", "pt_ladder", "predicted_switches",
+__all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "pt_seconds", "study_parts", "pt_sweep_seconds", "pt_ladder", "predicted_switches",
            "refine_seconds", "sgd_seconds", "llc_seconds",
            "smc_seconds", "measure_seconds", "format_duration", "confirm"]
 
@@ -252,24 +252,32 @@ def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = N
     return STARTUP_S + _run_seconds(config) + refine_seconds(config, tol, rounds)
 
 
-def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str | None,
-                   executor: str | None = None) -> float:
-    """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`), start-up excluded:
-    per convention, its data sets and its population run (:data:`PT_POP_REPLICA_S`), each refined as
-    one run is (:func:`refine_seconds` at the convention's beta), shared among the ``workers`` (the
-    CPU cores for Dask on a local cluster)."""
+def study_parts(config: Any, study: Any) -> dict[str, float]:
+    """Seconds of a switch study's work on one worker, by kind: ``"data-set runs"``,
+    ``"population runs"``, ``"data-set refinement"``, ``"population refinement"`` (per convention,
+    its data sets and its population run, each refined as one run is: :func:`refine_seconds` at the
+    convention's beta; start-up excluded)."""
     import dataclasses
 
     from .jobs.bayes_pt import CONVENTIONS
 
-    total = 0.0
+    parts = dict.fromkeys(("data-set runs", "population runs", "data-set refinement", "population refinement"), 0.0)
     for conv in study.conventions:
         beta = CONVENTIONS.get(conv, config.beta)
-        runs = [(dataclasses.replace(config, beta=beta, population=False), study.datasets)]
-        if study.population:
-            runs.append((dataclasses.replace(config, beta=beta, population=True), 1))
-        for cfg, count in runs:
-            total += count * (_run_seconds(cfg) + refine_seconds(cfg, study.refine_tol, study.refine_rounds))
+        runs = [(False, study.datasets)] + ([(True, 1)] if study.population else [])
+        for population, count in runs:
+            cfg = dataclasses.replace(config, beta=beta, population=population)
+            kind = "population" if population else "data-set"
+            parts[f"{kind} runs"] += count * _run_seconds(cfg)
+            parts[f"{kind} refinement"] += count * refine_seconds(cfg, study.refine_tol, study.refine_rounds)
+    return parts
+
+
+def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str | None,
+                   executor: str | None = None) -> float:
+    """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`), start-up excluded:
+    :func:`study_parts` shared among the workers (see :func:`pt_seconds`)."""
+    total = sum(study_parts(config, study).values())
     if executor == "inline" and scheduler is None:
         workers = 1
     elif workers is None and (scheduler == "local" or (scheduler is None and executor is not None)):
