@@ -188,6 +188,7 @@ def _cases():
     add(["kgons"], "--format", "xml")
     for v in ["0", "nan", "inf", "x"]:
         add(["theory"], "--n-max", v)
+    add(["theory", "--measure-free-energy", "--features", "6"], "--phases", "6,nope", "got nope")
     return cases
 
 
