@@ -178,6 +178,7 @@ def test_judge_store_round_trips_and_renders_the_block(tmp_path, capsys):
     cmd = ["bayes", "--sampler", "pt", "--population", "-c", "5", "--n", "20,60,150,400", "--copies", "2",
            "--sweeps", "50", "--warmup", "10", "--out", str(run), "--yes", "--no-progress"]
     assert main(cmd) == 0
+    (tmp_path / "root").mkdir()
     root = copy_checkout(tmp_path / "root")
     (root / "docs" / "beyond-c6.md").write_text("# page\n\n<!-- BEGIN generated: judge -->\nold\n"
                                                 "<!-- END generated: judge -->\n")
