@@ -71,8 +71,9 @@ class TheoryOptions:
                 "reused); slow"})
     judge: str | None = field(default=None, metadata={
         "help": "compare the dominant sequence with O(1) terms with the switch points of a PT run on the "
-                "population loss (PT_DIR/transitions.nc of tms-phases bayes --sampler pt --population; its "
-                "c and beta are used): predicted, measured, ratio", "metavar": "PT_DIR"})
+                "population loss (PT_DIR/transitions.nc of tms-phases bayes --sampler pt --population, or "
+                "docs/results/data with the run stored by tms-phases docs store pt; its c and beta are used): "
+                "predicted, measured, ratio", "metavar": "PT_DIR"})
     phases: list | None = field(default=None, metadata={
         "help": "with --measure-free-energy: phase labels (default: the wall phases that the dominant "
                 "sequence with O(1) terms compares at C)", "metavar": "L1,L2", "parse": _labels})
