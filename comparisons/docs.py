@@ -16,7 +16,9 @@
 ``tms-phases docs render`` does step 1 only, and ``tms-phases docs check`` re-renders step 1 in
 memory and fails when a committed page differs from what its data gives. ``tms-phases docs store
 KIND DIR --command CMD`` copies the small summary files of a finished run into
-``docs/results/data/`` with the command that made them in their attrs.
+``docs/results/data/`` with the command that made them in their attrs; ``KIND`` ``judge`` stores
+instead the judge of a PT run on the population loss (:func:`judge_dataset`), shown in the
+generated block of ``docs/beyond-c6.md``.
 
 Results pages are never typed: each table is rendered from a Dataset's variables
 (:func:`dataset_markdown`), so a variable added to a stored file appears as a new column without a
@@ -25,7 +27,8 @@ code change, and every table stands under the command that produced its data.
 
 from __future__ import annotations
 
-__all__ = ["RESULT_FILES", "SEED_SCOPE", "format_value", "dataset_markdown", "llc_dataset", "render_results",
+__all__ = ["RESULT_FILES", "SEED_SCOPE", "format_value", "dataset_markdown", "llc_dataset", "judge_dataset",
+           "judge_markdown", "render_results",
            "render_reference", "render_notebooks", "notebook_markdown", "check_results", "store_results",
            "build_site", "add_arguments", "run", "main"]
 
@@ -85,6 +88,11 @@ _STORE_KINDS = {"study": ("switch_summary.nc", "switches.nc", "switches.png"),
                 "reproduce": ("reproduce_transitions.nc", "reproduce_transitions_nuts.nc", "reproduce_sgd.nc",
                               "reproduce_paths.nc", "figure2.nc", "figure2.png"),
                 "pt": ("pt_population_transitions.nc", "pt_population_diagnostics.nc", "pt_population_occupancy.png")}
+
+#: the judge of the dominant sequence with O(1) terms against one PT run on the population loss, per c
+JUDGE_FILE = "judge_c{c}.nc"
+_JUDGE_COMMAND = ("tms-phases docs store judge DIR --command CMD (after CMD = tms-phases bayes --sampler pt "
+                  "--population --features C ... --out DIR)")
 
 #: what "same seed, same result" covers, stated on every results page
 SEED_SCOPE = (
@@ -213,6 +221,100 @@ def llc_dataset(path: str | os.PathLike) -> xr.Dataset:
     return ds
 
 
+def _pt_run_file(folder: Path, name: str) -> Path:
+    """``name`` of a PT run's folder, or its stored copy (``pt_population_NAME``, ``tms-phases docs store pt``)."""
+    return folder / name if (folder / name).is_file() else folder / f"pt_population_{name}"
+
+
+def judge_dataset(source: str | os.PathLike, command: str, n_max: float = 1e6) -> xr.Dataset:
+    """The dominant sequence with O(1) terms judged against a PT run on the population loss, as a
+    Dataset: the rows of ``tms-phases theory --judge SOURCE`` over ``row`` and the run's mixing.
+
+    Parameters
+    ----------
+    source : path
+        The run's folder (``tms-phases bayes --sampler pt --population``), or ``docs/results/data``
+        holding the run stored by ``tms-phases docs store pt``.
+    command : str
+        The command that made the run (recorded in the attrs).
+    n_max : float
+        Largest ``n`` of the predicted sequence.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``row``: ``from``, ``to``, ``predicted`` (band ``predicted_lo..predicted_hi``),
+        ``all_measured``, ``asymptotic``, ``measured`` (interval ``measured_lo..measured_hi``),
+        ``ratio`` (predicted / measured), ``asymptotic_ratio`` and ``verdict`` (``within 20%``,
+        ``miss``, ``not measured``: predicted, no such switch in the run; ``no prediction``);
+        NaN where a value is missing. Scalars: the requested ``rungs`` and ``copies`` of the run, the
+        least and mean round trips per copy over that ladder, its least swap acceptance between
+        neighbouring rungs (all three of the main run, not of the refinement rounds) and the largest
+        R-hat of the loss over every rung. Attrs: ``features``, ``beta``, ``ladder_lo``, ``ladder_hi``, ``command``.
+
+    Raises
+    ------
+    InputError
+        ``source`` is no PT run on the population loss.
+    """
+    from .cli.theory import judge_rows, read_judge_run
+
+    source = Path(source)
+    switches, c, beta, ladder = read_judge_run(source)
+    rows = judge_rows(switches, c, beta, ladder, n_max)
+    diag_path = _pt_run_file(source, "diagnostics.nc")
+    if not diag_path.is_file():
+        raise InputError(f"{diag_path}: expected the PT run's diagnostics, got none; run `{command}` first")
+    with xr.open_dataset(diag_path, engine="h5netcdf") as diag:
+        diag = diag.load()
+
+    def col(key):
+        return ("row", np.array([np.nan if r[key] is None else float(r[key]) for r in rows], dtype=float))
+
+    verdict = ["no prediction" if r["predicted"] is None else "not measured" if r["miss"] is None
+               else "miss" if r["miss"] else "within 20%" for r in rows]
+    data = {"from": ("row", np.array([r["from"] for r in rows], dtype=str)),
+            "to": ("row", np.array([r["to"] for r in rows], dtype=str))}
+    for key in ("predicted", "predicted_lo", "predicted_hi", "all_measured", "asymptotic", "measured",
+                "measured_lo", "measured_hi", "ratio", "asymptotic_ratio"):
+        data[key] = col(key)
+    data["verdict"] = ("row", np.array(verdict, dtype=str))
+    main = ~np.asarray(diag["inserted"].values, dtype=bool)  # the requested ladder, not the refinement's rungs
+    data.update(rungs=((), int(main.sum())), copies=((), int(diag["copies"].values.max())),
+                round_trips_min=((), int(diag["round_trips_min"].values[main].min())),
+                round_trips_mean=((), float(diag["round_trips_mean"].values[main].mean())),
+                swap_accept_min=((), float(np.nanmin(diag["swap_accept_next"].values[main]))),
+                rhat_loss_max=((), float(np.nanmax(diag["rhat_loss"].values))))
+    return xr.Dataset(data, coords={"row": np.arange(len(rows))},
+                      attrs={"features": c, "beta": beta, "ladder_lo": ladder[0], "ladder_hi": ladder[1],
+                             "command": command})
+
+
+def judge_markdown(judged: Sequence[xr.Dataset]) -> str:
+    """The judge of every stored ``c`` as one block: the commands, one table of every row over all
+    ``c`` (a ``c`` column first) and one table of each run's ladder and mixing."""
+    judged = sorted(judged, key=lambda ds: int(ds.attrs["features"]))
+    cs = [int(ds.attrs["features"]) for ds in judged]
+    rows = xr.concat([ds.drop_vars([k for k in ds.data_vars if ds[k].ndim == 0]).assign(
+        c=("row", np.full(ds.sizes["row"], int(ds.attrs["features"])))) for ds in judged], dim="row")
+    rows = rows[["c", *[k for k in rows.data_vars if k != "c"]]].drop_attrs()
+    rows = rows.assign_coords(row=np.arange(rows.sizes["row"]))
+    runs = xr.Dataset({"beta": ("c", [float(ds.attrs["beta"]) for ds in judged]),
+                       "ladder_lo": ("c", [float(ds.attrs["ladder_lo"]) for ds in judged]),
+                       "ladder_hi": ("c", [float(ds.attrs["ladder_hi"]) for ds in judged]),
+                       **{k: ("c", [ds[k].values.item() for ds in judged]) for k in judged[0].data_vars
+                          if judged[0][k].ndim == 0}}, coords={"c": cs})
+    commands = "\n".join(ds.attrs["command"] for ds in judged)
+    return ("```bash\n" + commands + "\n```\n\n" + dataset_markdown(rows) + "\n\n" + dataset_markdown(runs) + "\n")
+
+
+def _judge_block(root: Path) -> str:
+    files = sorted((root / DATA).glob(JUDGE_FILE.format(c="*")))
+    if not files:
+        raise _missing((root / DATA / JUDGE_FILE.format(c="C")).relative_to(root), _JUDGE_COMMAND)
+    return judge_markdown([_open(root, f.name) for f in files])
+
+
 # --- pages -----------------------------------------------------------------------------------------
 
 
@@ -333,6 +435,9 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
     readme = root / "README.md"
     pages[Path("README.md")] = fill_blocks(readme.read_text(), {
         "figure2": _figure2_block(root, "docs/results/data/figure2.png")})
+    beyond = root / "docs" / "beyond-c6.md"
+    if beyond.is_file():
+        pages[Path("docs/beyond-c6.md")] = fill_blocks(beyond.read_text(), {"judge": _judge_block(root)})
     return pages
 
 
@@ -380,13 +485,20 @@ def store_results(kind: str, source: str | os.PathLike, command: str, root: str 
 
     ``kind`` is ``"study"`` (a ``tms-phases bayes --datasets D --conventions ...`` folder),
     ``"reproduce"`` (a ``tms-phases reproduce`` folder) or ``"pt"`` (one ``tms-phases bayes
-    --sampler pt --population`` folder). Wall times are left out.
+    --sampler pt --population`` folder). Wall times are left out. ``"judge"`` writes the judge of
+    one PT run on the population loss (:func:`judge_dataset`; ``source`` as there) as
+    ``judge_cC.nc``.
     """
     from .io import write_netcdf
 
-    if kind not in _STORE_KINDS:
-        raise InputError(f"kind: expected one of {', '.join(_STORE_KINDS)}, got {kind!r}")
+    if kind not in (*_STORE_KINDS, "judge"):
+        raise InputError(f"kind: expected one of {', '.join(_STORE_KINDS)}, judge, got {kind!r}")
     source, root = Path(source), Path(root)
+    if kind == "judge":
+        ds = judge_dataset(source, command)
+        dest = root / DATA / JUDGE_FILE.format(c=ds.attrs["features"])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return [write_netcdf(ds, dest)]
     written = []
     for name in _STORE_KINDS[kind]:
         src = source / RESULT_FILES[name][2]
@@ -617,7 +729,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build: everything and `mkdocs build --strict`; render: the results pages and "
                         "README blocks from docs/results/data; check: fail if a committed page differs from "
                         "its data; store KIND DIR: copy a finished run's summary files into docs/results/data")
-    parser.add_argument("args", nargs="*", metavar="KIND DIR", help="for store: study|reproduce|pt and the run's folder")
+    parser.add_argument("args", nargs="*", metavar="KIND DIR", help="for store: study|reproduce|pt|judge and the run's folder")
     parser.add_argument("--command", dest="run_command", default=None, metavar="CMD",
                         help="for store: the command that made the run (recorded in the data's attrs)")
     parser.add_argument("--root", default=".", help="the repository root (the folder with mkdocs.yml)")

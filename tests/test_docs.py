@@ -167,3 +167,55 @@ def test_every_page_is_in_the_navigation():
     pages = [p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").rglob("*.md")
              if "tutorials" not in p.parts]
     assert [p for p in pages if p not in nav] == []
+
+
+def test_judge_store_round_trips_and_renders_the_block(tmp_path, capsys):
+    """``docs store judge DIR`` keeps the rows ``theory --judge DIR`` prints, with the run's command and
+    mixing; ``docs render`` puts them in the block of docs/beyond-c6.md and ``docs check`` then passes."""
+    import json
+
+    run = tmp_path / "pt"
+    cmd = ["bayes", "--sampler", "pt", "--population", "-c", "5", "--n", "20,60,150,400", "--copies", "2",
+           "--sweeps", "50", "--warmup", "10", "--out", str(run), "--yes", "--no-progress"]
+    assert main(cmd) == 0
+    (tmp_path / "root").mkdir()
+    root = copy_checkout(tmp_path / "root")
+    (root / "docs" / "beyond-c6.md").write_text("# page\n\n<!-- BEGIN generated: judge -->\nold\n"
+                                                "<!-- END generated: judge -->\n")
+    for old in (root / docs.DATA).glob("judge_c*.nc"):
+        old.unlink()
+    with pytest.raises(InputError, match=r"judge_cC.nc: expected a stored result file.*docs store judge"):
+        docs.render_results(root)
+    capsys.readouterr()
+    command = "tms-phases " + " ".join(cmd)
+    assert main(["docs", "store", "judge", str(run), "--command", command, "--root", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["theory", "--judge", str(run), "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    with xr.open_dataset(root / docs.DATA / "judge_c5.nc", engine="h5netcdf") as ds:
+        ds = ds.load()
+    assert ds.attrs["command"] == command and ds.attrs["features"] == 5
+    assert [ds.attrs["ladder_lo"], ds.attrs["ladder_hi"]] == printed["ladder"] == [20, 400]
+    assert [(str(a), str(b)) for a, b in zip(ds["from"].values, ds["to"].values)] == [
+        (r["from"], r["to"]) for r in printed["rows"]]
+    for key in ("predicted", "measured", "ratio", "all_measured"):
+        want = np.array([np.nan if r[key] is None else r[key] for r in printed["rows"]], dtype=float)
+        np.testing.assert_array_equal(ds[key].values, want)
+    assert int(ds["copies"]) == 2 and int(ds["round_trips_min"]) >= 0
+    assert main(["docs", "check", "--root", str(root)]) == 1
+    capsys.readouterr()
+    assert main(["docs", "render", "--root", str(root)]) == 0
+    assert main(["docs", "check", "--root", str(root)]) == 0
+    page = (root / "docs" / "beyond-c6.md").read_text()
+    assert "old" not in page and command in page and "| c | from | to | predicted |" in page
+
+
+def test_judge_reads_the_stored_population_run():
+    """The c = 8 judge comes from the stored run (``tms-phases docs store pt``) as from its folder."""
+    from comparisons.cli.theory import read_judge_run
+
+    switches, c, beta, ladder = read_judge_run(ROOT / docs.DATA)
+    with xr.open_dataset(ROOT / docs.DATA / "pt_population_diagnostics.nc", engine="h5netcdf") as diag:
+        rungs = diag["n"].values
+    assert (c, beta, ladder) == (8, 1.0, (float(rungs.min()), float(rungs.max())))
+    assert set(switches["level"].values) == {"phase"}

@@ -8,12 +8,17 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config_file import positive_float_arg
 from ..errors import InputError
 from ..theory import crossings, dominant_intervals, enumerate_phases
 from ..theory.kgons import measured_llc_overrides
 from .flags import FlagTable, problem_flags
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 FORMATS_KGONS = ("table", "json", "csv")
 FORMATS_THEORY = ("table", "json")
@@ -66,8 +71,9 @@ class TheoryOptions:
                 "reused); slow"})
     judge: str | None = field(default=None, metadata={
         "help": "compare the dominant sequence with O(1) terms with the switch points of a PT run on the "
-                "population loss (PT_DIR/transitions.nc of tms-phases bayes --sampler pt --population; its "
-                "c and beta are used): predicted, measured, ratio", "metavar": "PT_DIR"})
+                "population loss (PT_DIR/transitions.nc of tms-phases bayes --sampler pt --population, or "
+                "docs/results/data with the run stored by tms-phases docs store pt; its c and beta are used): "
+                "predicted, measured, ratio", "metavar": "PT_DIR"})
     phases: list | None = field(default=None, metadata={
         "help": "with --measure-free-energy: phase labels (default: the wall phases that the dominant "
                 "sequence with O(1) terms compares at C)", "metavar": "L1,L2", "parse": _labels})
@@ -162,39 +168,75 @@ def _sequence_rows(c: int, n_max: float, beta: float) -> list[dict]:
     return dominant_sequence(c, beta=beta, n_min=10.0, n_max=n_max, terms="o1")
 
 
-def _run_judge(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def read_judge_run(folder: str | Path) -> tuple[xr.Dataset, int, float, tuple[float, float]]:
+    """The inputs of the judge from a PT run on the population loss: its phase-level switches, ``c``,
+    ``beta`` and the ends of its n-ladder.
+
+    ``folder`` is either the run's folder (``config.json`` and ``transitions.nc`` of ``tms-phases
+    bayes --sampler pt --population``) or ``docs/results/data`` holding the run stored by ``tms-phases
+    docs store pt`` (``pt_population_transitions.nc``, whose attrs give ``c``, ``beta`` and
+    ``population``, and ``pt_population_diagnostics.nc``, whose rungs give the ladder).
+
+    Raises
+    ------
+    InputError
+        The folder holds neither, or the run is not on the population loss.
+    """
+    import numpy as np
+    import xarray as xr
 
     from ..contracts import ContractError, level_switches, read_transitions
-    from ..theory import judge_predictions
 
-    folder = Path(args.judge)
+    folder = Path(folder)
+    stored = not (folder / "config.json").is_file() and (folder / "pt_population_transitions.nc").is_file()
     try:
-        config = json.loads((folder / "config.json").read_text())
-        switches = level_switches(read_transitions(folder / "transitions.nc"), "phase")
-    except (OSError, ValueError, ContractError) as exc:
-        raise InputError(f"--judge: expected a PT run folder with config.json and transitions.nc, got "
-                         f"{str(folder)!r} ({type(exc).__name__})") from None
+        if stored:
+            transitions = read_transitions(folder / "pt_population_transitions.nc")
+            with xr.open_dataset(folder / "pt_population_diagnostics.nc", engine="h5netcdf") as diag:
+                rungs = np.asarray(diag["n"].values, dtype=float)
+            config = {"population": transitions.attrs.get("population"), "features": transitions.attrs["features"],
+                      "beta": transitions.attrs.get("beta", 1.0), "ns": [rungs.min(), rungs.max()]}
+        else:
+            config = json.loads((folder / "config.json").read_text())
+            transitions = read_transitions(folder / "transitions.nc")
+    except (OSError, ValueError, KeyError, ContractError) as exc:
+        raise InputError(f"--judge: expected a PT run folder with config.json and transitions.nc (or the stored "
+                         f"pt_population_*.nc), got {str(folder)!r} ({type(exc).__name__})") from None
     if not config.get("population"):
         raise InputError(f"--judge: expected a PT run on the population loss (--population), got {str(folder)!r}")
-    c, beta = int(config["features"]), float(config.get("beta", 1.0))
+    ns = config["ns"]
+    return (level_switches(transitions, "phase"), int(config["features"]), float(config.get("beta", 1.0)),
+            (float(ns[0]), float(ns[-1])))
+
+
+def judge_rows(switches: xr.Dataset, c: int, beta: float, ladder: tuple[float, float],
+               n_max: float = 1e6) -> list[dict]:
+    """The dominant sequence with O(1) terms (within the ladder, or measured) judged against the
+    switches of a PT run on the population loss (:func:`comparisons.theory.judge_predictions`), each
+    row with ``all_measured``: the same crossing with ``terms="measured"`` (None where it has none)."""
+    from ..theory import dominant_sequence, judge_predictions
+
     measured = {(str(a), str(b)): (float(n), float(lo), float(hi)) for a, b, n, lo, hi in zip(
         switches["from"].values, switches["to"].values, switches["n"].values, switches["lower"].values,
         switches["upper"].values)}
-    ns = config["ns"]
-    seq = _sequence_rows(c, args.n_max, beta)
-    seq = [e for e in seq if ns[0] <= e["n"] <= ns[-1] or (e["from"], e["to"]) in measured]
+    seq = [e for e in _sequence_rows(c, n_max, beta)
+           if ladder[0] <= e["n"] <= ladder[1] or (e["from"], e["to"]) in measured]
     rows = judge_predictions(seq, measured)
-    from ..theory import dominant_sequence
-
-    alt = {(e["from"], e["to"]): e["n"] for e in dominant_sequence(c, beta=beta, n_max=args.n_max, terms="measured")}
+    alt = {(e["from"], e["to"]): e["n"] for e in dominant_sequence(c, beta=beta, n_max=n_max, terms="measured")}
     for r in rows:  # the same pairs with the measured values on the C^2 phases too, for comparison
         r["all_measured"] = alt.get((r["from"], r["to"]))
+    return rows
+
+
+def _run_judge(args: argparse.Namespace) -> int:
+    switches, c, beta, ladder = read_judge_run(args.judge)
+    rows = judge_rows(switches, c, beta, ladder, args.n_max)
+    lo, hi = (int(v) if float(v).is_integer() else v for v in ladder)
     if args.format == "json":
-        print(json.dumps({"features": c, "beta": beta, "ladder": [ns[0], ns[-1]], "rows": rows}, indent=2))
+        print(json.dumps({"features": c, "beta": beta, "ladder": [lo, hi], "rows": rows}, indent=2))
         return 0
-    print(f"Dominant sequence with O(1) terms against the PT switch points of {folder} (c = {c}, beta = {beta:g}, "
-          f"ladder {ns[0]}..{ns[-1]}); ratio = predicted / measured, miss: off by more than 20%")
+    print(f"Dominant sequence with O(1) terms against the PT switch points of {args.judge} (c = {c}, beta = {beta:g}, "
+          f"ladder {lo}..{hi}); ratio = predicted / measured, miss: off by more than 20%")
     print(_table(rows, ["from", "to", "predicted", "predicted_lo", "predicted_hi", "all_measured", "asymptotic",
                         "measured",
                         "measured_lo", "measured_hi", "ratio", "miss"]))
