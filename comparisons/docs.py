@@ -246,7 +246,7 @@ def judge_dataset(source: str | os.PathLike, command: str, n_max: float = 1e6) -
         Over ``row``: ``from``, ``to``, ``predicted`` (band ``predicted_lo..predicted_hi``),
         ``all_measured``, ``asymptotic``, ``measured`` (interval ``measured_lo..measured_hi``),
         ``ratio`` (predicted / measured), ``asymptotic_ratio`` and ``verdict`` (``within 20%``,
-        ``miss``, ``not measured``: predicted, no such switch in the run; ``no prediction``);
+        ``miss``, ``no PT switch``: predicted, no such switch of the leading phase in the run; ``no prediction``);
         NaN where a value is missing. Scalars: the requested ``rungs`` and ``copies`` of the run, the
         least and mean round trips per copy over that ladder, its least swap acceptance between
         neighbouring rungs (all three of the main run, not of the refinement rounds) and the largest
@@ -271,7 +271,7 @@ def judge_dataset(source: str | os.PathLike, command: str, n_max: float = 1e6) -
     def col(key):
         return ("row", np.array([np.nan if r[key] is None else float(r[key]) for r in rows], dtype=float))
 
-    verdict = ["no prediction" if r["predicted"] is None else "not measured" if r["miss"] is None
+    verdict = ["no prediction" if r["predicted"] is None else "no PT switch" if r["miss"] is None
                else "miss" if r["miss"] else "within 20%" for r in rows]
     data = {"from": ("row", np.array([r["from"] for r in rows], dtype=str)),
             "to": ("row", np.array([r["to"] for r in rows], dtype=str))}
