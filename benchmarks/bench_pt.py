@@ -8,6 +8,7 @@ repository root)::
     python benchmarks/bench_pt.py sweeps            # PT sweeps per second with either kernel (--population too)
     python benchmarks/bench_pt.py all               # both
     python benchmarks/bench_pt.py run --baseline b03e19a --pairs 1   # a whole paper run against a commit
+    python benchmarks/bench_pt.py run --baseline b03e19a --pairs 1 --args "--refine-tol 0"   # the plain run
     python benchmarks/bench_pt.py --scale quick --beta 1.0 --seed 0      # a mixing run
     python benchmarks/bench_pt.py --scale paper --beta 0.5 --min-round-trips 50
 
@@ -257,7 +258,8 @@ def bench_whole_run(argv=None) -> list[dict]:
     ap.add_argument("--preset", default="paper", choices=("quick", "paper"))
     ap.add_argument("--pairs", type=int, default=1, help="alternating (baseline, this tree) pairs")
     ap.add_argument("--tree", default=None, help="the tree to time against the baseline (default: this repository's)")
-    ap.add_argument("--args", default="", help="extra flags for this tree's command only")
+    ap.add_argument("--args", default="", help="extra flags for this tree's command only; '--refine-tol 0' times "
+                                                "the plain run (b03e19a, without switch refinement, always runs it)")
     ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
     from comparisons.cli.bayes import pt_config
