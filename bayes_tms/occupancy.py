@@ -67,21 +67,30 @@ def family(label: str) -> str:
 
 def _labels(idata, level: str) -> np.ndarray:
     lab = idata.posterior["phase"].transpose("chain", "draw").values.astype(str)
-    if level == "family":
-        lab = np.vectorize(family, otypes=[str])(lab) if lab.size else lab
+    if level == "family" and lab.size:  # each distinct label once (a ladder holds ~10 of them)
+        names, codes = np.unique(lab, return_inverse=True)
+        lab = np.array([family(v) for v in names], dtype=str)[codes.reshape(lab.shape)]
     return lab
 
 
 def chain_summary(idata, level: str = "phase") -> list[dict]:
     """Per chain: ``{"chain", "phase" (majority label), "switches", "classified"}``."""
-    lab = _labels(idata, level)
+    return _chain_summary(_labels(idata, level))
+
+
+def _chain_summary(lab: np.ndarray) -> list[dict]:
+    """:func:`chain_summary` of the labels ``lab (chains, draws)``: the majority label (ties to the
+    first in sorted order), the label changes between consecutive classified draws, the classified
+    share."""
+    names, codes = np.unique(lab, return_inverse=True)
+    codes = codes.reshape(lab.shape)
+    unc = np.flatnonzero(names == UNCLASSIFIED)
     out = []
-    for ci, row in enumerate(lab):
-        vals, counts = np.unique(row, return_counts=True)
-        cls = row[row != UNCLASSIFIED]
+    for ci, row in enumerate(codes):
+        cls = row[row != unc[0]] if unc.size else row
         switches = int(np.sum(cls[1:] != cls[:-1])) if cls.size > 1 else 0
-        out.append({"chain": ci, "phase": str(vals[np.argmax(counts)]), "switches": switches,
-                    "classified": float(cls.size / row.size)})
+        out.append({"chain": ci, "phase": str(names[np.argmax(np.bincount(row, minlength=len(names)))]),
+                    "switches": switches, "classified": float(cls.size / row.size)})
     return out
 
 
@@ -216,7 +225,7 @@ def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: in
                                    _batch_means(lab, names, batches), alpha=alpha)
             boot = np.clip(point + scale * (boot - point), 0.0, 1.0)
         lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
-        majority = [c["phase"] for c in chain_summary(posteriors[n], level)]
+        majority = [c["phase"] for c in _chain_summary(lab)]
         for j, nm in enumerate(names):
             cells[int(n), nm] = (point[j], lo[j], hi[j], sum(m == nm for m in majority))
         reps[int(n)] = (names, boot, point)

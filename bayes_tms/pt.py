@@ -489,9 +489,14 @@ def _pairs(R: int, parity: int) -> np.ndarray:
 
 
 def _swapped(positions: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """``positions (C, R, ...)`` with rungs ``r`` and ``r + 1`` exchanged for every ``r`` in ``pairs``
+    (of :func:`_pairs`: every other rung, so both sides are strided slices, not fancy indexing)."""
     qs = positions.copy()
-    qs[:, pairs] = positions[:, pairs + 1]
-    qs[:, pairs + 1] = positions[:, pairs]
+    if pairs.size:
+        lo = slice(int(pairs[0]), int(pairs[-1]) + 1, 2)
+        hi = slice(int(pairs[0]) + 1, int(pairs[-1]) + 2, 2)
+        qs[:, lo] = positions[:, hi]
+        qs[:, hi] = positions[:, lo]
     return qs
 
 
@@ -516,13 +521,19 @@ def swap_log_ratio(target: PTTarget, positions: np.ndarray, parity: int,
     swapped : tuple
         ``(logp, grad)`` of the target at the exchanged positions (every rung).
     """
+    return _swap_proposal(target, positions, parity, logdensity)[:3]
+
+
+def _swap_proposal(target: PTTarget, positions: np.ndarray, parity: int, logdensity: np.ndarray | None = None):
+    """:func:`swap_log_ratio` and the exchanged positions it evaluated (a sweep moves to them)."""
     R = positions.shape[1]
     pairs = _pairs(R, parity)
     if logdensity is None:
         logdensity = target.logdensity_and_grad(positions)[0]
-    lps, gs = target.logdensity_and_grad(_swapped(positions, pairs))
+    swapped = _swapped(positions, pairs)
+    lps, gs = target.logdensity_and_grad(swapped)
     log_ratio = (lps[:, pairs] + lps[:, pairs + 1]) - (logdensity[:, pairs] + logdensity[:, pairs + 1])
-    return pairs, log_ratio, (lps, gs)
+    return pairs, log_ratio, (lps, gs), swapped
 
 
 def round_trip_update(replica: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -578,15 +589,15 @@ def _step(state: PTState, target: PTTarget, rng: np.random.Generator) -> tuple[P
     log_ratio = np.zeros((C, 0))
     accepted = np.zeros((C, 0), dtype=bool)
     if R > 1:
-        pairs, log_ratio, (lps, gs) = swap_log_ratio(target, q, state.sweep % 2, lp)
+        pairs, log_ratio, (lps, gs), swapped = _swap_proposal(target, q, state.sweep % 2, lp)
         accepted = np.log(rng.random(log_ratio.shape)) < log_ratio  # NaN never accepts
         move = np.zeros((C, R), dtype=bool)
         move[:, pairs] = accepted
         move[:, pairs + 1] = accepted
-        q = np.where(move[..., None], _swapped(q, pairs), q)
+        q = np.where(move[..., None], swapped, q)
         lp = np.where(move, lps, lp)
         g = np.where(move[..., None], gs, g)
-        replica = np.where(move, _swapped(replica[..., None], pairs)[..., 0], replica)
+        replica = np.where(move, _swapped(replica, pairs), replica)
         direction, completed = round_trip_update(replica, direction)
     else:
         completed = np.zeros(C, dtype=np.int64)

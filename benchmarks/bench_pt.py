@@ -8,6 +8,8 @@ repository root)::
     python benchmarks/bench_pt.py sweeps            # PT sweeps per second with either kernel (--population too)
     python benchmarks/bench_pt.py all               # both
     python benchmarks/bench_pt.py run --baseline b03e19a --pairs 1   # a whole paper run against a commit
+    python benchmarks/bench_pt.py run --baseline b03e19a --pairs 1 --args "--refine-tol 0"   # the plain run
+    python benchmarks/bench_pt.py run --baseline COMMIT --args "--refine-tol 0" --baseline-args "--refine-tol 0"
     python benchmarks/bench_pt.py --scale quick --beta 1.0 --seed 0      # a mixing run
     python benchmarks/bench_pt.py --scale paper --beta 0.5 --min-round-trips 50
 
@@ -257,7 +259,10 @@ def bench_whole_run(argv=None) -> list[dict]:
     ap.add_argument("--preset", default="paper", choices=("quick", "paper"))
     ap.add_argument("--pairs", type=int, default=1, help="alternating (baseline, this tree) pairs")
     ap.add_argument("--tree", default=None, help="the tree to time against the baseline (default: this repository's)")
-    ap.add_argument("--args", default="", help="extra flags for this tree's command only")
+    ap.add_argument("--args", default="", help="extra flags for this tree's command only; '--refine-tol 0' times "
+                                                "the plain run (b03e19a, without switch refinement, always runs it)")
+    ap.add_argument("--baseline-args", default="", help="extra flags for the baseline's command only (e.g. "
+                                                         "'--refine-tol 0' against a baseline that refines)")
     ap.add_argument("--yes", action="store_true", help="start even if the estimate exceeds one hour")
     args = ap.parse_args(argv)
     from comparisons.cli.bayes import pt_config
@@ -286,7 +291,7 @@ def bench_whole_run(argv=None) -> list[dict]:
 
         def command(preset: str, out: Path, mine: bool = False) -> list[str]:
             return [sys.executable, "-m", "comparisons.cli", "bayes", "--sampler", "pt", "--preset", preset,
-                    "--out", str(out), "--no-progress"] + (shlex.split(args.args) if mine else [])
+                    "--out", str(out), "--no-progress"] + shlex.split(args.args if mine else args.baseline_args)
 
         for k, (name, tree) in enumerate(trees.items()):  # warm-up: byte code, numba cache
             _timed(command("quick", Path(tmp) / f"warm{k}", k > 0), str(tree), envs[name])
@@ -304,6 +309,7 @@ def bench_whole_run(argv=None) -> list[dict]:
            for name in names}
     print(f"\nA whole PT run, `tms-phases bayes --sampler pt --preset {args.preset} --out DIR --no-progress`"
           + (f" (this tree: plus `{args.args}`)" if args.args else "")
+          + (f" (baseline: plus `{args.baseline_args}`)" if args.baseline_args else "")
           + f", against {commit}, {args.pairs} alternating pair(s), median ({os.cpu_count()} cores)\n")
     print("| tree | wall (s) | CPU (s) | load | wall speed-up | CPU speed-up |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -315,7 +321,8 @@ def bench_whole_run(argv=None) -> list[dict]:
               f"{rows[-1]['wall_speedup']:.2f}x | {rows[-1]['cpu_speedup']:.2f}x |")
     print(f"\ncommand: python benchmarks/bench_pt.py run --baseline {args.baseline} --preset {args.preset} "
           f"--pairs {args.pairs}" + (f" --tree {args.tree}" if args.tree else "")
-          + (f" --args {shlex.quote(args.args)}" if args.args else ""))
+          + (f" --args {shlex.quote(args.args)}" if args.args else "")
+          + (f" --baseline-args {shlex.quote(args.baseline_args)}" if args.baseline_args else ""))
     return rows
 
 

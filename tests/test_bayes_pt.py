@@ -337,3 +337,18 @@ def test_single_rung_matches_pymc_nuts():
         # spreads agree too (a scale check the means alone would miss)
         sa, sb = a[key].std(), b[key].std()
         assert abs(sa - sb) < 0.15 * max(sa, sb) + 1e-3, (key, sa, sb)
+
+
+def test_swapped_exchanges_every_pair_of_a_parity():
+    """The strided exchange of neighbour rungs equals exchanging them by index, for any ladder size."""
+    from bayes_tms.pt import _pairs, _swapped
+
+    rng = np.random.default_rng(0)
+    for R in range(1, 9):
+        for parity in (0, 1):
+            q = rng.normal(size=(3, R, 4))
+            pairs = _pairs(R, parity)
+            want = q.copy()
+            want[:, pairs], want[:, pairs + 1] = q[:, pairs + 1], q[:, pairs]
+            assert np.array_equal(_swapped(q, pairs), want)
+            assert np.array_equal(_swapped(q[..., 0], pairs), want[..., 0])

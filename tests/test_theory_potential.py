@@ -221,3 +221,14 @@ def test_onehot_loss_equals_dense_including_kinks_on_data_points():
     assert empirical_loss_onehot(W1, b1, data) == pytest.approx(empirical_loss(W1, b1, x), rel=1e-12)
     with pytest.raises(InputError):
         onehot_summary(np.ones((4, 3)))
+
+
+def test_interval_cubes_are_pow_bit_for_bit():
+    """The moments cube the interval ends with pow only off 0 and 1: the same bits as ``x**3``."""
+    from comparisons.theory.potential import _cube
+
+    x = np.concatenate([[0.0, -0.0, 1.0, 5e-324, 1e-300, np.nextafter(1.0, 0.0), 0.5],
+                        np.random.default_rng(0).random(1000)])
+    got, want = _cube(x), x**3
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+    assert _cube(x) is not x and np.array_equal(x[:3], [0.0, -0.0, 1.0])  # the input is left alone

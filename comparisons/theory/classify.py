@@ -81,6 +81,7 @@ def _polygon_distance2(Wd: np.ndarray, Wp: np.ndarray) -> np.ndarray:
     k = Wp.shape[-1]
     best = np.full(Wd.shape[0], np.inf)
     zd = Wd[:, 0] + 1j * Wd[:, 1]  # (m, k) complex
+    norm2 = np.sum(np.abs(zd) ** 2, axis=-1)  # the same for every shift and reflection
     for reflect in (False, True):
         zp = Wp[0] + 1j * Wp[1]
         if reflect:
@@ -88,7 +89,7 @@ def _polygon_distance2(Wd: np.ndarray, Wp: np.ndarray) -> np.ndarray:
         for s in range(k):
             zs = np.roll(zp, s)
             inner = np.sum(zd * np.conj(zs), axis=-1)  # optimal rotation aligns by |inner|
-            d2 = np.sum(np.abs(zd) ** 2, axis=-1) + np.sum(np.abs(zs) ** 2) - 2 * np.abs(inner)
+            d2 = norm2 + np.sum(np.abs(zs) ** 2) - 2 * np.abs(inner)
             best = np.minimum(best, d2)
     return np.maximum(best, 0.0)
 

@@ -34,7 +34,7 @@ __all__ = ["LAPLACE_WINDOW", "LaplaceTerms", "laplace_terms", "laplace_free_ener
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import optimize
@@ -84,18 +84,31 @@ def laplace_terms(p: Phase) -> LaplaceTerms | None:
                         float(2 * np.pi * np.linalg.norm(p.W)), mult, dead)
 
 
-def _flat_volume(p: Phase, dead: tuple[int, ...], n: np.ndarray, sigma: float, samples: int,
-                 rng: np.random.Generator) -> np.ndarray:
-    """``V_n`` for each n (common random numbers across n, so the result is smooth in n)."""
+def _volume_losses(p: Phase, dead: tuple[int, ...], sigma: float, samples: int,
+                   rng: np.random.Generator) -> np.ndarray | None:
+    """The Monte Carlo draws of ``V_n`` (:func:`_flat_volume`): ``L - L(p)`` at the samples of the dead
+    columns that stay in the region (None without dead columns: ``V_n = 1``)."""
     if not dead:
-        return np.ones_like(n)
+        return None
     W = np.broadcast_to(p.W, (samples,) + p.W.shape).copy()
     b = np.broadcast_to(p.b, (samples, p.c)).copy()
     W[:, :, dead] = sigma * rng.normal(size=(samples, 2, len(dead)))
     b[:, dead] = sigma * rng.normal(size=(samples, len(dead)))
     inside = np.all(b[:, dead] <= 0, axis=1) & np.all(np.linalg.norm(W[:, :, dead], axis=1) < PRESENT_NORM, axis=1)
-    dL = population_loss(W[inside], b[inside]) - p.loss
+    return population_loss(W[inside], b[inside]) - p.loss
+
+
+def _volume(dL: np.ndarray | None, n: np.ndarray, samples: int) -> np.ndarray:
+    """``V_n`` for each n from the draws of :func:`_volume_losses`."""
+    if dL is None:
+        return np.ones_like(n)
     return np.array([np.sum(np.exp(-nn * dL)) / samples for nn in n])
+
+
+def _flat_volume(p: Phase, dead: tuple[int, ...], n: np.ndarray, sigma: float, samples: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """``V_n`` for each n (common random numbers across n, so the result is smooth in n)."""
+    return _volume(_volume_losses(p, dead, sigma, samples, rng), n, samples)
 
 
 def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, samples: int = 200_000,
@@ -129,22 +142,36 @@ def laplace_free_energy(phases: Sequence[Phase], n, prior_sigma: float = 1.0, sa
     n = np.atleast_1d(np.asarray(n, dtype=float))
     if np.any(~(n > 0)):
         raise InputError(f"n: expected positive sample sizes, got {n[~(n > 0)][:3].tolist()}")
+    return _free_energy_of(phases, prior_sigma, samples, seed)(effective_sample_size(n, beta))
+
+
+def _free_energy_of(phases: Sequence[Phase], prior_sigma: float, samples: int, seed) -> Callable:
+    """``m -> -log Z_alpha(m)`` of :func:`laplace_free_energy` at effective sample sizes ``m``
+    (an array), with the n-independent terms and the Monte Carlo draws of ``V_n`` computed once:
+    a root search (:func:`laplace_crossing`) evaluates it many times."""
     prior_sigma = check_positive_float("prior_sigma", prior_sigma)
     if samples < 1000:
         raise InputError(f"samples: expected at least 1000 Monte Carlo samples, got {samples}")
-    n = effective_sample_size(n, beta)  # from here on n is the effective sample size n beta
-    out = np.full((len(phases), n.size), np.nan)
-    for j, p in enumerate(phases):
+    parts = []
+    for p in phases:
         t = laplace_terms(p)
-        if t is None:
-            continue
-        rng = root_rng(seed)  # the same stream for every phase: common random numbers
-        V = _flat_volume(p, t.dead, n, prior_sigma, samples, rng)
-        s2 = prior_sigma**2
-        out[j] = (n * p.loss + 0.5 * t.rank * np.log(n / (2 * np.pi)) + t.half_log_det
-                  + 0.5 * t.pinned_dims * np.log(2 * np.pi * s2) + t.pinned_norm2 / (2 * s2)
-                  - np.log(t.orbit_length) - np.log(t.multiplicity) - np.log(V))
-    return out
+        # the same stream for every phase: common random numbers
+        parts.append(None if t is None else (p, t, _volume_losses(p, t.dead, prior_sigma, samples, root_rng(seed))))
+
+    def free_energy(n: np.ndarray) -> np.ndarray:
+        out = np.full((len(parts), n.size), np.nan)
+        for j, part in enumerate(parts):
+            if part is None:
+                continue
+            p, t, dL = part
+            V = _volume(dL, n, samples)
+            s2 = prior_sigma**2
+            out[j] = (n * p.loss + 0.5 * t.rank * np.log(n / (2 * np.pi)) + t.half_log_det
+                      + 0.5 * t.pinned_dims * np.log(2 * np.pi * s2) + t.pinned_norm2 / (2 * s2)
+                      - np.log(t.orbit_length) - np.log(t.multiplicity) - np.log(V))
+        return out
+
+    return free_energy
 
 
 #: default window of effective sample sizes ``n beta`` searched by :func:`laplace_crossing`; below
@@ -182,7 +209,8 @@ def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: floa
     if not (0 < m_min < m_max and math.isfinite(m_max)):
         raise InputError(f"n range: expected 0 < n_min < n_max < inf, got [{n_min}, {n_max}]")
     grid = np.geomspace(m_min, m_max, 80)
-    F = laplace_free_energy([a, b], grid, prior_sigma, samples, seed)
+    free_energy = _free_energy_of([a, b], prior_sigma, samples, seed)  # at effective sizes (beta = 1)
+    F = free_energy(grid)
     if np.isnan(F).any():
         return None
     d = F[0] - F[1]
@@ -192,7 +220,7 @@ def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: floa
     i = int(idx[0])
 
     def g(x: float) -> float:
-        f = laplace_free_energy([a, b], [x], prior_sigma, samples, seed)
+        f = free_energy(np.atleast_1d(np.asarray(x, dtype=float)))
         return float(f[0, 0] - f[1, 0])
 
     return float(optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-3 * beta) / beta)
