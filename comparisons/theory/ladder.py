@@ -15,7 +15,7 @@ import numpy as np
 
 
 def rungs_to_insert(ns: Sequence[int], switches: Mapping, *, tol: float = 0.02,
-                    max_insert: int = 4) -> list[int]:
+                    max_insert: int | None = None) -> list[int]:
     """Rungs to add so that every switch is bracketed within ``tol`` of its ``n``.
 
     Parameters
@@ -28,10 +28,11 @@ def rungs_to_insert(ns: Sequence[int], switches: Mapping, *, tol: float = 0.02,
         ``n_after`` and, where known, ``lower``, ``upper`` (NaN: unknown).
     tol : float
         A switch resolved by :func:`bracket_resolved` gets no rungs.
-    max_insert : int
-        Most rungs inserted into one bracket per round: geometric points splitting it into
-        ``k + 1`` equal steps in ``log n``, ``k`` the fewest giving steps of ``1 + tol`` (capped),
-        so two rounds take a quick-preset bracket (ratio 1.4) below 2%.
+    max_insert : int, optional
+        Most rungs inserted into one bracket per round (default: no cap): geometric points
+        splitting it into ``k + 1`` equal steps in ``log n``, ``k`` the fewest giving steps of
+        ``1 + tol``, so one round brackets a switch that stays where it was within ``tol`` (a
+        paper-preset bracket, ratio 1.19, takes 8 rungs; a quick-preset one, ratio 1.4, 16).
 
     Returns
     -------
@@ -44,9 +45,14 @@ def rungs_to_insert(ns: Sequence[int], switches: Mapping, *, tol: float = 0.02,
     for a, b, ok in zip(_column(switches, "n_before").astype(int), _column(switches, "n_after").astype(int), done):
         if ok or b - a < 2:
             continue
-        k = int(min(max_insert, max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1)))
-        pts = np.round(np.geomspace(a, b, k + 2)[1:-1]).astype(int)
-        new.update(int(v) for v in pts if a < v < b and v not in have)
+        k = int(max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1))
+        cap = b - a - 1 if max_insert is None else min(int(max_insert), b - a - 1)
+        while True:  # rounded to integers, every step within tol of its lower end (resolved at once)
+            pts = np.unique(np.round(np.geomspace(a, b, min(k, cap) + 2)).astype(int))
+            if k >= cap or (np.diff(pts) <= np.maximum(tol * pts[:-1], 1)).all():
+                break
+            k += 1
+        new.update(int(v) for v in pts[1:-1] if v not in have)
     return sorted(new)
 
 
@@ -82,7 +88,8 @@ def refinement_ladder(base: Sequence[int], sampled: Sequence[int], new: Sequence
     Parameters
     ----------
     base : sequence of int
-        The requested ladder (the first run's).
+        The first run's ladder: the requested rungs and any its sampler added (a PT run's pilots),
+        on which the walkers mixed.
     sampled : sequence of int
         Every rung sampled so far (``base`` and the rungs of earlier rounds).
     new : sequence of int
@@ -109,7 +116,7 @@ def refinement_ladder(base: Sequence[int], sampled: Sequence[int], new: Sequence
 
 
 def refinement_rounds(ns: Sequence[int], switches: Sequence[float], *, tol: float = 0.02, max_rounds: int = 3,
-                      max_insert: int = 4) -> list[list[int]]:
+                      max_insert: int | None = None) -> list[list[int]]:
     """The sub-ladders that switch refinement samples for switches at ``switches`` (a prediction).
 
     The rounds of :func:`bayes_tms.occupancy.refine_switches` when every switch stays where it
