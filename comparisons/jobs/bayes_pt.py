@@ -66,11 +66,12 @@ DONE_FILE = "done.json"
 #: leading phase within this fraction of its n ...
 REFINE_TOL = 0.02
 #: ... in at most this many rounds. A round inserts into a bracket as many rungs as steps of
-#: 1 + REFINE_TOL need (8 or 9 at the paper preset, 16 to 31 at the quick one), at most
-#: REFINE_INSERT, so that one round resolves a switch that stays in its bracket; a later round
-#: runs only where a switch moved out of it
+#: 1 + REFINE_TOL need (8 to 10 at the paper preset's spacing, 1.2), at most REFINE_INSERT, so
+#: that one round resolves a switch that stays in its bracket there; a later round runs where a
+#: switch moved out of it or its bracket needed more (the quick preset's, 1.4 to 1.7: 19 to 31;
+#: below n = 100, where 2% is under 2, every integer)
 REFINE_ROUNDS = 3
-REFINE_INSERT = 48
+REFINE_INSERT = 10
 #: warm-up sweeps of a refinement round (at most the run's own): it starts from the first run's
 #: final positions and adapted step sizes (bayes_tms.pt.warm_start), not from the prior
 REFINE_WARMUP = 100
