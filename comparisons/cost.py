@@ -16,7 +16,7 @@ bayes (replica exchange)       ``PT_START_S + sum over sweeps of 0.75 * leapfrog
                                main run, plus ``PT_TARGET_S_PER_N * max(ns)`` per round
                                (:func:`pt_seconds`), ``PT_POP_REPLICA_S`` for the population
                                loss; plus per switch-refinement round the main run alone
-                               (warm-started: no pilots, shorter warm-up) on its sub-ladder
+                               (warm-started: no pilots, shorter warm-up, half the sweeps) on its sub-ladder
                                (:func:`refine_seconds`); a study sums its runs
 sgd training                   ``SGD_START_S + epochs * steps_per_epoch * (SGD_STEP_S + runs *
                                SGD_RUN_STEP_S)``
@@ -156,11 +156,12 @@ def pt_sweep_seconds(sweeps: int, copies: int, rungs: int, leapfrog: int, *, rep
     return sweeps * 0.75 * leapfrog * (PT_CALL_S + replica_s * copies * rungs)
 
 
-def _run_seconds(config: Any, *, warm: int | None = None) -> float:
+def _run_seconds(config: Any, *, warm: int | None = None, kept: float = 1.0) -> float:
     """Seconds of one PT run (start-up excluded): refinement pilots on the growing ladder, then the
     main run on the refined one. ``warm``: a switch-refinement round instead
     (:func:`comparisons.jobs.bayes_pt.round_config`), warm-started with this many warm-up sweeps
-    at most and no pilots, on ``config.ns`` with the rungs the first run's pilots added there."""
+    at most and no pilots, on ``config.ns`` with the rungs the first run's pilots added there,
+    keeping the fraction ``kept`` of the run's sweeps."""
     rounds = pt_ladder(config.ns, config.min_swap_accept, config.max_rungs)
     replica_s = PT_POP_REPLICA_S if config.population else PT_REPLICA_S
 
@@ -170,7 +171,7 @@ def _run_seconds(config: Any, *, warm: int | None = None) -> float:
     target_s = 0.0 if config.population else PT_TARGET_S_PER_N * max(config.ns)
     seconds = PT_START_S + target_s
     if warm is not None:
-        return seconds + sweeps_s(min(config.warmup, warm) + config.sweeps, rounds[-1])
+        return seconds + sweeps_s(min(config.warmup, warm) + math.ceil(config.sweeps * kept), rounds[-1])
     if len(rounds) > 1 or (len(config.ns) > 1 and config.min_swap_accept > 0):
         seconds += sum(target_s + sweeps_s(config.pilot_warmup + config.pilot_sweeps, r) for r in rounds)
     return seconds + sweeps_s(config.warmup + config.sweeps, rounds[-1])
@@ -212,14 +213,14 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
 
     The rounds as :func:`bayes_tms.occupancy.refine_switches` runs them
     (:func:`comparisons.theory.ladder.refinement_rounds`) for switches at
-    :func:`predicted_switches`: each round is one warm-started PT run without pilots
-    (:func:`comparisons.jobs.bayes_pt.round_config`) on its sub-ladder, the inserted rungs with
+    :func:`predicted_switches`: each round is one warm-started PT run without pilots and with
+    fewer sweeps (:func:`comparisons.jobs.bayes_pt.round_config`) on its sub-ladder, the inserted rungs with
     their bracket and the first run's rungs below (those its pilots added counted by
     :func:`pt_ladder`). A switch that stays in its bracket takes one round (every rung it needs at
     once); the model counts every predicted switch to 2% (a switch bracketed within its interval
     needs no round), so it errs on the dear side, and none that moves (another round).
     """
-    from .jobs.bayes_pt import REFINE_INSERT, REFINE_WARMUP
+    from .jobs.bayes_pt import REFINE_INSERT, REFINE_SWEEPS, REFINE_WARMUP
     from .theory.ladder import refinement_rounds
 
     if refine_tol <= 0 or refine_rounds <= 0:
@@ -228,7 +229,8 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
 
     ladders = refinement_rounds(config.ns, predicted_switches(config, beta), tol=refine_tol,
                                 max_rounds=refine_rounds, max_insert=REFINE_INSERT)
-    return sum(_run_seconds(dataclasses.replace(config, ns=tuple(sub)), warm=REFINE_WARMUP) for sub in ladders)
+    return sum(_run_seconds(dataclasses.replace(config, ns=tuple(sub)), warm=REFINE_WARMUP, kept=REFINE_SWEEPS)
+               for sub in ladders)
 
 
 def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = None,

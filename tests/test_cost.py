@@ -95,12 +95,12 @@ def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
 def test_pt_estimate_counts_the_switch_refinement_as_it_runs():
     """One run is refined by default: its estimate adds one warm-started PT run (no pilots, a short
     warm-up) per refinement round on that round's sub-ladder (comparisons.theory.ladder.refinement_rounds,
-    the rounds refine_switches runs: one, when every switch stays in its bracket), never a
+    the rounds refine_switches runs: one at the paper spacing when every switch stays in its bracket), never a
     whole-ladder re-run; --refine-tol 0 estimates the plain run."""
     import dataclasses
 
     from bayes_tms.pt import pt_preset_config
-    from comparisons.jobs.bayes_pt import REFINE_INSERT, REFINE_WARMUP
+    from comparisons.jobs.bayes_pt import REFINE_INSERT, REFINE_SWEEPS, REFINE_WARMUP
     from comparisons.theory.ladder import refinement_rounds
 
     quick = pt_preset_config("quick", 6)
@@ -114,11 +114,16 @@ def test_pt_estimate_counts_the_switch_refinement_as_it_runs():
     assert all(150 < s < 1200 for s in s1 + s2)
     ladders = refinement_rounds(quick.ns, s1, tol=0.02, max_rounds=3, max_insert=REFINE_INSERT)
     top = min(n for n in quick.ns if n > max(s1))  # the rung above the highest switch: nothing beyond it
-    assert len(ladders) == 1 and all(max(sub) <= top < max(quick.ns) for sub in ladders)
+    assert all(max(sub) <= top < max(quick.ns) for sub in ladders)
+    # quick brackets (ratio 1.4) need more than REFINE_INSERT rungs: a second, smaller round;
+    # the paper preset's (ratio 1.2) one round
+    assert len(ladders) == 2 and len(ladders[1]) < len(ladders[0])
+    paper = pt_preset_config("paper", 6)
+    assert len(refinement_rounds(paper.ns, cost.predicted_switches(paper), max_insert=REFINE_INSERT)) == 1
     cold = [cost.pt_seconds(dataclasses.replace(quick, ns=tuple(sub)), refine_tol=0) - cost.STARTUP_S
             for sub in ladders]  # a fresh run on the sub-ladder: pilots and the full warm-up
-    assert extra == pytest.approx(sum(cost._run_seconds(dataclasses.replace(quick, ns=tuple(sub)), warm=REFINE_WARMUP)
-                                      for sub in ladders))
+    assert extra == pytest.approx(sum(cost._run_seconds(dataclasses.replace(quick, ns=tuple(sub)), warm=REFINE_WARMUP,
+                                                        kept=REFINE_SWEEPS) for sub in ladders))
     assert extra < sum(cold) and REFINE_WARMUP < quick.warmup
     # the earlier scheme, 4 rungs per bracket a round, each round a fresh run: dearer
     before = refinement_rounds(quick.ns, s1, tol=0.02, max_rounds=3, max_insert=4)
