@@ -93,7 +93,7 @@ __all__ = ["PTConfig", "PTTarget", "PTState", "PTInfo", "PTResult", "init", "ste
 import json
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -1055,7 +1055,8 @@ SEED_RULE = ("comparisons.theory.streams: data = sample_inputs(max(ns), c, seed)
              "child_sequence(seed, 'bayes', 'pt', 'main')")
 
 
-def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: dict) -> PTResult:
+def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: dict,
+                rungs="requested") -> PTResult:
     attrs = {"beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
              "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
              "population": int(config.population), "copies": int(config.copies),
@@ -1066,7 +1067,8 @@ def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: d
     post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population",
                                         "seed_rule")}
     post_attrs["loss_name"] = loss_name
-    posteriors = to_inference_data(state, target, rungs="requested", attrs=post_attrs, loss_name=loss_name)
+    posteriors = to_inference_data(state, target, rungs="requested" if rungs is None else rungs, attrs=post_attrs,
+                                   loss_name=loss_name)
     for n, idata in posteriors.items():  # labelled here, as NUTS and SMC label theirs (bayes_tms.labels)
         label_posterior(idata.posterior, None if x is None else x[:n], config)
     return PTResult(posteriors=posteriors, diagnostics=pt_diagnostics(state, attrs), state=state,
@@ -1075,7 +1077,7 @@ def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: d
 
 def sample_tms_pt(x: np.ndarray | None, config: PTConfig, *, progress: bool = False,
                   callback: Callable[[PTState], Any] | None = None, chunk: int = 100,
-                  start: PTState | None = None) -> PTResult:
+                  start: PTState | None = None, rungs: Sequence[int] | None = None) -> PTResult:
     """Parallel tempering over the ``n``-ladder of the TMS posterior.
 
     Parameters
@@ -1093,6 +1095,9 @@ def sample_tms_pt(x: np.ndarray | None, config: PTConfig, *, progress: bool = Fa
         The final state of a run on the same data to start from (:func:`warm_start`) instead of
         prior draws; its ladder is taken as refined already, so ``config.min_swap_accept`` must be
         0 (no pilots). The result is a function of ``config`` and ``start``.
+    rungs : sequence of int, optional
+        The requested rungs whose ``posteriors`` are returned (labelled), e.g. those a switch
+        refinement round keeps; default every requested rung. The draws do not depend on it.
 
     Returns
     -------
@@ -1130,16 +1135,17 @@ def sample_tms_pt(x: np.ndarray | None, config: PTConfig, *, progress: bool = Fa
                  metadata={"config": config.to_dict(), "ladder_record": record})
     state = run(state, target, config.warmup + config.sweeps, callback=callback, chunk=chunk,
                 progress=progress)
-    return _tms_result(x, config, state, target, record)
+    return _tms_result(x, config, state, target, record, _output_rungs(config, rungs))
 
 
 def resume_tms_pt(x: np.ndarray | None, state: PTState, *, progress: bool = False,
-                  callback: Callable[[PTState], Any] | None = None, chunk: int = 100) -> PTResult:
+                  callback: Callable[[PTState], Any] | None = None, chunk: int = 100,
+                  rungs: Sequence[int] | None = None) -> PTResult:
     """Finish a :func:`sample_tms_pt` run from a saved state (e.g. ``load_state(path)``).
 
     The configuration, ladder and refinement record are read from the state; ``x`` must be the
     data stream of the original run when it was not the default one. The draws are bit-identical
-    to those of an uninterrupted run.
+    to those of an uninterrupted run. ``rungs``: as in :func:`sample_tms_pt`.
     """
     meta = state.settings.get("meta", {})
     if "config" not in meta:
@@ -1151,4 +1157,16 @@ def resume_tms_pt(x: np.ndarray | None, state: PTState, *, progress: bool = Fals
     target = _tms_maker(config, x)(state.ns)
     remaining = config.warmup + config.sweeps - int(state.sweep)
     state = run(state, target, max(remaining, 0), callback=callback, chunk=chunk, progress=progress)
-    return _tms_result(x, config, state, target, meta.get("ladder_record", {"rounds": [], "converged": True}))
+    return _tms_result(x, config, state, target, meta.get("ladder_record", {"rounds": [], "converged": True}),
+                       _output_rungs(config, rungs))
+
+
+def _output_rungs(config: PTConfig, rungs) -> list[int] | None:
+    """``rungs`` checked against the requested ones (None: all of them)."""
+    if rungs is None:
+        return None
+    out = sorted({int(n) for n in rungs})
+    extra = sorted(set(out) - set(config.ns))
+    if extra:
+        raise InputError(f"rungs: expected requested sample sizes {list(config.ns)}, got {extra}")
+    return out

@@ -269,6 +269,12 @@ def test_warm_start_carries_the_final_state_to_a_finer_ladder():
     assert a.state.ns.tolist() == list(sub) and a.diagnostics.attrs["ladder_rounds"] == "[]"
     cold = sample_tms_pt(None, cfg)
     assert not np.array_equal(cold.state.draws, a.state.draws)  # the start matters
+    # a round returns (and labels) only the rungs it keeps; its draws do not depend on them
+    kept = sample_tms_pt(None, cfg, start=first.state, rungs=sub[1:2])
+    assert sorted(kept.posteriors) == [sub[1]] and sorted(a.posteriors) == list(sub)
+    np.testing.assert_array_equal(kept.posteriors[sub[1]].posterior["W"].values, a.posteriors[sub[1]].posterior["W"].values)
+    with pytest.raises(InputError, match="rungs"):
+        sample_tms_pt(None, cfg, start=first.state, rungs=(sub[1] + 1,))
     with pytest.raises(InputError, match="min_swap_accept"):
         sample_tms_pt(None, PTConfig(**{**SMALL, "ns": sub, "min_swap_accept": 0.2}), start=first.state)
     with pytest.raises(InputError, match="copies"):

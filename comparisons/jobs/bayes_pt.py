@@ -287,9 +287,10 @@ def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REF
     x : ndarray or None
         The data stream of ``base`` (None: the population loss).
     sample_run : callable
-        ``(config, round, start) -> PTResult``, e.g. :func:`bayes_tms.pt.sample_tms_pt` on ``x``
-        with ``start=start`` (None in round 0; later, round 0's final
-        :class:`~bayes_tms.pt.PTState`), or with checkpoints.
+        ``(config, round, start, keep) -> PTResult``, e.g. :func:`bayes_tms.pt.sample_tms_pt` on
+        ``x`` with ``start=start`` (None in round 0; later, round 0's final
+        :class:`~bayes_tms.pt.PTState`) and ``rungs=keep`` (the rungs the round keeps, None: all),
+        or with checkpoints.
     tol, rounds, insert
         The refinement (``tol == 0`` or ``rounds == 0``: the base run alone).
 
@@ -306,7 +307,7 @@ def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REF
 
     def sample(ladder, keep, rnd):
         cfg = round_config(base, ladder, rnd)
-        res = sample_run(cfg, rnd, first.get("state"))
+        res = sample_run(cfg, rnd, first.get("state"), None if rnd == 0 else keep)
         if rnd == 0:
             first["state"] = res.state
         _mark_run(res.posteriors, cfg.draws_key())
@@ -403,10 +404,10 @@ def _read_done(path) -> dict | None:
     return None
 
 
-def _sample_checkpointed(x, config, state_path, *, progress: bool, chunk: int, start=None):
-    """PT on ``config`` (warm-started from ``start``, a refinement round's), checkpointed to
-    ``state_path`` every ``chunk`` sweeps; a state of the same configuration found there is
-    resumed (a finished one is only read back)."""
+def _sample_checkpointed(x, config, state_path, *, progress: bool, chunk: int, start=None, rungs=None):
+    """PT on ``config`` (warm-started from ``start``, a refinement round's; posteriors of ``rungs``,
+    None: all), checkpointed to ``state_path`` every ``chunk`` sweeps; a state of the same
+    configuration found there is resumed (a finished one is only read back)."""
     from bayes_tms.pt import load_state, resume_tms_pt, sample_tms_pt, save_state
 
     def checkpoint(state):
@@ -424,8 +425,8 @@ def _sample_checkpointed(x, config, state_path, *, progress: bool, chunk: int, s
             state = None  # a state of another configuration: start afresh
     if state is not None:
         print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
-        return resume_tms_pt(x, state, progress=progress, callback=checkpoint, chunk=chunk)
-    return sample_tms_pt(x, config, progress=progress, callback=checkpoint, chunk=chunk, start=start)
+        return resume_tms_pt(x, state, progress=progress, callback=checkpoint, chunk=chunk, rungs=rungs)
+    return sample_tms_pt(x, config, progress=progress, callback=checkpoint, chunk=chunk, start=start, rungs=rungs)
 
 
 def _run_pt(config, out, *, refine: dict | None, progress: bool, chunk: int) -> dict:
@@ -454,8 +455,8 @@ def _run_pt(config, out, *, refine: dict | None, progress: bool, chunk: int) -> 
         done_path.unlink(missing_ok=True)  # the marker never outlives the files it vouches for
         write_json(out / "config.json", config.to_dict())
         results, tables, history = refine_pt(
-            config, x, lambda cfg, rnd, start: _sample_checkpointed(x, cfg, _round_files(out, rnd)[0],
-                                                                    progress=progress, chunk=chunk, start=start),
+            config, x, lambda cfg, rnd, start, keep: _sample_checkpointed(
+                x, cfg, _round_files(out, rnd)[0], progress=progress, chunk=chunk, start=start, rungs=keep),
             tol=refine["tol"] if refine else 0.0, rounds=refine["rounds"] if refine else 0,
             insert=refine["insert"] if refine else REFINE_INSERT)
         for n, (idata, _) in results.items():
@@ -633,7 +634,8 @@ def study_task(task) -> dict:
     # (and thread setting) runs the task
     with threadpool_limits(limits=1), serial():
         results, tables, history = refine_pt(
-            base, x, lambda config, rnd, start: sample_tms_pt(x, config, progress=False, start=start),
+            base, x, lambda config, rnd, start, keep: sample_tms_pt(x, config, progress=False, start=start,
+                                                                    rungs=keep),
             tol=float(task.config["refine_tol"]), rounds=int(task.config["refine_rounds"]),
             insert=int(task.config["refine_insert"]))
     return {**tables, "refinement": history, "ladder": sorted(results), "config": base.to_dict(),
