@@ -216,9 +216,10 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
     :func:`predicted_switches`: each round is one warm-started PT run without pilots and with
     fewer sweeps (:func:`comparisons.jobs.bayes_pt.round_config`) on its sub-ladder, the inserted rungs with
     their bracket and the first run's rungs below (those its pilots added counted by
-    :func:`pt_ladder`). A switch that stays in its bracket takes one round (every rung it needs at
-    once); the model counts every predicted switch to 2% (a switch bracketed within its interval
-    needs no round), so it errs on the dear side, and none that moves (another round).
+    :func:`pt_ladder`). A switch that stays in its bracket takes one round at the paper ladder's
+    spacing (every rung it needs at once, at most ``REFINE_INSERT``), two at the quick preset's;
+    the model counts every predicted switch to 2% (a switch bracketed within its interval needs
+    no round), so it errs on the dear side, and none that moves (another round).
     """
     from .jobs.bayes_pt import REFINE_INSERT, REFINE_SWEEPS, REFINE_WARMUP
     from .theory.ladder import refinement_rounds
