@@ -510,15 +510,16 @@ def diagnostics_table(posteriors: Mapping[int, object]) -> xr.Dataset:
 
 
 def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, max_rounds: int = 3,
-                    max_insert: int = 4):
+                    max_insert: int | None = None, first_ladder=None):
     """Sample a ladder, then only the rungs inserted around every switch, until each is within ``tol``.
 
     Round 0 samples the ladder ``ns``. While a switch is bracketed more widely than ``tol`` of its
-    ``n``, the next round inserts rungs into its bracket (:func:`rungs_to_insert`) and samples a
-    sub-ladder (:func:`refinement_ladder`): the inserted rungs, their bracket and the rungs below,
-    where the walkers mix. Every rung keeps the draws of the round that introduced it: the base
-    rungs those of round 0, an inserted rung those of its round; the switches are analysed on the
-    union of all the rungs sampled so far.
+    ``n``, the next round inserts rungs into its bracket (:func:`rungs_to_insert`: by default as
+    many as steps of ``1 + tol`` need, so one round resolves a switch that stays in its bracket)
+    and samples a sub-ladder (:func:`refinement_ladder`): the inserted rungs, their bracket and
+    the rungs of round 0's ladder below, where the walkers mix. Every rung keeps the draws of the
+    round that introduced it: the base rungs those of round 0, an inserted rung those of its
+    round; the switches are analysed on the union of all the rungs sampled so far.
 
     Parameters
     ----------
@@ -534,6 +535,9 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
         See :func:`rungs_to_insert`.
     max_rounds : int
         Most refinement rounds after the first run (``0``: no refinement).
+    first_ladder : callable, optional
+        ``() -> rungs``, called after round 0: the ladder round 0 ran on, when its sampler added
+        rungs to ``ns`` (a PT run's pilots); default ``ns``.
 
     Returns
     -------
@@ -563,7 +567,11 @@ def refine_switches(sample, ns: Sequence[int], analyse, *, tol: float = 0.02, ma
                                      for a, b, n, lo, hi, low, up in zip(*columns)]})
         if not new:
             break
-        ladder, keep = tuple(refinement_ladder(ns, sorted(results), new)), tuple(new)
+        if rnd == 0 and first_ladder is not None:
+            mixing = sorted(set(ns) | {int(n) for n in first_ladder()})
+        elif rnd == 0:
+            mixing = list(ns)
+        ladder, keep = tuple(refinement_ladder(mixing, sorted(results), new)), tuple(new)
     if tol > 0:
         switches = mark_resolved(switches, tol)
     return dict(sorted(results.items())), switches, history

@@ -87,13 +87,13 @@ from __future__ import annotations
 
 __all__ = ["PTConfig", "PTTarget", "PTState", "PTInfo", "PTResult", "init", "step", "run",
            "swap_log_ratio", "save_state", "load_state", "tms_target", "refine_ladder",
-           "sample_tms_pt", "resume_tms_pt", "to_inference_data", "pt_diagnostics", "round_trip_update",
+           "sample_tms_pt", "resume_tms_pt", "warm_start", "to_inference_data", "pt_diagnostics", "round_trip_update",
            "KERNELS", "PT_PRESETS", "pt_preset_config"]
 
 import json
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -891,10 +891,37 @@ def refine_ladder(make_target: Callable[[np.ndarray], PTTarget], ns, *, copies: 
         new = np.clip(new, ns[splittable] + 1, ns[splittable + 1] - 1)
         # positions of the next pilot: existing rungs keep theirs, inserted ones copy the lower rung
         ns_next = np.sort(np.concatenate([ns, new]))
-        src = np.searchsorted(ns, ns_next, side="right") - 1
+        src = _lower_rung(ns, ns_next)
         positions = state.positions[:, src]
         step_size = state.step_size[src]
         ns = ns_next
+
+
+def _lower_rung(ns: np.ndarray, ns_to) -> np.ndarray:
+    """Index into the ladder ``ns`` of the nearest rung at or below each of ``ns_to`` (the lowest
+    rung for those below the ladder)."""
+    return np.maximum(np.searchsorted(ns, np.asarray(ns_to), side="right") - 1, 0)
+
+
+def warm_start(state: PTState, ns) -> tuple[np.ndarray, np.ndarray]:
+    """Starting positions and step sizes on the ladder ``ns`` from the final ``state`` of a run on
+    the same data (switch refinement: :func:`comparisons.jobs.bayes_pt.refine_pt`).
+
+    Each copy's replica at rung ``n`` starts at that copy's final position at the nearest rung of
+    ``state`` at or below ``n`` (its lowest rung below the ladder): a draw of a neighbouring
+    posterior, in the phase mix the walkers reached there. The step sizes are the run's adapted
+    ones, interpolated linearly in ``(log n, log step)`` (constant beyond its ends).
+
+    Returns
+    -------
+    positions : ndarray, shape (C, len(ns), d)
+    step_size : ndarray, shape (len(ns),)
+    """
+    ns = np.asarray(ns, dtype=np.int64)
+    have = np.asarray(state.ns, dtype=np.int64)
+    positions = np.array(state.positions[:, _lower_rung(have, ns)], dtype=float)
+    step_size = np.exp(np.interp(np.log(ns), np.log(have), np.log(state.step_size)))
+    return positions, step_size
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1039,7 +1066,8 @@ SEED_RULE = ("comparisons.theory.streams: data = sample_inputs(max(ns), c, seed)
              "child_sequence(seed, 'bayes', 'pt', 'main')")
 
 
-def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: dict) -> PTResult:
+def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: dict,
+                rungs="requested") -> PTResult:
     attrs = {"beta": float(config.beta), "prior_sigma": float(config.prior_sigma),
              "seed": int(config.seed), "features": int(config.features), "hidden": int(config.hidden),
              "population": int(config.population), "copies": int(config.copies),
@@ -1050,7 +1078,8 @@ def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: d
     post_attrs = {k: attrs[k] for k in ("beta", "prior_sigma", "seed", "features", "hidden", "population",
                                         "seed_rule")}
     post_attrs["loss_name"] = loss_name
-    posteriors = to_inference_data(state, target, rungs="requested", attrs=post_attrs, loss_name=loss_name)
+    posteriors = to_inference_data(state, target, rungs="requested" if rungs is None else rungs, attrs=post_attrs,
+                                   loss_name=loss_name)
     for n, idata in posteriors.items():  # labelled here, as NUTS and SMC label theirs (bayes_tms.labels)
         label_posterior(idata.posterior, None if x is None else x[:n], config)
     return PTResult(posteriors=posteriors, diagnostics=pt_diagnostics(state, attrs), state=state,
@@ -1058,7 +1087,8 @@ def _tms_result(x, config: PTConfig, state: PTState, target: PTTarget, record: d
 
 
 def sample_tms_pt(x: np.ndarray | None, config: PTConfig, *, progress: bool = False,
-                  callback: Callable[[PTState], Any] | None = None, chunk: int = 100) -> PTResult:
+                  callback: Callable[[PTState], Any] | None = None, chunk: int = 100,
+                  start: PTState | None = None, rungs: Sequence[int] | None = None) -> PTResult:
     """Parallel tempering over the ``n``-ladder of the TMS posterior.
 
     Parameters
@@ -1072,6 +1102,13 @@ def sample_tms_pt(x: np.ndarray | None, config: PTConfig, *, progress: bool = Fa
     callback, chunk
         Passed to :func:`run` for the main run, e.g. ``lambda s: save_state(s, path)`` to
         checkpoint; continue an interrupted run with :func:`resume_tms_pt`.
+    start : PTState, optional
+        The final state of a run on the same data to start from (:func:`warm_start`) instead of
+        prior draws; its ladder is taken as refined already, so ``config.min_swap_accept`` must be
+        0 (no pilots). The result is a function of ``config`` and ``start``.
+    rungs : sequence of int, optional
+        The requested rungs whose ``posteriors`` are returned (labelled), e.g. those a switch
+        refinement round keeps; default every requested rung. The draws do not depend on it.
 
     Returns
     -------
@@ -1088,7 +1125,14 @@ def sample_tms_pt(x: np.ndarray | None, config: PTConfig, *, progress: bool = Fa
     record: dict = {"rounds": [], "converged": True}
     positions = step_size = None
     ns = requested_ns
-    if len(ns) > 1 and config.min_swap_accept > 0:
+    if start is not None:
+        if config.min_swap_accept > 0:
+            raise InputError(f"start: expected min_swap_accept = 0 with a warm start (its ladder is "
+                             f"refined already), got {config.min_swap_accept!r}")
+        if np.shape(start.positions)[0] != config.copies:
+            raise InputError(f"start: expected a state of {config.copies} copies, got {np.shape(start.positions)[0]}")
+        positions, step_size = warm_start(start, ns)
+    elif len(ns) > 1 and config.min_swap_accept > 0:
         ns, pilot, record = refine_ladder(
             make_target, ns, copies=config.copies, seed=pilot_ss,
             min_swap_accept=config.min_swap_accept, max_rungs=config.max_rungs,
@@ -1102,16 +1146,17 @@ def sample_tms_pt(x: np.ndarray | None, config: PTConfig, *, progress: bool = Fa
                  metadata={"config": config.to_dict(), "ladder_record": record})
     state = run(state, target, config.warmup + config.sweeps, callback=callback, chunk=chunk,
                 progress=progress)
-    return _tms_result(x, config, state, target, record)
+    return _tms_result(x, config, state, target, record, _output_rungs(config, rungs))
 
 
 def resume_tms_pt(x: np.ndarray | None, state: PTState, *, progress: bool = False,
-                  callback: Callable[[PTState], Any] | None = None, chunk: int = 100) -> PTResult:
+                  callback: Callable[[PTState], Any] | None = None, chunk: int = 100,
+                  rungs: Sequence[int] | None = None) -> PTResult:
     """Finish a :func:`sample_tms_pt` run from a saved state (e.g. ``load_state(path)``).
 
     The configuration, ladder and refinement record are read from the state; ``x`` must be the
     data stream of the original run when it was not the default one. The draws are bit-identical
-    to those of an uninterrupted run.
+    to those of an uninterrupted run. ``rungs``: as in :func:`sample_tms_pt`.
     """
     meta = state.settings.get("meta", {})
     if "config" not in meta:
@@ -1123,4 +1168,16 @@ def resume_tms_pt(x: np.ndarray | None, state: PTState, *, progress: bool = Fals
     target = _tms_maker(config, x)(state.ns)
     remaining = config.warmup + config.sweeps - int(state.sweep)
     state = run(state, target, max(remaining, 0), callback=callback, chunk=chunk, progress=progress)
-    return _tms_result(x, config, state, target, meta.get("ladder_record", {"rounds": [], "converged": True}))
+    return _tms_result(x, config, state, target, meta.get("ladder_record", {"rounds": [], "converged": True}),
+                       _output_rungs(config, rungs))
+
+
+def _output_rungs(config: PTConfig, rungs) -> list[int] | None:
+    """``rungs`` checked against the requested ones (None: all of them)."""
+    if rungs is None:
+        return None
+    out = sorted({int(n) for n in rungs})
+    extra = sorted(set(out) - set(config.ns))
+    if extra:
+        raise InputError(f"rungs: expected requested sample sizes {list(config.ns)}, got {extra}")
+    return out

@@ -15,8 +15,9 @@ bayes (replica exchange)       ``PT_START_S + sum over sweeps of 0.75 * leapfrog
                                PT_REPLICA_S * copies * rungs)`` over the refinement pilots and the
                                main run, plus ``PT_TARGET_S_PER_N * max(ns)`` per round
                                (:func:`pt_seconds`), ``PT_POP_REPLICA_S`` for the population
-                               loss; plus one such run per switch-refinement round on its
-                               sub-ladder (:func:`refine_seconds`); a study sums its runs
+                               loss; plus per switch-refinement round the main run alone
+                               (warm-started: no pilots, shorter warm-up, half the sweeps) on its sub-ladder
+                               (:func:`refine_seconds`); a study sums its runs
 sgd training                   ``SGD_START_S + epochs * steps_per_epoch * (SGD_STEP_S + runs *
                                SGD_RUN_STEP_S)``
 sgd LLC                        ``runs * checkpoints * chains * draws * SGLD_DRAW_S``
@@ -155,9 +156,12 @@ def pt_sweep_seconds(sweeps: int, copies: int, rungs: int, leapfrog: int, *, rep
     return sweeps * 0.75 * leapfrog * (PT_CALL_S + replica_s * copies * rungs)
 
 
-def _run_seconds(config: Any) -> float:
+def _run_seconds(config: Any, *, warm: int | None = None, kept: float = 1.0) -> float:
     """Seconds of one PT run (start-up excluded): refinement pilots on the growing ladder, then the
-    main run on the refined one."""
+    main run on the refined one. ``warm``: a switch-refinement round instead
+    (:func:`comparisons.jobs.bayes_pt.round_config`), warm-started with this many warm-up sweeps
+    at most and no pilots, on ``config.ns`` with the rungs the first run's pilots added there,
+    keeping the fraction ``kept`` of the run's sweeps."""
     rounds = pt_ladder(config.ns, config.min_swap_accept, config.max_rungs)
     replica_s = PT_POP_REPLICA_S if config.population else PT_REPLICA_S
 
@@ -165,10 +169,12 @@ def _run_seconds(config: Any) -> float:
         return pt_sweep_seconds(n_sweeps, config.copies, rungs, config.leapfrog, replica_s=replica_s)
 
     target_s = 0.0 if config.population else PT_TARGET_S_PER_N * max(config.ns)
-    seconds = PT_START_S
+    seconds = PT_START_S + target_s
+    if warm is not None:
+        return seconds + sweeps_s(min(config.warmup, warm) + math.ceil(config.sweeps * kept), rounds[-1])
     if len(rounds) > 1 or (len(config.ns) > 1 and config.min_swap_accept > 0):
         seconds += sum(target_s + sweeps_s(config.pilot_warmup + config.pilot_sweeps, r) for r in rounds)
-    return seconds + target_s + sweeps_s(config.warmup + config.sweeps, rounds[-1])
+    return seconds + sweeps_s(config.warmup + config.sweeps, rounds[-1])
 
 
 def predicted_switches(config: Any, beta: float | None = None) -> list[float]:
@@ -207,14 +213,15 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
 
     The rounds as :func:`bayes_tms.occupancy.refine_switches` runs them
     (:func:`comparisons.theory.ladder.refinement_rounds`) for switches at
-    :func:`predicted_switches`: each round is one PT run (pilots and main run) on its sub-ladder,
-    the inserted rungs with their bracket and the rungs below. Measured at the quick preset (c = 6,
-    a study's three data sets per convention): 1 or 2 rounds after the first run, of 8 to 9 rungs
-    for one switch at beta = 1, 15 for two (4 -> 5 and 5 -> 6) at beta = 1/2, 19 for a repeated
-    switch (docs/switch-refinement.md); the model counts every predicted switch to 2%
-    (a switch bracketed within its interval stops sooner), so it errs on the dear side.
+    :func:`predicted_switches`: each round is one warm-started PT run without pilots and with
+    fewer sweeps (:func:`comparisons.jobs.bayes_pt.round_config`) on its sub-ladder, the inserted rungs with
+    their bracket and the first run's rungs below (those its pilots added counted by
+    :func:`pt_ladder`). A switch that stays in its bracket takes one round at the paper ladder's
+    spacing (every rung it needs at once, at most ``REFINE_INSERT``), two at the quick preset's;
+    the model counts every predicted switch to 2% (a switch bracketed within its interval needs
+    no round), so it errs on the dear side, and none that moves (another round).
     """
-    from .jobs.bayes_pt import REFINE_INSERT
+    from .jobs.bayes_pt import REFINE_INSERT, REFINE_SWEEPS, REFINE_WARMUP
     from .theory.ladder import refinement_rounds
 
     if refine_tol <= 0 or refine_rounds <= 0:
@@ -223,7 +230,8 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
 
     ladders = refinement_rounds(config.ns, predicted_switches(config, beta), tol=refine_tol,
                                 max_rounds=refine_rounds, max_insert=REFINE_INSERT)
-    return sum(_run_seconds(dataclasses.replace(config, ns=tuple(sub))) for sub in ladders)
+    return sum(_run_seconds(dataclasses.replace(config, ns=tuple(sub)), warm=REFINE_WARMUP, kept=REFINE_SWEEPS)
+               for sub in ladders)
 
 
 def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = None,

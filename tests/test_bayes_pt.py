@@ -5,7 +5,7 @@ import pytest
 
 from bayes_tms.pt import (PTConfig, PTTarget, init, load_state, refine_ladder, resume_tms_pt,
                           round_trip_update, run, sample_tms_pt, save_state, swap_log_ratio,
-                          tms_target)
+                          tms_target, warm_start)
 from comparisons.errors import InputError
 from comparisons.theory import empirical_loss, population_loss, sample_inputs
 
@@ -248,6 +248,37 @@ def test_sample_tms_pt_resumes_from_a_checkpoint(tmp_path):
     assert resumed.diagnostics.attrs["ladder_rounds"] == full.diagnostics.attrs["ladder_rounds"]
     a, b = resumed.posteriors[80].posterior, full.posteriors[80].posterior
     np.testing.assert_array_equal(a["W"].values, b["W"].values)
+
+
+def test_warm_start_carries_the_final_state_to_a_finer_ladder():
+    """A switch-refinement round starts each copy's replica at rung n from its final position at the
+    nearest rung at or below n, with the adapted step sizes interpolated in log n; it runs no pilots,
+    and the same start gives the same draws."""
+    first = sample_tms_pt(None, PTConfig(**{**SMALL, "min_swap_accept": 0.2}, seed=3))
+    ns = first.state.ns
+    sub = (int(ns[0]), int(ns[0]) + 3, int(ns[1]), int(ns[1]) + 1)
+    pos, eps = warm_start(first.state, sub)
+    for k, src in enumerate((0, 0, 1, 1)):
+        np.testing.assert_array_equal(pos[:, k], first.state.positions[:, src])
+    assert eps[0] == pytest.approx(first.state.step_size[0]) and eps[2] == pytest.approx(first.state.step_size[1])
+    lo, hi = sorted(first.state.step_size[:2])
+    assert lo <= eps[1] <= hi
+    cfg = PTConfig(**{**SMALL, "ns": sub, "min_swap_accept": 0.0, "warmup": 5}, seed=4)
+    a, b = (sample_tms_pt(None, cfg, start=first.state) for _ in range(2))
+    np.testing.assert_array_equal(a.state.draws, b.state.draws)
+    assert a.state.ns.tolist() == list(sub) and a.diagnostics.attrs["ladder_rounds"] == "[]"
+    cold = sample_tms_pt(None, cfg)
+    assert not np.array_equal(cold.state.draws, a.state.draws)  # the start matters
+    # a round returns (and labels) only the rungs it keeps; its draws do not depend on them
+    kept = sample_tms_pt(None, cfg, start=first.state, rungs=sub[1:2])
+    assert sorted(kept.posteriors) == [sub[1]] and sorted(a.posteriors) == list(sub)
+    np.testing.assert_array_equal(kept.posteriors[sub[1]].posterior["W"].values, a.posteriors[sub[1]].posterior["W"].values)
+    with pytest.raises(InputError, match="rungs"):
+        sample_tms_pt(None, cfg, start=first.state, rungs=(sub[1] + 1,))
+    with pytest.raises(InputError, match="min_swap_accept"):
+        sample_tms_pt(None, PTConfig(**{**SMALL, "ns": sub, "min_swap_accept": 0.2}), start=first.state)
+    with pytest.raises(InputError, match="copies"):
+        sample_tms_pt(None, PTConfig(**{**SMALL, "ns": sub, "min_swap_accept": 0.0, "copies": 1}), start=first.state)
 
 
 def test_seed_may_be_a_generator():

@@ -93,12 +93,14 @@ def test_pt_estimate_counts_the_rungs_that_refinement_inserts():
 
 
 def test_pt_estimate_counts_the_switch_refinement_as_it_runs():
-    """One run is refined by default: its estimate adds one PT run per refinement round on that
-    round's sub-ladder (comparisons.theory.ladder.refinement_rounds, the rounds refine_switches
-    runs), never a whole-ladder re-run; --refine-tol 0 estimates the plain run."""
+    """One run is refined by default: its estimate adds one warm-started PT run (no pilots, a short
+    warm-up) per refinement round on that round's sub-ladder (comparisons.theory.ladder.refinement_rounds,
+    the rounds refine_switches runs: one at the paper spacing when every switch stays in its bracket), never a
+    whole-ladder re-run; --refine-tol 0 estimates the plain run."""
     import dataclasses
 
     from bayes_tms.pt import pt_preset_config
+    from comparisons.jobs.bayes_pt import REFINE_INSERT, REFINE_SWEEPS, REFINE_WARMUP
     from comparisons.theory.ladder import refinement_rounds
 
     quick = pt_preset_config("quick", 6)
@@ -110,18 +112,34 @@ def test_pt_estimate_counts_the_switch_refinement_as_it_runs():
     s1, s2 = cost.predicted_switches(quick), cost.predicted_switches(quick, beta=0.5)
     assert [s for s in s1 if 250 < s < 400] and [s for s in s2 if 600 < s < 800]
     assert all(150 < s < 1200 for s in s1 + s2)
-    ladders = refinement_rounds(quick.ns, s1, tol=0.02, max_rounds=3, max_insert=4)
+    ladders = refinement_rounds(quick.ns, s1, tol=0.02, max_rounds=3, max_insert=REFINE_INSERT)
     top = min(n for n in quick.ns if n > max(s1))  # the rung above the highest switch: nothing beyond it
-    assert len(ladders) == 2 and all(max(sub) <= top < max(quick.ns) for sub in ladders)
-    assert extra == pytest.approx(sum(cost.pt_seconds(dataclasses.replace(quick, ns=tuple(sub)), refine_tol=0)
-                                      - cost.STARTUP_S for sub in ladders))
+    assert all(max(sub) <= top < max(quick.ns) for sub in ladders)
+    # quick brackets (ratio 1.4) need more than REFINE_INSERT rungs: a second, smaller round;
+    # the paper preset's (ratio 1.2) one round
+    assert len(ladders) == 2 and len(ladders[1]) < len(ladders[0])
+    paper = pt_preset_config("paper", 6)
+    assert len(refinement_rounds(paper.ns, cost.predicted_switches(paper), max_insert=REFINE_INSERT)) == 1
+    cold = [cost.pt_seconds(dataclasses.replace(quick, ns=tuple(sub)), refine_tol=0) - cost.STARTUP_S
+            for sub in ladders]  # a fresh run on the sub-ladder: pilots and the full warm-up
+    assert extra == pytest.approx(sum(cost._run_seconds(dataclasses.replace(quick, ns=tuple(sub)), warm=REFINE_WARMUP,
+                                                        kept=REFINE_SWEEPS) for sub in ladders))
+    assert extra < sum(cold) and REFINE_WARMUP < quick.warmup
+    # the earlier scheme, 4 rungs per bracket a round, each round a fresh run: dearer
+    before = refinement_rounds(quick.ns, s1, tol=0.02, max_rounds=3, max_insert=4)
+    assert len(before) == 2
+    assert extra < sum(cost.pt_seconds(dataclasses.replace(quick, ns=tuple(sub)), refine_tol=0) - cost.STARTUP_S
+                       for sub in before)
     # the whole ladder re-run with the same rungs inserted, as the study did before: dearer
     whole, have = 0.0, set(quick.ns)
     for sub in ladders:
         have |= set(sub)
         whole += cost.pt_seconds(dataclasses.replace(quick, ns=tuple(sorted(have))), refine_tol=0) - cost.STARTUP_S
     assert extra < whole
-    assert cost.pt_seconds(dataclasses.replace(quick, beta=0.5)) > cost.pt_seconds(quick)  # more rungs below
+    # at beta = 1/2 the 5 -> 6 switch lies higher: its round samples more rungs below it
+    ladders2 = refinement_rounds(quick.ns, s2, tol=0.02, max_rounds=3, max_insert=REFINE_INSERT)
+    assert max(map(max, ladders2)) > max(map(max, ladders))
+    assert len([n for n in ladders2[0] if n in quick.ns]) > len([n for n in ladders[0] if n in quick.ns])
 
 
 def test_population_pt_estimate_is_calibrated_to_its_compiled_kernel():

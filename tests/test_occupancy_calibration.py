@@ -65,6 +65,20 @@ def test_rungs_are_inserted_only_where_a_bracket_is_wider_than_the_tolerance():
     assert rungs_to_insert((10, 11), {"n": [10.5], "n_before": [10], "n_after": [11]}, tol=0.02) == []
 
 
+def test_one_round_of_rungs_resolves_a_switch_that_stays_in_its_bracket():
+    """Uncapped, one round inserts every rung the bracket needs: wherever the switch falls inside it,
+    its new bracket (integer rungs) is within tol of its n, so no second round runs."""
+    from comparisons.theory.ladder import bracket_resolved
+
+    for a, b in ((100, 120), (250, 350), (150, 250), (650, 750), (1000, 1300)):
+        new = rungs_to_insert((a, b), {"n": [(a + b) / 2], "n_before": [a], "n_after": [b]}, tol=0.02)
+        pts = [a, *new, b]
+        assert new == sorted(set(new)) and a < new[0] and new[-1] < b
+        # the switch at the lower end of any new bracket: the least n, the strictest tolerance
+        assert bracket_resolved({"n": pts[:-1], "n_before": pts[:-1], "n_after": pts[1:]}, 0.02).all(), (a, b)
+        assert len(new) <= 1.25 * np.log(b / a) / np.log1p(0.02)  # not many more than steps of 2% need
+
+
 def test_refinement_brackets_a_known_crossing_within_2_percent():
     n_star = 317.0  # the toy's A -> B crossing, exactly
     names = ["A", "B"]

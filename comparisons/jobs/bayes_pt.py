@@ -65,9 +65,21 @@ DONE_FILE = "done.json"
 #: switch refinement of a run (one run of the command, and a study's): bracket every switch of the
 #: leading phase within this fraction of its n ...
 REFINE_TOL = 0.02
-#: ... in at most this many rounds, inserting at most REFINE_INSERT rungs per bracket each
+#: ... in at most this many rounds. A round inserts into a bracket as many rungs as steps of
+#: 1 + REFINE_TOL need (8 to 10 at the paper preset's spacing, 1.2), at most REFINE_INSERT, so
+#: that one round resolves a switch that stays in its bracket there; a later round runs where a
+#: switch moved out of it or its bracket needed more (the quick preset's, 1.4 to 1.7: 19 to 31;
+#: below n = 100, where 2% is under 2, every integer)
 REFINE_ROUNDS = 3
-REFINE_INSERT = 4
+REFINE_INSERT = 10
+#: warm-up sweeps of a refinement round (at most the run's own): it starts from the first run's
+#: final positions and adapted step sizes (bayes_tms.pt.warm_start), not from the prior
+REFINE_WARMUP = 100
+#: kept sweeps of a refinement round, as a fraction of the run's: its sub-ladder ends at the switch,
+#: so its walkers make more round trips per sweep than the first run's (paper preset, seed 0,
+#: beta = 1: 128 and 344 per copy in 6000 sweeps on 29 and 12 rungs, against 65 on the first
+#: run's ladder); half the sweeps keep at least as many round trips as the first run made
+REFINE_SWEEPS = 0.5
 OCC_COLUMNS = ["n", "phase", "fraction", "lower", "upper", "chains"]
 DIAG_COLUMNS = ["n", "inserted", "copies", "draws", "rhat_loss", "ess_bulk_loss", "ess_tail_loss",
                 "hmc_accept", "step_size", "swap_accept_next", "round_trips_mean", "round_trips_min",
@@ -225,34 +237,46 @@ def run_pt(config, out_dir, *, refine_tol: float = REFINE_TOL, refine_rounds: in
 
 
 def _refine_record(refine_tol, refine_rounds) -> dict | None:
-    """``{"tol", "rounds", "insert"}`` of a run's switch refinement, checked; None when off."""
+    """``{"tol", "rounds", "insert", "warmup", "sweeps"}`` of a run's switch refinement, checked; None when off."""
     if isinstance(refine_tol, bool) or not isinstance(refine_tol, (int, float)) or not 0 <= refine_tol < 1:
         raise InputError(f"refine_tol: expected a number in [0, 1), got {refine_tol!r}")
     check_positive_int("refine_rounds", refine_rounds, minimum=0)
     if refine_tol == 0 or refine_rounds == 0:
         return None
-    return {"tol": float(refine_tol), "rounds": int(refine_rounds), "insert": REFINE_INSERT}
+    return {"tol": float(refine_tol), "rounds": int(refine_rounds), "insert": REFINE_INSERT, "warmup": REFINE_WARMUP,
+            "sweeps": REFINE_SWEEPS}
 
 
-def round_config(base, ladder: Sequence[int], rnd: int):
+def round_config(base, ladder: Sequence[int], rnd: int, warmup: int = REFINE_WARMUP,
+                 sweeps: float = REFINE_SWEEPS):
     """The :class:`~bayes_tms.pt.PTConfig` of switch-refinement round ``rnd`` of a run on ``base``.
 
     Round 0 is ``base``; round ``k > 0`` samples the sub-ladder ``ladder`` on the same data
     (the caller passes the base run's stream) from the seed ``child_seed(base.seed, "bayes", "pt",
-    "refine", k)``, so that its draws are independent of the other rounds'.
+    "refine", k)``, so that its draws are independent of the other rounds'. It is warm-started
+    from round 0's final state (:func:`bayes_tms.pt.warm_start`, :func:`refine_pt`), whose ladder
+    (pilot rungs included in ``ladder``) is refined already: no pilots (``min_swap_accept = 0``),
+    ``min(base.warmup, warmup)`` warm-up sweeps and the fraction ``sweeps`` of the base run's
+    kept sweeps (:data:`REFINE_SWEEPS`; at least :data:`bayes_tms.config.MIN_KEPT_DRAWS` draws).
     """
+    from bayes_tms.config import MIN_KEPT_DRAWS
+
     if rnd == 0:
         return base
-    return dataclasses.replace(base, ns=tuple(int(n) for n in ladder),
-                               seed=child_seed(base.seed, "bayes", "pt", "refine", int(rnd)))
+    ns = tuple(int(n) for n in ladder)
+    kept = max(int(np.ceil(base.sweeps * float(sweeps))), base.thin * MIN_KEPT_DRAWS)
+    return dataclasses.replace(base, ns=ns, seed=child_seed(base.seed, "bayes", "pt", "refine", int(rnd)),
+                               min_swap_accept=0.0, warmup=min(base.warmup, int(warmup)), sweeps=kept,
+                               max_rungs=max(base.max_rungs, len(ns)))
 
 
 def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REFINE_INSERT):
     """PT on ``base``'s ladder, then on sub-ladders around its switches: one run, or a study's.
 
     :func:`bayes_tms.occupancy.refine_switches` with PT rounds: round 0 samples ``base``; each
-    later round samples the inserted rungs with the rungs below them (:func:`round_config`), and
-    every rung keeps the draws of the round that introduced it. The tables are those of
+    later round samples the inserted rungs with the rungs of round 0's ladder below them (its
+    pilot rungs too: :func:`round_config`), warm-started from round 0's final state, and every
+    rung keeps the draws of the round that introduced it. The tables are those of
     :func:`analyse_pt` over every rung sampled (each rung's diagnostics from its own round); when
     refining, the transitions gain ``resolved`` (:func:`bayes_tms.occupancy.mark_resolved`: False
     for families, which are not refined).
@@ -263,8 +287,10 @@ def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REF
     x : ndarray or None
         The data stream of ``base`` (None: the population loss).
     sample_run : callable
-        ``(config, round) -> PTResult``, e.g. :func:`bayes_tms.pt.sample_tms_pt` on ``x``, or with
-        checkpoints.
+        ``(config, round, start, keep) -> PTResult``, e.g. :func:`bayes_tms.pt.sample_tms_pt` on
+        ``x`` with ``start=start`` (None in round 0; later, round 0's final
+        :class:`~bayes_tms.pt.PTState`) and ``rungs=keep`` (the rungs the round keeps, None: all),
+        or with checkpoints.
     tol, rounds, insert
         The refinement (``tol == 0`` or ``rounds == 0``: the base run alone).
 
@@ -277,10 +303,13 @@ def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REF
     from bayes_tms.occupancy import mark_resolved, refine_switches
 
     tables: dict = {}
+    first: dict = {}  # round 0's final state: the warm start of every later round
 
     def sample(ladder, keep, rnd):
         cfg = round_config(base, ladder, rnd)
-        res = sample_run(cfg, rnd)
+        res = sample_run(cfg, rnd, first.get("state"), None if rnd == 0 else keep)
+        if rnd == 0:
+            first["state"] = res.state
         _mark_run(res.posteriors, cfg.draws_key())
         for n in keep:
             if rnd:
@@ -294,7 +323,8 @@ def refine_pt(base, x, sample_run, *, tol: float, rounds: int, insert: int = REF
         return level_switches(tables["transitions"])
 
     results, _, history = refine_switches(sample, base.ns, analyse, tol=tol,
-                                          max_rounds=rounds if tol > 0 else 0, max_insert=insert)
+                                          max_rounds=rounds if tol > 0 else 0, max_insert=insert,
+                                          first_ladder=lambda: first["state"].ns.tolist())
     if tol > 0 and rounds > 0:  # every switch of the run, families (not refined) False
         tables["transitions"] = mark_resolved(tables["transitions"], tol)
     return results, tables, history
@@ -374,8 +404,9 @@ def _read_done(path) -> dict | None:
     return None
 
 
-def _sample_checkpointed(x, config, state_path, *, progress: bool, chunk: int):
-    """PT on ``config``, checkpointed to ``state_path`` every ``chunk`` sweeps; a state of the same
+def _sample_checkpointed(x, config, state_path, *, progress: bool, chunk: int, start=None, rungs=None):
+    """PT on ``config`` (warm-started from ``start``, a refinement round's; posteriors of ``rungs``,
+    None: all), checkpointed to ``state_path`` every ``chunk`` sweeps; a state of the same
     configuration found there is resumed (a finished one is only read back)."""
     from bayes_tms.pt import load_state, resume_tms_pt, sample_tms_pt, save_state
 
@@ -394,8 +425,8 @@ def _sample_checkpointed(x, config, state_path, *, progress: bool, chunk: int):
             state = None  # a state of another configuration: start afresh
     if state is not None:
         print(f"resuming PT from sweep {state.sweep} ({state_path})", file=sys.stderr)
-        return resume_tms_pt(x, state, progress=progress, callback=checkpoint, chunk=chunk)
-    return sample_tms_pt(x, config, progress=progress, callback=checkpoint, chunk=chunk)
+        return resume_tms_pt(x, state, progress=progress, callback=checkpoint, chunk=chunk, rungs=rungs)
+    return sample_tms_pt(x, config, progress=progress, callback=checkpoint, chunk=chunk, start=start, rungs=rungs)
 
 
 def _run_pt(config, out, *, refine: dict | None, progress: bool, chunk: int) -> dict:
@@ -424,8 +455,8 @@ def _run_pt(config, out, *, refine: dict | None, progress: bool, chunk: int) -> 
         done_path.unlink(missing_ok=True)  # the marker never outlives the files it vouches for
         write_json(out / "config.json", config.to_dict())
         results, tables, history = refine_pt(
-            config, x, lambda cfg, rnd: _sample_checkpointed(x, cfg, _round_files(out, rnd)[0], progress=progress,
-                                                             chunk=chunk),
+            config, x, lambda cfg, rnd, start, keep: _sample_checkpointed(
+                x, cfg, _round_files(out, rnd)[0], progress=progress, chunk=chunk, start=start, rungs=keep),
             tol=refine["tol"] if refine else 0.0, rounds=refine["rounds"] if refine else 0,
             insert=refine["insert"] if refine else REFINE_INSERT)
         for n, (idata, _) in results.items():
@@ -565,7 +596,8 @@ def study_tasks(config, study: SwitchStudyConfig) -> list:
             tasks.append(Task(name, {"convention": conv, "dataset": ds, "pt": cfg.to_dict(),
                                      "refine_tol": float(study.refine_tol) if refining else 0.0,
                                      "refine_rounds": int(study.refine_rounds) if refining else 0,
-                                     "refine_insert": REFINE_INSERT}))
+                                     "refine_insert": REFINE_INSERT, "refine_warmup": REFINE_WARMUP,
+                                     "refine_sweeps": REFINE_SWEEPS}))
     return tasks
 
 
@@ -602,7 +634,8 @@ def study_task(task) -> dict:
     # (and thread setting) runs the task
     with threadpool_limits(limits=1), serial():
         results, tables, history = refine_pt(
-            base, x, lambda config, rnd: sample_tms_pt(x, config, progress=False),
+            base, x, lambda config, rnd, start, keep: sample_tms_pt(x, config, progress=False, start=start,
+                                                                    rungs=keep),
             tol=float(task.config["refine_tol"]), rounds=int(task.config["refine_rounds"]),
             insert=int(task.config["refine_insert"]))
     return {**tables, "refinement": history, "ladder": sorted(results), "config": base.to_dict(),

@@ -15,7 +15,7 @@ import numpy as np
 
 
 def rungs_to_insert(ns: Sequence[int], switches: Mapping, *, tol: float = 0.02,
-                    max_insert: int = 4) -> list[int]:
+                    max_insert: int | None = None) -> list[int]:
     """Rungs to add so that every switch is bracketed within ``tol`` of its ``n``.
 
     Parameters
@@ -28,10 +28,13 @@ def rungs_to_insert(ns: Sequence[int], switches: Mapping, *, tol: float = 0.02,
         ``n_after`` and, where known, ``lower``, ``upper`` (NaN: unknown).
     tol : float
         A switch resolved by :func:`bracket_resolved` gets no rungs.
-    max_insert : int
-        Most rungs inserted into one bracket per round: geometric points splitting it into
-        ``k + 1`` equal steps in ``log n``, ``k`` the fewest giving steps of ``1 + tol`` (capped),
-        so two rounds take a quick-preset bracket (ratio 1.4) below 2%.
+    max_insert : int, optional
+        Most rungs inserted into one bracket per round (default: no cap): geometric points
+        splitting it into ``k + 1`` equal steps in ``log n``, ``k`` the fewest giving integer steps
+        within ``tol`` of their lower end, so one round brackets a switch that stays where it was
+        within ``tol`` (a paper-preset bracket, ratio 1.19, takes 9 rungs; a quick-preset one,
+        ratio 1.4, 19; below n = 100, where 2% is under 2, every integer). A bracket that needs
+        more gets ``max_insert`` geometric points, and a later round the rest.
 
     Returns
     -------
@@ -44,10 +47,27 @@ def rungs_to_insert(ns: Sequence[int], switches: Mapping, *, tol: float = 0.02,
     for a, b, ok in zip(_column(switches, "n_before").astype(int), _column(switches, "n_after").astype(int), done):
         if ok or b - a < 2:
             continue
-        k = int(min(max_insert, max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1)))
-        pts = np.round(np.geomspace(a, b, k + 2)[1:-1]).astype(int)
-        new.update(int(v) for v in pts if a < v < b and v not in have)
+        new.update(int(v) for v in _bracket_rungs(a, b, tol, max_insert) if v not in have)
     return sorted(new)
+
+
+def _bracket_rungs(a: int, b: int, tol: float, max_insert: int | None) -> np.ndarray:
+    """Integer rungs strictly inside ``(a, b)``: the fewest geometric points for which every step,
+    rounded, is within ``tol`` of its lower end (or 1), so that a switch anywhere in the bracket
+    is resolved; every integer where steps of 1 are needed; ``max_insert`` geometric points when
+    more are needed."""
+    k = int(max(1, np.ceil(np.log(b / a) / np.log1p(tol)) - 1))
+    while True:
+        if k + 1 >= b - a:
+            pts = np.arange(a, b + 1)
+            break
+        pts = np.unique(np.round(np.geomspace(a, b, k + 2)).astype(int))
+        if (np.diff(pts) <= np.maximum(tol * pts[:-1], 1)).all():
+            break
+        k += 1
+    if max_insert is not None and len(pts) - 2 > max_insert:
+        pts = np.unique(np.round(np.geomspace(a, b, int(max_insert) + 2)).astype(int))
+    return pts[(pts > a) & (pts < b)]
 
 
 def bracket_resolved(switches: Mapping, tol: float) -> np.ndarray:
@@ -82,7 +102,8 @@ def refinement_ladder(base: Sequence[int], sampled: Sequence[int], new: Sequence
     Parameters
     ----------
     base : sequence of int
-        The requested ladder (the first run's).
+        The first run's ladder: the requested rungs and any its sampler added (a PT run's pilots),
+        on which the walkers mixed.
     sampled : sequence of int
         Every rung sampled so far (``base`` and the rungs of earlier rounds).
     new : sequence of int
@@ -109,7 +130,7 @@ def refinement_ladder(base: Sequence[int], sampled: Sequence[int], new: Sequence
 
 
 def refinement_rounds(ns: Sequence[int], switches: Sequence[float], *, tol: float = 0.02, max_rounds: int = 3,
-                      max_insert: int = 4) -> list[list[int]]:
+                      max_insert: int | None = None) -> list[list[int]]:
     """The sub-ladders that switch refinement samples for switches at ``switches`` (a prediction).
 
     The rounds of :func:`bayes_tms.occupancy.refine_switches` when every switch stays where it
