@@ -42,7 +42,7 @@ at the run's inverse temperature ``beta`` (they depend on ``n beta`` only).
 from __future__ import annotations
 
 __all__ = ["family", "chain_summary", "labelled_occupancy", "posterior_attrs", "cell_arrays", "occupancy_table", "interval_scale", "window_roots", "rungs_to_insert",
-           "refine_switches", "refinement_ladder", "mark_resolved", "dominance", "dominance_table", "transitions",
+           "draw_labels", "refine_switches", "refinement_ladder", "mark_resolved", "dominance", "dominance_table", "transitions",
            "diagnostics_table", "predicted_crossing", "predicted_crossing_laplace"]
 
 import functools
@@ -65,7 +65,12 @@ def family(label: str) -> str:
     return m.group(1) if m else str(label)
 
 
-def _labels(idata, level: str) -> np.ndarray:
+def draw_labels(idata, level: str = "phase") -> np.ndarray:
+    """The phase label of every draw of a labelled posterior, shape ``(chain, draw)`` (str).
+
+    ``level``: ``"phase"`` (the posterior's ``phase`` variable as stored) or ``"family"`` (its
+    k-gon family, :func:`family`).
+    """
     lab = idata.posterior["phase"].transpose("chain", "draw").values.astype(str)
     if level == "family" and lab.size:  # each distinct label once (a ladder holds ~10 of them)
         names, codes = np.unique(lab, return_inverse=True)
@@ -75,7 +80,7 @@ def _labels(idata, level: str) -> np.ndarray:
 
 def chain_summary(idata, level: str = "phase") -> list[dict]:
     """Per chain: ``{"chain", "phase" (majority label), "switches", "classified"}``."""
-    return _chain_summary(_labels(idata, level))
+    return _chain_summary(draw_labels(idata, level))
 
 
 def _chain_summary(lab: np.ndarray) -> list[dict]:
@@ -214,7 +219,7 @@ def occupancy_table(posteriors: Mapping[int, object], *, B: int = 1000, seed: in
     """
     cells, reps = {}, {}
     for n in sorted(posteriors):
-        lab = _labels(posteriors[n], level)
+        lab = draw_labels(posteriors[n], level)
         names = sorted(set(np.unique(lab)) | {UNCLASSIFIED}, key=phase_order)
         rng = child_rng(seed, "bayes", "bootstrap", "occupancy", int(n))
         idx = _boot_indices(lab.shape[0], B, rng)

@@ -35,7 +35,7 @@ from scipy.special import logsumexp
 from comparisons.theory import UNCLASSIFIED, child_rng, empirical_loss_onehot, is_onehot, onehot_summary
 from comparisons.theory.potential import empirical_loss
 
-from .occupancy import _labels, cell_arrays, chain_summary, labelled_occupancy, posterior_attrs
+from .occupancy import cell_arrays, chain_summary, draw_labels, labelled_occupancy, posterior_attrs
 
 
 #: how :func:`reweighted_occupancy` derives its bootstrap streams from ``seed`` (recorded in the attrs)
@@ -113,7 +113,7 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
     ns = sorted(int(n) for n in posteriors)
     if deltas is None:
         deltas = rung_deltas(posteriors, x, beta)
-    labs = {n: _labels(posteriors[n], level) for n in ns}
+    labs = {n: draw_labels(posteriors[n], level) for n in ns}
     names = sorted(set().union(*(set(np.unique(v)) for v in labs.values())) | {UNCLASSIFIED},
                    key=lambda s: (s == UNCLASSIFIED, s))
     idx = {}
