@@ -341,3 +341,38 @@ def test_both_samplers_return_the_one_llc_type_and_its_hand_off(tmp_path):
     table = read_llc(write_netcdf(_llc_table([_llc_row(), _llc_row(method="nuts", n=2000)]),
                                   tmp_path / "table.nc"))
     assert list(table["method"].values) == ["sgld", "nuts"] and table["phase"].dtype.kind == "U"
+
+
+def _switches(rows):
+    """A one-level switches Dataset from ``(from, to, n, lower, upper)`` rows."""
+    import xarray as xr
+
+    cols = list(zip(*rows))
+    return xr.Dataset({"from": ("transition", np.array(cols[0], dtype=str)),
+                       "to": ("transition", np.array(cols[1], dtype=str)),
+                       **{k: ("transition", np.array(c, dtype=float)) for k, c in zip(("n", "lower", "upper"), cols[2:])}},
+                      coords={"transition": np.arange(len(rows))})
+
+
+def test_switch_stretches_merge_flips_of_the_lead_and_keep_excursions():
+    from comparisons.contracts import switch_stretches
+
+    # c = 6 population run: 4 and 5 level at 69-71, then a clean 5 -> 6 (rows out of order on purpose)
+    st = switch_stretches(_switches([("5", "6", 266.8, 262.5, 269.7), ("4", "5", 68.7, 66.6, 70.0),
+                                     ("5", "4", 70.2, 69.0, 70.7), ("4", "5", 72.0, 71.4, 72.7)]))
+    assert list(zip(st["from"].values, st["to"].values)) == [("4", "5"), ("5", "6")]
+    assert st["crossings"].values.tolist() == [3, 1]
+    assert st["n"].values[0] == pytest.approx(np.sqrt(68.7 * 72.0))
+    assert (st["lower"].values[0], st["upper"].values[0]) == (66.6, 72.7)
+    assert (st["n_first"].values[0], st["n_last"].values[0]) == (68.7, 72.0)
+    assert st["n"].values[1] == 266.8 and st["lower"].values[1] == 262.5
+    # an excursion that comes back (even count) stays as its crossings; a third phase breaks a stretch
+    st = switch_stretches(_switches([("5", "6", 300.0, 290.0, 305.0), ("6", "5", 310.0, 305.0, 320.0),
+                                     ("5", "6", 400.0, 390.0, 410.0), ("6", "7", 900.0, np.nan, np.nan),
+                                     ("7", "6", 950.0, np.nan, np.nan), ("6", "7", 990.0, np.nan, np.nan)]))
+    assert list(zip(st["from"].values, st["to"].values, st["crossings"].values.tolist())) == [
+        ("5", "6", 3), ("6", "7", 3)]
+    assert np.isnan(st["lower"].values[1]) and st["n"].values[1] == pytest.approx(np.sqrt(900 * 990))
+    st = switch_stretches(_switches([("5", "6", 300.0, 290.0, 305.0), ("6", "5", 310.0, 305.0, 320.0)]))
+    assert st["crossings"].values.tolist() == [1, 1] and st["to"].values.tolist() == ["6", "5"]
+    assert switch_stretches(_switches([("5", "6", 1.0, 1.0, 1.0)]).isel(transition=[])).sizes["transition"] == 0

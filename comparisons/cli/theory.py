@@ -212,13 +212,16 @@ def read_judge_run(folder: str | Path) -> tuple[xr.Dataset, int, float, tuple[fl
 def judge_rows(switches: xr.Dataset, c: int, beta: float, ladder: tuple[float, float],
                n_max: float = 1e6) -> list[dict]:
     """The dominant sequence with O(1) terms (within the ladder, or measured) judged against the
-    switches of a PT run on the population loss (:func:`comparisons.theory.judge_predictions`), each
-    row with ``all_measured``: the same crossing with ``terms="measured"`` (None where it has none)."""
+    switches of a PT run on the population loss (:func:`comparisons.theory.judge_predictions`; a
+    switch that repeats within the noise counted once, as :func:`comparisons.contracts.switch_stretches`
+    merges it), each row with ``all_measured``: the same crossing with ``terms="measured"`` (None where it has none)."""
     from ..theory import dominant_sequence, judge_predictions
 
+    from ..contracts import switch_stretches
+
+    st = switch_stretches(switches)  # a switch that flips back and forth within the noise is one stretch
     measured = {(str(a), str(b)): (float(n), float(lo), float(hi)) for a, b, n, lo, hi in zip(
-        switches["from"].values, switches["to"].values, switches["n"].values, switches["lower"].values,
-        switches["upper"].values)}
+        st["from"].values, st["to"].values, st["n"].values, st["lower"].values, st["upper"].values)}
     seq = [e for e in _sequence_rows(c, n_max, beta)
            if ladder[0] <= e["n"] <= ladder[1] or (e["from"], e["to"]) in measured]
     rows = judge_predictions(seq, measured)

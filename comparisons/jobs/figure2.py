@@ -63,26 +63,22 @@ def _paper_switch(transitions) -> dict | None:
 
     One crossing: its ``n`` and interval. A switch that repeats (5 -> 6, 6 -> 5, 5 -> 6, ...: the
     leading phase flips within the copies' noise where the two fractions are level, as a refined
-    ladder resolves) is the stretch from its first to its last crossing: ``n`` their geometric mean,
-    the interval from the first's lower end to the last's upper end. The first crossing alone, with
-    an interval bounded by the next crossing, would claim a precision the noise does not give.
+    ladder resolves) is the stretch from its first to its last crossing
+    (:func:`comparisons.contracts.switch_stretches`): ``n`` their geometric mean, the interval from
+    the first's lower end to the last's upper end. The first crossing alone, with an interval
+    bounded by the next crossing, would claim a precision the noise does not give.
     """
-    from ..contracts import level_switches
+    from ..contracts import level_switches, switch_stretches
 
-    phase = level_switches(transitions)
-    pair = {PAPER_SWITCH, PAPER_SWITCH[::-1]}
-    keep = [(a, b) in pair for a, b in zip(phase["from"].values, phase["to"].values)]
-    hits = phase.isel(transition=np.asarray(keep, dtype=bool))
-    hits = hits.isel(transition=np.argsort(hits["n"].values, kind="stable"))
-    forward = np.flatnonzero((hits["from"].values == PAPER_SWITCH[0]) & (hits["to"].values == PAPER_SWITCH[1]))
-    if not forward.size:
+    st = switch_stretches(level_switches(transitions))
+    keep = (st["from"].values == PAPER_SWITCH[0]) & (st["to"].values == PAPER_SWITCH[1])
+    if not keep.any():
         return None
-    first, last = hits.isel(transition=int(forward[0])), hits.isel(transition=int(forward[-1]))
-    span = hits.isel(transition=slice(int(forward[0]), int(forward[-1]) + 1))
-    n = float(np.sqrt(float(first["n"]) * float(last["n"])))
-    lower = float(np.nanmin(span["lower"].values)) if np.isfinite(span["lower"].values).any() else math.nan
-    upper = float(np.nanmax(span["upper"].values)) if np.isfinite(span["upper"].values).any() else math.nan
-    return {"n": n, "lower": lower, "upper": upper, "crossings": int(span.sizes["transition"])}
+    hits = st.isel(transition=keep)
+    n = float(np.sqrt(float(hits["n_first"].values[0]) * float(hits["n_last"].values[-1])))
+    lower = float(np.nanmin(hits["lower"].values)) if np.isfinite(hits["lower"].values).any() else math.nan
+    upper = float(np.nanmax(hits["upper"].values)) if np.isfinite(hits["upper"].values).any() else math.nan
+    return {"n": n, "lower": lower, "upper": upper, "crossings": int(hits["crossings"].values.sum())}
 
 
 def predicted_switch(features: int, beta: float, prior_sigma: float = 1.0) -> tuple[float | None, float | None]:
