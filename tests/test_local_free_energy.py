@@ -48,7 +48,7 @@ def test_every_compared_wall_phase_is_measured(c):
 #: starts with 3--; `tms-phases llc --measure-phases` has not measured them there yet (at c = 7 it
 #: took 2 h 2 min on a shared 2-core machine)
 LLC_MISSING = {
-    8: "4, 3-- at c = 8: tms-phases llc --measure-phases -c 8 --phases 3--,4 --out comparisons/theory/data",
+    8: "4 at c = 8 (3-- is measured): tms-phases llc --measure-phases -c 8 --phases 3--,4 --out comparisons/theory/data",
 }
 
 
