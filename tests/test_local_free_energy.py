@@ -45,7 +45,7 @@ def test_every_compared_wall_phase_is_measured(c):
 
 #: c whose dominant phases still lack a measured coefficient (strict xfails: they pass once the
 #: tables land): the O(1) sequence at c = 8 passes through the 4-gon (a wall), and the asymptotic one
-#: starts with 3--; `tms-phases llc --measure-phases` has not measured them there yet (at c = 7 it
+#: starts with 3-- (measured); `tms-phases llc --measure-phases` has not measured 4 there yet (at c = 7 it
 #: took 2 h 2 min on a shared 2-core machine)
 LLC_MISSING = {
     8: "4 at c = 8 (3-- is measured): tms-phases llc --measure-phases -c 8 --phases 3--,4 --out comparisons/theory/data",
