@@ -59,7 +59,7 @@ def test_reproduce_confirms_the_whole_run_once_before_the_first_stage(tmp_path, 
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "bayes + bayes_pt + bayes_pt_sigma1 + smc + figure2 + bayes_study + sgd stages" in err and "--yes" in err
-    assert not (tmp_path / "r" / "bayes").exists()  # refused before the Bayesian stage
+    assert not (tmp_path / "r").exists()  # refused before the folder is claimed (no owner.json, no lock)
     with pytest.raises(WorkStarted):
         main(argv + ["--yes"])
 

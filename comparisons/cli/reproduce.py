@@ -343,9 +343,12 @@ def run(args: argparse.Namespace) -> int:
     ``--out`` is owned by ``reproduce`` (:func:`comparisons.folder.owned_folder`), each stage's
     folder by its job; the folders of stages skipped this time are kept.
     """
+    from ..cost import confirm
     from ..folder import keep, owned_folder
 
     stages = plan(args)  # every stage's configuration checked before the folder is made
+    # confirmed once for the whole run, before the folder is claimed: a refusal leaves nothing behind
+    confirm(sum(p.seconds for p in stages.values()), " + ".join(stages) + " stages", getattr(args, "yes", False))
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "skip_bayes": args.skip_bayes, "skip_sgd": args.skip_sgd}
     with owned_folder(args.out, "reproduce", config=config) as folder:
@@ -361,13 +364,11 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
     from ..compare import bayes_moves, switch_lines
     from ..contracts import level_switches
-    from ..cost import confirm
     from ..io import check_writable_dir, write_json, write_text
     from ..report import load_bayes, write_report
     from ..theory import crossings, dominant_intervals, enumerate_phases
 
     out = check_writable_dir(args.out)
-    confirm(sum(p.seconds for p in stages.values()), " + ".join(stages) + " stages", getattr(args, "yes", False))
     timings: dict[str, float] = {}  # seconds of computation behind each stage's results
     this_run: dict[str, float] = {}  # seconds this call spent (small when results were reused)
     cached: list[str] = []  # stages whose results (some or all) were computed by an earlier run
