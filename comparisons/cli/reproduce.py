@@ -345,8 +345,10 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..cost import confirm
     from ..folder import keep, owned_folder
+    from ..io import check_out_path
 
     stages = plan(args)  # every stage's configuration checked before the folder is made
+    check_out_path(args.out)
     # confirmed once for the whole run, before the folder is claimed: a refusal leaves nothing behind
     confirm(sum(p.seconds for p in stages.values()), " + ".join(stages) + " stages", getattr(args, "yes", False))
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
