@@ -43,13 +43,10 @@ def test_every_compared_wall_phase_is_measured(c):
     assert walls and walls <= set(free_energy_table(c))
 
 
-#: c whose dominant phases still lack a measured coefficient (strict xfails: they pass once the
-#: tables land): the O(1) sequence at c = 8 passes through the 4-gon (a wall), and the asymptotic one
-#: starts with 3-- (measured); `tms-phases llc --measure-phases` has not measured 4 there yet (at c = 7 it
-#: took 2 h 2 min on a shared 2-core machine)
-LLC_MISSING = {
-    8: "4 at c = 8 (3-- is measured): tms-phases llc --measure-phases -c 8 --phases 3--,4 --out comparisons/theory/data",
-}
+#: c whose dominant phases still lack a measured coefficient, with the command that measures them
+#: (strict xfails: they pass once the tables land). Empty since the c = 8 4-gon was measured
+#: (`tms-phases llc --measure-phases -c 8 --phases 3--,4 --out comparisons/theory/data`).
+LLC_MISSING: dict[int, str] = {}  # c -> why a phase lacks a coefficient (a strict xfail while it is measured)
 
 
 @pytest.mark.parametrize("c", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=LLC_MISSING[c]))
