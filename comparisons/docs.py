@@ -380,8 +380,11 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "the population loss (no data noise). A reproduction must say which convention it uses.",
          _command(summary), "## Summary per convention and switch",
          "`mean` and `sd` are over the data sets' first switch of that kind (`values`, in data-set "
-         "order); `population` is the switch on the population loss; `predicted_n` and "
-         "`predicted_n_laplace` are the free-energy predictions at the run's beta, asymptotic and "
+         "order), after a run of crossings back and forth between two phases within one data set "
+         "is merged into one switch at the geometric mean of its first and last crossing (as in "
+         "the reproduction figure and the judge; `not_single` is the share of data sets where the "
+         "switch is more than one crossing, and the last table lists every crossing); `population` "
+         "is the switch on the population loss; `predicted_n` and `predicted_n_laplace` are the free-energy predictions at the run's beta, asymptotic and "
          "with the `O(1)` terms.", dataset_markdown(summary.drop_attrs()),
          "![switch n per data set and convention](data/switches.png)",
          "## Every switch of every run", dataset_markdown(switches.drop_attrs())])

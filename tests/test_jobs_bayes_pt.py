@@ -13,7 +13,7 @@ from comparisons.cli import main
 from comparisons.contracts import level_switches, read_diagnostics, read_occupancy, read_switch_summary, \
     read_transitions, validate_posterior
 from comparisons.jobs import bayes_pt
-from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt, run_pt_study, switch_summary
+from comparisons.jobs.bayes_pt import SwitchStudyConfig, run_pt, run_pt_study, switch_stretch_rows, switch_summary
 
 TINY = dict(ns=(20, 40, 80), copies=2, sweeps=24, warmup=10, pilot_sweeps=10, pilot_warmup=10, features=4,
             leapfrog=4, seed=3)
@@ -87,6 +87,28 @@ def test_switch_summary_counts_each_data_set_once():
     assert (int(summary["datasets"][0]), int(summary["datasets_run"][0]), str(summary["values"][0].item())) == \
         (2, 3, "400 500")
     assert float(summary["mean"][0]) == pytest.approx(450.0)
+
+
+def test_switch_summary_merges_a_flip_back_and_forth_into_one_switch():
+    """Data set 0 flips 5 -> 6 -> 5 -> 6 within the noise (one stretch at the geometric mean of
+    its first and last crossing, not its first crossing, and no 6 -> 5 row); data set 1 goes
+    5 -> 6 and back 6 -> 5 (an even run: kept crossing by crossing)."""
+    base = {"convention": "tempered", "beta": 1.0, "predicted_n": 601.0, "predicted_n_laplace": 225.0,
+            "mixed": True}
+    flips = [("5", "6", 400.0, 395.0, 401.0), ("6", "5", 402.0, 401.0, 404.0), ("5", "6", 441.0, 404.0, 450.0),
+             ("5", "6", 300.0, 290.0, 310.0), ("6", "5", 900.0, 880.0, 920.0)]
+    rows = [{**base, "dataset": d, "from": a, "to": b, "n": n, "lower": lo, "upper": hi}
+            for d, (a, b, n, lo, hi) in zip("00011", flips)]
+    stretches = switch_stretch_rows(rows)
+    assert [(r["dataset"], r["from"], r["to"], r["crossings"]) for r in stretches] == \
+        [("0", "5", "6", 3), ("1", "5", "6", 1), ("1", "6", "5", 1)]
+    assert stretches[0]["n"] == pytest.approx(np.sqrt(400 * 441)) and \
+        (stretches[0]["lower"], stretches[0]["upper"]) == (395.0, 450.0)
+    summary = switch_summary(rows, datasets=2)
+    s = {(str(summary["from"].values[i]), str(summary["to"].values[i])): i for i in range(summary.sizes["row"])}
+    up, down = summary.isel(row=s["5", "6"]), summary.isel(row=s["6", "5"])
+    assert str(up["values"].item()) == "420 300" and float(up["not_single"]) == 1.0  # 420 = sqrt(400 * 441)
+    assert int(down["datasets"]) == 1 and str(down["values"].item()) == "900"
 
 
 def test_another_classifier_is_not_a_cached_result(tmp_path):
