@@ -136,3 +136,50 @@ def test_sweep_flags_translate_to_run_sweep_arguments(tmp_path):
         sweep_kwargs(parser.parse_args(["--dask-local", "--scheduler", "tcp://h:1"]))
     with pytest.raises(InputError, match="--scheduler: expected --executor auto or dask with it, got 'process'"):
         sweep_kwargs(parser.parse_args(["--executor", "process", "--scheduler", "tcp://h:1"]))
+
+
+def test_workers_turn_the_in_process_default_into_a_pool():
+    """A PT study and the SMC ladder run one task at a time by default; --workers N > 1 or Dask
+    flags ask for more, and an executor the user named is kept."""
+    from types import SimpleNamespace
+
+    from comparisons.sweep import pool_when_asked
+
+    def ns(**kw):
+        return SimpleNamespace(**{"executor": None, "workers": None, "scheduler": None, "dask_local": False, **kw})
+
+    assert pool_when_asked(ns()) == "inline" and pool_when_asked(ns(workers=1, executor="inline")) == "inline"
+    assert pool_when_asked(ns(workers=2)) == "process" and pool_when_asked(ns(executor="inline", workers=2)) == "process"
+    assert pool_when_asked(ns(dask_local=True)) == "dask" and pool_when_asked(ns(scheduler="tcp://h:1")) == "dask"
+    assert pool_when_asked(ns(executor="process")) == "process"
+    assert pool_when_asked(ns(executor="auto", workers=2)) == "auto"
+
+
+@pytest.mark.parametrize("command", ["free-energy", "reproduce"])
+def test_smc_ladder_uses_the_workers_it_is_given(tmp_path, monkeypatch, command):
+    """`free-energy --workers 2` (alone, or as a stage of `reproduce`) runs two n at a time: the
+    flag was ignored and every n ran in turn in one process."""
+    from types import SimpleNamespace
+
+    import comparisons.jobs.free_energy as fe
+    from comparisons.cli import build_parser, main
+
+    seen = {}
+
+    def fake_job(config, out, *, bayes_dir=None, sweep=None, yes=False):
+        seen.update(sweep)
+        return SimpleNamespace(status=0)
+
+    monkeypatch.setattr(fe, "free_energy_job", fake_job)
+    if command == "free-energy":
+        assert main(["free-energy", "--n", "100,200", "--workers", "2", "--out", str(tmp_path / "f")]) == 0
+        assert (seen["executor"], seen["workers"]) == ("process", 2)
+        seen.clear()
+        assert main(["free-energy", "--n", "100,200", "--out", str(tmp_path / "g")]) == 0
+        assert seen["executor"] == "inline"
+    else:
+        from comparisons.cli.reproduce import plan
+
+        args = build_parser("reproduce").parse_args(["reproduce", "--workers", "2", "--out", str(tmp_path)])
+        plan(args)["smc"].run(True)
+        assert (seen["executor"], seen["workers"]) == ("process", 2)

@@ -226,7 +226,7 @@ def pt_sweep_kwargs(args: argparse.Namespace, study) -> dict:
     """The sweep-runner keywords of a PT study: in-process by default, a process pool with
     ``--workers N > 1``, Dask with ``--scheduler``/``--dask-local``; the scheduler is checked here,
     before any work. Without ``--datasets`` (one run) the sweep flags are refused."""
-    from ..sweep import check_scheduler, sweep_kwargs
+    from ..sweep import check_scheduler, pool_when_asked, sweep_kwargs
 
     given = [f for f, v in (("--workers", getattr(args, "workers", None)), ("--scheduler", getattr(args, "scheduler", None)),
                             ("--dask-local", getattr(args, "dask_local", False) or None)) if v is not None]
@@ -235,11 +235,7 @@ def pt_sweep_kwargs(args: argparse.Namespace, study) -> dict:
             raise InputError(f"{given[0]}: expected together with --datasets (a study's runs are its tasks), "
                              "got it for one run")
         return {}
-    if (getattr(args, "scheduler", None) or getattr(args, "dask_local", False)) \
-            and getattr(args, "executor", None) in ("inline", None):
-        args.executor = "dask"
-    elif getattr(args, "executor", None) in ("inline", None) and (getattr(args, "workers", None) or 1) > 1:
-        args.executor = "process"
+    pool_when_asked(args)
     kw = sweep_kwargs(args)
     kw.pop("progress")
     check_scheduler(kw["scheduler"])

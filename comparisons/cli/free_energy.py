@@ -72,16 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..sweep import add_sweep_arguments
 
     add_sweep_arguments(parser)
-    parser.set_defaults(executor="inline")  # one n at a time unless asked: SMC is CPU-bound
+    parser.set_defaults(executor="inline")  # one n at a time unless asked (--workers N, Dask): SMC is CPU-bound
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the SMC ladder, compare, write the files; return the exit status."""
-    from ..sweep import sweep_kwargs
+    from ..sweep import pool_when_asked, sweep_kwargs
 
     config = smc_config(**smc_flags().given(args))
-    if (args.scheduler or args.dask_local) and args.executor == "inline":
-        args.executor = "dask"
+    pool_when_asked(args)  # --workers 2 runs two n at a time (it was ignored: one n at a time)
     from ..jobs.free_energy import free_energy_job
 
     return free_energy_job(config, args.out, bayes_dir=args.bayes_dir, sweep=sweep_kwargs(args),

@@ -272,7 +272,7 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         from ..jobs.configs import NUTS_PRESETS as LADDERS
 
         from ..cost import smc_seconds
-        from ..sweep import sweep_kwargs
+        from ..sweep import pool_when_asked, sweep_kwargs
         from ..jobs.free_energy import free_energy_job
         from .free_energy import smc_config, smc_flags
 
@@ -281,7 +281,9 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
             fields.setdefault("ns", LADDERS[stage.preset][features]["ns"])
         config = smc_config(**fields, **common)
         bayes_dir = out.parent / "bayes"
-        kw = sweep_kwargs(SimpleNamespace(**{**vars(sweep), "executor": sweep.executor or "inline"}))
+        smc_sweep = SimpleNamespace(**vars(sweep))
+        pool_when_asked(smc_sweep)  # --workers 2: two n at a time, as `free-energy --workers 2` runs it
+        kw = sweep_kwargs(smc_sweep)
         table = smc_flags()
         flags = [*((table.flag_of(k), v) for k, v in {**fields, **common}.items()), ("--bayes-dir", bayes_dir)]
         return Planned(config, smc_seconds(len(config.ns), config.particles, config.runs, config.mutation_steps),

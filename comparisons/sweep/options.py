@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["add_sweep_arguments", "check_scheduler", "sweep_kwargs"]
+__all__ = ["add_sweep_arguments", "check_scheduler", "pool_when_asked", "sweep_kwargs"]
 
 import argparse
 import socket
@@ -48,6 +48,25 @@ class _Tolerant:
         if any(f in self._parser._option_string_actions for f in flags):
             return None
         return self._group.add_argument(*flags, **kwargs)
+
+
+def pool_when_asked(args: Any) -> Any:
+    """Leave the in-process default when the flags ask for more than one worker: Dask with
+    ``--scheduler``/``--dask-local``, a process pool with ``--workers N > 1``.
+
+    For the commands whose tasks run one at a time unless asked (a PT study, the SMC ladder):
+    their ``executor`` is ``"inline"`` or None by default, and ``--workers 2`` alone would
+    otherwise be ignored. An executor the user named (``process``, ``dask``) is kept. Sets and
+    returns ``args.executor``.
+    """
+    if getattr(args, "executor", None) in ("inline", None):
+        if getattr(args, "scheduler", None) or getattr(args, "dask_local", False):
+            args.executor = "dask"
+        elif (getattr(args, "workers", None) or 1) > 1:
+            args.executor = "process"
+        else:
+            args.executor = "inline"
+    return args.executor
 
 
 def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
