@@ -101,6 +101,40 @@ def test_the_builder_refuses_panels_on_other_grids():
                         seed_rule="x", preset="quick", command="tms-phases reproduce")
 
 
+def test_replica_exchange_panels_on_a_longer_ladder_are_shown_at_the_nuts_rungs(tmp_path, monkeypatch):
+    """The paper preset's PT ladder adds 16, 32 and 64 below the NUTS ladder (at every c): the
+    figure keeps (a)'s rungs, and `reproduce --preset paper` no longer stops at its figure2 stage
+    ("expected one data set and n grid in all panels"). A PT ladder that lacks one of (a)'s rungs
+    is still refused."""
+    import comparisons.jobs.figure2 as jf
+    from comparisons.errors import InputError
+
+    def with_ns(p, ns):
+        return {**p, "features": 6, "seed": 0, "prior_sigma": 1.0, "ns": list(ns)}
+
+    def longer(f6):  # a 4-gon below the NUTS ladder, seen only at the extra rungs
+        extra = [{"n": n, "phase": "4", "fraction": 1.0, "lower": 0.9, "upper": 1.0} for n in (16, 32, 64)]
+        return occupancy_of({"x": extra + rows(f6)})
+
+    a = with_ns(panel(A, {"n": 618.0, "lower": 574.0, "upper": 646.0}, 0.5, "nuts"), NS)
+    b = with_ns({**panel(B, None, 0.5), "occupancy": longer(B)}, (16, 32, 64, *NS))
+    c = with_ns({**panel(C, {"n": 250.0, "lower": 210.0, "upper": 265.0}, 1.0), "occupancy": longer(C)},
+                (16, 32, 64, *NS))
+    panels = iter([a, b, c])
+    monkeypatch.setattr(jf, "nuts_panel", lambda folder: next(panels))
+    monkeypatch.setattr(jf, "pt_panel", lambda folder: next(panels))
+    ds = jf.run_figure2(tmp_path / "a", tmp_path / "b", tmp_path / "c", tmp_path / "out", preset="paper",
+                        command="tms-phases reproduce --preset paper --out X")
+    assert list(ds["n"].values) == list(NS) and "4" not in set(ds["phase"].values)
+    assert float(ds["switch_n"].sel(panel="c")) == 250.0
+    short = with_ns(panel(B, None, 0.5), NS[1:])
+    short["occupancy"] = short["occupancy"].sel(n=list(NS[1:]))
+    panels = iter([a, short, c])
+    with pytest.raises(InputError, match="expected one data set and n grid in all panels"):
+        jf.run_figure2(tmp_path / "a", tmp_path / "b", tmp_path / "c", tmp_path / "out2", preset="paper",
+                       command="tms-phases reproduce --preset paper --out X")
+
+
 def test_a_missing_file_names_what_was_expected(tmp_path):
     with pytest.raises(ContractError, match="expected a figure2 netCDF file, got none"):
         read_figure2(tmp_path / "nope.nc")

@@ -126,11 +126,16 @@ def requested_rungs(occ):
     """
     if "requested_ns" not in occ.attrs:
         return occ
-    occ = occ.sel(n=[int(n) for n in np.atleast_1d(occ.attrs["requested_ns"])])
-    seen = occ["fraction"].notnull().any(dim=[d for d in occ["fraction"].dims if d != "phase"])
-    occ = occ.isel(phase=np.flatnonzero(seen.values))
+    occ = on_grid(occ, [int(n) for n in np.atleast_1d(occ.attrs["requested_ns"])])
     occ.attrs = {k: v for k, v in occ.attrs.items() if k != "requested_ns"}
     return occ
+
+
+def on_grid(occ, ns):
+    """An occupancy hand-off at the rungs ``ns`` only, without the phases seen at none of them."""
+    occ = occ.sel(n=list(ns))
+    seen = occ["fraction"].notnull().any(dim=[d for d in occ["fraction"].dims if d != "phase"])
+    return occ.isel(phase=np.flatnonzero(seen.values))
 
 
 def pt_panel(folder: Path) -> dict:
@@ -179,12 +184,18 @@ def run_figure2(nuts_dir: Path, pt_same_dir: Path, pt_theory_dir: Path, out_dir:
     Raises
     ------
     InputError
-        When the panels do not share one data set (features, seed, prior) and one n grid, or (a)
-        and (b) differ in beta.
+        When the panels do not share one data set (features, seed, prior) and panel (a)'s n grid,
+        or (a) and (b) differ in beta. A replica-exchange panel whose ladder holds (a)'s rungs and
+        more (the paper preset adds 16, 32 and 64) is shown at (a)'s rungs; its switch keeps its
+        own value.
     """
     from ..contracts import read_figure2
 
     panels = {"a": nuts_panel(Path(nuts_dir)), "b": pt_panel(Path(pt_same_dir)), "c": pt_panel(Path(pt_theory_dir))}
+    grid = panels["a"]["ns"]  # the paper's protocol's n; a PT ladder may add rungs (the paper preset's 16, 32, 64)
+    for p in ("b", "c"):
+        if set(grid) <= set(panels[p]["ns"]) and panels[p]["ns"] != grid:
+            panels[p] = {**panels[p], "occupancy": on_grid(panels[p]["occupancy"], grid), "ns": grid}
     for key in ("features", "seed", "prior_sigma", "ns"):
         got = {p: panels[p][key] for p in panels}
         if len({json.dumps(v) for v in got.values()}) != 1:
