@@ -355,8 +355,8 @@ N_TICKS = (10, 20, 30, 50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 5000
 def set_n_ticks(ax, lo: float, hi: float) -> None:
     """Label a log-scaled ``n`` axis on ``[lo, hi]`` with plain numbers (200, not 2 x 10^2)."""
     ticks = [t for t in N_TICKS if lo <= t <= hi]
-    if len(ticks) > 7:  # a long axis: 1-2-5 steps only
-        ticks = [t for t in ticks if str(t)[0] in "125"]
+    if len(ticks) > 7:  # a long axis: 1-2-5 steps only (not 1500, whose label runs into 1000's and 2000's)
+        ticks = [t for t in ticks if round(t / 10 ** math.floor(math.log10(t)), 6) in (1, 2, 5)]
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
 
@@ -379,7 +379,9 @@ def plot_figure2(ds: xr.Dataset):
     ns = ds["n"].values.astype(float)
     frac = ds["fraction"].values
     shown = [j for j in range(ds.sizes["phase"]) if np.nanmax(frac[:, :, j]) >= MIN_FRACTION]
-    colours = {j: f"C{k % 10}" for k, j in enumerate(shown)}
+    # one colour per phase: the default cycle has 10, so more phases (c = 7, 8) take tab20's 20
+    palette = [f"C{k}" for k in range(10)] if len(shown) <= 10 else list(plt.get_cmap("tab20").colors)
+    colours = {j: palette[k % len(palette)] for k, j in enumerate(shown)}
     fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 4.6), sharey=True)
     paper = ds.attrs.get("paper_switch_n")
     for ax, p in zip(axes, PANELS):
