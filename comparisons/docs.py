@@ -384,8 +384,8 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "is merged into one switch at the geometric mean of its first and last crossing (as in "
          "the reproduction figure and the judge; `not_single` is the share of data sets where the "
          "switch is more than one crossing, and the last table lists every crossing); `population` "
-         "is the switch on the population loss; `predicted_n` and `predicted_n_laplace` are the free-energy predictions at the run's beta, asymptotic and "
-         "with the `O(1)` terms.", dataset_markdown(summary.drop_attrs()),
+         "is the switch on the population loss; `predicted_n` and `predicted_n_laplace` are the "
+         "free-energy predictions at the run's beta, asymptotic and with the `O(1)` terms.", dataset_markdown(summary.drop_attrs()),
          "![switch n per data set and convention](data/switches.png)",
          "## Every switch of every run", dataset_markdown(switches.drop_attrs())])
 

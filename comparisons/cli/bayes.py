@@ -328,13 +328,9 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
 
 def nuts_sweep_kwargs(args: argparse.Namespace) -> dict:
     """The sweep-runner keywords of the NUTS sweep: inline by default, Dask when asked for."""
-    from ..sweep import sweep_kwargs
+    from ..sweep import pool_when_asked, sweep_kwargs
 
-    if (getattr(args, "scheduler", None) or getattr(args, "dask_local", False)) \
-            and getattr(args, "executor", None) in ("inline", None):
-        args.executor = "dask"
-    elif getattr(args, "executor", None) is None:
-        args.executor = "inline"
+    pool_when_asked(args, processes=False)
     kw = sweep_kwargs(args)
     kw.pop("progress")
     return kw

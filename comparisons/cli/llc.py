@@ -254,12 +254,11 @@ def run(args: argparse.Namespace) -> int:
                                        warmup=args.warmup, yes=getattr(args, "yes", False))
             print(f"wrote {path}")
             return 0
-        from ..sweep import sweep_kwargs
+        from ..sweep import pool_when_asked, sweep_kwargs
 
         kw = _sampler_kwargs(args)
         kw.pop("progress", None)
-        if (args.scheduler or args.dask_local) and args.executor == "inline":
-            args.executor = "dask"
+        pool_when_asked(args, processes=False)
         status, rows = job.run_llc_sweep(args.features, args.phases or ([args.phase] if args.phase else None),
                                          args.ns or ((args.n,) if args.n else (1000, 5000, 10_000, 100_000)),
                                          args.methods or ana.METHODS, out, sampler=kw, sweep=sweep_kwargs(args),

@@ -695,9 +695,9 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
     and the judge). A data set then contributes one value: its first (smallest-n) switch of that
     kind, so a posterior that switches and later goes back is not counted twice; ``not_single`` is
     the share of the data sets with that switch where the two phases change places more than once
-    (the switch is a stretch of crossings, repeats, or goes back). ``mean``, ``median`` and ``sd`` come with 95% percentile
-    bootstrap intervals over data sets (``*_lower``, ``*_upper``; seeded by ``seed``).
-    ``datasets`` is the number of data sets run per convention: the summary says how many of them
+    (the switch is a stretch of crossings, repeats, or goes back). ``mean``, ``median`` and ``sd``
+    come with 95% percentile bootstrap intervals over data sets (``*_lower``, ``*_upper``; seeded
+    by ``seed``). ``datasets`` is the number of data sets run per convention: the summary says how many of them
     switched (``datasets``) out of how many (``datasets_run``). ``values`` lists every value up
     to :data:`VALUES_LISTED` data sets, else their 5, 50 and 95% quantiles (``switches.csv`` has
     all). The predictions are those made near the population-loss switch when there is one (else
@@ -871,8 +871,8 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
     """The empirical distribution (ECDF) of the switch ``n`` over data sets, per convention.
 
     One panel per convention, one step curve per switch kind (a data set's first switch of that
-    kind, after :func:`switch_stretch_rows`), with the population-loss switch (solid vertical line), the free-energy predictions
-    (asymptotic: dashed; with O(1) terms: dotted) in the curve's colour and, given ``features``,
+    kind, after :func:`switch_stretch_rows`), with the population-loss switch (solid vertical
+    line), the free-energy predictions (asymptotic: dashed; with O(1) terms: dotted) in the curve's colour and, given ``features``,
     the paper's reported switch (:func:`mark_paper_switch`); log ``n``. Readable at hundreds of
     data sets (the legend sits below the panels).
     """

@@ -25,7 +25,7 @@ __all__ = ["SEED_RULE", "convention_name", "run_figure2", "nuts_panel", "pt_pane
 import json
 import math
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -131,7 +131,7 @@ def requested_rungs(occ):
     return occ
 
 
-def on_grid(occ, ns):
+def on_grid(occ: "xr.Dataset", ns: Sequence[int]) -> "xr.Dataset":  # noqa: F821
     """An occupancy hand-off at the rungs ``ns`` only, without the phases seen at none of them."""
     occ = occ.sel(n=list(ns))
     seen = occ["fraction"].notnull().any(dim=[d for d in occ["fraction"].dims if d != "phase"])

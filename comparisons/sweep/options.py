@@ -50,19 +50,20 @@ class _Tolerant:
         return self._group.add_argument(*flags, **kwargs)
 
 
-def pool_when_asked(args: Any) -> Any:
+def pool_when_asked(args: Any, *, processes: bool = True) -> str:
     """Leave the in-process default when the flags ask for more than one worker: Dask with
     ``--scheduler``/``--dask-local``, a process pool with ``--workers N > 1``.
 
     For the commands whose tasks run one at a time unless asked (a PT study, the SMC ladder):
     their ``executor`` is ``"inline"`` or None by default, and ``--workers 2`` alone would
-    otherwise be ignored. An executor the user named (``process``, ``dask``) is kept. Sets and
-    returns ``args.executor``.
+    otherwise be ignored. An executor the user named (``process``, ``dask``) is kept.
+    ``processes=False``: Dask only, for sweeps whose samplers use the cores themselves (the NUTS
+    ladder, the LLC sweep). Sets and returns ``args.executor``.
     """
     if getattr(args, "executor", None) in ("inline", None):
         if getattr(args, "scheduler", None) or getattr(args, "dask_local", False):
             args.executor = "dask"
-        elif (getattr(args, "workers", None) or 1) > 1:
+        elif processes and (getattr(args, "workers", None) or 1) > 1:
             args.executor = "process"
         else:
             args.executor = "inline"
