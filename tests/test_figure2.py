@@ -275,3 +275,18 @@ def test_a_repeated_paper_switch_is_the_stretch_of_its_crossings():
     assert rep["crossings"] == 3 and (rep["lower"], rep["upper"]) == (262.5, 312.7)
     assert rep["n"] == pytest.approx((265.3 * 307.0) ** 0.5) and 265.3 < rep["n"] < 307.0
     assert _paper_switch(transitions_of([{"from": "4", "to": "5", "n": 70.0, "lower": 60.0, "upper": 80.0}])) is None
+
+
+@pytest.mark.parametrize("features, beta", [(6, 1.0), (8, 1.0), (8, 0.5)])
+def test_the_o1_prediction_of_the_papers_switch_is_the_dominant_sequences_5_to_6(features, beta):
+    # at c = 8 the pentagon and the hexagon cross twice (6 -> 5 near 37, 5 -> 6 near 192): figure 2
+    # gave the first, the wrong direction; the dominant sequence with O(1) terms takes the second
+    from comparisons.jobs.figure2 import predicted_switch
+    from comparisons.theory.local_free_energy import dominant_sequence
+
+    _, o1 = predicted_switch(features, beta)
+    (step,) = [s for s in dominant_sequence(features, beta=beta) if (s["from"], s["to"]) == ("5", "6")]
+    assert o1 == pytest.approx(step["n"], rel=0.02)
+    # and a PT switch 5 -> 6 is judged against the same crossing
+    from bayes_tms.occupancy import predicted_crossing_laplace
+    assert predicted_crossing_laplace("5", "6", features, beta=beta) == pytest.approx(o1)

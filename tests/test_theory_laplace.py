@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from comparisons.errors import InputError
-from comparisons.theory import enumerate_phases, free_energy, laplace_crossing, laplace_free_energy, laplace_terms
+from comparisons.theory import (enumerate_phases, free_energy, laplace_crossing, laplace_crossings, laplace_free_energy,
+                                laplace_terms)
 
 
 def by_label(c):
@@ -88,8 +89,30 @@ def test_laplace_depends_on_n_beta_only_and_its_crossing_scales_as_one_over_beta
     assert n_half == pytest.approx(2 * n1, rel=1e-5)
     assert laplace_crossing(P["5"], P["6"], n_min=40.0, n_max=2e4, samples=20_000, beta=0.5) == pytest.approx(n_half)
     # an explicit window is in sample sizes n: at beta = 1/2 it reaches effective sizes below 20
-    assert laplace_crossing(P["5"], P["6"], n_min=20.0, n_max=1e4, samples=20_000, beta=0.5) < 40.0
+    # (there 6 -> 5 at n = 22: effective 11, outside the default window)
+    assert laplace_crossing(P["6"], P["5"], n_min=20.0, n_max=1e4, samples=20_000, beta=0.5) < 40.0
+    assert laplace_crossing(P["6"], P["5"], samples=20_000, beta=0.5) is None
     with pytest.raises(InputError, match="beta"):
         laplace_free_energy(pair, n, beta=0.0)
     with pytest.raises(InputError, match="beta"):
         laplace_crossing(P["5"], P["6"], beta=float("nan"))
+
+
+def test_a_pair_that_crosses_twice_gives_both_crossings_and_the_directed_one():
+    # c = 8: 6 leads 5 at small n, 5 leads from ~37, 6 again from ~191 (F_5 - F_6 is convex in n)
+    P = by_label(8)
+    both = laplace_crossings(P["5"], P["6"], samples=100_000)  # 20,000 moves the second by 30%
+    assert [(e["from"], e["to"]) for e in both] == [("6", "5"), ("5", "6")]
+    low, high = (e["n"] for e in both)
+    assert 25 < low < 50 and 150 < high < 250
+    # the prediction of a 5 -> 6 switch is where 6 takes over, not the first sign change
+    assert laplace_crossing(P["5"], P["6"], samples=100_000) == pytest.approx(high)
+    assert laplace_crossing(P["6"], P["5"], samples=100_000) == pytest.approx(low)
+    # the free energies themselves agree with the directions
+    F = laplace_free_energy([P["5"], P["6"]], [0.5 * low, np.sqrt(low * high), 2 * high], samples=100_000)
+    assert F[1, 0] < F[0, 0] and F[0, 1] < F[1, 1] and F[1, 2] < F[0, 2]
+    # one crossing (c = 6): both functions agree, and the reverse direction has none
+    P6 = by_label(6)
+    (one,) = laplace_crossings(P6["5"], P6["6"], samples=20_000)
+    assert (one["from"], one["to"]) == ("5", "6")
+    assert laplace_crossing(P6["6"], P6["5"], samples=20_000) is None

@@ -135,18 +135,14 @@ def run_kgons(args: argparse.Namespace) -> int:
 
 
 def _laplace_crossings(phases, n_max: float, beta: float = 1.0) -> list[dict]:
+    """Every Laplace crossing of every pair of smooth phases up to ``n_max`` (a pair can cross twice:
+    :func:`comparisons.theory.laplace_crossings`), ``{"from", "to", "n"}`` in increasing ``n``."""
     from itertools import combinations
 
-    from ..theory import laplace_crossing, laplace_free_energy
+    from ..theory import laplace_crossings
 
     smooth = [p for p in phases if not p.on_wall and not p.phi]
-    out = []
-    for a, b in combinations(smooth, 2):
-        n = laplace_crossing(a, b, n_max=min(n_max, 1e5), beta=beta)
-        if n is not None:
-            lo = laplace_free_energy([a, b], [n * 0.9], beta=beta)
-            first, second = (a, b) if lo[0, 0] < lo[1, 0] else (b, a)
-            out.append({"from": first.label, "to": second.label, "n": n})
+    out = [e for a, b in combinations(smooth, 2) for e in laplace_crossings(a, b, n_max=min(n_max, 1e5), beta=beta)]
     return sorted(out, key=lambda e: e["n"])
 
 

@@ -24,9 +24,9 @@ __all__ = ["llc_beta",
     "population_loss", "population_loss_grad", "sample_inputs", "solve_kgon",
 ]
 
-from .laplace import LaplaceTerms, laplace_crossing, laplace_free_energy, laplace_terms  # noqa: E402
+from .laplace import LaplaceTerms, laplace_crossing, laplace_crossings, laplace_free_energy, laplace_terms  # noqa: E402
 
-__all__ += ["LaplaceTerms", "laplace_crossing", "laplace_free_energy", "laplace_terms"]
+__all__ += ["LaplaceTerms", "laplace_crossing", "laplace_crossings", "laplace_free_energy", "laplace_terms"]
 
 from .streams import child_rng, child_seed, child_sequence  # noqa: E402
 

@@ -30,7 +30,8 @@ the flat volume against direct computations.
 
 from __future__ import annotations
 
-__all__ = ["LAPLACE_WINDOW", "LaplaceTerms", "laplace_terms", "laplace_free_energy", "laplace_crossing"]
+__all__ = ["LAPLACE_WINDOW", "LaplaceTerms", "laplace_terms", "laplace_free_energy", "laplace_crossing",
+           "laplace_crossings"]
 
 import math
 from dataclasses import dataclass
@@ -179,10 +180,15 @@ def _free_energy_of(phases: Sequence[Phase], prior_sigma: float, samples: int, s
 LAPLACE_WINDOW = (20.0, 1e4)
 
 
-def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: float | None = None,
-                     prior_sigma: float = 1.0, samples: int = 200_000, seed: int = 0,
-                     beta: float = 1.0) -> float | None:
-    """Smallest ``n`` in ``[n_min, n_max]`` where the Laplace free energies of ``a`` and ``b`` cross.
+def laplace_crossings(a: Phase, b: Phase, n_min: float | None = None, n_max: float | None = None,
+                      prior_sigma: float = 1.0, samples: int = 200_000, seed: int = 0,
+                      beta: float = 1.0) -> list[dict]:
+    """Every ``n`` in ``[n_min, n_max]`` where the Laplace free energies of ``a`` and ``b`` cross, in order.
+
+    Two phases can cross twice: ``F_a - F_b = n beta dL + d_lambda log n + const`` is convex or
+    concave in ``n``. At c = 8 (beta = 1) the hexagon leads the pentagon below n = 37, the pentagon
+    leads from 37 to 191, and the hexagon again from 191 on; the switch a study sees as ``5 -> 6``
+    is the second.
 
     Parameters
     ----------
@@ -190,7 +196,7 @@ def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: floa
     n_min, n_max : float, optional
         Window in sample sizes ``n``. Defaults: the effective sizes :data:`LAPLACE_WINDOW`, i.e.
         ``n`` in ``[20 / beta, 1e4 / beta]`` (the validity of the Laplace terms is a matter of
-        ``n beta``), so that the default crossing scales exactly as ``1 / beta``.
+        ``n beta``), so that the default crossings scale exactly as ``1 / beta``.
     prior_sigma : float
     samples, seed : int
         Monte Carlo of the flat volume (:func:`laplace_free_energy`).
@@ -199,9 +205,11 @@ def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: floa
 
     Returns
     -------
-    float or None
-        The search runs in the effective sample size ``m = n beta`` and returns ``m / beta``.
-        None when they do not cross there or a phase has no Laplace value (wall).
+    list of dict
+        ``{"from": label, "to": label, "n": float}`` per crossing, increasing in ``n``: ``to`` has
+        the lower free energy just above ``n``. The search runs in the effective sample size
+        ``m = n beta`` (80 geometric points, then a root bracket) and returns ``m / beta``. Empty
+        when they do not cross there or a phase has no Laplace value (wall).
     """
     beta = check_beta(beta)
     m_min = LAPLACE_WINDOW[0] if n_min is None else effective_sample_size(n_min, beta)
@@ -212,15 +220,37 @@ def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: floa
     free_energy = _free_energy_of([a, b], prior_sigma, samples, seed)  # at effective sizes (beta = 1)
     F = free_energy(grid)
     if np.isnan(F).any():
-        return None
+        return []
     d = F[0] - F[1]
-    idx = np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]
-    if idx.size == 0:
-        return None
-    i = int(idx[0])
 
     def g(x: float) -> float:
         f = free_energy(np.atleast_1d(np.asarray(x, dtype=float)))
         return float(f[0, 0] - f[1, 0])
 
-    return float(optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-3 * beta) / beta)
+    out = []
+    for i in np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]:
+        first, second = (a, b) if d[i] < 0 else (b, a)  # d = F_a - F_b < 0 below: a leads there
+        m = optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-3 * beta)
+        out.append({"from": first.label, "to": second.label, "n": float(m / beta)})
+    return out
+
+
+def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: float | None = None,
+                     prior_sigma: float = 1.0, samples: int = 200_000, seed: int = 0,
+                     beta: float = 1.0) -> float | None:
+    """Smallest ``n`` in ``[n_min, n_max]`` where ``b`` takes over from ``a``: the Laplace free
+    energy of ``b`` falls below that of ``a`` (the prediction for a switch ``a -> b``).
+
+    Directed: a crossing the other way (``a`` taking over from ``b``) is not it. At c = 8 the
+    pentagon and the hexagon cross twice (:func:`laplace_crossings`), and the ``5 -> 6`` switch is
+    predicted at 191, not at 37, where ``6 -> 5``. Arguments as :func:`laplace_crossings`.
+
+    Returns
+    -------
+    float or None
+        None when ``b`` does not take over from ``a`` in the window, or a phase has no Laplace
+        value (wall).
+    """
+    hits = [e["n"] for e in laplace_crossings(a, b, n_min, n_max, prior_sigma, samples, seed, beta)
+            if e["to"] == b.label]
+    return hits[0] if hits else None
