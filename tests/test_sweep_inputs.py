@@ -155,6 +155,37 @@ def test_workers_turn_the_in_process_default_into_a_pool():
     assert pool_when_asked(ns(executor="auto", workers=2)) == "auto"
 
 
+def test_workers_that_change_nothing_are_said(capsys):
+    """The NUTS ladder and the LLC sweep stay in-process with --workers alone (their samplers use
+    the cores): one line on stderr says so and how to ask for a pool, instead of dropping the flag."""
+    from types import SimpleNamespace
+
+    from comparisons.sweep import pool_when_asked
+
+    def ns(**kw):
+        return SimpleNamespace(**{"executor": "inline", "workers": None, "scheduler": None, "dask_local": False, **kw})
+
+    assert pool_when_asked(ns(workers=2), processes=False) == "inline"
+    err = capsys.readouterr().err
+    assert "--workers 2" in err and "--executor process" in err and len(err.strip().splitlines()) == 1
+    for quiet in (ns(), ns(workers=1), ns(executor="process", workers=2), ns(dask_local=True, workers=2)):
+        pool_when_asked(quiet, processes=False)
+        assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", ["bayes", "free-energy", "llc", "reproduce", "sgd"])
+def test_executor_help_states_the_default_that_applies(command):
+    """`--executor`'s help names the command's own default ("auto" only where it is auto)."""
+    from comparisons.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    action = next(a for a in sub._actions if a.dest == "executor")
+    default = {"reproduce": None, "sgd": "auto"}.get(command, "inline")
+    assert action.default == default
+    assert f"(default: {default or 'each stage'}" in action.help
+
+
 @pytest.mark.parametrize("command", ["free-energy", "reproduce"])
 def test_smc_ladder_uses_the_workers_it_is_given(tmp_path, monkeypatch, command):
     """`free-energy --workers 2` (alone, or as a stage of `reproduce`) runs two n at a time: the

@@ -127,13 +127,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     study_flags().add_to(pt)
     from ..sweep import add_sweep_arguments
 
-    add_sweep_arguments(parser)
-    # one rung at a time in this process by default: the NUTS back-ends run chains in parallel
-    parser.set_defaults(executor="inline")
-    for action in parser._actions:
-        if action.dest == "executor":
-            action.help = ("where the rungs (one task per n) run (default: inline, since the NUTS back-ends "
-                           "already run chains in parallel; process pool; Dask with --scheduler/--dask-local)")
+    # one task at a time in this process by default: the NUTS back-ends run chains in parallel
+    add_sweep_arguments(parser, executor="inline", executor_help=(
+        "inline: one task at a time in this process; a PT study (--datasets) runs --workers N > 1 of its "
+        "runs at once in a process pool; the NUTS rungs (one task per n, whose chains already run in "
+        "parallel) need --executor process for that; Dask with --scheduler/--dask-local"))
 
 
 def nuts_config(preset: str | None = None, features: int | None = None, **fields: Any):

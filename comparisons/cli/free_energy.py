@@ -71,8 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     FlagTable(FreeEnergyCommand, defaults=True).add_to(parser)
     from ..sweep import add_sweep_arguments
 
-    add_sweep_arguments(parser)
-    parser.set_defaults(executor="inline")  # one n at a time unless asked (--workers N, Dask): SMC is CPU-bound
+    add_sweep_arguments(parser, executor="inline", executor_help=(  # SMC is CPU-bound
+        "inline: one n at a time in this process; --workers N > 1: N at once in a process pool; Dask "
+        "with --scheduler/--dask-local"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -173,8 +173,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_sweep(parser: argparse.ArgumentParser) -> None:
     from ..sweep import add_sweep_arguments
 
-    add_sweep_arguments(parser)
-    parser.set_defaults(executor="inline")  # the samplers use the cores themselves
+    add_sweep_arguments(parser, executor="inline", executor_help=(
+        "inline: one task at a time in this process, since the samplers use the cores themselves; "
+        "process: --workers of them at once in a process pool; Dask with --scheduler/--dask-local"))
 
 
 def _sampler_kwargs(args) -> dict:

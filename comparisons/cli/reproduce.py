@@ -194,8 +194,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_to(parser)
     from ..sweep import add_sweep_arguments
 
-    add_sweep_arguments(parser)  # forwarded to both engines when given
-    parser.set_defaults(executor=None, retries=None)
+    add_sweep_arguments(parser, executor=None, executor_help=(  # forwarded to the engines when given
+        "each stage's own: the NUTS ladder in this process; the switch study and the SMC ladder one "
+        "task at a time, or --workers N > 1 at once in a process pool; the SGD ensemble a process pool; "
+        "Dask with --scheduler/--dask-local"))
+    parser.set_defaults(retries=None)
 
 
 def _sweep_namespace(args: argparse.Namespace) -> SimpleNamespace:

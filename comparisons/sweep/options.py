@@ -6,6 +6,7 @@ __all__ = ["add_sweep_arguments", "check_scheduler", "pool_when_asked", "sweep_k
 
 import argparse
 import socket
+import sys
 from typing import Any
 
 from ..config_file import positive_int_arg
@@ -13,17 +14,24 @@ from ..errors import InputError
 from .runner import EXECUTORS
 
 
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+def add_sweep_arguments(parser: argparse.ArgumentParser, *, executor: str | None = "auto",
+                        executor_help: str | None = None) -> None:
     """Add ``--executor --workers --scheduler --dask-local --retries --no-progress --config --yes``.
 
     Options the parser already has (e.g. a command's own ``--no-progress``) are left as they are.
+    ``executor`` is the command's default executor (``"inline"`` for the commands whose tasks run
+    one at a time unless asked: :func:`pool_when_asked`; None: each stage's own, for ``reproduce``)
+    and ``executor_help`` says what it does there, so that ``--help`` states the default that
+    applies.
     """
     g = _Tolerant(parser.add_argument_group("sweep execution"), parser)
-    g.add_argument("--executor", choices=EXECUTORS, default="auto",
-                   help="where tasks run (default: auto: process pool, in-process for one task, "
-                        "Dask when --scheduler/--dask-local is given)")
+    if executor_help is None:
+        executor_help = ("auto: a process pool of --workers, in-process for one task, Dask when "
+                         "--scheduler/--dask-local is given")
+    g.add_argument("--executor", choices=EXECUTORS, default=executor,
+                   help=f"where tasks run (default: {executor_help})")
     g.add_argument("--workers", type=positive_int_arg("--workers"), default=None,
-                   help="worker processes (default: the usable CPU cores)")
+                   help="worker processes of a process pool or local Dask cluster (default: the usable CPU cores)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask distributed scheduler address, e.g. tcp://host:8786 (needs the dask extra)")
     g.add_argument("--dask-local", action="store_true",
@@ -58,15 +66,21 @@ def pool_when_asked(args: Any, *, processes: bool = True) -> str:
     their ``executor`` is ``"inline"`` or None by default, and ``--workers 2`` alone would
     otherwise be ignored. An executor the user named (``process``, ``dask``) is kept.
     ``processes=False``: Dask only, for sweeps whose samplers use the cores themselves (the NUTS
-    ladder, the LLC sweep). Sets and returns ``args.executor``.
+    ladder, the LLC sweep); there ``--workers N > 1`` alone prints a one-line note on stderr that
+    it changes nothing without ``--executor process``. Sets and returns ``args.executor``.
     """
     if getattr(args, "executor", None) in ("inline", None):
+        workers = getattr(args, "workers", None) or 1
         if getattr(args, "scheduler", None) or getattr(args, "dask_local", False):
             args.executor = "dask"
-        elif processes and (getattr(args, "workers", None) or 1) > 1:
+        elif processes and workers > 1:
             args.executor = "process"
         else:
             args.executor = "inline"
+            if workers > 1:  # said, not silently dropped
+                print(f"note: --workers {workers}: these tasks run one at a time in this process (their "
+                      "samplers use the cores themselves); --executor process runs that many at once",
+                      file=sys.stderr)
     return args.executor
 
 
