@@ -119,6 +119,9 @@ def test_reproduce_tiny_writes_every_file_and_reuses_finished_parts(tmp_path, ca
     assert main(["reproduce", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 0
     for f, t in stamps.items():
         assert (out / f).stat().st_mtime_ns == t, f"{f} was recomputed"
+    # the rerun's estimate leaves out what is stored (figure2, a few seconds, is always rebuilt)
+    assert ("(bayes, bayes_pt, bayes_pt_sigma1, smc, bayes_study, sgd stored, not counted)"
+            in capsys.readouterr().err)
     info = json.loads((out / "reproduce.json").read_text())
     assert info["config"]["preset"] == "tiny" and "bayes" in info["wall_seconds"]
     # the cached re-run reports the time the computation took, marked cached
@@ -199,3 +202,25 @@ def test_reproduce_tiny_at_c8_runs_every_stage(tmp_path):
     report = (out / "report.md").read_text()
     # the sequence of the move-by-move table is the study's population-loss run
     assert "Bayesian sequence (replica exchange on the population loss, beta = 1:" in report
+
+
+def test_finished_stages_are_those_stored_with_the_same_command(tmp_path):
+    """A rerun's estimate counts only the stages it will compute: a stage recorded in stages.json
+    with its command and a finished folder is left out; a changed command or an unfinished folder
+    is counted."""
+    from comparisons.cli.reproduce import STAGES_FILE, Planned, finished_stages
+    from comparisons.io import write_json
+
+    def planned(cmd):
+        return Planned(config=None, seconds=60.0, what="x", run=lambda yes: None, command=cmd)
+
+    stages = {"bayes": planned("tms-phases bayes --n 1"), "smc": planned("tms-phases free-energy --n 2"),
+              "sgd": planned("tms-phases sgd --runs 3")}
+    assert finished_stages(tmp_path, stages) == []  # nothing recorded
+    write_json(tmp_path / STAGES_FILE, {"bayes": "tms-phases bayes --n 1", "smc": "tms-phases free-energy --n 9",
+                                        "sgd": "tms-phases sgd --runs 3"})
+    for name, status in (("bayes", "finished"), ("smc", "finished"), ("sgd", "running")):
+        write_json(tmp_path / name / "owner.json", {"job": name, "status": status})
+    assert finished_stages(tmp_path, stages) == ["bayes"]
+    (tmp_path / STAGES_FILE).write_text("{not json")
+    assert finished_stages(tmp_path, stages) == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -354,8 +355,10 @@ def run(args: argparse.Namespace) -> int:
 
     stages = plan(args)  # every stage's configuration checked before the folder is made
     check_out_path(args.out)
+    stored = finished_stages(args.out, stages)
+    what = " + ".join(stages) + " stages" + (f" ({', '.join(stored)} stored, not counted)" if stored else "")
     # confirmed once for the whole run, before the folder is claimed: a refusal leaves nothing behind
-    confirm(sum(p.seconds for p in stages.values()), " + ".join(stages) + " stages", getattr(args, "yes", False))
+    confirm(sum(p.seconds for k, p in stages.items() if k not in stored), what, getattr(args, "yes", False))
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "skip_bayes": args.skip_bayes, "skip_sgd": args.skip_sgd}
     with owned_folder(args.out, "reproduce", config=config) as folder:
@@ -366,6 +369,32 @@ def run(args: argparse.Namespace) -> int:
                     keep(folder.root / name)
             folder.finish()
     return status
+
+
+#: ``{stage: command}`` of the stages a reproduction in this folder finished, so that a rerun's
+#: estimate leaves them out (:func:`finished_stages`)
+STAGES_FILE = "stages.json"
+
+
+def finished_stages(out: str | Path, stages: dict[str, Planned]) -> list[str]:
+    """The stages of ``stages`` that an earlier run in ``out`` finished with the same command.
+
+    A stage counts when ``out/stages.json`` records its command (:attr:`Planned.command`, which
+    names every setting of the stage) and its folder's owner record says ``finished``
+    (:mod:`comparisons.folder`). For the estimate only: the jobs themselves decide what they reuse
+    (a changed code version can still recompute a stage counted here).
+    """
+    from ..folder import read_owner
+
+    root = Path(out)
+    try:
+        done = json.loads((root / STAGES_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(done, dict):
+        return []
+    return [name for name, p in stages.items()
+            if done.get(name) == p.command and (read_owner(root / name) or {}).get("status") == "finished"]
 
 
 def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
@@ -404,6 +433,11 @@ def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
             print(f"error: the {stage} stage failed (exit {status}); finished parts are kept in {out}",
                   file=sys.stderr)
             return status
+        try:
+            done = json.loads((out / STAGES_FILE).read_text())
+        except (OSError, ValueError):
+            done = {}
+        write_json(out / STAGES_FILE, {**(done if isinstance(done, dict) else {}), stage: planned.command})
     t0 = time.perf_counter()
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "commands": {k: p.command for k, p in stages.items()}}
