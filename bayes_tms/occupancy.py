@@ -55,7 +55,7 @@ import xarray as xr
 from comparisons.contracts import (TRANSITION_FIELDS, phase_order, validate_diagnostics, validate_occupancy,
                                   validate_transitions)
 from comparisons.theory import (UNCLASSIFIED, check_beta, child_rng, crossings, dominant_intervals, enumerate_phases,
-                                laplace_crossing)
+                                laplace_crossings)
 from comparisons.theory.ladder import bracket_resolved, refinement_ladder, rungs_to_insert
 
 
@@ -370,18 +370,34 @@ def predicted_crossing(a: str, b: str, near: float, features: int, level: str = 
 
 
 @functools.lru_cache(maxsize=256)  # a Monte Carlo integral per call; every run of a ladder asks again
-def predicted_crossing_laplace(a: str, b: str, features: int, prior_sigma: float = 1.0,
-                               beta: float = 1.0) -> float | None:
-    """The ``a -> b`` crossing of the Laplace free energies with their O(1) terms.
-
-    :func:`comparisons.theory.laplace_crossing` between the phases labelled ``a`` and ``b`` (for
-    families, their undecorated members) at inverse temperature ``beta``; None where either sits
-    on a wall or they do not cross.
-    """
+def _laplace_pair(a: str, b: str, features: int, prior_sigma: float, beta: float) -> tuple:
+    """Every crossing of the Laplace free energies of the phases labelled ``a`` and ``b``, as
+    ``((from, to, n), ...)`` in increasing ``n`` (:func:`comparisons.theory.laplace_crossings`)."""
     by = {p.label: p for p in enumerate_phases(features)}
     if a not in by or b not in by:
+        return ()
+    return tuple((e["from"], e["to"], e["n"]) for e in laplace_crossings(by[a], by[b], prior_sigma=prior_sigma, beta=beta))
+
+
+def predicted_crossing_laplace(a: str, b: str, features: int, prior_sigma: float = 1.0,
+                               beta: float = 1.0, near: float | None = None) -> float | None:
+    """The Laplace prediction, with the O(1) terms, of a switch ``a -> b`` at inverse temperature ``beta``.
+
+    Two phases can cross twice (:func:`comparisons.theory.laplace_crossings`: at c = 8 the hexagon
+    leads the pentagon below n = 37 and again from 193). Without ``near``: the first ``n`` where
+    ``b`` takes over from ``a`` (:func:`comparisons.theory.laplace_crossing`), the prediction of a
+    switch not yet seen. With ``near`` (an observed switch's ``n``): the crossing of the pair
+    nearest it in ``log n``, in either direction, as :func:`predicted_crossing` judges the
+    asymptotic one, so that a switch back (``6 -> 5`` just above a ``5 -> 6``) is judged against
+    the crossing it flickers around. For families, their undecorated members. None where either
+    sits on a wall, or they do not cross (without ``near``: ``b`` never takes over from ``a``).
+    """
+    cross = _laplace_pair(a, b, int(features), float(prior_sigma), float(beta))
+    if near is None:
+        return next((n for _, to, n in cross if to == b), None)
+    if not cross:
         return None
-    return laplace_crossing(by[a], by[b], prior_sigma=prior_sigma, beta=beta)
+    return float(min((n for *_, n in cross), key=lambda v: abs(np.log(v) - np.log(near))))
 
 
 def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase",
@@ -445,7 +461,8 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
         switch = {"from": a, "to": b, "n": n_hat, "lower": float(min(lo_q, n_hat)),
                   "upper": float(max(hi_q, n_hat)),
                   "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma, beta=beta),
-                  "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta),
+                  "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta,
+                                                                    near=n_hat),
                   "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level, "beta": float(beta),
                   "dominant_all_before": doms[i]["dominant_all"],
                   "dominant_all_after": doms[i + 1]["dominant_all"],

@@ -75,3 +75,22 @@ def test_predictions_move_with_beta():
     assert t["predicted_n_laplace"] == pytest.approx(l_half, rel=1e-9)
     with pytest.raises(InputError, match="beta"):
         transitions(reps_from(table), features=6, beta=-1.0)
+
+
+def test_a_switch_back_is_judged_against_the_crossing_it_flickers_around():
+    # 5 -> 6 -> 5 -> 6 around the pair's crossing: the 6 -> 5 step gets that crossing too, as the
+    # asymptotic column does (c = 6: the only crossing, 225; c = 8: the second of two, 193, not
+    # the 6 -> 5 crossing near 37, which only a switch near it is judged against)
+    for c, near in ((6, 225.0), (8, 193.0)):
+        up = predicted_crossing_laplace("5", "6", c)
+        assert up == pytest.approx(near, rel=0.02)
+        assert predicted_crossing_laplace("6", "5", c, near=240.0) == pytest.approx(up)
+        assert predicted_crossing_laplace("5", "6", c, near=240.0) == pytest.approx(up)
+    assert predicted_crossing_laplace("6", "5", 6) is None  # 5 never takes over from 6 at c = 6
+    low = predicted_crossing_laplace("6", "5", 8)
+    assert 25 < low < 50 and predicted_crossing_laplace("6", "5", 8, near=40.0) == pytest.approx(low)
+    table = {150: {"5": 0.9, "6": 0.1}, 200: {"5": 0.4, "6": 0.6}, 250: {"5": 0.6, "6": 0.4},
+             300: {"5": 0.2, "6": 0.8}}
+    t = transitions(reps_from(table), features=8)
+    assert [(str(a), str(b)) for a, b in zip(t["from"].values, t["to"].values)] == [("5", "6"), ("6", "5"), ("5", "6")]
+    np.testing.assert_allclose(t["predicted_n_laplace"].values, predicted_crossing_laplace("5", "6", 8))

@@ -206,21 +206,28 @@ def test_reproduce_tiny_at_c8_runs_every_stage(tmp_path):
 
 def test_finished_stages_are_those_stored_with_the_same_command(tmp_path):
     """A rerun's estimate counts only the stages it will compute: a stage recorded in stages.json
-    with its command and a finished folder is left out; a changed command or an unfinished folder
-    is counted."""
-    from comparisons.cli.reproduce import STAGES_FILE, Planned, finished_stages
+    with its command's settings and its folder's configuration hash is left out; a changed setting,
+    a folder rerun with other settings or an unfinished one is counted. How it runs (--workers,
+    --no-progress, --out's spelling) does not matter."""
+    from comparisons.cli.reproduce import STAGES_FILE, Planned, _stage_key, finished_stages
     from comparisons.io import write_json
 
     def planned(cmd):
         return Planned(config=None, seconds=60.0, what="x", run=lambda yes: None, command=cmd)
 
-    stages = {"bayes": planned("tms-phases bayes --n 1"), "smc": planned("tms-phases free-energy --n 2"),
-              "sgd": planned("tms-phases sgd --runs 3")}
+    stages = {"bayes": planned("tms-phases bayes --n 1 --out A/bayes --no-progress --workers 2"),
+              "smc": planned("tms-phases free-energy --n 2"), "sgd": planned("tms-phases sgd --runs 3"),
+              "bayes_pt": planned("tms-phases bayes --sampler pt")}
+    assert _stage_key("tms-phases bayes --n 1 --out A/bayes --no-progress --workers 2") == "tms-phases bayes --n 1"
     assert finished_stages(tmp_path, stages) == []  # nothing recorded
-    write_json(tmp_path / STAGES_FILE, {"bayes": "tms-phases bayes --n 1", "smc": "tms-phases free-energy --n 9",
-                                        "sgd": "tms-phases sgd --runs 3"})
-    for name, status in (("bayes", "finished"), ("smc", "finished"), ("sgd", "running")):
-        write_json(tmp_path / name / "owner.json", {"job": name, "status": status})
+    write_json(tmp_path / STAGES_FILE, {
+        "bayes": {"key": "tms-phases bayes --n 1", "config_hash": "h1"},
+        "smc": {"key": "tms-phases free-energy --n 9", "config_hash": "h2"},  # another setting
+        "sgd": {"key": "tms-phases sgd --runs 3", "config_hash": "h3"},  # not finished
+        "bayes_pt": {"key": "tms-phases bayes --sampler pt", "config_hash": "old"}})  # rerun by hand since
+    for name, status, h in (("bayes", "finished", "h1"), ("smc", "finished", "h2"), ("sgd", "running", "h3"),
+                            ("bayes_pt", "finished", "new")):
+        write_json(tmp_path / name / "owner.json", {"job": name, "status": status, "config_hash": h})
     assert finished_stages(tmp_path, stages) == ["bayes"]
     (tmp_path / STAGES_FILE).write_text("{not json")
     assert finished_stages(tmp_path, stages) == []

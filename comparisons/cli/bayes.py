@@ -324,11 +324,12 @@ def run_nuts(config, out_dir, *, progress: bool = True, sweep: dict | None = Non
     return result
 
 
-def nuts_sweep_kwargs(args: argparse.Namespace) -> dict:
-    """The sweep-runner keywords of the NUTS sweep: inline by default, Dask when asked for."""
+def nuts_sweep_kwargs(args: argparse.Namespace, note: bool = True) -> dict:
+    """The sweep-runner keywords of the NUTS sweep: inline by default, Dask when asked for
+    (``note``: say that ``--workers`` alone changes nothing here, :func:`comparisons.sweep.pool_when_asked`)."""
     from ..sweep import pool_when_asked, sweep_kwargs
 
-    pool_when_asked(args, processes=False)
+    pool_when_asked(args, processes=False, note=note)
     kw = sweep_kwargs(args)
     kw.pop("progress")
     return kw

@@ -248,7 +248,7 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         from .bayes import nuts_config, nuts_flags, nuts_sweep_kwargs, run_nuts
 
         config = nuts_config(stage.preset, **common, **stage.fields)
-        kw = nuts_sweep_kwargs(sweep)
+        kw = nuts_sweep_kwargs(sweep, note=False)  # --workers is for the other stages: --help says so
         table = nuts_flags()
         flags = [("--preset", stage.preset), *((table.flag_of(k), v) for k, v in {**stage.fields, **common}.items())]
         return Planned(config, bayes_seconds(config), "bayes",
@@ -367,22 +367,49 @@ def run(args: argparse.Namespace) -> int:
             for name in {n for stages in PRESETS.values() for n in stages} | {"theory"}:
                 if (folder.root / name).is_dir():
                     keep(folder.root / name)
+            if (folder.root / STAGES_FILE).is_file():  # a run that skipped every stage keeps the record
+                keep(folder.root / STAGES_FILE)
             folder.finish()
     return status
 
 
-#: ``{stage: command}`` of the stages a reproduction in this folder finished, so that a rerun's
-#: estimate leaves them out (:func:`finished_stages`)
+#: ``{stage: {"key", "config_hash"}}`` of the stages a reproduction in this folder finished, so that
+#: a rerun's estimate leaves them out (:func:`finished_stages`)
 STAGES_FILE = "stages.json"
+#: flags of a stage's command that do not change its results (how and where it runs): value count
+_RUN_FLAGS = {"--no-progress": 0, "--dask-local": 0, "--yes": 0, "--workers": 1, "--executor": 1, "--scheduler": 1,
+              "--retries": 1, "--out": 1}
+
+
+def _stage_key(command: str) -> str:
+    """``command`` without the flags that only say how and where it runs (:data:`_RUN_FLAGS`)."""
+    words, out, skip = command.split(), [], 0
+    for w in words:
+        if skip:
+            skip -= 1
+        elif w in _RUN_FLAGS:
+            skip = _RUN_FLAGS[w]
+        else:
+            out.append(w)
+    return " ".join(out)
+
+
+def _stage_record(out: Path, name: str, planned: Planned) -> dict:
+    """What ``stages.json`` keeps of a finished stage: its command's key and its folder's config hash."""
+    from ..folder import read_owner
+
+    return {"key": _stage_key(planned.command), "config_hash": (read_owner(out / name) or {}).get("config_hash")}
 
 
 def finished_stages(out: str | Path, stages: dict[str, Planned]) -> list[str]:
-    """The stages of ``stages`` that an earlier run in ``out`` finished with the same command.
+    """The stages of ``stages`` that an earlier run in ``out`` finished with the same settings.
 
     A stage counts when ``out/stages.json`` records its command (:attr:`Planned.command`, which
-    names every setting of the stage) and its folder's owner record says ``finished``
-    (:mod:`comparisons.folder`). For the estimate only: the jobs themselves decide what they reuse
-    (a changed code version can still recompute a stage counted here).
+    names every setting of the stage, without the flags that only say how it runs:
+    ``--workers``, ``--no-progress``, ...) and its folder's owner record (:mod:`comparisons.folder`)
+    says ``finished`` with the configuration hash recorded then (a folder rerun by hand with other
+    settings does not count). For the estimate only: the jobs themselves decide what they reuse (a
+    changed code version can still recompute a stage counted here).
     """
     from ..folder import read_owner
 
@@ -393,8 +420,13 @@ def finished_stages(out: str | Path, stages: dict[str, Planned]) -> list[str]:
         return []
     if not isinstance(done, dict):
         return []
-    return [name for name, p in stages.items()
-            if done.get(name) == p.command and (read_owner(root / name) or {}).get("status") == "finished"]
+    found = []
+    for name, planned in stages.items():
+        owner, rec = read_owner(root / name) or {}, done.get(name)
+        if (isinstance(rec, dict) and owner.get("status") == "finished"
+                and rec == {"key": _stage_key(planned.command), "config_hash": owner.get("config_hash")}):
+            found.append(name)
+    return found
 
 
 def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
@@ -437,7 +469,8 @@ def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
             done = json.loads((out / STAGES_FILE).read_text())
         except (OSError, ValueError):
             done = {}
-        write_json(out / STAGES_FILE, {**(done if isinstance(done, dict) else {}), stage: planned.command})
+        write_json(out / STAGES_FILE, {**(done if isinstance(done, dict) else {}),
+                                       stage: _stage_record(out, stage, planned)})
     t0 = time.perf_counter()
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "commands": {k: p.command for k, p in stages.items()}}

@@ -58,7 +58,7 @@ class _Tolerant:
         return self._group.add_argument(*flags, **kwargs)
 
 
-def pool_when_asked(args: Any, *, processes: bool = True) -> str:
+def pool_when_asked(args: Any, *, processes: bool = True, note: bool = True) -> str:
     """Leave the in-process default when the flags ask for more than one worker: Dask with
     ``--scheduler``/``--dask-local``, a process pool with ``--workers N > 1``.
 
@@ -67,7 +67,8 @@ def pool_when_asked(args: Any, *, processes: bool = True) -> str:
     otherwise be ignored. An executor the user named (``process``, ``dask``) is kept.
     ``processes=False``: Dask only, for sweeps whose samplers use the cores themselves (the NUTS
     ladder, the LLC sweep); there ``--workers N > 1`` alone prints a one-line note on stderr that
-    it changes nothing without ``--executor process``. Sets and returns ``args.executor``.
+    it changes nothing without ``--executor process`` (``note=False``: not, for ``reproduce``, whose
+    other stages do use the workers). Sets and returns ``args.executor``.
     """
     if getattr(args, "executor", None) in ("inline", None):
         workers = getattr(args, "workers", None) or 1
@@ -77,7 +78,7 @@ def pool_when_asked(args: Any, *, processes: bool = True) -> str:
             args.executor = "process"
         else:
             args.executor = "inline"
-            if workers > 1:  # said, not silently dropped
+            if workers > 1 and note:  # said, not silently dropped
                 print(f"note: --workers {workers}: these tasks run one at a time in this process (their "
                       "samplers use the cores themselves); --executor process runs that many at once",
                       file=sys.stderr)

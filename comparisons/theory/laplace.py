@@ -185,10 +185,10 @@ def laplace_crossings(a: Phase, b: Phase, n_min: float | None = None, n_max: flo
                       beta: float = 1.0) -> list[dict]:
     """Every ``n`` in ``[n_min, n_max]`` where the Laplace free energies of ``a`` and ``b`` cross, in order.
 
-    Two phases can cross twice: ``F_a - F_b = n beta dL + d_lambda log n + const`` is convex or
-    concave in ``n``. At c = 8 (beta = 1) the hexagon leads the pentagon below n = 37, the pentagon
-    leads from 37 to 191, and the hexagon again from 191 on; the switch a study sees as ``5 -> 6``
-    is the second.
+    Two phases can cross more than once: ``F_a - F_b`` is ``n beta dL + d_lambda log n`` plus terms
+    of order one (and the flat volume's, which move slowly with ``n``). At c = 8 (beta = 1) the
+    hexagon leads the pentagon below n = 37, the pentagon from 37 to 193, and the hexagon again
+    from 193 on; the switch a study sees as ``5 -> 6`` is the second.
 
     Parameters
     ----------
@@ -243,7 +243,7 @@ def laplace_crossing(a: Phase, b: Phase, n_min: float | None = None, n_max: floa
 
     Directed: a crossing the other way (``a`` taking over from ``b``) is not it. At c = 8 the
     pentagon and the hexagon cross twice (:func:`laplace_crossings`), and the ``5 -> 6`` switch is
-    predicted at 191, not at 37, where ``6 -> 5``. Arguments as :func:`laplace_crossings`.
+    predicted at 193, not at 37, where ``6 -> 5``. Arguments as :func:`laplace_crossings`.
 
     Returns
     -------
