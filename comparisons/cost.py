@@ -21,8 +21,9 @@ bayes (replica exchange)       ``PT_START_S + sum over sweeps of 0.75 * leapfrog
 sgd training                   ``SGD_START_S + epochs * steps_per_epoch * (SGD_STEP_S + runs *
                                SGD_RUN_STEP_S)``
 sgd LLC                        ``runs * checkpoints * chains * draws * SGLD_DRAW_S``
-free-energy (SMC)              ``SMC_START_S + len(ns) * runs * (SMC_RUN_S + SMC_STAGES *
-                               mutation_steps * particles * SMC_PARTICLE_STEP_S)``
+free-energy (SMC)              ``SMC_START_S + sum over ns of runs * (SMC_RUN_S + smc_stages(n beta) *
+                               mutation_steps * particles * SMC_PARTICLE_STEP_S)``, shared among
+                               the workers (:func:`smc_seconds`)
 llc (per phase x n x method)   NUTS: ``LLC_NUTS_COMPILE_S + chains * (draws + warmup) *
                                LLC_NUTS_STEP_S``; SGLD: ``chains * draws * SGLD_DRAW_S``
 llc --measure-phases           per phase: ``MEASURE_PHASE_S + points * MEASURE_POINT_S[family]``,
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 __all__ = ["CONFIRM_ABOVE_S", "bayes_seconds", "pt_seconds", "study_parts", "pt_sweep_seconds", "pt_ladder", "predicted_switches",
            "refine_seconds", "sgd_seconds", "llc_seconds",
-           "smc_seconds", "measure_seconds", "format_duration", "confirm"]
+           "smc_seconds", "smc_stages", "measure_seconds", "format_duration", "confirm"]
 
 import math
 import sys
@@ -111,11 +112,18 @@ MEASURE_PHASE_S = 75.0
 MEASURE_POINTS = 5
 
 # -- SMC -------------------------------------------------------------------------------------------
-#: seconds per MH mutation step of one SMC particle, and the usual number of tempering stages
-SMC_PARTICLE_STEP_S = 3e-6
-SMC_STAGES = 15
-#: per SMC run (model compilation, tempering schedule) and once per command
-SMC_RUN_S = 1.0
+#: seconds per MH mutation step of one SMC particle: fitted (least squares, no per-run term) to the
+#: 38 stored task times of three SMC ladders (c = 8, paper: 500 particles x 100 steps, n 100 to
+#: 10000; c = 6, quick: 200 x 50, n 150 to 1200, twice), every task within 0.67x to 1.34x
+SMC_PARTICLE_STEP_S = 1.5e-5
+#: tempering stages of one SMC run at effective sample size ``m = n beta``:
+#: ``max(SMC_STAGES_MIN, SMC_STAGES_PER_LOG * log(m) + SMC_STAGES_AT_1)``, the stage counts those
+#: ladders recorded (8 at m = 50 to 75, 15 at 600, 23 at 5000; the same at c = 6 and 8)
+SMC_STAGES_PER_LOG = 3.3
+SMC_STAGES_AT_1 = -5.6
+SMC_STAGES_MIN = 3
+#: per SMC run (model set-up) and once per command
+SMC_RUN_S = 0.3
 SMC_START_S = 3.0
 
 
@@ -286,14 +294,22 @@ def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str 
     """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`), start-up excluded:
     :func:`study_parts` shared among the workers (see :func:`pt_seconds`)."""
     total = sum(study_parts(config, study).values())
+    n_runs = len(study.conventions) * (study.datasets + bool(study.population))
+    return total / min(_slots(workers, scheduler, executor), n_runs)
+
+
+def _slots(workers: int | None, scheduler: str | None, executor: str | None) -> int:
+    """How many tasks the sweep runner runs at once (:func:`comparisons.sweep.run_sweep`): one
+    in-process, else ``workers`` or, when not given, the usable CPU cores for a process pool or a
+    local Dask cluster; one where neither executor nor scheduler is given (a command's in-process
+    default), and for a remote scheduler whose size is not known here, ``workers`` or one."""
     if executor == "inline" and scheduler is None:
-        workers = 1
-    elif workers is None and (scheduler == "local" or (scheduler is None and executor is not None)):
+        return 1
+    if workers is None and (scheduler == "local" or (scheduler is None and executor is not None)):
         from .sweep import default_workers
 
         workers = default_workers()
-    n_runs = len(study.conventions) * (study.datasets + bool(study.population))
-    return total / min(max(int(workers or 1), 1), n_runs)
+    return max(int(workers or 1), 1)
 
 
 def sgd_seconds(train_config: Any, llc_config: Any | None = None) -> float:
@@ -337,11 +353,24 @@ def measure_seconds(c: int, labels: Sequence[str], points: int = MEASURE_POINTS)
     return total
 
 
-def smc_seconds(ns: int, particles: int, runs: int, mutation_steps: int) -> float:
-    """Estimated seconds of the SMC free-energy ladder: ``ns`` sample sizes x ``runs`` runs, each
-    ``SMC_STAGES`` tempering stages of ``mutation_steps`` MH steps of every particle."""
-    return STARTUP_S + SMC_START_S + ns * runs * (SMC_RUN_S + SMC_STAGES * mutation_steps * particles
-                                                  * SMC_PARTICLE_STEP_S)
+def smc_stages(n: float, beta: float = 1.0) -> float:
+    """Tempering stages of one SMC run at sample size ``n`` and inverse temperature ``beta``.
+
+    The adaptive schedule (ESS threshold 1/2) takes more stages as the posterior narrows: about
+    ``3.3 log(n beta)`` (:data:`SMC_STAGES_PER_LOG`), the same at c = 6 and 8.
+    """
+    return max(SMC_STAGES_MIN, SMC_STAGES_PER_LOG * math.log(max(n * beta, 1.0)) + SMC_STAGES_AT_1)
+
+
+def smc_seconds(ns: Sequence[float], particles: int, runs: int, mutation_steps: int, *, beta: float = 1.0,
+                workers: int | None = None, scheduler: str | None = None, executor: str | None = "inline") -> float:
+    """Estimated seconds of the SMC free-energy ladder: one task per sample size of ``ns``, each
+    ``runs`` runs of :func:`smc_stages` tempering stages of ``mutation_steps`` MH steps of every
+    particle, shared among the workers as the sweep runner resolves them (:func:`_slots`; the
+    default executor of ``free-energy`` is in-process, one task at a time)."""
+    tasks = [runs * (SMC_RUN_S + smc_stages(n, beta) * mutation_steps * particles * SMC_PARTICLE_STEP_S)
+             for n in ns]
+    return STARTUP_S + SMC_START_S + sum(tasks) / min(_slots(workers, scheduler, executor), max(len(tasks), 1))
 
 
 def format_duration(seconds: float) -> str:

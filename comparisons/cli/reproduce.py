@@ -290,7 +290,8 @@ def plan_stage(stage: Stage, features: int, seed: int, out: Path, args: argparse
         kw = sweep_kwargs(smc_sweep)
         table = smc_flags()
         flags = [*((table.flag_of(k), v) for k, v in {**fields, **common}.items()), ("--bayes-dir", bayes_dir)]
-        return Planned(config, smc_seconds(len(config.ns), config.particles, config.runs, config.mutation_steps),
+        return Planned(config, smc_seconds(config.ns, config.particles, config.runs, config.mutation_steps,
+                                           beta=config.beta, **{k: kw.get(k) for k in ("workers", "scheduler", "executor")}),
                        "smc", lambda yes: free_energy_job(config, out, bayes_dir=bayes_dir, sweep=kw, yes=yes),
                        _command("free-energy", [*flags, ("--out", out), *quiet, *sweep_flags]))
     if stage.job == "figure2":

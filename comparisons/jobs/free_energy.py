@@ -114,7 +114,9 @@ def free_energy_job(config, out_dir, *, bayes_dir: str | Path | None = None, swe
     from ..folder import check_folder
 
     check_folder(out_dir, "free-energy")  # refused before the estimate, not after it
-    confirm(smc_seconds(len(config.ns), config.particles, config.runs, config.mutation_steps),
+    confirm(smc_seconds(config.ns, config.particles, config.runs, config.mutation_steps, beta=config.beta,
+                        **{k: (sweep or {}).get(k) for k in ("workers", "scheduler")},
+                        executor=(sweep or {}).get("executor", "inline")),
             f"{len(config.ns)} n x {config.runs} SMC runs x {config.particles} particles", yes)
     from ..folder import owned_folder
 
