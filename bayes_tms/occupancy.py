@@ -43,7 +43,7 @@ from __future__ import annotations
 
 __all__ = ["family", "chain_summary", "labelled_occupancy", "posterior_attrs", "cell_arrays", "occupancy_table", "interval_scale", "window_roots", "rungs_to_insert",
            "draw_labels", "refine_switches", "refinement_ladder", "mark_resolved", "dominance", "dominance_table", "transitions",
-           "diagnostics_table", "predicted_crossing", "predicted_crossing_laplace"]
+           "diagnostics_table", "predicted_crossing", "predicted_crossing_laplace", "add_predictions"]
 
 import functools
 import re
@@ -460,9 +460,7 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
         lo_q, hi_q = np.quantile(roots, [alpha / 2, 1 - alpha / 2])
         switch = {"from": a, "to": b, "n": n_hat, "lower": float(min(lo_q, n_hat)),
                   "upper": float(max(hi_q, n_hat)),
-                  "predicted_n": predicted_crossing(a, b, n_hat, features, level, prior_sigma, beta=beta),
-                  "predicted_n_laplace": predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta,
-                                                                    near=n_hat),
+                  "predicted_n": np.nan, "predicted_n_laplace": np.nan,  # add_predictions, below
                   "n_before": int(ns[i]), "n_after": int(ns[i + 1]), "level": level, "beta": float(beta),
                   "dominant_all_before": doms[i]["dominant_all"],
                   "dominant_all_after": doms[i + 1]["dominant_all"],
@@ -472,7 +470,35 @@ def transitions(reps: Mapping[int, tuple], *, features: int, level: str = "phase
                                 else "classified_only")}
         for k, v in switch.items():
             cols[k].append(v)
-    return _switch_dataset(cols, attrs)
+    return add_predictions(_switch_dataset(cols, attrs))
+
+
+def add_predictions(switches: xr.Dataset) -> xr.Dataset:
+    """The transitions hand-off with ``predicted_n`` and ``predicted_n_laplace`` computed from the
+    theory, for each switch ``from -> to`` at its ``n`` and ``level``.
+
+    :func:`predicted_crossing` (asymptotic) and :func:`predicted_crossing_laplace` (with the O(1)
+    terms, ``near`` the switch) at the hand-off's attrs ``features``, ``prior_sigma`` and ``beta``
+    (per switch where a ``beta`` variable is present). Why separate: a stored run's switches are
+    the sampler's data, its predictions the theory's; a study recomputes them from its stored
+    runs (:func:`comparisons.jobs.bayes_pt.run_pt_study`), so that a correction of the theory
+    reaches every table without resampling.
+    """
+    size = switches.sizes.get("transition", 0)
+    if size == 0:
+        return switches
+    features = int(switches.attrs["features"])
+    prior_sigma = float(switches.attrs.get("prior_sigma", 1.0))
+    betas = (np.asarray(switches["beta"].values, dtype=float) if "beta" in switches
+             else np.full(size, float(switches.attrs.get("beta", 1.0))))
+    asym, o1 = np.full(size, np.nan), np.full(size, np.nan)
+    for k, (a, b, n, level, beta) in enumerate(zip(switches["from"].values, switches["to"].values,
+                                                    switches["n"].values, switches["level"].values, betas)):
+        a, b, beta = str(a), str(b), float(beta)
+        x = predicted_crossing(a, b, float(n), features, str(level), prior_sigma, beta=beta)
+        y = predicted_crossing_laplace(a, b, features, prior_sigma, beta=beta, near=float(n))
+        asym[k], o1[k] = (np.nan if x is None else x), (np.nan if y is None else y)
+    return switches.assign(predicted_n=("transition", asym), predicted_n_laplace=("transition", o1))
 
 
 def _switch_dataset(cols: Mapping[str, list], attrs: Mapping) -> xr.Dataset:

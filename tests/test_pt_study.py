@@ -153,3 +153,25 @@ def test_switch_figure_of_200_data_sets_marks_population_and_both_predictions(tm
                  "5 → 6: data sets (200)"):
         assert want in labels
     fig.savefig(tmp_path / "switches.png")
+
+
+def test_a_resumed_study_tables_its_stored_switches_with_the_theorys_predictions_of_now(tmp_path, monkeypatch):
+    """A stored run keeps the switches it sampled; the predictions beside them are recomputed from
+    the theory when the study's tables are written, so that a corrected prediction (the directed
+    Laplace crossing) reaches a study whose runs were sampled before it."""
+    import csv
+
+    import bayes_tms.occupancy as occ
+
+    out = tmp_path / "study"
+    with monkeypatch.context() as m:  # the code that sampled the runs predicted something else
+        m.setattr(occ, "predicted_crossing", lambda *a, **k: 12345.0)
+        _study(out)
+    stale = list(csv.DictReader((out / "switches.csv").open()))
+    assert stale and all(float(r["predicted_n"]) == 12345.0 for r in stale)
+    _study(out)  # every run stored: nothing resampled
+    rows = list(csv.DictReader((out / "switches.csv").open()))
+    assert [(r["from"], r["to"], r["n"]) for r in rows] == [(r["from"], r["to"], r["n"]) for r in stale]
+    for r in rows:
+        want = occ.predicted_crossing(r["from"], r["to"], float(r["n"]), 4, beta=float(r["beta"]))
+        assert (r["predicted_n"] == "" and want is None) or float(r["predicted_n"]) == pytest.approx(want)

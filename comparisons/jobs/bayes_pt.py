@@ -837,9 +837,13 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
         conv, ds = task.config["convention"], task.config["dataset"]
         cfg = dict(result["config"])
         cfg["ns"] = tuple(cfg["ns"])
+        from bayes_tms.occupancy import add_predictions
         from bayes_tms.pt import PTConfig
 
         run_cfg = PTConfig(**cfg)
+        # the stored run's switches with the theory's predictions of now (a stored task keeps those
+        # of the code that sampled it)
+        result = {**result, "transitions": add_predictions(result["transitions"])}
         folder = check_writable_dir(out / conv / ("population" if ds == "population" else f"data{int(ds):02d}"))
         write_json(folder / "config.json", {**run_cfg.to_dict(), "requested_ns": list(config.ns),
                                             "rungs": list(result["ladder"])})
