@@ -379,8 +379,10 @@ def plot_figure2(ds: xr.Dataset):
     ns = ds["n"].values.astype(float)
     frac = ds["fraction"].values
     shown = [j for j in range(ds.sizes["phase"]) if np.nanmax(frac[:, :, j]) >= MIN_FRACTION]
-    # one colour per phase: the default cycle has 10, so more phases (c = 7, 8) take tab20's 20
-    palette = [f"C{k}" for k in range(10)] if len(shown) <= 10 else list(plt.get_cmap("tab20").colors)
+    # one colour per phase: the default cycle has 10, so more phases (c = 7, 8) take tab20's 20,
+    # less its two greens, the colour of the predictions' lines
+    palette = ([f"C{k}" for k in range(10)] if len(shown) <= 10 else
+               [c for k, c in enumerate(plt.get_cmap("tab20").colors) if k not in (4, 5)])
     colours = {j: palette[k % len(palette)] for k, j in enumerate(shown)}
     fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 4.6), sharey=True)
     paper = ds.attrs.get("paper_switch_n")

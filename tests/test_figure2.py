@@ -290,3 +290,24 @@ def test_the_o1_prediction_of_the_papers_switch_is_the_dominant_sequences_5_to_6
     # and a PT switch 5 -> 6 is judged against the same crossing
     from bayes_tms.occupancy import predicted_crossing_laplace
     assert predicted_crossing_laplace("5", "6", features, beta=beta) == pytest.approx(o1)
+
+
+def test_many_phases_get_one_colour_each_and_none_the_predictions_green():
+    """At c = 7, 8 figure 2 draws more than ten phases: each its own colour, and none green, the
+    colour of the free-energy lines."""
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    ds = dataset()
+    labels = [f"p{k}" for k in range(14)]
+    frac = np.full((ds.sizes["panel"], ds.sizes["n"], len(labels)), 0.1)
+    many = xr.Dataset({k: (("panel", "n", "phase"), frac) for k in ("fraction", "lower", "upper")},
+                      coords={"panel": ds["panel"].values, "n": ds["n"].values, "phase": labels})
+    ds = ds.drop_dims("phase").merge(many).assign_attrs(ds.attrs)
+    fig = plot_figure2(ds)
+    lines = [ln for ln in fig.axes[0].get_lines() if str(ln.get_label()).startswith("phase ")]
+    colours = [mcolors.to_hex(ln.get_color()) for ln in lines]
+    assert len(colours) == 14 and len(set(colours)) == 14
+    green = {mcolors.to_hex(c) for c in ("C2", *plt.get_cmap("tab20").colors[4:6])}
+    assert not green & set(colours)
+    plt.close(fig)
