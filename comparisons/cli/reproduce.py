@@ -395,6 +395,15 @@ def _stage_key(command: str) -> str:
     return " ".join(out)
 
 
+def _read_stages(root: Path) -> dict:
+    """The records of ``root/stages.json`` (empty when it is missing or unreadable)."""
+    try:
+        done = json.loads((root / STAGES_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return done if isinstance(done, dict) else {}
+
+
 def _stage_record(out: Path, name: str, planned: Planned) -> dict:
     """What ``stages.json`` keeps of a finished stage: its command's key and its folder's config hash."""
     from ..folder import read_owner
@@ -415,12 +424,7 @@ def finished_stages(out: str | Path, stages: dict[str, Planned]) -> list[str]:
     from ..folder import read_owner
 
     root = Path(out)
-    try:
-        done = json.loads((root / STAGES_FILE).read_text())
-    except (OSError, ValueError):
-        return []
-    if not isinstance(done, dict):
-        return []
+    done = _read_stages(root)
     found = []
     for name, planned in stages.items():
         owner, rec = read_owner(root / name) or {}, done.get(name)
@@ -466,12 +470,7 @@ def _run(args: argparse.Namespace, stages: dict[str, Planned]) -> int:
             print(f"error: the {stage} stage failed (exit {status}); finished parts are kept in {out}",
                   file=sys.stderr)
             return status
-        try:
-            done = json.loads((out / STAGES_FILE).read_text())
-        except (OSError, ValueError):
-            done = {}
-        write_json(out / STAGES_FILE, {**(done if isinstance(done, dict) else {}),
-                                       stage: _stage_record(out, stage, planned)})
+        write_json(out / STAGES_FILE, {**_read_stages(out), stage: _stage_record(out, stage, planned)})
     t0 = time.perf_counter()
     config = {"preset": args.preset, "features": args.features, "seed": args.seed,
               "commands": {k: p.command for k, p in stages.items()}}
