@@ -244,7 +244,7 @@ def refine_seconds(config: Any, refine_tol: float, refine_rounds: int, beta: flo
 
 def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = None,
                scheduler: str | None = None, executor: str | None = None, refine_tol: float | None = None,
-               refine_rounds: int | None = None) -> float:
+               refine_rounds: int | None = None, stored: Iterable[tuple[str, str]] = ()) -> float:
     """Estimated seconds of a replica-exchange job (:class:`bayes_tms.pt.PTConfig`, and for a switch
     study its :class:`comparisons.jobs.bayes_pt.SwitchStudyConfig`).
 
@@ -257,10 +257,11 @@ def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = N
     not given, the usable CPU cores for a process pool or a local Dask cluster (one where neither
     executor nor scheduler is given, the in-process default of
     :func:`~comparisons.jobs.bayes_pt.run_pt_study`, and for a remote scheduler, whose size is not
-    known here).
+    known here). ``stored``: the study's ``(convention, dataset)`` runs already stored
+    (:func:`comparisons.jobs.bayes_pt.stored_study_runs`), which are read back, not counted.
     """
     if study is not None:
-        return STARTUP_S + _study_seconds(config, study, workers, scheduler, executor)
+        return STARTUP_S + _study_seconds(config, study, workers, scheduler, executor, stored=stored)
     from .jobs.bayes_pt import REFINE_ROUNDS, REFINE_TOL
 
     tol = REFINE_TOL if refine_tol is None else refine_tol
@@ -268,19 +269,22 @@ def pt_seconds(config: Any, study: Any | None = None, *, workers: int | None = N
     return STARTUP_S + _run_seconds(config) + refine_seconds(config, tol, rounds)
 
 
-def study_parts(config: Any, study: Any) -> dict[str, float]:
+def study_parts(config: Any, study: Any, stored: Iterable[tuple[str, str]] = ()) -> dict[str, float]:
     """Seconds of a switch study's work on one worker, by kind: ``"data-set runs"``,
     ``"population runs"``, ``"data-set refinement"``, ``"population refinement"`` (per convention,
     its data sets and its population run, each refined as one run is: :func:`refine_seconds` at the
-    convention's beta; start-up excluded)."""
+    convention's beta; start-up excluded), leaving out the ``stored`` ``(convention, dataset)``
+    runs (``dataset``: ``"0"``, ``"1"``, ... or ``"population"``)."""
     import dataclasses
 
     from .jobs.bayes_pt import CONVENTIONS
 
+    stored = set(stored)
     parts = dict.fromkeys(("data-set runs", "population runs", "data-set refinement", "population refinement"), 0.0)
     for conv in study.conventions:
         beta = CONVENTIONS.get(conv, config.beta)
-        runs = [(False, study.datasets)] + ([(True, 1)] if study.population else [])
+        todo = sum((conv, str(k)) not in stored for k in range(study.datasets))
+        runs = [(False, todo)] + ([(True, 1)] if study.population and (conv, "population") not in stored else [])
         for population, count in runs:
             cfg = dataclasses.replace(config, beta=beta, population=population)
             kind = "population" if population else "data-set"
@@ -290,12 +294,14 @@ def study_parts(config: Any, study: Any) -> dict[str, float]:
 
 
 def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str | None,
-                   executor: str | None = None) -> float:
+                   executor: str | None = None, stored: Iterable[tuple[str, str]] = ()) -> float:
     """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`), start-up excluded:
-    :func:`study_parts` shared among the workers (see :func:`pt_seconds`)."""
-    total = sum(study_parts(config, study).values())
-    n_runs = len(study.conventions) * (study.datasets + bool(study.population))
-    return total / min(_slots(workers, scheduler, executor), n_runs)
+    :func:`study_parts` of the runs not ``stored``, shared among the workers (see :func:`pt_seconds`)."""
+    stored = set(stored)
+    total = sum(study_parts(config, study, stored).values())
+    n_runs = len(study.conventions) * (study.datasets + bool(study.population)) - len(stored)
+    # a stored run is read back and its tables written again: about PT_START_S (18 c = 8 runs: 17 s)
+    return total / min(_slots(workers, scheduler, executor), max(n_runs, 1)) + PT_START_S * len(stored)
 
 
 def _slots(workers: int | None, scheduler: str | None, executor: str | None) -> int:

@@ -385,7 +385,11 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "the reproduction figure and the judge; `not_single` is the share of data sets where the "
          "switch is more than one crossing, and the last table lists every crossing); `population` "
          "is the switch on the population loss; `predicted_n` and `predicted_n_laplace` are the "
-         "free-energy predictions at the run's beta, asymptotic and with the `O(1)` terms.", dataset_markdown(summary.drop_attrs()),
+         "free-energy predictions at the run's beta, asymptotic and with the `O(1)` terms. `rhat_max` is "
+         "the largest loss R-hat across a run's copies at the two rungs around its switch, over the "
+         "`switches` counted, and `disagree` the number of them above the R-hat bound of a mixed rung "
+         "(`comparisons.jobs.bayes_pt.MIXED_RHAT`): there the copies disagree and the switch is not measured. `all_mixed` says whether every run also made enough round "
+         "trips over its whole ladder.", dataset_markdown(summary.drop_attrs()),
          "![switch n per data set and convention](data/switches.png)",
          "## Every switch of every run", dataset_markdown(switches.drop_attrs())])
 

@@ -664,12 +664,16 @@ def study_rows(summary) -> list[list]:
     judged against the population value."""
     names = ("convention", "beta", "from", "to", "datasets", "datasets_run", "mean", "sd", "values", "population",
              "predicted_n", "predicted_n_laplace", "all_mixed")
+    # summaries written before the per-switch R-hat have no rhat_max / disagree / switches
+    nan = [np.nan] * summary.sizes["row"]
+    local = [summary[k].values.tolist() if k in summary else nan for k in ("rhat_max", "disagree", "switches")]
     rows = []
-    for conv, beta, a, b, k, run, mean, sd, values, pop, pred, lap, mixed in zip(
-            *(summary[k].values.tolist() for k in names)):
+    for (conv, beta, a, b, k, run, mean, sd, values, pop, pred, lap, mixed), (rhat, bad, total) in zip(
+            zip(*(summary[k].values.tolist() for k in names)), zip(*local)):
         judged = "-" if not np.isfinite([pop, lap]).all() else f"{lap / pop:.2f}"
+        agree = "-" if not np.isfinite(rhat) else (f"{rhat:.2f}" + (f" ({bad:.0f} of {total:.0f} over)" if bad else ""))
         rows.append([conv, beta, f"{a} -> {b}", f"{k:.0f} of {run:.0f}", mean, sd, str(values), pop, pred, lap,
-                     judged, "yes" if mixed else "no"])
+                     judged, agree, "yes" if mixed else "no"])
     return rows
 
 
@@ -677,13 +681,19 @@ def study_blocks(summary, figure: Path | None) -> list:
     """The switch over many data sets and both likelihood conventions (``switch_summary.nc``)."""
     if summary is None:
         return []
+    from .jobs.bayes_pt import MIXED_RHAT
+
     blocks = [Heading("Bayesian: the switch over data sets and conventions"),
               Paragraph("One data set is one draw of a random switch point. Each row: the switch n over the "
                         "data sets (mean, sd, each value), on the population loss (no data noise), and the "
                         "free-energy predictions at that beta. The O(1) prediction is judged against the "
-                        "population value."),
+                        "population value. 'R-hat at switch' is the largest loss R-hat across a run's "
+                        f"copies at the two rungs around its switch; above {MIXED_RHAT:g} the copies "
+                        "disagree there and that switch is not measured. 'all mixed': every run also made "
+                        "enough round trips over its whole ladder."),
               Table(["convention", "beta", "switch", "data sets that switch", "mean n", "sd", "values", "population",
-                     "predicted (asymptotic)", "predicted (O(1))", "O(1) / population", "all mixed"],
+                     "predicted (asymptotic)", "predicted (O(1))", "O(1) / population", "R-hat at switch",
+                     "all mixed"],
                     study_rows(summary),
                     caption="tempered: beta = 1; gaussian-sigma1: beta = 1/2, the convention of the authors' "
                             "public NUTS code")]

@@ -175,3 +175,68 @@ def test_a_resumed_study_tables_its_stored_switches_with_the_theorys_predictions
     for r in rows:
         want = occ.predicted_crossing(r["from"], r["to"], float(r["n"]), 4, beta=float(r["beta"]))
         assert (r["predicted_n"] == "" and want is None) or float(r["predicted_n"]) == pytest.approx(want)
+
+
+def test_summary_judges_each_switch_by_its_copies_agreement_where_it_happens():
+    """A switch whose copies disagree at the rungs around it (loss R-hat > MIXED_RHAT) is counted as
+    not measured, however the run mixed elsewhere; a merged stretch takes its worst crossing."""
+    rows = _rows([300.0, 310.0, 320.0], repeat=[1])
+    for r in rows:
+        r["rhat_switch"], r["mixed"] = 1.01, False
+    rows[3]["rhat_switch"] = 1.3  # the middle crossing of data set 1's 5 -> 6 -> 5 -> 6 stretch
+    summary = switch_summary(rows, datasets=3, seed=0)
+    r = {k: v.item() for k, v in summary.isel(row=0).data_vars.items()}
+    assert r["rhat_max"] == pytest.approx(1.3) and r["disagree"] == 1 and r["switches"] == 4  # 3 data sets + population
+    words = bayes_pt.mixing_words(r)
+    assert "DISAGREE at 1 of these 4 switches" in words and "1.30" in words
+    for row in rows:
+        row["rhat_switch"] = 1.01
+    r = {k: v.item() for k, v in switch_summary(rows, datasets=3).isel(row=0).data_vars.items()}
+    assert r["disagree"] == 0 and "copies agree at the switch (loss R-hat at most 1.01)" in bayes_pt.mixing_words(r)
+    assert bayes_pt.mixing_words({**r, "all_mixed": True}) == ""
+
+
+def test_study_switches_carry_the_loss_rhat_at_their_bracketing_rungs(tmp_path):
+    import csv
+
+    import xarray as xr
+
+    out = tmp_path / "study"
+    _study(out)
+    rows = list(csv.DictReader((out / "switches.csv").open()))
+    assert rows
+    for r in rows:
+        folder = out / r["convention"] / ("population" if r["dataset"] == "population" else f"data{int(r['dataset']):02d}")
+        diag = xr.open_dataset(folder / "diagnostics.nc")
+        rhat = dict(zip(diag["n"].values.tolist(), diag["rhat_loss"].values.tolist()))
+        want = max(rhat[int(float(r["n_before"]))], rhat[int(float(r["n_after"]))])
+        assert float(r["rhat_switch"]) == pytest.approx(want, rel=1e-5)  # the CSV keeps 6 digits
+
+
+def test_the_estimate_of_a_stored_study_leaves_out_its_stored_runs(tmp_path, capsys):
+    from comparisons.cost import pt_seconds
+    from comparisons.sweep import intact_tasks
+
+    config = PTConfig(**TINY, bootstrap=50)
+    study = SwitchStudyConfig(datasets=1, conventions=("tempered",), population=True, refine_rounds=1)
+    out = tmp_path / "study"
+    assert bayes_pt.stored_study_runs(config, study, out) == set() and not out.exists()  # read only
+    full = pt_seconds(config, study)
+    _study(out)
+    stored = bayes_pt.stored_study_runs(config, study, out)
+    assert stored == {("tempered", "0"), ("tempered", "population")}
+    assert pt_seconds(config, study, stored=stored) < full
+    assert pt_seconds(config, study, stored={("tempered", "0")}) < full
+    # a damaged result is not stored: it is recomputed, and counted
+    tasks = bayes_pt.study_tasks(config, study)
+    results = out / "tasks" / "results"
+    seal = next(p for p in results.glob("*.json"))
+    payload = next(p for p in results.iterdir() if p.stem == seal.stem and p.suffix != ".json")
+    payload.write_bytes(payload.read_bytes()[:-1])
+    assert sum(intact_tasks(out / "tasks", tasks, result_format=bayes_pt.STUDY_FORMAT,
+                            versions=bayes_pt._study_versions())) == 1
+    cli = [*CLI_TINY, "--datasets", "1", "--refine-rounds", "1", "--out", str(tmp_path / "cli")]
+    assert main(cli) == 0
+    assert "stored, not counted" not in capsys.readouterr().err
+    assert main(cli) == 0
+    assert "(1 stored, not counted)" in capsys.readouterr().err

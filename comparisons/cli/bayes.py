@@ -252,7 +252,7 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
     from ..compare import switch_lines
     from ..cost import confirm, pt_seconds
     from ..io import check_out_path, check_writable_dir
-    from ..jobs.bayes_pt import run_pt, run_pt_study
+    from ..jobs.bayes_pt import mixing_words, run_pt, run_pt_study, stored_study_runs
 
     check_out_path(out_dir)
     from ..folder import check_folder
@@ -261,10 +261,12 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
     sweep = dict(sweep or {})
     runs = 1 if study is None else study.runs()
     refine = pt_refine() if refine is None else refine
+    stored = set() if study is None else stored_study_runs(config, study, out_dir)
     confirm(pt_seconds(config, study, workers=sweep.get("workers"), scheduler=sweep.get("scheduler"),
-                       executor=sweep.get("executor"), **refine),
+                       executor=sweep.get("executor"), stored=stored, **refine),
             f"{runs} PT run(s) of {len(config.ns)} n x {config.copies} copies x "
-            f"{config.warmup + config.sweeps} sweeps", yes)
+            f"{config.warmup + config.sweeps} sweeps" + (f" ({len(stored)} stored, not counted)" if stored else ""),
+            yes)
     out = check_writable_dir(out_dir)  # after the estimate: a refused run leaves no folder behind
     if study is None:
         result = run_pt(config, out, progress=progress, **refine)
@@ -287,7 +289,7 @@ def run_pt_job(config, study, out_dir, *, progress: bool = True, yes: bool = Fal
                   f"({r['not_single']:.0%} not a single crossing) [{r['values']}]; population "
                   f"{r['population']:.0f}; predicted {r['predicted_n']:.0f} (asymptotic), "
                   f"{r['predicted_n_laplace']:.0f} (O(1))"
-                  + ("" if r["all_mixed"] else "; NOT all runs mixed"))
+                  + mixing_words(r))
     print(f"outputs in {out_dir}")
     return result
 

@@ -30,7 +30,7 @@ population value and the predictions) and ``switches.png`` (the empirical distri
 
 from __future__ import annotations
 
-__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "PAPER_SWITCH", "PAPER_SWITCH_LABEL",
+__all__ = ["CONVENTIONS", "MIXED_RHAT", "MIN_ROUND_TRIPS", "mixing_words", "stored_study_runs", "PAPER_SWITCH", "PAPER_SWITCH_LABEL",
            "SwitchStudyConfig",
            "analyse_pt", "paper_switch_n", "mark_paper_switch", "plot_switches", "run_pt",
            "run_pt_study", "study_task", "study_tasks", "switch_summary"]
@@ -39,6 +39,7 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -502,6 +503,13 @@ def _run_pt(config, out, *, refine: dict | None, progress: bool, chunk: int) -> 
 #: (3: the transitions and diagnostics are hand-off Datasets; 4: over every rung of the
 #: sub-ladder refinement, with its rounds and the base run's config)
 STUDY_FORMAT = 4
+
+
+def _study_versions() -> dict:
+    """The package versions in every study task's key (one home for the store and the estimate)."""
+    return package_versions("numpy", "scipy", "arviz")
+
+
 #: the summary lists every value up to this many data sets, else quantiles (switches.csv has all)
 VALUES_LISTED = 16
 
@@ -601,6 +609,19 @@ def study_tasks(config, study: SwitchStudyConfig) -> list:
     return tasks
 
 
+def stored_study_runs(config, study: SwitchStudyConfig, out_dir) -> set[tuple[str, str]]:
+    """The ``(convention, dataset)`` runs of the study whose results are stored intact under
+    ``out_dir`` (its ``tasks`` store), read only: the estimate leaves them out.
+
+    ``dataset`` is the data set's number as a string, or ``"population"``, as in ``switches.csv``.
+    """
+    from ..sweep import intact_tasks
+
+    tasks = study_tasks(config, study)
+    done = intact_tasks(Path(out_dir) / "tasks", tasks, result_format=STUDY_FORMAT, versions=_study_versions())
+    return {(t.config["convention"], t.config["dataset"]) for t, ok in zip(tasks, done) if ok}
+
+
 def study_task(task) -> dict:
     """Run one study task: PT, refined around every switch, and its tables (module level, picklable).
 
@@ -661,7 +682,8 @@ def switch_stretch_rows(rows: Sequence[dict]) -> list[dict]:
     an odd run is one switch from the first one's ``from`` to the last one's ``to``, at the
     geometric mean of their ``n``, its interval from the smallest lower to the largest upper end;
     an even run (the lead goes and comes back) stays crossing by crossing. The other columns are
-    the first crossing's; ``crossings`` counts the merged ones (1 for a single crossing).
+    the first crossing's, but for ``rhat_switch``, the largest over the merged crossings;
+    ``crossings`` counts the merged ones (1 for a single crossing).
     """
     import xarray as xr
 
@@ -673,23 +695,35 @@ def switch_stretch_rows(rows: Sequence[dict]) -> list[dict]:
     out: list[dict] = []
     for members in groups.values():
         members = sorted(members, key=lambda r: float(r["n"]))
-        num = {k: ("transition", np.array([np.nan if r.get(k) in (None, "") else float(r[k]) for r in members]))
-               for k in ("n", "lower", "upper")}
+        num = {k: ("transition", np.array([_float(r.get(k)) for r in members])) for k in ("n", "lower", "upper")}
         st = switch_stretches(xr.Dataset({**num, "from": ("transition", np.array([str(r["from"]) for r in members])),
                                           "to": ("transition", np.array([str(r["to"]) for r in members]))}))
         first = {float(r["n"]): r for r in reversed(members)}  # the first crossing at each n
         for t in range(st.sizes["transition"]):
-            s = {k: st[k].values[t].item() for k in ("from", "to", "n", "lower", "upper", "n_first", "crossings")}
-            out.append({**first[s.pop("n_first")], **s})
+            s = {k: st[k].values[t].item() for k in ("from", "to", "n", "lower", "upper", "n_first", "n_last",
+                                                     "crossings")}
+            merged = [r for r in members if s["n_first"] <= float(r["n"]) <= s["n_last"]
+                      and {r["from"], r["to"]} == {s["from"], s["to"]}]
+            row = {**first[s.pop("n_first")], **s}
+            del row["n_last"]
+            if any(r.get("rhat_switch") not in (None, "") for r in merged):
+                row["rhat_switch"] = float(np.nanmax([_float(r.get("rhat_switch")) for r in merged]))
+            out.append(row)
     return out
+
+
+def _float(value) -> float:
+    """A table cell as a float: NaN for None or an empty CSV cell."""
+    return np.nan if value in (None, "") else float(value)
 
 
 def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int = 0):
     """Per (convention, from, to): the switch ``n`` over data sets, its spread and its intervals.
 
     ``rows`` are the rows of ``switches.csv`` (``convention, beta, dataset, from, to, n, lower,
-    upper, predicted_n, predicted_n_laplace, mixed``; ``dataset = "population"`` for the
-    population loss). Each data set's switches are first merged into stretches
+    upper, predicted_n, predicted_n_laplace, rhat_switch, mixed``; ``dataset = "population"`` for
+    the population loss; ``rhat_switch``: the loss R-hat across copies at the two rungs around the
+    switch, optional). Each data set's switches are first merged into stretches
     (:func:`switch_stretch_rows`: an odd run of crossings back and forth between two phases within
     the noise is one switch at the geometric mean of its first and last crossing, as in figure 2
     and the judge). A data set then contributes one value: its first (smallest-n) switch of that
@@ -701,7 +735,10 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
     switched (``datasets``) out of how many (``datasets_run``). ``values`` lists every value up
     to :data:`VALUES_LISTED` data sets, else their 5, 50 and 95% quantiles (``switches.csv`` has
     all). The predictions are those made near the population-loss switch when there is one (else
-    near the first data set's).
+    near the first data set's). ``rhat_max`` is the largest ``rhat_switch`` over the ``switches``
+    counted (the data sets' and the population run's), ``disagree`` the number of them above
+    :data:`MIXED_RHAT`: there the copies disagree at the switch, which is not measured;
+    ``all_mixed`` says whether every run mixed over its whole ladder.
 
     Returns the switch-summary hand-off (:data:`comparisons.contracts.SWITCH_SUMMARY`): the columns
     of :data:`SUMMARY_COLUMNS` over ``row`` (NaN where undefined), attrs ``sampler``, ``seed`` and
@@ -725,6 +762,7 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
         crossings = {d: sum(1 for r in raw if r["convention"] == conv and str(r["dataset"]) == d
                             and {r["from"], r["to"]} == {a, b}) for d in first if d != "population"}
         pop = first.get("population")
+        rh = np.array([_float(r.get("rhat_switch")) for r in first.values()])
         ref = pop or sel[0]
         rng = child_rng(seed, "bayes", "study", "summary", conv, a, b)
         values = (" ".join(f"{v:.0f}" for v in data) if len(data) <= VALUES_LISTED else
@@ -739,17 +777,33 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
                "values": values,
                "population": float(pop["n"]) if pop else np.nan,
                "predicted_n": ref.get("predicted_n"), "predicted_n_laplace": ref.get("predicted_n_laplace"),
+               "rhat_max": float(np.nanmax(rh)) if np.isfinite(rh).any() else np.nan,
+               "disagree": int(np.sum(rh > MIXED_RHAT)), "switches": len(first),
                "all_mixed": all(bool(r["mixed"]) for r in sel)}
         for name, stat in (("mean", np.mean), ("median", np.median), ("sd", lambda v: np.std(v, ddof=1))):
             row[f"{name}_lower"], row[f"{name}_upper"] = _bootstrap_ci(data, stat, rng)
         for k in SUMMARY_COLUMNS:
             cols[k].append(np.nan if row[k] is None else row[k])
     kinds = {"convention": str, "from": str, "to": str, "values": str, "datasets": np.int64,
-             "datasets_run": np.int64, "all_mixed": bool}
+             "datasets_run": np.int64, "disagree": np.int64, "switches": np.int64, "all_mixed": bool}
     return validate_switch_summary(xr.Dataset(
         {k: (("row",), np.array(v, dtype=kinds.get(k, float))) for k, v in cols.items()},
         coords={"row": np.arange(len(cols["convention"]))},
         attrs={"sampler": "pt", "seed": int(seed), "seed_rule": SUMMARY_SEED_RULE}))
+
+
+def mixing_words(row: dict) -> str:
+    """The study summary's verdict on mixing, as the command prints it after a switch ("" when every
+    run mixed): whether the copies agree at the switch (``rhat_max``, ``disagree`` of ``switches``:
+    :func:`switch_summary`), and that not every run mixed over its whole ladder."""
+    rhat_max = row["rhat_max"]
+    if row["all_mixed"]:
+        return ""
+    if row["disagree"]:
+        return (f"; copies DISAGREE at {row['disagree']} of these {row['switches']} switches (loss R-hat up to "
+                f"{rhat_max:.2f} > {MIXED_RHAT:g}): those are not measured")
+    agree = f"copies agree at the switch (loss R-hat at most {rhat_max:.2f})" if np.isfinite(rhat_max) else ""
+    return "; not every run mixed over its whole ladder" + (f", {agree}" if agree else "")
 
 
 #: how the study's randomness is seeded (the attrs of the switch summary)
@@ -758,10 +812,11 @@ SUMMARY_SEED_RULE = ("data set k: child_seed(seed, 'bayes', 'dataset', k), the s
 
 
 SWITCH_COLUMNS = ["convention", "beta", "dataset", "seed", "from", "to", "n", "lower", "upper", "n_before",
-                  "n_after", "resolved", "predicted_n", "predicted_n_laplace", "dominance", "mixed"]
+                  "n_after", "resolved", "predicted_n", "predicted_n_laplace", "dominance", "rhat_switch", "mixed"]
 SUMMARY_COLUMNS = ["convention", "beta", "from", "to", "datasets", "datasets_run", "mean", "mean_lower",
                    "mean_upper", "median", "median_lower", "median_upper", "sd", "sd_lower", "sd_upper",
-                   "not_single", "values", "population", "predicted_n", "predicted_n_laplace", "all_mixed"]
+                   "not_single", "values", "population", "predicted_n", "predicted_n_laplace", "rhat_max",
+                   "disagree", "switches", "all_mixed"]
 
 
 def run_pt_study(config, study: SwitchStudyConfig, out_dir, *, progress: bool = True, executor: str = "inline",
@@ -818,7 +873,7 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
     from ..sweep import ResultStore, run_sweep
 
     tasks = study_tasks(config, study)
-    store = ResultStore(out / "tasks", result_format=STUDY_FORMAT, versions=package_versions("numpy", "scipy", "arviz"))
+    store = ResultStore(out / "tasks", result_format=STUDY_FORMAT, versions=_study_versions())
     # population-loss tasks first, so that no worker is left with a long one at the end (with numpy's
     # gradient one cost about three data-set runs; compiled, it is refined at every predicted switch
     # of a noise-free posterior); the outputs keep the tasks' order
@@ -850,6 +905,8 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
         _write_tables(folder, run_cfg, result)
         write_json(folder / "refinement.json", result["refinement"])
         phase = level_switches(result["transitions"])
+        diag = result["diagnostics"]
+        rhat_at = dict(zip(diag["n"].values.tolist(), diag["rhat_loss"].values.tolist()))
         if "resolved" not in phase:  # not refined (refine_tol 0): no switch resolved
             phase = phase.assign(resolved=("transition", np.zeros(phase.sizes["transition"], dtype=bool)))
         names = ("from", "to", "n", "lower", "upper", "n_before", "n_after", "resolved", "predicted_n",
@@ -858,6 +915,9 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
             t = dict(zip(names, values))
             for k in ("predicted_n", "predicted_n_laplace"):  # no prediction: None, as in switches.csv
                 t[k] = None if np.isnan(t[k]) else t[k]
+            # the copies' agreement at the rungs that bracket the switch (local, unlike `mixed`)
+            rh = np.array([rhat_at.get(t[k], np.nan) for k in ("n_before", "n_after")], dtype=float)
+            t["rhat_switch"] = float(np.nanmax(rh)) if np.isfinite(rh).any() else np.nan
             rows.append({"convention": conv, "beta": run_cfg.beta, "dataset": ds, "seed": run_cfg.seed, **t,
                          "mixed": result["mixed"]})
     write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)

@@ -12,11 +12,12 @@ This package imports neither torch nor PyMC; Dask is imported only when asked fo
 from .runner import (EXECUTORS, SweepInterrupted, SweepResult, TaskFailure, default_workers,
                      report_failures, run_sweep)
 from .options import add_sweep_arguments, check_scheduler, pool_when_asked, sweep_kwargs
-from .store import STORE_FORMAT, ResultStore
+from .store import STORE_FORMAT, ResultStore, intact_tasks
 from .task import Task, canonical_json, task_key
 
 __all__ = [
     "EXECUTORS", "STORE_FORMAT", "ResultStore", "SweepInterrupted", "SweepResult", "Task",
-    "TaskFailure", "add_sweep_arguments", "canonical_json", "check_scheduler", "default_workers", "pool_when_asked", "report_failures",
+    "TaskFailure", "add_sweep_arguments", "canonical_json", "check_scheduler", "default_workers", "intact_tasks",
+    "pool_when_asked", "report_failures",
     "run_sweep", "sweep_kwargs", "task_key",
 ]

@@ -16,7 +16,7 @@ result or one that is recomputed; never a half-written file that is read back.
 
 from __future__ import annotations
 
-__all__ = ["ResultStore", "STORE_FORMAT", "MANIFEST_NAME"]
+__all__ = ["ResultStore", "STORE_FORMAT", "MANIFEST_NAME", "intact_tasks"]
 
 import datetime as _dt
 import hashlib
@@ -70,6 +70,47 @@ def _kind_of(value: Any) -> str:
         if all(plain_array(v) for v in value.values()):
             return "npz"
     return "pickle"
+
+
+def _read_seal(results_dir: Path, key: str) -> dict | None:
+    """The seal of ``key`` in ``results_dir``, or None when it is missing or does not parse."""
+    try:
+        seal = json.loads((results_dir / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(seal, dict) or seal.get("key") != key or seal.get("kind") not in _KINDS:
+        return None
+    return seal
+
+
+def _status(results_dir: Path, key: str) -> str:
+    """``"intact"``, ``"missing"`` or ``"corrupt"``: the result ``key`` in ``results_dir``."""
+    if not (results_dir / f"{key}.json").exists():
+        return "missing"
+    seal = _read_seal(results_dir, key)
+    if seal is None:
+        return "corrupt"
+    payload = results_dir / f"{key}{_KINDS[seal['kind']]}"
+    try:
+        if payload.stat().st_size != seal.get("bytes") or _sha256(payload) != seal.get("sha256"):
+            return "corrupt"
+    except OSError:
+        return "corrupt"
+    return "intact"
+
+
+def intact_tasks(path: str | os.PathLike, tasks: list[Task], *, result_format: int | str = 1,
+                 versions: Mapping[str, str] | None = None) -> list[bool]:
+    """Which of ``tasks`` have an intact result in the store at ``path``, read only.
+
+    For estimates made before a run: unlike :class:`ResultStore` this creates no folder and no
+    manifest, and a folder that is not a store (or does not exist) holds nothing. The keys are
+    those :class:`ResultStore` gives with the same ``result_format`` and ``versions``.
+    """
+    results = Path(path) / "results"
+    if not results.is_dir():
+        return [False] * len(tasks)
+    return [_status(results, task_key(t, result_format, versions)) == "intact" for t in tasks]
 
 
 class ResultStore:
@@ -133,30 +174,11 @@ class ResultStore:
         return self.results_dir / f"{self.key(task)}.json"
 
     def _read_seal(self, key: str) -> dict | None:
-        try:
-            seal = json.loads((self.results_dir / f"{key}.json").read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(seal, dict) or seal.get("key") != key or seal.get("kind") not in _KINDS:
-            return None
-        return seal
+        return _read_seal(self.results_dir, key)
 
     def status(self, task: Task) -> str:
         """Return ``"intact"``, ``"missing"`` (never written) or ``"corrupt"`` for ``task``."""
-        key = self.key(task)
-        seal_file = self.results_dir / f"{key}.json"
-        if not seal_file.exists():
-            return "missing"
-        seal = self._read_seal(key)
-        if seal is None:
-            return "corrupt"
-        payload = self.results_dir / f"{key}{_KINDS[seal['kind']]}"
-        try:
-            if payload.stat().st_size != seal.get("bytes") or _sha256(payload) != seal.get("sha256"):
-                return "corrupt"
-        except OSError:
-            return "corrupt"
-        return "intact"
+        return _status(self.results_dir, self.key(task))
 
     def info(self, task: Task) -> dict:
         """The seal of ``task``'s result (task, size, ``elapsed_s`` of its computation, ...), or {}."""
