@@ -124,18 +124,20 @@ def reweighted_occupancy(posteriors: Mapping[int, object], x: np.ndarray, *, bet
     R = B + 1
     P = len(names)
     logZ = np.full((len(ns), R, P), -np.inf)
+    # draws in one bootstrap replicate of rung n: resampled chains x draws per chain (not
+    # labs[n][idx[n]].size, which builds an (R, chain, draw) array of labels to count it)
+    draws = {n: idx[n].shape[1] * labs[n].shape[1] for n in ns}
     # first rung: the draw fractions (chains mix there)
     n0 = ns[0]
     for j, nm in enumerate(names):
         cnt = (labs[n0] == nm).sum(axis=1).astype(float)
         with np.errstate(divide="ignore"):
-            logZ[0, :, j] = np.log(cnt[idx[n0]].sum(axis=1) / labs[n0][idx[n0]].size)
+            logZ[0, :, j] = np.log(cnt[idx[n0]].sum(axis=1) / draws[n0])
     for k in range(len(ns) - 1):
         n, m = ns[k], ns[k + 1]
         delta_n, delta_m = deltas[(n, m)]
         seen = np.isfinite(logZ[k])  # (R, P)
-        frac_m = np.stack([(labs[m] == nm).sum(axis=1)[idx[m]].sum(axis=1) / labs[m][idx[m]].size
-                           for nm in names], axis=1)
+        frac_m = np.stack([(labs[m] == nm).sum(axis=1)[idx[m]].sum(axis=1) / draws[m] for nm in names], axis=1)
         for j, nm in enumerate(names):
             cn, fwd_half, sh1 = _chain_sums(labs[n], nm, -delta_n / 2)
             _, fwd_full, sh2 = _chain_sums(labs[n], nm, -delta_n)
