@@ -297,9 +297,11 @@ def _study_seconds(config: Any, study: Any, workers: int | None, scheduler: str 
                    executor: str | None = None, stored: Iterable[tuple[str, str]] = ()) -> float:
     """Seconds of a switch study (:func:`comparisons.jobs.bayes_pt.run_pt_study`), start-up excluded:
     :func:`study_parts` of the runs not ``stored``, shared among the workers (see :func:`pt_seconds`)."""
-    stored = set(stored)
+    runs = {(conv, str(k)) for conv in study.conventions for k in range(study.datasets)}
+    runs |= {(conv, "population") for conv in study.conventions} if study.population else set()
+    stored = set(stored) & runs  # the study's own runs only
     total = sum(study_parts(config, study, stored).values())
-    n_runs = len(study.conventions) * (study.datasets + bool(study.population)) - len(stored)
+    n_runs = len(runs) - len(stored)
     # a stored run is read back and its tables written again: about PT_START_S (18 c = 8 runs: 17 s)
     return total / min(_slots(workers, scheduler, executor), max(n_runs, 1)) + PT_START_S * len(stored)
 

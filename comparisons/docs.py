@@ -387,9 +387,9 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
          "is the switch on the population loss; `predicted_n` and `predicted_n_laplace` are the "
          "free-energy predictions at the run's beta, asymptotic and with the `O(1)` terms. `rhat_max` is "
          "the largest loss R-hat across a run's copies at the two rungs around its switch, over the "
-         "`switches` counted, and `disagree` the number of them above the R-hat bound of a mixed rung "
-         "(`comparisons.jobs.bayes_pt.MIXED_RHAT`): there the copies disagree and the switch is not measured. `all_mixed` says whether every run also made enough round "
-         "trips over its whole ladder.", dataset_markdown(summary.drop_attrs()),
+         "`switches` counted that have one (two copies or more), and `disagree` the number of them above the R-hat bound of a mixed rung "
+         "(`comparisons.jobs.bayes_pt.MIXED_RHAT`): there the copies disagree and the switch is not measured. `all_mixed` says whether every run with "
+         "this switch is mixed at every rung (that R-hat bound, and enough round trips per copy over its whole ladder).", dataset_markdown(summary.drop_attrs()),
          "![switch n per data set and convention](data/switches.png)",
          "## Every switch of every run", dataset_markdown(switches.drop_attrs())])
 

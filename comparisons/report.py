@@ -689,8 +689,9 @@ def study_blocks(summary, figure: Path | None) -> list:
                         "free-energy predictions at that beta. The O(1) prediction is judged against the "
                         "population value. 'R-hat at switch' is the largest loss R-hat across a run's "
                         f"copies at the two rungs around its switch; above {MIXED_RHAT:g} the copies "
-                        "disagree there and that switch is not measured. 'all mixed': every run also made "
-                        "enough round trips over its whole ladder."),
+                        "disagree there and that switch is not measured. 'all mixed': every run with the switch "
+                        f"is mixed at every rung (R-hat at most {MIXED_RHAT:g}, and enough round trips "
+                        "per copy over its whole ladder)."),
               Table(["convention", "beta", "switch", "data sets that switch", "mean n", "sd", "values", "population",
                      "predicted (asymptotic)", "predicted (O(1))", "O(1) / population", "R-hat at switch",
                      "all mixed"],

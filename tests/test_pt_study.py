@@ -183,7 +183,7 @@ def test_summary_judges_each_switch_by_its_copies_agreement_where_it_happens():
     rows = _rows([300.0, 310.0, 320.0], repeat=[1])
     for r in rows:
         r["rhat_switch"], r["mixed"] = 1.01, False
-    rows[3]["rhat_switch"] = 1.3  # the middle crossing of data set 1's 5 -> 6 -> 5 -> 6 stretch
+    rows[3]["rhat_switch"] = 1.3  # the last crossing of data set 1's 5 -> 6 -> 5 -> 6 stretch
     summary = switch_summary(rows, datasets=3, seed=0)
     r = {k: v.item() for k, v in summary.isel(row=0).data_vars.items()}
     assert r["rhat_max"] == pytest.approx(1.3) and r["disagree"] == 1 and r["switches"] == 4  # 3 data sets + population
@@ -194,6 +194,10 @@ def test_summary_judges_each_switch_by_its_copies_agreement_where_it_happens():
     r = {k: v.item() for k, v in switch_summary(rows, datasets=3).isel(row=0).data_vars.items()}
     assert r["disagree"] == 0 and "copies agree at the switch (loss R-hat at most 1.01)" in bayes_pt.mixing_words(r)
     assert bayes_pt.mixing_words({**r, "all_mixed": True}) == ""
+    for row in rows:  # runs of one copy have no R-hat: none counted, no warning (RuntimeWarnings are errors here)
+        row["rhat_switch"] = np.nan
+    r = {k: v.item() for k, v in switch_summary(rows, datasets=3).isel(row=0).data_vars.items()}
+    assert np.isnan(r["rhat_max"]) and r["disagree"] == 0 and r["switches"] == 0
 
 
 def test_study_switches_carry_the_loss_rhat_at_their_bracketing_rungs(tmp_path):
@@ -211,6 +215,12 @@ def test_study_switches_carry_the_loss_rhat_at_their_bracketing_rungs(tmp_path):
         rhat = dict(zip(diag["n"].values.tolist(), diag["rhat_loss"].values.tolist()))
         want = max(rhat[int(float(r["n_before"]))], rhat[int(float(r["n_after"]))])
         assert float(r["rhat_switch"]) == pytest.approx(want, rel=1e-5)  # the CSV keeps 6 digits
+    # the summary of switches.csv as read back (strings, empty cells) is the one the study wrote
+    again = switch_summary(rows, datasets=1, seed=0)
+    written = xr.open_dataset(out / "switch_summary.nc")
+    for k in ("mean", "population", "predicted_n", "predicted_n_laplace", "rhat_max", "disagree", "switches",
+              "all_mixed"):
+        np.testing.assert_allclose(again[k].values.astype(float), written[k].values.astype(float), rtol=1e-5)
 
 
 def test_the_estimate_of_a_stored_study_leaves_out_its_stored_runs(tmp_path, capsys):
@@ -227,6 +237,8 @@ def test_the_estimate_of_a_stored_study_leaves_out_its_stored_runs(tmp_path, cap
     assert stored == {("tempered", "0"), ("tempered", "population")}
     assert pt_seconds(config, study, stored=stored) < full
     assert pt_seconds(config, study, stored={("tempered", "0")}) < full
+    # runs of another study (another convention, a data set it lacks) change nothing
+    assert pt_seconds(config, study, stored={("gaussian-sigma1", "0"), ("tempered", "7")}) == full
     # a damaged result is not stored: it is recomputed, and counted
     tasks = bayes_pt.study_tasks(config, study)
     results = out / "tasks" / "results"

@@ -124,6 +124,25 @@ def test_corrupt_results_are_recomputed_and_only_they(tmp_path, log):
         assert_same(a, b)
 
 
+def test_intact_tasks_reads_a_store_as_resultstore_does_and_writes_nothing(tmp_path, log):
+    from comparisons.sweep import intact_tasks
+
+    tasks = sweep_worker.make_tasks(4)
+    missing = tmp_path / "none"
+    assert intact_tasks(missing, tasks, result_format=1, versions=VERSIONS) == [False] * 4
+    assert not missing.exists()  # read only: no folder, no manifest
+    store = store_at(tmp_path / "s")
+    first = run_sweep(tasks[:3], sweep_worker.seeded_result, store, executor="inline", progress=False)
+    first.paths[1].unlink()  # a lost payload is not stored
+    want = [store.status(t) == "intact" for t in tasks]
+    assert want == [True, False, True, False]
+    assert intact_tasks(tmp_path / "s", tasks, result_format=1, versions=VERSIONS) == want
+    assert intact_tasks(tmp_path / "s", tasks, result_format=2, versions=VERSIONS) == [False] * 4  # other keys
+    manifest = tmp_path / "s" / MANIFEST_NAME
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "store_format": 0}))
+    assert intact_tasks(tmp_path / "s", tasks, result_format=1, versions=VERSIONS) == [False] * 4  # refused store
+
+
 def test_incompatible_store_format_is_refused(tmp_path):
     store_at(tmp_path)
     manifest = tmp_path / MANIFEST_NAME

@@ -706,8 +706,9 @@ def switch_stretch_rows(rows: Sequence[dict]) -> list[dict]:
                       and {r["from"], r["to"]} == {s["from"], s["to"]}]
             row = {**first[s.pop("n_first")], **s}
             del row["n_last"]
-            if any(r.get("rhat_switch") not in (None, "") for r in merged):
-                row["rhat_switch"] = float(np.nanmax([_float(r.get("rhat_switch")) for r in merged]))
+            rh = np.array([_float(r.get("rhat_switch")) for r in merged])
+            if np.isfinite(rh).any():  # else the first crossing's (absent or NaN: one copy)
+                row["rhat_switch"] = float(np.nanmax(rh))
             out.append(row)
     return out
 
@@ -715,6 +716,11 @@ def switch_stretch_rows(rows: Sequence[dict]) -> list[dict]:
 def _float(value) -> float:
     """A table cell as a float: NaN for None or an empty CSV cell."""
     return np.nan if value in (None, "") else float(value)
+
+
+def _flag(value) -> bool:
+    """A table cell as a bool: ``True``/``False`` as written to a CSV file, or a bool."""
+    return value.strip().lower() in ("true", "1", "yes") if isinstance(value, str) else bool(value)
 
 
 def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int = 0):
@@ -736,9 +742,11 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
     to :data:`VALUES_LISTED` data sets, else their 5, 50 and 95% quantiles (``switches.csv`` has
     all). The predictions are those made near the population-loss switch when there is one (else
     near the first data set's). ``rhat_max`` is the largest ``rhat_switch`` over the ``switches``
-    counted (the data sets' and the population run's), ``disagree`` the number of them above
-    :data:`MIXED_RHAT`: there the copies disagree at the switch, which is not measured;
-    ``all_mixed`` says whether every run mixed over its whole ladder.
+    counted that have one (the data sets' and the population run's; a run of one copy has none),
+    ``disagree`` the number of them above :data:`MIXED_RHAT`: there the copies disagree at the
+    switch, which is not measured; ``all_mixed`` says whether every run with this switch is mixed
+    at every rung (loss R-hat at most :data:`MIXED_RHAT` and :data:`MIN_ROUND_TRIPS` round trips
+    per copy over its whole ladder).
 
     Returns the switch-summary hand-off (:data:`comparisons.contracts.SWITCH_SUMMARY`): the columns
     of :data:`SUMMARY_COLUMNS` over ``row`` (NaN where undefined), attrs ``sampler``, ``seed`` and
@@ -776,10 +784,11 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
                "not_single": (float(np.mean([c > 1 for c in crossings.values()])) if crossings else np.nan),
                "values": values,
                "population": float(pop["n"]) if pop else np.nan,
-               "predicted_n": ref.get("predicted_n"), "predicted_n_laplace": ref.get("predicted_n_laplace"),
+               "predicted_n": _float(ref.get("predicted_n")),
+               "predicted_n_laplace": _float(ref.get("predicted_n_laplace")),
                "rhat_max": float(np.nanmax(rh)) if np.isfinite(rh).any() else np.nan,
-               "disagree": int(np.sum(rh > MIXED_RHAT)), "switches": len(first),
-               "all_mixed": all(bool(r["mixed"]) for r in sel)}
+               "disagree": int(np.sum(rh > MIXED_RHAT)), "switches": int(np.isfinite(rh).sum()),
+               "all_mixed": all(_flag(r["mixed"]) for r in sel)}
         for name, stat in (("mean", np.mean), ("median", np.median), ("sd", lambda v: np.std(v, ddof=1))):
             row[f"{name}_lower"], row[f"{name}_upper"] = _bootstrap_ci(data, stat, rng)
         for k in SUMMARY_COLUMNS:

@@ -104,11 +104,16 @@ def intact_tasks(path: str | os.PathLike, tasks: list[Task], *, result_format: i
     """Which of ``tasks`` have an intact result in the store at ``path``, read only.
 
     For estimates made before a run: unlike :class:`ResultStore` this creates no folder and no
-    manifest, and a folder that is not a store (or does not exist) holds nothing. The keys are
+    manifest, and a folder that is not a store of :data:`STORE_FORMAT` (or does not exist) holds
+    nothing. The keys are
     those :class:`ResultStore` gives with the same ``result_format`` and ``versions``.
     """
     results = Path(path) / "results"
-    if not results.is_dir():
+    try:  # a store that ResultStore refuses (another layout, a damaged manifest) holds nothing usable
+        fmt = json.loads((Path(path) / MANIFEST_NAME).read_text()).get("store_format")
+    except (OSError, ValueError, AttributeError):
+        fmt = None
+    if not results.is_dir() or fmt != STORE_FORMAT:
         return [False] * len(tasks)
     return [_status(results, task_key(t, result_format, versions)) == "intact" for t in tasks]
 
