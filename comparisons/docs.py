@@ -17,8 +17,9 @@
 memory and fails when a committed page differs from what its data gives. ``tms-phases docs store
 KIND DIR --command CMD`` copies the small summary files of a finished run into
 ``docs/results/data/`` with the command that made them in their attrs; ``KIND`` ``judge`` stores
-instead the judge of a PT run on the population loss (:func:`judge_dataset`), shown in the
-generated block of ``docs/beyond-c6.md``.
+instead the judge of a PT run on the population loss (:func:`judge_dataset`), shown in a
+generated block of ``docs/beyond-c6.md``; its other block, the dominant sequences with O(1) terms,
+is computed from the package's theory and tables (:func:`sequences_dataset`).
 
 Results pages are never typed: each table is rendered from a Dataset's variables
 (:func:`dataset_markdown`), so a variable added to a stored file appears as a new column without a
@@ -28,6 +29,7 @@ code change, and every table stands under the command that produced its data.
 from __future__ import annotations
 
 __all__ = ["RESULT_FILES", "SEED_SCOPE", "format_value", "dataset_markdown", "llc_dataset", "judge_dataset",
+           "sequences_dataset",
            "judge_markdown", "render_results",
            "render_reference", "render_notebooks", "notebook_markdown", "check_results", "store_results",
            "build_site", "add_arguments", "run", "main"]
@@ -308,6 +310,20 @@ def judge_markdown(judged: Sequence[xr.Dataset]) -> str:
     return ("```bash\n" + commands + "\n```\n\n" + dataset_markdown(rows) + "\n\n" + dataset_markdown(runs) + "\n")
 
 
+def sequences_dataset(features: Sequence[int] = (4, 5, 6, 7, 8), betas: Sequence[float] = (1.0, 0.5)) -> xr.Dataset:
+    """The dominant sequence with O(1) terms (:func:`comparisons.theory.dominant_sequence`, its
+    defaults) at every ``c`` and ``beta``: one row per crossing, ``c, beta, from, to, n, n_lo,
+    n_hi, n_asymptotic, method``; a ``c`` without a crossing has no row. Computed from the
+    package's theory and its measured tables (``comparisons/theory/data``), not stored."""
+    from .theory import dominant_sequence
+
+    rows = [{"c": c, "beta": b, **e} for c in features for b in betas for e in dominant_sequence(c, beta=b)]
+    cols = ("c", "beta", "from", "to", "n", "n_lo", "n_hi", "n_asymptotic", "method")
+    kinds = {"c": np.int64, "beta": float, "from": str, "to": str, "method": str}
+    return xr.Dataset({k: ("row", np.array([np.nan if r[k] is None else r[k] for r in rows], dtype=kinds.get(k, float)))
+                       for k in cols}, coords={"row": np.arange(len(rows))})
+
+
 def _judge_block(root: Path) -> str:
     files = sorted((root / DATA).glob(JUDGE_FILE.format(c="*")))
     if not files:
@@ -444,7 +460,8 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
         "figure2": _figure2_block(root, "docs/results/data/figure2.png")})
     beyond = root / "docs" / "beyond-c6.md"
     if beyond.is_file():
-        pages[Path("docs/beyond-c6.md")] = fill_blocks(beyond.read_text(), {"judge": _judge_block(root)})
+        pages[Path("docs/beyond-c6.md")] = fill_blocks(beyond.read_text(), {
+            "judge": _judge_block(root), "sequences": dataset_markdown(sequences_dataset()) + "\n"})
     return pages
 
 
