@@ -44,6 +44,7 @@ __all__ = ["package_versions", "package_version",
     "read_occupancy", "read_transitions", "read_plateaus", "read_diagnostics", "read_switch_summary", "read_llc",
     "read_figure2",
     "phase_order", "combine_occupancy", "combine_transitions", "level_switches", "switch_stretches",
+    "nanmax_or_nan", "nanmin_or_nan",
 ]
 
 import math
@@ -521,6 +522,19 @@ def level_switches(ds: xr.Dataset, level: str = "phase") -> xr.Dataset:
     return ds.isel(transition=np.asarray(ds["level"].values) == level)
 
 
+def nanmax_or_nan(values: Any) -> float:
+    """``np.nanmax`` of ``values``, NaN (not a warning) when none is finite: an interval's upper end
+    over crossings, or an R-hat over runs, where some or all can be missing."""
+    v = np.asarray(values, dtype=float)
+    return float(np.nanmax(v)) if np.isfinite(v).any() else np.nan
+
+
+def nanmin_or_nan(values: Any) -> float:
+    """``np.nanmin`` of ``values``, NaN when none is finite (see :func:`nanmax_or_nan`)."""
+    v = np.asarray(values, dtype=float)
+    return float(np.nanmin(v)) if np.isfinite(v).any() else np.nan
+
+
 def switch_stretches(ds: xr.Dataset) -> xr.Dataset:
     """The switches of one labelling level with every run of crossings back and forth merged.
 
@@ -562,9 +576,7 @@ def switch_stretches(ds: xr.Dataset) -> xr.Dataset:
         for part in parts:
             a, b = part[0], part[-1]
             span_lo, span_hi = lo[part], hi[part]
-            rows.append((fr[a], to[b], float(np.sqrt(n[a] * n[b])),
-                         float(np.nanmin(span_lo)) if np.isfinite(span_lo).any() else np.nan,
-                         float(np.nanmax(span_hi)) if np.isfinite(span_hi).any() else np.nan,
+            rows.append((fr[a], to[b], float(np.sqrt(n[a] * n[b])), nanmin_or_nan(span_lo), nanmax_or_nan(span_hi),
                          float(n[a]), float(n[b]), len(part)))
     cols = list(zip(*rows)) if rows else [[]] * 8
     names = ("from", "to", "n", "lower", "upper", "n_first", "n_last", "crossings")

@@ -44,7 +44,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..contracts import (combine_transitions, level_switches, package_versions, validate_diagnostics,
+from ..contracts import (combine_transitions, level_switches, nanmax_or_nan, package_versions, validate_diagnostics,
                          validate_posterior, validate_switch_summary)
 from ..errors import InputError, check_positive_int
 from ..folder import keep, owned_folder
@@ -706,9 +706,9 @@ def switch_stretch_rows(rows: Sequence[dict]) -> list[dict]:
                       and {r["from"], r["to"]} == {s["from"], s["to"]}]
             row = {**first[s.pop("n_first")], **s}
             del row["n_last"]
-            rh = np.array([_float(r.get("rhat_switch")) for r in merged])
-            if np.isfinite(rh).any():  # else the first crossing's (absent or NaN: one copy)
-                row["rhat_switch"] = float(np.nanmax(rh))
+            rh = nanmax_or_nan([_float(r.get("rhat_switch")) for r in merged])
+            if np.isfinite(rh):  # else the first crossing's (absent or NaN: one copy)
+                row["rhat_switch"] = rh
             out.append(row)
     return out
 
@@ -786,7 +786,7 @@ def switch_summary(rows: Sequence[dict], datasets: int | None = None, seed: int 
                "population": float(pop["n"]) if pop else np.nan,
                "predicted_n": _float(ref.get("predicted_n")),
                "predicted_n_laplace": _float(ref.get("predicted_n_laplace")),
-               "rhat_max": float(np.nanmax(rh)) if np.isfinite(rh).any() else np.nan,
+               "rhat_max": nanmax_or_nan(rh),
                "disagree": int(np.sum(rh > MIXED_RHAT)), "switches": int(np.isfinite(rh).sum()),
                "all_mixed": all(_flag(r["mixed"]) for r in sel)}
         for name, stat in (("mean", np.mean), ("median", np.median), ("sd", lambda v: np.std(v, ddof=1))):
@@ -925,8 +925,7 @@ def _run_pt_study(config, study: SwitchStudyConfig, out, *, progress: bool, exec
             for k in ("predicted_n", "predicted_n_laplace"):  # no prediction: None, as in switches.csv
                 t[k] = None if np.isnan(t[k]) else t[k]
             # the copies' agreement at the rungs that bracket the switch (local, unlike `mixed`)
-            rh = np.array([rhat_at.get(t[k], np.nan) for k in ("n_before", "n_after")], dtype=float)
-            t["rhat_switch"] = float(np.nanmax(rh)) if np.isfinite(rh).any() else np.nan
+            t["rhat_switch"] = nanmax_or_nan([rhat_at.get(t[k], np.nan) for k in ("n_before", "n_after")])
             rows.append({"convention": conv, "beta": run_cfg.beta, "dataset": ds, "seed": run_cfg.seed, **t,
                          "mixed": result["mixed"]})
     write_csv(out / "switches.csv", rows, SWITCH_COLUMNS)
@@ -977,7 +976,7 @@ def plot_switches(rows: Sequence[dict], *, features: int | None = None, prior_si
             ref = pop or (sel[0] if sel else None)
             for key, ls, name in (("predicted_n", "--", "free energy, asymptotic"),
                                   ("predicted_n_laplace", ":", "free energy, with O(1) terms")):
-                if ref is not None and ref.get(key) not in (None, "") and np.isfinite(float(ref[key])) \
+                if ref is not None and np.isfinite(_float(ref.get(key))) \
                         and (key, round(float(ref[key]), 6)) not in drawn:
                     drawn.add((key, round(float(ref[key]), 6)))
                     ax.axvline(float(ref[key]), color=color, ls=ls, lw=1.4)

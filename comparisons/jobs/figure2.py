@@ -68,7 +68,7 @@ def _paper_switch(transitions) -> dict | None:
     the first's lower end to the last's upper end. The first crossing alone, with an interval
     bounded by the next crossing, would claim a precision the noise does not give.
     """
-    from ..contracts import level_switches, switch_stretches
+    from ..contracts import level_switches, nanmax_or_nan, nanmin_or_nan, switch_stretches
 
     st = switch_stretches(level_switches(transitions))
     keep = (st["from"].values == PAPER_SWITCH[0]) & (st["to"].values == PAPER_SWITCH[1])
@@ -76,8 +76,7 @@ def _paper_switch(transitions) -> dict | None:
         return None
     hits = st.isel(transition=keep)
     n = float(np.sqrt(float(hits["n_first"].values[0]) * float(hits["n_last"].values[-1])))
-    lower = float(np.nanmin(hits["lower"].values)) if np.isfinite(hits["lower"].values).any() else math.nan
-    upper = float(np.nanmax(hits["upper"].values)) if np.isfinite(hits["upper"].values).any() else math.nan
+    lower, upper = nanmin_or_nan(hits["lower"].values), nanmax_or_nan(hits["upper"].values)
     return {"n": n, "lower": lower, "upper": upper, "crossings": int(hits["crossings"].values.sum())}
 
 
