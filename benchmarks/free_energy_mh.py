@@ -49,6 +49,10 @@ def main(argv=None) -> None:
     from comparisons.theory.local_free_energy import volume_free_energy
 
     phases = {q.label: q for q in enumerate_phases(args.features)}
+    c2 = sorted(lab for lab, q in phases.items() if not q.on_wall and not q.phi)
+    bad = [lab for lab in args.phases.split(",") if lab not in c2]
+    if bad:  # a wall phase has no Laplace value to compare with
+        p.error(f"--phases: expected C^2 phases of c = {args.features} ({', '.join(c2)}), got {', '.join(bad)}")
     n = np.array([float(v) for v in args.n.split(",")])
     print(f"`python benchmarks/free_energy_mh.py -c {args.features} --phases {args.phases} --mh {args.mh} "
           f"--repeats {args.repeats} --n {args.n} --seed {args.seed}`\n")
