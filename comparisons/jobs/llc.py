@@ -118,9 +118,13 @@ def _measure(c: int, labels: Sequence[str], out: Path, *, seed: int, command: st
     table = {"c": int(c), "seed": int(seed), "command": command,
              "settings": json.loads(json.dumps({**MEASURE_DEFAULTS, **settings})),
              "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX}, "phases": []}
+    # the earlier records of phases not yet measured stay in the file until their turn, so that
+    # an interrupted run loses none of them (a rerun reuses them part by part)
+    pending = {lab: reuse[lab] for lab in labels if lab in reuse}
     for rec in measure_phases(c, labels, seed=seed, reuse=reuse, **settings):
         table["phases"].append(rec)
-        write_json(path, table)
+        pending.pop(rec["phase"], None)
+        write_json(path, {**table, "phases": table["phases"] + list(pending.values())})
         if progress:
             fits = ", ".join(f"{k} {f['llc']:.3f}" for k, f in rec["fits"].items())
             print(f"{rec['phase']:>6}: nuts {rec['llc_measured']:.3f} +- {rec['llc_se']:.3f}  ({fits})  "
