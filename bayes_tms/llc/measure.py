@@ -134,9 +134,11 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
 MEASURE_DEFAULTS: dict = {
     "ms": (1e4, 1e5, 1e6, 1e7, 1e8),
     "nuts": {"chains": 2, "draws": 400, "warmup": 300},
-    # 60 Metropolis steps per level: with 15 the slope came out ~2% low on the 6-gon (8.33 against
-    # 8.5; 60 steps: 8.49, 8.67) and 7.29 against 7.41 on the 4-gon (insufficient mixing within a level)
-    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 60, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
+    # Metropolis steps per level: too few and the particles do not mix within a level, which biases
+    # the slope low. 15 gave 8.33 on the 6-gon (exact 8.5); 60 sufficed at c = 6 but not at c = 8,
+    # where the wall `4` came out 9.32 +- 0.03 with 60 and 9.49 +- 0.05 with 240 (3 repeats each;
+    # the local free energy's subset simulation needed 240 too, comparisons.jobs.local_free_energy)
+    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 240, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
     "volume_repeats": 3,
     "search": {"starts": 200, "iters": 300, "radii": (0.01, 0.05, 0.2, 0.5)},
     # the target for the wall phases; reached by a top-up pass where the first falls short
