@@ -26,9 +26,12 @@ free-energy (SMC)              ``SMC_START_S + sum over ns of runs * (SMC_RUN_S 
                                the workers (:func:`smc_seconds`)
 llc (per phase x n x method)   NUTS: ``LLC_NUTS_COMPILE_S + chains * (draws + warmup) *
                                LLC_NUTS_STEP_S``; SGLD: ``chains * draws * SGLD_DRAW_S``
-llc --measure-phases           per phase: ``MEASURE_PHASE_S + points * MEASURE_POINT_S[family]``,
-                               times ``MEASURE_WALL_PASSES`` for the wall phases (k <= 3),
-                               whose top-up passes usually run (:func:`measure_seconds`)
+llc --measure-phases           per phase: ``MEASURE_PHASE_S + points * MEASURE_POINT_S[family] *
+                               (c / 6) ** MEASURE_POINT_C_POWER``, the latter times ``MEASURE_WALL_PASSES`` for the wall phases
+                               (k <= 3), whose top-up passes usually run, plus the volume runs
+                               ``repeats * MEASURE_LEVELS_PER_LLC * lambda * mh_steps *
+                               MEASURE_VOLUME_STEP_S * c^2``; only the parts not stored
+                               (:func:`measure_seconds`)
 =============================  ==============================================================
 """
 
@@ -103,13 +106,24 @@ LLC_NUTS_COMPILE_S = 15.0
 LLC_DEFAULTS = {"nuts": (4, 1000, 1000), "sgld": (32, 8000, 0)}
 #: ``llc --measure-phases``: seconds per grid point of m (NUTS, 2 chains x 700 steps, compilation
 #: included) by phase family (k >= 4: the 4-, 5- and 6-gons; k <= 3: the wall phases, whose
-#: chains mix slowly), and per phase for the neighbourhood search and the volume scaling; fitted
-#: to the per-point wall times recorded in comparisons/theory/data/llc_measured_c*.json
+#: chains mix slowly) at c = 6, fitted to the per-point wall times recorded in
+#: comparisons/theory/data/llc_measured_c*.json; at c features times ``(c / 6) ** 2.5`` (the loss
+#: sums over feature pairs and the trajectories lengthen with the dimension: c = 7 and 8 `3--`
+#: took 6593 and 7436 s, two tables at a time, against 3310 and 4620 estimated)
 MEASURE_POINT_S = {"kgon": 30.0, "wall": 180.0}
+MEASURE_POINT_C_POWER = 2.5
 #: the wall phases' NUTS passes in all, first pass = 1 (their top-up rounds: 1 or 2 more, smaller)
 MEASURE_WALL_PASSES = 2.5
-MEASURE_PHASE_S = 75.0
+#: per phase: the neighbourhood search and the set-up (the search itself takes about 1 s)
+MEASURE_PHASE_S = 5.0
 MEASURE_POINTS = 5
+#: volume scaling: seconds per Metropolis step of 1000 particles at one level, per feature squared
+#: (the batched loss sums over feature pairs), and the levels per unit of the coefficient (log V
+#: falls by log 2 per level down to eps = 1e-7: the stored curves hold 20 to 28 levels per unit);
+#: fitted to the re-measured tables at 240 steps (c = 6 `4`: 424 s, c = 8 `4`: 1096 s, three
+#: repeats, two tables at a time on 2 cores)
+MEASURE_VOLUME_STEP_S = 1.1e-4
+MEASURE_LEVELS_PER_LLC = 23.0
 
 # -- SMC -------------------------------------------------------------------------------------------
 #: seconds per MH mutation step of one SMC particle: fitted (least squares, no per-run term) to the
@@ -347,18 +361,59 @@ def llc_seconds(tasks: Iterable[Any]) -> float:
     return total
 
 
-def measure_seconds(c: int, labels: Sequence[str], points: int = MEASURE_POINTS) -> float:
-    """Estimated seconds of ``llc --measure-phases`` for the phases ``labels`` of ``c`` features
-    (those not already stored): per phase the NUTS curve at ``points`` values of m, the search and
-    the volume scaling; the wall phases (k <= 3) ``MEASURE_WALL_PASSES`` times, for their usual
-    top-up passes. The README's three commands (about 75, 50, 60 min for c = 6, 4, 5) are estimated
-    at 61, 81 and 46 min."""
-    total = STARTUP_S if labels else 0.0
+def measure_seconds(c: int, labels: Sequence[str], points: int = MEASURE_POINTS, *,
+                    parts: dict[str, Sequence[str]] | None = None, volume: dict | None = None,
+                    volume_repeats: int | None = None) -> float:
+    """Estimated seconds of ``llc --measure-phases`` for the phases ``labels`` of ``c`` features.
+
+    Per phase: the search (:data:`MEASURE_PHASE_S`); the NUTS curve at ``points`` values of m, for
+    the wall phases (k <= 3) ``MEASURE_WALL_PASSES`` times for their usual top-up passes; and the
+    volume scaling, ``volume_repeats`` runs of about ``MEASURE_LEVELS_PER_LLC * lambda`` levels of
+    ``mh_steps`` Metropolis steps (``lambda``: the exact, shipped or bound coefficient).
+
+    Parameters
+    ----------
+    c : int
+        Features.
+    labels : sequence of str
+        The phases to measure (those with nothing left to compute may be left out).
+    points : int
+        Grid points of m.
+    parts : dict, optional
+        ``label -> parts`` still to compute among ``search``, ``nuts``, ``volume``
+        (:func:`bayes_tms.llc.stale_parts`: a stored record whose volume settings changed costs
+        its volume runs only); default: every part of every label.
+    volume : dict, optional
+        The volume settings (``particles``, ``mh_steps``); default: those of
+        :data:`bayes_tms.llc.MEASURE_DEFAULTS`, as recorded in the shipped tables.
+    volume_repeats : int, optional
+        Volume runs per phase (default 3, as in the shipped tables).
+
+    Returns
+    -------
+    float
+        Seconds on 2 cores; 0 when nothing is left to compute.
+    """
+    from .theory import enumerate_phases
+
+    volume = {"particles": 1000, "mh_steps": 240, **(volume or {})}
+    repeats = 3 if volume_repeats is None else int(volume_repeats)
+    phases = {p.label: p for p in enumerate_phases(c)}
+    total = 0.0
     for label in labels:
+        todo = ("search", "nuts", "volume") if parts is None else tuple(parts.get(label, ()))
         k = int("".join(ch for ch in label if ch.isdigit()) or 0)
         family = "kgon" if k >= 4 else "wall"
-        total += MEASURE_PHASE_S + points * MEASURE_POINT_S[family] * (1 if family == "kgon" else MEASURE_WALL_PASSES)
-    return total
+        p = phases.get(label)
+        lam = next((v for v in (p.llc, p.llc_measured, p.llc_bound) if v is not None), 1.0) if p else 1.0
+        total += MEASURE_PHASE_S if "search" in todo else 0.0
+        if "nuts" in todo:
+            total += (points * MEASURE_POINT_S[family] * (c / 6) ** MEASURE_POINT_C_POWER
+                      * (1 if family == "kgon" else MEASURE_WALL_PASSES))
+        if "volume" in todo:
+            total += (repeats * MEASURE_LEVELS_PER_LLC * lam * volume["mh_steps"] * volume["particles"] / 1000
+                      * MEASURE_VOLUME_STEP_S * c * c)
+    return total + (STARTUP_S if total else 0.0)
 
 
 def smc_stages(n: float, beta: float = 1.0) -> float:

@@ -159,13 +159,20 @@ def test_population_pt_estimate_is_calibrated_to_its_compiled_kernel():
 
 def test_measure_phases_estimate_counts_wall_phases_double_and_nothing_when_all_stored():
     assert cost.measure_seconds(6, []) == 0
-    one_kgon = cost.measure_seconds(6, ["4"]) - cost.STARTUP_S
-    one_wall = cost.measure_seconds(6, ["3--"]) - cost.STARTUP_S
+    assert cost.measure_seconds(6, ["4", "3--"], parts={"4": [], "3--": []}) == 0
+    one_kgon = cost.measure_seconds(6, ["4"], parts={"4": ["search", "nuts"]}) - cost.STARTUP_S
+    one_wall = cost.measure_seconds(6, ["3--"], parts={"3--": ["search", "nuts"]}) - cost.STARTUP_S
     assert one_kgon == pytest.approx(cost.MEASURE_PHASE_S + 5 * cost.MEASURE_POINT_S["kgon"])
     assert one_wall > 2 * one_kgon
-    # the README's c = 6 command (about 75 min measured) is estimated within a factor of 2
-    c6 = cost.measure_seconds(6, ["4", "4+", "4++", "3--", "6", "5+", "5"])
-    assert 75 * 60 / 2 < c6 < 75 * 60 * 2
+    # the volume part: levels grow with the coefficient, steps with mh_steps
+    vol = cost.measure_seconds(6, ["6"], parts={"6": ["volume"]}) - cost.STARTUP_S
+    assert vol == pytest.approx(3 * cost.MEASURE_LEVELS_PER_LLC * 8.5 * 240 * cost.MEASURE_VOLUME_STEP_S * 36)
+    assert cost.measure_seconds(6, ["6"], parts={"6": ["volume"]}, volume={"mh_steps": 60}) - cost.STARTUP_S \
+        == pytest.approx(vol / 4)
+    full = cost.measure_seconds(6, ["6"])
+    assert full == pytest.approx(cost.STARTUP_S + cost.MEASURE_PHASE_S + 5 * cost.MEASURE_POINT_S["kgon"] + vol)
+    # larger c costs more per grid point
+    assert cost.measure_seconds(8, ["4"], parts={"4": ["nuts"]}) > 2 * cost.measure_seconds(6, ["4"], parts={"4": ["nuts"]}) - cost.STARTUP_S
 
 
 def test_measure_phases_over_an_hour_needs_yes_and_prints_its_estimate(tmp_path, capsys, monkeypatch):
@@ -182,6 +189,39 @@ def test_measure_phases_over_an_hour_needs_yes_and_prints_its_estimate(tmp_path,
     assert not (tmp_path / "m").exists()
     with pytest.raises(WorkStarted):
         main(argv + ["--yes"])
+
+
+def test_measure_phases_estimate_counts_only_the_parts_a_stored_table_lacks(tmp_path, capsys, monkeypatch):
+    """A stored table measured under other volume settings costs its volume runs, not nothing."""
+    import json
+    from pathlib import Path
+
+    import comparisons.jobs.llc as job
+    from bayes_tms.llc import MEASURE_DEFAULTS
+
+    def refuse(*a, **k):
+        raise WorkStarted("measured before the gate")
+
+    monkeypatch.setattr(job, "measure_phase_llcs", refuse)
+    shipped = Path(cost.__file__).parent / "theory" / "data" / "llc_measured_c4.json"
+    table = json.loads(shipped.read_text())
+    out = tmp_path / "m"
+    out.mkdir()
+    argv = ["llc", "--measure-phases", "-c", "4", "--phases", "4,3--,3", "--out", str(out)]
+    for rec in table["phases"]:  # as measured under today's volume settings
+        rec["volume_settings"]["mh_steps"] = MEASURE_DEFAULTS["volume"]["mh_steps"]
+    (out / "llc_measured_c4.json").write_text(json.dumps(table))
+    with pytest.raises(WorkStarted):
+        main(argv)
+    assert "(none; 3 stored)" in capsys.readouterr().err  # every part stored: nothing to estimate
+    table["phases"][2]["volume_settings"]["mh_steps"] = 7  # as if measured with other settings
+    (out / "llc_measured_c4.json").write_text(json.dumps(table))
+    with pytest.raises(WorkStarted):
+        main(argv)
+    err = capsys.readouterr().err
+    assert "1 phase(s) (3; 2 stored; only 3: volume)" in err
+    expect = cost.measure_seconds(4, ["3"], parts={"3": ["volume"]})
+    assert f"about {cost.format_duration(expect)} for" in err and expect < cost.measure_seconds(4, ["3"]) / 4
 
 
 def test_measure_phases_progress_names_the_phase_method_and_grid_point(capsys, monkeypatch):

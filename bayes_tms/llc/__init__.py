@@ -21,7 +21,7 @@ from comparisons.theory import LLCEstimate
 from .basin import ROLE_DEAD, ROLE_FIRING, ROLE_OFF, ROLE_PLUS, basin_roles, in_basin
 from .config import LLC_BACKENDS, RESTRICTS, NUTSLLCConfig
 from .importance import importance_lambda
-from .measure import MEASURE_DEFAULTS, measure_phase, measure_phases, upgrade_table
+from .measure import MEASURE_DEFAULTS, PARTS, measure_phase, measure_phases, stale_parts, upgrade_table
 from .nuts import loss_llc, nuts_llc
 from .search import neighbourhood_search
 from .target import COORDINATES, DEAD_BIAS_MAX, PLUS_NORM_MAX, LossTarget, tms_target
@@ -34,5 +34,5 @@ __all__ = [
     "LossTarget", "tms_target", "COORDINATES", "DEAD_BIAS_MAX", "PLUS_NORM_MAX",
     "DEFAULT_M_GRID", "FITS", "nuts_lambda", "lambda_curve", "extrapolate", "choose_fit",
     "volume_scaling", "importance_lambda", "neighbourhood_search",
-    "MEASURE_DEFAULTS", "measure_phase", "measure_phases", "upgrade_table",
+    "MEASURE_DEFAULTS", "PARTS", "measure_phase", "measure_phases", "stale_parts", "upgrade_table",
 ]

@@ -8,7 +8,7 @@ enumeration and reuses every stored part whose settings and seed are unchanged.
 
 from __future__ import annotations
 
-__all__ = ["MEASURE_DEFAULTS", "measure_phase", "measure_phases", "upgrade_table", "jsonable"]
+__all__ = ["MEASURE_DEFAULTS", "PARTS", "measure_phase", "measure_phases", "stale_parts", "upgrade_table", "jsonable"]
 
 import logging
 import time
@@ -59,18 +59,15 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     reuse = upgrade_table(reuse) if reuse is not None else None
     r = reuse if reuse is not None and reuse.get("seed") == seed and reuse.get("seed_rule") == SEED_RULE else {}
     reused = []
-    search_key = jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
-                            "iters": search.get("iters", 300)})
-    old_search = r.get("neighbourhood", {})
-    if "valid_starts" in old_search and {k: old_search.get(k) for k in search_key} == search_key:
-        search_res = old_search
+    keep = _reusable_parts(r, target, ms=ms, nuts=nuts, volume=volume, volume_repeats=volume_repeats,
+                           search=search)
+    if "search" in keep:
+        search_res = r["neighbourhood"]
         reused.append("search")
     else:
         _log.info("neighbourhood search")
         search_res = neighbourhood_search(target, rng=np.random.default_rng(grid_stream(seed, target, "search")), **search)
-    same_coords = r.get("settings", {}).get("nuts_coordinates") == target.info.get("nuts_coordinates")
-    if r.get("curve") and r.get("m_grid") == list(ms) and r.get("settings", {}).get("nuts") == jsonable(nuts) \
-            and same_coords:
+    if "nuts" in keep:
         curve = r["top_up"]["first_curve"] if r.get("top_up", {}).get("rounds") else r["curve"]
         reused.append("nuts")
     else:
@@ -102,11 +99,8 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         fits = fit_all(curve)
     if top_up["rounds"]:
         top_up.update(draws=pooled - base, rule=TOP_UP_RULE, first_curve=first_curve, first_fit=first_fit)
-    vol_key = jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
-                         "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
-                         "eps_min": volume.get("eps_min", 1e-7)})
-    old_vol = r.get("volume_settings", {})
-    if old_vol == vol_key and len(r.get("volume_runs", ())) == volume_repeats:
+    vol_key = _volume_key(volume)
+    if "volume" in keep:
         v = np.array(r["volume_runs"], dtype=float)
         vol_curve = r["volume_curve"]
         reused.append("volume")
@@ -128,6 +122,59 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
             "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "valid_starts", "radii", "iters")},
             "settings": {"nuts": jsonable(nuts), "rse_target": rse_target, **target.info},
             "exact": target.exact, "seed": seed, "seed_rule": SEED_RULE, "reused": reused, "wall_s": time.perf_counter() - t0}
+
+
+#: the parts of one measurement, each reused from a stored record whose settings for it are unchanged
+PARTS = ("search", "nuts", "volume")
+
+
+def _volume_key(volume: dict) -> dict:
+    """The settings of the volume part as stored (``volume_settings``), defaults filled in."""
+    return jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
+                     "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
+                     "eps_min": volume.get("eps_min", 1e-7)})
+
+
+def _reusable_parts(r: dict, target: LossTarget, *, ms: Sequence[float], nuts: dict, volume: dict,
+                    volume_repeats: int, search: dict) -> set[str]:
+    """The parts of :data:`PARTS` that the stored record ``r`` (same target and seed) holds under
+    these settings: the one rule of reuse, for :func:`measure_phase` and :func:`stale_parts`."""
+    keep = set()
+    search_key = jsonable({"starts": search.get("starts", 200), "radii": search.get("radii", (0.01, 0.05, 0.2)),
+                           "iters": search.get("iters", 300)})
+    old_search = r.get("neighbourhood", {})
+    if "valid_starts" in old_search and {k: old_search.get(k) for k in search_key} == search_key:
+        keep.add("search")
+    same_coords = r.get("settings", {}).get("nuts_coordinates") == target.info.get("nuts_coordinates")
+    if r.get("curve") and r.get("m_grid") == [float(m) for m in ms] \
+            and r.get("settings", {}).get("nuts") == jsonable(nuts) and same_coords:
+        keep.add("nuts")
+    if r.get("volume_settings", {}) == _volume_key(volume) and len(r.get("volume_runs", ())) == volume_repeats:
+        keep.add("volume")
+    return keep
+
+
+def stale_parts(c: int, label: str, record: dict | None, *, seed: int = 0, **settings) -> list[str]:
+    """The parts (of :data:`PARTS`) that :func:`measure_phases` would compute for phase ``label``
+    of ``c`` features, given its stored ``record`` (None: not stored, so all of them).
+
+    For cost estimates: a record of the same phase and seed whose volume settings changed still
+    costs its volume runs. ``settings`` override :data:`MEASURE_DEFAULTS` as in :func:`measure_phases`.
+    """
+    from comparisons.theory import enumerate_phases
+
+    if record is None:
+        return list(PARTS)
+    settings = {**MEASURE_DEFAULTS, **settings}
+    p = {q.label: q for q in enumerate_phases(c)}[label]
+    target = tms_target(p.W, p.b, exact=p.llc)
+    record = upgrade_table(record)
+    if not _same_target(record, target) or record.get("seed") != seed or record.get("seed_rule") != SEED_RULE:
+        return list(PARTS)
+    keep = _reusable_parts(record, target, ms=tuple(float(m) for m in settings["ms"]),
+                           nuts=dict(settings["nuts"]), volume=dict(settings["volume"]),
+                           volume_repeats=settings["volume_repeats"], search=dict(settings["search"]))
+    return [part for part in PARTS if part not in keep]
 
 
 #: settings of the shipped tables (``comparisons/theory/data/llc_measured_c*.json``)

@@ -346,15 +346,21 @@ def _run_measure(args: argparse.Namespace) -> int:
         stored = read_table(path)
     except (OSError, ValueError):
         stored = {}
-    done = {r["phase"] for r in stored.get("phases", [])} \
-        if stored.get("c") == args.features and stored.get("seed") == args.seed else set()
-    todo = [lab for lab in labels if lab not in done]
+    from bayes_tms.llc import stale_parts
+
+    records = {r.get("phase"): r for r in stored.get("phases", []) if isinstance(r, dict)} \
+        if stored.get("c") == args.features else {}
+    # per phase, the parts a stored record does not hold under today's settings (all: not stored)
+    parts = {lab: stale_parts(args.features, lab, records.get(lab), seed=args.seed) for lab in labels}
+    todo = [lab for lab in labels if parts[lab]]
     from ..folder import check_folder
 
     check_folder(args.out, "llc --measure-phases")  # refused before the estimate, not after it
-    confirm(measure_seconds(args.features, todo),
-            f"the LLC of {len(todo)} phase(s) ({', '.join(todo) or 'none'}; {len(labels) - len(todo)} stored)"
-            f" by NUTS at 5 values of m and volume scaling", getattr(args, "yes", False))
+    partial = [f"{lab}: {', '.join(parts[lab])}" for lab in todo if len(parts[lab]) < 3]
+    confirm(measure_seconds(args.features, todo, parts=parts),
+            f"the LLC of {len(todo)} phase(s) ({', '.join(todo) or 'none'}; {len(labels) - len(todo)} stored"
+            + (f"; only {'; '.join(partial)}" if partial else "") + ") by NUTS at 5 values of m and volume scaling",
+            getattr(args, "yes", False))
     out = check_writable_dir(args.out)
     cmd = "tms-phases " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _progress_lines(enabled=not getattr(args, "no_progress", False)):
