@@ -26,13 +26,13 @@ from .nuts import loss_llc, nuts_llc
 from .search import neighbourhood_search
 from .target import COORDINATES, DEAD_BIAS_MAX, PLUS_NORM_MAX, LossTarget, tms_target
 from .tempered import DEFAULT_M_GRID, FITS, choose_fit, extrapolate, lambda_curve, nuts_lambda
-from .volume import volume_scaling
+from .volume import VOLUME_FITS, volume_fit, volume_scaling
 
 __all__ = [
     "LLCEstimate", "NUTSLLCConfig", "nuts_llc", "loss_llc", "LLC_BACKENDS", "RESTRICTS",
     "ROLE_FIRING", "ROLE_OFF", "ROLE_PLUS", "ROLE_DEAD", "basin_roles", "in_basin",
     "LossTarget", "tms_target", "COORDINATES", "DEAD_BIAS_MAX", "PLUS_NORM_MAX",
     "DEFAULT_M_GRID", "FITS", "nuts_lambda", "lambda_curve", "extrapolate", "choose_fit",
-    "volume_scaling", "importance_lambda", "neighbourhood_search",
+    "volume_scaling", "volume_fit", "VOLUME_FITS", "importance_lambda", "neighbourhood_search",
     "MEASURE_DEFAULTS", "PARTS", "measure_phase", "measure_phases", "stale_parts", "upgrade_table",
 ]

@@ -22,7 +22,7 @@ from .search import neighbourhood_search
 from .target import LossTarget, tms_target
 from .tempered import (DEFAULT_M_GRID, FITS, SEED_RULE, TOP_UP_MAX, TOP_UP_ROUNDS, TOP_UP_RULE, choose_fit,
                        extrapolate, grid_stream, lambda_curve, pool_passes, top_up_draws, top_up_stream)
-from .volume import volume_scaling
+from .volume import volume_fit, volume_scaling
 
 #: progress of the measurements ("phase 4 (1 of 6)", "neighbourhood search", "method volume
 #: scaling, repeat 1 of 3"): silent unless the caller attaches a handler to ``bayes_tms.llc``
@@ -100,25 +100,23 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     if top_up["rounds"]:
         top_up.update(draws=pooled - base, rule=TOP_UP_RULE, first_curve=first_curve, first_fit=first_fit)
     vol_key = _volume_key(volume)
-    if "volume" in keep:
-        v = np.array(r["volume_runs"], dtype=float)
-        vol_curve = r["volume_curve"]
+    if "volume" in keep:  # the stored curves, fitted again under today's fit settings
+        vol_curves = r["volume_curves"]
         reused.append("volume")
     else:
-        vols = []
+        vol_curves = []
         for j in range(volume_repeats):
             _log.info("method volume scaling, repeat %d of %d", j + 1, volume_repeats)
-            vols.append(volume_scaling(target, rng=np.random.default_rng(grid_stream(seed, target, "volume", j)),
-                                       **volume))
-        v = np.array([x["llc"] for x in vols])
-        vol_curve = {"eps": vols[0]["eps"], "log_v": vols[0]["log_v"]}
+            x = volume_scaling(target, rng=np.random.default_rng(grid_stream(seed, target, "volume", j)), **volume)
+            vol_curves.append({"eps": x["eps"], "log_v": x["log_v"]})
+    v = np.array([volume_fit(x["eps"], x["log_v"], tuple(vol_key["eps_fit"]), vol_key["fit"]) for x in vol_curves])
     vol_llc = float(np.mean(v))
     vol_se = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
     best = choose_fit(fits)
     return {"llc_measured": best["llc"], "llc_se": best["se"], "method": "nuts-population-extrapolated",
             "fit": best, "fits": fits, "curve": curve, "m_grid": list(ms), "top_up": top_up,
             "volume_llc": vol_llc, "volume_se": vol_se, "volume_runs": v.tolist(),
-            "volume_settings": vol_key, "volume_curve": vol_curve,
+            "volume_settings": vol_key, "volume_curves": vol_curves,
             "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "valid_starts", "radii", "iters")},
             "settings": {"nuts": jsonable(nuts), "rse_target": rse_target, **target.info},
             "exact": target.exact, "seed": seed, "seed_rule": SEED_RULE, "reused": reused, "wall_s": time.perf_counter() - t0}
@@ -128,11 +126,15 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
 PARTS = ("search", "nuts", "volume")
 
 
+#: the volume settings that shape the runs (the rest, ``eps_fit`` and ``fit``, only their fit)
+VOLUME_RUN_KEYS = ("particles", "p0", "mh_steps", "eps_min")
+
+
 def _volume_key(volume: dict) -> dict:
     """The settings of the volume part as stored (``volume_settings``), defaults filled in."""
     return jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
                      "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
-                     "eps_min": volume.get("eps_min", 1e-7)})
+                     "eps_min": volume.get("eps_min", 1e-7), "fit": volume.get("fit", "sqrt")})
 
 
 def _reusable_parts(r: dict, target: LossTarget, *, ms: Sequence[float], nuts: dict, volume: dict,
@@ -149,7 +151,9 @@ def _reusable_parts(r: dict, target: LossTarget, *, ms: Sequence[float], nuts: d
     if r.get("curve") and r.get("m_grid") == [float(m) for m in ms] \
             and r.get("settings", {}).get("nuts") == jsonable(nuts) and same_coords:
         keep.add("nuts")
-    if r.get("volume_settings", {}) == _volume_key(volume) and len(r.get("volume_runs", ())) == volume_repeats:
+    old_vol, new_vol = r.get("volume_settings", {}), _volume_key(volume)
+    if all(old_vol.get(k) == new_vol[k] for k in VOLUME_RUN_KEYS) \
+            and len(r.get("volume_curves", ())) == volume_repeats:  # the runs stored, to be fitted again
         keep.add("volume")
     return keep
 
@@ -181,11 +185,15 @@ def stale_parts(c: int, label: str, record: dict | None, *, seed: int = 0, **set
 MEASURE_DEFAULTS: dict = {
     "ms": (1e4, 1e5, 1e6, 1e7, 1e8),
     "nuts": {"chains": 2, "draws": 400, "warmup": 300},
-    # Metropolis steps per level: too few and the particles do not mix within a level, which biases
-    # the slope low. 15 gave 8.33 on the 6-gon (exact 8.5); 60 sufficed at c = 6 but not at c = 8,
-    # where the wall `4` came out 9.32 +- 0.03 with 60 and 9.49 +- 0.05 with 240 (3 repeats each;
-    # the local free energy's subset simulation needed 240 too, comparisons.jobs.local_free_energy)
-    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 240, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-4)},
+    # Metropolis steps per level: with too few the particles do not mix within a level (15 gave
+    # 8.33 on the 6-gon, exact 8.5). 240, as the local free energy needed (its levels drifted with
+    # 60 at c = 8, comparisons.jobs.local_free_energy). Mixed that well, some runs find secondary
+    # minima a little above L* in the basin: log V falls steeply where eps passes their excess
+    # (c = 5 `4`: a slope of 15.5 between eps = 1e-5 and 1e-4), and a fit over (1e-7, 1e-4) with the
+    # sqrt term bent to it (4.47 against 6.47 in the range below). Fitted below 1e-5, linearly (the
+    # sqrt term is negligible there and only adds noise): docs/llc_methods.md
+    "volume": {"particles": 1000, "p0": 0.5, "mh_steps": 240, "eps_min": 1e-7, "eps_fit": (1e-7, 1e-5),
+               "fit": "linear"},
     "volume_repeats": 3,
     "search": {"starts": 200, "iters": 300, "radii": (0.01, 0.05, 0.2, 0.5)},
     # the issue's target for the wall phases; reached by a top-up pass where the first falls short

@@ -3,13 +3,13 @@
 ``V(eps) = Prior{w in basin : L(w) - L* < eps} ~ C eps^lambda``. Particles from the prior in the
 basin; at each level the fraction ``p0`` with the lowest loss is kept (``log V`` drops by
 ``log p0``), replicated, and moved by random-walk Metropolis targeting the prior restricted to
-``{L - L* < eps_k}``. ``lambda`` is the slope of ``log V`` against ``log eps`` (with the same
-``sqrt`` correction); its SE comes from independent repeats.
+``{L - L* < eps_k}``. ``lambda`` is the slope of ``log V`` against ``log eps`` (:func:`volume_fit`, with or without the ``sqrt``
+correction); its SE comes from independent repeats.
 """
 
 from __future__ import annotations
 
-__all__ = ["volume_scaling"]
+__all__ = ["volume_scaling", "volume_fit", "VOLUME_FITS"]
 
 import math
 from collections.abc import Callable
@@ -21,8 +21,14 @@ from comparisons.errors import InputError, check_positive_int
 from .target import LossTarget, reject_sample
 
 
+#: forms of :func:`volume_fit`: ``sqrt`` fits ``log V = c + lambda log eps + a sqrt(eps)`` (the
+#: finite-m correction of the NUTS curve, ``eps ~ 1/m``); ``linear`` drops the ``sqrt`` term, which
+#: below ``eps = 1e-5`` moves the slope by at most ``a * 1.6e-3``
+VOLUME_FITS = ("sqrt", "linear")
+
+
 def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5, mh_steps: int = 15,
-                   eps_min: float = 1e-7, eps_fit: tuple[float, float] = (1e-7, 1e-4),
+                   eps_min: float = 1e-7, eps_fit: tuple[float, float] = (1e-7, 1e-4), fit: str = "sqrt",
                    rng: np.random.Generator | int = 0, max_levels: int = 400,
                    max_init_draws: int = 10_000_000, level_stat: Callable | None = None) -> dict:
     """Prior volume ``V(eps)`` of ``{w allowed: L - L* < eps}`` by subset simulation, and its slope.
@@ -39,7 +45,9 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     eps_min : float
         Stop once the level is below this.
     eps_fit : (float, float)
-        Range of ``eps`` over which ``log V = c + lambda log eps + a sqrt(eps)`` is fitted.
+        Range of ``eps`` over which the slope is fitted (:func:`volume_fit`).
+    fit : str
+        Form of the fit, one of :data:`VOLUME_FITS`.
     rng : numpy.random.Generator or int
     max_levels, max_init_draws : int
         Safety limits.
@@ -57,6 +65,8 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     """
     rng = np.random.default_rng(rng)
     particles = check_positive_int("particles", particles, minimum=20)
+    if fit not in VOLUME_FITS:
+        raise InputError(f"fit: expected one of {', '.join(VOLUME_FITS)}, got {fit!r}")
     if not 0 < p0 < 1:
         raise InputError(f"p0: expected a number in (0, 1), got {p0}")
     if target.sample_region is not None:
@@ -100,18 +110,37 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
         if eps < eps_min:  # also stops at a level <= 0 (a point below L*)
             break
     eps_levels, log_v = np.array(eps_levels), np.array(log_v)
-    # a level at or below 0 means the region holds points below L*: the restriction is not local
-    fit = _volume_fit(eps_levels, log_v, eps_fit) if eps_levels.min() > 0 else float("nan")
+    slope = volume_fit(eps_levels, log_v, eps_fit, fit)
     return {"eps": eps_levels.tolist(), "log_v": log_v.tolist(), "acceptance": acc_levels,
-            "llc": fit, "particles": particles, "p0": p0, "mh_steps": mh_steps,
-            "eps_fit": list(eps_fit), **({"stat": stats} if level_stat is not None else {})}
+            "llc": slope, "particles": particles, "p0": p0, "mh_steps": mh_steps,
+            "eps_fit": list(eps_fit), "fit": fit, **({"stat": stats} if level_stat is not None else {})}
 
 
-def _volume_fit(eps: np.ndarray, log_v: np.ndarray, eps_fit: tuple[float, float]) -> float:
-    """Slope ``lambda`` of ``log V = c + lambda log eps + a sqrt(eps)`` over ``eps_fit``."""
-    sel = (eps >= eps_fit[0]) & (eps <= eps_fit[1]) & (eps > 0)
+def volume_fit(eps, log_v, eps_fit: tuple[float, float], fit: str = "sqrt") -> float:
+    """Slope ``lambda`` of ``log V`` against ``log eps`` over the levels with ``eps`` in ``eps_fit``.
+
+    Parameters
+    ----------
+    eps, log_v : array-like, shape (levels,)
+        A curve of :func:`volume_scaling`.
+    eps_fit : (float, float)
+        The range of levels fitted.
+    fit : str
+        ``sqrt``: ``log V = c + lambda log eps + a sqrt(eps)``; ``linear``: without ``a``
+        (:data:`VOLUME_FITS`).
+
+    Returns
+    -------
+    float
+        ``lambda``; NaN with fewer than 4 levels in range, or where a level is at or below 0 (the
+        region holds points below ``L*``: the restriction is not local).
+    """
+    eps, log_v = np.asarray(eps, dtype=float), np.asarray(log_v, dtype=float)
+    if eps.size == 0 or eps.min() <= 0:
+        return float("nan")
+    sel = (eps >= eps_fit[0]) & (eps <= eps_fit[1])
     if sel.sum() < 4:
         return float("nan")
-    X = np.stack([np.ones(sel.sum()), np.log(eps[sel]), np.sqrt(eps[sel])], axis=1)
-    beta = np.linalg.lstsq(X, log_v[sel], rcond=None)[0]
+    cols = [np.ones(sel.sum()), np.log(eps[sel])] + ([np.sqrt(eps[sel])] if fit == "sqrt" else [])
+    beta = np.linalg.lstsq(np.stack(cols, axis=1), log_v[sel], rcond=None)[0]
     return float(beta[1])
