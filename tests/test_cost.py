@@ -172,7 +172,9 @@ def test_measure_phases_estimate_counts_wall_phases_double_and_nothing_when_all_
     full = cost.measure_seconds(6, ["6"])
     assert full == pytest.approx(cost.STARTUP_S + cost.MEASURE_PHASE_S + 5 * cost.MEASURE_POINT_S["kgon"] + vol)
     # larger c costs more per grid point
-    assert cost.measure_seconds(8, ["4"], parts={"4": ["nuts"]}) > 2 * cost.measure_seconds(6, ["4"], parts={"4": ["nuts"]}) - cost.STARTUP_S
+    nuts8 = cost.measure_seconds(8, ["4"], parts={"4": ["nuts"]}) - cost.STARTUP_S
+    nuts6 = cost.measure_seconds(6, ["4"], parts={"4": ["nuts"]}) - cost.STARTUP_S
+    assert nuts8 == pytest.approx((8 / 6) ** cost.MEASURE_POINT_C_POWER * nuts6)
 
 
 def test_measure_phases_over_an_hour_needs_yes_and_prints_its_estimate(tmp_path, capsys, monkeypatch):
@@ -214,7 +216,7 @@ def test_measure_phases_estimate_counts_only_the_parts_a_stored_table_lacks(tmp_
     with pytest.raises(WorkStarted):
         main(argv)
     assert "(none; 3 stored)" in capsys.readouterr().err  # every part stored: nothing to estimate
-    table["phases"][2]["volume_settings"]["mh_steps"] = 7  # as if measured with other settings
+    {r["phase"]: r for r in table["phases"]}["3"]["volume_settings"]["mh_steps"] = 7  # other run settings
     (out / "llc_measured_c4.json").write_text(json.dumps(table))
     with pytest.raises(WorkStarted):
         main(argv)

@@ -265,19 +265,21 @@ def test_damaged_sgd_trajectory_and_stored_block_are_recomputed(tmp_path, capsys
 
 
 def test_only_intact_measured_llc_records_are_reused(tmp_path, capsys):
-    from comparisons.jobs.llc import _reusable
+    from comparisons.jobs.llc import reusable_records
 
     path = tmp_path / "llc_measured_c4.json"
     good = {"phase": "4", "llc_measured": 5.4, "llc_se": 0.1, "volume_runs": [5.3, 5.5],
             "curve": [{"m": 1e3, "llc": 5.0, "se": 0.2}]}
     nan = {**good, "phase": "4+", "curve": [{"m": 1e3, "llc": float("nan"), "se": 0.2}]}
     missing = {"phase": "4++", "llc_se": 0.1}
-    path.write_text(json.dumps({"c": 4, "phases": [good, nan, missing]}))
-    assert list(_reusable(path, 4)) == ["4"]
+    # a volume slope of NaN (too few levels in a fit range) leaves the record reusable: it is refitted
+    unfitted = {**good, "phase": "3", "volume_runs": [None, 5.5]}
+    path.write_text(json.dumps({"c": 4, "phases": [good, nan, missing, unfitted]}))
+    assert list(reusable_records(path, 4)) == ["4", "3"]
     err = capsys.readouterr().err
     assert "'4+'" in err and "'4++'" in err and err.count("warning:") == 2
     path.write_text('{"c": 4, "phases": [')  # truncated
-    assert _reusable(path, 4) == {} and "damaged" in capsys.readouterr().err
+    assert reusable_records(path, 4) == {} and "damaged" in capsys.readouterr().err
 
 
 @pytest.mark.slow

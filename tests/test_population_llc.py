@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from bayes_tms.llc import (MEASURE_DEFAULTS, choose_fit, extrapolate, neighbourhood_search, nuts_lambda,
-                           tms_target, volume_scaling)
-from bayes_tms.llc.measure import jsonable
+                           tms_target, volume_fit, volume_scaling)
+from bayes_tms.llc.measure import VOLUME_RUN_KEYS, jsonable
 from comparisons.errors import InputError
 from comparisons.theory import child_sequence, dominant_intervals, enumerate_phases
 from comparisons.theory.kgons import measured_llc_overrides, measured_llc_path
@@ -202,12 +202,12 @@ def test_shipped_table_volume_levels_reproduce():
     table = _table()
     rec = table["phases"][0]
     p = _phase(6, rec["phase"])
-    kw = dict(MEASURE_DEFAULTS["volume"])
+    kw = {k: rec["volume_settings"][k] for k in VOLUME_RUN_KEYS}  # the record's own runs
     target = tms_target(p.W, p.b)
     stream = child_sequence(table["seed"], "llc", "population", target.name, "volume", 0)
     res = volume_scaling(target, rng=np.random.default_rng(stream), max_levels=4, **kw)
-    np.testing.assert_allclose(res["eps"], rec["volume_curve"]["eps"][:4], rtol=1e-10)
-    np.testing.assert_allclose(res["log_v"], rec["volume_curve"]["log_v"][:4], rtol=1e-10)
+    np.testing.assert_allclose(res["eps"], rec["volume_curves"][0]["eps"][:4], rtol=1e-10)
+    np.testing.assert_allclose(res["log_v"], rec["volume_curves"][0]["log_v"][:4], rtol=1e-10)
 
 
 def test_theory_uses_measured_only_where_exact_missing():
@@ -275,6 +275,27 @@ def test_measure_phase_reuses_unchanged_parts():
     other["settings"]["nuts_coordinates"] = "another parametrization"  # the NUTS curve alone is redone
     third = measure_phase(target, seed=2, reuse=other, **kw)
     assert third["reused"] == ["search", "volume"] and third["volume_runs"] == second["volume_runs"]
+    # a new fit range or form refits the stored curves of every repeat, with no new run
+    kw["volume"] = dict(kw["volume"], eps_fit=(1e-4, 1e-3), fit="linear")
+    fourth = measure_phase(target, seed=2, reuse=jsonable(third), **kw)
+    assert fourth["reused"] == ["search", "nuts", "volume"] and fourth["volume_curves"] == third["volume_curves"]
+    refit = [volume_fit(x["eps"], x["log_v"], (1e-4, 1e-3), "linear") for x in third["volume_curves"]]
+    assert fourth["volume_runs"] == refit != third["volume_runs"]
+    assert fourth["volume_llc"] == pytest.approx(np.mean(refit))
+
+
+def test_volume_fit_below_a_secondary_minimum_recovers_the_slope():
+    """A known answer: ``V(eps) = eps^4`` plus a secondary minimum of excess 3e-5 holding 100 times
+    that mass above it. log V falls steeply where eps passes the excess; a fit over (1e-7, 1e-4)
+    with the sqrt term bends to the step, the linear fit below 1e-5 gives 4."""
+    eps = np.geomspace(1e-3, 1e-7, 120)
+    log_v = 4 * np.log(eps) + np.log1p(100 * (eps > 3e-5) * (eps / 3e-5) ** 4)
+    assert volume_fit(eps, log_v, (1e-7, 1e-5), "linear") == pytest.approx(4.0, abs=1e-9)
+    assert abs(volume_fit(eps, log_v, (1e-7, 1e-4), "sqrt") - 4.0) > 0.3
+    assert np.isnan(volume_fit(eps, log_v, (1e-9, 1e-8)))  # fewer than 4 levels in range
+    assert np.isnan(volume_fit(np.r_[eps, -1e-9], np.r_[log_v, -80.0], (1e-7, 1e-5)))  # a point below L*
+    with pytest.raises(InputError, match="fit: expected one of sqrt, linear"):
+        volume_scaling(toy_target("regular"), fit="quadratic")
 
 
 def test_top_up_rounds_reach_the_relative_se_target_and_are_reused():

@@ -49,7 +49,10 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     :data:`SEED_RULE` (NUTS grid point ``i``, volume repeat ``j``, the search).
     ``reuse``: an earlier record of the same target and seed; each part (search, NUTS curve,
     volume) whose settings are unchanged is taken from it instead of recomputed (listed in
-    ``reused``), so that changing one part's settings recomputes only that part.
+    ``reused``), so that changing one part's settings recomputes only that part. For the volume
+    part only the settings that shape the runs count (:data:`VOLUME_RUN_KEYS`): the record keeps the
+    curve of every repeat (``volume_curves``), and the slopes (``volume_runs``) are fitted from them
+    again under today's ``eps_fit`` and ``fit``.
     """
     t0 = time.perf_counter()
     ms = tuple(float(m) for m in ms)
@@ -66,7 +69,8 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         reused.append("search")
     else:
         _log.info("neighbourhood search")
-        search_res = neighbourhood_search(target, rng=np.random.default_rng(grid_stream(seed, target, "search")), **search)
+        search_res = neighbourhood_search(target, rng=np.random.default_rng(grid_stream(seed, target, "search")),
+                                          **search)
     if "nuts" in keep:
         curve = r["top_up"]["first_curve"] if r.get("top_up", {}).get("rounds") else r["curve"]
         reused.append("nuts")
@@ -109,14 +113,16 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
             _log.info("method volume scaling, repeat %d of %d", j + 1, volume_repeats)
             x = volume_scaling(target, rng=np.random.default_rng(grid_stream(seed, target, "volume", j)), **volume)
             vol_curves.append({"eps": x["eps"], "log_v": x["log_v"]})
-    v = np.array([volume_fit(x["eps"], x["log_v"], tuple(vol_key["eps_fit"]), vol_key["fit"]) for x in vol_curves])
+    eps_fit, form = tuple(volume.get("eps_fit", (1e-7, 1e-4))), volume.get("fit", "sqrt")
+    v = np.array([volume_fit(x["eps"], x["log_v"], eps_fit, form) for x in vol_curves])
     vol_llc = float(np.mean(v))
     vol_se = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
     best = choose_fit(fits)
     return {"llc_measured": best["llc"], "llc_se": best["se"], "method": "nuts-population-extrapolated",
             "fit": best, "fits": fits, "curve": curve, "m_grid": list(ms), "top_up": top_up,
             "volume_llc": vol_llc, "volume_se": vol_se, "volume_runs": v.tolist(),
-            "volume_settings": vol_key, "volume_curves": vol_curves,
+            "volume_settings": vol_key,
+            "volume_curves": vol_curves,
             "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "valid_starts", "radii", "iters")},
             "settings": {"nuts": jsonable(nuts), "rse_target": rse_target, **target.info},
             "exact": target.exact, "seed": seed, "seed_rule": SEED_RULE, "reused": reused, "wall_s": time.perf_counter() - t0}
@@ -162,15 +168,21 @@ def stale_parts(c: int, label: str, record: dict | None, *, seed: int = 0, **set
     """The parts (of :data:`PARTS`) that :func:`measure_phases` would compute for phase ``label``
     of ``c`` features, given its stored ``record`` (None: not stored, so all of them).
 
-    For cost estimates: a record of the same phase and seed whose volume settings changed still
-    costs its volume runs. ``settings`` override :data:`MEASURE_DEFAULTS` as in :func:`measure_phases`.
+    For cost estimates: a record of the same phase and seed whose volume run settings changed
+    still costs its volume runs; a change of ``eps_fit`` or ``fit`` alone costs nothing (a refit).
+    ``settings`` override :data:`MEASURE_DEFAULTS` as in :func:`measure_phases`. Not counted: the
+    NUTS top-up rounds that a changed ``rse_target`` adds to a reused curve.
     """
     from comparisons.theory import enumerate_phases
 
+    _check_settings(settings)
+    phases = {q.label: q for q in enumerate_phases(c)}
+    if label not in phases:
+        raise InputError(f"label: expected a phase of c = {c} ({', '.join(phases)}), got {label!r}")
     if record is None:
         return list(PARTS)
     settings = {**MEASURE_DEFAULTS, **settings}
-    p = {q.label: q for q in enumerate_phases(c)}[label]
+    p = phases[label]
     target = tms_target(p.W, p.b, exact=p.llc)
     record = upgrade_table(record)
     if not _same_target(record, target) or record.get("seed") != seed or record.get("seed_rule") != SEED_RULE:
@@ -230,9 +242,7 @@ def measure_phases(c: int, labels: Sequence[str], *, seed: int = 0, reuse: dict 
     """
     from comparisons.theory import enumerate_phases
 
-    unknown = set(settings) - set(MEASURE_DEFAULTS)
-    if unknown:
-        raise InputError(f"settings: expected keys among {', '.join(MEASURE_DEFAULTS)}, got {', '.join(sorted(unknown))}")
+    _check_settings(settings)
     settings = {**MEASURE_DEFAULTS, **settings}
     phases = {p.label: p for p in enumerate_phases(c)}
     missing = [lab for lab in labels if lab not in phases]
@@ -247,6 +257,14 @@ def measure_phases(c: int, labels: Sequence[str], *, seed: int = 0, reuse: dict 
         old = old if old is not None and _same_target(old, target) else None
         rec = measure_phase(target, seed=seed, reuse=old, **settings)
         yield jsonable({"phase": lab, "c": c, "llc_exact": p.llc, "llc_bound": p.llc_bound, **rec})
+
+
+def _check_settings(settings: dict) -> None:
+    """A one-line error for a setting that :data:`MEASURE_DEFAULTS` does not have."""
+    unknown = set(settings) - set(MEASURE_DEFAULTS)
+    if unknown:
+        raise InputError(f"settings: expected keys among {', '.join(MEASURE_DEFAULTS)}, "
+                         f"got {', '.join(sorted(unknown))}")
 
 
 def _same_target(rec: dict, target: LossTarget) -> bool:

@@ -3,8 +3,8 @@
 ``V(eps) = Prior{w in basin : L(w) - L* < eps} ~ C eps^lambda``. Particles from the prior in the
 basin; at each level the fraction ``p0`` with the lowest loss is kept (``log V`` drops by
 ``log p0``), replicated, and moved by random-walk Metropolis targeting the prior restricted to
-``{L - L* < eps_k}``. ``lambda`` is the slope of ``log V`` against ``log eps`` (:func:`volume_fit`, with or without the ``sqrt``
-correction); its SE comes from independent repeats.
+``{L - L* < eps_k}``. ``lambda`` is the slope of ``log V`` against ``log eps`` (:func:`volume_fit`,
+with or without the ``sqrt`` correction); its SE comes from independent repeats.
 """
 
 from __future__ import annotations
@@ -65,8 +65,7 @@ def volume_scaling(target: LossTarget, *, particles: int = 1000, p0: float = 0.5
     """
     rng = np.random.default_rng(rng)
     particles = check_positive_int("particles", particles, minimum=20)
-    if fit not in VOLUME_FITS:
-        raise InputError(f"fit: expected one of {', '.join(VOLUME_FITS)}, got {fit!r}")
+    _check_fit(eps_fit, fit)  # before the runs, not after them
     if not 0 < p0 < 1:
         raise InputError(f"p0: expected a number in (0, 1), got {p0}")
     if target.sample_region is not None:
@@ -135,8 +134,9 @@ def volume_fit(eps, log_v, eps_fit: tuple[float, float], fit: str = "sqrt") -> f
         ``lambda``; NaN with fewer than 4 levels in range, or where a level is at or below 0 (the
         region holds points below ``L*``: the restriction is not local).
     """
+    _check_fit(eps_fit, fit)
     eps, log_v = np.asarray(eps, dtype=float), np.asarray(log_v, dtype=float)
-    if eps.size == 0 or eps.min() <= 0:
+    if eps.size == 0 or not np.isfinite(eps).all() or eps.min() <= 0:
         return float("nan")
     sel = (eps >= eps_fit[0]) & (eps <= eps_fit[1])
     if sel.sum() < 4:
@@ -144,3 +144,16 @@ def volume_fit(eps, log_v, eps_fit: tuple[float, float], fit: str = "sqrt") -> f
     cols = [np.ones(sel.sum()), np.log(eps[sel])] + ([np.sqrt(eps[sel])] if fit == "sqrt" else [])
     beta = np.linalg.lstsq(np.stack(cols, axis=1), log_v[sel], rcond=None)[0]
     return float(beta[1])
+
+
+def _check_fit(eps_fit, fit: str) -> None:
+    """One-line errors for a fit form outside :data:`VOLUME_FITS` or a range that is not two
+    positive numbers in increasing order (``inf`` allowed above)."""
+    if fit not in VOLUME_FITS:
+        raise InputError(f"fit: expected one of {', '.join(VOLUME_FITS)}, got {fit!r}")
+    try:
+        lo, hi = (float(x) for x in eps_fit)
+    except (TypeError, ValueError):
+        raise InputError(f"eps_fit: expected two numbers (low, high), got {eps_fit!r}") from None
+    if not 0 < lo < hi:
+        raise InputError(f"eps_fit: expected 0 < low < high, got {eps_fit!r}")

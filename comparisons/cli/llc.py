@@ -338,26 +338,23 @@ def _run_measure(args: argparse.Namespace) -> int:
         raise InputError(f"--phases: expected phases of c = {args.features} ({', '.join(known)}), "
                          f"got {', '.join(missing)}")
     try:
-        from ..jobs.llc import measure_phase_llcs, read_table, table_paths
+        from ..jobs.llc import measure_phase_llcs, reusable_records, table_paths
     except ImportError:
         raise InputError("--measure-phases: expected an installed bayes_tms (PyMC), got none") from None
     path, fig_path = table_paths(check_out_path(args.out), args.features)
-    try:  # only for the estimate: the job itself validates what it reuses
-        stored = read_table(path)
-    except (OSError, ValueError):
-        stored = {}
-    from bayes_tms.llc import stale_parts
+    from bayes_tms.llc import MEASURE_DEFAULTS, PARTS, stale_parts
 
-    records = {r.get("phase"): r for r in stored.get("phases", []) if isinstance(r, dict)} \
-        if stored.get("c") == args.features else {}
+    # the records the job would reuse (damaged ones named in a warning, as the job names them)
+    records = reusable_records(path, args.features)
     # per phase, the parts a stored record does not hold under today's settings (all: not stored)
     parts = {lab: stale_parts(args.features, lab, records.get(lab), seed=args.seed) for lab in labels}
     todo = [lab for lab in labels if parts[lab]]
     from ..folder import check_folder
 
     check_folder(args.out, "llc --measure-phases")  # refused before the estimate, not after it
-    partial = [f"{lab}: {', '.join(parts[lab])}" for lab in todo if len(parts[lab]) < 3]
-    confirm(measure_seconds(args.features, todo, parts=parts),
+    partial = [f"{lab}: {', '.join(parts[lab])}" for lab in todo if len(parts[lab]) < len(PARTS)]
+    confirm(measure_seconds(args.features, todo, len(MEASURE_DEFAULTS["ms"]), parts=parts,
+                            volume=MEASURE_DEFAULTS["volume"], volume_repeats=MEASURE_DEFAULTS["volume_repeats"]),
             f"the LLC of {len(todo)} phase(s) ({', '.join(todo) or 'none'}; {len(labels) - len(todo)} stored"
             + (f"; only {'; '.join(partial)}" if partial else "") + ") by NUTS at 5 values of m and volume scaling",
             getattr(args, "yes", False))

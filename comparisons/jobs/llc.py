@@ -70,7 +70,10 @@ def measure_phase_llcs(c: int, labels: Sequence[str], out, *, seed: int = 0, com
     Notes
     -----
     A record of an earlier table is reused only if its numbers are finite; a damaged file or
-    record is named in a warning and measured again. The folder is owned by this job
+    record is named in a warning and measured again. While a rerun is under way the file holds the
+    records measured so far and, after them, the earlier records of the phases not yet reached
+    (each record carries its own ``seed``, ``settings`` and ``volume_settings``, which are what
+    count; the table's header already describes the new run). The folder is owned by this job
     (:func:`comparisons.folder.owned_folder`).
     """
     with owned_folder(out, "llc --measure-phases", sampler="nuts",
@@ -81,12 +84,15 @@ def measure_phase_llcs(c: int, labels: Sequence[str], out, *, seed: int = 0, com
     return table
 
 
-def _reusable(path: Path, c: int) -> dict:
+def reusable_records(path, c: int) -> dict:
     """``phase -> record`` of the table at ``path`` that may be reused; damaged ones are named and left out.
 
-    A record is reused only if its numbers are finite: the measured value, its curve ``lambda(m)``
-    and the volume runs. A file that cannot be read is recomputed, never an error.
+    A record is reused only if its numbers are finite: the measured value and its curve
+    ``lambda(m)`` (the volume slopes are fitted again from the stored curves, and a fit range with
+    too few levels gives NaN there without damaging the record). A file that cannot be read is
+    recomputed, never an error. The estimate of ``llc --measure-phases`` reads the same records.
     """
+    path = Path(path)
     try:
         prev = read_table(path)
     except (OSError, ValueError) as exc:
@@ -97,7 +103,7 @@ def _reusable(path: Path, c: int) -> dict:
     reuse = {}
     for rec in prev["phases"]:
         try:
-            numbers = [rec["llc_measured"], rec["llc_se"], *rec.get("volume_runs", [])]
+            numbers = [rec["llc_measured"], rec["llc_se"]]
             numbers += [v for point in rec.get("curve", []) for v in (point["m"], point["llc"], point["se"])]
             ok = isinstance(rec["phase"], str) and bool(np.isfinite(np.asarray(numbers, dtype=float)).all())
         except (KeyError, TypeError, ValueError):
@@ -114,7 +120,7 @@ def _reusable(path: Path, c: int) -> dict:
 def _measure(c: int, labels: Sequence[str], out: Path, *, seed: int, command: str, progress: bool,
              **settings) -> dict:
     path, fig_path = table_paths(out, c)
-    reuse = _reusable(path, c)
+    reuse = reusable_records(path, c)
     table = {"c": int(c), "seed": int(seed), "command": command,
              "settings": json.loads(json.dumps({**MEASURE_DEFAULTS, **settings})),
              "defaults": {"dead_bias_max": DEAD_BIAS_MAX, "plus_norm_max": PLUS_NORM_MAX}, "phases": []}
