@@ -194,6 +194,11 @@ def _open(root: Path, name: str) -> xr.Dataset:
     return ds
 
 
+#: the two LLC methods agree where they are at most this many combined standard errors apart; the
+#: results page names every phase beyond it
+METHODS_AGREE_SE = 3.0
+
+
 def llc_dataset(path: str | os.PathLike) -> xr.Dataset:
     """A measured-LLC table (``llc_measured_cC.json``, written by ``tms-phases llc --measure-phases``)
     as a Dataset over ``phase``: the NUTS value and SE, its relative SE and fit, the volume-scaling
@@ -384,6 +389,11 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
     for f in llc_files:
         ds = llc_dataset(f)
         body += [f"## `c = {ds.attrs['c']}`", _command(ds), dataset_markdown(ds.drop_attrs())]
+        apart = ds.phase.values[ds["difference_in_se"].values > METHODS_AGREE_SE]
+        if apart.size:  # a table, not prose: the numbers come from the data
+            body += ["**The two methods disagree** at these phases (further apart than "
+                     "`comparisons.docs.METHODS_AGREE_SE` combined SE); see [LLC methods](../llc_methods.md).",
+                     dataset_markdown(ds[["nuts", "volume", "difference_in_se"]].sel(phase=apart).drop_attrs())]
     pages[Path("docs/results/llc.md")] = _page("Learning coefficients, measured",
                                               "comparisons/theory/data/llc_measured_c*.json", body)
 

@@ -272,3 +272,28 @@ def test_smc_estimate_follows_the_recorded_task_times_and_shares_the_workers():
     # more stages as the posterior narrows, in n beta
     assert cost.smc_stages(2000, 0.5) == pytest.approx(cost.smc_stages(1000, 1.0))
     assert cost.smc_stages(1000, 1.0) < cost.smc_stages(4000, 1.0)
+
+
+def test_volume_estimate_follows_the_recorded_volume_times():
+    """Every shipped record whose volume runs alone were measured (search, NUTS curve and top-up
+    rounds reused) took within 2x (or a minute) of the estimate of that part (two tables at a time
+    on 2 cores)."""
+    import json
+    from pathlib import Path
+
+    checked = 0
+    for path in sorted((Path(cost.__file__).parent / "theory" / "data").glob("llc_measured_c*.json")):
+        table = json.loads(path.read_text())
+        for rec in table["phases"]:
+            reused = rec.get("reused", [])
+            rounds = len(rec.get("top_up", {}).get("rounds", []))
+            if "volume" in reused or not {"search", "nuts"} <= set(reused) \
+                    or sum(x.startswith("top_up") for x in reused) != rounds:
+                continue
+            est = cost.measure_seconds(table["c"], [rec["phase"]], parts={rec["phase"]: ["volume"]},
+                                       volume=rec["volume_settings"],
+                                       volume_repeats=len(rec["volume_curves"])) - cost.STARTUP_S
+            # within 2x, or a minute for the short runs of the 3-- walls (25 to 120 s)
+            assert rec["wall_s"] / 2 - 60 <= est <= 2 * rec["wall_s"] + 60, (path.name, rec["phase"], est, rec["wall_s"])
+            checked += 1
+    assert checked >= 5  # the re-measurement of every table's volume runs (mh_steps 240)

@@ -22,6 +22,7 @@ import pytest
 from bayes_tms.llc import (MEASURE_DEFAULTS, choose_fit, extrapolate, neighbourhood_search, nuts_lambda,
                            tms_target, volume_fit, volume_scaling)
 from bayes_tms.llc.measure import VOLUME_RUN_KEYS, jsonable
+from comparisons.docs import METHODS_AGREE_SE
 from comparisons.errors import InputError
 from comparisons.theory import child_sequence, dominant_intervals, enumerate_phases
 from comparisons.theory.kgons import measured_llc_overrides, measured_llc_path
@@ -352,10 +353,16 @@ def test_shipped_values_meet_the_targets():
         assert abs(r["volume_llc"] - exact) <= 3 * r["volume_se"] + 0.02 * exact, r["volume_runs"]
 
 
+#: (c, phase) where the two methods are more than METHODS_AGREE_SE apart: each is flagged on the
+#: results page (docs/results/llc.md) and discussed in docs/llc_methods.md
+KNOWN_DISAGREEMENTS = {(4, "3")}
+
+
 @pytest.mark.parametrize("c", [4, 5, 6, 7, 8])
 def test_every_shipped_table_matches_its_phases_and_its_methods_agree(c):
     """Every record: the phase's fields, no lower point in the basin, and the two independent
-    methods agree within 3 combined SE."""
+    methods agree within 3 combined SE, except the known disagreements, which must still be there
+    (and are named on the results page)."""
     table = _table(c)
     assert table["settings"] == jsonable(MEASURE_DEFAULTS) and table["c"] == c
     assert table["command"].startswith(f"tms-phases llc --measure-phases -c {c}")
@@ -366,8 +373,11 @@ def test_every_shipped_table_matches_its_phases_and_its_methods_agree(c):
         assert r["llc_exact"] == p.llc and r["llc_bound"] == p.llc_bound
         assert r["neighbourhood"]["min_excess"] > -1e-9
         assert r["m_grid"] == [float(m) for m in MEASURE_DEFAULTS["ms"]]
-        combined = float(np.hypot(r["llc_se"], r["volume_se"]))
-        assert abs(r["llc_measured"] - r["volume_llc"]) <= 3 * combined, r
+        apart = abs(r["llc_measured"] - r["volume_llc"]) / float(np.hypot(r["llc_se"], r["volume_se"]))
+        if (c, r["phase"]) in KNOWN_DISAGREEMENTS:  # flagged on the results page, explained in the docs
+            assert apart > METHODS_AGREE_SE, r["phase"]
+        else:
+            assert apart <= METHODS_AGREE_SE, r
         if p.llc is None:  # the issue's target on every wall phase
             assert r["llc_se"] / r["llc_measured"] < 0.03, r["fit"]
             assert r["settings"]["rse_target"] == MEASURE_DEFAULTS["rse_target"]
@@ -443,3 +453,20 @@ def test_an_interrupted_rerun_keeps_the_records_not_yet_measured(tmp_path, monke
     monkeypatch.setattr(measure, "volume_scaling", real)
     again = measure_phase_llcs(4, ["4", "3"], tmp_path, seed=5, command="test", progress=False, **kw)
     assert [r["reused"] for r in again["phases"]] == [["search", "nuts", "volume"], ["search", "nuts"]]
+
+
+def test_results_page_flags_exactly_the_known_disagreements():
+    """docs/results/llc.md, as rendered from the shipped tables, names each known disagreement
+    under its c and no other phase."""
+    from pathlib import Path
+
+    from comparisons.docs import render_results
+
+    root = Path(__file__).resolve().parents[1]
+    page = render_results(root)[Path("docs/results/llc.md")]
+    sections = {int(part.split("`", 1)[0]): part for part in page.split("## `c = ")[1:]}
+    for c, text in sections.items():
+        flagged = [lab for (cc, lab) in KNOWN_DISAGREEMENTS if cc == c]
+        assert ("**The two methods disagree**" in text) == bool(flagged), c
+        for lab in flagged:
+            assert f"\n| {lab} |" in text.split("**The two methods disagree**")[1]
