@@ -391,8 +391,8 @@ def render_results(root: str | os.PathLike = ".") -> dict[Path, str]:
         body += [f"## `c = {ds.attrs['c']}`", _command(ds), dataset_markdown(ds.drop_attrs())]
         apart = ds.phase.values[ds["difference_in_se"].values > METHODS_AGREE_SE]
         if apart.size:  # a table, not prose: the numbers come from the data
-            body += ["**The two methods disagree** at these phases (further apart than "
-                     "`comparisons.docs.METHODS_AGREE_SE` combined SE); see [LLC methods](../llc_methods.md).",
+            body += [("**The two methods disagree** at these phases (further apart than "
+                      "`comparisons.docs.METHODS_AGREE_SE` combined SE); see [LLC methods](../llc_methods.md)."),
                      dataset_markdown(ds[["nuts", "volume", "difference_in_se"]].sel(phase=apart).drop_attrs())]
     pages[Path("docs/results/llc.md")] = _page("Learning coefficients, measured",
                                               "comparisons/theory/data/llc_measured_c*.json", body)

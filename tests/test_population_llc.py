@@ -426,12 +426,12 @@ def test_job_writes_and_rereads_the_table(tmp_path):
 def test_an_interrupted_rerun_keeps_the_records_not_yet_measured(tmp_path, monkeypatch):
     """A rerun with new volume settings that stops after its first phase leaves the second phase's
     earlier record in the file, and the next rerun reuses its search and NUTS parts."""
-    import bayes_tms.llc.measure as measure
+    from bayes_tms.llc import measure
     from comparisons.jobs.llc import measure_phase_llcs, read_table, table_paths
 
-    kw = dict(ms=(1e3, 1e4, 1e5), nuts=dict(chains=2, draws=40, warmup=40),
-              volume=dict(particles=60, eps_min=1e-3, eps_fit=(1e-3, 1e-1), mh_steps=3), volume_repeats=2,
-              search=dict(starts=4, iters=3, radii=(0.05,)), rse_target=None)
+    kw = {"ms": (1e3, 1e4, 1e5), "nuts": {"chains": 2, "draws": 40, "warmup": 40},
+          "volume": {"particles": 60, "eps_min": 1e-3, "eps_fit": (1e-3, 1e-1), "mh_steps": 3}, "volume_repeats": 2,
+          "search": {"starts": 4, "iters": 3, "radii": (0.05,)}, "rse_target": None}
     first = measure_phase_llcs(4, ["4", "3"], tmp_path, seed=5, command="test", progress=False, **kw)
     path, _ = table_paths(tmp_path, 4)
     kw["volume"] = {**kw["volume"], "mh_steps": 4}

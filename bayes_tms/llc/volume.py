@@ -9,7 +9,7 @@ with or without the ``sqrt`` correction); its SE comes from independent repeats.
 
 from __future__ import annotations
 
-__all__ = ["volume_scaling", "volume_fit", "VOLUME_FITS"]
+__all__ = ["VOLUME_FITS", "volume_fit", "volume_scaling"]
 
 import math
 from collections.abc import Callable
@@ -19,7 +19,6 @@ import numpy as np
 from comparisons.errors import InputError, check_positive_int
 
 from .target import LossTarget, reject_sample
-
 
 #: forms of :func:`volume_fit`: ``sqrt`` fits ``log V = c + lambda log eps + a sqrt(eps)`` (the
 #: finite-m correction of the NUTS curve, ``eps ~ 1/m``); ``linear`` drops the ``sqrt`` term, which
