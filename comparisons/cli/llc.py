@@ -327,7 +327,7 @@ def _run_measure(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise InputError("--measure-phases: expected --out DIR for the table, got none")
-    from ..cost import confirm, measure_seconds
+    from ..cost import confirm
     from ..io import check_out_path
     from ..theory import enumerate_phases
 
@@ -338,23 +338,18 @@ def _run_measure(args: argparse.Namespace) -> int:
         raise InputError(f"--phases: expected phases of c = {args.features} ({', '.join(known)}), "
                          f"got {', '.join(missing)}")
     try:
-        from ..jobs.llc import measure_phase_llcs, reusable_records, table_paths
+        from ..jobs.llc import PARTS, measure_phase_llcs, plan_measurement, table_paths
     except ImportError:
         raise InputError("--measure-phases: expected an installed bayes_tms (PyMC), got none") from None
     path, fig_path = table_paths(check_out_path(args.out), args.features)
-    from bayes_tms.llc import MEASURE_DEFAULTS, PARTS, stale_parts
-
-    # the records the job would reuse (damaged ones named in a warning, as the job names them)
-    records = reusable_records(path, args.features)
-    # per phase, the parts a stored record does not hold under today's settings (all: not stored)
-    parts = {lab: stale_parts(args.features, lab, records.get(lab), seed=args.seed) for lab in labels}
-    todo = [lab for lab in labels if parts[lab]]
     from ..folder import check_folder
 
     check_folder(args.out, "llc --measure-phases")  # refused before the estimate, not after it
+    # per phase, the parts a stored record does not hold under today's settings (all: not stored)
+    parts, seconds = plan_measurement(path, args.features, labels, seed=args.seed)
+    todo = [lab for lab in labels if parts[lab]]
     partial = [f"{lab}: {', '.join(parts[lab])}" for lab in todo if len(parts[lab]) < len(PARTS)]
-    confirm(measure_seconds(args.features, todo, len(MEASURE_DEFAULTS["ms"]), parts=parts,
-                            volume=MEASURE_DEFAULTS["volume"], volume_repeats=MEASURE_DEFAULTS["volume_repeats"]),
+    confirm(seconds,
             f"the LLC of {len(todo)} phase(s) ({', '.join(todo) or 'none'}; {len(labels) - len(todo)} stored"
             + (f"; only {'; '.join(partial)}" if partial else "") + ") by NUTS at 5 values of m and volume scaling",
             getattr(args, "yes", False))

@@ -10,7 +10,8 @@ With ``DIR = comparisons/theory/data`` the table is the one the theory layer rea
 
 from __future__ import annotations
 
-__all__ = ["measure_phase_llcs", "table_paths", "read_table", "plot_lambda_curves"]
+__all__ = ["measure_phase_llcs", "plan_measurement", "reusable_records", "table_paths", "read_table",
+           "plot_lambda_curves", "PARTS"]
 
 import json
 import sys
@@ -19,7 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from bayes_tms.llc import DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PLUS_NORM_MAX, measure_phases, upgrade_table
+from bayes_tms.llc import (DEAD_BIAS_MAX, FITS, MEASURE_DEFAULTS, PARTS, PLUS_NORM_MAX, measure_phases, stale_parts,
+                            upgrade_table)
 
 from ..folder import owned_folder
 from ..io import save_figure, write_json
@@ -82,6 +84,27 @@ def measure_phase_llcs(c: int, labels: Sequence[str], out, *, seed: int = 0, com
         table = _measure(c, labels, folder.root, seed=seed, command=command, progress=progress, **settings)
         folder.finish(accumulate=True)  # the tables of other c stay beside this one
     return table
+
+
+def plan_measurement(path, c: int, labels: Sequence[str], seed: int = 0) -> tuple[dict[str, list[str]], float]:
+    """What ``llc --measure-phases`` would compute for ``labels`` given the table at ``path``, and its cost.
+
+    Returns
+    -------
+    parts : dict
+        ``label -> parts`` still to compute (among :data:`bayes_tms.llc.PARTS`; all of them where
+        nothing is stored, none where everything is), from the records the job would reuse
+        (:func:`reusable_records`) under today's settings (:func:`bayes_tms.llc.stale_parts`).
+    seconds : float
+        :func:`comparisons.cost.measure_seconds` of those parts under the engine's defaults.
+    """
+    from ..cost import measure_seconds
+
+    records = reusable_records(path, c)
+    parts = {lab: stale_parts(c, lab, records.get(lab), seed=seed) for lab in labels}
+    seconds = measure_seconds(c, [lab for lab in labels if parts[lab]], len(MEASURE_DEFAULTS["ms"]), parts=parts,
+                              volume=MEASURE_DEFAULTS["volume"], volume_repeats=MEASURE_DEFAULTS["volume_repeats"])
+    return parts, seconds
 
 
 def reusable_records(path, c: int) -> dict:
