@@ -297,3 +297,14 @@ def test_volume_estimate_follows_the_recorded_volume_times():
             assert rec["wall_s"] / 2 - 60 <= est <= 2 * rec["wall_s"] + 60, (path.name, rec["phase"], est, rec["wall_s"])
             checked += 1
     assert checked >= 5  # the re-measurement of every table's volume runs (mh_steps 240)
+
+
+def test_measure_estimate_defaults_are_the_engines():
+    """``measure_seconds`` without settings estimates the engine's defaults (its own copy of them,
+    since ``comparisons.cost`` imports no engine, must not drift)."""
+    from bayes_tms.llc import MEASURE_DEFAULTS
+
+    labels = ["4", "3--", "6"]
+    assert cost.measure_seconds(6, labels) == cost.measure_seconds(
+        6, labels, len(MEASURE_DEFAULTS["ms"]), volume=MEASURE_DEFAULTS["volume"],
+        volume_repeats=MEASURE_DEFAULTS["volume_repeats"])

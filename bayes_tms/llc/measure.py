@@ -60,7 +60,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
     volume = dict(volume or {})
     search = dict(search or {})
     reuse = upgrade_table(reuse) if reuse is not None else None
-    r = reuse if reuse is not None and reuse.get("seed") == seed and reuse.get("seed_rule") == SEED_RULE else {}
+    r = _same_seed(reuse, seed)
     reused = []
     keep = _reusable_parts(r, target, ms=ms, nuts=nuts, volume=volume, volume_repeats=volume_repeats,
                            search=search)
@@ -103,7 +103,7 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
         fits = fit_all(curve)
     if top_up["rounds"]:
         top_up.update(draws=pooled - base, rule=TOP_UP_RULE, first_curve=first_curve, first_fit=first_fit)
-    vol_key = _volume_key(volume)
+    vol_settings = _volume_settings(volume)
     if "volume" in keep:  # the stored curves, fitted again under today's fit settings
         vol_curves = r["volume_curves"]
         reused.append("volume")
@@ -113,15 +113,15 @@ def measure_phase(target: LossTarget, *, ms: Sequence[float] = DEFAULT_M_GRID, s
             _log.info("method volume scaling, repeat %d of %d", j + 1, volume_repeats)
             x = volume_scaling(target, rng=np.random.default_rng(grid_stream(seed, target, "volume", j)), **volume)
             vol_curves.append({"eps": x["eps"], "log_v": x["log_v"]})
-    eps_fit, form = tuple(volume.get("eps_fit", (1e-7, 1e-4))), volume.get("fit", "sqrt")
-    v = np.array([volume_fit(x["eps"], x["log_v"], eps_fit, form) for x in vol_curves])
+    v = np.array([volume_fit(x["eps"], x["log_v"], tuple(vol_settings["eps_fit"]), vol_settings["fit"])
+                  for x in vol_curves])
     vol_llc = float(np.mean(v))
     vol_se = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
     best = choose_fit(fits)
     return {"llc_measured": best["llc"], "llc_se": best["se"], "method": "nuts-population-extrapolated",
             "fit": best, "fits": fits, "curve": curve, "m_grid": list(ms), "top_up": top_up,
             "volume_llc": vol_llc, "volume_se": vol_se, "volume_runs": v.tolist(),
-            "volume_settings": vol_key,
+            "volume_settings": jsonable(vol_settings),
             "volume_curves": vol_curves,
             "neighbourhood": {k: search_res[k] for k in ("min_excess", "starts", "valid_starts", "radii", "iters")},
             "settings": {"nuts": jsonable(nuts), "rse_target": rse_target, **target.info},
@@ -136,11 +136,18 @@ PARTS = ("search", "nuts", "volume")
 VOLUME_RUN_KEYS = ("particles", "p0", "mh_steps", "eps_min")
 
 
-def _volume_key(volume: dict) -> dict:
-    """The settings of the volume part as stored (``volume_settings``), defaults filled in."""
-    return jsonable({"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
-                     "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
-                     "eps_min": volume.get("eps_min", 1e-7), "fit": volume.get("fit", "sqrt")})
+def _volume_settings(volume: dict) -> dict:
+    """The settings of the volume part, defaults filled in (stored, JSON-ready, as ``volume_settings``)."""
+    return {"particles": volume.get("particles", 1000), "p0": volume.get("p0", 0.5),
+            "mh_steps": volume.get("mh_steps", 15), "eps_fit": volume.get("eps_fit", (1e-7, 1e-4)),
+            "eps_min": volume.get("eps_min", 1e-7), "fit": volume.get("fit", "sqrt")}
+
+
+def _same_seed(record: dict | None, seed: int) -> dict:
+    """``record`` if it was measured with ``seed`` under today's :data:`SEED_RULE`, else ``{}``
+    (nothing of it is reused)."""
+    ok = record is not None and record.get("seed") == seed and record.get("seed_rule") == SEED_RULE
+    return record if ok else {}
 
 
 def _reusable_parts(r: dict, target: LossTarget, *, ms: Sequence[float], nuts: dict, volume: dict,
@@ -157,7 +164,7 @@ def _reusable_parts(r: dict, target: LossTarget, *, ms: Sequence[float], nuts: d
     if r.get("curve") and r.get("m_grid") == [float(m) for m in ms] \
             and r.get("settings", {}).get("nuts") == jsonable(nuts) and same_coords:
         keep.add("nuts")
-    old_vol, new_vol = r.get("volume_settings", {}), _volume_key(volume)
+    old_vol, new_vol = r.get("volume_settings", {}), jsonable(_volume_settings(volume))
     if all(old_vol.get(k) == new_vol[k] for k in VOLUME_RUN_KEYS) \
             and len(r.get("volume_curves", ())) == volume_repeats:  # the runs stored, to be fitted again
         keep.add("volume")
@@ -185,7 +192,8 @@ def stale_parts(c: int, label: str, record: dict | None, *, seed: int = 0, **set
     p = phases[label]
     target = tms_target(p.W, p.b, exact=p.llc)
     record = upgrade_table(record)
-    if not _same_target(record, target) or record.get("seed") != seed or record.get("seed_rule") != SEED_RULE:
+    record = _same_seed(record, seed)
+    if not record or not _same_target(record, target):
         return list(PARTS)
     keep = _reusable_parts(record, target, ms=tuple(float(m) for m in settings["ms"]),
                            nuts=dict(settings["nuts"]), volume=dict(settings["volume"]),
