@@ -33,7 +33,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=11)
     args = p.parse_args(argv)
 
-    from bayes_tms.llc import MEASURE_DEFAULTS, lambda_curve, tms_target, volume_fit, volume_scaling
+    from bayes_tms.llc import (
+        MEASURE_DEFAULTS,
+        lambda_curve,
+        tms_target,
+        volume_fit,
+        volume_scaling,
+    )
     from bayes_tms.llc.tempered import grid_stream
     from comparisons.theory import enumerate_phases
 
